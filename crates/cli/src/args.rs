@@ -1,0 +1,146 @@
+//! Raw command-line flags, and the validated plan made from them.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use expansa_ledger::{Currency, Locale, Month};
+use expansa_movements::{Query, Rules};
+use std::path::PathBuf;
+
+/// Where recurring revenue grows and where it leaks.
+#[derive(Parser, Debug)]
+#[command(name = "expansa", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum CliCommand {
+    /// Monthly MRR and its movements (new, cross-sell, upsell, reactivation, downsell, churn).
+    Movements {
+        #[command(flatten)]
+        book: BookArgs,
+        /// First month of the report (YYYY-MM).
+        #[arg(long)]
+        from: Month,
+        /// Last month of the report (YYYY-MM).
+        #[arg(long)]
+        to: Month,
+        /// Movement rules.
+        #[arg(long, default_value = "conexa", value_parser = ["conexa", "chartmogul"])]
+        rules: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Print one customer's trail: every movement with the lines behind it.
+        #[arg(long, value_name = "CUSTOMER_ID")]
+        explain: Option<String>,
+    },
+    /// Validate a book and list every problem; changes nothing.
+    Check {
+        #[command(flatten)]
+        book: BookArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct BookArgs {
+    /// Folder of the book (subscriptions.csv and the optional tables).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Reporting currency (ISO 4217).
+    #[arg(long, default_value = "BRL")]
+    currency: String,
+    /// Language of tables: pt-BR or en (default: from LC_ALL / LC_MESSAGES / LANG, else pt-BR).
+    #[arg(long)]
+    locale: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// What to do, validated.
+pub struct Plan {
+    pub data: PathBuf,
+    pub currency: Currency,
+    pub locale: Locale,
+    pub threads: usize,
+    pub command: Command,
+}
+
+pub enum Command {
+    Check,
+    Movements {
+        query: Query,
+        format: Format,
+        explain: Option<String>,
+    },
+}
+
+impl Plan {
+    pub fn from_cli(cli: Cli) -> Result<Plan, String> {
+        let (book, command) = match cli.command {
+            CliCommand::Check { book } => (book, Command::Check),
+            CliCommand::Movements {
+                book,
+                from,
+                to,
+                rules,
+                format,
+                explain,
+            } => {
+                if from > to {
+                    return Err(format!("--from {from} is after --to {to}"));
+                }
+                let rules: Rules = rules.parse()?;
+                (
+                    book,
+                    Command::Movements {
+                        query: Query { from, to, rules },
+                        format,
+                        explain,
+                    },
+                )
+            }
+        };
+        let currency = Currency::from_code(&book.currency).ok_or_else(|| {
+            format!(
+                "--currency {}: unknown ISO 4217 currency code",
+                book.currency
+            )
+        })?;
+        let locale = match book.locale {
+            Some(tag) => tag.parse::<Locale>()?,
+            None => locale_from_env(),
+        };
+        let threads = match book.threads {
+            Some(0) => return Err("--threads must be at least 1".into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(Plan {
+            data: book.data,
+            currency,
+            locale,
+            threads,
+            command,
+        })
+    }
+}
+
+/// The locale the environment asks for, as POSIX programs read it.
+fn locale_from_env() -> Locale {
+    ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|v| !v.is_empty())
+        .and_then(|v| Locale::from_posix(&v))
+        .unwrap_or_default()
+}

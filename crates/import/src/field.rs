@@ -1,0 +1,156 @@
+//! Strict parsers for the values of the interchange format.
+
+use expansa_ledger::{parse_date, Date, Decimal, Month};
+
+/// A value that was wrong and has already been reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bad;
+
+/// A parsed cell: `Ok(None)` when absent, `Err(Bad)` when wrong (already reported).
+pub(crate) type Field<T> = Result<Option<T>, Bad>;
+
+/// Largest number of significant digits a decimal may have (rust_decimal's exact range).
+const MAX_DIGITS: usize = 28;
+
+/// Parses an exact decimal: `1234.56`, `-3`, `.5`; with `decimal_comma` (files separated by
+/// `;`) also `1.234,56` and `1234,56`. No exponents, no floating point, no silent guessing:
+/// in a `;` file, `1.234` (dots grouping exactly three digits, no comma) is rejected as
+/// ambiguous.
+pub(crate) fn decimal(s: &str, decimal_comma: bool) -> Result<Decimal, String> {
+    let bad = || format!("not a decimal number{}", if decimal_comma { " (like 1.234,56)" } else { " (like 1234.56)" });
+    let (negative, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let normalized;
+    let body = if decimal_comma && body.contains(',') {
+        let (int, frac) = body.rsplit_once(',').ok_or_else(bad)?;
+        if int.contains('.') && !grouped_by_thousands(int) {
+            return Err(bad());
+        }
+        normalized = format!("{}.{}", int.replace('.', ""), frac);
+        normalized.as_str()
+    } else {
+        if decimal_comma && body.contains('.') && grouped_by_thousands(body) {
+            return Err("ambiguous in a ';' file: write 1234 or 1,234 with a decimal comma".into());
+        }
+        body
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let int = int.trim_start_matches('0');
+    let digits = int.len() + frac.len();
+    if digits > MAX_DIGITS || frac.len() > MAX_DIGITS {
+        return Err(format!("has more than {MAX_DIGITS} significant digits"));
+    }
+    let mut mantissa: i128 = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        mantissa = mantissa * 10 + i128::from(b - b'0');
+    }
+    if negative {
+        mantissa = -mantissa;
+    }
+    Decimal::try_from_i128_with_scale(mantissa, frac.len() as u32)
+        .map_err(|_| "is out of the exact decimal range".to_string())
+}
+
+/// `1.234` or `12.345.678`: a number whose dots group exactly three digits.
+fn grouped_by_thousands(s: &str) -> bool {
+    let mut parts = s.split('.');
+    let head = parts.next().unwrap_or("");
+    !head.is_empty()
+        && head.len() <= 3
+        && head.bytes().all(|b| b.is_ascii_digit())
+        && s.contains('.')
+        && parts.all(|p| p.len() == 3 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A `YYYY-MM-DD` calendar day.
+pub(crate) fn date(s: &str) -> Result<Date, String> {
+    parse_date(s.as_bytes()).ok_or_else(|| "not a date (expected YYYY-MM-DD, a real day)".into())
+}
+
+/// A `YYYY-MM` month.
+pub(crate) fn month(s: &str) -> Result<Month, String> {
+    s.parse::<Month>().map_err(|e| e.to_string())
+}
+
+/// A whole number of at least `min`.
+pub(crate) fn integer(s: &str, min: i64) -> Result<i64, String> {
+    let n: i64 = s
+        .parse()
+        .map_err(|_| "not a whole number".to_string())?;
+    if n < min {
+        return Err(format!("must be at least {min}"));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn plain_decimals() {
+        assert_eq!(decimal("1234.56", false), Ok(d("1234.56")));
+        assert_eq!(decimal("-3", false), Ok(d("-3")));
+        assert_eq!(decimal(".5", false), Ok(d("0.5")));
+        assert_eq!(decimal("007.10", false).unwrap().to_string(), "7.10");
+        assert!(decimal("1e3", false).is_err());
+        assert!(decimal("1,5", false).is_err());
+        assert!(decimal("", false).is_err());
+        assert!(decimal(".", false).is_err());
+        assert!(decimal("NaN", false).is_err());
+        assert!(decimal("1.2.3", false).is_err());
+        assert!(decimal("99999999999999999999999999999", false).is_err());
+    }
+
+    #[test]
+    fn decimal_commas() {
+        assert_eq!(decimal("1.234,56", true), Ok(d("1234.56")));
+        assert_eq!(decimal("1234,5", true), Ok(d("1234.5")));
+        assert_eq!(decimal("12.345.678,9", true), Ok(d("12345678.9")));
+        assert_eq!(decimal("0.5", true), Ok(d("0.5")));
+        assert_eq!(decimal("7", true), Ok(d("7")));
+        assert!(decimal("1.234", true).is_err());
+        assert!(decimal("12.34,5", true).is_err());
+        assert!(decimal("1,2,3", true).is_err());
+    }
+
+    #[test]
+    fn integers_and_dates() {
+        assert_eq!(integer("12", 1), Ok(12));
+        assert!(integer("0", 1).is_err());
+        assert!(integer("1.5", 1).is_err());
+        assert!(date("2024-02-30").is_err());
+        assert!(month("2024-00").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,40}") {
+            let _ = decimal(&s, false);
+            let _ = decimal(&s, true);
+            let _ = date(&s);
+            let _ = month(&s);
+            let _ = integer(&s, 0);
+        }
+
+        #[test]
+        fn round_trips(m in -10_000_000_000i64..10_000_000_000i64, scale in 0u32..8) {
+            let v = Decimal::new(m, scale);
+            proptest::prop_assert_eq!(decimal(&v.to_string(), false), Ok(v));
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! One CSV table of the book, read in chunks that are parsed in parallel.
+//!
+//! The file is read sequentially in blocks of about [`CHUNK_BYTES`]; each block is cut at the
+//! last record boundary (a newline preceded by an even number of quote characters, so quoted
+//! newlines stay inside their record) and a batch of blocks is parsed on the rayon pool.
+//! Memory stays bounded by the batch, whatever the file's size, and every record keeps its
+//! exact line number in the file.
+
+use crate::field::{self, Bad, Field};
+use crate::problem::Problem;
+use crate::Progress;
+use csv::ByteRecord;
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// The columns a table knows, by their lower-case names; `required` ones must be in the header.
+pub(crate) struct Schema {
+    pub file: &'static str,
+    pub columns: &'static [&'static str],
+    pub required: &'static [&'static str],
+}
+
+/// How one file is laid out, learnt from its header.
+pub(crate) struct Layout {
+    file: &'static str,
+    columns: &'static [&'static str],
+    /// For each schema column, its position in the file's records.
+    position: Vec<Option<usize>>,
+    width: usize,
+    separator: u8,
+    decimal_comma: bool,
+}
+
+/// One record being parsed, with the problems found in it so far.
+pub(crate) struct Row<'a> {
+    record: &'a ByteRecord,
+    layout: &'a Layout,
+    /// Line of the file where the record starts.
+    pub line: u64,
+    problems: &'a RefCell<Vec<Problem>>,
+}
+
+impl<'a> Row<'a> {
+    /// The raw text of a column, trimmed; `None` when absent or empty.
+    pub fn text(&self, column: usize) -> Option<&'a str> {
+        let raw = self.layout.position[column].and_then(|p| self.record.get(p))?;
+        let trimmed = raw.trim_ascii();
+        if trimmed.is_empty() {
+            return None;
+        }
+        match std::str::from_utf8(trimmed) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                self.problem(
+                    column,
+                    &String::from_utf8_lossy(trimmed),
+                    "not valid UTF-8 text",
+                );
+                None
+            }
+        }
+    }
+
+    /// A column that must have a value.
+    pub fn required(&self, column: usize) -> Field<&'a str> {
+        match self.text(column) {
+            Some(s) => Ok(Some(s)),
+            None => {
+                self.problem(column, "", "required value is missing");
+                Err(Bad)
+            }
+        }
+    }
+
+    /// Parses a column's text with `parse`, reporting its error.
+    pub fn parse<T>(
+        &self,
+        column: usize,
+        required: bool,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Field<T> {
+        let text = if required {
+            self.required(column)?
+        } else {
+            self.text(column)
+        };
+        match text.map(parse).transpose() {
+            Ok(v) => Ok(v),
+            Err(reason) => {
+                self.problem(column, text.unwrap_or_default(), &reason);
+                Err(Bad)
+            }
+        }
+    }
+
+    /// An exact decimal (decimal commas accepted in `;`-separated files).
+    pub fn decimal(&self, column: usize, required: bool) -> Field<expansa_ledger::Decimal> {
+        let comma = self.layout.decimal_comma;
+        self.parse(column, required, |s| field::decimal(s, comma))
+    }
+
+    /// A `YYYY-MM-DD` date.
+    pub fn date(&self, column: usize, required: bool) -> Field<expansa_ledger::Date> {
+        self.parse(column, required, field::date)
+    }
+
+    /// A `YYYY-MM` month.
+    pub fn month(&self, column: usize, required: bool) -> Field<expansa_ledger::Month> {
+        self.parse(column, required, field::month)
+    }
+
+    /// A whole number, at least `min`.
+    pub fn integer(&self, column: usize, required: bool, min: i64) -> Field<i64> {
+        self.parse(column, required, |s| field::integer(s, min))
+    }
+
+    /// Records a problem with a column of this row.
+    pub fn problem(&self, column: usize, value: &str, reason: &str) {
+        self.problem_at(self.layout.columns[column], value, reason);
+    }
+
+    /// Records a problem under any column name (`row` for the row's shape).
+    pub fn problem_at(&self, column: &str, value: &str, reason: &str) {
+        self.problems.borrow_mut().push(Problem {
+            file: self.layout.file.to_string(),
+            line: self.line,
+            column: column.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+}
+
+/// What reading a table produced: each chunk's output in file order, and the problems.
+pub(crate) struct TableRead<C> {
+    pub chunks: Vec<C>,
+    pub problems: Vec<Problem>,
+}
+
+/// Reads `dir/schema.file` if it exists (`Ok(None)` when it does not).
+///
+/// `row` is called for every record, in parallel across chunks, with the chunk's accumulator.
+pub(crate) fn read<C, F>(
+    dir: &Path,
+    schema: &Schema,
+    progress: &dyn Progress,
+    row: F,
+) -> Result<Option<TableRead<C>>, Problem>
+where
+    C: Default + Send,
+    F: Fn(&Row<'_>, &mut C) + Sync,
+{
+    let path = dir.join(schema.file);
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_problem(schema.file, &e)),
+    };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    progress.start(schema.file, size);
+    let io = |e: std::io::Error| io_problem(schema.file, &e);
+
+    // The header: everything up to the first newline.
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
+    let mut eof = fill(&mut file, &mut buf, CHUNK_BYTES).map_err(io)?;
+    let header_end = memchr::memchr(b'\n', &buf).map_or(buf.len(), |i| i + 1);
+    let layout = match Layout::from_header(schema, &buf[..header_end]) {
+        Ok(l) => l,
+        Err(problems) => {
+            progress.finish();
+            return Ok(Some(TableRead {
+                chunks: Vec::new(),
+                problems,
+            }));
+        }
+    };
+    buf.drain(..header_end);
+    progress.advance(header_end as u64);
+
+    let batch_len = rayon::current_num_threads().max(1) * 2;
+    let mut out = TableRead {
+        chunks: Vec::new(),
+        problems: Vec::new(),
+    };
+    let mut next_line: u64 = 2;
+    loop {
+        // Cut a batch of chunks, each ending at a record boundary.
+        let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(batch_len);
+        while batch.len() < batch_len && !(eof && buf.is_empty()) {
+            if !eof && buf.len() < CHUNK_BYTES {
+                eof = fill(&mut file, &mut buf, CHUNK_BYTES).map_err(io)?;
+            }
+            let cut = if eof {
+                buf.len()
+            } else {
+                match last_record_end(&buf) {
+                    Some(cut) => cut,
+                    None => {
+                        // One record longer than the buffer: read more.
+                        let want = buf.len() * 2;
+                        eof = fill(&mut file, &mut buf, want).map_err(io)?;
+                        continue;
+                    }
+                }
+            };
+            let rest = buf.split_off(cut);
+            let chunk = std::mem::replace(&mut buf, rest);
+            let lines = memchr::memchr_iter(b'\n', &chunk).count() as u64;
+            progress.advance(chunk.len() as u64);
+            batch.push((next_line, chunk));
+            next_line += lines;
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let parsed: Vec<(C, Vec<Problem>)> = batch
+            .par_iter()
+            .map(|(first_line, bytes)| parse_chunk(&layout, *first_line, bytes, &row))
+            .collect();
+        for (chunk, problems) in parsed {
+            out.chunks.push(chunk);
+            out.problems.extend(problems);
+        }
+    }
+    progress.finish();
+    Ok(Some(out))
+}
+
+fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
+    layout: &Layout,
+    first_line: u64,
+    bytes: &[u8],
+    row: &F,
+) -> (C, Vec<Problem>) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(layout.separator)
+        .from_reader(bytes);
+    let problems = RefCell::new(Vec::new());
+    let mut acc = C::default();
+    let mut record = ByteRecord::new();
+    loop {
+        let line = first_line + reader.position().line() - 1;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                problems.borrow_mut().push(Problem {
+                    file: layout.file.to_string(),
+                    line,
+                    column: "row".into(),
+                    value: String::new(),
+                    reason: format!("unreadable CSV: {e}"),
+                });
+                continue;
+            }
+        }
+        let r = Row {
+            record: &record,
+            layout,
+            line,
+            problems: &problems,
+        };
+        if record.len() == 1 && record[0].trim_ascii().is_empty() {
+            continue; // a blank line
+        }
+        if record.len() != layout.width {
+            r.problem_at(
+                "row",
+                &record.len().to_string(),
+                &format!(
+                    "has {} fields where the header has {}",
+                    record.len(),
+                    layout.width
+                ),
+            );
+            continue;
+        }
+        row(&r, &mut acc);
+    }
+    (acc, problems.into_inner())
+}
+
+impl Layout {
+    fn from_header(schema: &Schema, header: &[u8]) -> Result<Layout, Vec<Problem>> {
+        let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
+        let separator = detect_separator(header);
+        let problem = |column: &str, value: &str, reason: &str| Problem {
+            file: schema.file.to_string(),
+            line: 1,
+            column: column.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .delimiter(separator)
+            .from_reader(header);
+        let mut record = ByteRecord::new();
+        if !matches!(reader.read_byte_record(&mut record), Ok(true)) {
+            return Err(vec![problem("header", "", "the file has no header row")]);
+        }
+        let names: Vec<String> = record
+            .iter()
+            .map(|f| String::from_utf8_lossy(f.trim_ascii()).to_lowercase())
+            .collect();
+        let mut problems = Vec::new();
+        let mut position = vec![None; schema.columns.len()];
+        for (i, name) in names.iter().enumerate() {
+            if let Some(k) = schema.columns.iter().position(|c| c == name) {
+                if position[k].is_some() {
+                    problems.push(problem(name, name, "column appears twice in the header"));
+                }
+                position[k] = Some(i);
+            }
+        }
+        for req in schema.required {
+            let k = schema.columns.iter().position(|c| c == req).expect("required is known");
+            if position[k].is_none() {
+                problems.push(problem(req, "", "required column is missing from the header"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Layout {
+            file: schema.file,
+            columns: schema.columns,
+            position,
+            width: names.len(),
+            separator,
+            decimal_comma: separator == b';',
+        })
+    }
+}
+
+/// `;` when the header has more semicolons than commas outside quotes, else `,`.
+fn detect_separator(header: &[u8]) -> u8 {
+    let (mut commas, mut semis, mut quoted) = (0, 0, false);
+    for &b in header {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => commas += 1,
+            b';' if !quoted => semis += 1,
+            _ => {}
+        }
+    }
+    if semis > commas {
+        b';'
+    } else {
+        b','
+    }
+}
+
+/// The end (exclusive) of the last complete record in `buf`, which starts at a record
+/// boundary; `None` when no record ends in `buf`.
+fn last_record_end(buf: &[u8]) -> Option<usize> {
+    if memchr::memchr(b'"', buf).is_none() {
+        return memchr::memrchr(b'\n', buf).map(|i| i + 1);
+    }
+    let mut quoted = false;
+    let mut last = None;
+    for i in memchr::memchr2_iter(b'"', b'\n', buf) {
+        if buf[i] == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            last = Some(i + 1);
+        }
+    }
+    last
+}
+
+/// Reads until `buf` holds at least `want` bytes or the file ends; returns whether it ended.
+fn fill(file: &mut File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    let mut block = [0u8; 64 << 10];
+    while buf.len() < want {
+        let n = file.read(&mut block)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        buf.extend_from_slice(&block[..n]);
+    }
+    Ok(false)
+}
+
+fn io_problem(file: &str, e: &std::io::Error) -> Problem {
+    Problem {
+        file: file.to_string(),
+        line: 0,
+        column: "file".into(),
+        value: String::new(),
+        reason: format!("cannot read: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_boundaries_respect_quotes() {
+        assert_eq!(last_record_end(b"a,b\nc,d\ne"), Some(8));
+        assert_eq!(last_record_end(b"a,\"x\ny\"\nc,\"d\ne"), Some(8));
+        assert_eq!(last_record_end(b"a,\"x\ny"), None);
+        assert_eq!(detect_separator(b"id;customer_id;unit_price\n"), b';');
+        assert_eq!(detect_separator(b"id,\"a;b;c\"\n"), b',');
+    }
+}

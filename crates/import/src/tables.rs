@@ -1,0 +1,879 @@
+//! The tables of the interchange format: one loader each, then the checks across tables.
+
+use crate::field::{Bad, Field};
+use crate::problem::{BookErrors, Problem};
+use crate::table::{self, Row, Schema};
+use crate::{ImportOptions, Progress};
+use expansa_ledger::{
+    line_mrr, Book, Contract, ContractedPrice, Currency, CustomerIdx, Date, Decimal, FxRate,
+    Line, Month, NegotiatedPrice, Offer, OfferKind, OfferOutcome, Product, ProductIdx,
+    ProductKind, RenewalPricing, Spend, TextColumn, Usage,
+};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// Total MRR of all lines, in whole currency units, beyond which sums could leave the exact
+/// range; a book this large is refused rather than risked.
+const BOOK_LIMIT_UNITS: i128 = 100_000_000_000_000_000;
+
+/// Longest billing period accepted (100 years).
+const MAX_PERIOD_MONTHS: i64 = 1200;
+
+pub(crate) fn read_all(
+    dir: &Path,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<Book, BookErrors> {
+    let mut loader = Loader {
+        dir,
+        progress,
+        book: Book {
+            currency: Some(options.currency),
+            ..Book::default()
+        },
+        problems: Vec::new(),
+        fx: HashMap::new(),
+        line_rows: Vec::new(),
+    };
+    if !dir.is_dir() {
+        return Err(BookErrors(vec![Problem {
+            file: dir.display().to_string(),
+            line: 0,
+            column: "folder".into(),
+            value: String::new(),
+            reason: "is not a folder".into(),
+        }]));
+    }
+    loader.fx_rates();
+    loader.products();
+    loader.customers();
+    loader.subscriptions();
+    loader.contracts();
+    loader.contracted_prices();
+    loader.marketing_spend();
+    loader.usage();
+    loader.offers();
+    let Loader {
+        book, mut problems, ..
+    } = loader;
+    if problems.is_empty() {
+        Ok(book)
+    } else {
+        let order = |f: &str| FILE_ORDER.iter().position(|x| *x == f).unwrap_or(usize::MAX);
+        problems.sort_by(|a, b| {
+            (order(&a.file), a.line, &a.column, &a.reason).cmp(&(
+                order(&b.file),
+                b.line,
+                &b.column,
+                &b.reason,
+            ))
+        });
+        problems.dedup();
+        Err(BookErrors(problems))
+    }
+}
+
+const FILE_ORDER: &[&str] = &[
+    "subscriptions.csv",
+    "customers.csv",
+    "products.csv",
+    "contracts.csv",
+    "contracted_prices.csv",
+    "fx_rates.csv",
+    "marketing_spend.csv",
+    "usage.csv",
+    "offers.csv",
+];
+
+struct Loader<'a> {
+    dir: &'a Path,
+    progress: &'a dyn Progress,
+    book: Book,
+    problems: Vec<Problem>,
+    fx: HashMap<(Month, Currency), Decimal>,
+    /// File line of each subscription line, for messages about duplicates.
+    line_rows: Vec<u64>,
+}
+
+/// Rows of a small table, parsed in parallel, with their file lines.
+type Rows<T> = Vec<(u64, T)>;
+
+fn problem(file: &str, line: u64, column: &str, value: &str, reason: &str) -> Problem {
+    Problem {
+        file: file.into(),
+        line,
+        column: column.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+fn currency_code(s: &str) -> Result<Currency, String> {
+    Currency::from_code(s).ok_or_else(|| "unknown ISO 4217 currency code".into())
+}
+
+fn percent(row: &Row<'_>, column: usize) -> Field<Decimal> {
+    let v = row.decimal(column, false)?;
+    if let Some(p) = v {
+        if p < Decimal::ZERO || p > Decimal::ONE_HUNDRED {
+            row.problem(column, &p.to_string(), "must be between 0 and 100");
+            return Err(Bad);
+        }
+    }
+    Ok(v)
+}
+
+fn non_negative(row: &Row<'_>, column: usize, required: bool) -> Field<Decimal> {
+    let v = row.decimal(column, required)?;
+    if let Some(x) = v {
+        if x.is_sign_negative() && !x.is_zero() {
+            row.problem(column, &x.to_string(), "must not be negative");
+            return Err(Bad);
+        }
+    }
+    Ok(v)
+}
+
+fn date_order(row: &Row<'_>, end_column: usize, start: Option<Date>, end: Option<Date>) -> bool {
+    match (start, end) {
+        (Some(s), Some(e)) if e < s => {
+            row.problem(end_column, &e.to_string(), &format!("is before the start ({s})"));
+            false
+        }
+        _ => true,
+    }
+}
+
+impl Loader<'_> {
+    /// Reads a table whose rows are collected whole (the small tables).
+    fn rows<T: Send>(
+        &mut self,
+        schema: &Schema,
+        parse: impl Fn(&Row<'_>) -> Result<T, Bad> + Sync,
+    ) -> Option<Rows<T>> {
+        let read = table::read(self.dir, schema, self.progress, |row, acc: &mut Rows<T>| {
+            if let Ok(v) = parse(row) {
+                acc.push((row.line, v));
+            }
+        });
+        self.collect(read)
+            .map(|chunks| chunks.into_iter().flatten().collect())
+    }
+
+    fn collect<C>(&mut self, read: Result<Option<table::TableRead<C>>, Problem>) -> Option<Vec<C>> {
+        match read {
+            Ok(Some(t)) => {
+                self.problems.extend(t.problems);
+                Some(t.chunks)
+            }
+            Ok(None) => None,
+            Err(p) => {
+                self.problems.push(p);
+                None
+            }
+        }
+    }
+
+    /// The customer named in another table: must be listed when customers.csv exists.
+    fn customer_ref(&mut self, file: &str, line: u64, id: &str) -> Option<CustomerIdx> {
+        if let Some(c) = self.book.customers.ids.find(id) {
+            return Some(c);
+        }
+        if self.book.customers.from_file {
+            self.problems.push(problem(
+                file,
+                line,
+                "customer_id",
+                id,
+                "unknown customer (not in customers.csv)",
+            ));
+            return None;
+        }
+        Some(self.book.customers.push_bare(id))
+    }
+
+    fn fx_rates(&mut self) {
+        const S: Schema = Schema {
+            file: "fx_rates.csv",
+            columns: &["month", "currency", "rate"],
+            required: &["month", "currency", "rate"],
+        };
+        let Some(rows) = self.rows(&S, |r| {
+            let month = r.month(0, true);
+            let currency = r.parse(1, true, currency_code);
+            let rate = r.decimal(2, true)?.expect("required");
+            if rate <= Decimal::ZERO {
+                r.problem(2, &rate.to_string(), "must be greater than 0");
+                return Err(Bad);
+            }
+            Ok(FxRate {
+                month: month?.expect("required"),
+                currency: currency?.expect("required"),
+                rate,
+            })
+        }) else {
+            return;
+        };
+        for (line, rate) in rows {
+            if self.fx.insert((rate.month, rate.currency), rate.rate).is_some() {
+                self.problems.push(problem(
+                    S.file,
+                    line,
+                    "month",
+                    &rate.month.to_string(),
+                    &format!("second rate for {} in this month", rate.currency),
+                ));
+            }
+            self.book.fx_rates.push(rate);
+        }
+    }
+
+    fn products(&mut self) {
+        const S: Schema = Schema {
+            file: "products.csv",
+            columns: &[
+                "id",
+                "name",
+                "family",
+                "tier",
+                "kind",
+                "list_price",
+                "price_term_months",
+                "currency",
+            ],
+            required: &["id"],
+        };
+        let Some(rows) = self.rows(&S, |r| {
+            let id = r.required(0);
+            let tier = r.integer(3, false, i64::MIN);
+            let kind = r.parse(4, false, |s| match s.to_ascii_lowercase().as_str() {
+                "plan" => Ok(ProductKind::Plan),
+                "addon" => Ok(ProductKind::Addon),
+                "service" => Ok(ProductKind::Service),
+                _ => Err("must be plan, addon or service".into()),
+            });
+            let list_price = non_negative(r, 5, false);
+            let term = r.integer(6, false, 1);
+            let currency = r.parse(7, false, currency_code);
+            Ok((
+                id?.expect("required").to_string(),
+                r.text(1).map(str::to_string),
+                r.text(2).map(str::to_string),
+                Product {
+                    name: None,
+                    family: 0,
+                    tier: tier?,
+                    kind: kind?.unwrap_or_default(),
+                    list_price: list_price?,
+                    price_term_months: term?.map_or(12, |t| t as u32),
+                    currency: currency?,
+                },
+            ))
+        }) else {
+            return;
+        };
+        let products = &mut self.book.products;
+        for (line, (id, name, family, mut product)) in rows {
+            let (idx, seen) = products.ids.intern(&id);
+            if seen {
+                self.problems
+                    .push(problem(S.file, line, "id", &id, "duplicate product id"));
+                continue;
+            }
+            debug_assert_eq!(idx as usize, products.items.len());
+            product.family = products.families.intern(family.as_deref().unwrap_or(&id)).0;
+            product.name = name;
+            products.items.push(product);
+        }
+    }
+
+    fn customers(&mut self) {
+        const S: Schema = Schema {
+            file: "customers.csv",
+            columns: &["id", "name", "registered_on", "segment", "country", "channel"],
+            required: &["id"],
+        };
+        #[derive(Default)]
+        struct Chunk {
+            rows: Vec<(u64, Option<Date>)>,
+            text: [TextColumn; 5],
+        }
+        let read = table::read(self.dir, &S, self.progress, |r, c: &mut Chunk| {
+            let id = r.required(0);
+            let registered = r.date(2, false);
+            if let (Ok(Some(id)), Ok(registered)) = (id, registered) {
+                c.rows.push((r.line, registered));
+                c.text[0].push(id);
+                for (k, col) in [1, 3, 4, 5].into_iter().enumerate() {
+                    c.text[k + 1].push(r.text(col).unwrap_or(""));
+                }
+            }
+        });
+        let Some(chunks) = self.collect(read) else {
+            return;
+        };
+        let customers = &mut self.book.customers;
+        customers.from_file = true;
+        let mut first_line: Vec<u64> = Vec::new();
+        for chunk in chunks {
+            for (i, (line, registered)) in chunk.rows.into_iter().enumerate() {
+                let id = chunk.text[0].get(i);
+                let (idx, seen) = customers.ids.intern(id);
+                if seen {
+                    self.problems.push(problem(
+                        S.file,
+                        line,
+                        "id",
+                        id,
+                        &format!("duplicate customer id (first on line {})", first_line[idx as usize]),
+                    ));
+                    continue;
+                }
+                first_line.push(line);
+                customers.registered_on.push(registered);
+                customers.name.push(chunk.text[1].get(i));
+                customers.segment.push(chunk.text[2].get(i));
+                customers.country.push(chunk.text[3].get(i));
+                customers.channel.push(chunk.text[4].get(i));
+            }
+        }
+    }
+
+    fn subscriptions(&mut self) {
+        const S: Schema = Schema {
+            file: "subscriptions.csv",
+            columns: &[
+                "id",
+                "customer_id",
+                "contract_id",
+                "product_id",
+                "quantity",
+                "unit_price",
+                "discount_pct",
+                "currency",
+                "billing_period_months",
+                "start_date",
+                "end_date",
+                "sold_on",
+                "revises",
+            ],
+            required: &["id", "customer_id", "product_id", "unit_price", "start_date"],
+        };
+        /// Lines of one chunk: parsed in parallel, ids resolved afterwards in file order.
+        #[derive(Default)]
+        struct Chunk {
+            lines: Vec<Line>,
+            rows: Vec<u64>,
+            ids: TextColumn,
+            /// Customer id text where it could not be resolved in parallel.
+            customers: TextColumn,
+            /// Product id text where the product is not in products.csv.
+            products: TextColumn,
+            contracts: TextColumn,
+            revises: TextColumn,
+            /// Ids of rows with problems (so references to them are not reported again).
+            bad_ids: Vec<String>,
+        }
+        let reporting = self.book.currency();
+        let fx = &self.fx;
+        let customers = &self.book.customers;
+        let products = &self.book.products;
+        let read = table::read(self.dir, &S, self.progress, |r, c: &mut Chunk| {
+            let id = r.required(0);
+            let customer = r.required(1);
+            let product = r.required(3);
+            let quantity = non_negative(r, 4, false);
+            let unit_price = non_negative(r, 5, true);
+            let discount = percent(r, 6);
+            let currency = r.parse(7, false, currency_code);
+            let period = r.integer(8, false, 1).and_then(|p| match p {
+                Some(p) if p > MAX_PERIOD_MONTHS => {
+                    r.problem(8, &p.to_string(), &format!("must be at most {MAX_PERIOD_MONTHS}"));
+                    Err(Bad)
+                }
+                p => Ok(p),
+            });
+            let start = r.date(9, true);
+            let end = r.date(10, false);
+            let sold_on = r.date(11, false);
+            let customer_idx = match (customer, customers.from_file) {
+                (Ok(Some(cid)), true) => match customers.ids.find(cid) {
+                    Some(i) => Ok(Some(i)),
+                    None => {
+                        r.problem(1, cid, "unknown customer (not in customers.csv)");
+                        Err(Bad)
+                    }
+                },
+                (Ok(_), _) => Ok(None),
+                (Err(e), _) => Err(e),
+            };
+            let parsed = (|| {
+                let (start, end) = (start?.expect("required"), end?);
+                if !date_order(r, 10, Some(start), end) {
+                    return Err(Bad);
+                }
+                let currency = currency?.unwrap_or(reporting);
+                let rate = if currency == reporting {
+                    Decimal::ONE
+                } else {
+                    match fx.get(&(Month::of(start), currency)) {
+                        Some(rate) => *rate,
+                        None => {
+                            r.problem(
+                                7,
+                                currency.code(),
+                                &format!(
+                                    "no rate in fx_rates.csv for {} to {} in {}",
+                                    currency,
+                                    reporting,
+                                    Month::of(start)
+                                ),
+                            );
+                            return Err(Bad);
+                        }
+                    }
+                };
+                let quantity = quantity?.unwrap_or(Decimal::ONE);
+                let unit_price = unit_price?.expect("required");
+                let discount_pct = discount?.unwrap_or(Decimal::ZERO);
+                let period = period?.unwrap_or(1) as u16;
+                let mrr = line_mrr(quantity, unit_price, discount_pct, u32::from(period), rate)
+                    .map_err(|e| {
+                        r.problem(5, &unit_price.to_string(), &e.to_string());
+                        Bad
+                    })?;
+                Ok(Line {
+                    customer: customer_idx?.unwrap_or(CustomerIdx::MAX),
+                    product: ProductIdx::MAX,
+                    quantity,
+                    unit_price,
+                    discount_pct,
+                    mrr,
+                    start,
+                    end,
+                    sold_on: sold_on?.unwrap_or(start),
+                    revises: None,
+                    billing_period_months: period,
+                    currency,
+                })
+            })();
+            let (Ok(Some(id)), Ok(Some(customer)), Ok(Some(product_id)), Ok(mut line)) =
+                (id, customer, product, parsed)
+            else {
+                if let Ok(Some(id)) = id {
+                    c.bad_ids.push(id.to_string());
+                }
+                return;
+            };
+            c.ids.push(id);
+            c.customers
+                .push(if line.customer == CustomerIdx::MAX { customer } else { "" });
+            match products.ids.find(product_id) {
+                Some(p) => {
+                    line.product = p;
+                    c.products.push("");
+                }
+                None => c.products.push(product_id),
+            }
+            let contract = r.text(2).filter(|k| *k != id).unwrap_or("");
+            c.contracts.push(contract);
+            c.revises.push(r.text(12).unwrap_or(""));
+            c.lines.push(line);
+            c.rows.push(r.line);
+        });
+        let Some(chunks) = self.collect(read) else {
+            self.problems.push(problem(
+                S.file,
+                0,
+                "file",
+                "",
+                "required file is missing from the book folder",
+            ));
+            return;
+        };
+        let total: usize = chunks.iter().map(|c| c.lines.len()).sum();
+        let book = &mut self.book;
+        book.lines.items.reserve_exact(total);
+        self.line_rows.reserve_exact(total);
+        let mut revises: Vec<(u32, String)> = Vec::new();
+        let mut bad_ids: HashSet<String> = HashSet::new();
+        for mut chunk in chunks {
+            bad_ids.extend(chunk.bad_ids.drain(..));
+            for (i, mut line) in chunk.lines.into_iter().enumerate() {
+                let id = chunk.ids.get(i);
+                let row = chunk.rows[i];
+                let (idx, seen) = book.lines.ids.intern(id);
+                if seen {
+                    self.problems.push(problem(
+                        S.file,
+                        row,
+                        "id",
+                        id,
+                        &format!("duplicate line id (first on line {})", self.line_rows[idx as usize]),
+                    ));
+                    continue;
+                }
+                if let Some(cid) = chunk.customers.get_opt(i) {
+                    line.customer = book.customers.push_bare(cid);
+                }
+                if let Some(pid) = chunk.products.get_opt(i) {
+                    line.product = book.products.get_or_add(pid);
+                }
+                book.lines.contract_ids.push(chunk.contracts.get(i));
+                if let Some(rev) = chunk.revises.get_opt(i) {
+                    revises.push((idx, rev.to_string()));
+                }
+                book.lines.items.push(line);
+                self.line_rows.push(row);
+            }
+        }
+        for (idx, target) in revises {
+            let row = self.line_rows[idx as usize];
+            let Some(t) = book.lines.ids.find(&target) else {
+                if !bad_ids.contains(&target) {
+                    self.problems
+                        .push(problem(S.file, row, "revises", &target, "names an unknown line"));
+                }
+                continue;
+            };
+            let (line, revised) = (&book.lines.items[idx as usize], &book.lines.items[t as usize]);
+            if t == idx {
+                self.problems
+                    .push(problem(S.file, row, "revises", &target, "a line cannot revise itself"));
+            } else if line.customer != revised.customer {
+                self.problems.push(problem(
+                    S.file,
+                    row,
+                    "revises",
+                    &target,
+                    &format!(
+                        "names a line of another customer ({})",
+                        book.customers.ids.get(revised.customer)
+                    ),
+                ));
+            } else {
+                book.lines.items[idx as usize].revises = Some(t);
+            }
+        }
+        let total_units: i128 = book.lines.items.iter().map(|l| l.mrr.scaled()).sum::<i128>()
+            / 10i128.pow(expansa_ledger::SCALE);
+        if total_units > BOOK_LIMIT_UNITS {
+            self.problems.push(problem(
+                S.file,
+                0,
+                "unit_price",
+                &total_units.to_string(),
+                &format!("the book's total MRR exceeds {BOOK_LIMIT_UNITS} currency units"),
+            ));
+        }
+    }
+
+    fn contracts(&mut self) {
+        const S: Schema = Schema {
+            file: "contracts.csv",
+            columns: &[
+                "id",
+                "customer_id",
+                "start_date",
+                "end_date",
+                "renewal_pricing",
+                "renewal_uplift_pct",
+                "renewal_term_months",
+            ],
+            required: &["id", "customer_id", "start_date"],
+        };
+        let Some(rows) = self.rows(&S, |r| {
+            let id = r.required(0);
+            let customer = r.required(1);
+            let start = r.date(2, true);
+            let end = r.date(3, false);
+            let pricing = r.parse(4, false, |s| match s.to_ascii_lowercase().as_str() {
+                "same" => Ok(RenewalPricing::Same),
+                "list" => Ok(RenewalPricing::List),
+                "uplift" => Ok(RenewalPricing::Uplift),
+                _ => Err("must be same, list or uplift".into()),
+            });
+            let uplift = r.decimal(5, false);
+            let term = r.integer(6, false, 1);
+            let (start, end) = (start?, end?);
+            if !date_order(r, 3, start, end) {
+                return Err(Bad);
+            }
+            let pricing = pricing?.unwrap_or_default();
+            let uplift = uplift?;
+            if pricing == RenewalPricing::Uplift && uplift.is_none() {
+                r.problem(5, "", "required when renewal_pricing is uplift");
+                return Err(Bad);
+            }
+            Ok((
+                id?.expect("required").to_string(),
+                customer?.expect("required").to_string(),
+                start.expect("required"),
+                end,
+                pricing,
+                uplift,
+                term?.map(|t| t as u32),
+            ))
+        }) else {
+            return;
+        };
+        let mut seen = HashMap::new();
+        for (line, (id, customer, start, end, pricing, uplift, term)) in rows {
+            if let Some(first) = seen.insert(id.clone(), line) {
+                self.problems.push(problem(
+                    S.file,
+                    line,
+                    "id",
+                    &id,
+                    &format!("duplicate contract id (first on line {first})"),
+                ));
+                continue;
+            }
+            let Some(customer) = self.customer_ref(S.file, line, &customer) else {
+                continue;
+            };
+            self.book.contracts.push(Contract {
+                id,
+                customer,
+                start,
+                end,
+                renewal_pricing: pricing,
+                renewal_uplift_pct: uplift,
+                renewal_term_months: term,
+            });
+        }
+        // A line's contract must belong to the line's customer.
+        let owner: HashMap<&str, CustomerIdx> = self
+            .book
+            .contracts
+            .iter()
+            .map(|k| (k.id.as_str(), k.customer))
+            .collect();
+        let lines = &self.book.lines;
+        for (i, line) in lines.items.iter().enumerate() {
+            let contract = lines.contract_id(i as u32);
+            if let Some(&c) = owner.get(contract) {
+                if c != line.customer {
+                    self.problems.push(problem(
+                        "subscriptions.csv",
+                        self.line_rows[i],
+                        "contract_id",
+                        contract,
+                        &format!(
+                            "contract belongs to another customer ({})",
+                            self.book.customers.ids.get(c)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn contracted_prices(&mut self) {
+        const S: Schema = Schema {
+            file: "contracted_prices.csv",
+            columns: &[
+                "customer_id",
+                "product_id",
+                "price",
+                "discount_pct",
+                "valid_from",
+                "valid_to",
+            ],
+            required: &["customer_id", "product_id"],
+        };
+        let Some(rows) = self.rows(&S, |r| {
+            let customer = r.required(0);
+            let product = r.required(1);
+            let price = non_negative(r, 2, false);
+            let discount = percent(r, 3);
+            let from = r.date(4, false);
+            let to = r.date(5, false);
+            let (from, to) = (from?, to?);
+            if !date_order(r, 5, from, to) {
+                return Err(Bad);
+            }
+            let negotiated = match (price?, discount?) {
+                (Some(p), None) => NegotiatedPrice::Price(p),
+                (None, Some(d)) => NegotiatedPrice::DiscountPct(d),
+                (Some(_), Some(_)) => {
+                    r.problem(2, "", "give price or discount_pct, not both");
+                    return Err(Bad);
+                }
+                (None, None) => {
+                    r.problem(2, "", "give price or discount_pct");
+                    return Err(Bad);
+                }
+            };
+            Ok((
+                customer?.expect("required").to_string(),
+                product?.expect("required").to_string(),
+                negotiated,
+                from,
+                to,
+            ))
+        }) else {
+            return;
+        };
+        for (line, (customer, product, price, valid_from, valid_to)) in rows {
+            let Some(customer) = self.customer_ref(S.file, line, &customer) else {
+                continue;
+            };
+            let product = self.book.products.get_or_add(&product);
+            self.book.contracted_prices.push(ContractedPrice {
+                customer,
+                product,
+                price,
+                valid_from,
+                valid_to,
+            });
+        }
+    }
+
+    fn marketing_spend(&mut self) {
+        const S: Schema = Schema {
+            file: "marketing_spend.csv",
+            columns: &["month", "channel", "amount"],
+            required: &["month", "channel", "amount"],
+        };
+        let Some(rows) = self.rows(&S, |r| {
+            let month = r.month(0, true);
+            let channel = r.required(1);
+            let amount = non_negative(r, 2, true);
+            Ok(Spend {
+                month: month?.expect("required"),
+                channel: channel?.expect("required").to_string(),
+                amount: amount?.expect("required"),
+            })
+        }) else {
+            return;
+        };
+        self.book.marketing_spend = rows.into_iter().map(|(_, s)| s).collect();
+    }
+
+    fn usage(&mut self) {
+        const S: Schema = Schema {
+            file: "usage.csv",
+            columns: &["customer_id", "product_id", "month", "used", "included"],
+            required: &["customer_id", "product_id", "month", "used", "included"],
+        };
+        let Some(rows) = self.rows(&S, |r| {
+            let customer = r.required(0);
+            let product = r.required(1);
+            let month = r.month(2, true);
+            let used = non_negative(r, 3, true);
+            let included = non_negative(r, 4, true);
+            Ok((
+                customer?.expect("required").to_string(),
+                product?.expect("required").to_string(),
+                month?.expect("required"),
+                used?.expect("required"),
+                included?.expect("required"),
+            ))
+        }) else {
+            return;
+        };
+        for (line, (customer, product, month, used, included)) in rows {
+            let Some(customer) = self.customer_ref(S.file, line, &customer) else {
+                continue;
+            };
+            let product = self.book.products.get_or_add(&product);
+            self.book.usage.push(Usage {
+                customer,
+                product,
+                month,
+                used,
+                included,
+            });
+        }
+    }
+
+    fn offers(&mut self) {
+        const S: Schema = Schema {
+            file: "offers.csv",
+            columns: &[
+                "id",
+                "customer_id",
+                "product_id",
+                "kind",
+                "offered_on",
+                "outcome",
+                "decided_on",
+                "line_id",
+            ],
+            required: &["id", "customer_id", "product_id", "kind", "offered_on"],
+        };
+        let Some(rows) = self.rows(&S, |r| {
+            let id = r.required(0);
+            let customer = r.required(1);
+            let product = r.required(2);
+            let kind = r.parse(3, true, |s| match s.to_ascii_lowercase().as_str() {
+                "upsell" => Ok(OfferKind::Upsell),
+                "cross_sell" => Ok(OfferKind::CrossSell),
+                _ => Err("must be upsell or cross_sell".into()),
+            });
+            let offered_on = r.date(4, true);
+            let outcome = r.parse(5, false, |s| match s.to_ascii_lowercase().as_str() {
+                "accepted" => Ok(OfferOutcome::Accepted),
+                "declined" => Ok(OfferOutcome::Declined),
+                _ => Err("must be accepted, declined or empty".into()),
+            });
+            let decided_on = r.date(6, false);
+            let (offered_on, decided_on) = (offered_on?, decided_on?);
+            if !date_order(r, 6, offered_on, decided_on) {
+                return Err(Bad);
+            }
+            Ok((
+                id?.expect("required").to_string(),
+                customer?.expect("required").to_string(),
+                product?.expect("required").to_string(),
+                kind?.expect("required"),
+                offered_on.expect("required"),
+                outcome?,
+                decided_on,
+                r.text(7).map(str::to_string),
+            ))
+        }) else {
+            return;
+        };
+        let mut seen = HashMap::new();
+        for (line, (id, customer, product, kind, offered_on, outcome, decided_on, line_id)) in rows
+        {
+            if let Some(first) = seen.insert(id.clone(), line) {
+                self.problems.push(problem(
+                    S.file,
+                    line,
+                    "id",
+                    &id,
+                    &format!("duplicate offer id (first on line {first})"),
+                ));
+                continue;
+            }
+            let Some(customer) = self.customer_ref(S.file, line, &customer) else {
+                continue;
+            };
+            let line_idx = match line_id {
+                Some(l) => match self.book.lines.ids.find(&l) {
+                    Some(i) => Some(i),
+                    None => {
+                        self.problems
+                            .push(problem(S.file, line, "line_id", &l, "names an unknown line"));
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let product = self.book.products.get_or_add(&product);
+            self.book.offers.push(Offer {
+                id,
+                customer,
+                product,
+                kind,
+                offered_on,
+                outcome,
+                decided_on,
+                line: line_idx,
+            });
+        }
+    }
+}

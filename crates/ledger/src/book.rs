@@ -1,0 +1,329 @@
+//! The in-memory book of business: every table of the interchange format, validated.
+//!
+//! Rows refer to each other by dense indices (`CustomerIdx`, `ProductIdx`, `LineIdx`); ids
+//! are kept once, in [`Interner`]s.
+
+use crate::{Currency, Date, Decimal, Interner, Money, Month, TextColumn};
+
+/// Index of a customer in [`Book::customers`].
+pub type CustomerIdx = u32;
+/// Index of a product in [`Book::products`].
+pub type ProductIdx = u32;
+/// Index of a subscription line in [`Book::lines`].
+pub type LineIdx = u32;
+
+/// A whole book of business in one reporting currency.
+#[derive(Clone, Default)]
+pub struct Book {
+    pub currency: Option<Currency>,
+    pub customers: Customers,
+    pub products: Products,
+    pub lines: Lines,
+    pub contracts: Vec<Contract>,
+    pub contracted_prices: Vec<ContractedPrice>,
+    pub fx_rates: Vec<FxRate>,
+    pub marketing_spend: Vec<Spend>,
+    pub usage: Vec<Usage>,
+    pub offers: Vec<Offer>,
+}
+
+impl Book {
+    /// The reporting currency (BRL unless the book says otherwise).
+    pub fn currency(&self) -> Currency {
+        self.currency.unwrap_or(Currency::BRL)
+    }
+}
+
+/// Customers: ids, registration days and descriptive attributes, column by column.
+#[derive(Clone, Default)]
+pub struct Customers {
+    pub ids: Interner,
+    /// `registered_on` from customers.csv, if given.
+    pub registered_on: Vec<Option<Date>>,
+    pub name: TextColumn,
+    pub segment: TextColumn,
+    pub country: TextColumn,
+    pub channel: TextColumn,
+    /// Whether the customers came from customers.csv (then every line's customer must be listed).
+    pub from_file: bool,
+}
+
+impl Customers {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Adds a customer known only from its lines.
+    pub fn push_bare(&mut self, id: &str) -> CustomerIdx {
+        let (idx, seen) = self.ids.intern(id);
+        if !seen {
+            self.registered_on.push(None);
+            for col in [
+                &mut self.name,
+                &mut self.segment,
+                &mut self.country,
+                &mut self.channel,
+            ] {
+                col.push("");
+            }
+        }
+        idx
+    }
+}
+
+/// What a product is sold as.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductKind {
+    #[default]
+    Plan,
+    Addon,
+    Service,
+}
+
+/// Products: catalogue rows, and products seen only on lines (with defaults).
+#[derive(Clone, Default)]
+pub struct Products {
+    pub ids: Interner,
+    pub items: Vec<Product>,
+    /// Family names; `Product::family` indexes this.
+    pub families: Interner,
+}
+
+impl Products {
+    /// The index of a product id, adding it with defaults (its own family) when unknown.
+    pub fn get_or_add(&mut self, id: &str) -> ProductIdx {
+        let (idx, seen) = self.ids.intern(id);
+        if !seen {
+            let family = self.families.intern(id).0;
+            self.items.push(Product {
+                family,
+                ..Product::default()
+            });
+        }
+        idx
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// One product of the catalogue.
+#[derive(Clone, Debug, Default)]
+pub struct Product {
+    pub name: Option<String>,
+    /// Index into [`Products::families`].
+    pub family: u32,
+    pub tier: Option<i64>,
+    pub kind: ProductKind,
+    pub list_price: Option<Decimal>,
+    pub price_term_months: u32,
+    pub currency: Option<Currency>,
+}
+
+/// Subscription lines, one per row of subscriptions.csv, in file order.
+#[derive(Clone, Default)]
+pub struct Lines {
+    pub ids: Interner,
+    pub items: Vec<Line>,
+    /// `contract_id` as written (empty when the column is absent or empty: the line's own id).
+    pub contract_ids: TextColumn,
+}
+
+impl Lines {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The contract a line belongs to (its own id by default).
+    pub fn contract_id(&self, line: LineIdx) -> &str {
+        self.contract_ids
+            .get_opt(line as usize)
+            .unwrap_or_else(|| self.ids.get(line))
+    }
+}
+
+/// One product held by one customer at one price over one period.
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub customer: CustomerIdx,
+    pub product: ProductIdx,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub discount_pct: Decimal,
+    /// The line's MRR in the reporting currency, quantized once at [`crate::SCALE`].
+    pub mrr: Money,
+    pub start: Date,
+    /// Last day of service, inclusive; `None` for an evergreen line.
+    pub end: Option<Date>,
+    pub sold_on: Date,
+    pub revises: Option<LineIdx>,
+    pub billing_period_months: u16,
+    pub currency: Currency,
+}
+
+impl Line {
+    /// Whether the line is active on `day`.
+    pub fn active_on(&self, day: Date) -> bool {
+        self.start <= day && self.end.is_none_or(|end| day <= end)
+    }
+
+    /// The months at whose end the line is active: `(first, last)`, `last = None` for open;
+    /// `None` when it never is (it starts and ends inside one month).
+    pub fn snapshot_months(&self) -> Option<(Month, Option<Month>)> {
+        let first = Month::of(self.start);
+        let Some(end) = self.end else {
+            return Some((first, None));
+        };
+        let end_month = Month::of(end);
+        let last = if end == end_month.last_day() {
+            end_month
+        } else {
+            end_month.prev()
+        };
+        (last >= first && end >= self.start).then_some((first, Some(last)))
+    }
+}
+
+/// How a contract renews.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum RenewalPricing {
+    #[default]
+    Same,
+    List,
+    Uplift,
+}
+
+/// A row of contracts.csv.
+#[derive(Clone, Debug)]
+pub struct Contract {
+    pub id: String,
+    pub customer: CustomerIdx,
+    pub start: Date,
+    pub end: Option<Date>,
+    pub renewal_pricing: RenewalPricing,
+    pub renewal_uplift_pct: Option<Decimal>,
+    pub renewal_term_months: Option<u32>,
+}
+
+/// A negotiated price, as a price or as a discount off the list price.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NegotiatedPrice {
+    Price(Decimal),
+    DiscountPct(Decimal),
+}
+
+/// A row of contracted_prices.csv.
+#[derive(Clone, Debug)]
+pub struct ContractedPrice {
+    pub customer: CustomerIdx,
+    pub product: ProductIdx,
+    pub price: NegotiatedPrice,
+    pub valid_from: Option<Date>,
+    pub valid_to: Option<Date>,
+}
+
+/// A row of fx_rates.csv: one unit of `currency` in the reporting currency during `month`.
+#[derive(Clone, Debug)]
+pub struct FxRate {
+    pub month: Month,
+    pub currency: Currency,
+    pub rate: Decimal,
+}
+
+/// A row of marketing_spend.csv.
+#[derive(Clone, Debug)]
+pub struct Spend {
+    pub month: Month,
+    pub channel: String,
+    pub amount: Decimal,
+}
+
+/// A row of usage.csv.
+#[derive(Clone, Debug)]
+pub struct Usage {
+    pub customer: CustomerIdx,
+    pub product: ProductIdx,
+    pub month: Month,
+    pub used: Decimal,
+    pub included: Decimal,
+}
+
+/// Upsell or cross-sell.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OfferKind {
+    Upsell,
+    CrossSell,
+}
+
+/// What became of an offer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OfferOutcome {
+    Accepted,
+    Declined,
+}
+
+/// A row of offers.csv.
+#[derive(Clone, Debug)]
+pub struct Offer {
+    pub id: String,
+    pub customer: CustomerIdx,
+    pub product: ProductIdx,
+    pub kind: OfferKind,
+    pub offered_on: Date,
+    pub outcome: Option<OfferOutcome>,
+    pub decided_on: Option<Date>,
+    pub line: Option<LineIdx>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn line(start: Date, end: Option<Date>) -> Line {
+        Line {
+            customer: 0,
+            product: 0,
+            quantity: Decimal::ONE,
+            unit_price: Decimal::ONE,
+            discount_pct: Decimal::ZERO,
+            mrr: Money::ZERO,
+            start,
+            end,
+            sold_on: start,
+            revises: None,
+            billing_period_months: 1,
+            currency: Currency::BRL,
+        }
+    }
+
+    #[test]
+    fn month_end_snapshots() {
+        let m = |s: &str| s.parse::<Month>().unwrap();
+        let l = line(date(2024, 1, 15), Some(date(2024, 3, 31)));
+        assert_eq!(l.snapshot_months(), Some((m("2024-01"), Some(m("2024-03")))));
+        let l = line(date(2024, 1, 15), Some(date(2024, 3, 30)));
+        assert_eq!(l.snapshot_months(), Some((m("2024-01"), Some(m("2024-02")))));
+        let l = line(date(2024, 1, 2), Some(date(2024, 1, 30)));
+        assert_eq!(l.snapshot_months(), None);
+        let l = line(date(2024, 1, 31), Some(date(2024, 1, 31)));
+        assert_eq!(l.snapshot_months(), Some((m("2024-01"), Some(m("2024-01")))));
+        let l = line(date(2024, 1, 31), None);
+        assert_eq!(l.snapshot_months(), Some((m("2024-01"), None)));
+        assert!(l.active_on(date(2030, 1, 1)));
+    }
+}

@@ -1,0 +1,20 @@
+//! The core vocabulary of expansa: exact [`Money`], calendar [`Month`]s, ISO [`Currency`]
+//! codes and the in-memory [`Book`] of customers, products and subscription lines.
+//!
+//! Nothing here does I/O; every other crate builds on these types.
+
+mod book;
+mod currency;
+mod intern;
+mod locale;
+mod money;
+mod month;
+
+pub use book::*;
+pub use currency::Currency;
+pub use intern::{Interner, TextColumn};
+pub use jiff::civil::Date;
+pub use locale::Locale;
+pub use money::{line_mrr, Money, MrrError, SCALE};
+pub use month::{parse_date, BadMonth, Month};
+pub use rust_decimal::Decimal;

@@ -1,0 +1,278 @@
+//! Exact money at a fixed internal scale.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::fmt;
+use std::iter::Sum;
+use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
+
+/// Number of decimal places every [`Money`] amount is quantized to, once, when it is created.
+pub const SCALE: u32 = 10;
+
+/// The largest magnitude, in whole currency units, of one line's MRR. Together with the
+/// book-wide check in the importer this keeps every sum far inside `Decimal`'s range.
+const LINE_LIMIT_UNITS: i128 = 1_000_000_000_000;
+
+/// An exact amount of the reporting currency, always held at [`SCALE`] decimal places.
+///
+/// Arithmetic between amounts is exact; rounding to the currency's minor unit happens only
+/// when printing ([`Money::round_dp`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(Decimal);
+
+impl Money {
+    /// Zero, at the internal scale.
+    pub const ZERO: Money = Money(Decimal::from_parts(0, 0, 0, false, SCALE));
+
+    /// An amount given in units of `10^-SCALE`; `None` when it does not fit.
+    pub fn from_scaled(units: i128) -> Option<Money> {
+        Decimal::try_from_i128_with_scale(units, SCALE).ok().map(Money)
+    }
+
+    /// Quantizes any decimal to the internal scale, half away from zero.
+    pub fn from_decimal(value: Decimal) -> Money {
+        let mut d = value.round_dp_with_strategy(SCALE, RoundingStrategy::MidpointAwayFromZero);
+        d.rescale(SCALE);
+        Money(d)
+    }
+
+    /// The exact value.
+    pub fn as_decimal(self) -> Decimal {
+        self.0
+    }
+
+    /// The amount in units of `10^-SCALE`.
+    pub fn scaled(self) -> i128 {
+        self.0.mantissa()
+    }
+
+    /// Rounded half away from zero to `dp` decimal places (the currency's minor unit).
+    pub fn round_dp(self, dp: u32) -> Decimal {
+        let mut d = self.0.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+        d.rescale(dp);
+        d
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    pub fn is_positive(self) -> bool {
+        self.0.is_sign_positive() && !self.0.is_zero()
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0.is_sign_negative() && !self.0.is_zero()
+    }
+
+    pub fn abs(self) -> Money {
+        Money(self.0.abs())
+    }
+}
+
+impl fmt::Debug for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Money({})", self.0.normalize())
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl Add for Money {
+    type Output = Money;
+    fn add(self, rhs: Money) -> Money {
+        Money(self.0 + rhs.0)
+    }
+}
+
+impl Sub for Money {
+    type Output = Money;
+    fn sub(self, rhs: Money) -> Money {
+        Money(self.0 - rhs.0)
+    }
+}
+
+impl Neg for Money {
+    type Output = Money;
+    fn neg(self) -> Money {
+        Money(-self.0)
+    }
+}
+
+impl AddAssign for Money {
+    fn add_assign(&mut self, rhs: Money) {
+        self.0 += rhs.0;
+    }
+}
+
+impl SubAssign for Money {
+    fn sub_assign(&mut self, rhs: Money) {
+        self.0 -= rhs.0;
+    }
+}
+
+impl Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::ZERO, Add::add)
+    }
+}
+
+impl<'a> Sum<&'a Money> for Money {
+    fn sum<I: Iterator<Item = &'a Money>>(iter: I) -> Money {
+        iter.copied().sum()
+    }
+}
+
+/// Why a line's MRR could not be computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MrrError {
+    /// The exact product does not fit the arithmetic range, or the MRR exceeds the line limit.
+    TooLarge,
+    /// The billing period is zero.
+    ZeroPeriod,
+}
+
+impl fmt::Display for MrrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MrrError::TooLarge => write!(
+                f,
+                "the line's MRR is out of range (at most {LINE_LIMIT_UNITS} currency units a month)"
+            ),
+            MrrError::ZeroPeriod => write!(f, "billing period must be at least 1"),
+        }
+    }
+}
+
+/// `quantity x unit_price x (1 - discount_pct/100) / billing_period_months x rate`, computed
+/// exactly in integers and quantized once, half away from zero, at [`SCALE`].
+pub fn line_mrr(
+    quantity: Decimal,
+    unit_price: Decimal,
+    discount_pct: Decimal,
+    billing_period_months: u32,
+    rate: Decimal,
+) -> Result<Money, MrrError> {
+    if billing_period_months == 0 {
+        return Err(MrrError::ZeroPeriod);
+    }
+    let keep = Decimal::ONE_HUNDRED - discount_pct;
+    let mut numerator: i128 = 1;
+    let mut scale: u32 = 0;
+    for factor in [quantity, unit_price, keep, rate] {
+        numerator = numerator
+            .checked_mul(factor.mantissa())
+            .ok_or(MrrError::TooLarge)?;
+        scale += factor.scale();
+    }
+    // value = numerator / 10^scale / (100 * period); we want it in units of 10^-SCALE.
+    let mut denominator: i128 = 100 * i128::from(billing_period_months);
+    if scale > SCALE {
+        denominator = pow10(scale - SCALE)
+            .and_then(|p| denominator.checked_mul(p))
+            .ok_or(MrrError::TooLarge)?;
+    } else {
+        numerator = pow10(SCALE - scale)
+            .and_then(|p| numerator.checked_mul(p))
+            .ok_or(MrrError::TooLarge)?;
+    }
+    let units = div_round_half_away(numerator, denominator);
+    let limit = LINE_LIMIT_UNITS * 10i128.pow(SCALE);
+    if units.abs() > limit {
+        return Err(MrrError::TooLarge);
+    }
+    Money::from_scaled(units).ok_or(MrrError::TooLarge)
+}
+
+fn pow10(exp: u32) -> Option<i128> {
+    10i128.checked_pow(exp)
+}
+
+/// `n / d` rounded half away from zero; `d > 0`.
+fn div_round_half_away(n: i128, d: i128) -> i128 {
+    let q = n / d;
+    let r = n % d;
+    if r.unsigned_abs() * 2 >= d.unsigned_abs() {
+        q + n.signum()
+    } else {
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn annual_plan_is_a_twelfth_a_month() {
+        let m = line_mrr(d("1"), d("1200"), d("0"), 12, Decimal::ONE).unwrap();
+        assert_eq!(m.round_dp(2), d("100.00"));
+        assert_eq!(m.scaled(), 100 * 10i128.pow(SCALE));
+    }
+
+    #[test]
+    fn quantizes_once_half_away_from_zero() {
+        // 100 / 3 = 33.3333333333|33.. -> 33.3333333333
+        let m = line_mrr(d("1"), d("100"), d("0"), 3, Decimal::ONE).unwrap();
+        assert_eq!(m.as_decimal(), d("33.3333333333"));
+        // 0.00000000005 exactly -> rounds up to 0.0000000001
+        let m = line_mrr(d("1"), d("0.0000000005"), d("90"), 1, Decimal::ONE).unwrap();
+        assert_eq!(m.as_decimal(), d("0.0000000001"));
+        // 2/3 of 0.00000000001 = 0.00000000000666 -> 0.0000000000
+        let m = line_mrr(d("2"), d("0.00000000001"), d("0"), 3, Decimal::ONE).unwrap();
+        assert!(m.is_zero());
+    }
+
+    #[test]
+    fn discount_and_rate_apply() {
+        let m = line_mrr(d("3"), d("59.90"), d("12.5"), 1, d("5.1234")).unwrap();
+        // 3 * 59.90 * 0.875 * 5.1234 = 805.5514...; exact: 157.2375 * 5.1234
+        assert_eq!(m.as_decimal(), d("805.58661750").round_dp(10));
+    }
+
+    #[test]
+    fn huge_values_are_errors_not_panics() {
+        let big = Decimal::MAX;
+        assert_eq!(
+            line_mrr(big, big, d("0"), 1, Decimal::ONE),
+            Err(MrrError::TooLarge)
+        );
+        assert_eq!(
+            line_mrr(d("1"), d("1"), d("0"), 0, Decimal::ONE),
+            Err(MrrError::ZeroPeriod)
+        );
+    }
+
+    #[test]
+    fn rounding_for_print() {
+        let m = Money::from_decimal(d("2.005"));
+        assert_eq!(m.round_dp(2), d("2.01"));
+        assert_eq!((-m).round_dp(2), d("-2.01"));
+        assert_eq!(Money::from_decimal(d("7")).round_dp(0), d("7"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn exact_integer_path_matches_decimal_arithmetic(
+            q in 0u32..1000, p in 0u64..10_000_000, disc in 0u32..=100, period in 1u32..=24
+        ) {
+            let q = Decimal::from(q);
+            let p = Decimal::new(p as i64, 2);
+            let disc = Decimal::from(disc);
+            let got = line_mrr(q, p, disc, period, Decimal::ONE).unwrap();
+            // q*p*(100-disc) is exact in Decimal; then a single rounded division.
+            let num = q * p * (Decimal::ONE_HUNDRED - disc);
+            let den = Decimal::from(100 * period);
+            let expected = Money::from_decimal(num / den);
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+}

@@ -1,0 +1,521 @@
+use expansa_ledger::{Book, Currency, CustomerIdx, Date, LineIdx, Money, Month};
+use rayon::prelude::*;
+use std::fmt;
+use std::str::FromStr;
+
+/// A named set of movement rules.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Rules {
+    /// Conexa's cross-sell widget: cross-sell only for customers registered before the month,
+    /// never for lines starting on the customer's first contract day.
+    #[default]
+    Conexa,
+    /// ChartMogul: every new line of a paying customer is expansion.
+    Chartmogul,
+}
+
+impl Rules {
+    pub fn name(self) -> &'static str {
+        match self {
+            Rules::Conexa => "conexa",
+            Rules::Chartmogul => "chartmogul",
+        }
+    }
+}
+
+impl FromStr for Rules {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Rules, String> {
+        match s {
+            "conexa" => Ok(Rules::Conexa),
+            "chartmogul" => Ok(Rules::Chartmogul),
+            _ => Err(format!("unknown rules {s:?} (expected conexa or chartmogul)")),
+        }
+    }
+}
+
+impl fmt::Display for Rules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The kind of an MRR movement.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Kind {
+    New,
+    CrossSell,
+    Upsell,
+    Reactivation,
+    Downsell,
+    Churn,
+}
+
+impl Kind {
+    /// Every kind, in report order.
+    pub const ALL: [Kind; 6] = [
+        Kind::New,
+        Kind::CrossSell,
+        Kind::Upsell,
+        Kind::Reactivation,
+        Kind::Downsell,
+        Kind::Churn,
+    ];
+
+    /// The JSON key of the kind (`cross_sell`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::New => "new",
+            Kind::CrossSell => "cross_sell",
+            Kind::Upsell => "upsell",
+            Kind::Reactivation => "reactivation",
+            Kind::Downsell => "downsell",
+            Kind::Churn => "churn",
+        }
+    }
+}
+
+/// One movement of one customer in one month, with the lines that caused it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Movement {
+    pub customer: CustomerIdx,
+    pub month: Month,
+    pub kind: Kind,
+    /// Positive for gains, negative for losses.
+    pub amount: Money,
+    /// The lines behind it: for an amendment, the new line then its predecessor.
+    pub lines: Vec<LineIdx>,
+}
+
+/// What to compute.
+#[derive(Clone, Copy, Debug)]
+pub struct Query {
+    pub from: Month,
+    pub to: Month,
+    pub rules: Rules,
+}
+
+/// The totals of one month.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonthTotals {
+    pub month: Month,
+    pub mrr_start: Money,
+    /// Indexed like [`Kind::ALL`].
+    pub movements: [Money; 6],
+    pub mrr_end: Money,
+    pub customers_start: u64,
+    pub customers_end: u64,
+}
+
+impl MonthTotals {
+    pub fn get(&self, kind: Kind) -> Money {
+        self.movements[kind as usize]
+    }
+}
+
+/// The movement report: every month of the range, quiet ones too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub currency: Currency,
+    pub rules: Rules,
+    pub months: Vec<MonthTotals>,
+}
+
+/// Per-thread sums while customers are processed.
+#[derive(Clone)]
+struct Sums {
+    from: Month,
+    /// MRR and paying customers at the end of the month before `from`.
+    opening: Money,
+    opening_customers: u64,
+    movements: Vec<[Money; 6]>,
+    /// Customers gained minus customers lost, per month.
+    customer_delta: Vec<i64>,
+}
+
+impl Sums {
+    fn new(q: &Query) -> Sums {
+        let n = (q.to.since(q.from) + 1) as usize;
+        Sums {
+            from: q.from,
+            opening: Money::ZERO,
+            opening_customers: 0,
+            movements: vec![[Money::ZERO; 6]; n],
+            customer_delta: vec![0; n],
+        }
+    }
+
+    fn merge(mut self, other: Sums) -> Sums {
+        self.opening += other.opening;
+        self.opening_customers += other.opening_customers;
+        for (a, b) in self.movements.iter_mut().zip(&other.movements) {
+            for k in 0..6 {
+                a[k] += b[k];
+            }
+        }
+        for (a, b) in self.customer_delta.iter_mut().zip(&other.customer_delta) {
+            *a += b;
+        }
+        self
+    }
+}
+
+/// Receives what [`customer_movements`] finds.
+trait Sink {
+    /// MRR of the customer at the end of the month before the range.
+    fn opening(&mut self, mrr: Money);
+    /// The customer starts (+1) or stops (-1) paying in `month`.
+    fn customers(&mut self, month: Month, delta: i64);
+    fn movement(&mut self, month: Month, kind: Kind, amount: Money, lines: &[LineIdx]);
+}
+
+impl Sink for Sums {
+    fn opening(&mut self, mrr: Money) {
+        self.opening += mrr;
+        if mrr.is_positive() {
+            self.opening_customers += 1;
+        }
+    }
+    fn customers(&mut self, month: Month, delta: i64) {
+        self.customer_delta[month.since(self.from) as usize] += delta;
+    }
+    fn movement(&mut self, month: Month, kind: Kind, amount: Money, _lines: &[LineIdx]) {
+        self.movements[month.since(self.from) as usize][kind as usize] += amount;
+    }
+}
+
+struct TrailSink {
+    customer: CustomerIdx,
+    out: Vec<Movement>,
+}
+
+impl Sink for TrailSink {
+    fn opening(&mut self, _mrr: Money) {}
+    fn customers(&mut self, _month: Month, _delta: i64) {}
+    fn movement(&mut self, month: Month, kind: Kind, amount: Money, lines: &[LineIdx]) {
+        self.out.push(Movement {
+            customer: self.customer,
+            month,
+            kind,
+            amount,
+            lines: lines.to_vec(),
+        });
+    }
+}
+
+/// The lines of each customer, in file order: `order[start[c]..start[c + 1]]`.
+struct ByCustomer {
+    start: Vec<u32>,
+    order: Vec<LineIdx>,
+}
+
+impl ByCustomer {
+    fn new(book: &Book) -> ByCustomer {
+        let n = book.customers.len();
+        let mut start = vec![0u32; n + 1];
+        for line in &book.lines.items {
+            start[line.customer as usize + 1] += 1;
+        }
+        for c in 0..n {
+            start[c + 1] += start[c];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0; book.lines.len()];
+        for (i, line) in book.lines.items.iter().enumerate() {
+            let slot = &mut next[line.customer as usize];
+            order[*slot as usize] = i as LineIdx;
+            *slot += 1;
+        }
+        ByCustomer { start, order }
+    }
+
+    fn lines(&self, c: usize) -> &[LineIdx] {
+        &self.order[self.start[c] as usize..self.start[c + 1] as usize]
+    }
+}
+
+/// The movement report of the whole book.
+pub fn report(book: &Book, q: &Query) -> Report {
+    assert!(q.from <= q.to, "the range must not be empty");
+    let by_customer = ByCustomer::new(book);
+    let sums = (0..book.customers.len())
+        .into_par_iter()
+        .with_min_len(1024)
+        .fold(
+            || (Sums::new(q), Scratch::default()),
+            |(mut sums, mut scratch), c| {
+                customer_pass(
+                    book,
+                    q,
+                    c as CustomerIdx,
+                    by_customer.lines(c),
+                    &mut scratch,
+                    &mut sums,
+                );
+                (sums, scratch)
+            },
+        )
+        .map(|(sums, _)| sums)
+        .reduce(|| Sums::new(q), Sums::merge);
+    let mut months = Vec::with_capacity(sums.movements.len());
+    let (mut mrr, mut customers) = (sums.opening, sums.opening_customers as i64);
+    for (i, (movements, delta)) in sums.movements.iter().zip(&sums.customer_delta).enumerate() {
+        let mrr_end = mrr + movements.iter().sum::<Money>();
+        let customers_end = customers + delta;
+        months.push(MonthTotals {
+            month: q.from.offset(i as i32),
+            mrr_start: mrr,
+            movements: *movements,
+            mrr_end,
+            customers_start: customers as u64,
+            customers_end: customers_end as u64,
+        });
+        (mrr, customers) = (mrr_end, customers_end);
+    }
+    Report {
+        currency: book.currency(),
+        rules: q.rules,
+        months,
+    }
+}
+
+/// Every movement of one customer in the range, in month order: the trail behind the report.
+pub fn trail(book: &Book, q: &Query, customer: CustomerIdx) -> Vec<Movement> {
+    let lines: Vec<LineIdx> = book
+        .lines
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.customer == customer)
+        .map(|(i, _)| i as LineIdx)
+        .collect();
+    customer_movements(book, q, customer, &lines)
+}
+
+/// The movements of `customer`, whose lines are `lines`, in the range of `q`.
+pub fn customer_movements(
+    book: &Book,
+    q: &Query,
+    customer: CustomerIdx,
+    lines: &[LineIdx],
+) -> Vec<Movement> {
+    let mut sink = TrailSink {
+        customer,
+        out: Vec::new(),
+    };
+    customer_pass(book, q, customer, lines, &mut Scratch::default(), &mut sink);
+    sink.out
+}
+
+/// Buffers reused from customer to customer.
+#[derive(Default)]
+struct Scratch {
+    /// (month, line, appears?) for every change of the customer's month-end snapshot.
+    events: Vec<(Month, LineIdx, bool)>,
+    appearing: Vec<LineIdx>,
+    disappearing: Vec<LineIdx>,
+    /// Predecessor of each appearing line (same index), if any.
+    predecessor: Vec<Option<LineIdx>>,
+    taken: Vec<bool>,
+    buf: Vec<LineIdx>,
+}
+
+fn customer_pass(
+    book: &Book,
+    q: &Query,
+    customer: CustomerIdx,
+    lines: &[LineIdx],
+    s: &mut Scratch,
+    sink: &mut impl Sink,
+) {
+    let items = &book.lines.items;
+    let Some(first_day) = lines.iter().map(|&l| items[l as usize].start).min() else {
+        return;
+    };
+    let registered = book.customers.registered_on[customer as usize].unwrap_or(first_day);
+    s.events.clear();
+    for &l in lines {
+        if let Some((first, last)) = items[l as usize].snapshot_months() {
+            s.events.push((first, l, true));
+            if let Some(last) = last {
+                s.events.push((last.next(), l, false));
+            }
+        }
+    }
+    s.events.sort_unstable_by_key(|e| e.0);
+    let mut prev = Money::ZERO;
+    let mut ever_paid = false;
+    let mut opened = false;
+    let mut i = 0;
+    while i < s.events.len() {
+        let month = s.events[i].0;
+        if month > q.to {
+            break;
+        }
+        if month >= q.from && !opened {
+            sink.opening(prev);
+            opened = true;
+        }
+        s.appearing.clear();
+        s.disappearing.clear();
+        let mut now = prev;
+        while i < s.events.len() && s.events[i].0 == month {
+            let (_, l, appears) = s.events[i];
+            if appears {
+                now += items[l as usize].mrr;
+                s.appearing.push(l);
+            } else {
+                now -= items[l as usize].mrr;
+                s.disappearing.push(l);
+            }
+            i += 1;
+        }
+        if month >= q.from {
+            classify(book, q.rules, month, prev, now, ever_paid, first_day, registered, s, sink);
+        }
+        ever_paid |= now.is_positive();
+        prev = now;
+    }
+    if !opened {
+        sink.opening(prev);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn classify(
+    book: &Book,
+    rules: Rules,
+    month: Month,
+    prev: Money,
+    now: Money,
+    ever_paid: bool,
+    first_day: Date,
+    registered: Date,
+    s: &mut Scratch,
+    sink: &mut impl Sink,
+) {
+    let items = &book.lines.items;
+    let (was_paying, is_paying) = (prev.is_positive(), now.is_positive());
+    if !was_paying && is_paying && ever_paid {
+        sink.customers(month, 1);
+        sink.movement(month, Kind::Reactivation, now, &s.appearing);
+        return;
+    }
+    if was_paying && !is_paying {
+        sink.customers(month, -1);
+        sink.movement(month, Kind::Churn, -prev, &s.disappearing);
+        return;
+    }
+    if !is_paying {
+        return; // no MRR before or after: nothing moves
+    }
+    match_predecessors(book, s);
+    // Conexa's cross-sell test for a line with no predecessor.
+    let cross_sell = |l: LineIdx| match rules {
+        Rules::Conexa => registered < month.first_day() && items[l as usize].start != first_day,
+        Rules::Chartmogul => was_paying,
+    };
+    if !was_paying {
+        // A first purchase: new, except the lines that qualify as cross-sell.
+        sink.customers(month, 1);
+        let mut cross = Money::ZERO;
+        s.buf.clear();
+        for (k, &l) in s.appearing.iter().enumerate() {
+            if s.predecessor[k].is_none() && cross_sell(l) {
+                cross += items[l as usize].mrr;
+                s.buf.push(l);
+            }
+        }
+        if !cross.is_zero() {
+            sink.movement(month, Kind::CrossSell, cross, &s.buf);
+        }
+        let new = now - cross;
+        if !new.is_zero() {
+            s.buf.clear();
+            for (k, &l) in s.appearing.iter().enumerate() {
+                if s.predecessor[k].is_some() || !cross_sell(l) {
+                    s.buf.push(l);
+                }
+            }
+            sink.movement(month, Kind::New, new, &s.buf);
+        }
+        return;
+    }
+    // A continuing customer: line by line.
+    for (k, &l) in s.appearing.iter().enumerate() {
+        let mrr = items[l as usize].mrr;
+        match s.predecessor[k] {
+            Some(p) => {
+                let delta = mrr - items[p as usize].mrr;
+                let kind = if delta.is_positive() {
+                    Kind::Upsell
+                } else {
+                    Kind::Downsell
+                };
+                if !delta.is_zero() {
+                    sink.movement(month, kind, delta, &[l, p]);
+                }
+            }
+            None if !mrr.is_zero() => {
+                let kind = if cross_sell(l) {
+                    Kind::CrossSell
+                } else {
+                    Kind::New
+                };
+                sink.movement(month, kind, mrr, &[l]);
+            }
+            None => {}
+        }
+    }
+    for (k, &l) in s.disappearing.iter().enumerate() {
+        let mrr = items[l as usize].mrr;
+        if !s.taken[k] && !mrr.is_zero() {
+            sink.movement(month, Kind::Downsell, -mrr, &[l]);
+        }
+    }
+}
+
+/// Pairs appearing lines with the disappearing lines they replace: the line named in
+/// `revises` first; then, for the rest in id order, a disappearing line of the same product
+/// family (same contract first, then the lowest id). Each line is matched at most once.
+fn match_predecessors(book: &Book, s: &mut Scratch) {
+    let lines = &book.lines;
+    let family = |l: LineIdx| book.products.items[lines.items[l as usize].product as usize].family;
+    let id = |l: LineIdx| lines.ids.get(l);
+    s.predecessor.clear();
+    s.predecessor.resize(s.appearing.len(), None);
+    s.taken.clear();
+    s.taken.resize(s.disappearing.len(), false);
+    if s.disappearing.is_empty() {
+        return;
+    }
+    for (k, &a) in s.appearing.iter().enumerate() {
+        if let Some(r) = lines.items[a as usize].revises {
+            if let Some(d) = s.disappearing.iter().position(|&d| d == r) {
+                if !s.taken[d] {
+                    s.taken[d] = true;
+                    s.predecessor[k] = Some(r);
+                }
+            }
+        }
+    }
+    let mut pending: Vec<usize> = (0..s.appearing.len())
+        .filter(|&k| s.predecessor[k].is_none())
+        .collect();
+    pending.sort_by(|&x, &y| id(s.appearing[x]).cmp(id(s.appearing[y])));
+    for k in pending {
+        let a = s.appearing[k];
+        let contract = lines.contract_id(a);
+        let best = (0..s.disappearing.len())
+            .filter(|&d| !s.taken[d] && family(s.disappearing[d]) == family(a))
+            .min_by(|&x, &y| {
+                let (dx, dy) = (s.disappearing[x], s.disappearing[y]);
+                let other_contract = |d: LineIdx| lines.contract_id(d) != contract;
+                (other_contract(dx), id(dx)).cmp(&(other_contract(dy), id(dy)))
+            });
+        if let Some(d) = best {
+            s.taken[d] = true;
+            s.predecessor[k] = Some(s.disappearing[d]);
+        }
+    }
+}

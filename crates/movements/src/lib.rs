@@ -1,0 +1,12 @@
+//! Monthly MRR and its movements, exactly as `shared/spec/movement-rules.md` defines them.
+//!
+//! One pure pass per customer ([`customer_movements`]) decides every movement; the month
+//! totals ([`report`]) and the per-customer trail ([`trail`]) are both built from it, so the
+//! totals are always the sums of the trail. Customers are processed in parallel; sums are
+//! exact, so the result does not depend on the thread count or on the order of the rows.
+
+mod engine;
+mod render;
+
+pub use engine::{customer_movements, report, trail, Kind, Movement, MonthTotals, Query, Report, Rules};
+pub use render::{kind_label, render_csv, render_json, render_table, render_trail, TrailFormat};

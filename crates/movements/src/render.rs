@@ -1,0 +1,270 @@
+//! One report, rendered several ways: spec JSON, CSV, a terminal table, and the trail.
+
+use crate::engine::{Kind, Movement, MonthTotals, Report};
+use expansa_ledger::{Book, Currency, Locale, Money};
+use serde::Serialize;
+
+/// An amount as the spec prints it: rounded half away from zero to the currency's minor unit.
+fn amount(m: Money, currency: Currency) -> String {
+    let d = m.round_dp(currency.minor_units());
+    if d.is_zero() {
+        // never "-0.00"
+        Money::ZERO.round_dp(currency.minor_units()).to_string()
+    } else {
+        d.to_string()
+    }
+}
+
+#[derive(Serialize)]
+struct JsonMonth {
+    month: String,
+    mrr_start: String,
+    new: String,
+    cross_sell: String,
+    upsell: String,
+    reactivation: String,
+    downsell: String,
+    churn: String,
+    mrr_end: String,
+    customers_start: u64,
+    customers_end: u64,
+}
+
+#[derive(Serialize)]
+struct JsonReport {
+    currency: String,
+    rules: &'static str,
+    scale: u32,
+    months: Vec<JsonMonth>,
+}
+
+fn json_month(m: &MonthTotals, c: Currency) -> JsonMonth {
+    let a = |k: Kind| amount(m.get(k), c);
+    JsonMonth {
+        month: m.month.to_string(),
+        mrr_start: amount(m.mrr_start, c),
+        new: a(Kind::New),
+        cross_sell: a(Kind::CrossSell),
+        upsell: a(Kind::Upsell),
+        reactivation: a(Kind::Reactivation),
+        downsell: a(Kind::Downsell),
+        churn: a(Kind::Churn),
+        mrr_end: amount(m.mrr_end, c),
+        customers_start: m.customers_start,
+        customers_end: m.customers_end,
+    }
+}
+
+/// The movement report as the JSON of `shared/spec/data-format.md`.
+pub fn render_json(report: &Report) -> String {
+    let c = report.currency;
+    let doc = JsonReport {
+        currency: c.code().to_string(),
+        rules: report.rules.name(),
+        scale: expansa_ledger::SCALE,
+        months: report.months.iter().map(|m| json_month(m, c)).collect(),
+    };
+    serde_json::to_string(&doc).expect("plain data serializes")
+}
+
+const CSV_HEADER: &str = "month,mrr_start,new,cross_sell,upsell,reactivation,downsell,churn,mrr_end,customers_start,customers_end";
+
+/// The movement report as CSV, one row per month, amounts as plain decimals.
+pub fn render_csv(report: &Report) -> String {
+    let c = report.currency;
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for m in &report.months {
+        let mut cells = vec![m.month.to_string(), amount(m.mrr_start, c)];
+        cells.extend(Kind::ALL.iter().map(|&k| amount(m.get(k), c)));
+        cells.push(amount(m.mrr_end, c));
+        cells.push(m.customers_start.to_string());
+        cells.push(m.customers_end.to_string());
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Column titles of the table, in the locale's language.
+fn titles(locale: Locale) -> [&'static str; 10] {
+    match locale {
+        Locale::PtBr => [
+            "Mês",
+            "MRR inicial",
+            "Novo",
+            "Cross-sell",
+            "Upsell",
+            "Reativação",
+            "Downsell",
+            "Churn",
+            "MRR final",
+            "Clientes",
+        ],
+        Locale::En => [
+            "Month",
+            "MRR start",
+            "New",
+            "Cross-sell",
+            "Upsell",
+            "Reactivation",
+            "Downsell",
+            "Churn",
+            "MRR end",
+            "Customers",
+        ],
+    }
+}
+
+/// Kind names for people.
+pub fn kind_label(kind: Kind, locale: Locale) -> &'static str {
+    match (locale, kind) {
+        (Locale::PtBr, Kind::New) => "Novo",
+        (Locale::PtBr, Kind::Reactivation) => "Reativação",
+        (Locale::En, Kind::New) => "New",
+        (Locale::En, Kind::Reactivation) => "Reactivation",
+        (_, Kind::CrossSell) => "Cross-sell",
+        (_, Kind::Upsell) => "Upsell",
+        (_, Kind::Downsell) => "Downsell",
+        (_, Kind::Churn) => "Churn",
+    }
+}
+
+/// Lays out rows of cells: first column left-aligned, the others right-aligned.
+fn table(rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, &w))| {
+                let pad = " ".repeat(w - cell.chars().count());
+                if i == 0 {
+                    format!("{cell}{pad}")
+                } else {
+                    format!("{pad}{cell}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+        if n == 0 {
+            let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+            out.push_str(&rule.join("  "));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The movement report as a table for a terminal, money in the locale's format.
+pub fn render_table(report: &Report, locale: Locale) -> String {
+    let c = report.currency;
+    let money = |m: Money| locale.money(m, c);
+    let mut rows = vec![titles(locale).iter().map(|s| s.to_string()).collect()];
+    for m in &report.months {
+        let mut row = vec![m.month.to_string(), money(m.mrr_start)];
+        row.extend(Kind::ALL.iter().map(|&k| money(m.get(k))));
+        row.push(money(m.mrr_end));
+        row.push(m.customers_end.to_string());
+        rows.push(row);
+    }
+    let mut out = format!("{} · {} · {}\n\n", c.code(), report.rules.name(), locale);
+    out.push_str(&table(&rows));
+    out
+}
+
+#[derive(Serialize)]
+struct JsonMovement {
+    month: String,
+    kind: &'static str,
+    amount: String,
+    lines: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct JsonTrail {
+    customer: String,
+    currency: String,
+    movements: Vec<JsonMovement>,
+}
+
+/// Output formats of the trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrailFormat {
+    Table(Locale),
+    Json,
+    Csv,
+}
+
+/// One customer's trail: every movement with the line ids behind it.
+pub fn render_trail(book: &Book, customer: &str, trail: &[Movement], format: TrailFormat) -> String {
+    let c = book.currency();
+    let ids = |m: &Movement| -> Vec<String> {
+        m.lines.iter().map(|&l| book.lines.ids.get(l).to_string()).collect()
+    };
+    match format {
+        TrailFormat::Json => serde_json::to_string(&JsonTrail {
+            customer: customer.to_string(),
+            currency: c.code().to_string(),
+            movements: trail
+                .iter()
+                .map(|m| JsonMovement {
+                    month: m.month.to_string(),
+                    kind: m.kind.key(),
+                    amount: amount(m.amount, c),
+                    lines: ids(m),
+                })
+                .collect(),
+        })
+        .expect("plain data serializes"),
+        TrailFormat::Csv => {
+            let mut out = String::from("customer,month,kind,amount,lines\n");
+            for m in trail {
+                out.push_str(&format!(
+                    "{},{},{},{},{}\n",
+                    csv_cell(customer),
+                    m.month,
+                    m.kind.key(),
+                    amount(m.amount, c),
+                    csv_cell(&ids(m).join(" "))
+                ));
+            }
+            out
+        }
+        TrailFormat::Table(locale) => {
+            let head = match locale {
+                Locale::PtBr => ["Mês", "Movimento", "Valor", "Linhas"],
+                Locale::En => ["Month", "Movement", "Amount", "Lines"],
+            };
+            let mut rows = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+            for m in trail {
+                rows.push(vec![
+                    m.month.to_string(),
+                    kind_label(m.kind, locale).to_string(),
+                    locale.money(m.amount, c),
+                    ids(m).join(" "),
+                ]);
+            }
+            let total: Money = trail.iter().map(|m| m.amount).sum();
+            let label = match locale {
+                Locale::PtBr => "Total",
+                Locale::En => "Total",
+            };
+            rows.push(vec![label.into(), String::new(), locale.money(total, c), String::new()]);
+            format!("{customer}\n\n{}", table(&rows))
+        }
+    }
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
