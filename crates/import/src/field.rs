@@ -17,6 +17,9 @@ const MAX_DIGITS: usize = 28;
 /// in a `;` file, `1.234` (dots grouping exactly three digits, no comma) is rejected as
 /// ambiguous.
 pub(crate) fn decimal(s: &str, decimal_comma: bool) -> Result<Decimal, String> {
+    if let Some(d) = plain_decimal(s.as_bytes()) {
+        return Ok(d);
+    }
     let bad = || format!("not a decimal number{}", if decimal_comma { " (like 1.234,56)" } else { " (like 1234.56)" });
     let (negative, body) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
@@ -58,6 +61,32 @@ pub(crate) fn decimal(s: &str, decimal_comma: bool) -> Result<Decimal, String> {
     }
     Decimal::try_from_i128_with_scale(mantissa, frac.len() as u32)
         .map_err(|_| "is out of the exact decimal range".to_string())
+}
+
+/// The common case in one pass: digits with at most one `.` and at most 18 digits, not
+/// shaped like a thousands grouping (which a `;` file would read otherwise). `None` sends the
+/// text to the full parser.
+fn plain_decimal(b: &[u8]) -> Option<Decimal> {
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    let (mut mantissa, mut scale, mut point, mut digits) = (0u64, 0u32, false, 0u32);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                digits += 1;
+                scale += u32::from(point);
+            }
+            b'.' if !point => point = true,
+            _ => return None,
+        }
+    }
+    // "1.234" is ambiguous in a `;` file; leave it to the full parser.
+    if digits == 0 || (point && scale == 3) {
+        return None;
+    }
+    Some(Decimal::from_i128_with_scale(i128::from(mantissa), scale))
 }
 
 /// `1.234` or `12.345.678`: a number whose dots group exactly three digits.

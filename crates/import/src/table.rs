@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-const CHUNK_BYTES: usize = 4 << 20;
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// The columns a table knows, by their lower-case names; `required` ones must be in the header.
 pub(crate) struct Schema {
@@ -38,7 +38,9 @@ pub(crate) struct Layout {
 
 /// One record being parsed, with the problems found in it so far.
 pub(crate) struct Row<'a> {
-    record: &'a ByteRecord,
+    /// The bytes the fields are cut from, and where each field lies.
+    data: &'a [u8],
+    fields: &'a [(u32, u32)],
     layout: &'a Layout,
     /// Line of the file where the record starts.
     pub line: u64,
@@ -48,7 +50,8 @@ pub(crate) struct Row<'a> {
 impl<'a> Row<'a> {
     /// The raw text of a column, trimmed; `None` when absent or empty.
     pub fn text(&self, column: usize) -> Option<&'a str> {
-        let raw = self.layout.position[column].and_then(|p| self.record.get(p))?;
+        let (start, end) = *self.fields.get(self.layout.position[column]?)?;
+        let raw = &self.data[start as usize..end as usize];
         let trimmed = raw.trim_ascii();
         if trimmed.is_empty() {
             return None;
@@ -136,24 +139,24 @@ impl<'a> Row<'a> {
     }
 }
 
-/// What reading a table produced: each chunk's output in file order, and the problems.
-pub(crate) struct TableRead<C> {
-    pub chunks: Vec<C>,
-    pub problems: Vec<Problem>,
-}
-
-/// Reads `dir/schema.file` if it exists (`Ok(None)` when it does not).
+/// Reads `dir/schema.file` if it exists: `Ok(None)` when it does not, else the problems
+/// found in its rows.
 ///
-/// `row` is called for every record, in parallel across chunks, with the chunk's accumulator.
-pub(crate) fn read<C, F>(
+/// `row` is called for every record, in parallel across chunks, with the chunk's accumulator;
+/// `merge` then receives each chunk's accumulator in file order, with an estimate of the
+/// file's total number of rows (for reserving room). Merging a batch runs while the next
+/// batch is parsed.
+pub(crate) fn read<C, F, M>(
     dir: &Path,
     schema: &Schema,
     progress: &dyn Progress,
     row: F,
-) -> Result<Option<TableRead<C>>, Problem>
+    mut merge: M,
+) -> Result<Option<Vec<Problem>>, Problem>
 where
     C: Default + Send,
     F: Fn(&Row<'_>, &mut C) + Sync,
+    M: FnMut(C, usize) + Send,
 {
     let path = dir.join(schema.file);
     let mut file = match File::open(&path) {
@@ -173,20 +176,16 @@ where
         Ok(l) => l,
         Err(problems) => {
             progress.finish();
-            return Ok(Some(TableRead {
-                chunks: Vec::new(),
-                problems,
-            }));
+            return Ok(Some(problems));
         }
     };
     buf.drain(..header_end);
     progress.advance(header_end as u64);
 
     let batch_len = rayon::current_num_threads().max(1) * 2;
-    let mut out = TableRead {
-        chunks: Vec::new(),
-        problems: Vec::new(),
-    };
+    let mut problems = Vec::new();
+    let mut pending: Vec<C> = Vec::new();
+    let (mut rows_seen, mut bytes_seen) = (0u64, 0u64);
     let mut next_line: u64 = 2;
     loop {
         // Cut a batch of chunks, each ending at a record boundary.
@@ -212,23 +211,34 @@ where
             let chunk = std::mem::replace(&mut buf, rest);
             let lines = memchr::memchr_iter(b'\n', &chunk).count() as u64;
             progress.advance(chunk.len() as u64);
+            (rows_seen, bytes_seen) = (rows_seen + lines, bytes_seen + chunk.len() as u64);
             batch.push((next_line, chunk));
             next_line += lines;
         }
+        let estimate = (rows_seen as u128 * u128::from(size) / u128::from(bytes_seen.max(1)))
+            as usize;
+        let mut merge_pending = || {
+            for chunk in pending.drain(..) {
+                merge(chunk, estimate);
+            }
+        };
         if batch.is_empty() {
+            merge_pending();
             break;
         }
-        let parsed: Vec<(C, Vec<Problem>)> = batch
-            .par_iter()
-            .map(|(first_line, bytes)| parse_chunk(&layout, *first_line, bytes, &row))
-            .collect();
-        for (chunk, problems) in parsed {
-            out.chunks.push(chunk);
-            out.problems.extend(problems);
+        let ((), parsed) = rayon::join(merge_pending, || {
+            batch
+                .par_iter()
+                .map(|(first_line, bytes)| parse_chunk(&layout, *first_line, bytes, &row))
+                .collect::<Vec<_>>()
+        });
+        for (chunk, found) in parsed {
+            pending.push(chunk);
+            problems.extend(found);
         }
     }
     progress.finish();
-    Ok(Some(out))
+    Ok(Some(problems))
 }
 
 fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
@@ -237,13 +247,64 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
     bytes: &[u8],
     row: &F,
 ) -> (C, Vec<Problem>) {
+    let problems = RefCell::new(Vec::new());
+    let mut acc = C::default();
+    if u32::try_from(bytes.len()).is_err() {
+        problems.borrow_mut().push(Problem {
+            file: layout.file.to_string(),
+            line: first_line,
+            column: "row".into(),
+            value: String::new(),
+            reason: "a record longer than 4 GiB".into(),
+        });
+        return (acc, problems.into_inner());
+    }
+    let mut emit = |line: u64, data: &[u8], fields: &[(u32, u32)]| {
+        let r = Row {
+            data,
+            fields,
+            line,
+            layout,
+            problems: &problems,
+        };
+        if fields.len() == 1 && data[fields[0].0 as usize..fields[0].1 as usize].trim_ascii().is_empty() {
+            return; // a blank line
+        }
+        if fields.len() != layout.width {
+            r.problem_at(
+                "row",
+                &fields.len().to_string(),
+                &format!("has {} fields where the header has {}", fields.len(), layout.width),
+            );
+            return;
+        }
+        row(&r, &mut acc);
+    };
+    let mut fields: Vec<(u32, u32)> = Vec::with_capacity(layout.width + 1);
+    if memchr::memchr(b'"', bytes).is_none() {
+        // No quoting anywhere: every newline ends a record and every separator ends a field.
+        let mut line = first_line;
+        for record in bytes.split(|&b| b == b'\n') {
+            let record = record.strip_suffix(b"\r").unwrap_or(record);
+            fields.clear();
+            let mut start = 0u32;
+            for (i, &b) in record.iter().enumerate() {
+                if b == layout.separator {
+                    fields.push((start, i as u32));
+                    start = i as u32 + 1;
+                }
+            }
+            fields.push((start, record.len() as u32));
+            emit(line, record, &fields); // the empty piece after the last newline is blank
+            line += 1;
+        }
+        return (acc, problems.into_inner());
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(layout.separator)
         .from_reader(bytes);
-    let problems = RefCell::new(Vec::new());
-    let mut acc = C::default();
     let mut record = ByteRecord::new();
     loop {
         let line = first_line + reader.position().line() - 1;
@@ -261,28 +322,12 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
                 continue;
             }
         }
-        let r = Row {
-            record: &record,
-            layout,
-            line,
-            problems: &problems,
-        };
-        if record.len() == 1 && record[0].trim_ascii().is_empty() {
-            continue; // a blank line
-        }
-        if record.len() != layout.width {
-            r.problem_at(
-                "row",
-                &record.len().to_string(),
-                &format!(
-                    "has {} fields where the header has {}",
-                    record.len(),
-                    layout.width
-                ),
-            );
-            continue;
-        }
-        row(&r, &mut acc);
+        fields.clear();
+        fields.extend((0..record.len()).map(|i| {
+            let r = record.range(i).expect("field in range");
+            (r.start as u32, r.end as u32)
+        }));
+        emit(line, record.as_slice(), &fields);
     }
     (acc, problems.into_inner())
 }

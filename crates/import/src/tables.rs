@@ -5,11 +5,12 @@ use crate::problem::{BookErrors, Problem};
 use crate::table::{self, Row, Schema};
 use crate::{ImportOptions, Progress};
 use expansa_ledger::{
-    line_mrr, Book, Contract, ContractedPrice, Currency, CustomerIdx, Date, Decimal, FxRate,
-    Line, Month, NegotiatedPrice, Offer, OfferKind, OfferOutcome, Product, ProductIdx,
-    ProductKind, RenewalPricing, Spend, TextColumn, Usage,
+    line_mrr, Book, Contract, DefaultHashBuilder, Interner, ContractedPrice, Currency, CustomerIdx, Date, Decimal, FxRate,
+    Line, LineIdx, Month, NegotiatedPrice, Offer, OfferKind, OfferOutcome, Product, ProductIdx,
+    ProductKind, RenewalPricing, SmallDecimal, Spend, TextColumn, Usage,
 };
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::path::Path;
 
 /// Total MRR of all lines, in whole currency units, beyond which sums could leave the exact
@@ -44,15 +45,27 @@ pub(crate) fn read_all(
             reason: "is not a folder".into(),
         }]));
     }
+    let t = std::time::Instant::now();
     loader.fx_rates();
+    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("fx_rates {:?}", t.elapsed()); }
+    let t = std::time::Instant::now();
     loader.products();
+    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("products {:?}", t.elapsed()); }
+    let t = std::time::Instant::now();
     loader.customers();
+    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("customers {:?}", t.elapsed()); }
+    let t = std::time::Instant::now();
     loader.subscriptions();
+    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("subscriptions {:?}", t.elapsed()); }
+    let t = std::time::Instant::now();
     loader.contracts();
+    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("contracts {:?}", t.elapsed()); }
     loader.contracted_prices();
     loader.marketing_spend();
     loader.usage();
+    let t = std::time::Instant::now();
     loader.offers();
+    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("offers {:?}", t.elapsed()); }
     let Loader {
         book, mut problems, ..
     } = loader;
@@ -134,6 +147,51 @@ fn non_negative(row: &Row<'_>, column: usize, required: bool) -> Field<Decimal> 
     Ok(v)
 }
 
+/// Finds customers by id, trying first the previous row's customer and the one after it:
+/// exports list a customer's lines together, usually in customer order, and those two
+/// checks touch memory in sequence where a hash lookup would jump.
+#[derive(Default)]
+struct CustomerCursor {
+    last: Option<CustomerIdx>,
+}
+
+impl CustomerCursor {
+    fn resolve(&mut self, known: &Interner, id: &str) -> Option<CustomerIdx> {
+        if let Some(last) = self.last {
+            for guess in [last, last + 1] {
+                if (guess as usize) < known.len() && known.get(guess) == id {
+                    self.last = Some(guess);
+                    return Some(guess);
+                }
+            }
+        }
+        let found = known.find(id)?;
+        self.last = Some(found);
+        Some(found)
+    }
+}
+
+/// The one, exact.
+const ONE: SmallDecimal = SmallDecimal::ONE;
+
+/// A line's quantity, price or discount, in the compact form lines keep.
+fn small(row: &Row<'_>, column: usize, value: Field<Decimal>) -> Field<SmallDecimal> {
+    match value? {
+        None => Ok(None),
+        Some(d) => match SmallDecimal::new(d) {
+            Some(v) => Ok(Some(v)),
+            None => {
+                row.problem(
+                    column,
+                    &d.to_string(),
+                    &format!("has more than {} significant digits", SmallDecimal::DIGITS),
+                );
+                Err(Bad)
+            }
+        },
+    }
+}
+
 fn date_order(row: &Row<'_>, end_column: usize, start: Option<Date>, end: Option<Date>) -> bool {
     match (start, end) {
         (Some(s), Some(e)) if e < s => {
@@ -151,25 +209,32 @@ impl Loader<'_> {
         schema: &Schema,
         parse: impl Fn(&Row<'_>) -> Result<T, Bad> + Sync,
     ) -> Option<Rows<T>> {
-        let read = table::read(self.dir, schema, self.progress, |row, acc: &mut Rows<T>| {
-            if let Ok(v) = parse(row) {
-                acc.push((row.line, v));
-            }
-        });
-        self.collect(read)
-            .map(|chunks| chunks.into_iter().flatten().collect())
+        let mut out = Vec::new();
+        let read = table::read(
+            self.dir,
+            schema,
+            self.progress,
+            |row, acc: &mut Rows<T>| {
+                if let Ok(v) = parse(row) {
+                    acc.push((row.line, v));
+                }
+            },
+            |chunk, _| out.extend(chunk),
+        );
+        self.found(read).then_some(out)
     }
 
-    fn collect<C>(&mut self, read: Result<Option<table::TableRead<C>>, Problem>) -> Option<Vec<C>> {
+    /// Keeps the problems of a table read; whether the file was there.
+    fn found(&mut self, read: Result<Option<Vec<Problem>>, Problem>) -> bool {
         match read {
-            Ok(Some(t)) => {
-                self.problems.extend(t.problems);
-                Some(t.chunks)
+            Ok(Some(problems)) => {
+                self.problems.extend(problems);
+                true
             }
-            Ok(None) => None,
+            Ok(None) => false,
             Err(p) => {
                 self.problems.push(p);
-                None
+                false
             }
         }
     }
@@ -295,48 +360,67 @@ impl Loader<'_> {
         };
         #[derive(Default)]
         struct Chunk {
-            rows: Vec<(u64, Option<Date>)>,
+            rows: Vec<(u64, u64, Option<Date>)>,
             text: [TextColumn; 5],
         }
-        let read = table::read(self.dir, &S, self.progress, |r, c: &mut Chunk| {
-            let id = r.required(0);
-            let registered = r.date(2, false);
-            if let (Ok(Some(id)), Ok(registered)) = (id, registered) {
-                c.rows.push((r.line, registered));
-                c.text[0].push(id);
-                for (k, col) in [1, 3, 4, 5].into_iter().enumerate() {
-                    c.text[k + 1].push(r.text(col).unwrap_or(""));
-                }
-            }
-        });
-        let Some(chunks) = self.collect(read) else {
-            return;
-        };
+        let hasher = DefaultHashBuilder::default();
+        let mut ids = TextColumn::default();
+        let mut hashes: Vec<u64> = Vec::new();
+        let mut rows: Vec<u64> = Vec::new();
         let customers = &mut self.book.customers;
-        customers.from_file = true;
-        let mut first_line: Vec<u64> = Vec::new();
-        for chunk in chunks {
-            for (i, (line, registered)) in chunk.rows.into_iter().enumerate() {
-                let id = chunk.text[0].get(i);
-                let (idx, seen) = customers.ids.intern(id);
-                if seen {
-                    self.problems.push(problem(
-                        S.file,
-                        line,
-                        "id",
-                        id,
-                        &format!("duplicate customer id (first on line {})", first_line[idx as usize]),
-                    ));
-                    continue;
+        let read = table::read(
+            self.dir,
+            &S,
+            self.progress,
+            |r, c: &mut Chunk| {
+                let id = r.required(0);
+                let registered = r.date(2, false);
+                if let (Ok(Some(id)), Ok(registered)) = (id, registered) {
+                    c.rows.push((r.line, hasher.hash_one(id), registered));
+                    c.text[0].push(id);
+                    for (k, col) in [1, 3, 4, 5].into_iter().enumerate() {
+                        c.text[k + 1].push(r.text(col).unwrap_or(""));
+                    }
                 }
-                first_line.push(line);
-                customers.registered_on.push(registered);
-                customers.name.push(chunk.text[1].get(i));
-                customers.segment.push(chunk.text[2].get(i));
-                customers.country.push(chunk.text[3].get(i));
-                customers.channel.push(chunk.text[4].get(i));
-            }
+            },
+            |chunk, estimate| {
+                if rows.is_empty() {
+                    for v in [&mut rows, &mut hashes] {
+                        v.reserve_exact(estimate);
+                    }
+                    customers.registered_on.reserve_exact(estimate);
+                }
+                for &(line, hash, registered) in &chunk.rows {
+                    rows.push(line);
+                    hashes.push(hash);
+                    customers.registered_on.push(registered);
+                }
+                ids.append(&chunk.text[0]);
+                customers.name.append(&chunk.text[1]);
+                customers.segment.append(&chunk.text[2]);
+                customers.country.append(&chunk.text[3]);
+                customers.channel.append(&chunk.text[4]);
+            },
+        );
+        if !self.found(read) {
+            return;
         }
+        let (index, duplicates) = Interner::from_column(ids, &hashes, hasher);
+        for d in duplicates {
+            self.problems.push(problem(
+                S.file,
+                rows[d.index as usize],
+                "id",
+                index.get(d.index),
+                &format!(
+                    "duplicate customer id (first on line {})",
+                    rows[d.first as usize]
+                ),
+            ));
+        }
+        let customers = &mut self.book.customers;
+        customers.ids = index;
+        customers.from_file = true;
     }
 
     fn subscriptions(&mut self) {
@@ -363,7 +447,8 @@ impl Loader<'_> {
         #[derive(Default)]
         struct Chunk {
             lines: Vec<Line>,
-            rows: Vec<u64>,
+            /// File line and hash of the id of each line.
+            rows: Vec<(u64, u64)>,
             ids: TextColumn,
             /// Customer id text where it could not be resolved in parallel.
             customers: TextColumn,
@@ -373,115 +458,176 @@ impl Loader<'_> {
             revises: TextColumn,
             /// Ids of rows with problems (so references to them are not reported again).
             bad_ids: Vec<String>,
+            last_customer: CustomerCursor,
         }
         let reporting = self.book.currency();
         let fx = &self.fx;
-        let customers = &self.book.customers;
-        let products = &self.book.products;
-        let read = table::read(self.dir, &S, self.progress, |r, c: &mut Chunk| {
-            let id = r.required(0);
-            let customer = r.required(1);
-            let product = r.required(3);
-            let quantity = non_negative(r, 4, false);
-            let unit_price = non_negative(r, 5, true);
-            let discount = percent(r, 6);
-            let currency = r.parse(7, false, currency_code);
-            let period = r.integer(8, false, 1).and_then(|p| match p {
-                Some(p) if p > MAX_PERIOD_MONTHS => {
-                    r.problem(8, &p.to_string(), &format!("must be at most {MAX_PERIOD_MONTHS}"));
-                    Err(Bad)
-                }
-                p => Ok(p),
-            });
-            let start = r.date(9, true);
-            let end = r.date(10, false);
-            let sold_on = r.date(11, false);
-            let customer_idx = match (customer, customers.from_file) {
-                (Ok(Some(cid)), true) => match customers.ids.find(cid) {
-                    Some(i) => Ok(Some(i)),
-                    None => {
-                        r.problem(1, cid, "unknown customer (not in customers.csv)");
+        let file_customers = self
+            .book
+            .customers
+            .from_file
+            .then_some(&self.book.customers.ids);
+        let products = &self.book.products.ids;
+        let mut lines = expansa_ledger::Lines::default();
+        let hasher = DefaultHashBuilder::default();
+        let mut ids = TextColumn::default();
+        let mut hashes: Vec<u64> = Vec::new();
+        // Customers and products met only here (no customers.csv; not in products.csv).
+        let mut bare_customers = expansa_ledger::Customers::default();
+        let mut new_products = expansa_ledger::Interner::new();
+        let line_rows = &mut self.line_rows;
+        let mut revises: Vec<LineIdx> = Vec::new();
+        let mut revises_text = TextColumn::default();
+        let mut bad_ids: HashSet<String> = HashSet::new();
+        let read = table::read(
+            self.dir,
+            &S,
+            self.progress,
+            |r, c: &mut Chunk| {
+                let id = r.required(0);
+                let customer = r.required(1);
+                let product = r.required(3);
+                let quantity = small(r, 4, non_negative(r, 4, false));
+                let unit_price = small(r, 5, non_negative(r, 5, true));
+                let discount = small(r, 6, percent(r, 6));
+                let currency = match r.text(7) {
+                    Some(code) if reporting.is_code(code) => Ok(Some(reporting)),
+                    _ => r.parse(7, false, currency_code),
+                };
+                let period = r.integer(8, false, 1).and_then(|p| match p {
+                    Some(p) if p > MAX_PERIOD_MONTHS => {
+                        r.problem(8, &p.to_string(), &format!("must be at most {MAX_PERIOD_MONTHS}"));
                         Err(Bad)
                     }
-                },
-                (Ok(_), _) => Ok(None),
-                (Err(e), _) => Err(e),
-            };
-            let parsed = (|| {
-                let (start, end) = (start?.expect("required"), end?);
-                if !date_order(r, 10, Some(start), end) {
-                    return Err(Bad);
-                }
-                let currency = currency?.unwrap_or(reporting);
-                let rate = if currency == reporting {
-                    Decimal::ONE
-                } else {
-                    match fx.get(&(Month::of(start), currency)) {
-                        Some(rate) => *rate,
+                    p => Ok(p),
+                });
+                let start = r.date(9, true);
+                let end = r.date(10, false);
+                let sold_on = r.date(11, false);
+                let customer_idx = match (customer, file_customers) {
+                    (Ok(Some(cid)), Some(known)) => match c.last_customer.resolve(known, cid) {
+                        Some(i) => Ok(Some(i)),
                         None => {
-                            r.problem(
-                                7,
-                                currency.code(),
-                                &format!(
-                                    "no rate in fx_rates.csv for {} to {} in {}",
-                                    currency,
-                                    reporting,
-                                    Month::of(start)
-                                ),
-                            );
-                            return Err(Bad);
+                            r.problem(1, cid, "unknown customer (not in customers.csv)");
+                            Err(Bad)
                         }
-                    }
+                    },
+                    (Ok(_), _) => Ok(None),
+                    (Err(e), _) => Err(e),
                 };
-                let quantity = quantity?.unwrap_or(Decimal::ONE);
-                let unit_price = unit_price?.expect("required");
-                let discount_pct = discount?.unwrap_or(Decimal::ZERO);
-                let period = period?.unwrap_or(1) as u16;
-                let mrr = line_mrr(quantity, unit_price, discount_pct, u32::from(period), rate)
+                let parsed = (|| {
+                    let (start, end) = (start?.expect("required"), end?);
+                    if !date_order(r, 10, Some(start), end) {
+                        return Err(Bad);
+                    }
+                    let currency = currency?.unwrap_or(reporting);
+                    let rate = if currency == reporting {
+                        Decimal::ONE
+                    } else {
+                        match fx.get(&(Month::of(start), currency)) {
+                            Some(rate) => *rate,
+                            None => {
+                                r.problem(
+                                    7,
+                                    currency.code(),
+                                    &format!(
+                                        "no rate in fx_rates.csv for {} to {} in {}",
+                                        currency,
+                                        reporting,
+                                        Month::of(start)
+                                    ),
+                                );
+                                return Err(Bad);
+                            }
+                        }
+                    };
+                    let quantity = quantity?.unwrap_or(ONE);
+                    let unit_price = unit_price?.expect("required");
+                    let discount_pct = discount?.unwrap_or(SmallDecimal::ZERO);
+                    let period = period?.unwrap_or(1) as u16;
+                    let mrr = line_mrr(
+                        quantity.get(),
+                        unit_price.get(),
+                        discount_pct.get(),
+                        u32::from(period),
+                        rate,
+                    )
                     .map_err(|e| {
                         r.problem(5, &unit_price.to_string(), &e.to_string());
                         Bad
                     })?;
-                Ok(Line {
-                    customer: customer_idx?.unwrap_or(CustomerIdx::MAX),
-                    product: ProductIdx::MAX,
-                    quantity,
-                    unit_price,
-                    discount_pct,
-                    mrr,
-                    start,
-                    end,
-                    sold_on: sold_on?.unwrap_or(start),
-                    revises: None,
-                    billing_period_months: period,
-                    currency,
-                })
-            })();
-            let (Ok(Some(id)), Ok(Some(customer)), Ok(Some(product_id)), Ok(mut line)) =
-                (id, customer, product, parsed)
-            else {
-                if let Ok(Some(id)) = id {
-                    c.bad_ids.push(id.to_string());
+                    Ok(Line {
+                        customer: customer_idx?.unwrap_or(CustomerIdx::MAX),
+                        product: ProductIdx::MAX,
+                        quantity,
+                        unit_price,
+                        discount_pct,
+                        mrr,
+                        start,
+                        end,
+                        sold_on: sold_on?.unwrap_or(start),
+                        revises: None,
+                        billing_period_months: period,
+                        currency,
+                    })
+                })();
+                let (Ok(Some(id)), Ok(Some(customer)), Ok(Some(product_id)), Ok(mut line)) =
+                    (id, customer, product, parsed)
+                else {
+                    if let Ok(Some(id)) = id {
+                        c.bad_ids.push(id.to_string());
+                    }
+                    return;
+                };
+                c.ids.push(id);
+                c.rows.push((r.line, hasher.hash_one(id)));
+                c.customers.push(if line.customer == CustomerIdx::MAX {
+                    customer
+                } else {
+                    ""
+                });
+                match products.find(product_id) {
+                    Some(p) => {
+                        line.product = p;
+                        c.products.push("");
+                    }
+                    None => c.products.push(product_id),
                 }
-                return;
-            };
-            c.ids.push(id);
-            c.customers
-                .push(if line.customer == CustomerIdx::MAX { customer } else { "" });
-            match products.ids.find(product_id) {
-                Some(p) => {
-                    line.product = p;
-                    c.products.push("");
+                c.contracts.push(r.text(2).filter(|k| *k != id).unwrap_or(""));
+                c.revises.push(r.text(12).unwrap_or(""));
+                c.lines.push(line);
+            },
+            |chunk, estimate| {
+                if hashes.is_empty() {
+                    lines.items.reserve_exact(estimate);
+                    hashes.reserve_exact(estimate);
+                    line_rows.reserve_exact(estimate);
                 }
-                None => c.products.push(product_id),
-            }
-            let contract = r.text(2).filter(|k| *k != id).unwrap_or("");
-            c.contracts.push(contract);
-            c.revises.push(r.text(12).unwrap_or(""));
-            c.lines.push(line);
-            c.rows.push(r.line);
-        });
-        let Some(chunks) = self.collect(read) else {
+                bad_ids.extend(chunk.bad_ids);
+                let first = lines.items.len();
+                for (i, mut line) in chunk.lines.into_iter().enumerate() {
+                    if let Some(cid) = chunk.customers.get_opt(i) {
+                        line.customer = bare_customers.push_bare(cid);
+                    }
+                    if let Some(pid) = chunk.products.get_opt(i) {
+                        line.product = (products.len() + new_products.intern(pid).0 as usize)
+                            as ProductIdx;
+                    }
+                    if let Some(rev) = chunk.revises.get_opt(i) {
+                        revises.push((first + i) as LineIdx);
+                        revises_text.push(rev);
+                    }
+                    lines.items.push(line);
+                }
+                for &(row, hash) in &chunk.rows {
+                    line_rows.push(row);
+                    hashes.push(hash);
+                }
+                ids.append(&chunk.ids);
+                lines.contract_ids.append(&chunk.contracts);
+            },
+        );
+        if !self.found(read) {
             self.problems.push(problem(
                 S.file,
                 0,
@@ -490,62 +636,52 @@ impl Loader<'_> {
                 "required file is missing from the book folder",
             ));
             return;
-        };
-        let total: usize = chunks.iter().map(|c| c.lines.len()).sum();
-        let book = &mut self.book;
-        book.lines.items.reserve_exact(total);
-        self.line_rows.reserve_exact(total);
-        let mut revises: Vec<(u32, String)> = Vec::new();
-        let mut bad_ids: HashSet<String> = HashSet::new();
-        for mut chunk in chunks {
-            bad_ids.extend(chunk.bad_ids.drain(..));
-            for (i, mut line) in chunk.lines.into_iter().enumerate() {
-                let id = chunk.ids.get(i);
-                let row = chunk.rows[i];
-                let (idx, seen) = book.lines.ids.intern(id);
-                if seen {
-                    self.problems.push(problem(
-                        S.file,
-                        row,
-                        "id",
-                        id,
-                        &format!("duplicate line id (first on line {})", self.line_rows[idx as usize]),
-                    ));
-                    continue;
-                }
-                if let Some(cid) = chunk.customers.get_opt(i) {
-                    line.customer = book.customers.push_bare(cid);
-                }
-                if let Some(pid) = chunk.products.get_opt(i) {
-                    line.product = book.products.get_or_add(pid);
-                }
-                book.lines.contract_ids.push(chunk.contracts.get(i));
-                if let Some(rev) = chunk.revises.get_opt(i) {
-                    revises.push((idx, rev.to_string()));
-                }
-                book.lines.items.push(line);
-                self.line_rows.push(row);
-            }
         }
-        for (idx, target) in revises {
+        let book = &mut self.book;
+        if !book.customers.from_file {
+            book.customers = bare_customers;
+        }
+        for pid in new_products.iter() {
+            book.products.get_or_add(pid);
+        }
+        if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("  read done"); }
+        let t = std::time::Instant::now();
+        let (index, duplicates) = Interner::from_column(ids, &hashes, hasher);
+        if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("  index {:?}", t.elapsed()); }
+        for d in duplicates {
+            self.problems.push(problem(
+                S.file,
+                self.line_rows[d.index as usize],
+                "id",
+                index.get(d.index),
+                &format!(
+                    "duplicate line id (first on line {})",
+                    self.line_rows[d.first as usize]
+                ),
+            ));
+        }
+        lines.ids = index;
+        book.lines = lines;
+        for (k, &idx) in revises.iter().enumerate() {
+            let target = revises_text.get(k);
             let row = self.line_rows[idx as usize];
-            let Some(t) = book.lines.ids.find(&target) else {
-                if !bad_ids.contains(&target) {
+            let Some(t) = book.lines.ids.find(target) else {
+                if !bad_ids.contains(target) {
                     self.problems
-                        .push(problem(S.file, row, "revises", &target, "names an unknown line"));
+                        .push(problem(S.file, row, "revises", target, "names an unknown line"));
                 }
                 continue;
             };
             let (line, revised) = (&book.lines.items[idx as usize], &book.lines.items[t as usize]);
             if t == idx {
                 self.problems
-                    .push(problem(S.file, row, "revises", &target, "a line cannot revise itself"));
+                    .push(problem(S.file, row, "revises", target, "a line cannot revise itself"));
             } else if line.customer != revised.customer {
                 self.problems.push(problem(
                     S.file,
                     row,
                     "revises",
-                    &target,
+                    target,
                     &format!(
                         "names a line of another customer ({})",
                         book.customers.ids.get(revised.customer)

@@ -3,7 +3,7 @@
 //! Rows refer to each other by dense indices (`CustomerIdx`, `ProductIdx`, `LineIdx`); ids
 //! are kept once, in [`Interner`]s.
 
-use crate::{Currency, Date, Decimal, Interner, Money, Month, TextColumn};
+use crate::{Currency, Date, Decimal, Interner, Money, Month, SmallDecimal, TextColumn};
 
 /// Index of a customer in [`Book::customers`].
 pub type CustomerIdx = u32;
@@ -161,9 +161,9 @@ impl Lines {
 pub struct Line {
     pub customer: CustomerIdx,
     pub product: ProductIdx,
-    pub quantity: Decimal,
-    pub unit_price: Decimal,
-    pub discount_pct: Decimal,
+    pub quantity: SmallDecimal,
+    pub unit_price: SmallDecimal,
+    pub discount_pct: SmallDecimal,
     /// The line's MRR in the reporting currency, quantized once at [`crate::SCALE`].
     pub mrr: Money,
     pub start: Date,
@@ -298,9 +298,9 @@ mod tests {
         Line {
             customer: 0,
             product: 0,
-            quantity: Decimal::ONE,
-            unit_price: Decimal::ONE,
-            discount_pct: Decimal::ZERO,
+            quantity: SmallDecimal::new(Decimal::ONE).unwrap(),
+            unit_price: SmallDecimal::new(Decimal::ONE).unwrap(),
+            discount_pct: SmallDecimal::ZERO,
             mrr: Money::ZERO,
             start,
             end,

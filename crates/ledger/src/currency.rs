@@ -40,14 +40,25 @@ impl Currency {
 
     /// Looks a code up (case-insensitive); `None` for a code that is not an active ISO 4217 code.
     pub fn from_code(code: &str) -> Option<Currency> {
-        let upper = code.to_ascii_uppercase();
+        if code.len() != 3 {
+            return None;
+        }
+        let mut bytes = [0u8; 3];
+        bytes.copy_from_slice(code.as_bytes());
+        bytes.make_ascii_uppercase();
+        let upper = std::str::from_utf8(&bytes).ok()?;
         let tables: [(&[&str], u8); 4] = [(TWO_DP, 2), (ZERO_DP, 0), (THREE_DP, 3), (FOUR_DP, 4)];
         tables.iter().find_map(|(table, minor_units)| {
-            table.contains(&upper.as_str()).then(|| Currency {
-                code: upper.as_bytes().try_into().expect("table codes have three letters"),
+            table.contains(&upper).then_some(Currency {
+                code: bytes,
                 minor_units: *minor_units,
             })
         })
+    }
+
+    /// Whether `text` is this currency's code, in any case (no allocation, no table search).
+    pub fn is_code(&self, text: &str) -> bool {
+        text.as_bytes().eq_ignore_ascii_case(&self.code)
     }
 
     /// The three-letter code.

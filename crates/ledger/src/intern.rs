@@ -1,14 +1,37 @@
-//! Compact string storage: one arena per column instead of one allocation per value.
+//! Compact string storage: one arena per column instead of one allocation per value, and an
+//! index from string to position that can be built in parallel.
 
 use hashbrown::{DefaultHashBuilder, HashTable};
+use rayon::prelude::*;
 use std::hash::BuildHasher;
 
-/// A set of distinct strings, each given a dense index in insertion order.
-#[derive(Default, Clone)]
+/// Number of independent hash tables an [`Interner`] is split into, so they can be built in
+/// parallel. A string's shard comes from bits of its hash that the tables do not use.
+const SHARDS: usize = 64;
+
+fn shard_of(hash: u64) -> usize {
+    ((hash >> 32) as usize) % SHARDS
+}
+
+/// A set of strings, each with a dense index in insertion order.
+#[derive(Clone)]
 pub struct Interner {
     column: TextColumn,
-    table: HashTable<u32>,
+    shards: Vec<HashTable<u32>>,
     hasher: DefaultHashBuilder,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner::with_hasher(DefaultHashBuilder::default())
+    }
+}
+
+/// A string met again: its later index and the index it first had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Duplicate {
+    pub index: u32,
+    pub first: u32,
 }
 
 impl Interner {
@@ -16,26 +39,89 @@ impl Interner {
         Interner::default()
     }
 
+    /// An empty interner hashing with `hasher` (the one used ahead for [`Interner::from_column`]).
+    pub fn with_hasher(hasher: DefaultHashBuilder) -> Interner {
+        Interner {
+            column: TextColumn::default(),
+            shards: vec![HashTable::new(); SHARDS],
+            hasher,
+        }
+    }
+
+    /// Indexes a whole column at once, in parallel. `hashes[i]` is `hasher`'s hash of string
+    /// `i`. Every string keeps its position as index; a string met again is returned as a
+    /// [`Duplicate`] and found by [`Interner::find`] at its first index.
+    pub fn from_column(
+        column: TextColumn,
+        hashes: &[u64],
+        hasher: DefaultHashBuilder,
+    ) -> (Interner, Vec<Duplicate>) {
+        assert_eq!(column.len(), hashes.len(), "one hash per string");
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
+        for (i, &h) in hashes.iter().enumerate() {
+            members[shard_of(h)].push(i as u32);
+        }
+        let built: Vec<(HashTable<u32>, Vec<Duplicate>)> = members
+            .into_par_iter()
+            .map(|indices| {
+                let mut table = HashTable::with_capacity(indices.len());
+                let mut duplicates = Vec::new();
+                for i in indices {
+                    let (s, h) = (column.get(i as usize), hashes[i as usize]);
+                    match table.find(h, |&j| column.get(j as usize) == s) {
+                        Some(&first) => duplicates.push(Duplicate { index: i, first }),
+                        None => {
+                            table.insert_unique(h, i, |&j| hashes[j as usize]);
+                        }
+                    }
+                }
+                (table, duplicates)
+            })
+            .collect();
+        let mut shards = Vec::with_capacity(SHARDS);
+        let mut duplicates = Vec::new();
+        for (table, d) in built {
+            shards.push(table);
+            duplicates.extend(d);
+        }
+        duplicates.sort_unstable_by_key(|d| d.index);
+        let interner = Interner {
+            column,
+            shards,
+            hasher,
+        };
+        (interner, duplicates)
+    }
+
+    /// The hash this interner uses for `s`.
+    pub fn hash(&self, s: &str) -> u64 {
+        self.hasher.hash_one(s)
+    }
+
+    /// The hasher, to hash strings ahead on other threads.
+    pub fn hasher(&self) -> &DefaultHashBuilder {
+        &self.hasher
+    }
+
     /// The index of `s`, and whether it was already present.
     pub fn intern(&mut self, s: &str) -> (u32, bool) {
         let hash = self.hasher.hash_one(s);
         let column = &self.column;
-        if let Some(&i) = self.table.find(hash, |&i| column.get(i as usize) == s) {
+        let shard = &mut self.shards[shard_of(hash)];
+        if let Some(&i) = shard.find(hash, |&i| column.get(i as usize) == s) {
             return (i, true);
         }
         let i = self.column.len() as u32;
         self.column.push(s);
         let (column, hasher) = (&self.column, &self.hasher);
-        self.table.insert_unique(hash, i, |&j| {
-            hasher.hash_one(column.get(j as usize))
-        });
+        shard.insert_unique(hash, i, |&j| hasher.hash_one(column.get(j as usize)));
         (i, false)
     }
 
     /// The index of `s` if present.
     pub fn find(&self, s: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(s);
-        self.table
+        self.shards[shard_of(hash)]
             .find(hash, |&i| self.column.get(i as usize) == s)
             .copied()
     }
@@ -67,21 +153,33 @@ pub struct TextColumn {
 }
 
 impl TextColumn {
-    pub fn with_capacity(values: usize, bytes: usize) -> TextColumn {
-        TextColumn {
-            text: String::with_capacity(bytes),
-            ends: Vec::with_capacity(values),
-        }
+    /// Room for `values` more values of about `bytes` bytes in all.
+    pub fn reserve(&mut self, values: usize, bytes: usize) {
+        self.ends.reserve(values);
+        self.text.reserve(bytes);
     }
 
     pub fn push(&mut self, s: &str) {
         self.text.push_str(s);
-        self.ends.push(u32::try_from(self.text.len()).expect("text columns stay under 4 GiB"));
+        self.ends
+            .push(u32::try_from(self.text.len()).expect("text columns stay under 4 GiB"));
+    }
+
+    /// Appends every value of `other`, in order.
+    pub fn append(&mut self, other: &TextColumn) {
+        let offset = u32::try_from(self.text.len()).expect("text columns stay under 4 GiB");
+        self.text.push_str(&other.text);
+        u32::try_from(self.text.len()).expect("text columns stay under 4 GiB");
+        self.ends.extend(other.ends.iter().map(|e| e + offset));
     }
 
     /// The value at `index` (empty for an absent value).
     pub fn get(&self, index: usize) -> &str {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] as usize };
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1] as usize
+        };
         &self.text[start..self.ends[index] as usize]
     }
 
@@ -118,6 +216,38 @@ mod tests {
     }
 
     #[test]
+    fn built_in_parallel_like_one_by_one() {
+        let words: Vec<String> = (0..20_000).map(|n| format!("id{}", n % 15_000)).collect();
+        let hasher = DefaultHashBuilder::default();
+        let mut column = TextColumn::default();
+        let hashes: Vec<u64> = words
+            .iter()
+            .map(|w| {
+                column.push(w);
+                hasher.hash_one(w.as_str())
+            })
+            .collect();
+        let (index, duplicates) = Interner::from_column(column, &hashes, hasher);
+        assert_eq!(duplicates.len(), 5_000);
+        assert_eq!(duplicates[0], Duplicate { index: 15_000, first: 0 });
+        let mut one_by_one = Interner::new();
+        for w in &words {
+            one_by_one.intern(w);
+        }
+        for w in &words {
+            assert_eq!(
+                index.find(w),
+                one_by_one.find(w),
+                "{w} is found at its first index"
+            );
+        }
+        assert_eq!(index.find("nope"), None);
+        let mut grown = index;
+        assert_eq!(grown.intern("new"), (20_000, false));
+        assert_eq!(grown.find("new"), Some(20_000));
+    }
+
+    #[test]
     fn text_column() {
         let mut c = TextColumn::default();
         c.push("x");
@@ -126,5 +256,9 @@ mod tests {
         assert_eq!(c.get(0), "x");
         assert_eq!(c.get_opt(1), None);
         assert_eq!(c.get(2), "yz");
+        let mut d = TextColumn::default();
+        d.push("w");
+        d.append(&c);
+        assert_eq!((d.len(), d.get(0), d.get(1), d.get(3)), (4, "w", "x", "yz"));
     }
 }

@@ -9,12 +9,15 @@ mod intern;
 mod locale;
 mod money;
 mod month;
+mod small_decimal;
 
 pub use book::*;
 pub use currency::Currency;
-pub use intern::{Interner, TextColumn};
+pub use intern::{Duplicate, Interner, TextColumn};
+pub use hashbrown::DefaultHashBuilder;
 pub use jiff::civil::Date;
 pub use locale::Locale;
 pub use money::{line_mrr, Money, MrrError, SCALE};
 pub use month::{parse_date, BadMonth, Month};
 pub use rust_decimal::Decimal;
+pub use small_decimal::SmallDecimal;

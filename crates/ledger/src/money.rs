@@ -234,8 +234,8 @@ mod tests {
     #[test]
     fn discount_and_rate_apply() {
         let m = line_mrr(d("3"), d("59.90"), d("12.5"), 1, d("5.1234")).unwrap();
-        // 3 * 59.90 * 0.875 * 5.1234 = 805.5514...; exact: 157.2375 * 5.1234
-        assert_eq!(m.as_decimal(), d("805.58661750").round_dp(10));
+        // 3 * 59.90 = 179.70; * 0.875 = 157.2375; * 5.1234 = 805.5906075 exactly
+        assert_eq!(m.as_decimal(), d("805.5906075000"));
     }
 
     #[test]
