@@ -60,9 +60,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             format,
             explain: None,
         } => {
-            let t = std::time::Instant::now();
             let r = report(&book, query);
-            if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("report {:?}", t.elapsed()); }
             Ok(match format {
                 Format::Json => render_json(&r) + "\n",
                 Format::Csv => render_csv(&r),

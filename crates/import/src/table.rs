@@ -38,8 +38,8 @@ pub(crate) struct Layout {
 
 /// One record being parsed, with the problems found in it so far.
 pub(crate) struct Row<'a> {
-    /// The bytes the fields are cut from, and where each field lies.
-    data: &'a [u8],
+    /// The text the fields are cut from (valid UTF-8), and where each field lies.
+    data: &'a str,
     fields: &'a [(u32, u32)],
     layout: &'a Layout,
     /// Line of the file where the record starts.
@@ -51,22 +51,14 @@ impl<'a> Row<'a> {
     /// The raw text of a column, trimmed; `None` when absent or empty.
     pub fn text(&self, column: usize) -> Option<&'a str> {
         let (start, end) = *self.fields.get(self.layout.position[column]?)?;
-        let raw = &self.data[start as usize..end as usize];
-        let trimmed = raw.trim_ascii();
-        if trimmed.is_empty() {
-            return None;
-        }
-        match std::str::from_utf8(trimmed) {
-            Ok(s) => Some(s),
-            Err(_) => {
-                self.problem(
-                    column,
-                    &String::from_utf8_lossy(trimmed),
-                    "not valid UTF-8 text",
-                );
-                None
-            }
-        }
+        // Fields are cut at ASCII separators, so they always lie on character boundaries.
+        let trimmed = self.data.get(start as usize..end as usize)?.trim_ascii();
+        (!trimmed.is_empty()).then_some(trimmed)
+    }
+
+    /// Whether the file has the column at all.
+    pub fn has(&self, column: usize) -> bool {
+        self.layout.position[column].is_some()
     }
 
     /// A column that must have a value.
@@ -260,6 +252,16 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
         return (acc, problems.into_inner());
     }
     let mut emit = |line: u64, data: &[u8], fields: &[(u32, u32)]| {
+        let Ok(data) = std::str::from_utf8(data) else {
+            problems.borrow_mut().push(Problem {
+                file: layout.file.to_string(),
+                line,
+                column: "row".into(),
+                value: String::from_utf8_lossy(data).into_owned(),
+                reason: "not valid UTF-8 text".into(),
+            });
+            return;
+        };
         let r = Row {
             data,
             fields,
@@ -267,7 +269,7 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
             layout,
             problems: &problems,
         };
-        if fields.len() == 1 && data[fields[0].0 as usize..fields[0].1 as usize].trim_ascii().is_empty() {
+        if fields.len() == 1 && data.trim_ascii().is_empty() {
             return; // a blank line
         }
         if fields.len() != layout.width {

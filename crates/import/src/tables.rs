@@ -5,12 +5,11 @@ use crate::problem::{BookErrors, Problem};
 use crate::table::{self, Row, Schema};
 use crate::{ImportOptions, Progress};
 use expansa_ledger::{
-    line_mrr, Book, Contract, DefaultHashBuilder, Interner, ContractedPrice, Currency, CustomerIdx, Date, Decimal, FxRate,
-    Line, LineIdx, Month, NegotiatedPrice, Offer, OfferKind, OfferOutcome, Product, ProductIdx,
+    line_mrr, Book, Contract, Interner, ContractedPrice, Currency, CustomerIdx, Date, Decimal, FxRate,
+    Line, LineIdx, LineRef, Month, PackedMoney, NegotiatedPrice, Offer, OfferKind, OfferOutcome, Product, ProductIdx,
     ProductKind, RenewalPricing, SmallDecimal, Spend, TextColumn, Usage,
 };
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
 use std::path::Path;
 
 /// Total MRR of all lines, in whole currency units, beyond which sums could leave the exact
@@ -45,27 +44,15 @@ pub(crate) fn read_all(
             reason: "is not a folder".into(),
         }]));
     }
-    let t = std::time::Instant::now();
     loader.fx_rates();
-    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("fx_rates {:?}", t.elapsed()); }
-    let t = std::time::Instant::now();
     loader.products();
-    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("products {:?}", t.elapsed()); }
-    let t = std::time::Instant::now();
     loader.customers();
-    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("customers {:?}", t.elapsed()); }
-    let t = std::time::Instant::now();
     loader.subscriptions();
-    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("subscriptions {:?}", t.elapsed()); }
-    let t = std::time::Instant::now();
     loader.contracts();
-    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("contracts {:?}", t.elapsed()); }
     loader.contracted_prices();
     loader.marketing_spend();
     loader.usage();
-    let t = std::time::Instant::now();
     loader.offers();
-    if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("offers {:?}", t.elapsed()); }
     let Loader {
         book, mut problems, ..
     } = loader;
@@ -105,7 +92,7 @@ struct Loader<'a> {
     problems: Vec<Problem>,
     fx: HashMap<(Month, Currency), Decimal>,
     /// File line of each subscription line, for messages about duplicates.
-    line_rows: Vec<u64>,
+    line_rows: Vec<u32>,
 }
 
 /// Rows of a small table, parsed in parallel, with their file lines.
@@ -360,12 +347,10 @@ impl Loader<'_> {
         };
         #[derive(Default)]
         struct Chunk {
-            rows: Vec<(u64, u64, Option<Date>)>,
+            rows: Vec<(u64, Option<Date>)>,
             text: [TextColumn; 5],
         }
-        let hasher = DefaultHashBuilder::default();
         let mut ids = TextColumn::default();
-        let mut hashes: Vec<u64> = Vec::new();
         let mut rows: Vec<u64> = Vec::new();
         let customers = &mut self.book.customers;
         let read = table::read(
@@ -376,23 +361,22 @@ impl Loader<'_> {
                 let id = r.required(0);
                 let registered = r.date(2, false);
                 if let (Ok(Some(id)), Ok(registered)) = (id, registered) {
-                    c.rows.push((r.line, hasher.hash_one(id), registered));
+                    c.rows.push((r.line, registered));
                     c.text[0].push(id);
                     for (k, col) in [1, 3, 4, 5].into_iter().enumerate() {
-                        c.text[k + 1].push(r.text(col).unwrap_or(""));
+                        if r.has(col) {
+                            c.text[k + 1].push(r.text(col).unwrap_or(""));
+                        }
                     }
                 }
             },
             |chunk, estimate| {
                 if rows.is_empty() {
-                    for v in [&mut rows, &mut hashes] {
-                        v.reserve_exact(estimate);
-                    }
+                    rows.reserve_exact(estimate);
                     customers.registered_on.reserve_exact(estimate);
                 }
-                for &(line, hash, registered) in &chunk.rows {
+                for &(line, registered) in &chunk.rows {
                     rows.push(line);
-                    hashes.push(hash);
                     customers.registered_on.push(registered);
                 }
                 ids.append(&chunk.text[0]);
@@ -405,7 +389,7 @@ impl Loader<'_> {
         if !self.found(read) {
             return;
         }
-        let (index, duplicates) = Interner::from_column(ids, &hashes, hasher);
+        let (index, duplicates) = Interner::from_column(ids);
         for d in duplicates {
             self.problems.push(problem(
                 S.file,
@@ -447,8 +431,8 @@ impl Loader<'_> {
         #[derive(Default)]
         struct Chunk {
             lines: Vec<Line>,
-            /// File line and hash of the id of each line.
-            rows: Vec<(u64, u64)>,
+            /// File line of each line.
+            rows: Vec<u64>,
             ids: TextColumn,
             /// Customer id text where it could not be resolved in parallel.
             customers: TextColumn,
@@ -456,6 +440,8 @@ impl Loader<'_> {
             products: TextColumn,
             contracts: TextColumn,
             revises: TextColumn,
+            /// `sold_on` where it differs from the start, by position in the chunk.
+            sold_on: Vec<(LineIdx, Date)>,
             /// Ids of rows with problems (so references to them are not reported again).
             bad_ids: Vec<String>,
             last_customer: CustomerCursor,
@@ -469,9 +455,7 @@ impl Loader<'_> {
             .then_some(&self.book.customers.ids);
         let products = &self.book.products.ids;
         let mut lines = expansa_ledger::Lines::default();
-        let hasher = DefaultHashBuilder::default();
         let mut ids = TextColumn::default();
-        let mut hashes: Vec<u64> = Vec::new();
         // Customers and products met only here (no customers.csv; not in products.csv).
         let mut bare_customers = expansa_ledger::Customers::default();
         let mut new_products = expansa_ledger::Interner::new();
@@ -556,22 +540,23 @@ impl Loader<'_> {
                         r.problem(5, &unit_price.to_string(), &e.to_string());
                         Bad
                     })?;
-                    Ok(Line {
+                    let packed_mrr = PackedMoney::new(mrr).expect("line MRRs are bounded");
+                    let line = Line {
                         customer: customer_idx?.unwrap_or(CustomerIdx::MAX),
                         product: ProductIdx::MAX,
                         quantity,
                         unit_price,
                         discount_pct,
-                        mrr,
+                        packed_mrr,
                         start,
                         end,
-                        sold_on: sold_on?.unwrap_or(start),
-                        revises: None,
+                        revises_ref: None,
                         billing_period_months: period,
                         currency,
-                    })
+                    };
+                    Ok((line, sold_on?.filter(|d| *d != start)))
                 })();
-                let (Ok(Some(id)), Ok(Some(customer)), Ok(Some(product_id)), Ok(mut line)) =
+                let (Ok(Some(id)), Ok(Some(customer)), Ok(Some(product_id)), Ok((mut line, sold_on))) =
                     (id, customer, product, parsed)
                 else {
                     if let Ok(Some(id)) = id {
@@ -580,7 +565,7 @@ impl Loader<'_> {
                     return;
                 };
                 c.ids.push(id);
-                c.rows.push((r.line, hasher.hash_one(id)));
+                c.rows.push(r.line);
                 c.customers.push(if line.customer == CustomerIdx::MAX {
                     customer
                 } else {
@@ -595,16 +580,21 @@ impl Loader<'_> {
                 }
                 c.contracts.push(r.text(2).filter(|k| *k != id).unwrap_or(""));
                 c.revises.push(r.text(12).unwrap_or(""));
+                if let Some(day) = sold_on {
+                    c.sold_on.push((c.lines.len() as LineIdx, day));
+                }
                 c.lines.push(line);
             },
             |chunk, estimate| {
-                if hashes.is_empty() {
+                if lines.items.is_empty() {
                     lines.items.reserve_exact(estimate);
-                    hashes.reserve_exact(estimate);
                     line_rows.reserve_exact(estimate);
                 }
                 bad_ids.extend(chunk.bad_ids);
                 let first = lines.items.len();
+                lines
+                    .sold_on
+                    .extend(chunk.sold_on.iter().map(|&(i, day)| (first as LineIdx + i, day)));
                 for (i, mut line) in chunk.lines.into_iter().enumerate() {
                     if let Some(cid) = chunk.customers.get_opt(i) {
                         line.customer = bare_customers.push_bare(cid);
@@ -619,10 +609,9 @@ impl Loader<'_> {
                     }
                     lines.items.push(line);
                 }
-                for &(row, hash) in &chunk.rows {
-                    line_rows.push(row);
-                    hashes.push(hash);
-                }
+                line_rows.extend(
+                    chunk.rows.iter().map(|&row| u32::try_from(row).unwrap_or(u32::MAX)),
+                );
                 ids.append(&chunk.ids);
                 lines.contract_ids.append(&chunk.contracts);
             },
@@ -644,14 +633,11 @@ impl Loader<'_> {
         for pid in new_products.iter() {
             book.products.get_or_add(pid);
         }
-        if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("  read done"); }
-        let t = std::time::Instant::now();
-        let (index, duplicates) = Interner::from_column(ids, &hashes, hasher);
-        if std::env::var_os("EXPANSA_TIMINGS").is_some() { eprintln!("  index {:?}", t.elapsed()); }
+        let (index, duplicates) = Interner::from_column(ids);
         for d in duplicates {
             self.problems.push(problem(
                 S.file,
-                self.line_rows[d.index as usize],
+                self.line_rows[d.index as usize].into(),
                 "id",
                 index.get(d.index),
                 &format!(
@@ -664,7 +650,7 @@ impl Loader<'_> {
         book.lines = lines;
         for (k, &idx) in revises.iter().enumerate() {
             let target = revises_text.get(k);
-            let row = self.line_rows[idx as usize];
+            let row = self.line_rows[idx as usize].into();
             let Some(t) = book.lines.ids.find(target) else {
                 if !bad_ids.contains(target) {
                     self.problems
@@ -688,10 +674,10 @@ impl Loader<'_> {
                     ),
                 ));
             } else {
-                book.lines.items[idx as usize].revises = Some(t);
+                book.lines.items[idx as usize].revises_ref = LineRef::new(t);
             }
         }
-        let total_units: i128 = book.lines.items.iter().map(|l| l.mrr.scaled()).sum::<i128>()
+        let total_units: i128 = book.lines.items.iter().map(|l| l.mrr().scaled()).sum::<i128>()
             / 10i128.pow(expansa_ledger::SCALE);
         if total_units > BOOK_LIMIT_UNITS {
             self.problems.push(problem(
@@ -792,7 +778,7 @@ impl Loader<'_> {
                 if c != line.customer {
                     self.problems.push(problem(
                         "subscriptions.csv",
-                        self.line_rows[i],
+                        self.line_rows[i].into(),
                         "contract_id",
                         contract,
                         &format!(

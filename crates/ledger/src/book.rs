@@ -3,7 +3,9 @@
 //! Rows refer to each other by dense indices (`CustomerIdx`, `ProductIdx`, `LineIdx`); ids
 //! are kept once, in [`Interner`]s.
 
-use crate::{Currency, Date, Decimal, Interner, Money, Month, SmallDecimal, TextColumn};
+use crate::{Currency, Date, Decimal, Interner, Money, Month, PackedMoney, SmallDecimal, TextColumn};
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 /// Index of a customer in [`Book::customers`].
 pub type CustomerIdx = u32;
@@ -40,6 +42,8 @@ pub struct Customers {
     pub ids: Interner,
     /// `registered_on` from customers.csv, if given.
     pub registered_on: Vec<Option<Date>>,
+    /// Attributes, by customer index; a column may be shorter than the customers (the rest
+    /// have no value), so read them with [`TextColumn::get_opt`].
     pub name: TextColumn,
     pub segment: TextColumn,
     pub country: TextColumn,
@@ -62,14 +66,6 @@ impl Customers {
         let (idx, seen) = self.ids.intern(id);
         if !seen {
             self.registered_on.push(None);
-            for col in [
-                &mut self.name,
-                &mut self.segment,
-                &mut self.country,
-                &mut self.channel,
-            ] {
-                col.push("");
-            }
         }
         idx
     }
@@ -137,6 +133,8 @@ pub struct Lines {
     pub items: Vec<Line>,
     /// `contract_id` as written (empty when the column is absent or empty: the line's own id).
     pub contract_ids: TextColumn,
+    /// `sold_on` where it differs from the line's start (it rarely does).
+    pub sold_on: BTreeMap<LineIdx, Date>,
 }
 
 impl Lines {
@@ -146,6 +144,14 @@ impl Lines {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// The day a line was sold (its start unless the book says otherwise).
+    pub fn sold_on(&self, line: LineIdx) -> Date {
+        self.sold_on
+            .get(&line)
+            .copied()
+            .unwrap_or(self.items[line as usize].start)
     }
 
     /// The contract a line belongs to (its own id by default).
@@ -164,18 +170,44 @@ pub struct Line {
     pub quantity: SmallDecimal,
     pub unit_price: SmallDecimal,
     pub discount_pct: SmallDecimal,
-    /// The line's MRR in the reporting currency, quantized once at [`crate::SCALE`].
-    pub mrr: Money,
+    /// The line's MRR in the reporting currency, quantized once at [`crate::SCALE`]; read it
+    /// with [`Line::mrr`].
+    pub packed_mrr: PackedMoney,
     pub start: Date,
     /// Last day of service, inclusive; `None` for an evergreen line.
     pub end: Option<Date>,
-    pub sold_on: Date,
-    pub revises: Option<LineIdx>,
+    /// The line this one replaces; read it with [`Line::revises`].
+    pub revises_ref: Option<LineRef>,
     pub billing_period_months: u16,
     pub currency: Currency,
 }
 
+/// A reference to a line that takes 4 bytes even as an `Option`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct LineRef(NonZeroU32);
+
+impl LineRef {
+    /// `None` only for `u32::MAX`, which is never a line index.
+    pub fn new(line: LineIdx) -> Option<LineRef> {
+        line.checked_add(1).and_then(NonZeroU32::new).map(LineRef)
+    }
+
+    pub fn index(self) -> LineIdx {
+        self.0.get() - 1
+    }
+}
+
 impl Line {
+    /// The line's MRR in the reporting currency.
+    pub fn mrr(&self) -> Money {
+        self.packed_mrr.get()
+    }
+
+    /// The line this one replaces (`revises`), if any.
+    pub fn revises(&self) -> Option<LineIdx> {
+        self.revises_ref.map(LineRef::index)
+    }
+
     /// Whether the line is active on `day`.
     pub fn active_on(&self, day: Date) -> bool {
         self.start <= day && self.end.is_none_or(|end| day <= end)
@@ -301,11 +333,10 @@ mod tests {
             quantity: SmallDecimal::new(Decimal::ONE).unwrap(),
             unit_price: SmallDecimal::new(Decimal::ONE).unwrap(),
             discount_pct: SmallDecimal::ZERO,
-            mrr: Money::ZERO,
+            packed_mrr: PackedMoney::default(),
             start,
             end,
-            sold_on: start,
-            revises: None,
+            revises_ref: None,
             billing_period_months: 1,
             currency: Currency::BRL,
         }
@@ -325,5 +356,14 @@ mod tests {
         let l = line(date(2024, 1, 31), None);
         assert_eq!(l.snapshot_months(), Some((m("2024-01"), None)));
         assert!(l.active_on(date(2030, 1, 1)));
+    }
+}
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn line_stays_small() {
+        // Millions of lines are held at once; this is the memory budget of one.
+        assert!(std::mem::size_of::<super::Line>() <= 64, "{}", std::mem::size_of::<super::Line>());
     }
 }

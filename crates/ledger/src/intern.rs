@@ -5,12 +5,16 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use rayon::prelude::*;
 use std::hash::BuildHasher;
 
-/// Number of independent hash tables an [`Interner`] is split into, so they can be built in
-/// parallel. A string's shard comes from bits of its hash that the tables do not use.
-const SHARDS: usize = 64;
+/// Strings per shard an index is built for: hash tables of 32768 slots hold 28672, so shards
+/// built this full stay about three quarters loaded instead of half (power-of-two growth).
+const PER_SHARD: usize = 24_000;
 
-fn shard_of(hash: u64) -> usize {
-    ((hash >> 32) as usize) % SHARDS
+/// Shards of an interner that starts empty.
+const MIN_SHARDS: usize = 16;
+
+/// A string's shard, from bits of its hash that the tables themselves do not use.
+fn shard_of(hash: u64, shards: usize) -> usize {
+    ((hash >> 32) as usize) % shards
 }
 
 /// A set of strings, each with a dense index in insertion order.
@@ -39,75 +43,70 @@ impl Interner {
         Interner::default()
     }
 
-    /// An empty interner hashing with `hasher` (the one used ahead for [`Interner::from_column`]).
-    pub fn with_hasher(hasher: DefaultHashBuilder) -> Interner {
+    fn with_hasher(hasher: DefaultHashBuilder) -> Interner {
         Interner {
             column: TextColumn::default(),
-            shards: vec![HashTable::new(); SHARDS],
+            shards: vec![HashTable::new(); MIN_SHARDS],
             hasher,
         }
     }
 
-    /// Indexes a whole column at once, in parallel. `hashes[i]` is `hasher`'s hash of string
-    /// `i`. Every string keeps its position as index; a string met again is returned as a
-    /// [`Duplicate`] and found by [`Interner::find`] at its first index.
-    pub fn from_column(
-        column: TextColumn,
-        hashes: &[u64],
-        hasher: DefaultHashBuilder,
-    ) -> (Interner, Vec<Duplicate>) {
-        assert_eq!(column.len(), hashes.len(), "one hash per string");
-        let mut members: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
-        for (i, &h) in hashes.iter().enumerate() {
-            members[shard_of(h)].push(i as u32);
+    /// Indexes a whole column at once, in parallel. Every string keeps its position as
+    /// index; a string met again is returned as a [`Duplicate`] and found by
+    /// [`Interner::find`] at its first index.
+    pub fn from_column(column: TextColumn) -> (Interner, Vec<Duplicate>) {
+        let hasher = DefaultHashBuilder::default();
+        let shards = column.len().div_ceil(PER_SHARD).max(MIN_SHARDS);
+        let shard_ids: Vec<u32> = (0..column.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|i| shard_of(hasher.hash_one(column.get(i)), shards) as u32)
+            .collect();
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); shards];
+        for (i, &shard) in shard_ids.iter().enumerate() {
+            members[shard as usize].push(i as u32);
         }
+        drop(shard_ids);
         let built: Vec<(HashTable<u32>, Vec<Duplicate>)> = members
             .into_par_iter()
             .map(|indices| {
                 let mut table = HashTable::with_capacity(indices.len());
                 let mut duplicates = Vec::new();
+                let hash = |i: u32| hasher.hash_one(column.get(i as usize));
                 for i in indices {
-                    let (s, h) = (column.get(i as usize), hashes[i as usize]);
+                    let s = column.get(i as usize);
+                    let h = hash(i);
                     match table.find(h, |&j| column.get(j as usize) == s) {
                         Some(&first) => duplicates.push(Duplicate { index: i, first }),
                         None => {
-                            table.insert_unique(h, i, |&j| hashes[j as usize]);
+                            table.insert_unique(h, i, |&j| hash(j));
                         }
                     }
                 }
                 (table, duplicates)
             })
             .collect();
-        let mut shards = Vec::with_capacity(SHARDS);
+        let mut tables = Vec::with_capacity(shards);
         let mut duplicates = Vec::new();
         for (table, d) in built {
-            shards.push(table);
+            tables.push(table);
             duplicates.extend(d);
         }
         duplicates.sort_unstable_by_key(|d| d.index);
         let interner = Interner {
             column,
-            shards,
+            shards: tables,
             hasher,
         };
         (interner, duplicates)
-    }
-
-    /// The hash this interner uses for `s`.
-    pub fn hash(&self, s: &str) -> u64 {
-        self.hasher.hash_one(s)
-    }
-
-    /// The hasher, to hash strings ahead on other threads.
-    pub fn hasher(&self) -> &DefaultHashBuilder {
-        &self.hasher
     }
 
     /// The index of `s`, and whether it was already present.
     pub fn intern(&mut self, s: &str) -> (u32, bool) {
         let hash = self.hasher.hash_one(s);
         let column = &self.column;
-        let shard = &mut self.shards[shard_of(hash)];
+        let n = self.shards.len();
+        let shard = &mut self.shards[shard_of(hash, n)];
         if let Some(&i) = shard.find(hash, |&i| column.get(i as usize) == s) {
             return (i, true);
         }
@@ -121,7 +120,7 @@ impl Interner {
     /// The index of `s` if present.
     pub fn find(&self, s: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(s);
-        self.shards[shard_of(hash)]
+        self.shards[shard_of(hash, self.shards.len())]
             .find(hash, |&i| self.column.get(i as usize) == s)
             .copied()
     }
@@ -173,14 +172,18 @@ impl TextColumn {
         self.ends.extend(other.ends.iter().map(|e| e + offset));
     }
 
-    /// The value at `index` (empty for an absent value).
+    /// The value at `index` (empty for an absent value, and past the last value pushed: a
+    /// column nobody filled costs nothing).
     pub fn get(&self, index: usize) -> &str {
+        let Some(&end) = self.ends.get(index) else {
+            return "";
+        };
         let start = if index == 0 {
             0
         } else {
             self.ends[index - 1] as usize
         };
-        &self.text[start..self.ends[index] as usize]
+        &self.text[start..end as usize]
     }
 
     /// The value at `index`, `None` when empty.
@@ -218,16 +221,11 @@ mod tests {
     #[test]
     fn built_in_parallel_like_one_by_one() {
         let words: Vec<String> = (0..20_000).map(|n| format!("id{}", n % 15_000)).collect();
-        let hasher = DefaultHashBuilder::default();
         let mut column = TextColumn::default();
-        let hashes: Vec<u64> = words
-            .iter()
-            .map(|w| {
-                column.push(w);
-                hasher.hash_one(w.as_str())
-            })
-            .collect();
-        let (index, duplicates) = Interner::from_column(column, &hashes, hasher);
+        for w in &words {
+            column.push(w);
+        }
+        let (index, duplicates) = Interner::from_column(column);
         assert_eq!(duplicates.len(), 5_000);
         assert_eq!(duplicates[0], Duplicate { index: 15_000, first: 0 });
         let mut one_by_one = Interner::new();
@@ -256,6 +254,7 @@ mod tests {
         assert_eq!(c.get(0), "x");
         assert_eq!(c.get_opt(1), None);
         assert_eq!(c.get(2), "yz");
+        assert_eq!(c.get_opt(3), None);
         let mut d = TextColumn::default();
         d.push("w");
         d.append(&c);

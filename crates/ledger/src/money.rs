@@ -126,6 +126,38 @@ impl<'a> Sum<&'a Money> for Money {
     }
 }
 
+/// A [`Money`] amount packed in 12 bytes (a 96-bit two's-complement count of `10^-SCALE`
+/// units), for the millions of line MRRs a book holds. Every line MRR fits: lines are
+/// limited to far less than 2^95 units.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PackedMoney([u32; 3]);
+
+impl PackedMoney {
+    /// Packs `m`; `None` when it needs more than 96 bits.
+    pub fn new(m: Money) -> Option<PackedMoney> {
+        let units = m.scaled();
+        let limit = 1i128 << 95;
+        if units >= limit || units < -limit {
+            return None;
+        }
+        let u = units as u128;
+        Some(PackedMoney([u as u32, (u >> 32) as u32, (u >> 64) as u32]))
+    }
+
+    /// The exact amount.
+    pub fn get(self) -> Money {
+        let u = u128::from(self.0[0]) | (u128::from(self.0[1]) << 32) | (u128::from(self.0[2]) << 64);
+        let units = ((u << 32) as i128) >> 32; // sign-extend from 96 bits
+        Money::from_scaled(units).expect("96-bit amounts fit a Decimal")
+    }
+}
+
+impl fmt::Debug for PackedMoney {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
 /// Why a line's MRR could not be computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MrrError {
@@ -259,7 +291,22 @@ mod tests {
         assert_eq!(Money::from_decimal(d("7")).round_dp(0), d("7"));
     }
 
+    #[test]
+    fn packed_money_round_trips() {
+        for s in ["0", "100", "-100", "0.0000000001", "-0.0000000001", "999999999999.9999999999"] {
+            let m = Money::from_decimal(d(s));
+            assert_eq!(PackedMoney::new(m).unwrap().get(), m, "{s}");
+        }
+        assert_eq!(std::mem::size_of::<PackedMoney>(), 12);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn any_line_amount_packs(units in -(1i128 << 94)..(1i128 << 94)) {
+            let m = Money::from_scaled(units).unwrap();
+            proptest::prop_assert_eq!(PackedMoney::new(m).unwrap().get(), m);
+        }
+
         #[test]
         fn exact_integer_path_matches_decimal_arithmetic(
             q in 0u32..1000, p in 0u64..10_000_000, disc in 0u32..=100, period in 1u32..=24

@@ -362,10 +362,10 @@ fn customer_pass(
         while i < s.events.len() && s.events[i].0 == month {
             let (_, l, appears) = s.events[i];
             if appears {
-                now += items[l as usize].mrr;
+                now += items[l as usize].mrr();
                 s.appearing.push(l);
             } else {
-                now -= items[l as usize].mrr;
+                now -= items[l as usize].mrr();
                 s.disappearing.push(l);
             }
             i += 1;
@@ -422,7 +422,7 @@ fn classify(
         s.buf.clear();
         for (k, &l) in s.appearing.iter().enumerate() {
             if s.predecessor[k].is_none() && cross_sell(l) {
-                cross += items[l as usize].mrr;
+                cross += items[l as usize].mrr();
                 s.buf.push(l);
             }
         }
@@ -443,10 +443,10 @@ fn classify(
     }
     // A continuing customer: line by line.
     for (k, &l) in s.appearing.iter().enumerate() {
-        let mrr = items[l as usize].mrr;
+        let mrr = items[l as usize].mrr();
         match s.predecessor[k] {
             Some(p) => {
-                let delta = mrr - items[p as usize].mrr;
+                let delta = mrr - items[p as usize].mrr();
                 let kind = if delta.is_positive() {
                     Kind::Upsell
                 } else {
@@ -468,7 +468,7 @@ fn classify(
         }
     }
     for (k, &l) in s.disappearing.iter().enumerate() {
-        let mrr = items[l as usize].mrr;
+        let mrr = items[l as usize].mrr();
         if !s.taken[k] && !mrr.is_zero() {
             sink.movement(month, Kind::Downsell, -mrr, &[l]);
         }
@@ -490,7 +490,7 @@ fn match_predecessors(book: &Book, s: &mut Scratch) {
         return;
     }
     for (k, &a) in s.appearing.iter().enumerate() {
-        if let Some(r) = lines.items[a as usize].revises {
+        if let Some(r) = lines.items[a as usize].revises() {
             if let Some(d) = s.disappearing.iter().position(|&d| d == r) {
                 if !s.taken[d] {
                     s.taken[d] = true;
