@@ -442,8 +442,9 @@ impl Loader<'_> {
             revises: TextColumn,
             /// `sold_on` where it differs from the start, by position in the chunk.
             sold_on: Vec<(LineIdx, Date)>,
-            /// Ids of rows with problems (so references to them are not reported again).
-            bad_ids: Vec<String>,
+            /// Ids and lines of rows with problems: references to them are not reported again,
+            /// and they still count when looking for duplicate ids.
+            bad_ids: Vec<(String, u64)>,
             last_customer: CustomerCursor,
         }
         let reporting = self.book.currency();
@@ -462,7 +463,7 @@ impl Loader<'_> {
         let line_rows = &mut self.line_rows;
         let mut revises: Vec<LineIdx> = Vec::new();
         let mut revises_text = TextColumn::default();
-        let mut bad_ids: HashSet<String> = HashSet::new();
+        let mut bad_ids: Vec<(String, u64)> = Vec::new();
         let read = table::read(
             self.dir,
             &S,
@@ -560,7 +561,7 @@ impl Loader<'_> {
                     (id, customer, product, parsed)
                 else {
                     if let Ok(Some(id)) = id {
-                        c.bad_ids.push(id.to_string());
+                        c.bad_ids.push((id.to_string(), r.line));
                     }
                     return;
                 };
@@ -646,6 +647,34 @@ impl Loader<'_> {
                 ),
             ));
         }
+        // Rows with problems keep their ids for the duplicate check.
+        let mut first_bad: HashMap<&str, u64> = HashMap::new();
+        for (id, row) in &bad_ids {
+            let good = index.find(id).map(|i| u64::from(self.line_rows[i as usize]));
+            let earlier_bad = first_bad.get(id.as_str()).copied();
+            match [good, earlier_bad].into_iter().flatten().filter(|r| r < row).min() {
+                Some(first) => self.problems.push(problem(
+                    S.file,
+                    *row,
+                    "id",
+                    id,
+                    &format!("duplicate line id (first on line {first})"),
+                )),
+                None => {
+                    first_bad.insert(id, *row);
+                    if let Some(good) = good.filter(|g| g > row) {
+                        self.problems.push(problem(
+                            S.file,
+                            good,
+                            "id",
+                            id,
+                            &format!("duplicate line id (first on line {row})"),
+                        ));
+                    }
+                }
+            }
+        }
+        let bad_ids: HashSet<&str> = bad_ids.iter().map(|(id, _)| id.as_str()).collect();
         lines.ids = index;
         book.lines = lines;
         for (k, &idx) in revises.iter().enumerate() {

@@ -1,0 +1,392 @@
+//! End-to-end tests of the `expansa` command line: each command, each format, and the errors.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn expansa() -> Command {
+    let mut cmd = Command::cargo_bin("expansa").unwrap();
+    cmd.env_remove("LC_ALL").env_remove("LC_MESSAGES").env_remove("LANG");
+    cmd
+}
+
+fn golden(name: &str) -> PathBuf {
+    root().join("testdata/golden").join(name)
+}
+
+/// Writes a book into a fresh temporary folder.
+fn book(files: &[(&str, &str)]) -> tempdir::Dir {
+    let dir = tempdir::Dir::new();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+mod tempdir {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+    /// A folder removed when dropped.
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new() -> Dir {
+            let n = NEXT.fetch_add(1, Ordering::SeqCst);
+            let path = std::env::temp_dir().join(format!("expansa-cli-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            Dir(path)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn table_in_portuguese_and_english() {
+    expansa()
+        .args(["movements", "--data"])
+        .arg(golden("conexa-february"))
+        .args(["--from", "2024-01", "--to", "2024-02", "--locale", "pt-BR"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Cross-sell"))
+        .stdout(predicate::str::contains("R$ 2.100,00"))
+        .stdout(predicate::str::contains("R$ 700,00"))
+        .stdout(predicate::str::contains("MRR final"));
+    expansa()
+        .args(["movements", "--data"])
+        .arg(golden("conexa-february"))
+        .args(["--from", "2024-01", "--to", "2024-02", "--locale", "en"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("R$2,100.00"))
+        .stdout(predicate::str::contains("MRR end"));
+}
+
+#[test]
+fn locale_defaults_from_the_environment() {
+    expansa()
+        .env("LANG", "en_US.UTF-8")
+        .args(["movements", "--data"])
+        .arg(golden("conexa-february"))
+        .args(["--from", "2024-02", "--to", "2024-02"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("R$2,100.00"));
+    expansa()
+        .env("LANG", "pt_BR.UTF-8")
+        .args(["movements", "--data"])
+        .arg(golden("conexa-february"))
+        .args(["--from", "2024-02", "--to", "2024-02"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("R$ 2.100,00"));
+}
+
+#[test]
+fn csv_output() {
+    let out = expansa()
+        .args(["movements", "--data"])
+        .arg(golden("conexa-february"))
+        .args(["--from", "2024-01", "--to", "2024-03", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "month,mrr_start,new,cross_sell,upsell,reactivation,downsell,churn,mrr_end,customers_start,customers_end",
+            "2024-01,0.00,1000.00,0.00,0.00,0.00,0.00,0.00,1000.00,0,2",
+            "2024-02,1000.00,400.00,700.00,0.00,0.00,0.00,0.00,2100.00,2,3",
+            "2024-03,2100.00,0.00,0.00,0.00,0.00,0.00,0.00,2100.00,3,3",
+        ]
+    );
+}
+
+#[test]
+fn chartmogul_rules_single_month() {
+    let out = expansa()
+        .args(["movements", "--data"])
+        .arg(golden("presets"))
+        .args(["--from", "2024-02", "--to", "2024-02", "--rules", "chartmogul", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rules"], "chartmogul");
+    assert_eq!(v["months"][0]["cross_sell"], "129.00");
+    assert_eq!(v["months"][0]["new"], "160.00");
+}
+
+#[test]
+fn explain_prints_the_trail_and_it_sums_to_the_report() {
+    expansa()
+        .args(["movements", "--data"])
+        .arg(golden("plan-switch"))
+        .args(["--from", "2024-01", "--to", "2024-04", "--explain", "A", "--locale", "en"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Upsell"))
+        .stdout(predicate::str::contains("a2 a1"))
+        .stdout(predicate::str::contains("R$150.00"));
+    let out = expansa()
+        .args(["movements", "--data"])
+        .arg(golden("conexa-february"))
+        .args(["--from", "2024-01", "--to", "2024-02", "--format", "json", "--explain", "Z"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["customer"], "Z");
+    let moves = v["movements"].as_array().unwrap();
+    assert_eq!(moves.len(), 2);
+    assert_eq!(moves[0]["kind"], "new");
+    assert_eq!(moves[0]["lines"], serde_json::json!(["z1"]));
+    assert_eq!(moves[1]["kind"], "cross_sell");
+    assert_eq!(moves[1]["amount"], "500.00");
+    assert_eq!(moves[1]["lines"], serde_json::json!(["z2"]));
+}
+
+#[test]
+fn explain_csv_and_unknown_customer() {
+    expansa()
+        .args(["movements", "--data"])
+        .arg(golden("reactivation"))
+        .args(["--from", "2024-01", "--to", "2024-06", "--explain", "R", "--format", "csv"])
+        .assert()
+        .success()
+        .stdout(predicate::str::diff(
+            "customer,month,kind,amount,lines\nR,2024-01,new,100.00,r1\nR,2024-03,churn,-100.00,r1\nR,2024-05,reactivation,120.00,r2\n",
+        ));
+    expansa()
+        .args(["movements", "--data"])
+        .arg(golden("reactivation"))
+        .args(["--from", "2024-01", "--to", "2024-06", "--explain", "nobody"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown customer \"nobody\""));
+}
+
+#[test]
+fn check_summarises_a_good_book() {
+    expansa()
+        .args(["check", "--data"])
+        .arg(golden("foreign-currency"))
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("ok: 1 customers"))
+        .stdout(predicate::str::contains("2 lines"))
+        .stdout(predicate::str::contains("3 fx rates"));
+}
+
+#[test]
+fn check_lists_every_problem_and_exits_non_zero() {
+    let dir = book(&[
+        ("customers.csv", "id,name\nc1,Um\nc1,Dois\n"),
+        (
+            "subscriptions.csv",
+            "id,customer_id,product_id,quantity,unit_price,discount_pct,billing_period_months,start_date,end_date,currency,revises\n\
+             l1,c1,p,-1,10,0,1,2024-01-01,,,\n\
+             l2,c1,p,1,abc,150,0,2024-13-01,,,\n\
+             l3,c1,p,1,10,0,1,2024-03-01,2024-02-01,,\n\
+             l1,c1,p,1,10,0,1,2024-01-01,,,\n\
+             l4,ghost,p,1,10,0,1,2024-01-01,,,\n\
+             l5,c1,p,1,10,0,1,2024-01-01,,EUR,\n\
+             l6,c1,p,1,10,0,1,2024-01-01,,XXX,\n\
+             l7,c1,p,1,10,0,1,2024-01-01,,,nope\n\
+             l8,c1,p,1,,0,1,2024-01-01,,,\n",
+        ),
+    ]);
+    let out = expansa()
+        .args(["check", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing on stdout for a bad book");
+    let err = String::from_utf8(out.stderr).unwrap();
+    for expected in [
+        "subscriptions.csv:2: quantity: -1: must not be negative",
+        "subscriptions.csv:3: unit_price: abc: not a decimal number",
+        "subscriptions.csv:3: discount_pct: 150: must be between 0 and 100",
+        "subscriptions.csv:3: billing_period_months: 0: must be at least 1",
+        "subscriptions.csv:3: start_date: 2024-13-01: not a date",
+        "subscriptions.csv:4: end_date: 2024-02-01: is before the start (2024-03-01)",
+        "subscriptions.csv:5: id: l1: duplicate line id (first on line 2)",
+        "subscriptions.csv:6: customer_id: ghost: unknown customer (not in customers.csv)",
+        "subscriptions.csv:7: currency: EUR: no rate in fx_rates.csv for EUR to BRL in 2024-01",
+        "subscriptions.csv:8: currency: XXX: unknown ISO 4217 currency code",
+        "subscriptions.csv:9: revises: nope: names an unknown line",
+        "subscriptions.csv:10: unit_price: : required value is missing",
+        "customers.csv:3: id: c1: duplicate customer id (first on line 2)",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(err.contains("error: the book has 13 problem(s); nothing was loaded"), "{err}");
+    assert_eq!(err.lines().count(), 14, "{err}");
+}
+
+#[test]
+fn revises_of_another_customer_and_missing_columns() {
+    let dir = book(&[(
+        "subscriptions.csv",
+        "id,customer_id,product_id,unit_price,start_date,revises\n\
+         a,c1,p,10,2024-01-01,\n\
+         b,c2,p,10,2024-02-01,a\n",
+    )]);
+    expansa()
+        .args(["check", "--data"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "subscriptions.csv:3: revises: a: names a line of another customer (c1)",
+        ));
+    let dir = book(&[("subscriptions.csv", "id,customer_id,unit_price\na,c1,10\n")]);
+    expansa()
+        .args(["check", "--data"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "subscriptions.csv:1: product_id: : required column is missing from the header",
+        ))
+        .stderr(predicate::str::contains(
+            "subscriptions.csv:1: start_date: : required column is missing from the header",
+        ));
+}
+
+#[test]
+fn missing_book_and_missing_subscriptions() {
+    expansa()
+        .args(["check", "--data", "/definitely/not/here"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("/definitely/not/here:0: folder: : is not a folder"));
+    let dir = book(&[("customers.csv", "id\nc1\n")]);
+    expansa()
+        .args(["check", "--data"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "subscriptions.csv:0: file: : required file is missing from the book folder",
+        ));
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    expansa()
+        .args(["movements", "--data"])
+        .arg(golden("reactivation"))
+        .args(["--from", "2024-05", "--to", "2024-01"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--from 2024-05 is after --to 2024-01"));
+    expansa()
+        .args(["movements", "--data"])
+        .arg(golden("reactivation"))
+        .args(["--from", "2024-5", "--to", "2024-06"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a month"));
+    expansa()
+        .args(["movements", "--data"])
+        .arg(golden("reactivation"))
+        .args(["--from", "2024-01", "--to", "2024-06", "--currency", "ABC"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown ISO 4217 currency code"));
+    expansa()
+        .args(["movements", "--data"])
+        .arg(golden("reactivation"))
+        .args(["--from", "2024-01", "--to", "2024-06", "--rules", "other"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn semicolon_files_with_decimal_commas() {
+    let dir = book(&[(
+        "subscriptions.csv",
+        "\u{feff}ID;Customer_ID;Product_ID;Quantity;Unit_Price;Start_Date\n\
+         a;c1;p;1;1.234,56;2024-01-01\n\
+         b;c2;p;2;\"10,5\";2024-01-01\n",
+    )]);
+    let out = expansa()
+        .args(["movements", "--data"])
+        .arg(dir.path())
+        .args(["--from", "2024-01", "--to", "2024-01", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["months"][0]["new"], "1255.56");
+    let dir = book(&[(
+        "subscriptions.csv",
+        "id;customer_id;product_id;unit_price;start_date\na;c1;p;1.234;2024-01-01\n",
+    )]);
+    expansa()
+        .args(["check", "--data"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unit_price: 1.234: ambiguous"));
+}
+
+#[test]
+fn other_currency_for_reporting() {
+    let dir = book(&[
+        ("fx_rates.csv", "month,currency,rate\n2024-01,BRL,0.2\n"),
+        (
+            "subscriptions.csv",
+            "id,customer_id,product_id,unit_price,currency,start_date\na,c1,p,100,USD,2024-01-01\nb,c2,p,50,BRL,2024-01-01\n",
+        ),
+    ]);
+    let out = expansa()
+        .args(["movements", "--data"])
+        .arg(dir.path())
+        .args(["--from", "2024-01", "--to", "2024-01", "--format", "json", "--currency", "usd"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["currency"], "USD");
+    assert_eq!(v["months"][0]["new"], "110.00");
+}
+
+#[test]
+fn demo_book_runs() {
+    let out = expansa()
+        .args(["movements", "--data"])
+        .arg(root().join("examples/demo"))
+        .args(["--from", "2024-01", "--to", "2024-12", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let months = v["months"].as_array().unwrap();
+    assert_eq!(months.len(), 12);
+    for key in ["new", "cross_sell", "upsell", "reactivation", "downsell", "churn"] {
+        assert!(
+            months.iter().any(|m| m[key] != "0.00"),
+            "the demo book shows no {key} in 2024"
+        );
+    }
+}
