@@ -8,13 +8,11 @@
 
 use crate::field::{self, Bad, Field};
 use crate::problem::Problem;
-use crate::Progress;
+use crate::{BookSource, Progress};
 use csv::ByteRecord;
 use rayon::prelude::*;
 use std::cell::RefCell;
-use std::fs::File;
 use std::io::Read;
-use std::path::Path;
 
 const CHUNK_BYTES: usize = 1 << 20;
 
@@ -131,7 +129,7 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Reads `dir/schema.file` if it exists: `Ok(None)` when it does not, else the problems
+/// Reads `schema.file` from `source` if it is there: `Ok(None)` when it is not, else the problems
 /// found in its rows.
 ///
 /// `row` is called for every record, in parallel across chunks, with the chunk's accumulator;
@@ -139,7 +137,7 @@ impl<'a> Row<'a> {
 /// file's total number of rows (for reserving room). Merging a batch runs while the next
 /// batch is parsed.
 pub(crate) fn read<C, F, M>(
-    dir: &Path,
+    source: &dyn BookSource,
     schema: &Schema,
     progress: &dyn Progress,
     row: F,
@@ -150,19 +148,17 @@ where
     F: Fn(&Row<'_>, &mut C) + Sync,
     M: FnMut(C, usize) + Send,
 {
-    let path = dir.join(schema.file);
-    let mut file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let (mut file, size) = match source.open(schema.file) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Ok(None),
         Err(e) => return Err(io_problem(schema.file, &e)),
     };
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     progress.start(schema.file, size);
     let io = |e: std::io::Error| io_problem(schema.file, &e);
 
     // The header: everything up to the first newline.
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
-    let mut eof = fill(&mut file, &mut buf, CHUNK_BYTES).map_err(io)?;
+    let mut eof = fill(&mut *file, &mut buf, CHUNK_BYTES).map_err(io)?;
     let header_end = memchr::memchr(b'\n', &buf).map_or(buf.len(), |i| i + 1);
     let layout = match Layout::from_header(schema, &buf[..header_end]) {
         Ok(l) => l,
@@ -184,7 +180,7 @@ where
         let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(batch_len);
         while batch.len() < batch_len && !(eof && buf.is_empty()) {
             if !eof && buf.len() < CHUNK_BYTES {
-                eof = fill(&mut file, &mut buf, CHUNK_BYTES).map_err(io)?;
+                eof = fill(&mut *file, &mut buf, CHUNK_BYTES).map_err(io)?;
             }
             let cut = if eof {
                 buf.len()
@@ -194,7 +190,7 @@ where
                     None => {
                         // One record longer than the buffer: read more.
                         let want = buf.len() * 2;
-                        eof = fill(&mut file, &mut buf, want).map_err(io)?;
+                        eof = fill(&mut *file, &mut buf, want).map_err(io)?;
                         continue;
                     }
                 }
@@ -424,7 +420,7 @@ fn last_record_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// Reads until `buf` holds at least `want` bytes or the file ends; returns whether it ended.
-fn fill(file: &mut File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+fn fill(file: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
     let mut block = [0u8; 64 << 10];
     while buf.len() < want {
         let n = file.read(&mut block)?;

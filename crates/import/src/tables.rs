@@ -3,14 +3,13 @@
 use crate::field::{Bad, Field};
 use crate::problem::{BookErrors, Problem};
 use crate::table::{self, Row, Schema};
-use crate::{ImportOptions, Progress};
+use crate::{BookSource, ImportOptions, Progress};
 use expansa_ledger::{
     line_mrr, Book, Contract, Interner, ContractedPrice, Currency, CustomerIdx, Date, Decimal, FxRate,
     Line, LineIdx, LineRef, Month, PackedMoney, NegotiatedPrice, Offer, OfferKind, OfferOutcome, Product, ProductIdx,
     ProductKind, RenewalPricing, SmallDecimal, Spend, TextColumn, Usage,
 };
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 /// Total MRR of all lines, in whole currency units, beyond which sums could leave the exact
 /// range; a book this large is refused rather than risked.
@@ -20,12 +19,12 @@ const BOOK_LIMIT_UNITS: i128 = 100_000_000_000_000_000;
 const MAX_PERIOD_MONTHS: i64 = 1200;
 
 pub(crate) fn read_all(
-    dir: &Path,
+    source: &dyn BookSource,
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<Book, BookErrors> {
     let mut loader = Loader {
-        dir,
+        source,
         progress,
         book: Book {
             currency: Some(options.currency),
@@ -35,14 +34,8 @@ pub(crate) fn read_all(
         fx: HashMap::new(),
         line_rows: Vec::new(),
     };
-    if !dir.is_dir() {
-        return Err(BookErrors(vec![Problem {
-            file: dir.display().to_string(),
-            line: 0,
-            column: "folder".into(),
-            value: String::new(),
-            reason: "is not a folder".into(),
-        }]));
+    if let Some(problem) = source.unavailable() {
+        return Err(BookErrors(vec![problem]));
     }
     loader.fx_rates();
     loader.products();
@@ -86,7 +79,7 @@ const FILE_ORDER: &[&str] = &[
 ];
 
 struct Loader<'a> {
-    dir: &'a Path,
+    source: &'a dyn BookSource,
     progress: &'a dyn Progress,
     book: Book,
     problems: Vec<Problem>,
@@ -198,7 +191,7 @@ impl Loader<'_> {
     ) -> Option<Rows<T>> {
         let mut out = Vec::new();
         let read = table::read(
-            self.dir,
+            self.source,
             schema,
             self.progress,
             |row, acc: &mut Rows<T>| {
@@ -354,7 +347,7 @@ impl Loader<'_> {
         let mut rows: Vec<u64> = Vec::new();
         let customers = &mut self.book.customers;
         let read = table::read(
-            self.dir,
+            self.source,
             &S,
             self.progress,
             |r, c: &mut Chunk| {
@@ -465,7 +458,7 @@ impl Loader<'_> {
         let mut revises_text = TextColumn::default();
         let mut bad_ids: Vec<(String, u64)> = Vec::new();
         let read = table::read(
-            self.dir,
+            self.source,
             &S,
             self.progress,
             |r, c: &mut Chunk| {

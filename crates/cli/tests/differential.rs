@@ -1,0 +1,94 @@
+//! Differential test against the DuckDB peer (`shared/tools/peer_duckdb.py`) on month-aligned
+//! books from `shared/tools/gen_data.py`: every month of the report must be identical.
+//!
+//! Needs python3 with duckdb (`pip install duckdb`; `.ci/run` installs it). The shared folder
+//! is found at `EXPANSA_SHARED`, else `../shared` beside the repository.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+fn shared() -> PathBuf {
+    std::env::var_os("EXPANSA_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+fn python(args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let out = Process::new("python3").args(args).output().expect(
+        "python3 is needed for the differential test (with duckdb: `pip install duckdb`)",
+    );
+    assert!(
+        out.status.success(),
+        "python3 {:?} failed (is duckdb installed? `pip install duckdb`): {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn differential(customers: u32, seed: u32) {
+    let tools = shared().join("tools");
+    let dir = std::env::temp_dir().join(format!("expansa-diff-{}-{seed}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    python(&[
+        tools.join("gen_data.py").as_os_str(),
+        dir.as_os_str(),
+        customers.to_string().as_ref(),
+        "36".as_ref(),
+        seed.to_string().as_ref(),
+    ]);
+    let (from, to) = ("2023-01", "2025-12");
+    let peer: Value = serde_json::from_slice(&python(&[
+        tools.join("peer_duckdb.py").as_os_str(),
+        dir.as_os_str(),
+        from.as_ref(),
+        to.as_ref(),
+    ]))
+    .unwrap();
+    for rules in ["conexa", "chartmogul"] {
+        let out = Command::cargo_bin("expansa")
+            .unwrap()
+            .args(["movements", "--data"])
+            .arg(&dir)
+            .args(["--from", from, "--to", to, "--rules", rules, "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (ours, theirs) = (
+            ours["months"].as_array().unwrap(),
+            peer["months"].as_array().unwrap(),
+        );
+        assert_eq!(ours.len(), 36);
+        assert_eq!(ours.len(), theirs.len());
+        for (o, t) in ours.iter().zip(theirs) {
+            for (key, value) in t.as_object().unwrap() {
+                assert_eq!(
+                    &o[key], value,
+                    "seed {seed}, {rules}, month {}, {key}",
+                    t["month"]
+                );
+            }
+        }
+        // The book is not trivial: it has every kind of movement.
+        for key in ["new", "cross_sell", "upsell", "reactivation", "downsell", "churn"] {
+            assert!(
+                ours.iter().any(|m| m[key] != "0.00"),
+                "seed {seed}: no {key} at all"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn same_as_duckdb_peer_seed_1() {
+    differential(5_000, 1);
+}
+
+#[test]
+fn same_as_duckdb_peer_seed_2() {
+    differential(5_000, 2);
+}

@@ -1,0 +1,24 @@
+//! Replays the fuzz corpus (fuzz/corpus/import_csv) through the fuzz harness: every input
+//! found by `cargo fuzz run import_csv` stays a regression test.
+
+include!("../../../fuzz/harness.rs");
+
+#[test]
+fn fuzz_corpus_replays_without_panics() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/import_csv");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    let (mut loaded, mut refused) = (0, 0);
+    for path in &entries {
+        if fuzz_import(&std::fs::read(path).unwrap()) {
+            loaded += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(entries.len() >= 20, "the corpus has only {} inputs", entries.len());
+    assert!(loaded > 0 && refused > 0, "the corpus should hold good and bad books ({loaded} loaded, {refused} refused)");
+}
