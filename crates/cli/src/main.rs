@@ -7,7 +7,9 @@ use args::{Cli, Command, Format, Plan};
 use clap::Parser;
 use expansa_import::{read_book, BookErrors, ImportOptions};
 use expansa_ledger::Book;
-use expansa_movements::{render_csv, render_json, render_table, render_trail, report, trail, TrailFormat};
+use expansa_movements::{
+    render_csv, render_json, render_table, render_trail, report, trail, TrailFormat,
+};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -31,7 +33,9 @@ fn main() -> ExitCode {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth reporting.
-            let _ = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
+            let _ = stdout
+                .write_all(out.as_bytes())
+                .and_then(|_| stdout.flush());
             ExitCode::SUCCESS
         }
         Err(e) => {

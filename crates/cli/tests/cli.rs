@@ -11,7 +11,9 @@ fn root() -> PathBuf {
 
 fn expansa() -> Command {
     let mut cmd = Command::cargo_bin("expansa").unwrap();
-    cmd.env_remove("LC_ALL").env_remove("LC_MESSAGES").env_remove("LANG");
+    cmd.env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("LANG");
     cmd
 }
 
@@ -126,7 +128,16 @@ fn chartmogul_rules_single_month() {
     let out = expansa()
         .args(["movements", "--data"])
         .arg(golden("presets"))
-        .args(["--from", "2024-02", "--to", "2024-02", "--rules", "chartmogul", "--format", "json"])
+        .args([
+            "--from",
+            "2024-02",
+            "--to",
+            "2024-02",
+            "--rules",
+            "chartmogul",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -140,7 +151,16 @@ fn explain_prints_the_trail_and_it_sums_to_the_report() {
     expansa()
         .args(["movements", "--data"])
         .arg(golden("plan-switch"))
-        .args(["--from", "2024-01", "--to", "2024-04", "--explain", "A", "--locale", "en"])
+        .args([
+            "--from",
+            "2024-01",
+            "--to",
+            "2024-04",
+            "--explain",
+            "A",
+            "--locale",
+            "en",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("Upsell"))
@@ -149,7 +169,16 @@ fn explain_prints_the_trail_and_it_sums_to_the_report() {
     let out = expansa()
         .args(["movements", "--data"])
         .arg(golden("conexa-february"))
-        .args(["--from", "2024-01", "--to", "2024-02", "--format", "json", "--explain", "Z"])
+        .args([
+            "--from",
+            "2024-01",
+            "--to",
+            "2024-02",
+            "--format",
+            "json",
+            "--explain",
+            "Z",
+        ])
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -177,7 +206,14 @@ fn explain_csv_and_unknown_customer() {
     expansa()
         .args(["movements", "--data"])
         .arg(golden("reactivation"))
-        .args(["--from", "2024-01", "--to", "2024-06", "--explain", "nobody"])
+        .args([
+            "--from",
+            "2024-01",
+            "--to",
+            "2024-06",
+            "--explain",
+            "nobody",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("unknown customer \"nobody\""));
@@ -238,7 +274,10 @@ fn check_lists_every_problem_and_exits_non_zero() {
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
-    assert!(err.contains("error: the book has 13 problem(s); nothing was loaded"), "{err}");
+    assert!(
+        err.contains("error: the book has 13 problem(s); nothing was loaded"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 14, "{err}");
 }
 
@@ -278,7 +317,9 @@ fn missing_book_and_missing_subscriptions() {
         .args(["check", "--data", "/definitely/not/here"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("/definitely/not/here:0: folder: : is not a folder"));
+        .stderr(predicate::str::contains(
+            "/definitely/not/here:0: folder: : is not a folder",
+        ));
     let dir = book(&[("customers.csv", "id\nc1\n")]);
     expansa()
         .args(["check", "--data"])
@@ -298,7 +339,9 @@ fn bad_flags_are_usage_errors() {
         .args(["--from", "2024-05", "--to", "2024-01"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("--from 2024-05 is after --to 2024-01"));
+        .stderr(predicate::str::contains(
+            "--from 2024-05 is after --to 2024-01",
+        ));
     expansa()
         .args(["movements", "--data"])
         .arg(golden("reactivation"))
@@ -335,7 +378,11 @@ fn semicolon_files_with_decimal_commas() {
         .args(["--from", "2024-01", "--to", "2024-01", "--format", "json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["months"][0]["new"], "1255.56");
     let dir = book(&[(
@@ -362,10 +409,23 @@ fn other_currency_for_reporting() {
     let out = expansa()
         .args(["movements", "--data"])
         .arg(dir.path())
-        .args(["--from", "2024-01", "--to", "2024-01", "--format", "json", "--currency", "usd"])
+        .args([
+            "--from",
+            "2024-01",
+            "--to",
+            "2024-01",
+            "--format",
+            "json",
+            "--currency",
+            "usd",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["currency"], "USD");
     assert_eq!(v["months"][0]["new"], "110.00");
@@ -379,11 +439,22 @@ fn demo_book_runs() {
         .args(["--from", "2024-01", "--to", "2024-12", "--format", "json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let months = v["months"].as_array().unwrap();
     assert_eq!(months.len(), 12);
-    for key in ["new", "cross_sell", "upsell", "reactivation", "downsell", "churn"] {
+    for key in [
+        "new",
+        "cross_sell",
+        "upsell",
+        "reactivation",
+        "downsell",
+        "churn",
+    ] {
         assert!(
             months.iter().any(|m| m[key] != "0.00"),
             "the demo book shows no {key} in 2024"

@@ -16,9 +16,10 @@ fn shared() -> PathBuf {
 }
 
 fn python(args: &[&std::ffi::OsStr]) -> Vec<u8> {
-    let out = Process::new("python3").args(args).output().expect(
-        "python3 is needed for the differential test (with duckdb: `pip install duckdb`)",
-    );
+    let out = Process::new("python3")
+        .args(args)
+        .output()
+        .expect("python3 is needed for the differential test (with duckdb: `pip install duckdb`)");
     assert!(
         out.status.success(),
         "python3 {:?} failed (is duckdb installed? `pip install duckdb`): {}",
@@ -52,10 +53,16 @@ fn differential(customers: u32, seed: u32) {
             .unwrap()
             .args(["movements", "--data"])
             .arg(&dir)
-            .args(["--from", from, "--to", to, "--rules", rules, "--format", "json"])
+            .args([
+                "--from", from, "--to", to, "--rules", rules, "--format", "json",
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
         let (ours, theirs) = (
             ours["months"].as_array().unwrap(),
@@ -73,7 +80,14 @@ fn differential(customers: u32, seed: u32) {
             }
         }
         // The book is not trivial: it has every kind of movement.
-        for key in ["new", "cross_sell", "upsell", "reactivation", "downsell", "churn"] {
+        for key in [
+            "new",
+            "cross_sell",
+            "upsell",
+            "reactivation",
+            "downsell",
+            "churn",
+        ] {
             assert!(
                 ours.iter().any(|m| m[key] != "0.00"),
                 "seed {seed}: no {key} at all"

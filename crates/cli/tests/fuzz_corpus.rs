@@ -19,6 +19,13 @@ fn fuzz_corpus_replays_without_panics() {
             refused += 1;
         }
     }
-    assert!(entries.len() >= 20, "the corpus has only {} inputs", entries.len());
-    assert!(loaded > 0 && refused > 0, "the corpus should hold good and bad books ({loaded} loaded, {refused} refused)");
+    assert!(
+        entries.len() >= 20,
+        "the corpus has only {} inputs",
+        entries.len()
+    );
+    assert!(
+        loaded > 0 && refused > 0,
+        "the corpus should hold good and bad books ({loaded} loaded, {refused} refused)"
+    );
 }

@@ -29,7 +29,9 @@ fn every_golden_book_prints_its_hand_checked_report() {
                 .unwrap()
                 .args(["movements", "--data"])
                 .arg(&book)
-                .args(["--from", from, "--to", to, "--rules", rules, "--format", "json"])
+                .args([
+                    "--from", from, "--to", to, "--rules", rules, "--format", "json",
+                ])
                 .output()
                 .unwrap();
             assert!(

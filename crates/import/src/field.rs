@@ -20,7 +20,16 @@ pub(crate) fn decimal(s: &str, decimal_comma: bool) -> Result<Decimal, String> {
     if let Some(d) = plain_decimal(s.as_bytes()) {
         return Ok(d);
     }
-    let bad = || format!("not a decimal number{}", if decimal_comma { " (like 1.234,56)" } else { " (like 1234.56)" });
+    let bad = || {
+        format!(
+            "not a decimal number{}",
+            if decimal_comma {
+                " (like 1.234,56)"
+            } else {
+                " (like 1234.56)"
+            }
+        )
+    };
     let (negative, body) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -112,9 +121,7 @@ pub(crate) fn month(s: &str) -> Result<Month, String> {
 
 /// A whole number of at least `min`.
 pub(crate) fn integer(s: &str, min: i64) -> Result<i64, String> {
-    let n: i64 = s
-        .parse()
-        .map_err(|_| "not a whole number".to_string())?;
+    let n: i64 = s.parse().map_err(|_| "not a whole number".to_string())?;
     if n < min {
         return Err(format!("must be at least {min}"));
     }

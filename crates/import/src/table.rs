@@ -203,8 +203,8 @@ where
             batch.push((next_line, chunk));
             next_line += lines;
         }
-        let estimate = (rows_seen as u128 * u128::from(size) / u128::from(bytes_seen.max(1)))
-            as usize;
+        let estimate =
+            (rows_seen as u128 * u128::from(size) / u128::from(bytes_seen.max(1))) as usize;
         let mut merge_pending = || {
             for chunk in pending.drain(..) {
                 merge(chunk, estimate);
@@ -272,7 +272,11 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
             r.problem_at(
                 "row",
                 &fields.len().to_string(),
-                &format!("has {} fields where the header has {}", fields.len(), layout.width),
+                &format!(
+                    "has {} fields where the header has {}",
+                    fields.len(),
+                    layout.width
+                ),
             );
             return;
         }
@@ -281,8 +285,7 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
     let mut fields: Vec<(u32, u32)> = Vec::with_capacity(layout.width + 1);
     if memchr::memchr(b'"', bytes).is_none() {
         // No quoting anywhere: every newline ends a record and every separator ends a field.
-        let mut line = first_line;
-        for record in bytes.split(|&b| b == b'\n') {
+        for (line, record) in (first_line..).zip(bytes.split(|&b| b == b'\n')) {
             let record = record.strip_suffix(b"\r").unwrap_or(record);
             fields.clear();
             let mut start = 0u32;
@@ -294,7 +297,6 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
             }
             fields.push((start, record.len() as u32));
             emit(line, record, &fields); // the empty piece after the last newline is blank
-            line += 1;
         }
         return (acc, problems.into_inner());
     }
@@ -364,9 +366,17 @@ impl Layout {
             }
         }
         for req in schema.required {
-            let k = schema.columns.iter().position(|c| c == req).expect("required is known");
+            let k = schema
+                .columns
+                .iter()
+                .position(|c| c == req)
+                .expect("required is known");
             if position[k].is_none() {
-                problems.push(problem(req, "", "required column is missing from the header"));
+                problems.push(problem(
+                    req,
+                    "",
+                    "required column is missing from the header",
+                ));
             }
         }
         if !problems.is_empty() {

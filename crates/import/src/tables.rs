@@ -5,9 +5,10 @@ use crate::problem::{BookErrors, Problem};
 use crate::table::{self, Row, Schema};
 use crate::{BookSource, ImportOptions, Progress};
 use expansa_ledger::{
-    line_mrr, Book, Contract, Interner, ContractedPrice, Currency, CustomerIdx, Date, Decimal, FxRate,
-    Line, LineIdx, LineRef, Month, PackedMoney, NegotiatedPrice, Offer, OfferKind, OfferOutcome, Product, ProductIdx,
-    ProductKind, RenewalPricing, SmallDecimal, Spend, TextColumn, Usage,
+    line_mrr, Book, Contract, ContractedPrice, Currency, CustomerIdx, Date, Decimal, FxRate,
+    Interner, Line, LineIdx, LineRef, Month, NegotiatedPrice, Offer, OfferKind, OfferOutcome,
+    PackedMoney, Product, ProductIdx, ProductKind, RenewalPricing, SmallDecimal, Spend, TextColumn,
+    Usage,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -52,7 +53,12 @@ pub(crate) fn read_all(
     if problems.is_empty() {
         Ok(book)
     } else {
-        let order = |f: &str| FILE_ORDER.iter().position(|x| *x == f).unwrap_or(usize::MAX);
+        let order = |f: &str| {
+            FILE_ORDER
+                .iter()
+                .position(|x| *x == f)
+                .unwrap_or(usize::MAX)
+        };
         problems.sort_by(|a, b| {
             (order(&a.file), a.line, &a.column, &a.reason).cmp(&(
                 order(&b.file),
@@ -175,7 +181,11 @@ fn small(row: &Row<'_>, column: usize, value: Field<Decimal>) -> Field<SmallDeci
 fn date_order(row: &Row<'_>, end_column: usize, start: Option<Date>, end: Option<Date>) -> bool {
     match (start, end) {
         (Some(s), Some(e)) if e < s => {
-            row.problem(end_column, &e.to_string(), &format!("is before the start ({s})"));
+            row.problem(
+                end_column,
+                &e.to_string(),
+                &format!("is before the start ({s})"),
+            );
             false
         }
         _ => true,
@@ -237,6 +247,18 @@ impl Loader<'_> {
         Some(self.book.customers.push_bare(id))
     }
 
+    /// A customer and a product named together in another table (a price, a usage, an offer).
+    fn holding_ref(
+        &mut self,
+        file: &str,
+        line: u64,
+        customer: &str,
+        product: &str,
+    ) -> Option<(CustomerIdx, ProductIdx)> {
+        let customer = self.customer_ref(file, line, customer)?;
+        Some((customer, self.book.products.get_or_add(product)))
+    }
+
     fn fx_rates(&mut self) {
         const S: Schema = Schema {
             file: "fx_rates.csv",
@@ -260,7 +282,11 @@ impl Loader<'_> {
             return;
         };
         for (line, rate) in rows {
-            if self.fx.insert((rate.month, rate.currency), rate.rate).is_some() {
+            if self
+                .fx
+                .insert((rate.month, rate.currency), rate.rate)
+                .is_some()
+            {
                 self.problems.push(problem(
                     S.file,
                     line,
@@ -335,7 +361,14 @@ impl Loader<'_> {
     fn customers(&mut self) {
         const S: Schema = Schema {
             file: "customers.csv",
-            columns: &["id", "name", "registered_on", "segment", "country", "channel"],
+            columns: &[
+                "id",
+                "name",
+                "registered_on",
+                "segment",
+                "country",
+                "channel",
+            ],
             required: &["id"],
         };
         #[derive(Default)]
@@ -418,7 +451,13 @@ impl Loader<'_> {
                 "sold_on",
                 "revises",
             ],
-            required: &["id", "customer_id", "product_id", "unit_price", "start_date"],
+            required: &[
+                "id",
+                "customer_id",
+                "product_id",
+                "unit_price",
+                "start_date",
+            ],
         };
         /// Lines of one chunk: parsed in parallel, ids resolved afterwards in file order.
         #[derive(Default)]
@@ -474,7 +513,11 @@ impl Loader<'_> {
                 };
                 let period = r.integer(8, false, 1).and_then(|p| match p {
                     Some(p) if p > MAX_PERIOD_MONTHS => {
-                        r.problem(8, &p.to_string(), &format!("must be at most {MAX_PERIOD_MONTHS}"));
+                        r.problem(
+                            8,
+                            &p.to_string(),
+                            &format!("must be at most {MAX_PERIOD_MONTHS}"),
+                        );
                         Err(Bad)
                     }
                     p => Ok(p),
@@ -550,8 +593,12 @@ impl Loader<'_> {
                     };
                     Ok((line, sold_on?.filter(|d| *d != start)))
                 })();
-                let (Ok(Some(id)), Ok(Some(customer)), Ok(Some(product_id)), Ok((mut line, sold_on))) =
-                    (id, customer, product, parsed)
+                let (
+                    Ok(Some(id)),
+                    Ok(Some(customer)),
+                    Ok(Some(product_id)),
+                    Ok((mut line, sold_on)),
+                ) = (id, customer, product, parsed)
                 else {
                     if let Ok(Some(id)) = id {
                         c.bad_ids.push((id.to_string(), r.line));
@@ -572,7 +619,8 @@ impl Loader<'_> {
                     }
                     None => c.products.push(product_id),
                 }
-                c.contracts.push(r.text(2).filter(|k| *k != id).unwrap_or(""));
+                c.contracts
+                    .push(r.text(2).filter(|k| *k != id).unwrap_or(""));
                 c.revises.push(r.text(12).unwrap_or(""));
                 if let Some(day) = sold_on {
                     c.sold_on.push((c.lines.len() as LineIdx, day));
@@ -586,16 +634,19 @@ impl Loader<'_> {
                 }
                 bad_ids.extend(chunk.bad_ids);
                 let first = lines.items.len();
-                lines
-                    .sold_on
-                    .extend(chunk.sold_on.iter().map(|&(i, day)| (first as LineIdx + i, day)));
+                lines.sold_on.extend(
+                    chunk
+                        .sold_on
+                        .iter()
+                        .map(|&(i, day)| (first as LineIdx + i, day)),
+                );
                 for (i, mut line) in chunk.lines.into_iter().enumerate() {
                     if let Some(cid) = chunk.customers.get_opt(i) {
                         line.customer = bare_customers.push_bare(cid);
                     }
                     if let Some(pid) = chunk.products.get_opt(i) {
-                        line.product = (products.len() + new_products.intern(pid).0 as usize)
-                            as ProductIdx;
+                        line.product =
+                            (products.len() + new_products.intern(pid).0 as usize) as ProductIdx;
                     }
                     if let Some(rev) = chunk.revises.get_opt(i) {
                         revises.push((first + i) as LineIdx);
@@ -604,7 +655,10 @@ impl Loader<'_> {
                     lines.items.push(line);
                 }
                 line_rows.extend(
-                    chunk.rows.iter().map(|&row| u32::try_from(row).unwrap_or(u32::MAX)),
+                    chunk
+                        .rows
+                        .iter()
+                        .map(|&row| u32::try_from(row).unwrap_or(u32::MAX)),
                 );
                 ids.append(&chunk.ids);
                 lines.contract_ids.append(&chunk.contracts);
@@ -643,9 +697,16 @@ impl Loader<'_> {
         // Rows with problems keep their ids for the duplicate check.
         let mut first_bad: HashMap<&str, u64> = HashMap::new();
         for (id, row) in &bad_ids {
-            let good = index.find(id).map(|i| u64::from(self.line_rows[i as usize]));
+            let good = index
+                .find(id)
+                .map(|i| u64::from(self.line_rows[i as usize]));
             let earlier_bad = first_bad.get(id.as_str()).copied();
-            match [good, earlier_bad].into_iter().flatten().filter(|r| r < row).min() {
+            match [good, earlier_bad]
+                .into_iter()
+                .flatten()
+                .filter(|r| r < row)
+                .min()
+            {
                 Some(first) => self.problems.push(problem(
                     S.file,
                     *row,
@@ -675,15 +736,28 @@ impl Loader<'_> {
             let row = self.line_rows[idx as usize].into();
             let Some(t) = book.lines.ids.find(target) else {
                 if !bad_ids.contains(target) {
-                    self.problems
-                        .push(problem(S.file, row, "revises", target, "names an unknown line"));
+                    self.problems.push(problem(
+                        S.file,
+                        row,
+                        "revises",
+                        target,
+                        "names an unknown line",
+                    ));
                 }
                 continue;
             };
-            let (line, revised) = (&book.lines.items[idx as usize], &book.lines.items[t as usize]);
+            let (line, revised) = (
+                &book.lines.items[idx as usize],
+                &book.lines.items[t as usize],
+            );
             if t == idx {
-                self.problems
-                    .push(problem(S.file, row, "revises", target, "a line cannot revise itself"));
+                self.problems.push(problem(
+                    S.file,
+                    row,
+                    "revises",
+                    target,
+                    "a line cannot revise itself",
+                ));
             } else if line.customer != revised.customer {
                 self.problems.push(problem(
                     S.file,
@@ -699,7 +773,12 @@ impl Loader<'_> {
                 book.lines.items[idx as usize].revises_ref = LineRef::new(t);
             }
         }
-        let total_units: i128 = book.lines.items.iter().map(|l| l.mrr().scaled()).sum::<i128>()
+        let total_units: i128 = book
+            .lines
+            .items
+            .iter()
+            .map(|l| l.mrr().scaled())
+            .sum::<i128>()
             / 10i128.pow(expansa_ledger::SCALE);
         if total_units > BOOK_LIMIT_UNITS {
             self.problems.push(problem(
@@ -860,10 +939,10 @@ impl Loader<'_> {
             return;
         };
         for (line, (customer, product, price, valid_from, valid_to)) in rows {
-            let Some(customer) = self.customer_ref(S.file, line, &customer) else {
+            let Some((customer, product)) = self.holding_ref(S.file, line, &customer, &product)
+            else {
                 continue;
             };
-            let product = self.book.products.get_or_add(&product);
             self.book.contracted_prices.push(ContractedPrice {
                 customer,
                 product,
@@ -918,10 +997,10 @@ impl Loader<'_> {
             return;
         };
         for (line, (customer, product, month, used, included)) in rows {
-            let Some(customer) = self.customer_ref(S.file, line, &customer) else {
+            let Some((customer, product)) = self.holding_ref(S.file, line, &customer, &product)
+            else {
                 continue;
             };
-            let product = self.book.products.get_or_add(&product);
             self.book.usage.push(Usage {
                 customer,
                 product,
@@ -993,21 +1072,26 @@ impl Loader<'_> {
                 ));
                 continue;
             }
-            let Some(customer) = self.customer_ref(S.file, line, &customer) else {
+            let Some((customer, product)) = self.holding_ref(S.file, line, &customer, &product)
+            else {
                 continue;
             };
             let line_idx = match line_id {
                 Some(l) => match self.book.lines.ids.find(&l) {
                     Some(i) => Some(i),
                     None => {
-                        self.problems
-                            .push(problem(S.file, line, "line_id", &l, "names an unknown line"));
+                        self.problems.push(problem(
+                            S.file,
+                            line,
+                            "line_id",
+                            &l,
+                            "names an unknown line",
+                        ));
                         continue;
                     }
                 },
                 None => None,
             };
-            let product = self.book.products.get_or_add(&product);
             self.book.offers.push(Offer {
                 id,
                 customer,

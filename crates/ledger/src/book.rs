@@ -3,7 +3,9 @@
 //! Rows refer to each other by dense indices (`CustomerIdx`, `ProductIdx`, `LineIdx`); ids
 //! are kept once, in [`Interner`]s.
 
-use crate::{Currency, Date, Decimal, Interner, Money, Month, PackedMoney, SmallDecimal, TextColumn};
+use crate::{
+    Currency, Date, Decimal, Interner, Money, Month, PackedMoney, SmallDecimal, TextColumn,
+};
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 
@@ -346,13 +348,22 @@ mod tests {
     fn month_end_snapshots() {
         let m = |s: &str| s.parse::<Month>().unwrap();
         let l = line(date(2024, 1, 15), Some(date(2024, 3, 31)));
-        assert_eq!(l.snapshot_months(), Some((m("2024-01"), Some(m("2024-03")))));
+        assert_eq!(
+            l.snapshot_months(),
+            Some((m("2024-01"), Some(m("2024-03"))))
+        );
         let l = line(date(2024, 1, 15), Some(date(2024, 3, 30)));
-        assert_eq!(l.snapshot_months(), Some((m("2024-01"), Some(m("2024-02")))));
+        assert_eq!(
+            l.snapshot_months(),
+            Some((m("2024-01"), Some(m("2024-02"))))
+        );
         let l = line(date(2024, 1, 2), Some(date(2024, 1, 30)));
         assert_eq!(l.snapshot_months(), None);
         let l = line(date(2024, 1, 31), Some(date(2024, 1, 31)));
-        assert_eq!(l.snapshot_months(), Some((m("2024-01"), Some(m("2024-01")))));
+        assert_eq!(
+            l.snapshot_months(),
+            Some((m("2024-01"), Some(m("2024-01"))))
+        );
         let l = line(date(2024, 1, 31), None);
         assert_eq!(l.snapshot_months(), Some((m("2024-01"), None)));
         assert!(l.active_on(date(2030, 1, 1)));
@@ -364,6 +375,10 @@ mod size {
     #[test]
     fn line_stays_small() {
         // Millions of lines are held at once; this is the memory budget of one.
-        assert!(std::mem::size_of::<super::Line>() <= 64, "{}", std::mem::size_of::<super::Line>());
+        assert!(
+            std::mem::size_of::<super::Line>() <= 64,
+            "{}",
+            std::mem::size_of::<super::Line>()
+        );
     }
 }

@@ -227,7 +227,13 @@ mod tests {
         }
         let (index, duplicates) = Interner::from_column(column);
         assert_eq!(duplicates.len(), 5_000);
-        assert_eq!(duplicates[0], Duplicate { index: 15_000, first: 0 });
+        assert_eq!(
+            duplicates[0],
+            Duplicate {
+                index: 15_000,
+                first: 0
+            }
+        );
         let mut one_by_one = Interner::new();
         for w in &words {
             one_by_one.intern(w);

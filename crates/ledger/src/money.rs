@@ -25,7 +25,9 @@ impl Money {
 
     /// An amount given in units of `10^-SCALE`; `None` when it does not fit.
     pub fn from_scaled(units: i128) -> Option<Money> {
-        Decimal::try_from_i128_with_scale(units, SCALE).ok().map(Money)
+        Decimal::try_from_i128_with_scale(units, SCALE)
+            .ok()
+            .map(Money)
     }
 
     /// Quantizes any decimal to the internal scale, half away from zero.
@@ -47,7 +49,9 @@ impl Money {
 
     /// Rounded half away from zero to `dp` decimal places (the currency's minor unit).
     pub fn round_dp(self, dp: u32) -> Decimal {
-        let mut d = self.0.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+        let mut d = self
+            .0
+            .round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
         d.rescale(dp);
         d
     }
@@ -62,10 +66,6 @@ impl Money {
 
     pub fn is_negative(self) -> bool {
         self.0.is_sign_negative() && !self.0.is_zero()
-    }
-
-    pub fn abs(self) -> Money {
-        Money(self.0.abs())
     }
 }
 
@@ -146,7 +146,8 @@ impl PackedMoney {
 
     /// The exact amount.
     pub fn get(self) -> Money {
-        let u = u128::from(self.0[0]) | (u128::from(self.0[1]) << 32) | (u128::from(self.0[2]) << 64);
+        let u =
+            u128::from(self.0[0]) | (u128::from(self.0[1]) << 32) | (u128::from(self.0[2]) << 64);
         let units = ((u << 32) as i128) >> 32; // sign-extend from 96 bits
         Money::from_scaled(units).expect("96-bit amounts fit a Decimal")
     }
@@ -293,7 +294,14 @@ mod tests {
 
     #[test]
     fn packed_money_round_trips() {
-        for s in ["0", "100", "-100", "0.0000000001", "-0.0000000001", "999999999999.9999999999"] {
+        for s in [
+            "0",
+            "100",
+            "-100",
+            "0.0000000001",
+            "-0.0000000001",
+            "999999999999.9999999999",
+        ] {
             let m = Money::from_decimal(d(s));
             assert_eq!(PackedMoney::new(m).unwrap().get(), m, "{s}");
         }

@@ -69,7 +69,16 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_what_does_not_fit() {
-        for s in ["0", "1", "-1", "59.90", "0.0000000000000000000000000001", "99999999999999999", "-99999999999999999", "12.5"] {
+        for s in [
+            "0",
+            "1",
+            "-1",
+            "59.90",
+            "0.0000000000000000000000000001",
+            "99999999999999999",
+            "-99999999999999999",
+            "12.5",
+        ] {
             let d = Decimal::from_str(s).unwrap();
             let packed = SmallDecimal::new(d).unwrap();
             assert_eq!(packed.get(), d, "{s}");

@@ -29,7 +29,9 @@ impl FromStr for Rules {
         match s {
             "conexa" => Ok(Rules::Conexa),
             "chartmogul" => Ok(Rules::Chartmogul),
-            _ => Err(format!("unknown rules {s:?} (expected conexa or chartmogul)")),
+            _ => Err(format!(
+                "unknown rules {s:?} (expected conexa or chartmogul)"
+            )),
         }
     }
 }
@@ -371,7 +373,9 @@ fn customer_pass(
             i += 1;
         }
         if month >= q.from {
-            classify(book, q.rules, month, prev, now, ever_paid, first_day, registered, s, sink);
+            classify(
+                book, q.rules, month, prev, now, ever_paid, first_day, registered, s, sink,
+            );
         }
         ever_paid |= now.is_positive();
         prev = now;

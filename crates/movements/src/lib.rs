@@ -8,5 +8,7 @@
 mod engine;
 mod render;
 
-pub use engine::{customer_movements, report, trail, Kind, Movement, MonthTotals, Query, Report, Rules};
+pub use engine::{
+    customer_movements, report, trail, Kind, MonthTotals, Movement, Query, Report, Rules,
+};
 pub use render::{kind_label, render_csv, render_json, render_table, render_trail, TrailFormat};

@@ -1,6 +1,6 @@
 //! One report, rendered several ways: spec JSON, CSV, a terminal table, and the trail.
 
-use crate::engine::{Kind, Movement, MonthTotals, Report};
+use crate::engine::{Kind, MonthTotals, Movement, Report};
 use expansa_ledger::{Book, Currency, Locale, Money};
 use serde::Serialize;
 
@@ -130,8 +130,8 @@ pub fn kind_label(kind: Kind, locale: Locale) -> &'static str {
     }
 }
 
-/// Lays out rows of cells: first column left-aligned, the others right-aligned.
-fn table(rows: &[Vec<String>]) -> String {
+/// Lays out rows of cells; `right[i]` says whether column `i` is right-aligned (numbers).
+fn table(rows: &[Vec<String>], right: &[bool]) -> String {
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
@@ -143,10 +143,10 @@ fn table(rows: &[Vec<String>]) -> String {
             .enumerate()
             .map(|(i, (cell, &w))| {
                 let pad = " ".repeat(w - cell.chars().count());
-                if i == 0 {
-                    format!("{cell}{pad}")
-                } else {
+                if right[i] {
                     format!("{pad}{cell}")
+                } else {
+                    format!("{cell}{pad}")
                 }
             })
             .collect();
@@ -174,7 +174,9 @@ pub fn render_table(report: &Report, locale: Locale) -> String {
         rows.push(row);
     }
     let mut out = format!("{} · {} · {}\n\n", c.code(), report.rules.name(), locale);
-    out.push_str(&table(&rows));
+    let mut right = [true; 10];
+    right[0] = false;
+    out.push_str(&table(&rows, &right));
     out
 }
 
@@ -202,10 +204,18 @@ pub enum TrailFormat {
 }
 
 /// One customer's trail: every movement with the line ids behind it.
-pub fn render_trail(book: &Book, customer: &str, trail: &[Movement], format: TrailFormat) -> String {
+pub fn render_trail(
+    book: &Book,
+    customer: &str,
+    trail: &[Movement],
+    format: TrailFormat,
+) -> String {
     let c = book.currency();
     let ids = |m: &Movement| -> Vec<String> {
-        m.lines.iter().map(|&l| book.lines.ids.get(l).to_string()).collect()
+        m.lines
+            .iter()
+            .map(|&l| book.lines.ids.get(l).to_string())
+            .collect()
     };
     match format {
         TrailFormat::Json => serde_json::to_string(&JsonTrail {
@@ -255,8 +265,22 @@ pub fn render_trail(book: &Book, customer: &str, trail: &[Movement], format: Tra
                 Locale::PtBr => "Total",
                 Locale::En => "Total",
             };
-            rows.push(vec![label.into(), String::new(), locale.money(total, c), String::new()]);
-            format!("{customer}\n\n{}", table(&rows))
+            rows.push(vec![
+                label.into(),
+                String::new(),
+                locale.money(total, c),
+                String::new(),
+            ]);
+            let title = match book
+                .customers
+                .ids
+                .find(customer)
+                .and_then(|c| book.customers.name.get_opt(c as usize))
+            {
+                Some(name) => format!("{customer} · {name}"),
+                None => customer.to_string(),
+            };
+            format!("{title}\n\n{}", table(&rows, &[false, false, true, false]))
         }
     }
 }

@@ -20,8 +20,8 @@ struct RawLine {
     price_cents: u32,
     discount: u32,
     period: u32,
-    start: (i16, i8, i8),
-    end: Option<(i16, i8, i8)>,
+    start: Day,
+    end: Option<Day>,
     revises: Option<usize>,
 }
 
@@ -35,14 +35,21 @@ const PRODUCTS: [(&str, &str); 5] = [
 
 /// A day in 2023-2024, or (`dense`) in the first quarter of 2024, so that several lines of
 /// one customer change in the same month and the tie-breaks between them matter.
-fn day(dense: bool) -> impl Strategy<Value = (i16, i8, i8)> {
-    let (years, months) = if dense { (2024i16..=2024, 1i8..=3) } else { (2023i16..=2024, 1i8..=12) };
-    (years, months, prop_oneof![Just(1i8), 2i8..=27, Just(28), Just(31)]).prop_map(
-        |(y, m, d)| {
+fn day(dense: bool) -> impl Strategy<Value = Day> {
+    let (years, months) = if dense {
+        (2024i16..=2024, 1i8..=3)
+    } else {
+        (2023i16..=2024, 1i8..=12)
+    };
+    (
+        years,
+        months,
+        prop_oneof![Just(1i8), 2i8..=27, Just(28), Just(31)],
+    )
+        .prop_map(|(y, m, d)| {
             let last = jiff::civil::date(y, m, 1).last_of_month().day();
             (y, m, d.min(last))
-        },
-    )
+        })
 }
 
 fn raw_line(customers: usize, dense: bool) -> impl Strategy<Value = RawLine> {
@@ -61,7 +68,9 @@ fn raw_line(customers: usize, dense: bool) -> impl Strategy<Value = RawLine> {
             |(customer, product, quantity, price_cents, discount, period, start, len, revises)| {
                 let end = len.map(|days| {
                     let s = jiff::civil::date(start.0, start.1, start.2);
-                    let e = s.checked_add(jiff::Span::new().days(i64::from(days))).unwrap();
+                    let e = s
+                        .checked_add(jiff::Span::new().days(i64::from(days)))
+                        .unwrap();
                     (e.year(), e.month(), e.day())
                 });
                 RawLine {
@@ -79,8 +88,13 @@ fn raw_line(customers: usize, dense: bool) -> impl Strategy<Value = RawLine> {
         )
 }
 
-/// A random book: lines, registration days (or none), and a permutation seed.
-fn book_strategy(dense: bool) -> impl Strategy<Value = (Vec<RawLine>, Vec<Option<(i16, i8, i8)>>, u64)> {
+/// A calendar day as (year, month, day).
+type Day = (i16, i8, i8);
+
+/// Lines, each customer's registration day (if any), and a seed for the row order.
+type RandomBook = (Vec<RawLine>, Vec<Option<Day>>, u64);
+
+fn book_strategy(dense: bool) -> impl Strategy<Value = RandomBook> {
     let customers = if dense { 1usize..3 } else { 1usize..7 };
     customers.prop_flat_map(move |customers| {
         (
@@ -91,12 +105,12 @@ fn book_strategy(dense: bool) -> impl Strategy<Value = (Vec<RawLine>, Vec<Option
     })
 }
 
-fn date_text((y, m, d): (i16, i8, i8)) -> String {
+fn date_text((y, m, d): Day) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Writes the book as CSV with its rows in an order drawn from `seed`.
-fn write_book(lines: &[RawLine], registered: &[Option<(i16, i8, i8)>], seed: u64) -> PathBuf {
+fn write_book(lines: &[RawLine], registered: &[Option<Day>], seed: u64) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "expansa-prop-{}-{}",
