@@ -1,6 +1,10 @@
 //! Strict parsers for the values of the interchange format.
 
 use expansa_ledger::{parse_date, Date, Decimal, Month};
+use std::borrow::Cow;
+
+/// Why a value is wrong: mostly fixed sentences, so the common paths never allocate.
+pub(crate) type Reason = Cow<'static, str>;
 
 /// A value that was wrong and has already been reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,19 +20,16 @@ const MAX_DIGITS: usize = 28;
 /// `;`) also `1.234,56` and `1234,56`. No exponents, no floating point, no silent guessing:
 /// in a `;` file, `1.234` (dots grouping exactly three digits, no comma) is rejected as
 /// ambiguous.
-pub(crate) fn decimal(s: &str, decimal_comma: bool) -> Result<Decimal, String> {
+pub(crate) fn decimal(s: &str, decimal_comma: bool) -> Result<Decimal, Reason> {
     if let Some(d) = plain_decimal(s.as_bytes()) {
         return Ok(d);
     }
-    let bad = || {
-        format!(
-            "not a decimal number{}",
-            if decimal_comma {
-                " (like 1.234,56)"
-            } else {
-                " (like 1234.56)"
-            }
-        )
+    let bad = || -> Reason {
+        if decimal_comma {
+            "not a decimal number (like 1.234,56)".into()
+        } else {
+            "not a decimal number (like 1234.56)".into()
+        }
     };
     let (negative, body) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
@@ -59,7 +60,7 @@ pub(crate) fn decimal(s: &str, decimal_comma: bool) -> Result<Decimal, String> {
     let int = int.trim_start_matches('0');
     let digits = int.len() + frac.len();
     if digits > MAX_DIGITS || frac.len() > MAX_DIGITS {
-        return Err(format!("has more than {MAX_DIGITS} significant digits"));
+        return Err("has more than 28 significant digits".into());
     }
     let mut mantissa: i128 = 0;
     for b in int.bytes().chain(frac.bytes()) {
@@ -69,7 +70,7 @@ pub(crate) fn decimal(s: &str, decimal_comma: bool) -> Result<Decimal, String> {
         mantissa = -mantissa;
     }
     Decimal::try_from_i128_with_scale(mantissa, frac.len() as u32)
-        .map_err(|_| "is out of the exact decimal range".to_string())
+        .map_err(|_| "is out of the exact decimal range".into())
 }
 
 /// The common case in one pass: digits with at most one `.` and at most 18 digits, not
@@ -110,20 +111,25 @@ fn grouped_by_thousands(s: &str) -> bool {
 }
 
 /// A `YYYY-MM-DD` calendar day.
-pub(crate) fn date(s: &str) -> Result<Date, String> {
-    parse_date(s.as_bytes()).ok_or_else(|| "not a date (expected YYYY-MM-DD, a real day)".into())
+pub(crate) fn date(s: &str) -> Result<Date, Reason> {
+    parse_date(s.as_bytes()).ok_or(Cow::Borrowed(
+        "not a date (expected YYYY-MM-DD, a real day)",
+    ))
 }
 
 /// A `YYYY-MM` month.
-pub(crate) fn month(s: &str) -> Result<Month, String> {
-    s.parse::<Month>().map_err(|e| e.to_string())
+pub(crate) fn month(s: &str) -> Result<Month, Reason> {
+    s.parse::<Month>()
+        .map_err(|_| Cow::Borrowed("not a month (expected YYYY-MM)"))
 }
 
 /// A whole number of at least `min`.
-pub(crate) fn integer(s: &str, min: i64) -> Result<i64, String> {
-    let n: i64 = s.parse().map_err(|_| "not a whole number".to_string())?;
+pub(crate) fn integer(s: &str, min: i64) -> Result<i64, Reason> {
+    let n: i64 = s
+        .parse()
+        .map_err(|_| Reason::Borrowed("not a whole number"))?;
     if n < min {
-        return Err(format!("must be at least {min}"));
+        return Err(format!("must be at least {min}").into());
     }
     Ok(n)
 }
@@ -140,6 +146,7 @@ mod tests {
     #[test]
     fn plain_decimals() {
         assert_eq!(decimal("1234.56", false), Ok(d("1234.56")));
+        assert_eq!(MAX_DIGITS, 28, "the message above says 28");
         assert_eq!(decimal("-3", false), Ok(d("-3")));
         assert_eq!(decimal(".5", false), Ok(d("0.5")));
         assert_eq!(decimal("007.10", false).unwrap().to_string(), "7.10");

@@ -49,7 +49,7 @@ impl Progress for NoProgress {}
 /// Where the files of a book come from.
 pub trait BookSource: Sync {
     /// Opens one file of the book, with its size in bytes; `Ok(None)` when it is absent.
-    fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + '_>, u64)>>;
+    fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + Send + '_>, u64)>>;
     /// A problem when the source as a whole cannot be read (a folder that is not there).
     fn unavailable(&self) -> Option<Problem>;
 }
@@ -58,7 +58,7 @@ pub trait BookSource: Sync {
 pub struct Folder<'a>(pub &'a Path);
 
 impl BookSource for Folder<'_> {
-    fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + '_>, u64)>> {
+    fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + Send + '_>, u64)>> {
         match std::fs::File::open(self.0.join(file)) {
             Ok(f) => {
                 let size = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -84,12 +84,12 @@ impl BookSource for Folder<'_> {
 pub struct InMemory<'a>(pub &'a [(&'a str, &'a [u8])]);
 
 impl BookSource for InMemory<'_> {
-    fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + '_>, u64)>> {
+    fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + Send + '_>, u64)>> {
         Ok(self
             .0
             .iter()
             .find(|(name, _)| *name == file)
-            .map(|(_, bytes)| (Box::new(*bytes) as Box<dyn Read>, bytes.len() as u64)))
+            .map(|(_, bytes)| (Box::new(*bytes) as Box<dyn Read + Send>, bytes.len() as u64)))
     }
 
     fn unavailable(&self) -> Option<Problem> {

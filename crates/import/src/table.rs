@@ -6,7 +6,7 @@
 //! Memory stays bounded by the batch, whatever the file's size, and every record keeps its
 //! exact line number in the file.
 
-use crate::field::{self, Bad, Field};
+use crate::field::{self, Bad, Field, Reason};
 use crate::problem::Problem;
 use crate::{BookSource, Progress};
 use csv::ByteRecord;
@@ -75,7 +75,7 @@ impl<'a> Row<'a> {
         &self,
         column: usize,
         required: bool,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, Reason>,
     ) -> Field<T> {
         let text = if required {
             self.required(column)?
@@ -158,7 +158,7 @@ where
 
     // The header: everything up to the first newline.
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
-    let mut eof = fill(&mut *file, &mut buf, CHUNK_BYTES).map_err(io)?;
+    let eof = fill(&mut *file, &mut buf, CHUNK_BYTES).map_err(io)?;
     let header_end = memchr::memchr(b'\n', &buf).map_or(buf.len(), |i| i + 1);
     let layout = match Layout::from_header(schema, &buf[..header_end]) {
         Ok(l) => l,
@@ -170,63 +170,101 @@ where
     buf.drain(..header_end);
     progress.advance(header_end as u64);
 
-    let batch_len = rayon::current_num_threads().max(1) * 2;
+    let mut chunker = Chunker {
+        file,
+        buf,
+        eof,
+        next_line: 2,
+        rows_seen: 0,
+        bytes_seen: 0,
+        batch_len: rayon::current_num_threads().max(1) * 2,
+    };
     let mut problems = Vec::new();
     let mut pending: Vec<C> = Vec::new();
-    let (mut rows_seen, mut bytes_seen) = (0u64, 0u64);
-    let mut next_line: u64 = 2;
-    loop {
-        // Cut a batch of chunks, each ending at a record boundary.
-        let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(batch_len);
-        while batch.len() < batch_len && !(eof && buf.is_empty()) {
-            if !eof && buf.len() < CHUNK_BYTES {
-                eof = fill(&mut *file, &mut buf, CHUNK_BYTES).map_err(io)?;
-            }
-            let cut = if eof {
-                buf.len()
-            } else {
-                match last_record_end(&buf) {
-                    Some(cut) => cut,
-                    None => {
-                        // One record longer than the buffer: read more.
-                        let want = buf.len() * 2;
-                        eof = fill(&mut *file, &mut buf, want).map_err(io)?;
-                        continue;
-                    }
+    let mut batch = chunker
+        .next_batch(progress)
+        .map_err(|e| io_problem(schema.file, &e))?;
+    while !batch.is_empty() {
+        // Merge the previous batch and read the next one while this one is parsed.
+        let estimate = chunker.estimated_rows(size);
+        let (next, parsed) = rayon::join(
+            || {
+                for chunk in pending.drain(..) {
+                    merge(chunk, estimate);
                 }
-            };
-            let rest = buf.split_off(cut);
-            let chunk = std::mem::replace(&mut buf, rest);
-            let lines = memchr::memchr_iter(b'\n', &chunk).count() as u64;
-            progress.advance(chunk.len() as u64);
-            (rows_seen, bytes_seen) = (rows_seen + lines, bytes_seen + chunk.len() as u64);
-            batch.push((next_line, chunk));
-            next_line += lines;
-        }
-        let estimate =
-            (rows_seen as u128 * u128::from(size) / u128::from(bytes_seen.max(1))) as usize;
-        let mut merge_pending = || {
-            for chunk in pending.drain(..) {
-                merge(chunk, estimate);
-            }
-        };
-        if batch.is_empty() {
-            merge_pending();
-            break;
-        }
-        let ((), parsed) = rayon::join(merge_pending, || {
-            batch
-                .par_iter()
-                .map(|(first_line, bytes)| parse_chunk(&layout, *first_line, bytes, &row))
-                .collect::<Vec<_>>()
-        });
+                chunker.next_batch(progress)
+            },
+            || {
+                batch
+                    .par_iter()
+                    .map(|(first_line, bytes)| parse_chunk(&layout, *first_line, bytes, &row))
+                    .collect::<Vec<_>>()
+            },
+        );
         for (chunk, found) in parsed {
             pending.push(chunk);
             problems.extend(found);
         }
+        batch = next.map_err(|e| io_problem(schema.file, &e))?;
+    }
+    let estimate = chunker.estimated_rows(size);
+    for chunk in pending {
+        merge(chunk, estimate);
     }
     progress.finish();
     Ok(Some(problems))
+}
+
+/// Cuts a file into chunks that end at record boundaries, a batch at a time.
+struct Chunker<'a> {
+    file: Box<dyn Read + Send + 'a>,
+    buf: Vec<u8>,
+    eof: bool,
+    /// File line of the next chunk's first record.
+    next_line: u64,
+    rows_seen: u64,
+    bytes_seen: u64,
+    batch_len: usize,
+}
+
+impl Chunker<'_> {
+    /// The next chunks with the file line each starts at; empty at the end of the file.
+    fn next_batch(&mut self, progress: &dyn Progress) -> std::io::Result<Vec<(u64, Vec<u8>)>> {
+        let mut batch = Vec::with_capacity(self.batch_len);
+        while batch.len() < self.batch_len && !(self.eof && self.buf.is_empty()) {
+            if !self.eof && self.buf.len() < CHUNK_BYTES {
+                self.eof = fill(&mut *self.file, &mut self.buf, CHUNK_BYTES)?;
+            }
+            let cut = if self.eof {
+                self.buf.len()
+            } else {
+                match last_record_end(&self.buf) {
+                    Some(cut) => cut,
+                    None => {
+                        // One record longer than the buffer: read more.
+                        let want = self.buf.len() * 2;
+                        self.eof = fill(&mut *self.file, &mut self.buf, want)?;
+                        continue;
+                    }
+                }
+            };
+            let rest = self.buf.split_off(cut);
+            let chunk = std::mem::replace(&mut self.buf, rest);
+            let lines = memchr::memchr_iter(b'\n', &chunk).count() as u64;
+            progress.advance(chunk.len() as u64);
+            self.rows_seen += lines;
+            self.bytes_seen += chunk.len() as u64;
+            batch.push((self.next_line, chunk));
+            self.next_line += lines;
+        }
+        Ok(batch)
+    }
+
+    /// The file's number of rows, estimated from what was read so far.
+    fn estimated_rows(&self, size: u64) -> usize {
+        (u128::from(self.rows_seen) * u128::from(size) / u128::from(self.bytes_seen.max(1)))
+            as usize
+    }
 }
 
 fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
@@ -247,17 +285,14 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
         });
         return (acc, problems.into_inner());
     }
-    let mut emit = |line: u64, data: &[u8], fields: &[(u32, u32)]| {
-        let Ok(data) = std::str::from_utf8(data) else {
-            problems.borrow_mut().push(Problem {
-                file: layout.file.to_string(),
-                line,
-                column: "row".into(),
-                value: String::from_utf8_lossy(data).into_owned(),
-                reason: "not valid UTF-8 text".into(),
-            });
-            return;
-        };
+    let utf8_problem = |line: u64, data: &[u8]| Problem {
+        file: layout.file.to_string(),
+        line,
+        column: "row".into(),
+        value: String::from_utf8_lossy(data).into_owned(),
+        reason: "not valid UTF-8 text".into(),
+    };
+    let mut emit = |line: u64, data: &str, fields: &[(u32, u32)]| {
         let r = Row {
             data,
             fields,
@@ -266,7 +301,7 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
             problems: &problems,
         };
         if fields.len() == 1 && data.trim_ascii().is_empty() {
-            return; // a blank line
+            return; // a blank line (also the empty piece after the last newline)
         }
         if fields.len() != layout.width {
             r.problem_at(
@@ -283,20 +318,37 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
         row(&r, &mut acc);
     };
     let mut fields: Vec<(u32, u32)> = Vec::with_capacity(layout.width + 1);
+    let split = |record: &[u8], fields: &mut Vec<(u32, u32)>| {
+        fields.clear();
+        let mut start = 0u32;
+        for (i, &b) in record.iter().enumerate() {
+            if b == layout.separator {
+                fields.push((start, i as u32));
+                start = i as u32 + 1;
+            }
+        }
+        fields.push((start, record.len() as u32));
+    };
     if memchr::memchr(b'"', bytes).is_none() {
         // No quoting anywhere: every newline ends a record and every separator ends a field.
-        for (line, record) in (first_line..).zip(bytes.split(|&b| b == b'\n')) {
-            let record = record.strip_suffix(b"\r").unwrap_or(record);
-            fields.clear();
-            let mut start = 0u32;
-            for (i, &b) in record.iter().enumerate() {
-                if b == layout.separator {
-                    fields.push((start, i as u32));
-                    start = i as u32 + 1;
+        // UTF-8 is checked once for the whole chunk when it is valid, else record by record.
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            for (line, record) in (first_line..).zip(text.split('\n')) {
+                let record = record.strip_suffix('\r').unwrap_or(record);
+                split(record.as_bytes(), &mut fields);
+                emit(line, record, &fields);
+            }
+        } else {
+            for (line, record) in (first_line..).zip(bytes.split(|&b| b == b'\n')) {
+                let record = record.strip_suffix(b"\r").unwrap_or(record);
+                match std::str::from_utf8(record) {
+                    Ok(text) => {
+                        split(record, &mut fields);
+                        emit(line, text, &fields);
+                    }
+                    Err(_) => problems.borrow_mut().push(utf8_problem(line, record)),
                 }
             }
-            fields.push((start, record.len() as u32));
-            emit(line, record, &fields); // the empty piece after the last newline is blank
         }
         return (acc, problems.into_inner());
     }
@@ -327,7 +379,12 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
             let r = record.range(i).expect("field in range");
             (r.start as u32, r.end as u32)
         }));
-        emit(line, record.as_slice(), &fields);
+        match std::str::from_utf8(record.as_slice()) {
+            Ok(text) => emit(line, text, &fields),
+            Err(_) => problems
+                .borrow_mut()
+                .push(utf8_problem(line, record.as_slice())),
+        }
     }
     (acc, problems.into_inner())
 }

@@ -1,6 +1,6 @@
 //! The tables of the interchange format: one loader each, then the checks across tables.
 
-use crate::field::{Bad, Field};
+use crate::field::{Bad, Field, Reason};
 use crate::problem::{BookErrors, Problem};
 use crate::table::{self, Row, Schema};
 use crate::{BookSource, ImportOptions, Progress};
@@ -107,8 +107,8 @@ fn problem(file: &str, line: u64, column: &str, value: &str, reason: &str) -> Pr
     }
 }
 
-fn currency_code(s: &str) -> Result<Currency, String> {
-    Currency::from_code(s).ok_or_else(|| "unknown ISO 4217 currency code".into())
+fn currency_code(s: &str) -> Result<Currency, Reason> {
+    Currency::from_code(s).ok_or(Reason::Borrowed("unknown ISO 4217 currency code"))
 }
 
 fn percent(row: &Row<'_>, column: usize) -> Field<Decimal> {
@@ -153,6 +153,53 @@ impl CustomerCursor {
         }
         let found = known.find(id)?;
         self.last = Some(found);
+        Some(found)
+    }
+}
+
+/// Values that most rows leave empty, kept only for the rows that have one.
+#[derive(Default)]
+struct Sparse {
+    at: Vec<LineIdx>,
+    text: TextColumn,
+}
+
+impl Sparse {
+    fn push(&mut self, at: LineIdx, value: &str) {
+        self.at.push(at);
+        self.text.push(value);
+    }
+
+    /// (row position, value), in row order.
+    fn iter(&self) -> impl Iterator<Item = (LineIdx, &str)> {
+        self.at
+            .iter()
+            .enumerate()
+            .map(|(k, &at)| (at, self.text.get(k)))
+    }
+}
+
+/// The last few ids found in a small table (a catalogue of products), checked before hashing.
+#[derive(Default)]
+struct RecentIds {
+    slots: Vec<(String, u32)>,
+    next: usize,
+}
+
+impl RecentIds {
+    const SLOTS: usize = 8;
+
+    fn find(&mut self, table: &Interner, id: &str) -> Option<u32> {
+        if let Some((_, i)) = self.slots.iter().find(|(s, _)| s == id) {
+            return Some(*i);
+        }
+        let found = table.find(id)?;
+        if self.slots.len() < Self::SLOTS {
+            self.slots.push((id.to_string(), found));
+        } else {
+            self.slots[self.next] = (id.to_string(), found);
+            self.next = (self.next + 1) % Self::SLOTS;
+        }
         Some(found)
     }
 }
@@ -466,18 +513,19 @@ impl Loader<'_> {
             /// File line of each line.
             rows: Vec<u64>,
             ids: TextColumn,
-            /// Customer id text where it could not be resolved in parallel.
-            customers: TextColumn,
-            /// Product id text where the product is not in products.csv.
-            products: TextColumn,
+            /// Customer ids that could not be resolved in parallel (no customers.csv).
+            customers: Sparse,
+            /// Product ids not in products.csv.
+            products: Sparse,
             contracts: TextColumn,
-            revises: TextColumn,
+            revises: Sparse,
             /// `sold_on` where it differs from the start, by position in the chunk.
             sold_on: Vec<(LineIdx, Date)>,
             /// Ids and lines of rows with problems: references to them are not reported again,
             /// and they still count when looking for duplicate ids.
             bad_ids: Vec<(String, u64)>,
             last_customer: CustomerCursor,
+            recent_products: RecentIds,
         }
         let reporting = self.book.currency();
         let fx = &self.fx;
@@ -605,25 +653,23 @@ impl Loader<'_> {
                     }
                     return;
                 };
+                let at = c.lines.len() as LineIdx;
                 c.ids.push(id);
                 c.rows.push(r.line);
-                c.customers.push(if line.customer == CustomerIdx::MAX {
-                    customer
-                } else {
-                    ""
-                });
-                match products.find(product_id) {
-                    Some(p) => {
-                        line.product = p;
-                        c.products.push("");
-                    }
-                    None => c.products.push(product_id),
+                if line.customer == CustomerIdx::MAX {
+                    c.customers.push(at, customer);
+                }
+                match c.recent_products.find(products, product_id) {
+                    Some(p) => line.product = p,
+                    None => c.products.push(at, product_id),
                 }
                 c.contracts
                     .push(r.text(2).filter(|k| *k != id).unwrap_or(""));
-                c.revises.push(r.text(12).unwrap_or(""));
+                if let Some(target) = r.text(12) {
+                    c.revises.push(at, target);
+                }
                 if let Some(day) = sold_on {
-                    c.sold_on.push((c.lines.len() as LineIdx, day));
+                    c.sold_on.push((at, day));
                 }
                 c.lines.push(line);
             },
@@ -640,19 +686,19 @@ impl Loader<'_> {
                         .iter()
                         .map(|&(i, day)| (first as LineIdx + i, day)),
                 );
-                for (i, mut line) in chunk.lines.into_iter().enumerate() {
-                    if let Some(cid) = chunk.customers.get_opt(i) {
-                        line.customer = bare_customers.push_bare(cid);
-                    }
-                    if let Some(pid) = chunk.products.get_opt(i) {
-                        line.product =
-                            (products.len() + new_products.intern(pid).0 as usize) as ProductIdx;
-                    }
-                    if let Some(rev) = chunk.revises.get_opt(i) {
-                        revises.push((first + i) as LineIdx);
-                        revises_text.push(rev);
-                    }
-                    lines.items.push(line);
+                lines.items.extend_from_slice(&chunk.lines);
+                let placed = &mut lines.items[first..];
+                // Customers first met here get their index in file order.
+                for (at, cid) in chunk.customers.iter() {
+                    placed[at as usize].customer = bare_customers.push_bare(cid);
+                }
+                for (at, pid) in chunk.products.iter() {
+                    placed[at as usize].product =
+                        (products.len() + new_products.intern(pid).0 as usize) as ProductIdx;
+                }
+                for (at, target) in chunk.revises.iter() {
+                    revises.push(first as LineIdx + at);
+                    revises_text.push(target);
                 }
                 line_rows.extend(
                     chunk

@@ -193,16 +193,56 @@ pub fn line_mrr(
         return Err(MrrError::ZeroPeriod);
     }
     let keep = Decimal::ONE_HUNDRED - discount_pct;
+    let factors = [quantity, unit_price, keep, rate];
+    let units = match mrr_units_u64(&factors, billing_period_months) {
+        Some(units) => i128::from(units),
+        None => mrr_units_i128(&factors, billing_period_months)?,
+    };
+    let limit = LINE_LIMIT_UNITS * POW10[SCALE as usize];
+    if units.abs() > limit {
+        return Err(MrrError::TooLarge);
+    }
+    Money::from_scaled(units).ok_or(MrrError::TooLarge)
+}
+
+/// The product of `factors` over `100 x period`, in units of `10^-SCALE`, rounded half away
+/// from zero, in 64-bit arithmetic: `None` when a factor is negative or anything overflows.
+/// (The common case by far; [`mrr_units_i128`] gives the same answer everywhere.)
+fn mrr_units_u64(factors: &[Decimal; 4], period: u32) -> Option<u64> {
+    let mut numerator: u64 = 1;
+    let mut scale: u32 = 0;
+    for factor in factors {
+        numerator = numerator.checked_mul(u64::try_from(factor.mantissa()).ok()?)?;
+        scale += factor.scale();
+    }
+    let mut denominator = 100 * u64::from(period);
+    if scale > SCALE {
+        let shift = u64::try_from(*POW10.get((scale - SCALE) as usize)?).ok()?;
+        denominator = denominator.checked_mul(shift)?;
+        let (q, r) = (numerator / denominator, numerator % denominator);
+        return Some(q + u64::from(r >= denominator - r));
+    }
+    // numerator x 10^k / denominator = q x 10^k + r x 10^k / denominator, where only the
+    // second part needs rounding and r x 10^k stays small (r < denominator <= 120,000).
+    let shift = u64::try_from(POW10[(SCALE - scale) as usize]).ok()?;
+    let (q, r) = (numerator / denominator, numerator % denominator);
+    let scaled_r = r.checked_mul(shift)?;
+    let (fq, fr) = (scaled_r / denominator, scaled_r % denominator);
+    q.checked_mul(shift)?
+        .checked_add(fq + u64::from(fr >= denominator - fr))
+}
+
+/// [`mrr_units_u64`] in exact 128-bit arithmetic, for any sign and size.
+fn mrr_units_i128(factors: &[Decimal; 4], period: u32) -> Result<i128, MrrError> {
     let mut numerator: i128 = 1;
     let mut scale: u32 = 0;
-    for factor in [quantity, unit_price, keep, rate] {
+    for factor in factors {
         numerator = numerator
             .checked_mul(factor.mantissa())
             .ok_or(MrrError::TooLarge)?;
         scale += factor.scale();
     }
-    // value = numerator / 10^scale / (100 * period); we want it in units of 10^-SCALE.
-    let mut denominator: i128 = 100 * i128::from(billing_period_months);
+    let mut denominator: i128 = 100 * i128::from(period);
     if scale > SCALE {
         denominator = pow10(scale - SCALE)
             .and_then(|p| denominator.checked_mul(p))
@@ -212,26 +252,44 @@ pub fn line_mrr(
             .and_then(|p| numerator.checked_mul(p))
             .ok_or(MrrError::TooLarge)?;
     }
-    let units = div_round_half_away(numerator, denominator);
-    let limit = LINE_LIMIT_UNITS * 10i128.pow(SCALE);
-    if units.abs() > limit {
-        return Err(MrrError::TooLarge);
-    }
-    Money::from_scaled(units).ok_or(MrrError::TooLarge)
+    Ok(div_round_half_away(numerator, denominator))
 }
+
+/// Powers of ten that fit an `i128`.
+const POW10: [i128; 39] = {
+    let mut table = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
 
 fn pow10(exp: u32) -> Option<i128> {
-    10i128.checked_pow(exp)
+    POW10.get(exp as usize).copied()
 }
 
-/// `n / d` rounded half away from zero; `d > 0`.
+/// `n / d` rounded half away from zero; `d > 0`. Uses 64-bit division when both fit, as they
+/// nearly always do (128-bit division is a slow library call).
 fn div_round_half_away(n: i128, d: i128) -> i128 {
-    let q = n / d;
-    let r = n % d;
-    if r.unsigned_abs() * 2 >= d.unsigned_abs() {
-        q + n.signum()
+    let (magnitude, divisor) = (n.unsigned_abs(), d.unsigned_abs());
+    let rounded = match (u64::try_from(magnitude), u64::try_from(divisor)) {
+        (Ok(m), Ok(v)) => {
+            let (q, r) = (m / v, m % v);
+            u128::from(q + u64::from(r >= v - r))
+        }
+        _ => {
+            let (q, r) = (magnitude / divisor, magnitude % divisor);
+            q + u128::from(r >= divisor - r)
+        }
+    };
+    // |n / d| <= 2^127 because d >= 1; only i128::MIN / 1 reaches 2^127, which the
+    // wrapping negation maps back to i128::MIN exactly.
+    if n < 0 {
+        (rounded as i128).wrapping_neg()
     } else {
-        q
+        rounded as i128
     }
 }
 
@@ -293,6 +351,35 @@ mod tests {
     }
 
     #[test]
+    fn division_rounds_half_away_from_zero_on_both_paths() {
+        for (n, d, q) in [
+            (5, 10, 1),
+            (4, 10, 0),
+            (-5, 10, -1),
+            (-4, 10, 0),
+            (15, 10, 2),
+            (7, 1, 7),
+        ] {
+            assert_eq!(div_round_half_away(n, d), q, "{n}/{d}");
+            let big = 1i128 << 80;
+            assert_eq!(
+                div_round_half_away(n * big, d * big),
+                q,
+                "{n}/{d} in 128 bits"
+            );
+        }
+        assert_eq!(div_round_half_away(i128::MAX, 1), i128::MAX);
+        assert_eq!(div_round_half_away(i128::MIN, 1), i128::MIN);
+    }
+
+    #[test]
+    fn typical_lines_take_the_64_bit_path() {
+        let factors = [d("3"), d("59.90"), d("87.5"), d("5.1234")];
+        assert_eq!(mrr_units_u64(&factors, 12), Some(671_325_506_250));
+        assert_eq!(mrr_units_i128(&factors, 12), Ok(671_325_506_250));
+    }
+
+    #[test]
     fn packed_money_round_trips() {
         for s in [
             "0",
@@ -309,6 +396,24 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn both_arithmetic_paths_agree(
+            q in 0i64..1_000, qs in 0u32..3, p in 0i64..10_000_000, ps in 0u32..3,
+            disc in 0i64..=10_000, rate in 1i64..100_000, rs in 0u32..5, period in 1u32..=1200
+        ) {
+            let factors = [
+                Decimal::new(q, qs),
+                Decimal::new(p, ps),
+                Decimal::ONE_HUNDRED - Decimal::new(disc, 2),
+                Decimal::new(rate, rs),
+            ];
+            // Where the 64-bit path answers, it must match the exact one. (proptest fails the
+            // test if it has to skip too many cases, so these ranges must mostly fit.)
+            let fast = mrr_units_u64(&factors, period);
+            proptest::prop_assume!(fast.is_some());
+            proptest::prop_assert_eq!(Ok(i128::from(fast.unwrap())), mrr_units_i128(&factors, period));
+        }
+
         #[test]
         fn any_line_amount_packs(units in -(1i128 << 94)..(1i128 << 94)) {
             let m = Money::from_scaled(units).unwrap();
