@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use std::cell::RefCell;
 use std::io::Read;
 
-const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 256 << 10;
 
 /// The columns a table knows, by their lower-case names; `required` ones must be in the header.
 pub(crate) struct Schema {
@@ -177,7 +177,7 @@ where
         next_line: 2,
         rows_seen: 0,
         bytes_seen: 0,
-        batch_len: rayon::current_num_threads().max(1) * 2,
+        batch_len: rayon::current_num_threads().max(1) * 8,
     };
     let mut problems = Vec::new();
     let mut pending: Vec<C> = Vec::new();

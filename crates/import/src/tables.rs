@@ -10,6 +10,7 @@ use expansa_ledger::{
     PackedMoney, Product, ProductIdx, ProductKind, RenewalPricing, SmallDecimal, Spend, TextColumn,
     Usage,
 };
+use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 
 /// Total MRR of all lines, in whole currency units, beyond which sums could leave the exact
@@ -777,52 +778,55 @@ impl Loader<'_> {
         let bad_ids: HashSet<&str> = bad_ids.iter().map(|(id, _)| id.as_str()).collect();
         lines.ids = index;
         book.lines = lines;
-        for (k, &idx) in revises.iter().enumerate() {
-            let target = revises_text.get(k);
-            let row = self.line_rows[idx as usize].into();
-            let Some(t) = book.lines.ids.find(target) else {
-                if !bad_ids.contains(target) {
-                    self.problems.push(problem(
-                        S.file,
-                        row,
-                        "revises",
-                        target,
-                        "names an unknown line",
-                    ));
+        // Resolve every `revises` in parallel (random lookups), then apply in order.
+        enum Revised {
+            Line(LineIdx),
+            Unknown,
+            Itself,
+            OtherCustomer(CustomerIdx),
+        }
+        let resolved: Vec<Revised> = (0..revises.len())
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|k| {
+                let idx = revises[k];
+                match book.lines.ids.find(revises_text.get(k)) {
+                    None => Revised::Unknown,
+                    Some(t) if t == idx => Revised::Itself,
+                    Some(t) => {
+                        let owner = book.lines.items[t as usize].customer;
+                        if owner == book.lines.items[idx as usize].customer {
+                            Revised::Line(t)
+                        } else {
+                            Revised::OtherCustomer(owner)
+                        }
+                    }
                 }
-                continue;
+            })
+            .collect();
+        for (k, outcome) in resolved.into_iter().enumerate() {
+            let (idx, target) = (revises[k], revises_text.get(k));
+            let row = u64::from(self.line_rows[idx as usize]);
+            let reason = match outcome {
+                Revised::Line(t) => {
+                    book.lines.items[idx as usize].revises_ref = LineRef::new(t);
+                    continue;
+                }
+                Revised::Unknown if bad_ids.contains(target) => continue,
+                Revised::Unknown => "names an unknown line".to_string(),
+                Revised::Itself => "a line cannot revise itself".to_string(),
+                Revised::OtherCustomer(c) => format!(
+                    "names a line of another customer ({})",
+                    book.customers.ids.get(c)
+                ),
             };
-            let (line, revised) = (
-                &book.lines.items[idx as usize],
-                &book.lines.items[t as usize],
-            );
-            if t == idx {
-                self.problems.push(problem(
-                    S.file,
-                    row,
-                    "revises",
-                    target,
-                    "a line cannot revise itself",
-                ));
-            } else if line.customer != revised.customer {
-                self.problems.push(problem(
-                    S.file,
-                    row,
-                    "revises",
-                    target,
-                    &format!(
-                        "names a line of another customer ({})",
-                        book.customers.ids.get(revised.customer)
-                    ),
-                ));
-            } else {
-                book.lines.items[idx as usize].revises_ref = LineRef::new(t);
-            }
+            self.problems
+                .push(problem(S.file, row, "revises", target, &reason));
         }
         let total_units: i128 = book
             .lines
             .items
-            .iter()
+            .par_iter()
             .map(|l| l.mrr().scaled())
             .sum::<i128>()
             / 10i128.pow(expansa_ledger::SCALE);
