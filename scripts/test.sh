@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # The test suite: unit, property, golden, end-to-end CLI, fuzz-corpus replay, and the
 # differential test against the DuckDB peer in ../shared/tools (which needs duckdb).
+# Ends with one line counting every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check duckdb
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+echo "tests: $passed passed, $failed failed"
+exit "$status"
