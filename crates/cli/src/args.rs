@@ -50,7 +50,8 @@ struct BookArgs {
     /// Reporting currency (ISO 4217).
     #[arg(long, default_value = "BRL")]
     currency: String,
-    /// Language of tables: pt-BR or en (default: from LC_ALL / LC_MESSAGES / LANG, else pt-BR).
+    /// Language of tables: pt-BR or en (default: from LC_ALL / LC_MESSAGES / LANG, where C means
+    /// en; else pt-BR).
     #[arg(long)]
     locale: Option<String>,
     /// Worker threads (default: one per core).

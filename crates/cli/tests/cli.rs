@@ -1,20 +1,13 @@
 //! End-to-end tests of the `expansa` command line: each command, each format, and the errors.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{check_fails_with, expansa, movements_json};
 use predicates::prelude::*;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn expansa() -> Command {
-    let mut cmd = Command::cargo_bin("expansa").unwrap();
-    cmd.env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .env_remove("LANG");
-    cmd
 }
 
 fn golden(name: &str) -> PathBuf {
@@ -125,22 +118,17 @@ fn csv_output() {
 
 #[test]
 fn chartmogul_rules_single_month() {
-    let out = expansa()
-        .args(["movements", "--data"])
-        .arg(golden("presets"))
-        .args([
+    let v = movements_json(
+        &golden("presets"),
+        &[
             "--from",
             "2024-02",
             "--to",
             "2024-02",
             "--rules",
             "chartmogul",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        ],
+    );
     assert_eq!(v["rules"], "chartmogul");
     assert_eq!(v["months"][0]["cross_sell"], "129.00");
     assert_eq!(v["months"][0]["new"], "160.00");
@@ -166,22 +154,10 @@ fn explain_prints_the_trail_and_it_sums_to_the_report() {
         .stdout(predicate::str::contains("Upsell"))
         .stdout(predicate::str::contains("a2 a1"))
         .stdout(predicate::str::contains("R$150.00"));
-    let out = expansa()
-        .args(["movements", "--data"])
-        .arg(golden("conexa-february"))
-        .args([
-            "--from",
-            "2024-01",
-            "--to",
-            "2024-02",
-            "--format",
-            "json",
-            "--explain",
-            "Z",
-        ])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = movements_json(
+        &golden("conexa-february"),
+        &["--from", "2024-01", "--to", "2024-02", "--explain", "Z"],
+    );
     assert_eq!(v["customer"], "Z");
     let moves = v["movements"].as_array().unwrap();
     assert_eq!(moves.len(), 2);
@@ -289,26 +265,18 @@ fn revises_of_another_customer_and_missing_columns() {
          a,c1,p,10,2024-01-01,\n\
          b,c2,p,10,2024-02-01,a\n",
     )]);
-    expansa()
-        .args(["check", "--data"])
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "subscriptions.csv:3: revises: a: names a line of another customer (c1)",
-        ));
+    check_fails_with(
+        dir.path(),
+        &["subscriptions.csv:3: revises: a: names a line of another customer (c1)"],
+    );
     let dir = book(&[("subscriptions.csv", "id,customer_id,unit_price\na,c1,10\n")]);
-    expansa()
-        .args(["check", "--data"])
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
+    check_fails_with(
+        dir.path(),
+        &[
             "subscriptions.csv:1: product_id: : required column is missing from the header",
-        ))
-        .stderr(predicate::str::contains(
             "subscriptions.csv:1: start_date: : required column is missing from the header",
-        ));
+        ],
+    );
 }
 
 #[test]
@@ -321,14 +289,10 @@ fn missing_book_and_missing_subscriptions() {
             "/definitely/not/here:0: folder: : is not a folder",
         ));
     let dir = book(&[("customers.csv", "id\nc1\n")]);
-    expansa()
-        .args(["check", "--data"])
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "subscriptions.csv:0: file: : required file is missing from the book folder",
-        ));
+    check_fails_with(
+        dir.path(),
+        &["subscriptions.csv:0: file: : required file is missing from the book folder"],
+    );
 }
 
 #[test]
@@ -372,29 +336,13 @@ fn semicolon_files_with_decimal_commas() {
          a;c1;p;1;1.234,56;2024-01-01\n\
          b;c2;p;2;\"10,5\";2024-01-01\n",
     )]);
-    let out = expansa()
-        .args(["movements", "--data"])
-        .arg(dir.path())
-        .args(["--from", "2024-01", "--to", "2024-01", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = movements_json(dir.path(), &["--from", "2024-01", "--to", "2024-01"]);
     assert_eq!(v["months"][0]["new"], "1255.56");
     let dir = book(&[(
         "subscriptions.csv",
         "id;customer_id;product_id;unit_price;start_date\na;c1;p;1.234;2024-01-01\n",
     )]);
-    expansa()
-        .args(["check", "--data"])
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("unit_price: 1.234: ambiguous"));
+    check_fails_with(dir.path(), &["unit_price: 1.234: ambiguous"]);
 }
 
 #[test]
@@ -406,58 +354,21 @@ fn other_currency_for_reporting() {
             "id,customer_id,product_id,unit_price,currency,start_date\na,c1,p,100,USD,2024-01-01\nb,c2,p,50,BRL,2024-01-01\n",
         ),
     ]);
-    let out = expansa()
-        .args(["movements", "--data"])
-        .arg(dir.path())
-        .args([
-            "--from",
-            "2024-01",
-            "--to",
-            "2024-01",
-            "--format",
-            "json",
-            "--currency",
-            "usd",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = movements_json(
+        dir.path(),
+        &["--from", "2024-01", "--to", "2024-01", "--currency", "usd"],
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["currency"], "USD");
     assert_eq!(v["months"][0]["new"], "110.00");
 }
 
 #[test]
 fn demo_book_runs() {
-    let out = expansa()
-        .args(["movements", "--data"])
-        .arg(root().join("examples/demo"))
-        .args(["--from", "2024-01", "--to", "2024-12", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = movements_json(
+        &root().join("examples/demo"),
+        &["--from", "2024-01", "--to", "2024-12"],
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let months = v["months"].as_array().unwrap();
     assert_eq!(months.len(), 12);
-    for key in [
-        "new",
-        "cross_sell",
-        "upsell",
-        "reactivation",
-        "downsell",
-        "churn",
-    ] {
-        assert!(
-            months.iter().any(|m| m[key] != "0.00"),
-            "the demo book shows no {key} in 2024"
-        );
-    }
+    common::assert_every_movement_kind(months, "the demo book in 2024");
 }

@@ -4,7 +4,8 @@
 //! Needs python3 with duckdb (`pip install duckdb`; `.ci/run` installs it). The shared folder
 //! is found at `EXPANSA_SHARED`, else `../shared` beside the repository.
 
-use assert_cmd::Command;
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -49,21 +50,7 @@ fn differential(customers: u32, seed: u32) {
     ]))
     .unwrap();
     for rules in ["conexa", "chartmogul"] {
-        let out = Command::cargo_bin("expansa")
-            .unwrap()
-            .args(["movements", "--data"])
-            .arg(&dir)
-            .args([
-                "--from", from, "--to", to, "--rules", rules, "--format", "json",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ours = common::movements_json(&dir, &["--from", from, "--to", to, "--rules", rules]);
         let (ours, theirs) = (
             ours["months"].as_array().unwrap(),
             peer["months"].as_array().unwrap(),
@@ -80,19 +67,7 @@ fn differential(customers: u32, seed: u32) {
             }
         }
         // The book is not trivial: it has every kind of movement.
-        for key in [
-            "new",
-            "cross_sell",
-            "upsell",
-            "reactivation",
-            "downsell",
-            "churn",
-        ] {
-            assert!(
-                ours.iter().any(|m| m[key] != "0.00"),
-                "seed {seed}: no {key} at all"
-            );
-        }
+        common::assert_every_movement_kind(ours, &format!("seed {seed}"));
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

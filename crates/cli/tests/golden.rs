@@ -1,7 +1,8 @@
 //! Golden books: every `testdata/golden/*/expected.RULES.json` is a hand-checked report (the
 //! reasoning is in the book's NOTES.md); the CLI must print exactly it.
 
-use assert_cmd::Command;
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -25,22 +26,8 @@ fn every_golden_book_prints_its_hand_checked_report() {
             let months = expected["months"].as_array().unwrap();
             let from = months.first().unwrap()["month"].as_str().unwrap();
             let to = months.last().unwrap()["month"].as_str().unwrap();
-            let out = Command::cargo_bin("expansa")
-                .unwrap()
-                .args(["movements", "--data"])
-                .arg(&book)
-                .args([
-                    "--from", from, "--to", to, "--rules", rules, "--format", "json",
-                ])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                book.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let got =
+                common::movements_json(&book, &["--from", from, "--to", to, "--rules", rules]);
             assert_eq!(got, expected, "{} ({rules})", book.display());
             checked += 1;
         }

@@ -21,7 +21,11 @@ impl Locale {
         let lower = value.to_ascii_lowercase();
         if lower.starts_with("pt") {
             Some(Locale::PtBr)
-        } else if lower.starts_with("en") || lower == "c" || lower == "posix" {
+        } else if lower.starts_with("en")
+            || lower == "c"
+            || lower.starts_with("c.")
+            || lower == "posix"
+        {
             Some(Locale::En)
         } else {
             None
@@ -122,7 +126,8 @@ mod tests {
         assert_eq!("en".parse::<Locale>(), Ok(Locale::En));
         assert!("fr".parse::<Locale>().is_err());
         assert_eq!(Locale::from_posix("pt_BR.UTF-8"), Some(Locale::PtBr));
-        assert_eq!(Locale::from_posix("C.UTF-8"), None);
+        assert_eq!(Locale::from_posix("C.UTF-8"), Some(Locale::En));
+        assert_eq!(Locale::from_posix("fr_FR.UTF-8"), None);
         assert_eq!(Locale::from_posix("C"), Some(Locale::En));
     }
 }

@@ -237,6 +237,9 @@ impl ByCustomer {
 }
 
 /// The movement report of the whole book.
+///
+/// # Panics
+/// When `q.from` is after `q.to` (callers validate the range first, as the CLI does).
 pub fn report(book: &Book, q: &Query) -> Report {
     assert!(q.from <= q.to, "the range must not be empty");
     let by_customer = ByCustomer::new(book);
