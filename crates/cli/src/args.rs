@@ -34,6 +34,49 @@ enum CliCommand {
         /// Print one customer's trail: every movement with the lines behind it.
         #[arg(long, value_name = "CUSTOMER_ID")]
         explain: Option<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Post-sale KPIs per month: MRR, ARR, ARPA, churn, NRR/GRR, LTV, CAC, expansion, ...
+    Kpis {
+        #[command(flatten)]
+        book: BookArgs,
+        /// First month (YYYY-MM).
+        #[arg(long)]
+        from: Month,
+        /// Last month (YYYY-MM).
+        #[arg(long)]
+        to: Month,
+        /// Movement rules.
+        #[arg(long, default_value = "conexa", value_parser = ["conexa", "chartmogul"])]
+        rules: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Cohort grid: customers by month (or quarter) of first MRR, followed period by period.
+    Cohorts {
+        #[command(flatten)]
+        book: BookArgs,
+        /// First cohort month (YYYY-MM).
+        #[arg(long)]
+        from: Month,
+        /// Last month followed (YYYY-MM).
+        #[arg(long)]
+        to: Month,
+        /// Cohort period.
+        #[arg(long, value_enum, default_value_t = By::Month)]
+        by: By,
+        /// What each cell measures, as a fraction of the cohort's start.
+        #[arg(long, value_enum, default_value_t = Metric::Mrr)]
+        metric: Metric,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        filters: FilterArgs,
     },
     /// Validate a book and list every problem; changes nothing.
     Check {
@@ -59,6 +102,43 @@ struct BookArgs {
     threads: Option<usize>,
 }
 
+/// Filters on customers and products.
+#[derive(clap::Args, Debug)]
+struct FilterArgs {
+    /// Keep only matching lines: segment=, country=, channel=, name=, customer= (customer
+    /// attributes), family= or product=. Repeat a key for alternatives; keys combine with AND.
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+}
+
+impl FilterArgs {
+    fn parse(self) -> Result<Vec<(String, String)>, String> {
+        self.filters
+            .into_iter()
+            .map(|f| match f.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    Ok((k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                }
+                _ => Err(format!("--where {f}: expected KEY=VALUE")),
+            })
+            .collect()
+    }
+}
+
+/// Cohort periods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum By {
+    Month,
+    Quarter,
+}
+
+/// Cohort cell measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Metric {
+    Mrr,
+    Customers,
+}
+
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -82,7 +162,28 @@ pub enum Command {
         query: Query,
         format: Format,
         explain: Option<String>,
+        filters: Vec<(String, String)>,
     },
+    Kpis {
+        query: Query,
+        format: Format,
+        filters: Vec<(String, String)>,
+    },
+    Cohorts {
+        from: Month,
+        to: Month,
+        by: By,
+        metric: Metric,
+        format: Format,
+        filters: Vec<(String, String)>,
+    },
+}
+
+fn range(from: Month, to: Month) -> Result<(), String> {
+    if from > to {
+        return Err(format!("--from {from} is after --to {to}"));
+    }
+    Ok(())
 }
 
 impl Plan {
@@ -96,10 +197,9 @@ impl Plan {
                 rules,
                 format,
                 explain,
+                filters,
             } => {
-                if from > to {
-                    return Err(format!("--from {from} is after --to {to}"));
-                }
+                range(from, to)?;
                 let rules: Rules = rules.parse()?;
                 (
                     book,
@@ -107,6 +207,48 @@ impl Plan {
                         query: Query { from, to, rules },
                         format,
                         explain,
+                        filters: filters.parse()?,
+                    },
+                )
+            }
+            CliCommand::Kpis {
+                book,
+                from,
+                to,
+                rules,
+                format,
+                filters,
+            } => {
+                range(from, to)?;
+                let rules: Rules = rules.parse()?;
+                (
+                    book,
+                    Command::Kpis {
+                        query: Query { from, to, rules },
+                        format,
+                        filters: filters.parse()?,
+                    },
+                )
+            }
+            CliCommand::Cohorts {
+                book,
+                from,
+                to,
+                by,
+                metric,
+                format,
+                filters,
+            } => {
+                range(from, to)?;
+                (
+                    book,
+                    Command::Cohorts {
+                        from,
+                        to,
+                        by,
+                        metric,
+                        format,
+                        filters: filters.parse()?,
                     },
                 )
             }

@@ -3,12 +3,14 @@
 mod args;
 mod progress;
 
-use args::{Cli, Command, Format, Plan};
+use args::{By, Cli, Command, Format, Metric, Plan};
 use clap::Parser;
 use expansa_import::{read_book, BookErrors, ImportOptions};
+use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, CohortBy, CohortMetric, KpiFormat};
 use expansa_ledger::Book;
 use expansa_movements::{
-    render_csv, render_json, render_table, render_trail, report, trail, TrailFormat,
+    customer_movements, render_csv, render_json, render_table, render_trail, report_selected,
+    ByCustomer, Selection, TrailFormat,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -57,14 +59,24 @@ fn main() -> ExitCode {
 /// Runs the plan and returns what goes to standard output.
 fn run(plan: &Plan) -> anyhow::Result<String> {
     let book = load(plan)?;
+    let select = |filters: &[(String, String)]| -> anyhow::Result<ByCustomer> {
+        let selection = Selection::from_filters(&book, filters).map_err(anyhow::Error::msg)?;
+        Ok(ByCustomer::new(&book, &selection))
+    };
+    let kpi_format = |format: &Format| match format {
+        Format::Json => KpiFormat::Json,
+        Format::Csv => KpiFormat::Csv,
+        Format::Table => KpiFormat::Table(plan.locale),
+    };
     match &plan.command {
         Command::Check => Ok(summary(&book)),
         Command::Movements {
             query,
             format,
             explain: None,
+            filters,
         } => {
-            let r = report(&book, query);
+            let r = report_selected(&book, query, &select(filters)?);
             Ok(match format {
                 Format::Json => render_json(&r) + "\n",
                 Format::Csv => render_csv(&r),
@@ -75,6 +87,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             query,
             format,
             explain: Some(customer),
+            filters,
         } => {
             let idx = book
                 .customers
@@ -86,11 +99,46 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 Format::Csv => TrailFormat::Csv,
                 Format::Table => TrailFormat::Table(plan.locale),
             };
-            let mut out = render_trail(&book, customer, &trail(&book, query, idx), format);
+            let lines = select(filters)?;
+            let trail = customer_movements(&book, query, idx, lines.lines(idx as usize));
+            let mut out = render_trail(&book, customer, &trail, format);
             if !out.ends_with('\n') {
                 out.push('\n');
             }
             Ok(out)
+        }
+        Command::Kpis {
+            query,
+            format,
+            filters,
+        } => {
+            let channels: Vec<String> = filters
+                .iter()
+                .filter(|(k, _)| k == "channel")
+                .map(|(_, v)| v.clone())
+                .collect();
+            let spend_channels = (!channels.is_empty()).then_some(channels.as_slice());
+            let r = kpis(&book, query, &select(filters)?, spend_channels);
+            Ok(render_kpis(&r, kpi_format(format)))
+        }
+        Command::Cohorts {
+            from,
+            to,
+            by,
+            metric,
+            format,
+            filters,
+        } => {
+            let by = match by {
+                By::Month => CohortBy::Month,
+                By::Quarter => CohortBy::Quarter,
+            };
+            let metric = match metric {
+                Metric::Mrr => CohortMetric::Mrr,
+                Metric::Customers => CohortMetric::Customers,
+            };
+            let grid = cohorts(&book, &select(filters)?, *from, *to, by, metric);
+            Ok(render_cohorts(&grid, book.currency(), kpi_format(format)))
         }
     }
 }

@@ -372,3 +372,153 @@ fn demo_book_runs() {
     assert_eq!(months.len(), 12);
     common::assert_every_movement_kind(months, "the demo book in 2024");
 }
+
+#[test]
+fn kpis_in_every_format() {
+    let demo = root().join("examples/demo");
+    expansa()
+        .args(["kpis", "--data"])
+        .arg(&demo)
+        .args(["--from", "2024-01", "--to", "2024-03", "--locale", "en"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Customer churn rate"))
+        .stdout(predicate::str::contains("R$25,023.00"))
+        .stdout(predicate::str::contains("105.86%"));
+    expansa()
+        .args(["kpis", "--data"])
+        .arg(&demo)
+        .args(["--from", "2024-03", "--to", "2024-03", "--locale", "pt-BR"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Churn de clientes"))
+        .stdout(predicate::str::contains("105,86%"));
+    let out = expansa()
+        .args(["kpis", "--data"])
+        .arg(&demo)
+        .args(["--from", "2024-03", "--to", "2024-03", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let march = &v["months"][0];
+    // Hand-checked on the demo: customers paying in 2023-03 had 5291.00 of MRR then and
+    // 5601.00 now (4901.00 capped at their old MRR).
+    assert_eq!(march["nrr_12m"], "1.0586");
+    assert_eq!(march["grr_12m"], "0.9263");
+    assert_eq!(march["cac"], "2450.00");
+    assert!(v["notes"].is_array());
+    let out = expansa()
+        .args(["kpis", "--data"])
+        .arg(&demo)
+        .args(["--from", "2024-01", "--to", "2024-02", "--format", "csv"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("month,mrr,arr,customers,arpa,"), "{text}");
+    assert_eq!(text.lines().count(), 3);
+}
+
+#[test]
+fn cohorts_and_filters() {
+    let demo = root().join("examples/demo");
+    let out = expansa()
+        .args(["cohorts", "--data"])
+        .arg(&demo)
+        .args(["--from", "2024-01", "--to", "2024-06", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["by"], "month");
+    assert_eq!(v["cohorts"][0]["cohort"], "2024-01");
+    assert_eq!(v["cohorts"][0]["customers"], 2);
+    assert_eq!(v["cohorts"][0]["cells"][0], "1.0000");
+    expansa()
+        .args(["cohorts", "--data"])
+        .arg(&demo)
+        .args([
+            "--from",
+            "2023-01",
+            "--to",
+            "2024-12",
+            "--by",
+            "quarter",
+            "--metric",
+            "customers",
+            "--locale",
+            "en",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2023-Q1"))
+        .stdout(predicate::str::contains("Cohort"));
+    // Segments partition the customers: their reports add up to the whole.
+    let whole = movements_json(&demo, &["--from", "2024-01", "--to", "2024-12"]);
+    let mut sum = [rust_decimal::Decimal::ZERO; 12];
+    for segment in ["mei", "simples", "lucro-presumido"] {
+        let part = movements_json(
+            &demo,
+            &[
+                "--from",
+                "2024-01",
+                "--to",
+                "2024-12",
+                "--where",
+                &format!("segment={segment}"),
+            ],
+        );
+        for (i, m) in part["months"].as_array().unwrap().iter().enumerate() {
+            sum[i] += m["mrr_end"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap();
+        }
+    }
+    for (i, m) in whole["months"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            m["mrr_end"].as_str().unwrap(),
+            sum[i].to_string(),
+            "{}",
+            m["month"]
+        );
+    }
+    let folha = movements_json(
+        &demo,
+        &[
+            "--from",
+            "2024-04",
+            "--to",
+            "2024-04",
+            "--where",
+            "family=folha",
+        ],
+    );
+    assert_eq!(folha["months"][0]["upsell"], "70.00");
+    assert_eq!(folha["months"][0]["reactivation"], "0.00");
+    expansa()
+        .args(["movements", "--data"])
+        .arg(&demo)
+        .args([
+            "--from",
+            "2024-01",
+            "--to",
+            "2024-02",
+            "--where",
+            "colour=red",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "--where colour=...: unknown filter",
+        ));
+    expansa()
+        .args(["kpis", "--data"])
+        .arg(&demo)
+        .args(["--from", "2024-01", "--to", "2024-02", "--where", "segment"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--where segment: expected KEY=VALUE",
+        ));
+}

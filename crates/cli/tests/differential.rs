@@ -81,3 +81,83 @@ fn same_as_duckdb_peer_seed_1() {
 fn same_as_duckdb_peer_seed_2() {
     differential(5_000, 2);
 }
+
+/// KPIs recomputed from the movement report's JSON equal the `kpis` output (both printed
+/// from one run each of the CLI on a generated book), for every month.
+#[test]
+fn kpis_agree_with_the_movement_report() {
+    let tools = shared().join("tools");
+    let dir = std::env::temp_dir().join(format!("expansa-kpi-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    python(&[
+        tools.join("gen_data.py").as_os_str(),
+        dir.as_os_str(),
+        "3000".as_ref(),
+        "36".as_ref(),
+        "7".as_ref(),
+    ]);
+    let range = ["--from", "2023-06", "--to", "2025-12"];
+    let moves = common::movements_json(&dir, &range);
+    let out = common::expansa()
+        .args(["kpis", "--data"])
+        .arg(&dir)
+        .args(range)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kpis: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    let rate = |num: rust_decimal::Decimal, den: rust_decimal::Decimal| {
+        (num / den)
+            .round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+            .to_string()
+    };
+    let months = moves["months"].as_array().unwrap();
+    assert_eq!(months.len(), kpis["months"].as_array().unwrap().len());
+    for (m, k) in months.iter().zip(kpis["months"].as_array().unwrap()) {
+        assert_eq!(m["month"], k["month"]);
+        assert_eq!(m["mrr_end"], k["mrr"], "{}", m["month"]);
+        assert_eq!(m["customers_end"], k["customers"], "{}", m["month"]);
+        assert_eq!(
+            d(&k["arr"]),
+            d(&m["mrr_end"]) * rust_decimal::Decimal::from(12)
+        );
+        let start = d(&m["mrr_start"]);
+        let losses = d(&m["churn"]) + d(&m["downsell"]);
+        let expansion = d(&m["upsell"]) + d(&m["cross_sell"]);
+        assert_eq!(d(&k["expansion_mrr"]), expansion, "{}", m["month"]);
+        // Amounts in the JSON are rounded to cents, so compare rates only where the rounding
+        // cannot move the fourth decimal: here every amount is a whole number of cents.
+        assert_eq!(
+            k["gross_mrr_churn_rate"],
+            rate(-losses, start),
+            "{}",
+            m["month"]
+        );
+        assert_eq!(
+            k["expansion_rate"],
+            rate(expansion, start),
+            "{}",
+            m["month"]
+        );
+        let net = -(losses + expansion + d(&m["reactivation"]));
+        assert_eq!(k["net_mrr_churn_rate"], rate(net, start), "{}", m["month"]);
+        let gains = d(&m["new"]) + expansion + d(&m["reactivation"]);
+        if losses.is_zero() {
+            assert_eq!(k["quick_ratio"], Value::Null);
+        } else {
+            assert_eq!(k["quick_ratio"], rate(gains, -losses), "{}", m["month"]);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -56,6 +56,17 @@ impl Money {
         d
     }
 
+    /// The amount as reports print it: rounded half away from zero to `currency`'s minor unit,
+    /// plain digits (`-1234.50`), never `-0.00`.
+    pub fn plain(self, currency: crate::Currency) -> String {
+        let d = self.round_dp(currency.minor_units());
+        if d.is_zero() {
+            Money::ZERO.round_dp(currency.minor_units()).to_string()
+        } else {
+            d.to_string()
+        }
+    }
+
     pub fn is_zero(self) -> bool {
         self.0.is_zero()
     }
@@ -340,6 +351,15 @@ mod tests {
             line_mrr(d("1"), d("1"), d("0"), 0, Decimal::ONE),
             Err(MrrError::ZeroPeriod)
         );
+    }
+
+    #[test]
+    fn plain_amounts() {
+        let brl = crate::Currency::BRL;
+        assert_eq!(Money::from_decimal(d("-0.001")).plain(brl), "0.00");
+        assert_eq!(Money::from_decimal(d("-1234.505")).plain(brl), "-1234.51");
+        let jpy = crate::Currency::from_code("JPY").unwrap();
+        assert_eq!(Money::from_decimal(d("99.5")).plain(jpy), "100");
     }
 
     #[test]

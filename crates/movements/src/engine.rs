@@ -205,34 +205,146 @@ impl Sink for TrailSink {
     }
 }
 
-/// The lines of each customer, in file order: `order[start[c]..start[c + 1]]`.
-struct ByCustomer {
+/// Which lines a report looks at: all of them, or those of some customers and some products
+/// (`--where segment=smb --where family=payroll`).
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// By customer index; `None` keeps every customer.
+    pub customers: Option<Vec<bool>>,
+    /// By product index; `None` keeps every product.
+    pub products: Option<Vec<bool>>,
+}
+
+impl Selection {
+    /// Every line.
+    pub fn all() -> Selection {
+        Selection::default()
+    }
+
+    /// Whether line `l` is selected.
+    pub fn keeps(&self, book: &Book, l: LineIdx) -> bool {
+        let line = &book.lines.items[l as usize];
+        let customer_ok = self
+            .customers
+            .as_ref()
+            .is_none_or(|keep| keep[line.customer as usize]);
+        customer_ok
+            && self
+                .products
+                .as_ref()
+                .is_none_or(|keep| keep[line.product as usize])
+    }
+}
+
+impl Selection {
+    /// The lines that pass `filters` (`key=value`): customer attributes (`segment`,
+    /// `country`, `channel`, `name`, `customer`) and the product `family` or `product`.
+    /// Values of one key are alternatives; different keys must all hold.
+    pub fn from_filters(book: &Book, filters: &[(String, String)]) -> Result<Selection, String> {
+        let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (key, value) in filters {
+            by_key.entry(key.as_str()).or_default().push(value.as_str());
+        }
+        let mut selection = Selection::all();
+        for (key, values) in by_key {
+            let customers = &book.customers;
+            let column = match key {
+                "segment" => Some(&customers.segment),
+                "country" => Some(&customers.country),
+                "channel" => Some(&customers.channel),
+                "name" => Some(&customers.name),
+                _ => None,
+            };
+            let keep_customer: Option<Vec<bool>> = match (key, column) {
+                (_, Some(col)) => Some(
+                    (0..customers.len())
+                        .map(|c| col.get_opt(c).is_some_and(|v| values.contains(&v)))
+                        .collect(),
+                ),
+                ("customer", _) => Some(
+                    customers
+                        .ids
+                        .iter()
+                        .map(|id| values.contains(&id))
+                        .collect(),
+                ),
+                _ => None,
+            };
+            if let Some(keep) = keep_customer {
+                selection.customers = Some(match selection.customers.take() {
+                    Some(before) => before.iter().zip(&keep).map(|(a, b)| *a && *b).collect(),
+                    None => keep,
+                });
+                continue;
+            }
+            let products = &book.products;
+            let keep_products: Vec<bool> = match key {
+                "family" => products
+                    .items
+                    .iter()
+                    .map(|p| values.contains(&products.families.get(p.family)))
+                    .collect(),
+                "product" => products.ids.iter().map(|id| values.contains(&id)).collect(),
+                _ => {
+                    return Err(format!(
+                        "--where {key}=...: unknown filter (use segment, country, channel, name, customer, family or product)"
+                    ))
+                }
+            };
+            selection.products = Some(match selection.products.take() {
+                Some(before) => before
+                    .iter()
+                    .zip(&keep_products)
+                    .map(|(a, b)| *a && *b)
+                    .collect(),
+                None => keep_products,
+            });
+        }
+        Ok(selection)
+    }
+}
+
+/// The selected lines of each customer, in file order: `order[start[c]..start[c + 1]]`.
+pub struct ByCustomer {
     start: Vec<u32>,
     order: Vec<LineIdx>,
 }
 
 impl ByCustomer {
-    fn new(book: &Book) -> ByCustomer {
+    /// Groups the lines `selection` keeps by customer.
+    pub fn new(book: &Book, selection: &Selection) -> ByCustomer {
         let n = book.customers.len();
+        let kept: Vec<bool> = (0..book.lines.len() as LineIdx)
+            .into_par_iter()
+            .map(|l| selection.keeps(book, l))
+            .collect();
         let mut start = vec![0u32; n + 1];
-        for line in &book.lines.items {
+        for (line, _) in book.lines.items.iter().zip(&kept).filter(|(_, k)| **k) {
             start[line.customer as usize + 1] += 1;
         }
         for c in 0..n {
             start[c + 1] += start[c];
         }
         let mut next = start.clone();
-        let mut order = vec![0; book.lines.len()];
+        let mut order = vec![0; start[n] as usize];
         for (i, line) in book.lines.items.iter().enumerate() {
-            let slot = &mut next[line.customer as usize];
-            order[*slot as usize] = i as LineIdx;
-            *slot += 1;
+            if kept[i] {
+                let slot = &mut next[line.customer as usize];
+                order[*slot as usize] = i as LineIdx;
+                *slot += 1;
+            }
         }
         ByCustomer { start, order }
     }
 
-    fn lines(&self, c: usize) -> &[LineIdx] {
+    /// The selected lines of customer `c`.
+    pub fn lines(&self, c: usize) -> &[LineIdx] {
         &self.order[self.start[c] as usize..self.start[c + 1] as usize]
+    }
+
+    /// Number of customers (selected or not).
+    pub fn customers(&self) -> usize {
+        self.start.len() - 1
     }
 }
 
@@ -241,9 +353,16 @@ impl ByCustomer {
 /// # Panics
 /// When `q.from` is after `q.to` (callers validate the range first, as the CLI does).
 pub fn report(book: &Book, q: &Query) -> Report {
+    report_selected(book, q, &ByCustomer::new(book, &Selection::all()))
+}
+
+/// The movement report of the lines grouped in `by_customer`.
+///
+/// # Panics
+/// When `q.from` is after `q.to`.
+pub fn report_selected(book: &Book, q: &Query, by_customer: &ByCustomer) -> Report {
     assert!(q.from <= q.to, "the range must not be empty");
-    let by_customer = ByCustomer::new(book);
-    let sums = (0..book.customers.len())
+    let sums = (0..by_customer.customers())
         .into_par_iter()
         .with_min_len(1024)
         .fold(
@@ -282,6 +401,33 @@ pub fn report(book: &Book, q: &Query) -> Report {
         rules: q.rules,
         months,
     }
+}
+
+/// The MRR of one customer (counting only `lines`) at the end of every month from `from` to
+/// `to`: the month-end snapshot of the rules page.
+pub fn mrr_by_month(book: &Book, lines: &[LineIdx], from: Month, to: Month) -> Vec<Money> {
+    let n = (to.since(from) + 1).max(0) as usize;
+    let mut delta = vec![Money::ZERO; n + 1];
+    for &l in lines {
+        let line = &book.lines.items[l as usize];
+        let Some((first, last)) = line.snapshot_months() else {
+            continue;
+        };
+        let start = first.since(from).clamp(0, n as i32) as usize;
+        let stop = last.map_or(n, |last| (last.since(from) + 1).clamp(0, n as i32) as usize);
+        if start < stop {
+            delta[start] += line.mrr();
+            delta[stop] -= line.mrr();
+        }
+    }
+    let mut running = Money::ZERO;
+    delta[..n]
+        .iter()
+        .map(|d| {
+            running += *d;
+            running
+        })
+        .collect()
 }
 
 /// Every movement of one customer in the range, in month order: the trail behind the report.

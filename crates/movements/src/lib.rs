@@ -9,6 +9,9 @@ mod engine;
 mod render;
 
 pub use engine::{
-    customer_movements, report, trail, Kind, MonthTotals, Movement, Query, Report, Rules,
+    customer_movements, mrr_by_month, report, report_selected, trail, ByCustomer, Kind,
+    MonthTotals, Movement, Query, Report, Rules, Selection,
 };
-pub use render::{kind_label, render_csv, render_json, render_table, render_trail, TrailFormat};
+pub use render::{
+    kind_label, render_csv, render_json, render_table, render_trail, table, TrailFormat,
+};

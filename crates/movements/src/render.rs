@@ -6,13 +6,7 @@ use serde::Serialize;
 
 /// An amount as the spec prints it: rounded half away from zero to the currency's minor unit.
 fn amount(m: Money, currency: Currency) -> String {
-    let d = m.round_dp(currency.minor_units());
-    if d.is_zero() {
-        // never "-0.00"
-        Money::ZERO.round_dp(currency.minor_units()).to_string()
-    } else {
-        d.to_string()
-    }
+    m.plain(currency)
 }
 
 #[derive(Serialize)]
@@ -130,8 +124,9 @@ pub fn kind_label(kind: Kind, locale: Locale) -> &'static str {
     }
 }
 
-/// Lays out rows of cells; `right[i]` says whether column `i` is right-aligned (numbers).
-fn table(rows: &[Vec<String>], right: &[bool]) -> String {
+/// Lays out rows of cells for a terminal, the first row as the header; `right[i]` says whether
+/// column `i` is right-aligned (numbers).
+pub fn table(rows: &[Vec<String>], right: &[bool]) -> String {
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();

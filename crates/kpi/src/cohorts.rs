@@ -1,0 +1,153 @@
+//! Cohort grids: customers grouped by the month (or quarter) of their first MRR, followed
+//! period by period as a fraction of their starting value.
+
+use crate::ratio;
+use expansa_ledger::{Book, Decimal, Money, Month};
+use expansa_movements::{mrr_by_month, ByCustomer};
+use rayon::prelude::*;
+
+/// How customers are grouped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CohortBy {
+    Month,
+    Quarter,
+}
+
+impl CohortBy {
+    fn months(self) -> i32 {
+        match self {
+            CohortBy::Month => 1,
+            CohortBy::Quarter => 3,
+        }
+    }
+
+    /// The first month of the period `m` falls in.
+    fn period_start(self, m: Month) -> Month {
+        let into = (i32::from(m.month()) - 1) % self.months();
+        m.offset(-into)
+    }
+
+    /// A period's label: `2024-01`, or `2024-Q1`.
+    pub fn label(self, start: Month) -> String {
+        match self {
+            CohortBy::Month => start.to_string(),
+            CohortBy::Quarter => format!("{}-Q{}", start.year(), (start.month() - 1) / 3 + 1),
+        }
+    }
+}
+
+/// What each cell measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CohortMetric {
+    /// The cohort's MRR at the end of the period over its MRR at the end of its first period.
+    Mrr,
+    /// The cohort's paying customers over its size.
+    Customers,
+}
+
+/// One cohort: its first period, size, starting value and one cell per later period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CohortRow {
+    pub start: Month,
+    pub label: String,
+    pub customers: u64,
+    /// The value the cells are fractions of (MRR, or customers as a whole number).
+    pub base: Decimal,
+    /// Cell `k`: the value `k` periods after the first, over `base`.
+    pub cells: Vec<Option<Decimal>>,
+}
+
+/// A cohort grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CohortGrid {
+    pub by: CohortBy,
+    pub metric: CohortMetric,
+    pub rows: Vec<CohortRow>,
+}
+
+/// The cohorts whose first paying period starts within `from..=to`, followed up to `to` (a
+/// period cut short by `to` is measured at `to`).
+pub fn cohorts(
+    book: &Book,
+    by_customer: &ByCustomer,
+    from: Month,
+    to: Month,
+    by: CohortBy,
+    metric: CohortMetric,
+) -> CohortGrid {
+    let first = by.period_start(from);
+    let periods = (to.since(first) / by.months() + 1) as usize;
+    // Period p ends at the end of this month (or at `to`).
+    let end_of = |p: usize| first.offset((p as i32 + 1) * by.months() - 1).min(to);
+    // values[c][k]: value of cohort c, k periods after its first; sizes[c].
+    let zero = || {
+        (
+            vec![vec![Money::ZERO; periods]; periods],
+            vec![0u64; periods],
+        )
+    };
+    let (values, sizes) = (0..by_customer.customers())
+        .into_par_iter()
+        .with_min_len(512)
+        .fold(zero, |(mut values, mut sizes), c| {
+            let lines = by_customer.lines(c);
+            let Some(earliest) = lines
+                .iter()
+                .map(|&l| Month::of(book.lines.items[l as usize].start))
+                .min()
+            else {
+                return (values, sizes);
+            };
+            let t0 = earliest.min(first);
+            let timeline = mrr_by_month(book, lines, t0, to);
+            let Some(first_paid) = timeline.iter().position(|m| m.is_positive()) else {
+                return (values, sizes);
+            };
+            let cohort_start = by.period_start(t0.offset(first_paid as i32));
+            if cohort_start < first {
+                return (values, sizes);
+            }
+            let cohort = (cohort_start.since(first) / by.months()) as usize;
+            sizes[cohort] += 1;
+            for (k, row) in values[cohort][..periods - cohort].iter_mut().enumerate() {
+                let mrr = timeline[end_of(cohort + k).since(t0) as usize];
+                *row += match metric {
+                    CohortMetric::Mrr => mrr,
+                    CohortMetric::Customers if mrr.is_positive() => {
+                        Money::from_decimal(Decimal::ONE)
+                    }
+                    CohortMetric::Customers => Money::ZERO,
+                };
+            }
+            (values, sizes)
+        })
+        .reduce(zero, |(mut va, mut sa), (vb, sb)| {
+            for (ra, rb) in va.iter_mut().zip(&vb) {
+                for (a, b) in ra.iter_mut().zip(rb) {
+                    *a += *b;
+                }
+            }
+            for (a, b) in sa.iter_mut().zip(&sb) {
+                *a += b;
+            }
+            (va, sa)
+        });
+    let rows = (0..periods)
+        .filter(|&p| sizes[p] > 0)
+        .map(|p| {
+            let start = first.offset(p as i32 * by.months());
+            let base = values[p][0].as_decimal();
+            CohortRow {
+                start,
+                label: by.label(start),
+                customers: sizes[p],
+                base: base.normalize(),
+                cells: values[p][..periods - p]
+                    .iter()
+                    .map(|v| ratio(v.as_decimal(), base))
+                    .collect(),
+            }
+        })
+        .collect();
+    CohortGrid { by, metric, rows }
+}

@@ -1,0 +1,426 @@
+//! The KPI report: one pass over customers' month-end MRR and movements.
+
+use crate::{per, ratio};
+use expansa_ledger::{Book, Currency, Decimal, Money, Month, OfferOutcome};
+use expansa_movements::{
+    customer_movements, mrr_by_month, report_selected, ByCustomer, Kind, MonthTotals, Query, Rules,
+};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+/// Months of history needed before the range: 12 for the trailing NRR/GRR (LTV needs 6).
+const HISTORY: i32 = 12;
+/// Months of customer churn averaged for LTV.
+const LTV_WINDOW: usize = 6;
+
+/// Every KPI of one month. `None` is a KPI that cannot be computed (the report's notes say why).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KpiMonth {
+    pub month: Month,
+    pub mrr: Money,
+    pub arr: Money,
+    pub customers: u64,
+    pub arpa: Option<Money>,
+    pub new_customers: u64,
+    pub churned_customers: u64,
+    pub customer_churn_rate: Option<Decimal>,
+    pub gross_mrr_churn_rate: Option<Decimal>,
+    pub net_mrr_churn_rate: Option<Decimal>,
+    pub nrr: Option<Decimal>,
+    pub grr: Option<Decimal>,
+    pub nrr_12m: Option<Decimal>,
+    pub grr_12m: Option<Decimal>,
+    pub expansion_rate: Option<Decimal>,
+    pub quick_ratio: Option<Decimal>,
+    pub ltv: Option<Money>,
+    pub cac: Option<Money>,
+    /// CAC of each channel of marketing_spend.csv (spend of the channel / its new customers).
+    pub cac_by_channel: BTreeMap<String, Option<Money>>,
+    pub ltv_cac: Option<Decimal>,
+    pub cac_payback_months: Option<Decimal>,
+    pub avg_upsell: Option<Money>,
+    pub avg_cross_sell: Option<Money>,
+    pub upsell_customers: u64,
+    pub cross_sell_customers: u64,
+    pub expansion_mrr: Money,
+    pub offer_conversion_rate: Option<Decimal>,
+    /// The month's movement totals the KPIs come from.
+    pub movements: MonthTotals,
+}
+
+/// KPIs for every month of a range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KpiReport {
+    pub currency: Currency,
+    pub rules: Rules,
+    pub months: Vec<KpiMonth>,
+    /// Why KPIs are null, one sentence per KPI and reason, with the months it applies to.
+    pub notes: Vec<String>,
+}
+
+/// Per-month counts from customers' month-end MRR, over the range and the history before it.
+#[derive(Clone)]
+struct Counts<'a> {
+    start: Vec<u64>,
+    new: Vec<u64>,
+    churned: Vec<u64>,
+    new_mrr: Vec<Money>,
+    /// Customers paying 12 months earlier: their MRR then, now, and now capped at then.
+    base_12m: Vec<Money>,
+    net_12m: Vec<Money>,
+    gross_12m: Vec<Money>,
+    upsell_customers: Vec<u64>,
+    cross_sell_customers: Vec<u64>,
+    new_by_channel: BTreeMap<&'a str, Vec<u64>>,
+}
+
+impl<'a> Counts<'a> {
+    fn new(n: usize) -> Counts<'a> {
+        Counts {
+            start: vec![0; n],
+            new: vec![0; n],
+            churned: vec![0; n],
+            new_mrr: vec![Money::ZERO; n],
+            base_12m: vec![Money::ZERO; n],
+            net_12m: vec![Money::ZERO; n],
+            gross_12m: vec![Money::ZERO; n],
+            upsell_customers: vec![0; n],
+            cross_sell_customers: vec![0; n],
+            new_by_channel: BTreeMap::new(),
+        }
+    }
+
+    fn merge(mut self, other: Counts<'a>) -> Counts<'a> {
+        let add = |a: &mut Vec<u64>, b: &Vec<u64>| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        let add_money =
+            |a: &mut Vec<Money>, b: &Vec<Money>| a.iter_mut().zip(b).for_each(|(x, y)| *x += *y);
+        add(&mut self.start, &other.start);
+        add(&mut self.new, &other.new);
+        add(&mut self.churned, &other.churned);
+        add(&mut self.upsell_customers, &other.upsell_customers);
+        add(&mut self.cross_sell_customers, &other.cross_sell_customers);
+        add_money(&mut self.new_mrr, &other.new_mrr);
+        add_money(&mut self.base_12m, &other.base_12m);
+        add_money(&mut self.net_12m, &other.net_12m);
+        add_money(&mut self.gross_12m, &other.gross_12m);
+        for (channel, counts) in other.new_by_channel {
+            match self.new_by_channel.get_mut(channel) {
+                Some(mine) => add(mine, &counts),
+                None => {
+                    self.new_by_channel.insert(channel, counts);
+                }
+            }
+        }
+        self
+    }
+}
+
+/// The KPIs of the lines in `by_customer` for every month of `q`. `spend_channels` limits the
+/// marketing spend counted for CAC (a `--where channel=` filter); `None` counts all of it.
+pub fn kpis(
+    book: &Book,
+    q: &Query,
+    by_customer: &ByCustomer,
+    spend_channels: Option<&[String]>,
+) -> KpiReport {
+    let report = report_selected(book, q, by_customer);
+    let first = q.from.offset(-HISTORY);
+    let n = (q.to.since(first) + 1) as usize;
+    let counts = (0..by_customer.customers())
+        .into_par_iter()
+        .with_min_len(512)
+        .fold(
+            || Counts::new(n),
+            |mut acc, c| {
+                count_customer(book, q, by_customer, c, first, &mut acc);
+                acc
+            },
+        )
+        .reduce(|| Counts::new(n), Counts::merge);
+    let mut notes = Notes::default();
+    let spend = monthly_spend(book, spend_channels);
+    let months = report
+        .months
+        .iter()
+        .map(|totals| month_kpis(book, totals, first, &counts, &spend, &mut notes))
+        .collect();
+    KpiReport {
+        currency: report.currency,
+        rules: report.rules,
+        months,
+        notes: notes.into_sentences(),
+    }
+}
+
+fn count_customer<'a>(
+    book: &'a Book,
+    q: &Query,
+    by_customer: &ByCustomer,
+    c: usize,
+    first: Month,
+    acc: &mut Counts<'a>,
+) {
+    let lines = by_customer.lines(c);
+    let Some(earliest) = lines
+        .iter()
+        .map(|&l| Month::of(book.lines.items[l as usize].start))
+        .min()
+    else {
+        return;
+    };
+    let t0 = earliest.min(first);
+    let timeline = mrr_by_month(book, lines, t0, q.to);
+    let offset = first.since(t0) as usize;
+    let mut ever_paid = timeline[..offset].iter().any(|m| m.is_positive());
+    let channel = book.customers.channel.get_opt(c);
+    for k in 0..timeline.len() - offset {
+        let i = offset + k;
+        let now = timeline[i];
+        let prev = if i > 0 { timeline[i - 1] } else { Money::ZERO };
+        if prev.is_positive() {
+            acc.start[k] += 1;
+            if !now.is_positive() {
+                acc.churned[k] += 1;
+            }
+        } else if now.is_positive() && !ever_paid {
+            acc.new[k] += 1;
+            acc.new_mrr[k] += now;
+            if let Some(ch) = channel {
+                acc.new_by_channel
+                    .entry(ch)
+                    .or_insert_with(|| vec![0; acc.start.len()])[k] += 1;
+            }
+        }
+        ever_paid |= now.is_positive();
+        if i >= HISTORY as usize {
+            let then = timeline[i - HISTORY as usize];
+            if then.is_positive() {
+                acc.base_12m[k] += then;
+                acc.net_12m[k] += now;
+                acc.gross_12m[k] += now.min(then);
+            }
+        }
+    }
+    // Customers with an upsell or a cross-sell in the month (for the averages).
+    let mut had: Vec<(Month, Kind)> = customer_movements(book, q, c as u32, lines)
+        .into_iter()
+        .filter(|m| matches!(m.kind, Kind::Upsell | Kind::CrossSell))
+        .map(|m| (m.month, m.kind))
+        .collect();
+    had.sort_unstable();
+    had.dedup();
+    for (month, kind) in had {
+        let k = month.since(first) as usize;
+        match kind {
+            Kind::Upsell => acc.upsell_customers[k] += 1,
+            _ => acc.cross_sell_customers[k] += 1,
+        }
+    }
+}
+
+/// Spend per month, all channels and by channel.
+struct Spend<'a> {
+    total: BTreeMap<Month, Decimal>,
+    by_channel: BTreeMap<(&'a str, Month), Decimal>,
+    any: bool,
+}
+
+fn monthly_spend<'a>(book: &'a Book, channels: Option<&[String]>) -> Spend<'a> {
+    let mut spend = Spend {
+        total: BTreeMap::new(),
+        by_channel: BTreeMap::new(),
+        any: !book.marketing_spend.is_empty(),
+    };
+    for s in &book.marketing_spend {
+        if channels.is_some_and(|keep| !keep.contains(&s.channel)) {
+            continue;
+        }
+        *spend.total.entry(s.month).or_default() += s.amount;
+        *spend.by_channel.entry((&s.channel, s.month)).or_default() += s.amount;
+    }
+    spend
+}
+
+/// Null KPIs, grouped by sentence.
+#[derive(Default)]
+struct Notes(BTreeMap<String, Vec<Month>>);
+
+impl Notes {
+    fn null<T>(&mut self, value: Option<T>, month: Month, why: &str) -> Option<T> {
+        if value.is_none() {
+            self.0.entry(why.to_string()).or_default().push(month);
+        }
+        value
+    }
+
+    fn into_sentences(self) -> Vec<String> {
+        self.0
+            .into_iter()
+            .map(|(why, months)| {
+                let list: Vec<String> = months.iter().map(Month::to_string).collect();
+                format!("{why} ({})", list.join(", "))
+            })
+            .collect()
+    }
+}
+
+fn month_kpis(
+    book: &Book,
+    t: &MonthTotals,
+    first: Month,
+    counts: &Counts<'_>,
+    spend: &Spend<'_>,
+    notes: &mut Notes,
+) -> KpiMonth {
+    let m = t.month;
+    let k = m.since(first) as usize;
+    let get = |kind: Kind| t.get(kind).as_decimal();
+    let mrr_start = t.mrr_start.as_decimal();
+    let losses = get(Kind::Churn) + get(Kind::Downsell);
+    let gains = get(Kind::New) + get(Kind::CrossSell) + get(Kind::Upsell) + get(Kind::Reactivation);
+    let expansion = t.get(Kind::Upsell) + t.get(Kind::CrossSell);
+    let no_start = "MRR at the start of the month is 0";
+
+    let churn_rate = |k: usize| {
+        ratio(
+            Decimal::from(counts.churned[k]),
+            Decimal::from(counts.start[k]),
+        )
+    };
+    let customer_churn_rate = notes.null(
+        churn_rate(k),
+        m,
+        "customer_churn_rate is null: no paying customers at the start of the month",
+    );
+    let gross = notes.null(ratio(-losses, mrr_start), m, &format!("gross_mrr_churn_rate, grr, net_mrr_churn_rate, nrr, expansion_rate are null: {no_start}"));
+    let net = ratio(
+        -(losses + get(Kind::Upsell) + get(Kind::CrossSell) + get(Kind::Reactivation)),
+        mrr_start,
+    );
+    let arpa = notes.null(
+        per(t.mrr_end, t.customers_end),
+        m,
+        "arpa is null: no paying customers",
+    );
+
+    let window: Vec<Decimal> = (k - LTV_WINDOW..k).filter_map(churn_rate).collect();
+    let average_churn = ratio(
+        window.iter().copied().sum(),
+        Decimal::from(window.len() as u64),
+    )
+    .filter(|r| !r.is_zero());
+    let ltv = notes.null(
+        arpa.zip(average_churn)
+            .and_then(|(a, r)| ratio(a.as_decimal(), r))
+            .map(Money::from_decimal),
+        m,
+        "ltv is null: no customer churn in the six months before (or no paying customers)",
+    );
+
+    let new = counts.new[k];
+    let cac = if spend.any {
+        let amount = spend.total.get(&m).copied().unwrap_or_default();
+        notes.null(
+            per(Money::from_decimal(amount), new),
+            m,
+            "cac, ltv_cac and cac_payback_months are null: no new customers",
+        )
+    } else {
+        notes.null(
+            None,
+            m,
+            "cac, ltv_cac and cac_payback_months are null: the book has no marketing_spend.csv",
+        )
+    };
+    let channels: std::collections::BTreeSet<&str> = if spend.any {
+        let spent = spend.by_channel.keys().map(|(ch, _)| *ch);
+        counts.new_by_channel.keys().copied().chain(spent).collect()
+    } else {
+        Default::default()
+    };
+    let cac_by_channel = channels
+        .into_iter()
+        .map(|ch| {
+            let amount = spend.by_channel.get(&(ch, m)).copied().unwrap_or_default();
+            let new_here = counts.new_by_channel.get(ch).map_or(0, |v| v[k]);
+            (ch.to_string(), per(Money::from_decimal(amount), new_here))
+        })
+        .collect();
+    let arpa_new = per(counts.new_mrr[k], new);
+    let decided: Vec<_> = book
+        .offers
+        .iter()
+        .filter(|o| o.outcome.is_some() && o.decided_on.is_some_and(|d| Month::of(d) == m))
+        .collect();
+    let accepted = decided
+        .iter()
+        .filter(|o| o.outcome == Some(OfferOutcome::Accepted))
+        .count();
+    let offer_conversion_rate = if book.offers.is_empty() {
+        notes.null(
+            None,
+            m,
+            "offer_conversion_rate is null: the book has no offers.csv",
+        )
+    } else {
+        notes.null(
+            ratio(
+                Decimal::from(accepted as u64),
+                Decimal::from(decided.len() as u64),
+            ),
+            m,
+            "offer_conversion_rate is null: no offer was decided in the month",
+        )
+    };
+    let base_12m = counts.base_12m[k].as_decimal();
+    KpiMonth {
+        month: m,
+        mrr: t.mrr_end,
+        arr: Money::from_decimal(t.mrr_end.as_decimal() * Decimal::from(12)),
+        customers: t.customers_end,
+        arpa,
+        new_customers: new,
+        churned_customers: counts.churned[k],
+        customer_churn_rate,
+        gross_mrr_churn_rate: gross,
+        net_mrr_churn_rate: net,
+        nrr: net.map(|n| Decimal::ONE - n),
+        grr: gross.map(|g| Decimal::ONE - g),
+        nrr_12m: notes.null(
+            ratio(counts.net_12m[k].as_decimal(), base_12m),
+            m,
+            "nrr_12m and grr_12m are null: no paying customers 12 months before",
+        ),
+        grr_12m: ratio(counts.gross_12m[k].as_decimal(), base_12m),
+        expansion_rate: ratio(expansion.as_decimal(), mrr_start),
+        quick_ratio: notes.null(
+            ratio(gains, -losses),
+            m,
+            "quick_ratio is null: no churn or downsell in the month",
+        ),
+        ltv,
+        cac,
+        cac_by_channel,
+        ltv_cac: ltv
+            .zip(cac)
+            .and_then(|(l, c)| ratio(l.as_decimal(), c.as_decimal())),
+        cac_payback_months: cac
+            .zip(arpa_new)
+            .and_then(|(c, a)| ratio(c.as_decimal(), a.as_decimal())),
+        avg_upsell: notes.null(
+            per(t.get(Kind::Upsell), counts.upsell_customers[k]),
+            m,
+            "avg_upsell is null: no upsell in the month",
+        ),
+        avg_cross_sell: notes.null(
+            per(t.get(Kind::CrossSell), counts.cross_sell_customers[k]),
+            m,
+            "avg_cross_sell is null: no cross-sell in the month",
+        ),
+        upsell_customers: counts.upsell_customers[k],
+        cross_sell_customers: counts.cross_sell_customers[k],
+        expansion_mrr: expansion,
+        offer_conversion_rate,
+        movements: t.clone(),
+    }
+}
