@@ -628,13 +628,19 @@ fn classify(
     }
 }
 
-/// Pairs appearing lines with the disappearing lines they replace: the line named in
-/// `revises` first; then, for the rest in id order, a disappearing line of the same product
-/// family (same contract first, then the lowest id). Each line is matched at most once.
+/// Pairs appearing lines with the disappearing lines they replace, taking the appearing lines
+/// in id order: first the line each names in `revises`; then, for the rest, a disappearing
+/// line of the same product family (same contract first, then the lowest id). Each line is
+/// matched at most once.
 fn match_predecessors(book: &Book, s: &mut Scratch) {
     let lines = &book.lines;
     let family = |l: LineIdx| book.products.items[lines.items[l as usize].product as usize].family;
     let id = |l: LineIdx| lines.ids.get(l);
+    // Appearing lines claim predecessors in id order, so ties (two lines revising the same
+    // one) never depend on the order of the rows.
+    if s.appearing.len() > 1 {
+        s.appearing.sort_unstable_by(|&x, &y| id(x).cmp(id(y)));
+    }
     s.predecessor.clear();
     s.predecessor.resize(s.appearing.len(), None);
     s.taken.clear();
@@ -652,11 +658,10 @@ fn match_predecessors(book: &Book, s: &mut Scratch) {
             }
         }
     }
-    let mut pending: Vec<usize> = (0..s.appearing.len())
-        .filter(|&k| s.predecessor[k].is_none())
-        .collect();
-    pending.sort_by(|&x, &y| id(s.appearing[x]).cmp(id(s.appearing[y])));
-    for k in pending {
+    for k in 0..s.appearing.len() {
+        if s.predecessor[k].is_some() {
+            continue;
+        }
         let a = s.appearing[k];
         let contract = lines.contract_id(a);
         let best = (0..s.disappearing.len())

@@ -205,7 +205,10 @@ fn query(rules: Rules) -> Query {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(160))]
+    // 160 cases by default; PROPTEST_CASES=N runs more.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(160)
+    ))]
 
     #[test]
     fn identity_holds_for_every_customer_and_month(
