@@ -19,18 +19,8 @@ enum CliCommand {
     Movements {
         #[command(flatten)]
         book: BookArgs,
-        /// First month of the report (YYYY-MM).
-        #[arg(long)]
-        from: Month,
-        /// Last month of the report (YYYY-MM).
-        #[arg(long)]
-        to: Month,
-        /// Movement rules.
-        #[arg(long, default_value = "conexa", value_parser = ["conexa", "chartmogul"])]
-        rules: String,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[command(flatten)]
+        report: ReportArgs,
         /// Print one customer's trail: every movement with the lines behind it.
         #[arg(long, value_name = "CUSTOMER_ID")]
         explain: Option<String>,
@@ -41,18 +31,8 @@ enum CliCommand {
     Kpis {
         #[command(flatten)]
         book: BookArgs,
-        /// First month (YYYY-MM).
-        #[arg(long)]
-        from: Month,
-        /// Last month (YYYY-MM).
-        #[arg(long)]
-        to: Month,
-        /// Movement rules.
-        #[arg(long, default_value = "conexa", value_parser = ["conexa", "chartmogul"])]
-        rules: String,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[command(flatten)]
+        report: ReportArgs,
         #[command(flatten)]
         filters: FilterArgs,
     },
@@ -100,6 +80,37 @@ struct BookArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+/// A monthly report: its range, rules and format.
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// First month of the report (YYYY-MM).
+    #[arg(long)]
+    from: Month,
+    /// Last month of the report (YYYY-MM).
+    #[arg(long)]
+    to: Month,
+    /// Movement rules.
+    #[arg(long, default_value = "conexa", value_parser = ["conexa", "chartmogul"])]
+    rules: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+impl ReportArgs {
+    /// The validated query and the format.
+    fn parse(self) -> Result<(Query, Format), String> {
+        range(self.from, self.to)?;
+        let rules: Rules = self.rules.parse()?;
+        let query = Query {
+            from: self.from,
+            to: self.to,
+            rules,
+        };
+        Ok((query, self.format))
+    }
 }
 
 /// Filters on customers and products.
@@ -192,43 +203,33 @@ impl Plan {
             CliCommand::Check { book } => (book, Command::Check),
             CliCommand::Movements {
                 book,
-                from,
-                to,
-                rules,
-                format,
+                report,
                 explain,
                 filters,
             } => {
-                range(from, to)?;
-                let rules: Rules = rules.parse()?;
-                (
-                    book,
-                    Command::Movements {
-                        query: Query { from, to, rules },
-                        format,
-                        explain,
-                        filters: filters.parse()?,
-                    },
-                )
+                let (query, format) = report.parse()?;
+                let filters = filters.parse()?;
+                let command = Command::Movements {
+                    query,
+                    format,
+                    explain,
+                    filters,
+                };
+                (book, command)
             }
             CliCommand::Kpis {
                 book,
-                from,
-                to,
-                rules,
-                format,
+                report,
                 filters,
             } => {
-                range(from, to)?;
-                let rules: Rules = rules.parse()?;
-                (
-                    book,
-                    Command::Kpis {
-                        query: Query { from, to, rules },
-                        format,
-                        filters: filters.parse()?,
-                    },
-                )
+                let (query, format) = report.parse()?;
+                let filters = filters.parse()?;
+                let command = Command::Kpis {
+                    query,
+                    format,
+                    filters,
+                };
+                (book, command)
             }
             CliCommand::Cohorts {
                 book,

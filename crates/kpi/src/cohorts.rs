@@ -3,7 +3,7 @@
 
 use crate::ratio;
 use expansa_ledger::{Book, Decimal, Money, Month};
-use expansa_movements::{mrr_by_month, ByCustomer};
+use expansa_movements::{mrr_history, ByCustomer};
 use rayon::prelude::*;
 
 /// How customers are grouped.
@@ -90,16 +90,9 @@ pub fn cohorts(
         .into_par_iter()
         .with_min_len(512)
         .fold(zero, |(mut values, mut sizes), c| {
-            let lines = by_customer.lines(c);
-            let Some(earliest) = lines
-                .iter()
-                .map(|&l| Month::of(book.lines.items[l as usize].start))
-                .min()
-            else {
+            let Some((t0, timeline)) = mrr_history(book, by_customer.lines(c), first, to) else {
                 return (values, sizes);
             };
-            let t0 = earliest.min(first);
-            let timeline = mrr_by_month(book, lines, t0, to);
             let Some(first_paid) = timeline.iter().position(|m| m.is_positive()) else {
                 return (values, sizes);
             };

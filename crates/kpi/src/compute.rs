@@ -3,7 +3,7 @@
 use crate::{per, ratio};
 use expansa_ledger::{Book, Currency, Decimal, Money, Month, OfferOutcome};
 use expansa_movements::{
-    customer_movements, mrr_by_month, report_selected, ByCustomer, Kind, MonthTotals, Query, Rules,
+    customer_movements, mrr_history, report_selected, ByCustomer, Kind, MonthTotals, Query, Rules,
 };
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -161,15 +161,9 @@ fn count_customer<'a>(
     acc: &mut Counts<'a>,
 ) {
     let lines = by_customer.lines(c);
-    let Some(earliest) = lines
-        .iter()
-        .map(|&l| Month::of(book.lines.items[l as usize].start))
-        .min()
-    else {
+    let Some((t0, timeline)) = mrr_history(book, lines, first, q.to) else {
         return;
     };
-    let t0 = earliest.min(first);
-    let timeline = mrr_by_month(book, lines, t0, q.to);
     let offset = first.since(t0) as usize;
     let mut ever_paid = timeline[..offset].iter().any(|m| m.is_positive());
     let channel = book.customers.channel.get_opt(c);

@@ -403,6 +403,23 @@ pub fn report_selected(book: &Book, q: &Query, by_customer: &ByCustomer) -> Repo
     }
 }
 
+/// A customer's whole month-end MRR history up to `to`: from the month of its first line, or
+/// from `from` if that is earlier. Returns the first month and the MRR of each month;
+/// `None` when `lines` is empty.
+pub fn mrr_history(
+    book: &Book,
+    lines: &[LineIdx],
+    from: Month,
+    to: Month,
+) -> Option<(Month, Vec<Money>)> {
+    let earliest = lines
+        .iter()
+        .map(|&l| Month::of(book.lines.items[l as usize].start))
+        .min()?;
+    let first = earliest.min(from);
+    Some((first, mrr_by_month(book, lines, first, to)))
+}
+
 /// The MRR of one customer (counting only `lines`) at the end of every month from `from` to
 /// `to`: the month-end snapshot of the rules page.
 pub fn mrr_by_month(book: &Book, lines: &[LineIdx], from: Month, to: Month) -> Vec<Money> {

@@ -9,8 +9,8 @@ mod engine;
 mod render;
 
 pub use engine::{
-    customer_movements, mrr_by_month, report, report_selected, trail, ByCustomer, Kind,
-    MonthTotals, Movement, Query, Report, Rules, Selection,
+    customer_movements, mrr_by_month, mrr_history, report, report_selected, trail, ByCustomer,
+    Kind, MonthTotals, Movement, Query, Report, Rules, Selection,
 };
 pub use render::{
     kind_label, render_csv, render_json, render_table, render_trail, table, TrailFormat,
