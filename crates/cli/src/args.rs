@@ -97,11 +97,14 @@ struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Also draw the report as a chart: FILE.svg or FILE.png.
+    #[arg(long, value_name = "FILE")]
+    chart: Option<PathBuf>,
 }
 
 impl ReportArgs {
-    /// The validated query and the format.
-    fn parse(self) -> Result<(Query, Format), String> {
+    /// The validated query, the format and the chart file.
+    fn parse(self) -> Result<(Query, Format, Option<PathBuf>), String> {
         range(self.from, self.to)?;
         let rules: Rules = self.rules.parse()?;
         let query = Query {
@@ -109,7 +112,19 @@ impl ReportArgs {
             to: self.to,
             rules,
         };
-        Ok((query, self.format))
+        if let Some(chart) = &self.chart {
+            let ext = chart
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            if !matches!(ext.as_deref(), Some("svg" | "png")) {
+                return Err(format!(
+                    "--chart {}: the file must end in .svg or .png",
+                    chart.display()
+                ));
+            }
+        }
+        Ok((query, self.format, self.chart))
     }
 }
 
@@ -174,11 +189,13 @@ pub enum Command {
         format: Format,
         explain: Option<String>,
         filters: Vec<(String, String)>,
+        chart: Option<PathBuf>,
     },
     Kpis {
         query: Query,
         format: Format,
         filters: Vec<(String, String)>,
+        chart: Option<PathBuf>,
     },
     Cohorts {
         from: Month,
@@ -207,13 +224,14 @@ impl Plan {
                 explain,
                 filters,
             } => {
-                let (query, format) = report.parse()?;
+                let (query, format, chart) = report.parse()?;
                 let filters = filters.parse()?;
                 let command = Command::Movements {
                     query,
                     format,
                     explain,
                     filters,
+                    chart,
                 };
                 (book, command)
             }
@@ -222,12 +240,13 @@ impl Plan {
                 report,
                 filters,
             } => {
-                let (query, format) = report.parse()?;
+                let (query, format, chart) = report.parse()?;
                 let filters = filters.parse()?;
                 let command = Command::Kpis {
                     query,
                     format,
                     filters,
+                    chart,
                 };
                 (book, command)
             }

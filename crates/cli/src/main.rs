@@ -75,8 +75,12 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             format,
             explain: None,
             filters,
+            chart,
         } => {
             let r = report_selected(&book, query, &select(filters)?);
+            if let Some(path) = chart {
+                expansa_chart::movements_chart(&r, plan.locale, path)?;
+            }
             Ok(match format {
                 Format::Json => render_json(&r) + "\n",
                 Format::Csv => render_csv(&r),
@@ -88,6 +92,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             format,
             explain: Some(customer),
             filters,
+            ..
         } => {
             let idx = book
                 .customers
@@ -111,6 +116,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             query,
             format,
             filters,
+            chart,
         } => {
             let channels: Vec<String> = filters
                 .iter()
@@ -119,6 +125,9 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 .collect();
             let spend_channels = (!channels.is_empty()).then_some(channels.as_slice());
             let r = kpis(&book, query, &select(filters)?, spend_channels);
+            if let Some(path) = chart {
+                expansa_chart::kpi_chart(&r, plan.locale, path)?;
+            }
             Ok(render_kpis(&r, kpi_format(format)))
         }
         Command::Cohorts {

@@ -522,3 +522,58 @@ fn cohorts_and_filters() {
             "--where segment: expected KEY=VALUE",
         ));
 }
+
+#[test]
+fn charts_as_svg_and_png() {
+    let demo = root().join("examples/demo");
+    let dir = tempdir::Dir::new();
+    let svg = dir.path().join("movements.svg");
+    expansa()
+        .args(["movements", "--data"])
+        .arg(&demo)
+        .args([
+            "--from", "2024-01", "--to", "2024-12", "--locale", "pt-BR", "--chart",
+        ])
+        .arg(&svg)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("R$ 33.425,90"));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..80.min(text.len())]);
+    for label in [
+        "Movimentos de MRR",
+        "Cross-sell",
+        "Reativação",
+        "2024-03",
+        "R$ 30.000",
+    ] {
+        assert!(text.contains(label), "the SVG has no {label:?}");
+    }
+    let png = dir.path().join("kpis.png");
+    expansa()
+        .args(["kpis", "--data"])
+        .arg(&demo)
+        .args([
+            "--from", "2024-01", "--to", "2024-12", "--locale", "en", "--chart",
+        ])
+        .arg(&png)
+        .assert()
+        .success();
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // IHDR: width and height, big-endian, right after the chunk's length and type.
+    assert_eq!(&bytes[16..24], &[0, 0, 4, 76, 0, 0, 2, 188]); // 1100 x 700
+    assert!(
+        bytes.len() > 20_000,
+        "a chart with lines and text, not a blank page"
+    );
+    expansa()
+        .args(["kpis", "--data"])
+        .arg(&demo)
+        .args(["--from", "2024-01", "--to", "2024-02", "--chart", "out.gif"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--chart out.gif: the file must end in .svg or .png",
+        ));
+}
