@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # The test suite: unit, property, golden, end-to-end CLI, fuzz-corpus replay, and the
-# differential test against the DuckDB peer in ../shared/tools (which needs duckdb).
+# differential test against the DuckDB peer in ../shared/tools (which needs duckdb), and the
+# management report in headless Chromium (Debian's chromium, installed here when missing).
 # Ends with one line counting every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check duckdb
+# The management report is checked in Debian's headless Chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "the report test needs Debian's chromium: sudo apt-get install chromium" >&2
+  fi
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"

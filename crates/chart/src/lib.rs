@@ -106,6 +106,22 @@ pub fn movements_chart(report: &Report, locale: Locale, path: &Path) -> Result<(
     render!(path, draw_movements(report, locale))
 }
 
+/// The movement chart as an SVG document (for pages that inline it).
+pub fn movements_svg(report: &Report, locale: Locale) -> Result<String, ChartError> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let area = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let fail = |reason: String| ChartError::Draw {
+            path: "(inline SVG)".into(),
+            reason,
+        };
+        draw_movements(&area, report, locale).map_err(fail)?;
+        area.present().map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
 fn draw_movements<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     report: &Report,

@@ -58,6 +58,22 @@ enum CliCommand {
         #[command(flatten)]
         filters: FilterArgs,
     },
+    /// The monthly management report: one self-contained HTML page.
+    Report {
+        #[command(flatten)]
+        book: BookArgs,
+        /// The month reported (YYYY-MM).
+        #[arg(long)]
+        month: Month,
+        /// The HTML file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Movement rules.
+        #[arg(long, default_value = "conexa", value_parser = ["conexa", "chartmogul"])]
+        rules: String,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
     /// Validate a book and list every problem; changes nothing.
     Check {
         #[command(flatten)]
@@ -197,6 +213,12 @@ pub enum Command {
         filters: Vec<(String, String)>,
         chart: Option<PathBuf>,
     },
+    Report {
+        month: Month,
+        out: PathBuf,
+        rules: Rules,
+        filters: Vec<(String, String)>,
+    },
     Cohorts {
         from: Month,
         to: Month,
@@ -247,6 +269,21 @@ impl Plan {
                     format,
                     filters,
                     chart,
+                };
+                (book, command)
+            }
+            CliCommand::Report {
+                book,
+                month,
+                out,
+                rules,
+                filters,
+            } => {
+                let command = Command::Report {
+                    month,
+                    out,
+                    rules: rules.parse()?,
+                    filters: filters.parse()?,
                 };
                 (book, command)
             }

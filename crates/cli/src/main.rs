@@ -130,6 +130,23 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             }
             Ok(render_kpis(&r, kpi_format(format)))
         }
+        Command::Report {
+            month,
+            out,
+            rules,
+            filters,
+        } => {
+            let html = expansa_report::management_report(
+                &book,
+                &select(filters)?,
+                *month,
+                *rules,
+                plan.locale,
+            )?;
+            std::fs::write(out, html)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            Ok(format!("wrote {}\n", out.display()))
+        }
         Command::Cohorts {
             from,
             to,

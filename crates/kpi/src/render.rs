@@ -160,6 +160,19 @@ fn fields(m: &KpiMonth) -> Vec<(&'static str, [&'static str; 2], Value)> {
     ]
 }
 
+/// Every KPI of a month for people: (JSON key, label in `locale`, value formatted in `locale`).
+pub fn kpi_cells(
+    m: &KpiMonth,
+    currency: Currency,
+    locale: Locale,
+) -> Vec<(&'static str, &'static str, String)> {
+    let lang = usize::from(locale == Locale::En);
+    fields(m)
+        .into_iter()
+        .map(|(key, label, v)| (key, label[lang], v.human(currency, locale)))
+        .collect()
+}
+
 #[derive(Serialize)]
 struct JsonReport {
     currency: String,

@@ -18,5 +18,5 @@ pub use jiff::civil::Date;
 pub use locale::Locale;
 pub use money::{line_mrr, Money, MrrError, PackedMoney, SCALE};
 pub use month::{parse_date, BadMonth, Month};
-pub use rust_decimal::Decimal;
+pub use rust_decimal::{Decimal, RoundingStrategy};
 pub use small_decimal::SmallDecimal;
