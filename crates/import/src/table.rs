@@ -29,6 +29,8 @@ pub(crate) struct Layout {
     columns: &'static [&'static str],
     /// For each schema column, its position in the file's records.
     position: Vec<Option<usize>>,
+    /// Columns the schema does not know: (lower-case name, position).
+    extra: Vec<(String, usize)>,
     width: usize,
     separator: u8,
     decimal_comma: bool,
@@ -50,6 +52,18 @@ impl<'a> Row<'a> {
     pub fn text(&self, column: usize) -> Option<&'a str> {
         let (start, end) = *self.fields.get(self.layout.position[column]?)?;
         // Fields are cut at ASCII separators, so they always lie on character boundaries.
+        let trimmed = self.data.get(start as usize..end as usize)?.trim_ascii();
+        (!trimmed.is_empty()).then_some(trimmed)
+    }
+
+    /// The columns of the file that its schema does not know, in header order.
+    pub fn extra_columns(&self) -> impl Iterator<Item = &'a str> {
+        self.layout.extra.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The text of the `k`-th extra column, trimmed; `None` when empty.
+    pub fn extra_text(&self, k: usize) -> Option<&'a str> {
+        let (start, end) = *self.fields.get(self.layout.extra.get(k)?.1)?;
         let trimmed = self.data.get(start as usize..end as usize)?.trim_ascii();
         (!trimmed.is_empty()).then_some(trimmed)
     }
@@ -414,12 +428,15 @@ impl Layout {
             .collect();
         let mut problems = Vec::new();
         let mut position = vec![None; schema.columns.len()];
+        let mut extra: Vec<(String, usize)> = Vec::new();
         for (i, name) in names.iter().enumerate() {
             if let Some(k) = schema.columns.iter().position(|c| c == name) {
                 if position[k].is_some() {
                     problems.push(problem(name, name, "column appears twice in the header"));
                 }
                 position[k] = Some(i);
+            } else if !name.is_empty() && !extra.iter().any(|(n, _)| n == name) {
+                extra.push((name.clone(), i));
             }
         }
         for req in schema.required {
@@ -443,6 +460,7 @@ impl Layout {
             file: schema.file,
             columns: schema.columns,
             position,
+            extra,
             width: names.len(),
             separator,
             decimal_comma: separator == b';',

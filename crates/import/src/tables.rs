@@ -423,6 +423,8 @@ impl Loader<'_> {
         struct Chunk {
             rows: Vec<(u64, Option<Date>)>,
             text: [TextColumn; 5],
+            /// The file's other columns: names (set by the first row) and values.
+            extra: Vec<(String, TextColumn)>,
         }
         let mut ids = TextColumn::default();
         let mut rows: Vec<u64> = Vec::new();
@@ -442,6 +444,15 @@ impl Loader<'_> {
                             c.text[k + 1].push(r.text(col).unwrap_or(""));
                         }
                     }
+                    if c.extra.is_empty() {
+                        c.extra = r
+                            .extra_columns()
+                            .map(|n| (n.to_string(), TextColumn::default()))
+                            .collect();
+                    }
+                    for (k, (_, col)) in c.extra.iter_mut().enumerate() {
+                        col.push(r.extra_text(k).unwrap_or(""));
+                    }
                 }
             },
             |chunk, estimate| {
@@ -458,6 +469,12 @@ impl Loader<'_> {
                 customers.segment.append(&chunk.text[2]);
                 customers.country.append(&chunk.text[3]);
                 customers.channel.append(&chunk.text[4]);
+                for (name, values) in &chunk.extra {
+                    match customers.attributes.iter_mut().find(|(n, _)| n == name) {
+                        Some((_, column)) => column.append(values),
+                        None => customers.attributes.push((name.clone(), values.clone())),
+                    }
+                }
             },
         );
         if !self.found(read) {

@@ -14,6 +14,25 @@ fn book(files: &[(&str, &str)]) -> Book {
         .unwrap_or_else(|e| panic!("{:?}", e.0))
 }
 
+/// MRR at each month end from 2024-01 to `to`, of the lines `filters` select.
+fn mrr_end_with(book: &Book, to: &str, filters: &[(&str, &str)]) -> Vec<String> {
+    let owned: Vec<(String, String)> = filters
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let selection = Selection::from_filters(book, &owned).unwrap();
+    let q = Query {
+        from: "2024-01".parse().unwrap(),
+        to: to.parse().unwrap(),
+        rules: Rules::Conexa,
+    };
+    let r = expansa_movements::report_selected(book, &q, &ByCustomer::new(book, &selection));
+    r.months
+        .iter()
+        .map(|m| m.mrr_end.plain(book.currency()))
+        .collect()
+}
+
 fn kpi_json(book: &Book, from: &str, to: &str) -> Value {
     let q = Query {
         from: from.parse().unwrap(),
@@ -63,6 +82,45 @@ fn gross_and_net_mrr_churn() {
     assert_eq!(feb["avg_upsell"], "10.00");
     assert_eq!(feb["upsell_customers"], 1);
     assert_eq!(feb["expansion_mrr"], "10.00");
+}
+
+#[test]
+fn cross_sell_averages_count_customers_not_lines() {
+    // February: A adds two modules (30 + 20), B adds one (10): 60 of cross-sell over 2 customers.
+    let subs = format!(
+        "{HEADER}a0,A,core,100,2024-01-01,,\n\
+         a1,A,fiscal,30,2024-02-01,,\n\
+         a2,A,payroll,20,2024-02-01,,\n\
+         b0,B,core,100,2024-01-01,,\n\
+         b1,B,bi,10,2024-02-15,,\n"
+    );
+    let v = kpi_json(&book(&[("subscriptions.csv", &subs)]), "2024-02", "2024-02");
+    let feb = &v["months"][0];
+    assert_eq!(feb["cross_sell_customers"], 2);
+    assert_eq!(feb["avg_cross_sell"], "30.00");
+    assert_eq!(feb["expansion_mrr"], "60.00");
+    assert_eq!(feb["expansion_rate"], "0.3000");
+    assert_eq!(feb["avg_upsell"], Value::Null);
+}
+
+#[test]
+fn ltv_over_cac_and_payback() {
+    // The steady book in June: ARPA 100; churn 5% in each month of Jan..May that had paying
+    // customers at its start (December 2023 had none), so LTV 2000; one new customer and
+    // 500 of spend: CAC 500, LTV/CAC 4, payback 500 / 100 = 5 months.
+    let mut b = steady_churn_book(true);
+    b.marketing_spend.push(expansa_ledger::Spend {
+        month: "2024-06".parse().unwrap(),
+        channel: "ads".into(),
+        amount: 500.into(),
+    });
+    let v = kpi_json(&b, "2024-06", "2024-06");
+    let june = &v["months"][0];
+    assert_eq!(june["new_customers"], 1);
+    assert_eq!(june["ltv"], "2000.00");
+    assert_eq!(june["cac"], "500.00");
+    assert_eq!(june["ltv_cac"], "4.0000");
+    assert_eq!(june["cac_payback_months"], "5.00");
 }
 
 /// 20 customers at 100 from 2023-12; each month of 2024-01..06 one leaves and one joins, so
@@ -218,23 +276,7 @@ fn filters_select_customers_and_products() {
         ("customers.csv", customers),
         ("products.csv", products),
     ]);
-    let q = Query {
-        from: "2024-01".parse().unwrap(),
-        to: "2024-02".parse().unwrap(),
-        rules: Rules::Conexa,
-    };
-    let mrr_end = |filters: &[(&str, &str)]| -> Vec<String> {
-        let owned: Vec<(String, String)> = filters
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let sel = Selection::from_filters(&b, &owned).unwrap();
-        let r = expansa_movements::report_selected(&b, &q, &ByCustomer::new(&b, &sel));
-        r.months
-            .iter()
-            .map(|m| m.mrr_end.plain(b.currency()))
-            .collect()
-    };
+    let mrr_end = |filters: &[(&str, &str)]| mrr_end_with(&b, "2024-02", filters);
     assert_eq!(mrr_end(&[]), ["300.00", "330.00"]);
     assert_eq!(mrr_end(&[("segment", "smb")]), ["100.00", "130.00"]);
     assert_eq!(
@@ -247,5 +289,23 @@ fn filters_select_customers_and_products() {
         ["0.00", "0.00"]
     );
     assert_eq!(mrr_end(&[("product", "core")]), ["300.00", "300.00"]);
-    assert!(Selection::from_filters(&b, &[("colour".into(), "red".into())]).is_err());
+    let err = Selection::from_filters(&b, &[("colour".into(), "red".into())]).unwrap_err();
+    assert!(err.contains("unknown filter"), "{err}");
+}
+
+#[test]
+fn any_customers_csv_column_filters() {
+    let subs =
+        format!("{HEADER}a,A,p,100,2024-01-01,,\nb,B,p,200,2024-01-01,,\nc,C,p,300,2024-01-01,,\n");
+    let customers = "id,City,segment\nA,Recife,smb\nB,Natal,smb\nC,Recife,\n";
+    let b = book(&[("subscriptions.csv", &subs), ("customers.csv", customers)]);
+    let mrr = |filters: &[(&str, &str)]| mrr_end_with(&b, "2024-01", filters).remove(0);
+    assert_eq!(mrr(&[("city", "Recife")]), "400.00");
+    assert_eq!(mrr(&[("city", "Recife"), ("segment", "smb")]), "100.00");
+    assert_eq!(mrr(&[("city", "Natal"), ("city", "Recife")]), "600.00");
+    let err = Selection::from_filters(&b, &[("colour".into(), "red".into())]).unwrap_err();
+    assert!(
+        err.contains("city"),
+        "the error lists the book's own columns: {err}"
+    );
 }

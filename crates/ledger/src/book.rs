@@ -50,11 +50,29 @@ pub struct Customers {
     pub segment: TextColumn,
     pub country: TextColumn,
     pub channel: TextColumn,
+    /// Other columns of customers.csv, by lower-case name (usable as filters).
+    pub attributes: Vec<(String, TextColumn)>,
     /// Whether the customers came from customers.csv (then every line's customer must be listed).
     pub from_file: bool,
 }
 
 impl Customers {
+    /// A column of customer attributes by name: `name`, `segment`, `country`, `channel` or any
+    /// other column of customers.csv.
+    pub fn attribute(&self, column: &str) -> Option<&TextColumn> {
+        match column {
+            "name" => Some(&self.name),
+            "segment" => Some(&self.segment),
+            "country" => Some(&self.country),
+            "channel" => Some(&self.channel),
+            other => self
+                .attributes
+                .iter()
+                .find(|(n, _)| n == other)
+                .map(|(_, col)| col),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }

@@ -238,7 +238,8 @@ impl Selection {
 
 impl Selection {
     /// The lines that pass `filters` (`key=value`): customer attributes (`segment`,
-    /// `country`, `channel`, `name`, `customer`) and the product `family` or `product`.
+    /// `country`, `channel`, `name`, any other customers.csv column, `customer` for the id)
+    /// and the product `family` or `product`.
     /// Values of one key are alternatives; different keys must all hold.
     pub fn from_filters(book: &Book, filters: &[(String, String)]) -> Result<Selection, String> {
         let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
@@ -248,19 +249,7 @@ impl Selection {
         let mut selection = Selection::all();
         for (key, values) in by_key {
             let customers = &book.customers;
-            let column = match key {
-                "segment" => Some(&customers.segment),
-                "country" => Some(&customers.country),
-                "channel" => Some(&customers.channel),
-                "name" => Some(&customers.name),
-                _ => None,
-            };
-            let keep_customer: Option<Vec<bool>> = match (key, column) {
-                (_, Some(col)) => Some(
-                    (0..customers.len())
-                        .map(|c| col.get_opt(c).is_some_and(|v| values.contains(&v)))
-                        .collect(),
-                ),
+            let keep_customer: Option<Vec<bool>> = match (key, customers.attribute(key)) {
                 ("customer", _) => Some(
                     customers
                         .ids
@@ -268,7 +257,13 @@ impl Selection {
                         .map(|id| values.contains(&id))
                         .collect(),
                 ),
-                _ => None,
+                ("family" | "product", _) => None,
+                (_, Some(col)) => Some(
+                    (0..customers.len())
+                        .map(|c| col.get_opt(c).is_some_and(|v| values.contains(&v)))
+                        .collect(),
+                ),
+                (_, None) => None,
             };
             if let Some(keep) = keep_customer {
                 selection.customers = Some(match selection.customers.take() {
@@ -286,9 +281,13 @@ impl Selection {
                     .collect(),
                 "product" => products.ids.iter().map(|id| values.contains(&id)).collect(),
                 _ => {
+                    let mut known = vec!["segment", "country", "channel", "name", "customer"];
+                    known.extend(customers.attributes.iter().map(|(n, _)| n.as_str()));
+                    known.extend(["family", "product"]);
                     return Err(format!(
-                        "--where {key}=...: unknown filter (use segment, country, channel, name, customer, family or product)"
-                    ))
+                        "--where {key}=...: unknown filter (use {})",
+                        known.join(", ")
+                    ));
                 }
             };
             selection.products = Some(match selection.products.take() {
