@@ -247,6 +247,11 @@ impl Plan {
                 filters,
             } => {
                 let (query, format, chart) = report.parse()?;
+                if explain.is_some() && chart.is_some() {
+                    return Err(
+                        "--chart draws the whole report; it does not go with --explain".into(),
+                    );
+                }
                 let filters = filters.parse()?;
                 let command = Command::Movements {
                     query,
