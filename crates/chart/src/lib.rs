@@ -7,6 +7,7 @@
 use expansa_kpi::KpiReport;
 use expansa_ledger::{Currency, Decimal, Locale, Money};
 use expansa_movements::{kind_label, Kind, Report};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
@@ -128,111 +129,71 @@ fn draw_movements<DB: DrawingBackend>(
     locale: Locale,
 ) -> Result<(), String> {
     let c = report.currency;
-    let n = report.months.len();
     let months: Vec<String> = report.months.iter().map(|m| m.month.to_string()).collect();
     let (title, mrr_title) = match locale {
         Locale::PtBr => ("Movimentos de MRR", "MRR no fim do mês"),
         Locale::En => ("MRR movements", "MRR at month end"),
     };
-    {
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let root = root
-            .titled(title, ("sans-serif", 26))
-            .map_err(|e| e.to_string())?;
-        let (top, bottom) = root.split_vertically(SIZE.1 * 2 / 5);
-        let x_label = |v: &f64| month_at(&months, *v);
+    let money = |v: &f64| money_label(*v, c, locale);
+    let (top, bottom) = page(root, title, SIZE.1 * 2 / 5)?;
 
-        let mrr: Vec<f64> = report
-            .months
+    let mrr: Vec<f64> = report
+        .months
+        .iter()
+        .map(|m| f(m.mrr_end.as_decimal()))
+        .collect();
+    let high = mrr.iter().cloned().fold(1.0, f64::max) * 1.1;
+    let mut chart = month_panel(&top, Some(mrr_title), &months, 0.0..high, &money)?;
+    chart
+        .draw_series(LineSeries::new(
+            mrr.iter().enumerate().map(|(i, v)| (i as f64, *v)),
+            RGBColor(33, 33, 33).stroke_width(3),
+        ))
+        .map_err(text)?;
+
+    let ups = |m: &expansa_movements::MonthTotals| {
+        [Kind::New, Kind::CrossSell, Kind::Upsell, Kind::Reactivation]
             .iter()
-            .map(|m| f(m.mrr_end.as_decimal()))
-            .collect();
-        let high = mrr.iter().cloned().fold(1.0, f64::max) * 1.1;
-        let mut chart = ChartBuilder::on(&top)
-            .caption(mrr_title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(110)
-            .build_cartesian_2d(x_range(n), 0.0..high)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_labels(n.min(12))
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&|v| money_label(*v, c, locale))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(
-                mrr.iter().enumerate().map(|(i, v)| (i as f64, *v)),
-                RGBColor(33, 33, 33).stroke_width(3),
-            ))
-            .map_err(|e| e.to_string())?;
-
-        let ups = |m: &expansa_movements::MonthTotals| {
-            [Kind::New, Kind::CrossSell, Kind::Upsell, Kind::Reactivation]
-                .iter()
-                .map(|k| f(m.get(*k).as_decimal()))
-                .sum::<f64>()
-        };
-        let downs = |m: &expansa_movements::MonthTotals| {
-            f((m.get(Kind::Downsell) + m.get(Kind::Churn)).as_decimal())
-        };
-        let max_up = report.months.iter().map(ups).fold(1.0, f64::max) * 1.1;
-        let max_down = report.months.iter().map(downs).fold(0.0, f64::min) * 1.1;
-        let mut chart = ChartBuilder::on(&bottom)
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(110)
-            .build_cartesian_2d(x_range(n), max_down.min(-1.0)..max_up)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_labels(n.min(12))
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&|v| money_label(*v, c, locale))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (i, m) in report.months.iter().enumerate() {
-            let (mut up, mut down) = (0.0, 0.0);
-            for kind in Kind::ALL {
-                let v = f(m.get(kind).as_decimal());
-                let (from, to) = if v >= 0.0 {
-                    up += v;
-                    (up - v, up)
-                } else {
-                    down += v;
-                    (down - v, down)
-                };
-                if v != 0.0 {
-                    chart
-                        .draw_series(std::iter::once(Rectangle::new(
-                            [(i as f64 - 0.38, from), (i as f64 + 0.38, to)],
-                            color(kind).filled(),
-                        )))
-                        .map_err(|e| e.to_string())?;
-                }
+            .map(|k| f(m.get(*k).as_decimal()))
+            .sum::<f64>()
+    };
+    let downs = |m: &expansa_movements::MonthTotals| {
+        f((m.get(Kind::Downsell) + m.get(Kind::Churn)).as_decimal())
+    };
+    let max_up = report.months.iter().map(ups).fold(1.0, f64::max) * 1.1;
+    let max_down = report.months.iter().map(downs).fold(0.0, f64::min) * 1.1;
+    let mut chart = month_panel(&bottom, None, &months, max_down.min(-1.0)..max_up, &money)?;
+    for (i, m) in report.months.iter().enumerate() {
+        let (mut up, mut down) = (0.0, 0.0);
+        for kind in Kind::ALL {
+            let v = f(m.get(kind).as_decimal());
+            let (from, to) = if v >= 0.0 {
+                up += v;
+                (up - v, up)
+            } else {
+                down += v;
+                (down - v, down)
+            };
+            if v != 0.0 {
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(i as f64 - 0.38, from), (i as f64 + 0.38, to)],
+                        color(kind).filled(),
+                    )))
+                    .map_err(text)?;
             }
         }
-        for kind in Kind::ALL {
-            chart
-                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
-                .map_err(|e| e.to_string())?
-                .label(kind_label(kind, locale))
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color(kind).filled())
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        Ok(())
     }
+    for kind in Kind::ALL {
+        chart
+            .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+            .map_err(text)?
+            .label(kind_label(kind, locale))
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 14, y + 6)], color(kind).filled())
+            });
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 /// The KPI report: MRR and ARR, and the churn rates (customer, gross and net MRR) in %.
@@ -246,7 +207,6 @@ fn draw_kpis<DB: DrawingBackend>(
     locale: Locale,
 ) -> Result<(), String> {
     let c = report.currency;
-    let n = report.months.len();
     let months: Vec<String> = report.months.iter().map(|m| m.month.to_string()).collect();
     let (title, rates_title, names) = match locale {
         Locale::PtBr => (
@@ -264,124 +224,141 @@ fn draw_kpis<DB: DrawingBackend>(
             ["Customer churn", "Gross MRR churn", "Net MRR churn"],
         ),
     };
-    {
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let root = root
-            .titled(title, ("sans-serif", 26))
-            .map_err(|e| e.to_string())?;
-        let (top, bottom) = root.split_vertically(SIZE.1 / 2);
-        let x_label = |v: &f64| month_at(&months, *v);
-        let arr: Vec<f64> = report
-            .months
-            .iter()
-            .map(|m| f(m.arr.as_decimal()))
-            .collect();
-        let mrr: Vec<f64> = report
-            .months
-            .iter()
-            .map(|m| f(m.mrr.as_decimal()))
-            .collect();
-        let high = arr.iter().cloned().fold(1.0, f64::max) * 1.1;
-        let mut chart = ChartBuilder::on(&top)
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(120)
-            .build_cartesian_2d(x_range(n), 0.0..high)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_labels(n.min(12))
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&|v| money_label(*v, c, locale))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (name, values, style) in [
-            ("ARR", &arr, RGBColor(30, 136, 229)),
-            ("MRR", &mrr, RGBColor(33, 33, 33)),
-        ] {
-            chart
-                .draw_series(LineSeries::new(
-                    values.iter().enumerate().map(|(i, v)| (i as f64, *v)),
-                    style.stroke_width(3),
-                ))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 18, y)], style.stroke_width(3))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| e.to_string())?;
+    let (top, bottom) = page(root, title, SIZE.1 / 2)?;
 
-        let pct = |r: Option<Decimal>| r.map(|r| f(r * Decimal::ONE_HUNDRED));
-        let series: [Vec<Option<f64>>; 3] = [
-            report
-                .months
-                .iter()
-                .map(|m| pct(m.customer_churn_rate))
-                .collect(),
-            report
-                .months
-                .iter()
-                .map(|m| pct(m.gross_mrr_churn_rate))
-                .collect(),
-            report
-                .months
-                .iter()
-                .map(|m| pct(m.net_mrr_churn_rate))
-                .collect(),
-        ];
-        let values = series.iter().flatten().flatten();
-        let high = values.clone().cloned().fold(1.0, f64::max) * 1.2;
-        let low = values.cloned().fold(0.0, f64::min) * 1.2;
-        let mut chart = ChartBuilder::on(&bottom)
-            .caption(rates_title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(120)
-            .build_cartesian_2d(x_range(n), low..high)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_labels(n.min(12))
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&|v| format!("{v:.1}%"))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        let colors = [
+    let money = |m: Money| Some(f(m.as_decimal()));
+    let pct = |r: Option<Decimal>| r.map(|r| f(r * Decimal::ONE_HUNDRED));
+    let column = |value: &dyn Fn(&expansa_kpi::KpiMonth) -> Option<f64>| -> Vec<Option<f64>> {
+        report.months.iter().map(value).collect()
+    };
+    let amounts = [
+        ("ARR", column(&|m| money(m.arr)), RGBColor(30, 136, 229)),
+        ("MRR", column(&|m| money(m.mrr)), RGBColor(33, 33, 33)),
+    ];
+    let rates = [
+        (
+            names[0],
+            column(&|m| pct(m.customer_churn_rate)),
             RGBColor(229, 57, 53),
+        ),
+        (
+            names[1],
+            column(&|m| pct(m.gross_mrr_churn_rate)),
             RGBColor(251, 140, 0),
+        ),
+        (
+            names[2],
+            column(&|m| pct(m.net_mrr_churn_rate)),
             RGBColor(94, 53, 177),
-        ];
-        for ((name, values), style) in names.iter().zip(&series).zip(colors) {
-            chart
-                .draw_series(LineSeries::new(
-                    values
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| v.map(|v| (i as f64, v))),
-                    style.stroke_width(2),
-                ))
-                .map_err(|e| e.to_string())?
-                .label(*name)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 18, y)], style.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        Ok(())
+        ),
+    ];
+
+    let high = amounts[0].1.iter().flatten().cloned().fold(1.0, f64::max) * 1.1;
+    let money_axis = |v: &f64| money_label(*v, c, locale);
+    let mut chart = month_panel(&top, None, &months, 0.0..high, &money_axis)?;
+    lines(&mut chart, &amounts, 3)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+
+    let values = rates.iter().flat_map(|(_, v, _)| v.iter().flatten());
+    let high = values.clone().cloned().fold(1.0, f64::max) * 1.2;
+    let low = values.cloned().fold(0.0, f64::min) * 1.2;
+    let percent_axis = |v: &f64| format!("{v:.1}%");
+    let mut chart = month_panel(
+        &bottom,
+        Some(rates_title),
+        &months,
+        low..high,
+        &percent_axis,
+    )?;
+    lines(&mut chart, &rates, 2)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
+}
+
+/// A drawing area of a chart file.
+type Area<DB> = DrawingArea<DB, Shift>;
+
+/// A chart panel of monthly values.
+type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Plotters' errors as text.
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// A white page with `title`, cut into a top and a bottom area `split` pixels down.
+fn page<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    split: u32,
+) -> Result<(Area<DB>, Area<DB>), String> {
+    root.fill(&WHITE).map_err(text)?;
+    let titled = root.titled(title, ("sans-serif", 26)).map_err(text)?;
+    Ok(titled.split_vertically(split))
+}
+
+/// A panel with one column per month (x) and `y` on the vertical axis, ticks by `y_label`.
+fn month_panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: Option<&str>,
+    months: &[String],
+    y: std::ops::Range<f64>,
+    y_label: &dyn Fn(&f64) -> String,
+) -> Result<Panel<'a, DB>, String> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(120);
+    if let Some(caption) = caption {
+        builder.caption(caption, ("sans-serif", 18));
     }
+    let mut chart = builder
+        .build_cartesian_2d(x_range(months.len()), y)
+        .map_err(text)?;
+    chart
+        .configure_mesh()
+        .x_labels(months.len().min(12))
+        .x_label_formatter(&|v| month_at(months, *v))
+        .y_label_formatter(y_label)
+        .draw()
+        .map_err(text)?;
+    Ok(chart)
+}
+
+/// Named lines of monthly values (gaps where a value is missing), each in the legend.
+fn lines<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Panel<'a, DB>,
+    series: &[(&str, Vec<Option<f64>>, RGBColor)],
+    width: u32,
+) -> Result<(), String> {
+    for (name, values, color) in series {
+        let style = color.stroke_width(width);
+        chart
+            .draw_series(LineSeries::new(
+                values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.map(|v| (i as f64, v))),
+                style,
+            ))
+            .map_err(text)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+    }
+    Ok(())
+}
+
+/// The legend of the panel's named series.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Panel<'a, DB>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(text)
 }

@@ -1,6 +1,7 @@
 //! Raw command-line flags, and the validated plan made from them.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use expansa_kpi::{CohortBy, CohortMetric};
 use expansa_ledger::{Currency, Locale, Month};
 use expansa_movements::{Query, Rules};
 use std::path::PathBuf;
@@ -169,14 +170,14 @@ impl FilterArgs {
 
 /// Cohort periods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum By {
+enum By {
     Month,
     Quarter,
 }
 
 /// Cohort cell measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Metric {
+enum Metric {
     Mrr,
     Customers,
 }
@@ -222,8 +223,8 @@ pub enum Command {
     Cohorts {
         from: Month,
         to: Month,
-        by: By,
-        metric: Metric,
+        by: CohortBy,
+        metric: CohortMetric,
         format: Format,
         filters: Vec<(String, String)>,
     },
@@ -302,17 +303,21 @@ impl Plan {
                 filters,
             } => {
                 range(from, to)?;
-                (
-                    book,
-                    Command::Cohorts {
-                        from,
-                        to,
-                        by,
-                        metric,
-                        format,
-                        filters: filters.parse()?,
+                let command = Command::Cohorts {
+                    from,
+                    to,
+                    by: match by {
+                        By::Month => CohortBy::Month,
+                        By::Quarter => CohortBy::Quarter,
                     },
-                )
+                    metric: match metric {
+                        Metric::Mrr => CohortMetric::Mrr,
+                        Metric::Customers => CohortMetric::Customers,
+                    },
+                    format,
+                    filters: filters.parse()?,
+                };
+                (book, command)
             }
         };
         let currency = Currency::from_code(&book.currency).ok_or_else(|| {

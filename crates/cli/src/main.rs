@@ -3,10 +3,10 @@
 mod args;
 mod progress;
 
-use args::{By, Cli, Command, Format, Metric, Plan};
+use args::{Cli, Command, Format, Plan};
 use clap::Parser;
 use expansa_import::{read_book, BookErrors, ImportOptions};
-use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, CohortBy, CohortMetric, KpiFormat};
+use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, KpiFormat};
 use expansa_ledger::Book;
 use expansa_movements::{
     customer_movements, render_csv, render_json, render_table, render_trail, report_selected,
@@ -155,15 +155,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             format,
             filters,
         } => {
-            let by = match by {
-                By::Month => CohortBy::Month,
-                By::Quarter => CohortBy::Quarter,
-            };
-            let metric = match metric {
-                Metric::Mrr => CohortMetric::Mrr,
-                Metric::Customers => CohortMetric::Customers,
-            };
-            let grid = cohorts(&book, &select(filters)?, *from, *to, by, metric);
+            let grid = cohorts(&book, &select(filters)?, *from, *to, *by, *metric);
             Ok(render_cohorts(&grid, book.currency(), kpi_format(format)))
         }
     }

@@ -313,13 +313,20 @@ impl ByCustomer {
     /// Groups the lines `selection` keeps by customer.
     pub fn new(book: &Book, selection: &Selection) -> ByCustomer {
         let n = book.customers.len();
-        let kept: Vec<bool> = (0..book.lines.len() as LineIdx)
-            .into_par_iter()
-            .map(|l| selection.keeps(book, l))
-            .collect();
+        // Which lines the selection keeps; `None` when it keeps them all (no filter).
+        let kept: Option<Vec<bool>> =
+            (selection.customers.is_some() || selection.products.is_some()).then(|| {
+                (0..book.lines.len() as LineIdx)
+                    .into_par_iter()
+                    .map(|l| selection.keeps(book, l))
+                    .collect()
+            });
+        let keeps = |i: usize| kept.as_ref().is_none_or(|k| k[i]);
         let mut start = vec![0u32; n + 1];
-        for (line, _) in book.lines.items.iter().zip(&kept).filter(|(_, k)| **k) {
-            start[line.customer as usize + 1] += 1;
+        for (i, line) in book.lines.items.iter().enumerate() {
+            if keeps(i) {
+                start[line.customer as usize + 1] += 1;
+            }
         }
         for c in 0..n {
             start[c + 1] += start[c];
@@ -327,7 +334,7 @@ impl ByCustomer {
         let mut next = start.clone();
         let mut order = vec![0; start[n] as usize];
         for (i, line) in book.lines.items.iter().enumerate() {
-            if kept[i] {
+            if keeps(i) {
                 let slot = &mut next[line.customer as usize];
                 order[*slot as usize] = i as LineIdx;
                 *slot += 1;

@@ -4,11 +4,6 @@ use crate::engine::{Kind, MonthTotals, Movement, Report};
 use expansa_ledger::{Book, Currency, Locale, Money};
 use serde::Serialize;
 
-/// An amount as the spec prints it: rounded half away from zero to the currency's minor unit.
-fn amount(m: Money, currency: Currency) -> String {
-    m.plain(currency)
-}
-
 #[derive(Serialize)]
 struct JsonMonth {
     month: String,
@@ -33,17 +28,17 @@ struct JsonReport {
 }
 
 fn json_month(m: &MonthTotals, c: Currency) -> JsonMonth {
-    let a = |k: Kind| amount(m.get(k), c);
+    let a = |k: Kind| m.get(k).plain(c);
     JsonMonth {
         month: m.month.to_string(),
-        mrr_start: amount(m.mrr_start, c),
+        mrr_start: m.mrr_start.plain(c),
         new: a(Kind::New),
         cross_sell: a(Kind::CrossSell),
         upsell: a(Kind::Upsell),
         reactivation: a(Kind::Reactivation),
         downsell: a(Kind::Downsell),
         churn: a(Kind::Churn),
-        mrr_end: amount(m.mrr_end, c),
+        mrr_end: m.mrr_end.plain(c),
         customers_start: m.customers_start,
         customers_end: m.customers_end,
     }
@@ -69,9 +64,9 @@ pub fn render_csv(report: &Report) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
     for m in &report.months {
-        let mut cells = vec![m.month.to_string(), amount(m.mrr_start, c)];
-        cells.extend(Kind::ALL.iter().map(|&k| amount(m.get(k), c)));
-        cells.push(amount(m.mrr_end, c));
+        let mut cells = vec![m.month.to_string(), m.mrr_start.plain(c)];
+        cells.extend(Kind::ALL.iter().map(|&k| m.get(k).plain(c)));
+        cells.push(m.mrr_end.plain(c));
         cells.push(m.customers_start.to_string());
         cells.push(m.customers_end.to_string());
         out.push_str(&cells.join(","));
@@ -221,7 +216,7 @@ pub fn render_trail(
                 .map(|m| JsonMovement {
                     month: m.month.to_string(),
                     kind: m.kind.key(),
-                    amount: amount(m.amount, c),
+                    amount: m.amount.plain(c),
                     lines: ids(m),
                 })
                 .collect(),
@@ -235,7 +230,7 @@ pub fn render_trail(
                     csv_cell(customer),
                     m.month,
                     m.kind.key(),
-                    amount(m.amount, c),
+                    m.amount.plain(c),
                     csv_cell(&ids(m).join(" "))
                 ));
             }
