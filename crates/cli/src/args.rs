@@ -2,8 +2,11 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use expansa_kpi::{CohortBy, CohortMetric};
-use expansa_ledger::{Currency, Locale, Month};
+use expansa_ledger::{parse_date, Currency, Date, Decimal, Locale, Month};
 use expansa_movements::{Query, Rules};
+use expansa_opportunities::{
+    EvaluateOptions, Level, MinSupport, MiningOptions, OpportunityKind, OpportunityOptions,
+};
 use std::path::PathBuf;
 
 /// Where recurring revenue grows and where it leaks.
@@ -75,6 +78,83 @@ enum CliCommand {
         #[command(flatten)]
         filters: FilterArgs,
     },
+    /// Association rules: products (or families) customers hold together on a day.
+    Rules {
+        #[command(flatten)]
+        book: BookArgs,
+        /// The day whose holdings are the transactions (YYYY-MM-DD).
+        #[arg(long, value_parser = day)]
+        at: Date,
+        /// Items: products or product families.
+        #[arg(long, value_enum, default_value_t = ItemLevel::Product)]
+        level: ItemLevel,
+        #[command(flatten)]
+        mining: MiningArgs,
+        /// Also list the frequent itemsets with their counts (JSON only).
+        #[arg(long)]
+        itemsets: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Upsell and cross-sell opportunities on a day, ranked by expected MRR gained.
+    Opportunities {
+        #[command(flatten)]
+        book: BookArgs,
+        /// The day (YYYY-MM-DD).
+        #[arg(long, value_parser = day)]
+        at: Date,
+        /// How many to list (0: all).
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// Only this customer's opportunities.
+        #[arg(long, value_name = "CUSTOMER_ID")]
+        customer: Option<String>,
+        /// Only upsells or only cross-sells.
+        #[arg(long, value_enum)]
+        kind: Option<OpportunityKindArg>,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Offer conversion: offers made, accepted, declined and open; MRR gained vs forecast.
+    Offers {
+        #[command(flatten)]
+        book: BookArgs,
+        /// First month (YYYY-MM), by the month offers were made.
+        #[arg(long)]
+        from: Month,
+        /// Last month (YYYY-MM).
+        #[arg(long)]
+        to: Month,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Offline quality of the recommenders: hide what was added after a cutoff and score
+    /// rules, item-kNN and popularity on it (HR@k, precision@k, MAP@k, MRR, captured MRR).
+    Evaluate {
+        #[command(flatten)]
+        book: BookArgs,
+        /// Holdings on this day train the recommenders (YYYY-MM-DD).
+        #[arg(long, value_parser = day)]
+        cutoff: Date,
+        /// Last day of the hidden period (default: the latest line start).
+        #[arg(long, value_parser = day)]
+        until: Option<Date>,
+        /// Length of each recommendation list.
+        #[arg(long, default_value_t = 5)]
+        k: usize,
+        #[command(flatten)]
+        mining: MiningArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Validate a book and list every problem; changes nothing.
     Check {
         #[command(flatten)]
@@ -145,6 +225,115 @@ impl ReportArgs {
     }
 }
 
+/// Thresholds of association mining.
+#[derive(clap::Args, Debug)]
+struct MiningArgs {
+    /// Minimum support: a fraction of the transactions (0.05) or a count (12).
+    #[arg(long)]
+    min_support: Option<String>,
+    /// Minimum confidence of a rule, 0..1.
+    #[arg(long)]
+    min_confidence: Option<Decimal>,
+    /// Longest itemset (rules have at most max-len - 1 items on the left).
+    #[arg(long, default_value_t = 3)]
+    max_len: usize,
+    /// Stop with an error rather than hold more frequent itemsets than this.
+    #[arg(long, default_value_t = 5_000_000)]
+    max_itemsets: usize,
+}
+
+impl MiningArgs {
+    /// The validated options; `defaults` gives the support and confidence when not set.
+    fn parse(self, defaults: MiningOptions) -> Result<MiningOptions, String> {
+        let min_support = match self.min_support {
+            Some(s) => s
+                .parse::<MinSupport>()
+                .map_err(|e| format!("--min-support {e}"))?,
+            None => defaults.min_support,
+        };
+        let min_confidence = self.min_confidence.unwrap_or(defaults.min_confidence);
+        if min_confidence < Decimal::ZERO || min_confidence > Decimal::ONE {
+            return Err(format!(
+                "--min-confidence {min_confidence}: must be between 0 and 1"
+            ));
+        }
+        if self.max_len == 0 {
+            return Err("--max-len must be at least 1".into());
+        }
+        if self.max_itemsets == 0 {
+            return Err("--max-itemsets must be at least 1".into());
+        }
+        Ok(MiningOptions {
+            min_support,
+            min_confidence,
+            max_len: self.max_len,
+            max_itemsets: self.max_itemsets,
+        })
+    }
+}
+
+/// The opportunity model: mining thresholds, usage signal and exclusions.
+#[derive(clap::Args, Debug)]
+struct ModelArgs {
+    #[command(flatten)]
+    mining: MiningArgs,
+    /// Usage at or above this share of what the plan includes is a signal (0.8 = 80%).
+    #[arg(long, default_value = "0.8")]
+    usage_threshold: Decimal,
+    /// Complete months in a row the usage must reach the threshold.
+    #[arg(long, default_value_t = 3)]
+    usage_months: u32,
+    /// Skip customers with a downsell in this many months up to the day (0: never skip).
+    #[arg(long, default_value_t = 3)]
+    skip_downsell_months: u32,
+    /// Movement rules used to find downsells.
+    #[arg(long, default_value = "conexa", value_parser = ["conexa", "chartmogul"])]
+    rules: String,
+}
+
+impl ModelArgs {
+    fn parse(self, at: Date) -> Result<OpportunityOptions, String> {
+        let defaults = OpportunityOptions::new(at);
+        if self.usage_threshold <= Decimal::ZERO {
+            return Err(format!(
+                "--usage-threshold {}: must be greater than 0",
+                self.usage_threshold
+            ));
+        }
+        if self.usage_months == 0 {
+            return Err("--usage-months must be at least 1".into());
+        }
+        Ok(OpportunityOptions {
+            at,
+            mining: self.mining.parse(defaults.mining)?,
+            usage_threshold: self.usage_threshold,
+            usage_months: self.usage_months,
+            skip_downsell_months: self.skip_downsell_months,
+            rules: self.rules.parse()?,
+        })
+    }
+}
+
+/// A day as the book writes it (YYYY-MM-DD).
+fn day(s: &str) -> Result<Date, String> {
+    parse_date(s.as_bytes()).ok_or_else(|| format!("{s:?}: expected a date YYYY-MM-DD"))
+}
+
+/// Items of association mining.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ItemLevel {
+    Product,
+    Family,
+}
+
+/// Opportunity kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OpportunityKindArg {
+    Upsell,
+    #[value(name = "cross_sell")]
+    CrossSell,
+}
+
 /// Filters on customers and products.
 #[derive(clap::Args, Debug)]
 struct FilterArgs {
@@ -201,6 +390,30 @@ pub struct Plan {
 
 pub enum Command {
     Check,
+    Rules {
+        at: Date,
+        level: Level,
+        mining: MiningOptions,
+        itemsets: bool,
+        format: Format,
+    },
+    Opportunities {
+        options: OpportunityOptions,
+        customer: Option<String>,
+        kind: Option<OpportunityKind>,
+        top: Option<usize>,
+        format: Format,
+    },
+    Offers {
+        from: Month,
+        to: Month,
+        model: OpportunityOptions,
+        format: Format,
+    },
+    Evaluate {
+        options: EvaluateOptions,
+        format: Format,
+    },
     Movements {
         query: Query,
         format: Format,
@@ -241,6 +454,92 @@ impl Plan {
     pub fn from_cli(cli: Cli) -> Result<Plan, String> {
         let (book, command) = match cli.command {
             CliCommand::Check { book } => (book, Command::Check),
+            CliCommand::Rules {
+                book,
+                at,
+                level,
+                mining,
+                itemsets,
+                format,
+            } => {
+                if itemsets && format != Format::Json {
+                    return Err("--itemsets lists itemsets in JSON: add --format json".into());
+                }
+                let command = Command::Rules {
+                    itemsets,
+                    at,
+                    level: match level {
+                        ItemLevel::Product => Level::Product,
+                        ItemLevel::Family => Level::Family,
+                    },
+                    mining: mining.parse(MiningOptions::default())?,
+                    format,
+                };
+                (book, command)
+            }
+            CliCommand::Opportunities {
+                book,
+                at,
+                top,
+                customer,
+                kind,
+                model,
+                format,
+            } => {
+                let command = Command::Opportunities {
+                    options: model.parse(at)?,
+                    customer,
+                    kind: kind.map(|k| match k {
+                        OpportunityKindArg::Upsell => OpportunityKind::Upsell,
+                        OpportunityKindArg::CrossSell => OpportunityKind::CrossSell,
+                    }),
+                    top: (top > 0).then_some(top),
+                    format,
+                };
+                (book, command)
+            }
+            CliCommand::Offers {
+                book,
+                from,
+                to,
+                model,
+                format,
+            } => {
+                range(from, to)?;
+                let command = Command::Offers {
+                    from,
+                    to,
+                    model: model.parse(to.last_day())?,
+                    format,
+                };
+                (book, command)
+            }
+            CliCommand::Evaluate {
+                book,
+                cutoff,
+                until,
+                k,
+                mining,
+                format,
+            } => {
+                if k == 0 {
+                    return Err("--k must be at least 1".into());
+                }
+                if until.is_some_and(|u| u <= cutoff) {
+                    return Err(format!("--until must be after --cutoff {cutoff}"));
+                }
+                let defaults = OpportunityOptions::new(cutoff).mining;
+                let command = Command::Evaluate {
+                    options: EvaluateOptions {
+                        cutoff,
+                        until,
+                        k,
+                        mining: mining.parse(defaults)?,
+                    },
+                    format,
+                };
+                (book, command)
+            }
             CliCommand::Movements {
                 book,
                 report,

@@ -12,6 +12,10 @@ use expansa_movements::{
     customer_movements, render_csv, render_json, render_table, render_trail, report_selected,
     ByCustomer, Selection, TrailFormat,
 };
+use expansa_opportunities::{
+    evaluate, mine, offer_report, opportunities, render_evaluation, render_offers,
+    render_opportunities, render_rules, Format as OutFormat, Holdings, OpportunityFilter,
+};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -63,6 +67,11 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         let selection = Selection::from_filters(&book, filters).map_err(anyhow::Error::msg)?;
         Ok(ByCustomer::new(&book, &selection))
     };
+    let out_format = |format: &Format| match format {
+        Format::Json => OutFormat::Json,
+        Format::Csv => OutFormat::Csv,
+        Format::Table => OutFormat::Table(plan.locale),
+    };
     let kpi_format = |format: &Format| match format {
         Format::Json => KpiFormat::Json,
         Format::Csv => KpiFormat::Csv,
@@ -70,6 +79,58 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
     };
     match &plan.command {
         Command::Check => Ok(summary(&book)),
+        Command::Rules {
+            at,
+            level,
+            mining,
+            itemsets,
+            format,
+        } => {
+            let holdings = Holdings::on(&book, *at, *level);
+            let mined = mine(&holdings.baskets, holdings.names.len(), mining)?;
+            Ok(render_rules(
+                &mined,
+                &holdings.names,
+                *itemsets,
+                out_format(format),
+            ))
+        }
+        Command::Opportunities {
+            options,
+            customer,
+            kind,
+            top,
+            format,
+        } => {
+            let customer = customer
+                .as_deref()
+                .map(|id| find_customer(&book, id))
+                .transpose()?;
+            let filter = OpportunityFilter {
+                customer,
+                kind: *kind,
+                top: *top,
+            };
+            let found = opportunities(&book, options, &filter)?;
+            Ok(render_opportunities(&book, &found, out_format(format)))
+        }
+        Command::Offers {
+            from,
+            to,
+            model,
+            format,
+        } => {
+            let report = offer_report(&book, *from, *to, model)?;
+            Ok(render_offers(&report, book.currency(), out_format(format)))
+        }
+        Command::Evaluate { options, format } => {
+            let evaluation = evaluate(&book, options)?;
+            Ok(render_evaluation(
+                &evaluation,
+                book.currency(),
+                out_format(format),
+            ))
+        }
         Command::Movements {
             query,
             format,
@@ -94,11 +155,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             filters,
             ..
         } => {
-            let idx = book
-                .customers
-                .ids
-                .find(customer)
-                .ok_or_else(|| anyhow::anyhow!("unknown customer {customer:?}"))?;
+            let idx = find_customer(&book, customer)?;
             let format = match format {
                 Format::Json => TrailFormat::Json,
                 Format::Csv => TrailFormat::Csv,
@@ -159,6 +216,13 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             Ok(render_cohorts(&grid, book.currency(), kpi_format(format)))
         }
     }
+}
+
+fn find_customer(book: &Book, id: &str) -> anyhow::Result<u32> {
+    book.customers
+        .ids
+        .find(id)
+        .ok_or_else(|| anyhow::anyhow!("unknown customer {id:?}"))
 }
 
 fn load(plan: &Plan) -> Result<Book, BookErrors> {

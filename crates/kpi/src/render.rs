@@ -1,9 +1,8 @@
 //! KPI reports and cohort grids as JSON, CSV and terminal tables.
 
 use crate::{CohortGrid, CohortMetric, KpiMonth, KpiReport};
-use expansa_ledger::{Currency, Decimal, Locale, Money};
+use expansa_ledger::{fixed, Currency, Decimal, Locale, Money};
 use expansa_movements::table;
-use rust_decimal::RoundingStrategy;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -13,16 +12,6 @@ pub enum KpiFormat {
     Table(Locale),
     Json,
     Csv,
-}
-
-/// A decimal rounded half away from zero to `dp` places, with exactly `dp` places.
-fn fixed(d: Decimal, dp: u32) -> String {
-    let mut r = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
-    r.rescale(dp);
-    if r.is_zero() {
-        r = r.abs();
-    }
-    r.to_string()
 }
 
 /// One KPI's value, kept typed until it is printed.

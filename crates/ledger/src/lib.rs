@@ -16,7 +16,7 @@ pub use currency::Currency;
 pub use intern::{Duplicate, Interner, TextColumn};
 pub use jiff::civil::Date;
 pub use locale::Locale;
-pub use money::{line_mrr, Money, MrrError, PackedMoney, SCALE};
+pub use money::{fixed, line_mrr, Money, MrrError, PackedMoney, SCALE};
 pub use month::{parse_date, BadMonth, Month};
 pub use rust_decimal::{Decimal, RoundingStrategy};
 pub use small_decimal::SmallDecimal;

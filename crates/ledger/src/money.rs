@@ -80,6 +80,17 @@ impl Money {
     }
 }
 
+/// A ratio or measure rounded half away from zero to `dp` places, with exactly `dp` places and
+/// never `-0` (`fixed(0.123456, 4)` = `0.1235`).
+pub fn fixed(d: Decimal, dp: u32) -> String {
+    let mut r = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(dp);
+    if r.is_zero() {
+        r = r.abs();
+    }
+    r.to_string()
+}
+
 impl fmt::Debug for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Money({})", self.0.normalize())

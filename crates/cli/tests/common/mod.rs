@@ -17,8 +17,13 @@ pub fn expansa() -> Command {
 
 /// `expansa movements --data DATA ARGS... --format json`, which must succeed, parsed.
 pub fn movements_json(data: &Path, args: &[&str]) -> Value {
+    command_json("movements", data, args)
+}
+
+/// `expansa COMMAND --data DATA ARGS... --format json`, which must succeed, parsed.
+pub fn command_json(command: &str, data: &Path, args: &[&str]) -> Value {
     let out = expansa()
-        .args(["movements", "--data"])
+        .args([command, "--data"])
         .arg(data)
         .args(args)
         .args(["--format", "json"])
@@ -26,7 +31,7 @@ pub fn movements_json(data: &Path, args: &[&str]) -> Value {
         .unwrap();
     assert!(
         out.status.success(),
-        "{}: {}",
+        "{command} {}: {}",
         data.display(),
         String::from_utf8_lossy(&out.stderr)
     );
