@@ -7,47 +7,31 @@
 mod common;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command as Process;
-
-fn shared() -> PathBuf {
-    std::env::var_os("EXPANSA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn python(args: &[&std::ffi::OsStr]) -> Vec<u8> {
-    let out = Process::new("python3")
-        .args(args)
-        .output()
-        .expect("python3 is needed for the differential test (with duckdb: `pip install duckdb`)");
-    assert!(
-        out.status.success(),
-        "python3 {:?} failed (is duckdb installed? `pip install duckdb`): {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 fn differential(customers: u32, seed: u32) {
-    let tools = shared().join("tools");
+    let tools = common::shared().join("tools");
     let dir = std::env::temp_dir().join(format!("expansa-diff-{}-{seed}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    python(&[
-        tools.join("gen_data.py").as_os_str(),
-        dir.as_os_str(),
-        customers.to_string().as_ref(),
-        "36".as_ref(),
-        seed.to_string().as_ref(),
-    ]);
+    common::python(
+        &[
+            tools.join("gen_data.py").as_os_str(),
+            dir.as_os_str(),
+            customers.to_string().as_ref(),
+            "36".as_ref(),
+            seed.to_string().as_ref(),
+        ],
+        "duckdb",
+    );
     let (from, to) = ("2023-01", "2025-12");
-    let peer: Value = serde_json::from_slice(&python(&[
-        tools.join("peer_duckdb.py").as_os_str(),
-        dir.as_os_str(),
-        from.as_ref(),
-        to.as_ref(),
-    ]))
+    let peer: Value = serde_json::from_slice(&common::python(
+        &[
+            tools.join("peer_duckdb.py").as_os_str(),
+            dir.as_os_str(),
+            from.as_ref(),
+            to.as_ref(),
+        ],
+        "duckdb",
+    ))
     .unwrap();
     for rules in ["conexa", "chartmogul"] {
         let ours = common::movements_json(&dir, &["--from", from, "--to", to, "--rules", rules]);
@@ -86,16 +70,19 @@ fn same_as_duckdb_peer_seed_2() {
 /// from one run each of the CLI on a generated book), for every month.
 #[test]
 fn kpis_agree_with_the_movement_report() {
-    let tools = shared().join("tools");
+    let tools = common::shared().join("tools");
     let dir = std::env::temp_dir().join(format!("expansa-kpi-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    python(&[
-        tools.join("gen_data.py").as_os_str(),
-        dir.as_os_str(),
-        "3000".as_ref(),
-        "36".as_ref(),
-        "7".as_ref(),
-    ]);
+    common::python(
+        &[
+            tools.join("gen_data.py").as_os_str(),
+            dir.as_os_str(),
+            "3000".as_ref(),
+            "36".as_ref(),
+            "7".as_ref(),
+        ],
+        "duckdb",
+    );
     let range = ["--from", "2023-06", "--to", "2025-12"];
     let moves = common::movements_json(&dir, &range);
     let out = common::expansa()

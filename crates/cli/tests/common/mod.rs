@@ -66,3 +66,26 @@ pub fn assert_every_movement_kind(months: &[Value], what: &str) {
         );
     }
 }
+
+/// The shared folder (spec, generator, peers): `EXPANSA_SHARED`, else `../shared` beside the
+/// repository.
+pub fn shared() -> std::path::PathBuf {
+    std::env::var_os("EXPANSA_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+/// Runs `python3 ARGS...`, which must succeed, and returns its standard output; `needs` names
+/// the Python packages the script imports (said when it fails).
+pub fn python(args: &[&std::ffi::OsStr], needs: &str) -> Vec<u8> {
+    let out = std::process::Command::new("python3")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("python3 is needed (with `pip install {needs}`): {e}"));
+    assert!(
+        out.status.success(),
+        "python3 {args:?} failed (is `pip install {needs}` done?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
