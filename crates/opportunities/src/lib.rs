@@ -23,7 +23,9 @@ mod render;
 
 pub use evaluate::{evaluate, EvaluateOptions, Evaluation, Measures, Score, MEASURES};
 pub use holdings::{Holdings, Level};
-pub use mining::{mine, Itemset, MinSupport, Mined, MiningOptions, Rule, TooManyItemsets};
+pub use mining::{
+    mine, Itemset, MinSupport, Mined, MiningOptions, Rule, TooManyItemsets, MEASURE_NAMES,
+};
 pub use offers::{kind_key, offer_report, realised_gain, OfferGroup, OfferReport};
 pub use opportunities::{
     cross_sell_probability, next_tier, opportunities, upsell_probability, usage_window,

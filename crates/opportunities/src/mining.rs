@@ -109,45 +109,63 @@ pub struct Rule {
     pub consequent_count: u64,
 }
 
-fn quotient(num: u128, den: u128) -> Option<Decimal> {
+/// `num / den` as a `Decimal`; `None` for a zero denominator or figures out of range.
+fn quotient((num, den): (i128, u128)) -> Option<Decimal> {
     if den == 0 {
         return None;
     }
-    let (num, den) = (Decimal::from_u128(num)?, Decimal::from_u128(den)?);
-    num.checked_div(den)
+    Decimal::from_i128(num)?.checked_div(Decimal::from_u128(den)?)
 }
 
+/// The measures of a rule, in the order of [`Rule::fractions`].
+pub const MEASURE_NAMES: [&str; 5] = ["support", "confidence", "lift", "leverage", "conviction"];
+
 impl Rule {
+    /// Each measure as an exact fraction `(numerator, denominator)` of the counts, in the
+    /// order of [`MEASURE_NAMES`]: support = count / N; confidence = count /
+    /// antecedent_count; lift = count x N / (antecedent_count x consequent_count); leverage
+    /// = (count x N - antecedent_count x consequent_count) / N^2; conviction = (N -
+    /// consequent_count) x antecedent_count / (N x (antecedent_count - count)), whose
+    /// denominator is zero (infinite) when confidence is 1.
+    pub fn fractions(&self, n: u64) -> [(i128, u128); 5] {
+        let (c, a, k, n) = (
+            self.count as u128,
+            self.antecedent_count as u128,
+            self.consequent_count as u128,
+            n as u128,
+        );
+        [
+            (c as i128, n),
+            (c as i128, a),
+            ((c * n) as i128, a * k),
+            (c as i128 * n as i128 - (a * k) as i128, n * n),
+            (((n - k) * a) as i128, n * (a - c)),
+        ]
+    }
+
     /// count / N.
     pub fn support(&self, n: u64) -> Decimal {
-        quotient(self.count.into(), n.into()).unwrap_or_default()
+        quotient(self.fractions(n)[0]).unwrap_or_default()
     }
 
     /// count / antecedent_count.
     pub fn confidence(&self) -> Decimal {
-        quotient(self.count.into(), self.antecedent_count.into()).unwrap_or_default()
+        quotient((self.count as i128, self.antecedent_count as u128)).unwrap_or_default()
     }
 
     /// confidence / (consequent_count / N).
     pub fn lift(&self, n: u64) -> Decimal {
-        let num = self.count as u128 * n as u128;
-        let den = self.antecedent_count as u128 * self.consequent_count as u128;
-        quotient(num, den).unwrap_or_default()
+        quotient(self.fractions(n)[2]).unwrap_or_default()
     }
 
     /// support - support(antecedent) x support(consequent).
     pub fn leverage(&self, n: u64) -> Decimal {
-        let n2 = Decimal::from(n) * Decimal::from(n);
-        let num = Decimal::from(self.count) * Decimal::from(n)
-            - Decimal::from(self.antecedent_count) * Decimal::from(self.consequent_count);
-        num.checked_div(n2).unwrap_or_default()
+        quotient(self.fractions(n)[3]).unwrap_or_default()
     }
 
     /// (1 - support(consequent)) / (1 - confidence); `None` (infinite) when confidence is 1.
     pub fn conviction(&self, n: u64) -> Option<Decimal> {
-        let num = (n - self.consequent_count) as u128 * self.antecedent_count as u128;
-        let den = n as u128 * (self.antecedent_count - self.count) as u128;
-        quotient(num, den)
+        quotient(self.fractions(n)[4])
     }
 
     /// Orders rules by confidence, then lift, then count, all descending (exact comparisons).

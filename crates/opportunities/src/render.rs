@@ -6,7 +6,7 @@
 
 use crate::{
     Evaluation, Mined, OfferGroup, OfferReport, Opportunities, OpportunityKind, Recommender, Why,
-    MEASURES,
+    MEASURES, MEASURE_NAMES,
 };
 use expansa_ledger::{fixed, Book, Currency, Decimal, Locale, Money};
 use expansa_movements::table;
@@ -78,25 +78,19 @@ pub fn write_quotient(out: &mut String, num: i128, den: u128, places: u32) -> Op
     Some(())
 }
 
-/// Writes the five measures of a rule as exact quotients with [`PLACES`] decimals, each after
-/// `sep` and wrapped in `quote` (support, confidence, lift, leverage, conviction; an infinite
-/// conviction is written as `none`).
-fn write_measures(out: &mut String, r: &crate::Rule, n: u64, sep: &str, quote: &str, none: &str) {
-    let (c, a, k, n) = (
-        r.count as u128,
-        r.antecedent_count as u128,
-        r.consequent_count as u128,
-        n as u128,
-    );
-    let figures: [(i128, u128); 5] = [
-        (c as i128, n),
-        (c as i128, a),
-        ((c * n) as i128, a * k),
-        (c as i128 * n as i128 - (a * k) as i128, n * n),
-        (((n - k) * a) as i128, n * (a - c)),
-    ];
-    for (num, den) in figures {
-        out.push_str(sep);
+/// Writes the five measures of a rule ([`crate::MEASURE_NAMES`] order) as exact quotients with
+/// [`PLACES`] decimals, the `k`-th after `prefix(k)` and wrapped in `quote`; an infinite
+/// conviction is written as `none`.
+fn write_measures(
+    out: &mut String,
+    r: &crate::Rule,
+    n: u64,
+    prefix: impl Fn(usize) -> String,
+    quote: &str,
+    none: &str,
+) {
+    for (k, (num, den)) in r.fractions(n).into_iter().enumerate() {
+        out.push_str(&prefix(k));
         let mark = out.len();
         out.push_str(quote);
         if write_quotient(out, num, den, PLACES).is_some() {
@@ -203,12 +197,8 @@ pub fn render_rules(
                     ", \"count\": {}, \"antecedent_count\": {}, \"consequent_count\": {}",
                     r.count, r.antecedent_count, r.consequent_count
                 );
-                let mut tail = String::new();
-                write_measures(&mut tail, r, n, "\u{1}", "\"", "null");
-                let keys = ["support", "confidence", "lift", "leverage", "conviction"];
-                for (key, value) in keys.iter().zip(tail.split('\u{1}').skip(1)) {
-                    let _ = write!(out, ", \"{key}\": {value}");
-                }
+                let key = |k: usize| format!(", \"{}\": ", MEASURE_NAMES[k]);
+                write_measures(out, r, n, key, "\"", "null");
                 out.push_str("},\n");
             });
             out += body.strip_suffix(",\n").unwrap_or(&body);
@@ -231,7 +221,7 @@ pub fn render_rules(
                     ",{},{},{}",
                     r.count, r.antecedent_count, r.consequent_count
                 );
-                write_measures(out, r, n, ",", "", "");
+                write_measures(out, r, n, |_| ",".into(), "", "");
                 out.push('\n');
             });
             out
