@@ -1,8 +1,9 @@
 //! Raw command-line flags, and the validated plan made from them.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use expansa_contracts::{AmendRequest, Change, Precision, RenewRequest};
 use expansa_kpi::{CohortBy, CohortMetric};
-use expansa_ledger::{parse_date, Currency, Date, Decimal, Locale, Month};
+use expansa_ledger::{parse_date, Currency, Date, Decimal, Locale, Month, RenewalPricing};
 use expansa_movements::{Query, Rules};
 use expansa_opportunities::{
     EvaluateOptions, Level, MinSupport, MiningOptions, OpportunityKind, OpportunityOptions,
@@ -155,11 +156,120 @@ enum CliCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Contracts: what one holds on a day.
+    Contract {
+        #[command(subcommand)]
+        action: ContractAction,
+    },
+    /// CPQ quotes: amend a contract mid-term (co-terminated, prorated) or renew it.
+    Quote {
+        #[command(subcommand)]
+        action: QuoteAction,
+    },
     /// Validate a book and list every problem; changes nothing.
     Check {
         #[command(flatten)]
         book: BookArgs,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ContractAction {
+    /// A contract's terms, the lines it holds, their locked prices and MRR.
+    Show {
+        #[command(flatten)]
+        book: BookArgs,
+        /// Contract id.
+        #[arg(long)]
+        contract: String,
+        /// The day read (YYYY-MM-DD; default: the contract's last day).
+        #[arg(long, value_parser = day)]
+        at: Option<Date>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = QuoteFormat::Table)]
+        format: QuoteFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum QuoteAction {
+    /// Price a change from --effective to the contract's end. Changes apply in the order
+    /// --remove, --swap, --set, --add.
+    Amend {
+        #[command(flatten)]
+        book: BookArgs,
+        /// Contract id.
+        #[arg(long)]
+        contract: String,
+        /// First day of the change (YYYY-MM-DD).
+        #[arg(long, value_parser = day)]
+        effective: Date,
+        /// Add units: PRODUCT:QTY (repeatable).
+        #[arg(long, value_name = "PRODUCT:QTY")]
+        add: Vec<String>,
+        /// Set a product's quantity: PRODUCT:QTY (repeatable).
+        #[arg(long, value_name = "PRODUCT:QTY")]
+        set: Vec<String>,
+        /// Remove a product (repeatable).
+        #[arg(long, value_name = "PRODUCT")]
+        remove: Vec<String>,
+        /// Replace a product by another, same quantity: OLD:NEW (repeatable).
+        #[arg(long, value_name = "OLD:NEW")]
+        swap: Vec<String>,
+        /// Proration: month_day (CPQ Monthly + Daily), day or month.
+        #[arg(long, default_value = "month_day")]
+        precision: Precision,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = QuoteFormat::Table)]
+        format: QuoteFormat,
+    },
+    /// Price the renewal: a new term from the day after the contract ends.
+    Renew {
+        #[command(flatten)]
+        book: BookArgs,
+        /// Contract id.
+        #[arg(long)]
+        contract: String,
+        /// same, list or uplift (default: the contract's renewal_pricing).
+        #[arg(long, value_enum)]
+        pricing: Option<PricingArg>,
+        /// Uplift percentage for --pricing uplift (default: renewal_uplift_pct).
+        #[arg(long, value_name = "PCT")]
+        uplift: Option<Decimal>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = QuoteFormat::Table)]
+        format: QuoteFormat,
+    },
+}
+
+/// Renewal pricing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PricingArg {
+    Same,
+    List,
+    Uplift,
+}
+
+/// Output formats of contracts and quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QuoteFormat {
+    Table,
+    Json,
+}
+
+/// `PRODUCT:QTY`.
+fn product_quantity(flag: &str, s: &str) -> Result<(String, Decimal), String> {
+    let (product, qty) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("--{flag} {s:?}: expected PRODUCT:QTY"))?;
+    let qty: Decimal = qty
+        .trim()
+        .parse()
+        .map_err(|_| format!("--{flag} {s:?}: {qty:?} is not a decimal quantity"))?;
+    if product.trim().is_empty() {
+        return Err(format!("--{flag} {s:?}: the product is empty"));
+    }
+    Ok((product.trim().to_string(), qty))
 }
 
 #[derive(clap::Args, Debug)]
@@ -389,6 +499,19 @@ pub struct Plan {
 }
 
 pub enum Command {
+    ContractShow {
+        contract: String,
+        at: Option<Date>,
+        format: QuoteFormat,
+    },
+    Amend {
+        request: AmendRequest,
+        format: QuoteFormat,
+    },
+    Renew {
+        request: RenewRequest,
+        format: QuoteFormat,
+    },
     Check,
     Rules {
         at: Date,
@@ -454,6 +577,87 @@ impl Plan {
     pub fn from_cli(cli: Cli) -> Result<Plan, String> {
         let (book, command) = match cli.command {
             CliCommand::Check { book } => (book, Command::Check),
+            CliCommand::Contract {
+                action:
+                    ContractAction::Show {
+                        book,
+                        contract,
+                        at,
+                        format,
+                    },
+            } => (
+                book,
+                Command::ContractShow {
+                    contract,
+                    at,
+                    format,
+                },
+            ),
+            CliCommand::Quote {
+                action:
+                    QuoteAction::Amend {
+                        book,
+                        contract,
+                        effective,
+                        add,
+                        set,
+                        remove,
+                        swap,
+                        precision,
+                        format,
+                    },
+            } => {
+                let mut changes: Vec<Change> = remove.into_iter().map(Change::Remove).collect();
+                for s in swap {
+                    let (old, new) = s
+                        .split_once(':')
+                        .filter(|(a, b)| !a.trim().is_empty() && !b.trim().is_empty())
+                        .ok_or_else(|| format!("--swap {s:?}: expected OLD:NEW"))?;
+                    changes.push(Change::Swap(old.trim().into(), new.trim().into()));
+                }
+                for s in set {
+                    let (p, q) = product_quantity("set", &s)?;
+                    changes.push(Change::Set(p, q));
+                }
+                for s in add {
+                    let (p, q) = product_quantity("add", &s)?;
+                    changes.push(Change::Add(p, q));
+                }
+                if changes.is_empty() {
+                    return Err("nothing to quote: give --add, --set, --remove or --swap".into());
+                }
+                let request = AmendRequest {
+                    contract,
+                    effective,
+                    changes,
+                    precision,
+                };
+                (book, Command::Amend { request, format })
+            }
+            CliCommand::Quote {
+                action:
+                    QuoteAction::Renew {
+                        book,
+                        contract,
+                        pricing,
+                        uplift,
+                        format,
+                    },
+            } => {
+                if uplift.is_some() && pricing.is_some_and(|p| p != PricingArg::Uplift) {
+                    return Err("--uplift goes with --pricing uplift".into());
+                }
+                let request = RenewRequest {
+                    contract,
+                    pricing: pricing.map(|p| match p {
+                        PricingArg::Same => RenewalPricing::Same,
+                        PricingArg::List => RenewalPricing::List,
+                        PricingArg::Uplift => RenewalPricing::Uplift,
+                    }),
+                    uplift_pct: uplift,
+                };
+                (book, Command::Renew { request, format })
+            }
             CliCommand::Rules {
                 book,
                 at,

@@ -3,11 +3,14 @@
 mod args;
 mod progress;
 
-use args::{Cli, Command, Format, Plan};
+use args::{Cli, Command, Format, Plan, QuoteFormat};
 use clap::Parser;
+use expansa_contracts::{
+    quote_amend, quote_renew, render_contract, render_quote, Format as ContractFormat,
+};
 use expansa_import::{read_book, BookErrors, ImportOptions};
 use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, KpiFormat};
-use expansa_ledger::Book;
+use expansa_ledger::{Book, Date};
 use expansa_movements::{
     customer_movements, render_csv, render_json, render_table, render_trail, report_selected,
     ByCustomer, Selection, TrailFormat,
@@ -72,6 +75,10 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         Format::Csv => OutFormat::Csv,
         Format::Table => OutFormat::Table(plan.locale),
     };
+    let quote_format = |format: &QuoteFormat| match format {
+        QuoteFormat::Json => ContractFormat::Json,
+        QuoteFormat::Table => ContractFormat::Table(plan.locale),
+    };
     let kpi_format = |format: &Format| match format {
         Format::Json => KpiFormat::Json,
         Format::Csv => KpiFormat::Csv,
@@ -79,6 +86,29 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
     };
     match &plan.command {
         Command::Check => Ok(summary(&book)),
+        Command::ContractShow {
+            contract,
+            at,
+            format,
+        } => {
+            let at = match at {
+                Some(day) => *day,
+                None => {
+                    let terms = expansa_contracts::contract(&book, contract, Date::MIN)?;
+                    terms.end.unwrap_or_else(today)
+                }
+            };
+            let view = expansa_contracts::contract(&book, contract, at)?;
+            Ok(render_contract(&view, quote_format(format)))
+        }
+        Command::Amend { request, format } => {
+            let quote = quote_amend(&book, request)?;
+            Ok(render_quote(&quote, quote_format(format)))
+        }
+        Command::Renew { request, format } => {
+            let quote = quote_renew(&book, request)?;
+            Ok(render_quote(&quote, quote_format(format)))
+        }
         Command::Rules {
             at,
             level,
@@ -216,6 +246,13 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             Ok(render_cohorts(&grid, book.currency(), kpi_format(format)))
         }
     }
+}
+
+/// Today, in UTC.
+fn today() -> Date {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
 }
 
 fn find_customer(book: &Book, id: &str) -> anyhow::Result<u32> {

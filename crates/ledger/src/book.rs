@@ -36,6 +36,33 @@ impl Book {
     pub fn currency(&self) -> Currency {
         self.currency.unwrap_or(Currency::BRL)
     }
+
+    /// One unit of `currency` in the reporting currency: the rate of `month`, else the latest
+    /// before it; 1 for the reporting currency (or none given).
+    pub fn rate_to_reporting(&self, currency: Option<Currency>, month: Month) -> Option<Decimal> {
+        let c = match currency {
+            None => return Some(Decimal::ONE),
+            Some(c) if c == self.currency() => return Some(Decimal::ONE),
+            Some(c) => c,
+        };
+        self.fx_rates
+            .iter()
+            .filter(|r| r.currency == c && r.month <= month)
+            .max_by_key(|r| r.month)
+            .map(|r| r.rate)
+    }
+
+    /// The contracted price of `product` for `customer` valid on `day`, if any.
+    pub fn contracted_price(
+        &self,
+        customer: CustomerIdx,
+        product: ProductIdx,
+        day: Date,
+    ) -> Option<&ContractedPrice> {
+        self.contracted_prices
+            .iter()
+            .find(|c| c.customer == customer && c.product == product && c.valid_on(day))
+    }
 }
 
 /// Customers: ids, registration days and descriptive attributes, column by column.
@@ -286,6 +313,26 @@ pub struct ContractedPrice {
     pub price: NegotiatedPrice,
     pub valid_from: Option<Date>,
     pub valid_to: Option<Date>,
+}
+
+impl ContractedPrice {
+    /// Whether the price applies on `day`.
+    pub fn valid_on(&self, day: Date) -> bool {
+        self.valid_from.is_none_or(|d| d <= day) && self.valid_to.is_none_or(|d| day <= d)
+    }
+}
+
+impl NegotiatedPrice {
+    /// The price of one unit for the product's price term, given its list price (`None` for a
+    /// discount off a product without one).
+    pub fn unit_price(self, list_price: Option<Decimal>) -> Option<Decimal> {
+        match self {
+            NegotiatedPrice::Price(price) => Some(price),
+            NegotiatedPrice::DiscountPct(pct) => {
+                Some(list_price? * (Decimal::ONE_HUNDRED - pct) / Decimal::ONE_HUNDRED)
+            }
+        }
+    }
 }
 
 /// A row of fx_rates.csv: one unit of `currency` in the reporting currency during `month`.

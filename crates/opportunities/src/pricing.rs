@@ -1,7 +1,7 @@
 //! What a product would add to a customer's MRR: its contracted price, else its list price,
 //! else the median MRR of the product's lines.
 
-use expansa_ledger::{Book, CustomerIdx, Date, Decimal, Money, Month, NegotiatedPrice, ProductIdx};
+use expansa_ledger::{Book, CustomerIdx, Date, Decimal, Money, Month, ProductIdx};
 use hashbrown::HashMap;
 use serde::Serialize;
 
@@ -73,19 +73,17 @@ impl<'a> Prices<'a> {
         let contracted = rows
             .iter()
             .map(|&k| &self.book.contracted_prices[k])
-            .find(|c| {
-                c.valid_from.is_none_or(|d| d <= self.day)
-                    && c.valid_to.is_none_or(|d| self.day <= d)
-            });
-        let (price, source) = match contracted.map(|c| c.price) {
-            Some(NegotiatedPrice::Price(price)) => (price, PriceSource::ContractedPrice),
-            Some(NegotiatedPrice::DiscountPct(pct)) => (
-                p.list_price? * (Decimal::ONE_HUNDRED - pct) / Decimal::ONE_HUNDRED,
+            .find(|c| c.valid_on(self.day));
+        let (price, source) = match contracted {
+            Some(c) => (
+                c.price.unit_price(p.list_price)?,
                 PriceSource::ContractedPrice,
             ),
             None => (p.list_price?, PriceSource::ListPrice),
         };
-        let rate = self.rate(p.currency)?;
+        let rate = self
+            .book
+            .rate_to_reporting(p.currency, Month::of(self.day))?;
         Some((Money::from_decimal(price * rate / term), source))
     }
 
@@ -103,23 +101,6 @@ impl<'a> Prices<'a> {
             }
             None => self.medians[product as usize].map(|m| (m, PriceSource::MedianMrr)),
         }
-    }
-
-    /// One unit of `currency` in the reporting currency: the rate of the day's month, else the
-    /// latest before it.
-    fn rate(&self, currency: Option<expansa_ledger::Currency>) -> Option<Decimal> {
-        let c = match currency {
-            None => return Some(Decimal::ONE),
-            Some(c) if c == self.book.currency() => return Some(Decimal::ONE),
-            Some(c) => c,
-        };
-        let month = Month::of(self.day);
-        self.book
-            .fx_rates
-            .iter()
-            .filter(|r| r.currency == c && r.month <= month)
-            .max_by_key(|r| r.month)
-            .map(|r| r.rate)
     }
 }
 

@@ -1,0 +1,206 @@
+//! Contracts, CPQ-style: what a contract holds on a day, what amending it costs until it ends
+//! (co-terminated, with exact proration) and what renewing it costs.
+//!
+//! Everything here is a pure function of the [`Book`]: a quote also carries the changes to
+//! the book that applying it makes ([`LineChange`]), so the store records exactly what was
+//! quoted. Existing lines are never edited: a changed line is closed the day before the
+//! amendment and a new line that `revises` it carries the new quantity or plan.
+
+mod prorate;
+mod quote;
+mod render;
+
+pub use prorate::{add_months, term_end, Fraction, Precision, Term};
+pub use quote::{
+    quote_amend, quote_renew, AmendRequest, Change, LineChange, NewContract, NewLine, Quote,
+    QuoteKind, QuoteLine, RenewRequest,
+};
+pub use render::{render_contract, render_quote, Format};
+
+use expansa_ledger::{Book, Currency, Date, Decimal, LineIdx, Money, RenewalPricing};
+
+/// Why a contract cannot be shown or quoted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuoteError {
+    #[error("unknown contract {0:?}")]
+    UnknownContract(String),
+    #[error("unknown product {0:?}")]
+    UnknownProduct(String),
+    #[error("effective date {effective} is outside contract {contract} ({start} .. {end})")]
+    OutsideTerm {
+        contract: String,
+        effective: Date,
+        start: Date,
+        end: String,
+    },
+    #[error("contract {0} is evergreen: its quantities cannot be amended; cancel lines (--remove) or swap them (--swap)")]
+    EvergreenQuantity(String),
+    #[error("contract {0} is evergreen: it never renews")]
+    EvergreenRenewal(String),
+    #[error("{product}: quantity {quantity} after the change is below zero")]
+    NegativeQuantity { product: String, quantity: Decimal },
+    #[error("{product}: contract {contract} holds no line of it on {day}")]
+    NotHeld {
+        product: String,
+        contract: String,
+        day: Date,
+    },
+    #[error("{product}: contract {contract} holds it on {lines} lines on {day}; amend them one at a time in the book")]
+    Ambiguous {
+        product: String,
+        contract: String,
+        lines: usize,
+        day: Date,
+    },
+    #[error(
+        "{0}: no price (no contracted price for the customer and no list_price in products.csv)"
+    )]
+    NoPrice(String),
+    #[error("{product}: no fx rate for {currency} in or before {day}")]
+    NoRate {
+        product: String,
+        currency: Currency,
+        day: Date,
+    },
+    #[error("line {line} starts on {day}: an amendment must start after the line does")]
+    StartsOnEffective { line: String, day: Date },
+    #[error("nothing to quote: give --add, --set, --remove or --swap")]
+    NoChanges,
+    #[error(
+        "contract {0}: uplift pricing needs an uplift percentage (--uplift or renewal_uplift_pct)"
+    )]
+    NoUplift(String),
+    #[error("contract {0} holds no line on its last day: nothing to renew")]
+    NothingToRenew(String),
+    #[error("an amount is out of range")]
+    OutOfRange,
+}
+
+/// A contract as of one day: its terms and the lines it holds.
+#[derive(Debug, Clone)]
+pub struct ContractView {
+    pub id: String,
+    pub customer_id: String,
+    pub start: Date,
+    /// Last day, inclusive; `None` for an evergreen contract.
+    pub end: Option<Date>,
+    /// The contract's length in months, a partial month counted as one (`None` if evergreen).
+    pub term_months: Option<u32>,
+    pub renewal_pricing: RenewalPricing,
+    pub renewal_uplift_pct: Option<Decimal>,
+    pub renewal_term_months: Option<u32>,
+    /// The day the holdings are read.
+    pub at: Date,
+    /// The currency of the contract's lines (the reporting currency when it has none).
+    pub currency: Currency,
+    pub lines: Vec<HeldLine>,
+    /// Sum of the held lines' MRR, in the reporting currency.
+    pub mrr: Money,
+    /// Whether the terms come from contracts.csv (else from the lines sharing its id).
+    pub from_contracts_file: bool,
+}
+
+/// One line a contract holds.
+#[derive(Debug, Clone)]
+pub struct HeldLine {
+    pub line: LineIdx,
+    pub line_id: String,
+    pub product_id: String,
+    pub quantity: Decimal,
+    /// Price of one unit for one billing period, before discount.
+    pub unit_price: Decimal,
+    pub discount_pct: Decimal,
+    pub billing_period_months: u32,
+    /// The product's price term.
+    pub price_term_months: u32,
+    /// The locked price of one unit for one price term:
+    /// `unit_price x (1 - discount) x price_term_months / billing_period_months`.
+    pub term_unit_price: Decimal,
+    pub mrr: Money,
+    pub start: Date,
+    pub end: Option<Date>,
+}
+
+/// The terms of contract `id` and the lines it holds on `at`.
+pub fn contract(book: &Book, id: &str, at: Date) -> Result<ContractView, QuoteError> {
+    let lines: Vec<LineIdx> = (0..book.lines.len() as LineIdx)
+        .filter(|&l| book.lines.contract_id(l) == id)
+        .collect();
+    let row = book.contracts.iter().find(|c| c.id == id);
+    let (customer, start, end) = match row {
+        Some(c) => (c.customer, c.start, c.end),
+        None => {
+            let first = *lines
+                .first()
+                .ok_or_else(|| QuoteError::UnknownContract(id.to_string()))?;
+            let items = lines.iter().map(|&l| &book.lines.items[l as usize]);
+            let start = items.clone().map(|l| l.start).min().unwrap_or_default();
+            let end = items
+                .map(|l| l.end)
+                .try_fold(Date::MIN, |acc, e| e.map(|e| acc.max(e)));
+            (book.lines.items[first as usize].customer, start, end)
+        }
+    };
+    let held: Vec<HeldLine> = lines
+        .iter()
+        .filter(|&&l| book.lines.items[l as usize].active_on(at))
+        .map(|&l| held_line(book, l))
+        .collect();
+    let currency = lines
+        .first()
+        .map_or(book.currency(), |&l| book.lines.items[l as usize].currency);
+    Ok(ContractView {
+        id: id.to_string(),
+        customer_id: book.customers.ids.get(customer).to_string(),
+        start,
+        end,
+        term_months: end
+            .and_then(|end| Term::between(start, end))
+            .map(|t| t.months + u32::from(t.days > 0)),
+        renewal_pricing: row.map(|c| c.renewal_pricing).unwrap_or_default(),
+        renewal_uplift_pct: row.and_then(|c| c.renewal_uplift_pct),
+        renewal_term_months: row.and_then(|c| c.renewal_term_months),
+        at,
+        currency,
+        mrr: held.iter().map(|h| h.mrr).sum(),
+        lines: held,
+        from_contracts_file: row.is_some(),
+    })
+}
+
+impl ContractView {
+    /// `same`, `list` or `uplift`.
+    pub fn renewal_pricing_name(&self) -> &'static str {
+        match self.renewal_pricing {
+            RenewalPricing::Same => "same",
+            RenewalPricing::List => "list",
+            RenewalPricing::Uplift => "uplift",
+        }
+    }
+}
+
+fn held_line(book: &Book, l: LineIdx) -> HeldLine {
+    let line = &book.lines.items[l as usize];
+    let product = &book.products.items[line.product as usize];
+    let unit_price = line.unit_price.get();
+    let discount_pct = line.discount_pct.get();
+    let period = u32::from(line.billing_period_months.max(1));
+    let term = product.price_term_months.max(1);
+    let term_unit_price = unit_price * (Decimal::ONE_HUNDRED - discount_pct) / Decimal::ONE_HUNDRED
+        * Decimal::from(term)
+        / Decimal::from(period);
+    HeldLine {
+        line: l,
+        line_id: book.lines.ids.get(l).to_string(),
+        product_id: book.products.ids.get(line.product).to_string(),
+        quantity: line.quantity.get(),
+        unit_price,
+        discount_pct,
+        billing_period_months: period,
+        price_term_months: term,
+        term_unit_price: term_unit_price.normalize(),
+        mrr: line.mrr(),
+        start: line.start,
+        end: line.end,
+    }
+}
