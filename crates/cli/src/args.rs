@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use expansa_contracts::{AmendRequest, Change, Precision, RenewRequest};
+use expansa_store::{Actor, AsOf, ImportMode};
 use expansa_kpi::{CohortBy, CohortMetric};
 use expansa_ledger::{parse_date, Currency, Date, Decimal, Locale, Month, RenewalPricing};
 use expansa_movements::{Query, Rules};
@@ -166,6 +167,33 @@ enum CliCommand {
         #[command(subcommand)]
         action: QuoteAction,
     },
+    /// Load a book into the store: one transaction, validated whole (a bad book changes
+    /// nothing); importing the same rows again changes nothing.
+    Import {
+        #[command(flatten)]
+        book: BookArgs,
+        /// Also remove the rows the files do not have (of the files given).
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
+    /// Write the store's book (as of a moment, with --as-of) as CSV files of the interchange format.
+    Export {
+        #[command(flatten)]
+        book: BookArgs,
+        /// The folder to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// The store's event log: every change, with who, when and why.
+    Events {
+        #[command(flatten)]
+        book: BookArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = QuoteFormat::Table)]
+        format: QuoteFormat,
+    },
     /// Validate a book and list every problem; changes nothing.
     Check {
         #[command(flatten)]
@@ -222,6 +250,8 @@ enum QuoteAction {
         /// Output format.
         #[arg(long, value_enum, default_value_t = QuoteFormat::Table)]
         format: QuoteFormat,
+        #[command(flatten)]
+        apply: ApplyArgs,
     },
     /// Price the renewal: a new term from the day after the contract ends.
     Renew {
@@ -239,7 +269,38 @@ enum QuoteAction {
         /// Output format.
         #[arg(long, value_enum, default_value_t = QuoteFormat::Table)]
         format: QuoteFormat,
+        #[command(flatten)]
+        apply: ApplyArgs,
     },
+}
+
+/// Recording a quote in the store.
+#[derive(clap::Args, Debug)]
+struct ApplyArgs {
+    /// Record the quote in the store (--db): new lines, closed lines, one event. The same
+    /// request applied twice changes the book once.
+    #[arg(long)]
+    apply: bool,
+    /// The key that makes --apply idempotent (default: the request itself).
+    #[arg(long, requires = "apply")]
+    idempotency_key: Option<String>,
+    #[command(flatten)]
+    actor: ActorArgs,
+}
+
+/// A quote to record, and under which key.
+pub struct Apply {
+    pub idempotency_key: Option<String>,
+    pub actor: Actor,
+}
+
+impl ApplyArgs {
+    fn parse(self, what: String) -> Option<Apply> {
+        self.apply.then(|| Apply {
+            idempotency_key: self.idempotency_key,
+            actor: self.actor.parse(what),
+        })
+    }
 }
 
 /// Renewal pricing.
@@ -276,7 +337,13 @@ fn product_quantity(flag: &str, s: &str) -> Result<(String, Decimal), String> {
 struct BookArgs {
     /// Folder of the book (subscriptions.csv and the optional tables).
     #[arg(long, value_name = "DIR")]
-    data: PathBuf,
+    data: Option<PathBuf>,
+    /// Read the book from a store instead: sqlite:PATH or postgres://... (or EXPANSA_DB).
+    #[arg(long, value_name = "URL", env = "EXPANSA_DB")]
+    db: Option<String>,
+    /// With --db: the book as it was at event:N, a day (its end, UTC) or an RFC 3339 instant.
+    #[arg(long, value_name = "WHEN")]
+    as_of: Option<AsOf>,
     /// Reporting currency (ISO 4217).
     #[arg(long, default_value = "BRL")]
     currency: String,
@@ -489,9 +556,43 @@ pub enum Format {
     Csv,
 }
 
+/// Where the book is read from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    Folder(PathBuf),
+    Store { url: String, as_of: AsOf },
+}
+
+/// The store used when a command writes and no --db is given.
+pub const DEFAULT_DB: &str = "sqlite:expansa.db";
+
+/// Who writes, and why (recorded with each event).
+#[derive(clap::Args, Debug)]
+struct ActorArgs {
+    /// Who makes the change (default: $USER).
+    #[arg(long)]
+    actor: Option<String>,
+    /// Why (kept in the event log).
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+impl ActorArgs {
+    fn parse(self, default_reason: String) -> Actor {
+        Actor {
+            who: self
+                .actor
+                .or_else(|| std::env::var("USER").ok())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "cli".into()),
+            why: self.reason.unwrap_or(default_reason),
+        }
+    }
+}
+
 /// What to do, validated.
 pub struct Plan {
-    pub data: PathBuf,
+    pub source: Source,
     pub currency: Currency,
     pub locale: Locale,
     pub threads: usize,
@@ -507,9 +608,22 @@ pub enum Command {
     Amend {
         request: AmendRequest,
         format: QuoteFormat,
+        apply: Option<Apply>,
     },
     Renew {
         request: RenewRequest,
+        format: QuoteFormat,
+        apply: Option<Apply>,
+    },
+    Import {
+        dir: PathBuf,
+        mode: ImportMode,
+        actor: Actor,
+    },
+    Export {
+        out: PathBuf,
+    },
+    Events {
         format: QuoteFormat,
     },
     Check,
@@ -577,6 +691,36 @@ impl Plan {
     pub fn from_cli(cli: Cli) -> Result<Plan, String> {
         let (book, command) = match cli.command {
             CliCommand::Check { book } => (book, Command::Check),
+            CliCommand::Import {
+                mut book,
+                replace,
+                actor,
+            } => {
+                let dir = book
+                    .data
+                    .take()
+                    .ok_or("import reads a folder: give --data DIR")?;
+                if book.as_of.is_some() {
+                    return Err("--as-of reads a store; an import writes the latest state".into());
+                }
+                let command = Command::Import {
+                    actor: actor.parse(format!("import {}", dir.display())),
+                    dir,
+                    mode: if replace {
+                        ImportMode::Replace
+                    } else {
+                        ImportMode::Merge
+                    },
+                };
+                (book, command)
+            }
+            CliCommand::Export { book, out } => (book, Command::Export { out }),
+            CliCommand::Events { book, format } => {
+                if book.as_of.is_some() {
+                    return Err("events lists the whole log; --as-of does not apply".into());
+                }
+                (book, Command::Events { format })
+            }
             CliCommand::Contract {
                 action:
                     ContractAction::Show {
@@ -605,6 +749,7 @@ impl Plan {
                         swap,
                         precision,
                         format,
+                        apply,
                     },
             } => {
                 let mut changes: Vec<Change> = remove.into_iter().map(Change::Remove).collect();
@@ -626,13 +771,22 @@ impl Plan {
                 if changes.is_empty() {
                     return Err("nothing to quote: give --add, --set, --remove or --swap".into());
                 }
+                let what = format!("amend contract {contract} from {effective}");
                 let request = AmendRequest {
                     contract,
                     effective,
                     changes,
                     precision,
                 };
-                (book, Command::Amend { request, format })
+                let apply = apply.parse(what);
+                (
+                    book,
+                    Command::Amend {
+                        request,
+                        format,
+                        apply,
+                    },
+                )
             }
             CliCommand::Quote {
                 action:
@@ -642,6 +796,7 @@ impl Plan {
                         pricing,
                         uplift,
                         format,
+                        apply,
                     },
             } => {
                 if uplift.is_some() && pricing.is_some_and(|p| p != PricingArg::Uplift) {
@@ -656,7 +811,15 @@ impl Plan {
                     }),
                     uplift_pct: uplift,
                 };
-                (book, Command::Renew { request, format })
+                let apply = apply.parse(format!("renew contract {}", request.contract));
+                (
+                    book,
+                    Command::Renew {
+                        request,
+                        format,
+                        apply,
+                    },
+                )
             }
             CliCommand::Rules {
                 book,
@@ -838,8 +1001,28 @@ impl Plan {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        let store_only = matches!(
+            command,
+            Command::Import { .. }
+                | Command::Export { .. }
+                | Command::Events { .. }
+                | Command::Amend { apply: Some(_), .. }
+                | Command::Renew { apply: Some(_), .. }
+        );
+        let source = match (book.data, book.db, book.as_of, store_only) {
+            (Some(_), _, _, true) => {
+                return Err("--apply records the change in the store: read the book from it with --db URL (not --data)".into())
+            }
+            (Some(_), _, Some(_), false) => return Err("--as-of reads a store: use it with --db, not --data".into()),
+            (Some(dir), _, None, false) => Source::Folder(dir),
+            (None, db, as_of, store_only) => match db {
+                Some(url) => Source::Store { url, as_of: as_of.unwrap_or_default() },
+                None if store_only => Source::Store { url: DEFAULT_DB.into(), as_of: as_of.unwrap_or_default() },
+                None => return Err("give the book: --data DIR (a folder of CSV files) or --db URL (a store)".into()),
+            },
+        };
         Ok(Plan {
-            data: book.data,
+            source,
             currency,
             locale,
             threads,

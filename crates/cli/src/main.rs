@@ -3,12 +3,14 @@
 mod args;
 mod progress;
 
-use args::{Cli, Command, Format, Plan, QuoteFormat};
+use args::{Cli, Command, Format, Plan, QuoteFormat, Source};
 use clap::Parser;
 use expansa_contracts::{
-    quote_amend, quote_renew, render_contract, render_quote, Format as ContractFormat,
+    quote_amend, quote_renew, render_contract, render_quote, Format as ContractFormat, Quote,
+    QuoteKind,
 };
-use expansa_import::{read_book, BookErrors, ImportOptions};
+use expansa_import::{read_book, BookErrors, Folder, ImportOptions};
+use expansa_store::{quote_changes, AsOf, Event, Store, StoreError, WriteOutcome};
 use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, KpiFormat};
 use expansa_ledger::{Book, Date};
 use expansa_movements::{
@@ -65,6 +67,32 @@ fn main() -> ExitCode {
 
 /// Runs the plan and returns what goes to standard output.
 fn run(plan: &Plan) -> anyhow::Result<String> {
+    match &plan.command {
+        Command::Import { dir, mode, actor } => {
+            let outcome = block_on(async {
+                let store = open_store(plan).await?;
+                store.import(&Folder(dir), *mode, actor).await
+            })?;
+            return Ok(describe_write(&outcome, "import"));
+        }
+        Command::Export { out } => {
+            let written = block_on(async {
+                let store = open_store(plan).await?;
+                store.export(out, as_of(plan)).await
+            })?;
+            return Ok(format!(
+                "wrote {} files to {}: {}\n",
+                written.len(),
+                out.display(),
+                written.join(", ")
+            ));
+        }
+        Command::Events { format } => {
+            let events = block_on(async { open_store(plan).await?.events().await })?;
+            return Ok(render_events(&events, *format));
+        }
+        _ => {}
+    }
     let book = load(plan)?;
     let select = |filters: &[(String, String)]| -> anyhow::Result<ByCustomer> {
         let selection = Selection::from_filters(&book, filters).map_err(anyhow::Error::msg)?;
@@ -101,13 +129,32 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             let view = expansa_contracts::contract(&book, contract, at)?;
             Ok(render_contract(&view, quote_format(format)))
         }
-        Command::Amend { request, format } => {
+        Command::Amend {
+            request,
+            format,
+            apply,
+        } => {
+            let key = format!("cli:amend:{request:?}");
+            if let Some(out) = replayed(plan, apply.as_ref(), &key, "amend")? {
+                return Ok(out);
+            }
             let quote = quote_amend(&book, request)?;
-            Ok(render_quote(&quote, quote_format(format)))
+            finish_quote(plan, &quote, quote_format(format), apply.as_ref(), key)
         }
-        Command::Renew { request, format } => {
+        Command::Renew {
+            request,
+            format,
+            apply,
+        } => {
+            let key = format!("cli:renew:{request:?}");
+            if let Some(out) = replayed(plan, apply.as_ref(), &key, "renew")? {
+                return Ok(out);
+            }
             let quote = quote_renew(&book, request)?;
-            Ok(render_quote(&quote, quote_format(format)))
+            finish_quote(plan, &quote, quote_format(format), apply.as_ref(), key)
+        }
+        Command::Import { .. } | Command::Export { .. } | Command::Events { .. } => {
+            unreachable!("handled before the book is read")
         }
         Command::Rules {
             at,
@@ -262,11 +309,172 @@ fn find_customer(book: &Book, id: &str) -> anyhow::Result<u32> {
         .ok_or_else(|| anyhow::anyhow!("unknown customer {id:?}"))
 }
 
-fn load(plan: &Plan) -> Result<Book, BookErrors> {
-    let options = ImportOptions {
+fn import_options(plan: &Plan) -> ImportOptions {
+    ImportOptions {
         currency: plan.currency,
+    }
+}
+
+/// The book, from its folder or from the store.
+fn load(plan: &Plan) -> anyhow::Result<Book> {
+    match &plan.source {
+        Source::Folder(dir) => Ok(read_book(dir, &import_options(plan), &progress::Bar::new())?),
+        Source::Store { as_of, .. } => Ok(block_on(async {
+            open_store(plan).await?.book(*as_of).await
+        })
+        .map_err(store_error)?),
+    }
+}
+
+fn as_of(plan: &Plan) -> AsOf {
+    match &plan.source {
+        Source::Store { as_of, .. } => *as_of,
+        Source::Folder(_) => AsOf::Latest,
+    }
+}
+
+/// Runs a future to completion on a runtime of its own (the CLI is synchronous).
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime starts")
+        .block_on(future)
+}
+
+async fn open_store(plan: &Plan) -> Result<Store, StoreError> {
+    let url = match &plan.source {
+        Source::Store { url, .. } => url.as_str(),
+        Source::Folder(_) => args::DEFAULT_DB,
     };
-    read_book(&plan.data, &options, &progress::Bar::new())
+    Store::open(url, import_options(plan)).await
+}
+
+/// A store error, with a book's problems listed the way an import lists them.
+fn store_error(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::Book(problems) => anyhow::Error::new(problems),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// What a write changed, file by file.
+fn describe_write(outcome: &WriteOutcome, what: &str) -> String {
+    let mut out = match (outcome.event, outcome.replayed) {
+        (_, true) => format!(
+            "{what}: already applied as event {}: nothing changed\n",
+            outcome.event.unwrap_or_default()
+        ),
+        (Some(event), false) => format!("{what}: recorded as event {event}\n"),
+        (None, false) => format!("{what}: no changes (the store already holds these rows)\n"),
+    };
+    for f in &outcome.files {
+        out += &format!(
+            "  {}: {} added, {} changed, {} removed, {} unchanged\n",
+            f.file, f.added, f.changed, f.removed, f.unchanged
+        );
+    }
+    out
+}
+
+/// When a quote to apply was applied before under the same key: what it answered then
+/// (the quote as JSON), and that nothing changed now.
+fn replayed(
+    plan: &Plan,
+    apply: Option<&args::Apply>,
+    default_key: &str,
+    what: &str,
+) -> anyhow::Result<Option<String>> {
+    let Some(apply) = apply else {
+        return Ok(None);
+    };
+    let key = apply.idempotency_key.as_deref().unwrap_or(default_key);
+    let seen = block_on(async { open_store(plan).await?.replay(key).await }).map_err(store_error)?;
+    Ok(seen.map(|(event, response)| {
+        let outcome = WriteOutcome {
+            event,
+            files: Vec::new(),
+            replayed: true,
+            response: None,
+        };
+        format!("{response}\n{}", describe_write(&outcome, what))
+    }))
+}
+
+/// Renders a quote, and records it in the store when asked to.
+fn finish_quote(
+    plan: &Plan,
+    quote: &Quote,
+    format: ContractFormat,
+    apply: Option<&args::Apply>,
+    default_key: String,
+) -> anyhow::Result<String> {
+    let rendered = render_quote(quote, format);
+    let Some(apply) = apply else {
+        return Ok(rendered);
+    };
+    let key = apply.idempotency_key.clone().unwrap_or(default_key);
+    let changes = quote_changes(quote);
+    let kind = match quote.kind {
+        QuoteKind::Amend => "amend",
+        QuoteKind::Renew => "renew",
+    };
+    let json = render_quote(quote, ContractFormat::Json);
+    let outcome = block_on(async {
+        let store = open_store(plan).await?;
+        store
+            .write(kind, &changes, &apply.actor, Some(&key), |_| Some(json.trim_end().to_string()))
+            .await
+    })
+    .map_err(store_error)?;
+    Ok(match format {
+        ContractFormat::Json => {
+            let mut v: serde_json::Value = serde_json::from_str(&rendered)?;
+            v["applied"] = serde_json::json!({
+                "event": outcome.event,
+                "replayed": outcome.replayed,
+            });
+            v.to_string() + "\n"
+        }
+        ContractFormat::Table(_) => rendered + &describe_write(&outcome, kind),
+    })
+}
+
+/// The event log as a table or JSON.
+fn render_events(events: &[Event], format: QuoteFormat) -> String {
+    match format {
+        QuoteFormat::Json => {
+            let list: Vec<serde_json::Value> = events
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "id": e.id,
+                        "at": e.at,
+                        "actor": e.actor,
+                        "reason": e.reason,
+                        "kind": e.kind,
+                        "detail": e.detail.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()),
+                    })
+                })
+                .collect();
+            serde_json::Value::Array(list).to_string() + "\n"
+        }
+        QuoteFormat::Table => {
+            let mut rows = vec![["event", "at", "actor", "kind", "reason"]
+                .map(String::from)
+                .to_vec()];
+            for e in events {
+                rows.push(vec![
+                    e.id.to_string(),
+                    e.at.clone(),
+                    e.actor.clone(),
+                    e.kind.clone(),
+                    e.reason.clone(),
+                ]);
+            }
+            expansa_movements::table(&rows, &[true, false, false, false, false])
+        }
+    }
 }
 
 fn summary(book: &Book) -> String {

@@ -7,10 +7,13 @@
 
 mod field;
 mod problem;
+mod rows;
+pub mod schema;
 mod table;
 mod tables;
 
 pub use problem::{BookErrors, Problem};
+pub use rows::{read_rows, write_rows, RawRow};
 
 use expansa_ledger::{Book, Currency};
 use std::io::Read;

@@ -16,12 +16,7 @@ use std::io::Read;
 
 const CHUNK_BYTES: usize = 256 << 10;
 
-/// The columns a table knows, by their lower-case names; `required` ones must be in the header.
-pub(crate) struct Schema {
-    pub file: &'static str,
-    pub columns: &'static [&'static str],
-    pub required: &'static [&'static str],
-}
+pub(crate) use crate::schema::Schema;
 
 /// How one file is laid out, learnt from its header.
 pub(crate) struct Layout {
@@ -469,7 +464,7 @@ impl Layout {
 }
 
 /// `;` when the header has more semicolons than commas outside quotes, else `,`.
-fn detect_separator(header: &[u8]) -> u8 {
+pub(crate) fn detect_separator(header: &[u8]) -> u8 {
     let (mut commas, mut semis, mut quoted) = (0, 0, false);
     for &b in header {
         match b {

@@ -308,11 +308,7 @@ impl Loader<'_> {
     }
 
     fn fx_rates(&mut self) {
-        const S: Schema = Schema {
-            file: "fx_rates.csv",
-            columns: &["month", "currency", "rate"],
-            required: &["month", "currency", "rate"],
-        };
+        const S: Schema = crate::schema::FX_RATES;
         let Some(rows) = self.rows(&S, |r| {
             let month = r.month(0, true);
             let currency = r.parse(1, true, currency_code);
@@ -348,20 +344,7 @@ impl Loader<'_> {
     }
 
     fn products(&mut self) {
-        const S: Schema = Schema {
-            file: "products.csv",
-            columns: &[
-                "id",
-                "name",
-                "family",
-                "tier",
-                "kind",
-                "list_price",
-                "price_term_months",
-                "currency",
-            ],
-            required: &["id"],
-        };
+        const S: Schema = crate::schema::PRODUCTS;
         let Some(rows) = self.rows(&S, |r| {
             let id = r.required(0);
             let tier = r.integer(3, false, i64::MIN);
@@ -407,18 +390,7 @@ impl Loader<'_> {
     }
 
     fn customers(&mut self) {
-        const S: Schema = Schema {
-            file: "customers.csv",
-            columns: &[
-                "id",
-                "name",
-                "registered_on",
-                "segment",
-                "country",
-                "channel",
-            ],
-            required: &["id"],
-        };
+        const S: Schema = crate::schema::CUSTOMERS;
         #[derive(Default)]
         struct Chunk {
             rows: Vec<(u64, Option<Date>)>,
@@ -499,31 +471,7 @@ impl Loader<'_> {
     }
 
     fn subscriptions(&mut self) {
-        const S: Schema = Schema {
-            file: "subscriptions.csv",
-            columns: &[
-                "id",
-                "customer_id",
-                "contract_id",
-                "product_id",
-                "quantity",
-                "unit_price",
-                "discount_pct",
-                "currency",
-                "billing_period_months",
-                "start_date",
-                "end_date",
-                "sold_on",
-                "revises",
-            ],
-            required: &[
-                "id",
-                "customer_id",
-                "product_id",
-                "unit_price",
-                "start_date",
-            ],
-        };
+        const S: Schema = crate::schema::SUBSCRIPTIONS;
         /// Lines of one chunk: parsed in parallel, ids resolved afterwards in file order.
         #[derive(Default)]
         struct Chunk {
@@ -859,19 +807,7 @@ impl Loader<'_> {
     }
 
     fn contracts(&mut self) {
-        const S: Schema = Schema {
-            file: "contracts.csv",
-            columns: &[
-                "id",
-                "customer_id",
-                "start_date",
-                "end_date",
-                "renewal_pricing",
-                "renewal_uplift_pct",
-                "renewal_term_months",
-            ],
-            required: &["id", "customer_id", "start_date"],
-        };
+        const S: Schema = crate::schema::CONTRACTS;
         let Some(rows) = self.rows(&S, |r| {
             let id = r.required(0);
             let customer = r.required(1);
@@ -960,18 +896,7 @@ impl Loader<'_> {
     }
 
     fn contracted_prices(&mut self) {
-        const S: Schema = Schema {
-            file: "contracted_prices.csv",
-            columns: &[
-                "customer_id",
-                "product_id",
-                "price",
-                "discount_pct",
-                "valid_from",
-                "valid_to",
-            ],
-            required: &["customer_id", "product_id"],
-        };
+        const S: Schema = crate::schema::CONTRACTED_PRICES;
         let Some(rows) = self.rows(&S, |r| {
             let customer = r.required(0);
             let product = r.required(1);
@@ -1021,11 +946,7 @@ impl Loader<'_> {
     }
 
     fn marketing_spend(&mut self) {
-        const S: Schema = Schema {
-            file: "marketing_spend.csv",
-            columns: &["month", "channel", "amount"],
-            required: &["month", "channel", "amount"],
-        };
+        const S: Schema = crate::schema::MARKETING_SPEND;
         let Some(rows) = self.rows(&S, |r| {
             let month = r.month(0, true);
             let channel = r.required(1);
@@ -1042,11 +963,7 @@ impl Loader<'_> {
     }
 
     fn usage(&mut self) {
-        const S: Schema = Schema {
-            file: "usage.csv",
-            columns: &["customer_id", "product_id", "month", "used", "included"],
-            required: &["customer_id", "product_id", "month", "used", "included"],
-        };
+        const S: Schema = crate::schema::USAGE;
         let Some(rows) = self.rows(&S, |r| {
             let customer = r.required(0);
             let product = r.required(1);
@@ -1079,20 +996,7 @@ impl Loader<'_> {
     }
 
     fn offers(&mut self) {
-        const S: Schema = Schema {
-            file: "offers.csv",
-            columns: &[
-                "id",
-                "customer_id",
-                "product_id",
-                "kind",
-                "offered_on",
-                "outcome",
-                "decided_on",
-                "line_id",
-            ],
-            required: &["id", "customer_id", "product_id", "kind", "offered_on"],
-        };
+        const S: Schema = crate::schema::OFFERS;
         let Some(rows) = self.rows(&S, |r| {
             let id = r.required(0);
             let customer = r.required(1);

@@ -1,0 +1,867 @@
+//! The book in a database: SQLite (embedded, the default) or PostgreSQL (for a team).
+//!
+//! Every file of the interchange format is a table of versioned rows. A write (an import, a
+//! line edit, an applied quote) is one transaction and one event with who, when and why; it
+//! closes the versions it replaces (`removed_in`) and adds new ones (`added_in`), so the book
+//! as of any earlier event can be read back, and reports computed on it. Every write is
+//! validated as a whole book before it commits: a bad write changes nothing.
+//!
+//! Values are kept as the canonical text of the interchange format (NUMERIC and DATE columns
+//! in PostgreSQL); the book is rebuilt from them by the same reader as a folder of CSV files,
+//! so a report from the store and one from the exported files can never differ.
+
+mod migrate;
+mod quote;
+
+pub use quote::quote_changes;
+
+use expansa_import::schema::{ColumnKind, Schema, FILES};
+use expansa_import::{read_book_from, read_rows, write_rows, BookErrors, BookSource, ImportOptions, InMemory, NoProgress, RawRow};
+use expansa_ledger::Book;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// Which database a store is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{}", describe_problems(.0))]
+    Book(BookErrors),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot write {path}: {error}")]
+    Io { path: String, error: std::io::Error },
+}
+
+fn describe_problems(e: &BookErrors) -> String {
+    format!("the book was not changed: {e}")
+}
+
+/// Who makes a change, and why.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub who: String,
+    pub why: String,
+}
+
+/// The moment a book is read at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AsOf {
+    /// Everything committed.
+    #[default]
+    Latest,
+    /// Right after this event.
+    Event(i64),
+    /// The last event at or before this instant.
+    Time(jiff::Timestamp),
+}
+
+impl std::str::FromStr for AsOf {
+    type Err = String;
+    /// `event:N`, an RFC 3339 instant (`2026-03-01T12:00:00Z`), or a day (its end, UTC).
+    fn from_str(s: &str) -> Result<AsOf, String> {
+        if let Some(n) = s.strip_prefix("event:") {
+            return n
+                .parse()
+                .map(AsOf::Event)
+                .map_err(|_| format!("{s:?}: expected event:N"));
+        }
+        if let Ok(t) = s.parse::<jiff::Timestamp>() {
+            return Ok(AsOf::Time(t));
+        }
+        let day = expansa_ledger::parse_date(s.as_bytes())
+            .ok_or_else(|| format!("{s:?}: expected event:N, YYYY-MM-DD or an RFC 3339 instant"))?;
+        let end = day
+            .tomorrow()
+            .ok()
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map(|z| z.timestamp() - jiff::SignedDuration::from_micros(1))
+            .ok_or_else(|| format!("{s:?}: out of range"))?;
+        Ok(AsOf::Time(end))
+    }
+}
+
+/// One entry of the event log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub id: i64,
+    /// UTC, RFC 3339 with microseconds.
+    pub at: String,
+    pub actor: String,
+    pub reason: String,
+    /// `import`, `amend`, `renew`, `line`, ...
+    pub kind: String,
+    /// JSON: what the write changed, file by file.
+    pub detail: Option<String>,
+}
+
+/// What a write did to one file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileChanges {
+    pub file: &'static str,
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+/// The result of a write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The event recorded; `None` when nothing changed.
+    pub event: Option<i64>,
+    pub files: Vec<FileChanges>,
+    /// The write had been made before under the same idempotency key: nothing was done.
+    pub replayed: bool,
+    /// What the first write under the key answered.
+    pub response: Option<String>,
+}
+
+impl WriteOutcome {
+    /// Whether anything changed.
+    pub fn changed(&self) -> bool {
+        self.event.is_some()
+    }
+}
+
+/// One change to one row.
+#[derive(Clone, Debug)]
+pub enum RowChange {
+    /// Add a row, or replace the current row with the same key. With `create_only`, a
+    /// different row under the same key is a conflict (an identical one is no change).
+    Put {
+        schema: Schema,
+        values: Vec<Option<String>>,
+        extra: Vec<(String, String)>,
+        create_only: bool,
+    },
+    /// Change one column of the current row with `key`.
+    Set {
+        schema: Schema,
+        key: String,
+        column: &'static str,
+        value: Option<String>,
+    },
+    /// Remove the current row with `key`.
+    Remove { schema: Schema, key: String },
+}
+
+/// How an import treats rows the files do not mention.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Keep them: the import adds and updates rows by key.
+    #[default]
+    Merge,
+    /// Remove them from every file the import has: the store then holds exactly the files.
+    Replace,
+}
+
+/// A current row as stored.
+#[derive(Clone, Debug)]
+struct Stored {
+    ord: i64,
+    values: Vec<Option<String>>,
+    extra: Option<String>,
+}
+
+/// A book store.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    options: ImportOptions,
+}
+
+/// The database URL from a `--db` value: `sqlite:PATH`, `postgres://...`, or a bare path.
+pub fn normalize_url(url: &str) -> Result<(String, Dialect), StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((url.to_string(), Dialect::Postgres));
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || url.contains("://") && !url.starts_with("sqlite://") {
+        return Err(StoreError::Invalid(format!(
+            "unsupported database URL {url:?}: use sqlite:PATH or postgres://USER@HOST/DB"
+        )));
+    }
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rwc");
+    }
+    Ok((format!("sqlite:{path}?{}", params.join("&")), Dialect::Sqlite))
+}
+
+/// Key columns joined; the separator cannot appear in a trimmed CSV value of an id.
+const KEY_SEPARATOR: char = '\u{1f}';
+
+/// The key of a row of `schema`.
+pub fn row_key(schema: &Schema, values: &[Option<String>]) -> String {
+    let mut key = String::new();
+    for (i, column) in schema.key.iter().enumerate() {
+        if i > 0 {
+            key.push(KEY_SEPARATOR);
+        }
+        if let Some(v) = schema.position(column).and_then(|k| values[k].as_deref()) {
+            key.push_str(v);
+        }
+    }
+    key
+}
+
+fn table_name(schema: &Schema) -> &'static str {
+    schema.file.trim_end_matches(".csv")
+}
+
+fn now_text() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn time_text(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Rows per INSERT statement, so the bound values stay far below both databases' limits.
+fn rows_per_insert(schema: &Schema) -> usize {
+    (20_000 / (schema.columns.len() + 4)).max(1)
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+impl Store {
+    /// Opens (creating if needed) the store at `url` and brings its schema up to date.
+    pub async fn open(url: &str, options: ImportOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, dialect) = normalize_url(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
+            .connect(&url)
+            .await?;
+        if dialect == Dialect::Sqlite {
+            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+        }
+        migrate::run(&pool, dialect).await?;
+        Ok(Store {
+            pool,
+            dialect,
+            options,
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The reporting currency and other reading options.
+    pub fn options(&self) -> &ImportOptions {
+        &self.options
+    }
+
+    /// Loads the book in `source` into the store: validated first (a bad book changes nothing,
+    /// and every problem is listed), then one transaction, then validated again as merged.
+    /// Importing the same rows again changes nothing and records no event.
+    pub async fn import(
+        &self,
+        source: &dyn BookSource,
+        mode: ImportMode,
+        actor: &Actor,
+    ) -> Result<WriteOutcome, StoreError> {
+        if let Some(p) = source.unavailable() {
+            return Err(StoreError::Book(BookErrors(vec![p])));
+        }
+        read_book_from(source, &self.options, &NoProgress).map_err(StoreError::Book)?;
+        let mut files = Vec::new();
+        for schema in FILES {
+            if let Some(rows) = read_rows(source, &schema).map_err(|p| StoreError::Book(BookErrors(vec![p])))? {
+                files.push((schema, rows));
+            }
+        }
+        let mut tx = self.begin_write().await?;
+        let event = self.insert_event(&mut tx, "import", actor).await?;
+        let mut report = Vec::new();
+        for (schema, rows) in &files {
+            let current = self.current_rows(&mut tx, schema).await?;
+            report.push(self.merge_file(&mut tx, schema, rows, &current, mode, event).await?);
+        }
+        self.finish(tx, event, report, None, |_| None).await
+    }
+
+    /// Applies row changes as one event (`kind`, e.g. `line` or `amend`). With an idempotency
+    /// key, a second write under the same key does nothing and answers like the first;
+    /// `response` makes the answer stored with the key.
+    pub async fn write(
+        &self,
+        kind: &str,
+        changes: &[RowChange],
+        actor: &Actor,
+        idempotency_key: Option<&str>,
+        response: impl FnOnce(i64) -> Option<String>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(key) = idempotency_key {
+            let seen = sqlx::query("SELECT event_id, response FROM idempotency WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = seen {
+                let event: Option<i64> = row.try_get(0)?;
+                let response: String = row.try_get(1)?;
+                tx.rollback().await?;
+                return Ok(WriteOutcome {
+                    event,
+                    files: Vec::new(),
+                    replayed: true,
+                    response: Some(response),
+                });
+            }
+        }
+        let event = self.insert_event(&mut tx, kind, actor).await?;
+        let mut report: Vec<FileChanges> = Vec::new();
+        for change in changes {
+            let (schema, outcome) = self.apply_change(&mut tx, change, event).await?;
+            let entry = match report.iter_mut().position(|f| f.file == schema.file) {
+                Some(k) => &mut report[k],
+                None => {
+                    report.push(FileChanges {
+                        file: schema.file,
+                        ..Default::default()
+                    });
+                    report.last_mut().expect("pushed")
+                }
+            };
+            match outcome {
+                Outcome::Added => entry.added += 1,
+                Outcome::Changed => entry.changed += 1,
+                Outcome::Removed => entry.removed += 1,
+                Outcome::Unchanged => entry.unchanged += 1,
+            }
+        }
+        self.finish(tx, event, report, idempotency_key, response).await
+    }
+
+    /// The event and answer of an earlier write under `idempotency_key`, if there was one.
+    pub async fn replay(&self, idempotency_key: &str) -> Result<Option<(Option<i64>, String)>, StoreError> {
+        let row = sqlx::query("SELECT event_id, response FROM idempotency WHERE key = $1")
+            .bind(idempotency_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    /// The book as of a moment.
+    pub async fn book(&self, as_of: AsOf) -> Result<Book, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let event = self.resolve(&mut conn, as_of).await?;
+        let files = self.files_at(&mut conn, event).await?;
+        book_from_files(&files, &self.options)
+    }
+
+    /// The files of the book as of a moment, in the interchange format (absent files omitted).
+    pub async fn files(&self, as_of: AsOf) -> Result<Vec<(&'static str, Vec<u8>)>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let event = self.resolve(&mut conn, as_of).await?;
+        self.files_at(&mut conn, event).await
+    }
+
+    /// Writes the book as of a moment into `dir` as CSV files.
+    pub async fn export(&self, dir: &Path, as_of: AsOf) -> Result<Vec<&'static str>, StoreError> {
+        let files = self.files(as_of).await?;
+        let io = |path: &Path, error| StoreError::Io {
+            path: path.display().to_string(),
+            error,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        for (name, bytes) in &files {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
+        }
+        Ok(files.iter().map(|(n, _)| *n).collect())
+    }
+
+    /// The event log, oldest first.
+    pub async fn events(&self) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query("SELECT id, at, actor, reason, kind, detail FROM events ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Event {
+                    id: r.try_get(0)?,
+                    at: r.try_get(1)?,
+                    actor: r.try_get(2)?,
+                    reason: r.try_get(3)?,
+                    kind: r.try_get(4)?,
+                    detail: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The current row of `schema` with `key`, if any.
+    pub async fn row(&self, schema: &Schema, key: &str) -> Result<Option<Vec<Option<String>>>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(self.current_row(&mut conn, schema, key).await?.map(|s| s.values))
+    }
+
+    /// The pool, for the tables beside the book (API keys, dashboards).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write: one writer at a time, in every process sharing the database.
+    async fn begin_write(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    async fn insert_event(&self, tx: &mut Tx, kind: &str, actor: &Actor) -> Result<i64, StoreError> {
+        // In SQLite, this first write takes the database's write lock.
+        let row = sqlx::query(
+            "INSERT INTO events (at, actor, reason, kind) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(now_text())
+        .bind(actor.who.as_str())
+        .bind(actor.why.as_str())
+        .bind(kind)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Validates the merged book and commits, or rolls back when nothing changed.
+    async fn finish(
+        &self,
+        mut tx: Tx,
+        event: i64,
+        report: Vec<FileChanges>,
+        idempotency_key: Option<&str>,
+        response: impl FnOnce(i64) -> Option<String>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let changed = report.iter().any(|f| f.added + f.changed + f.removed > 0);
+        if !changed {
+            tx.rollback().await?;
+            return Ok(WriteOutcome {
+                event: None,
+                files: report,
+                replayed: false,
+                response: None,
+            });
+        }
+        let files = self.files_at(&mut tx, event).await?;
+        if let Err(e) = book_from_files(&files, &self.options) {
+            tx.rollback().await?;
+            return Err(match e {
+                StoreError::Book(BookErrors(problems)) => StoreError::Book(BookErrors(
+                    problems
+                        .into_iter()
+                        .map(|mut p| {
+                            p.reason = format!("{} (in the book as it would be after this change)", p.reason);
+                            p
+                        })
+                        .collect(),
+                )),
+                other => other,
+            });
+        }
+        let detail = detail_json(&report);
+        sqlx::query("UPDATE events SET detail = $1 WHERE id = $2")
+            .bind(detail)
+            .bind(event)
+            .execute(&mut *tx)
+            .await?;
+        let response = response(event);
+        if let Some(key) = idempotency_key {
+            sqlx::query("INSERT INTO idempotency (key, event_id, response) VALUES ($1, $2, $3)")
+                .bind(key)
+                .bind(event)
+                .bind(response.clone().unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(WriteOutcome {
+            event: Some(event),
+            files: report,
+            replayed: false,
+            response,
+        })
+    }
+
+    /// The last event visible at `as_of` (0 before any).
+    async fn resolve(&self, conn: &mut sqlx::AnyConnection, as_of: AsOf) -> Result<i64, StoreError> {
+        let row = match as_of {
+            AsOf::Latest => sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events").fetch_one(&mut *conn).await?,
+            AsOf::Event(id) => {
+                let row = sqlx::query("SELECT COUNT(*) FROM events WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let n: i64 = row.try_get(0)?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("no event {id} in the store")));
+                }
+                return Ok(id);
+            }
+            AsOf::Time(t) => {
+                sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events WHERE at <= $1")
+                    .bind(time_text(t))
+                    .fetch_one(&mut *conn)
+                    .await?
+            }
+        };
+        Ok(row.try_get(0)?)
+    }
+
+    fn select_columns(schema: &Schema) -> String {
+        let mut s = String::from("row_key, ord, extra");
+        for c in schema.columns {
+            s.push_str(&format!(", CAST(\"{c}\" AS TEXT)"));
+        }
+        s
+    }
+
+    fn stored(row: &AnyRow, schema: &Schema) -> Result<(String, Stored), StoreError> {
+        let key: String = row.try_get(0)?;
+        let ord: i64 = row.try_get(1)?;
+        let extra: Option<String> = row.try_get(2)?;
+        let mut values = Vec::with_capacity(schema.columns.len());
+        for k in 0..schema.columns.len() {
+            values.push(row.try_get::<Option<String>, _>(3 + k)?);
+        }
+        Ok((key, Stored { ord, values, extra }))
+    }
+
+    async fn current_rows(&self, tx: &mut Tx, schema: &Schema) -> Result<HashMap<String, Stored>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM \"{}\" WHERE removed_in IS NULL",
+            Self::select_columns(schema),
+            table_name(schema)
+        );
+        let rows = sqlx::query(&sql).fetch_all(&mut **tx).await?;
+        rows.iter().map(|r| Self::stored(r, schema)).collect()
+    }
+
+    async fn current_row(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        schema: &Schema,
+        key: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM \"{}\" WHERE removed_in IS NULL AND row_key = $1",
+            Self::select_columns(schema),
+            table_name(schema)
+        );
+        let row = sqlx::query(&sql).bind(key).fetch_optional(&mut *conn).await?;
+        row.map(|r| Self::stored(&r, schema).map(|(_, s)| s)).transpose()
+    }
+
+    /// Every file as of event `event`, as CSV bytes.
+    async fn files_at(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        event: i64,
+    ) -> Result<Vec<(&'static str, Vec<u8>)>, StoreError> {
+        let mut files = Vec::new();
+        for schema in FILES {
+            let sql = format!(
+                "SELECT {} FROM \"{}\" WHERE added_in <= $1 AND (removed_in IS NULL OR removed_in > $1) ORDER BY ord, row_key",
+                Self::select_columns(&schema),
+                table_name(&schema)
+            );
+            let rows = sqlx::query(&sql).bind(event).fetch_all(&mut *conn).await?;
+            if rows.is_empty() && !self.file_ever_held(conn, &schema, event).await? {
+                continue;
+            }
+            let mut stored = Vec::with_capacity(rows.len());
+            let mut extra_columns: Vec<String> = Vec::new();
+            for r in &rows {
+                let (_, s) = Self::stored(r, &schema)?;
+                let extra = parse_extra(s.extra.as_deref());
+                for (name, _) in &extra {
+                    if !extra_columns.contains(name) {
+                        extra_columns.push(name.clone());
+                    }
+                }
+                stored.push((s.values, extra));
+            }
+            let bytes = write_rows(
+                &schema,
+                &extra_columns,
+                stored.iter().map(|(v, e)| (v.as_slice(), e.as_slice())),
+            );
+            files.push((schema.file, bytes));
+        }
+        Ok(files)
+    }
+
+    /// Whether a file had rows at some point up to `event` (an emptied file is still written,
+    /// header only, so a book whose customers were all removed keeps its customers.csv).
+    async fn file_ever_held(&self, conn: &mut sqlx::AnyConnection, schema: &Schema, event: i64) -> Result<bool, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM \"{}\" WHERE added_in <= $1", table_name(schema));
+        let row = sqlx::query(&sql).bind(event).fetch_one(&mut *conn).await?;
+        let n: i64 = row.try_get(0)?;
+        Ok(n > 0)
+    }
+
+    /// Merges one imported file into its table.
+    async fn merge_file(
+        &self,
+        tx: &mut Tx,
+        schema: &Schema,
+        rows: &[RawRow],
+        current: &HashMap<String, Stored>,
+        mode: ImportMode,
+        event: i64,
+    ) -> Result<FileChanges, StoreError> {
+        let mut report = FileChanges {
+            file: schema.file,
+            ..Default::default()
+        };
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut mentioned: HashSet<String> = HashSet::new();
+        let mut close: Vec<String> = Vec::new();
+        let mut insert: Vec<(String, i64, &RawRow)> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let base = row_key(schema, &row.values);
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            // A key repeated inside one file (two rates of one month) stays distinct.
+            let key = if *n == 1 { base } else { format!("{base}\u{1e}{n}") };
+            mentioned.insert(key.clone());
+            let extra = extra_json(&row.extra);
+            match current.get(&key) {
+                Some(s) if s.values == row.values && s.extra == extra => report.unchanged += 1,
+                Some(_) => {
+                    report.changed += 1;
+                    close.push(key.clone());
+                    insert.push((key, event * 1_000_000_000 + i as i64, row));
+                }
+                None => {
+                    report.added += 1;
+                    insert.push((key, event * 1_000_000_000 + i as i64, row));
+                }
+            }
+        }
+        if mode == ImportMode::Replace {
+            for k in current.keys() {
+                if !mentioned.contains(k) {
+                    report.removed += 1;
+                    close.push(k.clone());
+                }
+            }
+        }
+        self.close_rows(tx, schema, &close, event).await?;
+        for chunk in insert.chunks(rows_per_insert(schema)) {
+            let items: Vec<(&str, i64, &[Option<String>], Option<String>)> = chunk
+                .iter()
+                .map(|(k, ord, r)| (k.as_str(), *ord, r.values.as_slice(), extra_json(&r.extra)))
+                .collect();
+            self.insert_rows(tx, schema, &items, event).await?;
+        }
+        Ok(report)
+    }
+
+    async fn close_rows(&self, tx: &mut Tx, schema: &Schema, keys: &[String], event: i64) -> Result<(), StoreError> {
+        for chunk in keys.chunks(500) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE \"{}\" SET removed_in = $1 WHERE removed_in IS NULL AND row_key IN ({})",
+                table_name(schema),
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(event);
+            for k in chunk {
+                q = q.bind(k.as_str());
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_rows(
+        &self,
+        tx: &mut Tx,
+        schema: &Schema,
+        rows: &[(&str, i64, &[Option<String>], Option<String>)],
+        event: i64,
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut sql = format!("INSERT INTO \"{}\" (row_key, ord, added_in, extra", table_name(schema));
+        for c in schema.columns {
+            sql.push_str(&format!(", \"{c}\""));
+        }
+        sql.push_str(") VALUES ");
+        let width = 4 + schema.columns.len();
+        for r in 0..rows.len() {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            let base = r * width;
+            sql.push_str(&format!("(${}, ${}, ${}, ${}", base + 1, base + 2, base + 3, base + 4));
+            for (k, kind) in schema.kinds.iter().enumerate() {
+                sql.push_str(", ");
+                sql.push_str(&self.param(base + 5 + k, *kind));
+            }
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql);
+        for (key, ord, values, extra) in rows {
+            q = q.bind(*key).bind(*ord).bind(event).bind(extra.clone());
+            for v in values.iter() {
+                q = q.bind(v.clone());
+            }
+        }
+        q.execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// A bound parameter, cast to the column's type where the database has one.
+    fn param(&self, n: usize, kind: ColumnKind) -> String {
+        match (self.dialect, kind) {
+            (Dialect::Postgres, ColumnKind::Decimal) => format!("CAST(${n} AS NUMERIC)"),
+            (Dialect::Postgres, ColumnKind::Date) => format!("CAST(${n} AS DATE)"),
+            (Dialect::Postgres, ColumnKind::Integer) => format!("CAST(${n} AS BIGINT)"),
+            _ => format!("${n}"),
+        }
+    }
+
+    async fn apply_change(&self, tx: &mut Tx, change: &RowChange, event: i64) -> Result<(Schema, Outcome), StoreError> {
+        match change {
+            RowChange::Put {
+                schema,
+                values,
+                extra,
+                create_only,
+            } => {
+                if values.len() != schema.columns.len() {
+                    return Err(StoreError::Invalid(format!("{}: expected {} values", schema.file, schema.columns.len())));
+                }
+                let key = row_key(schema, values);
+                let extra = extra_json(extra);
+                let current = self.current_row(tx, schema, &key).await?;
+                let outcome = match &current {
+                    Some(s) if &s.values == values && s.extra == extra => return Ok((*schema, Outcome::Unchanged)),
+                    Some(_) if *create_only => {
+                        return Err(StoreError::Conflict(format!(
+                            "{}: a different row with id {:?} already exists",
+                            schema.file,
+                            key.replace(KEY_SEPARATOR, "/")
+                        )))
+                    }
+                    Some(_) => Outcome::Changed,
+                    None => Outcome::Added,
+                };
+                if current.is_some() {
+                    self.close_rows(tx, schema, std::slice::from_ref(&key), event).await?;
+                }
+                let ord = current.map_or(event * 1_000_000_000, |s| s.ord);
+                self.insert_rows(tx, schema, &[(key.as_str(), ord, values.as_slice(), extra)], event).await?;
+                Ok((*schema, outcome))
+            }
+            RowChange::Set {
+                schema,
+                key,
+                column,
+                value,
+            } => {
+                let k = schema
+                    .position(column)
+                    .ok_or_else(|| StoreError::Invalid(format!("{}: no column {column}", schema.file)))?;
+                let current = self
+                    .current_row(tx, schema, key)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("{}: no row {key:?}", schema.file)))?;
+                if current.values[k] == *value {
+                    return Ok((*schema, Outcome::Unchanged));
+                }
+                let mut values = current.values.clone();
+                values[k] = value.clone();
+                self.close_rows(tx, schema, std::slice::from_ref(key), event).await?;
+                self.insert_rows(tx, schema, &[(key.as_str(), current.ord, values.as_slice(), current.extra.clone())], event).await?;
+                Ok((*schema, Outcome::Changed))
+            }
+            RowChange::Remove { schema, key } => {
+                if self.current_row(tx, schema, key).await?.is_none() {
+                    return Err(StoreError::NotFound(format!("{}: no row {key:?}", schema.file)));
+                }
+                self.close_rows(tx, schema, std::slice::from_ref(key), event).await?;
+                Ok((*schema, Outcome::Removed))
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Added,
+    Changed,
+    Removed,
+    Unchanged,
+}
+
+/// Reads a book from its files in memory.
+fn book_from_files(files: &[(&'static str, Vec<u8>)], options: &ImportOptions) -> Result<Book, StoreError> {
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    if !refs.iter().any(|(n, _)| *n == "subscriptions.csv") {
+        return Err(StoreError::NotFound("the store holds no book yet: run expansa import --data DIR first".into()));
+    }
+    read_book_from(&InMemory(&refs), options, &NoProgress).map_err(StoreError::Book)
+}
+
+fn extra_json(extra: &[(String, String)]) -> Option<String> {
+    if extra.is_empty() {
+        return None;
+    }
+    let map: serde_json::Map<String, serde_json::Value> = extra
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    Some(serde_json::Value::Object(map).to_string())
+}
+
+fn parse_extra(extra: Option<&str>) -> Vec<(String, String)> {
+    let Some(text) = extra else { return Vec::new() };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn detail_json(report: &[FileChanges]) -> String {
+    let files: serde_json::Map<String, serde_json::Value> = report
+        .iter()
+        .map(|f| {
+            (
+                f.file.to_string(),
+                serde_json::json!({"added": f.added, "changed": f.changed, "removed": f.removed, "unchanged": f.unchanged}),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(files).to_string()
+}

@@ -1,0 +1,89 @@
+//! The rows an applied quote writes.
+
+use crate::RowChange;
+use expansa_contracts::{LineChange, Quote};
+use expansa_import::schema::{Schema, CONTRACTS, SUBSCRIPTIONS};
+use expansa_ledger::RenewalPricing;
+
+/// The row changes that record `quote` in the book: closed lines get their end date, new
+/// lines and a renewal's contract are added (never overwriting a different row).
+pub fn quote_changes(quote: &Quote) -> Vec<RowChange> {
+    let mut changes = Vec::new();
+    if let Some(c) = &quote.new_contract {
+        let values = row(
+            &CONTRACTS,
+            &[
+                ("id", Some(c.id.clone())),
+                ("customer_id", Some(c.customer_id.clone())),
+                ("start_date", Some(c.start.to_string())),
+                ("end_date", Some(c.end.to_string())),
+                (
+                    "renewal_pricing",
+                    Some(
+                        match c.renewal_pricing {
+                            RenewalPricing::Same => "same",
+                            RenewalPricing::List => "list",
+                            RenewalPricing::Uplift => "uplift",
+                        }
+                        .to_string(),
+                    ),
+                ),
+                ("renewal_uplift_pct", c.renewal_uplift_pct.map(|d| d.to_string())),
+                ("renewal_term_months", c.renewal_term_months.map(|m| m.to_string())),
+            ],
+        );
+        changes.push(RowChange::Put {
+            schema: CONTRACTS,
+            values,
+            extra: Vec::new(),
+            create_only: true,
+        });
+    }
+    for change in &quote.changes {
+        match change {
+            LineChange::Close { line_id, end } => changes.push(RowChange::Set {
+                schema: SUBSCRIPTIONS,
+                key: line_id.clone(),
+                column: "end_date",
+                value: Some(end.to_string()),
+            }),
+            LineChange::Open(l) => {
+                let values = row(
+                    &SUBSCRIPTIONS,
+                    &[
+                        ("id", Some(l.id.clone())),
+                        ("customer_id", Some(l.customer_id.clone())),
+                        ("contract_id", Some(l.contract_id.clone())),
+                        ("product_id", Some(l.product_id.clone())),
+                        ("quantity", Some(l.quantity.to_string())),
+                        ("unit_price", Some(l.unit_price.to_string())),
+                        ("discount_pct", Some(l.discount_pct.to_string())),
+                        ("currency", Some(l.currency.code().to_string())),
+                        ("billing_period_months", Some(l.billing_period_months.to_string())),
+                        ("start_date", Some(l.start.to_string())),
+                        ("end_date", l.end.map(|d| d.to_string())),
+                        ("revises", l.revises.clone()),
+                    ],
+                );
+                changes.push(RowChange::Put {
+                    schema: SUBSCRIPTIONS,
+                    values,
+                    extra: Vec::new(),
+                    create_only: true,
+                });
+            }
+        }
+    }
+    changes
+}
+
+/// A row of `schema` with the named values (the rest empty).
+fn row(schema: &Schema, named: &[(&str, Option<String>)]) -> Vec<Option<String>> {
+    let mut values = vec![None; schema.columns.len()];
+    for (column, value) in named {
+        if let Some(k) = schema.position(column) {
+            values[k] = value.clone();
+        }
+    }
+    values
+}
