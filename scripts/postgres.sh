@@ -22,4 +22,8 @@ su postgres -c "psql -q -tc \"SELECT 1 FROM pg_roles WHERE rolname = 'expansa'\"
     su postgres -c "psql -q -c \"CREATE ROLE expansa LOGIN SUPERUSER PASSWORD 'expansa'\""
 su postgres -c "psql -q -tc \"SELECT 1 FROM pg_database WHERE datname = 'expansa'\"" | grep -q 1 ||
     su postgres -c "psql -q -c 'CREATE DATABASE expansa OWNER expansa'"
+# Databases left by earlier test runs (each store test makes its own).
+for db in $(su postgres -c "psql -At -c \"SELECT datname FROM pg_database WHERE datname LIKE 'expansa_t_%'\""); do
+    su postgres -c "psql -q -c 'DROP DATABASE IF EXISTS $db'"
+done
 echo "postgres://expansa:expansa@127.0.0.1:5432/expansa"

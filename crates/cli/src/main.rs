@@ -10,7 +10,6 @@ use expansa_contracts::{
     QuoteKind,
 };
 use expansa_import::{read_book, BookErrors, Folder, ImportOptions};
-use expansa_store::{quote_changes, AsOf, Event, Store, StoreError, WriteOutcome};
 use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, KpiFormat};
 use expansa_ledger::{Book, Date};
 use expansa_movements::{
@@ -21,6 +20,7 @@ use expansa_opportunities::{
     evaluate, mine, offer_report, opportunities, render_evaluation, render_offers,
     render_opportunities, render_rules, Format as OutFormat, Holdings, OpportunityFilter,
 };
+use expansa_store::{quote_changes, AsOf, Event, Store, StoreError, WriteOutcome};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -72,14 +72,16 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             let outcome = block_on(async {
                 let store = open_store(plan).await?;
                 store.import(&Folder(dir), *mode, actor).await
-            })?;
+            })
+            .map_err(store_error)?;
             return Ok(describe_write(&outcome, "import"));
         }
         Command::Export { out } => {
             let written = block_on(async {
                 let store = open_store(plan).await?;
                 store.export(out, as_of(plan)).await
-            })?;
+            })
+            .map_err(store_error)?;
             return Ok(format!(
                 "wrote {} files to {}: {}\n",
                 written.len(),
@@ -88,7 +90,8 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             ));
         }
         Command::Events { format } => {
-            let events = block_on(async { open_store(plan).await?.events().await })?;
+            let events =
+                block_on(async { open_store(plan).await?.events().await }).map_err(store_error)?;
             return Ok(render_events(&events, *format));
         }
         _ => {}
@@ -318,11 +321,17 @@ fn import_options(plan: &Plan) -> ImportOptions {
 /// The book, from its folder or from the store.
 fn load(plan: &Plan) -> anyhow::Result<Book> {
     match &plan.source {
-        Source::Folder(dir) => Ok(read_book(dir, &import_options(plan), &progress::Bar::new())?),
-        Source::Store { as_of, .. } => Ok(block_on(async {
-            open_store(plan).await?.book(*as_of).await
-        })
-        .map_err(store_error)?),
+        Source::Folder(dir) => Ok(read_book(
+            dir,
+            &import_options(plan),
+            &progress::Bar::new(),
+        )?),
+        Source::Store { as_of, .. } => {
+            Ok(
+                block_on(async { open_store(plan).await?.book(*as_of).await })
+                    .map_err(store_error)?,
+            )
+        }
     }
 }
 
@@ -389,7 +398,8 @@ fn replayed(
         return Ok(None);
     };
     let key = apply.idempotency_key.as_deref().unwrap_or(default_key);
-    let seen = block_on(async { open_store(plan).await?.replay(key).await }).map_err(store_error)?;
+    let seen =
+        block_on(async { open_store(plan).await?.replay(key).await }).map_err(store_error)?;
     Ok(seen.map(|(event, response)| {
         let outcome = WriteOutcome {
             event,
@@ -423,7 +433,9 @@ fn finish_quote(
     let outcome = block_on(async {
         let store = open_store(plan).await?;
         store
-            .write(kind, &changes, &apply.actor, Some(&key), |_| Some(json.trim_end().to_string()))
+            .write(kind, &changes, &apply.actor, Some(&key), |_| {
+                Some(json.trim_end().to_string())
+            })
             .await
     })
     .map_err(store_error)?;

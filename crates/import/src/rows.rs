@@ -116,15 +116,16 @@ pub fn write_rows<'a>(
     // Writing to a Vec cannot fail.
     let _ = w.write_record(&header);
     for (values, extra) in rows {
-        let record = values
-            .iter()
-            .map(|v| v.as_deref().unwrap_or(""))
-            .chain(extra_columns.iter().map(|name| {
-                extra
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or("", |(_, v)| v.as_str())
-            }));
+        let record =
+            values
+                .iter()
+                .map(|v| v.as_deref().unwrap_or(""))
+                .chain(extra_columns.iter().map(|name| {
+                    extra
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or("", |(_, v)| v.as_str())
+                }));
         let _ = w.write_record(record);
     }
     w.into_inner().unwrap_or_default()

@@ -39,7 +39,14 @@ use ColumnKind::{Date as D, Decimal as N, Integer as I, Month as M, Text as T};
 
 pub const CUSTOMERS: Schema = Schema {
     file: "customers.csv",
-    columns: &["id", "name", "registered_on", "segment", "country", "channel"],
+    columns: &[
+        "id",
+        "name",
+        "registered_on",
+        "segment",
+        "country",
+        "channel",
+    ],
     kinds: &[T, T, D, T, T, T],
     required: &["id"],
     key: &["id"],
@@ -80,7 +87,13 @@ pub const SUBSCRIPTIONS: Schema = Schema {
         "revises",
     ],
     kinds: &[T, T, T, T, N, N, N, T, I, D, D, D, T],
-    required: &["id", "customer_id", "product_id", "unit_price", "start_date"],
+    required: &[
+        "id",
+        "customer_id",
+        "product_id",
+        "unit_price",
+        "start_date",
+    ],
     key: &["id"],
 };
 

@@ -16,7 +16,10 @@ mod quote;
 pub use quote::quote_changes;
 
 use expansa_import::schema::{ColumnKind, Schema, FILES};
-use expansa_import::{read_book_from, read_rows, write_rows, BookErrors, BookSource, ImportOptions, InMemory, NoProgress, RawRow};
+use expansa_import::{
+    read_book_from, read_rows, write_rows, BookErrors, BookSource, ImportOptions, InMemory,
+    NoProgress, RawRow,
+};
 use expansa_ledger::Book;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -184,6 +187,8 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     options: ImportOptions,
+    /// Serialises this process's writers before they reach the database.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The database URL from a `--db` value: `sqlite:PATH`, `postgres://...`, or a bare path.
@@ -205,7 +210,10 @@ pub fn normalize_url(url: &str) -> Result<(String, Dialect), StoreError> {
     if !params.iter().any(|p| p.starts_with("mode=")) {
         params.push("mode=rwc");
     }
-    Ok((format!("sqlite:{path}?{}", params.join("&")), Dialect::Sqlite))
+    Ok((
+        format!("sqlite:{path}?{}", params.join("&")),
+        Dialect::Sqlite,
+    ))
 }
 
 /// Key columns joined; the separator cannot appear in a trimmed CSV value of an id.
@@ -230,7 +238,9 @@ fn table_name(schema: &Schema) -> &'static str {
 }
 
 fn now_text() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 fn time_text(t: jiff::Timestamp) -> String {
@@ -254,13 +264,16 @@ impl Store {
             .connect(&url)
             .await?;
         if dialect == Dialect::Sqlite {
-            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
         }
         migrate::run(&pool, dialect).await?;
         Ok(Store {
             pool,
             dialect,
             options,
+            writer: Default::default(),
         })
     }
 
@@ -288,16 +301,21 @@ impl Store {
         read_book_from(source, &self.options, &NoProgress).map_err(StoreError::Book)?;
         let mut files = Vec::new();
         for schema in FILES {
-            if let Some(rows) = read_rows(source, &schema).map_err(|p| StoreError::Book(BookErrors(vec![p])))? {
+            if let Some(rows) =
+                read_rows(source, &schema).map_err(|p| StoreError::Book(BookErrors(vec![p])))?
+            {
                 files.push((schema, rows));
             }
         }
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _writer) = self.begin_write().await?;
         let event = self.insert_event(&mut tx, "import", actor).await?;
         let mut report = Vec::new();
         for (schema, rows) in &files {
             let current = self.current_rows(&mut tx, schema).await?;
-            report.push(self.merge_file(&mut tx, schema, rows, &current, mode, event).await?);
+            report.push(
+                self.merge_file(&mut tx, schema, rows, &current, mode, event)
+                    .await?,
+            );
         }
         self.finish(tx, event, report, None, |_| None).await
     }
@@ -313,7 +331,7 @@ impl Store {
         idempotency_key: Option<&str>,
         response: impl FnOnce(i64) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _writer) = self.begin_write().await?;
         if let Some(key) = idempotency_key {
             let seen = sqlx::query("SELECT event_id, response FROM idempotency WHERE key = $1")
                 .bind(key)
@@ -352,11 +370,15 @@ impl Store {
                 Outcome::Unchanged => entry.unchanged += 1,
             }
         }
-        self.finish(tx, event, report, idempotency_key, response).await
+        self.finish(tx, event, report, idempotency_key, response)
+            .await
     }
 
     /// The event and answer of an earlier write under `idempotency_key`, if there was one.
-    pub async fn replay(&self, idempotency_key: &str) -> Result<Option<(Option<i64>, String)>, StoreError> {
+    pub async fn replay(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<(Option<i64>, String)>, StoreError> {
         let row = sqlx::query("SELECT event_id, response FROM idempotency WHERE key = $1")
             .bind(idempotency_key)
             .fetch_optional(&self.pool)
@@ -396,9 +418,10 @@ impl Store {
 
     /// The event log, oldest first.
     pub async fn events(&self) -> Result<Vec<Event>, StoreError> {
-        let rows = sqlx::query("SELECT id, at, actor, reason, kind, detail FROM events ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, at, actor, reason, kind, detail FROM events ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(Event {
@@ -414,9 +437,16 @@ impl Store {
     }
 
     /// The current row of `schema` with `key`, if any.
-    pub async fn row(&self, schema: &Schema, key: &str) -> Result<Option<Vec<Option<String>>>, StoreError> {
+    pub async fn row(
+        &self,
+        schema: &Schema,
+        key: &str,
+    ) -> Result<Option<Vec<Option<String>>>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        Ok(self.current_row(&mut conn, schema, key).await?.map(|s| s.values))
+        Ok(self
+            .current_row(&mut conn, schema, key)
+            .await?
+            .map(|s| s.values))
     }
 
     /// The pool, for the tables beside the book (API keys, dashboards).
@@ -424,18 +454,29 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a write: one writer at a time, in every process sharing the database.
-    async fn begin_write(&self) -> Result<Tx, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if self.dialect == Dialect::Postgres {
-            sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(tx)
+    /// Starts a write: one writer at a time, in this process (the guard) and in every process
+    /// sharing the database (SQLite's write lock, taken at once; a table lock in PostgreSQL).
+    async fn begin_write(&self) -> Result<(Tx, tokio::sync::OwnedMutexGuard<()>), StoreError> {
+        let guard = self.writer.clone().lock_owned().await;
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
+        Ok((tx, guard))
     }
 
-    async fn insert_event(&self, tx: &mut Tx, kind: &str, actor: &Actor) -> Result<i64, StoreError> {
+    async fn insert_event(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+        actor: &Actor,
+    ) -> Result<i64, StoreError> {
         // In SQLite, this first write takes the database's write lock.
         let row = sqlx::query(
             "INSERT INTO events (at, actor, reason, kind) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -476,7 +517,10 @@ impl Store {
                     problems
                         .into_iter()
                         .map(|mut p| {
-                            p.reason = format!("{} (in the book as it would be after this change)", p.reason);
+                            p.reason = format!(
+                                "{} (in the book as it would be after this change)",
+                                p.reason
+                            );
                             p
                         })
                         .collect(),
@@ -509,9 +553,17 @@ impl Store {
     }
 
     /// The last event visible at `as_of` (0 before any).
-    async fn resolve(&self, conn: &mut sqlx::AnyConnection, as_of: AsOf) -> Result<i64, StoreError> {
+    async fn resolve(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        as_of: AsOf,
+    ) -> Result<i64, StoreError> {
         let row = match as_of {
-            AsOf::Latest => sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events").fetch_one(&mut *conn).await?,
+            AsOf::Latest => {
+                sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events")
+                    .fetch_one(&mut *conn)
+                    .await?
+            }
             AsOf::Event(id) => {
                 let row = sqlx::query("SELECT COUNT(*) FROM events WHERE id = $1")
                     .bind(id)
@@ -552,7 +604,11 @@ impl Store {
         Ok((key, Stored { ord, values, extra }))
     }
 
-    async fn current_rows(&self, tx: &mut Tx, schema: &Schema) -> Result<HashMap<String, Stored>, StoreError> {
+    async fn current_rows(
+        &self,
+        tx: &mut Tx,
+        schema: &Schema,
+    ) -> Result<HashMap<String, Stored>, StoreError> {
         let sql = format!(
             "SELECT {} FROM \"{}\" WHERE removed_in IS NULL",
             Self::select_columns(schema),
@@ -573,8 +629,12 @@ impl Store {
             Self::select_columns(schema),
             table_name(schema)
         );
-        let row = sqlx::query(&sql).bind(key).fetch_optional(&mut *conn).await?;
-        row.map(|r| Self::stored(&r, schema).map(|(_, s)| s)).transpose()
+        let row = sqlx::query(&sql)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.map(|r| Self::stored(&r, schema).map(|(_, s)| s))
+            .transpose()
     }
 
     /// Every file as of event `event`, as CSV bytes.
@@ -618,8 +678,16 @@ impl Store {
 
     /// Whether a file had rows at some point up to `event` (an emptied file is still written,
     /// header only, so a book whose customers were all removed keeps its customers.csv).
-    async fn file_ever_held(&self, conn: &mut sqlx::AnyConnection, schema: &Schema, event: i64) -> Result<bool, StoreError> {
-        let sql = format!("SELECT COUNT(*) FROM \"{}\" WHERE added_in <= $1", table_name(schema));
+    async fn file_ever_held(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        schema: &Schema,
+        event: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM \"{}\" WHERE added_in <= $1",
+            table_name(schema)
+        );
         let row = sqlx::query(&sql).bind(event).fetch_one(&mut *conn).await?;
         let n: i64 = row.try_get(0)?;
         Ok(n > 0)
@@ -648,7 +716,11 @@ impl Store {
             let n = seen.entry(base.clone()).or_insert(0);
             *n += 1;
             // A key repeated inside one file (two rates of one month) stays distinct.
-            let key = if *n == 1 { base } else { format!("{base}\u{1e}{n}") };
+            let key = if *n == 1 {
+                base
+            } else {
+                format!("{base}\u{1e}{n}")
+            };
             mentioned.insert(key.clone());
             let extra = extra_json(&row.extra);
             match current.get(&key) {
@@ -674,7 +746,7 @@ impl Store {
         }
         self.close_rows(tx, schema, &close, event).await?;
         for chunk in insert.chunks(rows_per_insert(schema)) {
-            let items: Vec<(&str, i64, &[Option<String>], Option<String>)> = chunk
+            let items: Vec<NewVersion> = chunk
                 .iter()
                 .map(|(k, ord, r)| (k.as_str(), *ord, r.values.as_slice(), extra_json(&r.extra)))
                 .collect();
@@ -683,9 +755,16 @@ impl Store {
         Ok(report)
     }
 
-    async fn close_rows(&self, tx: &mut Tx, schema: &Schema, keys: &[String], event: i64) -> Result<(), StoreError> {
+    async fn close_rows(
+        &self,
+        tx: &mut Tx,
+        schema: &Schema,
+        keys: &[String],
+        event: i64,
+    ) -> Result<(), StoreError> {
         for chunk in keys.chunks(500) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "UPDATE \"{}\" SET removed_in = $1 WHERE removed_in IS NULL AND row_key IN ({})",
                 table_name(schema),
@@ -704,13 +783,16 @@ impl Store {
         &self,
         tx: &mut Tx,
         schema: &Schema,
-        rows: &[(&str, i64, &[Option<String>], Option<String>)],
+        rows: &[NewVersion<'_>],
         event: i64,
     ) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut sql = format!("INSERT INTO \"{}\" (row_key, ord, added_in, extra", table_name(schema));
+        let mut sql = format!(
+            "INSERT INTO \"{}\" (row_key, ord, added_in, extra",
+            table_name(schema)
+        );
         for c in schema.columns {
             sql.push_str(&format!(", \"{c}\""));
         }
@@ -721,7 +803,13 @@ impl Store {
                 sql.push_str(", ");
             }
             let base = r * width;
-            sql.push_str(&format!("(${}, ${}, ${}, ${}", base + 1, base + 2, base + 3, base + 4));
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}",
+                base + 1,
+                base + 2,
+                base + 3,
+                base + 4
+            ));
             for (k, kind) in schema.kinds.iter().enumerate() {
                 sql.push_str(", ");
                 sql.push_str(&self.param(base + 5 + k, *kind));
@@ -749,7 +837,12 @@ impl Store {
         }
     }
 
-    async fn apply_change(&self, tx: &mut Tx, change: &RowChange, event: i64) -> Result<(Schema, Outcome), StoreError> {
+    async fn apply_change(
+        &self,
+        tx: &mut Tx,
+        change: &RowChange,
+        event: i64,
+    ) -> Result<(Schema, Outcome), StoreError> {
         match change {
             RowChange::Put {
                 schema,
@@ -758,13 +851,19 @@ impl Store {
                 create_only,
             } => {
                 if values.len() != schema.columns.len() {
-                    return Err(StoreError::Invalid(format!("{}: expected {} values", schema.file, schema.columns.len())));
+                    return Err(StoreError::Invalid(format!(
+                        "{}: expected {} values",
+                        schema.file,
+                        schema.columns.len()
+                    )));
                 }
                 let key = row_key(schema, values);
                 let extra = extra_json(extra);
                 let current = self.current_row(tx, schema, &key).await?;
                 let outcome = match &current {
-                    Some(s) if &s.values == values && s.extra == extra => return Ok((*schema, Outcome::Unchanged)),
+                    Some(s) if &s.values == values && s.extra == extra => {
+                        return Ok((*schema, Outcome::Unchanged))
+                    }
                     Some(_) if *create_only => {
                         return Err(StoreError::Conflict(format!(
                             "{}: a different row with id {:?} already exists",
@@ -776,10 +875,17 @@ impl Store {
                     None => Outcome::Added,
                 };
                 if current.is_some() {
-                    self.close_rows(tx, schema, std::slice::from_ref(&key), event).await?;
+                    self.close_rows(tx, schema, std::slice::from_ref(&key), event)
+                        .await?;
                 }
                 let ord = current.map_or(event * 1_000_000_000, |s| s.ord);
-                self.insert_rows(tx, schema, &[(key.as_str(), ord, values.as_slice(), extra)], event).await?;
+                self.insert_rows(
+                    tx,
+                    schema,
+                    &[(key.as_str(), ord, values.as_slice(), extra)],
+                    event,
+                )
+                .await?;
                 Ok((*schema, outcome))
             }
             RowChange::Set {
@@ -788,32 +894,50 @@ impl Store {
                 column,
                 value,
             } => {
-                let k = schema
-                    .position(column)
-                    .ok_or_else(|| StoreError::Invalid(format!("{}: no column {column}", schema.file)))?;
-                let current = self
-                    .current_row(tx, schema, key)
-                    .await?
-                    .ok_or_else(|| StoreError::NotFound(format!("{}: no row {key:?}", schema.file)))?;
+                let k = schema.position(column).ok_or_else(|| {
+                    StoreError::Invalid(format!("{}: no column {column}", schema.file))
+                })?;
+                let current = self.current_row(tx, schema, key).await?.ok_or_else(|| {
+                    StoreError::NotFound(format!("{}: no row {key:?}", schema.file))
+                })?;
                 if current.values[k] == *value {
                     return Ok((*schema, Outcome::Unchanged));
                 }
                 let mut values = current.values.clone();
                 values[k] = value.clone();
-                self.close_rows(tx, schema, std::slice::from_ref(key), event).await?;
-                self.insert_rows(tx, schema, &[(key.as_str(), current.ord, values.as_slice(), current.extra.clone())], event).await?;
+                self.close_rows(tx, schema, std::slice::from_ref(key), event)
+                    .await?;
+                self.insert_rows(
+                    tx,
+                    schema,
+                    &[(
+                        key.as_str(),
+                        current.ord,
+                        values.as_slice(),
+                        current.extra.clone(),
+                    )],
+                    event,
+                )
+                .await?;
                 Ok((*schema, Outcome::Changed))
             }
             RowChange::Remove { schema, key } => {
                 if self.current_row(tx, schema, key).await?.is_none() {
-                    return Err(StoreError::NotFound(format!("{}: no row {key:?}", schema.file)));
+                    return Err(StoreError::NotFound(format!(
+                        "{}: no row {key:?}",
+                        schema.file
+                    )));
                 }
-                self.close_rows(tx, schema, std::slice::from_ref(key), event).await?;
+                self.close_rows(tx, schema, std::slice::from_ref(key), event)
+                    .await?;
                 Ok((*schema, Outcome::Removed))
             }
         }
     }
 }
+
+/// A row version to insert: key, order, values, extra columns as JSON.
+type NewVersion<'a> = (&'a str, i64, &'a [Option<String>], Option<String>);
 
 enum Outcome {
     Added,
@@ -823,10 +947,15 @@ enum Outcome {
 }
 
 /// Reads a book from its files in memory.
-fn book_from_files(files: &[(&'static str, Vec<u8>)], options: &ImportOptions) -> Result<Book, StoreError> {
+fn book_from_files(
+    files: &[(&'static str, Vec<u8>)],
+    options: &ImportOptions,
+) -> Result<Book, StoreError> {
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     if !refs.iter().any(|(n, _)| *n == "subscriptions.csv") {
-        return Err(StoreError::NotFound("the store holds no book yet: run expansa import --data DIR first".into()));
+        return Err(StoreError::NotFound(
+            "the store holds no book yet: run expansa import --data DIR first".into(),
+        ));
     }
     read_book_from(&InMemory(&refs), options, &NoProgress).map_err(StoreError::Book)
 }

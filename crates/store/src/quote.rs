@@ -28,8 +28,14 @@ pub fn quote_changes(quote: &Quote) -> Vec<RowChange> {
                         .to_string(),
                     ),
                 ),
-                ("renewal_uplift_pct", c.renewal_uplift_pct.map(|d| d.to_string())),
-                ("renewal_term_months", c.renewal_term_months.map(|m| m.to_string())),
+                (
+                    "renewal_uplift_pct",
+                    c.renewal_uplift_pct.map(|d| d.to_string()),
+                ),
+                (
+                    "renewal_term_months",
+                    c.renewal_term_months.map(|m| m.to_string()),
+                ),
             ],
         );
         changes.push(RowChange::Put {
@@ -59,7 +65,10 @@ pub fn quote_changes(quote: &Quote) -> Vec<RowChange> {
                         ("unit_price", Some(l.unit_price.to_string())),
                         ("discount_pct", Some(l.discount_pct.to_string())),
                         ("currency", Some(l.currency.code().to_string())),
-                        ("billing_period_months", Some(l.billing_period_months.to_string())),
+                        (
+                            "billing_period_months",
+                            Some(l.billing_period_months.to_string()),
+                        ),
                         ("start_date", Some(l.start.to_string())),
                         ("end_date", l.end.map(|d| d.to_string())),
                         ("revises", l.revises.clone()),

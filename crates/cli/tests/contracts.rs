@@ -1,0 +1,545 @@
+//! End to end: `contract show`, `quote amend`, `quote renew`, and recording quotes in a store
+//! with `--apply` (idempotent), `import`, `export`, `events` and `--as-of`.
+
+mod common;
+
+use common::expansa;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn book() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/contracts")
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = expansa()
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn fails(args: &[&str], code: i32, message: &str) {
+    let out = expansa().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(stderr.contains(message), "{args:?}: {stderr}");
+}
+
+#[test]
+fn amend_json_has_the_issue_shape_and_the_cpq_numbers() {
+    let data = book();
+    let d = data.to_str().unwrap();
+    let q = json(&[
+        "quote",
+        "amend",
+        "--data",
+        d,
+        "--contract",
+        "K1",
+        "--effective",
+        "2024-01-23",
+        "--add",
+        "SEAT:1",
+        "--add",
+        "BIG:1",
+    ]);
+    assert_eq!(q["contract"], "K1");
+    assert_eq!(q["effective"], "2024-01-23");
+    assert_eq!(q["end"], "2024-11-12");
+    assert_eq!(q["precision"], "month_day");
+    let lines = q["lines"].as_array().unwrap();
+    for key in [
+        "product_id",
+        "prior_quantity",
+        "quantity",
+        "effective_quantity",
+        "unit_price",
+        "prorate_multiplier",
+        "prorated_unit_price",
+        "net_total",
+    ] {
+        assert!(lines[0].get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(lines[0]["prorate_multiplier"], "0.8075342466");
+    assert_eq!(lines[0]["prorated_unit_price"], "321.76");
+    assert_eq!(lines[1]["net_total"], "8044.00");
+    assert_eq!(q["total"], "8365.76");
+    assert_eq!(q["mrr_before"], "166.02");
+
+    let q = json(&[
+        "quote",
+        "amend",
+        "--data",
+        d,
+        "--contract",
+        "K2",
+        "--effective",
+        "2024-02-05",
+        "--add",
+        "ADDON:1",
+    ]);
+    assert_eq!(q["lines"][0]["prorate_multiplier"], "0.9906392694");
+    assert_eq!(q["total"], "118.88");
+    let q = json(&[
+        "quote",
+        "amend",
+        "--data",
+        d,
+        "--contract",
+        "K3",
+        "--effective",
+        "2023-10-03",
+        "--swap",
+        "PLAN_S:PLAN_L",
+    ]);
+    assert_eq!(q["lines"][0]["net_total"], "-1000.00");
+    assert_eq!(q["lines"][1]["net_total"], "2000.00");
+    let q = json(&["quote", "renew", "--data", d, "--contract", "K4"]);
+    assert_eq!(q["lines"][0]["prorate_multiplier"], "12.0000000000");
+    assert_eq!(q["total"], "1440.00");
+    let q = json(&[
+        "quote",
+        "renew",
+        "--data",
+        d,
+        "--contract",
+        "K1",
+        "--pricing",
+        "uplift",
+        "--uplift",
+        "10",
+    ]);
+    assert_eq!(q["total"], "2191.50");
+}
+
+#[test]
+fn contract_show_lists_held_lines() {
+    let data = book();
+    let v = json(&[
+        "contract",
+        "show",
+        "--data",
+        data.to_str().unwrap(),
+        "--contract",
+        "K6",
+        "--at",
+        "2024-09-01",
+    ]);
+    assert_eq!(v["start"], "2024-03-01");
+    assert_eq!(v["end"], "2025-02-28");
+    assert_eq!(v["lines"][0]["term_unit_price"], "432.00");
+    assert_eq!(v["mrr"], "72.00");
+    let out = expansa()
+        .args([
+            "contract",
+            "show",
+            "--data",
+            data.to_str().unwrap(),
+            "--contract",
+            "K5",
+            "--locale",
+            "en",
+            "--at",
+            "2024-06-01",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("evergreen"), "{text}");
+    assert!(text.contains("L5"), "{text}");
+}
+
+#[test]
+fn bad_quotes_are_refused_with_a_reason() {
+    let data = book();
+    let d = data.to_str().unwrap();
+    fails(
+        &[
+            "quote",
+            "amend",
+            "--data",
+            d,
+            "--contract",
+            "K1",
+            "--effective",
+            "2025-01-01",
+            "--add",
+            "SEAT:1",
+        ],
+        1,
+        "outside contract K1",
+    );
+    fails(
+        &[
+            "quote",
+            "amend",
+            "--data",
+            d,
+            "--contract",
+            "NOPE",
+            "--effective",
+            "2024-01-23",
+            "--add",
+            "SEAT:1",
+        ],
+        1,
+        "unknown contract",
+    );
+    fails(
+        &[
+            "quote",
+            "amend",
+            "--data",
+            d,
+            "--contract",
+            "K1",
+            "--effective",
+            "2024-01-23",
+            "--add",
+            "NOPE:1",
+        ],
+        1,
+        "unknown product",
+    );
+    fails(
+        &[
+            "quote",
+            "amend",
+            "--data",
+            d,
+            "--contract",
+            "K1",
+            "--effective",
+            "2024-01-23",
+            "--set",
+            "SEAT:-2",
+        ],
+        1,
+        "below zero",
+    );
+    fails(
+        &[
+            "quote",
+            "amend",
+            "--data",
+            d,
+            "--contract",
+            "K5",
+            "--effective",
+            "2024-06-01",
+            "--add",
+            "PLAN_S:1",
+        ],
+        1,
+        "evergreen",
+    );
+    fails(
+        &["quote", "renew", "--data", d, "--contract", "K5"],
+        1,
+        "never renews",
+    );
+    fails(
+        &[
+            "quote",
+            "amend",
+            "--data",
+            d,
+            "--contract",
+            "K1",
+            "--effective",
+            "2024-01-23",
+        ],
+        2,
+        "nothing to quote",
+    );
+    fails(
+        &[
+            "quote",
+            "amend",
+            "--data",
+            d,
+            "--contract",
+            "K1",
+            "--effective",
+            "2024-01-23",
+            "--add",
+            "SEAT",
+        ],
+        2,
+        "PRODUCT:QTY",
+    );
+    fails(
+        &[
+            "quote",
+            "amend",
+            "--data",
+            d,
+            "--contract",
+            "K1",
+            "--effective",
+            "2024-01-23",
+            "--add",
+            "SEAT:x",
+        ],
+        2,
+        "not a decimal",
+    );
+    fails(
+        &[
+            "quote",
+            "amend",
+            "--data",
+            d,
+            "--contract",
+            "K1",
+            "--effective",
+            "2024-01-23",
+            "--add",
+            "SEAT:1",
+            "--apply",
+        ],
+        2,
+        "--db",
+    );
+    fails(
+        &[
+            "quote",
+            "renew",
+            "--data",
+            d,
+            "--contract",
+            "K1",
+            "--pricing",
+            "same",
+            "--uplift",
+            "3",
+        ],
+        2,
+        "--uplift goes with --pricing uplift",
+    );
+}
+
+/// Store URLs to run the store's end-to-end test on: SQLite always, PostgreSQL when given.
+fn store_urls(dir: &Path) -> Vec<String> {
+    let mut urls = vec![format!("sqlite:{}", dir.join("e2e.db").display())];
+    if let Ok(admin) = std::env::var("EXPANSA_TEST_POSTGRES") {
+        urls.push(fresh_postgres(&admin));
+    }
+    urls
+}
+
+/// A new, empty PostgreSQL database beside `admin`'s, through psql-free SQL: the binary's
+/// own import creates the schema.
+fn fresh_postgres(admin: &str) -> String {
+    let name = format!("expansa_t_cli_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(admin).await.unwrap();
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}
+
+fn run(args: &[&str]) -> String {
+    let out = expansa().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn apply_records_once_and_history_keeps_the_past() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = book();
+    let d = data.to_str().unwrap();
+    for url in store_urls(tmp.path()) {
+        let db = url.as_str();
+        let out = run(&[
+            "import",
+            "--data",
+            d,
+            "--db",
+            db,
+            "--actor",
+            "ana",
+            "--reason",
+            "first load",
+        ]);
+        assert!(out.contains("recorded as event 1"), "{out}");
+        let out = run(&["import", "--data", d, "--db", db]);
+        assert!(out.contains("no changes"), "{out}");
+
+        let args = [
+            "quote",
+            "amend",
+            "--db",
+            db,
+            "--contract",
+            "K1",
+            "--effective",
+            "2024-01-23",
+            "--add",
+            "SEAT:10",
+            "--apply",
+            "--actor",
+            "bia",
+        ];
+        let first = json(&args);
+        // Event ids only grow (PostgreSQL's sequence skips the rolled-back no-op import).
+        let event = first["applied"]["event"].as_i64().unwrap();
+        assert!(event >= 2, "{first}");
+        assert_eq!(first["applied"]["replayed"], false);
+        let again = run(&args);
+        assert!(
+            again.contains(&format!("already applied as event {event}")),
+            "{again}"
+        );
+
+        // The book now holds 15 seats from the 23rd; as of event 1 it held 5.
+        let now = json(&[
+            "contract",
+            "show",
+            "--db",
+            db,
+            "--contract",
+            "K1",
+            "--at",
+            "2024-02-01",
+        ]);
+        assert_eq!(now["lines"][0]["quantity"], "15");
+        assert_eq!(now["lines"][0]["line_id"], "L1-A20240123");
+        let then = json(&[
+            "contract",
+            "show",
+            "--db",
+            db,
+            "--as-of",
+            "event:1",
+            "--contract",
+            "K1",
+            "--at",
+            "2024-02-01",
+        ]);
+        assert_eq!(then["lines"][0]["quantity"], "5");
+
+        // The movement report from the store shows the seats as upsell in January 2024.
+        let m = json(&[
+            "movements",
+            "--db",
+            db,
+            "--from",
+            "2024-01",
+            "--to",
+            "2024-01",
+        ]);
+        let upsell = m["months"][0]["upsell"].as_str().unwrap().to_string();
+        assert_eq!(upsell, "332.04", "{m}");
+
+        let events = json(&["events", "--db", db]);
+        let list = events.as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0]["actor"], "ana");
+        assert_eq!(list[0]["reason"], "first load");
+        assert_eq!(list[1]["actor"], "bia");
+        assert_eq!(list[1]["kind"], "amend");
+        assert_eq!(list[1]["id"], event);
+        assert_eq!(list[1]["detail"]["subscriptions.csv"]["added"], 1);
+
+        // Export, and the exported folder reads as the same book as the store.
+        let out_dir = tmp.path().join(format!("export-{}", db.len()));
+        run(&["export", "--db", db, "--out", out_dir.to_str().unwrap()]);
+        let from_files = json(&[
+            "movements",
+            "--data",
+            out_dir.to_str().unwrap(),
+            "--from",
+            "2023-01",
+            "--to",
+            "2025-12",
+        ]);
+        let from_store = json(&[
+            "movements",
+            "--db",
+            db,
+            "--from",
+            "2023-01",
+            "--to",
+            "2025-12",
+        ]);
+        assert_eq!(from_files, from_store);
+        let old_dir = tmp.path().join(format!("export-old-{}", db.len()));
+        run(&[
+            "export",
+            "--db",
+            db,
+            "--as-of",
+            "event:1",
+            "--out",
+            old_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            std::fs::read_to_string(old_dir.join("subscriptions.csv"))
+                .unwrap()
+                .lines()
+                .count(),
+            7
+        );
+    }
+}
+
+#[test]
+fn a_bad_import_lists_problems_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(
+        bad.join("subscriptions.csv"),
+        "id,customer_id,product_id,unit_price,start_date\nA,c1,P,12.x,2024-01-01\n",
+    )
+    .unwrap();
+    let db = format!("sqlite:{}", tmp.path().join("s.db").display());
+    fails(
+        &["import", "--data", bad.to_str().unwrap(), "--db", &db],
+        1,
+        "subscriptions.csv:2: unit_price: 12.x",
+    );
+    fails(
+        &[
+            "movements",
+            "--db",
+            &db,
+            "--from",
+            "2024-01",
+            "--to",
+            "2024-02",
+        ],
+        1,
+        "no book yet",
+    );
+    fails(
+        &["movements", "--from", "2024-01", "--to", "2024-02"],
+        2,
+        "--data DIR",
+    );
+}

@@ -1,0 +1,501 @@
+//! The store against SQLite and, when `EXPANSA_TEST_POSTGRES` names a server (CI always does),
+//! PostgreSQL: every test runs on both, each on a fresh database.
+
+use expansa_contracts::{quote_amend, AmendRequest, Change, Precision};
+use expansa_import::schema::SUBSCRIPTIONS;
+use expansa_import::{read_book, Folder, ImportOptions, NoProgress};
+use expansa_ledger::{Book, Date, Month};
+use expansa_movements::{render_json, report_selected, ByCustomer, Query, Selection};
+use expansa_store::{quote_changes, Actor, AsOf, ImportMode, RowChange, Store, StoreError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn actor(why: &str) -> Actor {
+    Actor {
+        who: "test".into(),
+        why: why.into(),
+    }
+}
+
+/// A fresh database on each backend: `(name, url, guard)`.
+async fn backends() -> Vec<(&'static str, String, Option<tempfile::TempDir>)> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("t.db").display());
+    let mut out = vec![("sqlite", url, Some(dir))];
+    match std::env::var("EXPANSA_TEST_POSTGRES") {
+        Ok(admin) => {
+            sqlx::any::install_default_drivers();
+            let name = format!(
+                "expansa_t_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            let base = admin.rsplit_once('/').unwrap().0;
+            out.push(("postgres", format!("{base}/{name}"), None));
+        }
+        Err(_) => assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the store tests on PostgreSQL too: set EXPANSA_TEST_POSTGRES"
+        ),
+    }
+    out
+}
+
+async fn open(url: &str) -> Store {
+    Store::open(url, ImportOptions::default()).await.unwrap()
+}
+
+fn movements(book: &Book, from: &str, to: &str) -> String {
+    let query = Query {
+        from: from.parse::<Month>().unwrap(),
+        to: to.parse::<Month>().unwrap(),
+        rules: Default::default(),
+    };
+    let selection = Selection::from_filters(book, &[]).unwrap();
+    render_json(&report_selected(
+        book,
+        &query,
+        &ByCustomer::new(book, &selection),
+    ))
+}
+
+fn folder_book(dir: &Path) -> Book {
+    read_book(dir, &ImportOptions::default(), &NoProgress).unwrap()
+}
+
+fn books() -> Vec<PathBuf> {
+    let mut dirs = vec![
+        root().join("examples/demo"),
+        root().join("testdata/contracts"),
+        root().join("testdata/opportunities"),
+    ];
+    let mut golden: Vec<PathBuf> = std::fs::read_dir(root().join("testdata/golden"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("subscriptions.csv").exists())
+        .collect();
+    golden.sort();
+    dirs.extend(golden);
+    dirs
+}
+
+/// Every bundled book goes in and comes out the same: same reports, and its export, imported
+/// into a fresh store and exported again, is byte for byte the first export.
+#[tokio::test]
+async fn round_trip_keeps_every_book() {
+    for book_dir in books() {
+        for (backend, url, _guard) in backends().await {
+            let store = open(&url).await;
+            let outcome = store
+                .import(&Folder(&book_dir), ImportMode::Merge, &actor("load"))
+                .await
+                .unwrap();
+            assert!(outcome.changed(), "{backend}: {}", book_dir.display());
+            let original = folder_book(&book_dir);
+            let stored = store.book(AsOf::Latest).await.unwrap();
+            assert_eq!(
+                movements(&original, "2022-01", "2025-12"),
+                movements(&stored, "2022-01", "2025-12"),
+                "{backend}: {}",
+                book_dir.display()
+            );
+            let out = tempfile::tempdir().unwrap();
+            store.export(out.path(), AsOf::Latest).await.unwrap();
+            let first = store.files(AsOf::Latest).await.unwrap();
+            for (backend2, url2, _g2) in backends().await {
+                let second = open(&url2).await;
+                second
+                    .import(&Folder(out.path()), ImportMode::Merge, &actor("again"))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    first,
+                    second.files(AsOf::Latest).await.unwrap(),
+                    "{backend} -> {backend2}: {}",
+                    book_dir.display()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn reimporting_changes_nothing_and_records_no_event() {
+    for (backend, url, _guard) in backends().await {
+        let store = open(&url).await;
+        let dir = root().join("examples/demo");
+        store
+            .import(&Folder(&dir), ImportMode::Merge, &actor("1"))
+            .await
+            .unwrap();
+        let again = store
+            .import(&Folder(&dir), ImportMode::Merge, &actor("2"))
+            .await
+            .unwrap();
+        assert_eq!(again.event, None, "{backend}");
+        assert!(again
+            .files
+            .iter()
+            .all(|f| f.added + f.changed + f.removed == 0));
+        assert_eq!(store.events().await.unwrap().len(), 1, "{backend}");
+    }
+}
+
+fn write_book(dir: &Path, files: &[(&str, &str)]) {
+    for (name, body) in files {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_bad_book_changes_nothing_and_lists_every_problem() {
+    for (backend, url, _guard) in backends().await {
+        let store = open(&url).await;
+        let good = root().join("testdata/contracts");
+        store
+            .import(&Folder(&good), ImportMode::Merge, &actor("good"))
+            .await
+            .unwrap();
+        let before = store.files(AsOf::Latest).await.unwrap();
+        // Bad on its own: two problems, both listed with file:line.
+        let bad = tempfile::tempdir().unwrap();
+        write_book(
+            bad.path(),
+            &[(
+                "subscriptions.csv",
+                "id,customer_id,product_id,unit_price,start_date\nX1,c1,SEAT,abc,2024-01-01\nX2,c1,SEAT,10,2024-13-01\n",
+            )],
+        );
+        let err = store
+            .import(&Folder(bad.path()), ImportMode::Merge, &actor("bad"))
+            .await
+            .unwrap_err();
+        let StoreError::Book(problems) = err else {
+            panic!("{backend}: {err}")
+        };
+        let text: Vec<String> = problems.0.iter().map(|p| p.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("subscriptions.csv:2: unit_price: abc")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("subscriptions.csv:3: start_date")),
+            "{text:?}"
+        );
+        // Good on its own, bad once merged: a customer the store's customers.csv lacks.
+        write_book(
+            bad.path(),
+            &[(
+                "subscriptions.csv",
+                "id,customer_id,product_id,unit_price,start_date\nX1,nobody,SEAT,10,2024-01-01\n",
+            )],
+        );
+        let err = store
+            .import(&Folder(bad.path()), ImportMode::Merge, &actor("bad merge"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("the book was not changed"),
+            "{backend}: {err}"
+        );
+        let StoreError::Book(problems) = err else {
+            panic!()
+        };
+        assert!(
+            problems.0[0].to_string().contains("nobody"),
+            "{:?}",
+            problems.0
+        );
+        assert_eq!(
+            store.files(AsOf::Latest).await.unwrap(),
+            before,
+            "{backend}"
+        );
+        assert_eq!(store.events().await.unwrap().len(), 1, "{backend}");
+    }
+}
+
+fn day(s: &str) -> Date {
+    s.parse().unwrap()
+}
+
+#[tokio::test]
+async fn history_reads_the_book_as_of_any_event() {
+    for (backend, url, _guard) in backends().await {
+        let store = open(&url).await;
+        let dir = root().join("testdata/contracts");
+        store
+            .import(&Folder(&dir), ImportMode::Merge, &actor("load"))
+            .await
+            .unwrap();
+        let book = store.book(AsOf::Latest).await.unwrap();
+        let quote = quote_amend(
+            &book,
+            &AmendRequest {
+                contract: "K1".into(),
+                effective: day("2024-01-23"),
+                changes: vec![Change::Add("SEAT".into(), "1".parse().unwrap())],
+                precision: Precision::MonthDay,
+            },
+        )
+        .unwrap();
+        let key = "amend-K1-seat";
+        let first = store
+            .write(
+                "amend",
+                &quote_changes(&quote),
+                &actor("more seats"),
+                Some(key),
+                |e| Some(format!("event {e}")),
+            )
+            .await
+            .unwrap();
+        let event = first.event.unwrap();
+        // The same request again: nothing changes, the first answer comes back.
+        let second = store
+            .write(
+                "amend",
+                &quote_changes(&quote),
+                &actor("more seats"),
+                Some(key),
+                |_| None,
+            )
+            .await
+            .unwrap();
+        assert!(second.replayed, "{backend}");
+        assert_eq!(
+            second.response.as_deref(),
+            Some(format!("event {event}").as_str())
+        );
+        assert_eq!(store.events().await.unwrap().len(), 2, "{backend}");
+        // As of the import, the book is the folder; now it has the amendment.
+        let then = store.book(AsOf::Event(1)).await.unwrap();
+        assert_eq!(
+            movements(&then, "2023-11", "2024-12"),
+            movements(&folder_book(&dir), "2023-11", "2024-12")
+        );
+        let now = store.book(AsOf::Latest).await.unwrap();
+        assert_eq!(now.lines.len(), then.lines.len() + 1);
+        let events = store.events().await.unwrap();
+        assert_eq!(events[1].kind, "amend");
+        assert_eq!(events[1].reason, "more seats");
+        assert_eq!(events[1].actor, "test");
+        // By time: before the first event there is no book; at the second's instant, it is there.
+        let at: jiff::Timestamp = events[1].at.parse().unwrap();
+        assert_eq!(
+            store.book(AsOf::Time(at)).await.unwrap().lines.len(),
+            now.lines.len()
+        );
+        assert!(store
+            .book(AsOf::Time(at - jiff::SignedDuration::from_hours(24 * 365)))
+            .await
+            .is_err());
+        assert!(matches!(
+            store.book(AsOf::Event(99)).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn backdated_lines_recompute_every_month_they_touch() {
+    for (backend, url, _guard) in backends().await {
+        let store = open(&url).await;
+        let dir = root().join("examples/demo");
+        store
+            .import(&Folder(&dir), ImportMode::Merge, &actor("load"))
+            .await
+            .unwrap();
+        let before = store.book(AsOf::Latest).await.unwrap();
+        let customer = before.customers.ids.get(0).to_string();
+        let mut values = vec![None; SUBSCRIPTIONS.columns.len()];
+        for (c, v) in [
+            ("id", "BACKDATED-1"),
+            ("customer_id", customer.as_str()),
+            ("product_id", before.products.ids.get(0)),
+            ("unit_price", "100.00"),
+            ("start_date", "2024-03-10"),
+        ] {
+            values[SUBSCRIPTIONS.position(c).unwrap()] = Some(v.to_string());
+        }
+        let change = RowChange::Put {
+            schema: SUBSCRIPTIONS,
+            values,
+            extra: vec![],
+            create_only: true,
+        };
+        store
+            .write(
+                "line",
+                &[change],
+                &actor("contract signed last March"),
+                None,
+                |_| None,
+            )
+            .await
+            .unwrap();
+        let after = store.book(AsOf::Latest).await.unwrap();
+        // The same line added to the folder gives the same report, month by month.
+        let copy = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, copy.path().join(p.file_name().unwrap())).unwrap();
+        }
+        let mut subs = std::fs::read_to_string(copy.path().join("subscriptions.csv")).unwrap();
+        let header: Vec<&str> = subs.lines().next().unwrap().split(',').collect();
+        let row: Vec<&str> = header
+            .iter()
+            .map(|h| match h.trim() {
+                "id" => "BACKDATED-1",
+                "customer_id" => customer.as_str(),
+                "product_id" => before.products.ids.get(0),
+                "unit_price" => "100.00",
+                "start_date" => "2024-03-10",
+                _ => "",
+            })
+            .collect();
+        if !subs.ends_with('\n') {
+            subs.push('\n');
+        }
+        subs += &(row.join(",") + "\n");
+        std::fs::write(copy.path().join("subscriptions.csv"), subs).unwrap();
+        assert_eq!(
+            movements(&after, "2023-01", "2024-12"),
+            movements(&folder_book(copy.path()), "2023-01", "2024-12"),
+            "{backend}"
+        );
+        assert_ne!(
+            movements(&after, "2024-03", "2024-12"),
+            movements(&before, "2024-03", "2024-12")
+        );
+        assert_eq!(
+            movements(&after, "2023-01", "2024-02"),
+            movements(&before, "2023-01", "2024-02")
+        );
+    }
+}
+
+#[tokio::test]
+async fn replace_mode_removes_what_the_files_lack() {
+    for (backend, url, _guard) in backends().await {
+        let store = open(&url).await;
+        let dir = root().join("testdata/contracts");
+        store
+            .import(&Folder(&dir), ImportMode::Merge, &actor("load"))
+            .await
+            .unwrap();
+        let smaller = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, smaller.path().join(p.file_name().unwrap())).unwrap();
+        }
+        let subs = std::fs::read_to_string(dir.join("subscriptions.csv")).unwrap();
+        let kept: Vec<&str> = subs.lines().filter(|l| !l.starts_with("L6,")).collect();
+        std::fs::write(
+            smaller.path().join("subscriptions.csv"),
+            kept.join("\n") + "\n",
+        )
+        .unwrap();
+        let merged = store
+            .import(&Folder(smaller.path()), ImportMode::Merge, &actor("merge"))
+            .await
+            .unwrap();
+        assert_eq!(
+            merged.event, None,
+            "{backend}: merging a subset changes nothing"
+        );
+        let replaced = store
+            .import(
+                &Folder(smaller.path()),
+                ImportMode::Replace,
+                &actor("replace"),
+            )
+            .await
+            .unwrap();
+        let subs = replaced
+            .files
+            .iter()
+            .find(|f| f.file == "subscriptions.csv")
+            .unwrap();
+        assert_eq!((subs.removed, subs.unchanged), (1, 5), "{backend}");
+        assert_eq!(store.book(AsOf::Latest).await.unwrap().lines.len(), 5);
+        assert_eq!(store.book(AsOf::Event(1)).await.unwrap().lines.len(), 6);
+    }
+}
+
+/// Many writers at once: every write lands exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_are_serialised_and_none_is_lost() {
+    for (backend, url, _guard) in backends().await {
+        let store = open(&url).await;
+        let dir = root().join("testdata/contracts");
+        store
+            .import(&Folder(&dir), ImportMode::Merge, &actor("load"))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut values = vec![None; SUBSCRIPTIONS.columns.len()];
+                for (c, v) in [
+                    ("id", format!("N{i}")),
+                    ("customer_id", format!("c{}", 1 + i % 6)),
+                    ("product_id", "ADDON".to_string()),
+                    ("unit_price", "10.00".to_string()),
+                    ("start_date", "2024-06-01".to_string()),
+                ] {
+                    values[SUBSCRIPTIONS.position(c).unwrap()] = Some(v);
+                }
+                let change = RowChange::Put {
+                    schema: SUBSCRIPTIONS,
+                    values,
+                    extra: vec![],
+                    create_only: true,
+                };
+                // Every write twice under one key: the second is a replay.
+                let key = format!("line-{i}");
+                let a = store
+                    .write(
+                        "line",
+                        std::slice::from_ref(&change),
+                        &actor("new line"),
+                        Some(&key),
+                        |_| None,
+                    )
+                    .await
+                    .unwrap();
+                let b = store
+                    .write("line", &[change], &actor("new line"), Some(&key), |_| None)
+                    .await
+                    .unwrap();
+                (a.event.is_some(), b.replayed)
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), (true, true), "{backend}");
+        }
+        assert_eq!(
+            store.book(AsOf::Latest).await.unwrap().lines.len(),
+            6 + 24,
+            "{backend}"
+        );
+        assert_eq!(store.events().await.unwrap().len(), 1 + 24, "{backend}");
+    }
+}
