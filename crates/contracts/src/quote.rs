@@ -45,6 +45,16 @@ pub enum QuoteKind {
     Renew,
 }
 
+impl QuoteKind {
+    /// `amend` or `renew`.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuoteKind::Amend => "amend",
+            QuoteKind::Renew => "renew",
+        }
+    }
+}
+
 /// A priced quote, and the changes to the book that applying it makes.
 #[derive(Debug, Clone)]
 pub struct Quote {

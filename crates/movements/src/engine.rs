@@ -64,6 +64,11 @@ impl Kind {
         Kind::Churn,
     ];
 
+    /// The kind whose JSON key is `key`.
+    pub fn from_key(key: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.key() == key)
+    }
+
     /// The JSON key of the kind (`cross_sell`).
     pub fn key(self) -> &'static str {
         match self {
@@ -464,6 +469,27 @@ pub fn trail(book: &Book, q: &Query, customer: CustomerIdx) -> Vec<Movement> {
         .map(|(i, _)| i as LineIdx)
         .collect();
     customer_movements(book, q, customer, &lines)
+}
+
+/// Every customer's movements in the range of `q` (of one kind, if given), in month order,
+/// then by kind and customer: the customers and lines behind the report's figures.
+pub fn all_movements(
+    book: &Book,
+    q: &Query,
+    by_customer: &ByCustomer,
+    kind: Option<Kind>,
+) -> Vec<Movement> {
+    use rayon::prelude::*;
+    let mut out: Vec<Movement> = (0..by_customer.customers())
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            customer_movements(book, q, c as CustomerIdx, by_customer.lines(c))
+                .into_iter()
+                .filter(|m| kind.is_none_or(|k| m.kind == k))
+        })
+        .collect();
+    out.sort_by_key(|m| (m.month, m.kind, m.customer));
+    out
 }
 
 /// The movements of `customer`, whose lines are `lines`, in the range of `q`.

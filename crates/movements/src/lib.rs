@@ -9,9 +9,10 @@ mod engine;
 mod render;
 
 pub use engine::{
-    customer_movements, mrr_by_month, mrr_history, report, report_selected, trail, ByCustomer,
-    Kind, MonthTotals, Movement, Query, Report, Rules, Selection,
+    all_movements, customer_movements, mrr_by_month, mrr_history, report, report_selected, trail,
+    ByCustomer, Kind, MonthTotals, Movement, Query, Report, Rules, Selection,
 };
 pub use render::{
-    kind_label, render_csv, render_json, render_table, render_trail, table, TrailFormat,
+    kind_label, render_csv, render_detail, render_json, render_table, render_trail, table,
+    TrailFormat,
 };

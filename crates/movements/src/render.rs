@@ -172,6 +172,8 @@ pub fn render_table(report: &Report, locale: Locale) -> String {
 
 #[derive(Serialize)]
 struct JsonMovement {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<String>,
     month: String,
     kind: &'static str,
     amount: String,
@@ -180,7 +182,8 @@ struct JsonMovement {
 
 #[derive(Serialize)]
 struct JsonTrail {
-    customer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<String>,
     currency: String,
     movements: Vec<JsonMovement>,
 }
@@ -200,6 +203,36 @@ pub fn render_trail(
     trail: &[Movement],
     format: TrailFormat,
 ) -> String {
+    let title = match book
+        .customers
+        .ids
+        .find(customer)
+        .and_then(|c| book.customers.name.get_opt(c as usize))
+    {
+        Some(name) => format!("{customer} · {name}"),
+        None => customer.to_string(),
+    };
+    render_movement_list(book, Some(customer), &title, trail, format)
+}
+
+/// Every customer's movements (of a month and kind, say): who and which lines are behind a
+/// figure of the report.
+pub fn render_detail(book: &Book, movements: &[Movement], format: TrailFormat) -> String {
+    let title = match format {
+        TrailFormat::Table(Locale::PtBr) => "Movimentos por cliente",
+        _ => "Movements by customer",
+    };
+    render_movement_list(book, None, title, movements, format)
+}
+
+/// A list of movements; `customer` when they are all one customer's (its trail).
+fn render_movement_list(
+    book: &Book,
+    customer: Option<&str>,
+    title: &str,
+    movements: &[Movement],
+    format: TrailFormat,
+) -> String {
     let c = book.currency();
     let ids = |m: &Movement| -> Vec<String> {
         m.lines
@@ -207,13 +240,15 @@ pub fn render_trail(
             .map(|&l| book.lines.ids.get(l).to_string())
             .collect()
     };
+    let who = |m: &Movement| book.customers.ids.get(m.customer).to_string();
     match format {
         TrailFormat::Json => serde_json::to_string(&JsonTrail {
-            customer: customer.to_string(),
+            customer: customer.map(str::to_string),
             currency: c.code().to_string(),
-            movements: trail
+            movements: movements
                 .iter()
                 .map(|m| JsonMovement {
+                    customer: customer.is_none().then(|| who(m)),
                     month: m.month.to_string(),
                     kind: m.kind.key(),
                     amount: m.amount.plain(c),
@@ -224,10 +259,10 @@ pub fn render_trail(
         .expect("plain data serializes"),
         TrailFormat::Csv => {
             let mut out = String::from("customer,month,kind,amount,lines\n");
-            for m in trail {
+            for m in movements {
                 out.push_str(&format!(
                     "{},{},{},{},{}\n",
-                    csv_cell(customer),
+                    csv_cell(&who(m)),
                     m.month,
                     m.kind.key(),
                     m.amount.plain(c),
@@ -238,39 +273,32 @@ pub fn render_trail(
         }
         TrailFormat::Table(locale) => {
             let head = match locale {
-                Locale::PtBr => ["Mês", "Movimento", "Valor", "Linhas"],
-                Locale::En => ["Month", "Movement", "Amount", "Lines"],
+                Locale::PtBr => ["Cliente", "Mês", "Movimento", "Valor", "Linhas"],
+                Locale::En => ["Customer", "Month", "Movement", "Amount", "Lines"],
             };
-            let mut rows = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
-            for m in trail {
-                rows.push(vec![
+            let skip = usize::from(customer.is_some());
+            let mut rows = vec![head[skip..]
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()];
+            for m in movements {
+                let mut row = vec![
+                    who(m),
                     m.month.to_string(),
                     kind_label(m.kind, locale).to_string(),
                     locale.money(m.amount, c),
                     ids(m).join(" "),
-                ]);
+                ];
+                row.drain(..skip);
+                rows.push(row);
             }
-            let total: Money = trail.iter().map(|m| m.amount).sum();
-            let label = match locale {
-                Locale::PtBr => "Total",
-                Locale::En => "Total",
-            };
-            rows.push(vec![
-                label.into(),
-                String::new(),
-                locale.money(total, c),
-                String::new(),
-            ]);
-            let title = match book
-                .customers
-                .ids
-                .find(customer)
-                .and_then(|c| book.customers.name.get_opt(c as usize))
-            {
-                Some(name) => format!("{customer} · {name}"),
-                None => customer.to_string(),
-            };
-            format!("{title}\n\n{}", table(&rows, &[false, false, true, false]))
+            let total: Money = movements.iter().map(|m| m.amount).sum();
+            let mut last = vec![String::new(); 5 - skip];
+            last[0] = "Total".into();
+            last[3 - skip] = locale.money(total, c);
+            rows.push(last);
+            let right = [false, false, false, true, false];
+            format!("{title}\n\n{}", table(&rows, &right[skip..]))
         }
     }
 }

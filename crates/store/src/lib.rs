@@ -10,8 +10,11 @@
 //! in PostgreSQL); the book is rebuilt from them by the same reader as a folder of CSV files,
 //! so a report from the store and one from the exported files can never differ.
 
+mod keys;
 mod migrate;
 mod quote;
+
+pub use keys::ApiKey;
 
 pub use quote::quote_changes;
 
@@ -112,6 +115,23 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
+/// The event log as JSON: `[{"id", "at", "actor", "reason", "kind", "detail"}]`.
+pub fn events_json(events: &[Event]) -> serde_json::Value {
+    events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "id": e.id,
+                "at": e.at,
+                "actor": e.actor,
+                "reason": e.reason,
+                "kind": e.kind,
+                "detail": e.detail.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()),
+            })
+        })
+        .collect()
+}
+
 /// What a write did to one file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FileChanges {
@@ -171,6 +191,13 @@ pub enum ImportMode {
     Merge,
     /// Remove them from every file the import has: the store then holds exactly the files.
     Replace,
+}
+
+/// A row of a file as read back: the schema's columns, then the other columns it had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableRow {
+    pub values: Vec<Option<String>>,
+    pub extra: Vec<(String, String)>,
 }
 
 /// A current row as stored.
@@ -374,6 +401,25 @@ impl Store {
             .await
     }
 
+    /// Records a quote: its line changes as one event (`amend` or `renew`) under
+    /// `idempotency_key`, answering `response` (the quote's JSON) now and on any replay.
+    pub async fn apply_quote(
+        &self,
+        quote: &expansa_contracts::Quote,
+        actor: &Actor,
+        idempotency_key: &str,
+        response: &str,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.write(
+            quote.kind.name(),
+            &quote_changes(quote),
+            actor,
+            Some(idempotency_key),
+            |_| Some(response.to_string()),
+        )
+        .await
+    }
+
     /// The event and answer of an earlier write under `idempotency_key`, if there was one.
     pub async fn replay(
         &self,
@@ -392,6 +438,41 @@ impl Store {
         let event = self.resolve(&mut conn, as_of).await?;
         let files = self.files_at(&mut conn, event).await?;
         book_from_files(&files, &self.options)
+    }
+
+    /// The last event visible at `as_of` (0 when the store has none yet).
+    pub async fn event_at(&self, as_of: AsOf) -> Result<i64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.resolve(&mut conn, as_of).await
+    }
+
+    /// The rows of one file as of event `event`, in file order: values and extra columns.
+    pub async fn table(&self, schema: &Schema, event: i64) -> Result<Vec<TableRow>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.table_at(&mut conn, schema, event).await
+    }
+
+    async fn table_at(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        schema: &Schema,
+        event: i64,
+    ) -> Result<Vec<TableRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM \"{}\" WHERE added_in <= $1 AND (removed_in IS NULL OR removed_in > $1) ORDER BY ord, row_key",
+            Self::select_columns(schema),
+            table_name(schema)
+        );
+        let rows = sqlx::query(&sql).bind(event).fetch_all(&mut *conn).await?;
+        rows.iter()
+            .map(|r| {
+                let (_, s) = Self::stored(r, schema)?;
+                Ok(TableRow {
+                    values: s.values,
+                    extra: parse_extra(s.extra.as_deref()),
+                })
+            })
+            .collect()
     }
 
     /// The files of the book as of a moment, in the interchange format (absent files omitted).
@@ -437,16 +518,15 @@ impl Store {
     }
 
     /// The current row of `schema` with `key`, if any.
-    pub async fn row(
-        &self,
-        schema: &Schema,
-        key: &str,
-    ) -> Result<Option<Vec<Option<String>>>, StoreError> {
+    pub async fn row(&self, schema: &Schema, key: &str) -> Result<Option<TableRow>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         Ok(self
             .current_row(&mut conn, schema, key)
             .await?
-            .map(|s| s.values))
+            .map(|s| TableRow {
+                extra: parse_extra(s.extra.as_deref()),
+                values: s.values,
+            }))
     }
 
     /// The pool, for the tables beside the book (API keys, dashboards).
@@ -645,31 +725,23 @@ impl Store {
     ) -> Result<Vec<(&'static str, Vec<u8>)>, StoreError> {
         let mut files = Vec::new();
         for schema in FILES {
-            let sql = format!(
-                "SELECT {} FROM \"{}\" WHERE added_in <= $1 AND (removed_in IS NULL OR removed_in > $1) ORDER BY ord, row_key",
-                Self::select_columns(&schema),
-                table_name(&schema)
-            );
-            let rows = sqlx::query(&sql).bind(event).fetch_all(&mut *conn).await?;
+            let rows = self.table_at(conn, &schema, event).await?;
             if rows.is_empty() && !self.file_ever_held(conn, &schema, event).await? {
                 continue;
             }
-            let mut stored = Vec::with_capacity(rows.len());
             let mut extra_columns: Vec<String> = Vec::new();
             for r in &rows {
-                let (_, s) = Self::stored(r, &schema)?;
-                let extra = parse_extra(s.extra.as_deref());
-                for (name, _) in &extra {
+                for (name, _) in &r.extra {
                     if !extra_columns.contains(name) {
                         extra_columns.push(name.clone());
                     }
                 }
-                stored.push((s.values, extra));
             }
             let bytes = write_rows(
                 &schema,
                 &extra_columns,
-                stored.iter().map(|(v, e)| (v.as_slice(), e.as_slice())),
+                rows.iter()
+                    .map(|r| (r.values.as_slice(), r.extra.as_slice())),
             );
             files.push((schema.file, bytes));
         }

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use expansa_contracts::{AmendRequest, Change, Precision, RenewRequest};
 use expansa_kpi::{CohortBy, CohortMetric};
 use expansa_ledger::{parse_date, Currency, Date, Decimal, Locale, Month, RenewalPricing};
-use expansa_movements::{Query, Rules};
+use expansa_movements::{Kind, Query, Rules};
 use expansa_opportunities::{
     EvaluateOptions, Level, MinSupport, MiningOptions, OpportunityKind, OpportunityOptions,
 };
@@ -30,6 +30,12 @@ enum CliCommand {
         /// Print one customer's trail: every movement with the lines behind it.
         #[arg(long, value_name = "CUSTOMER_ID")]
         explain: Option<String>,
+        /// Print every customer's movements with the lines behind them (who makes each figure).
+        #[arg(long, conflicts_with = "explain")]
+        detail: bool,
+        /// With --detail: only this kind (new, cross_sell, upsell, reactivation, downsell, churn).
+        #[arg(long, requires = "detail", value_parser = movement_kind)]
+        kind: Option<Kind>,
         #[command(flatten)]
         filters: FilterArgs,
     },
@@ -186,6 +192,22 @@ enum CliCommand {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard (at /) over a store.
+    Serve {
+        #[command(flatten)]
+        book: BookArgs,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// Require an API key for reads too (writes always need one).
+        #[arg(long)]
+        private_reads: bool,
+    },
+    /// API keys: `keys create --name NAME` prints a new key once.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// The store's event log: every change, with who, when and why.
     Events {
         #[command(flatten)]
@@ -198,6 +220,31 @@ enum CliCommand {
     Check {
         #[command(flatten)]
         book: BookArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysAction {
+    /// Create a key; it is printed once and stored hashed.
+    Create {
+        #[command(flatten)]
+        book: BookArgs,
+        /// What the key is for (shown in `keys list`).
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        book: BookArgs,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        #[command(flatten)]
+        book: BookArgs,
+        /// The key's id (the part before the dot).
+        #[arg(long)]
+        id: String,
     },
 }
 
@@ -491,6 +538,13 @@ impl ModelArgs {
     }
 }
 
+/// A movement kind by its JSON key.
+fn movement_kind(s: &str) -> Result<Kind, String> {
+    Kind::from_key(s).ok_or_else(|| {
+        format!("{s:?}: expected new, cross_sell, upsell, reactivation, downsell or churn")
+    })
+}
+
 /// A day as the book writes it (YYYY-MM-DD).
 fn day(s: &str) -> Result<Date, String> {
     parse_date(s.as_bytes()).ok_or_else(|| format!("{s:?}: expected a date YYYY-MM-DD"))
@@ -554,6 +608,17 @@ pub enum Format {
     Table,
     Json,
     Csv,
+}
+
+/// What `movements` prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MovementView {
+    /// The monthly report.
+    Report,
+    /// One customer's trail (`--explain`).
+    Trail(String),
+    /// Every customer's movements, of one kind if given (`--detail`).
+    Detail(Option<Kind>),
 }
 
 /// Where the book is read from.
@@ -626,6 +691,17 @@ pub enum Command {
     Events {
         format: QuoteFormat,
     },
+    Serve {
+        bind: String,
+        private_reads: bool,
+    },
+    KeysCreate {
+        name: String,
+    },
+    KeysList,
+    KeysRevoke {
+        id: String,
+    },
     Check,
     Rules {
         at: Date,
@@ -654,7 +730,7 @@ pub enum Command {
     Movements {
         query: Query,
         format: Format,
-        explain: Option<String>,
+        view: MovementView,
         filters: Vec<(String, String)>,
         chart: Option<PathBuf>,
     },
@@ -715,6 +791,32 @@ impl Plan {
                 (book, command)
             }
             CliCommand::Export { book, out } => (book, Command::Export { out }),
+            CliCommand::Serve {
+                book,
+                bind,
+                private_reads,
+            } => {
+                if book.as_of.is_some() {
+                    return Err("serve reads the latest book; ask for as_of per request".into());
+                }
+                (
+                    book,
+                    Command::Serve {
+                        bind,
+                        private_reads,
+                    },
+                )
+            }
+            CliCommand::Keys { action } => match action {
+                KeysAction::Create { book, name } => {
+                    if name.trim().is_empty() {
+                        return Err("--name must not be empty".into());
+                    }
+                    (book, Command::KeysCreate { name })
+                }
+                KeysAction::List { book } => (book, Command::KeysList),
+                KeysAction::Revoke { book, id } => (book, Command::KeysRevoke { id }),
+            },
             CliCommand::Events { book, format } => {
                 if book.as_of.is_some() {
                     return Err("events lists the whole log; --as-of does not apply".into());
@@ -911,19 +1013,27 @@ impl Plan {
                 book,
                 report,
                 explain,
+                detail,
+                kind,
                 filters,
             } => {
                 let (query, format, chart) = report.parse()?;
-                if explain.is_some() && chart.is_some() {
+                let view = match (explain, detail) {
+                    (Some(customer), _) => MovementView::Trail(customer),
+                    (None, true) => MovementView::Detail(kind),
+                    (None, false) => MovementView::Report,
+                };
+                if view != MovementView::Report && chart.is_some() {
                     return Err(
-                        "--chart draws the whole report; it does not go with --explain".into(),
+                        "--chart draws the whole report; it does not go with --explain or --detail"
+                            .into(),
                     );
                 }
                 let filters = filters.parse()?;
                 let command = Command::Movements {
                     query,
                     format,
-                    explain,
+                    view,
                     filters,
                     chart,
                 };
@@ -1006,6 +1116,10 @@ impl Plan {
             Command::Import { .. }
                 | Command::Export { .. }
                 | Command::Events { .. }
+                | Command::Serve { .. }
+                | Command::KeysCreate { .. }
+                | Command::KeysList
+                | Command::KeysRevoke { .. }
                 | Command::Amend { apply: Some(_), .. }
                 | Command::Renew { apply: Some(_), .. }
         );

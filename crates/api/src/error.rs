@@ -1,0 +1,134 @@
+//! One error type for every handler, and the one JSON shape it becomes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use expansa_import::Problem;
+use expansa_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Why a request failed.
+#[derive(Debug)]
+pub enum ApiError {
+    /// Bad parameters or body (400, `bad_request`).
+    BadRequest(String),
+    /// A write without an `Idempotency-Key` (400, `missing_idempotency_key`).
+    MissingIdempotencyKey(String),
+    /// No or a bad API key (401, `unauthorized`).
+    Unauthorized(String),
+    /// No such thing (404, `not_found`).
+    NotFound(String),
+    /// A different row already has the id (409, `conflict`).
+    Conflict(String),
+    /// The book would be invalid (422, `invalid_book`), with every problem.
+    InvalidBook(String, Vec<Problem>),
+    /// Anything else (500, `internal`).
+    Internal(String),
+}
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code: bad_request, missing_idempotency_key, unauthorized, not_found, conflict,
+    /// invalid_book, internal.
+    pub code: &'static str,
+    pub message: String,
+    /// For invalid_book: every problem, as `file:line: column: value: reason` parts.
+    pub problems: Vec<ProblemBody>,
+}
+
+/// One problem of a book.
+#[derive(Serialize, ToSchema)]
+pub struct ProblemBody {
+    pub file: String,
+    pub line: u64,
+    pub column: String,
+    pub value: String,
+    pub reason: String,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &str) {
+        match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
+            ApiError::MissingIdempotencyKey(m) => {
+                (StatusCode::BAD_REQUEST, "missing_idempotency_key", m)
+            }
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            ApiError::InvalidBook(m, _) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_book", m),
+            ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("{message}");
+        }
+        let problems = match &self {
+            ApiError::InvalidBook(_, problems) => problems
+                .iter()
+                .map(|p| ProblemBody {
+                    file: p.file.clone(),
+                    line: p.line,
+                    column: p.column.clone(),
+                    value: p.value.clone(),
+                    reason: p.reason.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: message.to_string(),
+                problems,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Book(problems) => ApiError::InvalidBook(
+                format!(
+                    "nothing was changed: the book would have {} problem(s)",
+                    problems.0.len()
+                ),
+                problems.0,
+            ),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::NotFound(m) => ApiError::NotFound(m),
+            StoreError::Invalid(m) => ApiError::BadRequest(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    /// Errors of running a plan on a book: unknown ids are 404, the rest bad input.
+    fn from(e: anyhow::Error) -> ApiError {
+        use expansa_contracts::QuoteError;
+        let message = format!("{e:#}");
+        match e.downcast_ref::<QuoteError>() {
+            Some(QuoteError::UnknownContract(_) | QuoteError::UnknownProduct(_)) => {
+                ApiError::NotFound(message)
+            }
+            _ if message.starts_with("unknown customer") => ApiError::NotFound(message),
+            _ => ApiError::BadRequest(message),
+        }
+    }
+}

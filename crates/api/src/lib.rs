@@ -1,0 +1,135 @@
+//! The HTTP API and the dashboard, over a [`Store`].
+//!
+//! [`app`] builds the whole service as one `Router` (tested without a socket); [`serve`] binds
+//! it. Report endpoints take the CLI's parameters (`from=2024-01` is `--from 2024-01`) and run
+//! the very same plan ([`expansa_commands::execute`]), so the API and the CLI accept the same
+//! input, refuse it with the same words and print the same numbers. Every error is one JSON
+//! shape ([`error::ErrorBody`]). Writes need an API key and an `Idempotency-Key`.
+
+mod assets;
+mod books;
+mod error;
+mod openapi;
+mod quotes;
+mod reads;
+mod rows;
+
+pub use error::{ApiError, ErrorBody};
+
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+use books::BookCache;
+use expansa_store::{ApiKey, Store};
+use std::sync::Arc;
+
+/// How the server treats requests.
+#[derive(Clone, Debug, Default)]
+pub struct ApiConfig {
+    /// Reads need an API key too.
+    pub private_reads: bool,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    store: Store,
+    config: ApiConfig,
+    books: BookCache,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: ApiConfig) -> Arc<AppState> {
+        Arc::new(AppState {
+            books: BookCache::new(store.clone()),
+            store,
+            config,
+        })
+    }
+
+    /// The API key of the request, required.
+    async fn key(&self, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "send an API key as `Authorization: Bearer KEY` (create one with `expansa keys create`)".into(),
+                )
+            })?;
+        self.store
+            .authenticate(token)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))
+    }
+
+    /// Checks a read: a key only when reads are private.
+    async fn may_read(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if self.config.private_reads {
+            self.key(headers).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The `Idempotency-Key` of a write, required.
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::MissingIdempotencyKey(
+                "every write needs an Idempotency-Key header (1 to 200 characters)".into(),
+            )
+        })
+}
+
+/// The whole service: API, OpenAPI document and dashboard.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .route("/api/v1/movements", get(reads::movements))
+        .route("/api/v1/movements/detail", get(reads::movement_detail))
+        .route("/api/v1/customers/{id}/trail", get(reads::trail))
+        .route("/api/v1/kpis", get(reads::kpis))
+        .route("/api/v1/cohorts", get(reads::cohorts))
+        .route("/api/v1/rules", get(reads::rules))
+        .route("/api/v1/opportunities", get(reads::opportunities))
+        .route("/api/v1/offers", get(reads::offers))
+        .route("/api/v1/events", get(reads::events))
+        .route("/api/v1/contracts/{id}/terms", get(reads::contract))
+        .route("/api/v1/quotes/amend", post(quotes::amend))
+        .route("/api/v1/quotes/renew", post(quotes::renew))
+        .route(
+            "/api/v1/dashboards/{id}",
+            get(assets::get_dashboard).put(assets::put_dashboard),
+        )
+        .route("/api/v1/{table}", get(rows::list).post(rows::create))
+        .route(
+            "/api/v1/{table}/{id}",
+            get(rows::show).put(rows::replace).delete(rows::remove),
+        )
+        .route("/", get(assets::index))
+        .route("/assets/{*file}", get(assets::file))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .with_state(state)
+}
+
+/// Serves the API and the dashboard on `bind` until Ctrl-C.
+pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let address = listener.local_addr()?;
+    eprintln!("expansa: serving http://{address}/ (API under /api/v1, OpenAPI at /openapi.json)");
+    axum::serve(listener, app(AppState::new(store, config)))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! A validated plan run against a book: what every book command prints. The CLI and the HTTP
+//! API both call [`execute`], so they can never disagree.
+
+use crate::args::{Command, Format, MovementView, Plan, QuoteFormat};
+use expansa_contracts::{
+    quote_amend, quote_renew, render_contract, render_quote, Format as ContractFormat,
+};
+use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, KpiFormat};
+use expansa_ledger::{Book, Date};
+use expansa_movements::{
+    all_movements, customer_movements, render_csv, render_detail, render_json, render_table,
+    render_trail, report_selected, ByCustomer, Selection, TrailFormat,
+};
+use expansa_opportunities::{
+    evaluate, mine, offer_report, opportunities, render_evaluation, render_offers,
+    render_opportunities, render_rules, Format as OutFormat, Holdings, OpportunityFilter,
+};
+
+/// Runs a book command of `plan` on `book` and returns what it prints.
+pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
+    let select = |filters: &[(String, String)]| -> anyhow::Result<ByCustomer> {
+        let selection = Selection::from_filters(book, filters).map_err(anyhow::Error::msg)?;
+        Ok(ByCustomer::new(book, &selection))
+    };
+    let out_format = |format: &Format| match format {
+        Format::Json => OutFormat::Json,
+        Format::Csv => OutFormat::Csv,
+        Format::Table => OutFormat::Table(plan.locale),
+    };
+    let quote_format = |format: &QuoteFormat| contract_format(plan, *format);
+    let trail_format = |format: &Format| match format {
+        Format::Json => TrailFormat::Json,
+        Format::Csv => TrailFormat::Csv,
+        Format::Table => TrailFormat::Table(plan.locale),
+    };
+    let kpi_format = |format: &Format| match format {
+        Format::Json => KpiFormat::Json,
+        Format::Csv => KpiFormat::Csv,
+        Format::Table => KpiFormat::Table(plan.locale),
+    };
+    match &plan.command {
+        Command::Check => Ok(summary(book)),
+        Command::ContractShow {
+            contract,
+            at,
+            format,
+        } => {
+            let at = match at {
+                Some(day) => *day,
+                None => {
+                    let terms = expansa_contracts::contract(book, contract, Date::MIN)?;
+                    terms.end.unwrap_or_else(today)
+                }
+            };
+            let view = expansa_contracts::contract(book, contract, at)?;
+            Ok(render_contract(&view, quote_format(format)))
+        }
+        Command::Amend {
+            request,
+            format,
+            apply,
+        } => {
+            if apply.is_some() {
+                anyhow::bail!("--apply records the quote in the store: see quote_apply");
+            }
+            Ok(render_quote(
+                &quote_amend(book, request)?,
+                quote_format(format),
+            ))
+        }
+        Command::Renew {
+            request,
+            format,
+            apply,
+        } => {
+            if apply.is_some() {
+                anyhow::bail!("--apply records the quote in the store: see quote_apply");
+            }
+            Ok(render_quote(
+                &quote_renew(book, request)?,
+                quote_format(format),
+            ))
+        }
+        Command::Import { .. }
+        | Command::Export { .. }
+        | Command::Events { .. }
+        | Command::Serve { .. }
+        | Command::KeysCreate { .. }
+        | Command::KeysList
+        | Command::KeysRevoke { .. } => {
+            anyhow::bail!("this command works on the store, not on one book")
+        }
+        Command::Rules {
+            at,
+            level,
+            mining,
+            itemsets,
+            format,
+        } => {
+            let holdings = Holdings::on(book, *at, *level);
+            let mined = mine(&holdings.baskets, holdings.names.len(), mining)?;
+            Ok(render_rules(
+                &mined,
+                &holdings.names,
+                *itemsets,
+                out_format(format),
+            ))
+        }
+        Command::Opportunities {
+            options,
+            customer,
+            kind,
+            top,
+            format,
+        } => {
+            let customer = customer
+                .as_deref()
+                .map(|id| find_customer(book, id))
+                .transpose()?;
+            let filter = OpportunityFilter {
+                customer,
+                kind: *kind,
+                top: *top,
+            };
+            let found = opportunities(book, options, &filter)?;
+            Ok(render_opportunities(book, &found, out_format(format)))
+        }
+        Command::Offers {
+            from,
+            to,
+            model,
+            format,
+        } => {
+            let report = offer_report(book, *from, *to, model)?;
+            Ok(render_offers(&report, book.currency(), out_format(format)))
+        }
+        Command::Evaluate { options, format } => {
+            let evaluation = evaluate(book, options)?;
+            Ok(render_evaluation(
+                &evaluation,
+                book.currency(),
+                out_format(format),
+            ))
+        }
+        Command::Movements {
+            query,
+            format,
+            view: MovementView::Report,
+            filters,
+            chart,
+        } => {
+            let r = report_selected(book, query, &select(filters)?);
+            if let Some(path) = chart {
+                expansa_chart::movements_chart(&r, plan.locale, path)?;
+            }
+            Ok(match format {
+                Format::Json => render_json(&r) + "\n",
+                Format::Csv => render_csv(&r),
+                Format::Table => render_table(&r, plan.locale),
+            })
+        }
+        Command::Movements {
+            query,
+            format,
+            view: MovementView::Detail(kind),
+            filters,
+            ..
+        } => {
+            let found = all_movements(book, query, &select(filters)?, *kind);
+            let mut out = render_detail(book, &found, trail_format(format));
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            Ok(out)
+        }
+        Command::Movements {
+            query,
+            format,
+            view: MovementView::Trail(customer),
+            filters,
+            ..
+        } => {
+            let idx = find_customer(book, customer)?;
+            let format = trail_format(format);
+            let lines = select(filters)?;
+            let trail = customer_movements(book, query, idx, lines.lines(idx as usize));
+            let mut out = render_trail(book, customer, &trail, format);
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            Ok(out)
+        }
+        Command::Kpis {
+            query,
+            format,
+            filters,
+            chart,
+        } => {
+            let channels: Vec<String> = filters
+                .iter()
+                .filter(|(k, _)| k == "channel")
+                .map(|(_, v)| v.clone())
+                .collect();
+            let spend_channels = (!channels.is_empty()).then_some(channels.as_slice());
+            let r = kpis(book, query, &select(filters)?, spend_channels);
+            if let Some(path) = chart {
+                expansa_chart::kpi_chart(&r, plan.locale, path)?;
+            }
+            Ok(render_kpis(&r, kpi_format(format)))
+        }
+        Command::Report {
+            month,
+            out,
+            rules,
+            filters,
+        } => {
+            let html = expansa_report::management_report(
+                book,
+                &select(filters)?,
+                *month,
+                *rules,
+                plan.locale,
+            )?;
+            std::fs::write(out, html)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            Ok(format!("wrote {}\n", out.display()))
+        }
+        Command::Cohorts {
+            from,
+            to,
+            by,
+            metric,
+            format,
+            filters,
+        } => {
+            let grid = cohorts(book, &select(filters)?, *from, *to, *by, *metric);
+            Ok(render_cohorts(&grid, book.currency(), kpi_format(format)))
+        }
+    }
+}
+
+/// The format of contracts and quotes for a plan.
+pub fn contract_format(plan: &Plan, format: QuoteFormat) -> ContractFormat {
+    match format {
+        QuoteFormat::Json => ContractFormat::Json,
+        QuoteFormat::Table => ContractFormat::Table(plan.locale),
+    }
+}
+
+/// Today, in UTC.
+pub fn today() -> Date {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+/// The index of a customer id.
+pub fn find_customer(book: &Book, id: &str) -> anyhow::Result<u32> {
+    book.customers
+        .ids
+        .find(id)
+        .ok_or_else(|| anyhow::anyhow!("unknown customer {id:?}"))
+}
+
+/// What `check` prints.
+pub fn summary(book: &Book) -> String {
+    format!(
+        "ok: {} customers, {} products, {} lines, {} contracts, {} contracted prices, {} fx rates, {} spend rows, {} usage rows, {} offers ({})\n",
+        book.customers.len(),
+        book.products.len(),
+        book.lines.len(),
+        book.contracts.len(),
+        book.contracted_prices.len(),
+        book.fx_rates.len(),
+        book.marketing_spend.len(),
+        book.usage.len(),
+        book.offers.len(),
+        book.currency(),
+    )
+}

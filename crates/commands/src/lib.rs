@@ -1,0 +1,10 @@
+//! The commands of expansa: raw flags turned into a validated [`Plan`], and a plan run
+//! against a book ([`execute`]). The `expansa` binary and the HTTP API share both: the API
+//! turns its query parameters into the same flags, so both accept the same parameters, give
+//! the same errors and print the same numbers.
+
+mod args;
+mod exec;
+
+pub use args::*;
+pub use exec::{contract_format, execute, find_customer, summary, today};
