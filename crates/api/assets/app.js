@@ -1,0 +1,471 @@
+// expansa dashboard: widgets over the HTTP API, arranged by the user (gridstack), layout saved
+// per dashboard in the store. Amounts arrive as exact decimal strings and are formatted here
+// with BigInt arithmetic, never through floating point (charts only draw with numbers).
+"use strict";
+
+const TEXT = {
+  "pt-BR": {
+    from: "De", to: "Até", segment: "Segmento", channel: "Canal", family: "Família", all: "todos",
+    add_widget: "Adicionar widget", add: "Adicionar", api_key: "Chave de API", remove: "Remover",
+    vs_prev: "vs. mês anterior", loading: "Carregando…", saved: "Layout salvo.",
+    need_key: "Informe uma chave de API para salvar o layout.", save_failed: "Não foi possível salvar o layout: ",
+    load_failed: "Não foi possível carregar: ", trail: "Clientes e linhas por trás de", customer: "Cliente",
+    month: "Mês", kind: "Movimento", amount: "Valor", lines: "Linhas", total: "Total", none: "Nenhum movimento.",
+    cohort: "Coorte", customers_col: "Clientes", product: "Produto", gain: "Ganho esperado", probability: "Probabilidade",
+    made: "Feitas", accepted: "Aceitas", conversion: "Conversão", mrr_gained: "MRR ganho",
+    kinds: { new: "Novo", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reativação", downsell: "Downsell", churn: "Churn" },
+    mrr_line: "MRR final",
+  },
+  en: {
+    from: "From", to: "To", segment: "Segment", channel: "Channel", family: "Family", all: "all",
+    add_widget: "Add widget", add: "Add", api_key: "API key", remove: "Remove",
+    vs_prev: "vs. previous month", loading: "Loading…", saved: "Layout saved.",
+    need_key: "Enter an API key to save the layout.", save_failed: "Could not save the layout: ",
+    load_failed: "Could not load: ", trail: "Customers and lines behind", customer: "Customer",
+    month: "Month", kind: "Movement", amount: "Amount", lines: "Lines", total: "Total", none: "No movements.",
+    cohort: "Cohort", customers_col: "Customers", product: "Product", gain: "Expected gain", probability: "Probability",
+    made: "Made", accepted: "Accepted", conversion: "Conversion", mrr_gained: "MRR gained",
+    kinds: { new: "New", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reactivation", downsell: "Downsell", churn: "Churn" },
+    mrr_line: "MRR end",
+  },
+};
+
+// Every widget: where its value comes from and how it is shown.
+const WIDGETS = {
+  mrr: { title: { "pt-BR": "MRR", en: "MRR" }, source: "kpis", field: "mrr", format: "money" },
+  arr: { title: { "pt-BR": "ARR", en: "ARR" }, source: "kpis", field: "arr", format: "money" },
+  new: { title: { "pt-BR": "MRR novo", en: "New MRR" }, source: "movements", field: "new", format: "money", kind: "new" },
+  cross_sell: { title: { "pt-BR": "Cross-sell", en: "Cross-sell" }, source: "movements", field: "cross_sell", format: "money", kind: "cross_sell" },
+  upsell: { title: { "pt-BR": "Upsell", en: "Upsell" }, source: "movements", field: "upsell", format: "money", kind: "upsell" },
+  downsell: { title: { "pt-BR": "Downsell", en: "Downsell" }, source: "movements", field: "downsell", format: "money", kind: "downsell" },
+  churn: { title: { "pt-BR": "Churn", en: "Churn" }, source: "movements", field: "churn", format: "money", kind: "churn" },
+  reactivation: { title: { "pt-BR": "Reativação", en: "Reactivation" }, source: "movements", field: "reactivation", format: "money", kind: "reactivation" },
+  customers: { title: { "pt-BR": "Clientes", en: "Customers" }, source: "kpis", field: "customers", format: "count" },
+  arpa: { title: { "pt-BR": "ARPA", en: "ARPA" }, source: "kpis", field: "arpa", format: "money" },
+  churn_rate: { title: { "pt-BR": "Taxa de churn", en: "Churn rate" }, source: "kpis", field: "customer_churn_rate", format: "percent" },
+  nrr: { title: { "pt-BR": "NRR", en: "NRR" }, source: "kpis", field: "nrr", format: "percent" },
+  ltv: { title: { "pt-BR": "LTV", en: "LTV" }, source: "kpis", field: "ltv", format: "money" },
+  ltv_cac: { title: { "pt-BR": "LTV/CAC", en: "LTV/CAC" }, source: "kpis", field: "ltv_cac", format: "times" },
+  movement_chart: { title: { "pt-BR": "Movimentos de MRR", en: "MRR movements" }, kind: "chart", size: [8, 5] },
+  cohorts: { title: { "pt-BR": "Coortes (MRR retido)", en: "Cohorts (MRR retained)" }, kind: "cohorts", size: [8, 5] },
+  opportunities: { title: { "pt-BR": "Principais oportunidades", en: "Top opportunities" }, kind: "opportunities", size: [4, 5] },
+  offers: { title: { "pt-BR": "Conversão de ofertas", en: "Offer conversion" }, kind: "offers", size: [4, 4] },
+};
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const dashboardId = params.get("dashboard") || "main";
+const state = {
+  lang: localStorage.getItem("expansa.lang") || params.get("lang") || "pt-BR",
+  data: {},
+  charts: {},
+};
+const t = (key) => TEXT[state.lang][key];
+
+// ---- exact decimal strings ------------------------------------------------------------
+function scaled(s, dp) {
+  // The decimal string `s` as a BigInt of units of 10^-dp, rounded half away from zero.
+  const neg = s.startsWith("-");
+  const [int, frac = ""] = s.replace(/^[-+]/, "").split(".");
+  const digits = (frac + "0".repeat(dp + 1)).slice(0, dp + 1);
+  let n = BigInt(int || "0") * 10n ** BigInt(dp + 1) + BigInt(digits || "0");
+  n = (n + 5n) / 10n;
+  return neg ? -n : n;
+}
+
+function plain(n, dp) {
+  // A BigInt of units of 10^-dp as a decimal string.
+  const neg = n < 0n;
+  const s = (neg ? -n : n).toString().padStart(dp + 1, "0");
+  const int = s.slice(0, s.length - dp);
+  const frac = s.slice(s.length - dp);
+  return (neg && n !== 0n ? "-" : "") + int + (dp ? "." + frac : "");
+}
+
+function grouped(s, dp) {
+  // `s` rounded to dp places with the locale's separators: 1.234,56 (pt-BR), 1,234.56 (en).
+  const n = scaled(s, dp);
+  const p = plain(n < 0n ? -n : n, dp);
+  const [int, frac] = p.split(".");
+  const [thousands, decimal] = state.lang === "pt-BR" ? [".", ","] : [",", "."];
+  const withGroups = int.replace(/\B(?=(\d{3})+(?!\d))/g, thousands);
+  return { negative: n < 0n, text: withGroups + (frac !== undefined ? decimal + frac : "") };
+}
+
+const SYMBOLS = { BRL: "R$", USD: "US$", EUR: "€", GBP: "£" };
+function money(s, currency) {
+  const { negative, text } = grouped(s, currency === "JPY" ? 0 : 2);
+  const symbol = SYMBOLS[currency] || currency;
+  // As the CLI prints: `R$ 1.234,56` in pt-BR, `R$1,234.56` in en.
+  const body = state.lang === "pt-BR" ? `${symbol} ${text}` : `${symbol}${text}`;
+  return (negative ? "-" : "") + body;
+}
+
+function show(value, format, currency) {
+  if (value === null || value === undefined) return "–";
+  const s = String(value);
+  switch (format) {
+    case "money": return money(s, currency);
+    case "count": { const g = grouped(s, 0); return (g.negative ? "-" : "") + g.text; }
+    case "percent": {
+      const g = grouped(plain(scaled(s, 4) * 100n, 4), 2);
+      return (g.negative ? "-" : "") + g.text + "%";
+    }
+    case "times": { const g = grouped(s, 2); return (g.negative ? "-" : "") + g.text + "×"; }
+    default: return s;
+  }
+}
+
+function difference(a, b) {
+  // a - b of two decimal strings, exactly (10 places).
+  return plain(scaled(String(a), 10) - scaled(String(b), 10), 10);
+}
+
+// ---- months -----------------------------------------------------------------------------
+function addMonths(month, n) {
+  const [y, m] = month.split("-").map(Number);
+  const k = y * 12 + (m - 1) + n;
+  return `${Math.floor(k / 12)}-${String((k % 12) + 1).padStart(2, "0")}`;
+}
+function lastDay(month) {
+  const [y, m] = month.split("-").map(Number);
+  return `${month}-${String(new Date(Date.UTC(y, m, 0)).getUTCDate()).padStart(2, "0")}`;
+}
+
+// ---- API ----------------------------------------------------------------------------------
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const message = body.error ? body.error.message : response.statusText;
+    throw new Error(message);
+  }
+  return body;
+}
+
+function filterQuery() {
+  const q = new URLSearchParams();
+  for (const key of ["segment", "channel", "family"]) {
+    const v = $(key).value;
+    if (v) q.append("where", `${key}=${v}`);
+  }
+  return q;
+}
+
+async function loadData() {
+  const from = $("from").value, to = $("to").value;
+  const q = filterQuery();
+  q.set("from", addMonths(from, -1));
+  q.set("to", to);
+  const [kpis, movements] = await Promise.all([api(`/api/v1/kpis?${q}`), api(`/api/v1/movements?${q}`)]);
+  state.data = { kpis, movements, from, to };
+  const present = new Set(layoutWidgets().map((w) => w.id));
+  const jobs = [];
+  if (present.has("cohorts")) {
+    const c = filterQuery(); c.set("from", from); c.set("to", to);
+    jobs.push(api(`/api/v1/cohorts?${c}`).then((d) => (state.data.cohorts = d)));
+  }
+  if (present.has("opportunities")) {
+    jobs.push(api(`/api/v1/opportunities?at=${lastDay(to)}&top=10`).then((d) => (state.data.opportunities = d)));
+  }
+  if (present.has("offers")) {
+    jobs.push(api(`/api/v1/offers?from=${from}&to=${to}`).then((d) => (state.data.offers = d)));
+  }
+  await Promise.all(jobs);
+}
+
+// ---- widgets ------------------------------------------------------------------------------
+let grid;
+
+function layoutWidgets() {
+  return grid.save(false).map((n) => ({ id: n.id, x: n.x, y: n.y, w: n.w, h: n.h }));
+}
+
+function widgetElement(id) {
+  return document.querySelector(`.grid-stack-item[gs-id="${id}"]`);
+}
+
+function addWidget(w) {
+  const spec = WIDGETS[w.id];
+  if (!spec || widgetElement(w.id)) return;
+  const el = document.createElement("div");
+  el.className = "grid-stack-item";
+  const [dw, dh] = spec.size || [3, 2];
+  const attrs = { "gs-id": w.id, "gs-w": w.w ?? dw, "gs-h": w.h ?? dh };
+  if (w.x !== undefined) attrs["gs-x"] = w.x;
+  if (w.y !== undefined) attrs["gs-y"] = w.y;
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  el.dataset.widget = w.id;
+  el.innerHTML = `<div class="grid-stack-item-content">
+      <div class="widget-head"><h3></h3><button type="button" class="remove">×</button></div>
+      <div class="widget-body"></div></div>`;
+  el.querySelector(".remove").addEventListener("click", () => {
+    if (state.charts[w.id]) { state.charts[w.id].destroy(); delete state.charts[w.id]; }
+    grid.removeWidget(el);
+  });
+  $("grid").appendChild(el);
+  grid.makeWidget(el);
+}
+
+function renderWidget(id) {
+  const el = widgetElement(id);
+  if (!el) return;
+  const spec = WIDGETS[id];
+  el.querySelector("h3").textContent = spec.title[state.lang];
+  el.querySelector(".remove").title = t("remove");
+  const body = el.querySelector(".widget-body");
+  if (!state.data.kpis) { body.textContent = t("loading"); return; }
+  switch (spec.kind) {
+    case "chart": return renderChart(id, body);
+    case "cohorts": return renderCohorts(body);
+    case "opportunities": return renderOpportunities(body);
+    case "offers": return renderOffers(body);
+    default: return renderKpi(id, spec, body);
+  }
+}
+
+function monthRow(source, month) {
+  return (state.data[source].months || []).find((m) => m.month === month);
+}
+
+function renderKpi(id, spec, body) {
+  const { to } = state.data;
+  const currency = state.data[spec.source].currency;
+  const now = monthRow(spec.source, to);
+  const before = monthRow(spec.source, addMonths(to, -1));
+  const raw = now ? now[spec.field] : null;
+  body.className = "widget-body kpi";
+  body.innerHTML = `<div class="month"></div><div class="value" tabindex="0"></div><div class="delta"></div>`;
+  body.querySelector(".month").textContent = to;
+  const value = body.querySelector(".value");
+  value.textContent = show(raw, spec.format, currency);
+  value.dataset.raw = raw ?? "";
+  const delta = body.querySelector(".delta");
+  if (raw !== null && raw !== undefined && before && before[spec.field] !== null && before[spec.field] !== undefined) {
+    const d = difference(raw, before[spec.field]);
+    const sign = d.startsWith("-") ? "down" : /[1-9]/.test(d) ? "up" : "";
+    delta.className = `delta ${sign}`;
+    const shown = spec.format === "percent"
+      ? show(d, "percent", currency).replace(/%$/, " p.p.")
+      : show(d, spec.format === "count" ? "count" : spec.format, currency);
+    delta.textContent = `${sign === "up" ? "▲ +" : sign === "down" ? "▼ " : ""}${shown} ${t("vs_prev")}`;
+  }
+  value.onclick = () => openTrail(spec, to);
+  value.onkeydown = (e) => { if (e.key === "Enter") openTrail(spec, to); };
+}
+
+async function openTrail(spec, month) {
+  const q = filterQuery();
+  q.set("from", month);
+  q.set("to", month);
+  if (spec.kind) q.set("kind", spec.kind);
+  const dialog = $("trail");
+  $("trail-title").textContent = `${t("trail")} ${spec.title[state.lang]} · ${month}`;
+  const body = $("trail-body");
+  body.textContent = t("loading");
+  if (!dialog.open) dialog.showModal();
+  try {
+    const detail = await api(`/api/v1/movements/detail?${q}`);
+    if (!detail.movements.length) { body.textContent = t("none"); return; }
+    const rows = detail.movements.map((m) => `<tr><td>${esc(m.customer)}</td><td>${esc(t("kinds")[m.kind])}</td>
+        <td class="num">${esc(money(m.amount, detail.currency))}</td><td>${esc(m.lines.join(" "))}</td></tr>`);
+    const total = detail.movements.reduce((acc, m) => acc + scaled(m.amount, 10), 0n);
+    body.innerHTML = `<table><thead><tr><th>${t("customer")}</th><th>${t("kind")}</th><th class="num">${t("amount")}</th><th>${t("lines")}</th></tr></thead>
+      <tbody>${rows.join("")}</tbody><tfoot><tr><th>${t("total")}</th><th></th><th class="num">${esc(money(plain(total, 10), detail.currency))}</th><th></th></tr></tfoot></table>`;
+  } catch (e) {
+    body.textContent = t("load_failed") + e.message;
+  }
+}
+
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+const KIND_COLORS = { new: "#2e7d32", cross_sell: "#1565c0", upsell: "#6a1b9a", reactivation: "#00838f", downsell: "#ef6c00", churn: "#c62828" };
+
+function renderChart(id, body) {
+  const months = state.data.movements.months.filter((m) => m.month >= state.data.from);
+  let canvas = body.querySelector("canvas");
+  if (!canvas) {
+    body.innerHTML = '<div class="chart-box"><canvas></canvas></div>';
+    canvas = body.querySelector("canvas");
+  }
+  if (state.charts[id]) state.charts[id].destroy();
+  const datasets = Object.keys(KIND_COLORS).map((k) => ({
+    label: t("kinds")[k], data: months.map((m) => Number(m[k])), backgroundColor: KIND_COLORS[k], stack: "m",
+  }));
+  datasets.push({ type: "line", label: t("mrr_line"), data: months.map((m) => Number(m.mrr_end)), borderColor: "#17324d", yAxisID: "mrr" });
+  state.charts[id] = new Chart(canvas, {
+    type: "bar",
+    data: { labels: months.map((m) => m.month), datasets },
+    options: {
+      responsive: true, maintainAspectRatio: false, animation: false,
+      scales: { x: { stacked: true }, y: { stacked: true }, mrr: { position: "right", grid: { drawOnChartArea: false } } },
+    },
+  });
+}
+
+function renderCohorts(body) {
+  const c = state.data.cohorts;
+  if (!c) { body.textContent = t("loading"); return; }
+  const width = Math.max(0, ...c.cohorts.map((r) => r.cells.length));
+  const head = `<tr><th>${t("cohort")}</th><th class="num">${t("customers_col")}</th>${Array.from({ length: width }, (_, i) => `<th>${i}</th>`).join("")}</tr>`;
+  const rows = c.cohorts.map((r) => {
+    const cells = r.cells.map((v) => {
+      if (v === null) return "<td></td>";
+      const pct = Number(scaled(v, 2)); // whole percent, for the colour only
+      const shade = Math.max(0, Math.min(100, pct));
+      return `<td style="background: hsl(152 45% ${100 - shade * 0.45}%)">${esc(show(v, "percent"))}</td>`;
+    });
+    return `<tr><th>${esc(r.cohort)}</th><td class="num">${r.customers}</td>${cells.join("")}</tr>`;
+  });
+  body.innerHTML = `<table class="heat"><thead>${head}</thead><tbody>${rows.join("")}</tbody></table>`;
+}
+
+function renderOpportunities(body) {
+  const o = state.data.opportunities;
+  if (!o) { body.textContent = t("loading"); return; }
+  const rows = o.opportunities.map((x) => `<tr><td>${esc(x.customer_name || x.customer_id)}</td>
+      <td>${esc(t("kinds")[x.kind] || x.kind)}: ${esc(x.product_id)}</td>
+      <td class="num">${esc(show(x.probability, "percent"))}</td>
+      <td class="num">${esc(money(x.expected_gain, o.currency))}</td></tr>`);
+  body.innerHTML = `<table><thead><tr><th>${t("customer")}</th><th>${t("product")}</th><th class="num">${t("probability")}</th><th class="num">${t("gain")}</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+}
+
+function renderOffers(body) {
+  const o = state.data.offers;
+  if (!o) { body.textContent = t("loading"); return; }
+  const total = o.total;
+  body.className = "widget-body kpi";
+  body.innerHTML = `<div class="value"></div><div class="delta"></div><table><tbody></tbody></table>`;
+  body.querySelector(".value").textContent = show(total.conversion_rate, "percent");
+  body.querySelector(".value").dataset.raw = total.conversion_rate ?? "";
+  body.querySelector(".delta").textContent = `${t("accepted")} ${total.accepted} / ${total.accepted + total.declined} · ${t("made")} ${total.made}`;
+  body.querySelector("tbody").innerHTML = `<tr><th>${t("mrr_gained")}</th><td class="num">${esc(money(total.mrr_gained, o.currency))}</td></tr>`;
+}
+
+function renderAll() {
+  for (const w of layoutWidgets()) renderWidget(w.id);
+  refreshAddMenu();
+}
+
+function refreshAddMenu() {
+  const present = new Set(layoutWidgets().map((w) => w.id));
+  const select = $("add-widget");
+  select.innerHTML = Object.keys(WIDGETS)
+    .filter((id) => !present.has(id))
+    .map((id) => `<option value="${id}">${esc(WIDGETS[id].title[state.lang])}</option>`)
+    .join("");
+  $("add").disabled = !select.options.length;
+}
+
+// ---- layout persistence ---------------------------------------------------------------
+let saveTimer = null;
+let loading = true;
+
+function scheduleSave() {
+  if (loading) return;
+  refreshAddMenu();
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(saveLayout, 250);
+}
+
+async function saveLayout() {
+  const key = $("api-key").value.trim();
+  if (!key) { status(t("need_key")); return; }
+  try {
+    await api(`/api/v1/dashboards/${encodeURIComponent(dashboardId)}`, {
+      method: "PUT",
+      headers: {
+        "Content-Type": "application/json",
+        Authorization: `Bearer ${key}`,
+        "Idempotency-Key": crypto.randomUUID(),
+      },
+      body: JSON.stringify({ widgets: layoutWidgets() }),
+    });
+    status(t("saved"));
+    document.body.dataset.saved = String(Date.now());
+  } catch (e) {
+    status(t("save_failed") + e.message);
+  }
+}
+
+function status(text) { $("status").textContent = text; }
+
+function applyLanguage() {
+  document.documentElement.lang = state.lang;
+  $("lang").value = state.lang;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+}
+
+async function fillFilters() {
+  const [customers, products] = await Promise.all([api("/api/v1/customers?limit=10000"), api("/api/v1/products?limit=10000")]);
+  const fill = (id, values) => {
+    const select = $(id);
+    for (const v of [...new Set(values.filter(Boolean))].sort()) select.add(new Option(v, v));
+  };
+  fill("segment", customers.rows.map((r) => r.segment));
+  fill("channel", customers.rows.map((r) => r.channel));
+  fill("family", products.rows.map((r) => r.family || r.id));
+}
+
+async function refresh() {
+  status(t("loading"));
+  try {
+    await loadData();
+    renderAll();
+    status("");
+    document.body.dataset.ready = "true";
+  } catch (e) {
+    status(t("load_failed") + e.message);
+  }
+}
+
+async function start() {
+  grid = GridStack.init({ cellHeight: 70, margin: 6, float: false, draggable: { handle: ".widget-head" } }, "#grid");
+  $("api-key").value = localStorage.getItem("expansa.key") || "";
+  $("api-key").addEventListener("change", () => localStorage.setItem("expansa.key", $("api-key").value.trim()));
+  applyLanguage();
+  const events = await api("/api/v1/events").catch(() => []);
+  const lastMonth = (() => {
+    const d = new Date();
+    return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
+  })();
+  // Default range: the 12 months up to the book's last movement month, else up to now.
+  let to = params.get("to");
+  if (!to) {
+    const probe = await api(`/api/v1/movements?from=${addMonths(lastMonth, -60)}&to=${lastMonth}`).catch(() => null);
+    const active = probe ? probe.months.filter((m) => Object.keys(KIND_COLORS).some((k) => /[1-9]/.test(m[k]))) : [];
+    to = active.length ? active[active.length - 1].month : lastMonth;
+  }
+  $("to").value = to;
+  $("from").value = params.get("from") || addMonths(to, -11);
+  document.body.dataset.events = String(events.length || 0);
+  const saved = await api(`/api/v1/dashboards/${encodeURIComponent(dashboardId)}`);
+  for (const w of saved.layout.widgets) addWidget(w);
+  await fillFilters().catch(() => {});
+  for (const id of ["from", "to", "segment", "channel", "family"]) $(id).addEventListener("change", refresh);
+  $("lang").addEventListener("change", () => {
+    state.lang = $("lang").value;
+    localStorage.setItem("expansa.lang", state.lang);
+    applyLanguage();
+    renderAll();
+  });
+  $("add").addEventListener("click", async () => {
+    const id = $("add-widget").value;
+    if (!id) return;
+    addWidget({ id });
+    await refresh();
+    scheduleSave();
+  });
+  grid.on("change", scheduleSave);
+  grid.on("removed", scheduleSave);
+  grid.on("resizestop", (_e, el) => {
+    const id = el.getAttribute("gs-id");
+    if (state.charts[id]) state.charts[id].resize();
+  });
+  loading = false;
+  await refresh();
+}
+
+start();
