@@ -149,8 +149,8 @@ async fn quote(
         };
         return replayable(outcome, StatusCode::OK, String::new);
     }
-    let book = s.books.get(as_of).await?;
-    let quote = match &plan.command {
+    let (_, book) = s.books.get(as_of).await?;
+    let quote = match &plan.plan.command {
         Command::Amend { request, .. } => quote_amend(&book, request),
         Command::Renew { request, .. } => quote_renew(&book, request),
         _ => unreachable!("the plan of a quote command"),

@@ -18,6 +18,12 @@ pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
     .unwrap_or_default()
 }
 
+/// A plan and the flags it was made from (what its output is cached under).
+pub(crate) struct KeyedPlan {
+    pub plan: Plan,
+    pub key: String,
+}
+
 /// The plan of `expansa COMMAND... --flags` made from query parameters, and the moment to read
 /// the book at (`as_of`). Only `allowed` parameters are taken; a parameter is a flag with
 /// `_` written `-`; `where` may repeat.
@@ -25,7 +31,7 @@ pub(crate) fn plan_from(
     command: &[&str],
     params: &[(String, String)],
     allowed: &[&str],
-) -> Result<(Plan, AsOf), ApiError> {
+) -> Result<(KeyedPlan, AsOf), ApiError> {
     let mut argv: Vec<String> = std::iter::once("expansa")
         .chain(command.iter().copied())
         .map(String::from)
@@ -68,20 +74,28 @@ pub(crate) fn plan_from(
         ApiError::BadRequest(first.trim_start_matches("error: ").to_string())
     })?;
     let plan = Plan::from_cli(cli).map_err(ApiError::BadRequest)?;
-    Ok((plan, as_of))
+    let key = argv.join("\u{1f}");
+    Ok((KeyedPlan { plan, key }, as_of))
 }
 
 /// Runs a report plan on the book at its moment, off the async workers.
 pub(crate) async fn run_plan(
     state: &AppState,
-    plan: Plan,
+    plan: KeyedPlan,
     as_of: AsOf,
 ) -> Result<Response, ApiError> {
-    let book = state.books.get(as_of).await?;
-    let out = tokio::task::spawn_blocking(move || execute(&plan, &book))
-        .await
-        .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))??;
-    Ok(json_response(out))
+    let (event, book) = state.books.get(as_of).await?;
+    let key = plan.key.clone();
+    let out = state
+        .books
+        .report(event, key, async move {
+            tokio::task::spawn_blocking(move || execute(&plan.plan, &book))
+                .await
+                .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(json_response(out.to_string()))
 }
 
 pub(crate) fn json_response(body: String) -> Response {

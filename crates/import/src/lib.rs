@@ -13,7 +13,7 @@ mod table;
 mod tables;
 
 pub use problem::{BookErrors, Problem};
-pub use rows::{read_rows, write_rows, RawRow};
+pub use rows::{canonical, read_rows, write_rows, RawRow};
 
 use expansa_ledger::{Book, Currency};
 use std::io::Read;

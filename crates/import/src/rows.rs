@@ -100,6 +100,16 @@ pub fn read_rows(source: &dyn BookSource, schema: &Schema) -> Result<Option<Vec<
     Ok(Some(rows))
 }
 
+/// A value of a column of `kind` in canonical text (decimals as written with a point, whole
+/// numbers without signs or leading zeros); `None` when it does not parse.
+pub fn canonical(kind: ColumnKind, text: &str) -> Option<String> {
+    match kind {
+        ColumnKind::Decimal => field::decimal(text, false).ok().map(|d| d.to_string()),
+        ColumnKind::Integer => field::integer(text, i64::MIN).ok().map(|n| n.to_string()),
+        _ => Some(text.to_string()),
+    }
+}
+
 /// Writes rows as a CSV file of `schema` (canonical columns, then `extra_columns`).
 pub fn write_rows<'a>(
     schema: &Schema,

@@ -216,6 +216,53 @@ pub struct Store {
     options: ImportOptions,
     /// Serialises this process's writers before they reach the database.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The files of the latest event, kept after a read or a write of this process.
+    live: std::sync::Arc<std::sync::Mutex<Option<Live>>>,
+}
+
+/// The book's files at one event, as CSV: what the latest book is read from, and what a write
+/// that only adds rows is validated on (its rows appended), without reading the database.
+#[derive(Clone)]
+struct Live {
+    event: i64,
+    files: Vec<(&'static str, Vec<u8>)>,
+    /// The book read from them, once read (a write keeps the book it validated).
+    book: Option<std::sync::Arc<Book>>,
+}
+
+impl Live {
+    /// These files with rows appended; `None` when a row does not fit the fast path (its file
+    /// is absent, or it has a column the file's header lacks).
+    fn with_appended(
+        &self,
+        rows: &[(Schema, Vec<Option<String>>, Vec<(String, String)>)],
+    ) -> Option<Vec<(&'static str, Vec<u8>)>> {
+        let mut files = self.files.clone();
+        for (schema, values, extra) in rows {
+            let (_, bytes) = files.iter_mut().find(|(name, _)| *name == schema.file)?;
+            let header_end = bytes.iter().position(|&b| b == b'\n')?;
+            let header: Vec<String> = String::from_utf8_lossy(&bytes[..header_end])
+                .split(',')
+                .map(|h| h.trim().to_string())
+                .collect();
+            let extra_columns: Vec<String> =
+                header[schema.columns.len().min(header.len())..].to_vec();
+            if extra.iter().any(|(name, _)| !extra_columns.contains(name)) {
+                return None;
+            }
+            let record = write_rows(
+                schema,
+                &extra_columns,
+                [(values.as_slice(), extra.as_slice())],
+            );
+            let body_start = record.iter().position(|&b| b == b'\n')? + 1;
+            if !bytes.ends_with(b"\n") {
+                bytes.push(b'\n');
+            }
+            bytes.extend_from_slice(&record[body_start..]);
+        }
+        Some(files)
+    }
 }
 
 /// The database URL from a `--db` value: `sqlite:PATH`, `postgres://...`, or a bare path.
@@ -301,6 +348,7 @@ impl Store {
             dialect,
             options,
             writer: Default::default(),
+            live: Default::default(),
         })
     }
 
@@ -344,7 +392,7 @@ impl Store {
                     .await?,
             );
         }
-        self.finish(tx, event, report, None, |_| None).await
+        self.finish(tx, event, report, None, None, |_| None).await
     }
 
     /// Applies row changes as one event (`kind`, e.g. `line` or `amend`). With an idempotency
@@ -378,8 +426,19 @@ impl Store {
         }
         let event = self.insert_event(&mut tx, kind, actor).await?;
         let mut report: Vec<FileChanges> = Vec::new();
-        for change in changes {
-            let (schema, outcome) = self.apply_change(&mut tx, change, event).await?;
+        // Rows this write only adds: the book after it is the live files plus these.
+        let mut appended: Option<Vec<_>> = Some(Vec::new());
+        for (seq, change) in changes.iter().enumerate() {
+            let (schema, outcome) = self
+                .apply_change(&mut tx, change, event, seq as i64)
+                .await?;
+            match (&outcome, change, appended.as_mut()) {
+                (Outcome::Added, RowChange::Put { values, extra, .. }, Some(rows)) => {
+                    rows.push((schema, canonical_row(&schema, values), extra.clone()))
+                }
+                (Outcome::Unchanged, _, _) => {}
+                _ => appended = None,
+            }
             let entry = match report.iter_mut().position(|f| f.file == schema.file) {
                 Some(k) => &mut report[k],
                 None => {
@@ -397,7 +456,7 @@ impl Store {
                 Outcome::Unchanged => entry.unchanged += 1,
             }
         }
-        self.finish(tx, event, report, idempotency_key, response)
+        self.finish(tx, event, report, appended, idempotency_key, response)
             .await
     }
 
@@ -434,9 +493,7 @@ impl Store {
 
     /// The book as of a moment.
     pub async fn book(&self, as_of: AsOf) -> Result<Book, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let event = self.resolve(&mut conn, as_of).await?;
-        let files = self.files_at(&mut conn, event).await?;
+        let files = self.files(as_of).await?;
         book_from_files(&files, &self.options)
     }
 
@@ -530,10 +587,59 @@ impl Store {
     }
 
     /// The files of the book as of a moment, in the interchange format (absent files omitted).
+    /// The latest event's files are kept in memory after they are read (or written by this
+    /// process), until another process writes.
     pub async fn files(&self, as_of: AsOf) -> Result<Vec<(&'static str, Vec<u8>)>, StoreError> {
+        self.files_with_event(as_of).await.map(|(_, files)| files)
+    }
+
+    /// The latest book and the event it is at.
+    pub async fn latest_book(&self) -> Result<(i64, std::sync::Arc<Book>), StoreError> {
+        let (event, files) = self.files_with_event(AsOf::Latest).await?;
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(book) = live
+            .as_ref()
+            .filter(|l| l.event == event)
+            .and_then(|l| l.book.clone())
+        {
+            return Ok((event, book));
+        }
+        drop(live);
+        let book = std::sync::Arc::new(book_from_files(&files, &self.options)?);
+        live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = live.as_mut().filter(|l| l.event == event) {
+            l.book = Some(book.clone());
+        }
+        Ok((event, book))
+    }
+
+    /// The files as of a moment and the event they are at. For the latest, the files kept in
+    /// memory serve when no other process has written since (they may be newer than the
+    /// event first resolved, if this process wrote meanwhile: they are committed too).
+    async fn files_with_event(
+        &self,
+        as_of: AsOf,
+    ) -> Result<(i64, Vec<(&'static str, Vec<u8>)>), StoreError> {
         let mut conn = self.pool.acquire().await?;
         let event = self.resolve(&mut conn, as_of).await?;
-        self.files_at(&mut conn, event).await
+        if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            if live.event == event || (as_of == AsOf::Latest && live.event > event) {
+                return Ok((live.event, live.files.clone()));
+            }
+        }
+        let files = self.files_at(&mut conn, event).await?;
+        let latest = self.resolve(&mut conn, AsOf::Latest).await?;
+        if event == latest && event > 0 {
+            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            if live.as_ref().is_none_or(|l| l.event < event) {
+                *live = Some(Live {
+                    event,
+                    files: files.clone(),
+                    book: None,
+                });
+            }
+        }
+        Ok((event, files))
     }
 
     /// Writes the book as of a moment into `dir` as CSV files.
@@ -630,6 +736,7 @@ impl Store {
         mut tx: Tx,
         event: i64,
         report: Vec<FileChanges>,
+        appended: Option<Vec<(Schema, Vec<Option<String>>, Vec<(String, String)>)>>,
         idempotency_key: Option<&str>,
         response: impl FnOnce(i64) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
@@ -643,25 +750,43 @@ impl Store {
                 response: None,
             });
         }
-        let files = self.files_at(&mut tx, event).await?;
-        if let Err(e) = book_from_files(&files, &self.options) {
-            tx.rollback().await?;
-            return Err(match e {
-                StoreError::Book(BookErrors(problems)) => StoreError::Book(BookErrors(
-                    problems
-                        .into_iter()
-                        .map(|mut p| {
-                            p.reason = format!(
-                                "{} (in the book as it would be after this change)",
-                                p.reason
-                            );
-                            p
-                        })
-                        .collect(),
-                )),
-                other => other,
-            });
-        }
+        // The event before this one: no other write can commit meanwhile (the write lock).
+        let previous: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events WHERE id < $1")
+            .bind(event)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let fast = appended.and_then(|rows| {
+            let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            live.as_ref()
+                .filter(|l| l.event == previous)
+                .and_then(|l| l.with_appended(&rows))
+        });
+        let files = match fast {
+            Some(files) => files,
+            None => self.files_at(&mut tx, event).await?,
+        };
+        let book = match book_from_files(&files, &self.options) {
+            Ok(book) => book,
+            Err(e) => {
+                tx.rollback().await?;
+                return Err(match e {
+                    StoreError::Book(BookErrors(problems)) => StoreError::Book(BookErrors(
+                        problems
+                            .into_iter()
+                            .map(|mut p| {
+                                p.reason = format!(
+                                    "{} (in the book as it would be after this change)",
+                                    p.reason
+                                );
+                                p
+                            })
+                            .collect(),
+                    )),
+                    other => other,
+                });
+            }
+        };
         let detail = detail_json(&report);
         sqlx::query("UPDATE events SET detail = $1 WHERE id = $2")
             .bind(detail)
@@ -678,6 +803,12 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        // The validated files are the book at this event, whichever way they were made.
+        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(Live {
+            event,
+            files,
+            book: Some(std::sync::Arc::new(book)),
+        });
         Ok(WriteOutcome {
             event: Some(event),
             files: report,
@@ -976,6 +1107,7 @@ impl Store {
         tx: &mut Tx,
         change: &RowChange,
         event: i64,
+        seq: i64,
     ) -> Result<(Schema, Outcome), StoreError> {
         match change {
             RowChange::Put {
@@ -991,6 +1123,7 @@ impl Store {
                         schema.columns.len()
                     )));
                 }
+                let values = &canonical_row(schema, values);
                 let key = row_key(schema, values);
                 let extra = extra_json(extra);
                 let current = self.current_row(tx, schema, &key).await?;
@@ -1012,7 +1145,7 @@ impl Store {
                     self.close_rows(tx, schema, std::slice::from_ref(&key), event)
                         .await?;
                 }
-                let ord = current.map_or(event * 1_000_000_000, |s| s.ord);
+                let ord = current.map_or(event * 1_000_000_000 + seq, |s| s.ord);
                 self.insert_rows(
                     tx,
                     schema,
@@ -1039,6 +1172,7 @@ impl Store {
                 }
                 let mut values = current.values.clone();
                 values[k] = value.clone();
+                let values = canonical_row(schema, &values);
                 self.close_rows(tx, schema, std::slice::from_ref(key), event)
                     .await?;
                 self.insert_rows(
@@ -1078,6 +1212,21 @@ enum Outcome {
     Changed,
     Removed,
     Unchanged,
+}
+
+/// A row's values as the store keeps them: decimals and whole numbers in canonical text, the
+/// rest trimmed (a value that does not parse is kept as written, for validation to report).
+fn canonical_row(schema: &Schema, values: &[Option<String>]) -> Vec<Option<String>> {
+    values
+        .iter()
+        .zip(schema.kinds)
+        .map(|(v, kind)| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| expansa_import::canonical(*kind, t).unwrap_or_else(|| t.to_string()))
+        })
+        .collect()
 }
 
 /// Reads a book from its files in memory.
