@@ -99,7 +99,7 @@ async fn client(http: Http, args: Arc<Args>, id: usize, deadline: Instant) -> Ta
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             let line = format!("LOAD-{id}-{n}");
             let body = serde_json::json!({
                 "id": line,
@@ -123,7 +123,7 @@ async fn client(http: Http, args: Arc<Args>, id: usize, deadline: Instant) -> Ta
             match first {
                 Ok((201, _, first_body)) => {
                     tally.acknowledged.push(line);
-                    if seed % 10 == 0 {
+                    if seed.is_multiple_of(10) {
                         match send(
                             &http,
                             "POST",

@@ -233,12 +233,9 @@ struct Live {
 impl Live {
     /// These files with rows appended; `None` when a row does not fit the fast path (its file
     /// is absent, or it has a column the file's header lacks).
-    fn with_appended(
-        &self,
-        rows: &[(Schema, Vec<Option<String>>, Vec<(String, String)>)],
-    ) -> Option<Vec<(&'static str, Vec<u8>)>> {
+    fn with_appended(&self, rows: &[(Schema, TableRow)]) -> Option<Vec<(&'static str, Vec<u8>)>> {
         let mut files = self.files.clone();
-        for (schema, values, extra) in rows {
+        for (schema, TableRow { values, extra }) in rows {
             let (_, bytes) = files.iter_mut().find(|(name, _)| *name == schema.file)?;
             let header_end = bytes.iter().position(|&b| b == b'\n')?;
             let header: Vec<String> = String::from_utf8_lossy(&bytes[..header_end])
@@ -433,9 +430,13 @@ impl Store {
                 .apply_change(&mut tx, change, event, seq as i64)
                 .await?;
             match (&outcome, change, appended.as_mut()) {
-                (Outcome::Added, RowChange::Put { values, extra, .. }, Some(rows)) => {
-                    rows.push((schema, canonical_row(&schema, values), extra.clone()))
-                }
+                (Outcome::Added, RowChange::Put { values, extra, .. }, Some(rows)) => rows.push((
+                    schema,
+                    TableRow {
+                        values: canonical_row(&schema, values),
+                        extra: extra.clone(),
+                    },
+                )),
                 (Outcome::Unchanged, _, _) => {}
                 _ => appended = None,
             }
@@ -736,7 +737,7 @@ impl Store {
         mut tx: Tx,
         event: i64,
         report: Vec<FileChanges>,
-        appended: Option<Vec<(Schema, Vec<Option<String>>, Vec<(String, String)>)>>,
+        appended: Option<Vec<(Schema, TableRow)>>,
         idempotency_key: Option<&str>,
         response: impl FnOnce(i64) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
