@@ -291,7 +291,8 @@ function renderChart(id, body) {
     canvas = body.querySelector("canvas");
   }
   if (state.charts[id]) state.charts[id].destroy();
-  const datasets = Object.keys(KIND_COLORS).map((k) => ({
+  const kinds = Object.keys(KIND_COLORS);
+  const datasets = kinds.map((k) => ({
     label: t("kinds")[k], data: months.map((m) => Number(m[k])), backgroundColor: KIND_COLORS[k], stack: "m",
   }));
   datasets.push({ type: "line", label: t("mrr_line"), data: months.map((m) => Number(m.mrr_end)), borderColor: "#17324d", yAxisID: "mrr" });
@@ -300,6 +301,13 @@ function renderChart(id, body) {
     data: { labels: months.map((m) => m.month), datasets },
     options: {
       responsive: true, maintainAspectRatio: false, animation: false,
+      // A bar opens the customers and lines behind it.
+      onClick: (_event, elements) => {
+        const hit = elements.find((e) => e.datasetIndex < kinds.length);
+        if (!hit) return;
+        const kind = kinds[hit.datasetIndex];
+        openTrail({ kind, title: { "pt-BR": TEXT["pt-BR"].kinds[kind], en: TEXT.en.kinds[kind] } }, months[hit.index].month);
+      },
       scales: { x: { stacked: true }, y: { stacked: true }, mrr: { position: "right", grid: { drawOnChartArea: false } } },
     },
   });

@@ -26,23 +26,14 @@ struct Server {
 async fn urls(dir: &Path) -> Vec<String> {
     let mut urls = vec![format!("sqlite:{}", dir.join("api.db").display())];
     if let Ok(admin) = std::env::var("EXPANSA_TEST_POSTGRES") {
-        sqlx::any::install_default_drivers();
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let name = format!(
-            "expansa_t_api_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("expansa_t_api_{}_{n}", std::process::id());
+        urls.push(
+            expansa_store::create_postgres_database(&admin, &name)
+                .await
+                .unwrap(),
         );
-        let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-        urls.push(format!("{}/{name}", admin.rsplit_once('/').unwrap().0));
     }
     urls
 }

@@ -335,27 +335,16 @@ fn store_urls(dir: &Path) -> Vec<String> {
     urls
 }
 
-/// A new, empty PostgreSQL database beside `admin`'s, through psql-free SQL: the binary's
-/// own import creates the schema.
+/// A new, empty PostgreSQL database beside `admin`'s: the binary's own import creates the
+/// schema.
 fn fresh_postgres(admin: &str) -> String {
     let name = format!("expansa_t_cli_{}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(admin).await.unwrap();
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-    });
-    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+        .unwrap()
+        .block_on(expansa_store::create_postgres_database(admin, &name))
+        .unwrap()
 }
 
 fn run(args: &[&str]) -> String {

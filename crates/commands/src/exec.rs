@@ -55,32 +55,23 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             let view = expansa_contracts::contract(book, contract, at)?;
             Ok(render_contract(&view, quote_format(format)))
         }
+        Command::Amend { apply: Some(_), .. } | Command::Renew { apply: Some(_), .. } => {
+            anyhow::bail!(
+                "--apply records the quote in the store: the binary does it, not a plan run"
+            )
+        }
         Command::Amend {
-            request,
-            format,
-            apply,
-        } => {
-            if apply.is_some() {
-                anyhow::bail!("--apply records the quote in the store: see quote_apply");
-            }
-            Ok(render_quote(
-                &quote_amend(book, request)?,
-                quote_format(format),
-            ))
-        }
+            request, format, ..
+        } => Ok(render_quote(
+            &quote_amend(book, request)?,
+            quote_format(format),
+        )),
         Command::Renew {
-            request,
-            format,
-            apply,
-        } => {
-            if apply.is_some() {
-                anyhow::bail!("--apply records the quote in the store: see quote_apply");
-            }
-            Ok(render_quote(
-                &quote_renew(book, request)?,
-                quote_format(format),
-            ))
-        }
+            request, format, ..
+        } => Ok(render_quote(
+            &quote_renew(book, request)?,
+            quote_format(format),
+        )),
         Command::Import { .. }
         | Command::Export { .. }
         | Command::Events { .. }

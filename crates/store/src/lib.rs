@@ -287,6 +287,35 @@ pub fn normalize_url(url: &str) -> Result<(String, Dialect), StoreError> {
     ))
 }
 
+/// Creates an empty PostgreSQL database `name` (dropping one of that name first) on the
+/// server of `admin_url`, and returns its URL: for setup scripts and tests.
+pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, StoreError> {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(StoreError::Invalid(format!(
+            "{name:?}: use a-z, 0-9 and _ in a database name"
+        )));
+    }
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await?;
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&pool)
+        .await?;
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url, |(base, _)| base);
+    Ok(format!("{base}/{name}"))
+}
+
 /// Key columns joined; the separator cannot appear in a trimmed CSV value of an id.
 const KEY_SEPARATOR: char = '\u{1f}';
 

@@ -29,23 +29,15 @@ async fn backends() -> Vec<(&'static str, String, Option<tempfile::TempDir>)> {
     let mut out = vec![("sqlite", url, Some(dir))];
     match std::env::var("EXPANSA_TEST_POSTGRES") {
         Ok(admin) => {
-            sqlx::any::install_default_drivers();
             let name = format!(
                 "expansa_t_{}_{}",
                 std::process::id(),
                 N.fetch_add(1, Ordering::Relaxed)
             );
-            let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
-                .execute(&pool)
+            let url = expansa_store::create_postgres_database(&admin, &name)
                 .await
                 .unwrap();
-            sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-                .execute(&pool)
-                .await
-                .unwrap();
-            let base = admin.rsplit_once('/').unwrap().0;
-            out.push(("postgres", format!("{base}/{name}"), None));
+            out.push(("postgres", url, None));
         }
         Err(_) => assert!(
             std::env::var_os("CI").is_none(),
