@@ -24,6 +24,55 @@ pub struct ReportParams {
     as_of: Option<String>,
 }
 
+/// Movement kinds.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum MovementKind {
+    New,
+    CrossSell,
+    Upsell,
+    Reactivation,
+    Downsell,
+    Churn,
+}
+
+/// Cohort periods.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum CohortBy {
+    Month,
+    Quarter,
+}
+
+/// Cohort cell measures.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum CohortMetric {
+    Mrr,
+    Customers,
+}
+
+/// Items of association mining.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum ItemLevel {
+    Product,
+    Family,
+}
+
+/// Opportunity kinds.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum OpportunityKind {
+    Upsell,
+    CrossSell,
+}
+
 /// Movement rules presets.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -43,8 +92,10 @@ pub struct DetailParams {
     #[param(pattern = r"^\d{4}-\d{2}$", example = "2024-03")]
     to: String,
     /// new, cross_sell, upsell, reactivation, downsell or churn.
-    kind: Option<String>,
-    rules: Option<String>,
+    #[param(inline)]
+    kind: Option<MovementKind>,
+    #[param(inline)]
+    rules: Option<RulesName>,
     r#where: Option<Vec<String>>,
     as_of: Option<String>,
 }
@@ -58,10 +109,10 @@ pub struct CohortParams {
     from: String,
     #[param(pattern = r"^\d{4}-\d{2}$", example = "2024-12")]
     to: String,
-    /// month or quarter.
-    by: Option<String>,
-    /// mrr or customers.
-    metric: Option<String>,
+    #[param(inline)]
+    by: Option<CohortBy>,
+    #[param(inline)]
+    metric: Option<CohortMetric>,
     r#where: Option<Vec<String>>,
     as_of: Option<String>,
 }
@@ -74,8 +125,8 @@ pub struct RulesParams {
     /// The day whose holdings are the baskets, YYYY-MM-DD.
     #[param(pattern = r"^\d{4}-\d{2}-\d{2}$", example = "2024-12-31")]
     at: String,
-    /// product or family.
-    level: Option<String>,
+    #[param(inline)]
+    level: Option<ItemLevel>,
     /// A fraction (0.05) or a count (12).
     min_support: Option<String>,
     /// 0..1.
@@ -95,15 +146,16 @@ pub struct OpportunityParams {
     /// How many (0: all).
     top: Option<u32>,
     customer: Option<String>,
-    /// upsell or cross_sell.
-    kind: Option<String>,
+    #[param(inline)]
+    kind: Option<OpportunityKind>,
     min_support: Option<String>,
     min_confidence: Option<String>,
     max_len: Option<u32>,
     usage_threshold: Option<String>,
     usage_months: Option<u32>,
     skip_downsell_months: Option<u32>,
-    rules: Option<String>,
+    #[param(inline)]
+    rules: Option<RulesName>,
     as_of: Option<String>,
 }
 

@@ -238,12 +238,16 @@ impl Live {
         for (schema, TableRow { values, extra }) in rows {
             let (_, bytes) = files.iter_mut().find(|(name, _)| *name == schema.file)?;
             let header_end = bytes.iter().position(|&b| b == b'\n')?;
-            let header: Vec<String> = String::from_utf8_lossy(&bytes[..header_end])
-                .split(',')
+            let header: Vec<String> = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(&bytes[..header_end])
+                .records()
+                .next()?
+                .ok()?
+                .iter()
                 .map(|h| h.trim().to_string())
                 .collect();
-            let extra_columns: Vec<String> =
-                header[schema.columns.len().min(header.len())..].to_vec();
+            let extra_columns: Vec<String> = header.get(schema.columns.len()..)?.to_vec();
             if extra.iter().any(|(name, _)| !extra_columns.contains(name)) {
                 return None;
             }
