@@ -4,10 +4,11 @@ mod progress;
 
 use clap::Parser;
 use expansa_api::ApiConfig;
-use expansa_commands::{contract_format, execute, Apply, Cli, Command, Plan, QuoteFormat, Source};
-use expansa_contracts::{quote_amend, quote_renew, render_quote, Format as ContractFormat, Quote};
+use expansa_commands::{execute, output_format, Apply, Cli, Command, Format, Plan, Source};
+use expansa_contracts::{quote_amend, quote_renew, render_quote, Quote};
 use expansa_import::{read_book, BookErrors, Folder, ImportOptions};
 use expansa_ledger::Book;
+use expansa_ledger::Format as Output;
 use expansa_store::{AsOf, Event, Store, StoreError, WriteOutcome};
 use std::io::Write;
 use std::process::ExitCode;
@@ -230,7 +231,7 @@ fn apply_quote(
     plan: &Plan,
     apply: &Apply,
     default_key: String,
-    format: QuoteFormat,
+    format: Format,
     price: impl FnOnce(&Book) -> anyhow::Result<Quote>,
 ) -> anyhow::Result<String> {
     let key = apply.idempotency_key.clone().unwrap_or(default_key);
@@ -241,7 +242,7 @@ fn apply_quote(
         }
         let book = store.book(as_of(plan)).await.map_err(store_error)?;
         let quote = price(&book)?;
-        let json = render_quote(&quote, ContractFormat::Json);
+        let json = render_quote(&quote, Output::Json);
         let outcome = store
             .apply_quote(&quote, &apply.actor, &key, json.trim_end())
             .await
@@ -260,9 +261,9 @@ fn apply_quote(
             return Ok(format!("{response}\n{}", describe_write(&outcome, "quote")));
         }
     };
-    let rendered = render_quote(&quote, contract_format(plan, format));
+    let rendered = render_quote(&quote, output_format(plan, format));
     Ok(match format {
-        QuoteFormat::Json => {
+        Format::Json => {
             let mut v: serde_json::Value = serde_json::from_str(&rendered)?;
             v["applied"] = serde_json::json!({
                 "event": outcome.event,
@@ -270,15 +271,40 @@ fn apply_quote(
             });
             v.to_string() + "\n"
         }
-        QuoteFormat::Table => rendered + &describe_write(&outcome, quote.kind.name()),
+        Format::Table => rendered + &describe_write(&outcome, quote.kind.name()),
+        // CSV stays CSV: what the write did goes to standard error.
+        Format::Csv => {
+            eprint!("{}", describe_write(&outcome, quote.kind.name()));
+            rendered
+        }
     })
 }
 
 /// The event log as a table or JSON.
-fn render_events(events: &[Event], format: QuoteFormat) -> String {
+fn render_events(events: &[Event], format: Format) -> String {
     match format {
-        QuoteFormat::Json => expansa_store::events_json(events).to_string() + "\n",
-        QuoteFormat::Table => {
+        Format::Json => expansa_store::events_json(events).to_string() + "\n",
+        Format::Csv => {
+            let mut out = String::from("id,at,actor,kind,reason\n");
+            for e in events {
+                let fields = [
+                    e.id.to_string(),
+                    e.at.clone(),
+                    e.actor.clone(),
+                    e.kind.clone(),
+                    e.reason.clone(),
+                ];
+                for (i, f) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    expansa_ledger::csv_field(&mut out, f);
+                }
+                out.push('\n');
+            }
+            out
+        }
+        Format::Table => {
             let mut rows = vec![["event", "at", "actor", "kind", "reason"]
                 .map(String::from)
                 .to_vec()];

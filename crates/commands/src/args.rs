@@ -213,8 +213,8 @@ enum CliCommand {
         #[command(flatten)]
         book: BookArgs,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = QuoteFormat::Table)]
-        format: QuoteFormat,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// Validate a book and list every problem; changes nothing.
     Check {
@@ -261,8 +261,8 @@ enum ContractAction {
         #[arg(long, value_parser = day)]
         at: Option<Date>,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = QuoteFormat::Table)]
-        format: QuoteFormat,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 
@@ -295,8 +295,8 @@ enum QuoteAction {
         #[arg(long, default_value = "month_day")]
         precision: Precision,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = QuoteFormat::Table)]
-        format: QuoteFormat,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
         #[command(flatten)]
         apply: ApplyArgs,
     },
@@ -314,8 +314,8 @@ enum QuoteAction {
         #[arg(long, value_name = "PCT")]
         uplift: Option<Decimal>,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = QuoteFormat::Table)]
-        format: QuoteFormat,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
         #[command(flatten)]
         apply: ApplyArgs,
     },
@@ -356,13 +356,6 @@ enum PricingArg {
     Same,
     List,
     Uplift,
-}
-
-/// Output formats of contracts and quotes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum QuoteFormat {
-    Table,
-    Json,
 }
 
 /// `PRODUCT:QTY`.
@@ -668,16 +661,16 @@ pub enum Command {
     ContractShow {
         contract: String,
         at: Option<Date>,
-        format: QuoteFormat,
+        format: Format,
     },
     Amend {
         request: AmendRequest,
-        format: QuoteFormat,
+        format: Format,
         apply: Option<Apply>,
     },
     Renew {
         request: RenewRequest,
-        format: QuoteFormat,
+        format: Format,
         apply: Option<Apply>,
     },
     Import {
@@ -689,7 +682,7 @@ pub enum Command {
         out: PathBuf,
     },
     Events {
-        format: QuoteFormat,
+        format: Format,
     },
     Serve {
         bind: String,

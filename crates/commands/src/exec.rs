@@ -1,19 +1,17 @@
 //! A validated plan run against a book: what every book command prints. The CLI and the HTTP
 //! API both call [`execute`], so they can never disagree.
 
-use crate::args::{Command, Format, MovementView, Plan, QuoteFormat};
-use expansa_contracts::{
-    quote_amend, quote_renew, render_contract, render_quote, Format as ContractFormat,
-};
-use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, KpiFormat};
+use crate::args::{Command, Format, MovementView, Plan};
+use expansa_contracts::{quote_amend, quote_renew, render_contract, render_quote};
+use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis};
 use expansa_ledger::{Book, Date};
 use expansa_movements::{
     all_movements, customer_movements, render_csv, render_detail, render_json, render_table,
-    render_trail, report_selected, ByCustomer, Selection, TrailFormat,
+    render_trail, report_selected, ByCustomer, Selection,
 };
 use expansa_opportunities::{
     evaluate, mine, offer_report, opportunities, render_evaluation, render_offers,
-    render_opportunities, render_rules, Format as OutFormat, Holdings, OpportunityFilter,
+    render_opportunities, render_rules, Holdings, OpportunityFilter,
 };
 
 /// Runs a book command of `plan` on `book` and returns what it prints.
@@ -22,22 +20,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
         let selection = Selection::from_filters(book, filters).map_err(anyhow::Error::msg)?;
         Ok(ByCustomer::new(book, &selection))
     };
-    let out_format = |format: &Format| match format {
-        Format::Json => OutFormat::Json,
-        Format::Csv => OutFormat::Csv,
-        Format::Table => OutFormat::Table(plan.locale),
-    };
-    let quote_format = |format: &QuoteFormat| contract_format(plan, *format);
-    let trail_format = |format: &Format| match format {
-        Format::Json => TrailFormat::Json,
-        Format::Csv => TrailFormat::Csv,
-        Format::Table => TrailFormat::Table(plan.locale),
-    };
-    let kpi_format = |format: &Format| match format {
-        Format::Json => KpiFormat::Json,
-        Format::Csv => KpiFormat::Csv,
-        Format::Table => KpiFormat::Table(plan.locale),
-    };
+    let out = |format: &Format| output_format(plan, *format);
     match &plan.command {
         Command::Check => Ok(summary(book)),
         Command::ContractShow {
@@ -53,7 +36,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
                 }
             };
             let view = expansa_contracts::contract(book, contract, at)?;
-            Ok(render_contract(&view, quote_format(format)))
+            Ok(render_contract(&view, out(format)))
         }
         Command::Amend { apply: Some(_), .. } | Command::Renew { apply: Some(_), .. } => {
             anyhow::bail!(
@@ -62,16 +45,10 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
         }
         Command::Amend {
             request, format, ..
-        } => Ok(render_quote(
-            &quote_amend(book, request)?,
-            quote_format(format),
-        )),
+        } => Ok(render_quote(&quote_amend(book, request)?, out(format))),
         Command::Renew {
             request, format, ..
-        } => Ok(render_quote(
-            &quote_renew(book, request)?,
-            quote_format(format),
-        )),
+        } => Ok(render_quote(&quote_renew(book, request)?, out(format))),
         Command::Import { .. }
         | Command::Export { .. }
         | Command::Events { .. }
@@ -94,7 +71,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
                 &mined,
                 &holdings.names,
                 *itemsets,
-                out_format(format),
+                out(format),
             ))
         }
         Command::Opportunities {
@@ -114,7 +91,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
                 top: *top,
             };
             let found = opportunities(book, options, &filter)?;
-            Ok(render_opportunities(book, &found, out_format(format)))
+            Ok(render_opportunities(book, &found, out(format)))
         }
         Command::Offers {
             from,
@@ -123,15 +100,11 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             format,
         } => {
             let report = offer_report(book, *from, *to, model)?;
-            Ok(render_offers(&report, book.currency(), out_format(format)))
+            Ok(render_offers(&report, book.currency(), out(format)))
         }
         Command::Evaluate { options, format } => {
             let evaluation = evaluate(book, options)?;
-            Ok(render_evaluation(
-                &evaluation,
-                book.currency(),
-                out_format(format),
-            ))
+            Ok(render_evaluation(&evaluation, book.currency(), out(format)))
         }
         Command::Movements {
             query,
@@ -158,7 +131,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             ..
         } => {
             let found = all_movements(book, query, &select(filters)?, *kind);
-            let mut out = render_detail(book, &found, trail_format(format));
+            let mut out = render_detail(book, &found, out(format));
             if !out.ends_with('\n') {
                 out.push('\n');
             }
@@ -172,7 +145,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             ..
         } => {
             let idx = find_customer(book, customer)?;
-            let format = trail_format(format);
+            let format = out(format);
             let lines = select(filters)?;
             let trail = customer_movements(book, query, idx, lines.lines(idx as usize));
             let mut out = render_trail(book, customer, &trail, format);
@@ -197,7 +170,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             if let Some(path) = chart {
                 expansa_chart::kpi_chart(&r, plan.locale, path)?;
             }
-            Ok(render_kpis(&r, kpi_format(format)))
+            Ok(render_kpis(&r, out(format)))
         }
         Command::Report {
             month,
@@ -225,16 +198,17 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             filters,
         } => {
             let grid = cohorts(book, &select(filters)?, *from, *to, *by, *metric);
-            Ok(render_cohorts(&grid, book.currency(), kpi_format(format)))
+            Ok(render_cohorts(&grid, book.currency(), out(format)))
         }
     }
 }
 
-/// The format of contracts and quotes for a plan.
-pub fn contract_format(plan: &Plan, format: QuoteFormat) -> ContractFormat {
+/// What a `--format` means for a plan's renderers (tables in the plan's locale).
+pub fn output_format(plan: &Plan, format: Format) -> expansa_ledger::Format {
     match format {
-        QuoteFormat::Json => ContractFormat::Json,
-        QuoteFormat::Table => ContractFormat::Table(plan.locale),
+        Format::Json => expansa_ledger::Format::Json,
+        Format::Csv => expansa_ledger::Format::Csv,
+        Format::Table => expansa_ledger::Format::Table(plan.locale),
     }
 }
 

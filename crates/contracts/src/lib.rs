@@ -15,7 +15,7 @@ pub use quote::{
     quote_amend, quote_renew, AmendRequest, Change, LineChange, NewContract, NewLine, Quote,
     QuoteKind, QuoteLine, RenewRequest,
 };
-pub use render::{render_contract, render_quote, Format};
+pub use render::{render_contract, render_quote};
 
 use expansa_ledger::{Book, Currency, Date, Decimal, LineIdx, Money, RenewalPricing};
 

@@ -1,16 +1,9 @@
-//! A contract and a quote as a table or JSON.
+//! A contract and a quote as a table, JSON or CSV (CSV: the lines, one per row).
 
 use crate::{ContractView, Quote};
-use expansa_ledger::{fixed, Decimal, Locale, Money};
+use expansa_ledger::{csv_field, fixed, Decimal, Format, Locale, Money};
 use expansa_movements::table;
 use serde_json::{json, Value};
-
-/// Output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Table(Locale),
-    Json,
-}
 
 /// Digits a prorate multiplier is printed with (as CPQ shows it); the fraction is exact.
 const MULTIPLIER_DP: u32 = 10;
@@ -19,6 +12,21 @@ const MULTIPLIER_DP: u32 = 10;
 fn price(d: Decimal, dp: u32) -> String {
     let n = d.normalize();
     fixed(n, n.scale().clamp(dp, 10))
+}
+
+/// A header and rows as CSV (ids are quoted when they need it).
+fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut out = header.join(",") + "\n";
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            csv_field(&mut out, cell);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn quantity(d: Decimal) -> String {
@@ -30,6 +38,36 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
     let dp = view.currency.minor_units();
     let code = view.currency.code();
     match format {
+        Format::Csv => csv(
+            &[
+                "line_id",
+                "product_id",
+                "quantity",
+                "unit_price",
+                "discount_pct",
+                "billing_period_months",
+                "price_term_months",
+                "term_unit_price",
+                "mrr",
+                "start",
+                "end",
+            ],
+            view.lines.iter().map(|h| {
+                vec![
+                    h.line_id.clone(),
+                    h.product_id.clone(),
+                    quantity(h.quantity),
+                    price(h.unit_price, dp),
+                    quantity(h.discount_pct),
+                    h.billing_period_months.to_string(),
+                    h.price_term_months.to_string(),
+                    price(h.term_unit_price, dp),
+                    h.mrr.plain(view.currency),
+                    h.start.to_string(),
+                    h.end.map_or(String::new(), |d| d.to_string()),
+                ]
+            }),
+        ),
         Format::Json => {
             let lines: Vec<Value> = view
                 .lines
@@ -142,6 +180,32 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
     let dp = quote.currency.minor_units();
     let mrr = |m: Money| m.plain(quote.currency);
     match format {
+        Format::Csv => csv(
+            &[
+                "product_id",
+                "prior_quantity",
+                "quantity",
+                "effective_quantity",
+                "unit_price",
+                "price_term_months",
+                "prorate_multiplier",
+                "prorated_unit_price",
+                "net_total",
+            ],
+            quote.lines.iter().map(|l| {
+                vec![
+                    l.product_id.clone(),
+                    quantity(l.prior_quantity),
+                    quantity(l.quantity),
+                    quantity(l.effective_quantity),
+                    price(l.unit_price, dp),
+                    l.price_term_months.to_string(),
+                    fixed(l.prorate_multiplier.rounded(MULTIPLIER_DP), MULTIPLIER_DP),
+                    fixed(l.prorated_unit_price, dp),
+                    fixed(l.net_total, dp),
+                ]
+            }),
+        ),
         Format::Json => {
             let lines: Vec<Value> = quote
                 .lines

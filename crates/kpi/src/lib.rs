@@ -11,7 +11,7 @@ mod render;
 
 pub use cohorts::{cohorts, CohortBy, CohortGrid, CohortMetric, CohortRow};
 pub use compute::{kpis, KpiMonth, KpiReport};
-pub use render::{kpi_cells, render_cohorts, render_kpis, KpiFormat};
+pub use render::{kpi_cells, render_cohorts, render_kpis};
 
 use expansa_ledger::{Decimal, Money};
 

@@ -1,18 +1,10 @@
 //! KPI reports and cohort grids as JSON, CSV and terminal tables.
 
 use crate::{CohortGrid, CohortMetric, KpiMonth, KpiReport};
-use expansa_ledger::{fixed, Currency, Decimal, Locale, Money};
+use expansa_ledger::{fixed, Currency, Decimal, Format, Locale, Money};
 use expansa_movements::table;
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// Output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KpiFormat {
-    Table(Locale),
-    Json,
-    Csv,
-}
 
 /// One KPI's value, kept typed until it is printed.
 #[derive(Clone, Copy)]
@@ -172,10 +164,10 @@ struct JsonReport {
 }
 
 /// The KPI report in `format`.
-pub fn render_kpis(r: &KpiReport, format: KpiFormat) -> String {
+pub fn render_kpis(r: &KpiReport, format: Format) -> String {
     let c = r.currency;
     match format {
-        KpiFormat::Json => {
+        Format::Json => {
             let months = r
                 .months
                 .iter()
@@ -207,7 +199,7 @@ pub fn render_kpis(r: &KpiReport, format: KpiFormat) -> String {
             };
             serde_json::to_string(&doc).expect("plain data serializes") + "\n"
         }
-        KpiFormat::Csv => {
+        Format::Csv => {
             let Some(first) = r.months.first() else {
                 return String::new();
             };
@@ -222,7 +214,7 @@ pub fn render_kpis(r: &KpiReport, format: KpiFormat) -> String {
             }
             out
         }
-        KpiFormat::Table(locale) => {
+        Format::Table(locale) => {
             let Some(first) = r.months.first() else {
                 return String::new();
             };
@@ -252,14 +244,14 @@ pub fn render_kpis(r: &KpiReport, format: KpiFormat) -> String {
 }
 
 /// A cohort grid in `format` (cells as fractions: `0.9500`; in tables, percentages).
-pub fn render_cohorts(g: &CohortGrid, currency: Currency, format: KpiFormat) -> String {
+pub fn render_cohorts(g: &CohortGrid, currency: Currency, format: Format) -> String {
     let base = |b: Decimal| match g.metric {
         CohortMetric::Mrr => Money::from_decimal(b).plain(currency),
         CohortMetric::Customers => b.to_string(),
     };
     let width = g.rows.first().map_or(0, |r| r.cells.len());
     match format {
-        KpiFormat::Json => {
+        Format::Json => {
             let rows: Vec<serde_json::Value> = g
                 .rows
                 .iter()
@@ -282,7 +274,7 @@ pub fn render_cohorts(g: &CohortGrid, currency: Currency, format: KpiFormat) -> 
             };
             serde_json::json!({"by": by, "metric": metric, "cohorts": rows}).to_string() + "\n"
         }
-        KpiFormat::Csv => {
+        Format::Csv => {
             let periods: Vec<String> = (0..width).map(|k| k.to_string()).collect();
             let mut out = format!("cohort,customers,base,{}\n", periods.join(","));
             for r in &g.rows {
@@ -306,7 +298,7 @@ pub fn render_cohorts(g: &CohortGrid, currency: Currency, format: KpiFormat) -> 
             }
             out
         }
-        KpiFormat::Table(locale) => {
+        Format::Table(locale) => {
             let head = match locale {
                 Locale::PtBr => ["Coorte", "Clientes", "Base"],
                 Locale::En => ["Cohort", "Customers", "Base"],

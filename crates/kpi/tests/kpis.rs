@@ -1,7 +1,7 @@
 //! Hand-checked KPI books (the cases of the KPI issue), a cohort grid and filters.
 
 use expansa_import::{read_book_from, ImportOptions, InMemory, NoProgress};
-use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, CohortBy, CohortMetric, KpiFormat};
+use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, CohortBy, CohortMetric};
 use expansa_ledger::Book;
 use expansa_movements::{ByCustomer, Query, Rules, Selection};
 use serde_json::Value;
@@ -40,7 +40,7 @@ fn kpi_json(book: &Book, from: &str, to: &str) -> Value {
         rules: Rules::Conexa,
     };
     let r = kpis(book, &q, &ByCustomer::new(book, &Selection::all()), None);
-    serde_json::from_str(&render_kpis(&r, KpiFormat::Json)).unwrap()
+    serde_json::from_str(&render_kpis(&r, expansa_ledger::Format::Json)).unwrap()
 }
 
 #[test]
@@ -236,8 +236,12 @@ fn cohort_grid() {
     let by = ByCustomer::new(&b, &Selection::all());
     let (from, to) = ("2024-01".parse().unwrap(), "2024-03".parse().unwrap());
     let mrr = cohorts(&b, &by, from, to, CohortBy::Month, CohortMetric::Mrr);
-    let v: Value =
-        serde_json::from_str(&render_cohorts(&mrr, b.currency(), KpiFormat::Json)).unwrap();
+    let v: Value = serde_json::from_str(&render_cohorts(
+        &mrr,
+        b.currency(),
+        expansa_ledger::Format::Json,
+    ))
+    .unwrap();
     assert_eq!(
         v["cohorts"],
         serde_json::json!([
@@ -246,8 +250,12 @@ fn cohort_grid() {
         ])
     );
     let count = cohorts(&b, &by, from, to, CohortBy::Month, CohortMetric::Customers);
-    let v: Value =
-        serde_json::from_str(&render_cohorts(&count, b.currency(), KpiFormat::Json)).unwrap();
+    let v: Value = serde_json::from_str(&render_cohorts(
+        &count,
+        b.currency(),
+        expansa_ledger::Format::Json,
+    ))
+    .unwrap();
     assert_eq!(
         v["cohorts"][0]["cells"],
         serde_json::json!(["1.0000", "1.0000", "0.5000"])

@@ -131,3 +131,24 @@ mod tests {
         assert_eq!(Locale::from_posix("C"), Some(Locale::En));
     }
 }
+
+/// How a report is rendered: a table for people (in a locale), JSON or CSV for programs. Every
+/// renderer takes this one type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table(Locale),
+    Json,
+    Csv,
+}
+
+/// Appends one CSV field to `out`, quoted (RFC 4180) when it holds a comma, a quote or a line
+/// break.
+pub fn csv_field(out: &mut String, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}

@@ -14,5 +14,4 @@ pub use engine::{
 };
 pub use render::{
     kind_label, render_csv, render_detail, render_json, render_table, render_trail, table,
-    TrailFormat,
 };

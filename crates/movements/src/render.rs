@@ -1,7 +1,7 @@
 //! One report, rendered several ways: spec JSON, CSV, a terminal table, and the trail.
 
 use crate::engine::{Kind, MonthTotals, Movement, Report};
-use expansa_ledger::{Book, Currency, Locale, Money};
+use expansa_ledger::{Book, Currency, Format, Locale, Money};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -188,21 +188,8 @@ struct JsonTrail {
     movements: Vec<JsonMovement>,
 }
 
-/// Output formats of the trail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TrailFormat {
-    Table(Locale),
-    Json,
-    Csv,
-}
-
 /// One customer's trail: every movement with the line ids behind it.
-pub fn render_trail(
-    book: &Book,
-    customer: &str,
-    trail: &[Movement],
-    format: TrailFormat,
-) -> String {
+pub fn render_trail(book: &Book, customer: &str, trail: &[Movement], format: Format) -> String {
     let title = match book
         .customers
         .ids
@@ -217,9 +204,9 @@ pub fn render_trail(
 
 /// Every customer's movements (of a month and kind, say): who and which lines are behind a
 /// figure of the report.
-pub fn render_detail(book: &Book, movements: &[Movement], format: TrailFormat) -> String {
+pub fn render_detail(book: &Book, movements: &[Movement], format: Format) -> String {
     let title = match format {
-        TrailFormat::Table(Locale::PtBr) => "Movimentos por cliente",
+        Format::Table(Locale::PtBr) => "Movimentos por cliente",
         _ => "Movements by customer",
     };
     render_movement_list(book, None, title, movements, format)
@@ -231,7 +218,7 @@ fn render_movement_list(
     customer: Option<&str>,
     title: &str,
     movements: &[Movement],
-    format: TrailFormat,
+    format: Format,
 ) -> String {
     let c = book.currency();
     let ids = |m: &Movement| -> Vec<String> {
@@ -242,7 +229,7 @@ fn render_movement_list(
     };
     let who = |m: &Movement| book.customers.ids.get(m.customer).to_string();
     match format {
-        TrailFormat::Json => serde_json::to_string(&JsonTrail {
+        Format::Json => serde_json::to_string(&JsonTrail {
             customer: customer.map(str::to_string),
             currency: c.code().to_string(),
             movements: movements
@@ -257,7 +244,7 @@ fn render_movement_list(
                 .collect(),
         })
         .expect("plain data serializes"),
-        TrailFormat::Csv => {
+        Format::Csv => {
             let mut out = String::from("customer,month,kind,amount,lines\n");
             for m in movements {
                 out.push_str(&format!(
@@ -271,7 +258,7 @@ fn render_movement_list(
             }
             out
         }
-        TrailFormat::Table(locale) => {
+        Format::Table(locale) => {
             let head = match locale {
                 Locale::PtBr => ["Cliente", "Mês", "Movimento", "Valor", "Linhas"],
                 Locale::En => ["Customer", "Month", "Movement", "Amount", "Lines"],
@@ -304,9 +291,7 @@ fn render_movement_list(
 }
 
 fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    let mut out = String::new();
+    expansa_ledger::csv_field(&mut out, s);
+    out
 }

@@ -4,7 +4,8 @@
 //!
 //! usage: mine_baskets FILE MIN_SUPPORT MIN_CONFIDENCE MAX_LEN RUNS
 
-use expansa_opportunities::{mine, render_rules, Format, MiningOptions};
+use expansa_ledger::Format;
+use expansa_opportunities::{mine, render_rules, MiningOptions};
 use std::collections::HashMap;
 use std::time::Instant;
 

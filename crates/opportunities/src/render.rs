@@ -8,18 +8,10 @@ use crate::{
     Evaluation, Mined, OfferGroup, OfferReport, Opportunities, OpportunityKind, Recommender, Why,
     MEASURES, MEASURE_NAMES,
 };
-use expansa_ledger::{fixed, Book, Currency, Decimal, Locale, Money};
+use expansa_ledger::{csv_field, fixed, Book, Currency, Decimal, Format, Locale, Money};
 use expansa_movements::table;
 use rayon::prelude::*;
 use serde_json::{json, Value};
-
-/// Output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Table(Locale),
-    Json,
-    Csv,
-}
 
 const PLACES: u32 = 10;
 
@@ -134,17 +126,6 @@ fn par_lines<T: Sync>(items: &[T], line: impl Fn(&T, &mut String) + Sync) -> Str
         })
         .collect::<Vec<String>>()
         .concat()
-}
-
-/// A CSV field, quoted when it needs to be.
-fn csv_field(out: &mut String, s: &str) {
-    if s.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&s.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(s);
-    }
 }
 
 /// Association rules (and, with `with_itemsets`, the frequent itemsets in JSON);
