@@ -120,6 +120,49 @@ fn amend_json_has_the_issue_shape_and_the_cpq_numbers() {
 }
 
 #[test]
+fn quotes_and_contracts_also_render_csv() {
+    let data = book();
+    let d = data.to_str().unwrap();
+    let out = run(&[
+        "quote",
+        "amend",
+        "--data",
+        d,
+        "--contract",
+        "K3",
+        "--effective",
+        "2023-10-03",
+        "--swap",
+        "PLAN_S:PLAN_L",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        out,
+        "product_id,prior_quantity,quantity,effective_quantity,unit_price,price_term_months,prorate_multiplier,prorated_unit_price,net_total\n\
+         PLAN_S,1,0,-1,1200.00,12,0.8333333333,1000.00,-1000.00\n\
+         PLAN_L,0,1,1,2400.00,12,0.8333333333,2000.00,2000.00\n"
+    );
+    let out = run(&[
+        "contract",
+        "show",
+        "--data",
+        d,
+        "--contract",
+        "K6",
+        "--at",
+        "2024-09-01",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.starts_with("line_id,product_id,quantity"), "{out}");
+    assert!(
+        out.contains("\nL6,SEAT,2,40.00,10,1,12,432.00,72.00,2024-03-01,2025-02-28\n"),
+        "{out}"
+    );
+}
+
+#[test]
 fn contract_show_lists_held_lines() {
     let data = book();
     let v = json(&[
