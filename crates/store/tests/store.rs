@@ -51,6 +51,17 @@ async fn open(url: &str) -> Store {
     Store::open(url, ImportOptions::default()).await.unwrap()
 }
 
+/// A store at `url` with the bundled book `book` imported, and the book's folder.
+async fn loaded(url: &str, book: &str) -> (Store, PathBuf) {
+    let store = open(url).await;
+    let dir = root().join(book);
+    store
+        .import(&Folder(&dir), ImportMode::Merge, &actor("load"))
+        .await
+        .unwrap();
+    (store, dir)
+}
+
 fn movements(book: &Book, from: &str, to: &str) -> String {
     let query = Query {
         from: from.parse::<Month>().unwrap(),
@@ -230,12 +241,7 @@ fn day(s: &str) -> Date {
 #[tokio::test]
 async fn history_reads_the_book_as_of_any_event() {
     for (backend, url, _guard) in backends().await {
-        let store = open(&url).await;
-        let dir = root().join("testdata/contracts");
-        store
-            .import(&Folder(&dir), ImportMode::Merge, &actor("load"))
-            .await
-            .unwrap();
+        let (store, dir) = loaded(&url, "testdata/contracts").await;
         let book = store.book(AsOf::Latest).await.unwrap();
         let quote = quote_amend(
             &book,
@@ -308,12 +314,7 @@ async fn history_reads_the_book_as_of_any_event() {
 #[tokio::test]
 async fn backdated_lines_recompute_every_month_they_touch() {
     for (backend, url, _guard) in backends().await {
-        let store = open(&url).await;
-        let dir = root().join("examples/demo");
-        store
-            .import(&Folder(&dir), ImportMode::Merge, &actor("load"))
-            .await
-            .unwrap();
+        let (store, dir) = loaded(&url, "examples/demo").await;
         let before = store.book(AsOf::Latest).await.unwrap();
         let customer = before.customers.ids.get(0).to_string();
         let mut values = vec![None; SUBSCRIPTIONS.columns.len()];
@@ -386,12 +387,7 @@ async fn backdated_lines_recompute_every_month_they_touch() {
 #[tokio::test]
 async fn replace_mode_removes_what_the_files_lack() {
     for (backend, url, _guard) in backends().await {
-        let store = open(&url).await;
-        let dir = root().join("testdata/contracts");
-        store
-            .import(&Folder(&dir), ImportMode::Merge, &actor("load"))
-            .await
-            .unwrap();
+        let (store, dir) = loaded(&url, "testdata/contracts").await;
         let smaller = tempfile::tempdir().unwrap();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let p = entry.unwrap().path();
@@ -435,32 +431,12 @@ async fn replace_mode_removes_what_the_files_lack() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_are_serialised_and_none_is_lost() {
     for (backend, url, _guard) in backends().await {
-        let store = open(&url).await;
-        let dir = root().join("testdata/contracts");
-        store
-            .import(&Folder(&dir), ImportMode::Merge, &actor("load"))
-            .await
-            .unwrap();
+        let (store, _) = loaded(&url, "testdata/contracts").await;
         let mut tasks = Vec::new();
         for i in 0..24 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                let mut values = vec![None; SUBSCRIPTIONS.columns.len()];
-                for (c, v) in [
-                    ("id", format!("N{i}")),
-                    ("customer_id", format!("c{}", 1 + i % 6)),
-                    ("product_id", "ADDON".to_string()),
-                    ("unit_price", "10.00".to_string()),
-                    ("start_date", "2024-06-01".to_string()),
-                ] {
-                    values[SUBSCRIPTIONS.position(c).unwrap()] = Some(v);
-                }
-                let change = RowChange::Put {
-                    schema: SUBSCRIPTIONS,
-                    values,
-                    extra: vec![],
-                    create_only: true,
-                };
+                let change = new_line(&format!("N{i}"), &format!("c{}", 1 + i % 6));
                 // Every write twice under one key: the second is a replay.
                 let key = format!("line-{i}");
                 let a = store
