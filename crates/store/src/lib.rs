@@ -24,7 +24,7 @@ use expansa_import::{
     NoProgress, RawRow,
 };
 use expansa_ledger::Book;
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -342,13 +342,17 @@ fn table_name(schema: &Schema) -> &'static str {
 }
 
 fn now_text() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    time_text(jiff::Timestamp::now())
 }
 
+/// An instant as the event log keeps it: fixed width, so text order is time order.
 fn time_text(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Where a row first written by `event` sorts: by event, then by its place in the write.
+fn ord(event: i64, position: i64) -> i64 {
+    event * 1_000_000_000 + position
 }
 
 /// Rows per INSERT statement, so the bound values stay far below both databases' limits.
@@ -380,15 +384,6 @@ impl Store {
             writer: Default::default(),
             live: Default::default(),
         })
-    }
-
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
-    /// The reporting currency and other reading options.
-    pub fn options(&self) -> &ImportOptions {
-        &self.options
     }
 
     /// Loads the book in `source` into the store: validated first (a bad book changes nothing,
@@ -438,13 +433,7 @@ impl Store {
     ) -> Result<WriteOutcome, StoreError> {
         let (mut tx, _writer) = self.begin_write().await?;
         if let Some(key) = idempotency_key {
-            let seen = sqlx::query("SELECT event_id, response FROM idempotency WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = seen {
-                let event: Option<i64> = row.try_get(0)?;
-                let response: String = row.try_get(1)?;
+            if let Some((event, response)) = seen(&mut tx, key).await? {
                 tx.rollback().await?;
                 return Ok(WriteOutcome {
                     event,
@@ -459,17 +448,11 @@ impl Store {
         // Rows this write only adds: the book after it is the live files plus these.
         let mut appended: Option<Vec<_>> = Some(Vec::new());
         for (seq, change) in changes.iter().enumerate() {
-            let (schema, outcome) = self
+            let (schema, outcome, added) = self
                 .apply_change(&mut tx, change, event, seq as i64)
                 .await?;
-            match (&outcome, change, appended.as_mut()) {
-                (Outcome::Added, RowChange::Put { values, extra, .. }, Some(rows)) => rows.push((
-                    schema,
-                    TableRow {
-                        values: canonical_row(&schema, values),
-                        extra: extra.clone(),
-                    },
-                )),
+            match (&outcome, added, appended.as_mut()) {
+                (Outcome::Added, Some(row), Some(rows)) => rows.push((schema, row)),
                 (Outcome::Unchanged, _, _) => {}
                 _ => appended = None,
             }
@@ -518,11 +501,8 @@ impl Store {
         &self,
         idempotency_key: &str,
     ) -> Result<Option<(Option<i64>, String)>, StoreError> {
-        let row = sqlx::query("SELECT event_id, response FROM idempotency WHERE key = $1")
-            .bind(idempotency_key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+        let mut conn = self.pool.acquire().await?;
+        seen(&mut conn, idempotency_key).await
     }
 
     /// The book as of a moment.
@@ -554,7 +534,7 @@ impl Store {
                 conn,
                 schema,
                 "added_in <= $1 AND (removed_in IS NULL OR removed_in > $1)",
-                Some(event),
+                Bind::Event(event),
             )
             .await?;
         Ok(rows
@@ -566,15 +546,15 @@ impl Store {
             .collect())
     }
 
-    /// The rows of a table meeting `condition` (whose `$1` is `event`), in file order. The
-    /// database packs them into one JSON array: decoding rows one by one through the driver
-    /// costs far more than the query.
+    /// The rows of a table meeting `condition` (whose `$1`, if any, is `bind`), in file order.
+    /// The database packs them into one JSON array: decoding rows one by one through the
+    /// driver costs far more than the query.
     async fn rows_where(
         &self,
         conn: &mut sqlx::AnyConnection,
         schema: &Schema,
         condition: &str,
-        event: Option<i64>,
+        bind: Bind<'_>,
     ) -> Result<Vec<(String, Stored)>, StoreError> {
         let mut fields = String::from("row_key, ord, extra");
         for c in schema.columns {
@@ -589,10 +569,12 @@ impl Store {
                 "SELECT CAST(COALESCE(json_agg(json_build_array({fields}) ORDER BY ord, row_key), CAST('[]' AS json)) AS TEXT) FROM \"{table}\" WHERE {condition}"
             ),
         };
-        let mut query = sqlx::query(&sql);
-        if let Some(e) = event {
-            query = query.bind(e);
-        }
+        let query = sqlx::query(&sql);
+        let query = match bind {
+            Bind::Nothing => query,
+            Bind::Event(e) => query.bind(e),
+            Bind::Key(k) => query.bind(k),
+        };
         let text: String = query.fetch_one(&mut *conn).await?.try_get(0)?;
         let corrupt = |what: &str| StoreError::Invalid(format!("{table}: unreadable row ({what})"));
         let rows: Vec<Vec<serde_json::Value>> =
@@ -662,7 +644,10 @@ impl Store {
             }
         }
         let files = self.files_at(&mut conn, event).await?;
-        let latest = self.resolve(&mut conn, AsOf::Latest).await?;
+        let latest = match as_of {
+            AsOf::Latest => event,
+            _ => self.resolve(&mut conn, AsOf::Latest).await?,
+        };
         if event == latest && event > 0 {
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             if live.as_ref().is_none_or(|l| l.event < event) {
@@ -884,32 +869,13 @@ impl Store {
         Ok(row.try_get(0)?)
     }
 
-    fn select_columns(schema: &Schema) -> String {
-        let mut s = String::from("row_key, ord, extra");
-        for c in schema.columns {
-            s.push_str(&format!(", CAST(\"{c}\" AS TEXT)"));
-        }
-        s
-    }
-
-    fn stored(row: &AnyRow, schema: &Schema) -> Result<(String, Stored), StoreError> {
-        let key: String = row.try_get(0)?;
-        let ord: i64 = row.try_get(1)?;
-        let extra: Option<String> = row.try_get(2)?;
-        let mut values = Vec::with_capacity(schema.columns.len());
-        for k in 0..schema.columns.len() {
-            values.push(row.try_get::<Option<String>, _>(3 + k)?);
-        }
-        Ok((key, Stored { ord, values, extra }))
-    }
-
     async fn current_rows(
         &self,
         tx: &mut Tx,
         schema: &Schema,
     ) -> Result<HashMap<String, Stored>, StoreError> {
         let rows = self
-            .rows_where(tx, schema, "removed_in IS NULL", None)
+            .rows_where(tx, schema, "removed_in IS NULL", Bind::Nothing)
             .await?;
         Ok(rows.into_iter().collect())
     }
@@ -920,17 +886,15 @@ impl Store {
         schema: &Schema,
         key: &str,
     ) -> Result<Option<Stored>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM \"{}\" WHERE removed_in IS NULL AND row_key = $1",
-            Self::select_columns(schema),
-            table_name(schema)
-        );
-        let row = sqlx::query(&sql)
-            .bind(key)
-            .fetch_optional(&mut *conn)
+        let rows = self
+            .rows_where(
+                conn,
+                schema,
+                "removed_in IS NULL AND row_key = $1",
+                Bind::Key(key),
+            )
             .await?;
-        row.map(|r| Self::stored(&r, schema).map(|(_, s)| s))
-            .transpose()
+        Ok(rows.into_iter().next().map(|(_, s)| s))
     }
 
     /// Every file as of event `event`, as CSV bytes.
@@ -1016,11 +980,11 @@ impl Store {
                 Some(_) => {
                     report.changed += 1;
                     close.push(key.clone());
-                    insert.push((key, event * 1_000_000_000 + i as i64, row));
+                    insert.push((key, ord(event, i as i64), row));
                 }
                 None => {
                     report.added += 1;
-                    insert.push((key, event * 1_000_000_000 + i as i64, row));
+                    insert.push((key, ord(event, i as i64), row));
                 }
             }
         }
@@ -1142,7 +1106,7 @@ impl Store {
         change: &RowChange,
         event: i64,
         seq: i64,
-    ) -> Result<(Schema, Outcome), StoreError> {
+    ) -> Result<(Schema, Outcome, Option<TableRow>), StoreError> {
         match change {
             RowChange::Put {
                 schema,
@@ -1157,13 +1121,13 @@ impl Store {
                         schema.columns.len()
                     )));
                 }
-                let values = &canonical_row(schema, values);
-                let key = row_key(schema, values);
-                let extra = extra_json(extra);
+                let values = canonical_row(schema, values);
+                let key = row_key(schema, &values);
+                let extra_text = extra_json(extra);
                 let current = self.current_row(tx, schema, &key).await?;
                 let outcome = match &current {
-                    Some(s) if &s.values == values && s.extra == extra => {
-                        return Ok((*schema, Outcome::Unchanged))
+                    Some(s) if s.values == values && s.extra == extra_text => {
+                        return Ok((*schema, Outcome::Unchanged, None))
                     }
                     Some(_) if *create_only => {
                         return Err(StoreError::Conflict(format!(
@@ -1179,15 +1143,19 @@ impl Store {
                     self.close_rows(tx, schema, std::slice::from_ref(&key), event)
                         .await?;
                 }
-                let ord = current.map_or(event * 1_000_000_000 + seq, |s| s.ord);
+                let ord = current.map_or(ord(event, seq), |s| s.ord);
                 self.insert_rows(
                     tx,
                     schema,
-                    &[(key.as_str(), ord, values.as_slice(), extra)],
+                    &[(key.as_str(), ord, values.as_slice(), extra_text)],
                     event,
                 )
                 .await?;
-                Ok((*schema, outcome))
+                let added = TableRow {
+                    values,
+                    extra: extra.clone(),
+                };
+                Ok((*schema, outcome, Some(added)))
             }
             RowChange::Set {
                 schema,
@@ -1202,7 +1170,7 @@ impl Store {
                     StoreError::NotFound(format!("{}: no row {key:?}", schema.file))
                 })?;
                 if current.values[k] == *value {
-                    return Ok((*schema, Outcome::Unchanged));
+                    return Ok((*schema, Outcome::Unchanged, None));
                 }
                 let mut values = current.values.clone();
                 values[k] = value.clone();
@@ -1221,7 +1189,7 @@ impl Store {
                     event,
                 )
                 .await?;
-                Ok((*schema, Outcome::Changed))
+                Ok((*schema, Outcome::Changed, None))
             }
             RowChange::Remove { schema, key } => {
                 if self.current_row(tx, schema, key).await?.is_none() {
@@ -1232,10 +1200,18 @@ impl Store {
                 }
                 self.close_rows(tx, schema, std::slice::from_ref(key), event)
                     .await?;
-                Ok((*schema, Outcome::Removed))
+                Ok((*schema, Outcome::Removed, None))
             }
         }
     }
+}
+
+/// The value bound to a row query's `$1`.
+#[derive(Clone, Copy)]
+enum Bind<'a> {
+    Nothing,
+    Event(i64),
+    Key(&'a str),
 }
 
 /// A row version to insert: key, order, values, extra columns as JSON.
@@ -1246,6 +1222,18 @@ enum Outcome {
     Changed,
     Removed,
     Unchanged,
+}
+
+/// The event and answer stored under an idempotency key.
+async fn seen(
+    conn: &mut sqlx::AnyConnection,
+    key: &str,
+) -> Result<Option<(Option<i64>, String)>, StoreError> {
+    let row = sqlx::query("SELECT event_id, response FROM idempotency WHERE key = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
 }
 
 /// A row's values as the store keeps them: decimals and whole numbers in canonical text, the
