@@ -64,6 +64,14 @@ impl AppState {
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))
     }
 
+    /// Checks a write: its API key, and the idempotency key its answer is kept under (scoped to
+    /// the API key).
+    async fn writer(&self, headers: &HeaderMap) -> Result<(ApiKey, String), ApiError> {
+        let key = self.key(headers).await?;
+        let idempotency = format!("api:{}:{}", key.id, idempotency_key(headers)?);
+        Ok((key, idempotency))
+    }
+
     /// Checks a read: a key only when reads are private.
     async fn may_read(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         if self.config.private_reads {

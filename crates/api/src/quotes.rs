@@ -1,9 +1,9 @@
 //! Quotes over HTTP: the body becomes `expansa quote amend|renew` flags; with `"apply": true`
 //! the quote is recorded in the store, once per Idempotency-Key.
 
-use crate::reads::{json_response, plan_from};
+use crate::reads::plan_from;
 use crate::rows::{actor, replayable};
-use crate::{idempotency_key, ApiError, AppState};
+use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -139,8 +139,7 @@ async fn quote(
         s.may_read(headers).await?;
         return crate::reads::run_plan(s, plan, as_of).await;
     }
-    let key = s.key(headers).await?;
-    let idempotency = format!("api:{}:{}", key.id, idempotency_key(headers)?);
+    let (key, idempotency) = s.writer(headers).await?;
     if let Some((event, response)) = s.store.replay(&idempotency).await? {
         let outcome = expansa_store::WriteOutcome {
             event,
@@ -157,29 +156,13 @@ async fn quote(
         _ => unreachable!("the plan of a quote command"),
     }
     .map_err(anyhow::Error::from)?;
-    let json = render_quote(&quote, Format::Json);
-    let mut answer: serde_json::Value =
-        serde_json::from_str(&json).map_err(|e| ApiError::Internal(e.to_string()))?;
     let actor = actor(
         &key,
         headers,
         &format!("{what} contract {}", quote.contract),
     );
-    let outcome = s
-        .store
-        .write(
-            quote.kind.name(),
-            &expansa_store::quote_changes(&quote),
-            &actor,
-            Some(&idempotency),
-            |event| {
-                answer["applied"] = serde_json::json!({"event": event});
-                Some(answer.to_string())
-            },
-        )
-        .await?;
-    match outcome.response {
-        Some(_) => replayable(outcome, StatusCode::OK, String::new),
-        None => Ok(json_response(json)),
-    }
+    let outcome = s.store.apply_quote(&quote, &actor, &idempotency).await?;
+    replayable(outcome, StatusCode::OK, || {
+        render_quote(&quote, Format::Json)
+    })
 }

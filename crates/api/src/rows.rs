@@ -2,7 +2,7 @@
 //! replace, delete). Every write is one event, validated as a whole book, idempotent.
 
 use crate::reads::{json_response, query_pairs};
-use crate::{idempotency_key, ApiError, AppState};
+use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -277,19 +277,16 @@ async fn write(
     change: RowChange,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let key = s.key(headers).await?;
-    let idempotency = format!("api:{}:{}", key.id, idempotency_key(headers)?);
+    let (key, idempotency) = s.writer(headers).await?;
     let actor = actor(&key, headers, what);
-    let (schema, values, extra) = match &change {
+    let row = match &change {
         RowChange::Put {
             schema,
             values,
             extra,
             ..
-        } => (*schema, Some(values.clone()), extra.clone()),
-        RowChange::Remove { schema, .. } | RowChange::Set { schema, .. } => {
-            (*schema, None, Vec::new())
-        }
+        } => Some(row_json(schema, values, extra)),
+        RowChange::Remove { .. } | RowChange::Set { .. } => None,
     };
     let outcome = s
         .store
@@ -298,14 +295,10 @@ async fn write(
             std::slice::from_ref(&change),
             &actor,
             Some(&idempotency),
-            |event| {
-                let row = values.as_ref().map(|v| row_json(&schema, v, &extra));
-                Some(serde_json::json!({"event": event, "row": row}).to_string())
-            },
+            |event| Some(serde_json::json!({"event": event, "row": row}).to_string()),
         )
         .await?;
     replayable(outcome, status, || {
-        let row = values.as_ref().map(|v| row_json(&schema, v, &extra));
         serde_json::json!({"event": null, "row": row}).to_string()
     })
 }

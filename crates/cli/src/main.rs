@@ -8,7 +8,6 @@ use expansa_commands::{execute, output_format, Apply, Cli, Command, Format, Plan
 use expansa_contracts::{quote_amend, quote_renew, render_quote, Quote};
 use expansa_import::{read_book, BookErrors, Folder, ImportOptions};
 use expansa_ledger::Book;
-use expansa_ledger::Format as Output;
 use expansa_store::{AsOf, Event, Store, StoreError, WriteOutcome};
 use std::io::Write;
 use std::process::ExitCode;
@@ -242,9 +241,8 @@ fn apply_quote(
         }
         let book = store.book(as_of(plan)).await.map_err(store_error)?;
         let quote = price(&book)?;
-        let json = render_quote(&quote, Output::Json);
         let outcome = store
-            .apply_quote(&quote, &apply.actor, &key, json.trim_end())
+            .apply_quote(&quote, &apply.actor, &key)
             .await
             .map_err(store_error)?;
         Ok(Ok((quote, outcome)))

@@ -478,20 +478,25 @@ impl Store {
     }
 
     /// Records a quote: its line changes as one event (`amend` or `renew`) under
-    /// `idempotency_key`, answering `response` (the quote's JSON) now and on any replay.
+    /// `idempotency_key`. The answer kept with the key (and given again on any replay) is the
+    /// quote's JSON with `"applied": {"event": N}`.
     pub async fn apply_quote(
         &self,
         quote: &expansa_contracts::Quote,
         actor: &Actor,
         idempotency_key: &str,
-        response: &str,
     ) -> Result<WriteOutcome, StoreError> {
+        let json = expansa_contracts::render_quote(quote, expansa_ledger::Format::Json);
         self.write(
             quote.kind.name(),
             &quote_changes(quote),
             actor,
             Some(idempotency_key),
-            |_| Some(response.to_string()),
+            |event| {
+                let mut answer: serde_json::Value = serde_json::from_str(&json).ok()?;
+                answer["applied"] = serde_json::json!({ "event": event });
+                Some(answer.to_string())
+            },
         )
         .await
     }
