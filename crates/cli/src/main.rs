@@ -11,6 +11,7 @@ use expansa_ledger::Book;
 use expansa_store::{AsOf, Event, Store, StoreError, WriteOutcome};
 use std::io::Write;
 use std::process::ExitCode;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let plan = match Plan::from_cli(cli) {
@@ -278,44 +279,29 @@ fn apply_quote(
     })
 }
 
-/// The event log as a table or JSON.
+/// The event log as a table, JSON or CSV.
 fn render_events(events: &[Event], format: Format) -> String {
+    if format == Format::Json {
+        return expansa_store::events_json(events).to_string() + "\n";
+    }
+    // The CSV names the column as the JSON does; the table heads it for people.
+    let first = if format == Format::Csv { "id" } else { "event" };
+    let header = [first, "at", "actor", "kind", "reason"];
+    let rows = events.iter().map(|e| {
+        vec![
+            e.id.to_string(),
+            e.at.clone(),
+            e.actor.clone(),
+            e.kind.clone(),
+            e.reason.clone(),
+        ]
+    });
     match format {
-        Format::Json => expansa_store::events_json(events).to_string() + "\n",
-        Format::Csv => {
-            let mut out = String::from("id,at,actor,kind,reason\n");
-            for e in events {
-                let fields = [
-                    e.id.to_string(),
-                    e.at.clone(),
-                    e.actor.clone(),
-                    e.kind.clone(),
-                    e.reason.clone(),
-                ];
-                for (i, f) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    expansa_ledger::csv_field(&mut out, f);
-                }
-                out.push('\n');
-            }
-            out
-        }
-        Format::Table => {
-            let mut rows = vec![["event", "at", "actor", "kind", "reason"]
-                .map(String::from)
-                .to_vec()];
-            for e in events {
-                rows.push(vec![
-                    e.id.to_string(),
-                    e.at.clone(),
-                    e.actor.clone(),
-                    e.kind.clone(),
-                    e.reason.clone(),
-                ]);
-            }
-            expansa_movements::table(&rows, &[true, false, false, false, false])
+        Format::Csv => expansa_ledger::csv_rows(&header, rows),
+        _ => {
+            let mut table = vec![header.map(String::from).to_vec()];
+            table.extend(rows);
+            expansa_movements::table(&table, &[true, false, false, false, false])
         }
     }
 }

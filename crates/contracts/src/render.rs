@@ -1,7 +1,7 @@
 //! A contract and a quote as a table, JSON or CSV (CSV: the lines, one per row).
 
 use crate::{ContractView, Quote};
-use expansa_ledger::{csv_field, fixed, Decimal, Format, Locale, Money};
+use expansa_ledger::{csv_rows, fixed, Decimal, Format, Locale, Money};
 use expansa_movements::table;
 use serde_json::{json, Value};
 
@@ -14,21 +14,6 @@ fn price(d: Decimal, dp: u32) -> String {
     fixed(n, n.scale().clamp(dp, 10))
 }
 
-/// A header and rows as CSV (ids are quoted when they need it).
-fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
-    let mut out = header.join(",") + "\n";
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            csv_field(&mut out, cell);
-        }
-        out.push('\n');
-    }
-    out
-}
-
 fn quantity(d: Decimal) -> String {
     d.normalize().to_string()
 }
@@ -38,7 +23,7 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
     let dp = view.currency.minor_units();
     let code = view.currency.code();
     match format {
-        Format::Csv => csv(
+        Format::Csv => csv_rows(
             &[
                 "line_id",
                 "product_id",
@@ -180,7 +165,7 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
     let dp = quote.currency.minor_units();
     let mrr = |m: Money| m.plain(quote.currency);
     match format {
-        Format::Csv => csv(
+        Format::Csv => csv_rows(
             &[
                 "product_id",
                 "prior_quantity",

@@ -15,7 +15,7 @@ pub use book::*;
 pub use currency::Currency;
 pub use intern::{Duplicate, Interner, TextColumn};
 pub use jiff::civil::Date;
-pub use locale::{csv_field, Format, Locale};
+pub use locale::{csv_field, csv_rows, Format, Locale};
 pub use money::{fixed, line_mrr, Money, MrrError, PackedMoney, SCALE};
 pub use month::{parse_date, BadMonth, Month};
 pub use rust_decimal::{Decimal, RoundingStrategy};

@@ -152,3 +152,18 @@ pub fn csv_field(out: &mut String, s: &str) {
         out.push_str(s);
     }
 }
+
+/// A header and rows as a CSV document, fields quoted where they need it.
+pub fn csv_rows<R: AsRef<[String]>>(header: &[&str], rows: impl IntoIterator<Item = R>) -> String {
+    let mut out = header.join(",") + "\n";
+    for row in rows {
+        for (i, cell) in row.as_ref().iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            csv_field(&mut out, cell);
+        }
+        out.push('\n');
+    }
+    out
+}
