@@ -213,14 +213,14 @@ pub fn output_format(plan: &Plan, format: Format) -> expansa_ledger::Format {
 }
 
 /// Today, in UTC.
-pub fn today() -> Date {
+fn today() -> Date {
     jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date()
 }
 
 /// The index of a customer id.
-pub fn find_customer(book: &Book, id: &str) -> anyhow::Result<u32> {
+fn find_customer(book: &Book, id: &str) -> anyhow::Result<u32> {
     book.customers
         .ids
         .find(id)
@@ -228,7 +228,7 @@ pub fn find_customer(book: &Book, id: &str) -> anyhow::Result<u32> {
 }
 
 /// What `check` prints.
-pub fn summary(book: &Book) -> String {
+fn summary(book: &Book) -> String {
     format!(
         "ok: {} customers, {} products, {} lines, {} contracts, {} contracted prices, {} fx rates, {} spend rows, {} usage rows, {} offers ({})\n",
         book.customers.len(),

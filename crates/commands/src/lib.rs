@@ -7,4 +7,4 @@ mod args;
 mod exec;
 
 pub use args::*;
-pub use exec::{execute, find_customer, output_format, summary, today};
+pub use exec::{execute, output_format};
