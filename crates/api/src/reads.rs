@@ -18,6 +18,13 @@ pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
     .unwrap_or_default()
 }
 
+/// The `as_of` parameter: `event:N`, a day or an RFC 3339 instant.
+pub(crate) fn parse_as_of(value: &str) -> Result<AsOf, ApiError> {
+    value
+        .parse()
+        .map_err(|e: String| ApiError::BadRequest(format!("as_of {e}")))
+}
+
 /// A plan and the flags it was made from (what its output is cached under).
 pub(crate) struct KeyedPlan {
     pub plan: Plan,
@@ -46,9 +53,7 @@ pub(crate) fn plan_from(
     let mut as_of = AsOf::Latest;
     for (k, v) in params {
         if k == "as_of" {
-            as_of = v
-                .parse()
-                .map_err(|e: String| ApiError::BadRequest(format!("as_of {e}")))?;
+            as_of = parse_as_of(v)?;
             continue;
         }
         if !allowed.contains(&k.as_str()) {

@@ -1,7 +1,7 @@
 //! The book's rows over HTTP: customers, products, lines and contracts (list, show, create,
 //! replace, delete). Every write is one event, validated as a whole book, idempotent.
 
-use crate::reads::{json_response, query_pairs};
+use crate::reads::{json_response, parse_as_of, query_pairs};
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -127,11 +127,7 @@ pub async fn list(
         match k.as_str() {
             "limit" => limit = number(&v)?.min(10_000),
             "offset" => offset = number(&v)?,
-            "as_of" => {
-                as_of = v
-                    .parse()
-                    .map_err(|e: String| ApiError::BadRequest(format!("as_of {e}")))?
-            }
+            "as_of" => as_of = parse_as_of(&v)?,
             column => match schema.position(column) {
                 Some(c) => filters.push((c, v)),
                 None => {
