@@ -30,6 +30,11 @@ fi
 if [ -z "${EXPANSA_TEST_POSTGRES:-}" ]; then
   if [ "$(id -u)" = 0 ]; then
     EXPANSA_TEST_POSTGRES=$(scripts/postgres.sh)
+    if [[ $EXPANSA_TEST_POSTGRES != postgres://* || $EXPANSA_TEST_POSTGRES == *$'\n'* ]]; then
+      echo "scripts/postgres.sh printed no usable URL: '$EXPANSA_TEST_POSTGRES'" >&2
+      exit 1
+    fi
+    echo "PostgreSQL tests on $EXPANSA_TEST_POSTGRES" >&2
     export EXPANSA_TEST_POSTGRES
   else
     echo "PostgreSQL tests skipped: run as root, or set EXPANSA_TEST_POSTGRES=postgres://..." >&2
@@ -37,7 +42,7 @@ if [ -z "${EXPANSA_TEST_POSTGRES:-}" ]; then
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
