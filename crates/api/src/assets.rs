@@ -98,7 +98,8 @@ pub async fn put_dashboard(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // A layout is not a book event: the key is required like any write's, not recorded.
-    s.writer(&headers).await?;
+    s.writer(&headers, &format!("PUT /api/v1/dashboards/{id}"), &body)
+        .await?;
     if body.len() > MAX_LAYOUT {
         return Err(ApiError::BadRequest(format!(
             "a layout is at most {MAX_LAYOUT} bytes"

@@ -21,6 +21,8 @@ pub enum ApiError {
     NotFound(String),
     /// A different row already has the id (409, `conflict`).
     Conflict(String),
+    /// An `Idempotency-Key` sent again with a different request (422, `idempotency_key_reused`).
+    IdempotencyKeyReused(String),
     /// The book would be invalid (422, `invalid_book`), with every problem.
     InvalidBook(String, Vec<Problem>),
     /// Anything else (500, `internal`).
@@ -37,7 +39,7 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable code: bad_request, missing_idempotency_key, unauthorized, not_found, conflict,
-    /// invalid_book, internal.
+    /// idempotency_key_reused, invalid_book, internal.
     pub code: &'static str,
     pub message: String,
     /// For invalid_book: every problem, as `file:line: column: value: reason` parts.
@@ -64,6 +66,11 @@ impl ApiError {
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            ApiError::IdempotencyKeyReused(m) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                m,
+            ),
             ApiError::InvalidBook(m, _) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_book", m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
         }
@@ -113,6 +120,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::NotFound(m) => ApiError::NotFound(m),
             StoreError::Invalid(m) => ApiError::BadRequest(m),
+            StoreError::IdempotencyKeyReused(m) => ApiError::IdempotencyKeyReused(m),
             other => ApiError::Internal(other.to_string()),
         }
     }

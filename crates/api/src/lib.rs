@@ -20,7 +20,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 use books::BookCache;
-use expansa_store::{ApiKey, Store};
+use expansa_store::{ApiKey, Idempotency, Store};
 use std::sync::Arc;
 
 /// How the server treats requests.
@@ -65,11 +65,17 @@ impl AppState {
     }
 
     /// Checks a write: its API key, and the idempotency key its answer is kept under (scoped to
-    /// the API key).
-    async fn writer(&self, headers: &HeaderMap) -> Result<(ApiKey, String), ApiError> {
+    /// the API key), with the request it answers: `what` (method and path) and `body`.
+    async fn writer(
+        &self,
+        headers: &HeaderMap,
+        what: &str,
+        body: &[u8],
+    ) -> Result<(ApiKey, Idempotency), ApiError> {
         let key = self.key(headers).await?;
-        let idempotency = format!("api:{}:{}", key.id, idempotency_key(headers)?);
-        Ok((key, idempotency))
+        let scoped = format!("api:{}:{}", key.id, idempotency_key(headers)?);
+        let request = [what.as_bytes(), b"\n", body].concat();
+        Ok((key, Idempotency::new(scoped, &request)))
     }
 
     /// Checks a read: a key only when reads are private.

@@ -81,7 +81,12 @@ pub async fn amend(
         params.extend(items.into_iter().map(|v| (flag.to_string(), v)));
     }
     params.extend(b.precision.map(|p| ("precision".to_string(), p)));
-    quote(&s, &headers, &["quote", "amend"], params, b.apply, "amend").await
+    let request = Request {
+        command: &["quote", "amend"],
+        what: "amend",
+        body: &body,
+    };
+    quote(&s, &headers, request, params, b.apply).await
 }
 
 /// Prices a renewal; `apply` records it.
@@ -98,17 +103,33 @@ pub async fn renew(
     let mut params = vec![("contract".to_string(), b.contract)];
     params.extend(b.pricing.map(|p| ("pricing".to_string(), p)));
     params.extend(b.uplift.map(|p| ("uplift".to_string(), p)));
-    quote(&s, &headers, &["quote", "renew"], params, b.apply, "renew").await
+    let request = Request {
+        command: &["quote", "renew"],
+        what: "renew",
+        body: &body,
+    };
+    quote(&s, &headers, request, params, b.apply).await
+}
+
+/// A quote request: its CLI command, what it is (amend or renew) and the body it came with.
+struct Request<'a> {
+    command: &'a [&'a str],
+    what: &'a str,
+    body: &'a [u8],
 }
 
 async fn quote(
     s: &AppState,
     headers: &HeaderMap,
-    command: &[&str],
+    request: Request<'_>,
     params: Vec<(String, String)>,
     apply: bool,
-    what: &str,
 ) -> Result<Response, ApiError> {
+    let Request {
+        command,
+        what,
+        body,
+    } = request;
     let allowed = [
         "contract",
         "effective",
@@ -139,7 +160,8 @@ async fn quote(
         s.may_read(headers).await?;
         return crate::reads::run_plan(s, plan, as_of).await;
     }
-    let (key, idempotency) = s.writer(headers).await?;
+    let path = format!("POST /api/v1/quotes/{what}");
+    let (key, idempotency) = s.writer(headers, &path, body).await?;
     if let Some((event, response)) = s.store.replay(&idempotency).await? {
         let outcome = expansa_store::WriteOutcome {
             event,

@@ -204,6 +204,7 @@ pub async fn create(
         &s,
         &headers,
         &format!("POST /api/v1/{table}"),
+        &body,
         change,
         StatusCode::CREATED,
     )
@@ -234,6 +235,7 @@ pub async fn replace(
         &s,
         &headers,
         &format!("PUT /api/v1/{table}/{id}"),
+        &body,
         change,
         StatusCode::OK,
     )
@@ -259,21 +261,23 @@ pub async fn remove(
         &s,
         &headers,
         &format!("DELETE /api/v1/{table}/{id}"),
+        &[],
         change,
         StatusCode::OK,
     )
     .await
 }
 
-/// One row change as one event, once per idempotency key.
+/// One row change (`what` with `body`) as one event, once per idempotency key.
 async fn write(
     s: &AppState,
     headers: &HeaderMap,
     what: &str,
+    body: &[u8],
     change: RowChange,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let (key, idempotency) = s.writer(headers).await?;
+    let (key, idempotency) = s.writer(headers, what, body).await?;
     let actor = actor(&key, headers, what);
     let row = match &change {
         RowChange::Put {

@@ -323,6 +323,26 @@ async fn writes_need_a_key_and_an_idempotency_key_and_happen_once() {
             (StatusCode::CREATED, "true")
         );
         assert_eq!(again, first);
+        // The key again with another request: refused, and the first write stands.
+        let (st, b, _) = call(
+            r,
+            write(
+                "POST",
+                "/api/v1/lines",
+                Some(&s.key),
+                Some("a"),
+                line("API-1", "padaria-sao-jorge", "36.00"),
+            ),
+        )
+        .await;
+        assert_error(
+            st,
+            &b,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+        );
+        let (_, row) = get(r, "/api/v1/lines/API-1").await;
+        assert_eq!(row["unit_price"], "35.00");
         // The same row under a new key is no change; a different row under the id is a conflict.
         let (st, _, _) = call(
             r,

@@ -8,7 +8,7 @@ use expansa_commands::{execute, output_format, Apply, Cli, Command, Format, Plan
 use expansa_contracts::{quote_amend, quote_renew, render_quote, Quote};
 use expansa_import::{read_book, BookErrors, Folder, ImportOptions};
 use expansa_ledger::Book;
-use expansa_store::{AsOf, Event, Store, StoreError, WriteOutcome};
+use expansa_store::{AsOf, Event, Idempotency, Store, StoreError, WriteOutcome};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -226,15 +226,17 @@ fn describe_write(outcome: &WriteOutcome, what: &str) -> String {
 }
 
 /// Prices a quote on the store's book and records it, once: under the same idempotency key,
-/// a second run prints the first answer and changes nothing.
+/// the same request run again prints the first answer and changes nothing (and another
+/// request under that key is refused). `request` names the request; it is the default key.
 fn apply_quote(
     plan: &Plan,
     apply: &Apply,
-    default_key: String,
+    request: String,
     format: Format,
     price: impl FnOnce(&Book) -> anyhow::Result<Quote>,
 ) -> anyhow::Result<String> {
-    let key = apply.idempotency_key.clone().unwrap_or(default_key);
+    let key = apply.idempotency_key.as_deref().unwrap_or(&request);
+    let key = Idempotency::new(key, request.as_bytes());
     let done = block_on(async {
         let store = open_store(plan).await.map_err(store_error)?;
         if let Some((event, response)) = store.replay(&key).await.map_err(store_error)? {
@@ -250,6 +252,7 @@ fn apply_quote(
     })?;
     let (quote, outcome) = match done {
         Ok(applied) => applied,
+        // A replay: the first answer for JSON (it is the quote's JSON), else what happened.
         Err((event, response)) => {
             let outcome = WriteOutcome {
                 event,
@@ -257,10 +260,23 @@ fn apply_quote(
                 replayed: true,
                 response: None,
             };
-            return Ok(format!("{response}\n{}", describe_write(&outcome, "quote")));
+            let said = describe_write(&outcome, "quote");
+            return Ok(match format {
+                Format::Json => {
+                    let mut v: serde_json::Value = serde_json::from_str(&response)?;
+                    v["applied"]["replayed"] = true.into();
+                    v.to_string() + "\n"
+                }
+                Format::Table => said,
+                Format::Csv => {
+                    eprint!("{said}");
+                    String::new()
+                }
+            });
         }
     };
     let rendered = render_quote(&quote, output_format(plan, format));
+    let said = describe_write(&outcome, quote.kind.name());
     Ok(match format {
         Format::Json => {
             let mut v: serde_json::Value = serde_json::from_str(&rendered)?;
@@ -270,10 +286,10 @@ fn apply_quote(
             });
             v.to_string() + "\n"
         }
-        Format::Table => rendered + &describe_write(&outcome, quote.kind.name()),
+        Format::Table => rendered + &said,
         // CSV stays CSV: what the write did goes to standard error.
         Format::Csv => {
-            eprint!("{}", describe_write(&outcome, quote.kind.name()));
+            eprint!("{said}");
             rendered
         }
     })

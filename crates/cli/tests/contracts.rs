@@ -537,6 +537,37 @@ fn apply_records_once_and_history_keeps_the_past() {
                 .count(),
             7
         );
+
+        // An explicit key: the same request again is a replay; another request under it is
+        // refused and changes nothing.
+        let keyed = |seats: &'static str| {
+            [
+                "quote",
+                "amend",
+                "--db",
+                db,
+                "--contract",
+                "K2",
+                "--effective",
+                "2024-03-01",
+                "--add",
+                seats,
+                "--apply",
+                "--idempotency-key",
+                "crm-4711",
+            ]
+        };
+        let first = json(&keyed("SEAT:1"));
+        assert_eq!(first["applied"]["replayed"], false, "{first}");
+        let again = json(&keyed("SEAT:1"));
+        assert_eq!(again["applied"]["replayed"], true, "{again}");
+        assert_eq!(again["applied"]["event"], first["applied"]["event"]);
+        fails(
+            &keyed("SEAT:2"),
+            1,
+            "idempotency key was first used for a different request",
+        );
+        assert_eq!(json(&["events", "--db", db]).as_array().unwrap().len(), 3);
     }
 }
 

@@ -10,10 +10,12 @@
 //! in PostgreSQL); the book is rebuilt from them by the same reader as a folder of CSV files,
 //! so a report from the store and one from the exported files can never differ.
 
+mod idempotency;
 mod keys;
 mod migrate;
 mod quote;
 
+pub use idempotency::Idempotency;
 pub use keys::ApiKey;
 
 pub use quote::quote_changes;
@@ -49,6 +51,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// An idempotency key sent again with a different request.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error("cannot write {path}: {error}")]
     Io { path: String, error: std::io::Error },
 }
@@ -428,12 +433,12 @@ impl Store {
         kind: &str,
         changes: &[RowChange],
         actor: &Actor,
-        idempotency_key: Option<&str>,
+        idempotency: Option<&Idempotency>,
         response: impl FnOnce(i64) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
         let (mut tx, _writer) = self.begin_write().await?;
-        if let Some(key) = idempotency_key {
-            if let Some((event, response)) = seen(&mut tx, key).await? {
+        if let Some(idempotency) = idempotency {
+            if let Some((event, response)) = idempotency::seen(&mut tx, idempotency).await? {
                 tx.rollback().await?;
                 return Ok(WriteOutcome {
                     event,
@@ -473,25 +478,25 @@ impl Store {
                 Outcome::Unchanged => entry.unchanged += 1,
             }
         }
-        self.finish(tx, event, report, appended, idempotency_key, response)
+        self.finish(tx, event, report, appended, idempotency, response)
             .await
     }
 
     /// Records a quote: its line changes as one event (`amend` or `renew`) under
-    /// `idempotency_key`. The answer kept with the key (and given again on any replay) is the
+    /// `idempotency`. The answer kept with the key (and given again on any replay) is the
     /// quote's JSON with `"applied": {"event": N}`.
     pub async fn apply_quote(
         &self,
         quote: &expansa_contracts::Quote,
         actor: &Actor,
-        idempotency_key: &str,
+        idempotency: &Idempotency,
     ) -> Result<WriteOutcome, StoreError> {
         let json = expansa_contracts::render_quote(quote, expansa_ledger::Format::Json);
         self.write(
             quote.kind.name(),
             &quote_changes(quote),
             actor,
-            Some(idempotency_key),
+            Some(idempotency),
             |event| {
                 let mut answer: serde_json::Value = serde_json::from_str(&json).ok()?;
                 answer["applied"] = serde_json::json!({ "event": event });
@@ -501,13 +506,14 @@ impl Store {
         .await
     }
 
-    /// The event and answer of an earlier write under `idempotency_key`, if there was one.
+    /// The event and answer of an earlier write of the same request under the key, if there
+    /// was one (an error if the key was used for another request).
     pub async fn replay(
         &self,
-        idempotency_key: &str,
+        idempotency: &Idempotency,
     ) -> Result<Option<(Option<i64>, String)>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        seen(&mut conn, idempotency_key).await
+        idempotency::seen(&mut conn, idempotency).await
     }
 
     /// The book as of a moment.
@@ -761,7 +767,7 @@ impl Store {
         event: i64,
         report: Vec<FileChanges>,
         appended: Option<Vec<(Schema, TableRow)>>,
-        idempotency_key: Option<&str>,
+        idempotency: Option<&Idempotency>,
         response: impl FnOnce(i64) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
         let changed = report.iter().any(|f| f.added + f.changed + f.removed > 0);
@@ -818,13 +824,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let response = response(event);
-        if let Some(key) = idempotency_key {
-            sqlx::query("INSERT INTO idempotency (key, event_id, response) VALUES ($1, $2, $3)")
-                .bind(key)
-                .bind(event)
-                .bind(response.clone().unwrap_or_default())
-                .execute(&mut *tx)
-                .await?;
+        if let Some(idempotency) = idempotency {
+            sqlx::query(
+                "INSERT INTO idempotency (key, event_id, response, request) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(idempotency.key())
+            .bind(event)
+            .bind(response.clone().unwrap_or_default())
+            .bind(idempotency.request())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         // The validated files are the book at this event, whichever way they were made.
@@ -1227,18 +1236,6 @@ enum Outcome {
     Changed,
     Removed,
     Unchanged,
-}
-
-/// The event and answer stored under an idempotency key.
-async fn seen(
-    conn: &mut sqlx::AnyConnection,
-    key: &str,
-) -> Result<Option<(Option<i64>, String)>, StoreError> {
-    let row = sqlx::query("SELECT event_id, response FROM idempotency WHERE key = $1")
-        .bind(key)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
 }
 
 /// A row's values as the store keeps them: decimals and whole numbers in canonical text, the

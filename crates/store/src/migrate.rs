@@ -4,11 +4,18 @@ use crate::{Dialect, StoreError};
 use sqlx::{AnyPool, Row};
 
 /// `(version, SQLite script, PostgreSQL script)`, in order; never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../migrations/sqlite/0001_store.sql"),
-    include_str!("../migrations/postgres/0001_store.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/sqlite/0001_store.sql"),
+        include_str!("../migrations/postgres/0001_store.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/common/0002_idempotency_request.sql"),
+        include_str!("../migrations/common/0002_idempotency_request.sql"),
+    ),
+];
 
 /// Applies the migrations the database does not have yet, each in its own transaction.
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {

@@ -6,7 +6,9 @@ use expansa_import::schema::SUBSCRIPTIONS;
 use expansa_import::{read_book, Folder, ImportOptions, NoProgress};
 use expansa_ledger::{Book, Date, Month};
 use expansa_movements::{render_json, report_selected, ByCustomer, Query, Selection};
-use expansa_store::{quote_changes, Actor, AsOf, ImportMode, RowChange, Store, StoreError};
+use expansa_store::{
+    quote_changes, Actor, AsOf, Idempotency, ImportMode, RowChange, Store, StoreError,
+};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -253,13 +255,13 @@ async fn history_reads_the_book_as_of_any_event() {
             },
         )
         .unwrap();
-        let key = "amend-K1-seat";
+        let key = Idempotency::new("amend-K1-seat", b"K1 +1 SEAT from 2024-01-23");
         let first = store
             .write(
                 "amend",
                 &quote_changes(&quote),
                 &actor("more seats"),
-                Some(key),
+                Some(&key),
                 |e| Some(format!("event {e}")),
             )
             .await
@@ -271,7 +273,7 @@ async fn history_reads_the_book_as_of_any_event() {
                 "amend",
                 &quote_changes(&quote),
                 &actor("more seats"),
-                Some(key),
+                Some(&key),
                 |_| None,
             )
             .await
@@ -281,6 +283,27 @@ async fn history_reads_the_book_as_of_any_event() {
             second.response.as_deref(),
             Some(format!("event {event}").as_str())
         );
+        assert_eq!(store.events().await.unwrap().len(), 2, "{backend}");
+        // The key with another request: refused, nothing done.
+        let other = Idempotency::new("amend-K1-seat", b"K1 +2 SEAT from 2024-01-23");
+        let reused = store
+            .write(
+                "amend",
+                &quote_changes(&quote),
+                &actor("more seats"),
+                Some(&other),
+                |_| None,
+            )
+            .await;
+        assert!(
+            matches!(reused, Err(StoreError::IdempotencyKeyReused(_))),
+            "{backend}: {reused:?}"
+        );
+        assert!(matches!(
+            store.replay(&other).await,
+            Err(StoreError::IdempotencyKeyReused(_))
+        ));
+        assert!(store.replay(&key).await.unwrap().is_some(), "{backend}");
         assert_eq!(store.events().await.unwrap().len(), 2, "{backend}");
         // As of the import, the book is the folder; now it has the amendment.
         let then = store.book(AsOf::Event(1)).await.unwrap();
@@ -438,7 +461,7 @@ async fn concurrent_writes_are_serialised_and_none_is_lost() {
             tasks.push(tokio::spawn(async move {
                 let change = new_line(&format!("N{i}"), &format!("c{}", 1 + i % 6));
                 // Every write twice under one key: the second is a replay.
-                let key = format!("line-{i}");
+                let key = Idempotency::new(format!("line-{i}"), format!("N{i}").as_bytes());
                 let a = store
                     .write(
                         "line",
