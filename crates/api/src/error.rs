@@ -57,7 +57,7 @@ pub struct ProblemBody {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str, &str) {
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, &str) {
         match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
             ApiError::MissingIdempotencyKey(m) => {

@@ -139,8 +139,20 @@ pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Resul
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     let address = listener.local_addr()?;
+    let state = AppState::new(store, config);
+    // The latest book is read before the first request, not by it (and the 200 behind it).
+    let started = std::time::Instant::now();
+    match state.books.get(expansa_store::AsOf::Latest).await {
+        Ok((event, book)) => eprintln!(
+            "expansa: the book at event {event} ({} lines) read in {:.2} s",
+            book.lines.len(),
+            started.elapsed().as_secs_f64()
+        ),
+        Err(ApiError::NotFound(_)) => eprintln!("expansa: the store holds no book yet"),
+        Err(e) => anyhow::bail!("cannot read the store's book: {}", e.parts().2),
+    }
     eprintln!("expansa: serving http://{address}/ (API under /api/v1, OpenAPI at /openapi.json)");
-    axum::serve(listener, app(AppState::new(store, config)))
+    axum::serve(listener, app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

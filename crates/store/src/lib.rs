@@ -222,7 +222,28 @@ pub struct Store {
     /// Serialises this process's writers before they reach the database.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The files of the latest event, kept after a read or a write of this process.
-    live: std::sync::Arc<std::sync::Mutex<Option<Live>>>,
+    live: std::sync::Arc<std::sync::Mutex<Kept>>,
+}
+
+/// The latest files this process knows: committed, and those of a write being committed.
+#[derive(Default)]
+struct Kept {
+    committed: Option<Live>,
+    /// Set just before a write commits: a reader that finds the write's event in the database
+    /// has seen the commit, and reads these instead of the database while the writer has not
+    /// yet taken its turn to move them to `committed`.
+    committing: Option<Live>,
+}
+
+impl Kept {
+    /// The kept files at `event`; for the latest (`or_newer`), also newer committed ones.
+    fn at(&self, event: i64, or_newer: bool) -> Option<&Live> {
+        let committed = self
+            .committed
+            .as_ref()
+            .filter(|l| l.event == event || (or_newer && l.event > event));
+        committed.or(self.committing.as_ref().filter(|l| l.event == event))
+    }
 }
 
 /// The book's files at one event, as CSV: what the latest book is read from, and what a write
@@ -622,19 +643,18 @@ impl Store {
 
     /// The latest book and the event it is at.
     pub async fn latest_book(&self) -> Result<(i64, std::sync::Arc<Book>), StoreError> {
-        let (event, files) = self.files_with_event(AsOf::Latest).await?;
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(book) = live
-            .as_ref()
-            .filter(|l| l.event == event)
-            .and_then(|l| l.book.clone())
+        let latest = self.event_at(AsOf::Latest).await?;
+        if let Some((event, Some(book))) = self
+            .kept()
+            .at(latest, true)
+            .map(|l| (l.event, l.book.clone()))
         {
             return Ok((event, book));
         }
-        drop(live);
+        let (event, files) = self.files_with_event(AsOf::Latest).await?;
         let book = std::sync::Arc::new(book_from_files(&files, &self.options)?);
-        live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = live.as_mut().filter(|l| l.event == event) {
+        let mut kept = self.kept();
+        if let Some(l) = kept.committed.as_mut().filter(|l| l.event == event) {
             l.book = Some(book.clone());
         }
         Ok((event, book))
@@ -649,10 +669,8 @@ impl Store {
     ) -> Result<(i64, Vec<(&'static str, Vec<u8>)>), StoreError> {
         let mut conn = self.pool.acquire().await?;
         let event = self.resolve(&mut conn, as_of).await?;
-        if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            if live.event == event || (as_of == AsOf::Latest && live.event > event) {
-                return Ok((live.event, live.files.clone()));
-            }
+        if let Some(live) = self.kept().at(event, as_of == AsOf::Latest) {
+            return Ok((live.event, live.files.clone()));
         }
         let files = self.files_at(&mut conn, event).await?;
         let latest = match as_of {
@@ -660,9 +678,9 @@ impl Store {
             _ => self.resolve(&mut conn, AsOf::Latest).await?,
         };
         if event == latest && event > 0 {
-            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            if live.as_ref().is_none_or(|l| l.event < event) {
-                *live = Some(Live {
+            let mut kept = self.kept();
+            if kept.committed.as_ref().is_none_or(|l| l.event < event) {
+                kept.committed = Some(Live {
                     event,
                     files: files.clone(),
                     book: None,
@@ -786,12 +804,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        let fast = appended.and_then(|rows| {
-            let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            live.as_ref()
-                .filter(|l| l.event == previous)
-                .and_then(|l| l.with_appended(&rows))
-        });
+        let fast = appended.and_then(|rows| self.kept().at(previous, false)?.with_appended(&rows));
         let files = match fast {
             Some(files) => files,
             None => self.files_at(&mut tx, event).await?,
@@ -835,19 +848,33 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
         // The validated files are the book at this event, whichever way they were made.
-        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(Live {
+        self.kept().committing = Some(Live {
             event,
             files,
             book: Some(std::sync::Arc::new(book)),
         });
+        let committed = tx.commit().await;
+        let mut kept = self.kept();
+        match committed {
+            Ok(()) => kept.committed = kept.committing.take(),
+            Err(e) => {
+                kept.committing = None;
+                return Err(e.into());
+            }
+        }
+        drop(kept);
         Ok(WriteOutcome {
             event: Some(event),
             files: report,
             replayed: false,
             response,
         })
+    }
+
+    /// The files kept in memory.
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The last event visible at `as_of` (0 before any).
