@@ -39,6 +39,32 @@ try {
   await page.screenshot({ path: `${shots}/dashboard-trail.png` });
   await page.keyboard.press("Escape");
 
+  // Top opportunities: how many the API found at the month's end, and the change.
+  const opp = await (await page.request.get(`${base}/api/v1/opportunities?at=2024-03-31&top=10`)).json();
+  check((await page.locator('[data-widget="opportunities"] .found').getAttribute("data-raw")) === String(opp.found),
+    `opportunities widget counts the API's ${opp.found}`);
+  check((await page.locator('[data-widget="opportunities"] .delta').textContent()).includes("vs. mês anterior"),
+    "opportunities widget shows the change");
+
+  // Add the offer-conversion widget: March's rate from the API, the change, and its trail.
+  await page.selectOption("#add-widget", "offers");
+  await page.click("#add");
+  await page.waitForSelector('[data-widget="offers"] .value');
+  const offers = await (await page.request.get(`${base}/api/v1/offers?from=2024-02&to=2024-03`)).json();
+  const march = offers.by_month.find((m) => m.key === "2024-03");
+  const rate = page.locator('[data-widget="offers"] .value');
+  check((await rate.getAttribute("data-raw")) === (march.conversion_rate ?? ""), `offers widget holds the API's ${march.conversion_rate}`);
+  check((await page.locator('[data-widget="offers"] .delta').textContent()).includes("p.p."), "offers widget shows the change in points");
+  await rate.click();
+  await page.waitForSelector("#trail[open] table", { timeout: 10000 });
+  const offerTrail = await page.locator("#trail-body").textContent();
+  const marchOffers = offers.offers.filter((o) => o.offered_on.startsWith("2024-03"));
+  check(marchOffers.length > 0, "March has offers");
+  for (const o of marchOffers) check(offerTrail.includes(o.customer_id) && offerTrail.includes(o.product_id), `offer trail lists ${o.customer_id} ${o.product_id}`);
+  await page.screenshot({ path: `${shots}/dashboard-offers.png` });
+  await page.keyboard.press("Escape");
+  await page.click('[data-widget="offers"] .remove');
+
   // Add a widget (LTV), with the API key so the layout is saved; reload; it is still there.
   check((await page.locator('[data-widget="ltv"]').count()) === 0, "no LTV widget yet");
   await page.fill("#api-key", key);

@@ -13,6 +13,9 @@ const TEXT = {
     month: "Mês", kind: "Movimento", amount: "Valor", lines: "Linhas", total: "Total", none: "Nenhum movimento.",
     cohort: "Coorte", customers_col: "Clientes", product: "Produto", gain: "Ganho esperado", probability: "Probabilidade",
     made: "Feitas", accepted: "Aceitas", conversion: "Conversão", mrr_gained: "MRR ganho",
+    in_range: "No período", found: "encontradas", offers_of: "Ofertas de", outcome: "Resultado",
+    realised: "Ganho", forecast: "Previsto", no_offers: "Nenhuma oferta.",
+    outcomes: { accepted: "aceita", declined: "recusada", open: "em aberto" },
     kinds: { new: "Novo", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reativação", downsell: "Downsell", churn: "Churn" },
     mrr_line: "MRR final",
   },
@@ -25,6 +28,9 @@ const TEXT = {
     month: "Month", kind: "Movement", amount: "Amount", lines: "Lines", total: "Total", none: "No movements.",
     cohort: "Cohort", customers_col: "Customers", product: "Product", gain: "Expected gain", probability: "Probability",
     made: "Made", accepted: "Accepted", conversion: "Conversion", mrr_gained: "MRR gained",
+    in_range: "In the range", found: "found", offers_of: "Offers of", outcome: "Outcome",
+    realised: "Gain", forecast: "Forecast", no_offers: "No offers.",
+    outcomes: { accepted: "accepted", declined: "declined", open: "open" },
     kinds: { new: "New", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reactivation", downsell: "Downsell", churn: "Churn" },
     mrr_line: "MRR end",
   },
@@ -166,10 +172,12 @@ async function loadData() {
     jobs.push(api(`/api/v1/cohorts?${c}`).then((d) => (state.data.cohorts = d)));
   }
   if (present.has("opportunities")) {
+    // The month's list, and how many there were at the end of the month before.
     jobs.push(api(`/api/v1/opportunities?at=${lastDay(to)}&top=10`).then((d) => (state.data.opportunities = d)));
+    jobs.push(api(`/api/v1/opportunities?at=${lastDay(addMonths(to, -1))}&top=1`).then((d) => (state.data.opportunitiesBefore = d)));
   }
   if (present.has("offers")) {
-    jobs.push(api(`/api/v1/offers?from=${from}&to=${to}`).then((d) => (state.data.offers = d)));
+    jobs.push(api(`/api/v1/offers?from=${addMonths(from, -1)}&to=${to}`).then((d) => (state.data.offers = d)));
   }
   await Promise.all(jobs);
 }
@@ -240,18 +248,34 @@ function renderKpi(id, spec, body) {
   const value = body.querySelector(".value");
   value.textContent = show(raw, spec.format, currency);
   value.dataset.raw = raw ?? "";
-  const delta = body.querySelector(".delta");
-  if (raw !== null && raw !== undefined && before && before[spec.field] !== null && before[spec.field] !== undefined) {
-    const d = difference(raw, before[spec.field]);
-    const sign = d.startsWith("-") ? "down" : /[1-9]/.test(d) ? "up" : "";
-    delta.className = `delta ${sign}`;
-    const shown = spec.format === "percent"
-      ? show(d, "percent", currency).replace(/%$/, " p.p.")
-      : show(d, spec.format === "count" ? "count" : spec.format, currency);
-    delta.textContent = `${sign === "up" ? "▲ +" : sign === "down" ? "▼ " : ""}${shown} ${t("vs_prev")}`;
-  }
-  value.onclick = () => openTrail(spec, to);
-  value.onkeydown = (e) => { if (e.key === "Enter") openTrail(spec, to); };
+  showDelta(body.querySelector(".delta"), raw, before ? before[spec.field] : null, spec.format, currency);
+  opens(value, () => openTrail(spec, to));
+}
+
+function showDelta(delta, now, before, format, currency) {
+  // The change from the month before, when both months have a value.
+  if (now === null || now === undefined || before === null || before === undefined) return;
+  const d = difference(now, before);
+  const sign = d.startsWith("-") ? "down" : /[1-9]/.test(d) ? "up" : "";
+  delta.className = `delta ${sign}`;
+  const shown = format === "percent" ? show(d, "percent", currency).replace(/%$/, " p.p.") : show(d, format, currency);
+  delta.textContent = `${sign === "up" ? "▲ +" : sign === "down" ? "▼ " : ""}${shown} ${t("vs_prev")}`;
+}
+
+function opens(element, open) {
+  // A value that opens what is behind it, by mouse or keyboard.
+  element.onclick = open;
+  element.onkeydown = (e) => { if (e.key === "Enter") open(); };
+}
+
+function showTrail(title) {
+  // The trail dialog, open, with its body to fill.
+  const dialog = $("trail");
+  $("trail-title").textContent = title;
+  const body = $("trail-body");
+  body.textContent = t("loading");
+  if (!dialog.open) dialog.showModal();
+  return body;
 }
 
 async function openTrail(spec, month) {
@@ -259,11 +283,7 @@ async function openTrail(spec, month) {
   q.set("from", month);
   q.set("to", month);
   if (spec.kind) q.set("kind", spec.kind);
-  const dialog = $("trail");
-  $("trail-title").textContent = `${t("trail")} ${spec.title[state.lang]} · ${month}`;
-  const body = $("trail-body");
-  body.textContent = t("loading");
-  if (!dialog.open) dialog.showModal();
+  const body = showTrail(`${t("trail")} ${spec.title[state.lang]} · ${month}`);
   try {
     const detail = await api(`/api/v1/movements/detail?${q}`);
     if (!detail.movements.length) { body.textContent = t("none"); return; }
@@ -333,23 +353,63 @@ function renderCohorts(body) {
 function renderOpportunities(body) {
   const o = state.data.opportunities;
   if (!o) { body.textContent = t("loading"); return; }
+  const before = state.data.opportunitiesBefore;
   const rows = o.opportunities.map((x) => `<tr><td>${esc(x.customer_name || x.customer_id)}</td>
       <td>${esc(t("kinds")[x.kind] || x.kind)}: ${esc(x.product_id)}</td>
       <td class="num">${esc(show(x.probability, "percent"))}</td>
       <td class="num">${esc(money(x.expected_gain, o.currency))}</td></tr>`);
-  body.innerHTML = `<table><thead><tr><th>${t("customer")}</th><th>${t("product")}</th><th class="num">${t("probability")}</th><th class="num">${t("gain")}</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+  body.innerHTML = `<div class="summary"><span class="found"></span> <span class="delta"></span></div>
+    <table><thead><tr><th>${t("customer")}</th><th>${t("product")}</th><th class="num">${t("probability")}</th><th class="num">${t("gain")}</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+  const found = body.querySelector(".found");
+  found.textContent = `${show(o.found, "count")} ${t("found")} · ${o.at}`;
+  found.dataset.raw = o.found;
+  showDelta(body.querySelector(".delta"), o.found, before ? before.found : null, "count");
+}
+
+function offerMonth(month) {
+  return (state.data.offers.by_month || []).find((m) => m.key === month);
 }
 
 function renderOffers(body) {
   const o = state.data.offers;
   if (!o) { body.textContent = t("loading"); return; }
-  const total = o.total;
+  const { from, to } = state.data;
+  const now = offerMonth(to);
+  const before = offerMonth(addMonths(to, -1));
+  // The range's own figures (the report starts a month early, for the change).
+  const range = o.by_month.filter((m) => m.key >= from);
+  const sum = (field) => range.reduce((acc, m) => acc + m[field], 0);
+  const gained = plain(range.reduce((acc, m) => acc + scaled(m.mrr_gained, 10), 0n), 10);
   body.className = "widget-body kpi";
-  body.innerHTML = `<div class="value"></div><div class="delta"></div><table><tbody></tbody></table>`;
-  body.querySelector(".value").textContent = show(total.conversion_rate, "percent");
-  body.querySelector(".value").dataset.raw = total.conversion_rate ?? "";
-  body.querySelector(".delta").textContent = `${t("accepted")} ${total.accepted} / ${total.accepted + total.declined} · ${t("made")} ${total.made}`;
-  body.querySelector("tbody").innerHTML = `<tr><th>${t("mrr_gained")}</th><td class="num">${esc(money(total.mrr_gained, o.currency))}</td></tr>`;
+  body.innerHTML = `<div class="month"></div><div class="value" tabindex="0"></div><div class="delta"></div>
+    <div class="counts"></div><table><tbody></tbody></table>`;
+  body.querySelector(".month").textContent = to;
+  const value = body.querySelector(".value");
+  value.textContent = show(now ? now.conversion_rate : null, "percent");
+  value.dataset.raw = (now && now.conversion_rate) ?? "";
+  showDelta(body.querySelector(".delta"), now && now.conversion_rate, before && before.conversion_rate, "percent");
+  if (now) {
+    body.querySelector(".counts").textContent =
+      `${t("accepted")} ${now.accepted} / ${now.accepted + now.declined} · ${t("made")} ${now.made} · ${t("mrr_gained")} ${money(now.mrr_gained, o.currency)}`;
+  }
+  body.querySelector("tbody").innerHTML = `<tr><th>${t("in_range")}</th>
+    <td class="num">${esc(`${t("accepted")} ${sum("accepted")} / ${sum("accepted") + sum("declined")} · ${t("made")} ${sum("made")}`)}</td>
+    <td class="num">${esc(money(gained, o.currency))}</td></tr>`;
+  opens(value, () => openOffers(to));
+}
+
+function openOffers(month) {
+  // The offers made in the month: who, what, the outcome, what it brought and the forecast.
+  const o = state.data.offers;
+  const body = showTrail(`${t("offers_of")} ${month}`);
+  const list = (o.offers || []).filter((x) => x.offered_on.startsWith(month));
+  if (!list.length) { body.textContent = t("no_offers"); return; }
+  const rows = list.map((x) => `<tr><td>${esc(x.customer_id)}</td><td>${esc(t("kinds")[x.kind] || x.kind)}: ${esc(x.product_id)}</td>
+      <td>${esc(t("outcomes")[x.outcome || "open"])}</td><td class="num">${esc(money(x.gain, o.currency))}</td>
+      <td class="num">${esc(money(x.forecast, o.currency))}</td><td>${esc(x.line_id || "")}</td></tr>`);
+  body.innerHTML = `<table><thead><tr><th>${t("customer")}</th><th>${t("product")}</th><th>${t("outcome")}</th>
+    <th class="num">${t("realised")}</th><th class="num">${t("forecast")}</th><th>${t("lines")}</th></tr></thead>
+    <tbody>${rows.join("")}</tbody></table>`;
 }
 
 function renderAll() {

@@ -238,6 +238,25 @@ fn offers_conversion_and_forecast() {
         .map(|g| g["key"].as_str().unwrap())
         .collect();
     assert_eq!(segments, ["mid", "smb"]);
+    // The offers behind the groups: one row each, with what it brought and was forecast.
+    let offers = r["offers"].as_array().unwrap();
+    assert_eq!(offers.len(), 3);
+    let pick_offer = |o: &Value| {
+        (
+            o["outcome"].clone(),
+            o["gain"].clone(),
+            o["forecast"].clone(),
+        )
+    };
+    let gains: Vec<_> = offers.iter().map(pick_offer).collect();
+    assert_eq!(
+        gains,
+        [
+            (json!("declined"), json!("0.00"), json!("75.00")),
+            (json!("accepted"), json!("150.00"), json!("50.00")),
+            (json!(null), json!("0.00"), json!("50.00")),
+        ]
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub use holdings::{Holdings, Level};
 pub use mining::{
     mine, Itemset, MinSupport, Mined, MiningOptions, Rule, TooManyItemsets, MEASURE_NAMES,
 };
-pub use offers::{kind_key, offer_report, realised_gain, OfferGroup, OfferReport};
+pub use offers::{kind_key, offer_report, realised_gain, OfferDetail, OfferGroup, OfferReport};
 pub use opportunities::{
     cross_sell_probability, next_tier, opportunities, upsell_probability, usage_window,
     Opportunities, Opportunity, OpportunityFilter, OpportunityKind, OpportunityOptions, UsageMonth,

@@ -52,6 +52,23 @@ impl OfferGroup {
     }
 }
 
+/// One offer of the report, with what it brought and what the model expected: the trail
+/// behind every group's figures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfferDetail {
+    pub id: String,
+    pub offered_on: expansa_ledger::Date,
+    pub customer_id: String,
+    pub product_id: String,
+    pub kind: OfferKind,
+    pub outcome: Option<OfferOutcome>,
+    pub decided_on: Option<expansa_ledger::Date>,
+    /// The line the accepted offer produced (by id), if the book names one.
+    pub line: Option<String>,
+    pub gain: Money,
+    pub forecast: Money,
+}
+
 /// The offers made in a range of months.
 #[derive(Clone, Debug)]
 pub struct OfferReport {
@@ -63,6 +80,8 @@ pub struct OfferReport {
     pub by_kind: Vec<OfferGroup>,
     pub by_product: Vec<OfferGroup>,
     pub by_segment: Vec<OfferGroup>,
+    /// Every offer counted, in the book's order.
+    pub offers: Vec<OfferDetail>,
 }
 
 /// The offers made from `from` to `to` (by the month they were made).
@@ -107,6 +126,7 @@ pub fn offer_report(
         by_kind: Vec::new(),
         by_product: Vec::new(),
         by_segment: Vec::new(),
+        offers: Vec::with_capacity(offers.len()),
     };
     let mut month_groups: BTreeMap<Month, OfferGroup> = BTreeMap::new();
     let mut m = from;
@@ -131,6 +151,18 @@ pub fn offer_report(
             .add(o, gain, forecast);
         let kind = kind_key(o.kind);
         let product = book.products.ids.get(o.product);
+        report.offers.push(OfferDetail {
+            id: o.id.clone(),
+            offered_on: o.offered_on,
+            customer_id: book.customers.ids.get(o.customer).to_string(),
+            product_id: product.to_string(),
+            kind: o.kind,
+            outcome: o.outcome,
+            decided_on: o.decided_on,
+            line: o.line.map(|l| book.lines.ids.get(l).to_string()),
+            gain,
+            forecast,
+        });
         let segment = book
             .customers
             .segment

@@ -8,7 +8,9 @@ use crate::{
     Evaluation, Mined, OfferGroup, OfferReport, Opportunities, OpportunityKind, Recommender, Why,
     MEASURES, MEASURE_NAMES,
 };
-use expansa_ledger::{csv_field, fixed, Book, Currency, Decimal, Format, Locale, Money};
+use expansa_ledger::{
+    csv_field, fixed, Book, Currency, Decimal, Format, Locale, Money, OfferOutcome,
+};
 use expansa_movements::table;
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -475,6 +477,21 @@ pub fn render_offers(r: &OfferReport, c: Currency, format: Format) -> String {
             "by_kind": r.by_kind.iter().map(|g| group_json(g, c)).collect::<Vec<_>>(),
             "by_product": r.by_product.iter().map(|g| group_json(g, c)).collect::<Vec<_>>(),
             "by_segment": r.by_segment.iter().map(|g| group_json(g, c)).collect::<Vec<_>>(),
+            "offers": r.offers.iter().map(|o| json!({
+                "id": o.id,
+                "offered_on": o.offered_on.to_string(),
+                "customer_id": o.customer_id,
+                "product_id": o.product_id,
+                "kind": crate::kind_key(o.kind),
+                "outcome": o.outcome.map(|x| match x {
+                    OfferOutcome::Accepted => "accepted",
+                    OfferOutcome::Declined => "declined",
+                }),
+                "decided_on": o.decided_on.map(|d| d.to_string()),
+                "line_id": o.line,
+                "gain": o.gain.plain(c),
+                "forecast": o.forecast.plain(c),
+            })).collect::<Vec<_>>(),
         })),
         Format::Csv => {
             let mut out = csv_line(
