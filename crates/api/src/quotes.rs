@@ -81,12 +81,8 @@ pub async fn amend(
         params.extend(items.into_iter().map(|v| (flag.to_string(), v)));
     }
     params.extend(b.precision.map(|p| ("precision".to_string(), p)));
-    let request = Request {
-        command: &["quote", "amend"],
-        what: "amend",
-        body: &body,
-    };
-    quote(&s, &headers, request, params, b.apply).await
+    let command = ["quote", "amend"];
+    quote(&s, &headers, &command, params, b.apply, "amend", &body).await
 }
 
 /// Prices a renewal; `apply` records it.
@@ -103,33 +99,21 @@ pub async fn renew(
     let mut params = vec![("contract".to_string(), b.contract)];
     params.extend(b.pricing.map(|p| ("pricing".to_string(), p)));
     params.extend(b.uplift.map(|p| ("uplift".to_string(), p)));
-    let request = Request {
-        command: &["quote", "renew"],
-        what: "renew",
-        body: &body,
-    };
-    quote(&s, &headers, request, params, b.apply).await
+    let command = ["quote", "renew"];
+    quote(&s, &headers, &command, params, b.apply, "renew", &body).await
 }
 
-/// A quote request: its CLI command, what it is (amend or renew) and the body it came with.
-struct Request<'a> {
-    command: &'a [&'a str],
-    what: &'a str,
-    body: &'a [u8],
-}
-
+/// Runs `command` with `params`; with `apply`, records the quote (`what`: amend or renew) once
+/// per Idempotency-Key and `body`.
 async fn quote(
     s: &AppState,
     headers: &HeaderMap,
-    request: Request<'_>,
+    command: &[&str],
     params: Vec<(String, String)>,
     apply: bool,
+    what: &str,
+    body: &[u8],
 ) -> Result<Response, ApiError> {
-    let Request {
-        command,
-        what,
-        body,
-    } = request;
     let allowed = [
         "contract",
         "effective",

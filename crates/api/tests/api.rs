@@ -492,6 +492,25 @@ async fn quotes_price_and_apply_once() {
         .await;
         assert_eq!(h["idempotent-replayed"], "true");
         assert_eq!(again, first);
+        // The key with another quote: refused, the first one stands.
+        let other = serde_json::json!({"contract": "K1", "effective": "2024-01-23", "add": ["SEAT:11"], "apply": true});
+        let (st, b, _) = call(
+            r,
+            write(
+                "POST",
+                "/api/v1/quotes/amend",
+                Some(&s.key),
+                Some("q1"),
+                other,
+            ),
+        )
+        .await;
+        assert_error(
+            st,
+            &b,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+        );
         let (_, terms) = get(r, "/api/v1/contracts/K1/terms?at=2024-02-01").await;
         assert_eq!(terms["lines"][0]["quantity"], "15");
         let (st, b, _) = call(
