@@ -324,7 +324,8 @@ pub(crate) fn replayable(
 ) -> Result<Response, ApiError> {
     let replayed = if outcome.replayed { "true" } else { "false" };
     let body = outcome.response.unwrap_or_else(unchanged);
-    let status = if outcome.replayed || outcome.event.is_some() {
+    // A write (or its replay) that changed nothing answers 200 whatever it asked.
+    let status = if outcome.event.is_some() {
         status
     } else {
         StatusCode::OK

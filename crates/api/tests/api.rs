@@ -356,6 +356,42 @@ async fn writes_need_a_key_and_an_idempotency_key_and_happen_once() {
         )
         .await;
         assert_eq!(st, StatusCode::OK);
+        // That answer is kept too: the same request replays it, another one is refused.
+        let (st, again, h) = call(
+            r,
+            write(
+                "POST",
+                "/api/v1/lines",
+                Some(&s.key),
+                Some("b"),
+                body.clone(),
+            ),
+        )
+        .await;
+        assert_eq!(
+            (st, h["idempotent-replayed"].to_str().unwrap()),
+            (StatusCode::OK, "true")
+        );
+        assert_eq!(again["event"], Value::Null, "{again}");
+        let (st, b, _) = call(
+            r,
+            write(
+                "POST",
+                "/api/v1/lines",
+                Some(&s.key),
+                Some("b"),
+                line("API-9", "padaria-sao-jorge", "1.00"),
+            ),
+        )
+        .await;
+        assert_error(
+            st,
+            &b,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+        );
+        let (st, _) = get(r, "/api/v1/lines/API-9").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
         let (st, b, _) = call(
             r,
             write(

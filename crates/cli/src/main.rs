@@ -209,10 +209,10 @@ fn store_error(e: StoreError) -> anyhow::Error {
 /// What a write changed, file by file.
 fn describe_write(outcome: &WriteOutcome, what: &str) -> String {
     let mut out = match (outcome.event, outcome.replayed) {
-        (_, true) => format!(
-            "{what}: already applied as event {}: nothing changed\n",
-            outcome.event.unwrap_or_default()
-        ),
+        (Some(event), true) => {
+            format!("{what}: already applied as event {event}: nothing changed\n")
+        }
+        (None, true) => format!("{what}: already applied (it changed nothing): nothing changed\n"),
         (Some(event), false) => format!("{what}: recorded as event {event}\n"),
         (None, false) => format!("{what}: no changes (the store already holds these rows)\n"),
     };

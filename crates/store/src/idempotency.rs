@@ -56,3 +56,22 @@ pub(crate) async fn seen(
     }
     Ok(Some((row.try_get(0)?, row.try_get(1)?)))
 }
+
+/// Keeps the answer of a write (`event`: none when it changed nothing) under its key.
+pub(crate) async fn remember(
+    conn: &mut sqlx::AnyConnection,
+    idempotency: &Idempotency,
+    event: Option<i64>,
+    response: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO idempotency (key, event_id, response, request) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(idempotency.key())
+    .bind(event)
+    .bind(response.unwrap_or_default())
+    .bind(idempotency.request())
+    .execute(conn)
+    .await?;
+    Ok(())
+}

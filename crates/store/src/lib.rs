@@ -455,7 +455,7 @@ impl Store {
         changes: &[RowChange],
         actor: &Actor,
         idempotency: Option<&Idempotency>,
-        response: impl FnOnce(i64) -> Option<String>,
+        response: impl FnOnce(Option<i64>) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
         let (mut tx, _writer) = self.begin_write().await?;
         if let Some(idempotency) = idempotency {
@@ -786,16 +786,32 @@ impl Store {
         report: Vec<FileChanges>,
         appended: Option<Vec<(Schema, TableRow)>>,
         idempotency: Option<&Idempotency>,
-        response: impl FnOnce(i64) -> Option<String>,
+        response: impl FnOnce(Option<i64>) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
         let changed = report.iter().any(|f| f.added + f.changed + f.removed > 0);
         if !changed {
-            tx.rollback().await?;
+            let Some(idempotency) = idempotency else {
+                tx.rollback().await?;
+                return Ok(WriteOutcome {
+                    event: None,
+                    files: report,
+                    replayed: false,
+                    response: None,
+                });
+            };
+            // No event, but the request was answered: its key keeps that answer.
+            sqlx::query("DELETE FROM events WHERE id = $1")
+                .bind(event)
+                .execute(&mut *tx)
+                .await?;
+            let response = response(None);
+            idempotency::remember(&mut tx, idempotency, None, response.as_deref()).await?;
+            tx.commit().await?;
             return Ok(WriteOutcome {
                 event: None,
                 files: report,
                 replayed: false,
-                response: None,
+                response,
             });
         }
         // The event before this one: no other write can commit meanwhile (the write lock).
@@ -836,17 +852,9 @@ impl Store {
             .bind(event)
             .execute(&mut *tx)
             .await?;
-        let response = response(event);
+        let response = response(Some(event));
         if let Some(idempotency) = idempotency {
-            sqlx::query(
-                "INSERT INTO idempotency (key, event_id, response, request) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(idempotency.key())
-            .bind(event)
-            .bind(response.clone().unwrap_or_default())
-            .bind(idempotency.request())
-            .execute(&mut *tx)
-            .await?;
+            idempotency::remember(&mut tx, idempotency, Some(event), response.as_deref()).await?;
         }
         // The validated files are the book at this event, whichever way they were made.
         self.kept().committing = Some(Live {

@@ -262,7 +262,7 @@ async fn history_reads_the_book_as_of_any_event() {
                 &quote_changes(&quote),
                 &actor("more seats"),
                 Some(&key),
-                |e| Some(format!("event {e}")),
+                |e| e.map(|e| format!("event {e}")),
             )
             .await
             .unwrap();
