@@ -173,11 +173,14 @@ async function loadData() {
   }
   if (present.has("opportunities")) {
     // The month's list, and how many there were at the end of the month before.
-    jobs.push(api(`/api/v1/opportunities?at=${lastDay(to)}&top=10`).then((d) => (state.data.opportunities = d)));
-    jobs.push(api(`/api/v1/opportunities?at=${lastDay(addMonths(to, -1))}&top=1`).then((d) => (state.data.opportunitiesBefore = d)));
+    const now = filterQuery(); now.set("at", lastDay(to)); now.set("top", "10");
+    const before = filterQuery(); before.set("at", lastDay(addMonths(to, -1))); before.set("top", "1");
+    jobs.push(api(`/api/v1/opportunities?${now}`).then((d) => (state.data.opportunities = d)));
+    jobs.push(api(`/api/v1/opportunities?${before}`).then((d) => (state.data.opportunitiesBefore = d)));
   }
   if (present.has("offers")) {
-    jobs.push(api(`/api/v1/offers?from=${addMonths(from, -1)}&to=${to}`).then((d) => (state.data.offers = d)));
+    const o = filterQuery(); o.set("from", addMonths(from, -1)); o.set("to", to);
+    jobs.push(api(`/api/v1/offers?${o}`).then((d) => (state.data.offers = d)));
   }
   await Promise.all(jobs);
 }

@@ -156,6 +156,7 @@ pub struct OpportunityParams {
     skip_downsell_months: Option<u32>,
     #[param(inline)]
     rules: Option<RulesName>,
+    r#where: Option<Vec<String>>,
     as_of: Option<String>,
 }
 
@@ -171,6 +172,7 @@ pub struct OfferParams {
     min_support: Option<String>,
     min_confidence: Option<String>,
     rules: Option<String>,
+    r#where: Option<Vec<String>>,
     as_of: Option<String>,
 }
 

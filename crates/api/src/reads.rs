@@ -240,7 +240,7 @@ pub async fn opportunities(
         &headers,
         q,
         &["opportunities"],
-        &with(MODEL, &["at", "top", "customer", "kind"]),
+        &with(MODEL, &["at", "top", "customer", "kind", "where"]),
     )
     .await
 }
@@ -254,7 +254,14 @@ pub async fn offers(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    report(&s, &headers, q, &["offers"], &with(MODEL, &["from", "to"])).await
+    report(
+        &s,
+        &headers,
+        q,
+        &["offers"],
+        &with(MODEL, &["from", "to", "where"]),
+    )
+    .await
 }
 
 /// A contract's terms and held lines (`expansa contract show`).

@@ -166,6 +166,23 @@ async fn reports_are_the_clis_numbers() {
             body,
             cli_json(&["opportunities", "--at", "2024-12-31", "--top", "5"])
         );
+        let (_, body) = get(
+            r,
+            "/api/v1/opportunities?at=2024-12-31&top=5&where=family=fiscal",
+        )
+        .await;
+        assert_eq!(
+            body,
+            cli_json(&[
+                "opportunities",
+                "--at",
+                "2024-12-31",
+                "--top",
+                "5",
+                "--where",
+                "family=fiscal"
+            ])
+        );
         let (_, body) = get(r, "/api/v1/rules?at=2024-12-31&min_support=2").await;
         assert_eq!(
             body,
@@ -175,6 +192,24 @@ async fn reports_are_the_clis_numbers() {
         assert_eq!(
             body,
             cli_json(&["offers", "--from", "2024-01", "--to", "2024-12"])
+        );
+        let (_, body) = get(
+            r,
+            "/api/v1/offers?from=2024-01&to=2024-12&where=segment=lucro-presumido",
+        )
+        .await;
+        assert_eq!(body["total"]["made"], 3, "{body}");
+        assert_eq!(
+            body,
+            cli_json(&[
+                "offers",
+                "--from",
+                "2024-01",
+                "--to",
+                "2024-12",
+                "--where",
+                "segment=lucro-presumido"
+            ])
         );
         let (_, body) = get(
             r,

@@ -214,6 +214,76 @@ fn opportunities_ranked_by_expected_gain() {
 }
 
 #[test]
+fn opportunities_and_offers_take_where_filters() {
+    let ranked = |filters: &[&str]| {
+        let mut args = vec!["--at", "2024-12-31"];
+        args.extend(filters);
+        let r = command_json("opportunities", &book(), &args);
+        let list: Vec<(String, String)> = r["opportunities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["customer_id"].as_str().unwrap().to_string(),
+                    o["product_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (r["found"].as_u64().unwrap(), list)
+    };
+    let pair = |c: &str, p: &str| (c.to_string(), p.to_string());
+    // The model learns from the whole book; the filters pick whose and which products are listed.
+    assert_eq!(
+        ranked(&["--where", "segment=mid"]),
+        (1, vec![pair("c4", "payroll")])
+    );
+    assert_eq!(
+        ranked(&["--where", "family=payroll"]),
+        (2, vec![pair("c5", "payroll"), pair("c4", "payroll")])
+    );
+    assert_eq!(
+        ranked(&["--where", "segment=smb", "--where", "product=pro"]),
+        (1, vec![pair("c5", "pro")])
+    );
+
+    let offers = |filters: &[&str]| {
+        let mut args = vec!["--from", "2024-01", "--to", "2024-12"];
+        args.extend(filters);
+        let r = command_json("offers", &book(), &args);
+        let ids: Vec<String> = r["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_string())
+            .collect();
+        (r["total"]["made"].as_u64().unwrap(), ids)
+    };
+    assert_eq!(
+        offers(&["--where", "segment=mid"]),
+        (2, vec!["o1".to_string(), "o2".to_string()])
+    );
+    assert_eq!(
+        offers(&["--where", "family=payroll"]),
+        (1, vec!["o3".to_string()])
+    );
+    assert_eq!(offers(&["--where", "channel=seo"]), (0, vec![]));
+    expansa()
+        .args(["offers", "--data", book().to_str().unwrap()])
+        .args([
+            "--from",
+            "2024-01",
+            "--to",
+            "2024-12",
+            "--where",
+            "colour=red",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown filter"));
+}
+
+#[test]
 fn offers_conversion_and_forecast() {
     let r = command_json("offers", &book(), &["--from", "2024-01", "--to", "2024-12"]);
     assert_eq!(

@@ -122,6 +122,8 @@ enum CliCommand {
         #[arg(long, value_enum)]
         kind: Option<OpportunityKindArg>,
         #[command(flatten)]
+        filters: FilterArgs,
+        #[command(flatten)]
         model: ModelArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -137,6 +139,8 @@ enum CliCommand {
         /// Last month (YYYY-MM).
         #[arg(long)]
         to: Month,
+        #[command(flatten)]
+        filters: FilterArgs,
         #[command(flatten)]
         model: ModelArgs,
         /// Output format.
@@ -709,12 +713,14 @@ pub enum Command {
         kind: Option<OpportunityKind>,
         top: Option<usize>,
         format: Format,
+        filters: Vec<(String, String)>,
     },
     Offers {
         from: Month,
         to: Month,
         model: OpportunityOptions,
         format: Format,
+        filters: Vec<(String, String)>,
     },
     Evaluate {
         options: EvaluateOptions,
@@ -945,6 +951,7 @@ impl Plan {
                 top,
                 customer,
                 kind,
+                filters,
                 model,
                 format,
             } => {
@@ -957,6 +964,7 @@ impl Plan {
                     }),
                     top: (top > 0).then_some(top),
                     format,
+                    filters: filters.parse()?,
                 };
                 (book, command)
             }
@@ -964,6 +972,7 @@ impl Plan {
                 book,
                 from,
                 to,
+                filters,
                 model,
                 format,
             } => {
@@ -973,6 +982,7 @@ impl Plan {
                     to,
                     model: model.parse(to.last_day())?,
                     format,
+                    filters: filters.parse()?,
                 };
                 (book, command)
             }

@@ -16,9 +16,11 @@ use expansa_opportunities::{
 
 /// Runs a book command of `plan` on `book` and returns what it prints.
 pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
+    let selection = |filters: &[(String, String)]| -> anyhow::Result<Selection> {
+        Selection::from_filters(book, filters).map_err(anyhow::Error::msg)
+    };
     let select = |filters: &[(String, String)]| -> anyhow::Result<ByCustomer> {
-        let selection = Selection::from_filters(book, filters).map_err(anyhow::Error::msg)?;
-        Ok(ByCustomer::new(book, &selection))
+        Ok(ByCustomer::new(book, &selection(filters)?))
     };
     let out = |format: &Format| output_format(plan, *format);
     match &plan.command {
@@ -80,6 +82,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             kind,
             top,
             format,
+            filters,
         } => {
             let customer = customer
                 .as_deref()
@@ -88,6 +91,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             let filter = OpportunityFilter {
                 customer,
                 kind: *kind,
+                selection: selection(filters)?,
                 top: *top,
             };
             let found = opportunities(book, options, &filter)?;
@@ -98,8 +102,9 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             to,
             model,
             format,
+            filters,
         } => {
-            let report = offer_report(book, *from, *to, model)?;
+            let report = offer_report(book, *from, *to, model, &selection(filters)?)?;
             Ok(render_offers(&report, book.currency(), out(format)))
         }
         Command::Evaluate { options, format } => {

@@ -1,4 +1,4 @@
-use expansa_ledger::{Book, Currency, CustomerIdx, Date, LineIdx, Money, Month};
+use expansa_ledger::{Book, Currency, CustomerIdx, Date, LineIdx, Money, Month, ProductIdx};
 use rayon::prelude::*;
 use std::fmt;
 use std::str::FromStr;
@@ -229,15 +229,17 @@ impl Selection {
     /// Whether line `l` is selected.
     pub fn keeps(&self, book: &Book, l: LineIdx) -> bool {
         let line = &book.lines.items[l as usize];
-        let customer_ok = self
-            .customers
-            .as_ref()
-            .is_none_or(|keep| keep[line.customer as usize]);
-        customer_ok
-            && self
-                .products
-                .as_ref()
-                .is_none_or(|keep| keep[line.product as usize])
+        self.keeps_customer(line.customer) && self.keeps_product(line.product)
+    }
+
+    /// Whether customer `c` passes the customer filters.
+    pub fn keeps_customer(&self, c: CustomerIdx) -> bool {
+        self.customers.as_ref().is_none_or(|keep| keep[c as usize])
+    }
+
+    /// Whether product `p` passes the product filters.
+    pub fn keeps_product(&self, p: ProductIdx) -> bool {
+        self.products.as_ref().is_none_or(|keep| keep[p as usize])
     }
 }
 

@@ -84,17 +84,20 @@ pub struct OfferReport {
     pub offers: Vec<OfferDetail>,
 }
 
-/// The offers made from `from` to `to` (by the month they were made).
+/// The offers made from `from` to `to` (by the month they were made) to the customers and of
+/// the products `selection` keeps.
 pub fn offer_report(
     book: &Book,
     from: Month,
     to: Month,
     model: &OpportunityOptions,
+    selection: &Selection,
 ) -> Result<OfferReport, TooManyItemsets> {
     let offers: Vec<&Offer> = book
         .offers
         .iter()
         .filter(|o| (from..=to).contains(&Month::of(o.offered_on)))
+        .filter(|o| selection.keeps_customer(o.customer) && selection.keeps_product(o.product))
         .collect();
     let by_customer = ByCustomer::new(book, &Selection::all());
     let mut forecasts = BTreeMap::new();

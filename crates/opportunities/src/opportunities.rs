@@ -101,10 +101,12 @@ pub struct Opportunity {
 }
 
 /// Which opportunities to list.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct OpportunityFilter {
     pub customer: Option<CustomerIdx>,
     pub kind: Option<OpportunityKind>,
+    /// Customers and products kept (`--where`); the model still learns from the whole book.
+    pub selection: Selection,
     pub top: Option<usize>,
 }
 
@@ -171,7 +173,8 @@ pub fn opportunities(
     let n = holdings.len() as u64;
     let families = &book.products;
     let wanted = |kind| filter.kind.is_none_or(|k| k == kind);
-    let wanted_customer = |c| filter.customer.is_none_or(|x| x == c);
+    let wanted_customer =
+        |c| filter.customer.is_none_or(|x| x == c) && filter.selection.keeps_customer(c);
 
     // Cross-sell: products of families the customer does not hold.
     let cross: Vec<(Vec<Opportunity>, u64)> = (0..holdings.len())
@@ -249,6 +252,7 @@ pub fn opportunities(
             .then_with(|| ids.get(a.customer).cmp(ids.get(b.customer)))
             .then_with(|| products.get(a.product).cmp(products.get(b.product)))
     });
+    list.retain(|o| filter.selection.keeps_product(o.product));
     let found = list.len();
     if let Some(top) = filter.top {
         list.truncate(top);
