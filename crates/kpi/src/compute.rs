@@ -4,6 +4,7 @@ use crate::{per, ratio};
 use expansa_ledger::{Book, Currency, Decimal, Money, Month, OfferOutcome};
 use expansa_movements::{
     customer_movements, mrr_history, report_selected, ByCustomer, Kind, MonthTotals, Query, Rules,
+    Selection,
 };
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -142,7 +143,10 @@ pub fn kpis(
     let months = report
         .months
         .iter()
-        .map(|totals| month_kpis(book, totals, first, &counts, &spend, &mut notes))
+        .map(|totals| {
+            let kept = by_customer.selection();
+            month_kpis(book, totals, first, &counts, &spend, kept, &mut notes)
+        })
         .collect();
     KpiReport {
         currency: report.currency,
@@ -264,6 +268,7 @@ fn month_kpis(
     first: Month,
     counts: &Counts<'_>,
     spend: &Spend<'_>,
+    kept: &Selection,
     notes: &mut Notes,
 ) -> KpiMonth {
     let m = t.month;
@@ -345,6 +350,7 @@ fn month_kpis(
         .offers
         .iter()
         .filter(|o| o.outcome.is_some() && o.decided_on.is_some_and(|d| Month::of(d) == m))
+        .filter(|o| kept.keeps_customer(o.customer) && kept.keeps_product(o.product))
         .collect();
     let accepted = decided
         .iter()

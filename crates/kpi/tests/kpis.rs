@@ -215,13 +215,28 @@ fn offer_conversion() {
                   o1,A,q,cross_sell,2024-02-01,accepted,2024-03-02\n\
                   o2,A,q,cross_sell,2024-02-01,declined,2024-03-05\n\
                   o3,A,q,upsell,2024-02-01,accepted,2024-03-09\n\
-                  o4,A,q,upsell,2024-03-01,,\n";
-    let v = kpi_json(
-        &book(&[("subscriptions.csv", &subs), ("offers.csv", offers)]),
-        "2024-03",
-        "2024-03",
-    );
+                  o4,A,r,upsell,2024-03-01,,\n";
+    let b = book(&[("subscriptions.csv", &subs), ("offers.csv", offers)]);
+    let v = kpi_json(&b, "2024-03", "2024-03");
     assert_eq!(v["months"][0]["offer_conversion_rate"], "0.6667");
+    // `--where` keeps the offers of the selected customers and products: here only o4 (open,
+    // product r) and none decided, so the rate is null; for product q it is the book's.
+    let filtered = |key: &str, value: &str| {
+        let q = Query {
+            from: "2024-03".parse().unwrap(),
+            to: "2024-03".parse().unwrap(),
+            rules: Rules::Conexa,
+        };
+        let filters = [(key.to_string(), value.to_string())];
+        let selection = Selection::from_filters(&b, &filters).unwrap();
+        let r = kpis(&b, &q, &ByCustomer::new(&b, &selection), None);
+        let v: Value =
+            serde_json::from_str(&render_kpis(&r, expansa_ledger::Format::Json)).unwrap();
+        v["months"][0]["offer_conversion_rate"].clone()
+    };
+    assert_eq!(filtered("product", "r"), Value::Null);
+    assert_eq!(filtered("product", "q"), "0.6667");
+    assert_eq!(filtered("customer", "B"), Value::Null);
 }
 
 #[test]

@@ -314,6 +314,8 @@ impl Selection {
 pub struct ByCustomer {
     start: Vec<u32>,
     order: Vec<LineIdx>,
+    /// The selection the lines were kept by.
+    selection: Selection,
 }
 
 impl ByCustomer {
@@ -347,7 +349,16 @@ impl ByCustomer {
                 *slot += 1;
             }
         }
-        ByCustomer { start, order }
+        ByCustomer {
+            start,
+            order,
+            selection: selection.clone(),
+        }
+    }
+
+    /// The selection these lines were kept by (for what else it filters, such as offers).
+    pub fn selection(&self) -> &Selection {
+        &self.selection
     }
 
     /// The selected lines of customer `c`.
