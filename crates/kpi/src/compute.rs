@@ -140,13 +140,11 @@ pub fn kpis(
         .reduce(|| Counts::new(n), Counts::merge);
     let mut notes = Notes::default();
     let spend = monthly_spend(book, spend_channels);
+    let kept = by_customer.selection();
     let months = report
         .months
         .iter()
-        .map(|totals| {
-            let kept = by_customer.selection();
-            month_kpis(book, totals, first, &counts, &spend, kept, &mut notes)
-        })
+        .map(|totals| month_kpis(book, totals, first, &counts, &spend, kept, &mut notes))
         .collect();
     KpiReport {
         currency: report.currency,
@@ -350,7 +348,7 @@ fn month_kpis(
         .offers
         .iter()
         .filter(|o| o.outcome.is_some() && o.decided_on.is_some_and(|d| Month::of(d) == m))
-        .filter(|o| kept.keeps_customer(o.customer) && kept.keeps_product(o.product))
+        .filter(|o| kept.keeps_offer(o))
         .collect();
     let accepted = decided
         .iter()

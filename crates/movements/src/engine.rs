@@ -1,4 +1,4 @@
-use expansa_ledger::{Book, Currency, CustomerIdx, Date, LineIdx, Money, Month, ProductIdx};
+use expansa_ledger::{Book, Currency, CustomerIdx, Date, LineIdx, Money, Month, Offer, ProductIdx};
 use rayon::prelude::*;
 use std::fmt;
 use std::str::FromStr;
@@ -240,6 +240,11 @@ impl Selection {
     /// Whether product `p` passes the product filters.
     pub fn keeps_product(&self, p: ProductIdx) -> bool {
         self.products.as_ref().is_none_or(|keep| keep[p as usize])
+    }
+
+    /// Whether an offer is to a selected customer, of a selected product.
+    pub fn keeps_offer(&self, o: &Offer) -> bool {
+        self.keeps_customer(o.customer) && self.keeps_product(o.product)
     }
 }
 

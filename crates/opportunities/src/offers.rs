@@ -97,7 +97,7 @@ pub fn offer_report(
         .offers
         .iter()
         .filter(|o| (from..=to).contains(&Month::of(o.offered_on)))
-        .filter(|o| selection.keeps_customer(o.customer) && selection.keeps_product(o.product))
+        .filter(|o| selection.keeps_offer(o))
         .collect();
     let by_customer = ByCustomer::new(book, &Selection::all());
     let mut forecasts = BTreeMap::new();

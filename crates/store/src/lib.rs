@@ -790,23 +790,23 @@ impl Store {
     ) -> Result<WriteOutcome, StoreError> {
         let changed = report.iter().any(|f| f.added + f.changed + f.removed > 0);
         if !changed {
-            let Some(idempotency) = idempotency else {
-                tx.rollback().await?;
-                return Ok(WriteOutcome {
-                    event: None,
-                    files: report,
-                    replayed: false,
-                    response: None,
-                });
+            let response = match idempotency {
+                None => {
+                    tx.rollback().await?;
+                    None
+                }
+                // No event, but the request was answered: its key keeps that answer.
+                Some(idempotency) => {
+                    sqlx::query("DELETE FROM events WHERE id = $1")
+                        .bind(event)
+                        .execute(&mut *tx)
+                        .await?;
+                    let response = response(None);
+                    idempotency::remember(&mut tx, idempotency, None, response.as_deref()).await?;
+                    tx.commit().await?;
+                    response
+                }
             };
-            // No event, but the request was answered: its key keeps that answer.
-            sqlx::query("DELETE FROM events WHERE id = $1")
-                .bind(event)
-                .execute(&mut *tx)
-                .await?;
-            let response = response(None);
-            idempotency::remember(&mut tx, idempotency, None, response.as_deref()).await?;
-            tx.commit().await?;
             return Ok(WriteOutcome {
                 event: None,
                 files: report,
