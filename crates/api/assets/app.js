@@ -16,7 +16,7 @@ const TEXT = {
     in_range: "No período", found: "encontradas", offers_of: "Ofertas de", outcome: "Resultado",
     realised: "Ganho", forecast: "Previsto", no_offers: "Nenhuma oferta.",
     outcomes: { accepted: "aceita", declined: "recusada", open: "em aberto" },
-    kinds: { new: "Novo", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reativação", downsell: "Downsell", churn: "Churn" },
+    kinds: { new: "Novo", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reativação", downsell: "Downsell", churn: "Churn", fx: "Câmbio", entering_segment: "Entrada no segmento", leaving_segment: "Saída do segmento" },
     mrr_line: "MRR final",
   },
   en: {
@@ -31,7 +31,7 @@ const TEXT = {
     in_range: "In the range", found: "found", offers_of: "Offers of", outcome: "Outcome",
     realised: "Gain", forecast: "Forecast", no_offers: "No offers.",
     outcomes: { accepted: "accepted", declined: "declined", open: "open" },
-    kinds: { new: "New", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reactivation", downsell: "Downsell", churn: "Churn" },
+    kinds: { new: "New", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reactivation", downsell: "Downsell", churn: "Churn", fx: "FX", entering_segment: "Entering segment", leaving_segment: "Leaving segment" },
     mrr_line: "MRR end",
   },
 };
@@ -46,6 +46,7 @@ const WIDGETS = {
   downsell: { title: { "pt-BR": "Downsell", en: "Downsell" }, source: "movements", field: "downsell", format: "money", kind: "downsell" },
   churn: { title: { "pt-BR": "Churn", en: "Churn" }, source: "movements", field: "churn", format: "money", kind: "churn" },
   reactivation: { title: { "pt-BR": "Reativação", en: "Reactivation" }, source: "movements", field: "reactivation", format: "money", kind: "reactivation" },
+  fx: { title: { "pt-BR": "Variação cambial", en: "FX revaluation" }, source: "movements", field: "fx", format: "money", kind: "fx" },
   customers: { title: { "pt-BR": "Clientes", en: "Customers" }, source: "kpis", field: "customers", format: "count" },
   arpa: { title: { "pt-BR": "ARPA", en: "ARPA" }, source: "kpis", field: "arpa", format: "money" },
   churn_rate: { title: { "pt-BR": "Taxa de churn", en: "Churn rate" }, source: "kpis", field: "customer_churn_rate", format: "percent" },
@@ -304,7 +305,7 @@ function esc(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-const KIND_COLORS = { new: "#2e7d32", cross_sell: "#1565c0", upsell: "#6a1b9a", reactivation: "#00838f", downsell: "#ef6c00", churn: "#c62828" };
+const KIND_COLORS = { new: "#2e7d32", cross_sell: "#1565c0", upsell: "#6a1b9a", reactivation: "#00838f", downsell: "#ef6c00", churn: "#c62828", fx: "#8e24aa", entering_segment: "#7986cb", leaving_segment: "#a1887f" };
 
 function renderChart(id, body) {
   const months = state.data.movements.months.filter((m) => m.month >= state.data.from);
@@ -314,7 +315,8 @@ function renderChart(id, body) {
     canvas = body.querySelector("canvas");
   }
   if (state.charts[id]) state.charts[id].destroy();
-  const kinds = Object.keys(KIND_COLORS);
+  // The segment moves only show when a family filter made some.
+  const kinds = Object.keys(KIND_COLORS).filter((k) => !k.endsWith("_segment") || months.some((m) => /[1-9]/.test(m[k])));
   const datasets = kinds.map((k) => ({
     label: t("kinds")[k], data: months.map((m) => Number(m[k])), backgroundColor: KIND_COLORS[k], stack: "m",
   }));

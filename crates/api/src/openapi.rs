@@ -35,6 +35,9 @@ pub enum MovementKind {
     Reactivation,
     Downsell,
     Churn,
+    Fx,
+    EnteringSegment,
+    LeavingSegment,
 }
 
 /// Cohort periods.
@@ -91,7 +94,8 @@ pub struct DetailParams {
     from: String,
     #[param(pattern = r"^\d{4}-\d{2}$", example = "2024-03")]
     to: String,
-    /// new, cross_sell, upsell, reactivation, downsell or churn.
+    /// new, cross_sell, upsell, reactivation, downsell, churn, fx, entering_segment or
+    /// leaving_segment.
     #[param(inline)]
     kind: Option<MovementKind>,
     #[param(inline)]

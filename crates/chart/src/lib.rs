@@ -87,6 +87,9 @@ fn color(kind: Kind) -> RGBColor {
         Kind::Reactivation => RGBColor(124, 179, 66),
         Kind::Downsell => RGBColor(251, 140, 0),
         Kind::Churn => RGBColor(229, 57, 53),
+        Kind::Fx => RGBColor(142, 36, 170),
+        Kind::EnteringSegment => RGBColor(121, 134, 203),
+        Kind::LeavingSegment => RGBColor(161, 136, 127),
     }
 }
 
@@ -151,14 +154,18 @@ fn draw_movements<DB: DrawingBackend>(
         ))
         .map_err(text)?;
 
+    // Gains stack up, losses down; fx and the segment moves go either way.
     let ups = |m: &expansa_movements::MonthTotals| {
-        [Kind::New, Kind::CrossSell, Kind::Upsell, Kind::Reactivation]
+        Kind::ALL
             .iter()
-            .map(|k| f(m.get(*k).as_decimal()))
+            .map(|k| f(m.get(*k).as_decimal()).max(0.0))
             .sum::<f64>()
     };
     let downs = |m: &expansa_movements::MonthTotals| {
-        f((m.get(Kind::Downsell) + m.get(Kind::Churn)).as_decimal())
+        Kind::ALL
+            .iter()
+            .map(|k| f(m.get(*k).as_decimal()).min(0.0))
+            .sum::<f64>()
     };
     let max_up = report.months.iter().map(ups).fold(1.0, f64::max) * 1.1;
     let max_down = report.months.iter().map(downs).fold(0.0, f64::min) * 1.1;
@@ -184,7 +191,12 @@ fn draw_movements<DB: DrawingBackend>(
             }
         }
     }
-    for kind in Kind::ALL {
+    // The segment moves are listed only when a filter made some.
+    let listed = |k: Kind| {
+        !matches!(k, Kind::EnteringSegment | Kind::LeavingSegment)
+            || report.months.iter().any(|m| !m.get(k).is_zero())
+    };
+    for kind in Kind::ALL.into_iter().filter(|&k| listed(k)) {
         chart
             .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
             .map_err(text)?

@@ -154,6 +154,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
 fn import_options(plan: &Plan) -> ImportOptions {
     ImportOptions {
         currency: plan.currency,
+        encoding: plan.encoding,
     }
 }
 

@@ -108,10 +108,10 @@ fn csv_output() {
     assert_eq!(
         lines,
         [
-            "month,mrr_start,new,cross_sell,upsell,reactivation,downsell,churn,mrr_end,customers_start,customers_end",
-            "2024-01,0.00,1000.00,0.00,0.00,0.00,0.00,0.00,1000.00,0,2",
-            "2024-02,1000.00,400.00,700.00,0.00,0.00,0.00,0.00,2100.00,2,3",
-            "2024-03,2100.00,0.00,0.00,0.00,0.00,0.00,0.00,2100.00,3,3",
+            "month,mrr_start,new,cross_sell,upsell,reactivation,downsell,churn,fx,entering_segment,leaving_segment,mrr_end,customers_start,customers_end",
+            "2024-01,0.00,1000.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,1000.00,0,2",
+            "2024-02,1000.00,400.00,700.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,2100.00,2,3",
+            "2024-03,2100.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,2100.00,3,3",
         ]
     );
 }
@@ -242,7 +242,7 @@ fn check_lists_every_problem_and_exits_non_zero() {
         "subscriptions.csv:4: end_date: 2024-02-01: is before the start (2024-03-01)",
         "subscriptions.csv:5: id: l1: duplicate line id (first on line 2)",
         "subscriptions.csv:6: customer_id: ghost: unknown customer (not in customers.csv)",
-        "subscriptions.csv:7: currency: EUR: no rate in fx_rates.csv for EUR to BRL in 2024-01",
+        "subscriptions.csv:7: currency: EUR: no rate in fx_rates.csv for EUR to BRL in any month (1 line): add EUR rates",
         "subscriptions.csv:8: currency: XXX: unknown ISO 4217 currency code",
         "subscriptions.csv:9: revises: nope: names an unknown line",
         "subscriptions.csv:10: unit_price: : required value is missing",

@@ -606,3 +606,69 @@ fn a_bad_import_lists_problems_and_changes_nothing() {
         "--data DIR",
     );
 }
+
+/// testdata/contracts-far-end: contracts running to 9999-12-31 (a common "no end" value).
+fn far_end_book() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/contracts-far-end")
+}
+
+#[test]
+fn quotes_on_a_contract_ending_9999_12_31_are_priced_or_refused_by_name() {
+    let data = far_end_book();
+    let d = data.to_str().unwrap();
+    let amend = |add: &str| {
+        [
+            "quote",
+            "amend",
+            "--data",
+            d,
+            "--contract",
+            "K9",
+            "--effective",
+            "2024-06-01",
+            "--add",
+            add,
+        ]
+        .map(String::from)
+    };
+    // 95707 whole months to 10000-01-01: 420.00 x 95707 / 12 = 3349745.00.
+    let args = amend("SEAT:1");
+    let q = json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(q["end"], "9999-12-31");
+    assert_eq!(q["lines"][0]["prorate_multiplier"], "7975.5833333333");
+    assert_eq!(q["lines"][0]["prorated_unit_price"], "3349745.00");
+    assert_eq!(q["total"], "3349745.00");
+    let args = amend("SEAT:100000000000000000000000");
+    fails(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        1,
+        "contract K9 ends 9999-12-31: the prorated amount of SEAT",
+    );
+    let out = expansa()
+        .args(args.iter().map(String::as_str))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("out of range"), "{stderr}");
+    assert!(stderr.contains("over 7975 years and 7 months"), "{stderr}");
+    assert!(stderr.contains("exceeds the largest amount"), "{stderr}");
+}
+
+#[test]
+fn renewing_a_contract_ending_9999_12_31_says_why_not() {
+    let data = far_end_book();
+    let d = data.to_str().unwrap();
+    fails(
+        &["quote", "renew", "--data", d, "--contract", "K9"],
+        1,
+        "contract K9 ends 9999-12-31: a renewal would start after 9999-12-31",
+    );
+    fails(
+        &["quote", "renew", "--data", d, "--contract", "K8"],
+        1,
+        "contract K8 ends 9999-06-30: its 12-month renewal from 9999-07-01 would end after 9999-12-31",
+    );
+    let q = json(&["quote", "renew", "--data", d, "--contract", "K7"]);
+    assert_eq!(q["end"], "9999-12-31");
+    assert_eq!(q["total"], "1440.00");
+}

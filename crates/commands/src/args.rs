@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use expansa_contracts::{AmendRequest, Change, Precision, RenewRequest};
+use expansa_import::TextEncoding;
 use expansa_kpi::{CohortBy, CohortMetric};
 use expansa_ledger::{parse_date, Currency, Date, Decimal, Locale, Month, RenewalPricing};
 use expansa_movements::{Kind, Query, Rules};
@@ -21,7 +22,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum CliCommand {
-    /// Monthly MRR and its movements (new, cross-sell, upsell, reactivation, downsell, churn).
+    /// Monthly MRR and its movements (new, cross-sell, upsell, reactivation, downsell, churn,
+    /// fx; entering and leaving segment with a product filter).
     Movements {
         #[command(flatten)]
         book: BookArgs,
@@ -33,7 +35,8 @@ enum CliCommand {
         /// Print every customer's movements with the lines behind them (who makes each figure).
         #[arg(long, conflicts_with = "explain")]
         detail: bool,
-        /// With --detail: only this kind (new, cross_sell, upsell, reactivation, downsell, churn).
+        /// With --detail: only this kind (new, cross_sell, upsell, reactivation, downsell, churn,
+        /// fx, entering_segment, leaving_segment).
         #[arg(long, requires = "detail", value_parser = movement_kind)]
         kind: Option<Kind>,
         #[command(flatten)]
@@ -391,6 +394,10 @@ struct BookArgs {
     /// Reporting currency (ISO 4217).
     #[arg(long, default_value = "BRL")]
     currency: String,
+    /// Text encoding of the files that are not UTF-8: windows-1252 (also latin1 or
+    /// iso-8859-1), as Excel saves CSV in Brazil; UTF-8 text is read as UTF-8 all the same.
+    #[arg(long, default_value = "utf-8", value_name = "NAME")]
+    encoding: String,
     /// Language of tables: pt-BR or en (default: from LC_ALL / LC_MESSAGES / LANG, where C means
     /// en; else pt-BR).
     #[arg(long)]
@@ -538,7 +545,8 @@ impl ModelArgs {
 /// A movement kind by its JSON key.
 fn movement_kind(s: &str) -> Result<Kind, String> {
     Kind::from_key(s).ok_or_else(|| {
-        format!("{s:?}: expected new, cross_sell, upsell, reactivation, downsell or churn")
+        let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.key()).collect();
+        format!("{s:?}: expected one of {}", keys.join(", "))
     })
 }
 
@@ -656,6 +664,8 @@ impl ActorArgs {
 pub struct Plan {
     pub source: Source,
     pub currency: Currency,
+    /// How files that are not UTF-8 are read.
+    pub encoding: TextEncoding,
     pub locale: Locale,
     pub threads: usize,
     pub command: Command,
@@ -1105,6 +1115,10 @@ impl Plan {
                 book.currency
             )
         })?;
+        let encoding = book
+            .encoding
+            .parse::<TextEncoding>()
+            .map_err(|e| format!("--encoding {e}"))?;
         let locale = match book.locale {
             Some(tag) => tag.parse::<Locale>()?,
             None => locale_from_env(),
@@ -1141,6 +1155,7 @@ impl Plan {
         Ok(Plan {
             source,
             currency,
+            encoding,
             locale,
             threads,
             command,

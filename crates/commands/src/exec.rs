@@ -152,7 +152,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             let idx = find_customer(book, customer)?;
             let format = out(format);
             let lines = select(filters)?;
-            let trail = customer_movements(book, query, idx, lines.lines(idx as usize));
+            let trail = customer_movements(book, query, &lines, idx);
             let mut out = render_trail(book, customer, &trail, format);
             if !out.ends_with('\n') {
                 out.push('\n');

@@ -6,6 +6,7 @@
 //! quoted. Existing lines are never edited: a changed line is closed the day before the
 //! amendment and a new line that `revises` it carries the new quantity or plan.
 
+mod exact;
 mod prorate;
 mod quote;
 mod render;
@@ -72,8 +73,39 @@ pub enum QuoteError {
     NoUplift(String),
     #[error("contract {0} holds no line on its last day: nothing to renew")]
     NothingToRenew(String),
-    #[error("an amount is out of range")]
-    OutOfRange,
+    /// An amount of the quote is beyond what a [`Decimal`] holds (about 7.9 x 10^28), e.g.
+    /// a price prorated over the thousands of years to a 9999-12-31 end.
+    #[error(
+        "contract {contract}{}: {what} exceeds the largest amount expansa can represent ({})",
+        ends(.end),
+        Decimal::MAX
+    )]
+    TooLarge {
+        contract: String,
+        /// The contract's end (`None` for an evergreen contract).
+        end: Option<Date>,
+        /// What was being computed, with its operands.
+        what: String,
+    },
+    /// A new line's MRR is beyond the limit the import puts on one line.
+    #[error("contract {contract}: {product}: the new line's MRR: {reason}")]
+    LineMrr {
+        contract: String,
+        product: String,
+        reason: String,
+    },
+    /// A renewal whose term the calendar cannot hold (it would run past 9999-12-31).
+    #[error("contract {contract} ends {end}: {reason}")]
+    NoRenewalTerm {
+        contract: String,
+        end: Date,
+        reason: String,
+    },
+}
+
+/// ` ends DAY` for a contract with an end, else nothing.
+fn ends(end: &Option<Date>) -> String {
+    end.map_or(String::new(), |d| format!(" ends {d}"))
 }
 
 /// A contract as of one day: its terms and the lines it holds.
@@ -144,8 +176,8 @@ pub fn contract(book: &Book, id: &str, at: Date) -> Result<ContractView, QuoteEr
     let held: Vec<HeldLine> = lines
         .iter()
         .filter(|&&l| book.lines.items[l as usize].active_on(at))
-        .map(|&l| held_line(book, l))
-        .collect();
+        .map(|&l| held_line(book, l, id, end))
+        .collect::<Result<_, _>>()?;
     let currency = lines
         .first()
         .map_or(book.currency(), |&l| book.lines.items[l as usize].currency);
@@ -162,7 +194,14 @@ pub fn contract(book: &Book, id: &str, at: Date) -> Result<ContractView, QuoteEr
         renewal_term_months: row.and_then(|c| c.renewal_term_months),
         at,
         currency,
-        mrr: held.iter().map(|h| h.mrr).sum(),
+        mrr: held
+            .iter()
+            .try_fold(Money::ZERO, |sum, h| add_money(sum, h.mrr))
+            .ok_or_else(|| QuoteError::TooLarge {
+                contract: id.to_string(),
+                end,
+                what: "the MRR of its lines".into(),
+            })?,
         lines: held,
         from_contracts_file: row.is_some(),
     })
@@ -179,28 +218,50 @@ impl ContractView {
     }
 }
 
-fn held_line(book: &Book, l: LineIdx) -> HeldLine {
+/// `a + b`, exact; `None` beyond the range of [`Money`].
+pub(crate) fn add_money(a: Money, b: Money) -> Option<Money> {
+    Money::from_scaled(a.scaled().checked_add(b.scaled())?)
+}
+
+fn held_line(
+    book: &Book,
+    l: LineIdx,
+    contract: &str,
+    end: Option<Date>,
+) -> Result<HeldLine, QuoteError> {
     let line = &book.lines.items[l as usize];
     let product = &book.products.items[line.product as usize];
+    let line_id = book.lines.ids.get(l).to_string();
     let unit_price = line.unit_price.get();
     let discount_pct = line.discount_pct.get();
     let period = u32::from(line.billing_period_months.max(1));
     let term = product.price_term_months.max(1);
-    let term_unit_price = unit_price * (Decimal::ONE_HUNDRED - discount_pct) / Decimal::ONE_HUNDRED
-        * Decimal::from(term)
-        / Decimal::from(period);
-    HeldLine {
+    // unit_price x (100 - discount) x term / (100 x period), on exact integers.
+    let term_unit_price = exact::sub(Decimal::ONE_HUNDRED, discount_pct)
+        .and_then(|keep| {
+            exact::quotient(
+                &[unit_price, keep],
+                u128::from(term),
+                100 * u64::from(period),
+            )
+        })
+        .ok_or_else(|| QuoteError::TooLarge {
+            contract: contract.to_string(),
+            end,
+            what: format!("the price per {term} months of line {line_id}"),
+        })?;
+    Ok(HeldLine {
         line: l,
-        line_id: book.lines.ids.get(l).to_string(),
+        line_id,
         product_id: book.products.ids.get(line.product).to_string(),
         quantity: line.quantity.get(),
         unit_price,
         discount_pct,
         billing_period_months: period,
         price_term_months: term,
-        term_unit_price: term_unit_price.normalize(),
+        term_unit_price,
         mrr: line.mrr(),
         start: line.start,
         end: line.end,
-    }
+    })
 }

@@ -1,6 +1,6 @@
 //! Prorate multipliers (Salesforce CPQ semantics), as exact fractions.
 
-use expansa_ledger::{Date, Decimal, RoundingStrategy};
+use expansa_ledger::{Date, Decimal};
 use jiff::ToSpan;
 use serde::Serialize;
 use std::fmt;
@@ -53,26 +53,43 @@ pub struct Term {
 
 impl Term {
     /// The term from `first` to `last`, both inclusive; `None` when `last` is before `first`.
+    /// Calendar arithmetic on plain integers, so a term may end on the last day a [`Date`]
+    /// can hold (9999-12-31, a common "no end" value) although the day after it cannot be a
+    /// [`Date`].
     pub fn between(first: Date, last: Date) -> Option<Term> {
         if last < first {
             return None;
         }
-        let after = last.tomorrow().ok()?;
-        let guess = (i32::from(after.year()) - i32::from(first.year())) * 12
-            + i32::from(after.month())
-            - i32::from(first.month());
-        let mut months = guess.max(0);
-        while months > 0 && add_months(first, months)? > after {
+        let start = Civil::of(first);
+        let after = Civil::of(last).days() + 1;
+        let mut months = (i64::from(last.year()) - i64::from(first.year())) * 12
+            + i64::from(last.month())
+            - i64::from(first.month())
+            + 1;
+        while months > 0 && start.plus_months(months).days() > after {
             months -= 1;
         }
-        let rest = add_months(first, months)?;
-        let days = u32::try_from((after - rest).get_days()).ok()?;
-        let total_days = u32::try_from((after - first).get_days()).ok()?;
+        let rest = start.plus_months(months).days();
         Some(Term {
             months: u32::try_from(months).ok()?,
-            days,
-            total_days,
+            days: u32::try_from(after - rest).ok()?,
+            total_days: u32::try_from(after - start.days()).ok()?,
         })
+    }
+
+    /// The term in words, for messages: `7975 years, 6 months and 30 days`.
+    pub fn describe(self) -> String {
+        let (years, months) = (self.months / 12, self.months % 12);
+        let parts: Vec<String> = [(years, "year"), (months, "month"), (self.days, "day")]
+            .into_iter()
+            .filter(|&(n, _)| n > 0)
+            .map(|(n, unit)| format!("{n} {unit}{}", if n == 1 { "" } else { "s" }))
+            .collect();
+        match parts.as_slice() {
+            [] => "0 days".into(),
+            [one] => one.clone(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        }
     }
 
     /// The prorate multiplier of this term against a price term of `price_term_months`.
@@ -96,11 +113,90 @@ pub fn add_months(date: Date, months: i32) -> Option<Date> {
     date.checked_add(months.months()).ok()
 }
 
-/// The last day of a term of `months` months starting on `first`.
+/// The last day of a term of `months` months starting on `first`; `None` when it falls after
+/// the last day a [`Date`] can hold.
 pub fn term_end(first: Date, months: u32) -> Option<Date> {
-    add_months(first, i32::try_from(months).ok()?)?
-        .yesterday()
+    Civil::from_days(Civil::of(first).plus_months(i64::from(months)).days() - 1).date()
+}
+
+/// A day of the proleptic Gregorian calendar as plain integers: any year, so that
+/// arithmetic near 9999-12-31 never fails half-way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Civil {
+    year: i64,
+    month: i64,
+    day: i64,
+}
+
+impl Civil {
+    fn of(d: Date) -> Civil {
+        Civil {
+            year: i64::from(d.year()),
+            month: i64::from(d.month()),
+            day: i64::from(d.day()),
+        }
+    }
+
+    fn date(self) -> Option<Date> {
+        Date::new(
+            i16::try_from(self.year).ok()?,
+            i8::try_from(self.month).ok()?,
+            i8::try_from(self.day).ok()?,
+        )
         .ok()
+    }
+
+    /// Plus whole calendar months, the day clamped to the month's end (as [`add_months`]).
+    fn plus_months(self, months: i64) -> Civil {
+        let index = self.year * 12 + self.month - 1 + months;
+        let (year, month) = (index.div_euclid(12), index.rem_euclid(12) + 1);
+        Civil {
+            year,
+            month,
+            day: self.day.min(days_in_month(year, month)),
+        }
+    }
+
+    /// Days since 1970-01-01 (H. Hinnant's `days_from_civil`).
+    fn days(self) -> i64 {
+        let y = if self.month <= 2 {
+            self.year - 1
+        } else {
+            self.year
+        };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (self.month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + self.day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// The inverse of [`Civil::days`].
+    fn from_days(z: i64) -> Civil {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        Civil {
+            year: yoe + era * 400 + i64::from(month <= 2),
+            month,
+            day,
+        }
+    }
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// An exact non-negative fraction, kept in lowest terms.
@@ -123,22 +219,22 @@ impl Fraction {
     /// One (the multiplier of a whole price term).
     pub const ONE: Fraction = Fraction { num: 1, den: 1 };
 
-    /// `amount x self`, rounded half away from zero to `dp` places. Exact: the product is
-    /// formed before the single division.
+    /// `amount x self`, rounded half away from zero to `dp` places. Exact: the whole product
+    /// is formed on unbounded integers before the single division and rounding; `None` when
+    /// the result does not fit a [`Decimal`].
     pub fn apply(self, amount: Decimal, dp: u32) -> Option<Decimal> {
-        let num = Decimal::try_from_i128_with_scale(self.num, 0).ok()?;
-        let den = Decimal::try_from_i128_with_scale(self.den, 0).ok()?;
-        let mut v = amount
-            .checked_mul(num)?
-            .checked_div(den)?
-            .round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
-        v.rescale(dp);
-        Some(v)
+        crate::exact::product(
+            &[amount],
+            u128::try_from(self.num).ok()?,
+            u64::try_from(self.den).ok()?,
+            dp,
+        )
     }
 
-    /// The value rounded half away from zero to `dp` places (CPQ shows 10).
+    /// The value rounded half away from zero to `dp` places (CPQ shows 10). Every multiplier
+    /// of a [`Term`] fits; a fraction beyond the range of a [`Decimal`] saturates at its maximum.
     pub fn rounded(self, dp: u32) -> Decimal {
-        self.apply(Decimal::ONE, dp).unwrap_or_default()
+        self.apply(Decimal::ONE, dp).unwrap_or(Decimal::MAX)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Amendment and renewal quotes.
 
 use crate::prorate::{term_end, Fraction, Precision, Term};
-use crate::{contract, ContractView, HeldLine, QuoteError};
+use crate::{add_money, contract, exact, ContractView, HeldLine, QuoteError};
 use expansa_ledger::{
     line_mrr, Book, Currency, Date, Decimal, Money, Month, ProductIdx, RenewalPricing,
 };
@@ -160,13 +160,24 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
         });
     }
     let evergreen = view.end.is_none();
+    let too_large = |what: String| QuoteError::TooLarge {
+        contract: view.id.clone(),
+        end: view.end,
+        what,
+    };
+    let plus = |product: &str, a: Decimal, b: Decimal| {
+        exact::add(a, b).ok_or_else(|| too_large(format!("the quantity of {product} ({a} + {b})")))
+    };
     let mut working: Vec<Working> = Vec::new();
     for change in &request.changes {
         if evergreen && matches!(change, Change::Add(..) | Change::Set(..)) {
             return Err(QuoteError::EvergreenQuantity(view.id.clone()));
         }
         match change {
-            Change::Add(p, q) => entry(book, &view, &mut working, p)?.quantity += *q,
+            Change::Add(p, q) => {
+                let w = entry(book, &view, &mut working, p)?;
+                w.quantity = plus(p, w.quantity, *q)?;
+            }
             Change::Set(p, q) => entry(book, &view, &mut working, p)?.quantity = *q,
             Change::Remove(p) => held_entry(book, &view, &mut working, p)?.quantity = Decimal::ZERO,
             Change::Swap(old, new) => {
@@ -174,7 +185,7 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
                 let quantity = std::mem::take(&mut from.quantity);
                 let replaced = from.held;
                 let to = entry(book, &view, &mut working, new)?;
-                to.quantity += quantity;
+                to.quantity = plus(new, to.quantity, quantity)?;
                 if to.held.is_none() {
                     to.replaces = replaced;
                 }
@@ -194,7 +205,12 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
             });
         }
         let prior = w.held.map_or(Decimal::ZERO, |h| h.quantity);
-        let delta = w.quantity - prior;
+        let delta = exact::sub(w.quantity, prior).ok_or_else(|| {
+            too_large(format!(
+                "the change of quantity of {product_id} ({} - {prior})",
+                w.quantity
+            ))
+        })?;
         if delta.is_zero() {
             continue;
         }
@@ -205,12 +221,9 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
             Some(h) => h.term_unit_price,
             None => price_for(book, &view, w.product, effective)?,
         };
-        let multiplier = match view.end {
-            Some(end) => Term::between(effective, end)
-                .ok_or(QuoteError::OutOfRange)?
-                .multiplier(request.precision, term),
-            None => Fraction::ONE,
-        };
+        // The effective day is inside the contract (checked above), so the term exists.
+        let span = view.end.and_then(|end| Term::between(effective, end));
+        let multiplier = span.map_or(Fraction::ONE, |t| t.multiplier(request.precision, term));
         lines.push(priced(
             product_id.clone(),
             prior,
@@ -220,6 +233,8 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
             term,
             multiplier,
             dp,
+            span,
+            &too_large,
         )?);
         let stamp = compact(effective);
         let revised = w.held.or(w.replaces);
@@ -232,10 +247,17 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
             }
         }
         if let Some(h) = w.held {
-            mrr_after -= h.mrr;
+            mrr_after = add_money(mrr_after, -h.mrr)
+                .ok_or_else(|| too_large("the MRR after the amendment".into()))?;
             changes.push(LineChange::Close {
                 line_id: h.line_id.clone(),
-                end: effective.yesterday().map_err(|_| QuoteError::OutOfRange)?,
+                // Never fails: the line starts before the effective day (checked above).
+                end: effective
+                    .yesterday()
+                    .map_err(|_| QuoteError::StartsOnEffective {
+                        line: h.line_id.clone(),
+                        day: effective,
+                    })?,
             });
         }
         if w.quantity > Decimal::ZERO {
@@ -272,7 +294,8 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
                     revises: w.replaces.map(|h| h.line_id.clone()),
                 },
             };
-            mrr_after += new_line_mrr(book, &new)?;
+            mrr_after = add_money(mrr_after, new_line_mrr(book, &view, &new)?)
+                .ok_or_else(|| too_large("the MRR after the amendment".into()))?;
             changes.push(LineChange::Open(new));
         }
     }
@@ -284,7 +307,7 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
         end: view.end,
         precision: request.precision,
         currency: view.currency,
-        total: lines.iter().map(|l| l.net_total).sum::<Decimal>(),
+        total: total(&lines, dp).ok_or_else(|| too_large("the quote's total".into()))?,
         lines,
         mrr_before: view.mrr,
         mrr_after,
@@ -313,13 +336,36 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
         ),
         _ => None,
     };
+    let no_term = |reason: String| QuoteError::NoRenewalTerm {
+        contract: view.id.clone(),
+        end,
+        reason,
+    };
     let months = view
         .renewal_term_months
         .or(view.term_months)
-        .ok_or(QuoteError::OutOfRange)?;
-    let start = end.tomorrow().map_err(|_| QuoteError::OutOfRange)?;
-    let new_end = term_end(start, months).ok_or(QuoteError::OutOfRange)?;
-    let renewal_term = Term::between(start, new_end).ok_or(QuoteError::OutOfRange)?;
+        .ok_or_else(|| no_term(format!("its term from {} cannot be measured", view.start)))?;
+    let start = end.tomorrow().map_err(|_| {
+        no_term(format!(
+            "a renewal would start after {}, the last day expansa can represent; \
+             leave end_date empty for a contract without an end (evergreen)",
+            Date::MAX
+        ))
+    })?;
+    let new_end = term_end(start, months).ok_or_else(|| {
+        no_term(format!(
+            "its {months}-month renewal from {start} would end after {}, the last day expansa \
+             can represent",
+            Date::MAX
+        ))
+    })?;
+    let renewal_term = Term::between(start, new_end)
+        .ok_or_else(|| no_term(format!("its {months}-month renewal from {start} is empty")))?;
+    let too_large = |what: String| QuoteError::TooLarge {
+        contract: view.id.clone(),
+        end: Some(end),
+        what,
+    };
     let stamp = compact(start);
     let new_id = format!("{}-R{stamp}", view.id);
     let dp = view.currency.minor_units();
@@ -336,10 +382,20 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
                 (list, list, Decimal::ZERO, term)
             }
             (RenewalPricing::Uplift, Some(pct)) => {
-                let factor = (Decimal::ONE_HUNDRED + pct) / Decimal::ONE_HUNDRED;
+                // price x (100 + pct) / 100, exact.
+                let uplifted = |price: Decimal| {
+                    exact::add(Decimal::ONE_HUNDRED, pct)
+                        .and_then(|f| exact::quotient(&[price, f], 1, 100))
+                        .ok_or_else(|| {
+                            too_large(format!(
+                                "the price of {} uplifted by {pct}% ({price} x (1 + {pct}/100))",
+                                h.product_id
+                            ))
+                        })
+                };
                 (
-                    (h.term_unit_price * factor).normalize(),
-                    (h.unit_price * factor).normalize(),
+                    uplifted(h.term_unit_price)?,
+                    uplifted(h.unit_price)?,
                     h.discount_pct,
                     h.billing_period_months,
                 )
@@ -361,6 +417,8 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
             term,
             multiplier,
             dp,
+            Some(renewal_term),
+            &too_large,
         )?);
         let new = NewLine {
             id: format!("{}-R{stamp}", h.line_id),
@@ -376,7 +434,8 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
             end: Some(new_end),
             revises: Some(h.line_id.clone()),
         };
-        mrr_after += new_line_mrr(book, &new)?;
+        mrr_after = add_money(mrr_after, new_line_mrr(book, &view, &new)?)
+            .ok_or_else(|| too_large("the MRR after the renewal".into()))?;
         changes.push(LineChange::Open(new));
     }
     Ok(Quote {
@@ -387,7 +446,7 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
         end: Some(new_end),
         precision: Precision::MonthDay,
         currency: view.currency,
-        total: lines.iter().map(|l| l.net_total).sum::<Decimal>(),
+        total: total(&lines, dp).ok_or_else(|| too_large("the quote's total".into()))?,
         lines,
         mrr_before: view.mrr,
         mrr_after,
@@ -404,6 +463,18 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
     })
 }
 
+/// The sum of the lines' net totals (each at `dp` places), exact.
+fn total(lines: &[QuoteLine], dp: u32) -> Option<Decimal> {
+    let units = lines.iter().try_fold(0i128, |sum, l| {
+        let mut d = l.net_total;
+        d.rescale(dp);
+        sum.checked_add(d.mantissa())
+    })?;
+    Decimal::try_from_i128_with_scale(units, dp).ok()
+}
+
+/// Prices one line: `unit_price x multiplier` rounded once to the minor unit, then that price
+/// x the units charged, both exact. `span` is the term prorated (for messages).
 #[allow(clippy::too_many_arguments)]
 fn priced(
     product_id: String,
@@ -414,16 +485,24 @@ fn priced(
     price_term_months: u32,
     prorate_multiplier: Fraction,
     dp: u32,
+    span: Option<Term>,
+    too_large: &dyn Fn(String) -> QuoteError,
 ) -> Result<QuoteLine, QuoteError> {
-    let prorated_unit_price = prorate_multiplier
-        .apply(unit_price, dp)
-        .ok_or(QuoteError::OutOfRange)?;
-    let mut net_total = prorated_unit_price
-        .checked_mul(effective_quantity)
-        .ok_or(QuoteError::OutOfRange)?;
-    net_total = net_total
-        .round_dp_with_strategy(dp, expansa_ledger::RoundingStrategy::MidpointAwayFromZero);
-    net_total.rescale(dp);
+    let over = span.map_or(String::new(), |t| format!(" over {}", t.describe()));
+    let prorated_unit_price = prorate_multiplier.apply(unit_price, dp).ok_or_else(|| {
+        too_large(format!(
+            "the prorated price of one {product_id} ({unit_price} per {price_term_months} \
+             months x {}{over})",
+            prorate_multiplier.rounded(10).normalize()
+        ))
+    })?;
+    let net_total = exact::product(&[prorated_unit_price, effective_quantity], 1, 1, dp)
+        .ok_or_else(|| {
+            too_large(format!(
+                "the prorated amount of {product_id} ({effective_quantity} x \
+                 {prorated_unit_price}{over})"
+            ))
+        })?;
     Ok(QuoteLine {
         product_id,
         prior_quantity,
@@ -501,13 +580,9 @@ fn price_for(
     product: ProductIdx,
     day: Date,
 ) -> Result<Decimal, QuoteError> {
-    let customer = book
-        .customers
-        .ids
-        .find(&view.customer_id)
-        .ok_or(QuoteError::OutOfRange)?;
     let p = &book.products.items[product as usize];
-    match book.contracted_price(customer, product, day) {
+    let customer = book.customers.ids.find(&view.customer_id);
+    match customer.and_then(|c| book.contracted_price(c, product, day)) {
         Some(c) => {
             let price = c
                 .price
@@ -555,10 +630,22 @@ fn convert(
             })
     };
     let (a, b) = (rate(from)?, rate(Some(view.currency))?);
-    Ok((price * a / b).normalize())
+    price
+        .checked_mul(a)
+        .and_then(|p| p.checked_div(b))
+        .map(|p| p.normalize())
+        .ok_or_else(|| QuoteError::TooLarge {
+            contract: view.id.clone(),
+            end: view.end,
+            what: format!(
+                "the price {price} of {} in {}",
+                book.products.ids.get(product),
+                view.currency.code()
+            ),
+        })
 }
 
-fn new_line_mrr(book: &Book, line: &NewLine) -> Result<Money, QuoteError> {
+fn new_line_mrr(book: &Book, view: &ContractView, line: &NewLine) -> Result<Money, QuoteError> {
     let rate = book
         .rate_to_reporting(Some(line.currency), Month::of(line.start))
         .ok_or_else(|| QuoteError::NoRate {
@@ -573,7 +660,11 @@ fn new_line_mrr(book: &Book, line: &NewLine) -> Result<Money, QuoteError> {
         line.billing_period_months,
         rate,
     )
-    .map_err(|_| QuoteError::OutOfRange)
+    .map_err(|e| QuoteError::LineMrr {
+        contract: view.id.clone(),
+        product: line.product_id.clone(),
+        reason: e.to_string(),
+    })
 }
 
 /// `YYYYMMDD`, for ids.

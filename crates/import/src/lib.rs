@@ -11,9 +11,10 @@ mod rows;
 pub mod schema;
 mod table;
 mod tables;
+mod text;
 
 pub use problem::{BookErrors, Problem};
-pub use rows::{canonical, read_rows, write_rows, RawRow};
+pub use rows::{canonical, read_rows, read_rows_in, write_rows, RawRow};
 
 use expansa_ledger::{Book, Currency};
 use std::io::Read;
@@ -24,13 +25,59 @@ use std::path::Path;
 pub struct ImportOptions {
     /// The reporting currency: lines in other currencies are converted with fx_rates.csv.
     pub currency: Currency,
+    /// How files that are not UTF-8 are read: with UTF-8 (the default) they are refused, one
+    /// problem per file; with Windows-1252 they are decoded (text that is valid UTF-8 stays
+    /// UTF-8, so a book may mix files saved both ways).
+    pub encoding: TextEncoding,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
             currency: Currency::BRL,
+            encoding: TextEncoding::UTF_8,
         }
+    }
+}
+
+/// The text encoding of a book's files: UTF-8 or Windows-1252 (what Excel saves CSV in, in
+/// Brazil and western Europe; `latin1` and `iso-8859-1` name it too, as browsers read them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextEncoding(&'static encoding_rs::Encoding);
+
+impl TextEncoding {
+    pub const UTF_8: TextEncoding = TextEncoding(encoding_rs::UTF_8);
+    pub const WINDOWS_1252: TextEncoding = TextEncoding(encoding_rs::WINDOWS_1252);
+
+    /// The encoding a name stands for (`utf-8`, `windows-1252`, `cp1252`, `latin1`,
+    /// `iso-8859-1`, ..., any case); `None` for a name that is unknown or not supported.
+    pub fn from_name(name: &str) -> Option<TextEncoding> {
+        let found = encoding_rs::Encoding::for_label_no_replacement(name.trim().as_bytes())?;
+        [Self::UTF_8, Self::WINDOWS_1252]
+            .into_iter()
+            .find(|e| e.0 == found)
+    }
+
+    /// The encoding's canonical name (`UTF-8`, `windows-1252`).
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+
+    pub fn is_utf8(self) -> bool {
+        self == Self::UTF_8
+    }
+}
+
+impl std::str::FromStr for TextEncoding {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<TextEncoding, String> {
+        TextEncoding::from_name(s).ok_or_else(|| {
+            format!(
+                "{s}: unknown or unsupported text encoding (use utf-8, or windows-1252, also \
+                 called latin1 or iso-8859-1)"
+            )
+        })
     }
 }
 

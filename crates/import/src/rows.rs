@@ -5,7 +5,8 @@ use crate::field;
 use crate::problem::Problem;
 use crate::schema::{ColumnKind, Schema};
 use crate::table::detect_separator;
-use crate::BookSource;
+use crate::text;
+use crate::{BookSource, TextEncoding};
 use std::io::Read;
 
 /// One row: the schema's columns (`None` when empty) and the other columns it had.
@@ -18,11 +19,22 @@ pub struct RawRow {
     pub extra: Vec<(String, String)>,
 }
 
-/// Reads the rows of `schema`'s file from `source` (`Ok(None)` when the file is absent).
+/// Reads the rows of `schema`'s file from `source` (`Ok(None)` when the file is absent), a
+/// UTF-8 file.
+pub fn read_rows(source: &dyn BookSource, schema: &Schema) -> Result<Option<Vec<RawRow>>, Problem> {
+    read_rows_in(source, schema, TextEncoding::UTF_8)
+}
+
+/// Reads the rows of `schema`'s file from `source` (`Ok(None)` when the file is absent), in
+/// `encoding` as [`crate::ImportOptions::encoding`] reads it; the rows are UTF-8.
 /// Values are trimmed; decimals are rewritten canonically (`1.234,56` in a `;` file becomes
 /// `1234.56`, the written scale kept; integers lose leading zeros and signs `+`). Meant for a book that has passed [`crate::read_book_from`]:
 /// a value that does not parse is still an error here, never a panic.
-pub fn read_rows(source: &dyn BookSource, schema: &Schema) -> Result<Option<Vec<RawRow>>, Problem> {
+pub fn read_rows_in(
+    source: &dyn BookSource,
+    schema: &Schema,
+    encoding: TextEncoding,
+) -> Result<Option<Vec<RawRow>>, Problem> {
     let problem = |line: u64, column: &str, value: &str, reason: &str| Problem {
         file: schema.file.to_string(),
         line,
@@ -41,6 +53,13 @@ pub fn read_rows(source: &dyn BookSource, schema: &Schema) -> Result<Option<Vec<
         .read_to_end(&mut bytes)
         .map_err(|e| problem(0, "file", "", &format!("cannot read: {e}")))?;
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let decoded;
+    let body = if encoding.is_utf8() {
+        body
+    } else {
+        decoded = text::decode(body);
+        decoded.as_bytes()
+    };
     let header_end = memchr::memchr(b'\n', body).unwrap_or(body.len());
     let separator = detect_separator(&body[..header_end]);
     let mut csv = csv::ReaderBuilder::new()
@@ -59,6 +78,7 @@ pub fn read_rows(source: &dyn BookSource, schema: &Schema) -> Result<Option<Vec<
     for record in csv.records() {
         let record = record.map_err(|e| problem(0, "row", "", &e.to_string()))?;
         let line = record.position().map_or(0, |p| p.line());
+        // Rows of separators only are skipped, as the import skips them.
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }

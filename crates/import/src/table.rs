@@ -8,7 +8,8 @@
 
 use crate::field::{self, Bad, Field, Reason};
 use crate::problem::Problem;
-use crate::{BookSource, Progress};
+use crate::text;
+use crate::{BookSource, Progress, TextEncoding};
 use csv::ByteRecord;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -26,6 +27,10 @@ pub(crate) struct Layout {
     position: Vec<Option<usize>>,
     /// Columns the schema does not know: (lower-case name, position).
     extra: Vec<(String, usize)>,
+    /// The header's names, lower-case, by position (for naming where a bad byte is).
+    names: Vec<String>,
+    /// The schema column that identifies a row (`id`), if the schema has one.
+    id_column: Option<usize>,
     width: usize,
     separator: u8,
     decimal_comma: bool,
@@ -40,11 +45,18 @@ pub(crate) struct Row<'a> {
     /// Line of the file where the record starts.
     pub line: u64,
     problems: &'a RefCell<Vec<Problem>>,
+    /// A row whose fields do not line up with the header (reported once, as its shape): only
+    /// its id is read, so that rows naming it are not reported too, and nothing else of it
+    /// is reported.
+    misshapen: bool,
 }
 
 impl<'a> Row<'a> {
     /// The raw text of a column, trimmed; `None` when absent or empty.
     pub fn text(&self, column: usize) -> Option<&'a str> {
+        if self.misshapen && Some(column) != self.layout.id_column {
+            return None;
+        }
         let (start, end) = *self.fields.get(self.layout.position[column]?)?;
         // Fields are cut at ASCII separators, so they always lie on character boundaries.
         let trimmed = self.data.get(start as usize..end as usize)?.trim_ascii();
@@ -58,9 +70,17 @@ impl<'a> Row<'a> {
 
     /// The text of the `k`-th extra column, trimmed; `None` when empty.
     pub fn extra_text(&self, k: usize) -> Option<&'a str> {
+        if self.misshapen {
+            return None;
+        }
         let (start, end) = *self.fields.get(self.layout.extra.get(k)?.1)?;
         let trimmed = self.data.get(start as usize..end as usize)?.trim_ascii();
         (!trimmed.is_empty()).then_some(trimmed)
+    }
+
+    /// Whether the row's shape was refused (then only its id is read).
+    pub fn misshapen(&self) -> bool {
+        self.misshapen
     }
 
     /// Whether the file has the column at all.
@@ -128,6 +148,9 @@ impl<'a> Row<'a> {
 
     /// Records a problem under any column name (`row` for the row's shape).
     pub fn problem_at(&self, column: &str, value: &str, reason: &str) {
+        if self.misshapen {
+            return;
+        }
         self.problems.borrow_mut().push(Problem {
             file: self.layout.file.to_string(),
             line: self.line,
@@ -149,6 +172,7 @@ pub(crate) fn read<C, F, M>(
     source: &dyn BookSource,
     schema: &Schema,
     progress: &dyn Progress,
+    encoding: TextEncoding,
     row: F,
     mut merge: M,
 ) -> Result<Option<Vec<Problem>>, Problem>
@@ -169,7 +193,7 @@ where
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
     let eof = fill(&mut *file, &mut buf, CHUNK_BYTES).map_err(io)?;
     let header_end = memchr::memchr(b'\n', &buf).map_or(buf.len(), |i| i + 1);
-    let layout = match Layout::from_header(schema, &buf[..header_end]) {
+    let (layout, mut not_utf8) = match Layout::from_header(schema, &buf[..header_end], encoding) {
         Ok(l) => l,
         Err(problems) => {
             progress.finish();
@@ -210,9 +234,10 @@ where
                     .collect::<Vec<_>>()
             },
         );
-        for (chunk, found) in parsed {
+        for (chunk, found, bad) in parsed {
             pending.push(chunk);
             problems.extend(found);
+            NotUtf8::merge(&mut not_utf8, bad);
         }
         batch = next.map_err(|e| io_problem(schema.file, &e))?;
     }
@@ -221,7 +246,83 @@ where
         merge(chunk, estimate);
     }
     progress.finish();
+    if let Some(bad) = not_utf8.filter(|_| encoding.is_utf8()) {
+        problems.push(bad.problem(schema.file));
+    }
     Ok(Some(problems))
+}
+
+/// Where a file first fails to be UTF-8, and whether what is not UTF-8 reads cleanly as
+/// Windows-1252. One is reported per file, in place of a problem per value.
+pub(crate) struct NotUtf8 {
+    line: u64,
+    column: String,
+    /// The value holding the first bad byte, read as Windows-1252.
+    value: String,
+    /// Every record that is not UTF-8 is plain text in Windows-1252 (no control characters,
+    /// none of the five bytes Windows-1252 leaves undefined).
+    windows_1252: bool,
+}
+
+impl NotUtf8 {
+    fn merge(into: &mut Option<NotUtf8>, other: Option<NotUtf8>) {
+        match (into.as_mut(), other) {
+            (_, None) => {}
+            (None, Some(o)) => *into = Some(o),
+            (Some(a), Some(b)) => {
+                let clean = a.windows_1252 && b.windows_1252;
+                if b.line < a.line {
+                    *a = b;
+                }
+                a.windows_1252 = clean;
+            }
+        }
+    }
+
+    /// Notes a record that is not UTF-8: `data` holds its fields at `fields`, the first bad
+    /// byte is at `offset`, and the record starts on file line `line`.
+    fn note(
+        into: &mut Option<NotUtf8>,
+        layout: &Layout,
+        line: u64,
+        data: &[u8],
+        fields: &[(u32, u32)],
+        offset: usize,
+    ) {
+        let windows_1252 = text::looks_like_windows_1252(data);
+        if let Some(first) = into {
+            first.windows_1252 &= windows_1252;
+            return;
+        }
+        let k = fields
+            .iter()
+            .rposition(|&(start, _)| start as usize <= offset)
+            .unwrap_or(0);
+        let (start, end) = fields.get(k).copied().unwrap_or((0, data.len() as u32));
+        let field = &data[start as usize..end as usize];
+        *into = Some(NotUtf8 {
+            line: line + memchr::memchr_iter(b'\n', &data[..offset]).count() as u64,
+            column: layout.name_of(k).to_string(),
+            value: text::decode(field).trim_ascii().to_string(),
+            windows_1252,
+        });
+    }
+
+    fn problem(self, file: &str) -> Problem {
+        let reason = if self.windows_1252 {
+            "the file is not UTF-8; it looks like Windows-1252 (Latin-1), as Excel saves CSV in \
+             Brazil: pass --encoding windows-1252, or save it as CSV UTF-8"
+        } else {
+            "the file is not UTF-8 (nor plain Windows-1252 text): save it as CSV UTF-8"
+        };
+        Problem {
+            file: file.to_string(),
+            line: self.line,
+            column: self.column,
+            value: self.value,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Cuts a file into chunks that end at record boundaries, a batch at a time.
@@ -281,9 +382,10 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
     first_line: u64,
     bytes: &[u8],
     row: &F,
-) -> (C, Vec<Problem>) {
+) -> (C, Vec<Problem>, Option<NotUtf8>) {
     let problems = RefCell::new(Vec::new());
     let mut acc = C::default();
+    let mut not_utf8 = None;
     if u32::try_from(bytes.len()).is_err() {
         problems.borrow_mut().push(Problem {
             file: layout.file.to_string(),
@@ -292,27 +394,31 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
             value: String::new(),
             reason: "a record longer than 4 GiB".into(),
         });
-        return (acc, problems.into_inner());
+        return (acc, problems.into_inner(), not_utf8);
     }
-    let utf8_problem = |line: u64, data: &[u8]| Problem {
-        file: layout.file.to_string(),
-        line,
-        column: "row".into(),
-        value: String::from_utf8_lossy(data).into_owned(),
-        reason: "not valid UTF-8 text".into(),
-    };
     let mut emit = |line: u64, data: &str, fields: &[(u32, u32)]| {
+        let blank = |&(start, end): &(u32, u32)| {
+            data.as_bytes()[start as usize..end as usize]
+                .trim_ascii()
+                .is_empty()
+        };
+        // A blank line, the empty piece after the last newline, or a row of separators
+        // (spreadsheets export the empty rows of a formatted range so).
+        if fields.iter().all(blank) {
+            return;
+        }
+        // Trailing empty columns (a formatted range wider than the table) are no values.
+        let misshapen = fields.len() < layout.width
+            || (fields.len() > layout.width && !fields[layout.width..].iter().all(blank));
         let r = Row {
             data,
             fields,
             line,
             layout,
             problems: &problems,
+            misshapen: false,
         };
-        if fields.len() == 1 && data.trim_ascii().is_empty() {
-            return; // a blank line (also the empty piece after the last newline)
-        }
-        if fields.len() != layout.width {
+        if misshapen {
             r.problem_at(
                 "row",
                 &fields.len().to_string(),
@@ -322,11 +428,11 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
                     layout.width
                 ),
             );
-            return;
         }
-        row(&r, &mut acc);
+        row(&Row { misshapen, ..r }, &mut acc);
     };
     let mut fields: Vec<(u32, u32)> = Vec::with_capacity(layout.width + 1);
+    let mut decoded_fields: Vec<(u32, u32)> = Vec::with_capacity(layout.width + 1);
     let split = |record: &[u8], fields: &mut Vec<(u32, u32)>| {
         fields.clear();
         let mut start = 0u32;
@@ -350,16 +456,25 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
         } else {
             for (line, record) in (first_line..).zip(bytes.split(|&b| b == b'\n')) {
                 let record = record.strip_suffix(b"\r").unwrap_or(record);
+                split(record, &mut fields);
                 match std::str::from_utf8(record) {
-                    Ok(text) => {
-                        split(record, &mut fields);
-                        emit(line, text, &fields);
+                    Ok(text) => emit(line, text, &fields),
+                    Err(e) => {
+                        NotUtf8::note(
+                            &mut not_utf8,
+                            layout,
+                            line,
+                            record,
+                            &fields,
+                            e.valid_up_to(),
+                        );
+                        let text = text::decode_fields(record, &fields, &mut decoded_fields);
+                        emit(line, &text, &decoded_fields);
                     }
-                    Err(_) => problems.borrow_mut().push(utf8_problem(line, record)),
                 }
             }
         }
-        return (acc, problems.into_inner());
+        return (acc, problems.into_inner(), not_utf8);
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -390,18 +505,24 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
         }));
         match std::str::from_utf8(record.as_slice()) {
             Ok(text) => emit(line, text, &fields),
-            Err(_) => problems
-                .borrow_mut()
-                .push(utf8_problem(line, record.as_slice())),
+            Err(e) => {
+                let data = record.as_slice();
+                NotUtf8::note(&mut not_utf8, layout, line, data, &fields, e.valid_up_to());
+                let text = text::decode_fields(data, &fields, &mut decoded_fields);
+                emit(line, &text, &decoded_fields);
+            }
         }
     }
-    (acc, problems.into_inner())
+    (acc, problems.into_inner(), not_utf8)
 }
 
 impl Layout {
-    fn from_header(schema: &Schema, header: &[u8]) -> Result<Layout, Vec<Problem>> {
-        let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
-        let separator = detect_separator(header);
+    /// The layout of a file from its header line, and where the header is not UTF-8.
+    fn from_header(
+        schema: &Schema,
+        header: &[u8],
+        encoding: TextEncoding,
+    ) -> Result<(Layout, Option<NotUtf8>), Vec<Problem>> {
         let problem = |column: &str, value: &str, reason: &str| Problem {
             file: schema.file.to_string(),
             line: 1,
@@ -409,6 +530,23 @@ impl Layout {
             value: value.to_string(),
             reason: reason.to_string(),
         };
+        if header.starts_with(b"\xFF\xFE") || header.starts_with(b"\xFE\xFF") {
+            return Err(vec![problem(
+                "header",
+                "",
+                "the file is UTF-16, not UTF-8: save it as CSV UTF-8",
+            )]);
+        }
+        let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
+        if std::str::from_utf8(header).is_err() && !text::looks_like_windows_1252(header) {
+            // Not text: whatever its columns seem to be would only follow from that.
+            return Err(vec![problem(
+                "header",
+                "",
+                "the file is not UTF-8 (nor plain Windows-1252 text): save it as CSV UTF-8",
+            )]);
+        }
+        let separator = detect_separator(header);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .delimiter(separator)
@@ -417,9 +555,21 @@ impl Layout {
         if !matches!(reader.read_byte_record(&mut record), Ok(true)) {
             return Err(vec![problem("header", "", "the file has no header row")]);
         }
+        let mut not_utf8 = None;
         let names: Vec<String> = record
             .iter()
-            .map(|f| String::from_utf8_lossy(f.trim_ascii()).to_lowercase())
+            .map(|f| {
+                let f = f.trim_ascii();
+                if std::str::from_utf8(f).is_err() && not_utf8.is_none() {
+                    not_utf8 = Some(NotUtf8 {
+                        line: 1,
+                        column: "header".into(),
+                        value: text::decode(f).into_owned(),
+                        windows_1252: true,
+                    });
+                }
+                text::decode(f).to_lowercase()
+            })
             .collect();
         let mut problems = Vec::new();
         let mut position = vec![None; schema.columns.len()];
@@ -449,17 +599,34 @@ impl Layout {
             }
         }
         if !problems.is_empty() {
+            // Said now: the rows, where it would be found too, are not read.
+            if let Some(bad) = not_utf8.filter(|_| encoding.is_utf8()) {
+                problems.push(bad.problem(schema.file));
+            }
             return Err(problems);
         }
-        Ok(Layout {
-            file: schema.file,
-            columns: schema.columns,
-            position,
-            extra,
-            width: names.len(),
-            separator,
-            decimal_comma: separator == b';',
-        })
+        Ok((
+            Layout {
+                file: schema.file,
+                columns: schema.columns,
+                position,
+                extra,
+                id_column: schema.position("id"),
+                width: names.len(),
+                names,
+                separator,
+                decimal_comma: separator == b';',
+            },
+            not_utf8,
+        ))
+    }
+
+    /// The header's name of the `k`-th field (`row` past the header).
+    fn name_of(&self, k: usize) -> &str {
+        match self.names.get(k) {
+            Some(name) if !name.is_empty() => name,
+            _ => "row",
+        }
     }
 }
 

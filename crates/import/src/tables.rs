@@ -3,7 +3,7 @@
 use crate::field::{Bad, Field, Reason};
 use crate::problem::{BookErrors, Problem};
 use crate::table::{self, Row, Schema};
-use crate::{BookSource, ImportOptions, Progress};
+use crate::{BookSource, ImportOptions, Progress, TextEncoding};
 use expansa_ledger::{
     line_mrr, Book, Contract, ContractedPrice, Currency, CustomerIdx, Date, Decimal, FxRate,
     Interner, Line, LineIdx, LineRef, Month, NegotiatedPrice, Offer, OfferKind, OfferOutcome,
@@ -32,9 +32,13 @@ pub(crate) fn read_all(
             currency: Some(options.currency),
             ..Book::default()
         },
+        encoding: options.encoding,
         problems: Vec::new(),
         fx: HashMap::new(),
+        bad_fx: HashSet::new(),
+        channels: HashMap::new(),
         line_rows: Vec::new(),
+        bad_lines: Vec::new(),
     };
     if let Some(problem) = source.unavailable() {
         return Err(BookErrors(vec![problem]));
@@ -89,10 +93,32 @@ struct Loader<'a> {
     source: &'a dyn BookSource,
     progress: &'a dyn Progress,
     book: Book,
+    encoding: TextEncoding,
     problems: Vec<Problem>,
     fx: HashMap<(Month, Currency), Decimal>,
+    /// Months and currencies of fx_rates.csv whose rate was refused: a line needing one is
+    /// not reported as having no rate.
+    bad_fx: HashSet<(Month, Currency)>,
+    /// Each channel's first spelling (customers.csv, then marketing_spend.csv), by its lower
+    /// case: the spelling, file and line, against which other spellings are checked.
+    channels: HashMap<String, (String, &'static str, u64)>,
     /// File line of each subscription line, for messages about duplicates.
     line_rows: Vec<u32>,
+    /// Rows of subscriptions.csv refused for a problem: what could be read of them, so that
+    /// the checks across rows and tables still run on them, and rows naming them are not
+    /// reported as naming unknown lines.
+    bad_lines: Vec<BadLine>,
+}
+
+/// What could be read of a subscriptions.csv row that has a problem.
+#[derive(Clone, Debug, Default)]
+struct BadLine {
+    line: u64,
+    id: Option<String>,
+    customer: Option<String>,
+    contract: Option<String>,
+    revises: Option<String>,
+    start: Option<Date>,
 }
 
 /// Rows of a small table, parsed in parallel, with their file lines.
@@ -252,6 +278,7 @@ impl Loader<'_> {
             self.source,
             schema,
             self.progress,
+            self.encoding,
             |row, acc: &mut Rows<T>| {
                 if let Ok(v) = parse(row) {
                     acc.push((row.line, v));
@@ -309,37 +336,62 @@ impl Loader<'_> {
 
     fn fx_rates(&mut self) {
         const S: Schema = crate::schema::FX_RATES;
+        let reporting = self.book.currency();
         let Some(rows) = self.rows(&S, |r| {
             let month = r.month(0, true);
             let currency = r.parse(1, true, currency_code);
-            let rate = r.decimal(2, true)?.expect("required");
-            if rate <= Decimal::ZERO {
-                r.problem(2, &rate.to_string(), "must be greater than 0");
-                return Err(Bad);
-            }
-            Ok(FxRate {
-                month: month?.expect("required"),
-                currency: currency?.expect("required"),
-                rate,
-            })
+            let rate = r.decimal(2, true).and_then(|rate| {
+                let rate = rate.expect("required");
+                if rate <= Decimal::ZERO {
+                    r.problem(2, &rate.to_string(), "must be greater than 0");
+                    return Err(Bad);
+                }
+                if currency == Ok(Some(reporting)) && rate != Decimal::ONE {
+                    r.problem(
+                        2,
+                        &rate.to_string(),
+                        &format!(
+                            "a rate for the reporting currency {reporting} must be 1: these \
+                             rates look relative to another currency (give that one with \
+                             --currency)"
+                        ),
+                    );
+                    return Err(Bad);
+                }
+                Ok(rate)
+            });
+            Ok((month.ok().flatten(), currency.ok().flatten(), rate.ok()))
         }) else {
             return;
         };
-        for (line, rate) in rows {
-            if self
-                .fx
-                .insert((rate.month, rate.currency), rate.rate)
-                .is_some()
+        for (line, (month, currency, rate)) in rows {
+            let (Some(month), Some(currency)) = (month, currency) else {
+                continue;
+            };
+            if self.fx.contains_key(&(month, currency)) || self.bad_fx.contains(&(month, currency))
             {
                 self.problems.push(problem(
                     S.file,
                     line,
                     "month",
-                    &rate.month.to_string(),
-                    &format!("second rate for {} in this month", rate.currency),
+                    &month.to_string(),
+                    &format!("second rate for {currency} in this month"),
                 ));
+                continue;
             }
-            self.book.fx_rates.push(rate);
+            match rate {
+                Some(rate) => {
+                    self.fx.insert((month, currency), rate);
+                    self.book.fx_rates.push(FxRate {
+                        month,
+                        currency,
+                        rate,
+                    });
+                }
+                None => {
+                    self.bad_fx.insert((month, currency));
+                }
+            }
         }
     }
 
@@ -357,25 +409,29 @@ impl Loader<'_> {
             let list_price = non_negative(r, 5, false);
             let term = r.integer(6, false, 1);
             let currency = r.parse(7, false, currency_code);
-            Ok((
-                id?.expect("required").to_string(),
-                r.text(1).map(str::to_string),
-                r.text(2).map(str::to_string),
-                Product {
-                    name: None,
+            let product = (|| -> Result<Product, Bad> {
+                Ok(Product {
+                    name: r.text(1).map(str::to_string),
                     family: 0,
                     tier: tier?,
                     kind: kind?.unwrap_or_default(),
                     list_price: list_price?,
                     price_term_months: term?.map_or(12, |t| t as u32),
                     currency: currency?,
-                },
+                })
+            })();
+            // A refused row keeps its id: rows naming it, and its duplicates, are reported
+            // as such.
+            Ok((
+                id?.expect("required").to_string(),
+                r.text(2).map(str::to_string),
+                product.ok(),
             ))
         }) else {
             return;
         };
         let products = &mut self.book.products;
-        for (line, (id, name, family, mut product)) in rows {
+        for (line, (id, family, product)) in rows {
             let (idx, seen) = products.ids.intern(&id);
             if seen {
                 self.problems
@@ -383,8 +439,8 @@ impl Loader<'_> {
                 continue;
             }
             debug_assert_eq!(idx as usize, products.items.len());
+            let mut product = product.unwrap_or_default();
             product.family = products.families.intern(family.as_deref().unwrap_or(&id)).0;
-            product.name = name;
             products.items.push(product);
         }
     }
@@ -405,15 +461,23 @@ impl Loader<'_> {
             self.source,
             &S,
             self.progress,
+            self.encoding,
             |r, c: &mut Chunk| {
                 let id = r.required(0);
                 let registered = r.date(2, false);
-                if let (Ok(Some(id)), Ok(registered)) = (id, registered) {
-                    c.rows.push((r.line, registered));
+                // A row refused for another value keeps its id: lines of the customer are not
+                // "unknown customer", and its duplicates are found.
+                if let Ok(Some(id)) = id {
+                    c.rows.push((r.line, registered.ok().flatten()));
                     c.text[0].push(id);
                     for (k, col) in [1, 3, 4, 5].into_iter().enumerate() {
                         if r.has(col) {
-                            c.text[k + 1].push(r.text(col).unwrap_or(""));
+                            let text = r.text(col).unwrap_or("");
+                            if col == 5 {
+                                c.text[k + 1].push(&Self::channel_name(text));
+                            } else {
+                                c.text[k + 1].push(text);
+                            }
                         }
                     }
                     if c.extra.is_empty() {
@@ -468,6 +532,48 @@ impl Loader<'_> {
         let customers = &mut self.book.customers;
         customers.ids = index;
         customers.from_file = true;
+        // Channels that differ only by case: the first spelling is the channel's.
+        let channel = &self.book.customers.channel;
+        let spelled = || {
+            (0..channel.len())
+                .zip(&rows)
+                .filter_map(|(i, &line)| Some((channel.get_opt(i)?, line)))
+        };
+        let mut first_seen: HashMap<&str, u64> = HashMap::new();
+        for (name, line) in spelled() {
+            first_seen.entry(name).or_insert(line);
+        }
+        let mut spellings: Vec<(&str, u64)> = first_seen.into_iter().collect();
+        spellings.sort_by_key(|&(_, line)| line);
+        let mut variants: HashMap<&str, (String, u64)> = HashMap::new();
+        for (name, line) in spellings {
+            match self.channels.get(&name.to_lowercase()) {
+                Some((first, _, first_line)) => {
+                    variants.insert(name, (first.clone(), *first_line));
+                }
+                None => {
+                    let first = (name.to_string(), S.file, line);
+                    self.channels.insert(name.to_lowercase(), first);
+                }
+            }
+        }
+        if !variants.is_empty() {
+            for (name, line) in spelled() {
+                if let Some((first, first_line)) = variants.get(name) {
+                    self.problems.push(problem(
+                        S.file,
+                        line,
+                        "channel",
+                        name,
+                        &format!(
+                            "differs only by case from '{first}' ({}:{first_line}); write \
+                             channels alike",
+                            S.file
+                        ),
+                    ));
+                }
+            }
+        }
     }
 
     fn subscriptions(&mut self) {
@@ -487,14 +593,18 @@ impl Loader<'_> {
             revises: Sparse,
             /// `sold_on` where it differs from the start, by position in the chunk.
             sold_on: Vec<(LineIdx, Date)>,
-            /// Ids and lines of rows with problems: references to them are not reported again,
-            /// and they still count when looking for duplicate ids.
-            bad_ids: Vec<(String, u64)>,
+            /// Rows with problems: what could be read of them.
+            bad: Vec<BadLine>,
+            /// Currencies of the rows: (currency, first file line, rows).
+            currencies: Vec<(Currency, u64, u64)>,
+            /// Rows in a foreign currency without a rate for their start month, reported
+            /// once the whole file is read (file line, currency, month).
+            no_rate: Vec<(u64, Currency, Month)>,
             last_customer: CustomerCursor,
             recent_products: RecentIds,
         }
         let reporting = self.book.currency();
-        let fx = &self.fx;
+        let (fx, bad_fx) = (&self.fx, &self.bad_fx);
         let file_customers = self
             .book
             .customers
@@ -509,12 +619,17 @@ impl Loader<'_> {
         let line_rows = &mut self.line_rows;
         let mut revises: Vec<LineIdx> = Vec::new();
         let mut revises_text = TextColumn::default();
-        let mut bad_ids: Vec<(String, u64)> = Vec::new();
+        let mut bad_lines: Vec<BadLine> = Vec::new();
+        let mut currencies: Vec<(Currency, u64, u64)> = Vec::new();
+        let mut no_rate: Vec<(u64, Currency, Month)> = Vec::new();
         let read = table::read(
             self.source,
             &S,
             self.progress,
+            self.encoding,
             |r, c: &mut Chunk| {
+                // Every value is checked, and then every check between values whose values
+                // are there: a row shows all its problems at once.
                 let id = r.required(0);
                 let customer = r.required(1);
                 let product = r.required(3);
@@ -550,32 +665,40 @@ impl Loader<'_> {
                     (Ok(_), _) => Ok(None),
                     (Err(e), _) => Err(e),
                 };
-                let parsed = (|| {
-                    let (start, end) = (start?.expect("required"), end?);
-                    if !date_order(r, 10, Some(start), end) {
-                        return Err(Bad);
+                let in_order = match (start, end) {
+                    (Ok(Some(start)), Ok(end)) => date_order(r, 10, Some(start), end),
+                    _ => true,
+                };
+                let currency = currency.map(|c| c.unwrap_or(reporting));
+                if let (Ok(currency), false) = (currency, r.misshapen()) {
+                    match c.currencies.iter_mut().find(|(k, ..)| *k == currency) {
+                        Some((_, _, rows)) => *rows += 1,
+                        None => c.currencies.push((currency, r.line, 1)),
                     }
-                    let currency = currency?.unwrap_or(reporting);
-                    let rate = if currency == reporting {
-                        Decimal::ONE
-                    } else {
-                        match fx.get(&(Month::of(start), currency)) {
-                            Some(rate) => *rate,
+                }
+                let rate = match (start, currency) {
+                    (Ok(Some(_)), Ok(currency)) if currency == reporting => Ok(Decimal::ONE),
+                    (Ok(Some(start)), Ok(currency)) => {
+                        let month = Month::of(start);
+                        match fx.get(&(month, currency)) {
+                            Some(rate) => Ok(*rate),
+                            // A refused rate is reported where it is.
+                            None if bad_fx.contains(&(month, currency)) => Err(Bad),
                             None => {
-                                r.problem(
-                                    7,
-                                    currency.code(),
-                                    &format!(
-                                        "no rate in fx_rates.csv for {} to {} in {}",
-                                        currency,
-                                        reporting,
-                                        Month::of(start)
-                                    ),
-                                );
-                                return Err(Bad);
+                                c.no_rate.push((r.line, currency, month));
+                                Err(Bad)
                             }
                         }
-                    };
+                    }
+                    _ => Err(Bad),
+                };
+                let parsed = (|| {
+                    let (start, end) = (start?.expect("required"), end?);
+                    if !in_order {
+                        return Err(Bad);
+                    }
+                    let rate = rate?;
+                    let currency = currency?;
                     let quantity = quantity?.unwrap_or(ONE);
                     let unit_price = unit_price?.expect("required");
                     let discount_pct = discount?.unwrap_or(SmallDecimal::ZERO);
@@ -614,9 +737,14 @@ impl Loader<'_> {
                     Ok((mut line, sold_on)),
                 ) = (id, customer, product, parsed)
                 else {
-                    if let Ok(Some(id)) = id {
-                        c.bad_ids.push((id.to_string(), r.line));
-                    }
+                    c.bad.push(BadLine {
+                        line: r.line,
+                        id: id.ok().flatten().map(str::to_string),
+                        customer: customer.ok().flatten().map(str::to_string),
+                        contract: r.text(2).map(str::to_string),
+                        revises: r.text(12).map(str::to_string),
+                        start: start.ok().flatten(),
+                    });
                     return;
                 };
                 let at = c.lines.len() as LineIdx;
@@ -644,7 +772,14 @@ impl Loader<'_> {
                     lines.items.reserve_exact(estimate);
                     line_rows.reserve_exact(estimate);
                 }
-                bad_ids.extend(chunk.bad_ids);
+                bad_lines.extend(chunk.bad);
+                no_rate.extend(chunk.no_rate);
+                for (currency, line, rows) in chunk.currencies {
+                    match currencies.iter_mut().find(|(k, ..)| *k == currency) {
+                        Some((_, _, n)) => *n += rows,
+                        None => currencies.push((currency, line, rows)),
+                    }
+                }
                 let first = lines.items.len();
                 lines.sold_on.extend(
                     chunk
@@ -686,6 +821,7 @@ impl Loader<'_> {
             ));
             return;
         }
+        self.missing_rates(&currencies, &no_rate);
         let book = &mut self.book;
         if !book.customers.from_file {
             book.customers = bare_customers;
@@ -708,11 +844,14 @@ impl Loader<'_> {
         }
         // Rows with problems keep their ids for the duplicate check.
         let mut first_bad: HashMap<&str, u64> = HashMap::new();
-        for (id, row) in &bad_ids {
+        for bad in &bad_lines {
+            let (Some(id), row) = (bad.id.as_deref(), &bad.line) else {
+                continue;
+            };
             let good = index
                 .find(id)
                 .map(|i| u64::from(self.line_rows[i as usize]));
-            let earlier_bad = first_bad.get(id.as_str()).copied();
+            let earlier_bad = first_bad.get(id).copied();
             match [good, earlier_bad]
                 .into_iter()
                 .flatten()
@@ -740,54 +879,10 @@ impl Loader<'_> {
                 }
             }
         }
-        let bad_ids: HashSet<&str> = bad_ids.iter().map(|(id, _)| id.as_str()).collect();
         lines.ids = index;
         book.lines = lines;
-        // Resolve every `revises` in parallel (random lookups), then apply in order.
-        enum Revised {
-            Line(LineIdx),
-            Unknown,
-            Itself,
-            OtherCustomer(CustomerIdx),
-        }
-        let resolved: Vec<Revised> = (0..revises.len())
-            .into_par_iter()
-            .with_min_len(1024)
-            .map(|k| {
-                let idx = revises[k];
-                match book.lines.ids.find(revises_text.get(k)) {
-                    None => Revised::Unknown,
-                    Some(t) if t == idx => Revised::Itself,
-                    Some(t) => {
-                        let owner = book.lines.items[t as usize].customer;
-                        if owner == book.lines.items[idx as usize].customer {
-                            Revised::Line(t)
-                        } else {
-                            Revised::OtherCustomer(owner)
-                        }
-                    }
-                }
-            })
-            .collect();
-        for (k, outcome) in resolved.into_iter().enumerate() {
-            let (idx, target) = (revises[k], revises_text.get(k));
-            let row = u64::from(self.line_rows[idx as usize]);
-            let reason = match outcome {
-                Revised::Line(t) => {
-                    book.lines.items[idx as usize].revises_ref = LineRef::new(t);
-                    continue;
-                }
-                Revised::Unknown if bad_ids.contains(target) => continue,
-                Revised::Unknown => "names an unknown line".to_string(),
-                Revised::Itself => "a line cannot revise itself".to_string(),
-                Revised::OtherCustomer(c) => format!(
-                    "names a line of another customer ({})",
-                    book.customers.ids.get(c)
-                ),
-            };
-            self.problems
-                .push(problem(S.file, row, "revises", target, &reason));
-        }
+        let found = revisions(book, &self.line_rows, &bad_lines, &revises, &revises_text);
+        self.problems.extend(found);
         let total_units: i128 = book
             .lines
             .items
@@ -802,6 +897,83 @@ impl Loader<'_> {
                 "unit_price",
                 &total_units.to_string(),
                 &format!("the book's total MRR exceeds {BOOK_LIMIT_UNITS} currency units"),
+            ));
+        }
+        self.bad_lines = bad_lines;
+    }
+
+    /// Reports the lines in a foreign currency without a rate for their start month
+    /// (`no_rate`, in file order), given every currency of the file with its first line and
+    /// number of rows: what to do about a currency that has no rate at all is said once.
+    fn missing_rates(
+        &mut self,
+        currencies: &[(Currency, u64, u64)],
+        no_rate: &[(u64, Currency, Month)],
+    ) {
+        const FILE: &str = crate::schema::SUBSCRIPTIONS.file;
+        if no_rate.is_empty() {
+            return;
+        }
+        let reporting = self.book.currency();
+        let rated: HashSet<Currency> = self
+            .fx
+            .keys()
+            .chain(&self.bad_fx)
+            .map(|&(_, c)| c)
+            .collect();
+        let default = if reporting == ImportOptions::default().currency {
+            " (the default)"
+        } else {
+            ""
+        };
+        if let [(only, first, _)] = currencies {
+            if *only != reporting && !rated.contains(only) {
+                self.problems.push(problem(
+                    FILE,
+                    *first,
+                    "currency",
+                    only.code(),
+                    &format!(
+                        "every line is in {only} but the reporting currency is {reporting}{default} \
+                         and fx_rates.csv has no {only} rate: pass --currency {only}, or add \
+                         {only} rates"
+                    ),
+                ));
+                return;
+            }
+        }
+        let mut unrated: Vec<(Currency, u64, u64)> = Vec::new();
+        for &(line, currency, month) in no_rate {
+            if rated.contains(&currency) {
+                self.problems.push(problem(
+                    FILE,
+                    line,
+                    "currency",
+                    currency.code(),
+                    &format!("no rate in fx_rates.csv for {currency} to {reporting} in {month}"),
+                ));
+            } else {
+                match unrated.iter_mut().find(|(c, ..)| *c == currency) {
+                    Some((_, _, n)) => *n += 1,
+                    None => unrated.push((currency, line, 1)),
+                }
+            }
+        }
+        for (currency, line, n) in unrated {
+            let lines = if n == 1 {
+                "1 line".to_string()
+            } else {
+                format!("{n} lines, the first here")
+            };
+            self.problems.push(problem(
+                FILE,
+                line,
+                "currency",
+                currency.code(),
+                &format!(
+                    "no rate in fx_rates.csv for {currency} to {reporting} in any month \
+                     ({lines}): add {currency} rates"
+                ),
             ));
         }
     }
@@ -821,76 +993,114 @@ impl Loader<'_> {
             });
             let uplift = r.decimal(5, false);
             let term = r.integer(6, false, 1);
-            let (start, end) = (start?, end?);
-            if !date_order(r, 3, start, end) {
-                return Err(Bad);
-            }
-            let pricing = pricing?.unwrap_or_default();
-            let uplift = uplift?;
-            if pricing == RenewalPricing::Uplift && uplift.is_none() {
-                r.problem(5, "", "required when renewal_pricing is uplift");
-                return Err(Bad);
-            }
+            let in_order = match (start, end) {
+                (Ok(start), Ok(end)) => date_order(r, 3, start, end),
+                _ => true,
+            };
+            let has_uplift = match (pricing, uplift) {
+                (Ok(Some(RenewalPricing::Uplift)), Ok(None)) => {
+                    r.problem(5, "", "required when renewal_pricing is uplift");
+                    false
+                }
+                _ => true,
+            };
+            let contract = (|| -> Result<_, Bad> {
+                if !(in_order && has_uplift) {
+                    return Err(Bad);
+                }
+                Ok((
+                    start?.expect("required"),
+                    end?,
+                    pricing?.unwrap_or_default(),
+                    uplift?,
+                    term?.map(|t| t as u32),
+                ))
+            })();
+            // A refused row keeps its id and customer: its duplicates, its customer and the
+            // lines of its contract are still checked.
             Ok((
-                id?.expect("required").to_string(),
-                customer?.expect("required").to_string(),
-                start.expect("required"),
-                end,
-                pricing,
-                uplift,
-                term?.map(|t| t as u32),
+                id.ok().flatten().map(str::to_string),
+                customer.ok().flatten().map(str::to_string),
+                contract.ok(),
             ))
         }) else {
             return;
         };
         let mut seen = HashMap::new();
-        for (line, (id, customer, start, end, pricing, uplift, term)) in rows {
-            if let Some(first) = seen.insert(id.clone(), line) {
-                self.problems.push(problem(
-                    S.file,
-                    line,
-                    "id",
-                    &id,
-                    &format!("duplicate contract id (first on line {first})"),
-                ));
-                continue;
-            }
-            let Some(customer) = self.customer_ref(S.file, line, &customer) else {
-                continue;
+        // The customer of each contract id (its first row), by id.
+        let mut owner: HashMap<String, CustomerIdx> = HashMap::new();
+        for (line, (id, customer, contract)) in rows {
+            let duplicate = match &id {
+                Some(id) => match seen.get(id) {
+                    Some(first) => {
+                        self.problems.push(problem(
+                            S.file,
+                            line,
+                            "id",
+                            id,
+                            &format!("duplicate contract id (first on line {first})"),
+                        ));
+                        true
+                    }
+                    None => {
+                        seen.insert(id.clone(), line);
+                        false
+                    }
+                },
+                None => false,
             };
-            self.book.contracts.push(Contract {
-                id,
-                customer,
-                start,
-                end,
-                renewal_pricing: pricing,
-                renewal_uplift_pct: uplift,
-                renewal_term_months: term,
-            });
+            let customer = customer.and_then(|c| self.customer_ref(S.file, line, &c));
+            // An unknown customer is reported here, not again on the contract's lines.
+            if let (Some(id), Some(customer), false) = (&id, customer, duplicate) {
+                owner.insert(id.clone(), customer);
+            }
+            if let (Some(id), Some(customer), Some(contract), false) =
+                (id, customer, contract, duplicate)
+            {
+                let (start, end, renewal_pricing, renewal_uplift_pct, renewal_term_months) =
+                    contract;
+                self.book.contracts.push(Contract {
+                    id,
+                    customer,
+                    start,
+                    end,
+                    renewal_pricing,
+                    renewal_uplift_pct,
+                    renewal_term_months,
+                });
+            }
         }
-        // A line's contract must belong to the line's customer.
-        let owner: HashMap<&str, CustomerIdx> = self
-            .book
-            .contracts
-            .iter()
-            .map(|k| (k.id.as_str(), k.customer))
-            .collect();
-        let lines = &self.book.lines;
+        // A line's contract must belong to the line's customer (refused rows included).
+        let (lines, ids) = (&self.book.lines, &self.book.customers.ids);
+        let reason =
+            |c: CustomerIdx| format!("contract belongs to another customer ({})", ids.get(c));
         for (i, line) in lines.items.iter().enumerate() {
             let contract = lines.contract_id(i as u32);
-            if let Some(&c) = owner.get(contract) {
-                if c != line.customer {
-                    self.problems.push(problem(
-                        "subscriptions.csv",
-                        self.line_rows[i].into(),
-                        "contract_id",
-                        contract,
-                        &format!(
-                            "contract belongs to another customer ({})",
-                            self.book.customers.ids.get(c)
-                        ),
-                    ));
-                }
+            if let Some(&c) = owner.get(contract).filter(|&&c| c != line.customer) {
+                self.problems.push(problem(
+                    "subscriptions.csv",
+                    self.line_rows[i].into(),
+                    "contract_id",
+                    contract,
+                    &reason(c),
+                ));
+            }
+        }
+        for bad in &self.bad_lines {
+            let (Some(contract), Some(customer)) = (
+                bad.contract.as_deref().or(bad.id.as_deref()),
+                bad.customer.as_deref(),
+            ) else {
+                continue;
+            };
+            if let Some(&c) = owner.get(contract).filter(|&&c| ids.get(c) != customer) {
+                self.problems.push(problem(
+                    "subscriptions.csv",
+                    bad.line,
+                    "contract_id",
+                    contract,
+                    &reason(c),
+                ));
             }
         }
     }
@@ -904,35 +1114,47 @@ impl Loader<'_> {
             let discount = percent(r, 3);
             let from = r.date(4, false);
             let to = r.date(5, false);
-            let (from, to) = (from?, to?);
-            if !date_order(r, 5, from, to) {
-                return Err(Bad);
-            }
-            let negotiated = match (price?, discount?) {
-                (Some(p), None) => NegotiatedPrice::Price(p),
-                (None, Some(d)) => NegotiatedPrice::DiscountPct(d),
-                (Some(_), Some(_)) => {
-                    r.problem(2, "", "give price or discount_pct, not both");
-                    return Err(Bad);
-                }
-                (None, None) => {
-                    r.problem(2, "", "give price or discount_pct");
-                    return Err(Bad);
-                }
+            let in_order = match (from, to) {
+                (Ok(from), Ok(to)) => date_order(r, 5, from, to),
+                _ => true,
             };
+            let negotiated = match (price, discount) {
+                (Ok(Some(p)), Ok(None)) => Ok(NegotiatedPrice::Price(p)),
+                (Ok(None), Ok(Some(d))) => Ok(NegotiatedPrice::DiscountPct(d)),
+                (Ok(Some(_)), Ok(Some(_))) => {
+                    r.problem(2, "", "give price or discount_pct, not both");
+                    Err(Bad)
+                }
+                (Ok(None), Ok(None)) => {
+                    r.problem(2, "", "give price or discount_pct");
+                    Err(Bad)
+                }
+                _ => Err(Bad),
+            };
+            let price = (|| -> Result<_, Bad> {
+                if !in_order {
+                    return Err(Bad);
+                }
+                Ok((negotiated?, from?, to?))
+            })();
             Ok((
-                customer?.expect("required").to_string(),
-                product?.expect("required").to_string(),
-                negotiated,
-                from,
-                to,
+                customer.ok().flatten().map(str::to_string),
+                product.ok().flatten().map(str::to_string),
+                price.ok(),
             ))
         }) else {
             return;
         };
-        for (line, (customer, product, price, valid_from, valid_to)) in rows {
+        for (line, (customer, product, price)) in rows {
+            // The customer is checked on every row, refused or not.
+            let (Some(customer), Some(product)) = (customer, product) else {
+                continue;
+            };
             let Some((customer, product)) = self.holding_ref(S.file, line, &customer, &product)
             else {
+                continue;
+            };
+            let Some((price, valid_from, valid_to)) = price else {
                 continue;
             };
             self.book.contracted_prices.push(ContractedPrice {
@@ -953,13 +1175,48 @@ impl Loader<'_> {
             let amount = non_negative(r, 2, true);
             Ok(Spend {
                 month: month?.expect("required"),
-                channel: channel?.expect("required").to_string(),
+                channel: Self::channel_name(channel?.expect("required")).into_owned(),
                 amount: amount?.expect("required"),
             })
         }) else {
             return;
         };
+        // A channel spelled with another case than in customers.csv (or an earlier row) would
+        // leave its spend without customers: refused, at the row.
+        for (line, s) in &rows {
+            match self.channels.get(&s.channel.to_lowercase()) {
+                Some((first, _, _)) if *first == s.channel => {}
+                Some((first, file, first_line)) => self.problems.push(problem(
+                    S.file,
+                    *line,
+                    "channel",
+                    &s.channel,
+                    &format!(
+                        "differs only by case from '{first}' ({file}:{first_line}); write \
+                         channels alike"
+                    ),
+                )),
+                None => {
+                    let first = (s.channel.clone(), S.file, *line);
+                    self.channels.insert(s.channel.to_lowercase(), first);
+                }
+            }
+        }
         self.book.marketing_spend = rows.into_iter().map(|(_, s)| s).collect();
+    }
+
+    /// A channel name as both files are matched by: trimmed (any Unicode space, such as the
+    /// no-break space spreadsheets leave), inner runs of spaces collapsed to one.
+    fn channel_name(raw: &str) -> std::borrow::Cow<'_, str> {
+        let tidy = !raw.starts_with(char::is_whitespace)
+            && !raw.ends_with(char::is_whitespace)
+            && !raw.contains(|c: char| c.is_whitespace() && c != ' ')
+            && !raw.contains("  ");
+        if tidy {
+            raw.into()
+        } else {
+            raw.split_whitespace().collect::<Vec<_>>().join(" ").into()
+        }
     }
 
     fn usage(&mut self) {
@@ -970,19 +1227,31 @@ impl Loader<'_> {
             let month = r.month(2, true);
             let used = non_negative(r, 3, true);
             let included = non_negative(r, 4, true);
+            let usage = (|| -> Result<_, Bad> {
+                Ok((
+                    month?.expect("required"),
+                    used?.expect("required"),
+                    included?.expect("required"),
+                ))
+            })();
             Ok((
-                customer?.expect("required").to_string(),
-                product?.expect("required").to_string(),
-                month?.expect("required"),
-                used?.expect("required"),
-                included?.expect("required"),
+                customer.ok().flatten().map(str::to_string),
+                product.ok().flatten().map(str::to_string),
+                usage.ok(),
             ))
         }) else {
             return;
         };
-        for (line, (customer, product, month, used, included)) in rows {
+        for (line, (customer, product, usage)) in rows {
+            // The customer is checked on every row, refused or not.
+            let (Some(customer), Some(product)) = (customer, product) else {
+                continue;
+            };
             let Some((customer, product)) = self.holding_ref(S.file, line, &customer, &product)
             else {
+                continue;
+            };
+            let Some((month, used, included)) = usage else {
                 continue;
             };
             self.book.usage.push(Usage {
@@ -1013,66 +1282,304 @@ impl Loader<'_> {
                 _ => Err("must be accepted, declined or empty".into()),
             });
             let decided_on = r.date(6, false);
-            let (offered_on, decided_on) = (offered_on?, decided_on?);
-            if !date_order(r, 6, offered_on, decided_on) {
-                return Err(Bad);
-            }
+            let in_order = match (offered_on, decided_on) {
+                (Ok(offered_on), Ok(decided_on)) => date_order(r, 6, offered_on, decided_on),
+                _ => true,
+            };
+            let offer = (|| -> Result<_, Bad> {
+                if !in_order {
+                    return Err(Bad);
+                }
+                Ok((
+                    kind?.expect("required"),
+                    offered_on?.expect("required"),
+                    outcome?,
+                    decided_on?,
+                ))
+            })();
+            // A refused row keeps its id and references: they are checked all the same.
             Ok((
-                id?.expect("required").to_string(),
-                customer?.expect("required").to_string(),
-                product?.expect("required").to_string(),
-                kind?.expect("required"),
-                offered_on.expect("required"),
-                outcome?,
-                decided_on,
+                id.ok().flatten().map(str::to_string),
+                customer.ok().flatten().map(str::to_string),
+                product.ok().flatten().map(str::to_string),
                 r.text(7).map(str::to_string),
+                offer.ok(),
             ))
         }) else {
             return;
         };
+        // Ids of refused subscription rows: an offer naming one names a known line.
+        let bad_lines = std::mem::take(&mut self.bad_lines);
+        let refused_lines: HashSet<&str> =
+            bad_lines.iter().filter_map(|b| b.id.as_deref()).collect();
         let mut seen = HashMap::new();
-        for (line, (id, customer, product, kind, offered_on, outcome, decided_on, line_id)) in rows
-        {
-            if let Some(first) = seen.insert(id.clone(), line) {
-                self.problems.push(problem(
-                    S.file,
-                    line,
-                    "id",
-                    &id,
-                    &format!("duplicate offer id (first on line {first})"),
-                ));
-                continue;
+        let mut offers = Vec::new();
+        for (line, (id, customer, product, line_id, offer)) in rows {
+            let mut good = offer.is_some();
+            if let Some(id) = &id {
+                if let Some(first) = seen.get(id) {
+                    self.problems.push(problem(
+                        S.file,
+                        line,
+                        "id",
+                        id,
+                        &format!("duplicate offer id (first on line {first})"),
+                    ));
+                    good = false;
+                } else {
+                    seen.insert(id.clone(), line);
+                }
             }
-            let Some((customer, product)) = self.holding_ref(S.file, line, &customer, &product)
-            else {
-                continue;
+            let holding = match (customer, product) {
+                (Some(c), Some(p)) => self.holding_ref(S.file, line, &c, &p),
+                _ => None,
             };
             let line_idx = match line_id {
                 Some(l) => match self.book.lines.ids.find(&l) {
                     Some(i) => Some(i),
                     None => {
-                        self.problems.push(problem(
-                            S.file,
-                            line,
-                            "line_id",
-                            &l,
-                            "names an unknown line",
-                        ));
-                        continue;
+                        if !refused_lines.contains(l.as_str()) {
+                            self.problems.push(problem(
+                                S.file,
+                                line,
+                                "line_id",
+                                &l,
+                                "names an unknown line",
+                            ));
+                        }
+                        good = false;
+                        None
                     }
                 },
                 None => None,
             };
-            self.book.offers.push(Offer {
-                id,
-                customer,
-                product,
-                kind,
-                offered_on,
-                outcome,
-                decided_on,
-                line: line_idx,
-            });
+            if let (Some(id), Some((customer, product)), Some(offer), true) =
+                (id, holding, offer, good)
+            {
+                let (kind, offered_on, outcome, decided_on) = offer;
+                offers.push(Offer {
+                    id,
+                    customer,
+                    product,
+                    kind,
+                    offered_on,
+                    outcome,
+                    decided_on,
+                    line: line_idx,
+                });
+            }
         }
+        self.book.offers = offers;
+    }
+}
+
+/// What a `revises` names: a node of [`revisions`].
+#[derive(Clone, Copy)]
+enum Revised {
+    /// A line of the same customer that starts earlier.
+    Earlier(u32),
+    /// A line of the same customer that starts the same day (or a start is unknown): such
+    /// lines are the only ones that can close a cycle.
+    SameDay(u32),
+    Unknown,
+    Itself,
+    OtherCustomer(u32),
+    StartsAfter(u32),
+}
+
+/// Resolves every `revises` of subscriptions.csv, of its lines and of its refused rows
+/// alike, and reports what is wrong with them, cycles included; then each revised line ends
+/// the day before its earliest successor starts (rule R1: a line supersedes the one it
+/// revises from its own start).
+///
+/// The nodes are the book's lines (`0..n`) and then the refused rows (`n + k` for
+/// `bad[k]`); `revises[k]` is the line whose `revises` is `revises_text[k]`.
+fn revisions(
+    book: &mut Book,
+    line_rows: &[u32],
+    bad: &[BadLine],
+    revises: &[LineIdx],
+    revises_text: &TextColumn,
+) -> Vec<Problem> {
+    const FILE: &str = crate::schema::SUBSCRIPTIONS.file;
+    let mut problems = Vec::new();
+    // Refused rows that name a line in `revises`, after the lines that do.
+    let bad_revising: Vec<usize> = (0..bad.len())
+        .filter(|&k| bad[k].revises.is_some())
+        .collect();
+    if revises.is_empty() && bad_revising.is_empty() {
+        return problems;
+    }
+    let n = book.lines.len();
+    let mut bad_ids: HashMap<&str, usize> = HashMap::new();
+    for (k, b) in bad.iter().enumerate() {
+        if let Some(id) = b.id.as_deref() {
+            bad_ids.entry(id).or_insert(n + k);
+        }
+    }
+    let (lines, customers) = (&book.lines, &book.customers);
+    let id_of = |node: usize| -> &str {
+        if node < n {
+            lines.ids.get(node as LineIdx)
+        } else {
+            bad[node - n].id.as_deref().unwrap_or("")
+        }
+    };
+    let row_of = |node: usize| -> u64 {
+        if node < n {
+            line_rows[node].into()
+        } else {
+            bad[node - n].line
+        }
+    };
+    let start_of = |node: usize| -> Option<Date> {
+        if node < n {
+            Some(lines.items[node].start)
+        } else {
+            bad[node - n].start
+        }
+    };
+    let customer_of = |node: usize| -> Option<&str> {
+        if node < n {
+            Some(customers.ids.get(lines.items[node].customer))
+        } else {
+            bad[node - n].customer.as_deref()
+        }
+    };
+    // The `k`-th `revises`: the node that has it, and the id it names.
+    let entry = |k: usize| -> (usize, &str) {
+        match k.checked_sub(revises.len()) {
+            None => (revises[k] as usize, revises_text.get(k)),
+            Some(b) => {
+                let b = bad_revising[b];
+                (n + b, bad[b].revises.as_deref().unwrap_or(""))
+            }
+        }
+    };
+    let resolve = |k: usize| -> Revised {
+        let (node, target) = entry(k);
+        let Some(t) = lines
+            .ids
+            .find(target)
+            .map(|t| t as usize)
+            .or_else(|| bad_ids.get(target).copied())
+        else {
+            return Revised::Unknown;
+        };
+        if t == node {
+            return Revised::Itself;
+        }
+        let other = if node < n && t < n {
+            lines.items[t].customer != lines.items[node].customer
+        } else {
+            matches!((customer_of(node), customer_of(t)), (Some(a), Some(b)) if a != b)
+        };
+        if other {
+            return Revised::OtherCustomer(t as u32);
+        }
+        match (start_of(node), start_of(t)) {
+            (Some(mine), Some(theirs)) if theirs > mine => Revised::StartsAfter(t as u32),
+            (Some(mine), Some(theirs)) if theirs < mine => Revised::Earlier(t as u32),
+            _ => Revised::SameDay(t as u32),
+        }
+    };
+    // Resolve in parallel (random lookups), then report in order.
+    let mut resolved: Vec<Revised> = (0..revises.len())
+        .into_par_iter()
+        .with_min_len(1024)
+        .map(resolve)
+        .collect();
+    resolved.extend((revises.len()..revises.len() + bad_revising.len()).map(resolve));
+    // The edges that could close a cycle.
+    let mut next: HashMap<usize, usize> = HashMap::new();
+    for (k, outcome) in resolved.iter().enumerate() {
+        let reason = match *outcome {
+            Revised::Earlier(_) => continue,
+            Revised::SameDay(t) => {
+                next.insert(entry(k).0, t as usize);
+                continue;
+            }
+            Revised::Unknown => "names an unknown line".to_string(),
+            Revised::Itself => "a line cannot revise itself".to_string(),
+            Revised::OtherCustomer(t) => format!(
+                "names a line of another customer ({})",
+                customer_of(t as usize).unwrap_or_default()
+            ),
+            Revised::StartsAfter(t) => format!(
+                "revises {}, which starts {}, after this line",
+                entry(k).1,
+                start_of(t as usize)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ),
+        };
+        let (node, target) = entry(k);
+        problems.push(problem(FILE, row_of(node), "revises", target, &reason));
+    }
+    // Cycles: every node has at most one successor, so each walk ends at a node already
+    // walked, at the end of a chain, or on a cycle of the current walk.
+    let mut sources: Vec<usize> = next.keys().copied().collect();
+    sources.sort_unstable();
+    // 1 on the current walk, 2 walked.
+    let (mut state, mut path) = (HashMap::<usize, u8>::new(), Vec::new());
+    for first in sources {
+        let mut v = first;
+        while !state.contains_key(&v) {
+            state.insert(v, 1);
+            path.push(v);
+            match next.get(&v) {
+                Some(&w) => v = w,
+                None => break,
+            }
+        }
+        if state.get(&v) == Some(&1) && next.contains_key(&v) {
+            let at = path.iter().position(|&x| x == v).expect("on the walk");
+            let cycle = &path[at..];
+            let start = (0..cycle.len())
+                .min_by_key(|&i| row_of(cycle[i]))
+                .expect("a cycle has a node");
+            let order: Vec<usize> = cycle[start..]
+                .iter()
+                .chain(&cycle[..start])
+                .copied()
+                .collect();
+            let chain: Vec<&str> = order.iter().chain(&order[..1]).map(|&x| id_of(x)).collect();
+            problems.push(problem(
+                FILE,
+                row_of(order[0]),
+                "revises",
+                id_of(next[&order[0]]),
+                &format!("a revises cycle: {}", chain.join(" -> ")),
+            ));
+        }
+        for &x in &path {
+            state.insert(x, 2);
+        }
+        path.clear();
+    }
+    // Supersession: the revised line ends the day before its earliest successor starts.
+    let items = &mut book.lines.items;
+    for (&node, outcome) in revises.iter().zip(&resolved) {
+        let (Revised::Earlier(t) | Revised::SameDay(t)) = *outcome else {
+            continue;
+        };
+        if t as usize >= n {
+            continue;
+        }
+        items[node as usize].revises_ref = LineRef::new(t);
+        if let Some(day) = day_before(items[node as usize].start) {
+            let end = &mut items[t as usize].end;
+            *end = Some(end.map_or(day, |e| e.min(day)));
+        }
+    }
+    problems
+}
+
+/// The day before `day` (`None` before the first day there is).
+fn day_before(day: Date) -> Option<Date> {
+    if day.day() > 1 {
+        Date::new(day.year(), day.month(), day.day() - 1).ok()
+    } else {
+        day.yesterday().ok()
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::ratio;
 use expansa_ledger::{Book, Decimal, Money, Month};
-use expansa_movements::{mrr_history, ByCustomer};
+use expansa_movements::{mrr_by_month, mrr_history, ByCustomer};
 use rayon::prelude::*;
 
 /// How customers are grouped.
@@ -50,8 +50,10 @@ pub enum CohortMetric {
 pub struct CohortRow {
     pub start: Month,
     pub label: String,
+    /// The customers who first paid in the period (with MRR in the selection then).
     pub customers: u64,
-    /// The value the cells are fractions of (MRR, or customers as a whole number).
+    /// The value the cells are fractions of, over exactly those customers: the sum of each
+    /// one's MRR at the end of the month it first paid, or their number.
     pub base: Decimal,
     /// Cell `k`: the value `k` periods after the first, over `base`.
     pub cells: Vec<Option<Decimal>>,
@@ -67,6 +69,11 @@ pub struct CohortGrid {
 
 /// The cohorts whose first paying period starts within `from..=to`, followed up to `to` (a
 /// period cut short by `to` is measured at `to`).
+///
+/// A customer joins the cohort of the period of its first month-end with MRR > 0 over all its
+/// lines (a comeback never starts a new cohort), when the selection's lines have MRR then (a
+/// product filter: it started with them): the customers `kpis` counts as `new_customers`.
+/// The cohort's size and its base are those same customers (docs/kpis.md, Cohorts).
 pub fn cohorts(
     book: &Book,
     by_customer: &ByCustomer,
@@ -79,42 +86,52 @@ pub fn cohorts(
     let periods = (to.since(first) / by.months() + 1) as usize;
     // Period p ends at the end of this month (or at `to`).
     let end_of = |p: usize| first.offset((p as i32 + 1) * by.months() - 1).min(to);
-    // values[c][k]: value of cohort c, k periods after its first; sizes[c].
+    // values[c][k]: value of cohort c, k periods after its first; sizes[c]; bases[c].
     let zero = || {
         (
             vec![vec![Money::ZERO; periods]; periods],
             vec![0u64; periods],
+            vec![Money::ZERO; periods],
         )
     };
-    let (values, sizes) = (0..by_customer.customers())
+    let one = Money::from_decimal(Decimal::ONE);
+    let (values, sizes, bases) = (0..by_customer.customers())
         .into_par_iter()
         .with_min_len(512)
-        .fold(zero, |(mut values, mut sizes), c| {
-            let Some((t0, timeline)) = mrr_history(book, by_customer.lines(c), first, to) else {
-                return (values, sizes);
+        .fold(zero, |(mut values, mut sizes, mut bases), c| {
+            // The whole MRR says when the customer first paid; the selection's MRR (the same
+            // without a product filter) is what the cohort measures.
+            let Some((t0, whole)) = mrr_history(book, by_customer.lines(c), first, to) else {
+                return (values, sizes, bases);
             };
-            let Some(first_paid) = timeline.iter().position(|m| m.is_positive()) else {
-                return (values, sizes);
+            let selected = by_customer
+                .in_filter(c)
+                .map(|_| mrr_by_month(book, &by_customer.selected_lines(c), t0, to));
+            let timeline = selected.as_deref().unwrap_or(&whole);
+            let Some(first_paid) = whole.iter().position(|m| m.is_positive()) else {
+                return (values, sizes, bases);
             };
             let cohort_start = by.period_start(t0.offset(first_paid as i32));
-            if cohort_start < first {
-                return (values, sizes);
+            if cohort_start < first || !timeline[first_paid].is_positive() {
+                return (values, sizes, bases);
             }
             let cohort = (cohort_start.since(first) / by.months()) as usize;
             sizes[cohort] += 1;
+            bases[cohort] += match metric {
+                CohortMetric::Mrr => timeline[first_paid],
+                CohortMetric::Customers => one,
+            };
             for (k, row) in values[cohort][..periods - cohort].iter_mut().enumerate() {
                 let mrr = timeline[end_of(cohort + k).since(t0) as usize];
                 *row += match metric {
                     CohortMetric::Mrr => mrr,
-                    CohortMetric::Customers if mrr.is_positive() => {
-                        Money::from_decimal(Decimal::ONE)
-                    }
+                    CohortMetric::Customers if mrr.is_positive() => one,
                     CohortMetric::Customers => Money::ZERO,
                 };
             }
-            (values, sizes)
+            (values, sizes, bases)
         })
-        .reduce(zero, |(mut va, mut sa), (vb, sb)| {
+        .reduce(zero, |(mut va, mut sa, mut ba), (vb, sb, bb)| {
             for (ra, rb) in va.iter_mut().zip(&vb) {
                 for (a, b) in ra.iter_mut().zip(rb) {
                     *a += *b;
@@ -123,13 +140,16 @@ pub fn cohorts(
             for (a, b) in sa.iter_mut().zip(&sb) {
                 *a += b;
             }
-            (va, sa)
+            for (a, b) in ba.iter_mut().zip(&bb) {
+                *a += *b;
+            }
+            (va, sa, ba)
         });
     let rows = (0..periods)
         .filter(|&p| sizes[p] > 0)
         .map(|p| {
             let start = first.offset(p as i32 * by.months());
-            let base = values[p][0].as_decimal();
+            let base = bases[p].as_decimal();
             CohortRow {
                 start,
                 label: by.label(start),

@@ -3,8 +3,8 @@
 use crate::{per, ratio};
 use expansa_ledger::{Book, Currency, Decimal, Money, Month, OfferOutcome};
 use expansa_movements::{
-    customer_movements, mrr_history, report_selected, ByCustomer, Kind, MonthTotals, Query, Rules,
-    Selection,
+    customer_movements, mrr_by_month, mrr_history, report_selected, ByCustomer, Kind, MonthTotals,
+    Query, Rules, Selection,
 };
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -32,6 +32,7 @@ pub struct KpiMonth {
     pub nrr_12m: Option<Decimal>,
     pub grr_12m: Option<Decimal>,
     pub expansion_rate: Option<Decimal>,
+    pub contraction_rate: Option<Decimal>,
     pub quick_ratio: Option<Decimal>,
     pub ltv: Option<Money>,
     pub cac: Option<Money>,
@@ -116,8 +117,10 @@ impl<'a> Counts<'a> {
     }
 }
 
-/// The KPIs of the lines in `by_customer` for every month of `q`. `spend_channels` limits the
-/// marketing spend counted for CAC (a `--where channel=` filter); `None` counts all of it.
+/// The KPIs of the lines in `by_customer` for every month of `q`. The marketing spend counted
+/// for CAC is that of the channels whose customers the selection keeps, and of the channels
+/// `spend_channels` names (a `--where channel=` filter); CAC is null when the selection keeps
+/// only part of a channel's customers or filters products (docs/kpis.md).
 pub fn kpis(
     book: &Book,
     q: &Query,
@@ -139,12 +142,12 @@ pub fn kpis(
         )
         .reduce(|| Counts::new(n), Counts::merge);
     let mut notes = Notes::default();
-    let spend = monthly_spend(book, spend_channels);
-    let kept = by_customer.selection();
+    let spend = monthly_spend(book, by_customer.selection(), spend_channels);
+    let selection = by_customer.selection();
     let months = report
         .months
         .iter()
-        .map(|totals| month_kpis(book, totals, first, &counts, &spend, kept, &mut notes))
+        .map(|totals| month_kpis(book, totals, first, &counts, &spend, selection, &mut notes))
         .collect();
     KpiReport {
         currency: report.currency,
@@ -162,23 +165,46 @@ fn count_customer<'a>(
     first: Month,
     acc: &mut Counts<'a>,
 ) {
-    let lines = by_customer.lines(c);
-    let Some((t0, timeline)) = mrr_history(book, lines, first, q.to) else {
+    let all = by_customer.lines(c);
+    let Some((t0, whole)) = mrr_history(book, all, first, q.to) else {
         return;
     };
+    // The MRR the report counts (the filter's lines) beside the customer's whole MRR, which
+    // says whether it really starts or stops paying.
+    let counted = by_customer
+        .in_filter(c)
+        .map(|_| mrr_by_month(book, &by_customer.selected_lines(c), t0, q.to));
+    let counted = counted.as_deref().unwrap_or(&whole);
     let offset = first.since(t0) as usize;
-    let mut ever_paid = timeline[..offset].iter().any(|m| m.is_positive());
+    let mut ever_paid = whole[..offset].iter().any(|m| m.is_positive());
     let channel = book.customers.channel.get_opt(c);
-    for k in 0..timeline.len() - offset {
+    // The customer's movements from the first month of history, for the customers with an
+    // upsell or a cross-sell and for the revaluation kept out of the 12-month retention.
+    let history = Query {
+        from: first,
+        to: q.to,
+        rules: q.rules,
+    };
+    let moves = customer_movements(book, &history, by_customer, c as u32);
+    let mut fx = vec![Money::ZERO; whole.len() - offset];
+    for m in moves.iter().filter(|m| m.kind == Kind::Fx) {
+        fx[m.month.since(first) as usize] += m.amount;
+    }
+    for k in 0..whole.len() - offset {
         let i = offset + k;
-        let now = timeline[i];
-        let prev = if i > 0 { timeline[i - 1] } else { Money::ZERO };
+        let (now, now_all) = (counted[i], whole[i]);
+        let prev = if i > 0 { counted[i - 1] } else { Money::ZERO };
+        let prev_all = if i > 0 { whole[i - 1] } else { Money::ZERO };
         if prev.is_positive() {
             acc.start[k] += 1;
-            if !now.is_positive() {
+            if !now_all.is_positive() {
                 acc.churned[k] += 1;
             }
-        } else if now.is_positive() && !ever_paid {
+        } else if !prev_all.is_positive()
+            && now_all.is_positive()
+            && !ever_paid
+            && now.is_positive()
+        {
             acc.new[k] += 1;
             acc.new_mrr[k] += now;
             if let Some(ch) = channel {
@@ -187,10 +213,14 @@ fn count_customer<'a>(
                     .or_insert_with(|| vec![0; acc.start.len()])[k] += 1;
             }
         }
-        ever_paid |= now.is_positive();
+        ever_paid |= now_all.is_positive();
         if i >= HISTORY as usize {
-            let then = timeline[i - HISTORY as usize];
+            let then = counted[i - HISTORY as usize];
             if then.is_positive() {
+                // At the exchange rates of 12 months before: the revaluation of the window's
+                // renewals is not retention.
+                let window = k.saturating_sub(HISTORY as usize - 1)..=k;
+                let now = now - fx[window].iter().copied().sum::<Money>();
                 acc.base_12m[k] += then;
                 acc.net_12m[k] += now;
                 acc.gross_12m[k] += now.min(then);
@@ -198,9 +228,9 @@ fn count_customer<'a>(
         }
     }
     // Customers with an upsell or a cross-sell in the month (for the averages).
-    let mut had: Vec<(Month, Kind)> = customer_movements(book, q, c as u32, lines)
+    let mut had: Vec<(Month, Kind)> = moves
         .into_iter()
-        .filter(|m| matches!(m.kind, Kind::Upsell | Kind::CrossSell))
+        .filter(|m| m.month >= q.from && matches!(m.kind, Kind::Upsell | Kind::CrossSell))
         .map(|m| (m.month, m.kind))
         .collect();
     had.sort_unstable();
@@ -219,16 +249,54 @@ struct Spend<'a> {
     total: BTreeMap<Month, Decimal>,
     by_channel: BTreeMap<(&'a str, Month), Decimal>,
     any: bool,
+    /// The selection keeps part of a channel's customers (or filters products): no spend is
+    /// known for exactly its customers, so CAC cannot be computed.
+    unattributable: bool,
 }
 
-fn monthly_spend<'a>(book: &'a Book, channels: Option<&[String]>) -> Spend<'a> {
+/// The spend of the channels whose customers `selection` keeps: every channel without a
+/// customer filter; with one, the channels of the kept customers (and the ones `named` by a
+/// `--where channel=` filter), provided it keeps every customer of those channels and only
+/// customers with a channel. Otherwise (and with a product filter) the spend is
+/// unattributable: CAC's numerator and denominator would not be about the same customers.
+fn monthly_spend<'a>(book: &'a Book, selection: &Selection, named: Option<&[String]>) -> Spend<'a> {
     let mut spend = Spend {
         total: BTreeMap::new(),
         by_channel: BTreeMap::new(),
         any: !book.marketing_spend.is_empty(),
+        unattributable: selection.products.is_some(),
     };
+    let channels: Option<std::collections::HashSet<&str>> =
+        selection.customers.as_ref().map(|keep| {
+            let of = |c: usize| book.customers.channel.get_opt(c);
+            let mut kept: std::collections::HashSet<&str> = named
+                .unwrap_or_default()
+                .iter()
+                .map(String::as_str)
+                .collect();
+            for (c, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+                match of(c) {
+                    Some(ch) => {
+                        kept.insert(ch);
+                    }
+                    None => spend.unattributable = true,
+                }
+            }
+            let partial = keep
+                .iter()
+                .enumerate()
+                .any(|(c, &k)| !k && of(c).is_some_and(|ch| kept.contains(ch)));
+            spend.unattributable |= partial;
+            kept
+        });
+    if spend.unattributable {
+        return spend;
+    }
     for s in &book.marketing_spend {
-        if channels.is_some_and(|keep| !keep.contains(&s.channel)) {
+        if channels
+            .as_ref()
+            .is_some_and(|keep| !keep.contains(s.channel.as_str()))
+        {
             continue;
         }
         *spend.total.entry(s.month).or_default() += s.amount;
@@ -266,7 +334,7 @@ fn month_kpis(
     first: Month,
     counts: &Counts<'_>,
     spend: &Spend<'_>,
-    kept: &Selection,
+    selection: &Selection,
     notes: &mut Notes,
 ) -> KpiMonth {
     let m = t.month;
@@ -289,11 +357,25 @@ fn month_kpis(
         m,
         "customer_churn_rate is null: no paying customers at the start of the month",
     );
-    let gross = notes.null(ratio(-losses, mrr_start), m, &format!("gross_mrr_churn_rate, grr, net_mrr_churn_rate, nrr, expansion_rate are null: {no_start}"));
+    let gross = notes.null(
+        ratio(-losses, mrr_start),
+        m,
+        &format!("gross_mrr_churn_rate, grr, net_mrr_churn_rate, nrr, expansion_rate, contraction_rate are null: {no_start}"),
+    );
     let net = ratio(
         -(losses + get(Kind::Upsell) + get(Kind::CrossSell) + get(Kind::Reactivation)),
         mrr_start,
     );
+    // Retention counts only the customers paying at the start of the month, at constant
+    // exchange rates (docs/kpis.md).
+    let kept = |kind: Kind| t.retained(kind).as_decimal();
+    let expanded = kept(Kind::Upsell) + kept(Kind::CrossSell);
+    let lost = kept(Kind::Downsell) + kept(Kind::Churn) + kept(Kind::LeavingSegment);
+    let nrr = ratio(
+        mrr_start + expanded + lost + kept(Kind::EnteringSegment),
+        mrr_start,
+    );
+    let grr = ratio(mrr_start + lost, mrr_start);
     let arpa = notes.null(
         per(t.mrr_end, t.customers_end),
         m,
@@ -315,7 +397,15 @@ fn month_kpis(
     );
 
     let new = counts.new[k];
-    let cac = if spend.any {
+    let cac = if spend.any && spend.unattributable {
+        notes.null(
+            None,
+            m,
+            "cac, cac_by_channel, ltv_cac and cac_payback_months are null: marketing spend is \
+             known by channel only, and --where keeps part of a channel's customers or filters \
+             products",
+        )
+    } else if spend.any {
         let amount = spend.total.get(&m).copied().unwrap_or_default();
         notes.null(
             per(Money::from_decimal(amount), new),
@@ -329,7 +419,7 @@ fn month_kpis(
             "cac, ltv_cac and cac_payback_months are null: the book has no marketing_spend.csv",
         )
     };
-    let channels: std::collections::BTreeSet<&str> = if spend.any {
+    let channels: std::collections::BTreeSet<&str> = if spend.any && !spend.unattributable {
         let spent = spend.by_channel.keys().map(|(ch, _)| *ch);
         counts.new_by_channel.keys().copied().chain(spent).collect()
     } else {
@@ -348,7 +438,7 @@ fn month_kpis(
         .offers
         .iter()
         .filter(|o| o.outcome.is_some() && o.decided_on.is_some_and(|d| Month::of(d) == m))
-        .filter(|o| kept.keeps_offer(o))
+        .filter(|o| selection.keeps_offer(o))
         .collect();
     let accepted = decided
         .iter()
@@ -382,15 +472,16 @@ fn month_kpis(
         customer_churn_rate,
         gross_mrr_churn_rate: gross,
         net_mrr_churn_rate: net,
-        nrr: net.map(|n| Decimal::ONE - n),
-        grr: gross.map(|g| Decimal::ONE - g),
+        nrr,
+        grr,
         nrr_12m: notes.null(
             ratio(counts.net_12m[k].as_decimal(), base_12m),
             m,
             "nrr_12m and grr_12m are null: no paying customers 12 months before",
         ),
         grr_12m: ratio(counts.gross_12m[k].as_decimal(), base_12m),
-        expansion_rate: ratio(expansion.as_decimal(), mrr_start),
+        expansion_rate: ratio(expanded, mrr_start),
+        contraction_rate: ratio(-kept(Kind::Downsell), mrr_start),
         quick_ratio: notes.null(
             ratio(gains, -losses),
             m,

@@ -96,6 +96,11 @@ fn fields(m: &KpiMonth) -> Vec<(&'static str, [&'static str; 2], Value)> {
             Rate(m.expansion_rate),
         ),
         (
+            "contraction_rate",
+            ["Taxa de contração", "Contraction rate"],
+            Rate(m.contraction_rate),
+        ),
+        (
             "quick_ratio",
             ["Quick ratio", "Quick ratio"],
             Ratio(m.quick_ratio),

@@ -1,4 +1,6 @@
-use expansa_ledger::{Book, Currency, CustomerIdx, Date, LineIdx, Money, Month, Offer, ProductIdx};
+use expansa_ledger::{
+    line_mrr, Book, Currency, CustomerIdx, Date, LineIdx, Money, Month, Offer, ProductIdx,
+};
 use rayon::prelude::*;
 use std::fmt;
 use std::str::FromStr;
@@ -51,17 +53,31 @@ pub enum Kind {
     Reactivation,
     Downsell,
     Churn,
+    /// Revaluation: the part of an amendment's change that comes from the exchange rate moving
+    /// between the predecessor's valuation month and the new line's (`docs/movement-rules.md`).
+    Fx,
+    /// MRR entering a filtered report from the customer's lines outside the filter (a plan
+    /// switch into the filtered family, say); always zero without a product filter.
+    EnteringSegment,
+    /// MRR leaving a filtered report to the customer's lines outside the filter (negative).
+    LeavingSegment,
 }
+
+/// How many kinds of movement there are.
+pub const KINDS: usize = 9;
 
 impl Kind {
     /// Every kind, in report order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; KINDS] = [
         Kind::New,
         Kind::CrossSell,
         Kind::Upsell,
         Kind::Reactivation,
         Kind::Downsell,
         Kind::Churn,
+        Kind::Fx,
+        Kind::EnteringSegment,
+        Kind::LeavingSegment,
     ];
 
     /// The kind whose JSON key is `key`.
@@ -78,6 +94,9 @@ impl Kind {
             Kind::Reactivation => "reactivation",
             Kind::Downsell => "downsell",
             Kind::Churn => "churn",
+            Kind::Fx => "fx",
+            Kind::EnteringSegment => "entering_segment",
+            Kind::LeavingSegment => "leaving_segment",
         }
     }
 }
@@ -108,15 +127,25 @@ pub struct MonthTotals {
     pub month: Month,
     pub mrr_start: Money,
     /// Indexed like [`Kind::ALL`].
-    pub movements: [Money; 6],
+    pub movements: [Money; KINDS],
+    /// The movements of the customers who were paying at the start of the month (MRR > 0 at
+    /// the end of the month before; in the filter, when filtered): the population of NRR,
+    /// GRR and the expansion and contraction rates. Indexed like [`Kind::ALL`].
+    pub retained: [Money; KINDS],
     pub mrr_end: Money,
     pub customers_start: u64,
     pub customers_end: u64,
 }
 
 impl MonthTotals {
+    /// The month's movement of `kind`.
     pub fn get(&self, kind: Kind) -> Money {
         self.movements[kind as usize]
+    }
+
+    /// The movement of `kind` of the customers paying at the start of the month.
+    pub fn retained(&self, kind: Kind) -> Money {
+        self.retained[kind as usize]
     }
 }
 
@@ -135,7 +164,8 @@ struct Sums {
     /// MRR and paying customers at the end of the month before `from`.
     opening: Money,
     opening_customers: u64,
-    movements: Vec<[Money; 6]>,
+    movements: Vec<[Money; KINDS]>,
+    retained: Vec<[Money; KINDS]>,
     /// Customers gained minus customers lost, per month.
     customer_delta: Vec<i64>,
 }
@@ -147,7 +177,8 @@ impl Sums {
             from: q.from,
             opening: Money::ZERO,
             opening_customers: 0,
-            movements: vec![[Money::ZERO; 6]; n],
+            movements: vec![[Money::ZERO; KINDS]; n],
+            retained: vec![[Money::ZERO; KINDS]; n],
             customer_delta: vec![0; n],
         }
     }
@@ -155,8 +186,9 @@ impl Sums {
     fn merge(mut self, other: Sums) -> Sums {
         self.opening += other.opening;
         self.opening_customers += other.opening_customers;
-        for (a, b) in self.movements.iter_mut().zip(&other.movements) {
-            for k in 0..6 {
+        let pairs = self.movements.iter_mut().zip(&other.movements);
+        for (a, b) in pairs.chain(self.retained.iter_mut().zip(&other.retained)) {
+            for k in 0..KINDS {
                 a[k] += b[k];
             }
         }
@@ -173,7 +205,15 @@ trait Sink {
     fn opening(&mut self, mrr: Money);
     /// The customer starts (+1) or stops (-1) paying in `month`.
     fn customers(&mut self, month: Month, delta: i64);
-    fn movement(&mut self, month: Month, kind: Kind, amount: Money, lines: &[LineIdx]);
+    /// A movement; `retained` when the customer was paying at the start of the month.
+    fn movement(
+        &mut self,
+        month: Month,
+        kind: Kind,
+        amount: Money,
+        lines: &[LineIdx],
+        retained: bool,
+    );
 }
 
 impl Sink for Sums {
@@ -186,8 +226,19 @@ impl Sink for Sums {
     fn customers(&mut self, month: Month, delta: i64) {
         self.customer_delta[month.since(self.from) as usize] += delta;
     }
-    fn movement(&mut self, month: Month, kind: Kind, amount: Money, _lines: &[LineIdx]) {
-        self.movements[month.since(self.from) as usize][kind as usize] += amount;
+    fn movement(
+        &mut self,
+        month: Month,
+        kind: Kind,
+        amount: Money,
+        _lines: &[LineIdx],
+        retained: bool,
+    ) {
+        let i = month.since(self.from) as usize;
+        self.movements[i][kind as usize] += amount;
+        if retained {
+            self.retained[i][kind as usize] += amount;
+        }
     }
 }
 
@@ -199,7 +250,14 @@ struct TrailSink {
 impl Sink for TrailSink {
     fn opening(&mut self, _mrr: Money) {}
     fn customers(&mut self, _month: Month, _delta: i64) {}
-    fn movement(&mut self, month: Month, kind: Kind, amount: Money, lines: &[LineIdx]) {
+    fn movement(
+        &mut self,
+        month: Month,
+        kind: Kind,
+        amount: Money,
+        lines: &[LineIdx],
+        _retained: bool,
+    ) {
         self.out.push(Movement {
             customer: self.customer,
             month,
@@ -270,6 +328,22 @@ impl Selection {
                         .collect(),
                 ),
                 ("family" | "product", _) => None,
+                // Channels are written alike by the import (spaces folded, and names that differ
+                // only by case refused), so a channel filter folds spaces and case too.
+                ("channel", Some(col)) => {
+                    let fold = |v: &str| {
+                        v.split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .to_lowercase()
+                    };
+                    let wanted: Vec<String> = values.iter().map(|v| fold(v)).collect();
+                    Some(
+                        (0..customers.len())
+                            .map(|c| col.get_opt(c).is_some_and(|v| wanted.contains(&fold(v))))
+                            .collect(),
+                    )
+                }
                 (_, Some(col)) => Some(
                     (0..customers.len())
                         .map(|c| col.get_opt(c).is_some_and(|v| values.contains(&v)))
@@ -315,27 +389,27 @@ impl Selection {
     }
 }
 
-/// The selected lines of each customer, in file order: `order[start[c]..start[c + 1]]`.
+/// The lines of each selected customer, in file order: `order[start[c]..start[c + 1]]`, with,
+/// when the selection filters products, which of them are in the filter.
+///
+/// A product filter (`--where family=...`) keeps all of a customer's lines here: the lines
+/// outside the filter still decide whether the customer is paying, and which line replaced
+/// which, so that a switch to a plan outside the filter is MRR leaving the segment, not churn
+/// (`docs/movement-rules.md`, "Filtered reports").
 pub struct ByCustomer {
     start: Vec<u32>,
     order: Vec<LineIdx>,
+    /// Parallel to `order`: whether the line passes the product filter; `None` without one.
+    in_filter: Option<Vec<bool>>,
     /// The selection the lines were kept by.
     selection: Selection,
 }
 
 impl ByCustomer {
-    /// Groups the lines `selection` keeps by customer.
+    /// Groups the lines of the customers `selection` keeps by customer.
     pub fn new(book: &Book, selection: &Selection) -> ByCustomer {
         let n = book.customers.len();
-        // Which lines the selection keeps; `None` when it keeps them all (no filter).
-        let kept: Option<Vec<bool>> =
-            (selection.customers.is_some() || selection.products.is_some()).then(|| {
-                (0..book.lines.len() as LineIdx)
-                    .into_par_iter()
-                    .map(|l| selection.keeps(book, l))
-                    .collect()
-            });
-        let keeps = |i: usize| kept.as_ref().is_none_or(|k| k[i]);
+        let keeps = |i: usize| selection.keeps_customer(book.lines.items[i].customer);
         let mut start = vec![0u32; n + 1];
         for (i, line) in book.lines.items.iter().enumerate() {
             if keeps(i) {
@@ -354,9 +428,16 @@ impl ByCustomer {
                 *slot += 1;
             }
         }
+        let in_filter = selection.products.as_ref().map(|_| {
+            order
+                .par_iter()
+                .map(|&l| selection.keeps_product(book.lines.items[l as usize].product))
+                .collect()
+        });
         ByCustomer {
             start,
             order,
+            in_filter,
             selection: selection.clone(),
         }
     }
@@ -366,9 +447,31 @@ impl ByCustomer {
         &self.selection
     }
 
-    /// The selected lines of customer `c`.
+    /// All lines of customer `c` (none when the customer is not selected), in and out of a
+    /// product filter.
     pub fn lines(&self, c: usize) -> &[LineIdx] {
         &self.order[self.start[c] as usize..self.start[c + 1] as usize]
+    }
+
+    /// Which of [`ByCustomer::lines`] pass the product filter (same order); `None` when there
+    /// is no product filter (all of them do).
+    pub fn in_filter(&self, c: usize) -> Option<&[bool]> {
+        let range = self.start[c] as usize..self.start[c + 1] as usize;
+        self.in_filter.as_ref().map(|f| &f[range])
+    }
+
+    /// The lines of customer `c` that pass the filter.
+    pub fn selected_lines(&self, c: usize) -> Vec<LineIdx> {
+        let lines = self.lines(c);
+        match self.in_filter(c) {
+            None => lines.to_vec(),
+            Some(keep) => lines
+                .iter()
+                .zip(keep)
+                .filter(|(_, &k)| k)
+                .map(|(&l, _)| l)
+                .collect(),
+        }
     }
 
     /// Number of customers (selected or not).
@@ -397,14 +500,8 @@ pub fn report_selected(book: &Book, q: &Query, by_customer: &ByCustomer) -> Repo
         .fold(
             || (Sums::new(q), Scratch::default()),
             |(mut sums, mut scratch), c| {
-                customer_pass(
-                    book,
-                    q,
-                    c as CustomerIdx,
-                    by_customer.lines(c),
-                    &mut scratch,
-                    &mut sums,
-                );
+                let lines = Lines::of(by_customer, c);
+                customer_pass(book, q, c as CustomerIdx, lines, &mut scratch, &mut sums);
                 (sums, scratch)
             },
         )
@@ -412,13 +509,15 @@ pub fn report_selected(book: &Book, q: &Query, by_customer: &ByCustomer) -> Repo
         .reduce(|| Sums::new(q), Sums::merge);
     let mut months = Vec::with_capacity(sums.movements.len());
     let (mut mrr, mut customers) = (sums.opening, sums.opening_customers as i64);
-    for (i, (movements, delta)) in sums.movements.iter().zip(&sums.customer_delta).enumerate() {
+    let per_month = sums.movements.iter().zip(&sums.retained);
+    for (i, ((movements, retained), delta)) in per_month.zip(&sums.customer_delta).enumerate() {
         let mrr_end = mrr + movements.iter().sum::<Money>();
         let customers_end = customers + delta;
         months.push(MonthTotals {
             month: q.from.offset(i as i32),
             mrr_start: mrr,
             movements: *movements,
+            retained: *retained,
             mrr_end,
             customers_start: customers as u64,
             customers_end: customers_end as u64,
@@ -476,7 +575,8 @@ pub fn mrr_by_month(book: &Book, lines: &[LineIdx], from: Month, to: Month) -> V
         .collect()
 }
 
-/// Every movement of one customer in the range, in month order: the trail behind the report.
+/// Every movement of one customer in the range, in month order, over all its lines: the trail
+/// behind the unfiltered report.
 pub fn trail(book: &Book, q: &Query, customer: CustomerIdx) -> Vec<Movement> {
     let lines: Vec<LineIdx> = book
         .lines
@@ -486,7 +586,16 @@ pub fn trail(book: &Book, q: &Query, customer: CustomerIdx) -> Vec<Movement> {
         .filter(|(_, l)| l.customer == customer)
         .map(|(i, _)| i as LineIdx)
         .collect();
-    customer_movements(book, q, customer, &lines)
+    let mut sink = TrailSink {
+        customer,
+        out: Vec::new(),
+    };
+    let lines = Lines {
+        all: &lines,
+        in_filter: None,
+    };
+    customer_pass(book, q, customer, lines, &mut Scratch::default(), &mut sink);
+    sink.out
 }
 
 /// Every customer's movements in the range of `q` (of one kind, if given), in month order,
@@ -497,11 +606,10 @@ pub fn all_movements(
     by_customer: &ByCustomer,
     kind: Option<Kind>,
 ) -> Vec<Movement> {
-    use rayon::prelude::*;
     let mut out: Vec<Movement> = (0..by_customer.customers())
         .into_par_iter()
         .flat_map_iter(|c| {
-            customer_movements(book, q, c as CustomerIdx, by_customer.lines(c))
+            customer_movements(book, q, by_customer, c as CustomerIdx)
                 .into_iter()
                 .filter(|m| kind.is_none_or(|k| m.kind == k))
         })
@@ -510,58 +618,86 @@ pub fn all_movements(
     out
 }
 
-/// The movements of `customer`, whose lines are `lines`, in the range of `q`.
+/// The movements of `customer` in the range of `q`, as the report of `by_customer` counts
+/// them (with its filter): the customer's trail.
 pub fn customer_movements(
     book: &Book,
     q: &Query,
+    by_customer: &ByCustomer,
     customer: CustomerIdx,
-    lines: &[LineIdx],
 ) -> Vec<Movement> {
     let mut sink = TrailSink {
         customer,
         out: Vec::new(),
     };
+    let lines = Lines::of(by_customer, customer as usize);
     customer_pass(book, q, customer, lines, &mut Scratch::default(), &mut sink);
     sink.out
+}
+
+/// One customer's lines and which of them the report counts.
+#[derive(Clone, Copy)]
+struct Lines<'a> {
+    all: &'a [LineIdx],
+    /// Parallel to `all`; `None` when every line counts.
+    in_filter: Option<&'a [bool]>,
+}
+
+impl<'a> Lines<'a> {
+    fn of(by_customer: &'a ByCustomer, c: usize) -> Lines<'a> {
+        Lines {
+            all: by_customer.lines(c),
+            in_filter: by_customer.in_filter(c),
+        }
+    }
 }
 
 /// Buffers reused from customer to customer.
 #[derive(Default)]
 struct Scratch {
-    /// (month, line, appears?) for every change of the customer's month-end snapshot.
-    events: Vec<(Month, LineIdx, bool)>,
-    appearing: Vec<LineIdx>,
-    disappearing: Vec<LineIdx>,
-    /// Predecessor of each appearing line (same index), if any.
-    predecessor: Vec<Option<LineIdx>>,
+    /// (month, line, appears?, in the filter?) for every change of the month-end snapshot.
+    events: Vec<(Month, LineIdx, bool, bool)>,
+    /// Lines appearing and disappearing this month, with whether each is in the filter.
+    appearing: Vec<(LineIdx, bool)>,
+    disappearing: Vec<(LineIdx, bool)>,
+    /// Predecessor of each appearing line (index into `disappearing`), if any.
+    predecessor: Vec<Option<usize>>,
     taken: Vec<bool>,
     buf: Vec<LineIdx>,
+}
+
+/// MRR of a customer at a month end: all its lines, and those in the filter.
+#[derive(Clone, Copy, Default)]
+struct Mrr {
+    all: Money,
+    counted: Money,
 }
 
 fn customer_pass(
     book: &Book,
     q: &Query,
     customer: CustomerIdx,
-    lines: &[LineIdx],
+    lines: Lines<'_>,
     s: &mut Scratch,
     sink: &mut impl Sink,
 ) {
     let items = &book.lines.items;
-    let Some(first_day) = lines.iter().map(|&l| items[l as usize].start).min() else {
+    let Some(first_day) = lines.all.iter().map(|&l| items[l as usize].start).min() else {
         return;
     };
     let registered = book.customers.registered_on[customer as usize].unwrap_or(first_day);
     s.events.clear();
-    for &l in lines {
+    for (k, &l) in lines.all.iter().enumerate() {
+        let counted = lines.in_filter.is_none_or(|f| f[k]);
         if let Some((first, last)) = items[l as usize].snapshot_months() {
-            s.events.push((first, l, true));
+            s.events.push((first, l, true, counted));
             if let Some(last) = last {
-                s.events.push((last.next(), l, false));
+                s.events.push((last.next(), l, false, counted));
             }
         }
     }
     s.events.sort_unstable_by_key(|e| e.0);
-    let mut prev = Money::ZERO;
+    let mut prev = Mrr::default();
     let mut ever_paid = false;
     let mut opened = false;
     let mut i = 0;
@@ -571,142 +707,243 @@ fn customer_pass(
             break;
         }
         if month >= q.from && !opened {
-            sink.opening(prev);
+            sink.opening(prev.counted);
             opened = true;
         }
         s.appearing.clear();
         s.disappearing.clear();
         let mut now = prev;
         while i < s.events.len() && s.events[i].0 == month {
-            let (_, l, appears) = s.events[i];
+            let (_, l, appears, counted) = s.events[i];
+            let mrr = items[l as usize].mrr();
+            let sign = if appears { mrr } else { -mrr };
+            now.all += sign;
+            if counted {
+                now.counted += sign;
+            }
             if appears {
-                now += items[l as usize].mrr();
-                s.appearing.push(l);
+                s.appearing.push((l, counted));
             } else {
-                now -= items[l as usize].mrr();
-                s.disappearing.push(l);
+                s.disappearing.push((l, counted));
             }
             i += 1;
         }
         if month >= q.from {
-            classify(
-                book, q.rules, month, prev, now, ever_paid, first_day, registered, s, sink,
-            );
+            let m = CustomerMonth {
+                book,
+                rules: q.rules,
+                month,
+                prev,
+                now,
+                ever_paid,
+                first_day,
+                registered,
+            };
+            m.classify(s, sink);
         }
-        ever_paid |= now.is_positive();
+        ever_paid |= now.all.is_positive();
         prev = now;
     }
     if !opened {
-        sink.opening(prev);
+        sink.opening(prev.counted);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn classify(
-    book: &Book,
+/// One customer in one month: what the rules need to classify its changes.
+struct CustomerMonth<'a> {
+    book: &'a Book,
     rules: Rules,
     month: Month,
-    prev: Money,
-    now: Money,
+    prev: Mrr,
+    now: Mrr,
     ever_paid: bool,
     first_day: Date,
     registered: Date,
-    s: &mut Scratch,
-    sink: &mut impl Sink,
-) {
-    let items = &book.lines.items;
-    let (was_paying, is_paying) = (prev.is_positive(), now.is_positive());
-    if !was_paying && is_paying && ever_paid {
-        sink.customers(month, 1);
-        sink.movement(month, Kind::Reactivation, now, &s.appearing);
-        return;
+}
+
+impl CustomerMonth<'_> {
+    fn mrr(&self, l: LineIdx) -> Money {
+        self.book.lines.items[l as usize].mrr()
     }
-    if was_paying && !is_paying {
-        sink.customers(month, -1);
-        sink.movement(month, Kind::Churn, -prev, &s.disappearing);
-        return;
-    }
-    if !is_paying {
-        return; // no MRR before or after: nothing moves
-    }
-    match_predecessors(book, s);
-    // Conexa's cross-sell test for a line with no predecessor.
-    let cross_sell = |l: LineIdx| match rules {
-        Rules::Conexa => registered < month.first_day() && items[l as usize].start != first_day,
-        Rules::Chartmogul => was_paying,
-    };
-    if !was_paying {
-        // A first purchase: new, except the lines that qualify as cross-sell.
-        sink.customers(month, 1);
-        let mut cross = Money::ZERO;
-        s.buf.clear();
-        for (k, &l) in s.appearing.iter().enumerate() {
-            if s.predecessor[k].is_none() && cross_sell(l) {
-                cross += items[l as usize].mrr();
-                s.buf.push(l);
+
+    /// Conexa's (or ChartMogul's) cross-sell test for a line with no predecessor.
+    fn cross_sell(&self, l: LineIdx) -> bool {
+        match self.rules {
+            Rules::Conexa => {
+                self.registered < self.month.first_day()
+                    && self.book.lines.items[l as usize].start != self.first_day
             }
+            Rules::Chartmogul => self.prev.all.is_positive(),
         }
-        if !cross.is_zero() {
-            sink.movement(month, Kind::CrossSell, cross, &s.buf);
+    }
+
+    fn classify(&self, s: &mut Scratch, sink: &mut impl Sink) {
+        let (month, prev, now) = (self.month, self.prev, self.now);
+        // The customer as a whole starts, stops or keeps paying; the report counts the
+        // customers with MRR in the filter.
+        let (was_paying, is_paying) = (prev.all.is_positive(), now.all.is_positive());
+        let retained = prev.counted.is_positive();
+        let delta = i64::from(now.counted.is_positive()) - i64::from(retained);
+        if delta != 0 {
+            sink.customers(month, delta);
         }
-        let new = now - cross;
-        if !new.is_zero() {
+        let counted = |v: &[(LineIdx, bool)], buf: &mut Vec<LineIdx>| {
+            buf.clear();
+            buf.extend(v.iter().filter(|e| e.1).map(|e| e.0));
+        };
+        if !was_paying && is_paying && self.ever_paid {
+            if !now.counted.is_zero() {
+                counted(&s.appearing, &mut s.buf);
+                sink.movement(month, Kind::Reactivation, now.counted, &s.buf, retained);
+            }
+            return;
+        }
+        if was_paying && !is_paying {
+            if !prev.counted.is_zero() {
+                counted(&s.disappearing, &mut s.buf);
+                sink.movement(month, Kind::Churn, -prev.counted, &s.buf, retained);
+            }
+            return;
+        }
+        if !is_paying {
+            return; // no MRR before or after: nothing moves
+        }
+        match_predecessors(self.book, s);
+        if !was_paying {
+            // A first purchase: new, except the lines that qualify as cross-sell.
+            let mut cross = Money::ZERO;
             s.buf.clear();
-            for (k, &l) in s.appearing.iter().enumerate() {
-                if s.predecessor[k].is_some() || !cross_sell(l) {
+            for (k, &(l, c)) in s.appearing.iter().enumerate() {
+                if c && s.predecessor[k].is_none() && self.cross_sell(l) {
+                    cross += self.mrr(l);
                     s.buf.push(l);
                 }
             }
-            sink.movement(month, Kind::New, new, &s.buf);
-        }
-        return;
-    }
-    // A continuing customer: line by line.
-    for (k, &l) in s.appearing.iter().enumerate() {
-        let mrr = items[l as usize].mrr();
-        match s.predecessor[k] {
-            Some(p) => {
-                let delta = mrr - items[p as usize].mrr();
-                let kind = if delta.is_positive() {
-                    Kind::Upsell
-                } else {
-                    Kind::Downsell
-                };
-                if !delta.is_zero() {
-                    sink.movement(month, kind, delta, &[l, p]);
+            if !cross.is_zero() {
+                sink.movement(month, Kind::CrossSell, cross, &s.buf, retained);
+            }
+            let new = now.counted - prev.counted - cross;
+            if !new.is_zero() {
+                s.buf.clear();
+                for (k, &(l, c)) in s.appearing.iter().enumerate() {
+                    if c && (s.predecessor[k].is_some() || !self.cross_sell(l)) {
+                        s.buf.push(l);
+                    }
                 }
+                sink.movement(month, Kind::New, new, &s.buf, retained);
             }
-            None if !mrr.is_zero() => {
-                let kind = if cross_sell(l) {
-                    Kind::CrossSell
-                } else {
-                    Kind::New
-                };
-                sink.movement(month, kind, mrr, &[l]);
+            return;
+        }
+        // A continuing customer: line by line.
+        for (k, &(l, in_l)) in s.appearing.iter().enumerate() {
+            let mrr = self.mrr(l);
+            match s.predecessor[k].map(|d| s.disappearing[d]) {
+                Some((p, in_p)) => match (in_l, in_p) {
+                    (true, true) => {
+                        let (price, fx) = self.price_and_fx(l, p);
+                        let kind = if price.is_positive() {
+                            Kind::Upsell
+                        } else {
+                            Kind::Downsell
+                        };
+                        if !price.is_zero() {
+                            sink.movement(month, kind, price, &[l, p], retained);
+                        }
+                        if !fx.is_zero() {
+                            sink.movement(month, Kind::Fx, fx, &[l, p], retained);
+                        }
+                    }
+                    (true, false) if !mrr.is_zero() => {
+                        sink.movement(month, Kind::EnteringSegment, mrr, &[l, p], retained);
+                    }
+                    (false, true) if !self.mrr(p).is_zero() => {
+                        let gone = -self.mrr(p);
+                        sink.movement(month, Kind::LeavingSegment, gone, &[l, p], retained);
+                    }
+                    _ => {}
+                },
+                None if in_l && !mrr.is_zero() => {
+                    let kind = if self.cross_sell(l) {
+                        Kind::CrossSell
+                    } else {
+                        Kind::New
+                    };
+                    sink.movement(month, kind, mrr, &[l], retained);
+                }
+                None => {}
             }
-            None => {}
+        }
+        for (k, &(l, in_l)) in s.disappearing.iter().enumerate() {
+            let mrr = self.mrr(l);
+            if in_l && !s.taken[k] && !mrr.is_zero() {
+                sink.movement(month, Kind::Downsell, -mrr, &[l], retained);
+            }
         }
     }
-    for (k, &l) in s.disappearing.iter().enumerate() {
-        let mrr = items[l as usize].mrr();
-        if !s.taken[k] && !mrr.is_zero() {
-            sink.movement(month, Kind::Downsell, -mrr, &[l]);
+
+    /// An amendment's change from `p` to `l`, split into the price change, measured at the
+    /// exchange rate `p` was valued at (that of `p`'s start month), and the revaluation (`fx`).
+    /// Lines in the reporting currency, or without a rate for that month, have no `fx`.
+    fn price_and_fx(&self, l: LineIdx, p: LineIdx) -> (Money, Money) {
+        let book = self.book;
+        let (new, old) = (&book.lines.items[l as usize], &book.lines.items[p as usize]);
+        let whole = new.mrr() - old.mrr();
+        if new.currency == book.currency() {
+            return (whole, Money::ZERO);
+        }
+        let Some(rate) = book.rate_to_reporting(Some(new.currency), Month::of(old.start)) else {
+            return (whole, Money::ZERO);
+        };
+        let at_old_rate = line_mrr(
+            new.quantity.get(),
+            new.unit_price.get(),
+            new.discount_pct.get(),
+            u32::from(new.billing_period_months),
+            rate,
+        );
+        match at_old_rate {
+            Ok(at_old_rate) => (at_old_rate - old.mrr(), new.mrr() - at_old_rate),
+            Err(_) => (whole, Money::ZERO),
         }
     }
 }
 
-/// Pairs appearing lines with the disappearing lines they replace, taking the appearing lines
-/// in id order: first the line each names in `revises`; then, for the rest, a disappearing
-/// line of the same product family (same contract first, then the lowest id). Each line is
-/// matched at most once.
+/// What orders lines of one customer when they compete for a pairing: everything the report
+/// uses of a line, and its id only to decide between lines that are otherwise identical, so
+/// that renaming ids never changes a report.
+fn canonical(book: &Book, l: LineIdx) -> impl Ord + '_ {
+    let line = &book.lines.items[l as usize];
+    (
+        book.products.ids.get(line.product),
+        line.mrr(),
+        line.start,
+        line.end,
+        line.currency.code(),
+        (
+            line.quantity.get(),
+            line.unit_price.get(),
+            line.discount_pct.get(),
+        ),
+        line.billing_period_months,
+        book.lines.ids.get(l),
+    )
+}
+
+/// Pairs appearing lines with the disappearing lines they replace (`docs/movement-rules.md`,
+/// "A line's predecessor"): first by `revises`, followed through lines that are never active
+/// at a month end; then, for every line still unpaired, a disappearing line of the same
+/// product family and the same contract; then one of the same family in any contract. Lines
+/// are taken, and candidates chosen, in [`canonical`] order. Each line is matched at most once.
 fn match_predecessors(book: &Book, s: &mut Scratch) {
     let lines = &book.lines;
     let family = |l: LineIdx| book.products.items[lines.items[l as usize].product as usize].family;
-    let id = |l: LineIdx| lines.ids.get(l);
-    // Appearing lines claim predecessors in id order, so ties (two lines revising the same
-    // one) never depend on the order of the rows.
     if s.appearing.len() > 1 {
-        s.appearing.sort_unstable_by(|&x, &y| id(x).cmp(id(y)));
+        s.appearing
+            .sort_unstable_by(|x, y| canonical(book, x.0).cmp(&canonical(book, y.0)));
+    }
+    if s.disappearing.len() > 1 {
+        s.disappearing
+            .sort_unstable_by(|x, y| canonical(book, x.0).cmp(&canonical(book, y.0)));
     }
     s.predecessor.clear();
     s.predecessor.resize(s.appearing.len(), None);
@@ -715,32 +952,43 @@ fn match_predecessors(book: &Book, s: &mut Scratch) {
     if s.disappearing.is_empty() {
         return;
     }
-    for (k, &a) in s.appearing.iter().enumerate() {
-        if let Some(r) = lines.items[a as usize].revises() {
-            if let Some(d) = s.disappearing.iter().position(|&d| d == r) {
+    // 1. `revises`, through lines that never reach a month end (at most one step per line of
+    // the book: the import refuses cycles, and this bound keeps any book finite).
+    for k in 0..s.appearing.len() {
+        let mut next = lines.items[s.appearing[k].0 as usize].revises();
+        let mut steps = 0;
+        while let Some(r) = next {
+            if let Some(d) = s.disappearing.iter().position(|&(d, _)| d == r) {
                 if !s.taken[d] {
                     s.taken[d] = true;
-                    s.predecessor[k] = Some(r);
+                    s.predecessor[k] = Some(d);
                 }
+                break;
             }
+            steps += 1;
+            if lines.items[r as usize].snapshot_months().is_some() || steps > lines.len() {
+                break;
+            }
+            next = lines.items[r as usize].revises();
         }
     }
-    for k in 0..s.appearing.len() {
-        if s.predecessor[k].is_some() {
-            continue;
-        }
-        let a = s.appearing[k];
-        let contract = lines.contract_id(a);
-        let best = (0..s.disappearing.len())
-            .filter(|&d| !s.taken[d] && family(s.disappearing[d]) == family(a))
-            .min_by(|&x, &y| {
-                let (dx, dy) = (s.disappearing[x], s.disappearing[y]);
-                let other_contract = |d: LineIdx| lines.contract_id(d) != contract;
-                (other_contract(dx), id(dx)).cmp(&(other_contract(dy), id(dy)))
+    // 2. The same family and contract, for all the month's lines; 3. the same family.
+    for same_contract in [true, false] {
+        for k in 0..s.appearing.len() {
+            if s.predecessor[k].is_some() {
+                continue;
+            }
+            let a = s.appearing[k].0;
+            let found = (0..s.disappearing.len()).find(|&d| {
+                let p = s.disappearing[d].0;
+                !s.taken[d]
+                    && family(p) == family(a)
+                    && (!same_contract || lines.contract_id(p) == lines.contract_id(a))
             });
-        if let Some(d) = best {
-            s.taken[d] = true;
-            s.predecessor[k] = Some(s.disappearing[d]);
+            if let Some(d) = found {
+                s.taken[d] = true;
+                s.predecessor[k] = Some(d);
+            }
         }
     }
 }

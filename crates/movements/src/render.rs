@@ -14,6 +14,9 @@ struct JsonMonth {
     reactivation: String,
     downsell: String,
     churn: String,
+    fx: String,
+    entering_segment: String,
+    leaving_segment: String,
     mrr_end: String,
     customers_start: u64,
     customers_end: u64,
@@ -38,6 +41,9 @@ fn json_month(m: &MonthTotals, c: Currency) -> JsonMonth {
         reactivation: a(Kind::Reactivation),
         downsell: a(Kind::Downsell),
         churn: a(Kind::Churn),
+        fx: a(Kind::Fx),
+        entering_segment: a(Kind::EnteringSegment),
+        leaving_segment: a(Kind::LeavingSegment),
         mrr_end: m.mrr_end.plain(c),
         customers_start: m.customers_start,
         customers_end: m.customers_end,
@@ -56,7 +62,7 @@ pub fn render_json(report: &Report) -> String {
     serde_json::to_string(&doc).expect("plain data serializes")
 }
 
-const CSV_HEADER: &str = "month,mrr_start,new,cross_sell,upsell,reactivation,downsell,churn,mrr_end,customers_start,customers_end";
+const CSV_HEADER: &str = "month,mrr_start,new,cross_sell,upsell,reactivation,downsell,churn,fx,entering_segment,leaving_segment,mrr_end,customers_start,customers_end";
 
 /// The movement report as CSV, one row per month, amounts as plain decimals.
 pub fn render_csv(report: &Report) -> String {
@@ -75,34 +81,17 @@ pub fn render_csv(report: &Report) -> String {
     out
 }
 
-/// Column titles of the table, in the locale's language.
-fn titles(locale: Locale) -> [&'static str; 10] {
-    match locale {
-        Locale::PtBr => [
-            "Mês",
-            "MRR inicial",
-            "Novo",
-            "Cross-sell",
-            "Upsell",
-            "Reativação",
-            "Downsell",
-            "Churn",
-            "MRR final",
-            "Clientes",
-        ],
-        Locale::En => [
-            "Month",
-            "MRR start",
-            "New",
-            "Cross-sell",
-            "Upsell",
-            "Reactivation",
-            "Downsell",
-            "Churn",
-            "MRR end",
-            "Customers",
-        ],
-    }
+/// Column titles of the table, in the locale's language: month, MRR start, the kinds (in
+/// [`Kind::ALL`] order), MRR end, customers.
+fn titles(locale: Locale) -> Vec<&'static str> {
+    let (month, start, end, customers) = match locale {
+        Locale::PtBr => ("Mês", "MRR inicial", "MRR final", "Clientes"),
+        Locale::En => ("Month", "MRR start", "MRR end", "Customers"),
+    };
+    let mut out = vec![month, start];
+    out.extend(Kind::ALL.iter().map(|&k| kind_label(k, locale)));
+    out.extend([end, customers]);
+    out
 }
 
 /// Kind names for people.
@@ -116,6 +105,12 @@ pub fn kind_label(kind: Kind, locale: Locale) -> &'static str {
         (_, Kind::Upsell) => "Upsell",
         (_, Kind::Downsell) => "Downsell",
         (_, Kind::Churn) => "Churn",
+        (Locale::PtBr, Kind::Fx) => "Câmbio",
+        (Locale::En, Kind::Fx) => "FX",
+        (Locale::PtBr, Kind::EnteringSegment) => "Entrada no segmento",
+        (Locale::En, Kind::EnteringSegment) => "Entering segment",
+        (Locale::PtBr, Kind::LeavingSegment) => "Saída do segmento",
+        (Locale::En, Kind::LeavingSegment) => "Leaving segment",
     }
 }
 
@@ -151,20 +146,31 @@ pub fn table(rows: &[Vec<String>], right: &[bool]) -> String {
     out
 }
 
-/// The movement report as a table for a terminal, money in the locale's format.
+/// The movement report as a table for a terminal, money in the locale's format. The segment
+/// columns show only when a filter moved MRR in or out (they are zero otherwise).
 pub fn render_table(report: &Report, locale: Locale) -> String {
     let c = report.currency;
     let money = |m: Money| locale.money(m, c);
-    let mut rows = vec![titles(locale).iter().map(|s| s.to_string()).collect()];
+    let segments = [Kind::EnteringSegment, Kind::LeavingSegment];
+    let shown =
+        |k: Kind| !segments.contains(&k) || report.months.iter().any(|m| !m.get(k).is_zero());
+    let kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|&k| shown(k)).collect();
+    let mut head: Vec<String> = titles(locale).iter().map(|s| s.to_string()).collect();
+    for (i, k) in Kind::ALL.iter().enumerate().rev() {
+        if !shown(*k) {
+            head.remove(2 + i);
+        }
+    }
+    let mut rows = vec![head];
     for m in &report.months {
         let mut row = vec![m.month.to_string(), money(m.mrr_start)];
-        row.extend(Kind::ALL.iter().map(|&k| money(m.get(k))));
+        row.extend(kinds.iter().map(|&k| money(m.get(k))));
         row.push(money(m.mrr_end));
         row.push(m.customers_end.to_string());
         rows.push(row);
     }
     let mut out = format!("{} · {} · {}\n\n", c.code(), report.rules.name(), locale);
-    let mut right = [true; 10];
+    let mut right = vec![true; rows[0].len()];
     right[0] = false;
     out.push_str(&table(&rows, &right));
     out

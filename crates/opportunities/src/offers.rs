@@ -229,16 +229,11 @@ pub fn realised_gain(
         to: month,
         rules: model.rules,
     };
-    customer_movements(
-        book,
-        &query,
-        o.customer,
-        by_customer.lines(o.customer as usize),
-    )
-    .iter()
-    .filter(|m| m.kind == kind)
-    .map(|m| m.amount)
-    .sum()
+    customer_movements(book, &query, by_customer, o.customer)
+        .iter()
+        .filter(|m| m.kind == kind)
+        .map(|m| m.amount)
+        .sum()
 }
 
 /// The opportunity model of one day, scoring any (customer, product) pair.

@@ -323,7 +323,7 @@ fn recent_downsells(
         .customers
         .par_iter()
         .filter(|&&c| {
-            customer_movements(book, &query, c, by_customer.lines(c as usize))
+            customer_movements(book, &query, by_customer, c)
                 .iter()
                 .any(|m| m.kind == Kind::Downsell)
         })

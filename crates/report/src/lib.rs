@@ -6,7 +6,7 @@
 use expansa_chart::{movements_svg, ChartError};
 use expansa_kpi::{cohorts, kpi_cells, kpis, CohortBy, CohortMetric};
 use expansa_ledger::{Book, Decimal, Locale, Money, Month};
-use expansa_movements::{customer_movements, ByCustomer, Kind, Query, Report, Rules};
+use expansa_movements::{customer_movements, ByCustomer, Kind, Query, Report, Rules, KINDS};
 use rayon::prelude::*;
 
 /// KPIs shown in the report's table (keys of the KPI report).
@@ -216,11 +216,11 @@ pub fn management_report(
         to: month,
         rules,
     };
-    let mut totals: Vec<(u32, [Money; 6])> = (0..by_customer.customers())
+    let mut totals: Vec<(u32, [Money; KINDS])> = (0..by_customer.customers())
         .into_par_iter()
         .filter_map(|c| {
-            let moves = customer_movements(book, &month_only, c as u32, by_customer.lines(c));
-            let mut sums = [Money::ZERO; 6];
+            let moves = customer_movements(book, &month_only, by_customer, c as u32);
+            let mut sums = [Money::ZERO; KINDS];
             for m in &moves {
                 sums[m.kind as usize] += m.amount;
             }

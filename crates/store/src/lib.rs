@@ -22,8 +22,8 @@ pub use quote::quote_changes;
 
 use expansa_import::schema::{ColumnKind, Schema, FILES};
 use expansa_import::{
-    read_book_from, read_rows, write_rows, BookErrors, BookSource, ImportOptions, InMemory,
-    NoProgress, RawRow,
+    read_book_from, read_rows_in, write_rows, BookErrors, BookSource, ImportOptions, InMemory,
+    NoProgress, RawRow, TextEncoding,
 };
 use expansa_ledger::Book;
 use sqlx::any::AnyPoolOptions;
@@ -427,8 +427,8 @@ impl Store {
         read_book_from(source, &self.options, &NoProgress).map_err(StoreError::Book)?;
         let mut files = Vec::new();
         for schema in FILES {
-            if let Some(rows) =
-                read_rows(source, &schema).map_err(|p| StoreError::Book(BookErrors(vec![p])))?
+            if let Some(rows) = read_rows_in(source, &schema, self.options.encoding)
+                .map_err(|p| StoreError::Book(BookErrors(vec![p])))?
             {
                 files.push((schema, rows));
             }
@@ -1299,7 +1299,12 @@ fn book_from_files(
             "the store holds no book yet: run expansa import --data DIR first".into(),
         ));
     }
-    read_book_from(&InMemory(&refs), options, &NoProgress).map_err(StoreError::Book)
+    // The store keeps UTF-8, whatever the encoding the files were imported from.
+    let options = ImportOptions {
+        encoding: TextEncoding::UTF_8,
+        ..options.clone()
+    };
+    read_book_from(&InMemory(&refs), &options, &NoProgress).map_err(StoreError::Book)
 }
 
 fn extra_json(extra: &[(String, String)]) -> Option<String> {
