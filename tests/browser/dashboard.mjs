@@ -1,6 +1,10 @@
 // Drives the dashboard in Debian's headless Chromium: the Cross-sell widget shows what the API
 // returns (formatted R$ 1.234,56), its trail lists the lines, a widget is added, the page is
 // reloaded and the widget is still there; en/pt-BR switch. Screenshots go to SHOTS.
+// The page runs under the server's Content-Security-Policy (checked sent, and nothing refused
+// by it). Dashboard `hostile` holds a layout stored past the server's checks (by the harness,
+// crates/cli/tests/dashboard.rs): ids like `constructor` and `__proto__`, markup, odd places;
+// the page must still render its real widgets.
 // Usage: node dashboard.mjs BASE_URL API_KEY SHOTS_DIR
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -17,7 +21,17 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   page.on("pageerror", (e) => fail(`page error: ${e.message}`));
-  await page.goto(`${base}/?dashboard=e2e&from=2024-01&to=2024-03`);
+  // Anything the CSP refuses (an inline style or script, a foreign source) is a failure.
+  page.on("console", (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
+  });
+  page.on("dialog", (d) => fail(`a dialog opened: ${d.message()}`));
+  const first = await page.goto(`${base}/?dashboard=e2e&from=2024-01&to=2024-03`);
+  const csp = first.headers()["content-security-policy"] || "";
+  check(csp.includes("frame-ancestors 'none'") && csp.includes("script-src 'self'") && !csp.includes("unsafe-inline"),
+    `the page is sent with a strict CSP: ${csp}`);
+  check(first.headers()["x-content-type-options"] === "nosniff", "the page is sent with nosniff");
+  check(Boolean(first.headers()["referrer-policy"]), "the page is sent with a Referrer-Policy");
   await page.waitForSelector("body[data-ready=true]", { timeout: 30000 });
   await page.screenshot({ path: `${shots}/dashboard-pt-BR.png`, fullPage: true });
 
@@ -70,7 +84,9 @@ try {
   await page.fill("#api-key", key);
   await page.dispatchEvent("#api-key", "change");
   await page.selectOption("#add-widget", "ltv");
-  const saved = page.waitForResponse((r) => r.url().includes("/api/v1/dashboards/e2e") && r.request().method() === "PUT");
+  // The save that holds the new widget (an earlier one may still be on its way).
+  const putOf = (r) => r.url().includes("/api/v1/dashboards/e2e") && r.request().method() === "PUT";
+  const saved = page.waitForResponse((r) => putOf(r) && r.request().postData().includes('"ltv"'));
   await page.click("#add");
   check((await saved).status() === 200, "layout saved");
   await page.waitForSelector('[data-widget="ltv"] .value');
@@ -82,7 +98,7 @@ try {
 
   // Remove it again (also saved), and switch to English.
   await page.click('[data-widget="ltv"] .remove');
-  await page.waitForResponse((r) => r.url().includes("/api/v1/dashboards/e2e") && r.request().method() === "PUT");
+  await page.waitForResponse((r) => putOf(r) && !r.request().postData().includes('"ltv"'));
   await page.selectOption("#lang", "en");
   const english = await page.locator('[data-widget="cross_sell"] .value').textContent();
   check(english === `R$${int.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}.${frac}`, `English money ${english}`);
@@ -91,6 +107,35 @@ try {
   await page.reload();
   await page.waitForSelector("body[data-ready=true]", { timeout: 30000 });
   check((await page.locator('[data-widget="ltv"]').count()) === 0, "removed widget stays removed");
+
+  // The cohort heat map colours its cells under the CSP (no style attribute in markup).
+  await page.selectOption("#add-widget", "cohorts");
+  await page.click("#add");
+  await page.waitForSelector('[data-widget="cohorts"] td[data-shade]');
+  const shade = await page.locator('[data-widget="cohorts"] td[data-shade]').first().evaluate((td) => td.style.background);
+  check(shade.length > 0, `cohort cells are coloured (${shade})`);
+
+  // The server refuses a layout with an unknown widget id (422) ...
+  const refused = await page.request.put(`${base}/api/v1/dashboards/e2e`, {
+    headers: { Authorization: `bearer ${key}`, "Idempotency-Key": "hostile-put", "Content-Type": "application/json" },
+    data: JSON.stringify({ widgets: [{ id: "constructor", x: 0, y: 0, w: 3, h: 2 }] }),
+  });
+  check(refused.status() === 422 && (await refused.json()).error.code === "invalid_layout", "the server refuses an unknown widget id");
+  // ... and a hostile layout already in the store does not break the page.
+  const hostile = await (await page.request.get(`${base}/api/v1/dashboards/hostile`)).json();
+  check(hostile.saved && hostile.layout.widgets.some((w) => w && w.id === "constructor"), "the hostile layout is in the store");
+  await page.goto(`${base}/?dashboard=hostile&from=2024-01&to=2024-03`);
+  await page.waitForSelector("body[data-ready=true]", { timeout: 30000 });
+  const mrrApi = await (await page.request.get(`${base}/api/v1/kpis?from=2024-03&to=2024-03`)).json();
+  check((await page.locator('[data-widget="mrr"] .value').getAttribute("data-raw")) === mrrApi.months[0].mrr,
+    "the hostile dashboard still shows MRR");
+  check((await page.locator('[data-widget="cross_sell"] .value').getAttribute("data-raw")) === expected,
+    "the hostile dashboard still shows cross-sell");
+  const shownIds = await page.locator(".grid-stack-item").evaluateAll((els) => els.map((e) => e.getAttribute("gs-id")));
+  check(JSON.stringify(shownIds.sort()) === JSON.stringify(["cross_sell", "mrr"]), `only the known widgets are shown: ${shownIds}`);
+  check((await page.locator("img").count()) === 0, "no markup from a stored id");
+  check(!(await page.locator("#add-widget").innerHTML()).includes("constructor"), "the add menu lists known widgets only");
+  await page.screenshot({ path: `${shots}/dashboard-hostile.png`, fullPage: true });
   console.log("dashboard: all checks passed");
 } finally {
   await browser.close();

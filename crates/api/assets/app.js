@@ -36,38 +36,27 @@ const TEXT = {
   },
 };
 
-// Every widget: where its value comes from and how it is shown.
-const WIDGETS = {
-  mrr: { title: { "pt-BR": "MRR", en: "MRR" }, source: "kpis", field: "mrr", format: "money" },
-  arr: { title: { "pt-BR": "ARR", en: "ARR" }, source: "kpis", field: "arr", format: "money" },
-  new: { title: { "pt-BR": "MRR novo", en: "New MRR" }, source: "movements", field: "new", format: "money", kind: "new" },
-  cross_sell: { title: { "pt-BR": "Cross-sell", en: "Cross-sell" }, source: "movements", field: "cross_sell", format: "money", kind: "cross_sell" },
-  upsell: { title: { "pt-BR": "Upsell", en: "Upsell" }, source: "movements", field: "upsell", format: "money", kind: "upsell" },
-  downsell: { title: { "pt-BR": "Downsell", en: "Downsell" }, source: "movements", field: "downsell", format: "money", kind: "downsell" },
-  churn: { title: { "pt-BR": "Churn", en: "Churn" }, source: "movements", field: "churn", format: "money", kind: "churn" },
-  reactivation: { title: { "pt-BR": "Reativação", en: "Reactivation" }, source: "movements", field: "reactivation", format: "money", kind: "reactivation" },
-  fx: { title: { "pt-BR": "Variação cambial", en: "FX revaluation" }, source: "movements", field: "fx", format: "money", kind: "fx" },
-  customers: { title: { "pt-BR": "Clientes", en: "Customers" }, source: "kpis", field: "customers", format: "count" },
-  arpa: { title: { "pt-BR": "ARPA", en: "ARPA" }, source: "kpis", field: "arpa", format: "money" },
-  churn_rate: { title: { "pt-BR": "Taxa de churn", en: "Churn rate" }, source: "kpis", field: "customer_churn_rate", format: "percent" },
-  nrr: { title: { "pt-BR": "NRR", en: "NRR" }, source: "kpis", field: "nrr", format: "percent" },
-  ltv: { title: { "pt-BR": "LTV", en: "LTV" }, source: "kpis", field: "ltv", format: "money" },
-  ltv_cac: { title: { "pt-BR": "LTV/CAC", en: "LTV/CAC" }, source: "kpis", field: "ltv_cac", format: "times" },
-  movement_chart: { title: { "pt-BR": "Movimentos de MRR", en: "MRR movements" }, kind: "chart", size: [8, 5] },
-  cohorts: { title: { "pt-BR": "Coortes (MRR retido)", en: "Cohorts (MRR retained)" }, kind: "cohorts", size: [8, 5] },
-  opportunities: { title: { "pt-BR": "Principais oportunidades", en: "Top opportunities" }, kind: "opportunities", size: [4, 5] },
-  offers: { title: { "pt-BR": "Conversão de ofertas", en: "Offer conversion" }, kind: "offers", size: [4, 4] },
-};
+// Every widget: where its value comes from and how it is shown. The list is the server's
+// (/assets/widgets.json, the one it checks saved layouts against), read at start into a Map:
+// ids come from stored layouts, so they are never looked up on a plain object (`constructor`
+// and `__proto__` would find Object's own members).
+let WIDGETS = new Map();
+let GRID = { columns: 12, rows: 200 };
+
+// obj[key] when obj has its own key `key`, else undefined (never an inherited member).
+const own = (obj, key) => (obj && typeof key === "string" && Object.hasOwn(obj, key) ? obj[key] : undefined);
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const dashboardId = params.get("dashboard") || "main";
+const knownLang = (lang) => (Object.hasOwn(TEXT, lang) ? lang : null);
 const state = {
-  lang: localStorage.getItem("expansa.lang") || params.get("lang") || "pt-BR",
+  lang: knownLang(localStorage.getItem("expansa.lang")) || knownLang(params.get("lang")) || "pt-BR",
   data: {},
-  charts: {},
+  charts: new Map(),
 };
-const t = (key) => TEXT[state.lang][key];
+const t = (key) => own(TEXT[state.lang], key);
+const kindName = (kind) => own(t("kinds"), kind) ?? String(kind);
 
 // ---- exact decimal strings ------------------------------------------------------------
 function scaled(s, dp) {
@@ -102,7 +91,7 @@ function grouped(s, dp) {
 const SYMBOLS = { BRL: "R$", USD: "US$", EUR: "€", GBP: "£" };
 function money(s, currency) {
   const { negative, text } = grouped(s, currency === "JPY" ? 0 : 2);
-  const symbol = SYMBOLS[currency] || currency;
+  const symbol = own(SYMBOLS, currency) || currency;
   // As the CLI prints: `R$ 1.234,56` in pt-BR, `R$1,234.56` in en.
   const body = state.lang === "pt-BR" ? `${symbol} ${text}` : `${symbol}${text}`;
   return (negative ? "-" : "") + body;
@@ -190,29 +179,43 @@ async function loadData() {
 let grid;
 
 function layoutWidgets() {
-  return grid.save(false).map((n) => ({ id: n.id, x: n.x, y: n.y, w: n.w, h: n.h }));
+  // gridstack leaves out a width or height equal to the widget's smallest.
+  return grid.save(false).map((n) => {
+    const [minW, minH] = (WIDGETS.get(n.id) || { min: [1, 1] }).min;
+    return { id: n.id, x: n.x ?? 0, y: n.y ?? 0, w: n.w ?? minW, h: n.h ?? minH };
+  });
 }
 
 function widgetElement(id) {
-  return document.querySelector(`.grid-stack-item[gs-id="${id}"]`);
+  return document.querySelector(`.grid-stack-item[gs-id="${CSS.escape(id)}"]`);
 }
 
 function addWidget(w) {
-  const spec = WIDGETS[w.id];
+  // Only a known widget, once; a stored place is used only when it is a whole number.
+  const spec = w && typeof w.id === "string" ? WIDGETS.get(w.id) : undefined;
   if (!spec || widgetElement(w.id)) return;
+  const whole = (v) => Number.isInteger(v) && v >= 0;
+  const within = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
   const el = document.createElement("div");
   el.className = "grid-stack-item";
-  const [dw, dh] = spec.size || [3, 2];
-  const attrs = { "gs-id": w.id, "gs-w": w.w ?? dw, "gs-h": w.h ?? dh };
-  if (w.x !== undefined) attrs["gs-x"] = w.x;
-  if (w.y !== undefined) attrs["gs-y"] = w.y;
+  const [dw, dh] = spec.size;
+  const [minW, minH] = spec.min;
+  const attrs = {
+    "gs-id": w.id,
+    "gs-w": whole(w.w) ? within(w.w, minW, GRID.columns) : dw,
+    "gs-h": whole(w.h) ? within(w.h, minH, GRID.rows) : dh,
+    "gs-min-w": minW, "gs-min-h": minH,
+  };
+  if (whole(w.x)) attrs["gs-x"] = Math.min(w.x, GRID.columns - 1);
+  if (whole(w.y)) attrs["gs-y"] = Math.min(w.y, GRID.rows - 1);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
   el.dataset.widget = w.id;
   el.innerHTML = `<div class="grid-stack-item-content">
       <div class="widget-head"><h3></h3><button type="button" class="remove">×</button></div>
       <div class="widget-body"></div></div>`;
   el.querySelector(".remove").addEventListener("click", () => {
-    if (state.charts[w.id]) { state.charts[w.id].destroy(); delete state.charts[w.id]; }
+    const chart = state.charts.get(w.id);
+    if (chart) { chart.destroy(); state.charts.delete(w.id); }
     grid.removeWidget(el);
   });
   $("grid").appendChild(el);
@@ -220,9 +223,9 @@ function addWidget(w) {
 }
 
 function renderWidget(id) {
-  const el = widgetElement(id);
+  const spec = WIDGETS.get(id);
+  const el = spec && widgetElement(id);
   if (!el) return;
-  const spec = WIDGETS[id];
   el.querySelector("h3").textContent = spec.title[state.lang];
   el.querySelector(".remove").title = t("remove");
   const body = el.querySelector(".widget-body");
@@ -291,7 +294,7 @@ async function openTrail(spec, month) {
   try {
     const detail = await api(`/api/v1/movements/detail?${q}`);
     if (!detail.movements.length) { body.textContent = t("none"); return; }
-    const rows = detail.movements.map((m) => `<tr><td>${esc(m.customer)}</td><td>${esc(t("kinds")[m.kind])}</td>
+    const rows = detail.movements.map((m) => `<tr><td>${esc(m.customer)}</td><td>${esc(kindName(m.kind))}</td>
         <td class="num">${esc(money(m.amount, detail.currency))}</td><td>${esc(m.lines.join(" "))}</td></tr>`);
     const total = detail.movements.reduce((acc, m) => acc + scaled(m.amount, 10), 0n);
     body.innerHTML = `<table><thead><tr><th>${t("customer")}</th><th>${t("kind")}</th><th class="num">${t("amount")}</th><th>${t("lines")}</th></tr></thead>
@@ -314,14 +317,14 @@ function renderChart(id, body) {
     body.innerHTML = '<div class="chart-box"><canvas></canvas></div>';
     canvas = body.querySelector("canvas");
   }
-  if (state.charts[id]) state.charts[id].destroy();
+  if (state.charts.has(id)) state.charts.get(id).destroy();
   // The segment moves only show when a family filter made some.
   const kinds = Object.keys(KIND_COLORS).filter((k) => !k.endsWith("_segment") || months.some((m) => /[1-9]/.test(m[k])));
   const datasets = kinds.map((k) => ({
-    label: t("kinds")[k], data: months.map((m) => Number(m[k])), backgroundColor: KIND_COLORS[k], stack: "m",
+    label: kindName(k), data: months.map((m) => Number(m[k])), backgroundColor: KIND_COLORS[k], stack: "m",
   }));
   datasets.push({ type: "line", label: t("mrr_line"), data: months.map((m) => Number(m.mrr_end)), borderColor: "#17324d", yAxisID: "mrr" });
-  state.charts[id] = new Chart(canvas, {
+  state.charts.set(id, new Chart(canvas, {
     type: "bar",
     data: { labels: months.map((m) => m.month), datasets },
     options: {
@@ -335,7 +338,7 @@ function renderChart(id, body) {
       },
       scales: { x: { stacked: true }, y: { stacked: true }, mrr: { position: "right", grid: { drawOnChartArea: false } } },
     },
-  });
+  }));
 }
 
 function renderCohorts(body) {
@@ -348,11 +351,15 @@ function renderCohorts(body) {
       if (v === null) return "<td></td>";
       const pct = Number(scaled(v, 2)); // whole percent, for the colour only
       const shade = Math.max(0, Math.min(100, pct));
-      return `<td style="background: hsl(152 45% ${100 - shade * 0.45}%)">${esc(show(v, "percent"))}</td>`;
+      return `<td data-shade="${shade}">${esc(show(v, "percent"))}</td>`;
     });
-    return `<tr><th>${esc(r.cohort)}</th><td class="num">${r.customers}</td>${cells.join("")}</tr>`;
+    return `<tr><th>${esc(r.cohort)}</th><td class="num">${esc(r.customers)}</td>${cells.join("")}</tr>`;
   });
   body.innerHTML = `<table class="heat"><thead>${head}</thead><tbody>${rows.join("")}</tbody></table>`;
+  // Colours set through the DOM, not a style attribute (the page's CSP allows no inline style).
+  for (const td of body.querySelectorAll("td[data-shade]")) {
+    td.style.background = `hsl(152 45% ${100 - Number(td.dataset.shade) * 0.45}%)`;
+  }
 }
 
 function renderOpportunities(body) {
@@ -360,7 +367,7 @@ function renderOpportunities(body) {
   if (!o) { body.textContent = t("loading"); return; }
   const before = state.data.opportunitiesBefore;
   const rows = o.opportunities.map((x) => `<tr><td>${esc(x.customer_name || x.customer_id)}</td>
-      <td>${esc(t("kinds")[x.kind] || x.kind)}: ${esc(x.product_id)}</td>
+      <td>${esc(kindName(x.kind))}: ${esc(x.product_id)}</td>
       <td class="num">${esc(show(x.probability, "percent"))}</td>
       <td class="num">${esc(money(x.expected_gain, o.currency))}</td></tr>`);
   body.innerHTML = `<div class="summary"><span class="found"></span> <span class="delta"></span></div>
@@ -409,8 +416,8 @@ function openOffers(month) {
   const body = showTrail(`${t("offers_of")} ${month}`);
   const list = (o.offers || []).filter((x) => x.offered_on.startsWith(month));
   if (!list.length) { body.textContent = t("no_offers"); return; }
-  const rows = list.map((x) => `<tr><td>${esc(x.customer_id)}</td><td>${esc(t("kinds")[x.kind] || x.kind)}: ${esc(x.product_id)}</td>
-      <td>${esc(t("outcomes")[x.outcome || "open"])}</td><td class="num">${esc(money(x.gain, o.currency))}</td>
+  const rows = list.map((x) => `<tr><td>${esc(x.customer_id)}</td><td>${esc(kindName(x.kind))}: ${esc(x.product_id)}</td>
+      <td>${esc(own(t("outcomes"), x.outcome || "open") ?? x.outcome)}</td><td class="num">${esc(money(x.gain, o.currency))}</td>
       <td class="num">${esc(money(x.forecast, o.currency))}</td><td>${esc(x.line_id || "")}</td></tr>`);
   body.innerHTML = `<table><thead><tr><th>${t("customer")}</th><th>${t("product")}</th><th>${t("outcome")}</th>
     <th class="num">${t("realised")}</th><th class="num">${t("forecast")}</th><th>${t("lines")}</th></tr></thead>
@@ -425,9 +432,9 @@ function renderAll() {
 function refreshAddMenu() {
   const present = new Set(layoutWidgets().map((w) => w.id));
   const select = $("add-widget");
-  select.innerHTML = Object.keys(WIDGETS)
+  select.innerHTML = [...WIDGETS.keys()]
     .filter((id) => !present.has(id))
-    .map((id) => `<option value="${id}">${esc(WIDGETS[id].title[state.lang])}</option>`)
+    .map((id) => `<option value="${esc(id)}">${esc(WIDGETS.get(id).title[state.lang])}</option>`)
     .join("");
   $("add").disabled = !select.options.length;
 }
@@ -495,7 +502,10 @@ async function refresh() {
 }
 
 async function start() {
-  grid = GridStack.init({ cellHeight: 70, margin: 6, float: false, draggable: { handle: ".widget-head" } }, "#grid");
+  const known = await api("/assets/widgets.json");
+  WIDGETS = new Map(known.widgets.map((w) => [w.id, w]));
+  GRID = { columns: known.columns, rows: known.rows };
+  grid = GridStack.init({ column: GRID.columns, cellHeight: 70, margin: 6, float: false, draggable: { handle: ".widget-head" } }, "#grid");
   $("api-key").value = localStorage.getItem("expansa.key") || "";
   $("api-key").addEventListener("change", () => localStorage.setItem("expansa.key", $("api-key").value.trim()));
   applyLanguage();
@@ -515,11 +525,15 @@ async function start() {
   $("from").value = params.get("from") || addMonths(to, -11);
   document.body.dataset.events = String(events.length || 0);
   const saved = await api(`/api/v1/dashboards/${encodeURIComponent(dashboardId)}`);
-  for (const w of saved.layout.widgets) addWidget(w);
+  // A stored layout is data, not trusted: unknown ids and odd entries are skipped, one by one.
+  const stored = saved && saved.layout && Array.isArray(saved.layout.widgets) ? saved.layout.widgets : [];
+  for (const w of stored) {
+    try { addWidget(w); } catch (e) { console.warn("skipped a stored widget", e); }
+  }
   await fillFilters().catch(() => {});
   for (const id of ["from", "to", "segment", "channel", "family"]) $(id).addEventListener("change", refresh);
   $("lang").addEventListener("change", () => {
-    state.lang = $("lang").value;
+    state.lang = knownLang($("lang").value) || "pt-BR";
     localStorage.setItem("expansa.lang", state.lang);
     applyLanguage();
     renderAll();
@@ -534,8 +548,8 @@ async function start() {
   grid.on("change", scheduleSave);
   grid.on("removed", scheduleSave);
   grid.on("resizestop", (_e, el) => {
-    const id = el.getAttribute("gs-id");
-    if (state.charts[id]) state.charts[id].resize();
+    const chart = state.charts.get(el.getAttribute("gs-id"));
+    if (chart) chart.resize();
   });
   loading = false;
   await refresh();

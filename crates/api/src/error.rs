@@ -19,15 +19,29 @@ pub enum ApiError {
     Unauthorized(String),
     /// No such thing (404, `not_found`).
     NotFound(String),
+    /// The path exists, the method does not (405, `method_not_allowed`).
+    MethodNotAllowed(String),
+    /// The body is larger than the server takes (413, `payload_too_large`).
+    PayloadTooLarge(String),
+    /// A body that is not `application/json` (415, `unsupported_media_type`).
+    UnsupportedMediaType(String),
+    /// A dashboard layout naming an unknown widget or an impossible place (422, `invalid_layout`).
+    InvalidLayout(String),
     /// A different row already has the id (409, `conflict`).
     Conflict(String),
     /// An `Idempotency-Key` sent again with a different request (422, `idempotency_key_reused`).
     IdempotencyKeyReused(String),
     /// The book would be invalid (422, `invalid_book`), with every problem.
     InvalidBook(String, Vec<Problem>),
+    /// Another writer held the store past the busy timeout; nothing was done (503, `busy`, with
+    /// `Retry-After`).
+    Busy(String),
     /// Anything else (500, `internal`).
     Internal(String),
 }
+
+/// Seconds a client is told to wait (`Retry-After`) when the store was busy.
+pub const BUSY_RETRY_AFTER_SECONDS: u64 = 5;
 
 /// The body of every error response.
 #[derive(Serialize, ToSchema)]
@@ -38,8 +52,10 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code: bad_request, missing_idempotency_key, unauthorized, not_found, conflict,
-    /// idempotency_key_reused, invalid_book, internal.
+    /// Stable code: bad_request, missing_idempotency_key, unauthorized, not_found,
+    /// method_not_allowed, request_timeout, conflict, payload_too_large, unsupported_media_type,
+    /// idempotency_key_reused, invalid_book, invalid_layout, too_many_requests, busy, internal (and,
+    /// for any other status the HTTP layer answers, a code named after it: see docs/api.md).
     pub code: &'static str,
     pub message: String,
     /// For invalid_book: every problem, as `file:line: column: value: reason` parts.
@@ -65,6 +81,16 @@ impl ApiError {
             }
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
+            ApiError::MethodNotAllowed(m) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", m)
+            }
+            ApiError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m),
+            ApiError::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m,
+            ),
+            ApiError::InvalidLayout(m) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_layout", m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
             ApiError::IdempotencyKeyReused(m) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -72,16 +98,45 @@ impl ApiError {
                 m,
             ),
             ApiError::InvalidBook(m, _) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_book", m),
+            ApiError::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, "busy", m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
         }
+    }
+}
+
+/// The JSON error body of `status` with `code` and `message` (no problems): what the HTTP
+/// layer's own refusals (timeouts, rate limits, the framework's rejections) are turned into.
+pub(crate) fn error_json(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"error": {"code": code, "message": message, "problems": []}});
+    (status, Json(body)).into_response()
+}
+
+/// The stable code of a status the HTTP layer answers by itself.
+pub(crate) fn status_code_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        409 => "conflict",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        429 => "too_many_requests",
+        431 => "headers_too_large",
+        503 => "unavailable",
+        500..=599 => "internal",
+        _ => "error",
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!("{message}");
+        if status.is_server_error() {
+            tracing::error!(code, "{message}");
         }
         let problems = match &self {
             ApiError::InvalidBook(_, problems) => problems
@@ -103,7 +158,14 @@ impl IntoResponse for ApiError {
                 problems,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::Busy(_)) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                BUSY_RETRY_AFTER_SECONDS.into(),
+            );
+        }
+        response
     }
 }
 
@@ -121,6 +183,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::NotFound(m),
             StoreError::Invalid(m) => ApiError::BadRequest(m),
             StoreError::IdempotencyKeyReused(m) => ApiError::IdempotencyKeyReused(m),
+            StoreError::Busy(m) => ApiError::Busy(m),
             other => ApiError::Internal(other.to_string()),
         }
     }

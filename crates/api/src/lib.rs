@@ -4,30 +4,46 @@
 //! it. Report endpoints take the CLI's parameters (`from=2024-01` is `--from 2024-01`) and run
 //! the very same plan ([`expansa_commands::execute`]), so the API and the CLI accept the same
 //! input, refuse it with the same words and print the same numbers. Every error is one JSON
-//! shape ([`error::ErrorBody`]). Writes need an API key and an `Idempotency-Key`.
+//! shape ([`error::ErrorBody`]), the framework's own refusals included. Writes need an API key
+//! and an `Idempotency-Key`. [`serve_on`] bounds what each connection and client may hold
+//! ([`Limits`]).
 
 mod assets;
 mod books;
 mod error;
+mod http;
+mod limits;
 mod openapi;
 mod quotes;
 mod reads;
 mod rows;
+mod server;
 
 pub use error::{ApiError, ErrorBody};
+pub use limits::Limits;
+pub use server::{init_logging, serve_on, MAX_HEAD};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::Router;
 use books::BookCache;
 use expansa_store::{ApiKey, Idempotency, Store};
+use governor::DefaultKeyedRateLimiter;
+use std::net::IpAddr;
 use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// How the server treats requests.
 #[derive(Clone, Debug, Default)]
 pub struct ApiConfig {
     /// Reads need an API key too.
     pub private_reads: bool,
+    /// Timeouts, sizes, connections and request rates.
+    pub limits: Limits,
 }
 
 /// What every handler shares.
@@ -35,12 +51,15 @@ pub struct AppState {
     store: Store,
     config: ApiConfig,
     books: BookCache,
+    /// Requests per client (peer IP address).
+    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: ApiConfig) -> Arc<AppState> {
         Arc::new(AppState {
             books: BookCache::new(store.clone()),
+            limiter: Arc::new(config.limits.limiter()),
             store,
             config,
         })
@@ -51,8 +70,7 @@ impl AppState {
         let token = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(bearer_token)
             .ok_or_else(|| {
                 ApiError::Unauthorized(
                     "send an API key as `Authorization: Bearer KEY` (create one with `expansa keys create`)".into(),
@@ -87,6 +105,15 @@ impl AppState {
     }
 }
 
+/// The token of an `Authorization: Bearer TOKEN` value; the scheme's name is case-insensitive
+/// (RFC 9110, 11.1): `bearer` and `BEARER` are `Bearer`.
+fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, token) = value.split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The `Idempotency-Key` of a write, required.
 fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     headers
@@ -102,9 +129,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
         })
 }
 
-/// The whole service: API, OpenAPI document and dashboard.
+/// The whole service: API, OpenAPI document and dashboard, with the HTTP layer around them:
+/// request ids (`x-request-id`, echoed), one log line per request, security headers on every
+/// response, every error in the JSON shape, UTF-8 paths and queries, the request timeout, the
+/// body limit and the per-client rate limit (for requests that came through [`serve_on`]).
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    let limits = state.config.limits.clone();
+    let mut router = Router::new()
         .route("/openapi.json", get(openapi::document))
         .route("/api/v1/movements", get(reads::movements))
         .route("/api/v1/movements/detail", get(reads::movement_detail))
@@ -130,10 +161,42 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(assets::index))
         .route("/assets/{*file}", get(assets::file))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn(http::utf8_only))
+        .layer(CatchPanicLayer::custom(http::panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.request_timeout.as_secs(),
+            http::json_errors,
+        ));
+    for (name, value) in http::security_headers() {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    router
+        .layer(PropagateRequestIdLayer::new(http::REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(http::request_span)
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(http::REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(http::bounded_request_id))
         .with_state(state)
 }
 
-/// Serves the API and the dashboard on `bind` until Ctrl-C.
+/// Serves the API and the dashboard on `bind` until Ctrl-C, within `config.limits`.
 pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -152,10 +215,19 @@ pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Resul
         Err(e) => anyhow::bail!("cannot read the store's book: {}", e.parts().2),
     }
     eprintln!("expansa: serving http://{address}/ (API under /api/v1, OpenAPI at /openapi.json)");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    Ok(())
+    let limits = &state.config.limits;
+    tracing::info!(
+        header_timeout_s = limits.header_timeout.as_secs(),
+        request_timeout_s = limits.request_timeout.as_secs(),
+        max_body = limits.max_body,
+        max_connections = limits.max_connections,
+        max_connections_per_client = limits.max_connections_per_client,
+        rate_per_second = limits.rate_per_second,
+        rate_burst = limits.rate_burst,
+        "limits"
+    );
+    serve_on(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }

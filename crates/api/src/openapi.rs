@@ -238,7 +238,7 @@ pub struct WriteHeaders {
         crate::assets::put_dashboard,
     ),
     components(schemas(crate::ErrorBody, crate::error::ErrorDetail, crate::error::ProblemBody, RulesName)),
-    modifiers(&Security),
+    modifiers(&Security, &HttpLayer),
 )]
 struct Document;
 
@@ -252,6 +252,60 @@ impl utoipa::Modify for Security {
             "api_key",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The answers the HTTP layer may give to any operation (408, 429, 500) and to any with a body
+/// (413, 415), all in the error shape.
+struct HttpLayer;
+
+impl utoipa::Modify for HttpLayer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |description: &str| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build();
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", content)
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description));
+                };
+                add(
+                    "408",
+                    "Not read and answered within the request timeout (`request_timeout`)",
+                );
+                add(
+                    "429",
+                    "Over the client's request rate (`too_many_requests`, with `Retry-After`)",
+                );
+                add("500", "Failed inside the server (`internal`)");
+                if operation.request_body.is_some() {
+                    add("413", "The body is over the limit (`payload_too_large`)");
+                    add(
+                        "415",
+                        "The body is not sent as JSON (`unsupported_media_type`)",
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! Quotes over HTTP: the body becomes `expansa quote amend|renew` flags; with `"apply": true`
 //! the quote is recorded in the store, once per Idempotency-Key.
 
+use crate::http::JsonBody;
 use crate::reads::plan_from;
 use crate::rows::{actor, replayable};
 use crate::{ApiError, AppState};
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -65,7 +65,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
 pub async fn amend(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let b: AmendBody = parse(&body)?;
     let mut params = vec![
@@ -93,7 +93,7 @@ pub async fn amend(
 pub async fn renew(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let b: RenewBody = parse(&body)?;
     let mut params = vec![("contract".to_string(), b.contract)];

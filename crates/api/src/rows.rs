@@ -1,12 +1,13 @@
 //! The book's rows over HTTP: customers, products, lines and contracts (list, show, create,
 //! replace, delete). Every write is one event, validated as a whole book, idempotent.
 
+use crate::http::JsonBody;
 use crate::reads::{json_response, parse_as_of, query_pairs};
 use crate::{ApiError, AppState};
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use expansa_commands::limits::MAX_ROWS;
 use expansa_import::schema::{ColumnKind, Schema, CONTRACTS, CUSTOMERS, PRODUCTS, SUBSCRIPTIONS};
 use expansa_store::{Actor, AsOf, RowChange, TableRow};
 use serde_json::{Map, Value};
@@ -104,7 +105,7 @@ fn row_from_json(schema: &Schema, body: &[u8], id: Option<&str>) -> Result<Table
     Ok(TableRow { values, extra })
 }
 
-/// Rows of a collection: `limit` (default 100, at most 10000), `offset`, `as_of`, and any
+/// Rows of a collection: `limit` (default 100, at most [`MAX_ROWS`]), `offset`, `as_of`, and any
 /// column as an exact filter (`customer_id=c1`).
 #[utoipa::path(get, path = "/api/v1/{table}", params(("table" = String, Path, description = "customers, products, lines or contracts"), crate::openapi::ListParams),
     responses((status = 200, description = "Rows, with the total count", body = Object),
@@ -125,7 +126,14 @@ pub async fn list(
                 .map_err(|_| ApiError::BadRequest(format!("{k}: {v:?} is not a whole number")))
         };
         match k.as_str() {
-            "limit" => limit = number(&v)?.min(10_000),
+            "limit" => {
+                limit = number(&v)?;
+                if limit > MAX_ROWS {
+                    return Err(ApiError::BadRequest(format!(
+                        "limit {limit}: at most {MAX_ROWS} rows a page (page on with offset)"
+                    )));
+                }
+            }
             "offset" => offset = number(&v)?,
             "as_of" => as_of = parse_as_of(&v)?,
             column => match schema.position(column) {
@@ -190,7 +198,7 @@ pub async fn create(
     State(s): State<Arc<AppState>>,
     Path(table): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let schema = schema(&table)?;
     let TableRow { values, extra } = row_from_json(&schema, &body, None)?;
@@ -221,7 +229,7 @@ pub async fn replace(
     State(s): State<Arc<AppState>>,
     Path((table, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let schema = schema(&table)?;
     let TableRow { values, extra } = row_from_json(&schema, &body, Some(&id))?;

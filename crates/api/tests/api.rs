@@ -633,6 +633,7 @@ async fn dashboards_keep_their_layout_and_reads_can_be_private() {
         "examples/demo",
         ApiConfig {
             private_reads: true,
+            ..ApiConfig::default()
         },
     )
     .await
@@ -736,5 +737,431 @@ async fn the_dashboard_and_the_openapi_document_are_served() {
         "/api/v1/contracts/{id}/terms",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+}
+
+/// A request body that never ends (a client that stops sending half-way).
+struct Stalled;
+
+impl http_body::Body for Stalled {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// `call`, but failing after 10 s instead of waiting for ever.
+async fn call_bounded(
+    router: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, Value, axum::http::HeaderMap) {
+    tokio::time::timeout(std::time::Duration::from_secs(10), call(router, request))
+        .await
+        .expect("the server answered within 10 s")
+}
+
+/// The demo book's server with `limits`.
+async fn limited(limits: expansa_api::Limits) -> Server {
+    let config = ApiConfig {
+        limits,
+        ..ApiConfig::default()
+    };
+    servers("examples/demo", config).await.remove(0)
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_have_the_error_shape() {
+    let s = limited(Default::default()).await;
+    let r = &s.router;
+    // 404: no such route, anywhere.
+    for uri in ["/nope", "/api/v1/lines/l1/extra", "/assets/nothing.js"] {
+        let (st, b) = get(r, uri).await;
+        assert_error(st, &b, StatusCode::NOT_FOUND, "not_found");
+    }
+    // 405: a route without the method (the allowed ones in `Allow`).
+    let (st, b, h) = call(
+        r,
+        Request::delete("/api/v1/movements")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_error(st, &b, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert!(h["allow"].to_str().unwrap().contains("GET"), "{h:?}");
+    let patch = write(
+        "PATCH",
+        "/api/v1/lines/l1",
+        Some(&s.key),
+        Some("p"),
+        Value::Null,
+    );
+    let (st, b, _) = call(r, patch).await;
+    assert_error(st, &b, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let (st, b, _) = call(r, write("POST", "/", None, None, Value::Null)).await;
+    assert_error(st, &b, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn bodies_too_large_or_not_json_have_the_error_shape() {
+    let s = limited(Default::default()).await;
+    let r = &s.router;
+    // 413: a body over the limit (1 MiB by default; 3 MiB is over axum's own 2 MiB too).
+    let big = format!("{{\"id\": \"{}\"}}", "x".repeat(3 << 20));
+    let request = Request::post("/api/v1/lines")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", s.key))
+        .header("idempotency-key", "big")
+        .body(Body::from(big))
+        .unwrap();
+    let (st, b, _) = call(r, request).await;
+    assert_error(st, &b, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // A smaller limit, and a body sent without a length (chunked).
+    let s = limited(expansa_api::Limits {
+        max_body: 2048,
+        ..Default::default()
+    })
+    .await;
+    let r = &s.router;
+    let chunks = (0..8).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b' '; 1024])));
+    let request = Request::put("/api/v1/dashboards/main")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", s.key))
+        .header("idempotency-key", "chunked")
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap();
+    let (st, b, _) = call(r, request).await;
+    assert_error(st, &b, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // 415: a body that is not sent as JSON, with or without a content type.
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut request = Request::post("/api/v1/lines")
+            .header("authorization", format!("Bearer {}", s.key))
+            .header("idempotency-key", format!("ct-{content_type:?}"));
+        if let Some(c) = content_type {
+            request = request.header("content-type", c);
+        }
+        let body = line("l-ct", "c01", "10.00").to_string();
+        let (st, b, _) = call(r, request.body(Body::from(body)).unwrap()).await;
+        assert_error(
+            st,
+            &b,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+    }
+    let (st, b) = get(r, "/api/v1/lines/l-ct").await;
+    assert_error(st, &b, StatusCode::NOT_FOUND, "not_found");
+    // `application/json; charset=utf-8` is JSON; a body that is not JSON is 400.
+    let request = Request::post("/api/v1/quotes/renew")
+        .header("content-type", "application/json; charset=utf-8")
+        .body(Body::from("{\"contract\": \"nope\""))
+        .unwrap();
+    let (st, b, _) = call(r, request).await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "bad_request");
+}
+
+#[tokio::test]
+async fn paths_and_queries_that_are_not_utf8_are_400() {
+    let s = limited(Default::default()).await;
+    let r = &s.router;
+    for uri in [
+        "/api/v1/customers/%FF%FE",
+        "/api/v1/customers/%C3/trail?from=2024-01&to=2024-02",
+        "/api/v1/%FF",
+        "/api/v1/movements?from=2024-01&to=2024-02&where=segment%3D%FF",
+        "/api/v1/customers?name=%E9",
+    ] {
+        let (st, b) = get(r, uri).await;
+        assert_error(st, &b, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains("UTF-8"),
+            "{uri}: {b}"
+        );
+    }
+    // ... while percent-encoded UTF-8 is read as such.
+    let (st, b) = get(r, "/api/v1/customers?name=Jos%C3%A9").await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+}
+
+#[tokio::test]
+async fn a_body_that_stops_coming_is_cut_at_the_request_timeout() {
+    let s = limited(expansa_api::Limits {
+        request_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    let request = Request::post("/api/v1/quotes/renew")
+        .header("content-type", "application/json")
+        .body(Body::new(Stalled))
+        .unwrap();
+    let (st, b, _) = call_bounded(&s.router, request).await;
+    assert_error(st, &b, StatusCode::REQUEST_TIMEOUT, "request_timeout");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let config = ApiConfig {
+        private_reads: true,
+        ..ApiConfig::default()
+    };
+    let s = servers("examples/demo", config).await.remove(0);
+    let r = &s.router;
+    let read = |authorization: String| {
+        Request::get("/api/v1/dashboards/main")
+            .header("authorization", authorization)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for scheme in ["bearer", "BEARER", "bEaReR", "Bearer"] {
+        let (st, b, _) = call(r, read(format!("{scheme} {}", s.key))).await;
+        assert_eq!(st, StatusCode::OK, "{scheme}: {b}");
+        let (st, b, _) = call(r, read(format!("{scheme}\t {} ", s.key))).await;
+        assert_eq!(st, StatusCode::OK, "{scheme} with spaces: {b}");
+    }
+    for refused in [
+        format!("Basic {}", s.key),
+        format!("Bearer{}", s.key),
+        "bearer ".to_string(),
+        s.key.clone(),
+    ] {
+        let (st, b, _) = call(r, read(refused.clone())).await;
+        assert_error(st, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    // A write with a lower-case scheme.
+    let mut request = write(
+        "PUT",
+        "/api/v1/dashboards/lower",
+        None,
+        Some("lower-1"),
+        serde_json::json!({"widgets": [{"id": "mrr", "x": 0, "y": 0, "w": 3, "h": 2}]}),
+    );
+    request.headers_mut().insert(
+        "authorization",
+        format!("bearer {}", s.key).parse().unwrap(),
+    );
+    let (st, b, _) = call(r, request).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers_and_a_request_id() {
+    let s = servers("examples/demo", ApiConfig::default())
+        .await
+        .remove(0);
+    let r = &s.router;
+    let mut ids = std::collections::HashSet::new();
+    for uri in [
+        "/",
+        "/assets/app.js",
+        "/assets/widgets.json",
+        "/openapi.json",
+        "/api/v1/movements?from=2024-01&to=2024-02",
+        "/api/v1/nothing/here/at/all",
+    ] {
+        let (_, _, h) = call(r, Request::get(uri).body(Body::empty()).unwrap()).await;
+        let csp = h
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{uri}: no CSP"))
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{uri}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{uri}: {csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{uri}");
+        assert!(h.contains_key("referrer-policy"), "{uri}");
+        let id = h["x-request-id"].to_str().unwrap().to_string();
+        assert!(id.len() >= 16, "{uri}: {id}");
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 6, "one id per request: {ids:?}");
+    // A client's own short id is echoed; a long one is replaced.
+    let mine = Request::get("/api/v1/events")
+        .header("x-request-id", "client-42")
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, h) = call(r, mine).await;
+    assert_eq!(h["x-request-id"], "client-42");
+    let long = Request::get("/api/v1/events")
+        .header("x-request-id", "x".repeat(500))
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, h) = call(r, long).await;
+    assert!(h["x-request-id"].len() < 100, "{h:?}");
+}
+
+#[tokio::test]
+async fn saved_layouts_hold_known_widgets_only() {
+    let s = servers("examples/demo", ApiConfig::default())
+        .await
+        .remove(0);
+    let r = &s.router;
+    let put = |n: usize, layout: Value| {
+        write(
+            "PUT",
+            "/api/v1/dashboards/checked",
+            Some(&s.key),
+            Some(&format!("layout-{n}")),
+            layout,
+        )
+    };
+    let at = |id: &str, x: u64, y: u64, w: u64, h: u64| serde_json::json!({"id": id, "x": x, "y": y, "w": w, "h": h});
+    let refused = [
+        vec![at("constructor", 0, 0, 3, 2)],
+        vec![at("__proto__", 0, 0, 3, 2)],
+        vec![at("toString", 0, 0, 3, 2)],
+        vec![
+            at("mrr", 0, 0, 3, 2),
+            at("\"]<img src=x onerror=alert(1)>", 3, 0, 3, 2),
+        ],
+        vec![at("mrr", 0, 0, 3, 2), at("mrr", 3, 0, 3, 2)],
+        vec![at("mrr", 0, 0, 1, 2)],
+        vec![at("movement_chart", 0, 0, 2, 2)],
+        vec![at("mrr", 10, 0, 3, 2)],
+        vec![at("mrr", 0, 0, 13, 2)],
+        vec![at("mrr", 0, 199, 3, 2)],
+    ];
+    for (n, widgets) in refused.into_iter().enumerate() {
+        let layout = serde_json::json!({ "widgets": widgets });
+        let (st, b, _) = call(r, put(n, layout.clone())).await;
+        assert_error(st, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_layout");
+        let (_, b) = get(r, "/api/v1/dashboards/checked").await;
+        assert_eq!(b["saved"], false, "{layout} was not kept");
+    }
+    // The list the server checks against is the page's.
+    let (st, known) = get(r, "/assets/widgets.json").await;
+    assert_eq!(st, StatusCode::OK);
+    let ids: Vec<&str> = known["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"mrr") && ids.contains(&"movement_chart"),
+        "{ids:?}"
+    );
+    // A good layout is kept with its places only (other fields are dropped).
+    let mut cell = at("cross_sell", 0, 0, 3, 2);
+    cell["content"] = Value::from("<script>alert(1)</script>");
+    let layout =
+        serde_json::json!({"widgets": [cell, at("movement_chart", 0, 2, 8, 5)], "extra": 1});
+    let (st, b, _) = call(r, put(100, layout)).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (_, b) = get(r, "/api/v1/dashboards/checked").await;
+    assert_eq!(
+        b["layout"],
+        serde_json::json!({"widgets": [at("cross_sell", 0, 0, 3, 2), at("movement_chart", 0, 2, 8, 5)]})
+    );
+    // Every widget of the default layout is a known one, inside the grid.
+    let (_, b) = get(r, "/api/v1/dashboards/default-check").await;
+    let (st, b, _) = call(r, put(101, b["layout"].clone())).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+}
+
+#[tokio::test]
+async fn each_client_has_a_request_rate() {
+    let config = ApiConfig {
+        limits: expansa_api::Limits {
+            rate_per_second: 1,
+            rate_burst: 3,
+            ..Default::default()
+        },
+        ..ApiConfig::default()
+    };
+    let s = servers("examples/demo", config).await.remove(0);
+    let from = |ip: [u8; 4]| {
+        let peer = std::net::SocketAddr::from((ip, 40000));
+        Request::get("/api/v1/events")
+            .extension(axum::extract::ConnectInfo(peer))
+            .body(Body::empty())
+            .unwrap()
+    };
+    for _ in 0..3 {
+        let (st, _, _) = call(&s.router, from([10, 0, 0, 1])).await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    let (st, b, h) = call(&s.router, from([10, 0, 0, 1])).await;
+    assert_error(st, &b, StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+    let wait: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert!(h.contains_key("content-security-policy") && h.contains_key("x-request-id"));
+    // Another client is not held back.
+    let (st, _, _) = call(&s.router, from([10, 0, 0, 2])).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[test]
+fn serve_flags_have_defaults_and_checked_maximums() {
+    use clap::Parser;
+    use expansa_commands::{Cli, Command, Plan};
+    let limits = |flags: &[&str]| -> Result<expansa_api::Limits, String> {
+        let argv = ["expansa", "serve", "--db", "sqlite:x.db"]
+            .iter()
+            .chain(flags);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        match Plan::from_cli(cli)?.command {
+            Command::Serve { limits, .. } => Ok((&limits).into()),
+            _ => unreachable!("a serve plan"),
+        }
+    };
+    assert_eq!(limits(&[]).unwrap(), expansa_api::Limits::default());
+    let d = expansa_api::Limits::default();
+    assert_eq!(d.header_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(d.request_timeout, std::time::Duration::from_secs(120));
+    assert_eq!(
+        (d.max_body, d.max_connections, d.max_connections_per_client),
+        (1 << 20, 512, 256)
+    );
+    assert_eq!((d.rate_per_second, d.rate_burst), (100, 200));
+    let set = limits(&[
+        "--header-timeout",
+        "300",
+        "--request-timeout",
+        "5",
+        "--max-body",
+        "67108864",
+        "--max-connections",
+        "65536",
+        "--max-connections-per-client",
+        "1",
+        "--rate-limit",
+        "1000000",
+        "--rate-burst",
+        "1",
+    ])
+    .unwrap();
+    assert_eq!(set.header_timeout, std::time::Duration::from_secs(300));
+    assert_eq!(set.max_body, 64 << 20);
+    assert_eq!(
+        (set.max_connections, set.rate_per_second),
+        (65536, 1_000_000)
+    );
+    for (flag, value) in [
+        ("--header-timeout", "0"),
+        ("--header-timeout", "301"),
+        ("--request-timeout", "3601"),
+        ("--max-body", "1023"),
+        ("--max-body", "67108865"),
+        ("--max-connections", "0"),
+        ("--max-connections", "65537"),
+        ("--max-connections-per-client", "0"),
+        ("--rate-limit", "0"),
+        ("--rate-limit", "1000001"),
+        ("--rate-burst", "0"),
+        ("--log-format", "xml"),
+    ] {
+        let refused = limits(&[flag, value]).expect_err(&format!("{flag} {value}"));
+        assert!(refused.contains(flag), "{flag} {value}: {refused}");
     }
 }

@@ -8,7 +8,7 @@ use expansa_commands::{execute, output_format, Apply, Cli, Command, Format, Plan
 use expansa_contracts::{quote_amend, quote_renew, render_quote, Quote};
 use expansa_import::{read_book, BookErrors, Folder, ImportOptions};
 use expansa_ledger::Book;
-use expansa_store::{AsOf, Event, Idempotency, Store, StoreError, WriteOutcome};
+use expansa_store::{AsOf, Event, ExistingBook, Idempotency, Store, StoreError, WriteOutcome};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -57,18 +57,21 @@ fn main() -> ExitCode {
 fn run(plan: &Plan) -> anyhow::Result<String> {
     match &plan.command {
         Command::Import { dir, mode, actor } => {
-            let outcome = block_on(async {
-                let store = open_store(plan).await?;
+            let outcome = block_on(with_store(plan, async |store: &Store| {
                 store.import(&Folder(dir), *mode, actor).await
-            })
+            }))
             .map_err(store_error)?;
             Ok(describe_write(&outcome, "import"))
         }
-        Command::Export { out } => {
-            let written = block_on(async {
-                let store = open_store(plan).await?;
-                store.export(out, as_of(plan)).await
-            })
+        Command::Export { out, force } => {
+            let existing = if *force {
+                ExistingBook::Replace
+            } else {
+                ExistingBook::Refuse
+            };
+            let written = block_on(with_store(plan, async |store: &Store| {
+                store.export(out, as_of(plan), existing).await
+            }))
             .map_err(store_error)?;
             Ok(format!(
                 "wrote {} files to {}: {}\n",
@@ -77,22 +80,40 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 written.join(", ")
             ))
         }
+        Command::Backup { out } => {
+            // Checked before opening: opening would make an empty store where there is none.
+            let from = Store::backup_source(store_url(plan)).map_err(store_error)?;
+            let made = block_on(with_store(plan, async |store: &Store| {
+                store.backup(out).await
+            }))
+            .map_err(store_error)?;
+            Ok(format!(
+                "backed up {} (event {}) to {}: {} bytes; open it with --db sqlite:{}\n",
+                from.display(),
+                made.event,
+                out.display(),
+                made.bytes,
+                out.display()
+            ))
+        }
         Command::Events { format } => {
-            let events =
-                block_on(async { open_store(plan).await?.events().await }).map_err(store_error)?;
+            let events = block_on(with_store(plan, async |store: &Store| store.events().await))
+                .map_err(store_error)?;
             Ok(render_events(&events, *format))
         }
         Command::KeysCreate { name } => {
-            let key = block_on(async { open_store(plan).await?.create_key(name).await })
-                .map_err(store_error)?;
+            let key = block_on(with_store(plan, async |store: &Store| {
+                store.create_key(name).await
+            }))
+            .map_err(store_error)?;
             Ok(format!(
                 "{key}\n(shown once: send it as `Authorization: Bearer KEY`; revoke it with `expansa keys revoke --id {}`)\n",
                 key.split('.').next().unwrap_or_default()
             ))
         }
         Command::KeysList => {
-            let keys =
-                block_on(async { open_store(plan).await?.keys().await }).map_err(store_error)?;
+            let keys = block_on(with_store(plan, async |store: &Store| store.keys().await))
+                .map_err(store_error)?;
             let mut rows = vec![["id", "name", "created", "revoked"]
                 .map(String::from)
                 .to_vec()];
@@ -107,24 +128,28 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             Ok(expansa_movements::table(&rows, &[false; 4]))
         }
         Command::KeysRevoke { id } => {
-            block_on(async { open_store(plan).await?.revoke_key(id).await })
-                .map_err(store_error)?;
+            block_on(with_store(plan, async |store: &Store| {
+                store.revoke_key(id).await
+            }))
+            .map_err(store_error)?;
             Ok(format!("revoked key {id}\n"))
         }
         Command::Serve {
             bind,
             private_reads,
+            limits,
         } => {
+            expansa_api::init_logging(limits.log_format == expansa_commands::LogFormat::Json);
             let config = ApiConfig {
                 private_reads: *private_reads,
+                limits: limits.into(),
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(async {
-                    let store = open_store(plan).await.map_err(store_error)?;
-                    expansa_api::serve(store, bind, config).await
-                })?;
+                .block_on(with_store(plan, async |store: &Store| {
+                    expansa_api::serve(store.clone(), bind, config).await
+                }))?;
             Ok(String::new())
         }
         Command::Amend {
@@ -166,12 +191,10 @@ fn load(plan: &Plan) -> anyhow::Result<Book> {
             &import_options(plan),
             &progress::Bar::new(),
         )?),
-        Source::Store { as_of, .. } => {
-            Ok(
-                block_on(async { open_store(plan).await?.book(*as_of).await })
-                    .map_err(store_error)?,
-            )
-        }
+        Source::Store { as_of, .. } => Ok(block_on(with_store(plan, async |store: &Store| {
+            store.book(*as_of).await
+        }))
+        .map_err(store_error)?),
     }
 }
 
@@ -191,18 +214,36 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         .block_on(future)
 }
 
-async fn open_store(plan: &Plan) -> Result<Store, StoreError> {
-    let url = match &plan.source {
+/// The store the plan names.
+fn store_url(plan: &Plan) -> &str {
+    match &plan.source {
         Source::Store { url, .. } => url.as_str(),
         Source::Folder(_) => expansa_commands::DEFAULT_DB,
-    };
-    Store::open(url, import_options(plan)).await
+    }
+}
+
+/// Opens the plan's store, runs `work` on it and closes it, whatever `work` returned: the
+/// SQLite file then holds everything committed (its WAL folded in), also after an error.
+async fn with_store<T, E: From<StoreError>>(
+    plan: &Plan,
+    work: impl AsyncFnOnce(&Store) -> Result<T, E>,
+) -> Result<T, E> {
+    let store = Store::open_with(store_url(plan), import_options(plan), plan.busy_timeout).await?;
+    let result = work(&store).await;
+    if let Err(e) = store.close().await {
+        eprintln!("warning: closing the store: {e}");
+    }
+    result
 }
 
 /// A store error, with a book's problems listed the way an import lists them.
 fn store_error(e: StoreError) -> anyhow::Error {
     match e {
         StoreError::Book(problems) => anyhow::Error::new(problems),
+        StoreError::Busy(m) => anyhow::anyhow!(
+            "{m} (wait longer with --busy-timeout SECS, up to {} s, or EXPANSA_BUSY_TIMEOUT)",
+            expansa_store::MAX_BUSY_TIMEOUT.as_secs()
+        ),
         other => anyhow::Error::new(other),
     }
 }
@@ -238,8 +279,7 @@ fn apply_quote(
 ) -> anyhow::Result<String> {
     let key = apply.idempotency_key.as_deref().unwrap_or(&request);
     let key = Idempotency::new(key, request.as_bytes());
-    let done = block_on(async {
-        let store = open_store(plan).await.map_err(store_error)?;
+    let done = block_on(with_store(plan, async |store: &Store| {
         if let Some((event, response)) = store.replay(&key).await.map_err(store_error)? {
             return anyhow::Ok(Err((event, response)));
         }
@@ -250,7 +290,7 @@ fn apply_quote(
             .await
             .map_err(store_error)?;
         Ok(Ok((quote, outcome)))
-    })?;
+    }))?;
     let (quote, outcome) = match done {
         Ok(applied) => applied,
         // A replay: the first answer for JSON (it is the quote's JSON), else what happened.

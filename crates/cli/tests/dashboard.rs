@@ -1,6 +1,8 @@
 //! The dashboard in Debian's headless Chromium (playwright-core, tests/browser/dashboard.mjs)
 //! against a real `expansa serve` on loopback, and the API against its OpenAPI document with
-//! schemathesis. Screenshots are kept in target/screenshots/.
+//! schemathesis. Screenshots are kept in target/screenshots/. A layout with hostile widget ids
+//! is written straight into the store (as an older server, or anyone with the database, could
+//! have), past the server's checks, as dashboard `hostile`: the page must still work.
 
 mod common;
 
@@ -24,6 +26,7 @@ fn dashboard_in_headless_chromium() {
         return;
     }
     let served = serve(&root().join("examples/demo"));
+    store_hostile_layout(&served.db);
     let shots = root().join("target/screenshots");
     let out = Command::new("node")
         .arg(browser_tests.join("dashboard.mjs"))
@@ -42,12 +45,38 @@ fn dashboard_in_headless_chromium() {
         "dashboard-pt-BR.png",
         "dashboard-trail.png",
         "dashboard-en.png",
+        "dashboard-hostile.png",
     ] {
         let size = std::fs::metadata(shots.join(shot))
             .map(|m| m.len())
             .unwrap_or(0);
         assert!(size > 10_000, "{shot}: {size} bytes");
     }
+}
+
+/// Dashboard `hostile`: ids that are members of every JavaScript object, markup, a non-string,
+/// odd places, and between them two real widgets that must still render.
+fn store_hostile_layout(db: &str) {
+    let layout = serde_json::json!({"widgets": [
+        {"id": "constructor", "x": 0, "y": 0, "w": 3, "h": 2},
+        {"id": "__proto__", "x": 3, "y": 0, "w": 3, "h": 2},
+        {"id": "mrr", "x": 0, "y": 2, "w": 3, "h": 2},
+        {"id": "toString", "x": 6, "y": 0, "w": 3, "h": 2},
+        {"id": "hasOwnProperty"},
+        {"id": "\"]<img src=x onerror=alert(1)>", "x": 9, "y": 0, "w": 3, "h": 2},
+        {"id": 42, "x": 0, "y": 4},
+        null,
+        {"id": "cross_sell", "x": "<b>", "y": -1, "w": 1e9, "h": "2"},
+    ]});
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = expansa_store::Store::open(db, expansa_import::ImportOptions::default())
+            .await
+            .unwrap();
+        store
+            .save_dashboard("hostile", &layout.to_string())
+            .await
+            .unwrap();
+    });
 }
 
 #[test]

@@ -12,6 +12,73 @@ use expansa_opportunities::{
 use expansa_store::{Actor, AsOf, ImportMode};
 use std::path::PathBuf;
 
+/// The most a request may ask for. Every size a user chooses is checked against these when the
+/// plan is made, before anything is read or computed (README, "Limits"): the CLI exits 2 and
+/// the API answers 400, with the same message.
+pub mod limits {
+    /// Months of a report's range (`--from`..=`--to` of movements, kpis, cohorts, offers):
+    /// 100 years. Work, memory and output grow with the months.
+    pub const MAX_MONTHS: i32 = 1200;
+    /// The first year of a report's months and days (`--from`, `--to`, `--month`, `--at`,
+    /// `--cutoff`, `--until`). No subscription book starts earlier (nor can PostgreSQL hold
+    /// the year 0000), and a mistyped year (`0224-01`) is named as such instead of being read
+    /// as 1,800 years of nothing.
+    pub const FIRST_YEAR: i16 = 1900;
+    /// The last year: the last one `YYYY-MM` can write (quotes reach 9999-12-31).
+    pub const LAST_YEAR: i16 = 9999;
+    /// Periods of a cohort grid (`--by month`: months, `--by quarter`: quarters), so at most
+    /// this many cohorts of this many cells.
+    pub use expansa_kpi::MAX_COHORT_PERIODS;
+    /// `opportunities --top` (0 still lists all: as many as the book has).
+    pub const MAX_TOP: usize = 10_000;
+    /// Rows of one page of an API collection (`limit`).
+    pub const MAX_ROWS: usize = 10_000;
+    /// `evaluate --k`: the length of each recommendation list.
+    pub const MAX_K: usize = 1_000;
+    /// `--max-itemsets` (its default) and `--max-len` of association mining.
+    pub use expansa_opportunities::{MAX_ITEMSETS, MAX_LEN};
+    /// Month windows: `--usage-months` and `--skip-downsell-months`, as many as a report's
+    /// months.
+    pub const MAX_WINDOW_MONTHS: u32 = 1200;
+    /// `--threads`.
+    pub const MAX_THREADS: usize = 1024;
+}
+
+use limits::*;
+
+/// `--FLAG VALUE`, refused above `max` (`what` says more).
+fn at_most<T: PartialOrd + std::fmt::Display>(
+    flag: &str,
+    value: T,
+    max: T,
+    what: &str,
+) -> Result<(), String> {
+    if value > max {
+        return Err(format!("--{flag} {value}: at most {max}{what}"));
+    }
+    Ok(())
+}
+
+/// A month a report reads, within [`FIRST_YEAR`]..=[`LAST_YEAR`].
+fn report_month(flag: &str, m: Month) -> Result<(), String> {
+    if !(FIRST_YEAR..=LAST_YEAR).contains(&m.year()) {
+        return Err(format!(
+            "--{flag} {m}: a report's months run from {FIRST_YEAR}-01 to {LAST_YEAR}-12"
+        ));
+    }
+    Ok(())
+}
+
+/// A day a report reads, within [`FIRST_YEAR`]..=[`LAST_YEAR`].
+fn report_day(flag: &str, d: Date) -> Result<(), String> {
+    if !(FIRST_YEAR..=LAST_YEAR).contains(&d.year()) {
+        return Err(format!(
+            "--{flag} {d}: a report's days run from {FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31"
+        ));
+    }
+    Ok(())
+}
+
 /// Where recurring revenue grows and where it leaks.
 #[derive(Parser, Debug)]
 #[command(name = "expansa", version, about)]
@@ -55,7 +122,8 @@ enum CliCommand {
     Cohorts {
         #[command(flatten)]
         book: BookArgs,
-        /// First cohort month (YYYY-MM).
+        /// First cohort month (YYYY-MM; years 1900 to 9999, at most 1200 months and 360 periods
+        /// to --to).
         #[arg(long)]
         from: Month,
         /// Last month followed (YYYY-MM).
@@ -115,7 +183,7 @@ enum CliCommand {
         /// The day (YYYY-MM-DD).
         #[arg(long, value_parser = day)]
         at: Date,
-        /// How many to list (0: all).
+        /// How many to list (0: all; at most 10000).
         #[arg(long, default_value_t = 20)]
         top: usize,
         /// Only this customer's opportunities.
@@ -136,7 +204,8 @@ enum CliCommand {
     Offers {
         #[command(flatten)]
         book: BookArgs,
-        /// First month (YYYY-MM), by the month offers were made.
+        /// First month (YYYY-MM), by the month offers were made (years 1900 to 9999, at most
+        /// 1200 months to --to).
         #[arg(long)]
         from: Month,
         /// Last month (YYYY-MM).
@@ -161,7 +230,7 @@ enum CliCommand {
         /// Last day of the hidden period (default: the latest line start).
         #[arg(long, value_parser = day)]
         until: Option<Date>,
-        /// Length of each recommendation list.
+        /// Length of each recommendation list (at most 1000).
         #[arg(long, default_value_t = 5)]
         k: usize,
         #[command(flatten)]
@@ -195,8 +264,21 @@ enum CliCommand {
     Export {
         #[command(flatten)]
         book: BookArgs,
-        /// The folder to write.
+        /// The folder to write: new or empty (a folder that holds files of a book is refused).
         #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Replace the book in a folder that holds one: its interchange files are overwritten
+        /// or removed (other files are left alone).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Copy a SQLite store into a new file, consistent while others read and write (SQLite's
+    /// online VACUUM INTO); the copy opens with --db sqlite:FILE. PostgreSQL: use pg_dump.
+    Backup {
+        #[command(flatten)]
+        book: BookArgs,
+        /// The file to write (refused if it exists).
+        #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
     /// Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard (at /) over a store.
@@ -209,6 +291,8 @@ enum CliCommand {
         /// Require an API key for reads too (writes always need one).
         #[arg(long)]
         private_reads: bool,
+        #[command(flatten)]
+        limits: ServeLimits,
     },
     /// API keys: `keys create --name NAME` prints a new key once.
     Keys {
@@ -402,15 +486,19 @@ struct BookArgs {
     /// en; else pt-BR).
     #[arg(long)]
     locale: Option<String>,
-    /// Worker threads (default: one per core).
+    /// Worker threads (default: one per core; at most 1024).
     #[arg(long)]
     threads: Option<usize>,
+    /// With --db: seconds to wait for another process's write before giving up (SQLite's busy
+    /// timeout, PostgreSQL's lock_timeout); 1 to 600.
+    #[arg(long, value_name = "SECS", env = "EXPANSA_BUSY_TIMEOUT", default_value_t = expansa_store::DEFAULT_BUSY_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=expansa_store::MAX_BUSY_TIMEOUT.as_secs()))]
+    busy_timeout: u64,
 }
 
 /// A monthly report: its range, rules and format.
 #[derive(clap::Args, Debug)]
 struct ReportArgs {
-    /// First month of the report (YYYY-MM).
+    /// First month of the report (YYYY-MM; years 1900 to 9999, at most 1200 months to --to).
     #[arg(long)]
     from: Month,
     /// Last month of the report (YYYY-MM).
@@ -462,10 +550,11 @@ struct MiningArgs {
     /// Minimum confidence of a rule, 0..1.
     #[arg(long)]
     min_confidence: Option<Decimal>,
-    /// Longest itemset (rules have at most max-len - 1 items on the left).
+    /// Longest itemset (rules have at most max-len - 1 items on the left); at most 100.
     #[arg(long, default_value_t = 3)]
     max_len: usize,
-    /// Stop with an error rather than hold more frequent itemsets than this.
+    /// Stop with an error rather than hold more frequent itemsets than this (at most the
+    /// default).
     #[arg(long, default_value_t = 5_000_000)]
     max_itemsets: usize,
 }
@@ -488,9 +577,16 @@ impl MiningArgs {
         if self.max_len == 0 {
             return Err("--max-len must be at least 1".into());
         }
+        at_most("max-len", self.max_len, MAX_LEN, " items")?;
         if self.max_itemsets == 0 {
             return Err("--max-itemsets must be at least 1".into());
         }
+        at_most(
+            "max-itemsets",
+            self.max_itemsets,
+            MAX_ITEMSETS,
+            " (the itemsets found are held in memory)",
+        )?;
         Ok(MiningOptions {
             min_support,
             min_confidence,
@@ -508,10 +604,11 @@ struct ModelArgs {
     /// Usage at or above this share of what the plan includes is a signal (0.8 = 80%).
     #[arg(long, default_value = "0.8")]
     usage_threshold: Decimal,
-    /// Complete months in a row the usage must reach the threshold.
+    /// Complete months in a row the usage must reach the threshold (at most 1200).
     #[arg(long, default_value_t = 3)]
     usage_months: u32,
-    /// Skip customers with a downsell in this many months up to the day (0: never skip).
+    /// Skip customers with a downsell in this many months up to the day (0: never skip; at
+    /// most 1200).
     #[arg(long, default_value_t = 3)]
     skip_downsell_months: u32,
     /// Movement rules used to find downsells.
@@ -531,6 +628,18 @@ impl ModelArgs {
         if self.usage_months == 0 {
             return Err("--usage-months must be at least 1".into());
         }
+        at_most(
+            "usage-months",
+            self.usage_months,
+            MAX_WINDOW_MONTHS,
+            " months",
+        )?;
+        at_most(
+            "skip-downsell-months",
+            self.skip_downsell_months,
+            MAX_WINDOW_MONTHS,
+            " months",
+        )?;
         Ok(OpportunityOptions {
             at,
             mining: self.mining.parse(defaults.mining)?,
@@ -636,6 +745,59 @@ pub enum Source {
 /// The store used when a command writes and no --db is given.
 pub const DEFAULT_DB: &str = "sqlite:expansa.db";
 
+/// What `serve` allows each connection and each client (docs/api.md, "Limits").
+#[derive(clap::Args, Clone, Debug, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Seconds a connection may take to send a request's line and headers, counted from when
+    /// it opens or its previous answer was sent (so also the keep-alive idle time), and may leave
+    /// its answer unread; 1 to 300.
+    #[arg(long, value_name = "SECS", default_value_t = ServeLimits::DEFAULT.header_timeout, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout: u64,
+    /// Seconds a request may take from its headers to its answer, reading its body included
+    /// (answered 408 after); 1 to 3600.
+    #[arg(long, value_name = "SECS", default_value_t = ServeLimits::DEFAULT.request_timeout, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+    /// Largest request body, in bytes (413 above); 1024 to 67108864 (64 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = ServeLimits::DEFAULT.max_body, value_parser = clap::value_parser!(u64).range(1024..=67_108_864))]
+    pub max_body: u64,
+    /// Connections open at once; more wait to be accepted; 1 to 65536.
+    #[arg(long, value_name = "N", default_value_t = ServeLimits::DEFAULT.max_connections, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_connections: u64,
+    /// Connections open at once from one IP address; more are closed at once; 1 to 65536.
+    #[arg(long, value_name = "N", default_value_t = ServeLimits::DEFAULT.max_connections_per_client, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_connections_per_client: u64,
+    /// Requests per second from one IP address, sustained (429 above); 1 to 1000000.
+    #[arg(long, value_name = "N", default_value_t = ServeLimits::DEFAULT.rate_limit, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub rate_limit: u64,
+    /// Requests one IP address may send at once above the sustained rate; 1 to 1000000.
+    #[arg(long, value_name = "N", default_value_t = ServeLimits::DEFAULT.rate_burst, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub rate_burst: u64,
+    /// Log lines on standard error: plain or json (level filter: `RUST_LOG`, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+}
+
+impl ServeLimits {
+    /// The defaults (also the API's own, when it is built without flags).
+    pub const DEFAULT: ServeLimits = ServeLimits {
+        header_timeout: 10,
+        request_timeout: 120,
+        max_body: 1_048_576,
+        max_connections: 512,
+        max_connections_per_client: 256,
+        rate_limit: 100,
+        rate_burst: 200,
+        log_format: LogFormat::Plain,
+    };
+}
+
+/// How `serve` writes its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
 /// Who writes, and why (recorded with each event).
 #[derive(clap::Args, Debug)]
 struct ActorArgs {
@@ -668,6 +830,8 @@ pub struct Plan {
     pub encoding: TextEncoding,
     pub locale: Locale,
     pub threads: usize,
+    /// How long a store command waits for another writer (`--busy-timeout`).
+    pub busy_timeout: std::time::Duration,
     pub command: Command,
 }
 
@@ -694,6 +858,11 @@ pub enum Command {
     },
     Export {
         out: PathBuf,
+        /// Replace the book of a folder that holds one.
+        force: bool,
+    },
+    Backup {
+        out: PathBuf,
     },
     Events {
         format: Format,
@@ -701,6 +870,7 @@ pub enum Command {
     Serve {
         bind: String,
         private_reads: bool,
+        limits: ServeLimits,
     },
     KeysCreate {
         name: String,
@@ -765,9 +935,37 @@ pub enum Command {
     },
 }
 
+/// A report's range: in order, in the years a report reads, at most [`MAX_MONTHS`] months.
 fn range(from: Month, to: Month) -> Result<(), String> {
     if from > to {
         return Err(format!("--from {from} is after --to {to}"));
+    }
+    report_month("from", from)?;
+    report_month("to", to)?;
+    let months = to.since(from) + 1;
+    if months > MAX_MONTHS {
+        return Err(format!(
+            "--from {from} --to {to}: {months} months; a report covers at most {MAX_MONTHS} months ({} years): narrow the range",
+            MAX_MONTHS / 12
+        ));
+    }
+    Ok(())
+}
+
+/// A cohort grid's range: a report's range, in at most [`MAX_COHORT_PERIODS`] periods.
+fn cohort_range(from: Month, to: Month, by: CohortBy) -> Result<(), String> {
+    range(from, to)?;
+    let periods = by.periods(from, to);
+    if periods > MAX_COHORT_PERIODS {
+        let (name, by_flag) = match by {
+            CohortBy::Month => ("monthly", "month"),
+            CohortBy::Quarter => ("quarterly", "quarter"),
+        };
+        let quarters = CohortBy::Quarter.periods(from, to) <= MAX_COHORT_PERIODS;
+        return Err(format!(
+            "--from {from} --to {to} --by {by_flag}: {periods} {name} periods; a cohort grid has at most {MAX_COHORT_PERIODS} periods ({MAX_COHORT_PERIODS} cohorts of {MAX_COHORT_PERIODS} cells): narrow the range{}",
+            if by == CohortBy::Month && quarters { " or use --by quarter" } else { "" }
+        ));
     }
     Ok(())
 }
@@ -799,11 +997,18 @@ impl Plan {
                 };
                 (book, command)
             }
-            CliCommand::Export { book, out } => (book, Command::Export { out }),
+            CliCommand::Export { book, out, force } => (book, Command::Export { out, force }),
+            CliCommand::Backup { book, out } => {
+                if book.as_of.is_some() {
+                    return Err("backup copies the whole store; --as-of does not apply".into());
+                }
+                (book, Command::Backup { out })
+            }
             CliCommand::Serve {
                 book,
                 bind,
                 private_reads,
+                limits,
             } => {
                 if book.as_of.is_some() {
                     return Err("serve reads the latest book; ask for as_of per request".into());
@@ -813,6 +1018,7 @@ impl Plan {
                     Command::Serve {
                         bind,
                         private_reads,
+                        limits,
                     },
                 )
             }
@@ -943,6 +1149,7 @@ impl Plan {
                 if itemsets && format != Format::Json {
                     return Err("--itemsets lists itemsets in JSON: add --format json".into());
                 }
+                report_day("at", at)?;
                 let command = Command::Rules {
                     itemsets,
                     at,
@@ -965,6 +1172,8 @@ impl Plan {
                 model,
                 format,
             } => {
+                report_day("at", at)?;
+                at_most("top", top, MAX_TOP, " (0 lists all)")?;
                 let command = Command::Opportunities {
                     options: model.parse(at)?,
                     customer,
@@ -1006,6 +1215,11 @@ impl Plan {
             } => {
                 if k == 0 {
                     return Err("--k must be at least 1".into());
+                }
+                at_most("k", k, MAX_K, "")?;
+                report_day("cutoff", cutoff)?;
+                if let Some(until) = until {
+                    report_day("until", until)?;
                 }
                 if until.is_some_and(|u| u <= cutoff) {
                     return Err(format!("--until must be after --cutoff {cutoff}"));
@@ -1074,6 +1288,7 @@ impl Plan {
                 rules,
                 filters,
             } => {
+                report_month("month", month)?;
                 let command = Command::Report {
                     month,
                     out,
@@ -1091,14 +1306,15 @@ impl Plan {
                 format,
                 filters,
             } => {
-                range(from, to)?;
+                let by = match by {
+                    By::Month => CohortBy::Month,
+                    By::Quarter => CohortBy::Quarter,
+                };
+                cohort_range(from, to, by)?;
                 let command = Command::Cohorts {
                     from,
                     to,
-                    by: match by {
-                        By::Month => CohortBy::Month,
-                        By::Quarter => CohortBy::Quarter,
-                    },
+                    by,
                     metric: match metric {
                         Metric::Mrr => CohortMetric::Mrr,
                         Metric::Customers => CohortMetric::Customers,
@@ -1125,13 +1341,17 @@ impl Plan {
         };
         let threads = match book.threads {
             Some(0) => return Err("--threads must be at least 1".into()),
-            Some(n) => n,
+            Some(n) => {
+                at_most("threads", n, MAX_THREADS, "")?;
+                n
+            }
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let store_only = matches!(
             command,
             Command::Import { .. }
                 | Command::Export { .. }
+                | Command::Backup { .. }
                 | Command::Events { .. }
                 | Command::Serve { .. }
                 | Command::KeysCreate { .. }
@@ -1158,6 +1378,7 @@ impl Plan {
             encoding,
             locale,
             threads,
+            busy_timeout: std::time::Duration::from_secs(book.busy_timeout),
             command,
         })
     }

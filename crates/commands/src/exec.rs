@@ -53,6 +53,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
         } => Ok(render_quote(&quote_renew(book, request)?, out(format))),
         Command::Import { .. }
         | Command::Export { .. }
+        | Command::Backup { .. }
         | Command::Events { .. }
         | Command::Serve { .. }
         | Command::KeysCreate { .. }

@@ -45,18 +45,15 @@ pub(crate) struct Row<'a> {
     /// Line of the file where the record starts.
     pub line: u64,
     problems: &'a RefCell<Vec<Problem>>,
-    /// A row whose fields do not line up with the header (reported once, as its shape): only
-    /// its id is read, so that rows naming it are not reported too, and nothing else of it
-    /// is reported.
+    /// A row whose fields do not line up with the header, reported once, as its shape: only
+    /// its id is read (its other fields look empty), so that rows naming it are not reported
+    /// too, and what is found in it is not reported.
     misshapen: bool,
 }
 
 impl<'a> Row<'a> {
     /// The raw text of a column, trimmed; `None` when absent or empty.
     pub fn text(&self, column: usize) -> Option<&'a str> {
-        if self.misshapen && Some(column) != self.layout.id_column {
-            return None;
-        }
         let (start, end) = *self.fields.get(self.layout.position[column]?)?;
         // Fields are cut at ASCII separators, so they always lie on character boundaries.
         let trimmed = self.data.get(start as usize..end as usize)?.trim_ascii();
@@ -70,9 +67,6 @@ impl<'a> Row<'a> {
 
     /// The text of the `k`-th extra column, trimmed; `None` when empty.
     pub fn extra_text(&self, k: usize) -> Option<&'a str> {
-        if self.misshapen {
-            return None;
-        }
         let (start, end) = *self.fields.get(self.layout.extra.get(k)?.1)?;
         let trimmed = self.data.get(start as usize..end as usize)?.trim_ascii();
         (!trimmed.is_empty()).then_some(trimmed)
@@ -148,9 +142,6 @@ impl<'a> Row<'a> {
 
     /// Records a problem under any column name (`row` for the row's shape).
     pub fn problem_at(&self, column: &str, value: &str, reason: &str) {
-        if self.misshapen {
-            return;
-        }
         self.problems.borrow_mut().push(Problem {
             file: self.layout.file.to_string(),
             line: self.line,
@@ -416,20 +407,38 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
             line,
             layout,
             problems: &problems,
-            misshapen: false,
+            misshapen,
         };
-        if misshapen {
-            r.problem_at(
-                "row",
-                &fields.len().to_string(),
-                &format!(
-                    "has {} fields where the header has {}",
-                    fields.len(),
-                    layout.width
-                ),
-            );
+        if !misshapen {
+            row(&r, &mut acc);
+            return;
         }
-        row(&Row { misshapen, ..r }, &mut acc);
+        r.problem_at(
+            "row",
+            &fields.len().to_string(),
+            &format!(
+                "has {} fields where the header has {}",
+                fields.len(),
+                layout.width
+            ),
+        );
+        // Only the id is read; the rest looks empty and what is found goes nowhere.
+        let id = layout.id_column.and_then(|k| layout.position[k]);
+        let masked: Vec<(u32, u32)> = (0..layout.width)
+            .map(|i| match fields.get(i) {
+                Some(&field) if Some(i) == id => field,
+                _ => (0, 0),
+            })
+            .collect();
+        let ignored = RefCell::new(Vec::new());
+        row(
+            &Row {
+                fields: &masked,
+                problems: &ignored,
+                ..r
+            },
+            &mut acc,
+        );
     };
     let mut fields: Vec<(u32, u32)> = Vec::with_capacity(layout.width + 1);
     let mut decoded_fields: Vec<(u32, u32)> = Vec::with_capacity(layout.width + 1);

@@ -10,8 +10,8 @@ use expansa_ledger::{
     PackedMoney, Product, ProductIdx, ProductKind, RenewalPricing, SmallDecimal, Spend, TextColumn,
     Usage,
 };
+use hashbrown::{HashMap, HashSet};
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
 
 /// Total MRR of all lines, in whole currency units, beyond which sums could leave the exact
 /// range; a book this large is refused rather than risked.
@@ -595,8 +595,10 @@ impl Loader<'_> {
             sold_on: Vec<(LineIdx, Date)>,
             /// Rows with problems: what could be read of them.
             bad: Vec<BadLine>,
-            /// Currencies of the rows: (currency, first file line, rows).
-            currencies: Vec<(Currency, u64, u64)>,
+            /// Currencies of the rows, with the file line of their first row.
+            currencies: Vec<(Currency, u64)>,
+            /// Whether a row is in the reporting currency (then it is in `currencies`).
+            reporting_seen: bool,
             /// Rows in a foreign currency without a rate for their start month, reported
             /// once the whole file is read (file line, currency, month).
             no_rate: Vec<(u64, Currency, Month)>,
@@ -620,7 +622,7 @@ impl Loader<'_> {
         let mut revises: Vec<LineIdx> = Vec::new();
         let mut revises_text = TextColumn::default();
         let mut bad_lines: Vec<BadLine> = Vec::new();
-        let mut currencies: Vec<(Currency, u64, u64)> = Vec::new();
+        let mut currencies: Vec<(Currency, u64)> = Vec::new();
         let mut no_rate: Vec<(u64, Currency, Month)> = Vec::new();
         let read = table::read(
             self.source,
@@ -670,11 +672,19 @@ impl Loader<'_> {
                     _ => true,
                 };
                 let currency = currency.map(|c| c.unwrap_or(reporting));
-                if let (Ok(currency), false) = (currency, r.misshapen()) {
-                    match c.currencies.iter_mut().find(|(k, ..)| *k == currency) {
-                        Some((_, _, rows)) => *rows += 1,
-                        None => c.currencies.push((currency, r.line, 1)),
+                match (currency, r.misshapen()) {
+                    // Most rows: one test.
+                    (Ok(currency), false) if currency == reporting && !c.reporting_seen => {
+                        c.reporting_seen = true;
+                        c.currencies.push((currency, r.line));
                     }
+                    (Ok(currency), false)
+                        if currency != reporting
+                            && !c.currencies.iter().any(|(k, _)| *k == currency) =>
+                    {
+                        c.currencies.push((currency, r.line));
+                    }
+                    _ => {}
                 }
                 let rate = match (start, currency) {
                     (Ok(Some(_)), Ok(currency)) if currency == reporting => Ok(Decimal::ONE),
@@ -774,10 +784,9 @@ impl Loader<'_> {
                 }
                 bad_lines.extend(chunk.bad);
                 no_rate.extend(chunk.no_rate);
-                for (currency, line, rows) in chunk.currencies {
-                    match currencies.iter_mut().find(|(k, ..)| *k == currency) {
-                        Some((_, _, n)) => *n += rows,
-                        None => currencies.push((currency, line, rows)),
+                for (currency, line) in chunk.currencies {
+                    if !currencies.iter().any(|(k, _)| *k == currency) {
+                        currencies.push((currency, line));
                     }
                 }
                 let first = lines.items.len();
@@ -879,6 +888,7 @@ impl Loader<'_> {
                 }
             }
         }
+        drop(first_bad);
         lines.ids = index;
         book.lines = lines;
         let found = revisions(book, &self.line_rows, &bad_lines, &revises, &revises_text);
@@ -903,11 +913,11 @@ impl Loader<'_> {
     }
 
     /// Reports the lines in a foreign currency without a rate for their start month
-    /// (`no_rate`, in file order), given every currency of the file with its first line and
-    /// number of rows: what to do about a currency that has no rate at all is said once.
+    /// (`no_rate`, in file order), given every currency of the file with the line of its
+    /// first row: what to do about a currency that has no rate at all is said once.
     fn missing_rates(
         &mut self,
-        currencies: &[(Currency, u64, u64)],
+        currencies: &[(Currency, u64)],
         no_rate: &[(u64, Currency, Month)],
     ) {
         const FILE: &str = crate::schema::SUBSCRIPTIONS.file;
@@ -926,7 +936,7 @@ impl Loader<'_> {
         } else {
             ""
         };
-        if let [(only, first, _)] = currencies {
+        if let [(only, first)] = currencies {
             if *only != reporting && !rated.contains(only) {
                 self.problems.push(problem(
                     FILE,
@@ -1208,10 +1218,19 @@ impl Loader<'_> {
     /// A channel name as both files are matched by: trimmed (any Unicode space, such as the
     /// no-break space spreadsheets leave), inner runs of spaces collapsed to one.
     fn channel_name(raw: &str) -> std::borrow::Cow<'_, str> {
-        let tidy = !raw.starts_with(char::is_whitespace)
-            && !raw.ends_with(char::is_whitespace)
-            && !raw.contains(|c: char| c.is_whitespace() && c != ' ')
-            && !raw.contains("  ");
+        // One pass over the bytes for the common case of plain ASCII.
+        let b = raw.as_bytes();
+        let tidy = if raw.is_ascii() {
+            b.first().is_none_or(|c| !c.is_ascii_whitespace())
+                && b.last().is_none_or(|c| !c.is_ascii_whitespace())
+                && !b.windows(2).any(|w| w[0] == b' ' && w[1] == b' ')
+                && !b.iter().any(|&c| c.is_ascii_whitespace() && c != b' ')
+        } else {
+            !raw.starts_with(char::is_whitespace)
+                && !raw.ends_with(char::is_whitespace)
+                && !raw.contains(|c: char| c.is_whitespace() && c != ' ')
+                && !raw.contains("  ")
+        };
         if tidy {
             raw.into()
         } else {
@@ -1376,8 +1395,10 @@ impl Loader<'_> {
 /// What a `revises` names: a node of [`revisions`].
 #[derive(Clone, Copy)]
 enum Revised {
-    /// A line of the same customer that starts earlier.
+    /// A line of the same customer that starts earlier and ends before this one starts.
     Earlier(u32),
+    /// A line of the same customer that starts earlier and ends later: this one ends it.
+    EarlierOverlapping(u32),
     /// A line of the same customer that starts the same day (or a start is unknown): such
     /// lines are the only ones that can close a cycle.
     SameDay(u32),
@@ -1479,7 +1500,13 @@ fn revisions(
         }
         match (start_of(node), start_of(t)) {
             (Some(mine), Some(theirs)) if theirs > mine => Revised::StartsAfter(t as u32),
-            (Some(mine), Some(theirs)) if theirs < mine => Revised::Earlier(t as u32),
+            (Some(mine), Some(theirs)) if theirs < mine => {
+                // Read here, in parallel, where the revised line was just read.
+                match lines.items.get(t).and_then(|l| l.end) {
+                    Some(end) if end < mine => Revised::Earlier(t as u32),
+                    _ => Revised::EarlierOverlapping(t as u32),
+                }
+            }
             _ => Revised::SameDay(t as u32),
         }
     };
@@ -1490,11 +1517,18 @@ fn revisions(
         .map(resolve)
         .collect();
     resolved.extend((revises.len()..revises.len() + bad_revising.len()).map(resolve));
-    // The edges that could close a cycle.
+    // The edges that could close a cycle: along one, no start can be later than the one
+    // before, so all are the same day; unless a refused row without a start is on it.
+    let every_edge = bad.iter().any(|b| b.start.is_none() && b.id.is_some());
     let mut next: HashMap<usize, usize> = HashMap::new();
     for (k, outcome) in resolved.iter().enumerate() {
         let reason = match *outcome {
-            Revised::Earlier(_) => continue,
+            Revised::Earlier(t) | Revised::EarlierOverlapping(t) => {
+                if every_edge {
+                    next.insert(entry(k).0, t as usize);
+                }
+                continue;
+            }
             Revised::SameDay(t) => {
                 next.insert(entry(k).0, t as usize);
                 continue;
@@ -1560,14 +1594,20 @@ fn revisions(
     // Supersession: the revised line ends the day before its earliest successor starts.
     let items = &mut book.lines.items;
     for (&node, outcome) in revises.iter().zip(&resolved) {
-        let (Revised::Earlier(t) | Revised::SameDay(t)) = *outcome else {
-            continue;
+        let (t, overlapping) = match *outcome {
+            Revised::Earlier(t) => (t, false),
+            Revised::EarlierOverlapping(t) | Revised::SameDay(t) => (t, true),
+            _ => continue,
         };
         if t as usize >= n {
             continue;
         }
         items[node as usize].revises_ref = LineRef::new(t);
-        if let Some(day) = day_before(items[node as usize].start) {
+        // Most revised lines already end before their successor starts.
+        if let Some(day) = overlapping
+            .then(|| day_before(items[node as usize].start))
+            .flatten()
+        {
             let end = &mut items[t as usize].end;
             *end = Some(end.map_or(day, |e| e.min(day)));
         }

@@ -102,6 +102,22 @@ fn revising_a_later_line_and_cycles_are_refused() {
 }
 
 #[test]
+fn a_cycle_through_a_refused_row_without_a_start_is_found() {
+    let s = subs(
+        "a,c1,p,1,2024-02-01,,b\n\
+         b,c1,p,1,someday,,c\n\
+         c,c1,p,1,2024-03-01,,a\n",
+    );
+    assert_eq!(
+        problems(&[("subscriptions.csv", &s)]),
+        [
+            "subscriptions.csv:2: revises: b: a revises cycle: a -> b -> c -> a",
+            "subscriptions.csv:3: start_date: someday: not a date (expected YYYY-MM-DD, a real day)",
+        ]
+    );
+}
+
+#[test]
 fn every_check_runs_on_a_row_with_other_problems() {
     let s = subs(
         "a,c1,p,10,2024-01-01,,\n\

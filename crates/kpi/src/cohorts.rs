@@ -6,6 +6,12 @@ use expansa_ledger::{Book, Decimal, Money, Month};
 use expansa_movements::{mrr_by_month, mrr_history, ByCustomer};
 use rayon::prelude::*;
 
+/// The most periods a cohort grid follows, so at most this many cohorts of at most this many
+/// cells each: 30 years of monthly cohorts, 90 years of quarterly ones. The grid is summed in
+/// memory as periods x periods cells (per worker), so its size is bounded before it is
+/// allocated: [`CohortBy::periods`] says how many a range makes.
+pub const MAX_COHORT_PERIODS: usize = 360;
+
 /// How customers are grouped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CohortBy {
@@ -18,6 +24,17 @@ impl CohortBy {
         match self {
             CohortBy::Month => 1,
             CohortBy::Quarter => 3,
+        }
+    }
+
+    /// How many periods a grid over `from..=to` follows (0 when `to` is before `from`): the
+    /// first is the period `from` falls in.
+    pub fn periods(self, from: Month, to: Month) -> usize {
+        let since = to.since(self.period_start(from));
+        if since < 0 {
+            0
+        } else {
+            (since / self.months() + 1) as usize
         }
     }
 
@@ -83,7 +100,11 @@ pub fn cohorts(
     metric: CohortMetric,
 ) -> CohortGrid {
     let first = by.period_start(from);
-    let periods = (to.since(first) / by.months() + 1) as usize;
+    let periods = by.periods(from, to);
+    assert!(
+        periods <= MAX_COHORT_PERIODS,
+        "a cohort grid of {periods} periods ({from} to {to}): at most {MAX_COHORT_PERIODS} (the plan checks the range first)"
+    );
     // Period p ends at the end of this month (or at `to`).
     let end_of = |p: usize| first.offset((p as i32 + 1) * by.months() - 1).min(to);
     // values[c][k]: value of cohort c, k periods after its first; sizes[c]; bases[c].

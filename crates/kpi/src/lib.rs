@@ -9,7 +9,7 @@ mod cohorts;
 mod compute;
 mod render;
 
-pub use cohorts::{cohorts, CohortBy, CohortGrid, CohortMetric, CohortRow};
+pub use cohorts::{cohorts, CohortBy, CohortGrid, CohortMetric, CohortRow, MAX_COHORT_PERIODS};
 pub use compute::{kpis, KpiMonth, KpiReport};
 pub use render::{kpi_cells, render_cohorts, render_kpis};
 

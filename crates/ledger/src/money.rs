@@ -168,10 +168,14 @@ impl PackedMoney {
 
     /// The exact amount.
     pub fn get(self) -> Money {
+        Money::from_scaled(self.scaled()).expect("96-bit amounts fit a Decimal")
+    }
+
+    /// The amount in units of `10^-SCALE` (for sums kept as integers).
+    pub fn scaled(self) -> i128 {
         let u =
             u128::from(self.0[0]) | (u128::from(self.0[1]) << 32) | (u128::from(self.0[2]) << 64);
-        let units = ((u << 32) as i128) >> 32; // sign-extend from 96 bits
-        Money::from_scaled(units).expect("96-bit amounts fit a Decimal")
+        ((u << 32) as i128) >> 32 // sign-extend from 96 bits
     }
 }
 

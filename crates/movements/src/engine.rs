@@ -161,11 +161,12 @@ pub struct Report {
 #[derive(Clone)]
 struct Sums {
     from: Month,
-    /// MRR and paying customers at the end of the month before `from`.
-    opening: Money,
+    /// MRR and paying customers at the end of the month before `from`. Amounts are summed as
+    /// exact integers of `10^-SCALE` units (the book's total is bounded, so they fit).
+    opening: i128,
     opening_customers: u64,
-    movements: Vec<[Money; KINDS]>,
-    retained: Vec<[Money; KINDS]>,
+    movements: Vec<[i128; KINDS]>,
+    retained: Vec<[i128; KINDS]>,
     /// Customers gained minus customers lost, per month.
     customer_delta: Vec<i64>,
 }
@@ -175,10 +176,10 @@ impl Sums {
         let n = (q.to.since(q.from) + 1) as usize;
         Sums {
             from: q.from,
-            opening: Money::ZERO,
+            opening: 0,
             opening_customers: 0,
-            movements: vec![[Money::ZERO; KINDS]; n],
-            retained: vec![[Money::ZERO; KINDS]; n],
+            movements: vec![[0; KINDS]; n],
+            retained: vec![[0; KINDS]; n],
             customer_delta: vec![0; n],
         }
     }
@@ -197,6 +198,11 @@ impl Sums {
         }
         self
     }
+}
+
+/// A sum of amounts back as money.
+fn money(units: i128) -> Money {
+    Money::from_scaled(units).expect("sums of a book's MRR fit (the import bounds its total)")
 }
 
 /// Receives what [`customer_movements`] finds.
@@ -218,7 +224,7 @@ trait Sink {
 
 impl Sink for Sums {
     fn opening(&mut self, mrr: Money) {
-        self.opening += mrr;
+        self.opening += mrr.scaled();
         if mrr.is_positive() {
             self.opening_customers += 1;
         }
@@ -235,19 +241,37 @@ impl Sink for Sums {
         retained: bool,
     ) {
         let i = month.since(self.from) as usize;
-        self.movements[i][kind as usize] += amount;
+        self.movements[i][kind as usize] += amount.scaled();
         if retained {
-            self.retained[i][kind as usize] += amount;
+            self.retained[i][kind as usize] += amount.scaled();
         }
     }
 }
 
-struct TrailSink {
+struct TrailSink<'a> {
+    book: &'a Book,
     customer: CustomerIdx,
     out: Vec<Movement>,
 }
 
-impl Sink for TrailSink {
+impl TrailSink<'_> {
+    /// The movements in month order, then by kind and by their lines in canonical order: an
+    /// order that does not follow the rows of the files.
+    fn into_trail(mut self) -> Vec<Movement> {
+        let book = self.book;
+        self.out.sort_by(|a, b| {
+            (a.month, a.kind).cmp(&(b.month, b.kind)).then_with(|| {
+                match (a.lines.first(), b.lines.first()) {
+                    (Some(&x), Some(&y)) => canonical_cmp(book, x, y),
+                    _ => a.lines.len().cmp(&b.lines.len()),
+                }
+            })
+        });
+        self.out
+    }
+}
+
+impl Sink for TrailSink<'_> {
     fn opening(&mut self, _mrr: Money) {}
     fn customers(&mut self, _month: Month, _delta: i64) {}
     fn movement(
@@ -258,12 +282,22 @@ impl Sink for TrailSink {
         lines: &[LineIdx],
         _retained: bool,
     ) {
+        let mut lines = lines.to_vec();
+        // The lines of a sale or a loss listed in canonical order, so that the trail does not
+        // follow the rows; an amendment's stay as they are: the new line, then its predecessor.
+        if matches!(
+            kind,
+            Kind::New | Kind::CrossSell | Kind::Reactivation | Kind::Churn
+        ) && lines.len() > 1
+        {
+            lines.sort_unstable_by(|&x, &y| canonical_cmp(self.book, x, y));
+        }
         self.out.push(Movement {
             customer: self.customer,
             month,
             kind,
             amount,
-            lines: lines.to_vec(),
+            lines,
         });
     }
 }
@@ -511,14 +545,14 @@ pub fn report_selected(book: &Book, q: &Query, by_customer: &ByCustomer) -> Repo
     let (mut mrr, mut customers) = (sums.opening, sums.opening_customers as i64);
     let per_month = sums.movements.iter().zip(&sums.retained);
     for (i, ((movements, retained), delta)) in per_month.zip(&sums.customer_delta).enumerate() {
-        let mrr_end = mrr + movements.iter().sum::<Money>();
+        let mrr_end = mrr + movements.iter().sum::<i128>();
         let customers_end = customers + delta;
         months.push(MonthTotals {
             month: q.from.offset(i as i32),
-            mrr_start: mrr,
-            movements: *movements,
-            retained: *retained,
-            mrr_end,
+            mrr_start: money(mrr),
+            movements: movements.map(money),
+            retained: retained.map(money),
+            mrr_end: money(mrr_end),
             customers_start: customers as u64,
             customers_end: customers_end as u64,
         });
@@ -587,6 +621,7 @@ pub fn trail(book: &Book, q: &Query, customer: CustomerIdx) -> Vec<Movement> {
         .map(|(i, _)| i as LineIdx)
         .collect();
     let mut sink = TrailSink {
+        book,
         customer,
         out: Vec::new(),
     };
@@ -595,7 +630,7 @@ pub fn trail(book: &Book, q: &Query, customer: CustomerIdx) -> Vec<Movement> {
         in_filter: None,
     };
     customer_pass(book, q, customer, lines, &mut Scratch::default(), &mut sink);
-    sink.out
+    sink.into_trail()
 }
 
 /// Every customer's movements in the range of `q` (of one kind, if given), in month order,
@@ -627,12 +662,13 @@ pub fn customer_movements(
     customer: CustomerIdx,
 ) -> Vec<Movement> {
     let mut sink = TrailSink {
+        book,
         customer,
         out: Vec::new(),
     };
     let lines = Lines::of(by_customer, customer as usize);
     customer_pass(book, q, customer, lines, &mut Scratch::default(), &mut sink);
-    sink.out
+    sink.into_trail()
 }
 
 /// One customer's lines and which of them the report counts.
@@ -666,11 +702,12 @@ struct Scratch {
     buf: Vec<LineIdx>,
 }
 
-/// MRR of a customer at a month end: all its lines, and those in the filter.
+/// MRR of a customer at a month end, in units of `10^-SCALE`: all its lines, and those in
+/// the filter.
 #[derive(Clone, Copy, Default)]
 struct Mrr {
-    all: Money,
-    counted: Money,
+    all: i128,
+    counted: i128,
 }
 
 fn customer_pass(
@@ -707,7 +744,7 @@ fn customer_pass(
             break;
         }
         if month >= q.from && !opened {
-            sink.opening(prev.counted);
+            sink.opening(money(prev.counted));
             opened = true;
         }
         s.appearing.clear();
@@ -715,11 +752,19 @@ fn customer_pass(
         let mut now = prev;
         while i < s.events.len() && s.events[i].0 == month {
             let (_, l, appears, counted) = s.events[i];
-            let mrr = items[l as usize].mrr();
-            let sign = if appears { mrr } else { -mrr };
-            now.all += sign;
-            if counted {
-                now.counted += sign;
+            let mrr = items[l as usize].packed_mrr.scaled();
+            // Without a filter every line counts: one sum serves both.
+            let both = counted && lines.in_filter.is_some();
+            if appears {
+                now.all += mrr;
+                if both {
+                    now.counted += mrr;
+                }
+            } else {
+                now.all -= mrr;
+                if both {
+                    now.counted -= mrr;
+                }
             }
             if appears {
                 s.appearing.push((l, counted));
@@ -727,6 +772,9 @@ fn customer_pass(
                 s.disappearing.push((l, counted));
             }
             i += 1;
+        }
+        if lines.in_filter.is_none() {
+            now.counted = now.all;
         }
         if month >= q.from {
             let m = CustomerMonth {
@@ -741,11 +789,11 @@ fn customer_pass(
             };
             m.classify(s, sink);
         }
-        ever_paid |= now.all.is_positive();
+        ever_paid |= now.all > 0;
         prev = now;
     }
     if !opened {
-        sink.opening(prev.counted);
+        sink.opening(money(prev.counted));
     }
 }
 
@@ -773,7 +821,7 @@ impl CustomerMonth<'_> {
                 self.registered < self.month.first_day()
                     && self.book.lines.items[l as usize].start != self.first_day
             }
-            Rules::Chartmogul => self.prev.all.is_positive(),
+            Rules::Chartmogul => self.prev.all > 0,
         }
     }
 
@@ -781,9 +829,9 @@ impl CustomerMonth<'_> {
         let (month, prev, now) = (self.month, self.prev, self.now);
         // The customer as a whole starts, stops or keeps paying; the report counts the
         // customers with MRR in the filter.
-        let (was_paying, is_paying) = (prev.all.is_positive(), now.all.is_positive());
-        let retained = prev.counted.is_positive();
-        let delta = i64::from(now.counted.is_positive()) - i64::from(retained);
+        let (was_paying, is_paying) = (prev.all > 0, now.all > 0);
+        let retained = prev.counted > 0;
+        let delta = i64::from(now.counted > 0) - i64::from(retained);
         if delta != 0 {
             sink.customers(month, delta);
         }
@@ -792,16 +840,18 @@ impl CustomerMonth<'_> {
             buf.extend(v.iter().filter(|e| e.1).map(|e| e.0));
         };
         if !was_paying && is_paying && self.ever_paid {
-            if !now.counted.is_zero() {
+            if now.counted != 0 {
                 counted(&s.appearing, &mut s.buf);
-                sink.movement(month, Kind::Reactivation, now.counted, &s.buf, retained);
+                let gain = money(now.counted);
+                sink.movement(month, Kind::Reactivation, gain, &s.buf, retained);
             }
             return;
         }
         if was_paying && !is_paying {
-            if !prev.counted.is_zero() {
+            if prev.counted != 0 {
                 counted(&s.disappearing, &mut s.buf);
-                sink.movement(month, Kind::Churn, -prev.counted, &s.buf, retained);
+                let loss = money(-prev.counted);
+                sink.movement(month, Kind::Churn, loss, &s.buf, retained);
             }
             return;
         }
@@ -822,7 +872,7 @@ impl CustomerMonth<'_> {
             if !cross.is_zero() {
                 sink.movement(month, Kind::CrossSell, cross, &s.buf, retained);
             }
-            let new = now.counted - prev.counted - cross;
+            let new = money(now.counted - prev.counted) - cross;
             if !new.is_zero() {
                 s.buf.clear();
                 for (k, &(l, c)) in s.appearing.iter().enumerate() {
@@ -908,49 +958,53 @@ impl CustomerMonth<'_> {
     }
 }
 
-/// What orders lines of one customer when they compete for a pairing: everything the report
-/// uses of a line, and its id only to decide between lines that are otherwise identical, so
-/// that renaming ids never changes a report.
-fn canonical(book: &Book, l: LineIdx) -> impl Ord + '_ {
-    let line = &book.lines.items[l as usize];
-    (
-        book.products.ids.get(line.product),
-        line.mrr(),
-        line.start,
-        line.end,
-        line.currency.code(),
-        (
-            line.quantity.get(),
-            line.unit_price.get(),
-            line.discount_pct.get(),
-        ),
-        line.billing_period_months,
-        book.lines.ids.get(l),
-    )
+/// The order of lines of one customer when they compete for a pairing: by everything the
+/// report uses of a line (product, MRR, start, end, currency, quantity, unit price, discount,
+/// billing period), and by id only between lines otherwise identical, so that renaming ids
+/// never changes a report. Compared lazily: most pairs differ in the first fields.
+fn canonical_cmp(book: &Book, x: LineIdx, y: LineIdx) -> std::cmp::Ordering {
+    let (a, b) = (&book.lines.items[x as usize], &book.lines.items[y as usize]);
+    let product = |p: ProductIdx| book.products.ids.get(p);
+    let product_order = if a.product == b.product {
+        std::cmp::Ordering::Equal
+    } else {
+        product(a.product).cmp(product(b.product))
+    };
+    product_order
+        .then_with(|| a.mrr().cmp(&b.mrr()))
+        .then_with(|| a.start.cmp(&b.start))
+        .then_with(|| a.end.cmp(&b.end))
+        .then_with(|| a.currency.code().cmp(b.currency.code()))
+        .then_with(|| a.quantity.get().cmp(&b.quantity.get()))
+        .then_with(|| a.unit_price.get().cmp(&b.unit_price.get()))
+        .then_with(|| a.discount_pct.get().cmp(&b.discount_pct.get()))
+        .then_with(|| a.billing_period_months.cmp(&b.billing_period_months))
+        .then_with(|| book.lines.ids.get(x).cmp(book.lines.ids.get(y)))
 }
 
 /// Pairs appearing lines with the disappearing lines they replace (`docs/movement-rules.md`,
 /// "A line's predecessor"): first by `revises`, followed through lines that are never active
 /// at a month end; then, for every line still unpaired, a disappearing line of the same
 /// product family and the same contract; then one of the same family in any contract. Lines
-/// are taken, and candidates chosen, in [`canonical`] order. Each line is matched at most once.
+/// are taken, and candidates chosen, in [`canonical_cmp`] order. Each line is matched at most once.
 fn match_predecessors(book: &Book, s: &mut Scratch) {
     let lines = &book.lines;
     let family = |l: LineIdx| book.products.items[lines.items[l as usize].product as usize].family;
-    if s.appearing.len() > 1 {
-        s.appearing
-            .sort_unstable_by(|x, y| canonical(book, x.0).cmp(&canonical(book, y.0)));
-    }
-    if s.disappearing.len() > 1 {
-        s.disappearing
-            .sort_unstable_by(|x, y| canonical(book, x.0).cmp(&canonical(book, y.0)));
-    }
     s.predecessor.clear();
     s.predecessor.resize(s.appearing.len(), None);
     s.taken.clear();
     s.taken.resize(s.disappearing.len(), false);
-    if s.disappearing.is_empty() {
+    if s.disappearing.is_empty() || s.appearing.is_empty() {
         return;
+    }
+    // Only lines that compete need an order (the trail orders what it lists itself).
+    if s.appearing.len() > 1 {
+        s.appearing
+            .sort_unstable_by(|x, y| canonical_cmp(book, x.0, y.0));
+    }
+    if s.disappearing.len() > 1 {
+        s.disappearing
+            .sort_unstable_by(|x, y| canonical_cmp(book, x.0, y.0));
     }
     // 1. `revises`, through lines that never reach a month end (at most one step per line of
     // the book: the import refuses cycles, and this bound keeps any book finite).

@@ -24,7 +24,8 @@ mod render;
 pub use evaluate::{evaluate, EvaluateOptions, Evaluation, Measures, Score, MEASURES};
 pub use holdings::{Holdings, Level};
 pub use mining::{
-    mine, Itemset, MinSupport, Mined, MiningOptions, Rule, TooManyItemsets, MEASURE_NAMES,
+    mine, Itemset, MinSupport, Mined, MiningOptions, Rule, TooManyItemsets, MAX_ITEMSETS, MAX_LEN,
+    MEASURE_NAMES,
 };
 pub use offers::{kind_key, offer_report, realised_gain, OfferDetail, OfferGroup, OfferReport};
 pub use opportunities::{

@@ -55,6 +55,14 @@ impl std::str::FromStr for MinSupport {
     }
 }
 
+/// The largest `max_itemsets` a request may ask for (the default): the itemsets found are
+/// held in memory, tens of bytes each.
+pub const MAX_ITEMSETS: usize = 5_000_000;
+
+/// The largest `max_len` a request may ask for: far beyond the baskets rules are learned from,
+/// and mining stops at [`MAX_ITEMSETS`] long before itemsets get that long.
+pub const MAX_LEN: usize = 100;
+
 /// What to mine.
 #[derive(Clone, Copy, Debug)]
 pub struct MiningOptions {
@@ -73,7 +81,7 @@ impl Default for MiningOptions {
             min_support: MinSupport::Fraction(Decimal::new(5, 2)),
             min_confidence: Decimal::new(3, 1),
             max_len: 3,
-            max_itemsets: 5_000_000,
+            max_itemsets: MAX_ITEMSETS,
         }
     }
 }
@@ -332,7 +340,8 @@ impl Distinct {
             .into_par_iter()
             .map(|i| {
                 let mut out = Vec::new();
-                let mut prefix = Vec::with_capacity(max_len);
+                // No itemset is longer than the frequent items (whatever `max_len` says).
+                let mut prefix = Vec::with_capacity(max_len.min(roots.len()));
                 walker
                     .extend(&mut prefix, &roots[i], &roots[i + 1..], &mut out)
                     .then_some(out)

@@ -24,6 +24,7 @@ fn hash(secret: &str) -> String {
 impl Store {
     /// Creates an API key named `name`; returns `ID.SECRET`, the only time the secret is seen.
     pub async fn create_key(&self, name: &str) -> Result<String, StoreError> {
+        self.mark_written();
         let mut random = [0u8; 24];
         getrandom::fill(&mut random)
             .map_err(|e| StoreError::Invalid(format!("no randomness for a key: {e}")))?;
@@ -62,6 +63,7 @@ impl Store {
 
     /// Revokes a key.
     pub async fn revoke_key(&self, id: &str) -> Result<(), StoreError> {
+        self.mark_written();
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now_text())
@@ -110,6 +112,7 @@ impl Store {
 
     /// Saves a dashboard's layout (JSON), replacing the previous one.
     pub async fn save_dashboard(&self, id: &str, layout: &str) -> Result<(), StoreError> {
+        self.mark_written();
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM dashboards WHERE id = $1")
             .bind(id)

@@ -29,7 +29,16 @@ use expansa_ledger::Book;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long an operation waits for another writer by default (SQLite's busy timeout,
+/// PostgreSQL's `lock_timeout`) before it gives up with [`StoreError::Busy`].
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest busy timeout a store accepts.
+pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Which database a store is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +51,11 @@ pub enum Dialect {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+    /// Another writer held the store for longer than the busy timeout: nothing was changed, and
+    /// the same request can be made again.
+    #[error("{0}")]
+    Busy(String),
     #[error("{}", describe_problems(.0))]
     Book(BookErrors),
     #[error("{0}")]
@@ -60,6 +73,46 @@ pub enum StoreError {
 
 fn describe_problems(e: &BookErrors) -> String {
     format!("the book was not changed: {e}")
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// A database error; "busy" (the other writer kept its lock past the wait) is its own kind.
+    fn from(e: sqlx::Error) -> StoreError {
+        if is_busy(&e) {
+            StoreError::Busy(busy_message(None))
+        } else {
+            StoreError::Db(e)
+        }
+    }
+}
+
+/// Whether `e` says another connection holds a lock this one waited for in vain: SQLite's
+/// `SQLITE_BUSY` (any extended code), PostgreSQL's `lock_not_available` (`lock_timeout`), or
+/// no pooled connection free in time.
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                code.parse::<i32>().is_ok_and(|c| c & 0xff == 5)
+            } else {
+                code == "55P03"
+            }
+        }
+        _ => false,
+    }
+}
+
+/// What a busy store says, with the time waited when known.
+fn busy_message(waited: Option<Duration>) -> String {
+    let waited = match waited {
+        Some(d) => format!(" for {} s (the busy timeout)", d.as_secs_f64()),
+        None => " for longer than the busy timeout".to_string(),
+    };
+    format!(
+        "the store is busy: another writer held it{waited}; nothing was changed: try again when it is done"
+    )
 }
 
 /// Who makes a change, and why.
@@ -213,11 +266,38 @@ struct Stored {
     extra: Option<String>,
 }
 
+/// What [`Store::export`] does with a folder that already holds files of a book.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExistingBook {
+    /// Refuse, writing nothing: two books are never mixed in one folder.
+    #[default]
+    Refuse,
+    /// Replace that book: its interchange files are overwritten, and those the exported book
+    /// has not are removed (other files are left alone).
+    Replace,
+}
+
+/// A backup written by [`Store::backup`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backup {
+    /// The last event the copy holds (0 for a store without events).
+    pub event: i64,
+    /// Its size.
+    pub bytes: u64,
+}
+
 /// A book store.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// The connection writes use (SQLite: its own pool of one, whose busy timeout a write sets
+    /// to what is left of its wait; PostgreSQL: `pool`).
+    writes: AnyPool,
     dialect: Dialect,
+    /// How long an operation waits for another writer.
+    busy_timeout: Duration,
+    /// Whether this store has written (then closing it checkpoints SQLite's WAL).
+    wrote: std::sync::Arc<AtomicBool>,
     options: ImportOptions,
     /// Serialises this process's writers before they reach the database.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -346,6 +426,42 @@ pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<Str
     Ok(format!("{base}/{name}"))
 }
 
+/// Runs `sql` (a setting) on a new connection.
+fn set_on(
+    conn: &mut sqlx::AnyConnection,
+    sql: String,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(conn, sql.as_str()).await?;
+        Ok(())
+    })
+}
+
+/// How a PostgreSQL store is backed up.
+const PG_DUMP_ADVICE: &str = "expansa backup copies a SQLite store; back up a PostgreSQL store \
+     with PostgreSQL's own tools: pg_dump --format=custom --file=FILE DATABASE_URL (restore with \
+     pg_restore --dbname=DATABASE_URL FILE; see docs/store.md)";
+
+/// The last event of the SQLite store in the file at `path` (a backup just made).
+async fn last_event_in(path: &str) -> Result<i64, StoreError> {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite:{path}?mode=rw")).await?;
+    let event = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events")
+        .fetch_one(&mut conn)
+        .await
+        .and_then(|r| r.try_get::<i64, _>(0));
+    conn.close().await?;
+    Ok(event?)
+}
+
+/// The pause before trying a lock again: 20 to 70 ms, varied so that processes retrying
+/// together do not collide again.
+fn retry_pause() -> Duration {
+    let mut b = [0u8; 1];
+    let jitter = getrandom::fill(&mut b).map_or(0, |_| u64::from(b[0]) % 50);
+    Duration::from_millis(20 + jitter)
+}
+
 /// Key columns joined; the separator cannot appear in a trimmed CSV value of an id.
 const KEY_SEPARATOR: char = '\u{1f}';
 
@@ -389,27 +505,139 @@ fn rows_per_insert(schema: &Schema) -> usize {
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 impl Store {
-    /// Opens (creating if needed) the store at `url` and brings its schema up to date.
+    /// Opens (creating if needed) the store at `url` and brings its schema up to date, waiting
+    /// for other writers up to [`DEFAULT_BUSY_TIMEOUT`].
     pub async fn open(url: &str, options: ImportOptions) -> Result<Store, StoreError> {
+        Store::open_with(url, options, DEFAULT_BUSY_TIMEOUT).await
+    }
+
+    /// Opens the store at `url`; every operation waits up to `busy_timeout` (at most
+    /// [`MAX_BUSY_TIMEOUT`]) for another writer, then fails with [`StoreError::Busy`]. Stores
+    /// opened at once on a new database (several processes starting) all start: the schema is
+    /// made under the database's write lock (SQLite) or an advisory lock (PostgreSQL), once.
+    pub async fn open_with(
+        url: &str,
+        options: ImportOptions,
+        busy_timeout: Duration,
+    ) -> Result<Store, StoreError> {
+        if busy_timeout.is_zero() || busy_timeout > MAX_BUSY_TIMEOUT {
+            return Err(StoreError::Invalid(format!(
+                "busy timeout {} s: from 1 ms to {} s",
+                busy_timeout.as_secs_f64(),
+                MAX_BUSY_TIMEOUT.as_secs()
+            )));
+        }
         sqlx::any::install_default_drivers();
+        let started = Instant::now();
         let (url, dialect) = normalize_url(url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
+        let pool_of = |size: u32| {
+            let wait = busy_timeout.as_millis() as u64;
+            AnyPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(busy_timeout.max(Duration::from_secs(30)))
+                .after_connect(move |conn, _| {
+                    let set = match dialect {
+                        Dialect::Sqlite => format!("PRAGMA busy_timeout = {wait}"),
+                        Dialect::Postgres => format!("SET lock_timeout = {wait}"),
+                    };
+                    set_on(conn, set)
+                })
+        };
+        let pool = pool_of(if dialect == Dialect::Sqlite { 4 } else { 16 })
             .connect(&url)
             .await?;
-        if dialect == Dialect::Sqlite {
-            sqlx::query("PRAGMA journal_mode=WAL")
-                .execute(&pool)
-                .await?;
-        }
-        migrate::run(&pool, dialect).await?;
-        Ok(Store {
+        let writes = match dialect {
+            // Connected lazily: a store that only reads never opens it.
+            Dialect::Sqlite => pool_of(1).connect_lazy(&url)?,
+            Dialect::Postgres => pool.clone(),
+        };
+        let store = Store {
             pool,
+            writes,
             dialect,
+            busy_timeout,
+            wrote: Default::default(),
             options,
             writer: Default::default(),
             live: Default::default(),
-        })
+        };
+        match store.prepare(started).await {
+            Ok(()) => Ok(store),
+            Err(e) => {
+                let _ = store.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// WAL mode and the migrations, tried again while another process holds a lock they need
+    /// (two processes making a new SQLite file: switching to WAL needs a lock SQLite does not
+    /// wait for) until the busy timeout is over.
+    async fn prepare(&self, started: Instant) -> Result<(), StoreError> {
+        loop {
+            let attempt = async {
+                if self.dialect == Dialect::Sqlite {
+                    sqlx::query("PRAGMA journal_mode=WAL")
+                        .execute(&self.pool)
+                        .await?;
+                }
+                migrate::run(&self.pool, self.dialect).await
+            };
+            match attempt.await {
+                Ok(applied) => {
+                    if applied {
+                        self.mark_written();
+                    }
+                    return Ok(());
+                }
+                Err(StoreError::Busy(_)) if started.elapsed() < self.busy_timeout => {
+                    tokio::time::sleep(retry_pause()).await
+                }
+                Err(StoreError::Busy(_)) => return Err(self.busy()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Notes that this store writes (closing it then checkpoints SQLite's WAL).
+    pub(crate) fn mark_written(&self) {
+        self.wrote.store(true, Ordering::Relaxed);
+    }
+
+    /// The busy error of this store, naming its timeout.
+    fn busy(&self) -> StoreError {
+        StoreError::Busy(busy_message(Some(self.busy_timeout)))
+    }
+
+    /// How long this store waits for another writer.
+    pub fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
+    }
+
+    /// Closes the store (every clone of it): a SQLite store that wrote first folds its WAL into
+    /// the database file (`PRAGMA wal_checkpoint(TRUNCATE)`, waiting at most 2 s for other
+    /// processes' readers and writers, then copying what it can), so the `.db` file alone
+    /// holds everything committed; the last connection to close removes the WAL. Call it on
+    /// every way out of a program that opened a store.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.writes.close().await;
+        let mut result = Ok(());
+        if self.dialect == Dialect::Sqlite && self.wrote.load(Ordering::Relaxed) {
+            result = async {
+                let mut conn = self.pool.acquire().await?;
+                let wait = self.busy_timeout.min(Duration::from_secs(2)).as_millis();
+                sqlx::query(&format!("PRAGMA busy_timeout = {wait}"))
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+            .await;
+        }
+        self.pool.close().await;
+        result
     }
 
     /// Loads the book in `source` into the store: validated first (a bad book changes nothing,
@@ -690,19 +918,152 @@ impl Store {
         Ok((event, files))
     }
 
-    /// Writes the book as of a moment into `dir` as CSV files.
-    pub async fn export(&self, dir: &Path, as_of: AsOf) -> Result<Vec<&'static str>, StoreError> {
-        let files = self.files(as_of).await?;
+    /// Writes the book as of a moment into `dir` as CSV files. A folder that already holds
+    /// a file named like one of the interchange format's is another book (or an earlier
+    /// export): it is refused, writing nothing, unless `existing` is
+    /// [`ExistingBook::Replace`]; an empty or new folder, or one with other files only, is
+    /// written into.
+    pub async fn export(
+        &self,
+        dir: &Path,
+        as_of: AsOf,
+        existing: ExistingBook,
+    ) -> Result<Vec<&'static str>, StoreError> {
         let io = |path: &Path, error| StoreError::Io {
             path: path.display().to_string(),
             error,
         };
+        let held: Vec<&'static str> = FILES
+            .iter()
+            .map(|schema| schema.file)
+            .filter(|name| dir.join(name).symlink_metadata().is_ok())
+            .collect();
+        if !held.is_empty() && existing == ExistingBook::Refuse {
+            return Err(StoreError::Conflict(format!(
+                "{} already holds files of a book ({}): nothing was written, so that two books \
+                 are never mixed in one folder; export into an empty or new folder, or give \
+                 --force to replace that book's files",
+                dir.display(),
+                held.join(", ")
+            )));
+        }
+        let files = self.files(as_of).await?;
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        for name in held {
+            if !files.iter().any(|(n, _)| *n == name) {
+                let path = dir.join(name);
+                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+            }
+        }
         for (name, bytes) in &files {
             let path = dir.join(name);
-            std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
+            let mut open = std::fs::OpenOptions::new();
+            open.write(true);
+            match existing {
+                // A file that appeared since the folder was looked at is refused all the same.
+                ExistingBook::Refuse => open.create_new(true),
+                ExistingBook::Replace => open.create(true).truncate(true),
+            };
+            let written = open
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, bytes));
+            written.map_err(|e| io(&path, e))?;
         }
         Ok(files.iter().map(|(n, _)| *n).collect())
+    }
+
+    /// Where `url` keeps a SQLite store that [`Store::backup`] can copy: the file, which must
+    /// exist. A PostgreSQL store is refused with how to back it up (`pg_dump`).
+    pub fn backup_source(url: &str) -> Result<PathBuf, StoreError> {
+        let (normalized, dialect) = normalize_url(url)?;
+        if dialect == Dialect::Postgres {
+            return Err(StoreError::Invalid(PG_DUMP_ADVICE.into()));
+        }
+        let path = normalized
+            .strip_prefix("sqlite:")
+            .and_then(|p| p.split('?').next())
+            .unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Err(StoreError::Invalid(format!(
+                "{url:?} is not a store in a file: nothing to back up"
+            )));
+        }
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(StoreError::NotFound(format!(
+                "no store at {}: nothing to back up",
+                path.display()
+            )));
+        }
+        Ok(path)
+    }
+
+    /// Copies this SQLite store, as committed now, into a new file `out` with SQLite's
+    /// `VACUUM INTO` (a consistent snapshot, taken while others read and write; compacted).
+    /// An existing `out` is refused and left as it was. The copy is written beside `out`
+    /// under a temporary name, flushed to disk, then linked to `out`. The copy is a store:
+    /// open it with `sqlite:OUT`.
+    pub async fn backup(&self, out: &Path) -> Result<Backup, StoreError> {
+        if self.dialect == Dialect::Postgres {
+            return Err(StoreError::Invalid(PG_DUMP_ADVICE.into()));
+        }
+        let io = |path: &Path, error| StoreError::Io {
+            path: path.display().to_string(),
+            error,
+        };
+        let exists = || {
+            StoreError::Conflict(format!(
+                "{} already exists: a backup is written to a new file (nothing was written)",
+                out.display()
+            ))
+        };
+        if out.symlink_metadata().is_ok() {
+            return Err(exists());
+        }
+        let name = out
+            .file_name()
+            .ok_or_else(|| StoreError::Invalid(format!("{}: not a file name", out.display())))?;
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let partial = dir.join(format!(
+            ".{}.partial-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let partial_text = partial.to_str().ok_or_else(|| {
+            StoreError::Invalid(format!("{}: the path is not UTF-8", out.display()))
+        })?;
+        let _ = std::fs::remove_file(&partial);
+        let made = async {
+            sqlx::query("VACUUM INTO $1")
+                .bind(partial_text)
+                .execute(&self.pool)
+                .await?;
+            std::fs::File::open(&partial)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io(&partial, e))?;
+            let event = last_event_in(partial_text).await?;
+            let bytes = std::fs::metadata(&partial)
+                .map_err(|e| io(&partial, e))?
+                .len();
+            // Linked, not renamed: a link never replaces a file that appeared meanwhile.
+            match std::fs::hard_link(&partial, out) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
+                Err(_) if out.symlink_metadata().is_ok() => return Err(exists()),
+                // A file system without hard links.
+                Err(_) => std::fs::rename(&partial, out).map_err(|e| io(out, e))?,
+            }
+            if let Ok(d) = std::fs::File::open(&dir) {
+                let _ = d.sync_all();
+            }
+            Ok(Backup { event, bytes })
+        }
+        .await;
+        let _ = std::fs::remove_file(&partial);
+        made
     }
 
     /// The event log, oldest first.
@@ -744,19 +1105,57 @@ impl Store {
 
     /// Starts a write: one writer at a time, in this process (the guard) and in every process
     /// sharing the database (SQLite's write lock, taken at once; a table lock in PostgreSQL).
+    /// The write waits for both up to the busy timeout in all, trying again while SQLite
+    /// answers busy without waiting (a lock held in a way its busy handler cannot wait for).
     async fn begin_write(&self) -> Result<(Tx, tokio::sync::OwnedMutexGuard<()>), StoreError> {
-        let guard = self.writer.clone().lock_owned().await;
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
-                    .execute(&mut *tx)
-                    .await?;
-                tx
+        let deadline = Instant::now() + self.busy_timeout;
+        let guard = tokio::time::timeout(self.busy_timeout, self.writer.clone().lock_owned())
+            .await
+            .map_err(|_| self.busy())?;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Whole milliseconds, at least one: a wait of 0 would mean "forever" to PostgreSQL.
+            let wait = left.as_millis().max(1);
+            let attempt: Result<Tx, sqlx::Error> = async {
+                match self.dialect {
+                    Dialect::Sqlite => {
+                        // The write pool's one connection, ours while the guard is held.
+                        let mut conn = self.writes.acquire().await?;
+                        sqlx::query(&format!("PRAGMA busy_timeout = {wait}"))
+                            .execute(&mut *conn)
+                            .await?;
+                        drop(conn);
+                        self.writes.begin_with("BEGIN IMMEDIATE").await
+                    }
+                    Dialect::Postgres => {
+                        let mut tx = self.writes.begin().await?;
+                        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+                            .bind(wait.to_string())
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+                            .execute(&mut *tx)
+                            .await?;
+                        Ok(tx)
+                    }
+                }
             }
-        };
-        Ok((tx, guard))
+            .await;
+            match attempt {
+                Ok(tx) => {
+                    self.mark_written();
+                    return Ok((tx, guard));
+                }
+                Err(e) if is_busy(&e) => {
+                    let pause = retry_pause();
+                    if Instant::now() + pause >= deadline {
+                        return Err(self.busy());
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     async fn insert_event(

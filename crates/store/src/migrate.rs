@@ -17,17 +17,40 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// Applies the migrations the database does not have yet, each in its own transaction.
-pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
-    )
-    .execute(pool)
-    .await?;
+/// The key of PostgreSQL's advisory lock on the schema (any fixed number: "expansa").
+const SCHEMA_LOCK: i64 = 0x0065_7870_616e_7361;
+
+/// Applies the migrations the database does not have yet, each in its own transaction, and
+/// says whether it applied any. A store whose schema is up to date is only read (a reader
+/// never waits for a writer); otherwise each migration runs under a lock two processes cannot
+/// both hold (SQLite's write lock, `BEGIN IMMEDIATE`; PostgreSQL's advisory lock, also around
+/// creating `schema_migrations`), and is checked again under it: the second process waits,
+/// then finds the work done.
+pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<bool, StoreError> {
+    let done = applied(pool, dialect).await?;
+    if MIGRATIONS.iter().all(|(v, _, _)| done.contains(v)) {
+        return Ok(false);
+    }
+    let mut any = false;
     for (version, sqlite, postgres) in MIGRATIONS {
-        let mut tx = pool.begin().await?;
+        let mut tx = match dialect {
+            Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS locked")
+                    .bind(SCHEMA_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
         if dialect == Dialect::Postgres {
-            // Two servers starting at once: the second waits, then finds the work done.
+            // What binaries before the advisory lock take: they wait for this one too.
             sqlx::query("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")
                 .execute(&mut *tx)
                 .await?;
@@ -51,6 +74,29 @@ pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreErr
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        any = true;
     }
-    Ok(())
+    Ok(any)
+}
+
+/// The versions applied, read without a lock (none when there is no `schema_migrations`).
+async fn applied(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>, StoreError> {
+    let exists = match dialect {
+        Dialect::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        }
+        Dialect::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' AND table_schema = current_schema()"
+        }
+    };
+    let n: i64 = sqlx::query(exists).fetch_one(pool).await?.try_get(0)?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query("SELECT version FROM schema_migrations")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<i64, _>(0).map_err(StoreError::from))
+        .collect()
 }

@@ -119,7 +119,10 @@ async fn round_trip_keeps_every_book() {
                 book_dir.display()
             );
             let out = tempfile::tempdir().unwrap();
-            store.export(out.path(), AsOf::Latest).await.unwrap();
+            store
+                .export(out.path(), AsOf::Latest, Default::default())
+                .await
+                .unwrap();
             let first = store.files(AsOf::Latest).await.unwrap();
             for (backend2, url2, _g2) in backends().await {
                 let second = open(&url2).await;

@@ -96,6 +96,9 @@ pub struct Served {
     child: std::process::Child,
     pub base: String,
     pub key: String,
+    /// The store the server serves (another process may write to it directly).
+    #[allow(dead_code)] // not every test file that serves reads it
+    pub db: String,
     _dir: tempfile::TempDir,
 }
 
@@ -160,6 +163,7 @@ pub fn serve(book: &Path) -> Served {
         child,
         base,
         key,
+        db,
         _dir: dir,
     }
 }
