@@ -42,8 +42,11 @@ if [ -z "${EXPANSA_TEST_POSTGRES:-}" ]; then
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# A failing run still ends with the count line (set -e would stop at the pipeline).
+set +e
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+set -e
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
 echo "tests: $passed passed, $failed failed"

@@ -539,10 +539,25 @@ impl Loader<'_> {
                 .zip(&rows)
                 .filter_map(|(i, &line)| Some((channel.get_opt(i)?, line)))
         };
-        let mut first_seen: HashMap<&str, u64> = HashMap::new();
-        for (name, line) in spelled() {
-            first_seen.entry(name).or_insert(line);
-        }
+        // Each spelling's first line, found in parallel (a book has few channels and many
+        // customers).
+        let first_seen: HashMap<&str, u64> = (0..channel.len().min(rows.len()))
+            .into_par_iter()
+            .with_min_len(1 << 14)
+            .fold(HashMap::new, |mut seen: HashMap<&str, u64>, i| {
+                if let Some(name) = channel.get_opt(i) {
+                    let line = seen.entry(name).or_insert(rows[i]);
+                    *line = (*line).min(rows[i]);
+                }
+                seen
+            })
+            .reduce(HashMap::new, |mut a, b| {
+                for (name, line) in b {
+                    let first = a.entry(name).or_insert(line);
+                    *first = (*first).min(line);
+                }
+                a
+            });
         let mut spellings: Vec<(&str, u64)> = first_seen.into_iter().collect();
         spellings.sort_by_key(|&(_, line)| line);
         let mut variants: HashMap<&str, (String, u64)> = HashMap::new();
