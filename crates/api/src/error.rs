@@ -174,8 +174,13 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Book(problems) => ApiError::InvalidBook(
                 format!(
-                    "nothing was changed: the book would have {} problem(s)",
-                    problems.0.len()
+                    "nothing was changed: the book would have {} problem(s){}",
+                    problems.total(),
+                    if problems.1 > 0 {
+                        format!(" (the first {} listed)", problems.0.len())
+                    } else {
+                        String::new()
+                    }
                 ),
                 problems.0,
             ),

@@ -39,10 +39,13 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             match e.downcast_ref::<BookErrors>() {
-                Some(BookErrors(problems)) => {
+                Some(errors) => {
                     let mut stderr = std::io::stderr().lock();
-                    for p in problems {
+                    for p in &errors.0 {
                         let _ = writeln!(stderr, "{p}");
+                    }
+                    if let Some(more) = errors.more_line() {
+                        let _ = writeln!(stderr, "{more}");
                     }
                     let _ = writeln!(stderr, "error: {e}");
                 }

@@ -108,10 +108,10 @@ fn csv_output() {
     assert_eq!(
         lines,
         [
-            "month,mrr_start,new,cross_sell,upsell,reactivation,downsell,churn,fx,entering_segment,leaving_segment,mrr_end,customers_start,customers_end",
-            "2024-01,0.00,1000.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,1000.00,0,2",
-            "2024-02,1000.00,400.00,700.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,2100.00,2,3",
-            "2024-03,2100.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,2100.00,3,3",
+            "month,mrr_start,new,cross_sell,upsell,reactivation,downsell,churn,mrr_end,customers_start,customers_end,fx,entering_segment,leaving_segment",
+            "2024-01,0.00,1000.00,0.00,0.00,0.00,0.00,0.00,1000.00,0,2,0.00,0.00,0.00",
+            "2024-02,1000.00,400.00,700.00,0.00,0.00,0.00,0.00,2100.00,2,3,0.00,0.00,0.00",
+            "2024-03,2100.00,0.00,0.00,0.00,0.00,0.00,0.00,2100.00,3,3,0.00,0.00,0.00",
         ]
     );
 }

@@ -110,17 +110,28 @@ fn grouped_by_thousands(s: &str) -> bool {
         && parts.all(|p| p.len() == 3 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// A `YYYY-MM-DD` calendar day.
+/// Why a date or month of the year 0000 is refused.
+const YEAR_ZERO: &str =
+    "the year 0000 does not exist (years run from 0001; PostgreSQL cannot store it)";
+
+/// A `YYYY-MM-DD` calendar day, in the years 0001 to 9999.
 pub(crate) fn date(s: &str) -> Result<Date, Reason> {
-    parse_date(s.as_bytes()).ok_or(Cow::Borrowed(
-        "not a date (expected YYYY-MM-DD, a real day)",
-    ))
+    match parse_date(s.as_bytes()) {
+        Some(d) if d.year() == 0 => Err(Cow::Borrowed(YEAR_ZERO)),
+        Some(d) => Ok(d),
+        None => Err(Cow::Borrowed(
+            "not a date (expected YYYY-MM-DD, a real day)",
+        )),
+    }
 }
 
-/// A `YYYY-MM` month.
+/// A `YYYY-MM` month, in the years 0001 to 9999.
 pub(crate) fn month(s: &str) -> Result<Month, Reason> {
-    s.parse::<Month>()
-        .map_err(|_| Cow::Borrowed("not a month (expected YYYY-MM)"))
+    match s.parse::<Month>() {
+        Ok(_) if s.starts_with("0000") => Err(Cow::Borrowed(YEAR_ZERO)),
+        Ok(m) => Ok(m),
+        Err(_) => Err(Cow::Borrowed("not a month (expected YYYY-MM)")),
+    }
 }
 
 /// A whole number of at least `min`.
@@ -178,6 +189,9 @@ mod tests {
         assert!(integer("1.5", 1).is_err());
         assert!(date("2024-02-30").is_err());
         assert!(month("2024-00").is_err());
+        assert!(date("0000-01-01").unwrap_err().contains("year 0000"));
+        assert!(month("0000-12").unwrap_err().contains("year 0000"));
+        assert!(date("0001-01-01").is_ok() && month("0001-01").is_ok());
     }
 
     proptest::proptest! {

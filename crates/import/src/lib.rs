@@ -7,14 +7,16 @@
 
 mod field;
 mod problem;
+mod record;
 mod rows;
 pub mod schema;
 mod table;
 mod tables;
 mod text;
 
-pub use problem::{BookErrors, Problem};
-pub use rows::{canonical, read_rows, read_rows_in, write_rows, RawRow};
+pub use problem::{shown, BookErrors, Problem, MAX_LISTED_PROBLEMS, SHOWN_CHARS};
+pub use rows::{canonical, check_value, header_names, read_rows, read_rows_in, write_rows, RawRow};
+pub use table::{MAX_KEY_BYTES, MAX_RECORD_BYTES};
 
 use expansa_ledger::{Book, Currency};
 use std::io::Read;
@@ -105,14 +107,33 @@ pub trait BookSource: Sync {
 }
 
 /// A book in a folder of CSV files.
+///
+/// Only regular files are read (symbolic links to them too): a named pipe, a device, a socket
+/// or a folder under a file's name is refused, without being opened for long (a pipe is opened
+/// without waiting for a writer), so that reading a book never hangs or reads without end.
 pub struct Folder<'a>(pub &'a Path);
 
 impl BookSource for Folder<'_> {
     fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + Send + '_>, u64)>> {
-        match std::fs::File::open(self.0.join(file)) {
+        let path = self.0.join(file);
+        match std::fs::metadata(&path) {
+            Ok(m) if !m.is_file() => return Err(not_regular(&m)),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        // Replaced by something else since? Opened without waiting, and checked again.
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        match options.open(&path) {
             Ok(f) => {
-                let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                Ok(Some((Box::new(f), size)))
+                let m = f.metadata()?;
+                if !m.is_file() {
+                    return Err(not_regular(&m));
+                }
+                Ok(Some((Box::new(f), m.len())))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -128,6 +149,34 @@ impl BookSource for Folder<'_> {
             reason: "is not a folder".into(),
         })
     }
+}
+
+/// Why a file that is not a regular file is refused (`InvalidInput`: reported as it is).
+fn not_regular(m: &std::fs::Metadata) -> std::io::Error {
+    let ft = m.file_type();
+    let what = if ft.is_dir() {
+        "a folder"
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if ft.is_fifo() {
+                "a named pipe"
+            } else if ft.is_socket() {
+                "a socket"
+            } else if ft.is_char_device() || ft.is_block_device() {
+                "a device"
+            } else {
+                "not a file"
+            }
+        }
+        #[cfg(not(unix))]
+        "not a file"
+    };
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("is not a regular file ({what}): only regular files are read"),
+    )
 }
 
 /// A book held in memory: file names (`subscriptions.csv`, ...) and their bytes.

@@ -1,6 +1,21 @@
 //! Problems found in a book, reported as `file:line: column: value: reason`.
+//!
+//! Diagnostics are bounded, whatever the book: a value is shown cut to its first
+//! [`SHOWN_CHARS`] characters (with its size), and at most [`MAX_LISTED_PROBLEMS`] problems are
+//! kept, the first by file and line; the others are only counted.
 
+use std::borrow::Cow;
 use std::fmt;
+
+/// Problems listed at most: the first by file and line. The others are counted.
+pub const MAX_LISTED_PROBLEMS: usize = 1000;
+
+/// Characters of a value (or of a column name) a problem shows; a longer one is cut there and
+/// followed by `… (N bytes)`.
+pub const SHOWN_CHARS: usize = 80;
+
+/// Characters of a reason kept: reasons are sentences, but some quote values of the book.
+const REASON_CHARS: usize = 1000;
 
 /// One problem with one value of one file.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -11,10 +26,24 @@ pub struct Problem {
     pub line: u64,
     /// Column name as the format spells it (`row` for the shape of a whole row).
     pub column: String,
-    /// The offending value as written (empty when missing).
+    /// The offending value as written (empty when missing), as [`shown`] shows it.
     pub value: String,
     /// Why it is wrong, in plain words.
     pub reason: String,
+}
+
+impl Problem {
+    /// A problem, its column and value as [`shown`] (cut, control characters escaped) so that
+    /// no problem holds or prints more than a few hundred bytes of the book's text.
+    pub fn new(file: &str, line: u64, column: &str, value: &str, reason: &str) -> Problem {
+        Problem {
+            file: file.to_string(),
+            line,
+            column: shown(column).into_owned(),
+            value: shown(value).into_owned(),
+            reason: cut(reason, REASON_CHARS).into_owned(),
+        }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -27,7 +56,161 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Every problem found in a book that was therefore not loaded.
+/// A value as problems show it: control characters escaped (`\n`, `\0`, `\u{1f}`: a problem
+/// stays one line), cut after [`SHOWN_CHARS`] characters with `… (N bytes)`.
+pub fn shown(value: &str) -> Cow<'_, str> {
+    cut(value, SHOWN_CHARS)
+}
+
+fn cut(value: &str, chars: usize) -> Cow<'_, str> {
+    let short = value.len() <= chars;
+    if short && !value.contains(char::is_control) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len().min(chars * 4) + 24);
+    let mut kept = 0;
+    for c in value.chars() {
+        if kept == chars {
+            out.push_str(&format!("… ({} bytes)", value.len()));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+        kept += 1;
+    }
+    Cow::Owned(out)
+}
+
+/// Every problem found in a book that was therefore not loaded: the first
+/// [`MAX_LISTED_PROBLEMS`] by file and line (`.0`), and how many more were found (`.1`).
 #[derive(Debug, thiserror::Error)]
-#[error("the book has {} problem(s); nothing was loaded", .0.len())]
-pub struct BookErrors(pub Vec<Problem>);
+#[error("the book has {} problem(s); nothing was loaded", self.total())]
+pub struct BookErrors(pub Vec<Problem>, pub u64);
+
+impl BookErrors {
+    /// Every problem found, listed or not.
+    pub fn total(&self) -> u64 {
+        self.0.len() as u64 + self.1
+    }
+
+    /// The line said after the listed problems when there are more: `and N more problems`.
+    pub fn more_line(&self) -> Option<String> {
+        (self.1 > 0).then(|| {
+            format!(
+                "and {} more problem(s) (the first {} are listed)",
+                self.1,
+                self.0.len()
+            )
+        })
+    }
+}
+
+impl From<Vec<Problem>> for BookErrors {
+    fn from(problems: Vec<Problem>) -> BookErrors {
+        let mut kept = Problems::default();
+        kept.extend(problems);
+        kept.into_errors()
+    }
+}
+
+/// Problems as they are found: the first [`MAX_LISTED_PROBLEMS`] by file and line are kept, the
+/// others counted, so that memory stays flat however many there are.
+#[derive(Debug, Default)]
+pub(crate) struct Problems {
+    kept: Vec<Problem>,
+    /// Problems found beyond those kept.
+    more: u64,
+}
+
+/// Where a file's problems are listed: the order of the format's files.
+fn file_order(file: &str) -> usize {
+    crate::schema::FILES
+        .iter()
+        .position(|s| s.file == file)
+        .unwrap_or(usize::MAX)
+}
+
+impl Problems {
+    pub fn push(&mut self, p: Problem) {
+        self.kept.push(p);
+        if self.kept.len() >= 2 * MAX_LISTED_PROBLEMS {
+            self.compact();
+        }
+    }
+
+    pub fn extend(&mut self, problems: impl IntoIterator<Item = Problem>) {
+        for p in problems {
+            self.push(p);
+        }
+    }
+
+    /// Takes in the problems of another part of the book (a chunk of a file).
+    pub fn merge(&mut self, other: Problems) {
+        self.more += other.more;
+        self.extend(other.kept);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty() && self.more == 0
+    }
+
+    /// Sorted by file (in the format's order), line, column and reason, duplicates removed,
+    /// cut to the first [`MAX_LISTED_PROBLEMS`].
+    fn compact(&mut self) {
+        self.kept.sort_by(|a, b| {
+            (file_order(&a.file), a.line, &a.column, &a.reason).cmp(&(
+                file_order(&b.file),
+                b.line,
+                &b.column,
+                &b.reason,
+            ))
+        });
+        self.kept.dedup();
+        if self.kept.len() > MAX_LISTED_PROBLEMS {
+            self.more += (self.kept.len() - MAX_LISTED_PROBLEMS) as u64;
+            self.kept.truncate(MAX_LISTED_PROBLEMS);
+        }
+    }
+
+    pub fn into_errors(mut self) -> BookErrors {
+        self.compact();
+        BookErrors(self.kept, self.more)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_cut_and_stay_on_one_line() {
+        assert_eq!(shown("abc"), "abc");
+        assert_eq!(shown("a\nb\0"), "a\\nb\\0");
+        let long = "x".repeat(10 << 20);
+        let s = shown(&long);
+        assert_eq!(s, format!("{}… (10485760 bytes)", "x".repeat(80)));
+        let p = Problem::new("f.csv", 2, &long, &long, &long);
+        assert!(p.to_string().len() < 1300, "{}", p.to_string().len());
+        // Cut on a character, never inside one.
+        assert!(shown(&"é".repeat(100)).starts_with(&"é".repeat(80)));
+    }
+
+    #[test]
+    fn the_first_problems_are_kept_and_the_rest_counted() {
+        let mut p = Problems::default();
+        for line in (0..5000u64).rev() {
+            p.push(Problem::new("subscriptions.csv", line + 2, "id", "", "bad"));
+        }
+        p.push(Problem::new("customers.csv", 1, "id", "", "bad"));
+        let errors = p.into_errors();
+        assert_eq!(errors.0.len(), MAX_LISTED_PROBLEMS);
+        assert_eq!(errors.1, 5001 - MAX_LISTED_PROBLEMS as u64);
+        assert_eq!(errors.total(), 5001);
+        assert_eq!(errors.0[0].line, 2);
+        assert_eq!(errors.0[999].line, 1001);
+        assert_eq!(errors.0[999].file, "subscriptions.csv");
+    }
+}

@@ -2,12 +2,11 @@
 //! a book written back out reads as the same book.
 
 use crate::field;
-use crate::problem::Problem;
+use crate::problem::BookErrors;
+use crate::record;
 use crate::schema::{ColumnKind, Schema};
-use crate::table::detect_separator;
-use crate::text;
-use crate::{BookSource, TextEncoding};
-use std::io::Read;
+use crate::table;
+use crate::{BookSource, NoProgress, TextEncoding};
 
 /// One row: the schema's columns (`None` when empty) and the other columns it had.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,103 +20,105 @@ pub struct RawRow {
 
 /// Reads the rows of `schema`'s file from `source` (`Ok(None)` when the file is absent), a
 /// UTF-8 file.
-pub fn read_rows(source: &dyn BookSource, schema: &Schema) -> Result<Option<Vec<RawRow>>, Problem> {
+pub fn read_rows(
+    source: &dyn BookSource,
+    schema: &Schema,
+) -> Result<Option<Vec<RawRow>>, BookErrors> {
     read_rows_in(source, schema, TextEncoding::UTF_8)
 }
 
 /// Reads the rows of `schema`'s file from `source` (`Ok(None)` when the file is absent), in
 /// `encoding` as [`crate::ImportOptions::encoding`] reads it; the rows are UTF-8.
-/// Values are trimmed; decimals are rewritten canonically (`1.234,56` in a `;` file becomes
-/// `1234.56`, the written scale kept; integers lose leading zeros and signs `+`). Meant for a book that has passed [`crate::read_book_from`]:
-/// a value that does not parse is still an error here, never a panic.
+///
+/// The file is read by the import's own reader ([`crate::read_book_from`]'s): the same records,
+/// line numbers, header names, encodings, skipped rows and refused values, so that what the
+/// store keeps of a book is the book that was validated. Values are trimmed; decimals are
+/// rewritten canonically (`1.234,56` in a `;` file becomes `1234.56`, the written scale kept;
+/// integers lose leading zeros and signs `+`). Meant for a book that has passed
+/// [`crate::read_book_from`]: what the reader refuses (a file that is not UTF-8, a row of the
+/// wrong shape, a value that does not parse) is still an error here, never a panic.
 pub fn read_rows_in(
     source: &dyn BookSource,
     schema: &Schema,
     encoding: TextEncoding,
-) -> Result<Option<Vec<RawRow>>, Problem> {
-    let problem = |line: u64, column: &str, value: &str, reason: &str| Problem {
-        file: schema.file.to_string(),
-        line,
-        column: column.to_string(),
-        value: value.to_string(),
-        reason: reason.to_string(),
-    };
-    let Some((mut reader, _)) = source
-        .open(schema.file)
-        .map_err(|e| problem(0, "file", "", &format!("cannot read: {e}")))?
-    else {
-        return Ok(None);
-    };
-    let mut bytes = Vec::new();
-    reader
-        .read_to_end(&mut bytes)
-        .map_err(|e| problem(0, "file", "", &format!("cannot read: {e}")))?;
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let decoded;
-    let body = if encoding.is_utf8() {
-        body
-    } else {
-        decoded = text::decode(body);
-        decoded.as_bytes()
-    };
-    let header_end = memchr::memchr(b'\n', body).unwrap_or(body.len());
-    let separator = detect_separator(&body[..header_end]);
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .delimiter(separator)
-        .from_reader(body);
-    let names: Vec<String> = csv
-        .headers()
-        .map_err(|e| problem(1, "header", "", &e.to_string()))?
-        .iter()
-        .map(|h| h.trim().to_lowercase())
-        .collect();
-    let position: Vec<Option<usize>> = names.iter().map(|n| schema.position(n)).collect();
+) -> Result<Option<Vec<RawRow>>, BookErrors> {
     let mut rows = Vec::new();
-    for record in csv.records() {
-        let record = record.map_err(|e| problem(0, "row", "", &e.to_string()))?;
-        let line = record.position().map_or(0, |p| p.line());
-        // Rows of separators only are skipped, as the import skips them.
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        let mut values = vec![None; schema.columns.len()];
-        let mut extra = Vec::new();
-        for (i, field) in record.iter().enumerate() {
-            let text = field.trim();
-            if text.is_empty() {
-                continue;
-            }
-            match position.get(i).copied().flatten() {
-                Some(k) => {
-                    let value = match schema.kinds[k] {
-                        ColumnKind::Decimal => field::decimal(text, separator == b';')
-                            .map_err(|r| problem(line, schema.columns[k], text, &r))?
-                            .to_string(),
-                        ColumnKind::Integer => field::integer(text, i64::MIN)
-                            .map_err(|r| problem(line, schema.columns[k], text, &r))?
-                            .to_string(),
-                        _ => text.to_string(),
-                    };
-                    values[k] = Some(value);
-                }
-                None => {
-                    if let Some(name) = names.get(i).filter(|n| !n.is_empty()) {
-                        if !extra.iter().any(|(n, _): &(String, String)| n == name) {
-                            extra.push((name.clone(), text.to_string()));
-                        }
+    let read = table::read(
+        source,
+        schema,
+        &NoProgress,
+        encoding,
+        |r, chunk: &mut Vec<RawRow>| {
+            let mut values = vec![None; schema.columns.len()];
+            for (k, value) in values.iter_mut().enumerate() {
+                *value = match schema.kinds[k] {
+                    ColumnKind::Decimal => {
+                        r.decimal(k, false).ok().flatten().map(|d| d.to_string())
                     }
-                }
+                    ColumnKind::Integer => r
+                        .integer(k, false, i64::MIN)
+                        .ok()
+                        .flatten()
+                        .map(|n| n.to_string()),
+                    _ => r.text(k).map(str::to_string),
+                };
             }
-        }
-        rows.push(RawRow {
-            line,
-            values,
-            extra,
-        });
+            let extra = r
+                .extra_columns()
+                .enumerate()
+                .filter_map(|(k, name)| Some((name.to_string(), r.extra_text(k)?.to_string())))
+                .collect();
+            chunk.push(RawRow {
+                line: r.line,
+                values,
+                extra,
+            });
+        },
+        |chunk, _| rows.extend(chunk),
+    );
+    match read {
+        Ok(Some(problems)) if problems.is_empty() => Ok(Some(rows)),
+        Ok(Some(problems)) => Err(problems.into_errors()),
+        Ok(None) => Ok(None),
+        Err(problem) => Err(BookErrors(vec![problem], 0)),
     }
-    Ok(Some(rows))
+}
+
+/// The names of the header of a file (its first record), lower-case and trimmed, as the import
+/// reads them; `None` when `bytes` has no header or it is not UTF-8.
+pub fn header_names(bytes: &[u8]) -> Option<Vec<String>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let first_line = memchr::memchr2(b'\r', b'\n', bytes).unwrap_or(bytes.len());
+    let separator = record::detect_separator(&bytes[..first_line]);
+    let end = record::record_end(bytes, separator, true)?;
+    let (mut out, mut fields) = (Vec::new(), Vec::new());
+    record::parse_record(&bytes[..end], separator, &mut out, &mut fields);
+    let text = std::str::from_utf8(&out).ok()?;
+    Some(
+        fields
+            .iter()
+            .map(|&(s, e)| text[s as usize..e as usize].trim_ascii().to_lowercase())
+            .collect(),
+    )
+}
+
+/// Whether a value written to column `column` of `schema` outside a CSV file (by the API)
+/// can be kept: it parses as the column's kind, and it is text a database can store (see
+/// [`crate::read_book_from`]'s rules: no NUL character; an id or other key value at most
+/// [`crate::MAX_KEY_BYTES`] bytes, without U+001E or U+001F). `Err` says why not, as the
+/// import says it of the same value in a file.
+pub fn check_value(schema: &Schema, column: usize, text: &str) -> Result<(), String> {
+    let text = text.trim_ascii();
+    let key = schema.key.contains(&schema.columns[column]);
+    let checked = match schema.kinds[column] {
+        ColumnKind::Decimal => field::decimal(text, false).map(drop),
+        ColumnKind::Integer => field::integer(text, i64::MIN).map(drop),
+        ColumnKind::Date => field::date(text).map(drop),
+        ColumnKind::Month => field::month(text).map(drop),
+        ColumnKind::Text => Ok(()),
+    };
+    checked.map_err(|reason| reason.into_owned())?;
+    table::check_text(text, key).map_err(|reason| reason.into_owned())
 }
 
 /// A value of a column of `kind` in canonical text (decimals as written with a point, whole

@@ -1,21 +1,33 @@
 //! One CSV table of the book, read in chunks that are parsed in parallel.
 //!
-//! The file is read sequentially in blocks of about [`CHUNK_BYTES`]; each block is cut at the
-//! last record boundary (a newline preceded by an even number of quote characters, so quoted
-//! newlines stay inside their record) and a batch of blocks is parsed on the rayon pool.
-//! Memory stays bounded by the batch, whatever the file's size, and every record keeps its
-//! exact line number in the file.
+//! The header is read first, whole (up to [`MAX_RECORD_BYTES`]). Then the file is read
+//! sequentially in blocks of about [`CHUNK_BYTES`]; each block is cut after its last complete
+//! record (see [`crate::record`]: quote-aware, `\n`, `\r\n` and a lone `\r` all end lines) and a
+//! batch of blocks is parsed on the rayon pool. Memory stays bounded by the batch, whatever the
+//! file's size, and every record keeps its exact line number in the file.
 
 use crate::field::{self, Bad, Field, Reason};
-use crate::problem::Problem;
+use crate::problem::{Problem, Problems};
+use crate::record;
 use crate::text;
 use crate::{BookSource, Progress, TextEncoding};
-use csv::ByteRecord;
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::io::Read;
 
 const CHUNK_BYTES: usize = 256 << 10;
+
+/// The longest record read, a header or a row (quoted line breaks included): a longer one is
+/// refused, and the rest of its file is not read (an unclosed quote is the usual cause).
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
+
+/// The longest id or other key value (`id`, the `customer_id` and `product_id` of prices and
+/// usage, a spend's `channel`): the store indexes them (PostgreSQL's index entries hold about
+/// 2,700 bytes, and a key joins up to three values).
+pub const MAX_KEY_BYTES: usize = 1000;
+
+/// Where a field refused before its row is read lies: nowhere, so it reads as absent.
+const REFUSED: (u32, u32) = (u32::MAX, u32::MAX);
 
 pub(crate) use crate::schema::Schema;
 
@@ -29,6 +41,8 @@ pub(crate) struct Layout {
     extra: Vec<(String, usize)>,
     /// The header's names, lower-case, by position (for naming where a bad byte is).
     names: Vec<String>,
+    /// Whether the column at a position holds a key value (see [`MAX_KEY_BYTES`]).
+    key: Vec<bool>,
     /// The schema column that identifies a row (`id`), if the schema has one.
     id_column: Option<usize>,
     width: usize,
@@ -44,7 +58,7 @@ pub(crate) struct Row<'a> {
     layout: &'a Layout,
     /// Line of the file where the record starts.
     pub line: u64,
-    problems: &'a RefCell<Vec<Problem>>,
+    problems: &'a RefCell<Problems>,
     /// A row whose fields do not line up with the header, reported once, as its shape: only
     /// its id is read (its other fields look empty), so that rows naming it are not reported
     /// too, and what is found in it is not reported.
@@ -87,10 +101,18 @@ impl<'a> Row<'a> {
         match self.text(column) {
             Some(s) => Ok(Some(s)),
             None => {
-                self.problem(column, "", "required value is missing");
+                // A value refused as text (a NUL in it) was reported as such.
+                if !self.refused(column) {
+                    self.problem(column, "", "required value is missing");
+                }
                 Err(Bad)
             }
         }
+    }
+
+    /// Whether the column's value was refused before the row was read (see [`REFUSED`]).
+    fn refused(&self, column: usize) -> bool {
+        self.layout.position[column].and_then(|p| self.fields.get(p)) == Some(&REFUSED)
     }
 
     /// Parses a column's text with `parse`, reporting its error.
@@ -142,13 +164,13 @@ impl<'a> Row<'a> {
 
     /// Records a problem under any column name (`row` for the row's shape).
     pub fn problem_at(&self, column: &str, value: &str, reason: &str) {
-        self.problems.borrow_mut().push(Problem {
-            file: self.layout.file.to_string(),
-            line: self.line,
-            column: column.to_string(),
-            value: value.to_string(),
-            reason: reason.to_string(),
-        });
+        self.problems.borrow_mut().push(Problem::new(
+            self.layout.file,
+            self.line,
+            column,
+            value,
+            reason,
+        ));
     }
 }
 
@@ -165,8 +187,26 @@ pub(crate) fn read<C, F, M>(
     progress: &dyn Progress,
     encoding: TextEncoding,
     row: F,
+    merge: M,
+) -> Result<Option<Problems>, Problem>
+where
+    C: Default + Send,
+    F: Fn(&Row<'_>, &mut C) + Sync,
+    M: FnMut(C, usize) + Send,
+{
+    read_in_chunks(source, schema, progress, encoding, CHUNK_BYTES, row, merge)
+}
+
+/// [`read`], in chunks of about `chunk_bytes`.
+pub(crate) fn read_in_chunks<C, F, M>(
+    source: &dyn BookSource,
+    schema: &Schema,
+    progress: &dyn Progress,
+    encoding: TextEncoding,
+    chunk_bytes: usize,
+    row: F,
     mut merge: M,
-) -> Result<Option<Vec<Problem>>, Problem>
+) -> Result<Option<Problems>, Problem>
 where
     C: Default + Send,
     F: Fn(&Row<'_>, &mut C) + Sync,
@@ -179,15 +219,72 @@ where
     };
     progress.start(schema.file, size);
     let io = |e: std::io::Error| io_problem(schema.file, &e);
+    let mut problems = Problems::default();
+    let too_long = |line: u64, what: &str| {
+        Problem::new(
+            schema.file,
+            line,
+            what,
+            "",
+            &format!(
+                "a record longer than {} MiB (is a quote left open?): the rest of the file is \
+                 not read",
+                MAX_RECORD_BYTES >> 20
+            ),
+        )
+    };
 
-    // The header: everything up to the first newline.
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
-    let eof = fill(&mut *file, &mut buf, CHUNK_BYTES).map_err(io)?;
-    let header_end = memchr::memchr(b'\n', &buf).map_or(buf.len(), |i| i + 1);
-    let (layout, mut not_utf8) = match Layout::from_header(schema, &buf[..header_end], encoding) {
+    // The header: the first record, however long (up to the longest record).
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk_bytes + (64 << 10));
+    let mut eof = fill(&mut *file, &mut buf, chunk_bytes).map_err(io)?;
+    let bom = if buf.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let separator = loop {
+        let body = &buf[bom..];
+        match memchr::memchr2(b'\r', b'\n', body) {
+            Some(i) => break record::detect_separator(&body[..i]),
+            None if eof => break record::detect_separator(body),
+            None if buf.len() > MAX_RECORD_BYTES => {
+                problems.push(too_long(1, "header"));
+                progress.finish();
+                return Ok(Some(problems));
+            }
+            None => {
+                let want = grown(buf.len());
+                eof = fill(&mut *file, &mut buf, want).map_err(io)?;
+            }
+        }
+    };
+    let header_end = loop {
+        match record::record_end(&buf[bom..], separator, eof) {
+            Some(n) => break bom + n,
+            None if buf.len() > MAX_RECORD_BYTES => {
+                problems.push(too_long(1, "header"));
+                progress.finish();
+                return Ok(Some(problems));
+            }
+            None => {
+                let want = grown(buf.len());
+                eof = fill(&mut *file, &mut buf, want).map_err(io)?;
+            }
+        }
+    };
+    let (mut names, mut name_fields) = (Vec::new(), Vec::new());
+    let (_, header_lines) = record::parse_record(
+        &buf[bom..header_end],
+        separator,
+        &mut names,
+        &mut name_fields,
+    );
+    let header = (&buf[..header_end], names.as_slice(), name_fields.as_slice());
+    let (layout, mut not_utf8) = match Layout::from_header(schema, header, separator, encoding) {
         Ok(l) => l,
-        Err(problems) => {
+        Err(found) => {
             progress.finish();
+            problems.extend(found);
             return Ok(Some(problems));
         }
     };
@@ -198,16 +295,16 @@ where
         file,
         buf,
         eof,
-        next_line: 2,
+        chunk_bytes,
+        separator,
+        next_line: 1 + header_lines.max(1),
         rows_seen: 0,
         bytes_seen: 0,
         batch_len: rayon::current_num_threads().max(1) * 8,
+        too_long: None,
     };
-    let mut problems = Vec::new();
     let mut pending: Vec<C> = Vec::new();
-    let mut batch = chunker
-        .next_batch(progress)
-        .map_err(|e| io_problem(schema.file, &e))?;
+    let mut batch = chunker.next_batch(progress).map_err(io)?;
     while !batch.is_empty() {
         // Merge the previous batch and read the next one while this one is parsed.
         let estimate = chunker.estimated_rows(size);
@@ -227,20 +324,28 @@ where
         );
         for (chunk, found, bad) in parsed {
             pending.push(chunk);
-            problems.extend(found);
+            problems.merge(found);
             NotUtf8::merge(&mut not_utf8, bad);
         }
-        batch = next.map_err(|e| io_problem(schema.file, &e))?;
+        batch = next.map_err(io)?;
     }
     let estimate = chunker.estimated_rows(size);
     for chunk in pending {
         merge(chunk, estimate);
     }
     progress.finish();
+    if let Some(line) = chunker.too_long {
+        problems.push(too_long(line, "row"));
+    }
     if let Some(bad) = not_utf8.filter(|_| encoding.is_utf8()) {
         problems.push(bad.problem(schema.file));
     }
     Ok(Some(problems))
+}
+
+/// How much a buffer that holds no whole record grows to.
+fn grown(len: usize) -> usize {
+    (len * 2).clamp(CHUNK_BYTES, MAX_RECORD_BYTES + 1)
 }
 
 /// Where a file first fails to be UTF-8, and whether what is not UTF-8 reads cleanly as
@@ -292,7 +397,7 @@ impl NotUtf8 {
         let (start, end) = fields.get(k).copied().unwrap_or((0, data.len() as u32));
         let field = &data[start as usize..end as usize];
         *into = Some(NotUtf8 {
-            line: line + memchr::memchr_iter(b'\n', &data[..offset]).count() as u64,
+            line: line + record::line_ends(&data[..offset]),
             column: layout.name_of(k).to_string(),
             value: text::decode(field).trim_ascii().to_string(),
             windows_1252,
@@ -306,13 +411,7 @@ impl NotUtf8 {
         } else {
             "the file is not UTF-8 (nor plain Windows-1252 text): save it as CSV UTF-8"
         };
-        Problem {
-            file: file.to_string(),
-            line: self.line,
-            column: self.column,
-            value: self.value,
-            reason: reason.into(),
-        }
+        Problem::new(file, self.line, &self.column, &self.value, reason)
     }
 }
 
@@ -321,11 +420,15 @@ struct Chunker<'a> {
     file: Box<dyn Read + Send + 'a>,
     buf: Vec<u8>,
     eof: bool,
+    chunk_bytes: usize,
+    separator: u8,
     /// File line of the next chunk's first record.
     next_line: u64,
     rows_seen: u64,
     bytes_seen: u64,
     batch_len: usize,
+    /// The line of a record longer than [`MAX_RECORD_BYTES`], where reading stopped.
+    too_long: Option<u64>,
 }
 
 impl Chunker<'_> {
@@ -333,17 +436,26 @@ impl Chunker<'_> {
     fn next_batch(&mut self, progress: &dyn Progress) -> std::io::Result<Vec<(u64, Vec<u8>)>> {
         let mut batch = Vec::with_capacity(self.batch_len);
         while batch.len() < self.batch_len && !(self.eof && self.buf.is_empty()) {
-            if !self.eof && self.buf.len() < CHUNK_BYTES {
-                self.eof = fill(&mut *self.file, &mut self.buf, CHUNK_BYTES)?;
+            if !self.eof && self.buf.len() < self.chunk_bytes {
+                self.eof = fill(&mut *self.file, &mut self.buf, self.chunk_bytes)?;
             }
             let cut = if self.eof {
                 self.buf.len()
             } else {
-                match last_record_end(&self.buf) {
+                match record::last_record_end(&self.buf, self.separator) {
                     Some(cut) => cut,
+                    None if self.buf.len() > MAX_RECORD_BYTES => {
+                        // Nothing after it can be told apart: stop here.
+                        self.too_long = Some(self.next_line);
+                        self.buf = Vec::new();
+                        self.eof = true;
+                        break;
+                    }
                     None => {
                         // One record longer than the buffer: read more.
-                        let want = self.buf.len() * 2;
+                        let want = (self.buf.len() * 2)
+                            .max(self.buf.len() + self.chunk_bytes)
+                            .min(MAX_RECORD_BYTES + 1);
                         self.eof = fill(&mut *self.file, &mut self.buf, want)?;
                         continue;
                     }
@@ -351,7 +463,7 @@ impl Chunker<'_> {
             };
             let rest = self.buf.split_off(cut);
             let chunk = std::mem::replace(&mut self.buf, rest);
-            let lines = memchr::memchr_iter(b'\n', &chunk).count() as u64;
+            let lines = record::line_ends(&chunk);
             progress.advance(chunk.len() as u64);
             self.rows_seen += lines;
             self.bytes_seen += chunk.len() as u64;
@@ -373,28 +485,29 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
     first_line: u64,
     bytes: &[u8],
     row: &F,
-) -> (C, Vec<Problem>, Option<NotUtf8>) {
-    let problems = RefCell::new(Vec::new());
+) -> (C, Problems, Option<NotUtf8>) {
+    let problems = RefCell::new(Problems::default());
     let mut acc = C::default();
     let mut not_utf8 = None;
-    if u32::try_from(bytes.len()).is_err() {
-        problems.borrow_mut().push(Problem {
-            file: layout.file.to_string(),
-            line: first_line,
-            column: "row".into(),
-            value: String::new(),
-            reason: "a record longer than 4 GiB".into(),
-        });
-        return (acc, problems.into_inner(), not_utf8);
-    }
+    // Bytes that no value, or no key value, may hold: looked for in the rare chunk that has any.
+    let odd_bytes = memchr::memchr3(0, 0x1e, 0x1f, bytes).is_some();
     let mut emit = |line: u64, data: &str, fields: &[(u32, u32)]| {
-        let blank = |&(start, end): &(u32, u32)| {
-            data.as_bytes()[start as usize..end as usize]
-                .trim_ascii()
-                .is_empty()
+        let refused;
+        let fields = if (odd_bytes && memchr::memchr3(0, 0x1e, 0x1f, data.as_bytes()).is_some())
+            || data.len() > MAX_KEY_BYTES
+        {
+            refused = layout.refuse_values(line, data, fields, &problems);
+            refused.as_deref().unwrap_or(fields)
+        } else {
+            fields
         };
-        // A blank line, the empty piece after the last newline, or a row of separators
-        // (spreadsheets export the empty rows of a formatted range so).
+        let blank = |&(start, end): &(u32, u32)| {
+            data.as_bytes()
+                .get(start as usize..end as usize)
+                .is_some_and(|f| f.trim_ascii().is_empty())
+        };
+        // A blank line, or a row of separators (spreadsheets export the empty rows of a
+        // formatted range so).
         if fields.iter().all(blank) {
             return;
         }
@@ -430,7 +543,7 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
                 _ => (0, 0),
             })
             .collect();
-        let ignored = RefCell::new(Vec::new());
+        let ignored = RefCell::new(Problems::default());
         row(
             &Row {
                 fields: &masked,
@@ -442,29 +555,43 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
     };
     let mut fields: Vec<(u32, u32)> = Vec::with_capacity(layout.width + 1);
     let mut decoded_fields: Vec<(u32, u32)> = Vec::with_capacity(layout.width + 1);
-    let split = |record: &[u8], fields: &mut Vec<(u32, u32)>| {
-        fields.clear();
-        let mut start = 0u32;
-        for (i, &b) in record.iter().enumerate() {
-            if b == layout.separator {
-                fields.push((start, i as u32));
-                start = i as u32 + 1;
-            }
-        }
-        fields.push((start, record.len() as u32));
+    let too_long = |line: u64| {
+        problems.borrow_mut().push(Problem::new(
+            layout.file,
+            line,
+            "row",
+            "",
+            &format!(
+                "a record longer than {} MiB (is a quote left open?)",
+                MAX_RECORD_BYTES >> 20
+            ),
+        ));
     };
+    let (mut pos, mut line) = (0, first_line);
     if memchr::memchr(b'"', bytes).is_none() {
-        // No quoting anywhere: every newline ends a record and every separator ends a field.
+        // No quoting anywhere: every line end ends a record and every separator a field.
         // UTF-8 is checked once for the whole chunk when it is valid, else record by record.
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            for (line, record) in (first_line..).zip(text.split('\n')) {
-                let record = record.strip_suffix('\r').unwrap_or(record);
-                split(record.as_bytes(), &mut fields);
-                emit(line, record, &fields);
+        let whole = std::str::from_utf8(bytes).ok();
+        let split = |record: &[u8], fields: &mut Vec<(u32, u32)>| {
+            fields.clear();
+            let mut start = 0u32;
+            for (i, &b) in record.iter().enumerate() {
+                if b == layout.separator {
+                    fields.push((start, i as u32));
+                    start = i as u32 + 1;
+                }
             }
-        } else {
-            for (line, record) in (first_line..).zip(bytes.split(|&b| b == b'\n')) {
-                let record = record.strip_suffix(b"\r").unwrap_or(record);
+            fields.push((start, record.len() as u32));
+        };
+        while pos < bytes.len() {
+            let (end, next) = record::next_line(bytes, pos);
+            let record = &bytes[pos..end];
+            if record.len() > MAX_RECORD_BYTES {
+                too_long(line);
+            } else if let Some(text) = whole {
+                split(record, &mut fields);
+                emit(line, &text[pos..end], &fields);
+            } else {
                 split(record, &mut fields);
                 match std::str::from_utf8(record) {
                     Ok(text) => emit(line, text, &fields),
@@ -482,72 +609,54 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
                     }
                 }
             }
+            line += 1;
+            pos = next;
         }
         return (acc, problems.into_inner(), not_utf8);
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(layout.separator)
-        .from_reader(bytes);
-    let mut record = ByteRecord::new();
-    loop {
-        let line = first_line + reader.position().line() - 1;
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                problems.borrow_mut().push(Problem {
-                    file: layout.file.to_string(),
-                    line,
-                    column: "row".into(),
-                    value: String::new(),
-                    reason: format!("unreadable CSV: {e}"),
-                });
-                continue;
+    let mut data = Vec::new();
+    while pos < bytes.len() {
+        let (took, lines) =
+            record::parse_record(&bytes[pos..], layout.separator, &mut data, &mut fields);
+        if took > MAX_RECORD_BYTES {
+            too_long(line);
+        } else {
+            match std::str::from_utf8(&data) {
+                Ok(text) => emit(line, text, &fields),
+                Err(e) => {
+                    NotUtf8::note(&mut not_utf8, layout, line, &data, &fields, e.valid_up_to());
+                    let text = text::decode_fields(&data, &fields, &mut decoded_fields);
+                    emit(line, &text, &decoded_fields);
+                }
             }
         }
-        fields.clear();
-        fields.extend((0..record.len()).map(|i| {
-            let r = record.range(i).expect("field in range");
-            (r.start as u32, r.end as u32)
-        }));
-        match std::str::from_utf8(record.as_slice()) {
-            Ok(text) => emit(line, text, &fields),
-            Err(e) => {
-                let data = record.as_slice();
-                NotUtf8::note(&mut not_utf8, layout, line, data, &fields, e.valid_up_to());
-                let text = text::decode_fields(data, &fields, &mut decoded_fields);
-                emit(line, &text, &decoded_fields);
-            }
-        }
+        line += lines;
+        pos += took;
     }
     (acc, problems.into_inner(), not_utf8)
 }
 
 impl Layout {
-    /// The layout of a file from its header line, and where the header is not UTF-8.
+    /// The layout of a file from its header record (`raw`, and its fields' text `names` at
+    /// `fields`), and where the header is not UTF-8.
     fn from_header(
         schema: &Schema,
-        header: &[u8],
+        (raw, names, fields): (&[u8], &[u8], &[(u32, u32)]),
+        separator: u8,
         encoding: TextEncoding,
     ) -> Result<(Layout, Option<NotUtf8>), Vec<Problem>> {
-        let problem = |column: &str, value: &str, reason: &str| Problem {
-            file: schema.file.to_string(),
-            line: 1,
-            column: column.to_string(),
-            value: value.to_string(),
-            reason: reason.to_string(),
+        let problem = |column: &str, value: &str, reason: &str| {
+            Problem::new(schema.file, 1, column, value, reason)
         };
-        if header.starts_with(b"\xFF\xFE") || header.starts_with(b"\xFE\xFF") {
+        if raw.starts_with(b"\xFF\xFE") || raw.starts_with(b"\xFE\xFF") {
             return Err(vec![problem(
                 "header",
                 "",
                 "the file is UTF-16, not UTF-8: save it as CSV UTF-8",
             )]);
         }
-        let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
-        if std::str::from_utf8(header).is_err() && !text::looks_like_windows_1252(header) {
+        let raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
+        if std::str::from_utf8(raw).is_err() && !text::looks_like_windows_1252(raw) {
             // Not text: whatever its columns seem to be would only follow from that.
             return Err(vec![problem(
                 "header",
@@ -555,20 +664,15 @@ impl Layout {
                 "the file is not UTF-8 (nor plain Windows-1252 text): save it as CSV UTF-8",
             )]);
         }
-        let separator = detect_separator(header);
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .delimiter(separator)
-            .from_reader(header);
-        let mut record = ByteRecord::new();
-        if !matches!(reader.read_byte_record(&mut record), Ok(true)) {
+        if raw.trim_ascii().is_empty() {
             return Err(vec![problem("header", "", "the file has no header row")]);
         }
         let mut not_utf8 = None;
-        let names: Vec<String> = record
+        let mut problems = Vec::new();
+        let names: Vec<String> = fields
             .iter()
-            .map(|f| {
-                let f = f.trim_ascii();
+            .map(|&(start, end)| {
+                let f = names[start as usize..end as usize].trim_ascii();
                 if std::str::from_utf8(f).is_err() && not_utf8.is_none() {
                     not_utf8 = Some(NotUtf8 {
                         line: 1,
@@ -577,10 +681,13 @@ impl Layout {
                         windows_1252: true,
                     });
                 }
-                text::decode(f).to_lowercase()
+                let name = text::decode(f).to_lowercase();
+                if name.contains('\0') {
+                    problems.push(problem("header", &name, NUL_REASON));
+                }
+                name
             })
             .collect();
-        let mut problems = Vec::new();
         let mut position = vec![None; schema.columns.len()];
         let mut extra: Vec<(String, usize)> = Vec::new();
         for (i, name) in names.iter().enumerate() {
@@ -614,12 +721,19 @@ impl Layout {
             }
             return Err(problems);
         }
+        let mut key = vec![false; names.len()];
+        for column in schema.key {
+            if let Some(p) = schema.position(column).and_then(|k| position[k]) {
+                key[p] = true;
+            }
+        }
         Ok((
             Layout {
                 file: schema.file,
                 columns: schema.columns,
                 position,
                 extra,
+                key,
                 id_column: schema.position("id"),
                 width: names.len(),
                 names,
@@ -637,49 +751,69 @@ impl Layout {
             _ => "row",
         }
     }
+
+    /// Refuses the values of a record that no store can keep: text with a NUL character, key
+    /// values with the characters the store joins keys with, or longer than
+    /// [`MAX_KEY_BYTES`]. Each is reported, and the record's fields are returned with those
+    /// values [`REFUSED`] (they read as absent, and are not reported again as missing);
+    /// `None` when every value is fine.
+    fn refuse_values(
+        &self,
+        line: u64,
+        data: &str,
+        fields: &[(u32, u32)],
+        problems: &RefCell<Problems>,
+    ) -> Option<Vec<(u32, u32)>> {
+        let mut refused: Option<Vec<(u32, u32)>> = None;
+        for (k, &(start, end)) in fields.iter().enumerate().take(self.width) {
+            let value = data[start as usize..end as usize].trim_ascii();
+            let Err(reason) = check_text(value, self.key[k]) else {
+                continue;
+            };
+            problems.borrow_mut().push(Problem::new(
+                self.file,
+                line,
+                self.name_of(k),
+                value,
+                &reason,
+            ));
+            refused.get_or_insert_with(|| fields.to_vec())[k] = REFUSED;
+        }
+        refused
+    }
 }
 
-/// `;` when the header has more semicolons than commas outside quotes, else `,`.
-pub(crate) fn detect_separator(header: &[u8]) -> u8 {
-    let (mut commas, mut semis, mut quoted) = (0, 0, false);
-    for &b in header {
-        match b {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => commas += 1,
-            b';' if !quoted => semis += 1,
-            _ => {}
-        }
-    }
-    if semis > commas {
-        b';'
+/// Whether `value` (trimmed) is text a store can keep, as a key value when `key`; why not.
+pub(crate) fn check_text(value: &str, key: bool) -> Result<(), Reason> {
+    if value.contains('\0') {
+        Err(NUL_REASON.into())
+    } else if key && value.contains(['\u{1e}', '\u{1f}']) {
+        Err(
+            "holds the control character U+001E or U+001F, which no id or other key value \
+             may hold (the store joins keys with them)"
+                .into(),
+        )
+    } else if key && value.len() > MAX_KEY_BYTES {
+        Err(format!(
+            "is {} bytes long: an id or other key value has at most {MAX_KEY_BYTES} bytes",
+            value.len()
+        )
+        .into())
     } else {
-        b','
+        Ok(())
     }
 }
 
-/// The end (exclusive) of the last complete record in `buf`, which starts at a record
-/// boundary; `None` when no record ends in `buf`.
-fn last_record_end(buf: &[u8]) -> Option<usize> {
-    if memchr::memchr(b'"', buf).is_none() {
-        return memchr::memrchr(b'\n', buf).map(|i| i + 1);
-    }
-    let mut quoted = false;
-    let mut last = None;
-    for i in memchr::memchr2_iter(b'"', b'\n', buf) {
-        if buf[i] == b'"' {
-            quoted = !quoted;
-        } else if !quoted {
-            last = Some(i + 1);
-        }
-    }
-    last
-}
+/// Why text holding a NUL character is refused.
+const NUL_REASON: &str =
+    "holds a NUL character (U+0000), which no text may hold (PostgreSQL cannot store it)";
 
 /// Reads until `buf` holds at least `want` bytes or the file ends; returns whether it ended.
 fn fill(file: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
     let mut block = [0u8; 64 << 10];
     while buf.len() < want {
-        let n = file.read(&mut block)?;
+        let room = (want - buf.len()).min(block.len());
+        let n = file.read(&mut block[..room])?;
         if n == 0 {
             return Ok(true);
         }
@@ -689,25 +823,11 @@ fn fill(file: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<
 }
 
 fn io_problem(file: &str, e: &std::io::Error) -> Problem {
-    Problem {
-        file: file.to_string(),
-        line: 0,
-        column: "file".into(),
-        value: String::new(),
-        reason: format!("cannot read: {e}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn record_boundaries_respect_quotes() {
-        assert_eq!(last_record_end(b"a,b\nc,d\ne"), Some(8));
-        assert_eq!(last_record_end(b"a,\"x\ny\"\nc,\"d\ne"), Some(8));
-        assert_eq!(last_record_end(b"a,\"x\ny"), None);
-        assert_eq!(detect_separator(b"id;customer_id;unit_price\n"), b';');
-        assert_eq!(detect_separator(b"id,\"a;b;c\"\n"), b',');
-    }
+    // A file refused for what it is (a named pipe) says so; other errors are read errors.
+    let reason = if e.kind() == std::io::ErrorKind::InvalidInput {
+        e.to_string()
+    } else {
+        format!("cannot read: {e}")
+    };
+    Problem::new(file, 0, "file", "", &reason)
 }

@@ -1,7 +1,7 @@
 //! The tables of the interchange format: one loader each, then the checks across tables.
 
 use crate::field::{Bad, Field, Reason};
-use crate::problem::{BookErrors, Problem};
+use crate::problem::{shown, BookErrors, Problem, Problems};
 use crate::table::{self, Row, Schema};
 use crate::{BookSource, ImportOptions, Progress, TextEncoding};
 use expansa_ledger::{
@@ -33,7 +33,7 @@ pub(crate) fn read_all(
             ..Book::default()
         },
         encoding: options.encoding,
-        problems: Vec::new(),
+        problems: Problems::default(),
         fx: HashMap::new(),
         bad_fx: HashSet::new(),
         channels: HashMap::new(),
@@ -41,7 +41,7 @@ pub(crate) fn read_all(
         bad_lines: Vec::new(),
     };
     if let Some(problem) = source.unavailable() {
-        return Err(BookErrors(vec![problem]));
+        return Err(BookErrors(vec![problem], 0));
     }
     loader.fx_rates();
     loader.products();
@@ -52,49 +52,22 @@ pub(crate) fn read_all(
     loader.marketing_spend();
     loader.usage();
     loader.offers();
-    let Loader {
-        book, mut problems, ..
-    } = loader;
+    let Loader { book, problems, .. } = loader;
     if problems.is_empty() {
         Ok(book)
     } else {
-        let order = |f: &str| {
-            FILE_ORDER
-                .iter()
-                .position(|x| *x == f)
-                .unwrap_or(usize::MAX)
-        };
-        problems.sort_by(|a, b| {
-            (order(&a.file), a.line, &a.column, &a.reason).cmp(&(
-                order(&b.file),
-                b.line,
-                &b.column,
-                &b.reason,
-            ))
-        });
-        problems.dedup();
-        Err(BookErrors(problems))
+        // Sorted by file (in the format's order) and line; the first ones listed.
+        Err(problems.into_errors())
     }
 }
-
-const FILE_ORDER: &[&str] = &[
-    "subscriptions.csv",
-    "customers.csv",
-    "products.csv",
-    "contracts.csv",
-    "contracted_prices.csv",
-    "fx_rates.csv",
-    "marketing_spend.csv",
-    "usage.csv",
-    "offers.csv",
-];
 
 struct Loader<'a> {
     source: &'a dyn BookSource,
     progress: &'a dyn Progress,
     book: Book,
     encoding: TextEncoding,
-    problems: Vec<Problem>,
+    /// The first problems found, and how many more.
+    problems: Problems,
     fx: HashMap<(Month, Currency), Decimal>,
     /// Months and currencies of fx_rates.csv whose rate was refused: a line needing one is
     /// not reported as having no rate.
@@ -125,13 +98,7 @@ struct BadLine {
 type Rows<T> = Vec<(u64, T)>;
 
 fn problem(file: &str, line: u64, column: &str, value: &str, reason: &str) -> Problem {
-    Problem {
-        file: file.into(),
-        line,
-        column: column.into(),
-        value: value.into(),
-        reason: reason.into(),
-    }
+    Problem::new(file, line, column, value, reason)
 }
 
 fn currency_code(s: &str) -> Result<Currency, Reason> {
@@ -290,10 +257,10 @@ impl Loader<'_> {
     }
 
     /// Keeps the problems of a table read; whether the file was there.
-    fn found(&mut self, read: Result<Option<Vec<Problem>>, Problem>) -> bool {
+    fn found(&mut self, read: Result<Option<Problems>, Problem>) -> bool {
         match read {
             Ok(Some(problems)) => {
-                self.problems.extend(problems);
+                self.problems.merge(problems);
                 true
             }
             Ok(None) => false,
@@ -581,8 +548,9 @@ impl Loader<'_> {
                         "channel",
                         name,
                         &format!(
-                            "differs only by case from '{first}' ({}:{first_line}); write \
+                            "differs only by case from '{}' ({}:{first_line}); write \
                              channels alike",
+                            shown(first),
                             S.file
                         ),
                     ));
@@ -907,7 +875,7 @@ impl Loader<'_> {
         lines.ids = index;
         book.lines = lines;
         let found = revisions(book, &self.line_rows, &bad_lines, &revises, &revises_text);
-        self.problems.extend(found);
+        self.problems.merge(found);
         let total_units: i128 = book
             .lines
             .items
@@ -1097,8 +1065,12 @@ impl Loader<'_> {
         }
         // A line's contract must belong to the line's customer (refused rows included).
         let (lines, ids) = (&self.book.lines, &self.book.customers.ids);
-        let reason =
-            |c: CustomerIdx| format!("contract belongs to another customer ({})", ids.get(c));
+        let reason = |c: CustomerIdx| {
+            format!(
+                "contract belongs to another customer ({})",
+                shown(ids.get(c))
+            )
+        };
         for (i, line) in lines.items.iter().enumerate() {
             let contract = lines.contract_id(i as u32);
             if let Some(&c) = owner.get(contract).filter(|&&c| c != line.customer) {
@@ -1217,8 +1189,9 @@ impl Loader<'_> {
                     "channel",
                     &s.channel,
                     &format!(
-                        "differs only by case from '{first}' ({file}:{first_line}); write \
-                         channels alike"
+                        "differs only by case from '{}' ({file}:{first_line}); write \
+                         channels alike",
+                        shown(first)
                     ),
                 )),
                 None => {
@@ -1436,9 +1409,9 @@ fn revisions(
     bad: &[BadLine],
     revises: &[LineIdx],
     revises_text: &TextColumn,
-) -> Vec<Problem> {
+) -> Problems {
     const FILE: &str = crate::schema::SUBSCRIPTIONS.file;
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     // Refused rows that name a line in `revises`, after the lines that do.
     let bad_revising: Vec<usize> = (0..bad.len())
         .filter(|&k| bad[k].revises.is_some())
@@ -1552,11 +1525,11 @@ fn revisions(
             Revised::Itself => "a line cannot revise itself".to_string(),
             Revised::OtherCustomer(t) => format!(
                 "names a line of another customer ({})",
-                customer_of(t as usize).unwrap_or_default()
+                shown(customer_of(t as usize).unwrap_or_default())
             ),
             Revised::StartsAfter(t) => format!(
                 "revises {}, which starts {}, after this line",
-                entry(k).1,
+                shown(entry(k).1),
                 start_of(t as usize)
                     .map(|d| d.to_string())
                     .unwrap_or_default()
@@ -1592,7 +1565,17 @@ fn revisions(
                 .chain(&cycle[..start])
                 .copied()
                 .collect();
-            let chain: Vec<&str> = order.iter().chain(&order[..1]).map(|&x| id_of(x)).collect();
+            // A long cycle is named by its first lines and its length.
+            const NAMED: usize = 10;
+            let mut chain: Vec<String> = order
+                .iter()
+                .chain(&order[..1])
+                .take(NAMED + 1)
+                .map(|&x| shown(id_of(x)).into_owned())
+                .collect();
+            if order.len() > NAMED {
+                chain.push(format!("… ({} lines in the cycle)", order.len()));
+            }
             problems.push(problem(
                 FILE,
                 row_of(order[0]),

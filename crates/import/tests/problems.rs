@@ -301,8 +301,9 @@ fn encoding_problems_name_the_first_bad_byte_once_per_file() {
     assert_eq!(
         problems(&[("subscriptions.csv", subs)]),
         [
-            "subscriptions.csv:3: customer_id: c1\u{1}\u{81}: the file is not UTF-8 (nor plain \
-          Windows-1252 text): save it as CSV UTF-8"
+            // Control characters are shown escaped: a problem stays on one line.
+            "subscriptions.csv:3: customer_id: c1\\u{1}\\u{81}: the file is not UTF-8 (nor \
+          plain Windows-1252 text): save it as CSV UTF-8"
         ]
     );
     let utf16 = b"\xff\xfei\x00d\x00\n\x00";

@@ -3,7 +3,7 @@
 
 use crate::ratio;
 use expansa_ledger::{Book, Decimal, Money, Month};
-use expansa_movements::{mrr_by_month, mrr_history, ByCustomer};
+use expansa_movements::{customer_movements, mrr_by_month, mrr_history, ByCustomer, Kind, Query};
 use rayon::prelude::*;
 
 /// The most periods a cohort grid follows, so at most this many cohorts of at most this many
@@ -137,13 +137,17 @@ pub fn cohorts(
                 return (values, sizes, bases);
             }
             let cohort = (cohort_start.since(first) / by.months()) as usize;
+            // MRR at the exchange rates of the customer's first month: the revaluation (`fx`)
+            // of its renewals since then is taken out, as in every retention figure.
+            let fx_since_start = revaluation(book, by_customer, c, t0, to, first_paid);
             sizes[cohort] += 1;
             bases[cohort] += match metric {
                 CohortMetric::Mrr => timeline[first_paid],
                 CohortMetric::Customers => one,
             };
             for (k, row) in values[cohort][..periods - cohort].iter_mut().enumerate() {
-                let mrr = timeline[end_of(cohort + k).since(t0) as usize];
+                let i = end_of(cohort + k).since(t0) as usize;
+                let mrr = timeline[i] - fx_since_start.as_ref().map_or(Money::ZERO, |fx| fx[i]);
                 *row += match metric {
                     CohortMetric::Mrr => mrr,
                     CohortMetric::Customers if mrr.is_positive() => one,
@@ -184,4 +188,43 @@ pub fn cohorts(
         })
         .collect();
     CohortGrid { by, metric, rows }
+}
+
+/// The customer's `fx` movements summed from the month after `first_paid` (an index of the
+/// months from `t0`) up to each month to `to`; `None` when the book has no exchange rates
+/// (nothing to revalue).
+fn revaluation(
+    book: &Book,
+    by_customer: &ByCustomer,
+    c: usize,
+    t0: Month,
+    to: Month,
+    first_paid: usize,
+) -> Option<Vec<Money>> {
+    if book.fx_rates.is_empty() {
+        return None;
+    }
+    let n = (to.since(t0) + 1).max(0) as usize;
+    let query = Query {
+        from: t0,
+        to,
+        rules: Default::default(), // amendments, and so fx, are the same under every preset
+    };
+    let mut by_month = vec![Money::ZERO; n];
+    for m in customer_movements(book, &query, by_customer, c as u32) {
+        let i = m.month.since(t0) as usize;
+        if m.kind == Kind::Fx && i > first_paid && i < n {
+            by_month[i] += m.amount;
+        }
+    }
+    let mut running = Money::ZERO;
+    Some(
+        by_month
+            .into_iter()
+            .map(|fx| {
+                running += fx;
+                running
+            })
+            .collect(),
+    )
 }

@@ -368,13 +368,18 @@ fn month_kpis(
     );
     // Retention counts only the customers paying at the start of the month, at constant
     // exchange rates (docs/kpis.md).
+    // NRR is every movement of those customers but fx: their MRR at the end of the month
+    // at constant rates. Expansion includes a `new` booked for a customer already paying
+    // (Conexa: a line of a customer registered after the month is not cross-sell).
     let kept = |kind: Kind| t.retained(kind).as_decimal();
-    let expanded = kept(Kind::Upsell) + kept(Kind::CrossSell);
+    let expanded = kept(Kind::Upsell) + kept(Kind::CrossSell) + kept(Kind::New);
     let lost = kept(Kind::Downsell) + kept(Kind::Churn) + kept(Kind::LeavingSegment);
-    let nrr = ratio(
-        mrr_start + expanded + lost + kept(Kind::EnteringSegment),
-        mrr_start,
-    );
+    let moved: Decimal = Kind::ALL
+        .iter()
+        .filter(|&&k| k != Kind::Fx)
+        .map(|&k| kept(k))
+        .sum();
+    let nrr = ratio(mrr_start + moved, mrr_start);
     let grr = ratio(mrr_start + lost, mrr_start);
     let arpa = notes.null(
         per(t.mrr_end, t.customers_end),

@@ -96,11 +96,6 @@ fn fields(m: &KpiMonth) -> Vec<(&'static str, [&'static str; 2], Value)> {
             Rate(m.expansion_rate),
         ),
         (
-            "contraction_rate",
-            ["Taxa de contração", "Contraction rate"],
-            Rate(m.contraction_rate),
-        ),
-        (
             "quick_ratio",
             ["Quick ratio", "Quick ratio"],
             Ratio(m.quick_ratio),
@@ -142,6 +137,12 @@ fn fields(m: &KpiMonth) -> Vec<(&'static str, [&'static str; 2], Value)> {
             "offer_conversion_rate",
             ["Conversão de ofertas", "Offer conversion rate"],
             Rate(m.offer_conversion_rate),
+        ),
+        // Added after the first version: last, so that CSV readers by position keep working.
+        (
+            "contraction_rate",
+            ["Taxa de contração", "Contraction rate"],
+            Rate(m.contraction_rate),
         ),
     ]
 }

@@ -236,7 +236,9 @@ fn offer_conversion() {
     };
     assert_eq!(filtered("product", "r"), Value::Null);
     assert_eq!(filtered("product", "q"), "0.6667");
-    assert_eq!(filtered("customer", "B"), Value::Null);
+    // A customer the book does not have is refused rather than read as a report of nothing.
+    let unknown = [("customer".to_string(), "B".to_string())];
+    assert!(Selection::from_filters(&b, &unknown).is_err());
 }
 
 #[test]
@@ -776,4 +778,33 @@ fn filtered_cohorts_are_the_new_customers_of_the_filter() {
         })
         .collect();
     assert_eq!(sizes, new);
+}
+
+/// A customer paying at the start whose new line the Conexa preset books as `new` (it was
+/// registered after the month, so the line is not cross-sell) still grows a retained
+/// customer: NRR and the expansion rate count it. March: A 1000 + B 1000 at the
+/// start; A adds 500 on 2024-03-10 (`new`, A registered 2024-05-01).
+/// nrr = (2000 + 500) / 2000 = 1.2500; expansion_rate = 500 / 2000 = 0.2500; grr = 1.0000.
+#[test]
+fn a_new_line_of_a_customer_paying_at_the_start_is_retention() {
+    let b = book(&[
+        (
+            "subscriptions.csv",
+            "id,customer_id,product_id,unit_price,start_date,end_date\n\
+             A1,A,core,1000,2024-01-01,\n\
+             A2,A,addon,500,2024-03-10,\n\
+             B1,B,core,1000,2024-01-01,\n",
+        ),
+        (
+            "customers.csv",
+            "id,registered_on\nA,2024-05-01\nB,2024-01-01\n",
+        ),
+    ]);
+    let v = kpi_json_with(&b, "2024-03", "2024-03", Rules::Conexa, &[]);
+    let mar = &v["months"][0];
+    assert_eq!(mar["mrr"], "2500.00", "{mar}");
+    assert_eq!(mar["new_customers"], 0);
+    assert_eq!(mar["nrr"], "1.2500");
+    assert_eq!(mar["expansion_rate"], "0.2500");
+    assert_eq!(mar["grr"], "1.0000");
 }

@@ -353,6 +353,7 @@ impl Selection {
         let mut selection = Selection::all();
         for (key, values) in by_key {
             let customers = &book.customers;
+            check_values(book, key, &values)?;
             let keep_customer: Option<Vec<bool>> = match (key, customers.attribute(key)) {
                 ("customer", _) => Some(
                     customers
@@ -421,6 +422,55 @@ impl Selection {
         }
         Ok(selection)
     }
+}
+
+/// Refuses a filter value that no customer or product has (a typo would otherwise give a
+/// report of zeros), naming the values the book has. Channels compare without case and
+/// with spaces folded, as the import writes them; every other value exactly.
+fn check_values(book: &Book, key: &str, values: &[&str]) -> Result<(), String> {
+    let fold = |v: &str| {
+        v.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let known: std::collections::BTreeSet<String> = match key {
+        "customer" => book.customers.ids.iter().map(str::to_string).collect(),
+        "product" => book.products.ids.iter().map(str::to_string).collect(),
+        "family" => book.products.families.iter().map(str::to_string).collect(),
+        _ => match book.customers.attribute(key) {
+            Some(col) => (0..book.customers.len())
+                .filter_map(|c| col.get_opt(c))
+                .map(|v| {
+                    if key == "channel" {
+                        fold(v)
+                    } else {
+                        v.to_string()
+                    }
+                })
+                .collect(),
+            None => return Ok(()), // an unknown key: said by the caller
+        },
+    };
+    for &v in values {
+        let v_known = if key == "channel" {
+            fold(v)
+        } else {
+            v.to_string()
+        };
+        if known.contains(&v_known) {
+            continue;
+        }
+        let listed: Vec<&str> = known.iter().take(12).map(String::as_str).collect();
+        let more = known.len().saturating_sub(listed.len());
+        let has = match (listed.is_empty(), more) {
+            (true, _) => format!("the book has no {key} values"),
+            (false, 0) => format!("the book has: {}", listed.join(", ")),
+            (false, n) => format!("the book has: {}, and {n} more", listed.join(", ")),
+        };
+        return Err(format!("--where {key}={v}: no {key} is {v:?} ({has})"));
+    }
+    Ok(())
 }
 
 /// The lines of each selected customer, in file order: `order[start[c]..start[c + 1]]`, with,
@@ -699,6 +749,8 @@ struct Scratch {
     /// Predecessor of each appearing line (index into `disappearing`), if any.
     predecessor: Vec<Option<usize>>,
     taken: Vec<bool>,
+    /// Appearing lines in the order they claim the line they revise.
+    order: Vec<usize>,
     buf: Vec<LineIdx>,
 }
 
@@ -1007,8 +1059,16 @@ fn match_predecessors(book: &Book, s: &mut Scratch) {
             .sort_unstable_by(|x, y| canonical_cmp(book, x.0, y.0));
     }
     // 1. `revises`, through lines that never reach a month end (at most one step per line of
-    // the book: the import refuses cycles, and this bound keeps any book finite).
-    for k in 0..s.appearing.len() {
+    // the book: the import refuses cycles, and this bound keeps any book finite). Lines that
+    // revise the same line claim it in order of their start: the earliest successor is the
+    // one that ended it (the supersession rule), the canonical order breaks ties.
+    s.order.clear();
+    s.order.extend(0..s.appearing.len());
+    if s.order.len() > 1 {
+        let start = |k: usize| lines.items[s.appearing[k].0 as usize].start;
+        s.order.sort_by_key(|&k| start(k));
+    }
+    for &k in &s.order {
         let mut next = lines.items[s.appearing[k].0 as usize].revises();
         let mut steps = 0;
         while let Some(r) = next {

@@ -62,7 +62,12 @@ pub fn render_json(report: &Report) -> String {
     serde_json::to_string(&doc).expect("plain data serializes")
 }
 
-const CSV_HEADER: &str = "month,mrr_start,new,cross_sell,upsell,reactivation,downsell,churn,fx,entering_segment,leaving_segment,mrr_end,customers_start,customers_end";
+/// The columns of the first version first, in their places; what was added since at the end,
+/// so that a reader by position keeps working.
+const CSV_HEADER: &str = "month,mrr_start,new,cross_sell,upsell,reactivation,downsell,churn,mrr_end,customers_start,customers_end,fx,entering_segment,leaving_segment";
+
+/// The kinds of the first version of the CSV, in its column order.
+const FIRST_KINDS: usize = 6;
 
 /// The movement report as CSV, one row per month, amounts as plain decimals.
 pub fn render_csv(report: &Report) -> String {
@@ -71,10 +76,12 @@ pub fn render_csv(report: &Report) -> String {
     out.push('\n');
     for m in &report.months {
         let mut cells = vec![m.month.to_string(), m.mrr_start.plain(c)];
-        cells.extend(Kind::ALL.iter().map(|&k| m.get(k).plain(c)));
+        let (first, added) = Kind::ALL.split_at(FIRST_KINDS);
+        cells.extend(first.iter().map(|&k| m.get(k).plain(c)));
         cells.push(m.mrr_end.plain(c));
         cells.push(m.customers_start.to_string());
         cells.push(m.customers_end.to_string());
+        cells.extend(added.iter().map(|&k| m.get(k).plain(c)));
         out.push_str(&cells.join(","));
         out.push('\n');
     }

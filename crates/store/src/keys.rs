@@ -103,6 +103,10 @@ impl Store {
 
     /// A dashboard's saved layout (JSON), if any.
     pub async fn dashboard(&self, id: &str) -> Result<Option<String>, StoreError> {
+        // PostgreSQL takes no NUL in text: no dashboard has such an id.
+        if id.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT layout FROM dashboards WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
@@ -112,6 +116,13 @@ impl Store {
 
     /// Saves a dashboard's layout (JSON), replacing the previous one.
     pub async fn save_dashboard(&self, id: &str, layout: &str) -> Result<(), StoreError> {
+        if id.contains('\0') || layout.contains('\0') {
+            return Err(StoreError::Invalid(
+                "a dashboard's id or layout holds a NUL character (U+0000), which no text may \
+                 hold"
+                    .into(),
+            ));
+        }
         self.mark_written();
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM dashboards WHERE id = $1")

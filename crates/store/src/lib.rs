@@ -22,8 +22,8 @@ pub use quote::quote_changes;
 
 use expansa_import::schema::{ColumnKind, Schema, FILES};
 use expansa_import::{
-    read_book_from, read_rows_in, write_rows, BookErrors, BookSource, ImportOptions, InMemory,
-    NoProgress, RawRow, TextEncoding,
+    check_value, header_names, read_book_from, read_rows_in, write_rows, BookErrors, BookSource,
+    ImportOptions, InMemory, NoProgress, Problem, RawRow, TextEncoding,
 };
 use expansa_ledger::Book;
 use sqlx::any::AnyPoolOptions;
@@ -343,16 +343,8 @@ impl Live {
         let mut files = self.files.clone();
         for (schema, TableRow { values, extra }) in rows {
             let (_, bytes) = files.iter_mut().find(|(name, _)| *name == schema.file)?;
-            let header_end = bytes.iter().position(|&b| b == b'\n')?;
-            let header: Vec<String> = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(&bytes[..header_end])
-                .records()
-                .next()?
-                .ok()?
-                .iter()
-                .map(|h| h.trim().to_string())
-                .collect();
+            // The header as the import reads it (the one reader).
+            let header = header_names(bytes)?;
             let extra_columns: Vec<String> = header.get(schema.columns.len()..)?.to_vec();
             if extra.iter().any(|(name, _)| !extra_columns.contains(name)) {
                 return None;
@@ -500,6 +492,34 @@ fn ord(event: i64, position: i64) -> i64 {
 /// Rows per INSERT statement, so the bound values stay far below both databases' limits.
 fn rows_per_insert(schema: &Schema) -> usize {
     (20_000 / (schema.columns.len() + 4)).max(1)
+}
+
+/// Bytes of values bound to one INSERT statement at most (one row may bring more, up to the
+/// longest record the import reads): far below PostgreSQL's 1 GiB message.
+const BYTES_PER_INSERT: usize = 16 << 20;
+
+/// How many of `rows` (their keys and rows, in order) the next INSERT takes: at most
+/// [`rows_per_insert`] and, past the first, [`BYTES_PER_INSERT`] bytes of values.
+fn rows_in_statement<'a>(
+    schema: &Schema,
+    rows: impl Iterator<Item = (&'a str, &'a RawRow)>,
+) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for (key, row) in rows.take(rows_per_insert(schema)) {
+        bytes += key.len()
+            + row.values.iter().flatten().map(String::len).sum::<usize>()
+            + row
+                .extra
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 8)
+                .sum::<usize>();
+        if n > 0 && bytes > BYTES_PER_INSERT {
+            break;
+        }
+        n += 1;
+    }
+    n.max(1)
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -650,13 +670,13 @@ impl Store {
         actor: &Actor,
     ) -> Result<WriteOutcome, StoreError> {
         if let Some(p) = source.unavailable() {
-            return Err(StoreError::Book(BookErrors(vec![p])));
+            return Err(StoreError::Book(BookErrors(vec![p], 0)));
         }
         read_book_from(source, &self.options, &NoProgress).map_err(StoreError::Book)?;
         let mut files = Vec::new();
         for schema in FILES {
-            if let Some(rows) = read_rows_in(source, &schema, self.options.encoding)
-                .map_err(|p| StoreError::Book(BookErrors(vec![p])))?
+            if let Some(rows) =
+                read_rows_in(source, &schema, self.options.encoding).map_err(StoreError::Book)?
             {
                 files.push((schema, rows));
             }
@@ -685,6 +705,12 @@ impl Store {
         idempotency: Option<&Idempotency>,
         response: impl FnOnce(Option<i64>) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
+        // Values no store can keep are refused before either database sees them, the same way
+        // on both (PostgreSQL would fail on a NUL, a year 0000, a date that is not one).
+        let refused = refused_values(changes);
+        if !refused.is_empty() {
+            return Err(StoreError::Book(BookErrors::from(refused)));
+        }
         let (mut tx, _writer) = self.begin_write().await?;
         if let Some(idempotency) = idempotency {
             if let Some((event, response)) = idempotency::seen(&mut tx, idempotency).await? {
@@ -1229,7 +1255,7 @@ impl Store {
             Err(e) => {
                 tx.rollback().await?;
                 return Err(match e {
-                    StoreError::Book(BookErrors(problems)) => StoreError::Book(BookErrors(
+                    StoreError::Book(BookErrors(problems, more)) => StoreError::Book(BookErrors(
                         problems
                             .into_iter()
                             .map(|mut p| {
@@ -1240,6 +1266,7 @@ impl Store {
                                 p
                             })
                             .collect(),
+                        more,
                     )),
                     other => other,
                 });
@@ -1334,6 +1361,10 @@ impl Store {
         schema: &Schema,
         key: &str,
     ) -> Result<Option<Stored>, StoreError> {
+        // No row has such a key (the import refuses them), and PostgreSQL takes no NUL.
+        if key.contains('\0') {
+            return Ok(None);
+        }
         let rows = self
             .rows_where(
                 conn,
@@ -1445,12 +1476,16 @@ impl Store {
             }
         }
         self.close_rows(tx, schema, &close, event).await?;
-        for chunk in insert.chunks(rows_per_insert(schema)) {
+        let mut rest = insert.as_slice();
+        while !rest.is_empty() {
+            let n = rows_in_statement(schema, rest.iter().map(|(k, _, r)| (k.as_str(), *r)));
+            let (chunk, after) = rest.split_at(n);
             let items: Vec<NewVersion> = chunk
                 .iter()
                 .map(|(k, ord, r)| (k.as_str(), *ord, r.values.as_slice(), extra_json(&r.extra)))
                 .collect();
             self.insert_rows(tx, schema, &items, event).await?;
+            rest = after;
         }
         Ok(report)
     }
@@ -1670,6 +1705,67 @@ enum Outcome {
     Changed,
     Removed,
     Unchanged,
+}
+
+/// The values of `changes` a store cannot keep, each a problem at line 0 of its file (the row
+/// is not in a file yet): a value that does not parse as its column's kind, text with a NUL,
+/// an id or key value too long or holding U+001E/U+001F (see [`check_value`]).
+fn refused_values(changes: &[RowChange]) -> Vec<Problem> {
+    const WHERE: &str = "in the row written; nothing was changed";
+    let mut problems = Vec::new();
+    let check = |schema: &Schema, k: usize, value: &str| {
+        check_value(schema, k, value).err().map(|reason| {
+            Problem::new(
+                schema.file,
+                0,
+                schema.columns[k],
+                value,
+                &format!("{reason} ({WHERE})"),
+            )
+        })
+    };
+    for change in changes {
+        match change {
+            RowChange::Put {
+                schema,
+                values,
+                extra,
+                ..
+            } => {
+                for (k, value) in values.iter().enumerate().take(schema.columns.len()) {
+                    if let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+                        problems.extend(check(schema, k, value));
+                    }
+                }
+                for (name, value) in extra {
+                    if name.contains('\0') || value.contains('\0') {
+                        problems.push(Problem::new(
+                            schema.file,
+                            0,
+                            name,
+                            value,
+                            &format!(
+                                "holds a NUL character (U+0000), which no text may hold \
+                                 (PostgreSQL cannot store it) ({WHERE})"
+                            ),
+                        ));
+                    }
+                }
+            }
+            RowChange::Set {
+                schema,
+                column,
+                value: Some(value),
+                ..
+            } => {
+                if let Some(k) = schema.position(column) {
+                    problems.extend(check(schema, k, value));
+                }
+            }
+            RowChange::Set { value: None, .. } | RowChange::Remove { .. } => {}
+        }
+    }
+    problems
 }
 
 /// A row's values as the store keeps them: decimals and whole numbers in canonical text, the

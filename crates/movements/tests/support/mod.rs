@@ -497,29 +497,49 @@ pub fn snapshot(book: &Book, keep: impl Fn(LineIdx, &Line) -> bool, month: Month
 }
 
 /// The selection of the products in `products` (by index into [`PRODUCTS`]), through
-/// `--where product=...` filters; an empty set selects nothing.
+/// `--where product=...` filters where the book has them all (a value the book lacks is
+/// refused); otherwise, and for an empty set, the same selection made directly.
 pub fn product_selection(book: &Book, products: &[usize]) -> Selection {
-    let mut filters: Vec<(String, String)> = products
-        .iter()
-        .map(|&p| ("product".to_string(), PRODUCTS[p].0.to_string()))
-        .collect();
-    if filters.is_empty() {
-        filters.push(("product".into(), "no-such-product".into()));
+    let wanted: Vec<&str> = products.iter().map(|&p| PRODUCTS[p].0).collect();
+    if !wanted.is_empty() && wanted.iter().all(|id| book.products.ids.find(id).is_some()) {
+        let filters: Vec<(String, String)> = wanted
+            .iter()
+            .map(|id| ("product".to_string(), id.to_string()))
+            .collect();
+        return Selection::from_filters(book, &filters).unwrap();
     }
-    Selection::from_filters(book, &filters).unwrap()
+    Selection {
+        customers: None,
+        products: Some(
+            book.products
+                .ids
+                .iter()
+                .map(|id| wanted.contains(&id))
+                .collect(),
+        ),
+    }
 }
 
-/// The selection of the customers with these ids, through `--where customer=...` filters;
-/// none selects nobody.
+/// The selection of the customers with these ids, through `--where customer=...` filters
+/// where the book has them all; otherwise, and for none, the same selection made directly.
 pub fn customer_selection(book: &Book, ids: &[&str]) -> Selection {
-    let mut filters: Vec<(String, String)> = ids
-        .iter()
-        .map(|id| ("customer".to_string(), id.to_string()))
-        .collect();
-    if filters.is_empty() {
-        filters.push(("customer".into(), "no-such-customer".into()));
+    if !ids.is_empty() && ids.iter().all(|id| book.customers.ids.find(id).is_some()) {
+        let filters: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| ("customer".to_string(), id.to_string()))
+            .collect();
+        return Selection::from_filters(book, &filters).unwrap();
     }
-    Selection::from_filters(book, &filters).unwrap()
+    Selection {
+        customers: Some(
+            book.customers
+                .ids
+                .iter()
+                .map(|id| ids.contains(&id))
+                .collect(),
+        ),
+        products: None,
+    }
 }
 
 /// The report of the lines `selection` keeps, after checking, for every month of `q`:
