@@ -2,7 +2,8 @@
 // (fuzz/fuzz_targets/import_csv.rs) and the corpus replay test (crates/cli/tests/fuzz_corpus.rs).
 //
 // The input is split at NUL bytes into the files of a book, in this order; the book is read
-// from memory and, when it loads, reported. Nothing may panic.
+// from memory and, when it loads, reported. Nothing may panic. A book that loads is also read
+// as the store reads it (its rows, written back and read again): the same report.
 
 const FUZZ_FILES: [&str; 9] = [
     "subscriptions.csv",
@@ -18,7 +19,11 @@ const FUZZ_FILES: [&str; 9] = [
 
 /// Reads `data` as a book and reports it; returns whether it loaded.
 pub fn fuzz_import(data: &[u8]) -> bool {
-    let files: Vec<(&str, &[u8])> = FUZZ_FILES.iter().copied().zip(data.split(|&b| b == 0)).collect();
+    let files: Vec<(&str, &[u8])> = FUZZ_FILES
+        .iter()
+        .copied()
+        .zip(data.split(|&b| b == 0))
+        .collect();
     let source = expansa_import::InMemory(&files);
     let options = expansa_import::ImportOptions::default();
     match expansa_import::read_book_from(&source, &options, &expansa_import::NoProgress) {
@@ -29,7 +34,36 @@ pub fn fuzz_import(data: &[u8]) -> bool {
                 rules: expansa_movements::Rules::Conexa,
             };
             let report = expansa_movements::report(&book, &query);
-            let _ = expansa_movements::render_json(&report);
+            let json = expansa_movements::render_json(&report);
+            let rebuilt = store_rebuild(&source);
+            let again = expansa_import::read_book_from(
+                &expansa_import::InMemory(
+                    &rebuilt
+                        .iter()
+                        .map(|(n, b)| (*n, b.as_slice()))
+                        .collect::<Vec<_>>(),
+                ),
+                &options,
+                &expansa_import::NoProgress,
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the book loads, but not as the store rebuilds it: {:?}",
+                    e.0
+                )
+            });
+            assert_eq!(
+                (
+                    again.lines.len(),
+                    again.customers.len(),
+                    again.products.len()
+                ),
+                (book.lines.len(), book.customers.len(), book.products.len())
+            );
+            assert_eq!(
+                json,
+                expansa_movements::render_json(&expansa_movements::report(&again, &query))
+            );
             for c in 0..book.customers.len().min(4) as u32 {
                 let _ = expansa_movements::trail(&book, &query, c);
             }
@@ -43,4 +77,36 @@ pub fn fuzz_import(data: &[u8]) -> bool {
             false
         }
     }
+}
+
+/// The files as the store keeps and rebuilds them: each file's rows, read by the store's
+/// reader, written back.
+fn store_rebuild(source: &expansa_import::InMemory) -> Vec<(&'static str, Vec<u8>)> {
+    let mut files = Vec::new();
+    for schema in expansa_import::schema::FILES {
+        let rows = match expansa_import::read_rows(source, &schema) {
+            Ok(Some(rows)) => rows,
+            Ok(None) => continue,
+            Err(e) => panic!(
+                "the book loads, but the store's reader refuses it: {:?}",
+                e.0
+            ),
+        };
+        let mut extra: Vec<String> = Vec::new();
+        for r in &rows {
+            for (name, _) in &r.extra {
+                if !extra.contains(name) {
+                    extra.push(name.clone());
+                }
+            }
+        }
+        let bytes = expansa_import::write_rows(
+            &schema,
+            &extra,
+            rows.iter()
+                .map(|r| (r.values.as_slice(), r.extra.as_slice())),
+        );
+        files.push((schema.file, bytes));
+    }
+    files
 }

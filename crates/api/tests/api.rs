@@ -297,6 +297,44 @@ fn line(id: &str, customer: &str, price: &str) -> Value {
         "unit_price": price, "start_date": "2024-06-10", "billing_period_months": 1})
 }
 
+/// A row whose value no database can keep (the year 0000, a NUL, a date that is not one) is
+/// a 422 with the problem on both stores, never a 500 from the database; nor is a path id
+/// holding a NUL.
+#[tokio::test]
+async fn values_no_database_can_keep_are_422_on_both_stores() {
+    for s in servers("examples/demo", ApiConfig::default()).await {
+        let r = &s.router;
+        for (n, (column, value)) in [
+            ("start_date", "0000-01-01"),
+            ("start_date", "2024-13-01"),
+            ("product_id", "fo\u{0}lha"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut body = line("API-0", "padaria-sao-jorge", "35.00");
+            body[column] = Value::String(value.to_string());
+            let (st, b, _) = call(
+                r,
+                write(
+                    "POST",
+                    "/api/v1/lines",
+                    Some(&s.key),
+                    Some(&format!("unstorable-{n}")),
+                    body,
+                ),
+            )
+            .await;
+            assert_error(st, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_book");
+            assert_eq!(b["error"]["problems"][0]["column"], column, "{b}");
+        }
+        let (st, _) = get(r, "/api/v1/lines/L%00").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, _) = get(r, "/api/v1/lines/API-0").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+    }
+}
+
 #[tokio::test]
 async fn writes_need_a_key_and_an_idempotency_key_and_happen_once() {
     for s in servers("examples/demo", ApiConfig::default()).await {

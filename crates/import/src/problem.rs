@@ -68,8 +68,7 @@ fn cut(value: &str, chars: usize) -> Cow<'_, str> {
         return Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len().min(chars * 4) + 24);
-    let mut kept = 0;
-    for c in value.chars() {
+    for (kept, c) in value.chars().enumerate() {
         if kept == chars {
             out.push_str(&format!("… ({} bytes)", value.len()));
             break;
@@ -79,7 +78,6 @@ fn cut(value: &str, chars: usize) -> Cow<'_, str> {
         } else {
             out.push(c);
         }
-        kept += 1;
     }
     Cow::Owned(out)
 }

@@ -188,13 +188,18 @@ pub(crate) fn line_ends(bytes: &[u8]) -> u64 {
         return 0;
     };
     let mut n = u64::from(last == b'\n' || last == b'\r');
-    // In blocks whose counts fit a byte, which the compiler turns into vector code.
-    for (this, next) in head.chunks(255).zip(bytes[1..].chunks(255)) {
+    // In blocks of 64, whose counts fit a byte: the compiler turns this into vector code.
+    let mut this = head.chunks_exact(64);
+    let mut next = bytes[1..].chunks_exact(64);
+    for (a, b) in (&mut this).zip(&mut next) {
         let mut k = 0u8;
-        for (&b, &after) in this.iter().zip(next) {
-            k += u8::from(b == b'\n') | (u8::from(b == b'\r') & u8::from(after != b'\n'));
+        for j in 0..64 {
+            k += u8::from(a[j] == b'\n') | (u8::from(a[j] == b'\r') & u8::from(b[j] != b'\n'));
         }
         n += u64::from(k);
+    }
+    for (&a, &b) in this.remainder().iter().zip(next.remainder()) {
+        n += u64::from(a == b'\n' || (a == b'\r' && b != b'\n'));
     }
     n
 }
@@ -228,6 +233,15 @@ mod tests {
         assert_eq!(line_ends(b"\r\r\n\n\r"), 4);
         assert_eq!(line_ends(&b"x\r\n".repeat(1000)), 1000);
         assert_eq!(line_ends(&b"x\r".repeat(1000)), 1000);
+        for n in [62, 63, 64, 65, 127, 128, 129] {
+            let mut text = vec![b'x'; n];
+            text[n - 1] = b'\r';
+            assert_eq!(line_ends(&text), 1);
+            text[n - 2] = b'\r';
+            assert_eq!(line_ends(&text), 2);
+            text[n - 1] = b'\n';
+            assert_eq!(line_ends(&text), 1);
+        }
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(
             records(b"a,b\rc,d\r\ne\nf"),

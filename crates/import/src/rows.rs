@@ -146,17 +146,27 @@ pub fn write_rows<'a>(
         .collect();
     // Writing to a Vec cannot fail.
     let _ = w.write_record(&header);
+    // Where each extra column is written (a file may have thousands).
+    let at: hashbrown::HashMap<&str, usize> = extra_columns
+        .iter()
+        .enumerate()
+        .map(|(k, name)| (name.as_str(), k))
+        .collect();
+    let mut extra_values: Vec<&str> = Vec::with_capacity(extra_columns.len());
     for (values, extra) in rows {
-        let record =
-            values
-                .iter()
-                .map(|v| v.as_deref().unwrap_or(""))
-                .chain(extra_columns.iter().map(|name| {
-                    extra
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map_or("", |(_, v)| v.as_str())
-                }));
+        extra_values.clear();
+        extra_values.resize(extra_columns.len(), "");
+        for (name, value) in extra {
+            if let Some(&k) = at.get(name.as_str()) {
+                if extra_values[k].is_empty() {
+                    extra_values[k] = value;
+                }
+            }
+        }
+        let record = values
+            .iter()
+            .map(|v| v.as_deref().unwrap_or(""))
+            .chain(extra_values.iter().copied());
         let _ = w.write_record(record);
     }
     w.into_inner().unwrap_or_default()

@@ -236,7 +236,8 @@ where
 
     // The header: the first record, however long (up to the longest record).
     let mut buf: Vec<u8> = Vec::with_capacity(chunk_bytes + (64 << 10));
-    let mut eof = fill(&mut *file, &mut buf, chunk_bytes).map_err(io)?;
+    // At least the BOM's three bytes, to tell whether it is there.
+    let mut eof = fill(&mut *file, &mut buf, chunk_bytes.max(3)).map_err(io)?;
     let bom = if buf.starts_with(b"\xEF\xBB\xBF") {
         3
     } else {
@@ -690,16 +691,19 @@ impl Layout {
             .collect();
         let mut position = vec![None; schema.columns.len()];
         let mut extra: Vec<(String, usize)> = Vec::new();
+        // A header may have many thousands of columns: names seen are looked up, not searched.
+        let mut seen: hashbrown::HashSet<&str> = hashbrown::HashSet::new();
         for (i, name) in names.iter().enumerate() {
             if let Some(k) = schema.columns.iter().position(|c| c == name) {
                 if position[k].is_some() {
                     problems.push(problem(name, name, "column appears twice in the header"));
                 }
                 position[k] = Some(i);
-            } else if !name.is_empty() && !extra.iter().any(|(n, _)| n == name) {
+            } else if !name.is_empty() && seen.insert(name) {
                 extra.push((name.clone(), i));
             }
         }
+        drop(seen);
         for req in schema.required {
             let k = schema
                 .columns
@@ -812,7 +816,12 @@ const NUL_REASON: &str =
 fn fill(file: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
     let mut block = [0u8; 64 << 10];
     while buf.len() < want {
-        let room = (want - buf.len()).min(block.len());
+        // Whole blocks, as the file gives them; only the tests' tiny chunks read less.
+        let room = if want < block.len() {
+            want - buf.len()
+        } else {
+            block.len()
+        };
         let n = file.read(&mut block[..room])?;
         if n == 0 {
             return Ok(true);
@@ -830,4 +839,84 @@ fn io_problem(file: &str, e: &std::io::Error) -> Problem {
         format!("cannot read: {e}")
     };
     Problem::new(file, 0, "file", "", &reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{InMemory, NoProgress};
+
+    /// Every record of `bytes` as the reader sees it (line, shape, fields as read), and the
+    /// problems, reading `chunk_bytes` at a time.
+    fn records(bytes: &[u8], encoding: TextEncoding, chunk_bytes: usize) -> Vec<String> {
+        let files = [("customers.csv", bytes)];
+        let mut seen = Vec::new();
+        let read = read_in_chunks(
+            &InMemory(&files),
+            &crate::schema::CUSTOMERS,
+            &NoProgress,
+            encoding,
+            chunk_bytes,
+            |r, acc: &mut Vec<String>| {
+                let fields: Vec<Option<&str>> = (0..6).map(|k| r.text(k)).collect();
+                let extra: Vec<Option<&str>> = (0..r.extra_columns().count())
+                    .map(|k| r.extra_text(k))
+                    .collect();
+                acc.push(format!("{} {} {fields:?} {extra:?}", r.line, r.misshapen()));
+            },
+            |chunk, _| seen.extend(chunk),
+        );
+        let problems = match read {
+            Ok(Some(p)) => p.into_errors().0,
+            Ok(None) => Vec::new(),
+            Err(p) => vec![p],
+        };
+        seen.extend(problems.iter().map(|p| p.to_string()));
+        seen
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// However a file is cut into chunks (here as small as a byte), the records, their
+        /// lines and the problems are the same.
+        #[test]
+        fn chunks_never_change_what_is_read(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                &b","[..], b";", b"\"", b"\"\"", b"\n", b"\r\n", b"\r", b" ", b"\xe9", b"\x00",
+                b"c1", b"c2", b"Ana", b"2024-01-01", b"x",
+            ]), 0..60),
+            header in proptest::sample::select(vec![
+                &b"id,name,registered_on,extra\n"[..],
+                b"id;name;\"regi\nstered_on\"\r",
+                b"\xef\xbb\xbfid,\"na,me\"\r\n",
+            ]),
+            chunk in proptest::sample::select(vec![1usize, 2, 3, 5, 8, 13, 64]),
+            latin in proptest::bool::ANY,
+        ) {
+            let mut bytes = header.to_vec();
+            for p in &pieces {
+                bytes.extend_from_slice(p);
+            }
+            let encoding = if latin { TextEncoding::WINDOWS_1252 } else { TextEncoding::UTF_8 };
+            proptest::prop_assert_eq!(
+                records(&bytes, encoding, chunk),
+                records(&bytes, encoding, CHUNK_BYTES)
+            );
+        }
+    }
+
+    #[test]
+    fn lines_are_counted_across_chunks_and_quotes() {
+        let bytes = b"id,name\rc1,\"a\r\nb\"\rc2,x\r\n\nc3,y";
+        for chunk in [1, 4, CHUNK_BYTES] {
+            let got = records(bytes, TextEncoding::UTF_8, chunk);
+            assert_eq!(
+                got.iter()
+                    .map(|r| r.split(' ').next().unwrap())
+                    .collect::<Vec<_>>(),
+                ["2", "4", "6"],
+                "{got:?}"
+            );
+        }
+    }
 }

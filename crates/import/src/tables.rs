@@ -38,7 +38,7 @@ pub(crate) fn read_all(
         bad_fx: HashSet::new(),
         channels: HashMap::new(),
         line_rows: Vec::new(),
-        bad_lines: Vec::new(),
+        bad_lines: BadLines::default(),
     };
     if let Some(problem) = source.unavailable() {
         return Err(BookErrors(vec![problem], 0));
@@ -80,18 +80,98 @@ struct Loader<'a> {
     /// Rows of subscriptions.csv refused for a problem: what could be read of them, so that
     /// the checks across rows and tables still run on them, and rows naming them are not
     /// reported as naming unknown lines.
-    bad_lines: Vec<BadLine>,
+    bad_lines: BadLines,
 }
 
 /// What could be read of a subscriptions.csv row that has a problem.
-#[derive(Clone, Debug, Default)]
-struct BadLine {
+#[derive(Clone, Copy, Debug, Default)]
+struct BadLine<'a> {
     line: u64,
-    id: Option<String>,
-    customer: Option<String>,
-    contract: Option<String>,
-    revises: Option<String>,
+    id: Option<&'a str>,
+    customer: Option<&'a str>,
+    contract: Option<&'a str>,
+    revises: Option<&'a str>,
     start: Option<Date>,
+}
+
+/// The [`BadLine`]s of a file, kept compactly (a book may have millions of refused rows, and
+/// the memory they take must stay near what their lines would take): their texts in one
+/// buffer.
+#[derive(Default)]
+struct BadLines {
+    rows: Vec<BadRow>,
+    text: String,
+}
+
+#[derive(Clone, Copy)]
+struct BadRow {
+    line: u64,
+    /// Where the row's texts start in [`BadLines::text`], one after the other.
+    at: usize,
+    /// The lengths of id, customer, contract and revises; [`BadRow::NONE`] for none.
+    lens: [u32; 4],
+    start: Option<Date>,
+}
+
+impl BadRow {
+    const NONE: u32 = u32::MAX;
+}
+
+impl BadLines {
+    fn push(&mut self, line: u64, texts: [Option<&str>; 4], start: Option<Date>) {
+        let at = self.text.len();
+        let lens = texts.map(|t| match t {
+            // A value is part of a record, far shorter than 4 GiB.
+            Some(t) => {
+                self.text.push_str(t);
+                t.len() as u32
+            }
+            None => BadRow::NONE,
+        });
+        self.rows.push(BadRow {
+            line,
+            at,
+            lens,
+            start,
+        });
+    }
+
+    fn append(&mut self, other: BadLines) {
+        let shift = self.text.len();
+        self.text.push_str(&other.text);
+        self.rows.extend(other.rows.into_iter().map(|r| BadRow {
+            at: r.at + shift,
+            ..r
+        }));
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn get(&self, k: usize) -> BadLine<'_> {
+        let r = &self.rows[k];
+        let mut at = r.at;
+        let [id, customer, contract, revises] = r.lens.map(|len| {
+            (len != BadRow::NONE).then(|| {
+                let t = &self.text[at..at + len as usize];
+                at += len as usize;
+                t
+            })
+        });
+        BadLine {
+            line: r.line,
+            id,
+            customer,
+            contract,
+            revises,
+            start: r.start,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = BadLine<'_>> {
+        (0..self.len()).map(|k| self.get(k))
+    }
 }
 
 /// Rows of a small table, parsed in parallel, with their file lines.
@@ -472,10 +552,19 @@ impl Loader<'_> {
                 customers.segment.append(&chunk.text[2]);
                 customers.country.append(&chunk.text[3]);
                 customers.channel.append(&chunk.text[4]);
-                for (name, values) in &chunk.extra {
-                    match customers.attributes.iter_mut().find(|(n, _)| n == name) {
-                        Some((_, column)) => column.append(values),
-                        None => customers.attributes.push((name.clone(), values.clone())),
+                // Every chunk has the file's extra columns, in the header's order (names
+                // are unique): each is appended where it is, not searched for.
+                let attributes = &mut customers.attributes;
+                for (k, (name, values)) in chunk.extra.iter().enumerate() {
+                    if k == attributes.len() {
+                        attributes.push((name.clone(), values.clone()));
+                    } else if attributes[k].0 == *name {
+                        attributes[k].1.append(values);
+                    } else {
+                        match attributes.iter_mut().find(|(n, _)| n == name) {
+                            Some((_, column)) => column.append(values),
+                            None => attributes.push((name.clone(), values.clone())),
+                        }
                     }
                 }
             },
@@ -577,7 +666,7 @@ impl Loader<'_> {
             /// `sold_on` where it differs from the start, by position in the chunk.
             sold_on: Vec<(LineIdx, Date)>,
             /// Rows with problems: what could be read of them.
-            bad: Vec<BadLine>,
+            bad: BadLines,
             /// Currencies of the rows, with the file line of their first row.
             currencies: Vec<(Currency, u64)>,
             /// Whether a row is in the reporting currency (then it is in `currencies`).
@@ -604,7 +693,7 @@ impl Loader<'_> {
         let line_rows = &mut self.line_rows;
         let mut revises: Vec<LineIdx> = Vec::new();
         let mut revises_text = TextColumn::default();
-        let mut bad_lines: Vec<BadLine> = Vec::new();
+        let mut bad_lines = BadLines::default();
         let mut currencies: Vec<(Currency, u64)> = Vec::new();
         let mut no_rate: Vec<(u64, Currency, Month)> = Vec::new();
         let read = table::read(
@@ -730,14 +819,16 @@ impl Loader<'_> {
                     Ok((mut line, sold_on)),
                 ) = (id, customer, product, parsed)
                 else {
-                    c.bad.push(BadLine {
-                        line: r.line,
-                        id: id.ok().flatten().map(str::to_string),
-                        customer: customer.ok().flatten().map(str::to_string),
-                        contract: r.text(2).map(str::to_string),
-                        revises: r.text(12).map(str::to_string),
-                        start: start.ok().flatten(),
-                    });
+                    c.bad.push(
+                        r.line,
+                        [
+                            id.ok().flatten(),
+                            customer.ok().flatten(),
+                            r.text(2),
+                            r.text(12),
+                        ],
+                        start.ok().flatten(),
+                    );
                     return;
                 };
                 let at = c.lines.len() as LineIdx;
@@ -765,7 +856,7 @@ impl Loader<'_> {
                     lines.items.reserve_exact(estimate);
                     line_rows.reserve_exact(estimate);
                 }
-                bad_lines.extend(chunk.bad);
+                bad_lines.append(chunk.bad);
                 no_rate.extend(chunk.no_rate);
                 for (currency, line) in chunk.currencies {
                     if !currencies.iter().any(|(k, _)| *k == currency) {
@@ -834,32 +925,45 @@ impl Loader<'_> {
                 ),
             ));
         }
-        // Rows with problems keep their ids for the duplicate check.
-        let mut first_bad: HashMap<&str, u64> = HashMap::new();
-        for bad in &bad_lines {
-            let (Some(id), row) = (bad.id.as_deref(), &bad.line) else {
+        // Rows with problems keep their ids for the duplicate check: grouped by id (a stable
+        // sort keeps each id's rows in file order), each compared with the first of its id.
+        let mut with_id: Vec<u32> = (0..bad_lines.len() as u32)
+            .filter(|&k| bad_lines.get(k as usize).id.is_some())
+            .collect();
+        with_id.sort_by(|&a, &b| {
+            bad_lines
+                .get(a as usize)
+                .id
+                .cmp(&bad_lines.get(b as usize).id)
+        });
+        let (mut group, mut first_bad) = (None, None);
+        for k in with_id {
+            let bad = bad_lines.get(k as usize);
+            let (Some(id), row) = (bad.id, bad.line) else {
                 continue;
             };
+            if group != Some(id) {
+                (group, first_bad) = (Some(id), None);
+            }
             let good = index
                 .find(id)
                 .map(|i| u64::from(self.line_rows[i as usize]));
-            let earlier_bad = first_bad.get(id).copied();
-            match [good, earlier_bad]
+            match [good, first_bad]
                 .into_iter()
                 .flatten()
-                .filter(|r| r < row)
+                .filter(|r| *r < row)
                 .min()
             {
                 Some(first) => self.problems.push(problem(
                     S.file,
-                    *row,
+                    row,
                     "id",
                     id,
                     &format!("duplicate line id (first on line {first})"),
                 )),
                 None => {
-                    first_bad.insert(id, *row);
-                    if let Some(good) = good.filter(|g| g > row) {
+                    first_bad = Some(row);
+                    if let Some(good) = good.filter(|g| *g > row) {
                         self.problems.push(problem(
                             S.file,
                             good,
@@ -871,7 +975,6 @@ impl Loader<'_> {
                 }
             }
         }
-        drop(first_bad);
         lines.ids = index;
         book.lines = lines;
         let found = revisions(book, &self.line_rows, &bad_lines, &revises, &revises_text);
@@ -1083,11 +1186,8 @@ impl Loader<'_> {
                 ));
             }
         }
-        for bad in &self.bad_lines {
-            let (Some(contract), Some(customer)) = (
-                bad.contract.as_deref().or(bad.id.as_deref()),
-                bad.customer.as_deref(),
-            ) else {
+        for bad in self.bad_lines.iter() {
+            let (Some(contract), Some(customer)) = (bad.contract.or(bad.id), bad.customer) else {
                 continue;
             };
             if let Some(&c) = owner.get(contract).filter(|&&c| ids.get(c) != customer) {
@@ -1317,8 +1417,7 @@ impl Loader<'_> {
         };
         // Ids of refused subscription rows: an offer naming one names a known line.
         let bad_lines = std::mem::take(&mut self.bad_lines);
-        let refused_lines: HashSet<&str> =
-            bad_lines.iter().filter_map(|b| b.id.as_deref()).collect();
+        let refused_lines: HashSet<&str> = bad_lines.iter().filter_map(|b| b.id).collect();
         let mut seen = HashMap::new();
         let mut offers = Vec::new();
         for (line, (id, customer, product, line_id, offer)) in rows {
@@ -1406,7 +1505,7 @@ enum Revised {
 fn revisions(
     book: &mut Book,
     line_rows: &[u32],
-    bad: &[BadLine],
+    bad: &BadLines,
     revises: &[LineIdx],
     revises_text: &TextColumn,
 ) -> Problems {
@@ -1414,7 +1513,7 @@ fn revisions(
     let mut problems = Problems::default();
     // Refused rows that name a line in `revises`, after the lines that do.
     let bad_revising: Vec<usize> = (0..bad.len())
-        .filter(|&k| bad[k].revises.is_some())
+        .filter(|&k| bad.get(k).revises.is_some())
         .collect();
     if revises.is_empty() && bad_revising.is_empty() {
         return problems;
@@ -1422,7 +1521,7 @@ fn revisions(
     let n = book.lines.len();
     let mut bad_ids: HashMap<&str, usize> = HashMap::new();
     for (k, b) in bad.iter().enumerate() {
-        if let Some(id) = b.id.as_deref() {
+        if let Some(id) = b.id {
             bad_ids.entry(id).or_insert(n + k);
         }
     }
@@ -1431,28 +1530,28 @@ fn revisions(
         if node < n {
             lines.ids.get(node as LineIdx)
         } else {
-            bad[node - n].id.as_deref().unwrap_or("")
+            bad.get(node - n).id.unwrap_or("")
         }
     };
     let row_of = |node: usize| -> u64 {
         if node < n {
             line_rows[node].into()
         } else {
-            bad[node - n].line
+            bad.get(node - n).line
         }
     };
     let start_of = |node: usize| -> Option<Date> {
         if node < n {
             Some(lines.items[node].start)
         } else {
-            bad[node - n].start
+            bad.get(node - n).start
         }
     };
     let customer_of = |node: usize| -> Option<&str> {
         if node < n {
             Some(customers.ids.get(lines.items[node].customer))
         } else {
-            bad[node - n].customer.as_deref()
+            bad.get(node - n).customer
         }
     };
     // The `k`-th `revises`: the node that has it, and the id it names.
@@ -1461,7 +1560,7 @@ fn revisions(
             None => (revises[k] as usize, revises_text.get(k)),
             Some(b) => {
                 let b = bad_revising[b];
-                (n + b, bad[b].revises.as_deref().unwrap_or(""))
+                (n + b, bad.get(b).revises.unwrap_or(""))
             }
         }
     };

@@ -346,7 +346,8 @@ impl Live {
             // The header as the import reads it (the one reader).
             let header = header_names(bytes)?;
             let extra_columns: Vec<String> = header.get(schema.columns.len()..)?.to_vec();
-            if extra.iter().any(|(name, _)| !extra_columns.contains(name)) {
+            let known: HashSet<&str> = extra_columns.iter().map(String::as_str).collect();
+            if extra.iter().any(|(name, _)| !known.contains(name.as_str())) {
                 return None;
             }
             let record = write_rows(
@@ -1389,9 +1390,10 @@ impl Store {
                 continue;
             }
             let mut extra_columns: Vec<String> = Vec::new();
+            let mut seen: HashSet<&str> = HashSet::new();
             for r in &rows {
                 for (name, _) in &r.extra {
-                    if !extra_columns.contains(name) {
+                    if seen.insert(name) {
                         extra_columns.push(name.clone());
                     }
                 }

@@ -562,3 +562,122 @@ async fn two_processes_see_each_others_writes() {
         );
     }
 }
+
+/// A row written outside a CSV file (the API's row writes, quotes) with a value no database
+/// can keep is refused before either database sees it, the same way on both: a book problem
+/// naming the column and value, never a database error (the API answered 500 on PostgreSQL).
+#[tokio::test]
+async fn values_no_database_can_keep_are_refused_alike_on_both_stores() {
+    let mut refusals: Vec<Vec<String>> = Vec::new();
+    for (backend, url, _guard) in backends().await {
+        let (store, _) = loaded(&url, "testdata/contracts").await;
+        let events = store.events().await.unwrap().len();
+        let mut said = Vec::new();
+        for (column, value) in [
+            ("start_date", "0000-01-01"),
+            ("start_date", "2024-02-30"),
+            ("unit_price", "1e3"),
+            ("quantity", "1\u{0}"),
+            ("revises", "L\u{0}1"),
+            ("billing_period_months", "x"),
+        ] {
+            let RowChange::Put {
+                schema,
+                mut values,
+                extra,
+                create_only,
+            } = new_line("N1", "c1")
+            else {
+                unreachable!()
+            };
+            values[schema.position(column).unwrap()] = Some(value.to_string());
+            let change = RowChange::Put {
+                schema,
+                values,
+                extra,
+                create_only,
+            };
+            let written = store
+                .write("line", &[change], &actor("api"), None, |_| None)
+                .await;
+            let Err(StoreError::Book(problems)) = written else {
+                panic!("{backend}: {column}={value:?}: {written:?}");
+            };
+            said.extend(problems.0.iter().map(|p| p.to_string()));
+        }
+        // A customer attribute holding a NUL, and a row key no row can have.
+        let change = RowChange::Put {
+            schema: expansa_import::schema::CUSTOMERS,
+            values: vec![Some("c9".into()), None, None, None, None, None],
+            extra: vec![("note".into(), "a\u{0}b".into())],
+            create_only: true,
+        };
+        let written = store
+            .write("customer", &[change], &actor("api"), None, |_| None)
+            .await;
+        let Err(StoreError::Book(problems)) = written else {
+            panic!("{backend}: {written:?}");
+        };
+        said.extend(problems.0.iter().map(|p| p.to_string()));
+        let removed = store
+            .write(
+                "line",
+                &[RowChange::Remove {
+                    schema: SUBSCRIPTIONS,
+                    key: "L\u{0}".into(),
+                }],
+                &actor("api"),
+                None,
+                |_| None,
+            )
+            .await;
+        assert!(
+            matches!(removed, Err(StoreError::NotFound(_))),
+            "{backend}: {removed:?}"
+        );
+        assert_eq!(store.events().await.unwrap().len(), events, "{backend}");
+        assert!(store
+            .book(AsOf::Latest)
+            .await
+            .unwrap()
+            .lines
+            .ids
+            .find("N1")
+            .is_none());
+        refusals.push(said);
+    }
+    let nothing = "(in the row written; nothing was changed)";
+    assert_eq!(
+        refusals[0],
+        [
+            format!(
+                "subscriptions.csv:0: start_date: 0000-01-01: the year 0000 does not exist \
+                 (years run from 0001; PostgreSQL cannot store it) {nothing}"
+            ),
+            format!(
+                "subscriptions.csv:0: start_date: 2024-02-30: not a date (expected YYYY-MM-DD, \
+                 a real day) {nothing}"
+            ),
+            format!(
+                "subscriptions.csv:0: unit_price: 1e3: not a decimal number (like 1234.56) \
+                 {nothing}"
+            ),
+            format!(
+                "subscriptions.csv:0: quantity: 1\\0: not a decimal number (like 1234.56) \
+                 {nothing}"
+            ),
+            format!(
+                "subscriptions.csv:0: revises: L\\01: holds a NUL character (U+0000), which no \
+                 text may hold (PostgreSQL cannot store it) {nothing}"
+            ),
+            format!("subscriptions.csv:0: billing_period_months: x: not a whole number {nothing}"),
+            format!(
+                "customers.csv:0: note: a\\0b: holds a NUL character (U+0000), which no text \
+                 may hold (PostgreSQL cannot store it) {nothing}"
+            ),
+        ]
+    );
+    for other in &refusals[1..] {
+        assert_eq!(other, &refusals[0], "the same on both stores");
+    }
+}
