@@ -226,8 +226,30 @@ pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Resul
         rate_burst = limits.rate_burst,
         "limits"
     );
-    serve_on(listener, state, async {
+    serve_on(listener, state, shutdown_signal()).await
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what systemd and docker send): either
+/// stops the server the same way, so the store is closed and checkpointed.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let terminate = async {
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    term.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    }
 }

@@ -984,13 +984,14 @@ impl Store {
         }
         for (name, bytes) in &files {
             let path = dir.join(name);
+            // Replacing removes what is there first: a link is removed, never written through
+            // (it could point at another book's file outside the folder).
+            if existing == ExistingBook::Replace && path.symlink_metadata().is_ok() {
+                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+            }
             let mut open = std::fs::OpenOptions::new();
-            open.write(true);
-            match existing {
-                // A file that appeared since the folder was looked at is refused all the same.
-                ExistingBook::Refuse => open.create_new(true),
-                ExistingBook::Replace => open.create(true).truncate(true),
-            };
+            // A file that appeared since the folder was looked at is refused all the same.
+            open.write(true).create_new(true);
             let written = open
                 .open(&path)
                 .and_then(|mut f| std::io::Write::write_all(&mut f, bytes));

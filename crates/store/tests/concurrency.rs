@@ -353,4 +353,24 @@ async fn export_never_mixes_two_books() {
         std::fs::read(other.join("subscriptions.csv")).unwrap(),
         std::fs::read(fresh.join("subscriptions.csv")).unwrap()
     );
+    // Replacing never writes through a link: the link is replaced, its target left alone.
+    #[cfg(unix)]
+    {
+        let outside = dir.path().join("outside.csv");
+        std::fs::write(&outside, "id\nsomeone-else\n").unwrap();
+        let linked = dir.path().join("linked");
+        std::fs::create_dir(&linked).unwrap();
+        std::os::unix::fs::symlink(&outside, linked.join("subscriptions.csv")).unwrap();
+        store
+            .export(&linked, AsOf::Latest, ExistingBook::Replace)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&outside).unwrap(), b"id\nsomeone-else\n");
+        let meta = linked.join("subscriptions.csv").symlink_metadata().unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(
+            std::fs::read(linked.join("subscriptions.csv")).unwrap(),
+            std::fs::read(fresh.join("subscriptions.csv")).unwrap()
+        );
+    }
 }
