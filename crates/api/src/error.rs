@@ -132,6 +132,10 @@ pub(crate) fn status_code_name(status: StatusCode) -> &'static str {
     }
 }
 
+/// Error messages longer than this many bytes are cut to [`MAX_MESSAGE_CHARS`] characters.
+const MAX_MESSAGE_BYTES: usize = 1024;
+const MAX_MESSAGE_CHARS: usize = 500;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
@@ -151,10 +155,17 @@ impl IntoResponse for ApiError {
                 .collect(),
             _ => Vec::new(),
         };
+        // A message echoing a long value (a 60 KB `where=`) is cut, as problems' values are.
+        let message = if message.len() > MAX_MESSAGE_BYTES {
+            let head: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+            format!("{head}… ({} bytes)", message.len())
+        } else {
+            message.to_string()
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code,
-                message: message.to_string(),
+                message,
                 problems,
             },
         };

@@ -209,14 +209,24 @@ impl FromRequest<Arc<AppState>> for JsonBody {
                 "send the body as JSON, with `Content-Type: application/json`".into(),
             ));
         }
+        let too_large = || {
+            ApiError::PayloadTooLarge(format!(
+                "the body is larger than {} bytes (serve --max-body)",
+                state.config.limits.max_body
+            ))
+        };
+        // A body declared larger than the limit is refused before any of it is read.
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > state.config.limits.max_body as u64) {
+            return Err(too_large());
+        }
         match Bytes::from_request(request, state).await {
             Ok(bytes) => Ok(JsonBody(bytes)),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::PayloadTooLarge(format!(
-                    "the body is larger than {} bytes (serve --max-body)",
-                    state.config.limits.max_body
-                )))
-            }
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large()),
             Err(e) => Err(ApiError::BadRequest(format!(
                 "the body could not be read: {}",
                 e.body_text()

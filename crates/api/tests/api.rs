@@ -874,6 +874,17 @@ async fn bodies_too_large_or_not_json_have_the_error_shape() {
         .unwrap();
     let (st, b, _) = call(r, request).await;
     assert_error(st, &b, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // A body declared larger than the limit is refused before it is read (here the two bytes
+    // sent would never reach the declared length).
+    let request = Request::post("/api/v1/customers")
+        .header("content-type", "application/json")
+        .header("content-length", "99999999999")
+        .header("authorization", format!("Bearer {}", s.key))
+        .header("idempotency-key", "declared")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (st, b, _) = call(r, request).await;
+    assert_error(st, &b, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
     // 415: a body that is not sent as JSON, with or without a content type.
     for content_type in [
         Some("text/plain"),
@@ -904,6 +915,21 @@ async fn bodies_too_large_or_not_json_have_the_error_shape() {
         .unwrap();
     let (st, b, _) = call(r, request).await;
     assert_error(st, &b, StatusCode::BAD_REQUEST, "bad_request");
+}
+
+/// A 400 whose message would echo a long value keeps it short.
+#[tokio::test]
+async fn error_messages_do_not_echo_long_values_whole() {
+    let s = limited(Default::default()).await;
+    let uri = format!(
+        "/api/v1/movements?from=2024-01&to=2024-02&where=segment%3D{}",
+        "x".repeat(20_000)
+    );
+    let (st, b) = get(&s.router, &uri).await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "bad_request");
+    let message = b["error"]["message"].as_str().unwrap();
+    assert!(message.len() < 2_000, "{} bytes", message.len());
+    assert!(message.ends_with("bytes)"), "{message}");
 }
 
 #[tokio::test]
