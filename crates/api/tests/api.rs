@@ -289,6 +289,13 @@ async fn bad_requests_get_one_error_shape() {
         )
         .await;
         assert_error(st, &b, StatusCode::BAD_REQUEST, "bad_request");
+        // The year 0000 is a typo, not a moment before the store.
+        let (st, b) = get(
+            r,
+            "/api/v1/movements?from=2024-01&to=2024-02&as_of=0000-01-01",
+        )
+        .await;
+        assert_error(st, &b, StatusCode::BAD_REQUEST, "bad_request");
     }
 }
 

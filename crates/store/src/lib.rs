@@ -144,11 +144,20 @@ impl std::str::FromStr for AsOf {
                 .map(AsOf::Event)
                 .map_err(|_| format!("{s:?}: expected event:N"));
         }
+        // The years a report may name (README, "Limits"): 0000 is a typo, not a moment.
+        let year = |t: jiff::Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).year();
+        let years = 1900..=9999;
         if let Ok(t) = s.parse::<jiff::Timestamp>() {
+            if !years.contains(&year(t)) {
+                return Err(format!("{s:?}: the year must be from 1900 to 9999"));
+            }
             return Ok(AsOf::Time(t));
         }
         let day = expansa_ledger::parse_date(s.as_bytes())
             .ok_or_else(|| format!("{s:?}: expected event:N, YYYY-MM-DD or an RFC 3339 instant"))?;
+        if !years.contains(&day.year()) {
+            return Err(format!("{s:?}: the year must be from 1900 to 9999"));
+        }
         let end = day
             .tomorrow()
             .ok()
