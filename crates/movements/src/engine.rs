@@ -366,16 +366,13 @@ impl Selection {
                 // Channels are written alike by the import (spaces folded, and names that differ
                 // only by case refused), so a channel filter folds spaces and case too.
                 ("channel", Some(col)) => {
-                    let fold = |v: &str| {
-                        v.split_whitespace()
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                            .to_lowercase()
-                    };
-                    let wanted: Vec<String> = values.iter().map(|v| fold(v)).collect();
+                    let wanted: Vec<String> = values.iter().map(|v| fold_channel(v)).collect();
                     Some(
                         (0..customers.len())
-                            .map(|c| col.get_opt(c).is_some_and(|v| wanted.contains(&fold(v))))
+                            .map(|c| {
+                                col.get_opt(c)
+                                    .is_some_and(|v| wanted.contains(&fold_channel(v)))
+                            })
                             .collect(),
                     )
                 }
@@ -424,16 +421,20 @@ impl Selection {
     }
 }
 
+/// A channel as filters compare it: runs of spaces folded to one, lower case (the import
+/// writes channels with spaces folded and refuses names that differ only by case).
+fn fold_channel(v: &str) -> String {
+    v.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 /// Refuses a filter value that no customer or product has (a typo would otherwise give a
 /// report of zeros), naming the values the book has. Channels compare without case and
 /// with spaces folded, as the import writes them; every other value exactly.
 fn check_values(book: &Book, key: &str, values: &[&str]) -> Result<(), String> {
-    let fold = |v: &str| {
-        v.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    };
+    let fold = fold_channel;
     let known: std::collections::BTreeSet<String> = match key {
         "customer" => book.customers.ids.iter().map(str::to_string).collect(),
         "product" => book.products.ids.iter().map(str::to_string).collect(),

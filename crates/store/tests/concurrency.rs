@@ -3,49 +3,13 @@
 //! database file itself once the store is closed. SQLite always; PostgreSQL too when
 //! `EXPANSA_TEST_POSTGRES` names a server (CI always does).
 
+mod common;
+
+use common::{actor, backends, root};
 use expansa_import::schema::CUSTOMERS;
 use expansa_import::{Folder, ImportOptions};
-use expansa_store::{Actor, AsOf, ImportMode, RowChange, Store, StoreError};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use expansa_store::{AsOf, ImportMode, RowChange, Store, StoreError};
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn actor(why: &str) -> Actor {
-    Actor {
-        who: "test".into(),
-        why: why.into(),
-    }
-}
-
-/// A fresh database on each backend: `(name, url, guard)`.
-async fn backends() -> Vec<(&'static str, String, Option<tempfile::TempDir>)> {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("t.db").display());
-    let mut out = vec![("sqlite", url, Some(dir))];
-    match std::env::var("EXPANSA_TEST_POSTGRES") {
-        Ok(admin) => {
-            let name = format!(
-                "expansa_c_{}_{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            );
-            let url = expansa_store::create_postgres_database(&admin, &name)
-                .await
-                .unwrap();
-            out.push(("postgres", url, None));
-        }
-        Err(_) => assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs the store tests on PostgreSQL too: set EXPANSA_TEST_POSTGRES"
-        ),
-    }
-    out
-}
 
 /// The store at `url` with the demo book imported.
 async fn loaded(url: &str) -> Store {
@@ -113,7 +77,7 @@ impl Holder {
 /// waits for it and then succeeds: waiting for the other writer is not an error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_waits_for_another_writer_and_succeeds() {
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("c").await {
         let store = loaded(&url).await;
         let before = store.events().await.unwrap().len();
         let holder = Holder::take(backend, &url).await;
@@ -170,7 +134,7 @@ async fn stores_opened_at_once_on_a_new_file_all_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stores_opened_at_once_on_a_new_postgres_database_all_start() {
     for round in 0..3 {
-        for (backend, url, _guard) in backends().await {
+        for (backend, url, _guard) in backends("c").await {
             if backend != "postgres" {
                 continue;
             }
@@ -192,7 +156,7 @@ async fn stores_opened_at_once_on_a_new_postgres_database_all_start() {
 /// `Busy` (the API's 503) after about that long, and changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_gives_up_with_busy_after_the_busy_timeout() {
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("c").await {
         loaded(&url).await.close().await.unwrap();
         let store = Store::open_with(&url, ImportOptions::default(), Duration::from_secs(1))
             .await
@@ -271,7 +235,7 @@ async fn a_closed_store_is_all_in_its_file() {
 /// PostgreSQL store is refused, naming pg_dump.
 #[tokio::test]
 async fn backup_copies_the_store_into_a_new_file() {
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("c").await {
         let store = loaded(&url).await;
         let out = tempfile::tempdir().unwrap();
         let file = out.path().join("backup.db");

@@ -1,53 +1,16 @@
 //! The store against SQLite and, when `EXPANSA_TEST_POSTGRES` names a server (CI always does),
 //! PostgreSQL: every test runs on both, each on a fresh database.
 
+mod common;
+
+use common::{actor, backends, root};
 use expansa_contracts::{quote_amend, AmendRequest, Change, Precision};
 use expansa_import::schema::SUBSCRIPTIONS;
 use expansa_import::{read_book, Folder, ImportOptions, NoProgress};
 use expansa_ledger::{Book, Date, Month};
 use expansa_movements::{render_json, report_selected, ByCustomer, Query, Selection};
-use expansa_store::{
-    quote_changes, Actor, AsOf, Idempotency, ImportMode, RowChange, Store, StoreError,
-};
+use expansa_store::{quote_changes, AsOf, Idempotency, ImportMode, RowChange, Store, StoreError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn actor(why: &str) -> Actor {
-    Actor {
-        who: "test".into(),
-        why: why.into(),
-    }
-}
-
-/// A fresh database on each backend: `(name, url, guard)`.
-async fn backends() -> Vec<(&'static str, String, Option<tempfile::TempDir>)> {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("t.db").display());
-    let mut out = vec![("sqlite", url, Some(dir))];
-    match std::env::var("EXPANSA_TEST_POSTGRES") {
-        Ok(admin) => {
-            let name = format!(
-                "expansa_t_{}_{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            );
-            let url = expansa_store::create_postgres_database(&admin, &name)
-                .await
-                .unwrap();
-            out.push(("postgres", url, None));
-        }
-        Err(_) => assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs the store tests on PostgreSQL too: set EXPANSA_TEST_POSTGRES"
-        ),
-    }
-    out
-}
 
 async fn open(url: &str) -> Store {
     Store::open(url, ImportOptions::default()).await.unwrap()
@@ -103,7 +66,7 @@ fn books() -> Vec<PathBuf> {
 #[tokio::test]
 async fn round_trip_keeps_every_book() {
     for book_dir in books() {
-        for (backend, url, _guard) in backends().await {
+        for (backend, url, _guard) in backends("t").await {
             let store = open(&url).await;
             let outcome = store
                 .import(&Folder(&book_dir), ImportMode::Merge, &actor("load"))
@@ -124,7 +87,7 @@ async fn round_trip_keeps_every_book() {
                 .await
                 .unwrap();
             let first = store.files(AsOf::Latest).await.unwrap();
-            for (backend2, url2, _g2) in backends().await {
+            for (backend2, url2, _g2) in backends("t").await {
                 let second = open(&url2).await;
                 second
                     .import(&Folder(out.path()), ImportMode::Merge, &actor("again"))
@@ -143,7 +106,7 @@ async fn round_trip_keeps_every_book() {
 
 #[tokio::test]
 async fn reimporting_changes_nothing_and_records_no_event() {
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("t").await {
         let store = open(&url).await;
         let dir = root().join("examples/demo");
         store
@@ -171,7 +134,7 @@ fn write_book(dir: &Path, files: &[(&str, &str)]) {
 
 #[tokio::test]
 async fn a_bad_book_changes_nothing_and_lists_every_problem() {
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("t").await {
         let store = open(&url).await;
         let good = root().join("testdata/contracts");
         store
@@ -245,7 +208,7 @@ fn day(s: &str) -> Date {
 
 #[tokio::test]
 async fn history_reads_the_book_as_of_any_event() {
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("t").await {
         let (store, dir) = loaded(&url, "testdata/contracts").await;
         let book = store.book(AsOf::Latest).await.unwrap();
         let quote = quote_amend(
@@ -339,7 +302,7 @@ async fn history_reads_the_book_as_of_any_event() {
 
 #[tokio::test]
 async fn backdated_lines_recompute_every_month_they_touch() {
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("t").await {
         let (store, dir) = loaded(&url, "examples/demo").await;
         let before = store.book(AsOf::Latest).await.unwrap();
         let customer = before.customers.ids.get(0).to_string();
@@ -412,7 +375,7 @@ async fn backdated_lines_recompute_every_month_they_touch() {
 
 #[tokio::test]
 async fn replace_mode_removes_what_the_files_lack() {
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("t").await {
         let (store, dir) = loaded(&url, "testdata/contracts").await;
         let smaller = tempfile::tempdir().unwrap();
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -456,7 +419,7 @@ async fn replace_mode_removes_what_the_files_lack() {
 /// Many writers at once: every write lands exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_are_serialised_and_none_is_lost() {
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("t").await {
         let (store, _) = loaded(&url, "testdata/contracts").await;
         let mut tasks = Vec::new();
         for i in 0..24 {
@@ -517,7 +480,7 @@ fn new_line(id: &str, customer: &str) -> RowChange {
 /// the same database) must still be seen, and validated against.
 #[tokio::test]
 async fn two_processes_see_each_others_writes() {
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("t").await {
         let a = open(&url).await;
         let b = open(&url).await;
         let dir = root().join("testdata/contracts");
@@ -569,7 +532,7 @@ async fn two_processes_see_each_others_writes() {
 #[tokio::test]
 async fn values_no_database_can_keep_are_refused_alike_on_both_stores() {
     let mut refusals: Vec<Vec<String>> = Vec::new();
-    for (backend, url, _guard) in backends().await {
+    for (backend, url, _guard) in backends("t").await {
         let (store, _) = loaded(&url, "testdata/contracts").await;
         let events = store.events().await.unwrap().len();
         let mut said = Vec::new();

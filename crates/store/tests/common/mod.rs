@@ -1,0 +1,45 @@
+//! Setup shared by the store's test binaries: the repository root, an actor, and a fresh
+//! database on each backend.
+
+use expansa_store::Actor;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn actor(why: &str) -> Actor {
+    Actor {
+        who: "test".into(),
+        why: why.into(),
+    }
+}
+
+/// A fresh database on each backend: `(name, url, guard)`. PostgreSQL databases are named
+/// `expansa_{prefix}_{process}_{n}`; without `EXPANSA_TEST_POSTGRES` only SQLite runs, which
+/// CI refuses.
+pub async fn backends(prefix: &str) -> Vec<(&'static str, String, Option<tempfile::TempDir>)> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("t.db").display());
+    let mut out = vec![("sqlite", url, Some(dir))];
+    match std::env::var("EXPANSA_TEST_POSTGRES") {
+        Ok(admin) => {
+            let name = format!(
+                "expansa_{prefix}_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            let url = expansa_store::create_postgres_database(&admin, &name)
+                .await
+                .unwrap();
+            out.push(("postgres", url, None));
+        }
+        Err(_) => assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the store tests on PostgreSQL too: set EXPANSA_TEST_POSTGRES"
+        ),
+    }
+    out
+}
