@@ -243,35 +243,27 @@ where
     } else {
         0
     };
-    let separator = loop {
+    // The separator, from the first line, and the end of the first record (quotes may carry
+    // it over several lines), reading more of the file until both are there.
+    let (separator, header_end) = loop {
         let body = &buf[bom..];
-        match memchr::memchr2(b'\r', b'\n', body) {
-            Some(i) => break record::detect_separator(&body[..i]),
-            None if eof => break record::detect_separator(body),
-            None if buf.len() > MAX_RECORD_BYTES => {
-                problems.push(too_long(1, "header"));
-                progress.finish();
-                return Ok(Some(problems));
-            }
-            None => {
-                let want = grown(buf.len());
-                eof = fill(&mut *file, &mut buf, want).map_err(io)?;
-            }
+        let separator = match memchr::memchr2(b'\r', b'\n', body) {
+            Some(i) => Some(record::detect_separator(&body[..i])),
+            None if eof => Some(record::detect_separator(body)),
+            None => None,
+        };
+        let found =
+            separator.and_then(|sep| record::record_end(body, sep, eof).map(|n| (sep, bom + n)));
+        if let Some(found) = found {
+            break found;
         }
-    };
-    let header_end = loop {
-        match record::record_end(&buf[bom..], separator, eof) {
-            Some(n) => break bom + n,
-            None if buf.len() > MAX_RECORD_BYTES => {
-                problems.push(too_long(1, "header"));
-                progress.finish();
-                return Ok(Some(problems));
-            }
-            None => {
-                let want = grown(buf.len());
-                eof = fill(&mut *file, &mut buf, want).map_err(io)?;
-            }
+        if buf.len() > MAX_RECORD_BYTES {
+            problems.push(too_long(1, "header"));
+            progress.finish();
+            return Ok(Some(problems));
         }
+        let want = grown(buf.len());
+        eof = fill(&mut *file, &mut buf, want).map_err(io)?;
     };
     let (mut names, mut name_fields) = (Vec::new(), Vec::new());
     let (_, header_lines) = record::parse_record(

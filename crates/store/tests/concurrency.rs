@@ -114,20 +114,21 @@ async fn stores_opened_at_once_on_a_new_file_all_start() {
             "sqlite:{}",
             dir.path().join(format!("new{round}.db")).display()
         );
-        let o = || Store::open(&url, ImportOptions::default());
-        let opened = tokio::join!(o(), o(), o(), o());
-        for (k, o) in [opened.0, opened.1, opened.2, opened.3]
-            .into_iter()
-            .enumerate()
-        {
-            match o {
-                Ok(store) => {
-                    assert_eq!(store.event_at(AsOf::Latest).await.unwrap(), 0);
-                }
-                Err(e) => panic!("round {round}, store {k}: {e}"),
-            }
+        for store in four_at_once(&url, round).await {
+            assert_eq!(store.event_at(AsOf::Latest).await.unwrap(), 0);
         }
     }
+}
+
+/// Four stores opened at once on `url`; each must open (a failure names the round).
+async fn four_at_once(url: &str, round: usize) -> Vec<Store> {
+    let o = || Store::open(url, ImportOptions::default());
+    let opened = tokio::join!(o(), o(), o(), o());
+    [opened.0, opened.1, opened.2, opened.3]
+        .into_iter()
+        .enumerate()
+        .map(|(k, o)| o.unwrap_or_else(|e| panic!("round {round}, store {k}: {e}")))
+        .collect()
 }
 
 /// The same race on PostgreSQL: a new database, several stores opened at once.
@@ -138,16 +139,7 @@ async fn stores_opened_at_once_on_a_new_postgres_database_all_start() {
             if backend != "postgres" {
                 continue;
             }
-            let o = || Store::open(&url, ImportOptions::default());
-            let opened = tokio::join!(o(), o(), o(), o());
-            for (k, o) in [opened.0, opened.1, opened.2, opened.3]
-                .into_iter()
-                .enumerate()
-            {
-                if let Err(e) = o {
-                    panic!("round {round}, store {k}: {e}");
-                }
-            }
+            four_at_once(&url, round).await;
         }
     }
 }
