@@ -7,7 +7,7 @@ mod common;
 use common::{expansa, missing};
 use predicates::prelude::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -279,23 +279,9 @@ fn serve_limited() -> Limited {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    let address = loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.kill();
-            panic!("the server ended without an address: {said}");
-        }
-        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-            break url
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                .to_string();
-        }
-        said += &line;
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let address = common::server_url(&mut child)
+        .trim_start_matches("http://")
+        .to_string();
     Limited {
         child,
         address,

@@ -8,7 +8,7 @@ mod common;
 
 use common::expansa;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -333,20 +333,7 @@ fn serve(db: &str, extra: &[&str]) -> Served {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut log = BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    let base = loop {
-        let mut line = String::new();
-        if log.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.kill();
-            panic!("the server ended without an address: {said}");
-        }
-        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-            break url.trim_end_matches('/').to_string();
-        }
-        said += &line;
-    };
-    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    let base = common::server_url(&mut child);
     Served { child, base }
 }
 

@@ -110,7 +110,6 @@ impl Drop for Served {
 }
 
 pub fn serve(book: &Path) -> Served {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("served.db").display());
     let ok = expansa()
@@ -143,10 +142,26 @@ pub fn serve(book: &Path) -> Served {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let base = server_url(&mut child);
+    Served {
+        child,
+        base,
+        key,
+        db,
+        _dir: dir,
+    }
+}
+
+/// The `http://host:port` a starting `expansa serve` (its standard error piped) announces,
+/// read from its log; the rest of the log is then drained so the server never blocks on a
+/// full pipe. Kills the server and panics, showing what it said, when it ends first.
+#[allow(dead_code)] // not every test file that includes this module starts a server
+pub fn server_url(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     // The server says what it loaded, then where it serves.
     let mut said = String::new();
-    let base = loop {
+    let url = loop {
         let mut line = String::new();
         if stderr.read_line(&mut line).unwrap_or(0) == 0 {
             let _ = child.kill();
@@ -157,15 +172,8 @@ pub fn serve(book: &Path) -> Served {
         }
         said += &line;
     };
-    // Keep draining the server's log so it never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    Served {
-        child,
-        base,
-        key,
-        db,
-        _dir: dir,
-    }
+    url
 }
 
 /// Whether a tool the tests need is missing; under CI that is a failure, elsewhere a skip.
