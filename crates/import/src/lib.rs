@@ -8,13 +8,15 @@
 mod field;
 mod problem;
 mod record;
+mod records;
 mod rows;
 pub mod schema;
 mod table;
 mod tables;
 mod text;
 
-pub use problem::{shown, BookErrors, Problem, MAX_LISTED_PROBLEMS, SHOWN_CHARS};
+pub use problem::{shown, BookErrors, Problem, Problems, MAX_LISTED_PROBLEMS, SHOWN_CHARS};
+pub use records::{Record, Records};
 pub use rows::{canonical, check_value, header_names, read_rows, read_rows_in, write_rows, RawRow};
 pub use table::{MAX_KEY_BYTES, MAX_RECORD_BYTES};
 

@@ -117,7 +117,7 @@ impl From<Vec<Problem>> for BookErrors {
 /// Problems as they are found: the first [`MAX_LISTED_PROBLEMS`] by file and line are kept, the
 /// others counted, so that memory stays flat however many there are.
 #[derive(Debug, Default)]
-pub(crate) struct Problems {
+pub struct Problems {
     kept: Vec<Problem>,
     /// Problems found beyond those kept.
     more: u64,
@@ -153,6 +153,12 @@ impl Problems {
 
     pub fn is_empty(&self) -> bool {
         self.kept.is_empty() && self.more == 0
+    }
+
+    /// How many problems were found, kept or only counted (a duplicate counts until the list
+    /// is compacted).
+    pub fn total(&self) -> u64 {
+        self.kept.len() as u64 + self.more
     }
 
     /// Sorted by file (in the format's order), line, column and reason, duplicates removed,

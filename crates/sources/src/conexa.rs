@@ -1,0 +1,8 @@
+//! conexa: being written (issue 14).
+
+use crate::Context;
+use expansa_import::Problem;
+
+pub fn convert(ctx: &mut Context) -> Result<(), Problem> {
+    Err(ctx.input.problem("the conexa converter is not written yet"))
+}

@@ -1,0 +1,282 @@
+//! What a converter reads: a folder of a source's files, or one file, and its tables.
+//!
+//! CSV tables are read by the import's own record reader ([`expansa_import::Records`]): the
+//! same separators, quotes, BOM, encodings and line numbers as a book, streamed. JSON files
+//! (API objects) are read whole, up to [`MAX_JSON_BYTES`].
+
+use expansa_import::{Problem, Record, Records, TextEncoding};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// The largest JSON file read (it is read whole).
+pub const MAX_JSON_BYTES: u64 = 1 << 30;
+
+/// A source's files: a folder, or a single file.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub path: PathBuf,
+    pub encoding: TextEncoding,
+}
+
+impl Input {
+    pub fn new(path: &Path, encoding: TextEncoding) -> Input {
+        Input {
+            path: path.to_path_buf(),
+            encoding,
+        }
+    }
+
+    /// Whether the input is a folder.
+    pub fn is_dir(&self) -> bool {
+        self.path.is_dir()
+    }
+
+    /// The first of `names` present in the folder (names compared without case), or the input
+    /// itself when it is a file named like one of them; `None` when none is there.
+    pub fn find(&self, names: &[&str]) -> Option<PathBuf> {
+        if self.path.is_file() {
+            let own = self.path.file_name()?.to_string_lossy().to_lowercase();
+            return names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&own))
+                .then(|| self.path.clone());
+        }
+        let entries: Vec<PathBuf> = std::fs::read_dir(&self.path)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        names.iter().find_map(|name| {
+            entries
+                .iter()
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(name))
+                })
+                .cloned()
+        })
+    }
+
+    /// The file names of the folder (or the file's own name), for messages.
+    pub fn listing(&self) -> Vec<String> {
+        if self.path.is_file() {
+            return vec![display_name(&self.path)];
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&self.path)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// A problem for the input as a whole (`file` is the input's path).
+    pub fn problem(&self, reason: &str) -> Problem {
+        Problem::new(&self.path.display().to_string(), 0, "file", "", reason)
+    }
+}
+
+/// A file's name as problems give it.
+pub fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Opens a regular file for reading (a named pipe, a device or a folder is refused).
+pub fn open_file(path: &Path) -> Result<File, Problem> {
+    let name = display_name(path);
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Problem::new(&name, 0, "file", "", &format!("cannot be read: {e}")))?;
+    if !meta.is_file() {
+        return Err(Problem::new(
+            &name,
+            0,
+            "file",
+            "",
+            "is not a regular file: only regular files are read",
+        ));
+    }
+    File::open(path)
+        .map_err(|e| Problem::new(&name, 0, "file", "", &format!("cannot be read: {e}")))
+}
+
+/// One CSV table of a source, its columns found by name (trimmed, any case).
+pub struct Table {
+    records: Records<Box<dyn Read + Send>>,
+    names: Vec<String>,
+}
+
+impl Table {
+    /// Opens the CSV file at `path`.
+    pub fn open(path: &Path, encoding: TextEncoding) -> Result<Table, Problem> {
+        let file = open_file(path)?;
+        Table::from_reader(
+            &display_name(path),
+            Box::new(BufReader::new(file)),
+            encoding,
+        )
+    }
+
+    /// A table from any reader; `file` names it in problems.
+    pub fn from_reader(
+        file: &str,
+        reader: Box<dyn Read + Send>,
+        encoding: TextEncoding,
+    ) -> Result<Table, Problem> {
+        let records = Records::new(file, reader, encoding)?;
+        let names = records
+            .header()
+            .iter()
+            .map(|n| n.trim().to_lowercase())
+            .collect();
+        Ok(Table { records, names })
+    }
+
+    /// The file name problems give.
+    pub fn file(&self) -> &str {
+        self.records.file()
+    }
+
+    /// The header's names, trimmed and lower-case.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The position of a column, by name (any case).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        let name = name.trim().to_lowercase();
+        self.names.iter().position(|n| *n == name)
+    }
+
+    /// The positions of `names`, or one problem naming the first missing column and what the
+    /// file is expected to be (`a Stripe subscription table`).
+    pub fn columns<const N: usize>(
+        &self,
+        names: [&str; N],
+        what: &str,
+    ) -> Result<[usize; N], Problem> {
+        let mut out = [0; N];
+        for (k, name) in names.iter().enumerate() {
+            out[k] = self.column(name).ok_or_else(|| {
+                Problem::new(
+                    self.file(),
+                    1,
+                    name,
+                    "",
+                    &format!(
+                        "no such column: is this {what}? (the header has {})",
+                        self.names.join(", ")
+                    ),
+                )
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// The next record; `None` at the end.
+    pub fn next_row(&mut self) -> Result<Option<Record>, Problem> {
+        self.records.next_record()
+    }
+}
+
+/// A field of a record, trimmed; `None` when the column is absent or the cell empty.
+pub fn field(record: &Record, column: Option<usize>) -> Option<&str> {
+    let text = record.fields.get(column?)?.trim();
+    (!text.is_empty()).then_some(text)
+}
+
+/// Reads a JSON file whole (at most [`MAX_JSON_BYTES`]).
+pub fn read_json(path: &Path) -> Result<serde_json::Value, Problem> {
+    let name = display_name(path);
+    let file = open_file(path)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > MAX_JSON_BYTES {
+        return Err(Problem::new(
+            &name,
+            0,
+            "file",
+            "",
+            &format!(
+                "is larger than {} MiB, the most a JSON file may be",
+                MAX_JSON_BYTES >> 20
+            ),
+        ));
+    }
+    let mut text = Vec::with_capacity(size as usize);
+    BufReader::new(file)
+        .take(MAX_JSON_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| Problem::new(&name, 0, "file", "", &format!("cannot be read: {e}")))?;
+    serde_json::from_slice(&text).map_err(|e| {
+        Problem::new(
+            &name,
+            e.line() as u64,
+            "json",
+            "",
+            &format!("is not JSON: {e}"),
+        )
+    })
+}
+
+/// The objects of an API list: a JSON array, or a list object (`{"object": "list", "data":
+/// [...]}`, as Stripe, Asaas and Vindi page them), or several pages in an array of lists.
+/// `None` when the value is neither.
+pub fn json_objects<'a>(
+    value: &'a serde_json::Value,
+    list_key: &str,
+) -> Option<Vec<&'a serde_json::Value>> {
+    match value {
+        serde_json::Value::Array(items) => {
+            if !items.is_empty()
+                && items
+                    .iter()
+                    .all(|i| i.get(list_key).is_some_and(|d| d.is_array()))
+            {
+                return Some(
+                    items
+                        .iter()
+                        .flat_map(|i| i[list_key].as_array().into_iter().flatten())
+                        .collect(),
+                );
+            }
+            Some(items.iter().collect())
+        }
+        serde_json::Value::Object(map) => map.get(list_key)?.as_array().map(|a| a.iter().collect()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_and_fields() {
+        let mut t = Table::from_reader(
+            "s.csv",
+            Box::new(&b"Id, Customer_ID \nsub_1, cus_1\nsub_2,\n"[..]),
+            TextEncoding::UTF_8,
+        )
+        .unwrap();
+        let [id, customer] = t
+            .columns(["id", "customer_id"], "a subscription table")
+            .unwrap();
+        let r = t.next_row().unwrap().unwrap();
+        assert_eq!(field(&r, Some(id)), Some("sub_1"));
+        assert_eq!(field(&r, Some(customer)), Some("cus_1"));
+        let r = t.next_row().unwrap().unwrap();
+        assert_eq!(field(&r, Some(customer)), None);
+        let e = t.columns(["plan"], "a subscription table").unwrap_err();
+        assert!(e.to_string().starts_with("s.csv:1: plan: : no such column"));
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"object":"list","data":[{"id":1}]}"#).unwrap();
+        assert_eq!(json_objects(&v, "data").unwrap().len(), 1);
+        let v: serde_json::Value =
+            serde_json::from_str(r#"[{"data":[{"id":1}]},{"data":[{"id":2}]}]"#).unwrap();
+        assert_eq!(json_objects(&v, "data").unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,59 @@
+//! Amounts as sources write them: decimal text, or integer minor units (Stripe's cents).
+
+use expansa_ledger::Currency;
+use rust_decimal::Decimal;
+
+/// Reads a decimal written with a point (`1234.56`, `-3`, `1e2` is refused); `Err` says why.
+pub fn decimal(text: &str) -> Result<Decimal, String> {
+    let t = text.trim();
+    if t.is_empty()
+        || t.len() > 40
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
+    {
+        return Err("is not a decimal number (digits with a point, such as 1234.56)".into());
+    }
+    t.parse::<Decimal>()
+        .map_err(|_| "is not a decimal number (digits with a point, such as 1234.56)".into())
+}
+
+/// An amount in the currency's minor units (`2999` USD cents) as units (`29.99`), by the
+/// currency's ISO 4217 exponent: `1000` JPY, a zero-decimal currency, stays `1000`. Stripe
+/// writes amounts so (<https://docs.stripe.com/currencies#zero-decimal>); its
+/// `unit_amount_decimal` may carry decimals of a cent (`2999.5`), kept exactly.
+pub fn from_minor_units(text: &str, currency: Currency) -> Result<Decimal, String> {
+    let mut d = decimal(text)?;
+    let scale = d.scale() + currency.minor_units();
+    if scale > 28 {
+        return Err("has too many decimal places".into());
+    }
+    d.set_scale(scale).map_err(|e| e.to_string())?;
+    Ok(d.normalize())
+}
+
+/// A currency code as sources write it (`usd`, `BRL`), checked against ISO 4217.
+pub fn currency(text: &str) -> Result<Currency, String> {
+    Currency::from_code(&text.trim().to_ascii_uppercase())
+        .ok_or_else(|| "is not an ISO 4217 currency code".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minor_units() {
+        let usd = currency("usd").unwrap();
+        let jpy = currency("JPY").unwrap();
+        assert_eq!(from_minor_units("2999", usd).unwrap().to_string(), "29.99");
+        assert_eq!(from_minor_units("150000", usd).unwrap().to_string(), "1500");
+        assert_eq!(from_minor_units("1000", jpy).unwrap().to_string(), "1000");
+        assert_eq!(
+            from_minor_units("2999.5", usd).unwrap().to_string(),
+            "29.995"
+        );
+        assert!(from_minor_units("12,5", usd).is_err());
+        assert!(currency("XXY").is_err());
+    }
+}
