@@ -2,19 +2,18 @@
 //! into a book of the interchange format (`shared/spec/data-format.md`), with a report of what
 //! became of every source row.
 //!
-//! One mechanism: a source that is a flat table (Baremetrics and ChartMogul import templates,
-//! Asaas, Iugu and Vindi exports, a spreadsheet) is read by a [`mapping::Mapping`], a TOML
+//! One mechanism: a source that is a flat table (Baremetrics, ChartMogul and Chargebee import
+//! templates, Asaas, Iugu and Vindi exports, a spreadsheet) is read by a [`mapping::Mapping`], a TOML
 //! file naming which column is which field; the product ships one preset per such source and a
 //! user writes their own for any other export. Code is kept for the sources that need logic:
 //! Stripe (items, coupons, invoices), Recurly (subscription versions), Zuora (rate plan charge
-//! segments), Chargebee and Conexa.
+//! segments) and Conexa (contracts and recurring sales).
 //!
 //! A conversion writes into a folder ([`convert_into`]) and is published whole
 //! ([`publish`]) only when nothing was refused and the book it wrote is valid: the output
 //! folder is left as it was otherwise.
 
 pub mod book;
-mod chargebee;
 mod conexa;
 pub mod input;
 pub mod mapping;
@@ -191,7 +190,6 @@ pub fn convert_into(
             SourceKind::Stripe => stripe::convert(&mut ctx),
             SourceKind::Recurly => recurly::convert(&mut ctx),
             SourceKind::Zuora => zuora::convert(&mut ctx),
-            SourceKind::Chargebee => chargebee::convert(&mut ctx),
             SourceKind::Conexa => conexa::convert(&mut ctx),
             other => {
                 let text = other.preset().expect("flat sources have a preset");
