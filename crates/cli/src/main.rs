@@ -38,7 +38,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            match e.downcast_ref::<BookErrors>() {
+            let errors = e.downcast_ref::<BookErrors>().or_else(|| {
+                e.downcast_ref::<expansa_commands::convert::ConvertErrors>()
+                    .map(|c| &c.0)
+            });
+            match errors {
                 Some(errors) => {
                     let mut stderr = std::io::stderr().lock();
                     for p in &errors.0 {
@@ -59,12 +63,64 @@ fn main() -> ExitCode {
 /// Runs the plan and returns what goes to standard output.
 fn run(plan: &Plan) -> anyhow::Result<String> {
     match &plan.command {
-        Command::Import { dir, mode, actor } => {
+        Command::Import {
+            dir,
+            mode,
+            actor,
+            convert: None,
+        } => {
             let outcome = block_on(with_store(plan, async |store: &Store| {
                 store.import(&Folder(dir), *mode, actor).await
             }))
             .map_err(store_error)?;
             Ok(describe_write(&outcome, "import"))
+        }
+        Command::Import {
+            mode,
+            actor,
+            convert: Some(convert),
+            ..
+        } => {
+            // Converted into a folder of its own, imported from there, then thrown away.
+            let tmp = tempfile::Builder::new()
+                .prefix("expansa-import-")
+                .tempdir()?;
+            let today = jiff::Zoned::now()
+                .with_time_zone(convert.options.timezone.clone())
+                .date();
+            let converted = expansa_commands::convert::convert_into(
+                convert,
+                tmp.path(),
+                expansa_commands::convert::previous_month_end(today),
+            )?;
+            let outcome = block_on(with_store(plan, async |store: &Store| {
+                store.import(&Folder(tmp.path()), *mode, actor).await
+            }))
+            .map_err(store_error)?;
+            let mut text = expansa_commands::convert::render(
+                &converted,
+                &convert.input.display().to_string(),
+                Format::Table,
+                plan.locale,
+            );
+            text.push('\n');
+            text.push_str(&describe_write(&outcome, "import"));
+            Ok(text)
+        }
+        Command::Convert {
+            plan: convert,
+            out,
+            force,
+            mrr_at,
+            format,
+        } => {
+            let converted = expansa_commands::convert::run(convert, out, *force, *mrr_at)?;
+            Ok(expansa_commands::convert::render(
+                &converted,
+                &out.display().to_string(),
+                *format,
+                plan.locale,
+            ))
         }
         Command::Export { out, force } => {
             let existing = if *force {

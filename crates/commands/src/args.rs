@@ -249,11 +249,17 @@ enum CliCommand {
         #[command(subcommand)]
         action: QuoteAction,
     },
+    /// Turn a billing system's export, a spreadsheet or any CSV (with --map) into a book folder,
+    /// with a report of what became of every source row (docs/sources.md).
+    Convert(crate::convert::ConvertArgs),
     /// Load a book into the store: one transaction, validated whole (a bad book changes
-    /// nothing); importing the same rows again changes nothing.
+    /// nothing); importing the same rows again changes nothing. With --from KIND (or --map
+    /// FILE) --input PATH, the export is converted first, as `convert` does.
     Import {
         #[command(flatten)]
         book: BookArgs,
+        #[command(flatten)]
+        source: crate::convert::SourceArgs,
         /// Also remove the rows the files do not have (of the files given).
         #[arg(long)]
         replace: bool,
@@ -855,6 +861,16 @@ pub enum Command {
         dir: PathBuf,
         mode: ImportMode,
         actor: Actor,
+        /// Convert this export into `dir` (a new temporary folder) first.
+        convert: Option<crate::convert::ConvertPlan>,
+    },
+    Convert {
+        plan: crate::convert::ConvertPlan,
+        out: PathBuf,
+        force: bool,
+        /// The day the book's MRR is given at.
+        mrr_at: Date,
+        format: Format,
     },
     Export {
         out: PathBuf,
@@ -974,20 +990,71 @@ impl Plan {
     pub fn from_cli(cli: Cli) -> Result<Plan, String> {
         let (book, command) = match cli.command {
             CliCommand::Check { book } => (book, Command::Check),
+            CliCommand::Convert(args) => {
+                let book = BookArgs {
+                    data: Some(args.out.clone()),
+                    db: None,
+                    as_of: None,
+                    currency: args.currency,
+                    encoding: args.encoding,
+                    locale: args.locale,
+                    threads: None,
+                    busy_timeout: expansa_store::DEFAULT_BUSY_TIMEOUT.as_secs(),
+                };
+                let currency = parse_currency(&book.currency)?;
+                let encoding = parse_encoding(&book.encoding)?;
+                let plan = args.source.plan(currency, encoding)?;
+                let mrr_at = match args.mrr_at {
+                    Some(m) => {
+                        report_month("mrr-at", m)?;
+                        m.last_day()
+                    }
+                    None => crate::convert::previous_month_end(
+                        jiff::Zoned::now()
+                            .with_time_zone(plan.options.timezone.clone())
+                            .date(),
+                    ),
+                };
+                let command = Command::Convert {
+                    plan,
+                    out: args.out,
+                    force: args.force,
+                    mrr_at,
+                    format: args.format,
+                };
+                (book, command)
+            }
             CliCommand::Import {
                 mut book,
+                source,
                 replace,
                 actor,
             } => {
-                let dir = book
-                    .data
-                    .take()
-                    .ok_or("import reads a folder: give --data DIR")?;
                 if book.as_of.is_some() {
                     return Err("--as-of reads a store; an import writes the latest state".into());
                 }
+                let (dir, convert) = if source.given() {
+                    if book.data.is_some() {
+                        return Err("--data reads a book folder; --from/--map convert an export given with --input: give one or the other".into());
+                    }
+                    let plan = source.plan(
+                        parse_currency(&book.currency)?,
+                        parse_encoding(&book.encoding)?,
+                    )?;
+                    (plan.input.clone(), Some(plan))
+                } else {
+                    if source.input.is_some() {
+                        return Err("--input is an export to convert: say what it is with --from KIND or --map FILE (a book folder is given with --data)".into());
+                    }
+                    let dir = book
+                        .data
+                        .take()
+                        .ok_or("import reads a folder: give --data DIR (or --from KIND --input PATH to convert an export)")?;
+                    (dir, None)
+                };
                 let command = Command::Import {
                     actor: actor.parse(format!("import {}", dir.display())),
+                    convert,
                     dir,
                     mode: if replace {
                         ImportMode::Replace
@@ -1325,16 +1392,8 @@ impl Plan {
                 (book, command)
             }
         };
-        let currency = Currency::from_code(&book.currency).ok_or_else(|| {
-            format!(
-                "--currency {}: unknown ISO 4217 currency code",
-                book.currency
-            )
-        })?;
-        let encoding = book
-            .encoding
-            .parse::<TextEncoding>()
-            .map_err(|e| format!("--encoding {e}"))?;
+        let currency = parse_currency(&book.currency)?;
+        let encoding = parse_encoding(&book.encoding)?;
         let locale = match book.locale {
             Some(tag) => tag.parse::<Locale>()?,
             None => locale_from_env(),
@@ -1382,6 +1441,18 @@ impl Plan {
             command,
         })
     }
+}
+
+/// `--currency CODE`, an ISO 4217 code.
+fn parse_currency(code: &str) -> Result<Currency, String> {
+    Currency::from_code(code)
+        .ok_or_else(|| format!("--currency {code}: unknown ISO 4217 currency code"))
+}
+
+/// `--encoding NAME`.
+fn parse_encoding(name: &str) -> Result<TextEncoding, String> {
+    name.parse::<TextEncoding>()
+        .map_err(|e| format!("--encoding {e}"))
 }
 
 /// The locale the environment asks for, as POSIX programs read it.

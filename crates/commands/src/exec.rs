@@ -61,6 +61,9 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
         | Command::KeysRevoke { .. } => {
             anyhow::bail!("this command works on the store, not on one book")
         }
+        Command::Convert { .. } => {
+            anyhow::bail!("convert writes a book: the binary runs it, not a plan run")
+        }
         Command::Rules {
             at,
             level,

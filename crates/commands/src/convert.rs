@@ -1,0 +1,319 @@
+//! `expansa convert`: a billing system's export, a spreadsheet or any CSV (by a mapping file)
+//! turned into a book folder of the interchange format, with a report of what became of every
+//! source row (`conversion.csv` beside the book) and the book's MRR at a month end, to compare
+//! with the source system's own figure. `expansa import --from KIND --input PATH` converts the
+//! same way and loads the book into the store.
+//!
+//! The book is written into a new folder beside `--out` and moved there only when the
+//! conversion refused nothing (or `--skip-refused`) and the book passes the importer's checks:
+//! on any problem `--out` is left as it was.
+
+use crate::Format;
+use expansa_import::{read_book, BookErrors, ImportOptions, NoProgress, Problem, TextEncoding};
+use expansa_ledger::{Book, Currency, Date, Locale, Money, Month};
+use expansa_sources::{mapping::Mapping, Conversion, Input, Options, SourceKind, Spec};
+use std::path::{Path, PathBuf};
+
+/// Where a conversion reads from: `--from KIND` or `--map FILE`, and `--input PATH`.
+#[derive(clap::Args, Debug, Default)]
+pub(crate) struct SourceArgs {
+    /// The source system: stripe, recurly, zuora, chargebee, baremetrics, chartmogul, conexa,
+    /// asaas, iugu or vindi.
+    #[arg(long, value_name = "KIND")]
+    pub(crate) from: Option<String>,
+    /// A mapping file (TOML; docs/mapping.md) for any other export.
+    #[arg(long, value_name = "FILE", conflicts_with = "from")]
+    pub(crate) map: Option<PathBuf>,
+    /// The export: a folder of the source's files, or one file (CSV, JSON, .xlsx, .ods).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) input: Option<PathBuf>,
+    /// The time zone whose days the book counts (an IANA name such as America/Sao_Paulo).
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub(crate) timezone: String,
+    /// Leave the rows the conversion refuses out of the book (they stay listed in the report)
+    /// instead of writing nothing.
+    #[arg(long)]
+    pub(crate) skip_refused: bool,
+}
+
+/// `expansa convert` flags.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ConvertArgs {
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// The book folder to write: new or empty (see --force).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// Replace a folder that holds something.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// The month whose end the book's MRR is given at (default: the month before this one).
+    #[arg(long, value_name = "YYYY-MM")]
+    pub(crate) mrr_at: Option<Month>,
+    /// The book's reporting currency (ISO 4217): what lines without a currency are in.
+    #[arg(long, default_value = "BRL")]
+    pub(crate) currency: String,
+    /// Text encoding of CSV files that are not UTF-8 (windows-1252, also latin1).
+    #[arg(long, default_value = "utf-8", value_name = "NAME")]
+    pub(crate) encoding: String,
+    /// Language of the report: pt-BR or en (default: from the environment).
+    #[arg(long)]
+    pub(crate) locale: Option<String>,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+}
+
+/// A validated conversion: what to read, how, and into which book.
+pub struct ConvertPlan {
+    pub spec: Spec,
+    pub input: PathBuf,
+    pub options: Options,
+}
+
+impl std::fmt::Debug for ConvertPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConvertPlan")
+            .field("spec", &self.spec.name())
+            .field("input", &self.input)
+            .finish()
+    }
+}
+
+impl SourceArgs {
+    /// Whether a source was given (`--from` or `--map`).
+    pub(crate) fn given(&self) -> bool {
+        self.from.is_some() || self.map.is_some()
+    }
+
+    /// The plan, checked: a known kind or a mapping file that reads, an input given.
+    pub(crate) fn plan(
+        self,
+        currency: Currency,
+        encoding: TextEncoding,
+    ) -> Result<ConvertPlan, String> {
+        let spec = match (self.from, self.map) {
+            (Some(name), None) => Spec::Source(SourceKind::from_name(&name).ok_or_else(|| {
+                format!(
+                    "--from {name}: unknown source (one of {})",
+                    SourceKind::ALL.map(|k| k.name()).join(", ")
+                )
+            })?),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--map {}: cannot be read: {e}", path.display()))?;
+                let name = path.display().to_string();
+                Spec::Mapping(Mapping::parse(&name, &text).map_err(|p| p.to_string())?)
+            }
+            _ => return Err("give the source: --from KIND or --map mapping.toml".into()),
+        };
+        let input = self
+            .input
+            .ok_or("give the export to convert: --input FOLDER_OR_FILE")?;
+        let timezone = expansa_sources::time::time_zone(&self.timezone)
+            .map_err(|e| format!("--timezone {e}"))?;
+        Ok(ConvertPlan {
+            spec,
+            input,
+            options: Options {
+                currency,
+                timezone,
+                encoding,
+                skip_refused: self.skip_refused,
+            },
+        })
+    }
+}
+
+/// Every problem a conversion found (the source's, or the written book's): nothing was
+/// written.
+#[derive(Debug)]
+pub struct ConvertErrors(pub BookErrors);
+
+impl std::fmt::Display for ConvertErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the conversion found {} problem(s); nothing was written",
+            self.0.total()
+        )
+    }
+}
+
+impl std::error::Error for ConvertErrors {}
+
+/// What a conversion did: the report's summary, what was written, the MRR at a month end.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    pub conversion: Conversion,
+    pub currency: Currency,
+    /// The month end the MRR is given at, the MRR then and the customers paying.
+    pub mrr_at: Date,
+    pub mrr: Money,
+    pub customers: usize,
+}
+
+/// The last day of the month before the one `today` is in.
+pub fn previous_month_end(today: Date) -> Date {
+    Month::of(today).prev().last_day()
+}
+
+/// Converts into `dir` (an empty folder) and checks the book written there, as the importer
+/// reads it. Errors: the conversion's problems, or the written book's (a converter's defect).
+pub fn convert_into(plan: &ConvertPlan, dir: &Path, mrr_at: Date) -> anyhow::Result<Converted> {
+    let input = Input::new(&plan.input, plan.options.encoding);
+    let conversion = expansa_sources::convert_into(&plan.spec, &input, &plan.options, dir)
+        .map_err(ConvertErrors)?;
+    let options = ImportOptions {
+        currency: plan.options.currency,
+        encoding: TextEncoding::UTF_8,
+    };
+    let book = read_book(dir, &options, &NoProgress).map_err(|e| {
+        let mut problems = e.0;
+        problems.push(Problem::new(
+            "conversion",
+            0,
+            "book",
+            "",
+            "the converted book does not pass the importer's checks (the problems above, in the \
+             written files): nothing was written",
+        ));
+        ConvertErrors(BookErrors(problems, e.1))
+    })?;
+    let (mrr, customers) = mrr_on(&book, mrr_at);
+    Ok(Converted {
+        conversion,
+        currency: plan.options.currency,
+        mrr_at,
+        mrr,
+        customers,
+    })
+}
+
+/// The MRR of the lines active on `day`, and the customers holding them.
+fn mrr_on(book: &Book, day: Date) -> (Money, usize) {
+    let mut total = Money::ZERO;
+    let mut paying = hashbrown::HashSet::new();
+    for line in &book.lines.items {
+        if line.active_on(day) {
+            total += line.mrr();
+            if line.mrr() != Money::ZERO {
+                paying.insert(line.customer);
+            }
+        }
+    }
+    (total, paying.len())
+}
+
+/// Runs `convert`: converts into a new folder beside `out` and moves it to `out`.
+pub fn run(plan: &ConvertPlan, out: &Path, force: bool, mrr_at: Date) -> anyhow::Result<Converted> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        anyhow::bail!(
+            "--out {}: the folder {} is not there",
+            out.display(),
+            parent.display()
+        );
+    }
+    // Refused before the work, and again when moving (it may have changed meanwhile).
+    if let Ok(m) = std::fs::symlink_metadata(out) {
+        let empty = m.is_dir() && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_none());
+        if !(empty || force && m.is_dir()) {
+            anyhow::bail!(
+                "--out {}: exists and is not an empty folder: give a new folder, or --force to replace it",
+                out.display()
+            );
+        }
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".expansa-convert-")
+        .tempdir_in(&parent)?;
+    let converted = convert_into(plan, tmp.path(), mrr_at)?;
+    let kept = tmp.keep();
+    if let Err(e) = expansa_sources::publish(&kept, out, force) {
+        let _ = std::fs::remove_dir_all(&kept);
+        return Err(e.into());
+    }
+    Ok(converted)
+}
+
+/// The report: counts per outcome, per file and reason, what was written and the MRR.
+pub fn render(c: &Converted, out: &str, format: Format, locale: Locale) -> String {
+    let s = &c.conversion.summary;
+    let w = &c.conversion.written;
+    match format {
+        Format::Json => {
+            let value = serde_json::json!({
+                "source": s.source,
+                "book": out,
+                "written": w,
+                "rows": s.by_outcome,
+                "reasons": s.reasons,
+                "not_rebuilt": s.not_rebuilt,
+                "notes": s.notes,
+                "mrr_at": c.mrr_at.to_string(),
+                "mrr": c.mrr.round_dp(c.currency.minor_units()).to_string(),
+                "customers_paying": c.customers,
+                "currency": c.currency.code(),
+                "log": expansa_sources::LOG_FILE,
+            });
+            let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+            text.push('\n');
+            text
+        }
+        Format::Table | Format::Csv => {
+            let mut rows = vec![["file", "outcome", "reason", "rows"]
+                .map(String::from)
+                .to_vec()];
+            for r in &s.reasons {
+                rows.push(vec![
+                    r.file.clone(),
+                    r.outcome.name().to_string(),
+                    r.reason.clone(),
+                    r.rows.to_string(),
+                ]);
+            }
+            if format == Format::Csv {
+                return expansa_ledger::csv_rows(
+                    &["file", "outcome", "reason", "rows"],
+                    &rows[1..],
+                );
+            }
+            let mut text = format!("converted {} into {out}\n", s.source);
+            let by: Vec<String> = s
+                .by_outcome
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            text.push_str(&format!("source rows: {}\n", by.join(", ")));
+            text.push_str(&format!(
+                "book: {} lines, {} customers, {} products, {} contracts\n",
+                w.lines, w.customers, w.products, w.contracts
+            ));
+            text.push_str(&format!(
+                "MRR at {}: {} ({} paying customers)\n",
+                c.mrr_at,
+                locale.money(c.mrr, c.currency),
+                c.customers
+            ));
+            for m in &s.not_rebuilt {
+                text.push_str(&format!("not rebuilt: {m}\n"));
+            }
+            for n in &s.notes {
+                text.push_str(&format!("note: {n}\n"));
+            }
+            text.push_str(&format!(
+                "every source row and its outcome: {out}/{}\n\n",
+                expansa_sources::LOG_FILE
+            ));
+            text.push_str(&expansa_movements::table(
+                &rows,
+                &[false, false, false, true],
+            ));
+            text
+        }
+    }
+}
