@@ -93,25 +93,60 @@ impl SourceArgs {
         encoding: TextEncoding,
     ) -> Result<ConvertPlan, String> {
         let spec = match (self.from, self.map) {
-            (Some(name), None) => Spec::Source(SourceKind::from_name(&name).ok_or_else(|| {
-                format!(
-                    "--from {name}: unknown source (one of {})",
-                    SourceKind::ALL.map(|k| k.name()).join(", ")
-                )
-            })?),
+            (Some(name), None) => source_spec(&name)?,
             (None, Some(path)) => {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("--map {}: cannot be read: {e}", path.display()))?;
-                let name = path.display().to_string();
-                Spec::Mapping(Mapping::parse(&name, &text).map_err(|p| p.to_string())?)
+                mapping_spec(&path.display().to_string(), &text)?
             }
             _ => return Err("give the source: --from KIND or --map mapping.toml".into()),
         };
         let input = self
             .input
             .ok_or("give the export to convert: --input FOLDER_OR_FILE")?;
-        let timezone = expansa_sources::time::time_zone(&self.timezone)
-            .map_err(|e| format!("--timezone {e}"))?;
+        ConvertPlan::new(
+            spec,
+            input,
+            &self.timezone,
+            currency,
+            encoding,
+            self.skip_refused,
+        )
+    }
+}
+
+/// The spec of `--from NAME`: a known source kind (any case), or the message listing them.
+pub fn source_spec(name: &str) -> Result<Spec, String> {
+    SourceKind::from_name(name)
+        .map(Spec::Source)
+        .ok_or_else(|| {
+            format!(
+                "--from {name}: unknown source (one of {})",
+                SourceKind::ALL.map(|k| k.name()).join(", ")
+            )
+        })
+}
+
+/// The spec of a mapping file's TOML `text`; `name` names it in the report and in problems.
+pub fn mapping_spec(name: &str, text: &str) -> Result<Spec, String> {
+    Ok(Spec::Mapping(
+        Mapping::parse(name, text).map_err(|p| p.to_string())?,
+    ))
+}
+
+impl ConvertPlan {
+    /// A plan reading `input` (a folder or one file) by `spec`, its days counted in
+    /// `timezone` (an IANA name; the `--timezone` message otherwise).
+    pub fn new(
+        spec: Spec,
+        input: PathBuf,
+        timezone: &str,
+        currency: Currency,
+        encoding: TextEncoding,
+        skip_refused: bool,
+    ) -> Result<ConvertPlan, String> {
+        let timezone =
+            expansa_sources::time::time_zone(timezone).map_err(|e| format!("--timezone {e}"))?;
         Ok(ConvertPlan {
             spec,
             input,
@@ -119,7 +154,7 @@ impl SourceArgs {
                 currency,
                 timezone,
                 encoding,
-                skip_refused: self.skip_refused,
+                skip_refused,
             },
         })
     }
@@ -240,27 +275,36 @@ pub fn run(plan: &ConvertPlan, out: &Path, force: bool, mrr_at: Date) -> anyhow:
     Ok(converted)
 }
 
+/// The report as JSON (what `convert --format json` prints; the API's import preview answers
+/// the same): the source, the book folder `out`, the rows written per file, the source rows
+/// per outcome (`mapped`, `merged`, `skipped`, `refused`), the counts per file, outcome and
+/// reason, the months not rebuilt, notes, and the MRR at `mrr_at` (a decimal string rounded
+/// to the currency's minor unit) with the customers paying then.
+pub fn report_json(c: &Converted, out: &str) -> serde_json::Value {
+    let s = &c.conversion.summary;
+    serde_json::json!({
+        "source": s.source,
+        "book": out,
+        "written": c.conversion.written,
+        "rows": s.by_outcome,
+        "reasons": s.reasons,
+        "not_rebuilt": s.not_rebuilt,
+        "notes": s.notes,
+        "mrr_at": c.mrr_at.to_string(),
+        "mrr": c.mrr.round_dp(c.currency.minor_units()).to_string(),
+        "customers_paying": c.customers,
+        "currency": c.currency.code(),
+        "log": expansa_sources::LOG_FILE,
+    })
+}
+
 /// The report: counts per outcome, per file and reason, what was written and the MRR.
 pub fn render(c: &Converted, out: &str, format: Format, locale: Locale) -> String {
     let s = &c.conversion.summary;
     let w = &c.conversion.written;
     match format {
         Format::Json => {
-            let value = serde_json::json!({
-                "source": s.source,
-                "book": out,
-                "written": w,
-                "rows": s.by_outcome,
-                "reasons": s.reasons,
-                "not_rebuilt": s.not_rebuilt,
-                "notes": s.notes,
-                "mrr_at": c.mrr_at.to_string(),
-                "mrr": c.mrr.round_dp(c.currency.minor_units()).to_string(),
-                "customers_paying": c.customers,
-                "currency": c.currency.code(),
-                "log": expansa_sources::LOG_FILE,
-            });
-            let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+            let mut text = serde_json::to_string_pretty(&report_json(c, out)).unwrap_or_default();
             text.push('\n');
             text
         }

@@ -94,7 +94,8 @@ impl SourceKind {
     }
 }
 
-/// What a conversion reads and how.
+/// What a conversion reads and how (made once per conversion: its size does not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum Spec {
     /// A known source.
     Source(SourceKind),
