@@ -34,12 +34,8 @@
 //! Amounts are decimal reais as the API writes them (`"amount": 500.5`; the documentation types
 //! them `decimal`, and the plan prices of `GET /plan/:id` are per billing period), in the book's
 //! currency (`--currency`, BRL by default): Conexa has no currency field. A JSON number is read
-//! by `serde_json` as a binary float, so an amount is taken from its shortest decimal form, which
-//! is the written value exactly for up to 15 significant digits. So the file's text is checked
-//! first: a number given to `amount`, `discountValue`, `quantity`, `percentage` or `price` with
-//! more significant digits, or with an exponent, is one problem naming the line of the *text*
-//! (elements are not read yet) and nothing is written; amounts written as JSON strings
-//! (`"500.50"`) are read exactly whatever their length.
+//! from its text exactly as written (never through a binary float), as is an amount written as
+//! a JSON string (`"500.50"`); a number with an exponent (`1e3`) is refused.
 //!
 //! # Rules
 //! - A contract's own `amount` ("Valor final do Contrato", per billing period) is one line of
@@ -137,8 +133,6 @@ pub const SALE_FILES: &[&str] = &["sales.json", "vendas.json"];
 
 /// Decimal places a unit price or a discount percentage may have to be written.
 const MAX_SCALE: u32 = 10;
-/// Significant digits of a JSON number read exactly through a binary float.
-const FLOAT_DIGITS: usize = 15;
 
 /// Converts a folder of Conexa API lists into the book (see the module documentation).
 /// Errors: no contract or recurring sale list in the input, a file that is not JSON or not a
@@ -235,9 +229,6 @@ fn load(
     };
     let file = display_name(&path);
     let value = read_json(&path)?;
-    let text = std::fs::read(&path)
-        .map_err(|e| Problem::new(&file, 0, "file", "", &format!("cannot be read: {e}")))?;
-    exact_numbers(&file, &text)?;
     let list = List { file, value, what };
     let elements = items(&list)?;
     if let Some(key) = needs {
@@ -259,106 +250,6 @@ fn load(
         }
     }
     Ok(Some(list))
-}
-
-/// The keys whose JSON numbers the conversion reads as exact decimals.
-const EXACT_KEYS: [&str; 5] = ["amount", "discountValue", "quantity", "percentage", "price"];
-
-/// Whether a JSON number's text is read exactly through a binary float: an integer of at most
-/// 18 digits (read as an integer), or a decimal of at most [`FLOAT_DIGITS`] significant digits
-/// without an exponent.
-fn exact_number(token: &[u8]) -> bool {
-    if token.iter().any(|b| matches!(b, b'e' | b'E')) {
-        return false;
-    }
-    let digits: Vec<u8> = token
-        .iter()
-        .copied()
-        .filter(|b| b.is_ascii_digit() || *b == b'.')
-        .collect();
-    let Some(point) = digits.iter().position(|b| *b == b'.') else {
-        return digits.len() <= 18;
-    };
-    let (whole, fraction) = digits.split_at(point);
-    let fraction = fraction.get(1..).unwrap_or_default();
-    let fraction_end = fraction
-        .iter()
-        .rposition(|b| *b != b'0')
-        .map_or(0, |p| p + 1);
-    let mut significant: Vec<u8> = whole.to_vec();
-    significant.extend_from_slice(fraction.get(..fraction_end).unwrap_or_default());
-    let lead = significant.iter().take_while(|b| **b == b'0').count();
-    significant.len() - lead <= FLOAT_DIGITS
-}
-
-/// Checks, in a JSON text that parses, that every number given to one of [`EXACT_KEYS`] is read
-/// exactly (see [`exact_number`]); the problem names the text's line (elements are not read
-/// yet), the key and the number.
-fn exact_numbers(file: &str, text: &[u8]) -> Result<(), Problem> {
-    let mut line = 1u64;
-    let mut last_string: &[u8] = &[];
-    let mut key: &[u8] = &[];
-    let mut after_colon = false;
-    let mut it = text.iter().copied().enumerate().peekable();
-    while let Some((start, b)) = it.next() {
-        match b {
-            b'\n' => line += 1,
-            b' ' | b'\t' | b'\r' => {}
-            b'"' => {
-                let mut escaped = false;
-                let mut end = start + 1;
-                for (j, c) in it.by_ref() {
-                    if c == b'\n' {
-                        line += 1;
-                    }
-                    if escaped {
-                        escaped = false;
-                    } else if c == b'\\' {
-                        escaped = true;
-                    } else if c == b'"' {
-                        end = j;
-                        break;
-                    }
-                }
-                last_string = text.get(start + 1..end).unwrap_or_default();
-                after_colon = false;
-            }
-            b':' => {
-                key = last_string;
-                after_colon = true;
-            }
-            b'-' | b'0'..=b'9' => {
-                let mut end = start + 1;
-                while let Some(&(j, c)) = it.peek() {
-                    if !(c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
-                        break;
-                    }
-                    end = j + 1;
-                    it.next();
-                }
-                let token = text.get(start..end).unwrap_or_default();
-                if after_colon
-                    && EXACT_KEYS.iter().any(|k| k.as_bytes() == key)
-                    && !exact_number(token)
-                {
-                    return Err(Problem::new(
-                        file,
-                        line,
-                        &String::from_utf8_lossy(key),
-                        &String::from_utf8_lossy(token),
-                        &format!(
-                            "is a JSON number of more than {FLOAT_DIGITS} significant digits or \
-                             with an exponent, which is not read exactly: write it as a string \
-                             (\"1234.56\")"
-                        ),
-                    ));
-                }
-                after_colon = false;
-            }
-            _ => after_colon = false,
-        }
-    }
-    Ok(())
 }
 
 /// The elements of a list (a single object is a list of one).
@@ -450,25 +341,11 @@ fn shown(v: Option<&Value>) -> String {
     }
 }
 
-/// A decimal: a JSON string, or a JSON number of at most [`FLOAT_DIGITS`] significant digits.
+/// A decimal: a JSON string, or a JSON number read from its text as written (serde_json keeps
+/// numbers' text: its `arbitrary_precision` feature), never through a binary float.
 fn decimal_of(v: &Value) -> Result<Decimal, String> {
     match v {
         Value::String(s) => money::decimal(s),
-        Value::Number(n) if n.is_f64() => {
-            let text = n.to_string();
-            let digits = text
-                .bytes()
-                .filter(u8::is_ascii_digit)
-                .skip_while(|&b| b == b'0')
-                .count();
-            if text.contains(['e', 'E']) || digits > FLOAT_DIGITS {
-                return Err(format!(
-                    "has more than {FLOAT_DIGITS} significant digits or an exponent: a JSON \
-                     number is not read exactly then (write it as a string, \"1234.56\")"
-                ));
-            }
-            money::decimal(&text)
-        }
         Value::Number(n) => money::decimal(&n.to_string()),
         _ => Err("is not a number".into()),
     }
@@ -1508,22 +1385,11 @@ mod tests {
             number("\"0.1000000000000000055511\"").unwrap().to_string(),
             "0.1000000000000000055511"
         );
-        // Past 15 digits a float may not give the written number back: refused from the text.
-        let text = br#"{"data": [{"name": "a: 1", "amount": 0.1000000000000000055511}]}"#;
+        // Past 15 digits too: the text is read, not a float.
         assert_eq!(
-            exact_numbers("c.json", text).unwrap_err().to_string(),
-            "c.json:1: amount: 0.1000000000000000055511: is a JSON number of more than 15 \
-             significant digits or with an exponent, which is not read exactly: write it as a \
-             string (\"1234.56\")"
+            number("0.1000000000000000055511").unwrap().to_string(),
+            "0.1000000000000000055511"
         );
-        let text = b"[{\"amount\": 1045.00,\n \"quantity\": 2, \"percentage\": 4.5,\n \"id\": 1.00000000000000000001}]";
-        assert!(exact_numbers("c.json", text).is_ok());
-        assert!(exact_numbers("c.json", b"[{\"price\":\n1e3}]")
-            .unwrap_err()
-            .to_string()
-            .starts_with("c.json:2: price: 1e3:"));
-        assert!(exact_number(b"000123456789012345.000"));
-        assert!(!exact_number(b"1234567890123456.5"));
         assert!(number("1e300").is_err());
         assert!(number("true").is_err());
     }
