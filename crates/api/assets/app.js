@@ -18,6 +18,21 @@ const TEXT = {
     outcomes: { accepted: "aceita", declined: "recusada", open: "em aberto" },
     kinds: { new: "Novo", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reativação", downsell: "Downsell", churn: "Churn", fx: "Câmbio", entering_segment: "Entrada no segmento", leaving_segment: "Saída do segmento" },
     mrr_line: "MRR final",
+    tab_dashboard: "Painel", tab_import: "Importar", import_title: "Importar um export",
+    import_hint: "Envie os arquivos do export (CSV, JSON, .xlsx, .ods), escolha a origem, confira o relatório e as primeiras linhas, corrija o mapeamento se preciso e importe para a base como um evento. Pré-visualizar e importar exigem a chave de API (no topo).",
+    import_kind: "Origem", import_files: "Arquivos", import_timezone: "Fuso horário", import_mrr_at: "MRR no fim de",
+    import_skip: "Deixar de fora as linhas recusadas", import_mapping: "Mapeamento (TOML)",
+    import_preview: "Pré-visualizar", import_commit: "Importar para a base", mapping_file: "Arquivo de mapeamento (TOML)",
+    no_mapping: "Esta origem é convertida por código: não tem mapeamento.",
+    need_files: "Escolha ao menos um arquivo.", need_key_import: "Informe a chave de API (no topo) para pré-visualizar e importar.",
+    previewing: "Convertendo…", previewed: "Pré-visualização pronta: confira e importe.",
+    refused: "A conversão recusou os arquivos: ", preview_failed: "Não foi possível pré-visualizar: ",
+    committing: "Importando…", committed: "Importado como evento ", unchanged: "Nada mudou: a base já tinha estas linhas.",
+    commit_failed: "Não foi possível importar: ", report_of: "Relatório da conversão", first_rows: "Primeiras linhas de",
+    mrr_at: "MRR em", paying: "Clientes pagantes", book_written: "Livro", file: "Arquivo", reason: "Motivo", rows: "Linhas",
+    not_rebuilt: "Meses não reconstruídos", notes: "Notas",
+    import_outcomes: { mapped: "mapeadas", merged: "combinadas", skipped: "ignoradas", refused: "recusadas" },
+    written_names: { lines: "linhas", customers: "clientes", products: "produtos", contracts: "contratos" },
   },
   en: {
     from: "From", to: "To", segment: "Segment", channel: "Channel", family: "Family", all: "all",
@@ -33,6 +48,21 @@ const TEXT = {
     outcomes: { accepted: "accepted", declined: "declined", open: "open" },
     kinds: { new: "New", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reactivation", downsell: "Downsell", churn: "Churn", fx: "FX", entering_segment: "Entering segment", leaving_segment: "Leaving segment" },
     mrr_line: "MRR end",
+    tab_dashboard: "Dashboard", tab_import: "Import", import_title: "Import an export",
+    import_hint: "Upload the export's files (CSV, JSON, .xlsx, .ods), choose the source, check the report and the first rows, fix the mapping if needed and commit it to the store as one event. Previewing and committing need the API key (at the top).",
+    import_kind: "Source", import_files: "Files", import_timezone: "Time zone", import_mrr_at: "MRR at the end of",
+    import_skip: "Leave refused rows out", import_mapping: "Mapping (TOML)",
+    import_preview: "Preview", import_commit: "Commit to the store", mapping_file: "Mapping file (TOML)",
+    no_mapping: "This source is converted by code: it has no mapping.",
+    need_files: "Choose at least one file.", need_key_import: "Enter the API key (at the top) to preview and commit.",
+    previewing: "Converting…", previewed: "Preview ready: check it and commit.",
+    refused: "The conversion refused the files: ", preview_failed: "Could not preview: ",
+    committing: "Committing…", committed: "Committed as event ", unchanged: "Nothing changed: the store already held these rows.",
+    commit_failed: "Could not commit: ", report_of: "Conversion report", first_rows: "First rows of",
+    mrr_at: "MRR at", paying: "Paying customers", book_written: "Book", file: "File", reason: "Reason", rows: "Rows",
+    not_rebuilt: "Months not rebuilt", notes: "Notes",
+    import_outcomes: { mapped: "mapped", merged: "merged", skipped: "skipped", refused: "refused" },
+    written_names: { lines: "lines", customers: "customers", products: "products", contracts: "contracts" },
   },
 };
 
@@ -501,6 +531,201 @@ async function refresh() {
   }
 }
 
+// ---- import page ------------------------------------------------------------------------
+// Upload an export, convert it on the server (POST /api/v1/imports/preview: the `convert`
+// command's report and the first rows of the book), fix the mapping here, then commit the
+// previewed book (POST /api/v1/imports/{token}/commit: one event). Everything the server sends
+// is shown as text (esc), never as markup.
+const KIND_NAMES = { stripe: "Stripe", recurly: "Recurly", zuora: "Zuora", chargebee: "Chargebee", baremetrics: "Baremetrics", chartmogul: "ChartMogul", conexa: "Conexa", asaas: "Asaas", iugu: "Iugu", vindi: "Vindi" };
+const importState = { sources: [], preset: null, token: null, idempotency: null, preview: null, error: null, committed: null };
+
+function showPage() {
+  const page = location.hash === "#import" ? "import" : "dashboard";
+  document.body.dataset.page = page;
+  for (const [id, p] of [["tab-dashboard", "dashboard"], ["tab-import", "import"]]) {
+    if (p === page) $(id).setAttribute("aria-current", "page"); else $(id).removeAttribute("aria-current");
+  }
+  // Charts drawn while hidden have no size: draw them again when the dashboard shows.
+  if (page === "dashboard" && grid && state.data.kpis) renderAll();
+}
+
+function importStatus(text, kind = "") {
+  const el = $("import-status");
+  el.textContent = text;
+  el.className = kind;
+}
+
+function fillKinds() {
+  const select = $("import-kind");
+  const chosen = select.value;
+  select.innerHTML = "";
+  for (const s of importState.sources) select.add(new Option(own(KIND_NAMES, s.kind) || s.kind, s.kind));
+  select.add(new Option(t("mapping_file"), "mapping"));
+  if (chosen) select.value = chosen;
+  $("import-mapping").placeholder = $("import-mapping").disabled ? t("no_mapping") : "";
+}
+
+function forgetPreview() {
+  // What was previewed no longer matches the form: it cannot be committed.
+  importState.token = null;
+  importState.idempotency = null;
+  $("import-commit").disabled = true;
+}
+
+function onKindChange() {
+  const kind = $("import-kind").value;
+  const source = importState.sources.find((s) => s.kind === kind);
+  const area = $("import-mapping");
+  if (kind === "mapping") {
+    if (importState.preset !== null && area.value === importState.preset) area.value = "";
+    importState.preset = null;
+    area.disabled = false;
+  } else if (source && typeof source.preset === "string") {
+    importState.preset = source.preset;
+    area.value = source.preset;
+    area.disabled = false;
+  } else {
+    importState.preset = null;
+    area.value = "";
+    area.disabled = true;
+  }
+  area.placeholder = area.disabled ? t("no_mapping") : "";
+  forgetPreview();
+}
+
+function readBase64(file) {
+  // The file's bytes in base64 (a data: URL's payload), read by the browser.
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).replace(/^[^,]*,/, ""));
+    reader.onerror = () => reject(reader.error || new Error(file.name));
+    reader.readAsDataURL(file);
+  });
+}
+
+async function importRequest() {
+  const kind = $("import-kind").value;
+  const text = $("import-mapping").value;
+  const files = await Promise.all([...$("import-files").files].map(async (f) => ({ name: f.name, content_base64: await readBase64(f) })));
+  const body = { files, timezone: $("import-timezone").value.trim() || "UTC", skip_refused: $("import-skip").checked };
+  if ($("import-mrr-at").value) body.mrr_at = $("import-mrr-at").value;
+  // A preset edited in the page is sent as a mapping of its own.
+  if (kind === "mapping" || (importState.preset !== null && text !== importState.preset)) body.mapping = text;
+  else body.from = kind;
+  return body;
+}
+
+async function previewImport() {
+  const key = $("api-key").value.trim();
+  if (!key) { importStatus(t("need_key_import"), "failed"); return; }
+  if (!$("import-files").files.length) { importStatus(t("need_files"), "failed"); return; }
+  forgetPreview();
+  importState.preview = null;
+  importState.error = null;
+  importState.committed = null;
+  renderImport();
+  importStatus(t("previewing"));
+  try {
+    const response = await fetch("/api/v1/imports/preview", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
+      body: JSON.stringify(await importRequest()),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      importState.error = body.error || { code: String(response.status), message: response.statusText, problems: [] };
+      const prefix = importState.error.code === "invalid_source" ? t("refused") : t("preview_failed");
+      importStatus(prefix + importState.error.message, "failed");
+      renderImport();
+      document.body.dataset.importRefused = String(Date.now());
+      return;
+    }
+    importState.preview = body;
+    importState.token = body.token;
+    importState.idempotency = crypto.randomUUID();
+    $("import-commit").disabled = false;
+    importStatus(t("previewed"));
+    renderImport();
+    document.body.dataset.previewed = body.token;
+  } catch (e) {
+    importStatus(t("preview_failed") + e.message, "failed");
+  }
+}
+
+async function commitImport() {
+  const key = $("api-key").value.trim();
+  if (!key) { importStatus(t("need_key_import"), "failed"); return; }
+  if (!importState.token) return;
+  $("import-commit").disabled = true;
+  importStatus(t("committing"));
+  try {
+    // One idempotency key per previewed book: a retry answers the first commit.
+    const body = await api(`/api/v1/imports/${encodeURIComponent(importState.token)}/commit`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, "Idempotency-Key": importState.idempotency },
+    });
+    importState.committed = body;
+    importStatus(body.event === null ? t("unchanged") : t("committed") + body.event, "done");
+    document.body.dataset.committed = String(body.event);
+    // The dashboard's figures, read again from the store.
+    const events = await api("/api/v1/events").catch(() => []);
+    document.body.dataset.events = String(events.length || 0);
+    await refresh();
+    await fillFilters().catch(() => {});
+    document.body.dataset.refreshed = String(body.event);
+  } catch (e) {
+    $("import-commit").disabled = false;
+    importStatus(t("commit_failed") + e.message, "failed");
+  }
+}
+
+function renderImport() {
+  const problems = $("import-problems");
+  const err = importState.error;
+  problems.innerHTML = err && Array.isArray(err.problems)
+    ? err.problems.map((p) => `<li>${esc(`${p.file}:${p.line}: ${p.column}: ${p.value}: ${p.reason}`)}</li>`).join("")
+    : "";
+  const report = $("import-report");
+  const rowsBox = $("import-rows");
+  const preview = importState.preview;
+  if (!preview) { report.innerHTML = ""; rowsBox.innerHTML = ""; return; }
+  const r = preview.report;
+  const outcomes = Object.entries(r.rows || {}).map(([k, n]) => `<div class="figure" data-outcome="${esc(k)}">
+      <span class="label">${esc(own(t("import_outcomes"), k) ?? k)}</span><span class="value" data-raw="${esc(n)}">${esc(show(String(n), "count"))}</span></div>`);
+  const written = Object.entries(r.written || {}).map(([k, n]) => `${show(String(n), "count")} ${own(t("written_names"), k) ?? k}`).join(", ");
+  const reasons = (r.reasons || []).map((x) => `<tr><td>${esc(x.file)}</td><td>${esc(own(t("import_outcomes"), x.outcome) ?? x.outcome)}</td>
+      <td>${esc(x.reason)}</td><td class="num">${esc(x.rows)}</td></tr>`).join("");
+  const list = (title, items, cls) => (items && items.length
+    ? `<h3>${esc(title)}</h3><ul class="${cls}">${items.map((m) => `<li>${esc(m)}</li>`).join("")}</ul>` : "");
+  report.innerHTML = `<h3>${esc(t("report_of"))}: ${esc(r.source)}</h3>
+    <div class="import-figures">${outcomes.join("")}
+      <div class="figure mrr"><span class="label">${esc(t("mrr_at"))} ${esc(r.mrr_at)}</span><span class="value" data-raw="${esc(r.mrr)}">${esc(money(r.mrr, r.currency))}</span></div>
+      <div class="figure paying"><span class="label">${esc(t("paying"))}</span><span class="value" data-raw="${esc(r.customers_paying)}">${esc(show(String(r.customers_paying), "count"))}</span></div>
+      <div class="figure written"><span class="label">${esc(t("book_written"))}</span><span class="value">${esc(written)}</span></div>
+    </div>
+    <table class="reasons"><thead><tr><th>${esc(t("file"))}</th><th>${esc(t("outcome"))}</th><th>${esc(t("reason"))}</th><th class="num">${esc(t("rows"))}</th></tr></thead>
+    <tbody>${reasons}</tbody></table>
+    ${list(t("not_rebuilt"), r.not_rebuilt, "not-rebuilt")}${list(t("notes"), r.notes, "notes")}`;
+  rowsBox.innerHTML = Object.entries(preview.preview || {}).map(([file, table]) => `<h3>${esc(t("first_rows"))} ${esc(file)}.csv</h3>
+    <div class="import-rows-table"><table data-file="${esc(file)}"><thead><tr>${table.columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead>
+    <tbody>${table.rows.map((row) => `<tr>${row.map((v) => `<td>${esc(v)}</td>`).join("")}</tr>`).join("")}</tbody></table></div>`).join("");
+}
+
+async function setupImport() {
+  window.addEventListener("hashchange", showPage);
+  showPage();
+  $("import-kind").addEventListener("change", onKindChange);
+  $("import-mapping").addEventListener("input", forgetPreview);
+  for (const id of ["import-files", "import-timezone", "import-mrr-at", "import-skip"]) $(id).addEventListener("change", forgetPreview);
+  $("import-preview").addEventListener("click", previewImport);
+  $("import-commit").addEventListener("click", commitImport);
+  const known = await api("/api/v1/imports/sources");
+  importState.sources = known.sources;
+  fillKinds();
+  onKindChange();
+  document.body.dataset.importReady = "true";
+}
+
 async function start() {
   const known = await api("/assets/widgets.json");
   WIDGETS = new Map(known.widgets.map((w) => [w.id, w]));
@@ -509,6 +734,7 @@ async function start() {
   $("api-key").value = localStorage.getItem("expansa.key") || "";
   $("api-key").addEventListener("change", () => localStorage.setItem("expansa.key", $("api-key").value.trim()));
   applyLanguage();
+  setupImport().catch((e) => importStatus(t("load_failed") + e.message, "failed"));
   const events = await api("/api/v1/events").catch(() => []);
   const lastMonth = (() => {
     const d = new Date();
@@ -537,6 +763,8 @@ async function start() {
     localStorage.setItem("expansa.lang", state.lang);
     applyLanguage();
     renderAll();
+    fillKinds();
+    renderImport();
   });
   $("add").addEventListener("click", async () => {
     const id = $("add-widget").value;

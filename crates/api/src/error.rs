@@ -33,6 +33,8 @@ pub enum ApiError {
     IdempotencyKeyReused(String),
     /// The book would be invalid (422, `invalid_book`), with every problem.
     InvalidBook(String, Vec<Problem>),
+    /// An export the conversion refused (422, `invalid_source`), with every problem.
+    InvalidSource(String, Vec<Problem>),
     /// Another writer held the store past the busy timeout; nothing was done (503, `busy`, with
     /// `Retry-After`).
     Busy(String),
@@ -54,11 +56,12 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable code: bad_request, missing_idempotency_key, unauthorized, not_found,
     /// method_not_allowed, request_timeout, conflict, payload_too_large, unsupported_media_type,
-    /// idempotency_key_reused, invalid_book, invalid_layout, too_many_requests, busy, internal (and,
+    /// idempotency_key_reused, invalid_book, invalid_source, invalid_layout, too_many_requests, busy, internal (and,
     /// for any other status the HTTP layer answers, a code named after it: see docs/api.md).
     pub code: &'static str,
     pub message: String,
-    /// For invalid_book: every problem, as `file:line: column: value: reason` parts.
+    /// For invalid_book and invalid_source: every problem, as `file:line: column: value: reason`
+    /// parts.
     pub problems: Vec<ProblemBody>,
 }
 
@@ -98,6 +101,9 @@ impl ApiError {
                 m,
             ),
             ApiError::InvalidBook(m, _) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_book", m),
+            ApiError::InvalidSource(m, _) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_source", m)
+            }
             ApiError::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, "busy", m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
         }
@@ -143,7 +149,7 @@ impl IntoResponse for ApiError {
             tracing::error!(code, "{message}");
         }
         let problems = match &self {
-            ApiError::InvalidBook(_, problems) => problems
+            ApiError::InvalidBook(_, problems) | ApiError::InvalidSource(_, problems) => problems
                 .iter()
                 .map(|p| ProblemBody {
                     file: p.file.clone(),

@@ -12,6 +12,7 @@ mod assets;
 mod books;
 mod error;
 mod http;
+pub mod imports;
 mod limits;
 mod openapi;
 mod quotes;
@@ -51,6 +52,8 @@ pub struct AppState {
     store: Store,
     config: ApiConfig,
     books: BookCache,
+    /// Converted books waiting for their commit.
+    imports: imports::Imports,
     /// Requests per client (peer IP address).
     limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
@@ -59,6 +62,7 @@ impl AppState {
     pub fn new(store: Store, config: ApiConfig) -> Arc<AppState> {
         Arc::new(AppState {
             books: BookCache::new(store.clone()),
+            imports: imports::Imports::default(),
             limiter: Arc::new(config.limits.limiter()),
             store,
             config,
@@ -147,6 +151,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/offers", get(reads::offers))
         .route("/api/v1/events", get(reads::events))
         .route("/api/v1/contracts/{id}/terms", get(reads::contract))
+        .route("/api/v1/imports/sources", get(imports::sources))
+        .route("/api/v1/imports/preview", post(imports::preview))
+        .route("/api/v1/imports/{token}/commit", post(imports::commit))
         .route("/api/v1/quotes/amend", post(quotes::amend))
         .route("/api/v1/quotes/renew", post(quotes::renew))
         .route(
