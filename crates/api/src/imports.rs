@@ -26,7 +26,7 @@ use expansa_commands::convert::{
 use expansa_import::{Folder, Problem, Records, TextEncoding};
 use expansa_ledger::{Currency, Month};
 use expansa_sources::SourceKind;
-use expansa_store::{ImportMode, StoreError};
+use expansa_store::{FileChanges, ImportMode, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -465,9 +465,17 @@ pub(crate) async fn commit(
         )));
     };
     let actor = actor(&key, &headers, &what);
+    // The answer is kept under the Idempotency-Key in the import's own transaction: a retry
+    // after a crash, or after the token expired, finds it.
     let outcome = s
         .store
-        .import(&Folder(book.path()), ImportMode::Merge, &actor)
+        .import_with(
+            &Folder(book.path()),
+            ImportMode::Merge,
+            &actor,
+            Some(&idempotency),
+            |event, changes| Some(commit_answer(event, &token, changes)),
+        )
         .await
         .map_err(|e| match e {
             StoreError::Book(mut errors) => {
@@ -477,24 +485,12 @@ pub(crate) async fn commit(
             }
             other => ApiError::from(other),
         })?;
-    let files: Vec<Value> = outcome
-        .files
-        .iter()
-        .map(|f| {
-            json!({"file": f.file, "added": f.added, "changed": f.changed,
-                   "removed": f.removed, "unchanged": f.unchanged})
-        })
-        .collect();
-    let answer = json!({"event": outcome.event, "token": token, "files": files}).to_string();
-    // The answer is kept under the Idempotency-Key by a write that changes nothing (the store's
-    // import takes no key): a replay after the token expired still answers it.
-    let kept = answer.clone();
-    if let Err(e) = s
-        .store
-        .write("import", &[], &actor, Some(&idempotency), |_| Some(kept))
-        .await
-    {
-        tracing::warn!("the answer of import {token} is not kept under its key: {e}");
+    let answer = outcome
+        .response
+        .clone()
+        .unwrap_or_else(|| commit_answer(outcome.event, &token, &outcome.files));
+    if outcome.replayed {
+        return Ok(answered(answer, true));
     }
     {
         let mut state = pending.state();
@@ -503,6 +499,18 @@ pub(crate) async fn commit(
     }
     drop(book);
     Ok(answered(answer, false))
+}
+
+/// A commit's answer: the event and what changed per file.
+fn commit_answer(event: Option<i64>, token: &str, changes: &[FileChanges]) -> String {
+    let files: Vec<Value> = changes
+        .iter()
+        .map(|f| {
+            json!({"file": f.file, "added": f.added, "changed": f.changed,
+                   "removed": f.removed, "unchanged": f.unchanged})
+        })
+        .collect();
+    json!({"event": event, "token": token, "files": files}).to_string()
 }
 
 /// A commit's answer (200), marked replayed or not.

@@ -34,6 +34,10 @@ pub(crate) struct SourceArgs {
     /// instead of writing nothing.
     #[arg(long)]
     pub(crate) skip_refused: bool,
+    /// Exchange rates (fx_rates.csv: month, currency, rate) for an export whose lines are in
+    /// several currencies: copied into the book.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) fx_rates: Option<PathBuf>,
 }
 
 /// `expansa convert` flags.
@@ -104,14 +108,16 @@ impl SourceArgs {
         let input = self
             .input
             .ok_or("give the export to convert: --input FOLDER_OR_FILE")?;
-        ConvertPlan::new(
+        let mut plan = ConvertPlan::new(
             spec,
             input,
             &self.timezone,
             currency,
             encoding,
             self.skip_refused,
-        )
+        )?;
+        plan.options.fx_rates = self.fx_rates;
+        Ok(plan)
     }
 }
 
@@ -155,6 +161,7 @@ impl ConvertPlan {
                 timezone,
                 encoding,
                 skip_refused,
+                fx_rates: None,
             },
         })
     }

@@ -189,6 +189,8 @@ pub struct BookWriter {
     customer_ids: HashSet<String>,
     product_ids: HashSet<String>,
     contract_ids: HashSet<String>,
+    /// Lines written per currency given (`None`: the book's reporting currency).
+    currencies: std::collections::BTreeMap<Option<Currency>, u64>,
     written: Written,
 }
 
@@ -212,6 +214,7 @@ impl BookWriter {
             customer_ids: HashSet::new(),
             product_ids: HashSet::new(),
             contract_ids: HashSet::new(),
+            currencies: Default::default(),
             written: Written::default(),
         }
     }
@@ -278,7 +281,13 @@ impl BookWriter {
             text(&l.revises),
         ])?;
         self.written.lines += 1;
+        *self.currencies.entry(l.currency).or_insert(0) += 1;
         Ok(())
+    }
+
+    /// Lines written per currency given (`None`: no currency, the book's reporting one).
+    pub fn currencies(&self) -> &std::collections::BTreeMap<Option<Currency>, u64> {
+        &self.currencies
     }
 
     /// Writes a customer, unless one with its id was written; returns whether it was.

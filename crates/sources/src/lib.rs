@@ -124,6 +124,9 @@ pub struct Options {
     pub encoding: TextEncoding,
     /// Leave refused rows out (listed in the report) instead of writing nothing.
     pub skip_refused: bool,
+    /// An `fx_rates.csv` (month, currency, rate) copied into the book, for a source whose
+    /// lines are in several currencies; without it every line must be in `currency`.
+    pub fx_rates: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -133,6 +136,7 @@ impl Default for Options {
             timezone: TimeZone::UTC,
             encoding: TextEncoding::UTF_8,
             skip_refused: false,
+            fx_rates: None,
         }
     }
 }
@@ -207,6 +211,13 @@ pub fn convert_into(
     if let Some(p) = fatal {
         report.problem(p);
     }
+    if !has_fatal {
+        let fx = currencies(input, options, &book, dir);
+        if let Err(p) = fx {
+            report.problem(p);
+            return Err(report.finish().map_err(io)?.1.into_errors());
+        }
+    }
     let written = book.finish().map_err(io)?;
     let refused = report.refused_count();
     let (summary, problems) = report.finish().map_err(io)?;
@@ -214,6 +225,63 @@ pub fn convert_into(
         return Err(problems.into_errors());
     }
     Ok(Conversion { summary, written })
+}
+
+/// Checks that the lines' currencies can be read by the book: all in the reporting currency,
+/// or rates given (copied into the book as `fx_rates.csv`, where the importer checks them).
+fn currencies(
+    input: &Input,
+    options: &Options,
+    book: &BookWriter,
+    dir: &Path,
+) -> Result<(), Problem> {
+    if let Some(rates) = &options.fx_rates {
+        return std::fs::copy(rates, dir.join("fx_rates.csv"))
+            .map(|_| ())
+            .map_err(|e| {
+                Problem::new(
+                    &rates.display().to_string(),
+                    0,
+                    "file",
+                    "",
+                    &format!("cannot be read: {e}"),
+                )
+            });
+    }
+    let foreign: Vec<String> = book
+        .currencies()
+        .iter()
+        .filter_map(|(c, n)| match c {
+            Some(c) if *c != options.currency => Some(format!("{n} in {c}")),
+            _ => None,
+        })
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let only = book.currencies().len() == 1;
+    Err(Problem::new(
+        &input.path.display().to_string(),
+        0,
+        "currency",
+        "",
+        &format!(
+            "the source's lines are {} but the book's currency is {}: {}",
+            foreign.join(", "),
+            options.currency,
+            if only {
+                let c = book.currencies().keys().next().copied().flatten();
+                format!(
+                    "give --currency {}",
+                    c.map(|c| c.to_string()).unwrap_or_default()
+                )
+            } else {
+                "give --currency and --fx-rates FILE (month,currency,rate: what one unit of each \
+                 currency is worth in the book's currency, each month)"
+                    .to_string()
+            }
+        ),
+    ))
 }
 
 /// Moves the finished book in `from` (a folder on the same file system) to `out`: `out` must

@@ -25,6 +25,8 @@ fn options(tz: &str, skip_refused: bool) -> Options {
         currency: usd(),
         timezone: time::time_zone(tz).unwrap(),
         skip_refused,
+        // The JPY rate the API fixture's yen line needs (copied into the book).
+        fx_rates: Some(fixture("fx_rates.csv")),
         ..Options::default()
     }
 }
@@ -389,15 +391,6 @@ fn a_tiered_price_in_use_is_refused_not_guessed() {
 
 // ----- API objects ----------------------------------------------------------------------
 
-/// Writes the JPY rate the book needs beside the converted book.
-fn with_jpy_rate(dir: &Path) {
-    std::fs::write(
-        dir.join("fx_rates.csv"),
-        "month,currency,rate\n2024-03,JPY,0.0066\n",
-    )
-    .unwrap();
-}
-
 #[test]
 fn api_objects_become_lines() {
     let (r, dir) = convert(&fixture("api"), &options("America/Sao_Paulo", false));
@@ -519,7 +512,6 @@ fn api_objects_become_lines() {
                 .to_string()
         ]
     );
-    with_jpy_rate(dir);
     assert_eq!(mrr_on(dir, "2024-06-30"), d("381"));
     assert_eq!(mrr_on(dir, "2024-03-31"), d("366"));
 }
@@ -752,5 +744,38 @@ fn an_amount_off_that_is_not_exact_per_unit_is_refused() {
              written"
                 .to_string()
         ]
+    );
+}
+
+#[test]
+fn lines_in_a_currency_the_book_cannot_read_are_refused_at_the_source() {
+    // Without rates, a yen line in a USD book: one problem naming the currencies and the
+    // flags, not the importer's problem with the written file.
+    let o = Options {
+        fx_rates: None,
+        ..options("America/Sao_Paulo", false)
+    };
+    let (r, _dir) = convert(&fixture("api"), &o);
+    let problems: Vec<String> = r.unwrap_err().0.iter().map(ToString::to_string).collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].ends_with(
+            ":0: currency: : the source's lines are 1 in JPY but the book's currency is USD: \
+             give --currency and --fx-rates FILE (month,currency,rate: what one unit of each \
+             currency is worth in the book's currency, each month)"
+        ),
+        "{problems:?}"
+    );
+    // A book all in one other currency names the --currency to give.
+    let o = Options {
+        currency: Currency::from_code("BRL").unwrap(),
+        fx_rates: None,
+        ..options("UTC", false)
+    };
+    let (r, _dir) = convert(&fixture("warehouse"), &o);
+    let problems: Vec<String> = r.unwrap_err().0.iter().map(ToString::to_string).collect();
+    assert!(
+        problems[0].contains("but the book's currency is BRL: give --currency USD"),
+        "{problems:?}"
     );
 }

@@ -679,6 +679,21 @@ impl Store {
         mode: ImportMode,
         actor: &Actor,
     ) -> Result<WriteOutcome, StoreError> {
+        self.import_with(source, mode, actor, None, |_, _| None)
+            .await
+    }
+
+    /// [`Store::import`] under an idempotency key, in the same transaction: a second import
+    /// under the key does nothing and answers like the first; `response` makes the answer kept
+    /// with the key, from the event (`None` when nothing changed) and what changed per file.
+    pub async fn import_with(
+        &self,
+        source: &dyn BookSource,
+        mode: ImportMode,
+        actor: &Actor,
+        idempotency: Option<&Idempotency>,
+        response: impl FnOnce(Option<i64>, &[FileChanges]) -> Option<String>,
+    ) -> Result<WriteOutcome, StoreError> {
         if let Some(p) = source.unavailable() {
             return Err(StoreError::Book(BookErrors(vec![p], 0)));
         }
@@ -692,6 +707,17 @@ impl Store {
             }
         }
         let (mut tx, _writer) = self.begin_write().await?;
+        if let Some(idempotency) = idempotency {
+            if let Some((event, response)) = idempotency::seen(&mut tx, idempotency).await? {
+                tx.rollback().await?;
+                return Ok(WriteOutcome {
+                    event,
+                    files: Vec::new(),
+                    replayed: true,
+                    response: Some(response),
+                });
+            }
+        }
         let event = self.insert_event(&mut tx, "import", actor).await?;
         let mut report = Vec::new();
         for (schema, rows) in &files {
@@ -701,7 +727,11 @@ impl Store {
                     .await?,
             );
         }
-        self.finish(tx, event, report, None, None, |_| None).await
+        let changes = report.clone();
+        self.finish(tx, event, report, None, idempotency, |event| {
+            response(event, &changes)
+        })
+        .await
     }
 
     /// Applies row changes as one event (`kind`, e.g. `line` or `amend`). With an idempotency
