@@ -26,6 +26,8 @@ pub struct Records<R> {
     reader: R,
     encoding: TextEncoding,
     buf: Vec<u8>,
+    /// Where the unread part of `buf` starts (bytes before it are dropped when reading more).
+    pos: usize,
     eof: bool,
     separator: u8,
     next_line: u64,
@@ -48,6 +50,7 @@ impl<R: Read> Records<R> {
             reader,
             encoding,
             buf: Vec::with_capacity(BLOCK),
+            pos: 0,
             eof: false,
             separator: b',',
             next_line: 1,
@@ -114,22 +117,28 @@ impl<R: Read> Records<R> {
                 return Ok(None);
             }
             let end = loop {
-                if let Some(end) = record::record_end(&self.buf, self.separator, self.eof) {
+                if let Some(end) =
+                    record::record_end(&self.buf[self.pos..], self.separator, self.eof)
+                {
                     break end;
                 }
-                if self.buf.len() > MAX_RECORD_BYTES {
+                if self.buf.len() - self.pos > MAX_RECORD_BYTES {
                     self.failed = true;
                     return Err(self.too_long(self.next_line));
                 }
+                // Drop what was read, then read more.
+                self.buf.drain(..self.pos);
+                self.pos = 0;
                 let want = self.buf.len() + BLOCK;
                 self.fill(want)?;
             };
             if end == 0 {
                 return Ok(None);
             }
+            let span = self.pos..self.pos + end;
             let line = self.next_line;
             let (_, lines) = record::parse_record(
-                &self.buf[..end],
+                &self.buf[span.clone()],
                 self.separator,
                 &mut self.out,
                 &mut self.fields,
@@ -160,7 +169,7 @@ impl<R: Read> Records<R> {
                 };
                 fields.push(text);
             }
-            self.buf.drain(..end);
+            self.pos = span.end;
             if fields.iter().all(|f| f.trim().is_empty()) && !self.header.is_empty() {
                 continue;
             }
