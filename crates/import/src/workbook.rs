@@ -32,6 +32,8 @@
 //! refused, never guessed. Months (`fx_rates`, `marketing_spend`, `usage`) may be dates on the
 //! first of their month. Problems name the workbook, the sheet and the row:
 //! `planilha.xlsx[assinaturas]:3: unit_price: abc: not a decimal number (like 1234.56)`.
+//! (A line named inside a reason, `duplicate line id (first on line 4)`, is a row too, unless
+//! a cell above it holds a line break.)
 //!
 //! # For converters
 //! [`is_workbook`] (by extension), [`Workbook::open`] (a path) or [`Workbook::from_bytes`] (an
