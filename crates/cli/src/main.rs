@@ -6,7 +6,7 @@ use clap::Parser;
 use expansa_api::ApiConfig;
 use expansa_commands::{execute, output_format, Apply, Cli, Command, Format, Plan, Source};
 use expansa_contracts::{quote_amend, quote_renew, render_quote, Quote};
-use expansa_import::{read_book, BookErrors, Folder, ImportOptions};
+use expansa_import::{book_at, read_book, BookErrors, Folder, ImportOptions};
 use expansa_ledger::Book;
 use expansa_store::{AsOf, Event, ExistingBook, Idempotency, Store, StoreError, WriteOutcome};
 use std::io::Write;
@@ -70,7 +70,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             convert: None,
         } => {
             let outcome = block_on(with_store(plan, async |store: &Store| {
-                store.import(&Folder(dir), *mode, actor).await
+                store.import(&book_at(dir), *mode, actor).await
             }))
             .map_err(store_error)?;
             Ok(describe_write(&outcome, "import"))
@@ -242,7 +242,7 @@ fn import_options(plan: &Plan) -> ImportOptions {
     }
 }
 
-/// The book, from its folder or from the store.
+/// The book, from its folder or workbook, or from the store.
 fn load(plan: &Plan) -> anyhow::Result<Book> {
     match &plan.source {
         Source::Folder(dir) => Ok(read_book(

@@ -29,3 +29,29 @@ fn fuzz_corpus_replays_without_panics() {
         "the corpus should hold good and bad books ({loaded} loaded, {refused} refused)"
     );
 }
+
+/// The workbook corpus (fuzz/corpus/workbook: the fixtures of testdata/workbook, and damaged
+/// copies of them) through the workbook harness (`cargo fuzz run workbook`).
+#[test]
+fn workbook_fuzz_corpus_replays_without_panics() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/workbook");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    let loaded = entries
+        .iter()
+        .filter(|path| fuzz_workbook(&std::fs::read(path).unwrap()))
+        .count();
+    assert!(
+        entries.len() >= 20,
+        "the corpus has only {} inputs",
+        entries.len()
+    );
+    assert!(
+        loaded > 0 && loaded < entries.len(),
+        "the corpus should hold good and bad workbooks ({loaded} of {} loaded)",
+        entries.len()
+    );
+}

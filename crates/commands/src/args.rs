@@ -472,8 +472,10 @@ fn product_quantity(flag: &str, s: &str) -> Result<(String, Decimal), String> {
 
 #[derive(clap::Args, Debug)]
 struct BookArgs {
-    /// Folder of the book (subscriptions.csv and the optional tables).
-    #[arg(long, value_name = "DIR")]
+    /// The book: a folder (subscriptions.csv and the optional tables), or a workbook (.xlsx or
+    /// .ods: one sheet per table, named like the files or in pt-BR, or one sheet of
+    /// subscriptions).
+    #[arg(long, value_name = "PATH")]
     data: Option<PathBuf>,
     /// Read the book from a store instead: sqlite:PATH or postgres://... (or EXPANSA_DB).
     #[arg(long, value_name = "URL", env = "EXPANSA_DB")]
@@ -744,8 +746,12 @@ pub enum MovementView {
 /// Where the book is read from.
 #[derive(Clone, Debug)]
 pub enum Source {
+    /// `--data`: a folder of CSV files or a workbook (`.xlsx`, `.ods`).
     Folder(PathBuf),
-    Store { url: String, as_of: AsOf },
+    Store {
+        url: String,
+        as_of: AsOf,
+    },
 }
 
 /// The store used when a command writes and no --db is given.
@@ -1049,7 +1055,7 @@ impl Plan {
                     let dir = book
                         .data
                         .take()
-                        .ok_or("import reads a folder: give --data DIR (or --from KIND --input PATH to convert an export)")?;
+                        .ok_or("import reads a book: give --data DIR (a folder) or --data FILE.xlsx|.ods (a workbook), or --from KIND --input PATH to convert an export")?;
                     (dir, None)
                 };
                 let command = Command::Import {
@@ -1428,7 +1434,7 @@ impl Plan {
             (None, db, as_of, store_only) => match db {
                 Some(url) => Source::Store { url, as_of: as_of.unwrap_or_default() },
                 None if store_only => Source::Store { url: DEFAULT_DB.into(), as_of: as_of.unwrap_or_default() },
-                None => return Err("give the book: --data DIR (a folder of CSV files) or --db URL (a store)".into()),
+                None => return Err("give the book: --data DIR (a folder of CSV files), --data FILE.xlsx|.ods (a workbook) or --db URL (a store)".into()),
             },
         };
         Ok(Plan {

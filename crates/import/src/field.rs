@@ -119,10 +119,25 @@ pub(crate) fn date(s: &str) -> Result<Date, Reason> {
     match parse_date(s.as_bytes()) {
         Some(d) if d.year() == 0 => Err(Cow::Borrowed(YEAR_ZERO)),
         Some(d) => Ok(d),
+        None if day_first_or_month_first(s) => Err(Cow::Borrowed(
+            "not a date (expected YYYY-MM-DD): a date written dd/mm/yyyy or mm/dd/yyyy is never \
+             guessed (01/02/2024 is 1 February or 2 January): write 2024-02-01, format the \
+             spreadsheet cell as a date, or convert the file with `expansa convert --map` \
+             declaring its date format",
+        )),
         None => Err(Cow::Borrowed(
             "not a date (expected YYYY-MM-DD, a real day)",
         )),
     }
+}
+
+/// `01/02/2024`, `1.2.24`, `01-02-2024`: a day and a month in some order, then a year.
+fn day_first_or_month_first(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(['/', '.', '-']).collect();
+    matches!(parts.as_slice(), [a, b, y]
+        if [a, b].iter().all(|p| (1..=2).contains(&p.len()))
+            && (y.len() == 2 || y.len() == 4)
+            && [a, b, y].iter().all(|p| p.bytes().all(|c| c.is_ascii_digit())))
 }
 
 /// A `YYYY-MM` month, in the years 0001 to 9999.
@@ -192,6 +207,14 @@ mod tests {
         assert!(date("0000-01-01").unwrap_err().contains("year 0000"));
         assert!(month("0000-12").unwrap_err().contains("year 0000"));
         assert!(date("0001-01-01").is_ok() && month("0001-01").is_ok());
+        for day_first in ["01/02/2024", "1/2/24", "01.02.2024", "01-02-2024"] {
+            assert!(
+                date(day_first).unwrap_err().contains("never guessed"),
+                "{day_first}"
+            );
+        }
+        assert!(!date("2024/02/01").unwrap_err().contains("never guessed"));
+        assert!(!date("2024-02-30").unwrap_err().contains("never guessed"));
     }
 
     proptest::proptest! {

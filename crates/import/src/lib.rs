@@ -1,5 +1,5 @@
 //! Reads a book of business from a folder of CSV files in the interchange format
-//! (`shared/spec/data-format.md`).
+//! (`shared/spec/data-format.md`), or from a workbook (`.xlsx`, `.ods`: see [`workbook`]).
 //!
 //! The import is all-or-nothing: [`read_book`] returns either a whole, validated [`Book`] or
 //! every problem it found, each as `file:line: column: value: reason`. Large files are read
@@ -14,6 +14,7 @@ pub mod schema;
 mod table;
 mod tables;
 mod text;
+pub mod workbook;
 
 pub use problem::{shown, BookErrors, Problem, Problems, MAX_LISTED_PROBLEMS, SHOWN_CHARS};
 pub use records::{Record, Records};
@@ -106,6 +107,24 @@ pub trait BookSource: Sync {
     fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + Send + '_>, u64)>>;
     /// A problem when the source as a whole cannot be read (a folder that is not there).
     fn unavailable(&self) -> Option<Problem>;
+    /// Says where a problem lies as the user knows the book. A problem is found in a file
+    /// (`subscriptions.csv`) at a line of the text [`BookSource::open`] gave; by default that is
+    /// where it is. A workbook names its sheet and row instead (`planilha.xlsx[assinaturas]:3`,
+    /// see [`workbook::WorkbookBook`]).
+    fn locate(&self, _problem: &mut Problem) {}
+    /// The line number of the first line of `file`'s text (its header): 1, but a workbook's
+    /// sheet whose table starts lower says the row of its header, so that lines are rows.
+    fn first_line(&self, _file: &str) -> u64 {
+        1
+    }
+}
+
+/// `errors` with every problem located by `source` ([`BookSource::locate`]).
+pub(crate) fn located(source: &dyn BookSource, mut errors: BookErrors) -> BookErrors {
+    for p in &mut errors.0 {
+        source.locate(p);
+    }
+    errors
 }
 
 /// A book in a folder of CSV files.
@@ -117,29 +136,11 @@ pub struct Folder<'a>(pub &'a Path);
 
 impl BookSource for Folder<'_> {
     fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + Send + '_>, u64)>> {
-        let path = self.0.join(file);
-        match std::fs::metadata(&path) {
-            Ok(m) if !m.is_file() => return Err(not_regular(&m)),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        }
-        // Replaced by something else since? Opened without waiting, and checked again.
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-        match options.open(&path) {
-            Ok(f) => {
-                let m = f.metadata()?;
-                if !m.is_file() {
-                    return Err(not_regular(&m));
-                }
-                Ok(Some((Box::new(f), m.len())))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        let Some(f) = open_regular(&self.0.join(file))? else {
+            return Ok(None);
+        };
+        let len = f.metadata()?.len();
+        Ok(Some((Box::new(f), len)))
     }
 
     fn unavailable(&self) -> Option<Problem> {
@@ -150,6 +151,34 @@ impl BookSource for Folder<'_> {
             value: String::new(),
             reason: "is not a folder".into(),
         })
+    }
+}
+
+/// Opens a regular file (a symbolic link to one too): `Ok(None)` when it is not there; a named
+/// pipe, a device, a socket or a folder is refused (`InvalidInput`), without waiting on it (a
+/// pipe is opened without waiting for a writer).
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => return Err(not_regular(&m)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    // Replaced by something else since? Opened without waiting, and checked again.
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    match options.open(path) {
+        Ok(f) => {
+            let m = f.metadata()?;
+            if !m.is_file() {
+                return Err(not_regular(&m));
+            }
+            Ok(Some(f))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -198,13 +227,61 @@ impl BookSource for InMemory<'_> {
     }
 }
 
-/// Reads and validates the book in the folder `dir`.
+/// Reads and validates the book at `path`: a folder of CSV files, or a workbook (a `.xlsx` or
+/// `.ods` file, see [`workbook::is_workbook`]).
 pub fn read_book(
-    dir: &Path,
+    path: &Path,
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<Book, BookErrors> {
-    read_book_from(&Folder(dir), options, progress)
+    read_book_from(&book_at(path), options, progress)
+}
+
+/// The book at `path`, as a source: a workbook when `path` names one
+/// ([`workbook::is_workbook`]), else a folder of CSV files. A workbook that cannot be opened
+/// says so through [`BookSource::unavailable`].
+pub fn book_at(path: &Path) -> PathBook<'_> {
+    if workbook::is_workbook(path) {
+        PathBook::Workbook(Box::new(workbook::WorkbookBook::open(path)))
+    } else {
+        PathBook::Folder(Folder(path))
+    }
+}
+
+/// A book named by a path: a folder or a workbook (see [`book_at`]).
+pub enum PathBook<'a> {
+    Folder(Folder<'a>),
+    Workbook(Box<workbook::WorkbookBook>),
+}
+
+impl BookSource for PathBook<'_> {
+    fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + Send + '_>, u64)>> {
+        match self {
+            PathBook::Folder(f) => f.open(file),
+            PathBook::Workbook(w) => w.open(file),
+        }
+    }
+
+    fn unavailable(&self) -> Option<Problem> {
+        match self {
+            PathBook::Folder(f) => f.unavailable(),
+            PathBook::Workbook(w) => w.unavailable(),
+        }
+    }
+
+    fn locate(&self, problem: &mut Problem) {
+        match self {
+            PathBook::Folder(f) => f.locate(problem),
+            PathBook::Workbook(w) => w.locate(problem),
+        }
+    }
+
+    fn first_line(&self, file: &str) -> u64 {
+        match self {
+            PathBook::Folder(f) => f.first_line(file),
+            PathBook::Workbook(w) => w.first_line(file),
+        }
+    }
 }
 
 /// Reads and validates a book from any source.

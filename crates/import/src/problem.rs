@@ -56,6 +56,8 @@ impl fmt::Display for Problem {
     }
 }
 
+impl std::error::Error for Problem {}
+
 /// A value as problems show it: control characters escaped (`\n`, `\0`, `\u{1f}`: a problem
 /// stays one line), cut after [`SHOWN_CHARS`] characters with `… (N bytes)`.
 pub fn shown(value: &str) -> Cow<'_, str> {

@@ -78,9 +78,9 @@ pub fn read_rows_in(
     );
     match read {
         Ok(Some(problems)) if problems.is_empty() => Ok(Some(rows)),
-        Ok(Some(problems)) => Err(problems.into_errors()),
+        Ok(Some(problems)) => Err(crate::located(source, problems.into_errors())),
         Ok(None) => Ok(None),
-        Err(problem) => Err(BookErrors(vec![problem], 0)),
+        Err(problem) => Err(crate::located(source, BookErrors(vec![problem], 0))),
     }
 }
 

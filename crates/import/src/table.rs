@@ -217,6 +217,8 @@ where
         Ok(None) => return Ok(None),
         Err(e) => return Err(io_problem(schema.file, &e)),
     };
+    // The header's line: 1 in a file, a workbook sheet's row (the text starts at the header).
+    let first_line = source.first_line(schema.file).max(1);
     progress.start(schema.file, size);
     let io = |e: std::io::Error| io_problem(schema.file, &e);
     let mut problems = Problems::default();
@@ -258,7 +260,7 @@ where
             break found;
         }
         if buf.len() > MAX_RECORD_BYTES {
-            problems.push(too_long(1, "header"));
+            problems.push(too_long(first_line, "header"));
             progress.finish();
             return Ok(Some(problems));
         }
@@ -273,14 +275,15 @@ where
         &mut name_fields,
     );
     let header = (&buf[..header_end], names.as_slice(), name_fields.as_slice());
-    let (layout, mut not_utf8) = match Layout::from_header(schema, header, separator, encoding) {
-        Ok(l) => l,
-        Err(found) => {
-            progress.finish();
-            problems.extend(found);
-            return Ok(Some(problems));
-        }
-    };
+    let (layout, mut not_utf8) =
+        match Layout::from_header(schema, header, (separator, first_line), encoding) {
+            Ok(l) => l,
+            Err(found) => {
+                progress.finish();
+                problems.extend(found);
+                return Ok(Some(problems));
+            }
+        };
     buf.drain(..header_end);
     progress.advance(header_end as u64);
 
@@ -290,7 +293,7 @@ where
         eof,
         chunk_bytes,
         separator,
-        next_line: 1 + header_lines.max(1),
+        next_line: first_line + header_lines.max(1),
         rows_seen: 0,
         bytes_seen: 0,
         batch_len: rayon::current_num_threads().max(1) * 8,
@@ -631,15 +634,15 @@ fn parse_chunk<C: Default, F: Fn(&Row<'_>, &mut C)>(
 
 impl Layout {
     /// The layout of a file from its header record (`raw`, and its fields' text `names` at
-    /// `fields`), and where the header is not UTF-8.
+    /// `fields`) on line `line`, and where the header is not UTF-8.
     fn from_header(
         schema: &Schema,
         (raw, names, fields): (&[u8], &[u8], &[(u32, u32)]),
-        separator: u8,
+        (separator, line): (u8, u64),
         encoding: TextEncoding,
     ) -> Result<(Layout, Option<NotUtf8>), Vec<Problem>> {
         let problem = |column: &str, value: &str, reason: &str| {
-            Problem::new(schema.file, 1, column, value, reason)
+            Problem::new(schema.file, line, column, value, reason)
         };
         if raw.starts_with(b"\xFF\xFE") || raw.starts_with(b"\xFE\xFF") {
             return Err(vec![problem(
@@ -668,7 +671,7 @@ impl Layout {
                 let f = names[start as usize..end as usize].trim_ascii();
                 if std::str::from_utf8(f).is_err() && not_utf8.is_none() {
                     not_utf8 = Some(NotUtf8 {
-                        line: 1,
+                        line,
                         column: "header".into(),
                         value: text::decode(f).into_owned(),
                         windows_1252: true,
@@ -686,9 +689,20 @@ impl Layout {
         // A header may have many thousands of columns: names seen are looked up, not searched.
         let mut seen: hashbrown::HashSet<&str> = hashbrown::HashSet::new();
         for (i, name) in names.iter().enumerate() {
-            if let Some(k) = schema.columns.iter().position(|c| c == name) {
-                if position[k].is_some() {
-                    problems.push(problem(name, name, "column appears twice in the header"));
+            // Its own name or an alias (schema.rs: `cliente` is customer_id).
+            if let Some(k) = schema.column_of(name) {
+                if let Some(first) = position[k] {
+                    let column = schema.columns[k];
+                    let reason = if names[first] == *name {
+                        "column appears twice in the header".to_string()
+                    } else {
+                        format!(
+                            "column appears twice in the header: {:?} and {name:?} both name \
+                             {column} (pt-BR names are aliases of the format's)",
+                            names[first]
+                        )
+                    };
+                    problems.push(problem(column, name, &reason));
                 }
                 position[k] = Some(i);
             } else if !name.is_empty() && seen.insert(name) {
@@ -824,6 +838,13 @@ fn fill(file: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<
 }
 
 fn io_problem(file: &str, e: &std::io::Error) -> Problem {
+    // A source that found a problem of its own in the file (a workbook's error cell).
+    if let Some(p) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Problem>())
+    {
+        return p.clone();
+    }
     // A file refused for what it is (a named pipe) says so; other errors are read errors.
     let reason = if e.kind() == std::io::ErrorKind::InvalidInput {
         e.to_string()

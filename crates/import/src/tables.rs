@@ -41,7 +41,7 @@ pub(crate) fn read_all(
         bad_lines: BadLines::default(),
     };
     if let Some(problem) = source.unavailable() {
-        return Err(BookErrors(vec![problem], 0));
+        return Err(crate::located(source, BookErrors(vec![problem], 0)));
     }
     loader.fx_rates();
     loader.products();
@@ -56,8 +56,9 @@ pub(crate) fn read_all(
     if problems.is_empty() {
         Ok(book)
     } else {
-        // Sorted by file (in the format's order) and line; the first ones listed.
-        Err(problems.into_errors())
+        // Sorted by file (in the format's order) and line; the first ones listed, then said
+        // where the user finds them (a workbook's sheet and row).
+        Err(crate::located(source, problems.into_errors()))
     }
 }
 
@@ -894,14 +895,18 @@ impl Loader<'_> {
                 lines.contract_ids.append(&chunk.contracts);
             },
         );
+        // A file that could not be read was reported as such; only an absent one is missing.
+        let absent = matches!(read, Ok(None));
         if !self.found(read) {
-            self.problems.push(problem(
-                S.file,
-                0,
-                "file",
-                "",
-                "required file is missing from the book folder",
-            ));
+            if absent {
+                self.problems.push(problem(
+                    S.file,
+                    0,
+                    "file",
+                    "",
+                    "required file is missing from the book folder",
+                ));
+            }
             return;
         }
         self.missing_rates(&currencies, &no_rate);
