@@ -108,6 +108,8 @@ pub fn open_file(path: &Path) -> Result<File, Problem> {
 pub struct Table {
     records: Records<Box<dyn Read + Send>>,
     names: Vec<String>,
+    /// For a spreadsheet's sheet: the sheet's row of a line of its CSV text.
+    rows: Option<Box<dyn Fn(u64) -> u64 + Send>>,
 }
 
 impl Table {
@@ -133,7 +135,27 @@ impl Table {
             .iter()
             .map(|n| n.trim().to_lowercase())
             .collect();
-        Ok(Table { records, names })
+        Ok(Table {
+            records,
+            names,
+            rows: None,
+        })
+    }
+
+    /// A spreadsheet's sheet rendered as CSV text (`expansa_import::workbook`); `row` gives the
+    /// sheet's row of a line of the text, which records and problems then carry.
+    pub fn from_sheet(
+        file: &str,
+        csv: Vec<u8>,
+        row: impl Fn(u64) -> u64 + Send + 'static,
+    ) -> Result<Table, Problem> {
+        let mut table = Table::from_reader(
+            file,
+            Box::new(std::io::Cursor::new(csv)),
+            TextEncoding::UTF_8,
+        )?;
+        table.rows = Some(Box::new(row));
+        Ok(table)
     }
 
     /// The file name problems give.
@@ -179,7 +201,18 @@ impl Table {
 
     /// The next record; `None` at the end.
     pub fn next_row(&mut self) -> Result<Option<Record>, Problem> {
-        self.records.next_record()
+        let row = self.records.next_record().map_err(|mut p| {
+            if let Some(rows) = &self.rows {
+                p.line = rows(p.line);
+            }
+            p
+        })?;
+        Ok(row.map(|mut r| {
+            if let Some(rows) = &self.rows {
+                r.line = rows(r.line);
+            }
+            r
+        }))
     }
 }
 

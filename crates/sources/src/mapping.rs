@@ -1561,17 +1561,19 @@ fn open_table(
 ) -> Result<Table, Problem> {
     match format {
         Format::Sheet => {
-            // workbook: open the sheet `sheet` (default: the first) of the workbook at `path`
-            // with `expansa_import::workbook` (being added) and return it as a `Table`.
-            let _ = sheet;
-            Err(Problem::new(
-                &display_name(path),
-                0,
-                "file",
-                "",
-                "is a spreadsheet (.xlsx, .ods), not read by mappings yet: save the sheet as \
-                 CSV (UTF-8) and convert that",
-            ))
+            // A sheet is read as the CSV text the importer reads a workbook's sheets as (one
+            // reader), its problems naming the workbook, the sheet and the sheet's rows.
+            let workbook = expansa_import::workbook::Workbook::open(path)?;
+            let name = match sheet {
+                Some(s) => s.to_string(),
+                None => workbook.sheet_names().first().cloned().ok_or_else(|| {
+                    Problem::new(&display_name(path), 0, "file", "", "has no sheet")
+                })?,
+            };
+            let mut rendered = workbook.sheet(&name)?;
+            let csv = std::mem::take(&mut rendered.csv);
+            let shown = format!("{}[{name}]", display_name(path));
+            Table::from_sheet(&shown, csv, move |line| rendered.row(line))
         }
         _ => Table::open(path, encoding),
     }
@@ -3055,7 +3057,12 @@ impl Run {
 /// a file that cannot be read, the book that cannot be written.
 pub fn convert(m: &Mapping, ctx: &mut Context) -> Result<(), Problem> {
     let path = main_file(m, ctx.input)?;
-    let format = m.r.input.format.unwrap_or_else(|| format_of(&path));
+    // A workbook is read as one whatever the mapping declares (a preset for CSV exports
+    // reads the same table saved as .xlsx or .ods).
+    let format = match format_of(&path) {
+        Format::Sheet => Format::Sheet,
+        found => m.r.input.format.unwrap_or(found),
+    };
     let mut joins = Vec::new();
     for spec in &m.r.joins {
         joins.push(load_join(m, spec, ctx.input)?);

@@ -1027,3 +1027,46 @@ fn odd_values_are_refused_not_panicked_on() {
         ]
     );
 }
+
+/// The pt-BR spreadsheet of `generic_spreadsheet_with_pt_br_headers`, saved by LibreOffice
+/// (`soffice --headless --infilter="CSV:59,34,76,1,,1046" --convert-to xlsx|ods planilha.csv`:
+/// `;`, UTF-8, pt-BR numbers, so prices and dates are real numbers and dates in the cells), read
+/// by the same mapping: the same lines, named by the workbook and sheet.
+#[test]
+fn the_same_spreadsheet_saved_as_xlsx_and_ods() {
+    let spec = Spec::Mapping(Mapping::parse("planilha", mapping::GENERIC).unwrap());
+    let lines = |file: &str| {
+        let out = tempfile::tempdir().unwrap();
+        convert(
+            &spec,
+            &fixtures("mapping").join(file),
+            &Options::default(),
+            out.path(),
+        )
+        .unwrap_or_else(|e| panic!("{file}: {e:?}"));
+        let text = std::fs::read_to_string(out.path().join("subscriptions.csv")).unwrap();
+        text.lines()
+            .map(|l| l.split_once(',').map_or(l, |(_, rest)| rest).to_string())
+            .collect::<Vec<_>>()
+    };
+    let csv = lines("planilha.csv");
+    assert_eq!(csv.len(), 4);
+    assert_eq!(lines("planilha.xlsx"), csv);
+    assert_eq!(lines("planilha.ods"), csv);
+    // Problems name the workbook, the sheet and its row.
+    let out = tempfile::tempdir().unwrap();
+    let m = Mapping::parse(
+        "strict",
+        "extends = \"planilha\"\n[fields]\nunit_price = \"preço_inexistente\"\n",
+    );
+    {
+        let e = convert(
+            &Spec::Mapping(m.unwrap()),
+            &fixtures("mapping").join("planilha.xlsx"),
+            &Options::default(),
+            out.path(),
+        )
+        .unwrap_err();
+        assert!(e[0].starts_with("planilha.xlsx[planilha]:1: "), "{e:?}");
+    }
+}
