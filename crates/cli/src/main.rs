@@ -97,12 +97,8 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 store.import(&Folder(tmp.path()), *mode, actor).await
             }))
             .map_err(store_error)?;
-            let mut text = expansa_commands::convert::render(
-                &converted,
-                &convert.input.display().to_string(),
-                Format::Table,
-                plan.locale,
-            );
+            let mut text =
+                expansa_commands::convert::render(&converted, None, Format::Table, plan.locale);
             text.push('\n');
             text.push_str(&describe_write(&outcome, "import"));
             Ok(text)
@@ -117,7 +113,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             let converted = expansa_commands::convert::run(convert, out, *force, *mrr_at)?;
             Ok(expansa_commands::convert::render(
                 &converted,
-                &out.display().to_string(),
+                Some(&out.display().to_string()),
                 *format,
                 plan.locale,
             ))

@@ -139,3 +139,140 @@ pub fn convert_json(args: &[&str], input: &Path, out: &Path) -> serde_json::Valu
     assert!(o.status.success(), "{}", stderr(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }
+
+fn fixtures(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sources/tests/fixtures")
+        .join(path)
+}
+
+/// Every source, from its fixture, end to end: `convert`, then `check` on the book, then
+/// `movements`: the report's MRR at the month end is the one worked out by hand in the
+/// fixture's NOTES.md, and the movement report ends that month at the same MRR (two code
+/// paths, one figure).
+#[test]
+fn every_source_converts_checks_and_reports() {
+    // (--from, fixture, extra flags, --mrr-at, MRR by hand (NOTES.md), currency)
+    let cases: &[(&str, &str, &[&str], &str, &str, &str)] = &[
+        (
+            "stripe",
+            "stripe/api",
+            &["--timezone", "America/Sao_Paulo", "--fx-rates"],
+            "2024-06",
+            "381.00",
+            "USD",
+        ),
+        ("recurly", "recurly/book", &[], "2024-06", "680.00", "USD"),
+        ("zuora", "zuora/book", &[], "2024-06", "350.00", "USD"),
+        ("conexa", "conexa", &[], "2024-12", "2345.00", "BRL"),
+        (
+            "baremetrics",
+            "baremetrics",
+            &[],
+            "2024-03",
+            "350.00",
+            "USD",
+        ),
+        ("chartmogul", "chartmogul", &[], "2024-03", "350.00", "USD"),
+        ("chargebee", "chargebee", &[], "2024-03", "207.00", "USD"),
+        ("asaas", "asaas", &[], "2024-12", "499.90", "BRL"),
+        ("iugu", "iugu", &[], "2024-05", "288.00", "BRL"),
+        ("vindi", "vindi", &[], "2024-06", "1270.00", "BRL"),
+    ];
+    for (from, fixture, flags, month, mrr, currency) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("book");
+        let mut cmd = expansa();
+        cmd.args([
+            "convert",
+            "--from",
+            from,
+            "--currency",
+            currency,
+            "--mrr-at",
+            month,
+        ])
+        .args(*flags);
+        if flags.contains(&"--fx-rates") {
+            cmd.arg(fixtures("stripe/fx_rates.csv"));
+        }
+        let o = cmd
+            .arg("--input")
+            .arg(fixtures(fixture))
+            .arg("--out")
+            .arg(&out)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{from}: {}", stderr(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["mrr"], *mrr, "{from}: {report}");
+        assert_eq!(report["source"], *from);
+        assert!(out.join("conversion.csv").is_file(), "{from}");
+        let o = expansa()
+            .args(["check", "--currency", currency, "--data"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{from}: check: {}", stderr(&o));
+        let months = common::command_json(
+            "movements",
+            &out,
+            &["--currency", currency, "--from", month, "--to", month],
+        );
+        assert_eq!(months["months"][0]["mrr_end"], *mrr, "{from}: {months}");
+    }
+}
+
+/// `import --from` converts and loads the book as one event; a second import of the same
+/// export changes nothing; a conversion with problems changes nothing in the store.
+#[test]
+fn import_from_a_source_into_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("s.db").display());
+    let import = |fixture: &str| {
+        expansa()
+            .args(["import", "--from", "conexa", "--db", &db, "--input"])
+            .arg(fixtures(fixture))
+            .output()
+            .unwrap()
+    };
+    let o = import("conexa");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("converted conexa"), "{text}");
+    assert!(text.contains("import: recorded as event 1"), "{text}");
+    let o = import("conexa");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("import: no changes (the store already holds these rows)"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // A folder that is not a Conexa export: refused, and the store keeps one event.
+    let o = import("stripe/api");
+    assert_eq!(o.status.code(), Some(1));
+    let events = expansa()
+        .args(["events", "--format", "json", "--db", &db])
+        .output()
+        .unwrap();
+    let events: serde_json::Value = serde_json::from_slice(&events.stdout).unwrap();
+    assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
+    // The store's book is the converted one: its MRR at 2024-12 is the fixture's.
+    let o = expansa()
+        .args([
+            "movements",
+            "--db",
+            &db,
+            "--from",
+            "2024-12",
+            "--to",
+            "2024-12",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["months"][0]["mrr_end"], "2345.00");
+}

@@ -305,13 +305,16 @@ pub fn report_json(c: &Converted, out: &str) -> serde_json::Value {
     })
 }
 
-/// The report: counts per outcome, per file and reason, what was written and the MRR.
-pub fn render(c: &Converted, out: &str, format: Format, locale: Locale) -> String {
+/// The report: counts per outcome, per file and reason, what was written and the MRR. `out`
+/// is the book folder written (`None` for a book imported into the store, whose folder and
+/// `conversion.csv` are not kept).
+pub fn render(c: &Converted, out: Option<&str>, format: Format, locale: Locale) -> String {
     let s = &c.conversion.summary;
     let w = &c.conversion.written;
     match format {
         Format::Json => {
-            let mut text = serde_json::to_string_pretty(&report_json(c, out)).unwrap_or_default();
+            let mut text = serde_json::to_string_pretty(&report_json(c, out.unwrap_or("store")))
+                .unwrap_or_default();
             text.push('\n');
             text
         }
@@ -333,7 +336,10 @@ pub fn render(c: &Converted, out: &str, format: Format, locale: Locale) -> Strin
                     &rows[1..],
                 );
             }
-            let mut text = format!("converted {} into {out}\n", s.source);
+            let mut text = match out {
+                Some(out) => format!("converted {} into {out}\n", s.source),
+                None => format!("converted {}\n", s.source),
+            };
             let by: Vec<String> = s
                 .by_outcome
                 .iter()
@@ -356,10 +362,13 @@ pub fn render(c: &Converted, out: &str, format: Format, locale: Locale) -> Strin
             for n in &s.notes {
                 text.push_str(&format!("note: {n}\n"));
             }
-            text.push_str(&format!(
-                "every source row and its outcome: {out}/{}\n\n",
-                expansa_sources::LOG_FILE
-            ));
+            if let Some(out) = out {
+                text.push_str(&format!(
+                    "every source row and its outcome: {out}/{}\n",
+                    expansa_sources::LOG_FILE
+                ));
+            }
+            text.push('\n');
             text.push_str(&expansa_movements::table(
                 &rows,
                 &[false, false, false, true],
