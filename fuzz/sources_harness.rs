@@ -9,7 +9,7 @@
 
 /// `(source, files)`: `source` is a `--from` name, or `map` for a user mapping (its first file
 /// is the mapping's TOML, then the data).
-const SOURCES: [(&str, &[&str]); 11] = [
+const SOURCES: [(&str, &[&str]); 12] = [
     (
         "stripe",
         &[
@@ -56,9 +56,13 @@ const SOURCES: [(&str, &[&str]); 11] = [
         ],
     ),
     ("baremetrics", &["subscriptions.csv"]),
-    ("chartmogul", &["line_items.csv", "customers.csv", "plans.csv"]),
-    ("chargebee", &["subscriptions.csv"]),
+    (
+        "chartmogul",
+        &["invoice_line_items.csv", "invoices.csv", "plans.csv", "customers.csv"],
+    ),
+    ("chargebee", &["subscriptions.csv", "plans.csv"]),
     ("asaas", &["subscriptions.json", "customers.json"]),
+    ("iugu", &["subscriptions.json", "plans.json"]),
     ("vindi", &["subscriptions.json"]),
     ("map", &["mapping.toml", "data.csv", "customers.csv"]),
 ];
