@@ -157,7 +157,8 @@ fn quotes_and_contracts_also_render_csv() {
     ]);
     assert!(out.starts_with("line_id,product_id,quantity"), "{out}");
     assert!(
-        out.contains("\nL6,SEAT,2,40.00,10,1,12,432.00,72.00,2024-03-01,2025-02-28\n"),
+        // billing_interval and billing_interval_count last (docs/contracts.md)
+        out.contains("\nL6,SEAT,2,40.00,10,1,12,432.00,72.00,2024-03-01,2025-02-28,month,1\n"),
         "{out}"
     );
 }

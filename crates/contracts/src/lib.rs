@@ -18,7 +18,9 @@ pub use quote::{
 };
 pub use render::{render_contract, render_quote};
 
-use expansa_ledger::{Book, Currency, Date, Decimal, LineIdx, Money, RenewalPricing};
+use expansa_ledger::{
+    BillingPeriod, Book, Currency, Date, Decimal, LineIdx, Money, RenewalPricing,
+};
 
 /// Why a contract cannot be shown or quoted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,11 +144,13 @@ pub struct HeldLine {
     /// Price of one unit for one billing period, before discount.
     pub unit_price: Decimal,
     pub discount_pct: Decimal,
-    pub billing_period_months: u32,
+    /// How often the line is billed (months, weeks or days).
+    pub billing_period: BillingPeriod,
     /// The product's price term.
     pub price_term_months: u32,
-    /// The locked price of one unit for one price term:
-    /// `unit_price x (1 - discount) x price_term_months / billing_period_months`.
+    /// The locked price of one unit for one price term: `unit_price x (1 - discount) x
+    /// price_term_months / billing_period_months`, where a period of `n` weeks is `84 n / 365`
+    /// months and one of `n` days `12 n / 365` (docs/interchange.md).
     pub term_unit_price: Decimal,
     pub mrr: Money,
     pub start: Date,
@@ -234,15 +238,17 @@ fn held_line(
     let line_id = book.lines.ids.get(l).to_string();
     let unit_price = line.unit_price.get();
     let discount_pct = line.discount_pct.get();
-    let period = u32::from(line.billing_period_months.max(1));
+    let period = line.billing_period;
     let term = product.price_term_months.max(1);
-    // unit_price x (100 - discount) x term / (100 x period), on exact integers.
+    // unit_price x (100 - discount) x term x num / (100 x den), on exact integers, where one
+    // period's amount x num / den is a month's (num = 1, den = n for n months).
+    let (num, den) = period.monthly_fraction();
     let term_unit_price = exact::sub(Decimal::ONE_HUNDRED, discount_pct)
         .and_then(|keep| {
             exact::quotient(
                 &[unit_price, keep],
-                u128::from(term),
-                100 * u64::from(period),
+                u128::from(term) * u128::from(num),
+                100 * u64::from(den),
             )
         })
         .ok_or_else(|| QuoteError::TooLarge {
@@ -257,7 +263,7 @@ fn held_line(
         quantity: line.quantity.get(),
         unit_price,
         discount_pct,
-        billing_period_months: period,
+        billing_period: period,
         price_term_months: term,
         term_unit_price,
         mrr: line.mrr(),

@@ -3,7 +3,8 @@
 use crate::prorate::{term_end, Fraction, Precision, Term};
 use crate::{add_money, contract, exact, ContractView, HeldLine, QuoteError};
 use expansa_ledger::{
-    line_mrr, Book, Currency, Date, Decimal, Money, Month, ProductIdx, RenewalPricing,
+    line_mrr, BillingPeriod, Book, Currency, Date, Decimal, Money, Month, ProductIdx,
+    RenewalPricing,
 };
 use serde::Serialize;
 
@@ -117,7 +118,8 @@ pub struct NewLine {
     pub unit_price: Decimal,
     pub discount_pct: Decimal,
     pub currency: Currency,
-    pub billing_period_months: u32,
+    /// A held line's own period; a new product is billed per price term (months).
+    pub billing_period: BillingPeriod,
     pub start: Date,
     pub end: Option<Date>,
     pub revises: Option<String>,
@@ -273,7 +275,7 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
                         unit_price: h.unit_price,
                         discount_pct: h.discount_pct,
                         currency: line.currency,
-                        billing_period_months: h.billing_period_months,
+                        billing_period: h.billing_period,
                         start: effective,
                         end: h.end,
                         revises: Some(h.line_id.clone()),
@@ -283,12 +285,12 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
                     id: format!("{}-A{stamp}-{product_id}", view.id),
                     customer_id: view.customer_id.clone(),
                     contract_id: view.id.clone(),
+                    billing_period: per_term(&view, &product_id, term)?,
                     product_id,
                     quantity: w.quantity,
                     unit_price,
                     discount_pct: Decimal::ZERO,
                     currency: view.currency,
-                    billing_period_months: term,
                     start: effective,
                     end: view.end,
                     revises: w.replaces.map(|h| h.line_id.clone()),
@@ -379,7 +381,12 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
         let (unit_price, unit, discount, period) = match (pricing, uplift) {
             (RenewalPricing::List, _) => {
                 let list = list_price(book, &view, product, start)?;
-                (list, list, Decimal::ZERO, term)
+                (
+                    list,
+                    list,
+                    Decimal::ZERO,
+                    per_term(&view, &h.product_id, term)?,
+                )
             }
             (RenewalPricing::Uplift, Some(pct)) => {
                 // price x (100 + pct) / 100, exact.
@@ -397,14 +404,14 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
                     uplifted(h.term_unit_price)?,
                     uplifted(h.unit_price)?,
                     h.discount_pct,
-                    h.billing_period_months,
+                    h.billing_period,
                 )
             }
             _ => (
                 h.term_unit_price,
                 h.unit_price,
                 h.discount_pct,
-                h.billing_period_months,
+                h.billing_period,
             ),
         };
         let multiplier = renewal_term.multiplier(Precision::MonthDay, term);
@@ -429,7 +436,7 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
             unit_price: unit,
             discount_pct: discount,
             currency: line.currency,
-            billing_period_months: period,
+            billing_period: period,
             start,
             end: Some(new_end),
             revises: Some(h.line_id.clone()),
@@ -657,7 +664,7 @@ fn new_line_mrr(book: &Book, view: &ContractView, line: &NewLine) -> Result<Mone
         line.quantity,
         line.unit_price,
         line.discount_pct,
-        line.billing_period_months,
+        line.billing_period,
         rate,
     )
     .map_err(|e| QuoteError::LineMrr {
@@ -665,6 +672,22 @@ fn new_line_mrr(book: &Book, view: &ContractView, line: &NewLine) -> Result<Mone
         product: line.product_id.clone(),
         reason: e.to_string(),
     })
+}
+
+/// A new line billed once per price term of `term` months.
+fn per_term(view: &ContractView, product: &str, term: u32) -> Result<BillingPeriod, QuoteError> {
+    u16::try_from(term)
+        .ok()
+        .and_then(BillingPeriod::months)
+        .ok_or_else(|| QuoteError::LineMrr {
+            contract: view.id.clone(),
+            product: product.to_string(),
+            reason: format!(
+                "it would be billed per price term, {term} months, longer than any billing \
+                 period ({} months)",
+                expansa_ledger::MAX_PERIOD_MONTHS
+            ),
+        })
 }
 
 /// `YYYYMMDD`, for ids.

@@ -1,7 +1,7 @@
 //! A contract and a quote as a table, JSON or CSV (CSV: the lines, one per row).
 
 use crate::{ContractView, Quote};
-use expansa_ledger::{csv_rows, fixed, Decimal, Format, Locale, Money};
+use expansa_ledger::{csv_rows, fixed, BillingPeriod, Decimal, Format, Locale, Money};
 use expansa_movements::table;
 use serde_json::{json, Value};
 
@@ -12,6 +12,13 @@ const MULTIPLIER_DP: u32 = 10;
 fn price(d: Decimal, dp: u32) -> String {
     let n = d.normalize();
     fixed(n, n.scale().clamp(dp, 10))
+}
+
+/// `billing_period_months` as a CSV prints it: empty for a period of days or weeks.
+fn months(period: BillingPeriod) -> String {
+    period
+        .whole_months()
+        .map_or(String::new(), |m| m.to_string())
 }
 
 fn quantity(d: Decimal) -> String {
@@ -36,6 +43,8 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
                 "mrr",
                 "start",
                 "end",
+                "billing_interval",
+                "billing_interval_count",
             ],
             view.lines.iter().map(|h| {
                 vec![
@@ -44,12 +53,14 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
                     quantity(h.quantity),
                     price(h.unit_price, dp),
                     quantity(h.discount_pct),
-                    h.billing_period_months.to_string(),
+                    months(h.billing_period),
                     h.price_term_months.to_string(),
                     price(h.term_unit_price, dp),
                     h.mrr.plain(view.currency),
                     h.start.to_string(),
                     h.end.map_or(String::new(), |d| d.to_string()),
+                    h.billing_period.unit().name().to_string(),
+                    h.billing_period.count().to_string(),
                 ]
             }),
         ),
@@ -64,7 +75,9 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
                         "quantity": quantity(h.quantity),
                         "unit_price": price(h.unit_price, dp),
                         "discount_pct": quantity(h.discount_pct),
-                        "billing_period_months": h.billing_period_months,
+                        "billing_period_months": h.billing_period.whole_months(),
+                        "billing_interval": h.billing_period.unit().name(),
+                        "billing_interval_count": h.billing_period.count(),
                         "price_term_months": h.price_term_months,
                         "term_unit_price": price(h.term_unit_price, dp),
                         "mrr": h.mrr.plain(view.currency),
@@ -140,7 +153,7 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
                     quantity(h.quantity),
                     price(h.unit_price, dp),
                     quantity(h.discount_pct),
-                    format!("{}m", h.billing_period_months),
+                    h.billing_period.to_string(),
                     format!("{} /{}m", price(h.term_unit_price, dp), h.price_term_months),
                     locale.money(h.mrr, view.currency),
                     h.start.to_string(),

@@ -138,7 +138,7 @@ fn ten_whole_months_plan_replaced() {
                 (day("2023-10-03"), Some(day("2024-08-02")))
             );
             assert_eq!(l.unit_price, dec("2400.00"));
-            assert_eq!(l.billing_period_months, 12);
+            assert_eq!(l.billing_period.whole_months(), Some(12));
         }
         other => panic!("expected a new line, got {other:?}"),
     }

@@ -184,8 +184,12 @@ pub const SUBSCRIPTIONS: Schema = Schema {
         "end_date",
         "sold_on",
         "revises",
+        // Added after version 1 of the format: kept last, so the older columns keep their
+        // positions (docs/interchange.md).
+        "billing_interval",
+        "billing_interval_count",
     ],
-    kinds: &[T, T, T, T, N, N, N, T, I, D, D, D, T],
+    kinds: &[T, T, T, T, N, N, N, T, I, D, D, D, T, T, I],
     required: &[
         "id",
         "customer_id",

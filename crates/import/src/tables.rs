@@ -5,10 +5,10 @@ use crate::problem::{shown, BookErrors, Problem, Problems};
 use crate::table::{self, Row, Schema};
 use crate::{BookSource, ImportOptions, Progress, TextEncoding};
 use expansa_ledger::{
-    line_mrr, Book, Contract, ContractedPrice, Currency, CustomerIdx, Date, Decimal, FxRate,
-    Interner, Line, LineIdx, LineRef, Month, NegotiatedPrice, Offer, OfferKind, OfferOutcome,
-    PackedMoney, Product, ProductIdx, ProductKind, RenewalPricing, SmallDecimal, Spend, TextColumn,
-    Usage,
+    line_mrr, BillingPeriod, Book, Contract, ContractedPrice, Currency, CustomerIdx, Date, Decimal,
+    FxRate, Interner, IntervalUnit, Line, LineIdx, LineRef, Month, NegotiatedPrice, Offer,
+    OfferKind, OfferOutcome, PackedMoney, Product, ProductIdx, ProductKind, RenewalPricing,
+    SmallDecimal, Spend, TextColumn, Usage,
 };
 use hashbrown::{HashMap, HashSet};
 use rayon::prelude::*;
@@ -16,9 +16,6 @@ use rayon::prelude::*;
 /// Total MRR of all lines, in whole currency units, beyond which sums could leave the exact
 /// range; a book this large is refused rather than risked.
 const BOOK_LIMIT_UNITS: i128 = 100_000_000_000_000_000;
-
-/// Longest billing period accepted (100 years).
-const MAX_PERIOD_MONTHS: i64 = 1200;
 
 pub(crate) fn read_all(
     source: &dyn BookSource,
@@ -297,6 +294,88 @@ fn small(row: &Row<'_>, column: usize, value: Field<Decimal>) -> Field<SmallDeci
                 Err(Bad)
             }
         },
+    }
+}
+
+/// A line's billing period (`docs/interchange.md`): `billing_period_months` (column 8), or
+/// `billing_interval` (13, `day`, `week`, `month` or `year` in any case) every
+/// `billing_interval_count` (14, default 1) units; monthly when none is given. Both ways on one
+/// row must name the same period (`month` x n = n months, `year` x n = 12 n months). Every
+/// problem of the three columns is reported.
+fn billing_period(r: &Row<'_>) -> Result<BillingPeriod, Bad> {
+    const MONTHS: usize = 8;
+    const INTERVAL: usize = 13;
+    const COUNT: usize = 14;
+    let months = r.integer(MONTHS, false, 1).and_then(|p| match p {
+        Some(p) if p > i64::from(expansa_ledger::MAX_PERIOD_MONTHS) => {
+            r.problem(
+                MONTHS,
+                &p.to_string(),
+                &format!("must be at most {}", expansa_ledger::MAX_PERIOD_MONTHS),
+            );
+            Err(Bad)
+        }
+        p => Ok(p),
+    });
+    let unit = r.parse(INTERVAL, false, |s| {
+        IntervalUnit::parse(s).ok_or(Reason::Borrowed(
+            "not a billing interval (expected day, week, month or year)",
+        ))
+    });
+    let count = r.integer(COUNT, false, 1);
+    let (months, unit, count) = (months?, unit?, count?);
+    let Some(unit) = unit else {
+        if let Some(n) = count {
+            r.problem(
+                COUNT,
+                &n.to_string(),
+                "needs billing_interval (day, week, month or year): a count of what?",
+            );
+            return Err(Bad);
+        }
+        return Ok(months.map_or(BillingPeriod::MONTHLY, |m| {
+            BillingPeriod::months(m as u16).unwrap_or(BillingPeriod::MONTHLY)
+        }));
+    };
+    let n = count.unwrap_or(1);
+    let max = unit.max_count();
+    if n > i64::from(max) {
+        r.problem(
+            COUNT,
+            &n.to_string(),
+            &format!(
+                "must be at most {max} for billing_interval {} (the longest period is {})",
+                unit.name(),
+                longest(unit)
+            ),
+        );
+        return Err(Bad);
+    }
+    let period = BillingPeriod::new(unit, n as u16).ok_or(Bad)?;
+    if let Some(m) = months {
+        if period.whole_months() != Some(m as u16) {
+            r.problem(
+                INTERVAL,
+                r.text(INTERVAL).unwrap_or_default(),
+                &format!(
+                    "disagrees with billing_period_months {m}: billing_interval {} x \
+                     billing_interval_count {n} is not {m} month{}; give one of the two, or \
+                     both for the same period",
+                    unit.name(),
+                    if m == 1 { "" } else { "s" }
+                ),
+            );
+            return Err(Bad);
+        }
+    }
+    Ok(period)
+}
+
+/// The longest billing period of `unit`, in words.
+fn longest(unit: IntervalUnit) -> &'static str {
+    match unit {
+        IntervalUnit::Day | IntervalUnit::Week => "about ten years",
+        IntervalUnit::Month | IntervalUnit::Year => "100 years",
     }
 }
 
@@ -715,17 +794,7 @@ impl Loader<'_> {
                     Some(code) if reporting.is_code(code) => Ok(Some(reporting)),
                     _ => r.parse(7, false, currency_code),
                 };
-                let period = r.integer(8, false, 1).and_then(|p| match p {
-                    Some(p) if p > MAX_PERIOD_MONTHS => {
-                        r.problem(
-                            8,
-                            &p.to_string(),
-                            &format!("must be at most {MAX_PERIOD_MONTHS}"),
-                        );
-                        Err(Bad)
-                    }
-                    p => Ok(p),
-                });
+                let period = billing_period(r);
                 let start = r.date(9, true);
                 let end = r.date(10, false);
                 let sold_on = r.date(11, false);
@@ -785,12 +854,12 @@ impl Loader<'_> {
                     let quantity = quantity?.unwrap_or(ONE);
                     let unit_price = unit_price?.expect("required");
                     let discount_pct = discount?.unwrap_or(SmallDecimal::ZERO);
-                    let period = period?.unwrap_or(1) as u16;
+                    let period = period?;
                     let mrr = line_mrr(
                         quantity.get(),
                         unit_price.get(),
                         discount_pct.get(),
-                        u32::from(period),
+                        period,
                         rate,
                     )
                     .map_err(|e| {
@@ -808,7 +877,7 @@ impl Loader<'_> {
                         start,
                         end,
                         revises_ref: None,
-                        billing_period_months: period,
+                        billing_period: period,
                         currency,
                     };
                     Ok((line, sold_on?.filter(|d| *d != start)))

@@ -250,6 +250,9 @@ fn good(pick: &mut Pick, file: &str, column: &str, sep: u8, row: usize, latin: b
         "discount_pct" => pick.one(&[&b""[..], b"5", if comma { b"12,5" } else { b"12.5" }]),
         "currency" => pick.one(&[&b""[..], b"BRL", b"brl"]),
         "billing_period_months" | "price_term_months" => pick.one(&[&b""[..], b"1", b"12", b"+3"]),
+        // With billing_period_months on the same row, only "" keeps the book valid.
+        "billing_interval" => pick.one(&[&b""[..], b"", b"week", b"Day", b"YEAR"]),
+        "billing_interval_count" => pick.one(&[&b""[..], b"2", b"+3"]),
         "tier" => pick.one(&[&b""[..], b"1", b"-2", b"+3"]),
         "kind" => pick.one(&[&b""[..], b"plan", b"Addon"]),
         "start_date" => pick.one(&[&b"2024-01-01"[..], b"2023-12-31", b"2024-02-29"]),
@@ -318,6 +321,8 @@ fn any_value(column: &str) -> &'static [&'static [u8]] {
         ],
         "currency" => &[b"", b"BRL", b"brl", b"XXX"],
         "billing_period_months" | "tier" => &[b"", b"1", b"12", b"+3", b"0"],
+        "billing_interval" => &[b"", b"week", b"Month", b"fortnight", b"1"],
+        "billing_interval_count" => &[b"", b"1", b"+2", b"0", b"99999", b"x"],
         "revises" => &[b"", b"", b"L1", b"L2"],
         _ => &[
             b"Padaria",

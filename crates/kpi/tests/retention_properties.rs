@@ -113,7 +113,7 @@ fn with_newcomers(raw: &RawBook, m: Month, newcomers: &[Newcomer]) -> RawBook {
             quantity: 1,
             price_cents,
             discount: 0,
-            period: 1,
+            period: (expansa_ledger::IntervalUnit::Month, 1),
             currency: Cur::Empty,
             start,
             end,

@@ -4,7 +4,8 @@
 //! are kept once, in [`Interner`]s.
 
 use crate::{
-    Currency, Date, Decimal, Interner, Money, Month, PackedMoney, SmallDecimal, TextColumn,
+    BillingPeriod, Currency, Date, Decimal, Interner, Money, Month, PackedMoney, SmallDecimal,
+    TextColumn,
 };
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -225,7 +226,9 @@ pub struct Line {
     pub end: Option<Date>,
     /// The line this one replaces; read it with [`Line::revises`].
     pub revises_ref: Option<LineRef>,
-    pub billing_period_months: u16,
+    /// How often the line is billed (`billing_period_months`, or `billing_interval` and
+    /// `billing_interval_count`); years are kept as months.
+    pub billing_period: BillingPeriod,
     pub currency: Currency,
 }
 
@@ -404,7 +407,7 @@ mod tests {
             start,
             end,
             revises_ref: None,
-            billing_period_months: 1,
+            billing_period: BillingPeriod::MONTHLY,
             currency: Currency::BRL,
         }
     }

@@ -9,6 +9,7 @@ mod intern;
 mod locale;
 mod money;
 mod month;
+mod period;
 mod small_decimal;
 
 pub use book::*;
@@ -18,5 +19,9 @@ pub use jiff::civil::Date;
 pub use locale::{csv_field, csv_rows, Format, Locale};
 pub use money::{fixed, line_mrr, Money, MrrError, PackedMoney, SCALE};
 pub use month::{parse_date, BadMonth, Month};
+pub use period::{
+    BillingPeriod, IntervalUnit, MAX_PERIOD_DAYS, MAX_PERIOD_MONTHS, MAX_PERIOD_WEEKS,
+    MAX_PERIOD_YEARS,
+};
 pub use rust_decimal::{Decimal, RoundingStrategy};
 pub use small_decimal::SmallDecimal;

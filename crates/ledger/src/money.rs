@@ -1,5 +1,6 @@
 //! Exact money at a fixed internal scale.
 
+use crate::BillingPeriod;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::fmt;
 use std::iter::Sum;
@@ -206,23 +207,26 @@ impl fmt::Display for MrrError {
     }
 }
 
-/// `quantity x unit_price x (1 - discount_pct/100) / billing_period_months x rate`, computed
-/// exactly in integers and quantized once, half away from zero, at [`SCALE`].
+/// `quantity x unit_price x (1 - discount_pct/100) x rate` over the billing period, in a
+/// month: `/ n` for `n` months, `x 365 / (84 n)` for `n` weeks, `x 365 / (12 n)` for `n` days
+/// ([`BillingPeriod::monthly_fraction`]), computed exactly in integers and quantized once,
+/// half away from zero, at [`SCALE`].
 pub fn line_mrr(
     quantity: Decimal,
     unit_price: Decimal,
     discount_pct: Decimal,
-    billing_period_months: u32,
+    period: BillingPeriod,
     rate: Decimal,
 ) -> Result<Money, MrrError> {
-    if billing_period_months == 0 {
+    if period.count() == 0 {
         return Err(MrrError::ZeroPeriod);
     }
     let keep = Decimal::ONE_HUNDRED - discount_pct;
     let factors = [quantity, unit_price, keep, rate];
-    let units = match mrr_units_u64(&factors, billing_period_months) {
+    let fraction = period.monthly_fraction();
+    let units = match mrr_units_u64(&factors, fraction) {
         Some(units) => i128::from(units),
-        None => mrr_units_i128(&factors, billing_period_months)?,
+        None => mrr_units_i128(&factors, fraction)?,
     };
     let limit = LINE_LIMIT_UNITS * POW10[SCALE as usize];
     if units.abs() > limit {
@@ -231,17 +235,17 @@ pub fn line_mrr(
     Money::from_scaled(units).ok_or(MrrError::TooLarge)
 }
 
-/// The product of `factors` over `100 x period`, in units of `10^-SCALE`, rounded half away
-/// from zero, in 64-bit arithmetic: `None` when a factor is negative or anything overflows.
-/// (The common case by far; [`mrr_units_i128`] gives the same answer everywhere.)
-fn mrr_units_u64(factors: &[Decimal; 4], period: u32) -> Option<u64> {
-    let mut numerator: u64 = 1;
+/// The product of `factors` x `num` over `100 x den`, in units of `10^-SCALE`, rounded half
+/// away from zero, in 64-bit arithmetic: `None` when a factor is negative or anything
+/// overflows. (The common case by far; [`mrr_units_i128`] gives the same answer everywhere.)
+fn mrr_units_u64(factors: &[Decimal; 4], (num, den): (u32, u32)) -> Option<u64> {
+    let mut numerator: u64 = u64::from(num);
     let mut scale: u32 = 0;
     for factor in factors {
         numerator = numerator.checked_mul(u64::try_from(factor.mantissa()).ok()?)?;
         scale += factor.scale();
     }
-    let mut denominator = 100 * u64::from(period);
+    let mut denominator = 100 * u64::from(den);
     if scale > SCALE {
         let shift = u64::try_from(*POW10.get((scale - SCALE) as usize)?).ok()?;
         denominator = denominator.checked_mul(shift)?;
@@ -249,7 +253,8 @@ fn mrr_units_u64(factors: &[Decimal; 4], period: u32) -> Option<u64> {
         return Some(q + u64::from(r >= denominator - r));
     }
     // numerator x 10^k / denominator = q x 10^k + r x 10^k / denominator, where only the
-    // second part needs rounding and r x 10^k stays small (r < denominator <= 120,000).
+    // second part needs rounding and r x 10^k stays small (r < denominator <= 100 x 84 x
+    // 65535; the product is checked all the same).
     let shift = u64::try_from(POW10[(SCALE - scale) as usize]).ok()?;
     let (q, r) = (numerator / denominator, numerator % denominator);
     let scaled_r = r.checked_mul(shift)?;
@@ -259,8 +264,8 @@ fn mrr_units_u64(factors: &[Decimal; 4], period: u32) -> Option<u64> {
 }
 
 /// [`mrr_units_u64`] in exact 128-bit arithmetic, for any sign and size.
-fn mrr_units_i128(factors: &[Decimal; 4], period: u32) -> Result<i128, MrrError> {
-    let mut numerator: i128 = 1;
+fn mrr_units_i128(factors: &[Decimal; 4], (num, den): (u32, u32)) -> Result<i128, MrrError> {
+    let mut numerator: i128 = i128::from(num);
     let mut scale: u32 = 0;
     for factor in factors {
         numerator = numerator
@@ -268,7 +273,7 @@ fn mrr_units_i128(factors: &[Decimal; 4], period: u32) -> Result<i128, MrrError>
             .ok_or(MrrError::TooLarge)?;
         scale += factor.scale();
     }
-    let mut denominator: i128 = 100 * i128::from(period);
+    let mut denominator: i128 = 100 * i128::from(den);
     if scale > SCALE {
         denominator = pow10(scale - SCALE)
             .and_then(|p| denominator.checked_mul(p))
@@ -328,9 +333,13 @@ mod tests {
         Decimal::from_str(s).unwrap()
     }
 
+    fn months(n: u16) -> BillingPeriod {
+        BillingPeriod::months(n).unwrap()
+    }
+
     #[test]
     fn annual_plan_is_a_twelfth_a_month() {
-        let m = line_mrr(d("1"), d("1200"), d("0"), 12, Decimal::ONE).unwrap();
+        let m = line_mrr(d("1"), d("1200"), d("0"), months(12), Decimal::ONE).unwrap();
         assert_eq!(m.round_dp(2), d("100.00"));
         assert_eq!(m.scaled(), 100 * 10i128.pow(SCALE));
     }
@@ -338,19 +347,19 @@ mod tests {
     #[test]
     fn quantizes_once_half_away_from_zero() {
         // 100 / 3 = 33.3333333333|33.. -> 33.3333333333
-        let m = line_mrr(d("1"), d("100"), d("0"), 3, Decimal::ONE).unwrap();
+        let m = line_mrr(d("1"), d("100"), d("0"), months(3), Decimal::ONE).unwrap();
         assert_eq!(m.as_decimal(), d("33.3333333333"));
         // 0.00000000005 exactly -> rounds up to 0.0000000001
-        let m = line_mrr(d("1"), d("0.0000000005"), d("90"), 1, Decimal::ONE).unwrap();
+        let m = line_mrr(d("1"), d("0.0000000005"), d("90"), months(1), Decimal::ONE).unwrap();
         assert_eq!(m.as_decimal(), d("0.0000000001"));
         // 2/3 of 0.00000000001 = 0.00000000000666 -> 0.0000000000
-        let m = line_mrr(d("2"), d("0.00000000001"), d("0"), 3, Decimal::ONE).unwrap();
+        let m = line_mrr(d("2"), d("0.00000000001"), d("0"), months(3), Decimal::ONE).unwrap();
         assert!(m.is_zero());
     }
 
     #[test]
     fn discount_and_rate_apply() {
-        let m = line_mrr(d("3"), d("59.90"), d("12.5"), 1, d("5.1234")).unwrap();
+        let m = line_mrr(d("3"), d("59.90"), d("12.5"), months(1), d("5.1234")).unwrap();
         // 3 * 59.90 = 179.70; * 0.875 = 157.2375; * 5.1234 = 805.5906075 exactly
         assert_eq!(m.as_decimal(), d("805.5906075000"));
     }
@@ -359,13 +368,69 @@ mod tests {
     fn huge_values_are_errors_not_panics() {
         let big = Decimal::MAX;
         assert_eq!(
-            line_mrr(big, big, d("0"), 1, Decimal::ONE),
+            line_mrr(big, big, d("0"), months(1), Decimal::ONE),
             Err(MrrError::TooLarge)
         );
+    }
+
+    #[test]
+    fn days_weeks_and_years_on_a_365_day_year() {
+        let one = Decimal::ONE;
+        // 100 every week: 100 x 365 / 84 = 434.523809523809.. -> 434.5238095238
+        let m = line_mrr(one, d("100"), d("0"), BillingPeriod::weeks(1).unwrap(), one).unwrap();
+        assert_eq!(m.as_decimal(), d("434.5238095238"));
+        // 10 a day: 10 x 365 / 12 = 304.1666.. -> 304.1666666667
+        let m = line_mrr(one, d("10"), d("0"), BillingPeriod::days(1).unwrap(), one).unwrap();
+        assert_eq!(m.as_decimal(), d("304.1666666667"));
+        // 7 days and 1 week are the same period.
+        let week = line_mrr(one, d("100"), d("0"), BillingPeriod::weeks(1).unwrap(), one).unwrap();
+        let days = line_mrr(one, d("100"), d("0"), BillingPeriod::days(7).unwrap(), one).unwrap();
+        assert_eq!(week, days);
+        // 250 every 2 weeks, 2 seats, 20% off: 2 x 250 x 0.8 x 365 / 168 = 869.047619047..
+        let m = line_mrr(
+            d("2"),
+            d("250"),
+            d("20"),
+            BillingPeriod::weeks(2).unwrap(),
+            one,
+        )
+        .unwrap();
+        assert_eq!(m.as_decimal(), d("869.0476190476"));
+        // 90 every 30 days: 90 x 365 / 360 = 91.25 exactly
+        let m = line_mrr(one, d("90"), d("0"), BillingPeriod::days(30).unwrap(), one).unwrap();
+        assert_eq!(m.as_decimal(), d("91.2500000000"));
+        // 2400 every 2 years = 2400 every 24 months = 100
+        let years = crate::BillingPeriod::new(crate::IntervalUnit::Year, 2).unwrap();
+        let m = line_mrr(one, d("2400"), d("0"), years, one).unwrap();
+        assert_eq!(m.as_decimal(), d("100.0000000000"));
+        // 52 weeks of 100 are 5200 a year, a little less than 12 x 434.52 (52.14 weeks)
+        let m = line_mrr(
+            one,
+            d("5200"),
+            d("0"),
+            BillingPeriod::weeks(52).unwrap(),
+            one,
+        )
+        .unwrap();
+        assert_eq!(m.as_decimal(), d("434.5238095238"));
+        // a week at a rate, 128-bit path and 64-bit path agree
+        let factors = [d("3"), d("59.90"), d("87.5"), d("5.1234")];
+        let f = BillingPeriod::weeks(3).unwrap().monthly_fraction();
         assert_eq!(
-            line_mrr(d("1"), d("1"), d("0"), 0, Decimal::ONE),
-            Err(MrrError::ZeroPeriod)
+            mrr_units_u64(&factors, f).map(i128::from),
+            mrr_units_i128(&factors, f).ok()
         );
+        // the largest counts still compute; negative amounts never panic
+        let m = line_mrr(
+            one,
+            d("1"),
+            d("0"),
+            BillingPeriod::days(BillingPeriod::MAX_COUNT).unwrap(),
+            one,
+        )
+        .unwrap();
+        assert!(m.is_positive());
+        assert!(line_mrr(one, d("-1"), d("0"), BillingPeriod::weeks(1).unwrap(), one).is_ok());
     }
 
     #[test]
@@ -410,8 +475,8 @@ mod tests {
     #[test]
     fn typical_lines_take_the_64_bit_path() {
         let factors = [d("3"), d("59.90"), d("87.5"), d("5.1234")];
-        assert_eq!(mrr_units_u64(&factors, 12), Some(671_325_506_250));
-        assert_eq!(mrr_units_i128(&factors, 12), Ok(671_325_506_250));
+        assert_eq!(mrr_units_u64(&factors, (1, 12)), Some(671_325_506_250));
+        assert_eq!(mrr_units_i128(&factors, (1, 12)), Ok(671_325_506_250));
     }
 
     #[test]
@@ -434,7 +499,8 @@ mod tests {
         #[test]
         fn both_arithmetic_paths_agree(
             q in 0i64..1_000, qs in 0u32..3, p in 0i64..10_000_000, ps in 0u32..3,
-            disc in 0i64..=10_000, rate in 1i64..100_000, rs in 0u32..5, period in 1u32..=1200
+            disc in 0i64..=10_000, rate in 1i64..100_000, rs in 0u32..5,
+            unit in 0usize..3, n in 1u16..=1200
         ) {
             let factors = [
                 Decimal::new(q, qs),
@@ -442,11 +508,13 @@ mod tests {
                 Decimal::ONE_HUNDRED - Decimal::new(disc, 2),
                 Decimal::new(rate, rs),
             ];
+            let period = [BillingPeriod::months(n), BillingPeriod::weeks(n), BillingPeriod::days(n)][unit].unwrap();
+            let fraction = period.monthly_fraction();
             // Where the 64-bit path answers, it must match the exact one. (proptest fails the
             // test if it has to skip too many cases, so these ranges must mostly fit.)
-            let fast = mrr_units_u64(&factors, period);
+            let fast = mrr_units_u64(&factors, fraction);
             proptest::prop_assume!(fast.is_some());
-            proptest::prop_assert_eq!(Ok(i128::from(fast.unwrap())), mrr_units_i128(&factors, period));
+            proptest::prop_assert_eq!(Ok(i128::from(fast.unwrap())), mrr_units_i128(&factors, fraction));
         }
 
         #[test]
@@ -457,16 +525,28 @@ mod tests {
 
         #[test]
         fn exact_integer_path_matches_decimal_arithmetic(
-            q in 0u32..1000, p in 0u64..10_000_000, disc in 0u32..=100, period in 1u32..=24
+            q in 0u32..1000, p in 0u64..10_000_000, disc in 0u32..=100, period in 1u16..=24,
+            unit in 0usize..3
         ) {
             let q = Decimal::from(q);
             let p = Decimal::new(p as i64, 2);
             let disc = Decimal::from(disc);
-            let got = line_mrr(q, p, disc, period, Decimal::ONE).unwrap();
-            // q*p*(100-disc) is exact in Decimal; then a single rounded division.
+            let (billing, days) = [
+                (BillingPeriod::months(period), None),
+                (BillingPeriod::weeks(period), Some(7 * u32::from(period))),
+                (BillingPeriod::days(period), Some(u32::from(period))),
+            ][unit];
+            let billing = billing.unwrap();
+            let got = line_mrr(q, p, disc, billing, Decimal::ONE).unwrap();
+            // q*p*(100-disc)*365 is exact in Decimal; then a single rounded division.
             let num = q * p * (Decimal::ONE_HUNDRED - disc);
-            let den = Decimal::from(100 * period);
-            let expected = Money::from_decimal(num / den);
+            let expected = match days {
+                None => Money::from_decimal(num / Decimal::from(100 * u32::from(period))),
+                // a month is 365/12 days: amount x 365 / (12 x days)
+                Some(days) => Money::from_decimal(
+                    num * Decimal::from(365) / Decimal::from(100 * 12 * days),
+                ),
+            };
             proptest::prop_assert_eq!(got, expected);
         }
     }

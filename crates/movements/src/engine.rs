@@ -1001,7 +1001,7 @@ impl CustomerMonth<'_> {
             new.quantity.get(),
             new.unit_price.get(),
             new.discount_pct.get(),
-            u32::from(new.billing_period_months),
+            new.billing_period,
             rate,
         );
         match at_old_rate {
@@ -1031,7 +1031,7 @@ fn canonical_cmp(book: &Book, x: LineIdx, y: LineIdx) -> std::cmp::Ordering {
         .then_with(|| a.quantity.get().cmp(&b.quantity.get()))
         .then_with(|| a.unit_price.get().cmp(&b.unit_price.get()))
         .then_with(|| a.discount_pct.get().cmp(&b.discount_pct.get()))
-        .then_with(|| a.billing_period_months.cmp(&b.billing_period_months))
+        .then_with(|| a.billing_period.cmp(&b.billing_period))
         .then_with(|| book.lines.ids.get(x).cmp(book.lines.ids.get(y)))
 }
 

@@ -14,7 +14,7 @@
 
 mod support;
 
-use expansa_ledger::{Book, Date, Money, Month};
+use expansa_ledger::{Book, Date, IntervalUnit, Money, Month};
 use expansa_movements::{
     render_json, report, report_selected, ByCustomer, Kind, Query, Rules, Selection,
 };
@@ -171,7 +171,7 @@ fn split_chains(raw: &RawBook, chains: &[Option<Vec<Step>>]) -> RawBook {
                 price_cents: st.price_cents,
                 currency: st.currency,
                 discount: 0,
-                period: 1,
+                period: (IntervalUnit::Month, 1),
                 start,
                 end: st.end.map(|e| add_days(start, i64::from(e) % left)),
                 revises: Some(previous),
@@ -363,7 +363,7 @@ fn with_renewal(raw: &RawBook, r: &Renewal) -> (RawBook, usize, Month) {
         quantity: r.quantity,
         price_cents: r.price_cents,
         discount: r.discount,
-        period: r.period,
+        period: (IntervalUnit::Month, r.period as u16),
         currency: Cur::Usd,
         start: r.old_start,
         end: (r.old_end_written || !r.linked).then(|| add_days(new_start, -1)),
@@ -384,7 +384,7 @@ fn with_renewal(raw: &RawBook, r: &Renewal) -> (RawBook, usize, Month) {
             quantity: 1,
             price_cents,
             discount: 0,
-            period: 1,
+            period: (IntervalUnit::Month, 1),
             currency: Cur::Brl,
             start: r.old_start,
             end: None,
@@ -450,7 +450,7 @@ fn with_plan_changes(
         quantity,
         price_cents,
         discount: 0,
-        period: 1,
+        period: (IntervalUnit::Month, 1),
         currency: Cur::Brl,
         start,
         end,

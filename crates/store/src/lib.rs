@@ -921,8 +921,9 @@ impl Store {
                     .next()
                     .and_then(|v| v.as_i64())
                     .ok_or_else(|| corrupt("ord"))?;
-                let extra = text_of(fields.next().unwrap_or_default())?;
-                let values = fields.map(text_of).collect::<Result<Vec<_>, _>>()?;
+                let mut extra = text_of(fields.next().unwrap_or_default())?;
+                let mut values = fields.map(text_of).collect::<Result<Vec<_>, _>>()?;
+                promote_extra(schema, &mut values, &mut extra);
                 Ok((key, Stored { ord, values, extra }))
             })
             .collect()
@@ -1842,6 +1843,45 @@ fn book_from_files(
         ..options.clone()
     };
     read_book_from(&InMemory(&refs), &options, &NoProgress).map_err(StoreError::Book)
+}
+
+/// Columns added to a file's schema after version 1 of the store, by file: a row kept before
+/// its store had them holds their values, if its file had the columns, among its extra columns.
+const ADDED_COLUMNS: &[(&str, &[&str])] = &[(
+    "subscriptions.csv",
+    &["billing_interval", "billing_interval_count"],
+)];
+
+/// Reads a row kept before one of [`ADDED_COLUMNS`] existed as a row kept after: a value of one
+/// of `schema`'s columns found among the extra columns moves to its column (canonical, as an
+/// import writes it), so the row rebuilds the file it came from, without the column twice, and
+/// importing that file again finds the row unchanged. (Store version 3 adds the columns and
+/// rewrites no row.)
+fn promote_extra(schema: &Schema, values: &mut [Option<String>], extra: &mut Option<String>) {
+    let Some(text) = extra.as_deref() else { return };
+    let Some((_, added)) = ADDED_COLUMNS.iter().find(|(file, _)| *file == schema.file) else {
+        return;
+    };
+    if !added.iter().any(|c| text.contains(c)) {
+        return;
+    }
+    let mut pairs = parse_extra(Some(text));
+    let before = pairs.len();
+    pairs.retain(|(name, value)| {
+        let Some(k) = schema.position(name) else {
+            return true;
+        };
+        if let Some(slot) = values.get_mut(k).filter(|v| v.is_none()) {
+            let t = value.trim();
+            *slot = (!t.is_empty()).then(|| {
+                expansa_import::canonical(schema.kinds[k], t).unwrap_or_else(|| t.to_string())
+            });
+        }
+        false
+    });
+    if pairs.len() != before {
+        *extra = extra_json(&pairs);
+    }
 }
 
 fn extra_json(extra: &[(String, String)]) -> Option<String> {

@@ -15,6 +15,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/common/0002_idempotency_request.sql"),
         include_str!("../migrations/common/0002_idempotency_request.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_billing_interval.sql"),
+        include_str!("../migrations/postgres/0003_billing_interval.sql"),
+    ),
 ];
 
 /// The key of PostgreSQL's advisory lock on the schema (any fixed number: "expansa").

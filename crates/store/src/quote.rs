@@ -67,7 +67,22 @@ pub fn quote_changes(quote: &Quote) -> Vec<RowChange> {
                         ("currency", Some(l.currency.code().to_string())),
                         (
                             "billing_period_months",
-                            Some(l.billing_period_months.to_string()),
+                            l.billing_period.whole_months().map(|m| m.to_string()),
+                        ),
+                        // Days and weeks (docs/interchange.md); whole months as before.
+                        (
+                            "billing_interval",
+                            l.billing_period
+                                .whole_months()
+                                .is_none()
+                                .then(|| l.billing_period.unit().name().to_string()),
+                        ),
+                        (
+                            "billing_interval_count",
+                            l.billing_period
+                                .whole_months()
+                                .is_none()
+                                .then(|| l.billing_period.count().to_string()),
                         ),
                         ("start_date", Some(l.start.to_string())),
                         ("end_date", l.end.map(|d| d.to_string())),

@@ -644,3 +644,131 @@ async fn values_no_database_can_keep_are_refused_alike_on_both_stores() {
         assert_eq!(other, &refusals[0], "the same on both stores");
     }
 }
+
+/// `billing_interval` and `billing_interval_count` (store version 3) are kept as columns: a
+/// book of weekly and daily lines goes in and comes out with them, and reads the same.
+#[tokio::test]
+async fn billing_intervals_are_kept_and_exported() {
+    let dir = root().join("testdata/golden/weekly-daily");
+    for (backend, url, _guard) in backends("t").await {
+        let (store, _) = loaded(&url, "testdata/golden/weekly-daily").await;
+        let original = folder_book(&dir);
+        let stored = store.book(AsOf::Latest).await.unwrap();
+        for (a, b) in original.lines.items.iter().zip(&stored.lines.items) {
+            assert_eq!(
+                (a.billing_period, a.mrr()),
+                (b.billing_period, b.mrr()),
+                "{backend}"
+            );
+        }
+        let c1 = store.row(&SUBSCRIPTIONS, "c1").await.unwrap().unwrap();
+        let at = |c: &str| c1.values[SUBSCRIPTIONS.position(c).unwrap()].clone();
+        assert_eq!(
+            (at("billing_interval"), at("billing_interval_count")),
+            (Some("week".into()), Some("2".into())),
+            "{backend}"
+        );
+        let out = tempfile::tempdir().unwrap();
+        store
+            .export(out.path(), AsOf::Latest, Default::default())
+            .await
+            .unwrap();
+        let exported = std::fs::read_to_string(out.path().join("subscriptions.csv")).unwrap();
+        let mut rows = exported.lines();
+        assert!(
+            rows.next()
+                .unwrap()
+                .ends_with(",revises,billing_interval,billing_interval_count"),
+            "{backend}: {exported}"
+        );
+        assert!(
+            exported.contains("\na2,A,,app,1,150,,,,2024-03-01,,,a1,Week,1\n"),
+            "{backend}: {exported}"
+        );
+    }
+}
+
+/// A row kept before store version 3, from a file that had `billing_interval` columns, holds
+/// them among its extra columns: it reads as if kept after (the values in their columns, the
+/// file rebuilt without the columns twice), and importing the file again changes nothing.
+#[tokio::test]
+async fn intervals_kept_as_extra_columns_before_version_3_read_as_columns() {
+    for (backend, url, _guard) in backends("t").await {
+        let (store, dir) = loaded(&url, "testdata/golden/weekly-daily").await;
+        let before = store.files(AsOf::Latest).await.unwrap();
+        // What a store of version 2 kept of row c1: the two values among the extra columns.
+        sqlx::query(
+            "UPDATE subscriptions SET extra = $1, billing_interval = NULL, \
+             billing_interval_count = NULL WHERE row_key = $2",
+        )
+        .bind(r#"{"billing_interval":"week","billing_interval_count":"+2"}"#)
+        .bind("c1")
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await.unwrap();
+        let store = open(&url).await;
+        assert_eq!(
+            store.files(AsOf::Latest).await.unwrap(),
+            before,
+            "{backend}"
+        );
+        let again = store
+            .import(&Folder(&dir), ImportMode::Merge, &actor("again"))
+            .await
+            .unwrap();
+        assert_eq!(again.event, None, "{backend}: the row reads unchanged");
+    }
+}
+
+/// An applied amendment of a line billed by the day adds a line billed by the day.
+#[tokio::test]
+async fn an_applied_amendment_keeps_a_daily_interval() {
+    for (backend, url, _guard) in backends("t").await {
+        let (store, _) = loaded(&url, "testdata/golden/weekly-daily").await;
+        let book = store.book(AsOf::Latest).await.unwrap();
+        let quote = quote_amend(
+            &book,
+            &AmendRequest {
+                contract: "b1".into(),
+                effective: day("2024-02-01"),
+                changes: vec![Change::Set("app".into(), "2".parse().unwrap())],
+                precision: Precision::MonthDay,
+            },
+        )
+        .unwrap();
+        store
+            .write(
+                "amend",
+                &quote_changes(&quote),
+                &actor("seat"),
+                None,
+                |_| None,
+            )
+            .await
+            .unwrap();
+        let row = store
+            .row(&SUBSCRIPTIONS, "b1-A20240201")
+            .await
+            .unwrap()
+            .unwrap();
+        let at = |c: &str| row.values[SUBSCRIPTIONS.position(c).unwrap()].clone();
+        assert_eq!(
+            (
+                at("billing_period_months"),
+                at("billing_interval"),
+                at("billing_interval_count")
+            ),
+            (None, Some("day".into()), Some("1".into())),
+            "{backend}"
+        );
+        let book = store.book(AsOf::Latest).await.unwrap();
+        let l = book.lines.ids.find("b1-A20240201").unwrap();
+        // 2 x 10 a day x 365 / 12 = 608.333..
+        assert_eq!(
+            book.lines.items[l as usize].mrr().as_decimal().to_string(),
+            "608.3333333333",
+            "{backend}"
+        );
+    }
+}

@@ -9,7 +9,9 @@
 #![allow(dead_code)]
 
 use expansa_import::{read_book, ImportOptions, NoProgress};
-use expansa_ledger::{line_mrr, Book, Date, Decimal, Line, LineIdx, Money, Month};
+use expansa_ledger::{
+    line_mrr, BillingPeriod, Book, Date, Decimal, IntervalUnit, Line, LineIdx, Money, Month,
+};
 use expansa_movements::{
     all_movements, report_selected, ByCustomer, Kind, Query, Report, Rules, Selection,
 };
@@ -138,7 +140,8 @@ pub struct RawLine {
     pub quantity: u32,
     pub price_cents: u32,
     pub discount: u32,
-    pub period: u32,
+    /// Every `count` units (`billing_period_months` for months, else `billing_interval`).
+    pub period: (IntervalUnit, u16),
     pub currency: Cur,
     pub start: Date,
     pub end: Option<Date>,
@@ -198,7 +201,7 @@ impl RawBook {
             Decimal::from(l.quantity),
             Decimal::new(i64::from(l.price_cents), 2),
             Decimal::from(l.discount),
-            l.period,
+            period(l.period),
             rate,
         )
         .unwrap()
@@ -243,7 +246,10 @@ pub fn raw_line(customers: usize, dense: bool) -> impl Strategy<Value = RawLine>
             0u32..5,
             0u32..50_000,
             prop_oneof![Just(0u32), 0u32..=100],
-            prop_oneof![Just(1u32), Just(3), Just(12)],
+            prop_oneof![
+                4 => prop_oneof![Just(1u16), Just(3), Just(12)].prop_map(|n| (IntervalUnit::Month, n)),
+                1 => prop_oneof![Just((IntervalUnit::Week, 1u16)), Just((IntervalUnit::Week, 2)), Just((IntervalUnit::Day, 30))],
+            ],
         ),
         prop_oneof![Just(Cur::Empty), Just(Cur::Brl), Just(Cur::Usd)],
         day(dense),
@@ -352,8 +358,12 @@ pub fn csv_files(book: &RawBook, names: &Names) -> Vec<(&'static str, String)> {
             .contract
             .map(|n| names.contracts[&(l.customer, n)].clone())
             .unwrap_or_default();
+        let (months, interval, count) = match l.period {
+            (IntervalUnit::Month, n) => (n.to_string(), "", String::new()),
+            (unit, n) => (String::new(), unit.name(), n.to_string()),
+        };
         rows.push(format!(
-            "{},c{},{},{},{},{}.{:02},{},{},{},{},{},{}",
+            "{},c{},{},{},{},{}.{:02},{},{},{},{},{},{},{},{}",
             names.lines[i],
             l.customer,
             contract,
@@ -362,7 +372,9 @@ pub fn csv_files(book: &RawBook, names: &Names) -> Vec<(&'static str, String)> {
             l.price_cents / 100,
             l.price_cents % 100,
             l.discount,
-            l.period,
+            months,
+            interval,
+            count,
             l.currency.text(),
             date_text(l.start),
             l.end.map(date_text).unwrap_or_default(),
@@ -380,7 +392,7 @@ pub fn csv_files(book: &RawBook, names: &Names) -> Vec<(&'static str, String)> {
     shuffle(&mut rows, book.seed);
     shuffle(&mut customers, book.seed.rotate_left(17));
     let mut subs = String::from(
-        "id,customer_id,contract_id,product_id,quantity,unit_price,discount_pct,billing_period_months,currency,start_date,end_date,revises\n",
+        "id,customer_id,contract_id,product_id,quantity,unit_price,discount_pct,billing_period_months,billing_interval,billing_interval_count,currency,start_date,end_date,revises\n",
     );
     for r in rows {
         subs.push_str(&r);
@@ -726,7 +738,7 @@ pub fn check_amendments(
                 Decimal::from(new.quantity),
                 Decimal::new(i64::from(new.price_cents), 2),
                 Decimal::from(new.discount),
-                new.period,
+                period(new.period),
                 rate,
             )
             .unwrap();
@@ -772,4 +784,9 @@ pub fn trail_by_id(book: &Book, q: &Query, customer: &str) -> Vec<TrailEntry> {
         .collect();
     out.sort();
     out
+}
+
+/// The model's billing period as the ledger's.
+pub fn period((unit, count): (IntervalUnit, u16)) -> BillingPeriod {
+    BillingPeriod::new(unit, count).expect("the model's periods are valid")
 }
