@@ -218,7 +218,11 @@ fn the_documented_list_becomes_five_lines() {
     ] {
         let k = b.lines.ids.find(id).unwrap();
         assert_eq!(
-            b.lines.items[k as usize].billing_period_months, months,
+            b.lines.items[k as usize]
+                .billing_period
+                .whole_months()
+                .unwrap_or(0),
+            months,
             "{id}"
         );
     }

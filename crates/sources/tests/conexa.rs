@@ -81,7 +81,11 @@ fn check(
     assert_eq!(l.quantity.get(), dec(quantity), "{id} quantity");
     assert_eq!(l.unit_price.get(), dec(unit_price), "{id} unit price");
     assert_eq!(l.discount_pct.get(), dec(discount_pct), "{id} discount");
-    assert_eq!(l.billing_period_months, months, "{id} period");
+    assert_eq!(
+        l.billing_period.whole_months().unwrap_or(0),
+        months,
+        "{id} period"
+    );
     assert_eq!(l.start, day(start), "{id} start");
     assert_eq!(l.end, end.map(day), "{id} end");
     assert_eq!(

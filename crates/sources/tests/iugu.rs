@@ -229,7 +229,11 @@ fn without_plans_every_line_is_monthly_and_the_report_says_so() {
     let b = book(dir.path());
     for (id, ..) in LINES {
         let k = b.lines.ids.find(id).unwrap() as usize;
-        assert_eq!(b.lines.items[k].billing_period_months, 1, "{id}");
+        assert_eq!(
+            b.lines.items[k].billing_period.whole_months().unwrap_or(0),
+            1,
+            "{id}"
+        );
     }
     // 99 + 1188 + 25 + 270, every one read as monthly.
     assert_eq!(mrr_on(&b, "2024-12-31"), dec("1582"));
