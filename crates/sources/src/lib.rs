@@ -21,6 +21,7 @@ pub mod money;
 mod recurly;
 pub mod report;
 mod stripe;
+pub mod template;
 pub mod time;
 mod zuora;
 
