@@ -178,7 +178,7 @@ fn cli_convert(args: &[&str], out: &Path) -> Value {
     let converted = expansa_commands::convert::run(&convert, &out, force, mrr_at).unwrap();
     let text = expansa_commands::convert::render(
         &converted,
-        &out.display().to_string(),
+        Some(&out.display().to_string()),
         format,
         plan.locale,
     );

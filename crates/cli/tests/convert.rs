@@ -146,6 +146,9 @@ fn fixtures(path: &str) -> std::path::PathBuf {
         .join(path)
 }
 
+/// `(--from, fixture, extra flags, --mrr-at, MRR by hand (NOTES.md), currency)`.
+type Case<'a> = (&'a str, &'a str, &'a [&'a str], &'a str, &'a str, &'a str);
+
 /// Every source, from its fixture, end to end: `convert`, then `check` on the book, then
 /// `movements`: the report's MRR at the month end is the one worked out by hand in the
 /// fixture's NOTES.md, and the movement report ends that month at the same MRR (two code
@@ -153,7 +156,7 @@ fn fixtures(path: &str) -> std::path::PathBuf {
 #[test]
 fn every_source_converts_checks_and_reports() {
     // (--from, fixture, extra flags, --mrr-at, MRR by hand (NOTES.md), currency)
-    let cases: &[(&str, &str, &[&str], &str, &str, &str)] = &[
+    let cases: &[Case] = &[
         (
             "stripe",
             "stripe/api",
@@ -245,7 +248,8 @@ fn import_from_a_source_into_the_store() {
     let o = import("conexa");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("import: no changes (the store already holds these rows)"),
+        String::from_utf8_lossy(&o.stdout)
+            .contains("import: no changes (the store already holds these rows)"),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
