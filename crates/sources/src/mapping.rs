@@ -25,7 +25,7 @@ use crate::input::{self, display_name, Input, Table};
 use crate::report::REASONS;
 use crate::time::{self, When};
 use crate::{money, Context, Options, SourceKind};
-use expansa_import::{Problem, Record, TextEncoding};
+use expansa_import::{Problem, SharedRecord as Record, TextEncoding};
 use expansa_ledger::{Currency, Date};
 use hashbrown::HashMap;
 use jiff::tz::TimeZone;
@@ -1680,6 +1680,7 @@ fn load_join(m: &Mapping, spec: &JoinSpec, input: &Input) -> Result<Joined, Prob
         input
             .path
             .parent()
+            .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."))
     };
@@ -2008,6 +2009,8 @@ struct Pending {
 #[derive(Default)]
 struct State {
     seen: HashMap<String, (u64, u64)>,
+    /// Rows given each content id so far (a mapping without an id column).
+    auto_ids: HashMap<String, u32>,
     groups: BTreeMap<String, Vec<Pending>>,
     no_interval: u64,
 }
@@ -2369,10 +2372,31 @@ impl<'m> Engine<'m> {
         }
     }
 
+    /// The id of a row of a table without an id column: from what the row holds
+    /// (`customer/product/start`, and the nested element's place), not from the file's name or
+    /// the row's position, so that the same export saved again, renamed, as a workbook or with
+    /// rows added imports as the same lines. A row that cannot give them falls back to
+    /// `file:line`.
     fn auto_id_of(&self, row: &Row) -> String {
+        let text = |f| match self.main_value(row, f) {
+            Ok(Some(v)) => Some(v.text),
+            _ => None,
+        };
+        // The start as a day (a date cell and a `dd/mm/yyyy` text of one day give one id).
+        let start = match self.main_value(row, Field::StartDate) {
+            Ok(Some(v)) => self
+                .day(&v, self.m.r.fields.get(&Field::StartDate), false)
+                .ok()
+                .map(|d| d.to_string()),
+            _ => None,
+        };
+        let base = match (text(Field::CustomerId), text(Field::ProductId), start) {
+            (Some(c), Some(p), Some(d)) => format!("{c}/{p}/{d}"),
+            _ => format!("{}:{}", self.file, row.line),
+        };
         match &row.prefix {
-            Some(p) => format!("{}:{}:{p}", self.file, row.line),
-            None => format!("{}:{}", self.file, row.line),
+            Some(p) => format!("{base}:{p}"),
+            None => base,
         }
     }
 
@@ -2688,7 +2712,12 @@ impl<'m> Engine<'m> {
             });
         }
         let (id, id_column) = if self.auto_id {
-            (self.auto_id_of(row), "id".to_string())
+            // Rows alike (two lines of one product from one day) are told apart by their order.
+            let base = self.auto_id_of(row);
+            let n = st.auto_ids.entry(base.clone()).or_insert(0);
+            *n += 1;
+            let id = if *n == 1 { base } else { format!("{base}#{n}") };
+            (id, "id".to_string())
         } else {
             let v = self.required(row, Field::Id)?;
             (v.text, v.column)
@@ -3071,6 +3100,9 @@ pub fn convert(m: &Mapping, ctx: &mut Context) -> Result<(), Problem> {
         currency, timezone, ..
     } = ctx.options;
     let decimal = match (m.r.input.decimal, format) {
+        // A spreadsheet's number cells are numbers (their text, as the workbook reader gives
+        // it, has a point): `decimal` is how a CSV writes them, so one mapping reads both.
+        (_, Format::Sheet) => DecimalStyle::Point,
         (DecimalStyle::Auto, Format::Csv) if semicolon_separated(&path) => DecimalStyle::Comma,
         (DecimalStyle::Auto, _) => DecimalStyle::Point,
         (d, _) => d,

@@ -449,7 +449,7 @@ fn generic_spreadsheet_with_pt_br_headers() {
     assert_eq!(book.lines.len(), 3);
     check(
         &book,
-        "planilha.csv:2",
+        "cli-1/erp/2024-01-01",
         "cli-1",
         "erp",
         "2",
@@ -462,7 +462,7 @@ fn generic_spreadsheet_with_pt_br_headers() {
     );
     check(
         &book,
-        "planilha.csv:3",
+        "cli-2/erp/2024-02-01",
         "cli-2",
         "erp",
         "1",
@@ -475,7 +475,7 @@ fn generic_spreadsheet_with_pt_br_headers() {
     );
     check(
         &book,
-        "planilha.csv:4",
+        "cli-3/erp/2024-01-01",
         "cli-3",
         "erp",
         "1",
@@ -648,7 +648,7 @@ fn dd_mm_yyyy_through_extends() {
     let book = read(out.path(), Currency::BRL);
     check(
         &book,
-        "planilha.csv:2",
+        "c1/p/2024-02-01",
         "c1",
         "p",
         "1",
@@ -1035,7 +1035,8 @@ fn odd_values_are_refused_not_panicked_on() {
 /// The pt-BR spreadsheet of `generic_spreadsheet_with_pt_br_headers`, saved by LibreOffice
 /// (`soffice --headless --infilter="CSV:59,34,76,1,,1046" --convert-to xlsx|ods planilha.csv`:
 /// `;`, UTF-8, pt-BR numbers, so prices and dates are real numbers and dates in the cells), read
-/// by the same mapping: the same lines, named by the workbook and sheet.
+/// by the same mapping: the same lines, ids included (a table without an id column names its
+/// lines by what they hold, not by the file).
 #[test]
 fn the_same_spreadsheet_saved_as_xlsx_and_ods() {
     let spec = Spec::Mapping(Mapping::parse("planilha", mapping::GENERIC).unwrap());
@@ -1049,14 +1050,31 @@ fn the_same_spreadsheet_saved_as_xlsx_and_ods() {
         )
         .unwrap_or_else(|e| panic!("{file}: {e:?}"));
         let text = std::fs::read_to_string(out.path().join("subscriptions.csv")).unwrap();
-        text.lines()
-            .map(|l| l.split_once(',').map_or(l, |(_, rest)| rest).to_string())
-            .collect::<Vec<_>>()
+        text.lines().map(str::to_string).collect::<Vec<_>>()
     };
     let csv = lines("planilha.csv");
     assert_eq!(csv.len(), 4);
     assert_eq!(lines("planilha.xlsx"), csv);
     assert_eq!(lines("planilha.ods"), csv);
+    // A mapping that says the CSV's decimals are commas reads the workbook's number cells as
+    // numbers all the same.
+    let comma = Spec::Mapping(
+        Mapping::parse(
+            "comma",
+            "extends = \"planilha\"\n[input]\ndecimal = \"comma\"\n",
+        )
+        .unwrap(),
+    );
+    let out = tempfile::tempdir().unwrap();
+    convert(
+        &comma,
+        &fixtures("mapping").join("planilha.xlsx"),
+        &Options::default(),
+        out.path(),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let text = std::fs::read_to_string(out.path().join("subscriptions.csv")).unwrap();
+    assert_eq!(text.lines().map(str::to_string).collect::<Vec<_>>(), csv);
     // Problems name the workbook, the sheet and its row.
     let out = tempfile::tempdir().unwrap();
     let m = Mapping::parse(
