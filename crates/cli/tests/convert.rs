@@ -280,3 +280,152 @@ fn import_from_a_source_into_the_store() {
     let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(m["months"][0]["mrr_end"], "2345.00");
 }
+
+/// `--out` never lands on what the user holds: a folder holding the export or the mapping,
+/// the current folder, a symbolic link, a folder of other files (even with --force); --force
+/// replaces a book. A named pipe as --map or --fx-rates is refused, not waited on.
+#[test]
+fn the_book_is_never_written_over_the_users_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let same = dir.path().join("same");
+    std::fs::create_dir(&same).unwrap();
+    std::fs::copy(
+        fixtures("baremetrics/subscriptions.csv"),
+        same.join("subscriptions.csv"),
+    )
+    .unwrap();
+    std::fs::write(same.join("m.toml"), "extends = \"baremetrics\"\n").unwrap();
+    let run = |args: &[&str], out: &Path| {
+        expansa()
+            .args(["convert", "--currency", "USD", "--mrr-at", "2024-03"])
+            .args(args)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let input = same.join("subscriptions.csv");
+    let map = same.join("m.toml");
+    let o = run(
+        &[
+            "--map",
+            map.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--force",
+        ],
+        &same,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("which the conversion reads: give another folder"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(same.join("m.toml").is_file() && input.is_file());
+    // A folder of other files is not a book: --force does not replace it.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let o = run(
+        &[
+            "--from",
+            "baremetrics",
+            "--input",
+            input.to_str().unwrap(),
+            "--force",
+        ],
+        &other,
+    );
+    assert!(
+        stderr(&o).contains("holds files but no book"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(other.join("notes.txt").is_file());
+    // A book is replaced with --force.
+    let book = dir.path().join("book");
+    let o = run(
+        &["--from", "baremetrics", "--input", input.to_str().unwrap()],
+        &book,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        &[
+            "--from",
+            "baremetrics",
+            "--input",
+            input.to_str().unwrap(),
+            "--force",
+        ],
+        &book,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A symbolic link, the current folder.
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&book, &link).unwrap();
+        let o = run(
+            &[
+                "--from",
+                "baremetrics",
+                "--input",
+                input.to_str().unwrap(),
+                "--force",
+            ],
+            &link,
+        );
+        assert!(stderr(&o).contains("is a symbolic link"), "{}", stderr(&o));
+    }
+    let o = expansa()
+        .current_dir(&book)
+        .args([
+            "convert",
+            "--from",
+            "baremetrics",
+            "--currency",
+            "USD",
+            "--force",
+            "--out",
+            ".",
+        ])
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("is the current folder"),
+        "{}",
+        stderr(&o)
+    );
+    // A named pipe as --map or --fx-rates: refused at once.
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for flag in ["--map", "--fx-rates"] {
+            let mut cmd = expansa();
+            cmd.args(["convert", "--input"])
+                .arg(&input)
+                .arg("--out")
+                .arg(dir.path().join("x"));
+            if flag == "--fx-rates" {
+                cmd.args(["--from", "baremetrics"]);
+            }
+            let o = cmd
+                .arg(flag)
+                .arg(&fifo)
+                .timeout(std::time::Duration::from_secs(20))
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains("is not a regular file"),
+                "{flag}: {}",
+                stderr(&o)
+            );
+        }
+    }
+}

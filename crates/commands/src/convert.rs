@@ -73,6 +73,9 @@ pub struct ConvertPlan {
     pub spec: Spec,
     pub input: PathBuf,
     pub options: Options,
+    /// The user's files the conversion reads (the export, the mapping, the rates): a book is
+    /// never written over them.
+    pub reads: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for ConvertPlan {
@@ -96,10 +99,11 @@ impl SourceArgs {
         currency: Currency,
         encoding: TextEncoding,
     ) -> Result<ConvertPlan, String> {
-        let spec = match (self.from, self.map) {
+        let spec = match (self.from, &self.map) {
             (Some(name), None) => source_spec(&name)?,
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(&path)
+                regular_file("map", path)?;
+                let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("--map {}: cannot be read: {e}", path.display()))?;
                 mapping_spec(&path.display().to_string(), &text)?
             }
@@ -116,8 +120,27 @@ impl SourceArgs {
             encoding,
             self.skip_refused,
         )?;
+        if let Some(rates) = &self.fx_rates {
+            regular_file("fx-rates", rates)?;
+        }
+        plan.reads = [Some(plan.input.clone()), self.map, self.fx_rates.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
         plan.options.fx_rates = self.fx_rates;
         Ok(plan)
+    }
+}
+
+/// `--FLAG PATH` names a regular file (a named pipe or a device would be read without end).
+fn regular_file(flag: &str, path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(format!(
+            "--{flag} {}: is not a regular file: only regular files are read",
+            path.display()
+        )),
+        Err(e) => Err(format!("--{flag} {}: cannot be read: {e}", path.display())),
     }
 }
 
@@ -163,6 +186,7 @@ impl ConvertPlan {
                 skip_refused,
                 fx_rates: None,
             },
+            reads: Vec::new(),
         })
     }
 }
@@ -247,6 +271,56 @@ fn mrr_on(book: &Book, day: Date) -> (Money, usize) {
     (total, paying.len())
 }
 
+/// Whether `out` may receive the book: a new name or an empty folder; with `force`, a folder
+/// holding a book (its `subscriptions.csv` or `conversion.csv`). Never a symbolic link, the
+/// current folder or one above it, nor a folder holding the files the conversion reads.
+fn refuse_out(plan: &ConvertPlan, out: &Path, force: bool) -> anyhow::Result<()> {
+    let Ok(m) = std::fs::symlink_metadata(out) else {
+        return Ok(());
+    };
+    let shown = out.display();
+    if m.file_type().is_symlink() {
+        anyhow::bail!("--out {shown}: is a symbolic link: give the folder itself, or a new one");
+    }
+    if !m.is_dir() {
+        anyhow::bail!("--out {shown}: is a file, not a folder: give a new folder");
+    }
+    let here = std::fs::canonicalize(out)?;
+    if std::env::current_dir().is_ok_and(|cwd| cwd.starts_with(&here)) {
+        anyhow::bail!(
+            "--out {shown}: is the current folder or holds it: give a new folder for the book"
+        );
+    }
+    for read in &plan.reads {
+        if std::fs::canonicalize(read).is_ok_and(|r| r.starts_with(&here)) {
+            anyhow::bail!(
+                "--out {shown}: holds {}, which the conversion reads: give another folder for the book",
+                read.display()
+            );
+        }
+    }
+    let mut entries = std::fs::read_dir(out)?.filter_map(Result::ok);
+    let names: Vec<String> = entries
+        .by_ref()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let holds_book = names
+        .iter()
+        .any(|n| n == "subscriptions.csv" || n == expansa_sources::LOG_FILE);
+    match (force, holds_book) {
+        (true, true) => Ok(()),
+        (true, false) => anyhow::bail!(
+            "--out {shown}: holds files but no book (no subscriptions.csv): --force replaces only a book; give a new folder"
+        ),
+        (false, _) => anyhow::bail!(
+            "--out {shown}: exists and is not an empty folder: give a new folder, or --force to replace the book in it"
+        ),
+    }
+}
+
 /// Runs `convert`: converts into a new folder beside `out` and moves it to `out`.
 pub fn run(plan: &ConvertPlan, out: &Path, force: bool, mrr_at: Date) -> anyhow::Result<Converted> {
     let parent = match out.parent() {
@@ -261,15 +335,7 @@ pub fn run(plan: &ConvertPlan, out: &Path, force: bool, mrr_at: Date) -> anyhow:
         );
     }
     // Refused before the work, and again when moving (it may have changed meanwhile).
-    if let Ok(m) = std::fs::symlink_metadata(out) {
-        let empty = m.is_dir() && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_none());
-        if !(empty || force && m.is_dir()) {
-            anyhow::bail!(
-                "--out {}: exists and is not an empty folder: give a new folder, or --force to replace it",
-                out.display()
-            );
-        }
-    }
+    refuse_out(plan, out, force)?;
     let tmp = tempfile::Builder::new()
         .prefix(".expansa-convert-")
         .tempdir_in(&parent)?;
