@@ -429,3 +429,36 @@ fn the_book_is_never_written_over_the_users_files() {
         }
     }
 }
+
+/// A value the converter reads but the book cannot keep (the importer's limit on a price's
+/// digits) is told at the source row, not at the written book's line.
+#[test]
+fn a_value_the_book_cannot_keep_is_told_at_its_source_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("vendas.csv");
+    std::fs::write(
+        &export,
+        "Cliente;Produto;Valor;Início\nc1;erp;1.234,56;2024-01-01\nc2;erp;12345678901234567890,5;2024-01-01\n",
+    )
+    .unwrap();
+    let map = dir.path().join("m.toml");
+    std::fs::write(&map, "extends = \"planilha\"\n").unwrap();
+    let out = dir.path().join("book");
+    let o = expansa()
+        .args(["convert", "--map"])
+        .arg(&map)
+        .arg("--input")
+        .arg(&export)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "vendas.csv:3: unit_price: 12345678901234567890.5: has more than 17 significant digits \
+         (the book's subscriptions.csv:3, line c2/erp/2024-01-01)\n\
+         error: the conversion found 1 problem(s); nothing was written\n"
+    );
+    assert!(!out.exists());
+}

@@ -234,18 +234,8 @@ pub fn convert_into(plan: &ConvertPlan, dir: &Path, mrr_at: Date) -> anyhow::Res
         currency: plan.options.currency,
         encoding: TextEncoding::UTF_8,
     };
-    let book = read_book(dir, &options, &NoProgress).map_err(|e| {
-        let mut problems = e.0;
-        problems.push(Problem::new(
-            "conversion",
-            0,
-            "book",
-            "",
-            "the converted book does not pass the importer's checks (the problems above, in the \
-             written files): nothing was written",
-        ));
-        ConvertErrors(BookErrors(problems, e.1))
-    })?;
+    let book = read_book(dir, &options, &NoProgress)
+        .map_err(|e| ConvertErrors(BookErrors(at_sources(dir, e.0), e.1)))?;
     let (mrr, customers) = mrr_on(&book, mrr_at);
     Ok(Converted {
         conversion,
@@ -254,6 +244,79 @@ pub fn convert_into(plan: &ConvertPlan, dir: &Path, mrr_at: Date) -> anyhow::Res
         mrr,
         customers,
     })
+}
+
+/// The importer's problems with the written book, told at the source rows the book's rows came
+/// from (`conversion.csv` says which), so that a value the book cannot keep is reported where
+/// the user can fix it: `export.csv:7: unit_price: ...: reason (the book's
+/// subscriptions.csv:2)`. A problem with no source row (the book as a whole) stays as it is.
+fn at_sources(dir: &Path, problems: Vec<Problem>) -> Vec<Problem> {
+    use std::collections::{HashMap, HashSet};
+    // The id on each line of each written file that has problems.
+    let mut ids: HashMap<(String, u64), String> = HashMap::new();
+    let files: HashSet<&str> = problems
+        .iter()
+        .filter(|p| p.line > 1)
+        .map(|p| p.file.as_str())
+        .collect();
+    for file in &files {
+        let Ok(mut r) = csv::Reader::from_path(dir.join(file)) else {
+            continue;
+        };
+        let mut record = csv::StringRecord::new();
+        while let Ok(true) = r.read_record(&mut record) {
+            let line = record.position().map_or(0, |p| p.line());
+            if let Some(id) = record.get(0) {
+                ids.insert((file.to_string(), line), id.to_string());
+            }
+        }
+    }
+    let wanted: HashSet<&String> = problems
+        .iter()
+        .filter_map(|p| ids.get(&(p.file.clone(), p.line)))
+        .collect();
+    // The first source row mapped to each of those ids, for the file its reason writes to.
+    let mut sources: HashMap<(String, String), (String, u64)> = HashMap::new();
+    if let Ok(mut r) = csv::Reader::from_path(dir.join(expansa_sources::LOG_FILE)) {
+        let mut record = csv::StringRecord::new();
+        while let Ok(true) = r.read_record(&mut record) {
+            let (Some(file), Some(line), Some(reason), Some(book_id)) =
+                (record.get(0), record.get(1), record.get(4), record.get(5))
+            else {
+                continue;
+            };
+            if book_id.is_empty() || !wanted.contains(&book_id.to_string()) {
+                continue;
+            }
+            let target = match reason {
+                "customer" => "customers.csv",
+                "product" => "products.csv",
+                "contract" => "contracts.csv",
+                _ => "subscriptions.csv",
+            };
+            sources
+                .entry((target.to_string(), book_id.to_string()))
+                .or_insert_with(|| (file.to_string(), line.parse().unwrap_or(0)));
+        }
+    }
+    problems
+        .into_iter()
+        .map(|p| {
+            let Some(id) = ids.get(&(p.file.clone(), p.line)) else {
+                return p;
+            };
+            match sources.get(&(p.file.clone(), id.clone())) {
+                Some((file, line)) => Problem::new(
+                    file,
+                    *line,
+                    &p.column,
+                    &p.value,
+                    &format!("{} (the book's {}:{}, line {id})", p.reason, p.file, p.line),
+                ),
+                None => p,
+            }
+        })
+        .collect()
 }
 
 /// The MRR of the lines active on `day`, and the customers holding them.

@@ -14,8 +14,27 @@ pub fn decimal(text: &str) -> Result<Decimal, String> {
     {
         return Err("is not a decimal number (digits with a point, such as 1234.56)".into());
     }
-    t.parse::<Decimal>()
-        .map_err(|_| "is not a decimal number (digits with a point, such as 1234.56)".into())
+    let d = t.parse::<Decimal>().map_err(|_| {
+        "is not a decimal number (digits with a point, such as 1234.56)".to_string()
+    })?;
+    // Never rounded: a value whose digits the decimal cannot keep (past 28 places, or 29
+    // digits in all) is refused, not read as a neighbour.
+    let (int, frac) = t
+        .trim_start_matches(['-', '+'])
+        .split_once('.')
+        .unwrap_or((t, ""));
+    let places = frac.trim_end_matches('0').len() as u32;
+    let whole = int
+        .trim_start_matches(['-', '+'])
+        .trim_start_matches('0')
+        .len();
+    if places > d.scale() || whole > 28 {
+        return Err(format!(
+            "has more digits than are kept exactly ({} decimal places at most, and 28 digits in all)",
+            28
+        ));
+    }
+    Ok(d)
 }
 
 /// An amount in the currency's minor units (`2999` USD cents) as units (`29.99`), by the
@@ -54,6 +73,16 @@ mod tests {
             "29.995"
         );
         assert!(from_minor_units("12,5", usd).is_err());
+        assert!(decimal("1.000000000000000000000000000001")
+            .unwrap_err()
+            .starts_with("has more digits than are kept exactly"));
+        assert_eq!(
+            decimal("1.5000000000000000000000000000000")
+                .unwrap()
+                .to_string(),
+            "1.5000000000000000000000000000"
+        );
+        assert!(decimal("123456789012345678901234567890").is_err());
         assert!(currency("XXY").is_err());
     }
 }
