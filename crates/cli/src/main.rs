@@ -51,7 +51,13 @@ fn main() -> ExitCode {
                     if let Some(more) = errors.more_line() {
                         let _ = writeln!(stderr, "{more}");
                     }
-                    let _ = writeln!(stderr, "error: {e}");
+                    let hint = match e.downcast_ref::<expansa_commands::convert::ConvertErrors>() {
+                        Some(c) if c.rows_refused() => {
+                            " (--skip-refused leaves the refused rows out and writes the rest)"
+                        }
+                        _ => "",
+                    };
+                    let _ = writeln!(stderr, "error: {e}{hint}");
                 }
                 None => eprintln!("error: {e:#}"),
             }

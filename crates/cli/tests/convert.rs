@@ -458,7 +458,54 @@ fn a_value_the_book_cannot_keep_is_told_at_its_source_row() {
         stderr(&o),
         "vendas.csv:3: unit_price: 12345678901234567890.5: has more than 17 significant digits \
          (the book's subscriptions.csv:3, line c2/erp/2024-01-01)\n\
-         error: the conversion found 1 problem(s); nothing was written\n"
+         error: the conversion found 1 problem(s); nothing was written (--skip-refused leaves the \
+         refused rows out and writes the rest)\n"
     );
     assert!(!out.exists());
+}
+
+/// With --skip-refused the refused rows are still told: listed in the report (and its JSON),
+/// each as a problem; without it, the error says the flag exists.
+#[test]
+fn rows_left_out_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("book");
+    let sample = fixtures("stripe/fivetran-sample");
+    let o = expansa()
+        .args([
+            "convert",
+            "--from",
+            "stripe",
+            "--currency",
+            "USD",
+            "--input",
+        ])
+        .arg(&sample)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).ends_with(
+            "error: the conversion found 25 problem(s); nothing was written (--skip-refused \
+             leaves the refused rows out and writes the rest)\n"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let report = convert_json(
+        &["--from", "stripe", "--currency", "USD", "--skip-refused"],
+        &sample,
+        &out,
+    );
+    let refused = report["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 25, "{report}");
+    assert_eq!(report["rows"]["refused"], 25, "{report}");
+    assert!(
+        refused
+            .iter()
+            .all(|r| r.as_str().unwrap().contains("_data.csv:")),
+        "{refused:?}"
+    );
 }

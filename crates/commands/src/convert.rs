@@ -206,6 +206,14 @@ impl std::fmt::Display for ConvertErrors {
     }
 }
 
+impl ConvertErrors {
+    /// Whether some problems are with rows (which `--skip-refused` may leave out), not only
+    /// with the source as a whole.
+    pub fn rows_refused(&self) -> bool {
+        self.0 .0.iter().any(|p| p.line > 0)
+    }
+}
+
 impl std::error::Error for ConvertErrors {}
 
 /// What a conversion did: the report's summary, what was written, the MRR at a month end.
@@ -426,6 +434,7 @@ pub fn report_json(c: &Converted, out: &str) -> serde_json::Value {
         "reasons": s.reasons,
         "not_rebuilt": s.not_rebuilt,
         "notes": s.notes,
+        "refused": s.refused,
         "mrr_at": c.mrr_at.to_string(),
         "mrr": c.mrr.round_dp(c.currency.minor_units()).to_string(),
         "customers_paying": c.customers,
@@ -490,6 +499,9 @@ pub fn render(c: &Converted, out: Option<&str>, format: Format, locale: Locale) 
             }
             for n in &s.notes {
                 text.push_str(&format!("note: {n}\n"));
+            }
+            for r in &s.refused {
+                text.push_str(&format!("refused and left out: {r}\n"));
             }
             if let Some(out) = out {
                 text.push_str(&format!(

@@ -221,10 +221,13 @@ pub fn convert_into(
     }
     let written = book.finish().map_err(io)?;
     let refused = report.refused_count();
-    let (summary, problems) = report.finish().map_err(io)?;
+    let (mut summary, problems) = report.finish().map_err(io)?;
     if has_fatal || (refused > 0 && !options.skip_refused) {
         return Err(problems.into_errors());
     }
+    let left_out = problems.into_errors();
+    summary.refused = left_out.0.iter().map(ToString::to_string).collect();
+    summary.refused.extend(left_out.more_line());
     Ok(Conversion { summary, written })
 }
 
