@@ -6,11 +6,11 @@
 //! problem (`file:line: column: value: reason`), and a conversion with any refused row writes
 //! nothing unless told to leave refused rows out (`--skip-refused`).
 
+use crate::book::CsvFile;
 use expansa_import::{Problem, Problems};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io;
 use std::path::Path;
 
 /// What became of a source row.
@@ -89,8 +89,11 @@ pub struct Counts(pub BTreeMap<(String, Outcome, String), u64>);
 pub struct Report {
     /// The source kind or mapping name.
     pub source: String,
-    counts: BTreeMap<(String, Outcome, String), u64>,
-    log: Option<csv::Writer<BufWriter<File>>>,
+    /// Rows per file, outcome and reason, in the order first seen (a few dozen at most).
+    counts: Vec<(String, Outcome, String, u64)>,
+    /// The entry of `counts` the last row went to (rows come in runs of one kind).
+    last: usize,
+    log: Option<CsvFile>,
     problems: Problems,
     /// Months whose prices could not be rebuilt from the source (a source that keeps only the
     /// current state of a subscription, without the invoices that show earlier prices).
@@ -114,19 +117,13 @@ impl Report {
     /// A report for `source`, logging rows to `log` (`conversion.csv`) when given.
     pub fn new(source: &str, log: Option<&Path>) -> io::Result<Report> {
         let log = match log {
-            Some(path) => {
-                let mut w = csv::Writer::from_writer(BufWriter::with_capacity(
-                    256 << 10,
-                    File::create(path)?,
-                ));
-                w.write_record(LOG_COLUMNS)?;
-                Some(w)
-            }
+            Some(path) => Some(CsvFile::create(path, &LOG_COLUMNS)?),
             None => None,
         };
         Ok(Report {
             source: source.to_string(),
-            counts: BTreeMap::new(),
+            counts: Vec::new(),
+            last: 0,
             log,
             problems: Problems::default(),
             not_rebuilt: Vec::new(),
@@ -149,21 +146,35 @@ impl Report {
             REASONS.iter().any(|(code, _)| *code == reason),
             "unknown reason {reason}"
         );
-        *self
-            .counts
-            .entry((file.to_string(), outcome, reason.to_string()))
-            .or_insert(0) += 1;
+        let is =
+            |c: &(String, Outcome, String, u64)| c.0 == file && c.1 == outcome && c.2 == reason;
+        match self.counts.get_mut(self.last) {
+            Some(c) if is(c) => c.3 += 1,
+            _ => match self.counts.iter().position(is) {
+                Some(i) => {
+                    self.last = i;
+                    if let Some(c) = self.counts.get_mut(i) {
+                        c.3 += 1;
+                    }
+                }
+                None => {
+                    self.last = self.counts.len();
+                    self.counts
+                        .push((file.to_string(), outcome, reason.to_string(), 1));
+                }
+            },
+        }
         if let Some(w) = &mut self.log {
             // The log is best effort while converting; `finish` reports a write that failed.
-            let _ = w.write_record([
-                file,
-                &line.to_string(),
-                source_id,
-                outcome.name(),
-                reason,
-                book_id,
-                detail,
-            ]);
+            let _ = w
+                .text(file)
+                .shown(line)
+                .text(source_id)
+                .text(outcome.name())
+                .text(reason)
+                .text(book_id)
+                .text(detail)
+                .end();
         }
     }
 
@@ -227,9 +238,12 @@ impl Report {
         self.problems.total()
     }
 
-    /// The counts so far.
-    pub fn counts(&self) -> &BTreeMap<(String, Outcome, String), u64> {
-        &self.counts
+    /// The counts so far, per file, outcome and reason.
+    pub fn counts(&self) -> BTreeMap<(String, Outcome, String), u64> {
+        self.counts
+            .iter()
+            .map(|(file, outcome, reason, n)| ((file.clone(), *outcome, reason.clone()), *n))
+            .collect()
     }
 
     /// Flushes the log and returns the summary and the problems found.
@@ -237,12 +251,12 @@ impl Report {
         if let Some(w) = &mut self.log {
             w.flush()?;
         }
+        let counts = self.counts();
         let mut by_outcome = BTreeMap::new();
-        for ((_, outcome, _), n) in &self.counts {
+        for ((_, outcome, _), n) in &counts {
             *by_outcome.entry(outcome.name().to_string()).or_insert(0) += n;
         }
-        let rows = self
-            .counts
+        let rows = counts
             .iter()
             .map(|((file, outcome, reason), n)| ReasonCount {
                 file: file.clone(),
@@ -258,6 +272,7 @@ impl Report {
                 reasons: rows,
                 not_rebuilt: self.not_rebuilt,
                 notes: self.notes,
+                refused: Vec::new(),
             },
             self.problems,
         ))
@@ -281,4 +296,7 @@ pub struct Summary {
     pub reasons: Vec<ReasonCount>,
     pub not_rebuilt: Vec<String>,
     pub notes: Vec<String>,
+    /// The rows refused and left out (`--skip-refused`), as problems `file:line: column:
+    /// value: reason` (the first [`expansa_import::MAX_LISTED_PROBLEMS`], then a count).
+    pub refused: Vec<String>,
 }
