@@ -4,8 +4,9 @@
 use expansa_ledger::{Currency, Date};
 use hashbrown::HashSet;
 use rust_decimal::Decimal;
+use std::fmt::Display;
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// How often a line is billed: every `count` days, weeks, months or years.
@@ -43,11 +44,12 @@ impl Interval {
     /// Reads `day`, `week`, `month`, `year` (and plurals, any case, and pt-BR `dia`, `semana`,
     /// `mes`/`mês`, `ano`).
     pub fn parse(text: &str) -> Option<Interval> {
-        Some(match text.trim().to_lowercase().trim_end_matches('s') {
-            "day" | "dia" | "daily" | "diario" | "diário" => Interval::Day,
-            "week" | "semana" | "weekly" | "semanal" => Interval::Week,
-            "month" | "me" | "mê" | "monthly" | "mensal" => Interval::Month,
-            "year" | "ano" | "yearly" | "annual" | "anual" => Interval::Year,
+        Some(match text.trim().to_lowercase().as_str() {
+            "day" | "days" | "dia" | "dias" | "daily" | "diario" | "diário" | "diaria"
+            | "diária" => Interval::Day,
+            "week" | "weeks" | "semana" | "semanas" | "weekly" | "semanal" => Interval::Week,
+            "month" | "months" | "mes" | "mês" | "meses" | "monthly" | "mensal" => Interval::Month,
+            "year" | "years" | "ano" | "anos" | "yearly" | "annual" | "anual" => Interval::Year,
             _ => return None,
         })
     }
@@ -167,7 +169,146 @@ const CONTRACT_COLUMNS: [&str; 7] = [
     "renewal_term_months",
 ];
 
-type Csv = csv::Writer<BufWriter<File>>;
+/// A CSV file written row by row, byte for byte as the `csv` crate's default writer writes
+/// it (`,` between fields, `\n` after each row, a field quoted only when it holds `,`, `"`,
+/// `\r` or `\n`, its quotes doubled), without an allocation per row or field.
+pub(crate) struct CsvFile {
+    out: BufWriter<File>,
+    row: Vec<u8>,
+    fields: usize,
+}
+
+/// Whether a field must be quoted (the `csv` crate's `QuoteStyle::Necessary` with its default
+/// delimiter, quote and terminator).
+#[inline]
+fn needs_quotes(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+}
+
+impl CsvFile {
+    /// Creates the file at `path` and writes its header row.
+    pub(crate) fn create(path: &Path, header: &[&str]) -> io::Result<CsvFile> {
+        let mut w = CsvFile {
+            out: BufWriter::with_capacity(256 << 10, File::create(path)?),
+            row: Vec::with_capacity(256),
+            fields: 0,
+        };
+        for h in header {
+            w.text(h);
+        }
+        w.end()?;
+        Ok(w)
+    }
+
+    #[inline]
+    fn sep(&mut self) {
+        if self.fields > 0 {
+            self.row.push(b',');
+        }
+        self.fields += 1;
+    }
+
+    /// Adds a text field, quoted when it must be.
+    #[inline]
+    pub(crate) fn text(&mut self, text: &str) -> &mut CsvFile {
+        self.sep();
+        let bytes = text.as_bytes();
+        if needs_quotes(bytes) {
+            quote_into(&mut self.row, bytes);
+        } else {
+            self.row.extend_from_slice(bytes);
+        }
+        self
+    }
+
+    /// Adds a field of `v` as `Display` shows it (quoted when it must be).
+    #[inline]
+    pub(crate) fn shown(&mut self, v: impl Display) -> &mut CsvFile {
+        self.sep();
+        let start = self.row.len();
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.row, "{v}");
+        if needs_quotes(self.row.get(start..).unwrap_or(&[])) {
+            let text = self.row.split_off(start);
+            quote_into(&mut self.row, &text);
+        }
+        self
+    }
+
+    /// Adds an optional field shown by `Display`; empty when `None`.
+    #[inline]
+    pub(crate) fn opt(&mut self, v: Option<impl Display>) -> &mut CsvFile {
+        match v {
+            Some(v) => self.shown(v),
+            None => self.text(""),
+        }
+    }
+
+    /// Adds a day (`YYYY-MM-DD`, as `Date` shows it).
+    #[inline]
+    pub(crate) fn day(&mut self, d: Date) -> &mut CsvFile {
+        let y = d.year();
+        if !(0..=9999).contains(&y) {
+            return self.shown(d);
+        }
+        self.sep();
+        let (y, m, dd) = (y as u32, d.month() as u32, d.day() as u32);
+        let digit = |v: u32| b'0' + (v % 10) as u8;
+        self.row.extend_from_slice(&[
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(dd / 10),
+            digit(dd),
+        ]);
+        self
+    }
+
+    /// Ends the row.
+    #[inline]
+    pub(crate) fn end(&mut self) -> io::Result<()> {
+        if self.row.is_empty() {
+            // A row of one empty field is written `""` (else it would read as no row).
+            self.row.extend_from_slice(b"\"\"");
+        }
+        self.row.push(b'\n');
+        let r = self.out.write_all(&self.row);
+        self.row.clear();
+        self.fields = 0;
+        r
+    }
+
+    /// Writes what is buffered.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Writes what is buffered and waits for the file to be on disk.
+    fn sync(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()
+    }
+}
+
+fn quote_into(row: &mut Vec<u8>, bytes: &[u8]) {
+    row.push(b'"');
+    for &b in bytes {
+        if b == b'"' {
+            row.push(b'"');
+        }
+        row.push(b);
+    }
+    row.push(b'"');
+}
+
+type Csv = CsvFile;
 
 /// Counts of what a conversion wrote.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -198,10 +339,6 @@ fn text(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("")
 }
 
-fn shown<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map(ToString::to_string).unwrap_or_default()
-}
-
 impl BookWriter {
     /// Writes into `dir`, a folder that exists.
     pub fn new(dir: &Path) -> BookWriter {
@@ -230,14 +367,10 @@ impl BookWriter {
         file: &str,
         header: &[&str],
     ) -> io::Result<&'a mut Csv> {
-        if slot.is_none() {
-            let f = File::create(dir.join(file))?;
-            let mut w =
-                csv::WriterBuilder::new().from_writer(BufWriter::with_capacity(256 << 10, f));
-            w.write_record(header)?;
-            *slot = Some(w);
+        match slot {
+            Some(w) => Ok(w),
+            None => Ok(slot.insert(CsvFile::create(&dir.join(file), header)?)),
         }
-        Ok(slot.as_mut().expect("opened"))
     }
 
     /// Writes a subscription line.
@@ -248,38 +381,29 @@ impl BookWriter {
             "subscriptions.csv",
             &LINE_COLUMNS,
         )?;
-        let (months, interval, count) = match l.period.interval {
-            Interval::Month => (l.period.count.to_string(), String::new(), String::new()),
-            Interval::Year => (
-                (l.period.count * 12).to_string(),
-                String::new(),
-                String::new(),
-            ),
-            i => (
-                String::new(),
-                i.name().to_string(),
-                l.period.count.to_string(),
-            ),
+        w.text(&l.id)
+            .text(&l.customer_id)
+            .text(text(&l.contract_id))
+            .text(&l.product_id)
+            .shown(l.quantity.normalize())
+            .shown(l.unit_price.normalize())
+            .opt(l.discount_pct.map(|d| d.normalize()))
+            .opt(l.currency);
+        match l.period.interval {
+            Interval::Month => w.shown(l.period.count).text("").text(""),
+            Interval::Year => w.shown(l.period.count * 12).text("").text(""),
+            i => w.text("").text(i.name()).shown(l.period.count),
         };
-        w.write_record([
-            l.id.as_str(),
-            &l.customer_id,
-            text(&l.contract_id),
-            &l.product_id,
-            &l.quantity.normalize().to_string(),
-            &l.unit_price.normalize().to_string(),
-            &l.discount_pct
-                .map(|d| d.normalize().to_string())
-                .unwrap_or_default(),
-            &shown(&l.currency),
-            &months,
-            &interval,
-            &count,
-            &l.start.to_string(),
-            &shown(&l.end),
-            &shown(&l.sold_on),
-            text(&l.revises),
-        ])?;
+        w.day(l.start);
+        match l.end {
+            Some(d) => w.day(d),
+            None => w.text(""),
+        };
+        match l.sold_on {
+            Some(d) => w.day(d),
+            None => w.text(""),
+        };
+        w.text(text(&l.revises)).end()?;
         self.written.lines += 1;
         *self.currencies.entry(l.currency).or_insert(0) += 1;
         Ok(())
@@ -301,17 +425,23 @@ impl BookWriter {
             "customers.csv",
             &CUSTOMER_COLUMNS,
         )?;
-        w.write_record([
-            c.id.as_str(),
-            text(&c.name),
-            &shown(&c.registered_on),
-            text(&c.segment),
-            text(&c.country),
-            text(&c.channel),
-        ])?;
+        w.text(&c.id).text(text(&c.name));
+        match c.registered_on {
+            Some(d) => w.day(d),
+            None => w.text(""),
+        };
+        w.text(text(&c.segment))
+            .text(text(&c.country))
+            .text(text(&c.channel))
+            .end()?;
         self.customer_ids.insert(c.id.clone());
         self.written.customers += 1;
         Ok(true)
+    }
+
+    /// Makes room for `more` customers (a converter that knows how many it will write).
+    pub fn reserve_customers(&mut self, more: usize) {
+        self.customer_ids.reserve(more);
     }
 
     /// Whether a customer of this id was written.
@@ -330,18 +460,15 @@ impl BookWriter {
             "products.csv",
             &PRODUCT_COLUMNS,
         )?;
-        w.write_record([
-            p.id.as_str(),
-            text(&p.name),
-            text(&p.family),
-            &shown(&p.tier),
-            text(&p.kind),
-            &p.list_price
-                .map(|d| d.normalize().to_string())
-                .unwrap_or_default(),
-            &shown(&p.price_term_months),
-            &shown(&p.currency),
-        ])?;
+        w.text(&p.id)
+            .text(text(&p.name))
+            .text(text(&p.family))
+            .opt(p.tier)
+            .text(text(&p.kind))
+            .opt(p.list_price.map(|d| d.normalize()))
+            .opt(p.price_term_months)
+            .opt(p.currency)
+            .end()?;
         self.product_ids.insert(p.id.clone());
         self.written.products += 1;
         Ok(true)
@@ -358,17 +485,15 @@ impl BookWriter {
             "contracts.csv",
             &CONTRACT_COLUMNS,
         )?;
-        w.write_record([
-            c.id.as_str(),
-            &c.customer_id,
-            &c.start.to_string(),
-            &shown(&c.end),
-            text(&c.renewal_pricing),
-            &c.renewal_uplift_pct
-                .map(|d| d.normalize().to_string())
-                .unwrap_or_default(),
-            &shown(&c.renewal_term_months),
-        ])?;
+        w.text(&c.id).text(&c.customer_id).day(c.start);
+        match c.end {
+            Some(d) => w.day(d),
+            None => w.text(""),
+        };
+        w.text(text(&c.renewal_pricing))
+            .opt(c.renewal_uplift_pct.map(|d| d.normalize()))
+            .opt(c.renewal_term_months)
+            .end()?;
         self.contract_ids.insert(c.id.clone());
         self.written.contracts += 1;
         Ok(true)
@@ -391,8 +516,7 @@ impl BookWriter {
         .into_iter()
         .flatten()
         {
-            w.flush()?;
-            w.get_ref().get_ref().sync_all()?;
+            w.sync()?;
         }
         Ok(self.written)
     }

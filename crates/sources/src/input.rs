@@ -4,7 +4,7 @@
 //! same separators, quotes, BOM, encodings and line numbers as a book, streamed. JSON files
 //! (API objects) are read whole, up to [`MAX_JSON_BYTES`].
 
-use expansa_import::{Problem, Record, Records, TextEncoding};
+use expansa_import::{Problem, Records, SharedRecord as Record, TextEncoding};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -104,9 +104,32 @@ pub fn open_file(path: &Path) -> Result<File, Problem> {
         .map_err(|e| Problem::new(&name, 0, "file", "", &format!("cannot be read: {e}")))
 }
 
+/// Records read ahead by a thread of their own, a run at a time (the records of a run share
+/// their text, so a run is a few hundred KiB at most).
+type Run = Vec<Result<Record, Problem>>;
+
+/// Records per run a reading thread hands over.
+const RUN: usize = 2048;
+
+/// Runs read ahead at most (memory: this many runs, whatever the table's size).
+const RUNS_AHEAD: usize = 4;
+
+/// Where a table's records come from.
+enum Reader {
+    /// Read here, as they are asked for.
+    Here(Box<Records<Box<dyn Read + Send>>>),
+    /// Read (and parsed) ahead by another thread, in order, while the caller converts: the
+    /// same records and problems, the reading stopped at the first problem as here.
+    Ahead {
+        runs: std::sync::mpsc::Receiver<Run>,
+        run: std::vec::IntoIter<Result<Record, Problem>>,
+    },
+}
+
 /// One CSV table of a source, its columns found by name (trimmed, any case).
 pub struct Table {
-    records: Records<Box<dyn Read + Send>>,
+    file: String,
+    reader: Reader,
     names: Vec<String>,
     /// For a spreadsheet's sheet: the sheet's row of a line of its CSV text.
     rows: Option<Box<dyn Fn(u64) -> u64 + Send>>,
@@ -136,7 +159,8 @@ impl Table {
             .map(|n| n.trim().to_lowercase())
             .collect();
         Ok(Table {
-            records,
+            file: records.file().to_string(),
+            reader: read_ahead(records),
             names,
             rows: None,
         })
@@ -160,7 +184,7 @@ impl Table {
 
     /// The file name problems give.
     pub fn file(&self) -> &str {
-        self.records.file()
+        &self.file
     }
 
     /// The header's names, trimmed and lower-case.
@@ -201,7 +225,7 @@ impl Table {
 
     /// The next record; `None` at the end.
     pub fn next_row(&mut self) -> Result<Option<Record>, Problem> {
-        let row = self.records.next_record().map_err(|mut p| {
+        let row = self.reader.next().map_err(|mut p| {
             if let Some(rows) = &self.rows {
                 p.line = rows(p.line);
             }
@@ -216,10 +240,82 @@ impl Table {
     }
 }
 
+impl Reader {
+    fn next(&mut self) -> Result<Option<Record>, Problem> {
+        match self {
+            Reader::Here(records) => records.next_shared(),
+            Reader::Ahead { runs, run } => loop {
+                if let Some(r) = run.next() {
+                    return r.map(Some);
+                }
+                match runs.recv() {
+                    Ok(next) => *run = next.into_iter(),
+                    // The reading thread ended: the table's end, or after its problem.
+                    Err(_) => return Ok(None),
+                }
+            },
+        }
+    }
+}
+
+/// Reads the records of a table on a thread of its own (here when no thread can be started).
+fn read_ahead(records: Records<Box<dyn Read + Send>>) -> Reader {
+    use std::sync::mpsc;
+    let (give, take) = mpsc::channel::<Records<Box<dyn Read + Send>>>();
+    let (send, runs) = mpsc::sync_channel::<Run>(RUNS_AHEAD);
+    let spawned = std::thread::Builder::new()
+        .name("expansa-read".into())
+        .spawn(move || {
+            let Ok(mut records) = take.recv() else {
+                return;
+            };
+            let mut run = Vec::with_capacity(RUN);
+            loop {
+                let next = records.next_shared();
+                let last = !matches!(next, Ok(Some(_)));
+                match next {
+                    Ok(Some(r)) => run.push(Ok(r)),
+                    Ok(None) => {}
+                    Err(p) => run.push(Err(p)),
+                }
+                if (last || run.len() >= RUN) && !run.is_empty() {
+                    let full = std::mem::replace(&mut run, Vec::with_capacity(RUN));
+                    if send.send(full).is_err() {
+                        // The table was dropped: nothing more to read.
+                        return;
+                    }
+                }
+                if last {
+                    return;
+                }
+            }
+        });
+    if spawned.is_err() {
+        return Reader::Here(Box::new(records));
+    }
+    match give.send(records) {
+        Ok(()) => Reader::Ahead {
+            runs,
+            run: Vec::new().into_iter(),
+        },
+        Err(mpsc::SendError(records)) => Reader::Here(Box::new(records)),
+    }
+}
+
 /// A field of a record, trimmed; `None` when the column is absent or the cell empty.
 pub fn field(record: &Record, column: Option<usize>) -> Option<&str> {
-    let text = record.fields.get(column?)?.trim();
+    let text = trim(record.get(column?)?);
     (!text.is_empty()).then_some(text)
+}
+
+/// `text.trim()`, at once when `text` starts and ends with a visible ASCII character (as most
+/// fields do).
+#[inline]
+pub fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(a), Some(b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
 }
 
 /// Reads a JSON file whole (at most [`MAX_JSON_BYTES`]).
@@ -303,6 +399,20 @@ mod tests {
         assert_eq!(field(&r, Some(customer)), Some("cus_1"));
         let r = t.next_row().unwrap().unwrap();
         assert_eq!(field(&r, Some(customer)), None);
+        for text in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{a0}a",
+            "a\u{3000}",
+            "\ta\n",
+            "é",
+            "x y",
+        ] {
+            assert_eq!(trim(text), text.trim());
+        }
         let e = t.columns(["plan"], "a subscription table").unwrap_err();
         assert!(e.to_string().starts_with("s.csv:1: plan: : no such column"));
         let v: serde_json::Value =

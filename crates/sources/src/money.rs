@@ -17,22 +17,14 @@ pub fn decimal(text: &str) -> Result<Decimal, String> {
     let d = t.parse::<Decimal>().map_err(|_| {
         "is not a decimal number (digits with a point, such as 1234.56)".to_string()
     })?;
-    // Never rounded: a value whose digits the decimal cannot keep (past 28 places, or 29
-    // digits in all) is refused, not read as a neighbour.
-    let (int, frac) = t
-        .trim_start_matches(['-', '+'])
-        .split_once('.')
-        .unwrap_or((t, ""));
+    // Never rounded: a value whose decimal places the decimal cannot keep (it holds 28 at
+    // most, fewer for a large number) is refused, not read as a neighbour.
+    let frac = t.split_once('.').map_or("", |(_, f)| f);
     let places = frac.trim_end_matches('0').len() as u32;
-    let whole = int
-        .trim_start_matches(['-', '+'])
-        .trim_start_matches('0')
-        .len();
-    if places > d.scale() || whole > 28 {
-        return Err(format!(
-            "has more digits than are kept exactly ({} decimal places at most, and 28 digits in all)",
-            28
-        ));
+    if places > d.scale() {
+        return Err(
+            "has more decimal places than are kept exactly (28 digits in all at most)".into(),
+        );
     }
     Ok(d)
 }
@@ -75,7 +67,7 @@ mod tests {
         assert!(from_minor_units("12,5", usd).is_err());
         assert!(decimal("1.000000000000000000000000000001")
             .unwrap_err()
-            .starts_with("has more digits than are kept exactly"));
+            .starts_with("has more decimal places than are kept exactly"));
         assert_eq!(
             decimal("1.5000000000000000000000000000000")
                 .unwrap()
@@ -83,6 +75,8 @@ mod tests {
             "1.5000000000000000000000000000"
         );
         assert!(decimal("123456789012345678901234567890").is_err());
+        assert!(decimal("79228162514264337593543950335").is_ok());
+        assert!(decimal("7922816251426433759354395033.51").is_err());
         assert!(currency("XXY").is_err());
     }
 }

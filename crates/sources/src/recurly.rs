@@ -63,7 +63,7 @@ use crate::input::{display_name, field, Table};
 use crate::money;
 use crate::time::{day_before, end_day, parse_when, start_day, When};
 use crate::Context;
-use expansa_import::{Problem, Record};
+use expansa_import::{Problem, SharedRecord as Record};
 use expansa_ledger::{Currency, Date};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -215,10 +215,9 @@ fn last_day(t: Timestamp, tz: &TimeZone) -> Date {
 /// Whether two rows are the same but for the `_fivetran_synced` column.
 fn same_row(t: &Loaded, a: &Record, b: &Record) -> bool {
     let skip = t.col("_fivetran_synced");
-    a.fields.len() == b.fields.len()
-        && a.fields
-            .iter()
-            .zip(&b.fields)
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
             .enumerate()
             .all(|(k, (x, y))| Some(k) == skip || x.trim() == y.trim())
 }

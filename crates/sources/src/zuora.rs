@@ -73,7 +73,7 @@ use crate::input::{display_name, field, Table};
 use crate::money;
 use crate::time::{day_before, parse_when, start_day};
 use crate::Context;
-use expansa_import::{Problem, Record};
+use expansa_import::{Problem, SharedRecord as Record};
 use expansa_ledger::{Currency, Date};
 use jiff::tz::TimeZone;
 use rust_decimal::Decimal;

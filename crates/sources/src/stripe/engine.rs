@@ -28,7 +28,7 @@ pub(super) struct Val<'a> {
 impl<'a> Val<'a> {
     pub fn new(text: Option<&'a str>, col: &'a str) -> Val<'a> {
         Val {
-            text: text.map(str::trim).filter(|t| !t.is_empty()),
+            text: text.map(crate::input::trim).filter(|t| !t.is_empty()),
             col,
         }
     }
@@ -77,8 +77,17 @@ fn skip(code: &'static str, detail: impl Into<String>) -> Bad {
 /// Items keyed by a string id, the id stored once.
 pub(super) struct Keyed<T> {
     items: Vec<(Box<str>, T)>,
-    table: HashTable<u32>,
+    /// Each item's position and 32 bits of its id's hash (growing the table then moves
+    /// entries without reading the ids again).
+    table: HashTable<(u32, u32)>,
     hasher: DefaultHashBuilder,
+}
+
+/// The table's hash of an entry from the 32 bits kept (spread over the 64 that the table
+/// reads its bucket and tag from).
+#[inline]
+fn spread(h: u32) -> u64 {
+    u64::from(h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl<T> Keyed<T> {
@@ -90,14 +99,20 @@ impl<T> Keyed<T> {
         }
     }
 
-    fn find(&self, id: &str) -> Option<u32> {
+    #[inline]
+    fn hash(&self, id: &str) -> u32 {
         let h = self.hasher.hash_one(id);
+        (h ^ (h >> 32)) as u32
+    }
+
+    fn find(&self, id: &str) -> Option<u32> {
+        let h = self.hash(id);
         let items = &self.items;
         self.table
-            .find(h, |&i| {
-                items.get(i as usize).is_some_and(|(k, _)| &**k == id)
+            .find(spread(h), |&(i, hi)| {
+                hi == h && items.get(i as usize).is_some_and(|(k, _)| &**k == id)
             })
-            .copied()
+            .map(|&(i, _)| i)
     }
 
     /// Adds `value` under `id`; `Err(existing)` when the id is taken (nothing added).
@@ -107,15 +122,9 @@ impl<T> Keyed<T> {
         }
         let idx = self.items.len() as u32;
         self.items.push((id.into(), value));
-        let Keyed {
-            items,
-            table,
-            hasher,
-        } = self;
-        let h = hasher.hash_one(id);
-        table.insert_unique(h, idx, |&i| {
-            hasher.hash_one(items.get(i as usize).map(|(k, _)| &**k).unwrap_or(""))
-        });
+        let h = self.hash(id);
+        self.table
+            .insert_unique(spread(h), (idx, h), |&(_, hi)| spread(hi));
         Ok(idx)
     }
 
@@ -383,10 +392,16 @@ fn instant(w: &When, tz: &TimeZone) -> Timestamp {
 }
 
 fn parse_bool(v: &Val) -> Result<bool, Bad> {
-    match v.text.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("false") | Some("f") | Some("0") | Some("no") => Ok(false),
-        Some("true") | Some("t") | Some("1") | Some("yes") => Ok(true),
-        Some(_) => Err(refuse("bad_value", v, "is not true or false")),
+    let is = |words: &[&str]| {
+        v.text
+            .is_some_and(|t| words.iter().any(|w| t.eq_ignore_ascii_case(w)))
+    };
+    if v.text.is_none() || is(&["false", "f", "0", "no"]) {
+        Ok(false)
+    } else if is(&["true", "t", "1", "yes"]) {
+        Ok(true)
+    } else {
+        Err(refuse("bad_value", v, "is not true or false"))
     }
 }
 
@@ -911,12 +926,15 @@ impl Engine {
 
     /// The customers of written lines.
     pub fn customers_with_lines(&self) -> HashSet<&str> {
-        self.subs
-            .items
-            .iter()
-            .filter(|(_, s)| s.has_line)
-            .map(|(_, s)| &*s.customer)
-            .collect()
+        let mut wanted = HashSet::with_capacity(self.subs.items.len());
+        wanted.extend(
+            self.subs
+                .items
+                .iter()
+                .filter(|(_, s)| s.has_line)
+                .map(|(_, s)| &*s.customer),
+        );
+        wanted
     }
 
     /// Writes the customers of written lines that no customer row gave, with what their
@@ -950,7 +968,9 @@ impl Engine {
 
     /// Adds a subscription; refused or skipped rows are reported now, the others at the end.
     pub fn sub_row(&mut self, ctx: &mut Context, src: &Src, s: &SubIn) {
-        self.sub_file = src.file.to_string();
+        if self.sub_file != src.file {
+            self.sub_file = src.file.to_string();
+        }
         if let Some(i) = self.subs.find(src.id) {
             let first = self.subs.get(i).map(|s| s.line).unwrap_or(0);
             ctx.report.refused(
@@ -1664,46 +1684,52 @@ impl Engine {
         let Some(first) = outs.first() else {
             return Ok(None);
         };
-        let first_id = id.to_string();
         let first_start = first.start;
         let Some(s) = self.subs.get_mut(sub) else {
             return Ok(None);
         };
         s.has_line = true;
-        let customer = s.customer.clone();
-        let contract = self.subs.id(sub).to_string();
+        // Borrowed apart: the line is filled from the subscription and the prices.
+        let Engine {
+            subs,
+            prices,
+            products,
+            line: l,
+            lines_written,
+            ..
+        } = self;
+        let customer = subs.get(sub).map(|s| &*s.customer).unwrap_or("");
+        let contract = subs.id(sub);
         let mut previous: Option<String> = None;
         for o in &outs {
-            let Some(price) = self.prices.get_mut(o.price) else {
+            let Some(price) = prices.get_mut(o.price) else {
                 continue;
             };
             price.origin.used = true;
-            let (product, currency, period) = (price.product.clone(), price.currency, price.period);
-            if !self.products.contains(&*product) {
+            let (product, currency, period) = (&*price.product, price.currency, price.period);
+            if !products.contains(product) {
                 ctx.book
                     .product(&ProductOut {
                         id: product.to_string(),
                         ..Default::default()
                     })
                     .map_err(Self::io)?;
-                self.products.insert(product.clone());
+                products.insert(product.into());
             }
-            let line_id = if o.start == first_start {
-                first_id.clone()
-            } else {
-                format!("{id}@{}", o.start)
-            };
-            let l = &mut self.line;
             l.id.clear();
-            l.id.push_str(&line_id);
+            if o.start == first_start {
+                l.id.push_str(id);
+            } else {
+                l.id.push_str(&format!("{id}@{}", o.start));
+            }
             l.customer_id.clear();
-            l.customer_id.push_str(&customer);
+            l.customer_id.push_str(customer);
             if let Some(c) = &mut l.contract_id {
                 c.clear();
-                c.push_str(&contract);
+                c.push_str(contract);
             }
             l.product_id.clear();
-            l.product_id.push_str(&product);
+            l.product_id.push_str(product);
             l.quantity = o.qty;
             l.unit_price = o.unit;
             l.discount_pct = (!o.pct.is_zero()).then_some(o.pct);
@@ -1713,10 +1739,12 @@ impl Engine {
             l.end = o.end;
             l.revises = previous.take();
             ctx.book.line(l).map_err(Self::io)?;
-            self.lines_written += 1;
-            previous = Some(line_id);
+            *lines_written += 1;
+            if outs.len() > 1 {
+                previous = Some(l.id.clone());
+            }
         }
-        Ok(Some(first_id))
+        Ok(Some(id.to_string()))
     }
 
     /// Splits a time line where the subscription's discounts start and stop, and applies

@@ -11,7 +11,7 @@
 use super::engine::{CouponIn, DiscIn, Engine, InvIn, ItemIn, PriceIn, Src, SubIn, Val};
 use crate::input::{field, Input, Table};
 use crate::Context;
-use expansa_import::{Problem, Record};
+use expansa_import::{Problem, SharedRecord as Record};
 use std::path::{Path, PathBuf};
 
 /// Table names (without `.csv` and `_data`) by what they hold.
@@ -383,6 +383,7 @@ pub(super) fn convert(ctx: &mut Context, subs: &Path) -> Result<(), Problem> {
         let id = require(&t, &["id"], "a Stripe customer table")?;
         let (name, created) = (col(&t, &["name"]), col(&t, &["created"]));
         let wanted = engine.customers_with_lines();
+        ctx.book.reserve_customers(wanted.len());
         each_row(ctx, &mut t, id, |ctx, src, r| {
             if !wanted.contains(src.id) {
                 ctx.report.skipped(
