@@ -779,3 +779,20 @@ fn lines_in_a_currency_the_book_cannot_read_are_refused_at_the_source() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn a_subscription_object_is_not_counted_beside_its_items() {
+    // In API JSON a subscription's items are nested in its object: the items are reported
+    // (each at the subscription's position in the list), the object itself not again.
+    let (r, dir) = convert(&fixture("api"), &options("America/Sao_Paulo", false));
+    r.unwrap_or_else(|e| panic!("{:?}", e.0));
+    let log = std::fs::read_to_string(dir.path().join("conversion.csv")).unwrap();
+    let merged_subs: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("subscriptions.json,") && l.contains(",merged,recurring,"))
+        .collect();
+    assert!(merged_subs.is_empty(), "{merged_subs:?}");
+    assert!(log
+        .lines()
+        .any(|l| l.starts_with("subscriptions.json,") && l.contains(",mapped,recurring,")));
+}

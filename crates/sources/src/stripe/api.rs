@@ -297,6 +297,9 @@ pub(super) fn convert(ctx: &mut Context, subs_path: &Path) -> Result<(), Problem
             current_period_end: Val::new(cpe.as_deref(), "current_period_end"),
         };
         engine.sub_row(ctx, &src, &s);
+        if !list(obj, "items").is_empty() {
+            engine.set_nested(id);
+        }
         if let Some(c @ Value::Object(_)) = obj.get("customer") {
             let name = c.get("name").and_then(Value::as_str);
             let created = engine.day_of(text(c, "created").as_deref());

@@ -253,6 +253,9 @@ pub(super) struct Sub {
     /// Priced items (for an `amount_off` coupon, which Stripe takes off the invoice once).
     priced_items: u32,
     has_line: bool,
+    /// Its items are nested in it (an API object): each item is reported, and the
+    /// subscription's own object is the same source row, not reported again.
+    nested: bool,
 }
 
 /// A subscription's fields as a source gives them.
@@ -1008,6 +1011,7 @@ impl Engine {
                     line: src.line,
                     discounts: Vec::new(),
                     priced_items: 0,
+                    nested: false,
                     has_line: false,
                 },
                 Some(bad),
@@ -1020,6 +1024,15 @@ impl Engine {
     }
 
     /// Sets the customer's name and registration day given with a subscription (API JSON).
+    /// Marks a subscription whose items are nested in its own object (API JSON).
+    pub fn set_nested(&mut self, sub: &str) {
+        if let Some(i) = self.subs.find(sub) {
+            if let Some(s) = self.subs.get_mut(i) {
+                s.nested = true;
+            }
+        }
+    }
+
     pub fn set_customer_details(&mut self, sub: &str, name: Option<&str>, created: Option<Date>) {
         if let Some(i) = self.subs.find(sub) {
             if let Some(s) = self.subs.get_mut(i) {
@@ -1129,6 +1142,7 @@ impl Engine {
             line: src.line,
             discounts: Vec::new(),
             priced_items: 0,
+            nested: false,
             has_line: false,
         })
     }
@@ -2067,7 +2081,7 @@ impl Engine {
         }
         let sub_file = self.sub_file.clone();
         for (id, s) in &self.subs.items {
-            if !matches!(s.fate, Fate::Live) {
+            if !matches!(s.fate, Fate::Live) || s.nested {
                 continue;
             }
             if s.has_line {
