@@ -427,6 +427,22 @@ fn the_book_is_never_written_over_the_users_files() {
                 stderr(&o)
             );
         }
+        // As the export itself: one problem, nothing waited on.
+        let o = expansa()
+            .args(["convert", "--from", "baremetrics", "--input"])
+            .arg(&fifo)
+            .arg("--out")
+            .arg(dir.path().join("y"))
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o)
+                .contains(": file: : is not a regular file or a folder (a named pipe or a device)"),
+            "{}",
+            stderr(&o)
+        );
     }
 }
 

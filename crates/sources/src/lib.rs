@@ -180,8 +180,15 @@ pub fn convert_into(
         )]
         .into()
     };
-    if !input.path.exists() {
-        return Err(vec![input.problem("is not there")].into());
+    match std::fs::metadata(&input.path) {
+        Err(_) => return Err(vec![input.problem("is not there")].into()),
+        Ok(m) if !m.is_dir() && !m.is_file() => {
+            return Err(vec![input.problem(
+                "is not a regular file or a folder (a named pipe or a device): only files are read",
+            )]
+            .into())
+        }
+        Ok(_) => {}
     }
     let mut book = BookWriter::new(dir);
     let mut report = Report::new(&spec.name(), Some(&dir.join(LOG_FILE))).map_err(io)?;

@@ -15,7 +15,12 @@ pub fn decimal(text: &str) -> Result<Decimal, String> {
         return Err("is not a decimal number (digits with a point, such as 1234.56)".into());
     }
     let d = t.parse::<Decimal>().map_err(|_| {
-        "is not a decimal number (digits with a point, such as 1234.56)".to_string()
+        let digits = t.bytes().filter(u8::is_ascii_digit).count();
+        if digits > 28 && t.bytes().filter(|b| *b == b'.').count() <= 1 {
+            "is too large: a decimal keeps at most 28 digits".to_string()
+        } else {
+            "is not a decimal number (digits with a point, such as 1234.56)".to_string()
+        }
     })?;
     // Never rounded: a value whose decimal places the decimal cannot keep (it holds 28 at
     // most, fewer for a large number) is refused, not read as a neighbour.
@@ -74,7 +79,10 @@ mod tests {
                 .to_string(),
             "1.5000000000000000000000000000"
         );
-        assert!(decimal("123456789012345678901234567890").is_err());
+        assert_eq!(
+            decimal("123456789012345678901234567890").unwrap_err(),
+            "is too large: a decimal keeps at most 28 digits"
+        );
         assert!(decimal("79228162514264337593543950335").is_ok());
         assert!(decimal("7922816251426433759354395033.51").is_err());
         assert!(currency("XXY").is_err());
