@@ -338,7 +338,7 @@ fn the_book_is_never_written_over_the_users_files() {
         &other,
     );
     assert!(
-        stderr(&o).contains("holds files but no book"),
+        stderr(&o).contains("holds files that are not a book's"),
         "{}",
         stderr(&o)
     );
@@ -361,6 +361,25 @@ fn the_book_is_never_written_over_the_users_files() {
         &book,
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    // A book beside other files (notes, a repository) is not replaced either.
+    std::fs::write(book.join("notes.txt"), "mine").unwrap();
+    let o = run(
+        &[
+            "--from",
+            "baremetrics",
+            "--input",
+            input.to_str().unwrap(),
+            "--force",
+        ],
+        &book,
+    );
+    assert!(
+        stderr(&o).contains("holds files that are not a book's"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(book.join("notes.txt").is_file());
+    std::fs::remove_file(book.join("notes.txt")).unwrap();
     // A symbolic link, the current folder.
     #[cfg(unix)]
     {
@@ -474,8 +493,7 @@ fn a_value_the_book_cannot_keep_is_told_at_its_source_row() {
         stderr(&o),
         "vendas.csv:3: unit_price: 12345678901234567890.5: has more than 17 significant digits \
          (the book's subscriptions.csv:3, line c2/erp/2024-01-01)\n\
-         error: the conversion found 1 problem(s); nothing was written (--skip-refused leaves the \
-         refused rows out and writes the rest)\n"
+         error: the conversion found 1 problem(s); nothing was written\n"
     );
     assert!(!out.exists());
 }

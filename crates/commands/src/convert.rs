@@ -194,7 +194,7 @@ impl ConvertPlan {
 /// Every problem a conversion found (the source's, or the written book's): nothing was
 /// written.
 #[derive(Debug)]
-pub struct ConvertErrors(pub BookErrors);
+pub struct ConvertErrors(pub BookErrors, pub bool);
 
 impl std::fmt::Display for ConvertErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -207,10 +207,11 @@ impl std::fmt::Display for ConvertErrors {
 }
 
 impl ConvertErrors {
-    /// Whether some problems are with rows (which `--skip-refused` may leave out), not only
-    /// with the source as a whole.
+    /// Whether `--skip-refused` would leave these problems' rows out: the conversion refused
+    /// rows (not the source as a whole, nor values only the written book's check refuses) and
+    /// the flag was not given (`.1`).
     pub fn rows_refused(&self) -> bool {
-        self.0 .0.iter().any(|p| p.line > 0)
+        self.1 && self.0 .0.iter().any(|p| p.line > 0)
     }
 }
 
@@ -237,13 +238,13 @@ pub fn previous_month_end(today: Date) -> Date {
 pub fn convert_into(plan: &ConvertPlan, dir: &Path, mrr_at: Date) -> anyhow::Result<Converted> {
     let input = Input::new(&plan.input, plan.options.encoding);
     let conversion = expansa_sources::convert_into(&plan.spec, &input, &plan.options, dir)
-        .map_err(ConvertErrors)?;
+        .map_err(|e| ConvertErrors(e, !plan.options.skip_refused))?;
     let options = ImportOptions {
         currency: plan.options.currency,
         encoding: TextEncoding::UTF_8,
     };
     let book = read_book(dir, &options, &NoProgress)
-        .map_err(|e| ConvertErrors(BookErrors(at_sources(dir, e.0), e.1)))?;
+        .map_err(|e| ConvertErrors(BookErrors(at_sources(dir, e.0), e.1), false))?;
     let (mrr, customers) = mrr_on(&book, mrr_at);
     Ok(Converted {
         conversion,
@@ -378,13 +379,18 @@ fn refuse_out(plan: &ConvertPlan, out: &Path, force: bool) -> anyhow::Result<()>
     if names.is_empty() {
         return Ok(());
     }
-    let holds_book = names
-        .iter()
-        .any(|n| n == "subscriptions.csv" || n == expansa_sources::LOG_FILE);
+    // A book and nothing else: the format's files and the conversion's log.
+    let book_file = |n: &String| {
+        n == expansa_sources::LOG_FILE || expansa_import::schema::FILES.iter().any(|s| s.file == n)
+    };
+    let holds_book = names.iter().all(book_file)
+        && names
+            .iter()
+            .any(|n| n == "subscriptions.csv" || n == expansa_sources::LOG_FILE);
     match (force, holds_book) {
         (true, true) => Ok(()),
         (true, false) => anyhow::bail!(
-            "--out {shown}: holds files but no book (no subscriptions.csv): --force replaces only a book; give a new folder"
+            "--out {shown}: holds files that are not a book's: --force replaces only a folder holding a book and nothing else; give a new folder"
         ),
         (false, _) => anyhow::bail!(
             "--out {shown}: exists and is not an empty folder: give a new folder, or --force to replace the book in it"

@@ -232,6 +232,13 @@ pub fn convert_into(
     if has_fatal || (refused > 0 && !options.skip_refused) {
         return Err(problems.into_errors());
     }
+    if written.lines == 0 {
+        summary.notes.push(
+            "the book has no line: every recurring row was left out or refused (see the counts \
+             per reason)"
+                .into(),
+        );
+    }
     let left_out = problems.into_errors();
     summary.refused = left_out.0.iter().map(ToString::to_string).collect();
     summary.refused.extend(left_out.more_line());

@@ -284,6 +284,7 @@ pub(super) fn convert(ctx: &mut Context, subs_path: &Path) -> Result<(), Problem
         let cpe = t("current_period_end")
             .or_else(|| first_item.and_then(|i| text(i, "current_period_end")));
         let s = SubIn {
+            nested: !list(obj, "items").is_empty(),
             customer: Val::new(customer, "customer"),
             status: Val::new(status.as_deref(), "status"),
             start_date: Val::new(start.as_deref(), "start_date"),
@@ -297,9 +298,6 @@ pub(super) fn convert(ctx: &mut Context, subs_path: &Path) -> Result<(), Problem
             current_period_end: Val::new(cpe.as_deref(), "current_period_end"),
         };
         engine.sub_row(ctx, &src, &s);
-        if !list(obj, "items").is_empty() {
-            engine.set_nested(id);
-        }
         if let Some(c @ Value::Object(_)) = obj.get("customer") {
             let name = c.get("name").and_then(Value::as_str);
             let created = engine.day_of(text(c, "created").as_deref());

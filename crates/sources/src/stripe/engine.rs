@@ -260,6 +260,8 @@ pub(super) struct Sub {
 
 /// A subscription's fields as a source gives them.
 pub(super) struct SubIn<'a> {
+    /// Its items are nested in its own object (API JSON), each reported as a row of it.
+    pub nested: bool,
     pub customer: Val<'a>,
     pub status: Val<'a>,
     pub start_date: Val<'a>,
@@ -991,7 +993,10 @@ impl Engine {
             return;
         }
         let (sub, bad) = match self.read_sub(src, s) {
-            Ok(sub) => {
+            Ok(mut sub) => {
+                // Items nested in the subscription's object (API JSON) share its row: a kept
+                // subscription is told by its items, a left-out one by itself alone.
+                sub.nested = s.nested;
                 let bad = match &sub.fate {
                     Fate::Skipped(code, detail) => Some(skip(code, &**detail)),
                     _ => None,
@@ -1024,15 +1029,6 @@ impl Engine {
     }
 
     /// Sets the customer's name and registration day given with a subscription (API JSON).
-    /// Marks a subscription whose items are nested in its own object (API JSON).
-    pub fn set_nested(&mut self, sub: &str) {
-        if let Some(i) = self.subs.find(sub) {
-            if let Some(s) = self.subs.get_mut(i) {
-                s.nested = true;
-            }
-        }
-    }
-
     pub fn set_customer_details(&mut self, sub: &str, name: Option<&str>, created: Option<Date>) {
         if let Some(i) = self.subs.find(sub) {
             if let Some(s) = self.subs.get_mut(i) {
@@ -1459,6 +1455,17 @@ impl Engine {
         it: &ItemIn,
         price: Option<u32>,
     ) -> Result<(), expansa_import::Problem> {
+        // An item nested in a subscription object that is left out (API JSON): the object's
+        // row is told once, by the subscription.
+        let nested_out = it
+            .sub
+            .text
+            .and_then(|id| self.subs.find(id))
+            .and_then(|i| self.subs.get(i))
+            .is_some_and(|s| s.nested && !matches!(s.fate, Fate::Live));
+        if nested_out {
+            return Ok(());
+        }
         match self.read_item(ctx, src, it, price) {
             Ok(Some(first)) => {
                 ctx.report

@@ -268,6 +268,7 @@ pub(super) fn convert(ctx: &mut Context, subs: &Path) -> Result<(), Problem> {
             }
         }
         let s = SubIn {
+            nested: false,
             customer: val(r, s_customer),
             status: val(r, s_status),
             start_date: val(r, start_date),
