@@ -243,7 +243,10 @@ fn import_from_a_source_into_the_store() {
     let o = import("conexa");
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("converted conexa"), "{text}");
+    assert!(
+        text.contains("conexa convertido\nlinhas da origem: 16 mapeadas, 4 ignoradas\n"),
+        "{text}"
+    );
     assert!(text.contains("import: recorded as event 1"), "{text}");
     let o = import("conexa");
     assert!(o.status.success(), "{}", stderr(&o));
@@ -542,4 +545,40 @@ fn rows_left_out_are_listed() {
             .all(|r| r.as_str().unwrap().contains("_data.csv:")),
         "{refused:?}"
     );
+}
+
+/// The report's table speaks the locale (codes stay codes); its CSV is the same in any.
+#[test]
+fn the_report_in_english_and_portuguese() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |locale: &str, format: &str| {
+        let o = expansa()
+            .args([
+                "convert", "--from", "conexa", "--mrr-at", "2024-12", "--force",
+            ])
+            .args(["--locale", locale, "--format", format, "--input"])
+            .arg(fixtures("conexa"))
+            .arg("--out")
+            .arg(dir.path().join("book"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let en = run("en", "table");
+    assert!(en.contains("source rows: 16 mapped, 4 skipped\n"), "{en}");
+    assert!(
+        en.contains("MRR at 2024-12-31: R$2,345.00 (3 paying customers)\n"),
+        "{en}"
+    );
+    let pt = run("pt-BR", "table");
+    assert!(
+        pt.contains("MRR em 2024-12-31: R$ 2.345,00 (3 clientes pagantes)\n"),
+        "{pt}"
+    );
+    assert!(
+        pt.contains("contracts.json        ignoradas  not_billable       1"),
+        "{pt}"
+    );
+    assert_eq!(run("pt-BR", "csv"), run("en", "csv"));
 }

@@ -463,9 +463,22 @@ pub fn render(c: &Converted, out: Option<&str>, format: Format, locale: Locale) 
             text
         }
         Format::Table | Format::Csv => {
-            let mut rows = vec![["file", "outcome", "reason", "rows"]
-                .map(String::from)
-                .to_vec()];
+            let pt = locale == Locale::PtBr;
+            let head = if pt {
+                ["arquivo", "destino", "motivo", "linhas"]
+            } else {
+                ["file", "outcome", "reason", "rows"]
+            };
+            let outcome = |name: &str| -> String {
+                match (pt, name) {
+                    (true, "mapped") => "mapeadas".into(),
+                    (true, "merged") => "incorporadas".into(),
+                    (true, "skipped") => "ignoradas".into(),
+                    (true, "refused") => "recusadas".into(),
+                    _ => name.to_string(),
+                }
+            };
+            let mut rows = vec![head.map(String::from).to_vec()];
             for r in &s.reasons {
                 rows.push(vec![
                     r.file.clone(),
@@ -475,43 +488,77 @@ pub fn render(c: &Converted, out: Option<&str>, format: Format, locale: Locale) 
                 ]);
             }
             if format == Format::Csv {
+                // Machine-readable: the codes, under the English header, in any locale.
                 return expansa_ledger::csv_rows(
                     &["file", "outcome", "reason", "rows"],
                     &rows[1..],
                 );
             }
-            let mut text = match out {
-                Some(out) => format!("converted {} into {out}\n", s.source),
-                None => format!("converted {}\n", s.source),
+            for row in rows.iter_mut().skip(1) {
+                row[1] = outcome(&row[1]);
+            }
+            let mut text = match (out, pt) {
+                (Some(out), true) => format!("{} convertido em {out}\n", s.source),
+                (Some(out), false) => format!("converted {} into {out}\n", s.source),
+                (None, true) => format!("{} convertido\n", s.source),
+                (None, false) => format!("converted {}\n", s.source),
             };
             let by: Vec<String> = s
                 .by_outcome
                 .iter()
-                .map(|(k, n)| format!("{n} {k}"))
+                .map(|(k, n)| format!("{n} {}", outcome(k)))
                 .collect();
-            text.push_str(&format!("source rows: {}\n", by.join(", ")));
+            let l = |pt_text: &'static str, en: &'static str| if pt { pt_text } else { en };
             text.push_str(&format!(
-                "book: {} lines, {} customers, {} products, {} contracts\n",
-                w.lines, w.customers, w.products, w.contracts
+                "{}: {}\n",
+                l("linhas da origem", "source rows"),
+                by.join(", ")
             ));
-            text.push_str(&format!(
-                "MRR at {}: {} ({} paying customers)\n",
-                c.mrr_at,
-                locale.money(c.mrr, c.currency),
-                c.customers
-            ));
+            text.push_str(&if pt {
+                format!(
+                    "livro: {} linhas, {} clientes, {} produtos, {} contratos\n",
+                    w.lines, w.customers, w.products, w.contracts
+                )
+            } else {
+                format!(
+                    "book: {} lines, {} customers, {} products, {} contracts\n",
+                    w.lines, w.customers, w.products, w.contracts
+                )
+            });
+            text.push_str(&if pt {
+                format!(
+                    "MRR em {}: {} ({} clientes pagantes)\n",
+                    c.mrr_at,
+                    locale.money(c.mrr, c.currency),
+                    c.customers
+                )
+            } else {
+                format!(
+                    "MRR at {}: {} ({} paying customers)\n",
+                    c.mrr_at,
+                    locale.money(c.mrr, c.currency),
+                    c.customers
+                )
+            });
             for m in &s.not_rebuilt {
-                text.push_str(&format!("not rebuilt: {m}\n"));
+                text.push_str(&format!("{}: {m}\n", l("não reconstruído", "not rebuilt")));
             }
             for n in &s.notes {
-                text.push_str(&format!("note: {n}\n"));
+                text.push_str(&format!("{}: {n}\n", l("nota", "note")));
             }
             for r in &s.refused {
-                text.push_str(&format!("refused and left out: {r}\n"));
+                text.push_str(&format!(
+                    "{}: {r}\n",
+                    l("recusada e deixada de fora", "refused and left out")
+                ));
             }
             if let Some(out) = out {
                 text.push_str(&format!(
-                    "every source row and its outcome: {out}/{}\n",
+                    "{}: {out}/{}\n",
+                    l(
+                        "cada linha da origem e o que foi feito dela",
+                        "every source row and its outcome"
+                    ),
                     expansa_sources::LOG_FILE
                 ));
             }
