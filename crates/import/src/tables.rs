@@ -306,17 +306,26 @@ fn billing_period(r: &Row<'_>) -> Result<BillingPeriod, Bad> {
     const MONTHS: usize = 8;
     const INTERVAL: usize = 13;
     const COUNT: usize = 14;
-    let months = r.integer(MONTHS, false, 1).and_then(|p| match p {
-        Some(p) if p > i64::from(expansa_ledger::MAX_PERIOD_MONTHS) => {
-            r.problem(
-                MONTHS,
-                &p.to_string(),
-                &format!("must be at most {}", expansa_ledger::MAX_PERIOD_MONTHS),
-            );
-            Err(Bad)
-        }
-        p => Ok(p),
-    });
+    let months = || {
+        r.integer(MONTHS, false, 1).and_then(|p| match p {
+            Some(p) if p > i64::from(expansa_ledger::MAX_PERIOD_MONTHS) => {
+                r.problem(
+                    MONTHS,
+                    &p.to_string(),
+                    &format!("must be at most {}", expansa_ledger::MAX_PERIOD_MONTHS),
+                );
+                Err(Bad)
+            }
+            p => Ok(p),
+        })
+    };
+    // Most books give months only: the interval's columns are not in their header.
+    if !r.has(INTERVAL) && !r.has(COUNT) {
+        return Ok(months()?.map_or(BillingPeriod::MONTHLY, |m| {
+            BillingPeriod::months(m as u16).unwrap_or(BillingPeriod::MONTHLY)
+        }));
+    }
+    let months = months();
     let unit = r.parse(INTERVAL, false, |s| {
         IntervalUnit::parse(s).ok_or(Reason::Borrowed(
             "not a billing interval (expected day, week, month or year)",
