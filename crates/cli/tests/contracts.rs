@@ -117,6 +117,84 @@ fn amend_json_has_the_issue_shape_and_the_cpq_numbers() {
         "10",
     ]);
     assert_eq!(q["total"], "2191.50");
+    // A negative uplift, given either way: 398.45 x 0.95 = 378.5275, 378.53 a unit (CPQ rounds
+    // the unit price), x 5 = 1892.65.
+    for flag in [&["--uplift", "-5"][..], &["--uplift=-5"][..]] {
+        let mut args = vec![
+            "quote",
+            "renew",
+            "--data",
+            d,
+            "--contract",
+            "K1",
+            "--pricing",
+            "uplift",
+        ];
+        args.extend_from_slice(flag);
+        let q = json(&args);
+        assert_eq!(q["total"], "1892.65", "{flag:?}");
+    }
+    fails(
+        &[
+            "quote",
+            "renew",
+            "--data",
+            d,
+            "--contract",
+            "K1",
+            "--pricing",
+            "uplift",
+            "--uplift",
+            "-100",
+        ],
+        2,
+        "--uplift -100: must be more than -100",
+    );
+}
+
+/// A contract whose renewal uplift is -100% or less is refused by `check`, as the quote
+/// refuses the flag.
+#[test]
+fn an_uplift_of_minus_100_is_refused_in_the_book() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(book()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let text = std::fs::read_to_string(dir.path().join("contracts.csv")).unwrap();
+    let header = text.lines().next().unwrap().to_string();
+    let columns: Vec<&str> = header.split(',').collect();
+    let k = columns
+        .iter()
+        .position(|c| *c == "renewal_uplift_pct")
+        .expect("the contracts book has renewal_uplift_pct");
+    let p = columns
+        .iter()
+        .position(|c| *c == "renewal_pricing")
+        .unwrap();
+    let mut out = vec![header.clone()];
+    for (i, line) in text.lines().skip(1).enumerate() {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        if i == 0 {
+            cells[p] = "uplift".into();
+            cells[k] = "-100".into();
+        }
+        out.push(cells.join(","));
+    }
+    std::fs::write(dir.path().join("contracts.csv"), out.join("\n") + "\n").unwrap();
+    let o = common::expansa()
+        .args(["check", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "contracts.csv:2: renewal_uplift_pct: -100: must be more than -100 (a renewal at -100% or less is free or negative)"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -407,8 +407,9 @@ enum QuoteAction {
         /// same, list or uplift (default: the contract's renewal_pricing).
         #[arg(long, value_enum)]
         pricing: Option<PricingArg>,
-        /// Uplift percentage for --pricing uplift (default: renewal_uplift_pct).
-        #[arg(long, value_name = "PCT")]
+        /// Uplift percentage for --pricing uplift (default: renewal_uplift_pct); more than
+        /// -100 (`--uplift -5` and `--uplift=-5` both read as -5%).
+        #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
         uplift: Option<Decimal>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -1191,6 +1192,11 @@ impl Plan {
             } => {
                 if uplift.is_some() && pricing.is_some_and(|p| p != PricingArg::Uplift) {
                     return Err("--uplift goes with --pricing uplift".into());
+                }
+                if let Some(u) = uplift.filter(|u| *u <= -Decimal::ONE_HUNDRED) {
+                    return Err(format!(
+                        "--uplift {u}: must be more than -100 (a renewal at -100% or less is free or negative)"
+                    ));
                 }
                 let request = RenewRequest {
                     contract,

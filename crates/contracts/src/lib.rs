@@ -73,6 +73,10 @@ pub enum QuoteError {
         "contract {0}: uplift pricing needs an uplift percentage (--uplift or renewal_uplift_pct)"
     )]
     NoUplift(String),
+    #[error(
+        "contract {contract}: an uplift of {uplift}% prices the renewal at nothing or below: it must be more than -100"
+    )]
+    UpliftTooLow { contract: String, uplift: Decimal },
     #[error("contract {0} holds no line on its last day: nothing to renew")]
     NothingToRenew(String),
     /// An amount of the quote is beyond what a [`Decimal`] holds (about 7.9 x 10^28), e.g.

@@ -338,6 +338,12 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
         ),
         _ => None,
     };
+    if let Some(u) = uplift.filter(|u| *u <= -Decimal::ONE_HUNDRED) {
+        return Err(QuoteError::UpliftTooLow {
+            contract: view.id.clone(),
+            uplift: u,
+        });
+    }
     let no_term = |reason: String| QuoteError::NoRenewalTerm {
         contract: view.id.clone(),
         end,

@@ -367,3 +367,36 @@ fn evergreen_contracts_can_swap_and_cancel() {
         }]
     );
 }
+
+#[test]
+fn an_uplift_of_minus_100_or_less_is_refused() {
+    let b = book();
+    for uplift in ["-100", "-150.5"] {
+        let e = quote_renew(
+            &b,
+            &RenewRequest {
+                contract: "K1".into(),
+                pricing: Some(RenewalPricing::Uplift),
+                uplift_pct: Some(dec(uplift)),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "contract K1: an uplift of {uplift}% prices the renewal at nothing or below: it must be more than -100"
+            )
+        );
+    }
+    // Just above: priced (398.45 x 0.01 = 3.9845, 3.98 a unit, x 5 = 19.90).
+    let q = quote_renew(
+        &b,
+        &RenewRequest {
+            contract: "K1".into(),
+            pricing: Some(RenewalPricing::Uplift),
+            uplift_pct: Some(dec("-99")),
+        },
+    )
+    .unwrap();
+    assert_eq!(q.total.to_string(), "19.90");
+}

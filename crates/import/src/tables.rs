@@ -1170,7 +1170,18 @@ impl Loader<'_> {
                 "uplift" => Ok(RenewalPricing::Uplift),
                 _ => Err("must be same, list or uplift".into()),
             });
-            let uplift = r.decimal(5, false);
+            // An uplift of -100% or less would price the renewal at nothing or below.
+            let uplift = r.decimal(5, false).and_then(|u| match u {
+                Some(u) if u <= -Decimal::ONE_HUNDRED => {
+                    r.problem(
+                        5,
+                        &u.to_string(),
+                        "must be more than -100 (a renewal at -100% or less is free or negative)",
+                    );
+                    Err(Bad)
+                }
+                u => Ok(u),
+            });
             let term = r.integer(6, false, 1);
             let in_order = match (start, end) {
                 (Ok(start), Ok(end)) => date_order(r, 3, start, end),
