@@ -499,3 +499,25 @@ fn bad_requests_are_clear_errors() {
                 .and(predicate::str::contains("raise --min-support")),
         );
 }
+
+/// A cutoff after the book's latest line start: the default window is empty, from the cutoff
+/// to the cutoff (it used to end at the latest start, before it), and nothing was added.
+#[test]
+fn a_cutoff_after_every_start_gives_an_empty_window() {
+    let e = command_json("evaluate", &book(), &["--cutoff", "2026-01-01"]);
+    assert_eq!(
+        (e["cutoff"].clone(), e["until"].clone()),
+        (json!("2026-01-01"), json!("2026-01-01"))
+    );
+    assert_eq!(
+        (e["customers"].clone(), e["added"].clone()),
+        (json!(0), json!(0))
+    );
+    let o = common::expansa()
+        .args(["evaluate", "--cutoff", "2026-01-01", "--data"])
+        .arg(book())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("2026-01-01 → 2026-01-01"), "{table}");
+}

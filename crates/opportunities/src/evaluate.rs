@@ -101,10 +101,12 @@ fn added_after(
 /// Hides what was added after `options.cutoff` and scores the three recommenders on it.
 pub fn evaluate(book: &Book, options: &EvaluateOptions) -> Result<Evaluation, TooManyItemsets> {
     let cutoff = options.cutoff;
+    // By default up to the latest line start, never before the cutoff (a cutoff after every
+    // start leaves an empty window, not one that runs backwards).
     let until = options
         .until
         .or_else(|| book.lines.items.iter().map(|l| l.start).max())
-        .unwrap_or(cutoff);
+        .map_or(cutoff, |u| u.max(cutoff));
     let holdings = Holdings::on(book, cutoff, Level::Product);
     let by_customer = ByCustomer::new(book, &Selection::all());
     let truth = added_after(book, &holdings, &by_customer, cutoff, until);
