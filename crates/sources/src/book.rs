@@ -310,6 +310,17 @@ fn quote_into(row: &mut Vec<u8>, bytes: &[u8]) {
 
 type Csv = CsvFile;
 
+/// The book's folder `dir` cannot be written (a file of it, its log): one problem naming it.
+pub fn write_problem(dir: &Path, e: io::Error) -> expansa_import::Problem {
+    expansa_import::Problem::new(
+        &dir.display().to_string(),
+        0,
+        "folder",
+        "",
+        &format!("cannot be written: {e}"),
+    )
+}
+
 /// Counts of what a conversion wrote.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Written {
@@ -359,6 +370,11 @@ impl BookWriter {
     /// The folder written into.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// A file of the book that cannot be written, as the one problem a conversion then gives.
+    pub fn write_problem(&self, e: io::Error) -> expansa_import::Problem {
+        write_problem(&self.dir, e)
     }
 
     fn open<'a>(

@@ -313,16 +313,6 @@ fn report(ctx: &mut Context, file: &str, line: u64, source_id: &str, reason: &st
     }
 }
 
-fn io(ctx: &Context, e: std::io::Error) -> Problem {
-    Problem::new(
-        &ctx.book.dir().display().to_string(),
-        0,
-        "folder",
-        "",
-        &format!("cannot be written: {e}"),
-    )
-}
-
 /// An id as text: a string or an integer.
 fn id_text(v: &Value) -> Option<String> {
     match v {
@@ -560,7 +550,9 @@ fn ensure_customer(ctx: &mut Context, state: &State, id: &str) -> Result<(), Pro
         id: id.to_string(),
         ..CustomerOut::default()
     };
-    ctx.book.customer(&c).map_err(|e| io(ctx, e))?;
+    ctx.book
+        .customer(&c)
+        .map_err(|e| ctx.book.write_problem(e))?;
     if state.customers_given {
         ctx.report.notes.push(format!(
             "customer {id} is not in customers.json: written with its id only"
@@ -615,7 +607,9 @@ fn customer(
     };
     let outcome = match read() {
         Ok(c) => {
-            ctx.book.customer(&c).map_err(|e| io(ctx, e))?;
+            ctx.book
+                .customer(&c)
+                .map_err(|e| ctx.book.write_problem(e))?;
             Outcome::Mapped(c.id)
         }
         Err(o) => o,
@@ -666,7 +660,9 @@ fn product(
     };
     let outcome = match read() {
         Ok(p) => {
-            ctx.book.product(&p).map_err(|e| io(ctx, e))?;
+            ctx.book
+                .product(&p)
+                .map_err(|e| ctx.book.write_problem(e))?;
             Outcome::Mapped(p.id)
         }
         Err(o) => o,
@@ -1077,9 +1073,11 @@ fn write_lines(
     contract: &ContractOut,
 ) -> Result<(), Problem> {
     ensure_customer(ctx, state, &contract.customer_id)?;
-    ctx.book.contract(contract).map_err(|e| io(ctx, e))?;
+    ctx.book
+        .contract(contract)
+        .map_err(|e| ctx.book.write_problem(e))?;
     for l in lines {
-        ctx.book.line(l).map_err(|e| io(ctx, e))?;
+        ctx.book.line(l).map_err(|e| ctx.book.write_problem(e))?;
     }
     Ok(())
 }
@@ -1128,7 +1126,9 @@ fn contract(
                 kind: Some("plan".into()),
                 ..ProductOut::default()
             };
-            ctx.book.product(&plan).map_err(|e| io(ctx, e))?;
+            ctx.book
+                .product(&plan)
+                .map_err(|e| ctx.book.write_problem(e))?;
         }
         let c = ContractOut {
             id: head.contract_id.clone(),
@@ -1353,9 +1353,13 @@ fn recurring_sale(
         Ok(sale) => {
             ensure_customer(ctx, state, &sale.line.customer_id)?;
             if let Some(c) = &sale.contract {
-                ctx.book.contract(c).map_err(|e| io(ctx, e))?;
+                ctx.book
+                    .contract(c)
+                    .map_err(|e| ctx.book.write_problem(e))?;
             }
-            ctx.book.line(&sale.line).map_err(|e| io(ctx, e))?;
+            ctx.book
+                .line(&sale.line)
+                .map_err(|e| ctx.book.write_problem(e))?;
             ctx.report.not_rebuilt.extend(sale.not_rebuilt);
             Outcome::Mapped(sale.line.id)
         }

@@ -23,6 +23,7 @@ pub mod report;
 mod stripe;
 pub mod template;
 pub mod time;
+mod warehouse;
 mod zuora;
 
 pub use book::{
@@ -170,16 +171,7 @@ pub fn convert_into(
     options: &Options,
     dir: &Path,
 ) -> Result<Conversion, BookErrors> {
-    let io = |e: std::io::Error| -> BookErrors {
-        vec![Problem::new(
-            &dir.display().to_string(),
-            0,
-            "folder",
-            "",
-            &format!("cannot be written: {e}"),
-        )]
-        .into()
-    };
+    let io = |e: std::io::Error| -> BookErrors { vec![book::write_problem(dir, e)].into() };
     match std::fs::metadata(&input.path) {
         Err(_) => return Err(vec![input.problem("is not there")].into()),
         Ok(m) if !m.is_dir() && !m.is_file() => {

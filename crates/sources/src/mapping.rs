@@ -2929,18 +2929,17 @@ impl<'m> Engine<'m> {
             }
             return Ok(());
         }
-        let io = |e: std::io::Error| {
-            Problem::new(file, line, "book", "", &format!("cannot be written: {e}"))
-        };
         if let Some(c) = &built.customer {
-            ctx.book.customer(c).map_err(io)?;
+            ctx.book
+                .customer(c)
+                .map_err(|e| ctx.book.write_problem(e))?;
         }
         for p in &built.products {
-            ctx.book.product(p).map_err(io)?;
+            ctx.book.product(p).map_err(|e| ctx.book.write_problem(e))?;
         }
         let mut ids = Vec::new();
         for l in &built.lines {
-            ctx.book.line(l).map_err(io)?;
+            ctx.book.line(l).map_err(|e| ctx.book.write_problem(e))?;
             ids.push(l.id.as_str());
         }
         ctx.report
@@ -2953,9 +2952,6 @@ impl<'m> Engine<'m> {
     /// that revises the previous one, a gap starts a line of its own.
     fn flush(&self, st: &mut State, ctx: &mut Context) -> Result<(), Problem> {
         let file = self.file.as_str();
-        let io = |e: std::io::Error| {
-            Problem::new(file, 0, "book", "", &format!("cannot be written: {e}"))
-        };
         for (group, mut rows) in std::mem::take(&mut st.groups) {
             rows.sort_by_key(|p| (p.line.start, p.line_no));
             let mut run: Option<Run> = None;
@@ -3002,11 +2998,13 @@ impl<'m> Engine<'m> {
                 };
                 let id = format!("{group}@{}", p.line.start);
                 if let Some(done) = run.replace(Run::new(id, p, revises)) {
-                    done.write(ctx, file).map_err(io)?;
+                    done.write(ctx, file)
+                        .map_err(|e| ctx.book.write_problem(e))?;
                 }
             }
             if let Some(done) = run {
-                done.write(ctx, file).map_err(io)?;
+                done.write(ctx, file)
+                    .map_err(|e| ctx.book.write_problem(e))?;
             }
         }
         Ok(())

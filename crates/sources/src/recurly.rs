@@ -59,9 +59,10 @@
 //! The tables are read whole into memory (a subscription's versions must be seen together).
 
 use crate::book::{CustomerOut, Interval, LineOut, Period, ProductOut};
-use crate::input::{display_name, field, Table};
 use crate::money;
 use crate::time::{day_before, end_day, parse_when, start_day, When};
+use crate::input::display_name;
+use crate::warehouse::{self, refusal, refuse, Cells, Loaded, Refusal};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
 use expansa_ledger::{Currency, Date};
@@ -69,7 +70,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The names a table may have: `base_data.csv`, `base.csv`, with or without `recurly_`.
 fn names(base: &str) -> Vec<String> {
@@ -82,88 +83,10 @@ fn names(base: &str) -> Vec<String> {
 }
 
 fn find(ctx: &Context, base: &str) -> Option<PathBuf> {
-    let n = names(base);
-    let refs: Vec<&str> = n.iter().map(String::as_str).collect();
-    ctx.input.find(&refs)
+    warehouse::find(ctx, &names(base))
 }
 
-/// A table read whole.
-struct Loaded {
-    file: String,
-    table_names: Vec<String>,
-    rows: Vec<Record>,
-}
-
-impl Loaded {
-    fn read(path: &Path, ctx: &Context, required: &[&str], what: &str) -> Result<Loaded, Problem> {
-        let mut t = Table::open(path, ctx.options.encoding)?;
-        for name in required {
-            t.columns([*name], what)?;
-        }
-        let mut rows = Vec::new();
-        while let Some(r) = t.next_row()? {
-            rows.push(r);
-        }
-        Ok(Loaded {
-            file: display_name(path),
-            table_names: t.names().to_vec(),
-            rows,
-        })
-    }
-
-    fn col(&self, name: &str) -> Option<usize> {
-        self.table_names.iter().position(|n| n == name)
-    }
-}
-
-/// Why a row is refused.
-struct Refusal {
-    reason: &'static str,
-    column: String,
-    value: String,
-    detail: String,
-}
-
-fn refusal(reason: &'static str, column: &str, value: &str, detail: &str) -> Refusal {
-    Refusal {
-        reason,
-        column: column.to_string(),
-        value: value.to_string(),
-        detail: detail.to_string(),
-    }
-}
-
-fn refuse(ctx: &mut Context, file: &str, line: u64, id: &str, r: Refusal) {
-    ctx.report
-        .refused(file, line, id, r.reason, &r.column, &r.value, &r.detail);
-}
-
-fn io_problem(ctx: &Context, e: std::io::Error) -> Problem {
-    Problem::new(
-        &ctx.book.dir().display().to_string(),
-        0,
-        "folder",
-        "",
-        &format!("cannot be written: {e}"),
-    )
-}
-
-/// Reads a row's cells by column name.
-struct Cells<'a> {
-    t: &'a Loaded,
-    r: &'a Record,
-}
-
-impl<'a> Cells<'a> {
-    fn text(&self, col: &str) -> Option<&'a str> {
-        field(self.r, self.t.col(col))
-    }
-
-    fn required(&self, col: &str) -> Result<&'a str, Refusal> {
-        self.text(col)
-            .ok_or_else(|| refusal("bad_value", col, "", "is empty: a value is required"))
-    }
-
+impl Cells<'_> {
     fn instant(&self, col: &str, tz: &TimeZone) -> Result<Option<Timestamp>, Refusal> {
         match self.text(col) {
             None => Ok(None),
@@ -176,20 +99,6 @@ impl<'a> Cells<'a> {
     fn required_instant(&self, col: &str, tz: &TimeZone) -> Result<Timestamp, Refusal> {
         let t = self.required(col)?;
         instant(t, tz).map_err(|e| refusal("bad_value", col, t, &e))
-    }
-
-    fn amount(&self, col: &str) -> Result<Decimal, Refusal> {
-        let t = self.required(col)?;
-        match money::decimal(t) {
-            Ok(d) if d.is_sign_negative() && !d.is_zero() => Err(refusal(
-                "bad_value",
-                col,
-                t,
-                "is negative: an amount or quantity is at least 0",
-            )),
-            Ok(d) => Ok(d.normalize()),
-            Err(e) => Err(refusal("bad_value", col, t, &e)),
-        }
     }
 }
 
@@ -492,7 +401,7 @@ fn accounts(ctx: &mut Context) -> Result<Accounts, Problem> {
         };
         ctx.book
             .customer(&customer)
-            .map_err(|e| io_problem(ctx, e))?;
+            .map_err(|e| ctx.book.write_problem(e))?;
         ctx.report.mapped(&t.file, r.line, &id, "customer", &id);
         out.insert(id.clone(), Ok(()));
         for &(_, k) in versions.iter().rev().skip(1) {
@@ -612,7 +521,9 @@ fn plans(ctx: &mut Context) -> Result<(String, Plans), Problem> {
                     kind: Some("plan".into()),
                     ..Default::default()
                 };
-                ctx.book.product(&p).map_err(|e| io_problem(ctx, e))?;
+                ctx.book
+                    .product(&p)
+                    .map_err(|e| ctx.book.write_problem(e))?;
                 ctx.report.mapped(&t.file, r.line, &id, "product", &product);
                 for line in later {
                     ctx.report.merged(
@@ -743,8 +654,8 @@ fn read_sub_row(
     };
     let code = c.required("currency")?;
     let currency = money::currency(code).map_err(|e| refusal("bad_value", "currency", code, &e))?;
-    let unit_amount = c.amount("unit_amount")?;
-    let quantity = c.amount("quantity")?;
+    let unit_amount = c.required_amount("unit_amount")?;
+    let quantity = c.required_amount("quantity")?;
     let state_text = c.required("state")?;
     let state = match state_text.to_ascii_lowercase().as_str() {
         "active" => State::Active,
@@ -1050,7 +961,9 @@ pub fn convert(ctx: &mut Context) -> Result<(), Problem> {
                     sold_on: None,
                     revises: p.revises.clone(),
                 };
-                ctx.book.line(&line).map_err(|e| io_problem(ctx, e))?;
+                ctx.book
+                    .line(&line)
+                    .map_err(|e| ctx.book.write_problem(e))?;
             }
             let paid_start = match latest.trial_end {
                 Some(t) if t > base => t,
@@ -1183,8 +1096,8 @@ fn add_ons(
                     created,
                     expired,
                     product: c.required("plan_add_on_id")?.to_string(),
-                    quantity: c.amount("quantity")?,
-                    unit_amount: c.amount("unit_amount")?,
+                    quantity: c.required_amount("quantity")?,
+                    unit_amount: c.required_amount("unit_amount")?,
                 },
             ))
         })();
@@ -1264,7 +1177,7 @@ fn add_ons(
                     kind: Some("addon".into()),
                     ..Default::default()
                 })
-                .map_err(|e| io_problem(ctx, e))?;
+                .map_err(|e| ctx.book.write_problem(e))?;
             let line = LineOut {
                 id: p.id.clone(),
                 customer_id: account.clone(),
@@ -1280,7 +1193,9 @@ fn add_ons(
                 sold_on: None,
                 revises: p.revises.clone(),
             };
-            ctx.book.line(&line).map_err(|e| io_problem(ctx, e))?;
+            ctx.book
+                .line(&line)
+                .map_err(|e| ctx.book.write_problem(e))?;
         }
         for (row, fate) in rows.iter().zip(&fates) {
             report_fate(ctx, &t.file, row.line, &id, fate, "addon");

@@ -69,11 +69,11 @@
 //! The tables are read whole into memory (a charge's segments must be seen together).
 
 use crate::book::{CustomerOut, Interval, LineOut, Period, ProductOut};
-use crate::input::{display_name, field, Table};
 use crate::money;
 use crate::time::{day_before, parse_when, start_day};
+use crate::warehouse::{self, refusal, refuse, Cells, Loaded, Refusal};
 use crate::Context;
-use expansa_import::{Problem, SharedRecord as Record};
+use expansa_import::Problem;
 use expansa_ledger::{Currency, Date};
 use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
@@ -92,88 +92,10 @@ fn names(base: &str) -> Vec<String> {
 }
 
 fn find(ctx: &Context, base: &str) -> Option<PathBuf> {
-    let n = names(base);
-    let refs: Vec<&str> = n.iter().map(String::as_str).collect();
-    ctx.input.find(&refs)
+    warehouse::find(ctx, &names(base))
 }
 
-/// A table read whole.
-struct Loaded {
-    file: String,
-    table_names: Vec<String>,
-    rows: Vec<Record>,
-}
-
-impl Loaded {
-    fn read(path: &Path, ctx: &Context, required: &[&str], what: &str) -> Result<Loaded, Problem> {
-        let mut t = Table::open(path, ctx.options.encoding)?;
-        for name in required {
-            t.columns([*name], what)?;
-        }
-        let mut rows = Vec::new();
-        while let Some(r) = t.next_row()? {
-            rows.push(r);
-        }
-        Ok(Loaded {
-            file: display_name(path),
-            table_names: t.names().to_vec(),
-            rows,
-        })
-    }
-
-    fn col(&self, name: &str) -> Option<usize> {
-        self.table_names.iter().position(|n| n == name)
-    }
-}
-
-/// Why a row is refused.
-struct Refusal {
-    reason: &'static str,
-    column: String,
-    value: String,
-    detail: String,
-}
-
-fn refusal(reason: &'static str, column: &str, value: &str, detail: &str) -> Refusal {
-    Refusal {
-        reason,
-        column: column.to_string(),
-        value: value.to_string(),
-        detail: detail.to_string(),
-    }
-}
-
-fn refuse(ctx: &mut Context, file: &str, line: u64, id: &str, r: Refusal) {
-    ctx.report
-        .refused(file, line, id, r.reason, &r.column, &r.value, &r.detail);
-}
-
-fn io_problem(ctx: &Context, e: std::io::Error) -> Problem {
-    Problem::new(
-        &ctx.book.dir().display().to_string(),
-        0,
-        "folder",
-        "",
-        &format!("cannot be written: {e}"),
-    )
-}
-
-/// Reads a row's cells by column name.
-struct Cells<'a> {
-    t: &'a Loaded,
-    r: &'a Record,
-}
-
-impl<'a> Cells<'a> {
-    fn text(&self, col: &str) -> Option<&'a str> {
-        field(self.r, self.t.col(col))
-    }
-
-    fn required(&self, col: &str) -> Result<&'a str, Refusal> {
-        self.text(col)
-            .ok_or_else(|| refusal("bad_value", col, "", "is empty: a value is required"))
-    }
-
+impl Cells<'_> {
     fn deleted(&self) -> bool {
         self.text("_fivetran_deleted")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -187,23 +109,6 @@ impl<'a> Cells<'a> {
                 Ok(w) => Ok(Some(start_day(&w, &TimeZone::UTC))),
                 Err(e) => Err(refusal("bad_value", col, t, &e)),
             },
-        }
-    }
-
-    /// A decimal at least 0; `None` when empty.
-    fn amount(&self, col: &str) -> Result<Option<Decimal>, Refusal> {
-        let Some(t) = self.text(col) else {
-            return Ok(None);
-        };
-        match money::decimal(t) {
-            Ok(d) if d.is_sign_negative() && !d.is_zero() => Err(refusal(
-                "bad_value",
-                col,
-                t,
-                "is negative: an amount or quantity is at least 0",
-            )),
-            Ok(d) => Ok(Some(d.normalize())),
-            Err(e) => Err(refusal("bad_value", col, t, &e)),
         }
     }
 }
@@ -280,7 +185,7 @@ fn accounts(ctx: &mut Context) -> Result<Option<(String, Accounts)>, Problem> {
             (Ok(customer), Ok(currency)) => {
                 ctx.book
                     .customer(&customer)
-                    .map_err(|e| io_problem(ctx, e))?;
+                    .map_err(|e| ctx.book.write_problem(e))?;
                 ctx.report.mapped(&t.file, r.line, &id, "customer", &id);
                 out.insert(id, Ok(currency));
             }
@@ -340,7 +245,9 @@ fn product_rate_plans(ctx: &mut Context) -> Result<Option<(String, Plans)>, Prob
                     kind: Some("plan".into()),
                     ..Default::default()
                 };
-                ctx.book.product(&p).map_err(|e| io_problem(ctx, e))?;
+                ctx.book
+                    .product(&p)
+                    .map_err(|e| ctx.book.write_problem(e))?;
                 ctx.report.mapped(&t.file, r.line, &id, "product", &id);
                 out.insert(id, Ok(()));
             }
@@ -1175,7 +1082,9 @@ pub fn convert(ctx: &mut Context) -> Result<(), Problem> {
                 sold_on: None,
                 revises,
             };
-            ctx.book.line(&line).map_err(|e| io_problem(ctx, e))?;
+            ctx.book
+                .line(&line)
+                .map_err(|e| ctx.book.write_problem(e))?;
             ctx.report.mapped(&t.file, s.line, &s.id, "recurring", &id);
             line_ids.insert((original.clone(), number.clone(), s.segment.to_string()));
             previous = Some((s.segment, id, s.end));

@@ -570,10 +570,6 @@ impl Engine {
         }
     }
 
-    fn io(e: std::io::Error) -> expansa_import::Problem {
-        expansa_import::Problem::new("book", 0, "file", "", &format!("cannot be written: {e}"))
-    }
-
     // ----- prices -----------------------------------------------------------------------
 
     fn read_price(&self, p: &PriceIn) -> Result<Price, Bad> {
@@ -920,7 +916,7 @@ impl Engine {
                 name: name.map(str::to_string),
                 ..Default::default()
             })
-            .map_err(Self::io)?;
+            .map_err(|e| ctx.book.write_problem(e))?;
         self.products.insert(id.into());
         if let Some(src) = src {
             ctx.report
@@ -957,7 +953,7 @@ impl Engine {
                         registered_on: s.customer_created,
                         ..Default::default()
                     })
-                    .map_err(Self::io)?;
+                    .map_err(|e| ctx.book.write_problem(e))?;
             }
         }
         Ok(())
@@ -1734,7 +1730,7 @@ impl Engine {
                         id: product.to_string(),
                         ..Default::default()
                     })
-                    .map_err(Self::io)?;
+                    .map_err(|e| ctx.book.write_problem(e))?;
                 products.insert(product.into());
             }
             l.id.clear();
@@ -1759,7 +1755,7 @@ impl Engine {
             l.start = o.start;
             l.end = o.end;
             l.revises = previous.take();
-            ctx.book.line(l).map_err(Self::io)?;
+            ctx.book.line(l).map_err(|e| ctx.book.write_problem(e))?;
             *lines_written += 1;
             if outs.len() > 1 {
                 previous = Some(l.id.clone());
