@@ -2,24 +2,18 @@
 //! (`fixtures/asaas/`: GET /v3/subscriptions and GET /v3/customers). Every expected value is
 //! worked out by hand in `fixtures/asaas/NOTES.md`.
 
-use expansa_import::{read_book, BookErrors, ImportOptions, NoProgress, TextEncoding};
-use expansa_ledger::{Book, Date, Decimal};
+mod common;
+
+use common::{d, dec, mrr_on, read_in};
+use expansa_import::{BookErrors, TextEncoding};
+use expansa_ledger::{Book, Currency, Decimal};
 use expansa_sources::{convert_into, Conversion, Input, Options, SourceKind, Spec};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 const SUBS: &str = "subscriptions.json";
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asaas")
-}
-
-fn d(text: &str) -> Date {
-    text.parse().unwrap()
-}
-
-fn dec(text: &str) -> Decimal {
-    Decimal::from_str(text).unwrap()
 }
 
 fn convert(input: &Path) -> (tempfile::TempDir, Result<Conversion, BookErrors>) {
@@ -31,14 +25,9 @@ fn convert(input: &Path) -> (tempfile::TempDir, Result<Conversion, BookErrors>) 
 
 const PRESET: &str = include_str!("../presets/asaas.toml");
 
-/// `--from asaas`: the shipped preset. Until `mapping::preset` includes `presets/asaas.toml`
-/// (see [`the_preset_is_shipped`]), the same text read as a user's mapping.
+/// `--from asaas`: the shipped preset.
 fn spec() -> Spec {
-    if SourceKind::Asaas.preset() == Some(PRESET) {
-        Spec::Source(SourceKind::Asaas)
-    } else {
-        Spec::Mapping(expansa_sources::mapping::Mapping::parse("asaas", PRESET).unwrap())
-    }
+    Spec::Source(SourceKind::Asaas)
 }
 
 #[test]
@@ -51,31 +40,11 @@ fn the_preset_is_shipped() {
 }
 
 fn book(dir: &Path) -> Book {
-    match read_book(dir, &ImportOptions::default(), &NoProgress) {
-        Ok(b) => b,
-        Err(e) => panic!(
-            "{:?}",
-            e.0.iter().map(|p| p.to_string()).collect::<Vec<_>>()
-        ),
-    }
+    read_in(dir, Currency::BRL)
 }
 
 fn count(c: &Conversion, outcome: &str, reason: &str) -> u64 {
-    c.summary
-        .reasons
-        .iter()
-        .filter(|r| r.file == SUBS && r.outcome.name() == outcome && r.reason == reason)
-        .map(|r| r.rows)
-        .sum()
-}
-
-fn mrr_on(book: &Book, day: &str) -> Decimal {
-    book.lines
-        .items
-        .iter()
-        .filter(|l| l.active_on(d(day)))
-        .map(|l| l.mrr().as_decimal())
-        .sum()
+    common::count(c, SUBS, outcome, reason)
 }
 
 /// The written `subscriptions.csv`, one map of column to cell per line, by line id.
@@ -257,13 +226,6 @@ fn mrr_at_month_ends_without_a_weekly_line() {
 /// a month): checked once the importer reads `billing_interval`.
 #[test]
 fn mrr_at_june_end_with_the_weekly_line() {
-    if !expansa_import::schema::SUBSCRIPTIONS
-        .columns
-        .contains(&"billing_interval")
-    {
-        eprintln!("the importer does not read billing_interval yet: weekly lines read as monthly");
-        return;
-    }
     let (dir, out) = convert(&fixture());
     out.unwrap();
     let b = book(dir.path());

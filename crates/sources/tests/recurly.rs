@@ -2,11 +2,13 @@
 //! and on a hand-written book (`fixtures/recurly/book/`, in the sample's column shapes). Every
 //! expected value is worked out by hand in `fixtures/recurly/NOTES.md`.
 
-use expansa_import::{read_book, BookErrors, ImportOptions, NoProgress, TextEncoding};
-use expansa_ledger::{Book, Currency, Date, Decimal};
+mod common;
+
+use common::{count, d, dec, mrr_on, read_in};
+use expansa_import::{BookErrors, TextEncoding};
+use expansa_ledger::{Book, Currency};
 use expansa_sources::{convert_into, Conversion, Input, Options, SourceKind, Spec};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,14 +18,6 @@ fn fixture(name: &str) -> PathBuf {
 
 fn usd() -> Currency {
     Currency::from_code("USD").unwrap()
-}
-
-fn d(text: &str) -> Date {
-    text.parse().unwrap()
-}
-
-fn dec(text: &str) -> Decimal {
-    Decimal::from_str(text).unwrap()
 }
 
 fn convert(
@@ -47,17 +41,7 @@ fn convert(
 }
 
 fn book(dir: &Path) -> Book {
-    let options = ImportOptions {
-        currency: usd(),
-        ..Default::default()
-    };
-    match read_book(dir, &options, &NoProgress) {
-        Ok(b) => b,
-        Err(e) => panic!(
-            "{:?}",
-            e.0.iter().map(|p| p.to_string()).collect::<Vec<_>>()
-        ),
-    }
+    read_in(dir, usd())
 }
 
 /// One expected line: id, customer, product, quantity, unit price, months, start, end,
@@ -105,24 +89,6 @@ fn check_lines(book: &Book, expected: &[Expected]) {
             "{id} revises"
         );
     }
-}
-
-fn mrr_on(book: &Book, day: &str) -> Decimal {
-    book.lines
-        .items
-        .iter()
-        .filter(|l| l.active_on(d(day)))
-        .map(|l| l.mrr().as_decimal())
-        .sum()
-}
-
-fn count(c: &Conversion, file: &str, outcome: &str, reason: &str) -> u64 {
-    c.summary
-        .reasons
-        .iter()
-        .filter(|r| r.file == file && r.outcome.name() == outcome && r.reason == reason)
-        .map(|r| r.rows)
-        .sum()
 }
 
 #[test]

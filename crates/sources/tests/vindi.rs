@@ -2,25 +2,19 @@
 //! (`fixtures/vindi/subscriptions.json`: GET /v1/subscriptions, one line per product item).
 //! Every expected value is worked out by hand in `fixtures/vindi/NOTES.md`.
 
-use expansa_import::{read_book, BookErrors, ImportOptions, NoProgress, TextEncoding};
-use expansa_ledger::{Book, Date, Decimal};
+mod common;
+
+use common::{d, dec, mrr_on, read_in};
+use expansa_import::{BookErrors, TextEncoding};
+use expansa_ledger::{Book, Currency};
 use expansa_sources::{convert_into, Conversion, Input, Options, SourceKind, Spec};
 use jiff::tz::TimeZone;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 const SUBS: &str = "subscriptions.json";
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vindi")
-}
-
-fn d(text: &str) -> Date {
-    text.parse().unwrap()
-}
-
-fn dec(text: &str) -> Decimal {
-    Decimal::from_str(text).unwrap()
 }
 
 fn convert_with(
@@ -35,14 +29,9 @@ fn convert_with(
 
 const PRESET: &str = include_str!("../presets/vindi.toml");
 
-/// `--from vindi`: the shipped preset. Until `mapping::preset` includes `presets/vindi.toml`
-/// (see [`the_preset_is_shipped`]), the same text read as a user's mapping.
+/// `--from vindi`: the shipped preset.
 fn spec() -> Spec {
-    if SourceKind::Vindi.preset() == Some(PRESET) {
-        Spec::Source(SourceKind::Vindi)
-    } else {
-        Spec::Mapping(expansa_sources::mapping::Mapping::parse("vindi", PRESET).unwrap())
-    }
+    Spec::Source(SourceKind::Vindi)
 }
 
 #[test]
@@ -59,31 +48,11 @@ fn convert(input: &Path) -> (tempfile::TempDir, Result<Conversion, BookErrors>) 
 }
 
 fn book(dir: &Path) -> Book {
-    match read_book(dir, &ImportOptions::default(), &NoProgress) {
-        Ok(b) => b,
-        Err(e) => panic!(
-            "{:?}",
-            e.0.iter().map(|p| p.to_string()).collect::<Vec<_>>()
-        ),
-    }
+    read_in(dir, Currency::BRL)
 }
 
 fn count(c: &Conversion, outcome: &str, reason: &str) -> u64 {
-    c.summary
-        .reasons
-        .iter()
-        .filter(|r| r.file == SUBS && r.outcome.name() == outcome && r.reason == reason)
-        .map(|r| r.rows)
-        .sum()
-}
-
-fn mrr_on(book: &Book, day: &str) -> Decimal {
-    book.lines
-        .items
-        .iter()
-        .filter(|l| l.active_on(d(day)))
-        .map(|l| l.mrr().as_decimal())
-        .sum()
+    common::count(c, SUBS, outcome, reason)
 }
 
 /// id (the product item's), customer, product, quantity, unit price, discount, months, start,
