@@ -59,9 +59,9 @@
 //! The tables are read whole into memory (a subscription's versions must be seen together).
 
 use crate::book::{CustomerOut, Interval, LineOut, Period, ProductOut};
+use crate::input::display_name;
 use crate::money;
 use crate::time::{day_before, end_day, parse_when, start_day, When};
-use crate::input::display_name;
 use crate::warehouse::{self, refusal, refuse, Cells, Loaded, Refusal};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
