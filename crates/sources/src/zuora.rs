@@ -127,6 +127,29 @@ fn unusable(what: &str, id: &str, file: &str, u: Unusable) -> String {
     }
 }
 
+/// A row Fivetran marks deleted: skipped, and remembered in `out` as unusable for the rows
+/// that name it; `false` for any other row.
+fn skipped_deleted<T>(
+    ctx: &mut Context,
+    c: &Cells,
+    id: &str,
+    out: &mut HashMap<String, Result<T, Unusable>>,
+) -> bool {
+    if !c.deleted() || id.is_empty() {
+        return false;
+    }
+    ctx.report.skipped(
+        &c.t.file,
+        c.r.line,
+        id,
+        "not_billable",
+        "deleted in Zuora (_fivetran_deleted)",
+    );
+    out.entry(id.to_string())
+        .or_insert(Err(Unusable::Deleted(c.r.line)));
+    true
+}
+
 /// Accounts: id → currency, or why unusable.
 type Accounts = HashMap<String, Result<Option<Currency>, Unusable>>;
 
@@ -140,15 +163,7 @@ fn accounts(ctx: &mut Context) -> Result<Option<(String, Accounts)>, Problem> {
     for r in &t.rows {
         let c = Cells { t: &t, r };
         let id = c.text("id").unwrap_or("").to_string();
-        if c.deleted() && !id.is_empty() {
-            ctx.report.skipped(
-                &t.file,
-                r.line,
-                &id,
-                "not_billable",
-                "deleted in Zuora (_fivetran_deleted)",
-            );
-            out.entry(id).or_insert(Err(Unusable::Deleted(r.line)));
+        if skipped_deleted(ctx, &c, &id, &mut out) {
             continue;
         }
         let read = (|| -> Result<CustomerOut, Refusal> {
@@ -213,15 +228,7 @@ fn product_rate_plans(ctx: &mut Context) -> Result<Option<(String, Plans)>, Prob
     for r in &t.rows {
         let c = Cells { t: &t, r };
         let id = c.text("id").unwrap_or("").to_string();
-        if c.deleted() && !id.is_empty() {
-            ctx.report.skipped(
-                &t.file,
-                r.line,
-                &id,
-                "not_billable",
-                "deleted in Zuora (_fivetran_deleted)",
-            );
-            out.entry(id).or_insert(Err(Unusable::Deleted(r.line)));
+        if skipped_deleted(ctx, &c, &id, &mut out) {
             continue;
         }
         let checked = c.required("id").and_then(|_| {
@@ -311,15 +318,7 @@ fn subscriptions(
     for r in &t.rows {
         let c = Cells { t: &t, r };
         let id = c.text("id").unwrap_or("").to_string();
-        if c.deleted() && !id.is_empty() {
-            ctx.report.skipped(
-                &t.file,
-                r.line,
-                &id,
-                "not_billable",
-                "deleted in Zuora (_fivetran_deleted)",
-            );
-            versions.entry(id).or_insert(Err(Unusable::Deleted(r.line)));
+        if skipped_deleted(ctx, &c, &id, &mut versions) {
             continue;
         }
         let read = (|| -> Result<Sub, Refusal> {
