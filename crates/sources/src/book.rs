@@ -31,37 +31,24 @@ impl Period {
     }
 }
 
-/// A billing interval's unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Interval {
-    Day,
-    Week,
-    Month,
-    Year,
-}
+/// A billing interval's unit: the ledger's (`day`, `week`, `month`, `year`).
+pub use expansa_ledger::IntervalUnit as Interval;
 
-impl Interval {
-    /// Reads `day`, `week`, `month`, `year` (and plurals, any case, and pt-BR `dia`, `semana`,
-    /// `mes`/`mês`, `ano`).
-    pub fn parse(text: &str) -> Option<Interval> {
+/// A billing interval's unit as sources write it: the format's names (the ledger's
+/// [`Interval::parse`]), their plurals and adverbs, and the pt-BR words (`dia`, `semana`,
+/// `mês`, `meses`, `ano`, `mensal`, `anual`, ...), any case.
+pub fn interval_unit(text: &str) -> Option<Interval> {
+    Interval::parse(text).or_else(|| {
         Some(match text.trim().to_lowercase().as_str() {
-            "day" | "days" | "dia" | "dias" | "daily" | "diario" | "diário" | "diaria"
-            | "diária" => Interval::Day,
-            "week" | "weeks" | "semana" | "semanas" | "weekly" | "semanal" => Interval::Week,
-            "month" | "months" | "mes" | "mês" | "meses" | "monthly" | "mensal" => Interval::Month,
-            "year" | "years" | "ano" | "anos" | "yearly" | "annual" | "anual" => Interval::Year,
+            "days" | "dia" | "dias" | "daily" | "diario" | "diário" | "diaria" | "diária" => {
+                Interval::Day
+            }
+            "weeks" | "semana" | "semanas" | "weekly" | "semanal" => Interval::Week,
+            "months" | "mes" | "mês" | "meses" | "monthly" | "mensal" => Interval::Month,
+            "years" | "ano" | "anos" | "yearly" | "annual" | "anual" => Interval::Year,
             _ => return None,
         })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Interval::Day => "day",
-            Interval::Week => "week",
-            Interval::Month => "month",
-            Interval::Year => "year",
-        }
-    }
+    })
 }
 
 /// One subscription line of the book (see `subscriptions.csv` in the interchange format).

@@ -20,7 +20,7 @@
 //!   uses); a JSON list is read whole (at most [`input::MAX_JSON_BYTES`]); a mapping with
 //!   `[merge]` holds one small record per row until the end, to put service periods in order.
 
-use crate::book::{CustomerOut, Interval, LineOut, Period, ProductOut};
+use crate::book::{interval_unit, CustomerOut, Interval, LineOut, Period, ProductOut};
 use crate::input::{self, display_name, Input, Table};
 use crate::report::REASONS;
 use crate::time::{self, When};
@@ -1443,7 +1443,7 @@ fn parse_interval(text: &str) -> Result<Period, String> {
             "bimonthly" | "bimestral" | "bimestre" => (Interval::Month, 2),
             "annually" | "anualmente" => (Interval::Year, 1),
             "monthly" | "mensalmente" => (Interval::Month, 1),
-            _ => match Interval::parse(unit) {
+            _ => match interval_unit(unit) {
                 Some(i) => (i, 1),
                 None => return Err(
                     "is not a billing interval (day, week, month, year, `3 months`, quarterly, \

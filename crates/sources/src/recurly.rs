@@ -58,7 +58,7 @@
 //!
 //! The tables are read whole into memory (a subscription's versions must be seen together).
 
-use crate::book::{CustomerOut, Interval, LineOut, Period, ProductOut};
+use crate::book::{interval_unit, CustomerOut, LineOut, Period, ProductOut};
 use crate::input::display_name;
 use crate::money;
 use crate::time::{day_before, end_day, parse_when, start_day, When};
@@ -480,7 +480,7 @@ fn plans(ctx: &mut Context) -> Result<(String, Plans), Problem> {
         let c = Cells { t: &t, r };
         let period = (|| -> Result<Period, Refusal> {
             let unit = c.required("interval_unit")?;
-            let interval = match Interval::parse(unit) {
+            let interval = match interval_unit(unit) {
                 Some(i) => i,
                 None => {
                     return Err(refusal(
