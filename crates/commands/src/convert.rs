@@ -328,19 +328,22 @@ fn at_sources(dir: &Path, problems: Vec<Problem>) -> Vec<Problem> {
         .collect()
 }
 
-/// The MRR of the lines active on `day`, and the customers holding them.
+/// The MRR at the end of `day`'s month and the customers paying then, as the movement
+/// report gives them (one computation of the figure: `movements` prints the same).
 fn mrr_on(book: &Book, day: Date) -> (Money, usize) {
-    let mut total = Money::ZERO;
-    let mut paying = hashbrown::HashSet::new();
-    for line in &book.lines.items {
-        if line.active_on(day) {
-            total += line.mrr();
-            if line.mrr() != Money::ZERO {
-                paying.insert(line.customer);
-            }
-        }
-    }
-    (total, paying.len())
+    let month = Month::of(day);
+    let query = expansa_movements::Query {
+        from: month,
+        to: month,
+        rules: expansa_movements::Rules::Conexa,
+    };
+    let report = expansa_movements::report(book, &query);
+    report.months.first().map_or((Money::ZERO, 0), |m| {
+        (
+            m.mrr_end,
+            usize::try_from(m.customers_end).unwrap_or(usize::MAX),
+        )
+    })
 }
 
 /// Whether `out` may receive the book: a new name or an empty folder; with `force`, a folder
