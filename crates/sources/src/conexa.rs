@@ -286,13 +286,8 @@ struct State {
     prices: HashMap<String, Decimal>,
 }
 
-/// Why a row is refused.
-struct Bad {
-    reason: &'static str,
-    column: String,
-    value: String,
-    detail: String,
-}
+/// Why an element is refused.
+use crate::report::Refusal as Bad;
 
 /// What became of a row.
 enum Outcome {
@@ -307,9 +302,7 @@ fn report(ctx: &mut Context, file: &str, line: u64, source_id: &str, reason: &st
         Outcome::Skipped(reason, detail) => {
             ctx.report.skipped(file, line, source_id, reason, &detail)
         }
-        Outcome::Refused(b) => ctx.report.refused(
-            file, line, source_id, b.reason, &b.column, &b.value, &b.detail,
-        ),
+        Outcome::Refused(b) => ctx.report.refuse(file, line, source_id, b),
     }
 }
 

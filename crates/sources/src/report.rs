@@ -81,6 +81,23 @@ pub const REASONS: &[(&str, &str)] = &[
     ("bad_value", "a value that cannot be read"),
 ];
 
+/// Why a row is refused: the reason code and the problem's column, value and detail.
+pub(crate) struct Refusal {
+    pub reason: &'static str,
+    pub column: String,
+    pub value: String,
+    pub detail: String,
+}
+
+pub(crate) fn refusal(reason: &'static str, column: &str, value: &str, detail: &str) -> Refusal {
+    Refusal {
+        reason,
+        column: column.to_string(),
+        value: value.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
 /// Counts per file, outcome and reason.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Counts(pub BTreeMap<(String, Outcome, String), u64>);
@@ -225,6 +242,13 @@ impl Report {
         self.row(file, line, source_id, Outcome::Refused, reason, "", detail);
         self.problems
             .push(Problem::new(file, line, column, value, detail));
+    }
+
+    /// [`Report::refused`] for a [`Refusal`].
+    pub(crate) fn refuse(&mut self, file: &str, line: u64, source_id: &str, r: Refusal) {
+        self.refused(
+            file, line, source_id, r.reason, &r.column, &r.value, &r.detail,
+        );
     }
 
     /// A problem with the source as a whole or with a file (not a row of it): nothing is

@@ -3,6 +3,7 @@
 
 use crate::input::{display_name, field, Table};
 use crate::money;
+pub(crate) use crate::report::{refusal, Refusal};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
 use rust_decimal::Decimal;
@@ -51,27 +52,9 @@ impl Loaded {
     }
 }
 
-/// Why a row is refused.
-pub(crate) struct Refusal {
-    pub reason: &'static str,
-    pub column: String,
-    pub value: String,
-    pub detail: String,
-}
-
-pub(crate) fn refusal(reason: &'static str, column: &str, value: &str, detail: &str) -> Refusal {
-    Refusal {
-        reason,
-        column: column.to_string(),
-        value: value.to_string(),
-        detail: detail.to_string(),
-    }
-}
-
 /// Reports a row refused.
 pub(crate) fn refuse(ctx: &mut Context, file: &str, line: u64, id: &str, r: Refusal) {
-    ctx.report
-        .refused(file, line, id, r.reason, &r.column, &r.value, &r.detail);
+    ctx.report.refuse(file, line, id, r);
 }
 
 /// Reads a row's cells by column name (each converter adds its own readers).
