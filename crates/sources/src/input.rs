@@ -34,12 +34,12 @@ impl Input {
 
     /// The first of `names` present in the folder (names compared without case), or the input
     /// itself when it is a file named like one of them; `None` when none is there.
-    pub fn find(&self, names: &[&str]) -> Option<PathBuf> {
+    pub fn find<S: AsRef<str>>(&self, names: &[S]) -> Option<PathBuf> {
         if self.path.is_file() {
             let own = self.path.file_name()?.to_string_lossy().to_lowercase();
             return names
                 .iter()
-                .any(|n| n.eq_ignore_ascii_case(&own))
+                .any(|n| n.as_ref().eq_ignore_ascii_case(&own))
                 .then(|| self.path.clone());
         }
         let entries: Vec<PathBuf> = std::fs::read_dir(&self.path)
@@ -51,7 +51,7 @@ impl Input {
                 .iter()
                 .find(|p| {
                     p.file_name()
-                        .is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(name))
+                        .is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(name.as_ref()))
                 })
                 .cloned()
         })

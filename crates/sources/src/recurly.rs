@@ -62,7 +62,7 @@ use crate::book::{interval_unit, CustomerOut, LineOut, Period, ProductOut};
 use crate::input::display_name;
 use crate::money;
 use crate::time::{day_before, end_day, parse_when, start_day, When};
-use crate::warehouse::{self, refusal, refuse, Cells, Loaded, Refusal};
+use crate::warehouse::{refusal, refuse, Cells, Loaded, Refusal};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
 use expansa_ledger::{Currency, Date};
@@ -83,7 +83,7 @@ fn names(base: &str) -> Vec<String> {
 }
 
 fn find(ctx: &Context, base: &str) -> Option<PathBuf> {
-    warehouse::find(ctx, &names(base))
+    ctx.input.find(&names(base))
 }
 
 impl Cells<'_> {

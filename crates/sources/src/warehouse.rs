@@ -7,13 +7,7 @@ pub(crate) use crate::report::{refusal, Refusal};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
 use rust_decimal::Decimal;
-use std::path::{Path, PathBuf};
-
-/// The first of `names` the input holds (see [`crate::Input::find`]).
-pub(crate) fn find(ctx: &Context, names: &[String]) -> Option<PathBuf> {
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    ctx.input.find(&refs)
-}
+use std::path::Path;
 
 /// A table read whole.
 pub(crate) struct Loaded {

@@ -71,7 +71,7 @@
 use crate::book::{CustomerOut, Interval, LineOut, Period, ProductOut};
 use crate::money;
 use crate::time::{day_before, parse_when, start_day};
-use crate::warehouse::{self, refusal, refuse, Cells, Loaded, Refusal};
+use crate::warehouse::{refusal, refuse, Cells, Loaded, Refusal};
 use crate::Context;
 use expansa_import::Problem;
 use expansa_ledger::{Currency, Date};
@@ -92,7 +92,7 @@ fn names(base: &str) -> Vec<String> {
 }
 
 fn find(ctx: &Context, base: &str) -> Option<PathBuf> {
-    warehouse::find(ctx, &names(base))
+    ctx.input.find(&names(base))
 }
 
 impl Cells<'_> {

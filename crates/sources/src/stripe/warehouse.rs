@@ -33,8 +33,7 @@ pub(super) fn find(input: &Input, bases: &[&str]) -> Option<PathBuf> {
         .iter()
         .flat_map(|b| [format!("{b}.csv"), format!("{b}_data.csv")])
         .collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    input.find(&refs)
+    input.find(&names)
 }
 
 /// A column found by the first of its names present; `name` is what problems call it.
