@@ -102,8 +102,8 @@ impl SourceArgs {
         let spec = match (self.from, &self.map) {
             (Some(name), None) => source_spec(&name)?,
             (None, Some(path)) => {
-                regular_file("map", path)?;
-                let text = std::fs::read_to_string(path)
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut regular_file("map", path)?, &mut text)
                     .map_err(|e| format!("--map {}: cannot be read: {e}", path.display()))?;
                 mapping_spec(&path.display().to_string(), &text)?
             }
@@ -132,14 +132,18 @@ impl SourceArgs {
     }
 }
 
-/// `--FLAG PATH` names a regular file (a named pipe or a device would be read without end).
-fn regular_file(flag: &str, path: &Path) -> Result<(), String> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(format!(
-            "--{flag} {}: is not a regular file: only regular files are read",
+/// `--FLAG PATH` names a regular file (a named pipe or a device would be read without end),
+/// opened as the importer opens a book's files.
+fn regular_file(flag: &str, path: &Path) -> Result<std::fs::File, String> {
+    match expansa_import::open_regular(path) {
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Err(format!(
+            "--{flag} {}: cannot be read: it is not there",
             path.display()
         )),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            Err(format!("--{flag} {}: {e}", path.display()))
+        }
         Err(e) => Err(format!("--{flag} {}: cannot be read: {e}", path.display())),
     }
 }

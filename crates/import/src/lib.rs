@@ -157,7 +157,7 @@ impl BookSource for Folder<'_> {
 /// Opens a regular file (a symbolic link to one too): `Ok(None)` when it is not there; a named
 /// pipe, a device, a socket or a folder is refused (`InvalidInput`), without waiting on it (a
 /// pipe is opened without waiting for a writer).
-pub(crate) fn open_regular(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+pub fn open_regular(path: &Path) -> std::io::Result<Option<std::fs::File>> {
     match std::fs::metadata(path) {
         Ok(m) if !m.is_file() => return Err(not_regular(&m)),
         Ok(_) => {}

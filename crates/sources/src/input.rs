@@ -88,20 +88,14 @@ pub fn display_name(path: &Path) -> String {
 
 /// Opens a regular file for reading (a named pipe, a device or a folder is refused).
 pub fn open_file(path: &Path) -> Result<File, Problem> {
-    let name = display_name(path);
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Problem::new(&name, 0, "file", "", &format!("cannot be read: {e}")))?;
-    if !meta.is_file() {
-        return Err(Problem::new(
-            &name,
-            0,
-            "file",
-            "",
-            "is not a regular file: only regular files are read",
-        ));
+    let cannot = |reason: String| Problem::new(&display_name(path), 0, "file", "", &reason);
+    match expansa_import::open_regular(path) {
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Err(cannot("cannot be read: it is not there".into())),
+        // A named pipe, a device, a folder: the importer's own words (`InvalidInput`).
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(cannot(e.to_string())),
+        Err(e) => Err(cannot(format!("cannot be read: {e}"))),
     }
-    File::open(path)
-        .map_err(|e| Problem::new(&name, 0, "file", "", &format!("cannot be read: {e}")))
 }
 
 /// Records read ahead by a thread of their own, a run at a time (the records of a run share
