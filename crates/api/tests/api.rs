@@ -656,7 +656,10 @@ async fn quotes_price_and_apply_once() {
             ),
         )
         .await;
-        assert_eq!((st, b["total"].as_str()), (StatusCode::OK, Some("1440.00")));
+        assert_eq!(
+            (st, b["totals"][0]["total"].as_str()),
+            (StatusCode::OK, Some("1440.00"))
+        );
         let (st, b, _) = call(
             r,
             write(

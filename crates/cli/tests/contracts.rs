@@ -70,7 +70,30 @@ fn amend_json_has_the_issue_shape_and_the_cpq_numbers() {
     assert_eq!(lines[0]["prorate_multiplier"], "0.8075342466");
     assert_eq!(lines[0]["prorated_unit_price"], "321.76");
     assert_eq!(lines[1]["net_total"], "8044.00");
-    assert_eq!(q["total"], "8365.76");
+    assert_eq!(
+        q["totals"],
+        serde_json::json!([{"currency": "BRL", "total": "8365.76"}])
+    );
+    assert_eq!(
+        q["total_in_reporting_currency"],
+        serde_json::json!({"currency": "BRL", "total": "8365.76", "rates_of": "2024-01"})
+    );
+    assert_eq!(q["reporting_currency"], "BRL");
+    assert_eq!(
+        (
+            &lines[0]["line_id"],
+            &lines[0]["start"],
+            &lines[0]["end"],
+            &lines[0]["currency"]
+        ),
+        (
+            &serde_json::json!("L1"),
+            &serde_json::json!("2024-01-23"),
+            &serde_json::json!("2024-11-12"),
+            &serde_json::json!("BRL")
+        )
+    );
+    assert_eq!(lines[1]["line_id"], serde_json::Value::Null);
     assert_eq!(q["mrr_before"], "166.02");
 
     let q = json(&[
@@ -86,7 +109,7 @@ fn amend_json_has_the_issue_shape_and_the_cpq_numbers() {
         "ADDON:1",
     ]);
     assert_eq!(q["lines"][0]["prorate_multiplier"], "0.9906392694");
-    assert_eq!(q["total"], "118.88");
+    assert_eq!(q["totals"][0]["total"], "118.88");
     let q = json(&[
         "quote",
         "amend",
@@ -103,7 +126,7 @@ fn amend_json_has_the_issue_shape_and_the_cpq_numbers() {
     assert_eq!(q["lines"][1]["net_total"], "2000.00");
     let q = json(&["quote", "renew", "--data", d, "--contract", "K4"]);
     assert_eq!(q["lines"][0]["prorate_multiplier"], "12.0000000000");
-    assert_eq!(q["total"], "1440.00");
+    assert_eq!(q["totals"][0]["total"], "1440.00");
     let q = json(&[
         "quote",
         "renew",
@@ -116,7 +139,7 @@ fn amend_json_has_the_issue_shape_and_the_cpq_numbers() {
         "--uplift",
         "10",
     ]);
-    assert_eq!(q["total"], "2191.50");
+    assert_eq!(q["totals"][0]["total"], "2191.50");
     // A negative uplift, given either way: 398.45 x 0.95 = 378.5275, 378.53 a unit (CPQ rounds
     // the unit price), x 5 = 1892.65.
     for flag in [&["--uplift", "-5"][..], &["--uplift=-5"][..]] {
@@ -132,7 +155,7 @@ fn amend_json_has_the_issue_shape_and_the_cpq_numbers() {
         ];
         args.extend_from_slice(flag);
         let q = json(&args);
-        assert_eq!(q["total"], "1892.65", "{flag:?}");
+        assert_eq!(q["totals"][0]["total"], "1892.65", "{flag:?}");
     }
     fails(
         &[
@@ -217,9 +240,9 @@ fn quotes_and_contracts_also_render_csv() {
     ]);
     assert_eq!(
         out,
-        "product_id,prior_quantity,quantity,effective_quantity,unit_price,price_term_months,prorate_multiplier,prorated_unit_price,net_total\n\
-         PLAN_S,1,0,-1,1200.00,12,0.8333333333,1000.00,-1000.00\n\
-         PLAN_L,0,1,1,2400.00,12,0.8333333333,2000.00,2000.00\n"
+        "product_id,prior_quantity,quantity,effective_quantity,unit_price,price_term_months,prorate_multiplier,prorated_unit_price,net_total,currency,line_id,start,end\n\
+         PLAN_S,1,0,-1,1200.00,12,0.8333333333,1000.00,-1000.00,BRL,L3,2023-10-03,2024-08-02\n\
+         PLAN_L,0,1,1,2400.00,12,0.8333333333,2000.00,2000.00,BRL,,2023-10-03,2024-08-02\n"
     );
     let out = run(&[
         "contract",
@@ -236,7 +259,9 @@ fn quotes_and_contracts_also_render_csv() {
     assert!(out.starts_with("line_id,product_id,quantity"), "{out}");
     assert!(
         // billing_interval and billing_interval_count last (docs/contracts.md)
-        out.contains("\nL6,SEAT,2,40.00,10,1,12,432.00,72.00,2024-03-01,2025-02-28,month,1\n"),
+        out.contains(
+            "\nL6,SEAT,2,40.00,10,1,12,432.00,72.00,2024-03-01,2025-02-28,month,1,BRL,true\n"
+        ),
         "{out}"
     );
 }
@@ -460,7 +485,9 @@ fn store_urls(dir: &Path) -> Vec<String> {
 /// A new, empty PostgreSQL database beside `admin`'s: the binary's own import creates the
 /// schema.
 fn fresh_postgres(admin: &str) -> String {
-    let name = format!("expansa_t_cli_{}", std::process::id());
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("expansa_t_cli_{}_{n}", std::process::id());
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -716,7 +743,7 @@ fn quotes_on_a_contract_ending_9999_12_31_are_priced_or_refused_by_name() {
     assert_eq!(q["end"], "9999-12-31");
     assert_eq!(q["lines"][0]["prorate_multiplier"], "7975.5833333333");
     assert_eq!(q["lines"][0]["prorated_unit_price"], "3349745.00");
-    assert_eq!(q["total"], "3349745.00");
+    assert_eq!(q["totals"][0]["total"], "3349745.00");
     let args = amend("SEAT:100000000000000000000000");
     fails(
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -749,5 +776,120 @@ fn renewing_a_contract_ending_9999_12_31_says_why_not() {
     );
     let q = json(&["quote", "renew", "--data", d, "--contract", "K7"]);
     assert_eq!(q["end"], "9999-12-31");
-    assert_eq!(q["total"], "1440.00");
+    assert_eq!(q["totals"][0]["total"], "1440.00");
+}
+
+/// The amendment classes of testdata/contracts-classes applied to a store (SQLite, and
+/// PostgreSQL when given): a first-day amendment replaces its line outright, a ramped deal's
+/// later segments get the new quantity, a swap into a product priced in another currency is
+/// written in the line's currency; the book stays valid after each (the store validates the
+/// whole book before it commits) and the past stays readable.
+#[test]
+fn amendment_classes_apply_and_leave_a_valid_book() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/contracts-classes");
+    let d = data.to_str().unwrap();
+    for url in store_urls(tmp.path()) {
+        let db = url.as_str();
+        run(&["import", "--data", d, "--db", db]);
+        let apply = |contract: &str, effective: &str, change: &[&str]| {
+            let mut args = vec![
+                "quote",
+                "amend",
+                "--db",
+                db,
+                "--contract",
+                contract,
+                "--effective",
+                effective,
+                "--apply",
+            ];
+            args.extend_from_slice(change);
+            json(&args)
+        };
+        let q = apply("KF", "2024-01-01", &["--add", "PWD:1"]);
+        assert_eq!(
+            q["totals"],
+            serde_json::json!([{"currency": "USD", "total": "60.00"}])
+        );
+        let q = apply("KM", "2024-07-01", &["--add", "PLATFORM:2"]);
+        assert_eq!(q["totals"][0]["total"], "6285.50");
+        let q = apply("KC", "2024-07-01", &["--swap", "API:API_PRO"]);
+        assert_eq!(q["total_in_reporting_currency"]["total"], "2880.00");
+        let out = run(&["check", "--db", db]);
+        assert!(out.starts_with("ok:"), "{out}");
+
+        let show = |contract: &str, at: &str| {
+            json(&[
+                "contract",
+                "show",
+                "--db",
+                db,
+                "--contract",
+                contract,
+                "--at",
+                at,
+            ])
+        };
+        // LF itself now holds 6 licences from its first day.
+        let kf = show("KF", "2024-01-01");
+        assert_eq!(
+            (&kf["lines"][0]["line_id"], &kf["lines"][0]["quantity"]),
+            (&serde_json::json!("LF"), &serde_json::json!("6"))
+        );
+        // Every later segment holds 12 units at its own price.
+        let km = show("KM", "2024-07-01");
+        assert_eq!(km["lines"][0]["line_id"], "M1-A20240701");
+        let later: Vec<(String, String, String)> = km["later"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["line_id"].as_str().unwrap().into(),
+                    l["quantity"].as_str().unwrap().into(),
+                    l["unit_price"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            later,
+            [
+                ("M2".into(), "12".into(), "1100.00".into()),
+                ("M3".into(), "12".into(), "1210.00".into()),
+                ("M4".into(), "12".into(), "1331.00".into()),
+            ]
+        );
+        // API_PRO in USD, at the converted price, revising C2.
+        let kc = show("KC", "2024-07-01");
+        let pro = kc["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["product_id"] == "API_PRO")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (&pro["currency"], &pro["unit_price"], &pro["start"]),
+            (
+                &serde_json::json!("USD"),
+                &serde_json::json!("1000.00"),
+                &serde_json::json!("2024-07-01")
+            )
+        );
+        // Before the amendments, as of the import, LF held 5.
+        let then = json(&[
+            "contract",
+            "show",
+            "--db",
+            db,
+            "--as-of",
+            "event:1",
+            "--contract",
+            "KF",
+            "--at",
+            "2024-01-01",
+        ]);
+        assert_eq!(then["lines"][0]["quantity"], "5");
+    }
 }

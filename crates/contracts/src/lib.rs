@@ -13,8 +13,8 @@ mod render;
 
 pub use prorate::{add_months, term_end, Fraction, Precision, Term};
 pub use quote::{
-    quote_amend, quote_renew, AmendRequest, Change, LineChange, NewContract, NewLine, Quote,
-    QuoteKind, QuoteLine, RenewRequest,
+    quote_amend, quote_renew, AmendRequest, Change, CurrencyTotal, LineChange, NewContract,
+    NewLine, Quote, QuoteKind, QuoteLine, RenewRequest, ReportingTotal,
 };
 pub use render::{render_contract, render_quote};
 
@@ -65,8 +65,14 @@ pub enum QuoteError {
         currency: Currency,
         day: Date,
     },
-    #[error("line {line} starts on {day}: an amendment must start after the line does")]
-    StartsOnEffective { line: String, day: Date },
+    #[error("{product}: contract {contract} holds it on lines that overlap ({lines}); amend them one at a time in the book")]
+    Overlapping {
+        product: String,
+        contract: String,
+        lines: String,
+    },
+    #[error("swapping {from} for {to}: {to} is already held, and {from} or {to} is held on more than one segment; amend the segments one at a time")]
+    SwapSegments { from: String, to: String },
     #[error("nothing to quote: give --add, --set, --remove or --swap")]
     NoChanges,
     #[error(
@@ -129,9 +135,13 @@ pub struct ContractView {
     pub renewal_term_months: Option<u32>,
     /// The day the holdings are read.
     pub at: Date,
-    /// The currency of the contract's lines (the reporting currency when it has none).
-    pub currency: Currency,
+    /// The book's reporting currency (of `mrr` and each line's `mrr`).
+    pub reporting_currency: Currency,
+    /// The lines held on `at`.
     pub lines: Vec<HeldLine>,
+    /// The contract's lines that start after `at` (in order of start): later segments of a
+    /// ramped deal (CPQ's MDQ) and changes already booked for the future.
+    pub later: Vec<HeldLine>,
     /// Sum of the held lines' MRR, in the reporting currency.
     pub mrr: Money,
     /// Whether the terms come from contracts.csv (else from the lines sharing its id).
@@ -143,8 +153,12 @@ pub struct ContractView {
 pub struct HeldLine {
     pub line: LineIdx,
     pub line_id: String,
+    /// The line it revises, if any.
+    pub revises: Option<String>,
     pub product_id: String,
     pub quantity: Decimal,
+    /// The line's own currency (its prices are in it).
+    pub currency: Currency,
     /// Price of one unit for one billing period, before discount.
     pub unit_price: Decimal,
     pub discount_pct: Decimal,
@@ -186,9 +200,15 @@ pub fn contract(book: &Book, id: &str, at: Date) -> Result<ContractView, QuoteEr
         .filter(|&&l| book.lines.items[l as usize].active_on(at))
         .map(|&l| held_line(book, l, id, end))
         .collect::<Result<_, _>>()?;
-    let currency = lines
-        .first()
-        .map_or(book.currency(), |&l| book.lines.items[l as usize].currency);
+    let mut later: Vec<HeldLine> = lines
+        .iter()
+        .filter(|&&l| {
+            let line = &book.lines.items[l as usize];
+            line.start > at && end.is_none_or(|end| line.start <= end)
+        })
+        .map(|&l| held_line(book, l, id, end))
+        .collect::<Result<_, _>>()?;
+    later.sort_by(|a, b| (a.start, &a.line_id).cmp(&(b.start, &b.line_id)));
     Ok(ContractView {
         id: id.to_string(),
         customer_id: book.customers.ids.get(customer).to_string(),
@@ -201,7 +221,7 @@ pub fn contract(book: &Book, id: &str, at: Date) -> Result<ContractView, QuoteEr
         renewal_uplift_pct: row.and_then(|c| c.renewal_uplift_pct),
         renewal_term_months: row.and_then(|c| c.renewal_term_months),
         at,
-        currency,
+        reporting_currency: book.currency(),
         mrr: held
             .iter()
             .try_fold(Money::ZERO, |sum, h| add_money(sum, h.mrr))
@@ -211,6 +231,7 @@ pub fn contract(book: &Book, id: &str, at: Date) -> Result<ContractView, QuoteEr
                 what: "the MRR of its lines".into(),
             })?,
         lines: held,
+        later,
         from_contracts_file: row.is_some(),
     })
 }
@@ -263,8 +284,10 @@ fn held_line(
     Ok(HeldLine {
         line: l,
         line_id,
+        revises: line.revises().map(|r| book.lines.ids.get(r).to_string()),
         product_id: book.products.ids.get(line.product).to_string(),
         quantity: line.quantity.get(),
+        currency: line.currency,
         unit_price,
         discount_pct,
         billing_period: period,

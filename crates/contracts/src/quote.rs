@@ -2,6 +2,7 @@
 
 use crate::prorate::{term_end, Fraction, Precision, Term};
 use crate::{add_money, contract, exact, ContractView, HeldLine, QuoteError};
+use expansa_ledger::RoundingStrategy;
 use expansa_ledger::{
     line_mrr, BillingPeriod, Book, Currency, Date, Decimal, Money, Month, ProductIdx,
     RenewalPricing,
@@ -65,14 +66,18 @@ pub struct Quote {
     /// First day the quote covers.
     pub effective: Date,
     /// Last day it covers (the contract's end for an amendment); `None` for an evergreen one,
-    /// priced per one price term.
+    /// priced per month (CPQ's one-month term of an evergreen subscription).
     pub end: Option<Date>,
     pub precision: Precision,
-    /// The currency of the prices and totals.
-    pub currency: Currency,
+    /// Each line in its own currency.
     pub lines: Vec<QuoteLine>,
-    /// Sum of the lines' net totals.
-    pub total: Decimal,
+    /// The sum of the lines' net totals per currency, in the order the currencies first
+    /// appear in `lines`: amounts in different currencies are never added together.
+    pub totals: Vec<CurrencyTotal>,
+    /// Every line's net total converted to the reporting currency at the rates of the
+    /// effective day's month, summed exactly and rounded once: a figure for comparison, not
+    /// what is charged.
+    pub reporting_total: ReportingTotal,
     /// The contract's MRR (reporting currency) before and after the quote takes effect.
     pub mrr_before: Money,
     pub mrr_after: Money,
@@ -80,10 +85,41 @@ pub struct Quote {
     pub new_contract: Option<NewContract>,
 }
 
-/// One priced line of a quote.
+/// The total of a quote's lines in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyTotal {
+    pub currency: Currency,
+    /// At the currency's minor unit.
+    pub total: Decimal,
+}
+
+/// A quote's total in the reporting currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportingTotal {
+    pub currency: Currency,
+    /// The month whose fx rates converted each line (`fx_rates.csv`: that month's rate, else
+    /// the latest before it).
+    pub rates_of: Month,
+    /// At the reporting currency's minor unit.
+    pub total: Decimal,
+}
+
+/// One priced line of a quote: one line of the book (or a new product's line) over the days
+/// it is charged.
 #[derive(Debug, Clone)]
 pub struct QuoteLine {
     pub product_id: String,
+    /// The line of the book it prices (a held line, a later segment, a renewed line); `None`
+    /// for a product the contract does not hold.
+    pub line_id: Option<String>,
+    /// First day charged.
+    pub start: Date,
+    /// Last day charged (inclusive); `None` for an evergreen contract, charged for one month.
+    /// The line written for it covers the same days.
+    pub end: Option<Date>,
+    /// The currency of its prices and total: the line's own, a new product's (the reporting
+    /// currency when the product has none).
+    pub currency: Currency,
     pub prior_quantity: Decimal,
     pub quantity: Decimal,
     /// The units charged: the change for an amendment, every unit for a renewal.
@@ -105,6 +141,11 @@ pub enum LineChange {
     Close { line_id: String, end: Date },
     /// Add a line.
     Open(NewLine),
+    /// Replace a line outright (same id, a new version of its row): a line that starts on or
+    /// after the effective day gets its new quantity (or product) from its first day.
+    Replace(NewLine),
+    /// Remove a line that starts on or after the effective day and is cancelled whole.
+    Remove { line_id: String },
 }
 
 /// A new row of subscriptions.csv.
@@ -137,16 +178,43 @@ pub struct NewContract {
     pub renewal_term_months: Option<u32>,
 }
 
+/// A stretch of days of one product that an amendment prices and writes: the line held on
+/// the effective day (from that day), a later segment of it (from its own first day: CPQ
+/// amends only future segments, each from its start), or the stretch a product not held is
+/// added for.
+#[derive(Clone)]
+struct Slot<'a> {
+    /// The line of the book it amends.
+    seg: Option<&'a HeldLine>,
+    /// The line of another product it replaces (`--swap`).
+    replaces: Option<&'a HeldLine>,
+    quantity: Decimal,
+    /// First and last day charged, which are the days the written line covers; `end` is
+    /// `None` for an evergreen contract.
+    start: Date,
+    end: Option<Date>,
+}
+
 /// What one product looks like while the changes of a request are applied.
 struct Working<'a> {
     product: ProductIdx,
-    held: Option<&'a HeldLine>,
-    quantity: Decimal,
-    /// The held line of another product this one replaces (`--swap`).
-    replaces: Option<&'a HeldLine>,
+    slots: Vec<Slot<'a>>,
+}
+
+impl Working<'_> {
+    fn holds(&self) -> bool {
+        self.slots.iter().any(|s| s.seg.is_some())
+    }
 }
 
 /// Prices an amendment of a contract from `effective` to its end (co-terminated).
+///
+/// Each line is charged for the days it is written for: a held line from the effective day
+/// to its own end (the contract's end when the line has none), each later segment of the
+/// product (lines starting after the effective day: the yearly segments of a ramped deal)
+/// over its own days at its own price, a product not held from the effective day to the
+/// contract's end (or to the day before its first later segment). An evergreen contract is
+/// priced for one month (CPQ sets an evergreen quote line's term to 1).
 pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteError> {
     if request.changes.is_empty() {
         return Err(QuoteError::NoChanges);
@@ -177,130 +245,163 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
         }
         match change {
             Change::Add(p, q) => {
-                let w = entry(book, &view, &mut working, p)?;
-                w.quantity = plus(p, w.quantity, *q)?;
-            }
-            Change::Set(p, q) => entry(book, &view, &mut working, p)?.quantity = *q,
-            Change::Remove(p) => held_entry(book, &view, &mut working, p)?.quantity = Decimal::ZERO,
-            Change::Swap(old, new) => {
-                let from = held_entry(book, &view, &mut working, old)?;
-                let quantity = std::mem::take(&mut from.quantity);
-                let replaced = from.held;
-                let to = entry(book, &view, &mut working, new)?;
-                to.quantity = plus(new, to.quantity, quantity)?;
-                if to.held.is_none() {
-                    to.replaces = replaced;
+                for slot in &mut entry(book, &view, &mut working, p)?.slots {
+                    slot.quantity = plus(p, slot.quantity, *q)?;
                 }
             }
+            Change::Set(p, q) => {
+                for slot in &mut entry(book, &view, &mut working, p)?.slots {
+                    slot.quantity = *q;
+                }
+            }
+            Change::Remove(p) => {
+                for slot in &mut held_entry(book, &view, &mut working, p)?.slots {
+                    slot.quantity = Decimal::ZERO;
+                }
+            }
+            Change::Swap(old, new) => swap(book, &view, &mut working, old, new, &plus)?,
         }
     }
-    let dp = view.currency.minor_units();
+    // Lines that starting on or after the effective day are replaced by another product's
+    // line (a swap): that line's Replace writes them, so they are not removed.
+    let swapped: Vec<&str> = working
+        .iter()
+        .flat_map(|w| &w.slots)
+        .filter(|s| s.quantity > Decimal::ZERO)
+        .filter_map(|s| s.replaces)
+        .map(|h| h.line_id.as_str())
+        .collect();
+    let stamp = compact(effective);
     let mut lines = Vec::new();
     let mut changes = Vec::new();
     let mut mrr_after = view.mrr;
     for w in &working {
         let product_id = book.products.ids.get(w.product).to_string();
-        if w.quantity < Decimal::ZERO {
-            return Err(QuoteError::NegativeQuantity {
-                product: product_id,
-                quantity: w.quantity,
-            });
-        }
-        let prior = w.held.map_or(Decimal::ZERO, |h| h.quantity);
-        let delta = exact::sub(w.quantity, prior).ok_or_else(|| {
-            too_large(format!(
-                "the change of quantity of {product_id} ({} - {prior})",
-                w.quantity
-            ))
-        })?;
-        if delta.is_zero() {
-            continue;
-        }
         let term = book.products.items[w.product as usize]
             .price_term_months
             .max(1);
-        let unit_price = match w.held {
-            Some(h) => h.term_unit_price,
-            None => price_for(book, &view, w.product, effective)?,
-        };
-        // The effective day is inside the contract (checked above), so the term exists.
-        let span = view.end.and_then(|end| Term::between(effective, end));
-        let multiplier = span.map_or(Fraction::ONE, |t| t.multiplier(request.precision, term));
-        lines.push(priced(
-            product_id.clone(),
-            prior,
-            w.quantity,
-            delta,
-            unit_price,
-            term,
-            multiplier,
-            dp,
-            span,
-            &too_large,
-        )?);
-        let stamp = compact(effective);
-        let revised = w.held.or(w.replaces);
-        if let Some(h) = revised {
-            if h.start >= effective {
-                return Err(QuoteError::StartsOnEffective {
-                    line: h.line_id.clone(),
-                    day: effective,
+        for slot in &w.slots {
+            if slot.quantity < Decimal::ZERO {
+                return Err(QuoteError::NegativeQuantity {
+                    product: product_id,
+                    quantity: slot.quantity,
                 });
             }
-        }
-        if let Some(h) = w.held {
-            mrr_after = add_money(mrr_after, -h.mrr)
-                .ok_or_else(|| too_large("the MRR after the amendment".into()))?;
-            changes.push(LineChange::Close {
-                line_id: h.line_id.clone(),
-                // Never fails: the line starts before the effective day (checked above).
-                end: effective
-                    .yesterday()
-                    .map_err(|_| QuoteError::StartsOnEffective {
-                        line: h.line_id.clone(),
-                        day: effective,
-                    })?,
-            });
-        }
-        if w.quantity > Decimal::ZERO {
-            let new = match w.held {
-                Some(h) => {
-                    let line = &book.lines.items[h.line as usize];
-                    NewLine {
-                        id: format!("{}-A{stamp}", h.line_id),
+            let prior = slot.seg.map_or(Decimal::ZERO, |h| h.quantity);
+            let delta = exact::sub(slot.quantity, prior).ok_or_else(|| {
+                too_large(format!(
+                    "the change of quantity of {product_id} ({} - {prior})",
+                    slot.quantity
+                ))
+            })?;
+            if delta.is_zero() {
+                continue;
+            }
+            let currency = match slot.seg.or(slot.replaces) {
+                Some(h) => h.currency,
+                None => book.products.items[w.product as usize]
+                    .currency
+                    .unwrap_or(book.currency()),
+            };
+            let unit_price = match slot.seg {
+                Some(h) => h.term_unit_price,
+                None => price_for(book, &view, w.product, slot.start, currency)?,
+            };
+            let span = slot.end.and_then(|end| Term::between(slot.start, end));
+            let multiplier = match span {
+                Some(t) => t.multiplier(request.precision, term),
+                // One month of a price term (evergreen).
+                None => Fraction::new(1, i128::from(term)),
+            };
+            lines.push(priced(
+                QuoteLine {
+                    product_id: product_id.clone(),
+                    line_id: slot.seg.map(|h| h.line_id.clone()),
+                    start: slot.start,
+                    end: slot.end,
+                    currency,
+                    prior_quantity: prior,
+                    quantity: slot.quantity,
+                    effective_quantity: delta,
+                    unit_price,
+                    price_term_months: term,
+                    prorate_multiplier: multiplier,
+                    prorated_unit_price: Decimal::ZERO,
+                    net_total: Decimal::ZERO,
+                },
+                span,
+                &too_large,
+            )?);
+            // Only the stretch that holds the effective day changes the MRR of that day.
+            let today = slot.start == effective;
+            if let Some(h) = slot.seg.filter(|_| today) {
+                mrr_after = add_money(mrr_after, -h.mrr)
+                    .ok_or_else(|| too_large("the MRR after the amendment".into()))?;
+            }
+            let written = match (slot.seg, slot.replaces) {
+                (Some(h), _) if h.start < effective => {
+                    changes.push(LineChange::Close {
+                        line_id: h.line_id.clone(),
+                        // The line starts before the effective day, so that day has one before.
+                        end: effective
+                            .yesterday()
+                            .map_err(|_| too_large(format!("the day before {effective}")))?,
+                    });
+                    (slot.quantity > Decimal::ZERO).then(|| {
+                        LineChange::Open(NewLine {
+                            id: format!("{}-A{stamp}", h.line_id),
+                            start: effective,
+                            revises: Some(h.line_id.clone()),
+                            ..version(&view, h, slot.quantity)
+                        })
+                    })
+                }
+                (Some(h), _) if slot.quantity > Decimal::ZERO => {
+                    Some(LineChange::Replace(version(&view, h, slot.quantity)))
+                }
+                (Some(h), _) if swapped.contains(&h.line_id.as_str()) => None,
+                (Some(h), _) => Some(LineChange::Remove {
+                    line_id: h.line_id.clone(),
+                }),
+                (None, replaced) => {
+                    let new = NewLine {
+                        id: format!("{}-A{stamp}-{product_id}", view.id),
                         customer_id: view.customer_id.clone(),
                         contract_id: view.id.clone(),
-                        product_id,
-                        quantity: w.quantity,
-                        unit_price: h.unit_price,
-                        discount_pct: h.discount_pct,
-                        currency: line.currency,
-                        billing_period: h.billing_period,
-                        start: effective,
-                        end: h.end,
-                        revises: Some(h.line_id.clone()),
+                        billing_period: per_term(&view, &product_id, term)?,
+                        product_id: product_id.clone(),
+                        quantity: slot.quantity,
+                        unit_price,
+                        discount_pct: Decimal::ZERO,
+                        currency,
+                        start: slot.start,
+                        end: replaced.map_or(slot.end, |r| r.end),
+                        revises: replaced.map(|r| r.line_id.clone()),
+                    };
+                    Some(match replaced {
+                        // A line that starts on or after the effective day becomes the new
+                        // product's line from its first day.
+                        Some(r) if r.start >= effective => LineChange::Replace(NewLine {
+                            id: r.line_id.clone(),
+                            revises: r.revises.clone(),
+                            ..new
+                        }),
+                        _ => LineChange::Open(new),
+                    })
+                }
+            };
+            if let Some(change) = written {
+                if today {
+                    if let LineChange::Open(new) | LineChange::Replace(new) = &change {
+                        mrr_after = add_money(mrr_after, new_line_mrr(book, &view, new)?)
+                            .ok_or_else(|| too_large("the MRR after the amendment".into()))?;
                     }
                 }
-                None => NewLine {
-                    id: format!("{}-A{stamp}-{product_id}", view.id),
-                    customer_id: view.customer_id.clone(),
-                    contract_id: view.id.clone(),
-                    billing_period: per_term(&view, &product_id, term)?,
-                    product_id,
-                    quantity: w.quantity,
-                    unit_price,
-                    discount_pct: Decimal::ZERO,
-                    currency: view.currency,
-                    start: effective,
-                    end: view.end,
-                    revises: w.replaces.map(|h| h.line_id.clone()),
-                },
-            };
-            mrr_after = add_money(mrr_after, new_line_mrr(book, &view, &new)?)
-                .ok_or_else(|| too_large("the MRR after the amendment".into()))?;
-            changes.push(LineChange::Open(new));
+                changes.push(change);
+            }
         }
     }
+    let (totals, reporting_total) = totals(book, &lines, effective, &too_large)?;
     Ok(Quote {
         kind: QuoteKind::Amend,
         contract: view.id.clone(),
@@ -308,14 +409,69 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
         effective,
         end: view.end,
         precision: request.precision,
-        currency: view.currency,
-        total: total(&lines, dp).ok_or_else(|| too_large("the quote's total".into()))?,
         lines,
+        totals,
+        reporting_total,
         mrr_before: view.mrr,
         mrr_after,
         changes,
         new_contract: None,
     })
+}
+
+/// The held line `h` with a new quantity: the same row otherwise.
+fn version(view: &ContractView, h: &HeldLine, quantity: Decimal) -> NewLine {
+    NewLine {
+        id: h.line_id.clone(),
+        customer_id: view.customer_id.clone(),
+        contract_id: view.id.clone(),
+        product_id: h.product_id.clone(),
+        quantity,
+        unit_price: h.unit_price,
+        discount_pct: h.discount_pct,
+        currency: h.currency,
+        billing_period: h.billing_period,
+        start: h.start,
+        end: h.end,
+        revises: h.revises.clone(),
+    }
+}
+
+/// `--swap old:new`: the old product's units move to the new product, stretch by stretch.
+fn swap<'a>(
+    book: &Book,
+    view: &'a ContractView,
+    working: &mut Vec<Working<'a>>,
+    old: &str,
+    new: &str,
+    plus: &dyn Fn(&str, Decimal, Decimal) -> Result<Decimal, QuoteError>,
+) -> Result<(), QuoteError> {
+    let from: Vec<Slot<'a>> = held_entry(book, view, working, old)?.slots.clone();
+    let to = entry(book, view, working, new)?;
+    if to.holds() {
+        // Units added to a product already held: one stretch each way, as before segments.
+        if from.len() != 1 || to.slots.len() != 1 {
+            return Err(QuoteError::SwapSegments {
+                from: old.into(),
+                to: new.into(),
+            });
+        }
+        to.slots[0].quantity = plus(new, to.slots[0].quantity, from[0].quantity)?;
+    } else {
+        // The new product takes each stretch of the old one, replacing its line.
+        to.slots = from
+            .iter()
+            .map(|s| Slot {
+                seg: None,
+                replaces: s.seg,
+                ..s.clone()
+            })
+            .collect();
+    }
+    for slot in &mut held_entry(book, view, working, old)?.slots {
+        slot.quantity = Decimal::ZERO;
+    }
+    Ok(())
 }
 
 /// Prices the renewal of a contract: a new term from the day after it ends.
@@ -376,17 +532,15 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
     };
     let stamp = compact(start);
     let new_id = format!("{}-R{stamp}", view.id);
-    let dp = view.currency.minor_units();
     let mut lines = Vec::new();
     let mut changes = Vec::new();
     let mut mrr_after = Money::ZERO;
     for h in &view.lines {
-        let line = &book.lines.items[h.line as usize];
-        let product = line.product;
+        let product = book.lines.items[h.line as usize].product;
         let term = h.price_term_months;
         let (unit_price, unit, discount, period) = match (pricing, uplift) {
             (RenewalPricing::List, _) => {
-                let list = list_price(book, &view, product, start)?;
+                let list = list_price(book, &view, product, start, h.currency)?;
                 (
                     list,
                     list,
@@ -420,16 +574,22 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
                 h.billing_period,
             ),
         };
-        let multiplier = renewal_term.multiplier(Precision::MonthDay, term);
         lines.push(priced(
-            h.product_id.clone(),
-            h.quantity,
-            h.quantity,
-            h.quantity,
-            unit_price,
-            term,
-            multiplier,
-            dp,
+            QuoteLine {
+                product_id: h.product_id.clone(),
+                line_id: Some(h.line_id.clone()),
+                start,
+                end: Some(new_end),
+                currency: h.currency,
+                prior_quantity: h.quantity,
+                quantity: h.quantity,
+                effective_quantity: h.quantity,
+                unit_price,
+                price_term_months: term,
+                prorate_multiplier: renewal_term.multiplier(Precision::MonthDay, term),
+                prorated_unit_price: Decimal::ZERO,
+                net_total: Decimal::ZERO,
+            },
             Some(renewal_term),
             &too_large,
         )?);
@@ -441,7 +601,7 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
             quantity: h.quantity,
             unit_price: unit,
             discount_pct: discount,
-            currency: line.currency,
+            currency: h.currency,
             billing_period: period,
             start,
             end: Some(new_end),
@@ -451,6 +611,7 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
             .ok_or_else(|| too_large("the MRR after the renewal".into()))?;
         changes.push(LineChange::Open(new));
     }
+    let (totals, reporting_total) = totals(book, &lines, start, &too_large)?;
     Ok(Quote {
         kind: QuoteKind::Renew,
         contract: view.id.clone(),
@@ -458,9 +619,9 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
         effective: start,
         end: Some(new_end),
         precision: Precision::MonthDay,
-        currency: view.currency,
-        total: total(&lines, dp).ok_or_else(|| too_large("the quote's total".into()))?,
         lines,
+        totals,
+        reporting_total,
         mrr_before: view.mrr,
         mrr_after,
         changes,
@@ -476,60 +637,107 @@ pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteEr
     })
 }
 
-/// The sum of the lines' net totals (each at `dp` places), exact.
-fn total(lines: &[QuoteLine], dp: u32) -> Option<Decimal> {
-    let units = lines.iter().try_fold(0i128, |sum, l| {
-        let mut d = l.net_total;
-        d.rescale(dp);
-        sum.checked_add(d.mantissa())
-    })?;
-    Decimal::try_from_i128_with_scale(units, dp).ok()
+/// The lines' net totals summed per currency (exact, at each currency's minor unit), and all
+/// of them in the reporting currency at the rates of `day`'s month (summed exactly, rounded
+/// once to the reporting currency's minor unit).
+fn totals(
+    book: &Book,
+    lines: &[QuoteLine],
+    day: Date,
+    too_large: &dyn Fn(String) -> QuoteError,
+) -> Result<(Vec<CurrencyTotal>, ReportingTotal), QuoteError> {
+    let mut totals: Vec<CurrencyTotal> = Vec::new();
+    for l in lines {
+        let k = match totals.iter().position(|t| t.currency == l.currency) {
+            Some(k) => k,
+            None => {
+                totals.push(CurrencyTotal {
+                    currency: l.currency,
+                    total: Decimal::ZERO,
+                });
+                totals.len() - 1
+            }
+        };
+        let t = &mut totals[k];
+        t.total = exact::add(t.total, l.net_total)
+            .ok_or_else(|| too_large(format!("the quote's total in {}", l.currency.code())))?;
+    }
+    for t in &mut totals {
+        t.total.rescale(t.currency.minor_units());
+    }
+    let month = Month::of(day);
+    let reporting = book.currency();
+    let mut sum = Decimal::ZERO;
+    for t in &totals {
+        let rate = book
+            .rate_to_reporting(Some(t.currency), month)
+            .ok_or_else(|| QuoteError::NoRate {
+                product: format!("the quote's total in {}", t.currency.code()),
+                currency: t.currency,
+                day,
+            })?;
+        sum = exact::quotient(&[t.total, rate], 1, 1)
+            .and_then(|v| exact::add(sum, v))
+            .ok_or_else(|| {
+                too_large(format!(
+                    "the quote's total in {} converted to {}",
+                    t.currency.code(),
+                    reporting.code()
+                ))
+            })?;
+    }
+    let dp = reporting.minor_units();
+    let mut total = sum.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+    total.rescale(dp);
+    Ok((
+        totals,
+        ReportingTotal {
+            currency: reporting,
+            rates_of: month,
+            total,
+        },
+    ))
 }
 
-/// Prices one line: `unit_price x multiplier` rounded once to the minor unit, then that price
-/// x the units charged, both exact. `span` is the term prorated (for messages).
-#[allow(clippy::too_many_arguments)]
+/// Prices one line: `unit_price x multiplier` rounded once to the line currency's minor unit,
+/// then that price x the units charged, both exact. `span` is the term prorated (for
+/// messages).
 fn priced(
-    product_id: String,
-    prior_quantity: Decimal,
-    quantity: Decimal,
-    effective_quantity: Decimal,
-    unit_price: Decimal,
-    price_term_months: u32,
-    prorate_multiplier: Fraction,
-    dp: u32,
+    mut line: QuoteLine,
     span: Option<Term>,
     too_large: &dyn Fn(String) -> QuoteError,
 ) -> Result<QuoteLine, QuoteError> {
-    let over = span.map_or(String::new(), |t| format!(" over {}", t.describe()));
-    let prorated_unit_price = prorate_multiplier.apply(unit_price, dp).ok_or_else(|| {
+    let dp = line.currency.minor_units();
+    let over = span.map_or(" for one month".into(), |t| {
+        format!(" over {}", t.describe())
+    });
+    let (product_id, unit_price, multiplier) =
+        (&line.product_id, line.unit_price, line.prorate_multiplier);
+    line.prorated_unit_price = multiplier.apply(unit_price, dp).ok_or_else(|| {
         too_large(format!(
-            "the prorated price of one {product_id} ({unit_price} per {price_term_months} \
-             months x {}{over})",
-            prorate_multiplier.rounded(10).normalize()
+            "the prorated price of one {product_id} ({unit_price} per {} months x {}{over})",
+            line.price_term_months,
+            multiplier.rounded(10).normalize()
         ))
     })?;
-    let net_total = exact::product(&[prorated_unit_price, effective_quantity], 1, 1, dp)
-        .ok_or_else(|| {
-            too_large(format!(
-                "the prorated amount of {product_id} ({effective_quantity} x \
-                 {prorated_unit_price}{over})"
-            ))
-        })?;
-    Ok(QuoteLine {
-        product_id,
-        prior_quantity,
-        quantity,
-        effective_quantity,
-        unit_price,
-        price_term_months,
-        prorate_multiplier,
-        prorated_unit_price,
-        net_total,
-    })
+    line.net_total = exact::product(
+        &[line.prorated_unit_price, line.effective_quantity],
+        1,
+        1,
+        dp,
+    )
+    .ok_or_else(|| {
+        too_large(format!(
+            "the prorated amount of {product_id} ({} x {}{over})",
+            line.effective_quantity, line.prorated_unit_price
+        ))
+    })?;
+    Ok(line)
 }
 
-/// The entry of `product_id` in the working set, made on first use.
+/// The entry of `product_id` in the working set, made on first use: the line held on the
+/// effective day (else the stretch a new line would cover), then each later line of the
+/// product (its segments), which must not overlap.
 fn entry<'w, 'a>(
     book: &Book,
     view: &'a ContractView,
@@ -557,17 +765,58 @@ fn entry<'w, 'a>(
             day: view.at,
         });
     }
+    let later: Vec<&HeldLine> = view
+        .later
+        .iter()
+        .filter(|h| h.product_id == product_id)
+        .collect();
     let held = held.first().copied();
-    working.push(Working {
-        product,
-        held,
-        quantity: held.map_or(Decimal::ZERO, |h| h.quantity),
+    let chain: Vec<&HeldLine> = held.into_iter().chain(later.iter().copied()).collect();
+    for pair in chain.windows(2) {
+        if pair[0].end.is_none_or(|end| end >= pair[1].start) {
+            return Err(QuoteError::Overlapping {
+                product: product_id.to_string(),
+                contract: view.id.clone(),
+                lines: format!("{} and {}", pair[0].line_id, pair[1].line_id),
+            });
+        }
+    }
+    // A held line is charged to its own end; one without an end to the contract's.
+    let until = |h: &HeldLine| h.end.or(view.end);
+    let mut slots = Vec::new();
+    match held {
+        Some(h) => slots.push(Slot {
+            seg: Some(h),
+            replaces: None,
+            quantity: h.quantity,
+            start: view.at,
+            end: until(h),
+        }),
+        None => slots.push(Slot {
+            seg: None,
+            replaces: None,
+            quantity: Decimal::ZERO,
+            start: view.at,
+            // Up to the product's first later segment (which starts after the effective day,
+            // so the day before it exists).
+            end: match later.first() {
+                Some(next) => next.start.yesterday().ok(),
+                None => view.end,
+            },
+        }),
+    }
+    slots.extend(later.iter().map(|&h| Slot {
+        seg: Some(h),
         replaces: None,
-    });
+        quantity: h.quantity,
+        start: h.start,
+        end: until(h),
+    }));
+    working.push(Working { product, slots });
     Ok(working.last_mut().expect("just pushed"))
 }
 
-/// Like [`entry`], for a product the contract must hold.
+/// Like [`entry`], for a product the contract must hold (on the effective day or later).
 fn held_entry<'w, 'a>(
     book: &Book,
     view: &'a ContractView,
@@ -575,7 +824,7 @@ fn held_entry<'w, 'a>(
     product_id: &str,
 ) -> Result<&'w mut Working<'a>, QuoteError> {
     let w = entry(book, view, working, product_id)?;
-    if w.held.is_none() {
+    if !w.holds() {
         return Err(QuoteError::NotHeld {
             product: product_id.to_string(),
             contract: view.id.clone(),
@@ -585,13 +834,14 @@ fn held_entry<'w, 'a>(
     Ok(w)
 }
 
-/// The price of one unit of a product not yet held, for one price term, in the contract's
-/// currency: the customer's contracted price valid on `day`, else the list price.
+/// The price of one unit of a product not yet held, for one price term, in `currency`: the
+/// customer's contracted price valid on `day`, else the list price.
 fn price_for(
     book: &Book,
     view: &ContractView,
     product: ProductIdx,
     day: Date,
+    currency: Currency,
 ) -> Result<Decimal, QuoteError> {
     let p = &book.products.items[product as usize];
     let customer = book.customers.ids.find(&view.customer_id);
@@ -601,61 +851,70 @@ fn price_for(
                 .price
                 .unit_price(p.list_price)
                 .ok_or_else(|| QuoteError::NoPrice(book.products.ids.get(product).into()))?;
-            convert(book, view, product, price, day)
+            convert(book, view, product, price, day, currency)
         }
-        None => list_price(book, view, product, day),
+        None => list_price(book, view, product, day, currency),
     }
 }
 
-/// The list price of one unit for one price term, in the contract's currency.
+/// The list price of one unit for one price term, in `currency`.
 fn list_price(
     book: &Book,
     view: &ContractView,
     product: ProductIdx,
     day: Date,
+    currency: Currency,
 ) -> Result<Decimal, QuoteError> {
     let price = book.products.items[product as usize]
         .list_price
         .ok_or_else(|| QuoteError::NoPrice(book.products.ids.get(product).into()))?;
-    convert(book, view, product, price, day)
+    convert(book, view, product, price, day, currency)
 }
 
-/// A price in the product's currency, in the contract's currency (through the reporting
-/// currency's rates of `day`'s month).
+/// A price in the product's currency (the reporting currency when it has none), in `to`:
+/// through the reporting currency's rates of `day`'s month, exact to 28 places.
 fn convert(
     book: &Book,
     view: &ContractView,
     product: ProductIdx,
     price: Decimal,
     day: Date,
+    to: Currency,
 ) -> Result<Decimal, QuoteError> {
-    let from = book.products.items[product as usize].currency;
-    if from.is_none_or(|c| c == view.currency) {
+    let from = book.products.items[product as usize]
+        .currency
+        .unwrap_or(book.currency());
+    if from == to {
         return Ok(price);
     }
     let month = Month::of(day);
-    let rate = |c: Option<Currency>| {
-        book.rate_to_reporting(c, month)
+    let rate = |c: Currency| {
+        book.rate_to_reporting(Some(c), month)
             .ok_or_else(|| QuoteError::NoRate {
                 product: book.products.ids.get(product).into(),
-                currency: c.unwrap_or(book.currency()),
+                currency: c,
                 day,
             })
     };
-    let (a, b) = (rate(from)?, rate(Some(view.currency))?);
+    let (a, b) = (rate(from)?, rate(to)?);
+    let too_large = || QuoteError::TooLarge {
+        contract: view.id.clone(),
+        end: view.end,
+        what: format!(
+            "the price {price} of {} in {}",
+            book.products.ids.get(product),
+            to.code()
+        ),
+    };
+    if b.is_zero() {
+        return Err(too_large());
+    }
+    // price x a / b, to as many places as a Decimal holds.
     price
         .checked_mul(a)
         .and_then(|p| p.checked_div(b))
         .map(|p| p.normalize())
-        .ok_or_else(|| QuoteError::TooLarge {
-            contract: view.id.clone(),
-            end: view.end,
-            what: format!(
-                "the price {price} of {} in {}",
-                book.products.ids.get(product),
-                view.currency.code()
-            ),
-        })
+        .ok_or_else(too_large)
 }
 
 fn new_line_mrr(book: &Book, view: &ContractView, line: &NewLine) -> Result<Money, QuoteError> {

@@ -1,7 +1,9 @@
 //! A contract and a quote as a table, JSON or CSV (CSV: the lines, one per row).
 
-use crate::{ContractView, Quote};
-use expansa_ledger::{csv_rows, fixed, BillingPeriod, Decimal, Format, Locale, Money};
+use crate::{ContractView, HeldLine, Quote};
+use expansa_ledger::{
+    csv_rows, fixed, BillingPeriod, Currency, Date, Decimal, Format, Locale, Money,
+};
 use expansa_movements::table;
 use serde_json::{json, Value};
 
@@ -25,10 +27,36 @@ fn quantity(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
-/// The contract's terms and held lines.
+/// One held line as JSON (prices in the line's currency, MRR in the reporting currency).
+fn line_json(h: &HeldLine, reporting: Currency) -> Value {
+    let dp = h.currency.minor_units();
+    json!({
+        "line_id": h.line_id,
+        "product_id": h.product_id,
+        "quantity": quantity(h.quantity),
+        "currency": h.currency.code(),
+        "unit_price": price(h.unit_price, dp),
+        "discount_pct": quantity(h.discount_pct),
+        "billing_period_months": h.billing_period.whole_months(),
+        "billing_interval": h.billing_period.unit().name(),
+        "billing_interval_count": h.billing_period.count(),
+        "price_term_months": h.price_term_months,
+        "term_unit_price": price(h.term_unit_price, dp),
+        "mrr": h.mrr.plain(reporting),
+        "start": h.start.to_string(),
+        "end": h.end.map(|d| d.to_string()),
+    })
+}
+
+/// The contract's terms, the lines it holds and those that start later (CSV: the held lines,
+/// then the later ones, with a `held` column).
 pub fn render_contract(view: &ContractView, format: Format) -> String {
-    let dp = view.currency.minor_units();
-    let code = view.currency.code();
+    let reporting = view.reporting_currency;
+    let rows = view
+        .lines
+        .iter()
+        .map(|h| (true, h))
+        .chain(view.later.iter().map(|h| (false, h)));
     match format {
         Format::Csv => csv_rows(
             &[
@@ -45,8 +73,11 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
                 "end",
                 "billing_interval",
                 "billing_interval_count",
+                "currency",
+                "held",
             ],
-            view.lines.iter().map(|h| {
+            rows.map(|(held, h)| {
+                let dp = h.currency.minor_units();
                 vec![
                     h.line_id.clone(),
                     h.product_id.clone(),
@@ -56,36 +87,17 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
                     months(h.billing_period),
                     h.price_term_months.to_string(),
                     price(h.term_unit_price, dp),
-                    h.mrr.plain(view.currency),
+                    h.mrr.plain(reporting),
                     h.start.to_string(),
                     h.end.map_or(String::new(), |d| d.to_string()),
                     h.billing_period.unit().name().to_string(),
                     h.billing_period.count().to_string(),
+                    h.currency.code().to_string(),
+                    held.to_string(),
                 ]
             }),
         ),
         Format::Json => {
-            let lines: Vec<Value> = view
-                .lines
-                .iter()
-                .map(|h| {
-                    json!({
-                        "line_id": h.line_id,
-                        "product_id": h.product_id,
-                        "quantity": quantity(h.quantity),
-                        "unit_price": price(h.unit_price, dp),
-                        "discount_pct": quantity(h.discount_pct),
-                        "billing_period_months": h.billing_period.whole_months(),
-                        "billing_interval": h.billing_period.unit().name(),
-                        "billing_interval_count": h.billing_period.count(),
-                        "price_term_months": h.price_term_months,
-                        "term_unit_price": price(h.term_unit_price, dp),
-                        "mrr": h.mrr.plain(view.currency),
-                        "start": h.start.to_string(),
-                        "end": h.end.map(|d| d.to_string()),
-                    })
-                })
-                .collect();
             let v = json!({
                 "contract": view.id,
                 "customer_id": view.customer_id,
@@ -97,9 +109,10 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
                 "renewal_uplift_pct": view.renewal_uplift_pct.map(quantity),
                 "renewal_term_months": view.renewal_term_months,
                 "at": view.at.to_string(),
-                "currency": code,
-                "lines": lines,
-                "mrr": view.mrr.plain(view.currency),
+                "reporting_currency": reporting.code(),
+                "lines": view.lines.iter().map(|h| line_json(h, reporting)).collect::<Vec<_>>(),
+                "later": view.later.iter().map(|h| line_json(h, reporting)).collect::<Vec<_>>(),
+                "mrr": view.mrr.plain(reporting),
             });
             v.to_string() + "\n"
         }
@@ -132,10 +145,11 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
                 view.renewal_uplift_pct
                     .map_or(String::new(), |p| format!(" +{}%", quantity(p))),
             );
-            let mut rows = vec![[
+            let header = [
                 if pt { "linha" } else { "line" },
                 if pt { "produto" } else { "product" },
                 if pt { "qtd" } else { "qty" },
+                if pt { "moeda" } else { "currency" },
                 if pt { "preço unit." } else { "unit price" },
                 if pt { "desc. %" } else { "disc. %" },
                 if pt { "período" } else { "period" },
@@ -145,38 +159,54 @@ pub fn render_contract(view: &ContractView, format: Format) -> String {
                 if pt { "fim" } else { "end" },
             ]
             .map(String::from)
-            .to_vec()];
-            for h in &view.lines {
-                rows.push(vec![
-                    h.line_id.clone(),
-                    h.product_id.clone(),
-                    quantity(h.quantity),
-                    price(h.unit_price, dp),
-                    quantity(h.discount_pct),
-                    h.billing_period.to_string(),
-                    format!("{} /{}m", price(h.term_unit_price, dp), h.price_term_months),
-                    locale.money(h.mrr, view.currency),
-                    h.start.to_string(),
-                    h.end.map_or("-".into(), |d| d.to_string()),
-                ]);
-            }
+            .to_vec();
+            let section = |lines: &[HeldLine]| {
+                let mut rows = vec![header.clone()];
+                for h in lines {
+                    let dp = h.currency.minor_units();
+                    rows.push(vec![
+                        h.line_id.clone(),
+                        h.product_id.clone(),
+                        quantity(h.quantity),
+                        h.currency.code().to_string(),
+                        price(h.unit_price, dp),
+                        quantity(h.discount_pct),
+                        h.billing_period.to_string(),
+                        format!("{} /{}m", price(h.term_unit_price, dp), h.price_term_months),
+                        locale.money(h.mrr, reporting),
+                        h.start.to_string(),
+                        h.end.map_or("-".into(), |d| d.to_string()),
+                    ]);
+                }
+                table(
+                    &rows,
+                    &[
+                        false, false, true, false, true, true, true, true, true, false, false,
+                    ],
+                )
+            };
             out += &format!("{} {}:\n", if pt { "Itens em" } else { "Held on" }, view.at);
-            out += &table(
-                &rows,
-                &[
-                    false, false, true, true, true, true, true, true, false, false,
-                ],
-            );
-            out += &format!("MRR: {}\n", locale.money(view.mrr, view.currency));
+            out += &section(&view.lines);
+            if !view.later.is_empty() {
+                out += if pt {
+                    "Itens que começam depois:\n"
+                } else {
+                    "Lines that start later:\n"
+                };
+                out += &section(&view.later);
+            }
+            out += &format!("MRR: {}\n", locale.money(view.mrr, reporting));
             out
         }
     }
 }
 
-/// A quote: its priced lines, total and the MRR before and after.
+/// A quote: its priced lines (each in its own currency), its totals per currency and in the
+/// reporting currency, and the MRR before and after.
 pub fn render_quote(quote: &Quote, format: Format) -> String {
-    let dp = quote.currency.minor_units();
-    let mrr = |m: Money| m.plain(quote.currency);
+    let reporting = quote.reporting_total.currency;
+    let mrr = |m: Money| m.plain(reporting);
+    let day = |d: Option<Date>| d.map(|d| d.to_string());
     match format {
         Format::Csv => csv_rows(
             &[
@@ -189,8 +219,13 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
                 "prorate_multiplier",
                 "prorated_unit_price",
                 "net_total",
+                "currency",
+                "line_id",
+                "start",
+                "end",
             ],
             quote.lines.iter().map(|l| {
+                let dp = l.currency.minor_units();
                 vec![
                     l.product_id.clone(),
                     quantity(l.prior_quantity),
@@ -201,6 +236,10 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
                     fixed(l.prorate_multiplier.rounded(MULTIPLIER_DP), MULTIPLIER_DP),
                     fixed(l.prorated_unit_price, dp),
                     fixed(l.net_total, dp),
+                    l.currency.code().to_string(),
+                    l.line_id.clone().unwrap_or_default(),
+                    l.start.to_string(),
+                    day(l.end).unwrap_or_default(),
                 ]
             }),
         ),
@@ -209,8 +248,13 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
                 .lines
                 .iter()
                 .map(|l| {
+                    let dp = l.currency.minor_units();
                     json!({
                         "product_id": l.product_id,
+                        "line_id": l.line_id,
+                        "start": l.start.to_string(),
+                        "end": day(l.end),
+                        "currency": l.currency.code(),
                         "prior_quantity": quantity(l.prior_quantity),
                         "quantity": quantity(l.quantity),
                         "effective_quantity": quantity(l.effective_quantity),
@@ -223,16 +267,32 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
                     })
                 })
                 .collect();
+            let totals: Vec<Value> = quote
+                .totals
+                .iter()
+                .map(|t| {
+                    json!({
+                        "currency": t.currency.code(),
+                        "total": fixed(t.total, t.currency.minor_units()),
+                    })
+                })
+                .collect();
+            let r = &quote.reporting_total;
             let v = json!({
                 "kind": quote.kind,
                 "contract": quote.contract,
                 "customer_id": quote.customer_id,
                 "effective": quote.effective.to_string(),
-                "end": quote.end.map(|d| d.to_string()),
+                "end": day(quote.end),
                 "precision": quote.precision.to_string(),
-                "currency": quote.currency.code(),
                 "lines": lines,
-                "total": fixed(quote.total, dp),
+                "totals": totals,
+                "total_in_reporting_currency": {
+                    "currency": r.currency.code(),
+                    "total": fixed(r.total, r.currency.minor_units()),
+                    "rates_of": r.rates_of.to_string(),
+                },
+                "reporting_currency": reporting.code(),
                 "mrr_before": mrr(quote.mrr_before),
                 "mrr_after": mrr(quote.mrr_after),
             });
@@ -247,7 +307,7 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
                 (crate::QuoteKind::Renew, true) => "Renovação",
             };
             let mut out = format!(
-                "{what} {} {} ({} {}): {} .. {}, {} {}, {}\n",
+                "{what} {} {} ({} {}): {} .. {}, {} {}\n",
                 if pt { "do contrato" } else { "of contract" },
                 quote.contract,
                 if pt { "cliente" } else { "customer" },
@@ -255,18 +315,19 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
                 quote.effective,
                 quote.end.map_or(
                     if pt {
-                        "sem fim: um prazo de preço".into()
+                        "sem fim: um mês".into()
                     } else {
-                        "evergreen: one price term".into()
+                        "evergreen: one month".into()
                     },
                     |d| d.to_string()
                 ),
                 if pt { "proporção" } else { "proration" },
                 quote.precision,
-                quote.currency.code(),
             );
             let mut rows = vec![[
                 if pt { "produto" } else { "product" },
+                if pt { "linha" } else { "line" },
+                if pt { "dias" } else { "days" },
                 if pt { "qtd antes" } else { "prior qty" },
                 if pt { "qtd" } else { "qty" },
                 if pt { "cobrada" } else { "charged" },
@@ -281,34 +342,58 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
             ]
             .map(String::from)
             .to_vec()];
-            let money = |d: Decimal| locale.money(Money::from_decimal(d), quote.currency);
             for l in &quote.lines {
+                let money = |d: Decimal| locale.money(Money::from_decimal(d), l.currency);
                 rows.push(vec![
                     l.product_id.clone(),
+                    l.line_id.clone().unwrap_or_else(|| "-".into()),
+                    format!(
+                        "{} .. {}",
+                        l.start,
+                        day(l.end).unwrap_or_else(|| "+1m".into())
+                    ),
                     quantity(l.prior_quantity),
                     quantity(l.quantity),
                     quantity(l.effective_quantity),
-                    format!("{} /{}m", price(l.unit_price, dp), l.price_term_months),
+                    format!(
+                        "{} /{}m",
+                        price(l.unit_price, l.currency.minor_units()),
+                        l.price_term_months
+                    ),
                     fixed(l.prorate_multiplier.rounded(MULTIPLIER_DP), MULTIPLIER_DP),
                     money(l.prorated_unit_price),
                     money(l.net_total),
                 ]);
             }
-            rows.push(vec![
-                "total".into(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                money(quote.total),
-            ]);
-            out += &table(&rows, &[false, true, true, true, true, true, true, true]);
+            let blank = || vec![String::new(); 8];
+            for t in &quote.totals {
+                let mut row = vec![format!("total {}", t.currency.code())];
+                row.extend(blank());
+                row.push(locale.money(Money::from_decimal(t.total), t.currency));
+                rows.push(row);
+            }
+            let r = &quote.reporting_total;
+            if quote.totals.iter().any(|t| t.currency != r.currency) {
+                let mut row = vec![if pt {
+                    format!("total em {} (câmbio de {})", r.currency.code(), r.rates_of)
+                } else {
+                    format!("total in {} (rates of {})", r.currency.code(), r.rates_of)
+                }];
+                row.extend(blank());
+                row.push(locale.money(Money::from_decimal(r.total), r.currency));
+                rows.push(row);
+            }
+            out += &table(
+                &rows,
+                &[
+                    false, false, false, true, true, true, true, true, true, true,
+                ],
+            );
             out += &format!(
-                "MRR: {} -> {}\n",
-                locale.money(quote.mrr_before, quote.currency),
-                locale.money(quote.mrr_after, quote.currency)
+                "MRR ({}): {} -> {}\n",
+                reporting.code(),
+                locale.money(quote.mrr_before, reporting),
+                locale.money(quote.mrr_after, reporting)
             );
             out
         }

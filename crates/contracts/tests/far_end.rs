@@ -66,7 +66,7 @@ fn a_seat_added_until_9999_12_31_is_charged_for_every_month_until_then() {
     );
     assert_eq!(l.prorated_unit_price.to_string(), "3349745.00");
     assert_eq!(l.net_total.to_string(), "3349745.00");
-    assert_eq!(q.total.to_string(), "3349745.00");
+    assert_eq!(q.totals[0].total.to_string(), "3349745.00");
     // By the day: 2913022 days x 12 / 365 / 12; 420 x 2913022 / 365 = 3351970.5205...
     let q = amend(book(), add(), Precision::Day).unwrap();
     assert_eq!(q.lines[0].prorate_multiplier.to_string(), "2913022/365");
@@ -136,7 +136,7 @@ fn renewals_that_would_leave_the_calendar_are_refused_clearly() {
     let q = renew("K7").unwrap();
     assert_eq!(q.effective, day("9999-01-01"));
     assert_eq!(q.end, Some(day("9999-12-31")));
-    assert_eq!(q.total.to_string(), "1440.00");
+    assert_eq!(q.totals[0].total.to_string(), "1440.00");
 }
 
 /// Every day from 2024-06-01 to 9999-12-31.
@@ -203,7 +203,7 @@ proptest! {
             (Ok(q), Some(net)) => {
                 prop_assert_eq!(q.lines[0].prorated_unit_price, Decimal::from_i128_with_scale(prorated, 2));
                 prop_assert_eq!(q.lines[0].net_total, Decimal::from_i128_with_scale(-net, 2));
-                prop_assert_eq!(q.total, Decimal::from_i128_with_scale(-net, 2));
+                prop_assert_eq!(q.totals[0].total, Decimal::from_i128_with_scale(-net, 2));
             }
             (Err(e), None) => {
                 let said = e.to_string();
@@ -214,7 +214,7 @@ proptest! {
                 let expected = format!("contract K9 ends {end}: ");
                 prop_assert!(said.starts_with(&expected), "{}", said);
             }
-            (got, net) => prop_assert!(false, "quote {:?}, expected net {:?}", got.map(|q| q.total), net),
+            (got, net) => prop_assert!(false, "quote {:?}, expected net {:?}", got.map(|q| q.totals[0].total), net),
         }
     }
 }

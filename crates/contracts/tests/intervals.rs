@@ -95,7 +95,7 @@ fn a_renewal_keeps_each_lines_interval() {
         .iter()
         .filter_map(|c| match c {
             LineChange::Open(l) => Some(l.billing_period),
-            LineChange::Close { .. } => None,
+            _ => None,
         })
         .collect();
     assert_eq!(

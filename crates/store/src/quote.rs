@@ -1,12 +1,13 @@
 //! The rows an applied quote writes.
 
 use crate::RowChange;
-use expansa_contracts::{LineChange, Quote};
+use expansa_contracts::{LineChange, NewLine, Quote};
 use expansa_import::schema::{Schema, CONTRACTS, SUBSCRIPTIONS};
 use expansa_ledger::RenewalPricing;
 
 /// The row changes that record `quote` in the book: closed lines get their end date, new
-/// lines and a renewal's contract are added (never overwriting a different row).
+/// lines and a renewal's contract are added (never overwriting a different row), lines
+/// that start on or after an amendment's effective day are replaced or removed outright.
 pub fn quote_changes(quote: &Quote) -> Vec<RowChange> {
     let mut changes = Vec::new();
     if let Some(c) = &quote.new_contract {
@@ -53,52 +54,75 @@ pub fn quote_changes(quote: &Quote) -> Vec<RowChange> {
                 column: "end_date",
                 value: Some(end.to_string()),
             }),
-            LineChange::Open(l) => {
-                let values = row(
-                    &SUBSCRIPTIONS,
-                    &[
-                        ("id", Some(l.id.clone())),
-                        ("customer_id", Some(l.customer_id.clone())),
-                        ("contract_id", Some(l.contract_id.clone())),
-                        ("product_id", Some(l.product_id.clone())),
-                        ("quantity", Some(l.quantity.to_string())),
-                        ("unit_price", Some(l.unit_price.to_string())),
-                        ("discount_pct", Some(l.discount_pct.to_string())),
-                        ("currency", Some(l.currency.code().to_string())),
-                        (
-                            "billing_period_months",
-                            l.billing_period.whole_months().map(|m| m.to_string()),
-                        ),
-                        // Days and weeks (docs/interchange.md); whole months as before.
-                        (
-                            "billing_interval",
-                            l.billing_period
-                                .whole_months()
-                                .is_none()
-                                .then(|| l.billing_period.unit().name().to_string()),
-                        ),
-                        (
-                            "billing_interval_count",
-                            l.billing_period
-                                .whole_months()
-                                .is_none()
-                                .then(|| l.billing_period.count().to_string()),
-                        ),
-                        ("start_date", Some(l.start.to_string())),
-                        ("end_date", l.end.map(|d| d.to_string())),
-                        ("revises", l.revises.clone()),
-                    ],
-                );
-                changes.push(RowChange::Put {
-                    schema: SUBSCRIPTIONS,
-                    values,
-                    extra: Vec::new(),
-                    create_only: true,
-                });
+            LineChange::Open(l) => changes.push(RowChange::Put {
+                schema: SUBSCRIPTIONS,
+                values: row(&SUBSCRIPTIONS, &line_values(l)),
+                extra: Vec::new(),
+                create_only: true,
+            }),
+            // A new version of the row: the columns an amendment changes are set, the rest
+            // of the row (its dates, what it revises, columns of its own) stays.
+            LineChange::Replace(l) => {
+                for (column, value) in line_values(l) {
+                    if matches!(
+                        column,
+                        "quantity"
+                            | "product_id"
+                            | "unit_price"
+                            | "discount_pct"
+                            | "currency"
+                            | "billing_period_months"
+                            | "billing_interval"
+                            | "billing_interval_count"
+                    ) {
+                        changes.push(RowChange::Set {
+                            schema: SUBSCRIPTIONS,
+                            key: l.id.clone(),
+                            column,
+                            value,
+                        });
+                    }
+                }
             }
+            LineChange::Remove { line_id } => changes.push(RowChange::Remove {
+                schema: SUBSCRIPTIONS,
+                key: line_id.clone(),
+            }),
         }
     }
     changes
+}
+
+/// The columns of a line's row in subscriptions.csv.
+fn line_values(l: &NewLine) -> Vec<(&'static str, Option<String>)> {
+    // Days and weeks (docs/interchange.md) in billing_interval(_count); whole months as before.
+    let months = l.billing_period.whole_months();
+    vec![
+        ("id", Some(l.id.clone())),
+        ("customer_id", Some(l.customer_id.clone())),
+        ("contract_id", Some(l.contract_id.clone())),
+        ("product_id", Some(l.product_id.clone())),
+        ("quantity", Some(l.quantity.to_string())),
+        ("unit_price", Some(l.unit_price.to_string())),
+        ("discount_pct", Some(l.discount_pct.to_string())),
+        ("currency", Some(l.currency.code().to_string())),
+        ("billing_period_months", months.map(|m| m.to_string())),
+        (
+            "billing_interval",
+            months
+                .is_none()
+                .then(|| l.billing_period.unit().name().to_string()),
+        ),
+        (
+            "billing_interval_count",
+            months
+                .is_none()
+                .then(|| l.billing_period.count().to_string()),
+        ),
+        ("start_date", Some(l.start.to_string())),
+        ("end_date", l.end.map(|d| d.to_string())),
+        ("revises", l.revises.clone()),
+    ]
 }
 
 /// A row of `schema` with the named values (the rest empty).
