@@ -290,6 +290,8 @@ pub struct RenewalQuote {
 pub struct RenewalRow {
     pub contract: String,
     pub customer_id: String,
+    /// The customer's name (customers.csv), if any.
+    pub customer_name: Option<String>,
     /// The term's last day.
     pub end: Date,
     /// Days from the desk's day to the end (negative: it ended that many days before).
@@ -394,6 +396,11 @@ pub fn renewal_desk(book: &Book, at: Date, within: u32) -> RenewalDesk {
                 rows.push(RenewalRow {
                     contract: term.id.clone(),
                     customer_id: customer(term.customer),
+                    customer_name: book
+                        .customers
+                        .name
+                        .get_opt(term.customer as usize)
+                        .map(str::to_string),
                     end,
                     days_left,
                     arr: outcome.arr,
@@ -606,6 +613,7 @@ pub fn render_renewals(desk: &RenewalDesk, format: Format) -> String {
                     };
                     json!({
                         "customer_id": r.customer_id,
+                        "customer_name": r.customer_name,
                         "contract": r.contract,
                         "end": r.end.to_string(),
                         "days_left": r.days_left,
