@@ -46,10 +46,7 @@ pub async fn renewals(
     // The day is part of the request (and of the key its answer is kept under): an answer
     // for "today" is never served on another day.
     if !params.iter().any(|(k, _)| k == "at") {
-        params.push((
-            "at".into(),
-            expansa_commands::renewals::today().to_string(),
-        ));
+        params.push(("at".into(), expansa_commands::renewals::today().to_string()));
     }
     let (plan, as_of) = plan_from(&["renewals"], &params, ALLOWED)?;
     run_plan(&s, plan, as_of).await

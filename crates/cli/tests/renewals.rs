@@ -22,7 +22,10 @@ fn renewals(args: &[&str]) -> Value {
 fn the_desk_of_the_hand_checked_book() {
     let desk = renewals(&["--at", "2024-10-01"]);
     assert_eq!(desk["within"], 90);
-    assert_eq!((desk["from"].as_str(), desk["to"].as_str()), (Some("2024-07-03"), Some("2024-12-30")));
+    assert_eq!(
+        (desk["from"].as_str(), desk["to"].as_str()),
+        (Some("2024-07-03"), Some("2024-12-30"))
+    );
     let rows: Vec<(String, String, i64, String, String, String)> = desk["renewals"]
         .as_array()
         .unwrap()
@@ -47,7 +50,16 @@ fn the_desk_of_the_hand_checked_book() {
     ];
     let want: Vec<_> = want
         .iter()
-        .map(|(c, e, d, a, q, s)| (c.to_string(), e.to_string(), *d, a.to_string(), q.to_string(), s.to_string()))
+        .map(|(c, e, d, a, q, s)| {
+            (
+                c.to_string(),
+                e.to_string(),
+                *d,
+                a.to_string(),
+                q.to_string(),
+                s.to_string(),
+            )
+        })
         .collect();
     assert_eq!(rows, want);
     let r = |i: usize, k: &str| desk["renewals"][i][k].clone();
@@ -69,13 +81,30 @@ fn the_desk_of_the_hand_checked_book() {
     assert_eq!(desk["evergreen"][0]["arr"], "1200.00");
     let t = &desk["totals"];
     assert_eq!(
-        (t["contracts"].as_u64(), t["arr"].as_str(), t["quoted_arr"].as_str(), t["renewed_arr"].as_str()),
+        (
+            t["contracts"].as_u64(),
+            t["arr"].as_str(),
+            t["quoted_arr"].as_str(),
+            t["renewed_arr"].as_str()
+        ),
         (Some(5), Some("9000.00"), Some("8820.00"), Some("6120.00"))
     );
-    assert_eq!((t["renewed"].as_u64(), t["churned"].as_u64(), t["open"].as_u64()), (Some(2), Some(1), Some(2)));
+    assert_eq!(
+        (
+            t["renewed"].as_u64(),
+            t["churned"].as_u64(),
+            t["open"].as_u64()
+        ),
+        (Some(2), Some(1), Some(2))
+    );
     // A narrower window: only R1 (30 days left) and nothing before.
     let near = renewals(&["--at", "2024-10-01", "--within", "30"]);
-    let ids: Vec<&str> = near["renewals"].as_array().unwrap().iter().map(|r| r["contract"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = near["renewals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["contract"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["R1"]);
 }
 
@@ -89,7 +118,16 @@ fn the_desk_prints_pt_br_and_english_tables() {
         .unwrap();
     assert!(pt.status.success());
     let pt = String::from_utf8(pt.stdout).unwrap();
-    for want in ["Renovações em 2024-10-01", "R$ 4.200,00", "+R$ 300,00", "renovado", "perdido", "em aberto", "Contratos sem fim", "* sem cotação: R7"] {
+    for want in [
+        "Renovações em 2024-10-01",
+        "R$ 4.200,00",
+        "+R$ 300,00",
+        "renovado",
+        "perdido",
+        "em aberto",
+        "Contratos sem fim",
+        "* sem cotação: R7",
+    ] {
         assert!(pt.contains(want), "{want}:\n{pt}");
     }
     let en = expansa()
@@ -99,7 +137,16 @@ fn the_desk_prints_pt_br_and_english_tables() {
         .output()
         .unwrap();
     let en = String::from_utf8(en.stdout).unwrap();
-    for want in ["Renewals at 2024-10-01", "R$4,200.00", "+R$300.00", "renewed", "churned", "open", "Evergreen contracts", "* not priced: R7"] {
+    for want in [
+        "Renewals at 2024-10-01",
+        "R$4,200.00",
+        "+R$300.00",
+        "renewed",
+        "churned",
+        "open",
+        "Evergreen contracts",
+        "* not priced: R7",
+    ] {
         assert!(en.contains(want), "{want}:\n{en}");
     }
     let csv = expansa()
@@ -109,7 +156,10 @@ fn the_desk_prints_pt_br_and_english_tables() {
         .output()
         .unwrap();
     let csv = String::from_utf8(csv.stdout).unwrap();
-    assert!(csv.starts_with("customer_id,contract,end,days_left,arr,pricing,"), "{csv}");
+    assert!(
+        csv.starts_with("customer_id,contract,end,days_left,arr,pricing,"),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 7, "{csv}");
 }
 
@@ -163,13 +213,23 @@ fn kpis_carry_the_months_renewals() {
     assert_eq!(m(2, "renewed_arr_gross"), "4200.00");
     assert_eq!(m(2, "gross_renewal_rate"), "1.0000");
     assert_eq!(m(2, "net_renewal_rate"), "1.2000");
-    assert!(k["notes"]
-        .as_array()
+    assert!(k["notes"].as_array().unwrap().iter().any(|n| n
+        .as_str()
         .unwrap()
-        .iter()
-        .any(|n| n.as_str().unwrap().starts_with("gross_renewal_rate and net_renewal_rate are null")));
+        .starts_with("gross_renewal_rate and net_renewal_rate are null")));
     // A product filter keeps lines: SEAT only is R1 in October.
-    let seat = command_json("kpis", &book(), &["--from", "2024-08", "--to", "2024-10", "--where", "product=SEAT"]);
+    let seat = command_json(
+        "kpis",
+        &book(),
+        &[
+            "--from",
+            "2024-08",
+            "--to",
+            "2024-10",
+            "--where",
+            "product=SEAT",
+        ],
+    );
     assert_eq!(seat["months"][0]["renewal_arr"], "0.00");
     assert_eq!(seat["months"][2]["renewal_arr"], "4200.00");
     let csv = expansa()
@@ -183,16 +243,27 @@ fn kpis_carry_the_months_renewals() {
 }
 
 /// One HTTP/1.1 request over a new connection: the status and the body as JSON.
-fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
     let address = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(120))).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     if !body.is_empty() {
-        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
     }
     write!(stream, "{head}\r\n{body}").unwrap();
     let mut answer = Vec::new();
@@ -200,7 +271,10 @@ fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
     let text = String::from_utf8_lossy(&answer);
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = String::new();
         let mut s = body;
         while let Some((size, rest)) = s.split_once("\r\n") {
@@ -225,17 +299,32 @@ fn the_api_answers_the_clis_json_and_renews_from_the_desk() {
     // Same JSON as the CLI, from the book folder and from the server's own store.
     for (query, args) in [
         ("at=2024-10-01", vec!["--at", "2024-10-01"]),
-        ("at=2024-10-01&within=30", vec!["--at", "2024-10-01", "--within", "30"]),
-        ("at=2025-01-15&within=3660", vec!["--at", "2025-01-15", "--within", "3660"]),
+        (
+            "at=2024-10-01&within=30",
+            vec!["--at", "2024-10-01", "--within", "30"],
+        ),
+        (
+            "at=2025-01-15&within=3660",
+            vec!["--at", "2025-01-15", "--within", "3660"],
+        ),
     ] {
         let (status, api) = get(&format!("/api/v1/renewals?{query}"));
         assert_eq!(status, 200, "{api}");
         assert_eq!(api, renewals(&args), "{query}");
         let mut db = expansa();
-        db.args(["renewals", "--db", &served.db, "--format", "json"]).args(&args);
+        db.args(["renewals", "--db", &served.db, "--format", "json"])
+            .args(&args);
         let out = db.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(api, serde_json::from_slice::<Value>(&out.stdout).unwrap(), "{query} --db");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            api,
+            serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+            "{query} --db"
+        );
     }
     // Without `at`: today, as the CLI's default.
     let (status, today) = get("/api/v1/renewals");
@@ -245,16 +334,38 @@ fn the_api_answers_the_clis_json_and_renews_from_the_desk() {
     let (status, e) = get("/api/v1/renewals?within=3661");
     assert_eq!(status, 400);
     assert_eq!(e["error"]["code"], "bad_request");
-    assert!(e["error"]["message"].as_str().unwrap().contains("--within 3661: at most 3660 days"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--within 3661: at most 3660 days"),
+        "{e}"
+    );
     let (status, e) = get("/api/v1/renewals?top=3");
-    assert_eq!((status, e["error"]["code"].as_str()), (400, Some("bad_request")));
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
     // The KPIs over HTTP are the CLI's too.
     let (_, k) = get("/api/v1/kpis?from=2024-08&to=2024-10");
-    assert_eq!(k, command_json("kpis", &book(), &["--from", "2024-08", "--to", "2024-10"]));
+    assert_eq!(
+        k,
+        command_json("kpis", &book(), &["--from", "2024-08", "--to", "2024-10"])
+    );
     // Renewing R3 from the desk: refused without a key, recorded with one.
     let renew = r#"{"contract": "R3", "apply": true}"#;
-    let (status, e) = http(&served.base, "POST", "/api/v1/quotes/renew", &[("Idempotency-Key", "desk-R3")], renew);
-    assert_eq!((status, e["error"]["code"].as_str()), (401, Some("unauthorized")), "{e}");
+    let (status, e) = http(
+        &served.base,
+        "POST",
+        "/api/v1/quotes/renew",
+        &[("Idempotency-Key", "desk-R3")],
+        renew,
+    );
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (401, Some("unauthorized")),
+        "{e}"
+    );
     let (_, before) = get("/api/v1/renewals?at=2024-10-01");
     assert_eq!(before["renewals"][4]["status"], "open");
     let bearer = format!("Bearer {}", served.key);

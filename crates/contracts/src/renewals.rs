@@ -9,8 +9,8 @@
 
 use crate::{quote_renew, QuoteError, RenewRequest};
 use expansa_ledger::{
-    csv_rows, Book, Currency, CustomerIdx, Date, Decimal, Format, LineIdx, Locale, Money,
-    Month, RenewalPricing,
+    csv_rows, Book, Currency, CustomerIdx, Date, Decimal, Format, LineIdx, Locale, Money, Month,
+    RenewalPricing,
 };
 use expansa_movements::table;
 use serde_json::{json, Value};
@@ -236,7 +236,10 @@ impl<'a> Renewals<'a> {
             }
         }
         let twelve = |lines: &[LineIdx]| {
-            let units: i128 = lines.iter().map(|&l| items[l as usize].mrr().scaled()).sum();
+            let units: i128 = lines
+                .iter()
+                .map(|&l| items[l as usize].mrr().scaled())
+                .sum();
             Money::from_scaled(units * 12).expect("a book's MRR is far inside Money's range")
         };
         Some(Outcome {
@@ -754,7 +757,12 @@ fn render_table(desk: &RenewalDesk, locale: Locale) -> String {
     } else {
         format!(
             "Renewals at {}: contracts ending from {} to {} ({} days either side) · {} · {}\n\n",
-            desk.at, desk.from, desk.to, desk.within, c.code(), locale
+            desk.at,
+            desk.from,
+            desk.to,
+            desk.within,
+            c.code(),
+            locale
         )
     };
     let head: [&str; 10] = if pt {
@@ -818,7 +826,10 @@ fn render_table(desk: &RenewalDesk, locale: Locale) -> String {
         money(t.quoted_arr),
         String::new(),
         if pt {
-            format!("{} renov., {} perd., {} em ab.", t.renewed, t.churned, t.open)
+            format!(
+                "{} renov., {} perd., {} em ab.",
+                t.renewed, t.churned, t.open
+            )
         } else {
             format!("{} ren., {} ch., {} open", t.renewed, t.churned, t.open)
         },

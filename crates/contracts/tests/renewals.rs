@@ -134,9 +134,15 @@ fn the_arr_up_for_renewal_is_the_quotes_mrr_before() {
             ..RenewRequest::default()
         };
         if let Ok(q) = quote_renew(&book, &request) {
-            let twelve = |m: Money| Money::from_decimal(m.as_decimal() * expansa_ledger::Decimal::from(12));
+            let twelve =
+                |m: Money| Money::from_decimal(m.as_decimal() * expansa_ledger::Decimal::from(12));
             assert_eq!(r.arr, twelve(q.mrr_before), "{}", r.contract);
-            assert_eq!(r.quote.as_ref().unwrap().arr, twelve(q.mrr_after), "{}", r.contract);
+            assert_eq!(
+                r.quote.as_ref().unwrap().arr,
+                twelve(q.mrr_after),
+                "{}",
+                r.contract
+            );
         }
     }
 }
@@ -162,7 +168,11 @@ fn renewal_months_add_up_by_the_end_month() {
     assert_eq!(oct.net_rate(), Some("1.2".parse().unwrap()));
     for (m, arr) in [("2024-11", "600"), ("2024-12", "1800"), ("2025-02", "2400")] {
         let x = get(m);
-        assert_eq!((x.contracts, x.renewed_contracts, x.arr), (1, 0, money(arr)), "{m}");
+        assert_eq!(
+            (x.contracts, x.renewed_contracts, x.arr),
+            (1, 0, money(arr)),
+            "{m}"
+        );
         assert_eq!(x.gross_rate(), Some("0".parse().unwrap()), "{m}");
     }
     for m in ["2024-07", "2024-09", "2025-01"] {
@@ -179,7 +189,13 @@ fn renewal_months_add_up_by_the_end_month() {
     let arr: Vec<_> = months.iter().map(|m| m.arr).collect();
     assert_eq!(
         arr,
-        [money("0"), money("0"), money("4200"), money("0"), money("1800")]
+        [
+            money("0"),
+            money("0"),
+            money("4200"),
+            money("0"),
+            money("1800")
+        ]
     );
 }
 
@@ -190,9 +206,15 @@ fn the_desk_renders_in_every_format() {
     let pt = render_renewals(&desk, Format::Table(Locale::PtBr));
     assert!(pt.contains("R$ 4.200,00"), "{pt}");
     assert!(pt.contains("+R$ 300,00"), "{pt}");
-    assert!(pt.contains("perdido") && pt.contains("renovado") && pt.contains("em aberto"), "{pt}");
+    assert!(
+        pt.contains("perdido") && pt.contains("renovado") && pt.contains("em aberto"),
+        "{pt}"
+    );
     assert!(pt.contains("* sem cotação: R7: NOLIST: no price"), "{pt}");
-    assert!(pt.contains("R$ 9.000,00") && pt.contains("R$ 6.120,00"), "{pt}");
+    assert!(
+        pt.contains("R$ 9.000,00") && pt.contains("R$ 6.120,00"),
+        "{pt}"
+    );
     let en = render_renewals(&desk, Format::Table(Locale::En));
     assert!(en.contains("R$4,200.00") && en.contains("churned"), "{en}");
     assert!(en.contains("Evergreen contracts"), "{en}");
@@ -201,7 +223,8 @@ fn the_desk_renders_in_every_format() {
     assert_eq!(lines.len(), 1 + 5 + 1, "{csv}");
     assert!(lines[1].starts_with("c2,R2,2024-08-15,-47,1200.00,uplift,10,2024-08-16,2025-08-15,1320.00,120.00,,churned,,"), "{csv}");
     assert_eq!(lines[6], "c4,R4,,,1200.00,,,,,,,,evergreen,,");
-    let json: serde_json::Value = serde_json::from_str(&render_renewals(&desk, Format::Json)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&render_renewals(&desk, Format::Json)).unwrap();
     assert_eq!(json["totals"]["arr"], "9000.00");
     assert_eq!(json["totals"]["quoted_arr"], "8820.00");
     assert_eq!(json["totals"]["renewed_arr"], "6120.00");

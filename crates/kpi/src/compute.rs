@@ -154,9 +154,8 @@ pub fn kpis(
     let spend = monthly_spend(book, by_customer.selection(), spend_channels);
     let selection = by_customer.selection();
     // Renewals from the contracts' own outcome function (the one `expansa renewals` lists).
-    let renewals = expansa_contracts::renewal_months(book, q.from, q.to, &|l| {
-        selection.keeps(book, l)
-    });
+    let renewals =
+        expansa_contracts::renewal_months(book, q.from, q.to, &|l| selection.keeps(book, l));
     let months = report
         .months
         .iter()

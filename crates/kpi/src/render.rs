@@ -156,12 +156,18 @@ fn fields(m: &KpiMonth) -> Vec<(&'static str, [&'static str; 2], Value)> {
         ),
         (
             "renewed_arr",
-            ["ARR renovado (com expansão)", "Renewed ARR (with expansion)"],
+            [
+                "ARR renovado (com expansão)",
+                "Renewed ARR (with expansion)",
+            ],
             Money(Some(m.renewed_arr)),
         ),
         (
             "renewed_arr_gross",
-            ["ARR renovado (sem expansão)", "Renewed ARR (without expansion)"],
+            [
+                "ARR renovado (sem expansão)",
+                "Renewed ARR (without expansion)",
+            ],
             Money(Some(m.renewed_arr_gross)),
         ),
         (
