@@ -33,6 +33,12 @@ const TEXT = {
     not_rebuilt: "Meses não reconstruídos", notes: "Notas",
     import_outcomes: { mapped: "mapeadas", merged: "combinadas", skipped: "ignoradas", refused: "recusadas" },
     written_names: { lines: "linhas", customers: "clientes", products: "produtos", contracts: "contratos" },
+    gross_rate: "Taxa de renovação bruta", net_rate: "Líquida", up_for_renewal: "Em renovação", renewed_arr: "Renovado",
+    next_renewals: "Próximas renovações a partir de", contract: "Contrato", end: "Fim", days: "Dias", arr: "ARR",
+    renewal_quote: "Cotação", status_col: "Situação", renew: "Renovar", renewing: "Renovando…",
+    renewed_as: "Renovado: evento ", renew_failed: "Não foi possível renovar: ", no_renewals: "Nenhuma renovação na janela.",
+    renewals_of: "Contratos em renovação em", not_priced: "sem cotação",
+    statuses: { renewed: "renovado", churned: "perdido", open: "em aberto" },
   },
   en: {
     from: "From", to: "To", segment: "Segment", channel: "Channel", family: "Family", all: "all",
@@ -63,6 +69,12 @@ const TEXT = {
     not_rebuilt: "Months not rebuilt", notes: "Notes",
     import_outcomes: { mapped: "mapped", merged: "merged", skipped: "skipped", refused: "refused" },
     written_names: { lines: "lines", customers: "customers", products: "products", contracts: "contracts" },
+    gross_rate: "Gross renewal rate", net_rate: "Net", up_for_renewal: "Up for renewal", renewed_arr: "Renewed",
+    next_renewals: "Next renewals from", contract: "Contract", end: "End", days: "Days", arr: "ARR",
+    renewal_quote: "Quote", status_col: "Status", renew: "Renew", renewing: "Renewing…",
+    renewed_as: "Renewed: event ", renew_failed: "Could not renew: ", no_renewals: "No renewal in the window.",
+    renewals_of: "Contracts up for renewal in", not_priced: "not priced",
+    statuses: { renewed: "renewed", churned: "churned", open: "open" },
   },
 };
 
@@ -198,6 +210,15 @@ async function loadData() {
     jobs.push(api(`/api/v1/opportunities?${now}`).then((d) => (state.data.opportunities = d)));
     jobs.push(api(`/api/v1/opportunities?${before}`).then((d) => (state.data.opportunitiesBefore = d)));
   }
+  if (present.has("renewals")) {
+    // The desk from the month's last day (the next renewals), and the month's own contracts
+    // as of the day after it (their outcome: the trail behind the month's rate).
+    const at = lastDay(to);
+    const next = addMonths(to, 1) + "-01";
+    const days = Number(at.slice(8));
+    jobs.push(api(`/api/v1/renewals?at=${at}&within=90`).then((d) => (state.data.renewals = d)));
+    jobs.push(api(`/api/v1/renewals?at=${next}&within=${days}`).then((d) => (state.data.renewalsOfMonth = d)));
+  }
   if (present.has("offers")) {
     const o = filterQuery(); o.set("from", addMonths(from, -1)); o.set("to", to);
     jobs.push(api(`/api/v1/offers?${o}`).then((d) => (state.data.offers = d)));
@@ -265,6 +286,7 @@ function renderWidget(id) {
     case "cohorts": return renderCohorts(body);
     case "opportunities": return renderOpportunities(body);
     case "offers": return renderOffers(body);
+    case "renewals": return renderRenewals(body);
     default: return renderKpi(id, spec, body);
   }
 }
@@ -451,6 +473,87 @@ function openOffers(month) {
       <td class="num">${esc(money(x.forecast, o.currency))}</td><td>${esc(x.line_id || "")}</td></tr>`);
   body.innerHTML = `<table><thead><tr><th>${t("customer")}</th><th>${t("product")}</th><th>${t("outcome")}</th>
     <th class="num">${t("realised")}</th><th class="num">${t("forecast")}</th><th>${t("lines")}</th></tr></thead>
+    <tbody>${rows.join("")}</tbody></table>`;
+}
+
+function renderRenewals(body) {
+  // The month's gross renewal rate (kpis), its change and the trail behind it; the next
+  // renewals with their value, each open one renewable from its row (a write key needed).
+  const desk = state.data.renewals;
+  if (!desk) { body.textContent = t("loading"); return; }
+  const { to } = state.data;
+  const currency = state.data.kpis.currency;
+  const now = monthRow("kpis", to);
+  const before = monthRow("kpis", addMonths(to, -1));
+  body.className = "widget-body kpi renewals";
+  body.innerHTML = `<div class="month"></div><div class="value" tabindex="0"></div><div class="delta"></div>
+    <div class="counts"></div><div class="summary next"></div><div class="desk-status"></div>
+    <table class="desk"><thead><tr><th>${t("customer")}</th><th>${t("contract")}</th><th>${t("end")}</th>
+    <th class="num">${t("days")}</th><th class="num">${t("arr")}</th><th class="num">${t("renewal_quote")}</th>
+    <th>${t("status_col")}</th><th></th></tr></thead><tbody></tbody></table>`;
+  body.querySelector(".month").textContent = `${to} · ${t("gross_rate")}`;
+  const value = body.querySelector(".value");
+  const raw = now ? now.gross_renewal_rate : null;
+  value.textContent = show(raw, "percent");
+  value.dataset.raw = raw ?? "";
+  showDelta(body.querySelector(".delta"), raw, before ? before.gross_renewal_rate : null, "percent");
+  if (now) {
+    body.querySelector(".counts").textContent =
+      `${t("net_rate")} ${show(now.net_renewal_rate, "percent")} · ${t("up_for_renewal")} ${money(now.renewal_arr, currency)} · ${t("renewed_arr")} ${money(now.renewed_arr, currency)}`;
+  }
+  body.querySelector(".next").textContent = `${t("next_renewals")} ${desk.at}`;
+  const next = desk.renewals.filter((r) => r.days_left >= 0).slice(0, 10);
+  const rows = next.map((r) => {
+    const quote = r.quote ? money(r.quote.arr, desk.currency) : t("not_priced");
+    const renewable = r.status === "open" && r.quote;
+    return `<tr data-contract="${esc(r.contract)}" data-status="${esc(r.status)}"><td>${esc(r.customer_name || r.customer_id)}</td>
+      <td>${esc(r.contract)}</td><td>${esc(r.end)}</td><td class="num">${esc(r.days_left)}</td>
+      <td class="num" data-raw="${esc(r.arr)}">${esc(money(r.arr, desk.currency))}</td>
+      <td class="num"${r.quote_error ? ` title="${esc(r.quote_error)}"` : ""}>${esc(quote)}</td>
+      <td class="status-${esc(r.status)}">${esc(own(t("statuses"), r.status) ?? r.status)}</td>
+      <td>${renewable ? `<button type="button" class="renew" data-contract="${esc(r.contract)}">${esc(t("renew"))}</button>` : ""}</td></tr>`;
+  });
+  body.querySelector("tbody").innerHTML = rows.length ? rows.join("") : `<tr><td colspan="8">${esc(t("no_renewals"))}</td></tr>`;
+  for (const button of body.querySelectorAll("button.renew")) {
+    button.addEventListener("click", () => renewFromDesk(button.dataset.contract, body.querySelector(".desk-status")));
+  }
+  opens(value, () => openRenewals(to));
+}
+
+async function renewFromDesk(contract, line) {
+  // `quote renew --apply` for the row: POST /api/v1/quotes/renew, idempotent per contract.
+  // The server refuses it without a write key; its answer is shown as it is.
+  const key = $("api-key").value.trim();
+  line.className = "desk-status";
+  line.textContent = t("renewing");
+  const headers = { "Content-Type": "application/json", "Idempotency-Key": `desk-renew-${contract}` };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  try {
+    const body = await api("/api/v1/quotes/renew", {
+      method: "POST", headers, body: JSON.stringify({ contract, apply: true }),
+    });
+    await refresh();
+    const status = widgetElement("renewals")?.querySelector(".desk-status");
+    if (status) { status.className = "desk-status done"; status.textContent = t("renewed_as") + body.applied.event; }
+    document.body.dataset.renewed = contract;
+  } catch (e) {
+    line.className = "desk-status failed";
+    line.textContent = t("renew_failed") + e.message;
+    document.body.dataset.renewRefused = contract;
+  }
+}
+
+function openRenewals(month) {
+  // The contracts whose term ends in the month, with their outcome as of the day after it.
+  const d = state.data.renewalsOfMonth;
+  const body = showTrail(`${t("renewals_of")} ${month}`);
+  const list = ((d && d.renewals) || []).filter((r) => r.end.startsWith(month));
+  if (!list.length) { body.textContent = t("no_renewals"); return; }
+  const rows = list.map((r) => `<tr><td>${esc(r.customer_id)}</td><td>${esc(r.contract)}</td><td>${esc(r.end)}</td>
+      <td class="num">${esc(money(r.arr, d.currency))}</td><td>${esc(own(t("statuses"), r.status) ?? r.status)}</td>
+      <td class="num">${esc(r.renewed_arr ? money(r.renewed_arr, d.currency) : "")}</td><td>${esc((r.renewal_lines || []).join(" "))}</td></tr>`);
+  body.innerHTML = `<table><thead><tr><th>${t("customer")}</th><th>${t("contract")}</th><th>${t("end")}</th>
+    <th class="num">${t("up_for_renewal")}</th><th>${t("status_col")}</th><th class="num">${t("renewed_arr")}</th><th>${t("lines")}</th></tr></thead>
     <tbody>${rows.join("")}</tbody></table>`;
 }
 

@@ -17,6 +17,7 @@ mod limits;
 mod openapi;
 mod quotes;
 mod reads;
+mod renewals;
 mod rows;
 mod server;
 
@@ -151,6 +152,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/offers", get(reads::offers))
         .route("/api/v1/events", get(reads::events))
         .route("/api/v1/contracts/{id}/terms", get(reads::contract))
+        .route("/api/v1/renewals", get(renewals::renewals))
         .route("/api/v1/imports/sources", get(imports::sources))
         .route("/api/v1/imports/preview", post(imports::preview))
         .route("/api/v1/imports/{token}/commit", post(imports::commit))

@@ -226,6 +226,7 @@ pub struct WriteHeaders {
         crate::reads::opportunities,
         crate::reads::offers,
         crate::reads::contract,
+        crate::renewals::renewals,
         crate::reads::events,
         crate::quotes::amend,
         crate::quotes::renew,

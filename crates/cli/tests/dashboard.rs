@@ -1,5 +1,5 @@
-//! The dashboard in Debian's headless Chromium (playwright-core, tests/browser/dashboard.mjs)
-//! against a real `expansa serve` on loopback, and the API against its OpenAPI document with
+//! The dashboard in Debian's headless Chromium (playwright-core, tests/browser/dashboard.mjs and
+//! renewals.mjs) against a real `expansa serve` on loopback, and the API against its OpenAPI document with
 //! schemathesis. Screenshots are kept in target/screenshots/. A layout with hostile widget ids
 //! is written straight into the store (as an older server, or anyone with the database, could
 //! have), past the server's checks, as dashboard `hostile`: the page must still work.
@@ -46,6 +46,47 @@ fn dashboard_in_headless_chromium() {
         "dashboard-trail.png",
         "dashboard-en.png",
         "dashboard-hostile.png",
+    ] {
+        let size = std::fs::metadata(shots.join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(size > 10_000, "{shot}: {size} bytes");
+    }
+}
+
+/// The Renewals widget over the hand-checked book of testdata/renewals
+/// (tests/browser/renewals.mjs): the month's renewal rate, its change and trail, the next
+/// renewals with their value, and `quote renew --apply` from a row, refused without a key.
+#[test]
+fn renewals_widget_in_headless_chromium() {
+    let browser_tests = root().join("tests/browser");
+    let ready = browser_tests.join("node_modules/playwright-core").is_dir()
+        && Path::new("/usr/bin/chromium").exists();
+    if missing(
+        "node, playwright-core (npm ci in tests/browser) and Debian's chromium",
+        ready,
+    ) {
+        return;
+    }
+    let served = serve(&root().join("testdata/renewals"));
+    let shots = root().join("target/screenshots");
+    let out = Command::new("node")
+        .arg(browser_tests.join("renewals.mjs"))
+        .args([&served.base, &served.key])
+        .arg(&shots)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("renewals: all checks passed"), "{stdout}");
+    for shot in [
+        "renewals-pt-BR.png",
+        "renewals-trail.png",
+        "renewals-en.png",
     ] {
         let size = std::fs::metadata(shots.join(shot))
             .map(|m| m.len())

@@ -42,6 +42,8 @@ pub mod limits {
     pub const MAX_WINDOW_MONTHS: u32 = 1200;
     /// `--threads`.
     pub const MAX_THREADS: usize = 1024;
+    /// `renewals --within`: days on each side of `--at`.
+    pub use expansa_contracts::MAX_RENEWAL_WINDOW_DAYS;
 }
 
 use limits::*;
@@ -70,7 +72,7 @@ fn report_month(flag: &str, m: Month) -> Result<(), String> {
 }
 
 /// A day a report reads, within [`FIRST_YEAR`]..=[`LAST_YEAR`].
-fn report_day(flag: &str, d: Date) -> Result<(), String> {
+pub(crate) fn report_day(flag: &str, d: Date) -> Result<(), String> {
     if !(FIRST_YEAR..=LAST_YEAR).contains(&d.year()) {
         return Err(format!(
             "--{flag} {d}: a report's days run from {FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31"
@@ -248,6 +250,14 @@ enum CliCommand {
     Quote {
         #[command(subcommand)]
         action: QuoteAction,
+    },
+    /// The renewal desk: contracts ending within --within days of --at, their renewal quote
+    /// and whether the book holds their renewal; evergreen contracts apart.
+    Renewals {
+        #[command(flatten)]
+        book: BookArgs,
+        #[command(flatten)]
+        args: crate::renewals::RenewalsArgs,
     },
     /// Turn a billing system's export, a spreadsheet or any CSV (with --map) into a book folder,
     /// with a report of what became of every source row (docs/sources.md).
@@ -903,6 +913,7 @@ pub enum Command {
         id: String,
     },
     Check,
+    Renewals(crate::renewals::RenewalsPlan),
     Rules {
         at: Date,
         level: Level,
@@ -997,6 +1008,7 @@ impl Plan {
     pub fn from_cli(cli: Cli) -> Result<Plan, String> {
         let (book, command) = match cli.command {
             CliCommand::Check { book } => (book, Command::Check),
+            CliCommand::Renewals { book, args } => (book, Command::Renewals(args.plan()?)),
             CliCommand::Convert(args) => {
                 let book = BookArgs {
                     data: Some(args.out.clone()),

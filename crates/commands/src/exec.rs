@@ -25,6 +25,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
     let out = |format: &Format| output_format(plan, *format);
     match &plan.command {
         Command::Check => Ok(summary(book)),
+        Command::Renewals(r) => Ok(crate::renewals::run(r, book, out(&r.format))),
         Command::ContractShow {
             contract,
             at,

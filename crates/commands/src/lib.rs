@@ -6,6 +6,7 @@
 mod args;
 pub mod convert;
 mod exec;
+pub mod renewals;
 
 pub use args::*;
 pub use exec::{execute, output_format};

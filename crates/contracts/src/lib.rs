@@ -10,6 +10,7 @@ mod exact;
 mod prorate;
 mod quote;
 mod render;
+mod renewals;
 
 pub use prorate::{add_months, term_end, Fraction, Precision, Term};
 pub use quote::{
@@ -17,6 +18,10 @@ pub use quote::{
     NewLine, Quote, QuoteKind, QuoteLine, RenewRequest, ReportingTotal,
 };
 pub use render::{render_contract, render_quote};
+pub use renewals::{
+    render_renewals, renewal_desk, renewal_months, EvergreenRow, RenewalDesk, RenewalMonth,
+    RenewalQuote, RenewalRow, RenewalStatus, MAX_RENEWAL_WINDOW_DAYS,
+};
 
 use expansa_ledger::{
     BillingPeriod, Book, Currency, Date, Decimal, LineIdx, Money, RenewalPricing,

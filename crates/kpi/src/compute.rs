@@ -46,6 +46,15 @@ pub struct KpiMonth {
     pub cross_sell_customers: u64,
     pub expansion_mrr: Money,
     pub offer_conversion_rate: Option<Decimal>,
+    /// Renewals of the contracts whose term ends in the month (docs/kpis.md, "Renewals"):
+    /// contracts up for renewal, ARR up for renewal, renewed ARR with expansion (net) and
+    /// without it (gross, capped per contract), and the two rates.
+    pub renewal_contracts: u64,
+    pub renewal_arr: Money,
+    pub renewed_arr: Money,
+    pub renewed_arr_gross: Money,
+    pub gross_renewal_rate: Option<Decimal>,
+    pub net_renewal_rate: Option<Decimal>,
     /// The month's movement totals the KPIs come from.
     pub movements: MonthTotals,
 }
@@ -144,10 +153,27 @@ pub fn kpis(
     let mut notes = Notes::default();
     let spend = monthly_spend(book, by_customer.selection(), spend_channels);
     let selection = by_customer.selection();
+    // Renewals from the contracts' own outcome function (the one `expansa renewals` lists).
+    let renewals =
+        expansa_contracts::renewal_months(book, q.from, q.to, &|l| selection.keeps(book, l));
     let months = report
         .months
         .iter()
-        .map(|totals| month_kpis(book, totals, first, &counts, &spend, selection, &mut notes))
+        .map(|totals| {
+            let renewals = &renewals[totals.month.since(q.from) as usize];
+            let mut k = month_kpis(book, totals, first, &counts, &spend, selection, &mut notes);
+            k.renewal_contracts = renewals.contracts;
+            k.renewal_arr = renewals.arr;
+            k.renewed_arr = renewals.renewed_arr;
+            k.renewed_arr_gross = renewals.renewed_arr_gross;
+            k.gross_renewal_rate = notes.null(
+                renewals.gross_rate(),
+                totals.month,
+                "gross_renewal_rate and net_renewal_rate are null: no contract's term ends in the month",
+            );
+            k.net_renewal_rate = renewals.net_rate();
+            k
+        })
         .collect();
     KpiReport {
         currency: report.currency,
@@ -515,6 +541,12 @@ fn month_kpis(
         cross_sell_customers: counts.cross_sell_customers[k],
         expansion_mrr: expansion,
         offer_conversion_rate,
+        renewal_contracts: 0,
+        renewal_arr: Money::ZERO,
+        renewed_arr: Money::ZERO,
+        renewed_arr_gross: Money::ZERO,
+        gross_renewal_rate: None,
+        net_renewal_rate: None,
         movements: t.clone(),
     }
 }

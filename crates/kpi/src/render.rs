@@ -144,6 +144,42 @@ fn fields(m: &KpiMonth) -> Vec<(&'static str, [&'static str; 2], Value)> {
             ["Taxa de contração", "Contraction rate"],
             Rate(m.contraction_rate),
         ),
+        (
+            "renewal_contracts",
+            ["Contratos em renovação", "Contracts up for renewal"],
+            Count(m.renewal_contracts),
+        ),
+        (
+            "renewal_arr",
+            ["ARR em renovação", "ARR up for renewal"],
+            Money(Some(m.renewal_arr)),
+        ),
+        (
+            "renewed_arr",
+            [
+                "ARR renovado (com expansão)",
+                "Renewed ARR (with expansion)",
+            ],
+            Money(Some(m.renewed_arr)),
+        ),
+        (
+            "renewed_arr_gross",
+            [
+                "ARR renovado (sem expansão)",
+                "Renewed ARR (without expansion)",
+            ],
+            Money(Some(m.renewed_arr_gross)),
+        ),
+        (
+            "gross_renewal_rate",
+            ["Taxa de renovação bruta", "Gross renewal rate"],
+            Rate(m.gross_renewal_rate),
+        ),
+        (
+            "net_renewal_rate",
+            ["Taxa de renovação líquida", "Net renewal rate"],
+            Rate(m.net_renewal_rate),
+        ),
     ]
 }
 

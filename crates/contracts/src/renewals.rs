@@ -1,0 +1,978 @@
+//! The renewal desk: the contracts whose term ends around a day, what each is worth, what
+//! renewing it under its own pricing would cost, and whether the book already holds its
+//! renewal; and the same outcome month by month for the renewal KPIs.
+//!
+//! Pure functions of the [`Book`]. One function decides a contract's outcome
+//! ([`Renewals::outcome`]): the desk ([`renewal_desk`]) and the monthly aggregation
+//! ([`renewal_months`], read by `expansa-kpi`) both consume it, so they cannot disagree.
+//! Definitions and their sources: `docs/kpis.md` ("Renewals") and `docs/contracts.md`.
+
+use crate::{quote_renew, Quote, QuoteError, RenewRequest};
+use expansa_ledger::{
+    csv_rows, Book, Currency, CustomerIdx, Date, Decimal, Format, LineIdx, Lines, Locale, Money,
+    Month, RenewalPricing,
+};
+use expansa_movements::table;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The widest window the desk reads on each side of its day (`--within`): ten years.
+pub const MAX_RENEWAL_WINDOW_DAYS: u32 = 3660;
+
+/// What became of a contract's term, as of the desk's day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RenewalStatus {
+    /// The book holds its renewal (whenever it was written).
+    Renewed,
+    /// No renewal in the book, and the term ended before the desk's day (or nothing was held
+    /// on its last day: every line was cancelled before the end).
+    Churned,
+    /// No renewal in the book yet, and the term has not ended.
+    Open,
+}
+
+impl RenewalStatus {
+    /// `renewed`, `churned` or `open`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RenewalStatus::Renewed => "renewed",
+            RenewalStatus::Churned => "churned",
+            RenewalStatus::Open => "open",
+        }
+    }
+
+    fn label(self, locale: Locale) -> &'static str {
+        match (self, locale) {
+            (RenewalStatus::Renewed, Locale::PtBr) => "renovado",
+            (RenewalStatus::Churned, Locale::PtBr) => "perdido",
+            (RenewalStatus::Open, Locale::PtBr) => "em aberto",
+            (RenewalStatus::Renewed, Locale::En) => "renewed",
+            (RenewalStatus::Churned, Locale::En) => "churned",
+            (RenewalStatus::Open, Locale::En) => "open",
+        }
+    }
+}
+
+/// One contract's term: from contracts.csv, else the lines sharing its id (as
+/// [`crate::contract`] reads it).
+#[derive(Clone, Debug)]
+struct Term {
+    id: String,
+    customer: CustomerIdx,
+    start: Date,
+    end: Option<Date>,
+    pricing: RenewalPricing,
+    uplift_pct: Option<Decimal>,
+    /// Its row of contracts.csv, if any.
+    row: Option<usize>,
+    lines: Vec<LineIdx>,
+}
+
+/// The outcome of one term: what was up for renewal on its last day and what renewed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The term's last day.
+    pub end: Date,
+    /// The lines held on the last day (those kept by the selection).
+    pub held: Vec<LineIdx>,
+    /// 12 x the held lines' MRR (reporting currency): the ARR up for renewal.
+    pub arr: Money,
+    /// The lines that renew it (those kept by the selection), starting the day after its end.
+    pub renewal: Vec<LineIdx>,
+    /// 12 x the renewal lines' MRR: the renewed ARR with expansion (net).
+    pub renewed_arr: Money,
+}
+
+impl Outcome {
+    /// Whether the book holds a renewal.
+    pub fn renewed(&self) -> bool {
+        !self.renewal.is_empty()
+    }
+
+    /// The renewed ARR without expansion: the net renewed ARR capped at the ARR up for renewal.
+    pub fn renewed_arr_gross(&self) -> Money {
+        self.renewed_arr.min(self.arr)
+    }
+
+    /// The status as of `at`.
+    pub fn status(&self, at: Date) -> RenewalStatus {
+        if self.renewed() {
+            RenewalStatus::Renewed
+        } else if self.end < at || self.held.is_empty() {
+            RenewalStatus::Churned
+        } else {
+            RenewalStatus::Open
+        }
+    }
+}
+
+/// Every contract of a book, with what is needed to find each one's renewal.
+pub struct Renewals<'a> {
+    book: &'a Book,
+    terms: Vec<Term>,
+    /// Term index by contract id.
+    by_id: HashMap<&'a str, usize>,
+    /// Lines by customer and first day.
+    starting: HashMap<(CustomerIdx, Date), Vec<LineIdx>>,
+    /// Terms (with an end) by customer and last day, in id order.
+    ending: HashMap<(CustomerIdx, Date), Vec<usize>>,
+}
+
+impl<'a> Renewals<'a> {
+    /// Indexes the book's contracts and lines (one pass over each).
+    pub fn new(book: &'a Book) -> Renewals<'a> {
+        let mut terms: Vec<Term> = Vec::with_capacity(book.contracts.len());
+        let mut by_id: HashMap<&'a str, usize> = HashMap::new();
+        for (row, c) in book.contracts.iter().enumerate() {
+            by_id.entry(c.id.as_str()).or_insert_with(|| {
+                terms.push(Term {
+                    id: c.id.clone(),
+                    customer: c.customer,
+                    start: c.start,
+                    end: c.end,
+                    pricing: c.renewal_pricing,
+                    uplift_pct: c.renewal_uplift_pct,
+                    row: Some(row),
+                    lines: Vec::new(),
+                });
+                terms.len() - 1
+            });
+        }
+        let from_file = terms.len();
+        let mut starting: HashMap<(CustomerIdx, Date), Vec<LineIdx>> = HashMap::new();
+        for l in 0..book.lines.len() as LineIdx {
+            let line = &book.lines.items[l as usize];
+            let id = book.lines.contract_id(l);
+            let t = *by_id.entry(id).or_insert_with(|| {
+                terms.push(Term {
+                    id: id.to_string(),
+                    customer: line.customer,
+                    start: line.start,
+                    end: line.end,
+                    pricing: RenewalPricing::default(),
+                    uplift_pct: None,
+                    row: None,
+                    lines: Vec::new(),
+                });
+                terms.len() - 1
+            });
+            let term = &mut terms[t];
+            if t >= from_file {
+                // A contract without a row: from its lines' earliest start to their latest end
+                // (evergreen when any line is).
+                term.start = term.start.min(line.start);
+                term.end = match (term.end, line.end) {
+                    (Some(a), Some(b)) if !term.lines.is_empty() => Some(a.max(b)),
+                    (_, e) if term.lines.is_empty() => e,
+                    _ => None,
+                };
+            }
+            term.lines.push(l);
+            starting
+                .entry((line.customer, line.start))
+                .or_default()
+                .push(l);
+        }
+        let mut ending: HashMap<(CustomerIdx, Date), Vec<usize>> = HashMap::new();
+        for (t, term) in terms.iter().enumerate() {
+            if let Some(end) = term.end {
+                ending.entry((term.customer, end)).or_default().push(t);
+            }
+        }
+        for list in ending.values_mut() {
+            list.sort_by(|&a, &b| terms[a].id.cmp(&terms[b].id));
+        }
+        Renewals {
+            book,
+            terms,
+            by_id,
+            starting,
+            ending,
+        }
+    }
+
+    /// The outcome of term `t` over the lines `keep` keeps; `None` for an evergreen contract.
+    ///
+    /// Its renewal is every line starting the day after its end that either `revises` one of
+    /// the lines it held on its last day (what `quote renew --apply` writes), or belongs to
+    /// another contract of the same customer that starts that day without revising a line of
+    /// some other contract (a renewal written by hand). When several contracts of the customer
+    /// end that day, such an unlinked line renews the one whose id its contract's id extends
+    /// (`K-R20250101` renews `K`), else the first by id.
+    fn outcome(&self, t: usize, keep: &dyn Fn(LineIdx) -> bool) -> Option<Outcome> {
+        let book = self.book;
+        let term = &self.terms[t];
+        let end = term.end?;
+        let items = &book.lines.items;
+        let held: Vec<LineIdx> = term
+            .lines
+            .iter()
+            .copied()
+            .filter(|&l| items[l as usize].active_on(end) && keep(l))
+            .collect();
+        let all_held = |l: LineIdx| term.lines.contains(&l) && items[l as usize].active_on(end);
+        let mut renewal: Vec<LineIdx> = Vec::new();
+        if let Ok(next) = end.tomorrow() {
+            for l in self
+                .starting
+                .get(&(term.customer, next))
+                .into_iter()
+                .flatten()
+                .copied()
+            {
+                let line = &items[l as usize];
+                let own = book.lines.contract_id(l);
+                let renews = match line.revises() {
+                    // Revising a line this contract held on its last day.
+                    Some(r) if all_held(r) => true,
+                    // Revising a line of another contract: that contract's renewal, or an
+                    // amendment.
+                    Some(_) => false,
+                    None => {
+                        own != term.id
+                            && self.contract_start(own) == Some(next)
+                            && self.claims(t, own, end)
+                    }
+                };
+                if renews && keep(l) {
+                    renewal.push(l);
+                }
+            }
+        }
+        let twelve = |lines: &[LineIdx]| {
+            let units: i128 = lines
+                .iter()
+                .map(|&l| items[l as usize].mrr().scaled())
+                .sum();
+            Money::from_scaled(units * 12).expect("a book's MRR is far inside Money's range")
+        };
+        Some(Outcome {
+            end,
+            arr: twelve(&held),
+            renewed_arr: twelve(&renewal),
+            held,
+            renewal,
+        })
+    }
+
+    /// The first day of contract `id`.
+    fn contract_start(&self, id: &str) -> Option<Date> {
+        self.by_id.get(id).map(|&t| self.terms[t].start)
+    }
+
+    /// Whether an unlinked line of contract `other` renews term `t` (ending `end`) rather than
+    /// another term of the customer ending the same day.
+    fn claims(&self, t: usize, other: &str, end: Date) -> bool {
+        let Some(rivals) = self.ending.get(&(self.terms[t].customer, end)) else {
+            return false;
+        };
+        let extends = |r: &usize| {
+            other
+                .strip_prefix(self.terms[*r].id.as_str())
+                .is_some_and(|rest| rest.starts_with("-R"))
+        };
+        let chosen = rivals
+            .iter()
+            .filter(|&&r| extends(&r))
+            .max_by_key(|&&r| self.terms[r].id.len())
+            .or_else(|| rivals.first());
+        chosen == Some(&t)
+    }
+}
+
+/// The book one contract's renewal quote reads: the whole book's tables, but subscriptions.csv
+/// and contracts.csv hold only that contract's lines and row. [`quote_renew`] reads nothing
+/// else of the book (the contract's lines, its row, products, contracted prices, rates and the
+/// customer's id), so the quote is the one the whole book gives (tested, field by field, on
+/// every contract of the test books), while each costs its own lines instead of a scan of the
+/// whole book per contract.
+struct QuoteBook {
+    book: Book,
+}
+
+impl QuoteBook {
+    fn new(book: &Book) -> QuoteBook {
+        QuoteBook {
+            book: Book {
+                currency: book.currency,
+                customers: book.customers.clone(),
+                products: book.products.clone(),
+                lines: Lines::default(),
+                contracts: Vec::new(),
+                contracted_prices: book.contracted_prices.clone(),
+                fx_rates: book.fx_rates.clone(),
+                marketing_spend: Vec::new(),
+                usage: Vec::new(),
+                offers: Vec::new(),
+            },
+        }
+    }
+
+    /// The renewal quote of `term` under its own pricing.
+    fn renew(&mut self, full: &Book, term: &Term) -> Result<Quote, QuoteError> {
+        let mut lines = Lines::default();
+        for &l in &term.lines {
+            lines.ids.intern(full.lines.ids.get(l));
+            let mut item = full.lines.items[l as usize].clone();
+            // Another line's index means nothing in this book; the quote never reads it.
+            item.revises_ref = None;
+            lines.items.push(item);
+            lines.contract_ids.push(full.lines.contract_id(l));
+        }
+        self.book.lines = lines;
+        self.book.contracts = term
+            .row
+            .map(|r| vec![full.contracts[r].clone()])
+            .unwrap_or_default();
+        let request = RenewRequest {
+            contract: term.id.clone(),
+            ..RenewRequest::default()
+        };
+        quote_renew(&self.book, &request)
+    }
+}
+
+/// A renewal as quoted under the contract's own pricing.
+#[derive(Clone, Debug)]
+pub struct RenewalQuote {
+    /// The renewal's first and last day.
+    pub start: Date,
+    pub end: Option<Date>,
+    /// 12 x the quote's MRR after renewal (reporting currency).
+    pub arr: Money,
+    /// `arr` minus the ARR up for renewal.
+    pub change: Money,
+}
+
+/// One contract on the desk.
+#[derive(Clone, Debug)]
+pub struct RenewalRow {
+    pub contract: String,
+    pub customer_id: String,
+    /// The customer's name (customers.csv), if any.
+    pub customer_name: Option<String>,
+    /// The term's last day.
+    pub end: Date,
+    /// Days from the desk's day to the end (negative: it ended that many days before).
+    pub days_left: i32,
+    /// ARR up for renewal: 12 x the MRR held on the last day.
+    pub arr: Money,
+    pub pricing: RenewalPricing,
+    pub uplift_pct: Option<Decimal>,
+    /// The renewal quote, or why it could not be priced.
+    pub quote: Result<RenewalQuote, QuoteError>,
+    pub status: RenewalStatus,
+    /// The renewal's line ids and their contracts, when the book holds it.
+    pub renewal_lines: Vec<String>,
+    pub renewal_contracts: Vec<String>,
+    /// Renewed ARR with expansion (`None` unless renewed).
+    pub renewed_arr: Option<Money>,
+}
+
+/// An evergreen contract: no term to renew, it goes on by itself.
+#[derive(Clone, Debug)]
+pub struct EvergreenRow {
+    pub contract: String,
+    pub customer_id: String,
+    pub start: Date,
+    /// 12 x the MRR held on the desk's day.
+    pub arr: Money,
+}
+
+/// The renewal desk of a day.
+#[derive(Clone, Debug)]
+pub struct RenewalDesk {
+    pub at: Date,
+    pub within: u32,
+    /// First and last day of the window (`at` -/+ `within` days, inside the calendar).
+    pub from: Date,
+    pub to: Date,
+    pub currency: Currency,
+    /// Contracts ending in the window, by end day then contract id.
+    pub rows: Vec<RenewalRow>,
+    /// Evergreen contracts holding lines on `at`, by contract id.
+    pub evergreen: Vec<EvergreenRow>,
+}
+
+/// The contracts (not evergreen) whose term ends from `within` days before `at` to `within`
+/// days after it, with their renewal quote and status; and, apart, the evergreen contracts
+/// holding lines on `at`.
+pub fn renewal_desk(book: &Book, at: Date, within: u32) -> RenewalDesk {
+    let index = Renewals::new(book);
+    let span = jiff::Span::new().days(i64::from(within.min(MAX_RENEWAL_WINDOW_DAYS)));
+    let from = at.checked_sub(span).unwrap_or(Date::MIN);
+    let to = at.checked_add(span).unwrap_or(Date::MAX);
+    let all = |_: LineIdx| true;
+    let customer = |c: CustomerIdx| book.customers.ids.get(c).to_string();
+    let mut rows = Vec::new();
+    let mut evergreen = Vec::new();
+    let mut quotes = QuoteBook::new(book);
+    for (t, term) in index.terms.iter().enumerate() {
+        match term.end {
+            None => {
+                let held: Vec<LineIdx> = term
+                    .lines
+                    .iter()
+                    .copied()
+                    .filter(|&l| book.lines.items[l as usize].active_on(at))
+                    .collect();
+                if held.is_empty() {
+                    continue;
+                }
+                let units: i128 = held
+                    .iter()
+                    .map(|&l| book.lines.items[l as usize].mrr().scaled())
+                    .sum();
+                evergreen.push(EvergreenRow {
+                    contract: term.id.clone(),
+                    customer_id: customer(term.customer),
+                    start: term.start,
+                    arr: Money::from_scaled(units * 12).expect("inside Money's range"),
+                });
+            }
+            Some(end) if from <= end && end <= to => {
+                let outcome = index.outcome(t, &all).expect("a term with an end");
+                let quote = quotes.renew(book, term).map(|q| {
+                    let arr = times_twelve(q.mrr_after);
+                    RenewalQuote {
+                        start: q.effective,
+                        end: q.end,
+                        arr,
+                        change: arr - times_twelve(q.mrr_before),
+                    }
+                });
+                let mut contracts: Vec<String> = outcome
+                    .renewal
+                    .iter()
+                    .map(|&l| book.lines.contract_id(l).to_string())
+                    .collect();
+                contracts.sort();
+                contracts.dedup();
+                let days_left = at.until(end).map_or(0, |s| s.get_days());
+                rows.push(RenewalRow {
+                    contract: term.id.clone(),
+                    customer_id: customer(term.customer),
+                    customer_name: book
+                        .customers
+                        .name
+                        .get_opt(term.customer as usize)
+                        .map(str::to_string),
+                    end,
+                    days_left,
+                    arr: outcome.arr,
+                    pricing: term.pricing,
+                    uplift_pct: term.uplift_pct,
+                    quote,
+                    status: outcome.status(at),
+                    renewal_lines: outcome
+                        .renewal
+                        .iter()
+                        .map(|&l| book.lines.ids.get(l).to_string())
+                        .collect(),
+                    renewal_contracts: contracts,
+                    renewed_arr: outcome.renewed().then_some(outcome.renewed_arr),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    rows.sort_by(|a, b| (a.end, &a.contract).cmp(&(b.end, &b.contract)));
+    evergreen.sort_by(|a, b| a.contract.cmp(&b.contract));
+    RenewalDesk {
+        at,
+        within,
+        from,
+        to,
+        currency: book.currency(),
+        rows,
+        evergreen,
+    }
+}
+
+fn times_twelve(m: Money) -> Money {
+    Money::from_scaled(m.scaled() * 12).expect("a quote's MRR is far inside Money's range")
+}
+
+/// The renewals of one month: the contracts whose term ends in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenewalMonth {
+    pub month: Month,
+    /// Contracts up for renewal (not evergreen, ending in the month, holding a kept line on
+    /// their last day).
+    pub contracts: u64,
+    /// Of them, those the book holds a renewal of.
+    pub renewed_contracts: u64,
+    /// ARR up for renewal.
+    pub arr: Money,
+    /// Renewed ARR with expansion (net).
+    pub renewed_arr: Money,
+    /// Renewed ARR without expansion: each contract's capped at its ARR up for renewal.
+    pub renewed_arr_gross: Money,
+}
+
+impl RenewalMonth {
+    /// Renewed ARR without expansion / ARR up for renewal; `None` with nothing up.
+    pub fn gross_rate(&self) -> Option<Decimal> {
+        rate(self.renewed_arr_gross, self.arr)
+    }
+
+    /// Renewed ARR with expansion / ARR up for renewal; `None` with nothing up.
+    pub fn net_rate(&self) -> Option<Decimal> {
+        rate(self.renewed_arr, self.arr)
+    }
+}
+
+fn rate(num: Money, den: Money) -> Option<Decimal> {
+    if den.is_zero() {
+        None
+    } else {
+        num.as_decimal().checked_div(den.as_decimal())
+    }
+}
+
+/// The renewals of every month from `from` to `to`, over the lines `keep` keeps (a report's
+/// `--where` filters): a contract counts in the month its term ends when it held a kept line
+/// on its last day; its renewal counts the kept lines of the renewal.
+pub fn renewal_months(
+    book: &Book,
+    from: Month,
+    to: Month,
+    keep: &dyn Fn(LineIdx) -> bool,
+) -> Vec<RenewalMonth> {
+    let n = (to.since(from) + 1).max(0) as usize;
+    let mut months: Vec<RenewalMonth> = (0..n)
+        .map(|i| RenewalMonth {
+            month: from.offset(i as i32),
+            contracts: 0,
+            renewed_contracts: 0,
+            arr: Money::ZERO,
+            renewed_arr: Money::ZERO,
+            renewed_arr_gross: Money::ZERO,
+        })
+        .collect();
+    if n == 0 {
+        return months;
+    }
+    let index = Renewals::new(book);
+    for t in 0..index.terms.len() {
+        let Some(end) = index.terms[t].end else {
+            continue;
+        };
+        let month = Month::of(end);
+        if month < from || month > to {
+            continue;
+        }
+        let Some(outcome) = index.outcome(t, keep) else {
+            continue;
+        };
+        if outcome.held.is_empty() {
+            continue;
+        }
+        let m = &mut months[month.since(from) as usize];
+        m.contracts += 1;
+        m.arr += outcome.arr;
+        if outcome.renewed() {
+            m.renewed_contracts += 1;
+            m.renewed_arr += outcome.renewed_arr;
+            m.renewed_arr_gross += outcome.renewed_arr_gross();
+        }
+    }
+    months
+}
+
+/// The pricing as printed: `same`, `list` or `uplift 5%`.
+fn pricing_text(row: &RenewalRow) -> String {
+    match (row.pricing, row.uplift_pct) {
+        (RenewalPricing::Same, _) => "same".into(),
+        (RenewalPricing::List, _) => "list".into(),
+        (RenewalPricing::Uplift, Some(p)) => format!("uplift {}%", p.normalize()),
+        (RenewalPricing::Uplift, None) => "uplift".into(),
+    }
+}
+
+fn pricing_name(p: RenewalPricing) -> &'static str {
+    match p {
+        RenewalPricing::Same => "same",
+        RenewalPricing::List => "list",
+        RenewalPricing::Uplift => "uplift",
+    }
+}
+
+/// What the desk's rows add up to.
+struct Totals {
+    contracts: usize,
+    arr: Money,
+    quoted: usize,
+    quoted_arr: Money,
+    renewed: usize,
+    renewed_arr: Money,
+    churned: usize,
+    open: usize,
+    evergreen_arr: Money,
+}
+
+impl RenewalDesk {
+    fn totals(&self) -> Totals {
+        let mut t = Totals {
+            contracts: self.rows.len(),
+            arr: Money::ZERO,
+            quoted: 0,
+            quoted_arr: Money::ZERO,
+            renewed: 0,
+            renewed_arr: Money::ZERO,
+            churned: 0,
+            open: 0,
+            evergreen_arr: Money::ZERO,
+        };
+        for r in &self.rows {
+            t.arr += r.arr;
+            if let Ok(q) = &r.quote {
+                t.quoted += 1;
+                t.quoted_arr += q.arr;
+            }
+            match r.status {
+                RenewalStatus::Renewed => t.renewed += 1,
+                RenewalStatus::Churned => t.churned += 1,
+                RenewalStatus::Open => t.open += 1,
+            }
+            t.renewed_arr += r.renewed_arr.unwrap_or(Money::ZERO);
+        }
+        for e in &self.evergreen {
+            t.evergreen_arr += e.arr;
+        }
+        t
+    }
+}
+
+/// The desk as a table (in the locale), JSON or CSV (one row per contract, evergreen ones
+/// last with status `evergreen`).
+pub fn render_renewals(desk: &RenewalDesk, format: Format) -> String {
+    let c = desk.currency;
+    let plain = |m: Money| m.plain(c);
+    match format {
+        Format::Json => {
+            let rows: Vec<Value> = desk
+                .rows
+                .iter()
+                .map(|r| {
+                    let (renewal, error) = match &r.quote {
+                        Ok(q) => (
+                            json!({
+                                "start": q.start.to_string(),
+                                "end": q.end.map(|d| d.to_string()),
+                                "arr": plain(q.arr),
+                                "change": plain(q.change),
+                            }),
+                            Value::Null,
+                        ),
+                        Err(e) => (Value::Null, Value::String(e.to_string())),
+                    };
+                    json!({
+                        "customer_id": r.customer_id,
+                        "customer_name": r.customer_name,
+                        "contract": r.contract,
+                        "end": r.end.to_string(),
+                        "days_left": r.days_left,
+                        "arr": plain(r.arr),
+                        "pricing": pricing_name(r.pricing),
+                        "uplift_pct": r.uplift_pct.map(|p| p.normalize().to_string()),
+                        "quote": renewal,
+                        "quote_error": error,
+                        "status": r.status.name(),
+                        "renewed_arr": r.renewed_arr.map(plain),
+                        "renewal_contracts": r.renewal_contracts,
+                        "renewal_lines": r.renewal_lines,
+                    })
+                })
+                .collect();
+            let evergreen: Vec<Value> = desk
+                .evergreen
+                .iter()
+                .map(|e| {
+                    json!({
+                        "customer_id": e.customer_id,
+                        "contract": e.contract,
+                        "start": e.start.to_string(),
+                        "arr": plain(e.arr),
+                    })
+                })
+                .collect();
+            let t = desk.totals();
+            json!({
+                "at": desk.at.to_string(),
+                "within": desk.within,
+                "from": desk.from.to_string(),
+                "to": desk.to.to_string(),
+                "currency": c.code(),
+                "renewals": rows,
+                "evergreen": evergreen,
+                "totals": {
+                    "contracts": t.contracts,
+                    "arr": plain(t.arr),
+                    "quoted": t.quoted,
+                    "quoted_arr": plain(t.quoted_arr),
+                    "renewed": t.renewed,
+                    "renewed_arr": plain(t.renewed_arr),
+                    "churned": t.churned,
+                    "open": t.open,
+                    "evergreen": desk.evergreen.len(),
+                    "evergreen_arr": plain(t.evergreen_arr),
+                },
+            })
+            .to_string()
+                + "\n"
+        }
+        Format::Csv => {
+            let header = [
+                "customer_id",
+                "contract",
+                "end",
+                "days_left",
+                "arr",
+                "pricing",
+                "uplift_pct",
+                "renewal_start",
+                "renewal_end",
+                "renewal_arr",
+                "change",
+                "quote_error",
+                "status",
+                "renewed_arr",
+                "renewal_contracts",
+            ];
+            let rows = desk.rows.iter().map(|r| {
+                let (start, end, arr, change, error) = match &r.quote {
+                    Ok(q) => (
+                        q.start.to_string(),
+                        q.end.map_or(String::new(), |d| d.to_string()),
+                        plain(q.arr),
+                        plain(q.change),
+                        String::new(),
+                    ),
+                    Err(e) => (
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        e.to_string(),
+                    ),
+                };
+                vec![
+                    r.customer_id.clone(),
+                    r.contract.clone(),
+                    r.end.to_string(),
+                    r.days_left.to_string(),
+                    plain(r.arr),
+                    pricing_name(r.pricing).to_string(),
+                    r.uplift_pct
+                        .map_or(String::new(), |p| p.normalize().to_string()),
+                    start,
+                    end,
+                    arr,
+                    change,
+                    error,
+                    r.status.name().to_string(),
+                    r.renewed_arr.map_or(String::new(), plain),
+                    r.renewal_contracts.join(" "),
+                ]
+            });
+            let evergreen = desk.evergreen.iter().map(|e| {
+                let mut row = vec![String::new(); header.len()];
+                row[0] = e.customer_id.clone();
+                row[1] = e.contract.clone();
+                row[4] = plain(e.arr);
+                row[12] = "evergreen".into();
+                row
+            });
+            csv_rows(&header, rows.chain(evergreen))
+        }
+        Format::Table(locale) => render_table(desk, locale),
+    }
+}
+
+fn render_table(desk: &RenewalDesk, locale: Locale) -> String {
+    let c = desk.currency;
+    let pt = locale == Locale::PtBr;
+    let money = |m: Money| locale.money(m, c);
+    let signed = |m: Money| {
+        let s = money(m);
+        if m.is_positive() {
+            format!("+{s}")
+        } else {
+            s
+        }
+    };
+    let mut out = if pt {
+        format!(
+            "Renovações em {}: contratos que terminam de {} a {} ({} dias antes e depois) · {} · {}\n\n",
+            desk.at, desk.from, desk.to, desk.within, c.code(), locale
+        )
+    } else {
+        format!(
+            "Renewals at {}: contracts ending from {} to {} ({} days either side) · {} · {}\n\n",
+            desk.at,
+            desk.from,
+            desk.to,
+            desk.within,
+            c.code(),
+            locale
+        )
+    };
+    let head: [&str; 10] = if pt {
+        [
+            "Cliente",
+            "Contrato",
+            "Fim",
+            "Dias",
+            "ARR em renovação",
+            "Preço",
+            "ARR da renovação",
+            "Variação",
+            "Situação",
+            "ARR renovado",
+        ]
+    } else {
+        [
+            "Customer",
+            "Contract",
+            "End",
+            "Days left",
+            "ARR up for renewal",
+            "Pricing",
+            "Renewal ARR",
+            "Change",
+            "Status",
+            "Renewed ARR",
+        ]
+    };
+    let mut rows = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    let mut notes = Vec::new();
+    for r in &desk.rows {
+        let (arr, change) = match &r.quote {
+            Ok(q) => (money(q.arr), signed(q.change)),
+            Err(e) => {
+                notes.push(format!("{}: {e}", r.contract));
+                ("—".into(), "—".into())
+            }
+        };
+        rows.push(vec![
+            r.customer_id.clone(),
+            r.contract.clone(),
+            r.end.to_string(),
+            r.days_left.to_string(),
+            money(r.arr),
+            pricing_text(r),
+            arr,
+            change,
+            r.status.label(locale).to_string(),
+            r.renewed_arr.map_or(String::new(), money),
+        ]);
+    }
+    let t = desk.totals();
+    rows.push(vec![
+        "Total".into(),
+        t.contracts.to_string(),
+        String::new(),
+        String::new(),
+        money(t.arr),
+        String::new(),
+        money(t.quoted_arr),
+        String::new(),
+        if pt {
+            format!(
+                "{} renov., {} perd., {} em ab.",
+                t.renewed, t.churned, t.open
+            )
+        } else {
+            format!("{} ren., {} ch., {} open", t.renewed, t.churned, t.open)
+        },
+        money(t.renewed_arr),
+    ]);
+    let right = [
+        false, false, false, true, true, false, true, true, false, true,
+    ];
+    if desk.rows.is_empty() {
+        out.push_str(if pt {
+            "Nenhum contrato termina na janela.\n"
+        } else {
+            "No contract ends in the window.\n"
+        });
+    } else {
+        out.push_str(&table(&rows, &right));
+    }
+    for note in &notes {
+        out.push_str(&if pt {
+            format!("* sem cotação: {note}\n")
+        } else {
+            format!("* not priced: {note}\n")
+        });
+    }
+    out.push('\n');
+    out.push_str(if pt {
+        "Contratos sem fim (evergreen: renovam sozinhos)\n"
+    } else {
+        "Evergreen contracts (they renew by themselves)\n"
+    });
+    if desk.evergreen.is_empty() {
+        out.push_str(if pt { "Nenhum.\n" } else { "None.\n" });
+    } else {
+        let mut rows = vec![if pt {
+            vec!["Cliente", "Contrato", "Início", "ARR"]
+        } else {
+            vec!["Customer", "Contract", "Start", "ARR"]
+        }
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()];
+        for e in &desk.evergreen {
+            rows.push(vec![
+                e.customer_id.clone(),
+                e.contract.clone(),
+                e.start.to_string(),
+                money(e.arr),
+            ]);
+        }
+        rows.push(vec![
+            "Total".into(),
+            desk.evergreen.len().to_string(),
+            String::new(),
+            money(t.evergreen_arr),
+        ]);
+        out.push_str(&table(&rows, &[false, false, false, true]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expansa_import::{read_book, ImportOptions, NoProgress};
+
+    /// Every contract's renewal quote from its own small book is the whole book's, field by
+    /// field (errors included), on every test book with contracts.
+    #[test]
+    fn a_quote_from_the_contracts_own_lines_is_the_whole_books() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+        for name in [
+            "renewals",
+            "contracts",
+            "contracts-far-end",
+            "../examples/demo",
+        ] {
+            let book = read_book(&root.join(name), &ImportOptions::default(), &NoProgress)
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let index = Renewals::new(&book);
+            let mut small = QuoteBook::new(&book);
+            assert!(!index.terms.is_empty(), "{name}");
+            for term in &index.terms {
+                let request = RenewRequest {
+                    contract: term.id.clone(),
+                    ..RenewRequest::default()
+                };
+                let whole = format!("{:?}", quote_renew(&book, &request));
+                let own = format!("{:?}", small.renew(&book, term));
+                assert_eq!(own, whole, "{name}: {}", term.id);
+            }
+        }
+    }
+}
