@@ -14,8 +14,8 @@ mod renewals;
 
 pub use prorate::{add_months, term_end, Fraction, Precision, Term};
 pub use quote::{
-    quote_amend, quote_renew, AmendRequest, Change, CurrencyTotal, LineChange, NewContract,
-    NewLine, Quote, QuoteKind, QuoteLine, RenewRequest, ReportingTotal,
+    quote_amend, quote_renew, quote_renew_indexed, AmendRequest, Change, CurrencyTotal, LineChange,
+    NewContract, NewLine, Quote, QuoteKind, QuoteLine, RenewRequest, ReportingTotal,
 };
 pub use render::{render_contract, render_quote};
 pub use renewals::{
@@ -76,8 +76,12 @@ pub enum QuoteError {
         contract: String,
         lines: String,
     },
-    #[error("swapping {from} for {to}: {to} is already held, and {from} or {to} is held on more than one segment; amend the segments one at a time")]
+    #[error("swapping {from} for {to}: {to} is already on the contract (held, in later lines or swapped in by this request), and {from} or {to} spans more than one line; amend the lines one at a time")]
     SwapSegments { from: String, to: String },
+    #[error("--swap {0}:{0}: a product cannot be swapped for itself")]
+    SwapSame(String),
+    #[error("line {line} would be removed (cancelled from its first day), but line {by} revises it; amend {by} first or end {line} instead")]
+    RevisedBy { line: String, by: String },
     #[error("nothing to quote: give --add, --set, --remove or --swap")]
     NoChanges,
     #[error(
@@ -182,9 +186,47 @@ pub struct HeldLine {
 
 /// The terms of contract `id` and the lines it holds on `at`.
 pub fn contract(book: &Book, id: &str, at: Date) -> Result<ContractView, QuoteError> {
-    let lines: Vec<LineIdx> = (0..book.lines.len() as LineIdx)
+    contract_of(book, &lines_of(book, id), id, at)
+}
+
+/// The lines of contract `id`, in the book's order (one pass over the book).
+fn lines_of(book: &Book, id: &str) -> Vec<LineIdx> {
+    (0..book.lines.len() as LineIdx)
         .filter(|&l| book.lines.contract_id(l) == id)
-        .collect();
+        .collect()
+}
+
+/// Every contract's lines, found in one pass over the book: quoting many contracts (the
+/// renewal desk) reads each contract's own lines instead of the whole book per contract.
+pub struct ContractIndex {
+    lines: std::collections::HashMap<String, Vec<LineIdx>>,
+}
+
+impl ContractIndex {
+    pub fn new(book: &Book) -> ContractIndex {
+        let mut lines: std::collections::HashMap<String, Vec<LineIdx>> = Default::default();
+        for l in 0..book.lines.len() as LineIdx {
+            let id = book.lines.contract_id(l);
+            if !id.is_empty() {
+                lines.entry(id.to_string()).or_default().push(l);
+            }
+        }
+        ContractIndex { lines }
+    }
+
+    /// The lines of contract `id` (none for an unknown one).
+    fn lines(&self, id: &str) -> &[LineIdx] {
+        self.lines.get(id).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// [`contract`] over the contract's own `lines`.
+fn contract_of(
+    book: &Book,
+    lines: &[LineIdx],
+    id: &str,
+    at: Date,
+) -> Result<ContractView, QuoteError> {
     let row = book.contracts.iter().find(|c| c.id == id);
     let (customer, start, end) = match row {
         Some(c) => (c.customer, c.start, c.end),

@@ -1,10 +1,13 @@
 //! Amendment and renewal quotes.
 
 use crate::prorate::{term_end, Fraction, Precision, Term};
-use crate::{add_money, contract, exact, ContractView, HeldLine, QuoteError};
+use crate::{
+    add_money, contract, contract_of, exact, lines_of, ContractIndex, ContractView, HeldLine,
+    QuoteError,
+};
 use expansa_ledger::RoundingStrategy;
 use expansa_ledger::{
-    line_mrr, BillingPeriod, Book, Currency, Date, Decimal, Money, Month, ProductIdx,
+    line_mrr, BillingPeriod, Book, Currency, Date, Decimal, LineIdx, Money, Month, ProductIdx,
     RenewalPricing,
 };
 use serde::Serialize;
@@ -352,13 +355,13 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
                             id: format!("{}-A{stamp}", h.line_id),
                             start: effective,
                             revises: Some(h.line_id.clone()),
-                            ..version(&view, h, slot.quantity)
+                            ..version(&view, h, slot.quantity, slot.end)
                         })
                     })
                 }
-                (Some(h), _) if slot.quantity > Decimal::ZERO => {
-                    Some(LineChange::Replace(version(&view, h, slot.quantity)))
-                }
+                (Some(h), _) if slot.quantity > Decimal::ZERO => Some(LineChange::Replace(
+                    version(&view, h, slot.quantity, slot.end),
+                )),
                 (Some(h), _) if swapped.contains(&h.line_id.as_str()) => None,
                 (Some(h), _) => Some(LineChange::Remove {
                     line_id: h.line_id.clone(),
@@ -375,7 +378,7 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
                         discount_pct: Decimal::ZERO,
                         currency,
                         start: slot.start,
-                        end: replaced.map_or(slot.end, |r| r.end),
+                        end: slot.end,
                         revises: replaced.map(|r| r.line_id.clone()),
                     };
                     Some(match replaced {
@@ -401,6 +404,7 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
             }
         }
     }
+    refuse_removing_revised(book, &changes)?;
     let (totals, reporting_total) = totals(book, &lines, effective, &too_large)?;
     Ok(Quote {
         kind: QuoteKind::Amend,
@@ -419,8 +423,9 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
     })
 }
 
-/// The held line `h` with a new quantity: the same row otherwise.
-fn version(view: &ContractView, h: &HeldLine, quantity: Decimal) -> NewLine {
+/// The held line `h` with a new quantity, written to `end` (the last day charged: its own
+/// end, or the contract's for a line without one): the same row otherwise.
+fn version(view: &ContractView, h: &HeldLine, quantity: Decimal, end: Option<Date>) -> NewLine {
     NewLine {
         id: h.line_id.clone(),
         customer_id: view.customer_id.clone(),
@@ -432,9 +437,37 @@ fn version(view: &ContractView, h: &HeldLine, quantity: Decimal) -> NewLine {
         currency: h.currency,
         billing_period: h.billing_period,
         start: h.start,
-        end: h.end,
+        end,
         revises: h.revises.clone(),
     }
+}
+
+/// A line removed outright must not be the one another line of the book `revises` (unless
+/// that line goes too): the book would name a line it no longer has.
+fn refuse_removing_revised(book: &Book, changes: &[LineChange]) -> Result<(), QuoteError> {
+    let removed: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            LineChange::Remove { line_id } => Some(line_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if removed.is_empty() {
+        return Ok(());
+    }
+    for (l, line) in book.lines.items.iter().enumerate() {
+        let by = book.lines.ids.get(l as LineIdx);
+        if let Some(r) = line.revises() {
+            let line = book.lines.ids.get(r);
+            if removed.contains(&line) && !removed.contains(&by) {
+                return Err(QuoteError::RevisedBy {
+                    line: line.to_string(),
+                    by: by.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `--swap old:new`: the old product's units move to the new product, stretch by stretch.
@@ -446,9 +479,14 @@ fn swap<'a>(
     new: &str,
     plus: &dyn Fn(&str, Decimal, Decimal) -> Result<Decimal, QuoteError>,
 ) -> Result<(), QuoteError> {
+    if old == new {
+        return Err(QuoteError::SwapSame(old.into()));
+    }
     let from: Vec<Slot<'a>> = held_entry(book, view, working, old)?.slots.clone();
     let to = entry(book, view, working, new)?;
-    if to.holds() {
+    // Already on the contract, or already swapped in for another product by this request.
+    let taken = to.holds() || to.slots.iter().any(|s| s.replaces.is_some());
+    if taken {
         // Units added to a product already held: one stretch each way, as before segments.
         if from.len() != 1 || to.slots.len() != 1 {
             return Err(QuoteError::SwapSegments {
@@ -476,11 +514,24 @@ fn swap<'a>(
 
 /// Prices the renewal of a contract: a new term from the day after it ends.
 pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteError> {
-    let probe = contract(book, &request.contract, Date::MIN)?;
+    renew(book, &lines_of(book, &request.contract), request)
+}
+
+/// [`quote_renew`] reading the contract's lines from `index` (built once for many quotes).
+pub fn quote_renew_indexed(
+    book: &Book,
+    index: &ContractIndex,
+    request: &RenewRequest,
+) -> Result<Quote, QuoteError> {
+    renew(book, index.lines(&request.contract), request)
+}
+
+fn renew(book: &Book, own: &[LineIdx], request: &RenewRequest) -> Result<Quote, QuoteError> {
+    let probe = contract_of(book, own, &request.contract, Date::MIN)?;
     let Some(end) = probe.end else {
         return Err(QuoteError::EvergreenRenewal(probe.id));
     };
-    let view = contract(book, &request.contract, end)?;
+    let view = contract_of(book, own, &request.contract, end)?;
     if view.lines.is_empty() {
         return Err(QuoteError::NothingToRenew(view.id));
     }

@@ -7,10 +7,10 @@
 //! ([`renewal_months`], read by `expansa-kpi`) both consume it, so they cannot disagree.
 //! Definitions and their sources: `docs/kpis.md` ("Renewals") and `docs/contracts.md`.
 
-use crate::{quote_renew, Quote, QuoteError, RenewRequest};
+use crate::{quote_renew_indexed, ContractIndex, QuoteError, RenewRequest};
 use expansa_ledger::{
-    csv_rows, Book, Currency, CustomerIdx, Date, Decimal, Format, LineIdx, Lines, Locale, Money,
-    Month, RenewalPricing,
+    csv_rows, Book, Currency, CustomerIdx, Date, Decimal, Format, LineIdx, Locale, Money, Month,
+    RenewalPricing,
 };
 use expansa_movements::table;
 use serde_json::{json, Value};
@@ -63,8 +63,6 @@ struct Term {
     end: Option<Date>,
     pricing: RenewalPricing,
     uplift_pct: Option<Decimal>,
-    /// Its row of contracts.csv, if any.
-    row: Option<usize>,
     lines: Vec<LineIdx>,
 }
 
@@ -123,7 +121,7 @@ impl<'a> Renewals<'a> {
     pub fn new(book: &'a Book) -> Renewals<'a> {
         let mut terms: Vec<Term> = Vec::with_capacity(book.contracts.len());
         let mut by_id: HashMap<&'a str, usize> = HashMap::new();
-        for (row, c) in book.contracts.iter().enumerate() {
+        for c in &book.contracts {
             by_id.entry(c.id.as_str()).or_insert_with(|| {
                 terms.push(Term {
                     id: c.id.clone(),
@@ -132,7 +130,6 @@ impl<'a> Renewals<'a> {
                     end: c.end,
                     pricing: c.renewal_pricing,
                     uplift_pct: c.renewal_uplift_pct,
-                    row: Some(row),
                     lines: Vec::new(),
                 });
                 terms.len() - 1
@@ -151,7 +148,6 @@ impl<'a> Renewals<'a> {
                     end: line.end,
                     pricing: RenewalPricing::default(),
                     uplift_pct: None,
-                    row: None,
                     lines: Vec::new(),
                 });
                 terms.len() - 1
@@ -280,58 +276,6 @@ impl<'a> Renewals<'a> {
     }
 }
 
-/// The book one contract's renewal quote reads: the whole book's tables, but subscriptions.csv
-/// and contracts.csv hold only that contract's lines and row. [`quote_renew`] reads nothing
-/// else of the book (the contract's lines, its row, products, contracted prices, rates and the
-/// customer's id), so the quote is the one the whole book gives (tested, field by field, on
-/// every contract of the test books), while each costs its own lines instead of a scan of the
-/// whole book per contract.
-struct QuoteBook {
-    book: Book,
-}
-
-impl QuoteBook {
-    fn new(book: &Book) -> QuoteBook {
-        QuoteBook {
-            book: Book {
-                currency: book.currency,
-                customers: book.customers.clone(),
-                products: book.products.clone(),
-                lines: Lines::default(),
-                contracts: Vec::new(),
-                contracted_prices: book.contracted_prices.clone(),
-                fx_rates: book.fx_rates.clone(),
-                marketing_spend: Vec::new(),
-                usage: Vec::new(),
-                offers: Vec::new(),
-            },
-        }
-    }
-
-    /// The renewal quote of `term` under its own pricing.
-    fn renew(&mut self, full: &Book, term: &Term) -> Result<Quote, QuoteError> {
-        let mut lines = Lines::default();
-        for &l in &term.lines {
-            lines.ids.intern(full.lines.ids.get(l));
-            let mut item = full.lines.items[l as usize].clone();
-            // Another line's index means nothing in this book; the quote never reads it.
-            item.revises_ref = None;
-            lines.items.push(item);
-            lines.contract_ids.push(full.lines.contract_id(l));
-        }
-        self.book.lines = lines;
-        self.book.contracts = term
-            .row
-            .map(|r| vec![full.contracts[r].clone()])
-            .unwrap_or_default();
-        let request = RenewRequest {
-            contract: term.id.clone(),
-            ..RenewRequest::default()
-        };
-        quote_renew(&self.book, &request)
-    }
-}
-
 /// A renewal as quoted under the contract's own pricing.
 #[derive(Clone, Debug)]
 pub struct RenewalQuote {
@@ -406,7 +350,7 @@ pub fn renewal_desk(book: &Book, at: Date, within: u32) -> RenewalDesk {
     let customer = |c: CustomerIdx| book.customers.ids.get(c).to_string();
     let mut rows = Vec::new();
     let mut evergreen = Vec::new();
-    let mut quotes = QuoteBook::new(book);
+    let contracts = ContractIndex::new(book);
     for (t, term) in index.terms.iter().enumerate() {
         match term.end {
             None => {
@@ -432,7 +376,11 @@ pub fn renewal_desk(book: &Book, at: Date, within: u32) -> RenewalDesk {
             }
             Some(end) if from <= end && end <= to => {
                 let outcome = index.outcome(t, &all).expect("a term with an end");
-                let quote = quotes.renew(book, term).map(|q| {
+                let request = RenewRequest {
+                    contract: term.id.clone(),
+                    ..RenewRequest::default()
+                };
+                let quote = quote_renew_indexed(book, &contracts, &request).map(|q| {
                     let arr = times_twelve(q.mrr_after);
                     RenewalQuote {
                         start: q.effective,
@@ -946,23 +894,25 @@ fn render_table(desk: &RenewalDesk, locale: Locale) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quote_renew;
     use expansa_import::{read_book, ImportOptions, NoProgress};
 
-    /// Every contract's renewal quote from its own small book is the whole book's, field by
-    /// field (errors included), on every test book with contracts.
+    /// Every contract's renewal quote read through the index is the one read from the whole
+    /// book, field by field (errors included), on every test book with contracts.
     #[test]
-    fn a_quote_from_the_contracts_own_lines_is_the_whole_books() {
+    fn a_quote_through_the_index_is_the_whole_books() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
         for name in [
             "renewals",
             "contracts",
+            "contracts-classes",
             "contracts-far-end",
             "../examples/demo",
         ] {
             let book = read_book(&root.join(name), &ImportOptions::default(), &NoProgress)
                 .unwrap_or_else(|e| panic!("{name}: {e:?}"));
             let index = Renewals::new(&book);
-            let mut small = QuoteBook::new(&book);
+            let contracts = ContractIndex::new(&book);
             assert!(!index.terms.is_empty(), "{name}");
             for term in &index.terms {
                 let request = RenewRequest {
@@ -970,7 +920,7 @@ mod tests {
                     ..RenewRequest::default()
                 };
                 let whole = format!("{:?}", quote_renew(&book, &request));
-                let own = format!("{:?}", small.renew(&book, term));
+                let own = format!("{:?}", quote_renew_indexed(&book, &contracts, &request));
                 assert_eq!(own, whole, "{name}: {}", term.id);
             }
         }

@@ -290,7 +290,7 @@ fn check_written(b: &Book, q: &Quote, l: &QuoteLine) -> Result<(), TestCaseError
                     let Some(LineChange::Open(n)) = open else {
                         return Err(TestCaseError::fail(format!("no line revises {id}")));
                     };
-                    prop_assert_eq!((n.start, until(n.end)), (l.start, l.end));
+                    prop_assert_eq!((n.start, n.end), (l.start, l.end));
                     prop_assert_eq!((n.quantity, n.currency), (l.quantity, l.currency));
                 }
             } else {
@@ -301,7 +301,7 @@ fn check_written(b: &Book, q: &Quote, l: &QuoteLine) -> Result<(), TestCaseError
                         || matches!(c, LineChange::Remove { line_id } if line_id == id)
                 }) {
                     Some(LineChange::Replace(n)) if n.product_id == l.product_id => {
-                        prop_assert_eq!((n.start, n.end), (start, end));
+                        prop_assert_eq!((n.start, n.end), (start, l.end));
                         prop_assert_eq!((n.quantity, n.currency), (l.quantity, l.currency));
                     }
                     Some(LineChange::Replace(n)) => prop_assert!(l.quantity.is_zero(), "{:?}", n),
@@ -317,7 +317,7 @@ fn check_written(b: &Book, q: &Quote, l: &QuoteLine) -> Result<(), TestCaseError
             let (Some(LineChange::Open(n)) | Some(LineChange::Replace(n))) = new else {
                 return Err(TestCaseError::fail(format!("no line written for {l:?}")));
             };
-            prop_assert_eq!(until(n.end), l.end);
+            prop_assert_eq!(n.end, l.end);
             prop_assert_eq!((n.quantity, n.currency), (l.quantity, l.currency));
         }
     }
@@ -350,13 +350,14 @@ proptest! {
             prop::sample::select(vec![day("2024-01-01"), day("2025-01-01"), day("2026-01-01"), day("2027-01-01")]),
         ],
         (kind, q) in change(),
-        contract in prop::sample::select(vec!["KM", "KT"]),
+        contract in prop::sample::select(vec!["KM", "KT", "KN"]),
         precision in prop::sample::select(vec![Precision::MonthDay, Precision::Day, Precision::Month]),
     ) {
         let b = book();
         let end = b.contracts.iter().find(|c| c.id == contract).unwrap().end.unwrap();
         prop_assume!(effective <= end);
         let product = if contract == "KM" { "PLATFORM" } else { "SEAT" };
+        // KN's N1 has no end: its amendment is charged and written to the contract's end.
         let q = Decimal::from(q);
         let change = match kind {
             0 => Change::Add(product.into(), q + Decimal::ONE),
@@ -420,4 +421,71 @@ proptest! {
         let r = &quote.reporting_total;
         prop_assert_eq!(r.total, reporting.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero));
     }
+}
+
+#[test]
+fn a_line_without_an_end_is_charged_and_written_to_the_contracts_end() {
+    // N1 has no end in KN (to 2024-12-31): 9 months charged, and the line written ends there.
+    let q = amend("KN", "2024-04-01", vec![add("SEAT", "1")]);
+    assert_eq!(
+        priced(&q),
+        ["SEAT N1 2024-04-01..2024-12-31 BRL x3/4 315.00 315.00"]
+    );
+    assert_eq!(opened(&q)[0].end, Some(day("2024-12-31")));
+}
+
+#[test]
+fn two_swaps_into_one_product_keep_every_unit() {
+    let q = amend(
+        "KS",
+        "2024-07-01",
+        vec![
+            Change::Swap("SEAT".into(), "API_PRO".into()),
+            Change::Swap("SUPPORT".into(), "API_PRO".into()),
+        ],
+    );
+    assert_eq!(
+        priced(&q),
+        [
+            "SEAT S1 2024-07-01..2024-12-31 BRL x1/2 210.00 -210.00",
+            "API_PRO - 2024-07-01..2024-12-31 BRL x1/2 2400.00 7200.00",
+            "SUPPORT S2 2024-07-01..2024-12-31 BRL x1/2 120.00 -240.00",
+        ]
+    );
+    let pro = opened(&q)[0];
+    assert_eq!(
+        (pro.quantity, pro.revises.as_deref()),
+        (dec("3"), Some("S1"))
+    );
+}
+
+#[test]
+fn swaps_and_removals_that_would_break_the_book_are_refused_by_name() {
+    let err = |contract: &str, effective: &str, changes: Vec<Change>| {
+        quote_amend(
+            book(),
+            &AmendRequest {
+                contract: contract.into(),
+                effective: day(effective),
+                changes,
+                precision: Precision::MonthDay,
+            },
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    assert_eq!(
+        err(
+            "KS",
+            "2024-07-01",
+            vec![Change::Swap("SEAT".into(), "SEAT".into())]
+        ),
+        "--swap SEAT:SEAT: a product cannot be swapped for itself"
+    );
+    // RX is cancelled from its first day, but RY (another product) revises it.
+    assert_eq!(
+        err("KR", "2024-01-01", vec![Change::Remove("SEAT".into())]),
+        "line RX would be removed (cancelled from its first day), but line RY revises it; \
+         amend RY first or end RX instead"
+    );
 }

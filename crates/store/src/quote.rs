@@ -60,8 +60,9 @@ pub fn quote_changes(quote: &Quote) -> Vec<RowChange> {
                 extra: Vec::new(),
                 create_only: true,
             }),
-            // A new version of the row: the columns an amendment changes are set, the rest
-            // of the row (its dates, what it revises, columns of its own) stays.
+            // A new version of the row: the columns an amendment changes are set (its end:
+            // a line without one co-terminates with the contract it was charged to), the
+            // rest of the row (its start, what it revises, columns of its own) stays.
             LineChange::Replace(l) => {
                 for (column, value) in line_values(l) {
                     if matches!(
@@ -74,6 +75,7 @@ pub fn quote_changes(quote: &Quote) -> Vec<RowChange> {
                             | "billing_period_months"
                             | "billing_interval"
                             | "billing_interval_count"
+                            | "end_date"
                     ) {
                         changes.push(RowChange::Set {
                             schema: SUBSCRIPTIONS,
