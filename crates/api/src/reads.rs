@@ -70,8 +70,8 @@ pub(crate) fn plan_from(
         if k != "where" && params.iter().filter(|(p, _)| p == k).count() > 1 {
             return Err(ApiError::BadRequest(format!("parameter {k:?} given twice")));
         }
-        argv.push(format!("--{}", k.replace('_', "-")));
-        argv.push(v.clone());
+        // One argument, so that a value starting with '-' is read as the value it is.
+        argv.push(format!("--{}={v}", k.replace('_', "-")));
     }
     let cli = <Cli as clap::Parser>::try_parse_from(&argv).map_err(|e| {
         let text = e.to_string();

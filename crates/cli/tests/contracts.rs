@@ -818,6 +818,25 @@ fn amendment_classes_apply_and_leave_a_valid_book() {
         assert_eq!(q["total_in_reporting_currency"]["total"], "2880.00");
         let out = run(&["check", "--db", db]);
         assert!(out.starts_with("ok:"), "{out}");
+        // A renewal is recorded once: under another idempotency key, the second is refused.
+        let renew = |key: &str| {
+            expansa()
+                .args(["quote", "renew", "--db", db, "--contract", "KC", "--apply"])
+                .args(["--idempotency-key", key, "--format", "json"])
+                .output()
+                .unwrap()
+        };
+        assert!(renew("first").status.success());
+        let again = renew("second");
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(!again.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(
+                "contract KC is already renewed in the book (by C1-R20250101, \
+                 KC-A20240701-API_PRO-R20250101)"
+            ),
+            "{stderr}"
+        );
 
         let show = |contract: &str, at: &str| {
             json(&[

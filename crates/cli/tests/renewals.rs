@@ -173,10 +173,30 @@ fn the_window_and_the_day_have_checked_limits() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--within 3661: at most 3660 days"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("'--within <DAYS>': 3661: from 0 to 3660 days"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A negative window and a day the calendar lacks say so (not a clap range or a format).
+    for (flag, value, said) in [
+        ("--within", "-1", "-1: from 0 to 3660 days"),
+        (
+            "--at",
+            "2023-02-29",
+            "\"2023-02-29\": no such day in the calendar",
+        ),
+    ] {
+        let out = expansa()
+            .args(["renewals", "--data"])
+            .arg(book())
+            .arg(format!("{flag}={value}"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(said), "{stderr}");
+    }
     let out = expansa()
         .args(["renewals", "--data"])
         .arg(book())
@@ -338,9 +358,14 @@ fn the_api_answers_the_clis_json_and_renews_from_the_desk() {
         e["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("--within 3661: at most 3660 days"),
+            .contains("3661: from 0 to 3660 days"),
         "{e}"
     );
+    // A value starting with '-' is the parameter's value, not a flag of its own.
+    let (status, e) = get("/api/v1/renewals?within=-1");
+    assert_eq!(status, 400);
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("-1: from 0 to 3660 days"), "{e}");
     let (status, e) = get("/api/v1/renewals?top=3");
     assert_eq!(
         (status, e["error"]["code"].as_str()),

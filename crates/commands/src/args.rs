@@ -679,8 +679,22 @@ fn movement_kind(s: &str) -> Result<Kind, String> {
 }
 
 /// A day as the book writes it (YYYY-MM-DD).
-fn day(s: &str) -> Result<Date, String> {
-    parse_date(s.as_bytes()).ok_or_else(|| format!("{s:?}: expected a date YYYY-MM-DD"))
+pub(crate) fn day(s: &str) -> Result<Date, String> {
+    parse_date(s.as_bytes()).ok_or_else(|| {
+        let shaped = s.len() == 10
+            && s.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        if shaped {
+            format!("{s:?}: no such day in the calendar")
+        } else {
+            format!("{s:?}: expected a date YYYY-MM-DD")
+        }
+    })
 }
 
 /// Items of association mining.

@@ -7,16 +7,16 @@
 
 use crate::Format;
 use expansa_contracts::{render_renewals, renewal_desk, MAX_RENEWAL_WINDOW_DAYS};
-use expansa_ledger::{parse_date, Book, Date};
+use expansa_ledger::{Book, Date};
 
 /// `expansa renewals` flags (the book's are flattened beside them).
 #[derive(clap::Args, Debug)]
 pub(crate) struct RenewalsArgs {
     /// The desk's day (YYYY-MM-DD; default: today, UTC).
-    #[arg(long, value_parser = day)]
+    #[arg(long, value_parser = crate::args::day)]
     at: Option<Date>,
     /// Days on each side of --at whose contract ends are listed (at most 3660).
-    #[arg(long, default_value_t = 90, value_name = "DAYS")]
+    #[arg(long, default_value_t = 90, value_name = "DAYS", value_parser = within, allow_negative_numbers = true)]
     within: u32,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -32,17 +32,11 @@ pub struct RenewalsPlan {
 }
 
 impl RenewalsArgs {
-    /// The plan, checked before the book is read: the day inside the years a report reads,
-    /// the window at most [`MAX_RENEWAL_WINDOW_DAYS`].
+    /// The plan, checked before the book is read: the day inside the years a report reads
+    /// (the window was checked as the flag was read).
     pub(crate) fn plan(self) -> Result<RenewalsPlan, String> {
         let at = self.at.unwrap_or_else(today);
         crate::args::report_day("at", at)?;
-        if self.within > MAX_RENEWAL_WINDOW_DAYS {
-            return Err(format!(
-                "--within {}: at most {MAX_RENEWAL_WINDOW_DAYS} days (ten years on each side of --at)",
-                self.within
-            ));
-        }
         Ok(RenewalsPlan {
             at,
             within: self.within,
@@ -56,9 +50,19 @@ pub fn run(plan: &RenewalsPlan, book: &Book, format: expansa_ledger::Format) -> 
     render_renewals(&renewal_desk(book, plan.at, plan.within), format)
 }
 
-/// A day as the book writes it (YYYY-MM-DD).
-fn day(s: &str) -> Result<Date, String> {
-    parse_date(s.as_bytes()).ok_or_else(|| format!("{s:?}: expected a date YYYY-MM-DD"))
+/// `--within DAYS`: 0 to [`MAX_RENEWAL_WINDOW_DAYS`].
+fn within(s: &str) -> Result<u32, String> {
+    let days: i64 = s
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a whole number of days"))?;
+    u32::try_from(days)
+        .ok()
+        .filter(|d| *d <= MAX_RENEWAL_WINDOW_DAYS)
+        .ok_or_else(|| {
+            format!(
+                "{days}: from 0 to {MAX_RENEWAL_WINDOW_DAYS} days (ten years on each side of --at)"
+            )
+        })
 }
 
 /// Today, in UTC (the API sends the day it means, so its cached answers name it).

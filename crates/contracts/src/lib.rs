@@ -64,6 +64,12 @@ pub enum QuoteError {
         "{0}: no price (no contracted price for the customer and no list_price in products.csv)"
     )]
     NoPrice(String),
+    #[error("{product}: the new line starts in {month} and fx_rates.csv has no {currency} rate for that month (a line is valued at its first month's rate): add one")]
+    NoStartRate {
+        product: String,
+        currency: Currency,
+        month: expansa_ledger::Month,
+    },
     #[error("{product}: no fx rate for {currency} in or before {day}")]
     NoRate {
         product: String,
@@ -92,6 +98,8 @@ pub enum QuoteError {
         "contract {contract}: an uplift of {uplift}% prices the renewal at nothing or below: it must be more than -100"
     )]
     UpliftTooLow { contract: String, uplift: Decimal },
+    #[error("contract {contract} is already renewed in the book (by {lines}): a second renewal would count it twice")]
+    AlreadyRenewed { contract: String, lines: String },
     #[error("contract {0} holds no line on its last day: nothing to renew")]
     NothingToRenew(String),
     /// An amount of the quote is beyond what a [`Decimal`] holds (about 7.9 x 10^28), e.g.

@@ -81,9 +81,14 @@ pub struct Quote {
     /// effective day's month, summed exactly and rounded once: a figure for comparison, not
     /// what is charged.
     pub reporting_total: ReportingTotal,
-    /// The contract's MRR (reporting currency) before and after the quote takes effect.
+    /// The contract's MRR (reporting currency) before and after the quote takes effect: each
+    /// line at the exchange rate of its start month, as the book values it.
     pub mrr_before: Money,
     pub mrr_after: Money,
+    /// `mrr_after` with each new line at the rate of the line it revises or replaces
+    /// (constant currency: the change from `mrr_before` is the price change alone, without
+    /// the revaluation the movement report calls `fx`).
+    pub mrr_after_constant_currency: Money,
     pub changes: Vec<LineChange>,
     pub new_contract: Option<NewContract>,
 }
@@ -278,6 +283,7 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
     let mut lines = Vec::new();
     let mut changes = Vec::new();
     let mut mrr_after = view.mrr;
+    let mut mrr_constant = view.mrr;
     for w in &working {
         let product_id = book.products.ids.get(w.product).to_string();
         let term = book.products.items[w.product as usize]
@@ -340,6 +346,8 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
             if let Some(h) = slot.seg.filter(|_| today) {
                 mrr_after = add_money(mrr_after, -h.mrr)
                     .ok_or_else(|| too_large("the MRR after the amendment".into()))?;
+                mrr_constant = add_money(mrr_constant, -h.mrr)
+                    .ok_or_else(|| too_large("the MRR after the amendment".into()))?;
             }
             let written = match (slot.seg, slot.replaces) {
                 (Some(h), _) if h.start < effective => {
@@ -396,8 +404,14 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
             if let Some(change) = written {
                 if today {
                     if let LineChange::Open(new) | LineChange::Replace(new) = &change {
-                        mrr_after = add_money(mrr_after, new_line_mrr(book, &view, new)?)
-                            .ok_or_else(|| too_large("the MRR after the amendment".into()))?;
+                        let prior = slot.seg.or(slot.replaces).map(|h| h.start);
+                        let (mrr, constant) = new_line_mrr(book, &view, new, prior)?;
+                        let plus = |sum: Money, mrr: Money| {
+                            add_money(sum, mrr)
+                                .ok_or_else(|| too_large("the MRR after the amendment".into()))
+                        };
+                        mrr_after = plus(mrr_after, mrr)?;
+                        mrr_constant = plus(mrr_constant, constant)?;
                     }
                 }
                 changes.push(change);
@@ -418,6 +432,7 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
         reporting_total,
         mrr_before: view.mrr,
         mrr_after,
+        mrr_after_constant_currency: mrr_constant,
         changes,
         new_contract: None,
     })
@@ -513,11 +528,25 @@ fn swap<'a>(
 }
 
 /// Prices the renewal of a contract: a new term from the day after it ends.
+///
+/// A contract the book already holds the renewal of (lines revising its last day's lines, or
+/// a contract of the same customer from the next day: the renewal desk's `renewed`) is
+/// refused, naming the lines, so that a renewal is never recorded twice.
 pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteError> {
-    renew(book, &lines_of(book, &request.contract), request)
+    let quote = renew(book, &lines_of(book, &request.contract), request)?;
+    let by = crate::renewals::renewed_by(book, &request.contract);
+    if !by.is_empty() {
+        return Err(QuoteError::AlreadyRenewed {
+            contract: request.contract.clone(),
+            lines: by.join(", "),
+        });
+    }
+    Ok(quote)
 }
 
-/// [`quote_renew`] reading the contract's lines from `index` (built once for many quotes).
+/// [`quote_renew`] reading the contract's lines from `index` (built once for many quotes), as
+/// the renewal desk prices each contract: the price of its renewal whether or not the book
+/// already holds one (the desk tells that apart).
 pub fn quote_renew_indexed(
     book: &Book,
     index: &ContractIndex,
@@ -586,6 +615,7 @@ fn renew(book: &Book, own: &[LineIdx], request: &RenewRequest) -> Result<Quote, 
     let mut lines = Vec::new();
     let mut changes = Vec::new();
     let mut mrr_after = Money::ZERO;
+    let mut mrr_constant = Money::ZERO;
     for h in &view.lines {
         let product = book.lines.items[h.line as usize].product;
         let term = h.price_term_months;
@@ -658,7 +688,10 @@ fn renew(book: &Book, own: &[LineIdx], request: &RenewRequest) -> Result<Quote, 
             end: Some(new_end),
             revises: Some(h.line_id.clone()),
         };
-        mrr_after = add_money(mrr_after, new_line_mrr(book, &view, &new)?)
+        let (mrr, constant) = new_line_mrr(book, &view, &new, Some(h.start))?;
+        mrr_after = add_money(mrr_after, mrr)
+            .ok_or_else(|| too_large("the MRR after the renewal".into()))?;
+        mrr_constant = add_money(mrr_constant, constant)
             .ok_or_else(|| too_large("the MRR after the renewal".into()))?;
         changes.push(LineChange::Open(new));
     }
@@ -675,6 +708,7 @@ fn renew(book: &Book, own: &[LineIdx], request: &RenewRequest) -> Result<Quote, 
         reporting_total,
         mrr_before: view.mrr,
         mrr_after,
+        mrr_after_constant_currency: mrr_constant,
         changes,
         new_contract: Some(NewContract {
             id: new_id,
@@ -968,26 +1002,45 @@ fn convert(
         .ok_or_else(too_large)
 }
 
-fn new_line_mrr(book: &Book, view: &ContractView, line: &NewLine) -> Result<Money, QuoteError> {
+/// A new line's MRR at the rate of its start month (the rate the book values it at, which
+/// the import requires to be in fx_rates.csv), and at the rate of `prior`'s month: the start
+/// of the line it revises or replaces (constant currency; the movement report's split of
+/// `fx`), else its own.
+fn new_line_mrr(
+    book: &Book,
+    view: &ContractView,
+    line: &NewLine,
+    prior: Option<Date>,
+) -> Result<(Money, Money), QuoteError> {
+    let month = Month::of(line.start);
     let rate = book
-        .rate_to_reporting(Some(line.currency), Month::of(line.start))
-        .ok_or_else(|| QuoteError::NoRate {
+        .rate_of_month(line.currency, month)
+        .ok_or_else(|| QuoteError::NoStartRate {
             product: line.product_id.clone(),
             currency: line.currency,
-            day: line.start,
+            month,
         })?;
-    line_mrr(
-        line.quantity,
-        line.unit_price,
-        line.discount_pct,
-        line.billing_period,
-        rate,
-    )
-    .map_err(|e| QuoteError::LineMrr {
-        contract: view.id.clone(),
-        product: line.product_id.clone(),
-        reason: e.to_string(),
-    })
+    let prior_rate = match prior {
+        Some(day) => book
+            .rate_to_reporting(Some(line.currency), Month::of(day))
+            .unwrap_or(rate),
+        None => rate,
+    };
+    let mrr = |rate| {
+        line_mrr(
+            line.quantity,
+            line.unit_price,
+            line.discount_pct,
+            line.billing_period,
+            rate,
+        )
+        .map_err(|e| QuoteError::LineMrr {
+            contract: view.id.clone(),
+            product: line.product_id.clone(),
+            reason: e.to_string(),
+        })
+    };
+    Ok((mrr(rate)?, mrr(prior_rate)?))
 }
 
 /// A new line billed once per price term of `term` months.

@@ -295,6 +295,7 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
                 "reporting_currency": reporting.code(),
                 "mrr_before": mrr(quote.mrr_before),
                 "mrr_after": mrr(quote.mrr_after),
+                "mrr_after_constant_currency": mrr(quote.mrr_after_constant_currency),
             });
             v.to_string() + "\n"
         }
@@ -390,11 +391,23 @@ pub fn render_quote(quote: &Quote, format: Format) -> String {
                 ],
             );
             out += &format!(
-                "MRR ({}): {} -> {}\n",
+                "MRR ({}): {} -> {}",
                 reporting.code(),
                 locale.money(quote.mrr_before, reporting),
                 locale.money(quote.mrr_after, reporting)
             );
+            if quote.mrr_after_constant_currency != quote.mrr_after {
+                out += &format!(
+                    " ({} {})",
+                    locale.money(quote.mrr_after_constant_currency, reporting),
+                    if pt {
+                        "a câmbio constante"
+                    } else {
+                        "at constant exchange rates"
+                    }
+                );
+            }
+            out += "\n";
             out
         }
     }

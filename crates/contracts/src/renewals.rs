@@ -235,17 +235,28 @@ impl<'a> Renewals<'a> {
                 }
             }
         }
-        let twelve = |lines: &[LineIdx]| {
-            let units: i128 = lines
-                .iter()
-                .map(|&l| items[l as usize].mrr().scaled())
-                .sum();
+        let twelve = |mrr: &mut dyn Iterator<Item = Money>| {
+            let units: i128 = mrr.map(|m| m.scaled()).sum();
             Money::from_scaled(units * 12).expect("a book's MRR is far inside Money's range")
+        };
+        // A renewal line at the exchange rate of the line it renews (the one it revises, else
+        // the first held line in its currency): constant currency, so a renewal at an
+        // unchanged foreign price is renewed whole, whatever the rate did (docs/kpis.md).
+        let constant = |l: LineIdx| {
+            let line = &items[l as usize];
+            let prior = line.revises().filter(|r| held.contains(r)).or_else(|| {
+                held.iter()
+                    .copied()
+                    .find(|&h| items[h as usize].currency == line.currency)
+            });
+            prior
+                .and_then(|p| book.mrr_at_rate_of(l, Month::of(items[p as usize].start)))
+                .unwrap_or(line.mrr())
         };
         Some(Outcome {
             end,
-            arr: twelve(&held),
-            renewed_arr: twelve(&renewal),
+            arr: twelve(&mut held.iter().map(|&l| items[l as usize].mrr())),
+            renewed_arr: twelve(&mut renewal.iter().map(|&l| constant(l))),
             held,
             renewal,
         })
@@ -274,6 +285,25 @@ impl<'a> Renewals<'a> {
             .or_else(|| rivals.first());
         chosen == Some(&t)
     }
+}
+
+/// The lines of the book that renew contract `id` (its outcome as the desk decides it: lines
+/// revising its last day's lines, or a contract of the same customer starting the next day),
+/// in the book's order; empty when it is not renewed.
+pub(crate) fn renewed_by(book: &Book, id: &str) -> Vec<String> {
+    let index = Renewals::new(book);
+    let Some(&t) = index.by_id.get(id) else {
+        return Vec::new();
+    };
+    index
+        .outcome(t, &|_| true)
+        .map(|o| {
+            o.renewal
+                .iter()
+                .map(|&l| book.lines.ids.get(l).to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A renewal as quoted under the contract's own pricing.
@@ -381,7 +411,8 @@ pub fn renewal_desk(book: &Book, at: Date, within: u32) -> RenewalDesk {
                     ..RenewRequest::default()
                 };
                 let quote = quote_renew_indexed(book, &contracts, &request).map(|q| {
-                    let arr = times_twelve(q.mrr_after);
+                    // At constant exchange rates, as the renewed ARR (docs/kpis.md).
+                    let arr = times_twelve(q.mrr_after_constant_currency);
                     RenewalQuote {
                         start: q.effective,
                         end: q.end,
@@ -919,8 +950,15 @@ mod tests {
                     contract: term.id.clone(),
                     ..RenewRequest::default()
                 };
-                let whole = format!("{:?}", quote_renew(&book, &request));
-                let own = format!("{:?}", quote_renew_indexed(&book, &contracts, &request));
+                let whole = quote_renew(&book, &request);
+                let own = quote_renew_indexed(&book, &contracts, &request);
+                // A contract already renewed is refused by the quote; the desk still prices it.
+                if let Err(QuoteError::AlreadyRenewed { lines, .. }) = &whole {
+                    assert_eq!(lines, &renewed_by(&book, &term.id).join(", "));
+                    assert!(own.is_ok(), "{name}: {}", term.id);
+                    continue;
+                }
+                let (whole, own) = (format!("{whole:?}"), format!("{own:?}"));
                 assert_eq!(own, whole, "{name}: {}", term.id);
             }
         }

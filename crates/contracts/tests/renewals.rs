@@ -268,3 +268,42 @@ fn an_unlinked_renewal_renews_one_contract_only() {
         ]
     );
 }
+
+/// testdata/renewals-fx (NOTES.md there): a renewal at an unchanged foreign price is renewed
+/// whole at constant exchange rates; a renewal whose first month has no rate is not priced.
+#[test]
+fn renewals_are_measured_at_constant_exchange_rates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/renewals-fx");
+    let book = read_book(&dir, &ImportOptions::default(), &NoProgress).unwrap();
+    let months = renewal_months(&book, month("2024-12"), month("2024-12"), &|_| true);
+    let m = &months[0];
+    assert_eq!(
+        (m.arr, m.renewed_arr, m.renewed_arr_gross),
+        (money("6000"), money("6000"), money("6000"))
+    );
+    assert_eq!(m.gross_rate().map(|r| r.to_string()), Some("1".into()));
+    let desk = renewal_desk(&book, day("2024-12-31"), 400);
+    let u = desk.rows.iter().find(|r| r.contract == "U").unwrap();
+    let q = u.quote.as_ref().unwrap();
+    assert_eq!((q.arr, q.change), (money("6000"), money("0")));
+    assert_eq!(u.status, RenewalStatus::Renewed);
+    let e = quote_renew(
+        &book,
+        &RenewRequest {
+            contract: "U".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "contract U is already renewed in the book (by U1-R20250101): a second renewal would \
+         count it twice"
+    );
+    let v = desk.rows.iter().find(|r| r.contract == "V").unwrap();
+    assert_eq!(
+        v.quote.as_ref().unwrap_err().to_string(),
+        "API: the new line starts in 2026-01 and fx_rates.csv has no USD rate for that month \
+         (a line is valued at its first month's rate): add one"
+    );
+}

@@ -169,7 +169,7 @@ pub fn kpis(
             k.gross_renewal_rate = notes.null(
                 renewals.gross_rate(),
                 totals.month,
-                "gross_renewal_rate and net_renewal_rate are null: no contract's term ends in the month",
+                "gross_renewal_rate and net_renewal_rate are null: no ARR is up for renewal in the month (no contract's term ends in it holding a line worth anything on its last day)",
             );
             k.net_renewal_rate = renewals.net_rate();
             k

@@ -53,6 +53,39 @@ impl Book {
             .map(|r| r.rate)
     }
 
+    /// The rate a line starting in `month` is valued at: that month's own rate in
+    /// fx_rates.csv (the import requires it of every line in another currency); 1 for the
+    /// reporting currency. `None` when the month has no rate of `currency`.
+    pub fn rate_of_month(&self, currency: Currency, month: Month) -> Option<Decimal> {
+        if currency == self.currency() {
+            return Some(Decimal::ONE);
+        }
+        self.fx_rates
+            .iter()
+            .find(|r| r.currency == currency && r.month == month)
+            .map(|r| r.rate)
+    }
+
+    /// Line `l`'s MRR at the exchange rate of `month` instead of its own start month's: the
+    /// constant-currency MRR the movement report measures a price change with (docs/
+    /// movement-rules.md, "the `fx` movement"). The line's own MRR for the reporting currency;
+    /// `None` when no rate of `month` or before exists, or the MRR is out of range.
+    pub fn mrr_at_rate_of(&self, l: LineIdx, month: Month) -> Option<Money> {
+        let line = &self.lines.items[l as usize];
+        if line.currency == self.currency() {
+            return Some(line.mrr());
+        }
+        let rate = self.rate_to_reporting(Some(line.currency), month)?;
+        crate::line_mrr(
+            line.quantity.get(),
+            line.unit_price.get(),
+            line.discount_pct.get(),
+            line.billing_period,
+            rate,
+        )
+        .ok()
+    }
+
     /// The contracted price of `product` for `customer` valid on `day`, if any.
     pub fn contracted_price(
         &self,

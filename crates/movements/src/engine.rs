@@ -1,6 +1,4 @@
-use expansa_ledger::{
-    line_mrr, Book, Currency, CustomerIdx, Date, LineIdx, Money, Month, Offer, ProductIdx,
-};
+use expansa_ledger::{Book, Currency, CustomerIdx, Date, LineIdx, Money, Month, Offer, ProductIdx};
 use rayon::prelude::*;
 use std::fmt;
 use std::str::FromStr;
@@ -990,23 +988,9 @@ impl CustomerMonth<'_> {
     fn price_and_fx(&self, l: LineIdx, p: LineIdx) -> (Money, Money) {
         let book = self.book;
         let (new, old) = (&book.lines.items[l as usize], &book.lines.items[p as usize]);
-        let whole = new.mrr() - old.mrr();
-        if new.currency == book.currency() {
-            return (whole, Money::ZERO);
-        }
-        let Some(rate) = book.rate_to_reporting(Some(new.currency), Month::of(old.start)) else {
-            return (whole, Money::ZERO);
-        };
-        let at_old_rate = line_mrr(
-            new.quantity.get(),
-            new.unit_price.get(),
-            new.discount_pct.get(),
-            new.billing_period,
-            rate,
-        );
-        match at_old_rate {
-            Ok(at_old_rate) => (at_old_rate - old.mrr(), new.mrr() - at_old_rate),
-            Err(_) => (whole, Money::ZERO),
+        match book.mrr_at_rate_of(l, Month::of(old.start)) {
+            Some(at_old_rate) => (at_old_rate - old.mrr(), new.mrr() - at_old_rate),
+            None => (new.mrr() - old.mrr(), Money::ZERO),
         }
     }
 }
