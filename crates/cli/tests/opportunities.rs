@@ -448,7 +448,14 @@ fn bad_requests_are_clear_errors() {
         &["rules", "--at", "2024-12-31", "--itemsets"],
         "--format json",
     );
-    usage(&["rules", "--at", "2024-13-01"], "expected a date");
+    usage(
+        &["rules", "--at", "2024-13-01"],
+        "\"2024-13-01\": no such day in the calendar",
+    );
+    usage(
+        &["rules", "--at", "31/12/2024"],
+        "expected a date YYYY-MM-DD",
+    );
     usage(
         &["evaluate", "--cutoff", "2024-04-30", "--k", "0"],
         "--k must be at least 1",
