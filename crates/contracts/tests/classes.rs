@@ -3,30 +3,17 @@
 //! first day, one term for the amount and the lines written, yearly segments (MDQ), lines in
 //! more than one currency; and the properties that hold on any such amendment.
 
+mod common;
+use common::*;
 use expansa_contracts::{
     quote_amend, quote_renew, AmendRequest, Change, LineChange, Precision, Quote, QuoteLine,
     RenewRequest, Term,
 };
-use expansa_import::{read_book, ImportOptions, NoProgress};
 use expansa_ledger::{Book, Currency, Date, Decimal, Month, RoundingStrategy};
 use proptest::prelude::*;
-use std::path::Path;
-use std::sync::OnceLock;
 
 fn book() -> &'static Book {
-    static BOOK: OnceLock<Book> = OnceLock::new();
-    BOOK.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/contracts-classes");
-        read_book(&dir, &ImportOptions::default(), &NoProgress).expect("the book reads")
-    })
-}
-
-fn day(s: &str) -> Date {
-    s.parse().unwrap()
-}
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
+    testdata("contracts-classes")
 }
 
 fn amend(contract: &str, effective: &str, changes: Vec<Change>) -> Quote {

@@ -3,30 +3,17 @@
 //! contract and its end; renewals that would leave the calendar are refused the same way.
 //! The book is testdata/contracts-far-end.
 
+mod common;
+use common::*;
 use expansa_contracts::{
     contract, quote_amend, quote_renew, AmendRequest, Change, Precision, Quote, QuoteError,
     RenewRequest, Term,
 };
-use expansa_import::{read_book, ImportOptions, NoProgress};
 use expansa_ledger::{Book, Date, Decimal, SmallDecimal};
 use proptest::prelude::*;
-use std::path::Path;
-use std::sync::OnceLock;
 
 fn book() -> &'static Book {
-    static BOOK: OnceLock<Book> = OnceLock::new();
-    BOOK.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/contracts-far-end");
-        read_book(&dir, &ImportOptions::default(), &NoProgress).expect("the book reads")
-    })
-}
-
-fn day(s: &str) -> Date {
-    s.parse().unwrap()
-}
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
+    testdata("contracts-far-end")
 }
 
 fn amend(book: &Book, changes: Vec<Change>, precision: Precision) -> Result<Quote, QuoteError> {

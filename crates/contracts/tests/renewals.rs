@@ -1,28 +1,17 @@
 //! The renewal desk and the monthly renewals on the hand-checked book of testdata/renewals
 //! (every figure worked by hand in testdata/renewals/NOTES.md).
 
+mod common;
+use common::*;
 use expansa_contracts::{
     quote_renew, render_renewals, renewal_desk, renewal_months, RenewRequest, RenewalStatus,
 };
 use expansa_import::{read_book, ImportOptions, NoProgress};
-use expansa_ledger::{Book, Date, Format, Locale, Money, Month};
+use expansa_ledger::{Book, Format, Locale, Money};
 use std::path::Path;
 
 fn book() -> Book {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/renewals");
-    read_book(&dir, &ImportOptions::default(), &NoProgress).expect("the renewals book reads")
-}
-
-fn day(s: &str) -> Date {
-    s.parse().unwrap()
-}
-
-fn money(s: &str) -> Money {
-    Money::from_decimal(s.parse().unwrap())
-}
-
-fn month(s: &str) -> Month {
-    Month::of(day(&format!("{s}-01")))
+    testdata("renewals").clone()
 }
 
 #[test]

@@ -1,25 +1,16 @@
 //! The worked examples of the contracts issue (real Salesforce CPQ results, to the cent), on
 //! the book in testdata/contracts, and the bad-input cases.
 
+mod common;
+use common::*;
 use expansa_contracts::{
     contract, quote_amend, quote_renew, AmendRequest, Change, LineChange, Precision, Quote,
     QuoteError, RenewRequest,
 };
-use expansa_import::{read_book, ImportOptions, NoProgress};
-use expansa_ledger::{Book, Date, Decimal, RenewalPricing};
-use std::path::Path;
+use expansa_ledger::{Book, RenewalPricing};
 
 fn book() -> Book {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/contracts");
-    read_book(&dir, &ImportOptions::default(), &NoProgress).expect("the contracts book reads")
-}
-
-fn day(s: &str) -> Date {
-    s.parse().unwrap()
-}
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
+    testdata("contracts").clone()
 }
 
 fn amend(
