@@ -20,7 +20,7 @@ pub use quote::{
 pub use render::{render_contract, render_quote};
 pub use renewals::{
     render_renewals, renewal_desk, renewal_months, EvergreenRow, RenewalDesk, RenewalMonth,
-    RenewalQuote, RenewalRow, RenewalStatus, MAX_RENEWAL_WINDOW_DAYS,
+    RenewalQuote, RenewalRow, RenewalStatus, MAX_EVERGREEN_LISTED, MAX_RENEWAL_WINDOW_DAYS,
 };
 
 use expansa_ledger::{
@@ -206,25 +206,80 @@ fn lines_of(book: &Book, id: &str) -> Vec<LineIdx> {
 
 /// Every contract's lines, found in one pass over the book: quoting many contracts (the
 /// renewal desk) reads each contract's own lines instead of the whole book per contract.
-pub struct ContractIndex {
-    lines: std::collections::HashMap<String, Vec<LineIdx>>,
+/// Compact: the line indices grouped by contract in one vector (contract `k`'s lines are
+/// `order[offsets[k]..offsets[k + 1]]`, in the book's order), contracts numbered in the order
+/// their first line comes.
+pub struct ContractIndex<'a> {
+    ids: Vec<&'a str>,
+    by_id: std::collections::HashMap<&'a str, u32>,
+    offsets: Vec<u32>,
+    order: Vec<LineIdx>,
 }
 
-impl ContractIndex {
-    pub fn new(book: &Book) -> ContractIndex {
-        let mut lines: std::collections::HashMap<String, Vec<LineIdx>> = Default::default();
-        for l in 0..book.lines.len() as LineIdx {
+impl<'a> ContractIndex<'a> {
+    pub fn new(book: &'a Book) -> ContractIndex<'a> {
+        let n = book.lines.len();
+        let mut ids: Vec<&'a str> = Vec::new();
+        let mut by_id: std::collections::HashMap<&'a str, u32> = Default::default();
+        let mut of_line: Vec<u32> = Vec::with_capacity(n);
+        for l in 0..n as LineIdx {
             let id = book.lines.contract_id(l);
-            if !id.is_empty() {
-                lines.entry(id.to_string()).or_default().push(l);
-            }
+            let k = *by_id.entry(id).or_insert_with(|| {
+                ids.push(id);
+                (ids.len() - 1) as u32
+            });
+            of_line.push(k);
         }
-        ContractIndex { lines }
+        // A counting sort of the lines by contract, stable: each contract's lines in book order.
+        let mut offsets = vec![0u32; ids.len() + 1];
+        for &k in &of_line {
+            offsets[k as usize + 1] += 1;
+        }
+        for k in 0..ids.len() {
+            offsets[k + 1] += offsets[k];
+        }
+        let mut next = offsets.clone();
+        let mut order = vec![0 as LineIdx; n];
+        for (l, &k) in of_line.iter().enumerate() {
+            order[next[k as usize] as usize] = l as LineIdx;
+            next[k as usize] += 1;
+        }
+        ContractIndex {
+            ids,
+            by_id,
+            offsets,
+            order,
+        }
     }
 
     /// The lines of contract `id` (none for an unknown one).
-    fn lines(&self, id: &str) -> &[LineIdx] {
-        self.lines.get(id).map_or(&[], Vec::as_slice)
+    pub fn lines(&self, id: &str) -> &[LineIdx] {
+        self.by_id.get(id).map_or(&[], |&k| self.lines_of(k))
+    }
+
+    /// The number of contracts with lines.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the book has no line.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Contract `k`'s id.
+    pub fn id(&self, k: u32) -> &'a str {
+        self.ids[k as usize]
+    }
+
+    /// Contract `k`'s lines.
+    pub fn lines_of(&self, k: u32) -> &[LineIdx] {
+        &self.order[self.offsets[k as usize] as usize..self.offsets[k as usize + 1] as usize]
+    }
+
+    /// The number of contract `id`, if it has lines.
+    pub fn find(&self, id: &str) -> Option<u32> {
+        self.by_id.get(id).copied()
     }
 }
 
