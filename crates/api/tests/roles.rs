@@ -25,7 +25,9 @@ fn root() -> PathBuf {
 async fn stores(dir: &Path) -> Vec<Store> {
     let mut urls = vec![format!("sqlite:{}", dir.join("roles.db").display())];
     if let Ok(admin) = std::env::var("EXPANSA_TEST_POSTGRES") {
-        let name = format!("expansa_t_roles_{}", std::process::id());
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("expansa_t_roles_{}_{n}", std::process::id());
         urls.push(
             expansa_store::create_postgres_database(&admin, &name)
                 .await
