@@ -6,7 +6,7 @@
 const TEXT = {
   "pt-BR": {
     from: "De", to: "Até", segment: "Segmento", channel: "Canal", family: "Família", all: "todos",
-    add_widget: "Adicionar widget", add: "Adicionar", api_key: "Chave de API", remove: "Remover",
+    add_widget: "Adicionar widget", add: "Adicionar", api_key: "Chave de API", logout: "Sair", remove: "Remover",
     vs_prev: "vs. mês anterior", loading: "Carregando…", saved: "Layout salvo.",
     need_key: "Informe uma chave de API para salvar o layout.", save_failed: "Não foi possível salvar o layout: ",
     load_failed: "Não foi possível carregar: ", trail: "Clientes e linhas por trás de", customer: "Cliente",
@@ -42,7 +42,7 @@ const TEXT = {
   },
   en: {
     from: "From", to: "To", segment: "Segment", channel: "Channel", family: "Family", all: "all",
-    add_widget: "Add widget", add: "Add", api_key: "API key", remove: "Remove",
+    add_widget: "Add widget", add: "Add", api_key: "API key", logout: "Log out", remove: "Remove",
     vs_prev: "vs. previous month", loading: "Loading…", saved: "Layout saved.",
     need_key: "Enter an API key to save the layout.", save_failed: "Could not save the layout: ",
     load_failed: "Could not load: ", trail: "Customers and lines behind", customer: "Customer",
@@ -171,8 +171,26 @@ function lastDay(month) {
 }
 
 // ---- API ----------------------------------------------------------------------------------
+// Who is logged in (GET /api/v1/session): a session's writes carry its CSRF token; an API key
+// typed in the bar is sent instead when there is one.
+let session = { kind: "anonymous", name: null, role: "viewer", csrf: null };
+
+function withAuth(options) {
+  const headers = Object.assign({}, options.headers || {});
+  const key = $("api-key").value.trim();
+  if (key && !headers.Authorization) headers.Authorization = `Bearer ${key}`;
+  const method = (options.method || "GET").toUpperCase();
+  if (method !== "GET" && session.csrf && !headers.Authorization) headers["X-CSRF-Token"] = session.csrf;
+  return Object.assign({}, options, { headers, credentials: "same-origin" });
+}
+
+// Whether the page may write: a key typed in the bar, or a session.
+function mayWrite() {
+  return Boolean($("api-key").value.trim() || session.csrf);
+}
+
 async function api(path, options = {}) {
-  const response = await fetch(path, options);
+  const response = await fetch(path, withAuth(options));
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const message = body.error ? body.error.message : response.statusText;
@@ -523,11 +541,9 @@ function renderRenewals(body) {
 async function renewFromDesk(contract, line) {
   // `quote renew --apply` for the row: POST /api/v1/quotes/renew, idempotent per contract.
   // The server refuses it without a write key; its answer is shown as it is.
-  const key = $("api-key").value.trim();
   line.className = "desk-status";
   line.textContent = t("renewing");
   const headers = { "Content-Type": "application/json", "Idempotency-Key": `desk-renew-${contract}` };
-  if (key) headers.Authorization = `Bearer ${key}`;
   try {
     const body = await api("/api/v1/quotes/renew", {
       method: "POST", headers, body: JSON.stringify({ contract, apply: true }),
@@ -584,14 +600,12 @@ function scheduleSave() {
 }
 
 async function saveLayout() {
-  const key = $("api-key").value.trim();
-  if (!key) { status(t("need_key")); return; }
+  if (!mayWrite()) { status(t("need_key")); return; }
   try {
     await api(`/api/v1/dashboards/${encodeURIComponent(dashboardId)}`, {
       method: "PUT",
       headers: {
         "Content-Type": "application/json",
-        Authorization: `Bearer ${key}`,
         "Idempotency-Key": crypto.randomUUID(),
       },
       body: JSON.stringify({ widgets: layoutWidgets() }),
@@ -719,8 +733,7 @@ async function importRequest() {
 }
 
 async function previewImport() {
-  const key = $("api-key").value.trim();
-  if (!key) { importStatus(t("need_key_import"), "failed"); return; }
+  if (!mayWrite()) { importStatus(t("need_key_import"), "failed"); return; }
   if (!$("import-files").files.length) { importStatus(t("need_files"), "failed"); return; }
   forgetPreview();
   importState.preview = null;
@@ -729,11 +742,11 @@ async function previewImport() {
   renderImport();
   importStatus(t("previewing"));
   try {
-    const response = await fetch("/api/v1/imports/preview", {
+    const response = await fetch("/api/v1/imports/preview", withAuth({
       method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify(await importRequest()),
-    });
+    }));
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
       importState.error = body.error || { code: String(response.status), message: response.statusText, problems: [] };
@@ -756,8 +769,7 @@ async function previewImport() {
 }
 
 async function commitImport() {
-  const key = $("api-key").value.trim();
-  if (!key) { importStatus(t("need_key_import"), "failed"); return; }
+  if (!mayWrite()) { importStatus(t("need_key_import"), "failed"); return; }
   if (!importState.token) return;
   $("import-commit").disabled = true;
   importStatus(t("committing"));
@@ -765,7 +777,7 @@ async function commitImport() {
     // One idempotency key per previewed book: a retry answers the first commit.
     const body = await api(`/api/v1/imports/${encodeURIComponent(importState.token)}/commit`, {
       method: "POST",
-      headers: { Authorization: `Bearer ${key}`, "Idempotency-Key": importState.idempotency },
+      headers: { "Idempotency-Key": importState.idempotency },
     });
     importState.committed = body;
     importStatus(body.event === null ? t("unchanged") : t("committed") + body.event, "done");
@@ -829,12 +841,37 @@ async function setupImport() {
   document.body.dataset.importReady = "true";
 }
 
+// The session: without one (and without public reads) the login page; else who is logged in,
+// a logout button, and what the role cannot do hidden.
+async function loadSession() {
+  const response = await fetch("/api/v1/session", { credentials: "same-origin" });
+  if (response.status === 401 && !$("api-key").value.trim()) {
+    location.assign(`/login${document.cookie.includes("expansa") ? "?expired=1" : ""}`);
+    return false;
+  }
+  if (response.ok) session = await response.json();
+  const who = $("who");
+  who.textContent = session.kind === "user" ? `${session.name} (${session.role})` : "";
+  $("logout").hidden = session.kind !== "user";
+  // What a logged-in user's role cannot do is hidden (a key's role is checked by the server).
+  if (session.kind === "user") document.body.dataset.role = session.role;
+  document.body.dataset.user = session.kind === "user" ? session.name : "";
+  return true;
+}
+
+async function logout() {
+  await fetch("/logout", withAuth({ method: "POST" })).catch(() => {});
+  location.assign("/login");
+}
+
 async function start() {
+  $("api-key").value = localStorage.getItem("expansa.key") || "";
+  if (!(await loadSession())) return;
+  $("logout").addEventListener("click", logout);
   const known = await api("/assets/widgets.json");
   WIDGETS = new Map(known.widgets.map((w) => [w.id, w]));
   GRID = { columns: known.columns, rows: known.rows };
   grid = GridStack.init({ column: GRID.columns, cellHeight: 70, margin: 6, float: false, draggable: { handle: ".widget-head" } }, "#grid");
-  $("api-key").value = localStorage.getItem("expansa.key") || "";
   $("api-key").addEventListener("change", () => localStorage.setItem("expansa.key", $("api-key").value.trim()));
   applyLanguage();
   setupImport().catch((e) => importStatus(t("load_failed") + e.message, "failed"));

@@ -17,6 +17,11 @@ pub enum ApiError {
     MissingIdempotencyKey(String),
     /// No or a bad API key (401, `unauthorized`).
     Unauthorized(String),
+    /// Known, but not allowed: a role too low, a session write without its CSRF token (403,
+    /// `forbidden`).
+    Forbidden(String),
+    /// Too many attempts (429, `too_many_requests`, with `Retry-After`).
+    TooManyRequests(String),
     /// No such thing (404, `not_found`).
     NotFound(String),
     /// The path exists, the method does not (405, `method_not_allowed`).
@@ -54,7 +59,7 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code: bad_request, missing_idempotency_key, unauthorized, not_found,
+    /// Stable code: bad_request, missing_idempotency_key, unauthorized, forbidden, not_found,
     /// method_not_allowed, request_timeout, conflict, payload_too_large, unsupported_media_type,
     /// idempotency_key_reused, invalid_book, invalid_source, invalid_layout, too_many_requests, busy, internal (and,
     /// for any other status the HTTP layer answers, a code named after it: see docs/api.md).
@@ -83,6 +88,8 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "missing_idempotency_key", m)
             }
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m),
+            ApiError::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
             ApiError::MethodNotAllowed(m) => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", m)
@@ -181,6 +188,11 @@ impl IntoResponse for ApiError {
                 axum::http::header::RETRY_AFTER,
                 BUSY_RETRY_AFTER_SECONDS.into(),
             );
+        }
+        if matches!(self, ApiError::TooManyRequests(_)) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, 60.into());
         }
         response
     }

@@ -4,11 +4,13 @@
 //! it. Report endpoints take the CLI's parameters (`from=2024-01` is `--from 2024-01`) and run
 //! the very same plan ([`expansa_commands::execute`]), so the API and the CLI accept the same
 //! input, refuse it with the same words and print the same numbers. Every error is one JSON
-//! shape ([`error::ErrorBody`]), the framework's own refusals included. Writes need an API key
-//! and an `Idempotency-Key`. [`serve_on`] bounds what each connection and client may hold
+//! shape ([`error::ErrorBody`]), the framework's own refusals included. Every request but the
+//! pages and the login needs a session or an API key with the role [`auth::need`] names;
+//! writes also need an `Idempotency-Key`. [`serve_on`] bounds what each connection and client may hold
 //! ([`Limits`]).
 
 mod assets;
+pub mod auth;
 mod books;
 mod error;
 mod http;
@@ -25,11 +27,12 @@ pub use error::{ApiError, ErrorBody};
 pub use limits::Limits;
 pub use server::{init_logging, serve_on, MAX_HEAD};
 
+use auth::Principal;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::Router;
 use books::BookCache;
-use expansa_store::{ApiKey, Idempotency, Store};
+use expansa_store::{Idempotency, SessionLimits, Store};
 use governor::DefaultKeyedRateLimiter;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -42,8 +45,14 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 /// How the server treats requests.
 #[derive(Clone, Debug, Default)]
 pub struct ApiConfig {
-    /// Reads need an API key too.
-    pub private_reads: bool,
+    /// Reads need no session or key (`serve --public-reads`, on a loopback address only).
+    pub public_reads: bool,
+    /// A TLS proxy is in front: a non-loopback address may be served without TLS.
+    pub behind_proxy: bool,
+    /// Session cookies are `Secure` (served over TLS, or behind a TLS proxy).
+    pub secure_cookies: bool,
+    /// How long sessions live.
+    pub sessions: SessionLimits,
     /// Timeouts, sizes, connections and request rates.
     pub limits: Limits,
 }
@@ -57,6 +66,8 @@ pub struct AppState {
     imports: imports::Imports,
     /// Requests per client (peer IP address).
     limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Login attempts per client and per user name.
+    logins: Arc<auth::LoginLimits>,
 }
 
 impl AppState {
@@ -65,48 +76,25 @@ impl AppState {
             books: BookCache::new(store.clone()),
             imports: imports::Imports::default(),
             limiter: Arc::new(config.limits.limiter()),
+            logins: Arc::new(auth::LoginLimits::new()),
             store,
             config,
         })
     }
 
-    /// The API key of the request, required.
-    async fn key(&self, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
-        let token = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "send an API key as `Authorization: Bearer KEY` (create one with `expansa keys create`)".into(),
-                )
-            })?;
-        self.store
-            .authenticate(token)
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))
-    }
-
-    /// Checks a write: its API key, and the idempotency key its answer is kept under (scoped to
-    /// the API key), with the request it answers: `what` (method and path) and `body`.
-    async fn writer(
+    /// Checks a write of `who` and returns the idempotency key its answer is kept under
+    /// (scoped to the user or API key), with the request it answers: `what` (method and path)
+    /// and `body`. Who may write was decided by [`auth::authorize`].
+    fn writer(
         &self,
+        who: &Principal,
         headers: &HeaderMap,
         what: &str,
         body: &[u8],
-    ) -> Result<(ApiKey, Idempotency), ApiError> {
-        let key = self.key(headers).await?;
-        let scoped = format!("api:{}:{}", key.id, idempotency_key(headers)?);
+    ) -> Result<Idempotency, ApiError> {
+        let scoped = format!("{}:{}", who.scope(), idempotency_key(headers)?);
         let request = [what.as_bytes(), b"\n", body].concat();
-        Ok((key, Idempotency::new(scoped, &request)))
-    }
-
-    /// Checks a read: a key only when reads are private.
-    async fn may_read(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        if self.config.private_reads {
-            self.key(headers).await?;
-        }
-        Ok(())
+        Ok(Idempotency::new(scoped, &request))
     }
 }
 
@@ -167,8 +155,15 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/api/v1/{table}/{id}",
             get(rows::show).put(rows::replace).delete(rows::remove),
         )
+        .route("/api/v1/session", get(auth::whoami))
         .route("/", get(assets::index))
+        .route("/login", get(assets::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
         .route("/assets/{*file}", get(assets::file))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
@@ -211,6 +206,7 @@ pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Resul
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     let address = listener.local_addr()?;
+    exposure(address.ip(), &config)?;
     let state = AppState::new(store, config);
     // The latest book is read before the first request, not by it (and the 200 behind it).
     let started = std::time::Instant::now();
@@ -236,6 +232,25 @@ pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Resul
         "limits"
     );
     serve_on(listener, state, shutdown_signal()).await
+}
+
+/// Refuses to serve what a network could read: `--public-reads` is for a loopback address only,
+/// and a non-loopback address needs TLS in front (`--behind-proxy`).
+pub fn exposure(ip: IpAddr, config: &ApiConfig) -> anyhow::Result<()> {
+    if ip.is_loopback() {
+        return Ok(());
+    }
+    if config.public_reads {
+        anyhow::bail!(
+            "--public-reads lets anyone read the book: it is refused on {ip}, which is not a loopback address (bind 127.0.0.1 or ::1, or drop --public-reads)"
+        );
+    }
+    if !config.behind_proxy {
+        anyhow::bail!(
+            "{ip} is not a loopback address: sessions and keys would cross the network in clear; put a TLS proxy in front and pass --behind-proxy, or bind 127.0.0.1"
+        );
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what systemd and docker send): either

@@ -215,7 +215,7 @@ pub struct WriteHeaders {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "expansa", description = "MRR movements, KPIs, cohorts, opportunities, contracts and quotes over a book of recurring revenue. Money is exact: amounts are decimal strings. Writes need `Authorization: Bearer KEY` (`expansa keys create`) and an `Idempotency-Key`."),
+    info(title = "expansa", description = "MRR movements, KPIs, cohorts, opportunities, contracts and quotes over a book of recurring revenue. Money is exact: amounts are decimal strings. Every request needs a session (POST /login) or `Authorization: Bearer KEY` (`expansa keys create --role viewer|analyst|admin`) with the role the endpoint needs; a session's writes send its CSRF token in `X-CSRF-Token`; writes need an `Idempotency-Key`."),
     paths(
         crate::reads::movements,
         crate::reads::movement_detail,
@@ -240,6 +240,7 @@ pub struct WriteHeaders {
         crate::rows::remove,
         crate::assets::get_dashboard,
         crate::assets::put_dashboard,
+        crate::auth::whoami,
     ),
     components(schemas(crate::ErrorBody, crate::error::ErrorDetail, crate::error::ProblemBody, RulesName)),
     modifiers(&Security, &HttpLayer),

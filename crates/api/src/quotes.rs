@@ -64,6 +64,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
               (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 pub async fn amend(
     State(s): State<Arc<AppState>>,
+    who: crate::auth::Principal,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -82,7 +83,10 @@ pub async fn amend(
     }
     params.extend(b.precision.map(|p| ("precision".to_string(), p)));
     let command = ["quote", "amend"];
-    quote(&s, &headers, &command, params, b.apply, "amend", &body).await
+    quote(
+        &s, &who, &headers, &command, params, b.apply, "amend", &body,
+    )
+    .await
 }
 
 /// Prices a renewal; `apply` records it.
@@ -92,6 +96,7 @@ pub async fn amend(
               (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 pub async fn renew(
     State(s): State<Arc<AppState>>,
+    who: crate::auth::Principal,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -100,13 +105,18 @@ pub async fn renew(
     params.extend(b.pricing.map(|p| ("pricing".to_string(), p)));
     params.extend(b.uplift.map(|p| ("uplift".to_string(), p)));
     let command = ["quote", "renew"];
-    quote(&s, &headers, &command, params, b.apply, "renew", &body).await
+    quote(
+        &s, &who, &headers, &command, params, b.apply, "renew", &body,
+    )
+    .await
 }
 
 /// Runs `command` with `params`; with `apply`, records the quote (`what`: amend or renew) once
 /// per Idempotency-Key and `body`.
+#[allow(clippy::too_many_arguments)]
 async fn quote(
     s: &AppState,
+    who: &crate::auth::Principal,
     headers: &HeaderMap,
     command: &[&str],
     params: Vec<(String, String)>,
@@ -141,11 +151,10 @@ async fn quote(
         plan_from(&cmd, &unique, &allowed)?
     };
     if !apply {
-        s.may_read(headers).await?;
         return crate::reads::run_plan(s, plan, as_of).await;
     }
     let path = format!("POST /api/v1/quotes/{what}");
-    let (key, idempotency) = s.writer(headers, &path, body).await?;
+    let idempotency = s.writer(who, headers, &path, body)?;
     if let Some((event, response)) = s.store.replay(&idempotency).await? {
         let outcome = expansa_store::WriteOutcome {
             event,
@@ -162,11 +171,7 @@ async fn quote(
         _ => unreachable!("the plan of a quote command"),
     }
     .map_err(anyhow::Error::from)?;
-    let actor = actor(
-        &key,
-        headers,
-        &format!("{what} contract {}", quote.contract),
-    );
+    let actor = actor(who, headers, &format!("{what} contract {}", quote.contract));
     let outcome = s.store.apply_quote(&quote, &actor, &idempotency).await?;
     replayable(outcome, StatusCode::OK, || {
         render_quote(&quote, Format::Json)

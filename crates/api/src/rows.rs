@@ -113,10 +113,8 @@ fn row_from_json(schema: &Schema, body: &[u8], id: Option<&str>) -> Result<Table
 pub async fn list(
     State(s): State<Arc<AppState>>,
     Path(table): Path<String>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    s.may_read(&headers).await?;
     let schema = schema(&table)?;
     let (mut limit, mut offset, mut as_of) = (100usize, 0usize, AsOf::Latest);
     let mut filters: Vec<(usize, String)> = Vec::new();
@@ -174,9 +172,7 @@ pub async fn list(
 pub async fn show(
     State(s): State<Arc<AppState>>,
     Path((table, id)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    s.may_read(&headers).await?;
     let schema = schema(&table)?;
     let row = s
         .store
@@ -197,6 +193,7 @@ pub async fn show(
 pub async fn create(
     State(s): State<Arc<AppState>>,
     Path(table): Path<String>,
+    who: crate::auth::Principal,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -210,6 +207,7 @@ pub async fn create(
     };
     write(
         &s,
+        &who,
         &headers,
         &format!("POST /api/v1/{table}"),
         &body,
@@ -228,6 +226,7 @@ pub async fn create(
 pub async fn replace(
     State(s): State<Arc<AppState>>,
     Path((table, id)): Path<(String, String)>,
+    who: crate::auth::Principal,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -241,6 +240,7 @@ pub async fn replace(
     };
     write(
         &s,
+        &who,
         &headers,
         &format!("PUT /api/v1/{table}/{id}"),
         &body,
@@ -258,6 +258,7 @@ pub async fn replace(
 pub async fn remove(
     State(s): State<Arc<AppState>>,
     Path((table, id)): Path<(String, String)>,
+    who: crate::auth::Principal,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let schema = schema(&table)?;
@@ -267,6 +268,7 @@ pub async fn remove(
     };
     write(
         &s,
+        &who,
         &headers,
         &format!("DELETE /api/v1/{table}/{id}"),
         &[],
@@ -279,14 +281,15 @@ pub async fn remove(
 /// One row change (`what` with `body`) as one event, once per idempotency key.
 async fn write(
     s: &AppState,
+    who: &crate::auth::Principal,
     headers: &HeaderMap,
     what: &str,
     body: &[u8],
     change: RowChange,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let (key, idempotency) = s.writer(headers, what, body).await?;
-    let actor = actor(&key, headers, what);
+    let idempotency = s.writer(who, headers, what, body)?;
+    let actor = actor(who, headers, what);
     let row = match &change {
         RowChange::Put {
             schema,
@@ -311,10 +314,10 @@ async fn write(
     })
 }
 
-/// Who writes (the key's name) and why (`X-Reason`, else the request line).
-pub(crate) fn actor(key: &expansa_store::ApiKey, headers: &HeaderMap, what: &str) -> Actor {
+/// Who writes (the user, or the key's name and id) and why (`X-Reason`, else the request line).
+pub(crate) fn actor(who: &crate::auth::Principal, headers: &HeaderMap, what: &str) -> Actor {
     Actor {
-        who: format!("{} ({})", key.name, key.id),
+        who: who.actor(),
         why: headers
             .get("x-reason")
             .and_then(|v| v.to_str().ok())

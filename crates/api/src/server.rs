@@ -88,6 +88,7 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let limits = state.config.limits.clone();
     let limiter = state.limiter.clone();
+    let logins = state.logins.clone();
     let router = app(state);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let clients = Clients::default();
@@ -120,6 +121,7 @@ pub async fn serve_on(
                 // The rate limiter forgets clients that are back to a full allowance.
                 limiter.retain_recent();
                 limiter.shrink_to_fit();
+                logins.sweep();
                 continue;
             }
         };

@@ -52,7 +52,10 @@ async fn servers(book: &str, config: ApiConfig) -> Vec<Server> {
             .import(&Folder(&root().join(book)), ImportMode::Merge, &actor)
             .await
             .unwrap();
-        let key = store.create_key("tests").await.unwrap();
+        let key = store
+            .create_key("tests", expansa_store::Role::Admin)
+            .await
+            .unwrap();
         out.push(Server {
             router: app(AppState::new(store.clone(), config.clone())),
             store,
@@ -131,7 +134,7 @@ fn cli_json(args: &[&str]) -> Value {
 
 #[tokio::test]
 async fn reports_are_the_clis_numbers() {
-    for s in servers("examples/demo", ApiConfig::default()).await {
+    for s in servers("examples/demo", open_reads()).await {
         let r = &s.router;
         let (status, body) = get(r, "/api/v1/movements?from=2024-01&to=2024-12").await;
         assert_eq!(status, StatusCode::OK);
@@ -256,7 +259,7 @@ async fn reports_are_the_clis_numbers() {
 
 #[tokio::test]
 async fn bad_requests_get_one_error_shape() {
-    for s in servers("examples/demo", ApiConfig::default()).await {
+    for s in servers("examples/demo", open_reads()).await {
         let r = &s.router;
         let (st, b) = get(r, "/api/v1/movements?from=2024-13&to=2024-01").await;
         assert_error(st, &b, StatusCode::BAD_REQUEST, "bad_request");
@@ -309,7 +312,7 @@ fn line(id: &str, customer: &str, price: &str) -> Value {
 /// holding a NUL.
 #[tokio::test]
 async fn values_no_database_can_keep_are_422_on_both_stores() {
-    for s in servers("examples/demo", ApiConfig::default()).await {
+    for s in servers("examples/demo", open_reads()).await {
         let r = &s.router;
         for (n, (column, value)) in [
             ("start_date", "0000-01-01"),
@@ -344,7 +347,7 @@ async fn values_no_database_can_keep_are_422_on_both_stores() {
 
 #[tokio::test]
 async fn writes_need_a_key_and_an_idempotency_key_and_happen_once() {
-    for s in servers("examples/demo", ApiConfig::default()).await {
+    for s in servers("examples/demo", open_reads()).await {
         let r = &s.router;
         let body = line("API-1", "padaria-sao-jorge", "35.00");
         let (st, b, _) = call(
@@ -562,10 +565,14 @@ async fn writes_need_a_key_and_an_idempotency_key_and_happen_once() {
 
 #[tokio::test]
 async fn quotes_price_and_apply_once() {
-    for s in servers("testdata/contracts", ApiConfig::default()).await {
+    for s in servers("testdata/contracts", open_reads()).await {
         let r = &s.router;
         let body = serde_json::json!({"contract": "K1", "effective": "2024-01-23", "add": ["SEAT:1", "BIG:1"]});
-        let (st, q, _) = call(r, write("POST", "/api/v1/quotes/amend", None, None, body)).await;
+        let (st, q, _) = call(
+            r,
+            write("POST", "/api/v1/quotes/amend", Some(&s.key), None, body),
+        )
+        .await;
         assert_eq!(st, StatusCode::OK, "{q}");
         assert_eq!(q["lines"][0]["prorated_unit_price"], "321.76");
         assert_eq!(q["lines"][1]["net_total"], "8044.00");
@@ -634,7 +641,7 @@ async fn quotes_price_and_apply_once() {
             write(
                 "POST",
                 "/api/v1/quotes/renew",
-                None,
+                Some(&s.key),
                 None,
                 serde_json::json!({"contract": "K5"}),
             ),
@@ -650,7 +657,7 @@ async fn quotes_price_and_apply_once() {
             write(
                 "POST",
                 "/api/v1/quotes/renew",
-                None,
+                Some(&s.key),
                 None,
                 serde_json::json!({"contract": "K4"}),
             ),
@@ -665,7 +672,7 @@ async fn quotes_price_and_apply_once() {
             write(
                 "POST",
                 "/api/v1/quotes/amend",
-                None,
+                Some(&s.key),
                 None,
                 serde_json::json!({"contract": "K1"}),
             ),
@@ -677,15 +684,7 @@ async fn quotes_price_and_apply_once() {
 
 #[tokio::test]
 async fn dashboards_keep_their_layout_and_reads_can_be_private() {
-    for s in servers(
-        "examples/demo",
-        ApiConfig {
-            private_reads: true,
-            ..ApiConfig::default()
-        },
-    )
-    .await
-    {
+    for s in servers("examples/demo", ApiConfig::default()).await {
         let r = &s.router;
         let (st, b) = get(r, "/api/v1/dashboards/main").await;
         assert_error(st, &b, StatusCode::UNAUTHORIZED, "unauthorized");
@@ -731,9 +730,7 @@ async fn dashboards_keep_their_layout_and_reads_can_be_private() {
 
 #[tokio::test]
 async fn the_dashboard_and_the_openapi_document_are_served() {
-    let s = servers("examples/demo", ApiConfig::default())
-        .await
-        .remove(0);
+    let s = servers("examples/demo", open_reads()).await.remove(0);
     let response = s
         .router
         .clone()
@@ -817,7 +814,7 @@ async fn call_bounded(
 async fn limited(limits: expansa_api::Limits) -> Server {
     let config = ApiConfig {
         limits,
-        ..ApiConfig::default()
+        ..open_reads()
     };
     servers("examples/demo", config).await.remove(0)
 }
@@ -920,6 +917,7 @@ async fn bodies_too_large_or_not_json_have_the_error_shape() {
     assert_error(st, &b, StatusCode::NOT_FOUND, "not_found");
     // `application/json; charset=utf-8` is JSON; a body that is not JSON is 400.
     let request = Request::post("/api/v1/quotes/renew")
+        .header("authorization", format!("Bearer {}", s.key))
         .header("content-type", "application/json; charset=utf-8")
         .body(Body::from("{\"contract\": \"nope\""))
         .unwrap();
@@ -973,6 +971,7 @@ async fn a_body_that_stops_coming_is_cut_at_the_request_timeout() {
     })
     .await;
     let request = Request::post("/api/v1/quotes/renew")
+        .header("authorization", format!("Bearer {}", s.key))
         .header("content-type", "application/json")
         .body(Body::new(Stalled))
         .unwrap();
@@ -982,11 +981,9 @@ async fn a_body_that_stops_coming_is_cut_at_the_request_timeout() {
 
 #[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive() {
-    let config = ApiConfig {
-        private_reads: true,
-        ..ApiConfig::default()
-    };
-    let s = servers("examples/demo", config).await.remove(0);
+    let s = servers("examples/demo", ApiConfig::default())
+        .await
+        .remove(0);
     let r = &s.router;
     let read = |authorization: String| {
         Request::get("/api/v1/dashboards/main")
@@ -1027,9 +1024,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 
 #[tokio::test]
 async fn every_response_carries_security_headers_and_a_request_id() {
-    let s = servers("examples/demo", ApiConfig::default())
-        .await
-        .remove(0);
+    let s = servers("examples/demo", open_reads()).await.remove(0);
     let r = &s.router;
     let mut ids = std::collections::HashSet::new();
     for uri in [
@@ -1076,9 +1071,7 @@ async fn every_response_carries_security_headers_and_a_request_id() {
 
 #[tokio::test]
 async fn saved_layouts_hold_known_widgets_only() {
-    let s = servers("examples/demo", ApiConfig::default())
-        .await
-        .remove(0);
+    let s = servers("examples/demo", open_reads()).await.remove(0);
     let r = &s.router;
     let put = |n: usize, layout: Value| {
         write(
@@ -1151,7 +1144,7 @@ async fn each_client_has_a_request_rate() {
             rate_burst: 3,
             ..Default::default()
         },
-        ..ApiConfig::default()
+        ..open_reads()
     };
     let s = servers("examples/demo", config).await.remove(0);
     let from = |ip: [u8; 4]| {
@@ -1237,5 +1230,13 @@ fn serve_flags_have_defaults_and_checked_maximums() {
     ] {
         let refused = limits(&[flag, value]).expect_err(&format!("{flag} {value}"));
         assert!(refused.contains(flag), "{flag} {value}: {refused}");
+    }
+}
+
+/// The server as these tests read it: reads open (`serve --public-reads`), writes with a key.
+fn open_reads() -> ApiConfig {
+    ApiConfig {
+        public_reads: true,
+        ..ApiConfig::default()
     }
 }

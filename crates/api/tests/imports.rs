@@ -46,9 +46,12 @@ async fn server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("imports.db").display());
     let store = Store::open(&url, ImportOptions::default()).await.unwrap();
-    let key = store.create_key("tests").await.unwrap();
+    let key = store
+        .create_key("tests", expansa_store::Role::Admin)
+        .await
+        .unwrap();
     Server {
-        router: app(AppState::new(store.clone(), ApiConfig::default())),
+        router: app(AppState::new(store.clone(), open_reads())),
         store,
         key,
         _dir: dir,
@@ -775,4 +778,12 @@ async fn stripe_json_previews_as_the_cli_converts_it() {
     );
     cli["book"] = report["book"].clone();
     assert_eq!(report, &cli);
+}
+
+/// The server as these tests read it: reads open (`serve --public-reads`), writes with a key.
+fn open_reads() -> ApiConfig {
+    ApiConfig {
+        public_reads: true,
+        ..ApiConfig::default()
+    }
 }

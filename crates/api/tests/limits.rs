@@ -43,7 +43,7 @@ async fn demo() -> (axum::Router, tempfile::TempDir) {
         )
         .await
         .unwrap();
-    (app(AppState::new(store, ApiConfig::default())), dir)
+    (app(AppState::new(store, open_reads())), dir)
 }
 
 async fn get(router: &axum::Router, uri: &str) -> (StatusCode, Value) {
@@ -176,5 +176,13 @@ async fn sizes_at_their_maximum_are_answered() {
     ] {
         let (status, body) = get(&router, uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    }
+}
+
+/// The server as these tests read it: reads open (`serve --public-reads`), writes with a key.
+fn open_reads() -> ApiConfig {
+    ApiConfig {
+        public_reads: true,
+        ..ApiConfig::default()
     }
 }

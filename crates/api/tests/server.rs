@@ -48,7 +48,7 @@ async fn start(limits: Limits) -> Running {
     let address = listener.local_addr().unwrap();
     let config = ApiConfig {
         limits,
-        ..ApiConfig::default()
+        ..open_reads()
     };
     let state = AppState::new(store, config);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -284,4 +284,12 @@ async fn a_client_that_stops_reading_its_answers_is_cut() {
     }
     assert!(received < 50 * size, "{received} of {} bytes", 50 * size);
     server.stop().await;
+}
+
+/// The server as these tests read it: reads open (`serve --public-reads`), writes with a key.
+fn open_reads() -> ApiConfig {
+    ApiConfig {
+        public_reads: true,
+        ..ApiConfig::default()
+    }
 }

@@ -162,31 +162,35 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 .map_err(store_error)?;
             Ok(render_events(&events, *format))
         }
-        Command::KeysCreate { name } => {
+        Command::KeysCreate { name, role } => {
             let key = block_on(with_store(plan, async |store: &Store| {
-                store.create_key(name).await
+                store.create_key(name, *role).await
             }))
             .map_err(store_error)?;
             Ok(format!(
-                "{key}\n(shown once: send it as `Authorization: Bearer KEY`; revoke it with `expansa keys revoke --id {}`)\n",
+                "{key}\n(a {role} key, shown once: send it as `Authorization: Bearer KEY`; revoke it with `expansa keys revoke --id {}`)\n",
                 key.split('.').next().unwrap_or_default()
             ))
         }
+        Command::Users(users) => block_on(with_store(plan, async |store: &Store| {
+            expansa_commands::users::run(users, store).await
+        })),
         Command::KeysList => {
             let keys = block_on(with_store(plan, async |store: &Store| store.keys().await))
                 .map_err(store_error)?;
-            let mut rows = vec![["id", "name", "created", "revoked"]
+            let mut rows = vec![["id", "name", "role", "created", "revoked"]
                 .map(String::from)
                 .to_vec()];
             for k in keys {
                 rows.push(vec![
                     k.id,
                     k.name,
+                    k.role.to_string(),
                     k.created_at,
                     k.revoked_at.unwrap_or_default(),
                 ]);
             }
-            Ok(expansa_movements::table(&rows, &[false; 4]))
+            Ok(expansa_movements::table(&rows, &[false; 5]))
         }
         Command::KeysRevoke { id } => {
             block_on(with_store(plan, async |store: &Store| {
@@ -197,12 +201,17 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         }
         Command::Serve {
             bind,
-            private_reads,
+            public_reads,
+            behind_proxy,
+            sessions,
             limits,
         } => {
             expansa_api::init_logging(limits.log_format == expansa_commands::LogFormat::Json);
             let config = ApiConfig {
-                private_reads: *private_reads,
+                public_reads: *public_reads,
+                behind_proxy: *behind_proxy,
+                secure_cookies: *behind_proxy,
+                sessions: *sessions,
                 limits: limits.into(),
             };
             tokio::runtime::Builder::new_multi_thread()

@@ -155,3 +155,65 @@ fn api_conforms_to_its_openapi_document() {
     );
     assert!(stdout.contains(" passed"), "{stdout}");
 }
+
+/// Login, a write refused without its CSRF token, logout and idle expiry in headless Chromium
+/// (tests/browser/session.mjs), against a server with private reads and `--session-idle 3`.
+#[test]
+fn login_csrf_logout_and_expiry_in_headless_chromium() {
+    let browser_tests = root().join("tests/browser");
+    let ready = browser_tests.join("node_modules/playwright-core").is_dir()
+        && Path::new("/usr/bin/chromium").exists();
+    if missing(
+        "node, playwright-core (npm ci in tests/browser) and Debian's chromium",
+        ready,
+    ) {
+        return;
+    }
+    let served = serve(&root().join("examples/demo"));
+    let password = "a browser's long password";
+    let mut add = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+        .args([
+            "users", "add", "--db", &served.db, "--name", "maria", "--role", "admin",
+        ])
+        .arg("--password-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    // A second server over the same store: private reads, sessions idle for 3 s at most.
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--session-idle",
+            "3",
+            "--db",
+            &served.db,
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = common::server_url(&mut child);
+    let out = Command::new("node")
+        .arg(browser_tests.join("session.mjs"))
+        .args([base.as_str(), "maria", password])
+        .output();
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = out.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("session: all checks passed"), "{stdout}");
+}

@@ -270,6 +270,7 @@ fn serve_limited() -> Limited {
             "serve",
             "--bind",
             "127.0.0.1:0",
+            "--public-reads",
             "--db",
             &db,
             "--threads",

@@ -328,7 +328,14 @@ impl Drop for Served {
 
 fn serve(db: &str, extra: &[&str]) -> Served {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--public-reads",
+            "--db",
+            db,
+        ])
         .args(extra)
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -304,16 +304,36 @@ enum CliCommand {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: String,
-        /// Require an API key for reads too (writes always need one).
+        /// Let anyone read without a session or key (refused unless --bind is a loopback
+        /// address); writes still need one.
         #[arg(long)]
+        public_reads: bool,
+        /// Reads need a session or a key: the default now (kept for old scripts).
+        #[arg(long, hide = true, conflicts_with = "public_reads")]
         private_reads: bool,
+        /// Serve a non-loopback address without TLS: a TLS proxy in front terminates it (session
+        /// cookies are then marked Secure).
+        #[arg(long)]
+        behind_proxy: bool,
+        /// A session ends after this many seconds without a request (1 to 604800, 7 days).
+        #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+        session_idle: u64,
+        /// A session ends this many seconds after the login, however used (1 to 2592000, 30
+        /// days).
+        #[arg(long, value_name = "SECS", default_value_t = 43_200, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+        session_max: u64,
         #[command(flatten)]
         limits: ServeLimits,
     },
-    /// API keys: `keys create --name NAME` prints a new key once.
+    /// API keys: `keys create --name NAME [--role ROLE]` prints a new key once.
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// Users of the dashboard, each with a role: add, list, set-role, disable, reset-password.
+    Users {
+        #[command(subcommand)]
+        action: crate::users::UsersAction,
     },
     /// The store's event log: every change, with who, when and why.
     Events {
@@ -339,6 +359,9 @@ enum KeysAction {
         /// What the key is for (shown in `keys list`).
         #[arg(long)]
         name: String,
+        /// What the key may do: viewer, analyst or admin.
+        #[arg(long, default_value = "admin", value_parser = crate::users::role)]
+        role: expansa_store::Role,
     },
     /// List keys (never their secrets).
     List {
@@ -482,7 +505,7 @@ fn product_quantity(flag: &str, s: &str) -> Result<(String, Decimal), String> {
 }
 
 #[derive(clap::Args, Debug)]
-struct BookArgs {
+pub(crate) struct BookArgs {
     /// The book: a folder (subscriptions.csv and the optional tables), or a workbook (.xlsx or
     /// .ods: one sheet per table, named like the files or in pt-BR, or one sheet of
     /// subscriptions).
@@ -916,12 +939,16 @@ pub enum Command {
     },
     Serve {
         bind: String,
-        private_reads: bool,
+        public_reads: bool,
+        behind_proxy: bool,
+        sessions: expansa_store::SessionLimits,
         limits: ServeLimits,
     },
     KeysCreate {
         name: String,
+        role: expansa_store::Role,
     },
+    Users(crate::users::UsersPlan),
     KeysList,
     KeysRevoke {
         id: String,
@@ -1107,7 +1134,11 @@ impl Plan {
             CliCommand::Serve {
                 book,
                 bind,
-                private_reads,
+                public_reads,
+                private_reads: _,
+                behind_proxy,
+                session_idle,
+                session_max,
                 limits,
             } => {
                 if book.as_of.is_some() {
@@ -1117,21 +1148,33 @@ impl Plan {
                     book,
                     Command::Serve {
                         bind,
-                        private_reads,
+                        public_reads,
+                        behind_proxy,
+                        sessions: expansa_store::SessionLimits {
+                            idle: std::time::Duration::from_secs(session_idle),
+                            absolute: std::time::Duration::from_secs(session_max),
+                        },
                         limits,
                     },
                 )
             }
             CliCommand::Keys { action } => match action {
-                KeysAction::Create { book, name } => {
+                KeysAction::Create { book, name, role } => {
                     if name.trim().is_empty() {
                         return Err("--name must not be empty".into());
                     }
-                    (book, Command::KeysCreate { name })
+                    (book, Command::KeysCreate { name, role })
                 }
                 KeysAction::List { book } => (book, Command::KeysList),
                 KeysAction::Revoke { book, id } => (book, Command::KeysRevoke { id }),
             },
+            CliCommand::Users { action } => {
+                let (book, users) = action.plan()?;
+                if book.as_of.is_some() {
+                    return Err("users works on the latest store; --as-of does not apply".into());
+                }
+                (book, Command::Users(users))
+            }
             CliCommand::Events { book, format } => {
                 if book.as_of.is_some() {
                     return Err("events lists the whole log; --as-of does not apply".into());
@@ -1452,6 +1495,7 @@ impl Plan {
                 | Command::Events { .. }
                 | Command::Serve { .. }
                 | Command::KeysCreate { .. }
+                | Command::Users(_)
                 | Command::KeysList
                 | Command::KeysRevoke { .. }
                 | Command::Amend { apply: Some(_), .. }

@@ -58,6 +58,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
         | Command::Events { .. }
         | Command::Serve { .. }
         | Command::KeysCreate { .. }
+        | Command::Users(_)
         | Command::KeysList
         | Command::KeysRevoke { .. } => {
             anyhow::bail!("this command works on the store, not on one book")

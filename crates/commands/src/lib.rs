@@ -7,6 +7,7 @@ mod args;
 pub mod convert;
 mod exec;
 pub mod renewals;
+pub mod users;
 
 pub use args::*;
 pub use exec::{execute, output_format};

@@ -1,6 +1,6 @@
 //! API keys (stored as SHA-256 hashes; the secret is shown once) and dashboard layouts.
 
-use crate::{now_text, Store, StoreError};
+use crate::{now_text, Role, Store, StoreError};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -11,19 +11,22 @@ pub struct ApiKey {
     pub name: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// What the key may do (keys made before roles existed are `admin`).
+    pub role: Role,
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hash(secret: &str) -> String {
+pub(crate) fn hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 
 impl Store {
-    /// Creates an API key named `name`; returns `ID.SECRET`, the only time the secret is seen.
-    pub async fn create_key(&self, name: &str) -> Result<String, StoreError> {
+    /// Creates an API key named `name` with `role`; returns `ID.SECRET`, the only time the
+    /// secret is seen.
+    pub async fn create_key(&self, name: &str, role: Role) -> Result<String, StoreError> {
         self.mark_written();
         let mut random = [0u8; 24];
         getrandom::fill(&mut random)
@@ -31,12 +34,13 @@ impl Store {
         let id = format!("ek_{}", hex(&random[..6]));
         let secret = hex(&random[6..]);
         sqlx::query(
-            "INSERT INTO api_keys (id, secret_hash, name, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO api_keys (id, secret_hash, name, created_at, role) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id.as_str())
         .bind(hash(&secret))
         .bind(name)
         .bind(now_text())
+        .bind(role.name())
         .execute(self.pool())
         .await?;
         Ok(format!("{id}.{secret}"))
@@ -45,7 +49,7 @@ impl Store {
     /// Every key, oldest first.
     pub async fn keys(&self) -> Result<Vec<ApiKey>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+            "SELECT id, name, created_at, revoked_at, role FROM api_keys ORDER BY created_at, id",
         )
         .fetch_all(self.pool())
         .await?;
@@ -56,6 +60,7 @@ impl Store {
                     name: r.try_get(1)?,
                     created_at: r.try_get(2)?,
                     revoked_at: r.try_get(3)?,
+                    role: Role::stored(&r.try_get::<String, _>(4)?),
                 })
             })
             .collect()
@@ -82,7 +87,7 @@ impl Store {
             return Ok(None);
         };
         let row = sqlx::query(
-            "SELECT id, name, created_at, revoked_at, secret_hash FROM api_keys WHERE id = $1",
+            "SELECT id, name, created_at, revoked_at, secret_hash, role FROM api_keys WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -98,6 +103,7 @@ impl Store {
             name: r.try_get(1)?,
             created_at: r.try_get(2)?,
             revoked_at: revoked,
+            role: Role::stored(&r.try_get::<String, _>(5)?),
         }))
     }
 

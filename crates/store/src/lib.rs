@@ -14,9 +14,14 @@ mod idempotency;
 mod keys;
 mod migrate;
 mod quote;
+mod users;
 
 pub use idempotency::Idempotency;
 pub use keys::ApiKey;
+pub use users::{
+    check_password, check_user_name, AuditEntry, Role, Session, SessionLimits, User, MAX_PASSWORD,
+    MAX_USER_NAME, MIN_PASSWORD,
+};
 
 pub use quote::quote_changes;
 

@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_billing_interval.sql"),
         include_str!("../migrations/postgres/0003_billing_interval.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_accounts.sql"),
+        include_str!("../migrations/postgres/0004_accounts.sql"),
+    ),
 ];
 
 /// The key of PostgreSQL's advisory lock on the schema (any fixed number: "expansa").

@@ -138,7 +138,14 @@ pub fn serve(book: &Path) -> Served {
         .unwrap()
         .to_string();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--db", &db])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--public-reads",
+            "--db",
+            &db,
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -1,0 +1,419 @@
+//! The role matrix: every operation of the OpenAPI document and every page, asked by nobody,
+//! a viewer, an analyst and an admin (each by session and by API key), a disabled user, an
+//! expired session, a forged cookie and a session that sends another user's CSRF token;
+//! each answer 401, 403 or let through as the table below says, and nothing changed by a
+//! refused request. Through `app(state)`, without a socket; on SQLite and, when
+//! `EXPANSA_TEST_POSTGRES` is set, PostgreSQL.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use expansa_api::auth::{csrf_token, CSRF_HEADER, SESSION_COOKIE};
+use expansa_api::{app, ApiConfig, AppState};
+use expansa_import::{Folder, ImportOptions};
+use expansa_store::{Actor, ImportMode, Role, Store};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+async fn stores(dir: &Path) -> Vec<Store> {
+    let mut urls = vec![format!("sqlite:{}", dir.join("roles.db").display())];
+    if let Ok(admin) = std::env::var("EXPANSA_TEST_POSTGRES") {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("expansa_t_roles_{}_{n}", std::process::id());
+        urls.push(
+            expansa_store::create_postgres_database(&admin, &name)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut out = Vec::new();
+    for url in urls {
+        let store = Store::open(&url, ImportOptions::default()).await.unwrap();
+        let actor = Actor {
+            who: "test".into(),
+            why: "load".into(),
+        };
+        store
+            .import(
+                &Folder(&root().join("testdata/contracts")),
+                ImportMode::Merge,
+                &actor,
+            )
+            .await
+            .unwrap();
+        out.push(store);
+    }
+    out
+}
+
+/// What an operation needs, by this test's own reading of the roles (docs/api.md): `None` is
+/// open to anyone.
+fn expected(method: &str, route: &str, apply: bool) -> Option<Role> {
+    match (method, route) {
+        ("GET", "/" | "/login" | "/assets/app.js" | "/openapi.json") | ("POST", "/login") => None,
+        ("PUT", "/api/v1/dashboards/{id}") => Some(Role::Analyst),
+        ("POST", "/api/v1/quotes/amend" | "/api/v1/quotes/renew") if !apply => Some(Role::Analyst),
+        ("GET", _) => Some(Role::Viewer),
+        _ => Some(Role::Admin),
+    }
+}
+
+/// A path of `route` with its parameters filled in (ids that exist nowhere, so that a write let
+/// through is refused by the handler and changes nothing either).
+fn path_of(route: &str) -> String {
+    route
+        .replace("{table}", "customers")
+        .replace("{id}", "nope")
+        .replace("{token}", "nope")
+        .replace("{*file}", "app.js")
+}
+
+/// Who asks.
+#[derive(Clone, Debug)]
+enum Who {
+    Nobody,
+    Session(Role, String),
+    Key(Role, String),
+    Disabled(String),
+    Expired(String),
+    Forged,
+    /// A viewer's session sending the admin's CSRF token.
+    WrongCsrf(String, String),
+    /// An admin's session without the CSRF token.
+    NoCsrf(String),
+}
+
+impl Who {
+    /// The role it acts with, when it is let in at all.
+    fn role(&self) -> Option<Role> {
+        match self {
+            Who::Session(r, _) | Who::Key(r, _) => Some(*r),
+            Who::WrongCsrf(..) => Some(Role::Viewer),
+            Who::NoCsrf(_) => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    fn sign(&self, mut r: axum::http::request::Builder) -> axum::http::request::Builder {
+        let cookie = |t: &str| format!("{SESSION_COOKIE}={t}");
+        match self {
+            Who::Nobody => {}
+            Who::Session(_, t) | Who::Disabled(t) | Who::Expired(t) => {
+                r = r
+                    .header("cookie", cookie(t))
+                    .header(CSRF_HEADER, csrf_token(t));
+            }
+            Who::Key(_, k) => r = r.header("authorization", format!("Bearer {k}")),
+            Who::Forged => {
+                let t = "ab".repeat(32);
+                r = r
+                    .header("cookie", cookie(&t))
+                    .header(CSRF_HEADER, csrf_token(&t));
+            }
+            Who::WrongCsrf(mine, theirs) => {
+                r = r
+                    .header("cookie", cookie(mine))
+                    .header(CSRF_HEADER, csrf_token(theirs));
+            }
+            Who::NoCsrf(t) => r = r.header("cookie", cookie(t)),
+        }
+        r
+    }
+}
+
+async fn call(router: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// What a refused request must not have changed: the event log, saved dashboards, users.
+async fn snapshot(store: &Store) -> (usize, Option<String>, Vec<expansa_store::User>) {
+    (
+        store.events().await.unwrap().len(),
+        store.dashboard("nope").await.unwrap(),
+        store.users().await.unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_every_role_as_the_table_says() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(dir.path()).await {
+        let mut sessions = Vec::new();
+        for (name, role) in [
+            ("viewer", Role::Viewer),
+            ("analyst", Role::Analyst),
+            ("admin", Role::Admin),
+            ("disabled", Role::Admin),
+            ("expired", Role::Admin),
+        ] {
+            store.add_user(name, role, PASSWORD).await.unwrap();
+            sessions.push(store.create_session(name).await.unwrap());
+        }
+        store.disable_user("disabled").await.unwrap();
+        sqlx::query(
+            "UPDATE sessions SET seen_unix = seen_unix - 100000 WHERE user_name = 'expired'",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let mut whos = vec![Who::Nobody, Who::Forged];
+        for (i, role) in Role::ALL.into_iter().enumerate() {
+            whos.push(Who::Session(role, sessions[i].clone()));
+            let key = store.create_key(role.name(), role).await.unwrap();
+            whos.push(Who::Key(role, key));
+        }
+        whos.push(Who::Disabled(sessions[3].clone()));
+        whos.push(Who::Expired(sessions[4].clone()));
+        whos.push(Who::WrongCsrf(sessions[0].clone(), sessions[2].clone()));
+        whos.push(Who::NoCsrf(sessions[2].clone()));
+
+        let router = app(AppState::new(store.clone(), ApiConfig::default()));
+        let (st, doc) = call(
+            &router,
+            Request::get("/openapi.json").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        let mut operations: Vec<(String, String, bool)> = Vec::new();
+        for (route, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                let method = method.to_uppercase();
+                operations.push((method.clone(), route.clone(), false));
+                if route.starts_with("/api/v1/quotes/") {
+                    operations.push((method, route.clone(), true));
+                }
+            }
+        }
+        assert!(operations.len() >= 25, "{operations:?}");
+        for (method, route) in [
+            ("GET", "/"),
+            ("GET", "/login"),
+            ("GET", "/assets/app.js"),
+            ("GET", "/openapi.json"),
+            ("POST", "/login"),
+        ] {
+            operations.push((method.into(), route.into(), false));
+        }
+        let mut n = 0;
+        for (method, route, apply) in &operations {
+            let needs = expected(method, route, *apply);
+            for who in &whos {
+                n += 1;
+                let body = if route.starts_with("/api/v1/quotes/") {
+                    serde_json::json!({"contract": "nope", "apply": apply}).to_string()
+                } else {
+                    "{}".to_string()
+                };
+                let request = who
+                    .sign(
+                        Request::builder()
+                            .method(method.as_str())
+                            .uri(path_of(route)),
+                    )
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", format!("matrix-{n}"))
+                    .body(Body::from(body))
+                    .unwrap();
+                let before = snapshot(&store).await;
+                let (status, answer) = call(&router, request).await;
+                let write = method != "GET";
+                let want = match (needs, who) {
+                    (None, _) => None,
+                    (Some(_), Who::WrongCsrf(..) | Who::NoCsrf(_)) if write => {
+                        Some(StatusCode::FORBIDDEN)
+                    }
+                    (Some(need), _) => match who.role() {
+                        None => Some(StatusCode::UNAUTHORIZED),
+                        Some(r) if r < need => Some(StatusCode::FORBIDDEN),
+                        Some(_) => None,
+                    },
+                };
+                let what =
+                    format!("{method} {route} (apply {apply}) by {who:?}: {status} {answer}");
+                match want {
+                    Some(refused) => {
+                        assert_eq!(status, refused, "{what}");
+                        let code = if refused == StatusCode::UNAUTHORIZED {
+                            "unauthorized"
+                        } else {
+                            "forbidden"
+                        };
+                        assert_eq!(answer["error"]["code"], code, "{what}");
+                        assert_eq!(
+                            snapshot(&store).await,
+                            before,
+                            "a refused request changed something: {what}"
+                        );
+                    }
+                    None => assert!(
+                        status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                        "{what}"
+                    ),
+                }
+            }
+        }
+        // Log out ends the session: its cookie is then refused.
+        let viewer = Who::Session(Role::Viewer, sessions[0].clone());
+        let logout = viewer
+            .sign(Request::post("/logout"))
+            .body(Body::empty())
+            .unwrap();
+        let (st, b) = call(&router, logout).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        let read = viewer
+            .sign(Request::get("/api/v1/session"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(call(&router, read).await.0, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn login_sets_a_session_cookie_and_refuses_wrong_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(dir.path()).await {
+        store
+            .add_user("ana", Role::Analyst, PASSWORD)
+            .await
+            .unwrap();
+        let router = app(AppState::new(store.clone(), ApiConfig::default()));
+        let login = |body: String, content_type: &str| {
+            Request::post("/login")
+                .header("content-type", content_type)
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let json = serde_json::json!({"user": "ana", "password": PASSWORD}).to_string();
+        let response = router
+            .clone()
+            .oneshot(login(json, "application/json"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert!(!cookie.contains("Secure"), "served without TLS: {cookie}");
+        let body: Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes())
+                .unwrap();
+        assert_eq!(body["role"], "analyst");
+        let token = cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches(&format!("{SESSION_COOKIE}="))
+            .to_string();
+        assert_eq!(token.len(), 64);
+        assert_eq!(body["csrf"], csrf_token(&token));
+        let me = Request::get("/api/v1/session")
+            .header("cookie", format!("{SESSION_COOKIE}={token}"))
+            .body(Body::empty())
+            .unwrap();
+        let (st, b) = call(&router, me).await;
+        assert_eq!(
+            (st, b["name"].as_str(), b["role"].as_str()),
+            (StatusCode::OK, Some("ana"), Some("analyst"))
+        );
+        // A form logs in too, and is sent to the dashboard.
+        let form = format!("user=ana&password={}", PASSWORD.replace(' ', "+"));
+        let response = router
+            .clone()
+            .oneshot(login(form, "application/x-www-form-urlencoded"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()["location"], "/");
+        // A wrong password and an unknown user: the same 401, no cookie.
+        for (user, password) in [("ana", "wrong password!"), ("nobody", PASSWORD)] {
+            let json = serde_json::json!({"user": user, "password": password}).to_string();
+            let response = router
+                .clone()
+                .oneshot(login(json, "application/json"))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            assert!(response.headers().get("set-cookie").is_none());
+        }
+        // A login posted from another site is refused.
+        let json = serde_json::json!({"user": "ana", "password": PASSWORD}).to_string();
+        let cross = Request::post("/login")
+            .header("content-type", "application/json")
+            .header("host", "127.0.0.1:8080")
+            .header("origin", "https://evil.example")
+            .body(Body::from(json))
+            .unwrap();
+        assert_eq!(call(&router, cross).await.0, StatusCode::FORBIDDEN);
+        // Attempts at one name are limited: the sixth within a minute is 429.
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            let json =
+                serde_json::json!({"user": "ana", "password": "wrong password!"}).to_string();
+            statuses.push(call(&router, login(json, "application/json")).await.0);
+        }
+        assert!(
+            statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+            "{statuses:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn users_keep_hashed_passwords_with_a_minimum_length() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(dir.path()).await {
+        let short = store
+            .add_user("bob", Role::Viewer, "short")
+            .await
+            .unwrap_err();
+        assert!(short.to_string().contains("at least 12"), "{short}");
+        assert!(!short.to_string().contains("short\""), "{short}");
+        store.add_user("bob", Role::Viewer, PASSWORD).await.unwrap();
+        assert!(store.add_user("bob", Role::Admin, PASSWORD).await.is_err());
+        assert!(store
+            .add_user("bad name", Role::Admin, PASSWORD)
+            .await
+            .is_err());
+        let row: (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE name = 'bob'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(row.0.starts_with("$argon2id$"), "{}", row.0);
+        assert!(store.verify_login("bob", PASSWORD).await.unwrap().is_some());
+        store.set_role("bob", Role::Analyst).await.unwrap();
+        assert_eq!(
+            store.user("bob").await.unwrap().unwrap().role,
+            Role::Analyst
+        );
+        store.disable_user("bob").await.unwrap();
+        assert!(store.verify_login("bob", PASSWORD).await.unwrap().is_none());
+        store
+            .reset_password("bob", "another long password")
+            .await
+            .unwrap();
+        assert!(store
+            .verify_login("bob", "another long password")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store.set_role("nobody", Role::Admin).await.is_err());
+    }
+}

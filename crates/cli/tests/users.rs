@@ -1,0 +1,147 @@
+//! `expansa users` and `keys create --role`: a password from standard input only (never a flag,
+//! never printed), its minimum length, roles, disabling; and `serve` refusing to expose a store
+//! (public reads off loopback, a non-loopback address without TLS in front).
+
+mod common;
+
+use common::expansa;
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+fn process() -> std::process::Command {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+}
+
+fn with_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = process()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn users_are_added_listed_changed_and_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("users.db").display());
+    let password = "a long enough secret";
+    let add = |name: &str, role: &str, input: &str| {
+        with_stdin(
+            &[
+                "users",
+                "add",
+                "--db",
+                &db,
+                "--name",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            input,
+        )
+    };
+    let out = add("maria", "admin", &format!("{password}\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(password));
+    // Too short: refused, naming the minimum, not the password.
+    let out = add("joao", "viewer", "short\n");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("at least 12"), "{}", text(&out));
+    assert!(!text(&out).contains("short\n"), "{}", text(&out));
+    // No terminal and no --password-stdin: refused, nothing added.
+    let out = process()
+        .args([
+            "users", "add", "--db", &db, "--name", "ana", "--role", "analyst",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--password-stdin"), "{}", text(&out));
+    // A bad role or name is a usage error.
+    let out = add("joao", "owner", "x\n");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = add("jo ao", "viewer", &format!("{password}\n"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = add("joao", "viewer", &format!("{password}\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--db", &db]);
+        expansa().args(all).output().unwrap()
+    };
+    let out = run(&["users", "set-role", "--name", "joao", "--role", "analyst"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["users", "disable", "--name", "joao"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let list = text(&run(&["users", "list"]));
+    let joao = list.lines().find(|l| l.contains("joao")).unwrap();
+    assert!(
+        joao.contains("analyst") && joao.matches('Z').count() == 2,
+        "{list}"
+    );
+    assert!(!list.contains("argon2"), "{list}");
+    let out = with_stdin(
+        &[
+            "users",
+            "reset-password",
+            "--db",
+            &db,
+            "--name",
+            "joao",
+            "--password-stdin",
+        ],
+        "another long secret\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["users", "disable", "--name", "nobody"]);
+    assert!(!out.status.success());
+    // Keys get a role (admin by default).
+    let out = run(&["keys", "create", "--name", "bi", "--role", "viewer"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let keys = text(&run(&["keys", "list"]));
+    assert!(
+        keys.lines()
+            .any(|l| l.contains("bi") && l.contains("viewer")),
+        "{keys}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_expose_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("serve.db").display());
+    for (args, said) in [
+        (vec!["--bind", "0.0.0.0:0"], "--behind-proxy"),
+        (
+            vec!["--bind", "0.0.0.0:0", "--public-reads", "--behind-proxy"],
+            "--public-reads",
+        ),
+    ] {
+        let out = expansa()
+            .args(["serve", "--db", &db])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(said), "{args:?}: {}", text(&out));
+    }
+}
