@@ -230,6 +230,15 @@ async fn check(state: &AppState, request: Request) -> Result<(Request, Principal
                 }
             ) =>
         {
+            // A page of another site whose name resolves to 127.0.0.1 (DNS rebinding) would
+            // otherwise read the book: public reads answer loopback names only.
+            if !loopback_host(request.headers()) {
+                return Err(ApiError::Forbidden(
+                    "public reads answer requests to localhost, 127.0.0.1 or [::1] only (the \
+                     Host header names another host): log in or send an API key"
+                        .into(),
+                ));
+            }
             Principal::Anonymous
         }
         None => {
@@ -256,6 +265,8 @@ async fn check(state: &AppState, request: Request) -> Result<(Request, Principal
     let (request, role, audited) = match needed {
         Need::Public => unreachable!("answered above"),
         Need::Role { role, audited } => (request, role, audited),
+        // Below analyst, refused whatever the body (checked below).
+        Need::Quote if principal.role() < Role::Analyst => (request, Role::Analyst, false),
         Need::Quote => {
             let (request, apply) = quote_applies(state, request).await?;
             let role = if apply { Role::Admin } else { Role::Analyst };
@@ -274,8 +285,9 @@ async fn check(state: &AppState, request: Request) -> Result<(Request, Principal
     Ok((request, principal, audited))
 }
 
-/// Whether a quote's JSON body asks to record it (`"apply": true`); the body is read (within the
-/// body limit) and put back for the handler, which refuses a body that is not a quote.
+/// Whether a quote's JSON body asks to record it (`"apply": true`), read by the handler's own
+/// parser ([`crate::quotes::applies`]); the body is read (within the body limit) and put back
+/// for the handler.
 async fn quote_applies(state: &AppState, request: Request) -> Result<(Request, bool), ApiError> {
     let (parts, body) = request.into_parts();
     let bytes: Bytes = axum::body::to_bytes(body, state.config.limits.max_body)
@@ -286,26 +298,48 @@ async fn quote_applies(state: &AppState, request: Request) -> Result<(Request, b
                 state.config.limits.max_body
             ))
         })?;
-    let apply = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v.get("apply").and_then(serde_json::Value::as_bool))
-        .unwrap_or(false);
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let apply = crate::quotes::applies(&route, &bytes)?;
     Ok((Request::from_parts(parts, Body::from(bytes)), apply))
+}
+
+/// Whether the request's `Host` names this machine's loopback (`localhost`, `127.0.0.1`,
+/// `[::1]`, with any port). A request without one (HTTP/1.0, a router called in a test) names
+/// no other host: a browser always sends it.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Login attempts allowed: per client address and per user name, each a minute's allowance.
+/// Login attempts allowed: per client address, and per user name from one address (so that
+/// guessing a name's password from elsewhere cannot lock its owner out), each a minute's
+/// allowance.
 pub(crate) struct LoginLimits {
     by_ip: DefaultKeyedRateLimiter<IpAddr>,
-    by_user: DefaultKeyedRateLimiter<String>,
+    by_user: DefaultKeyedRateLimiter<(IpAddr, String)>,
 }
 
 /// Attempts per minute from one address.
 pub const LOGINS_PER_IP_PER_MINUTE: u32 = 20;
-/// Attempts per minute at one user name.
+/// Attempts per minute at one user name from one address.
 pub const LOGINS_PER_USER_PER_MINUTE: u32 = 5;
 
 impl LoginLimits {
@@ -374,16 +408,22 @@ pub(crate) async fn login(
             "too many login attempts {what}: wait a minute and try again"
         ))
     };
-    if let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<SocketAddr>>() {
-        if state.logins.by_ip.check_key(&peer.ip()).is_err() {
-            return Err(too_many(&format!("from {}", peer.ip())));
-        }
+    // Without a socket (a router called in a test) there is no address to limit.
+    let connected = extensions.get::<ConnectInfo<SocketAddr>>();
+    let peer = connected.map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(peer)| peer.ip());
+    if connected.is_some() && state.logins.by_ip.check_key(&peer).is_err() {
+        return Err(too_many(&format!("from {peer}")));
     }
     let user = user.trim().to_string();
     if user.is_empty() || user.len() > expansa_store::MAX_USER_NAME {
         return Err(ApiError::Unauthorized("wrong user name or password".into()));
     }
-    if state.logins.by_user.check_key(&user).is_err() {
+    if state
+        .logins
+        .by_user
+        .check_key(&(peer, user.clone()))
+        .is_err()
+    {
         return Err(too_many(&format!("for {user}")));
     }
     let Some(found) = state.store.verify_login(&user, &password).await? else {
@@ -424,7 +464,14 @@ pub(crate) async fn logout(
         ));
     };
     state.store.end_session(token).await?;
-    let jar = CookieJar::new().remove(Cookie::build((SESSION_COOKIE, "")).path("/"));
+    // A removal cookie (empty, expired) so that the browser drops it.
+    let mut gone = Cookie::build((SESSION_COOKIE, ""))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .build();
+    gone.make_removal();
+    let jar = CookieJar::new().add(gone);
     Ok((jar, Json(serde_json::json!({"logged_out": true}))).into_response())
 }
 

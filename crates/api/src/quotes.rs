@@ -57,6 +57,18 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
 }
 
+/// Whether the quote body of `route` asks to record it, read exactly as its handler reads it
+/// (the same type, the same parser: a JSON array of the fields in order is the same request
+/// to both), so the role check and the handler can never disagree. A body the handler would
+/// refuse is refused here.
+pub(crate) fn applies(route: &str, body: &[u8]) -> Result<bool, ApiError> {
+    Ok(if route.ends_with("/amend") {
+        parse::<AmendBody>(body)?.apply
+    } else {
+        parse::<RenewBody>(body)?.apply
+    })
+}
+
 /// Prices an amendment, co-terminated, with exact proration; `apply` records it.
 #[utoipa::path(post, path = "/api/v1/quotes/amend", request_body = AmendBody, params(crate::openapi::WriteHeaders),
     responses((status = 200, description = "The quote (with `applied` when recorded)", body = Object),

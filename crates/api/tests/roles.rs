@@ -213,7 +213,11 @@ async fn every_endpoint_answers_every_role_as_the_table_says() {
             let needs = expected(method, route, *apply);
             for who in &whos {
                 n += 1;
-                let body = if route.starts_with("/api/v1/quotes/") {
+                // A well-formed quote (of a contract the book lacks): the role decides.
+                let body = if route.ends_with("/amend") {
+                    serde_json::json!({"contract": "nope", "effective": "2024-01-01", "apply": apply})
+                        .to_string()
+                } else if route.starts_with("/api/v1/quotes/") {
                     serde_json::json!({"contract": "nope", "apply": apply}).to_string()
                 } else {
                     "{}".to_string()
@@ -373,6 +377,116 @@ async fn login_sets_a_session_cookie_and_refuses_wrong_passwords() {
             statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
             "{statuses:?}"
         );
+        // ... from that address only: guessing from one address cannot lock ana out of another.
+        let from = |ip: [u8; 4], password: &str| {
+            let json = serde_json::json!({"user": "ana", "password": password}).to_string();
+            let mut request = login(json, "application/json");
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from((ip, 40000)),
+            ));
+            request
+        };
+        for _ in 0..6 {
+            call(&router, from([127, 0, 0, 2], "wrong password!")).await;
+        }
+        assert_eq!(
+            call(&router, from([127, 0, 0, 2], PASSWORD)).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let response = router
+            .clone()
+            .oneshot(from([127, 0, 0, 3], PASSWORD))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let session = cookie.split(';').next().unwrap().to_string();
+        let csrf = csrf_token(session.trim_start_matches(&format!("{SESSION_COOKIE}=")));
+        // Logging out answers a cookie that removes it (empty, expired).
+        let out = Request::post("/logout")
+            .header("cookie", &session)
+            .header(CSRF_HEADER, &csrf)
+            .body(Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(out).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let removal = response.headers()["set-cookie"].to_str().unwrap();
+        assert!(
+            removal.starts_with(&format!("{SESSION_COOKIE}=;")) && removal.contains("Max-Age=0"),
+            "{removal}"
+        );
+    }
+}
+
+/// An analyst prices quotes but never records one, whatever the body's shape: serde reads a
+/// JSON array of the fields in order as the same request, and the role check reads the body
+/// as the handler does.
+#[tokio::test]
+async fn an_analyst_cannot_apply_a_quote_in_any_body_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(dir.path()).await {
+        let key = store.create_key("ana", Role::Analyst).await.unwrap();
+        let router = app(AppState::new(store.clone(), ApiConfig::default()));
+        let before = snapshot(&store).await;
+        for (route, body) in [
+            ("/api/v1/quotes/renew", r#"["K4",null,null,true]"#),
+            (
+                "/api/v1/quotes/amend",
+                r#"["K1","2024-01-23",["SEAT:1"],[],[],[],null,true]"#,
+            ),
+            ("/api/v1/quotes/renew", r#"{"contract":"K4","apply":true}"#),
+        ] {
+            let request = Request::post(route)
+                .header("authorization", format!("Bearer {key}"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", format!("k-{route}-{body}"))
+                .body(Body::from(body))
+                .unwrap();
+            let (status, answer) = call(&router, request).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{route} {body}: {answer}");
+        }
+        // The same array without apply is a price, as the handler reads it.
+        let request = Request::post("/api/v1/quotes/renew")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(r#"["K4",null,null,false]"#))
+            .unwrap();
+        let (status, answer) = call(&router, request).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["totals"][0]["total"], "1440.00");
+        assert_eq!(snapshot(&store).await, before);
+    }
+}
+
+/// Public reads (loopback only) answer requests that name a loopback host: a page of another
+/// site resolved to 127.0.0.1 (DNS rebinding) is refused.
+#[tokio::test]
+async fn public_reads_answer_loopback_names_only() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(dir.path()).await {
+        let config = ApiConfig {
+            public_reads: true,
+            ..ApiConfig::default()
+        };
+        let router = app(AppState::new(store.clone(), config));
+        for (host, want) in [
+            ("127.0.0.1:8080", StatusCode::OK),
+            ("localhost:8080", StatusCode::OK),
+            ("[::1]:8080", StatusCode::OK),
+            ("localhost", StatusCode::OK),
+            ("attacker.example:8080", StatusCode::FORBIDDEN),
+            ("127.0.0.1.attacker.example", StatusCode::FORBIDDEN),
+        ] {
+            let request = Request::get("/api/v1/customers?limit=1")
+                .header("host", host)
+                .body(Body::empty())
+                .unwrap();
+            let (status, answer) = call(&router, request).await;
+            assert_eq!(status, want, "{host}: {answer}");
+        }
     }
 }
 

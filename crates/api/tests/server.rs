@@ -73,7 +73,7 @@ async fn connect_from(n: u8, server: SocketAddr) -> std::io::Result<TcpStream> {
 /// Sends one whole GET on `stream` and reads its answer: (status, time taken).
 async fn get(stream: &mut TcpStream, path: &str) -> (u16, String, Duration) {
     let started = Instant::now();
-    let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -181,7 +181,7 @@ async fn a_half_open_connection_lives_until_the_header_timeout_only() {
     let mut silent = connect_from(1, server.address).await.unwrap();
     let mut partial = connect_from(1, server.address).await.unwrap();
     partial
-        .write_all(b"GET /api/v1/events HTTP/1.1\r\nhost: test\r\nx-slow: ")
+        .write_all(b"GET /api/v1/events HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: ")
         .await
         .unwrap();
     for stream in [&mut silent, &mut partial] {
@@ -264,7 +264,7 @@ async fn a_client_that_stops_reading_its_answers_is_cut() {
         .unwrap();
     let mut stream = socket.connect(server.address).await.unwrap();
     let asset = "/assets/vendor/chart.umd.min.js";
-    let one = format!("GET {asset} HTTP/1.1\r\nhost: test\r\n\r\n");
+    let one = format!("GET {asset} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
     stream.write_all(one.repeat(50).as_bytes()).await.unwrap();
     let size = {
         let mut probe = connect_from(9, server.address).await.unwrap();

@@ -168,7 +168,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             }))
             .map_err(store_error)?;
             Ok(format!(
-                "{key}\n(a {role} key, shown once: send it as `Authorization: Bearer KEY`; revoke it with `expansa keys revoke --id {}`)\n",
+                "{key}\n(key role: {role}; shown once: send it as `Authorization: Bearer KEY`; revoke it with `expansa keys revoke --id {}`)\n",
                 key.split('.').next().unwrap_or_default()
             ))
         }
