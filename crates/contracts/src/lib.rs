@@ -211,7 +211,8 @@ fn lines_of(book: &Book, id: &str) -> Vec<LineIdx> {
 /// their first line comes.
 pub struct ContractIndex<'a> {
     ids: Vec<&'a str>,
-    by_id: std::collections::HashMap<&'a str, u32>,
+    /// A fast hash (foldhash, seeded per process): a million ids are hashed per report.
+    by_id: std::collections::HashMap<&'a str, u32, foldhash::fast::RandomState>,
     offsets: Vec<u32>,
     order: Vec<LineIdx>,
 }
@@ -220,7 +221,8 @@ impl<'a> ContractIndex<'a> {
     pub fn new(book: &'a Book) -> ContractIndex<'a> {
         let n = book.lines.len();
         let mut ids: Vec<&'a str> = Vec::new();
-        let mut by_id: std::collections::HashMap<&'a str, u32> = Default::default();
+        let mut by_id: std::collections::HashMap<&'a str, u32, foldhash::fast::RandomState> =
+            Default::default();
         let mut of_line: Vec<u32> = Vec::with_capacity(n);
         for l in 0..n as LineIdx {
             let id = book.lines.contract_id(l);

@@ -129,7 +129,8 @@ impl<'a> Renewals<'a> {
         let contracts = ContractIndex::new(book);
         let items = &book.lines.items;
         let mut terms: Vec<Term<'a>> = Vec::with_capacity(book.contracts.len());
-        let mut rows: HashMap<&'a str, usize> = HashMap::with_capacity(book.contracts.len());
+        let mut rows: HashMap<&'a str, usize, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(book.contracts.len(), Default::default());
         for c in &book.contracts {
             rows.entry(c.id.as_str()).or_insert_with(|| {
                 terms.push(Term {
