@@ -159,7 +159,7 @@ pub fn serve(book: &Path) -> Served {
     }
 }
 
-/// The `http://host:port` a starting `expansa serve` (its standard error piped) announces,
+/// The `http://host:port` (or `https://`) a starting `expansa serve` (its standard error piped) announces,
 /// read from its log; the rest of the log is then drained so the server never blocks on a
 /// full pipe. Kills the server and panics, showing what it said, when it ends first.
 #[allow(dead_code)] // not every test file that includes this module starts a server
@@ -174,7 +174,10 @@ pub fn server_url(child: &mut std::process::Child) -> String {
             let _ = child.kill();
             panic!("the server ended without an address: {said}");
         }
-        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+        if let Some(url) = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+        {
             break url.trim_end_matches('/').to_string();
         }
         said += &line;
