@@ -171,37 +171,9 @@ fn login_csrf_logout_and_expiry_in_headless_chromium() {
     }
     let served = serve(&root().join("examples/demo"));
     let password = "a browser's long password";
-    let mut add = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
-        .args([
-            "users", "add", "--db", &served.db, "--name", "maria", "--role", "admin",
-        ])
-        .arg("--password-stdin")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
+    add_user(&served.db, "maria", "admin", password);
     // A second server over the same store: private reads, sessions idle for 3 s at most.
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--session-idle",
-            "3",
-            "--db",
-            &served.db,
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = common::server_url(&mut child);
+    let (mut child, base) = private_server(&served.db, &["--session-idle", "3"]);
     let out = Command::new("node")
         .arg(browser_tests.join("session.mjs"))
         .args([base.as_str(), "maria", password])
@@ -216,4 +188,69 @@ fn login_csrf_logout_and_expiry_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("session: all checks passed"), "{stdout}");
+}
+
+/// Adds a user to the store `db` (`expansa users add --password-stdin`).
+fn add_user(db: &str, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut add = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+        .args(["users", "add", "--db", db, "--name", name, "--role", role])
+        .arg("--password-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+}
+
+/// `expansa serve` with private reads over the store `db` on loopback (and `extra` flags): the
+/// process and its base URL.
+fn private_server(db: &str, extra: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = common::server_url(&mut child);
+    (child, base)
+}
+
+/// The users page (tests/browser/admin.mjs): an admin adds a viewer, changes their role,
+/// disables them and sets a new password; the viewer logs in, is not shown the page and is
+/// refused its endpoints.
+#[test]
+fn users_page_in_headless_chromium() {
+    let browser_tests = root().join("tests/browser");
+    let ready = browser_tests.join("node_modules/playwright-core").is_dir()
+        && Path::new("/usr/bin/chromium").exists();
+    if missing(
+        "node, playwright-core (npm ci in tests/browser) and Debian's chromium",
+        ready,
+    ) {
+        return;
+    }
+    let served = serve(&root().join("examples/demo"));
+    let password = "the admin's long password";
+    add_user(&served.db, "maria", "admin", password);
+    let (mut child, base) = private_server(&served.db, &[]);
+    let out = Command::new("node")
+        .arg(browser_tests.join("admin.mjs"))
+        .args([base.as_str(), "maria", password])
+        .output();
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = out.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("admin: all checks passed"), "{stdout}");
 }
