@@ -4,6 +4,7 @@
 // No password is ever shown on the page.
 // Usage: node admin.mjs BASE_URL ADMIN PASSWORD
 import { chromium } from "playwright-core";
+import { login } from "./login.mjs";
 
 const [base, admin, password] = process.argv.slice(2);
 const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
@@ -21,14 +22,6 @@ try {
   page.on("console", (m) => {
     if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
   });
-  const login = async (user, pass) => {
-    await page.goto(`${base}/`);
-    await page.waitForURL(/\/login/, { timeout: 15000 });
-    await page.fill("#login-user", user);
-    await page.fill("#login-password", pass);
-    await page.click("#login-submit");
-    await page.waitForSelector("body[data-ready=true]", { timeout: 30000 });
-  };
   const noPassword = async (when) => {
     const text = await page.evaluate(() => document.body.innerText);
     check(!text.includes(first) && !text.includes(second) && !text.includes(password), `no password on the page ${when}`);
@@ -51,7 +44,7 @@ try {
   }, user);
 
   // The admin sees the users page and adds a viewer.
-  await login(admin, password);
+  await login(page, base, admin, password);
   check(await page.isVisible("#tab-admin"), "an admin sees the users tab");
   await page.click("#tab-admin");
   await page.waitForSelector("body[data-admin-ready=true]", { timeout: 15000 });
@@ -99,7 +92,7 @@ try {
   await page.waitForURL(/\/login/, { timeout: 15000 });
 
   // The viewer: no users page, and its endpoints refused.
-  await login("vitor", second);
+  await login(page, base, "vitor", second);
   check((await page.textContent("#who")).includes("vitor"), "vitor is logged in");
   check(!(await page.isVisible("#tab-admin")), "a viewer is not shown the users tab");
   await page.goto(`${base}/#admin`);

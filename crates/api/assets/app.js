@@ -6,9 +6,9 @@
 const TEXT = {
   "pt-BR": {
     from: "De", to: "Até", segment: "Segmento", channel: "Canal", family: "Família", all: "todos",
-    add_widget: "Adicionar widget", add: "Adicionar", api_key: "Chave de API", logout: "Sair", remove: "Remover",
+    add_widget: "Adicionar widget", add: "Adicionar", login: "Entrar", logout: "Sair", remove: "Remover",
     vs_prev: "vs. mês anterior", loading: "Carregando…", saved: "Layout salvo.",
-    need_key: "Informe uma chave de API para salvar o layout.", save_failed: "Não foi possível salvar o layout: ",
+    need_key: "Entre como usuário para salvar o layout.", save_failed: "Não foi possível salvar o layout: ",
     load_failed: "Não foi possível carregar: ", trail: "Clientes e linhas por trás de", customer: "Cliente",
     month: "Mês", kind: "Movimento", amount: "Valor", lines: "Linhas", total: "Total", none: "Nenhum movimento.",
     cohort: "Coorte", customers_col: "Clientes", product: "Produto", gain: "Ganho esperado", probability: "Probabilidade",
@@ -27,12 +27,12 @@ const TEXT = {
     admin_disabled_done: "Usuário desativado (sessões encerradas): ", admin_reset_done: "Senha trocada (sessões encerradas): ",
     admin_failed: "Não foi possível: ", admin_you: "você",
     roles: { viewer: "leitura", analyst: "analista", admin: "admin" },
-    import_hint: "Envie os arquivos do export (CSV, JSON, .xlsx, .ods), escolha a origem, confira o relatório e as primeiras linhas, corrija o mapeamento se preciso e importe para a base como um evento. Pré-visualizar e importar exigem a chave de API (no topo).",
+    import_hint: "Envie os arquivos do export (CSV, JSON, .xlsx, .ods), escolha a origem, confira o relatório e as primeiras linhas, corrija o mapeamento se preciso e importe para a base como um evento. Pré-visualizar e importar exigem entrar como admin.",
     import_kind: "Origem", import_files: "Arquivos", import_timezone: "Fuso horário", import_mrr_at: "MRR no fim de",
     import_skip: "Deixar de fora as linhas recusadas", import_mapping: "Mapeamento (TOML)",
     import_preview: "Pré-visualizar", import_commit: "Importar para a base", mapping_file: "Arquivo de mapeamento (TOML)",
     no_mapping: "Esta origem é convertida por código: não tem mapeamento.",
-    need_files: "Escolha ao menos um arquivo.", need_key_import: "Informe a chave de API (no topo) para pré-visualizar e importar.",
+    need_files: "Escolha ao menos um arquivo.", need_key_import: "Entre como admin para pré-visualizar e importar.",
     previewing: "Convertendo…", previewed: "Pré-visualização pronta: confira e importe.",
     refused: "A conversão recusou os arquivos: ", preview_failed: "Não foi possível pré-visualizar: ",
     committing: "Importando…", committed: "Importado como evento ", unchanged: "Nada mudou: a base já tinha estas linhas.",
@@ -50,9 +50,9 @@ const TEXT = {
   },
   en: {
     from: "From", to: "To", segment: "Segment", channel: "Channel", family: "Family", all: "all",
-    add_widget: "Add widget", add: "Add", api_key: "API key", logout: "Log out", remove: "Remove",
+    add_widget: "Add widget", add: "Add", login: "Log in", logout: "Log out", remove: "Remove",
     vs_prev: "vs. previous month", loading: "Loading…", saved: "Layout saved.",
-    need_key: "Enter an API key to save the layout.", save_failed: "Could not save the layout: ",
+    need_key: "Log in to save the layout.", save_failed: "Could not save the layout: ",
     load_failed: "Could not load: ", trail: "Customers and lines behind", customer: "Customer",
     month: "Month", kind: "Movement", amount: "Amount", lines: "Lines", total: "Total", none: "No movements.",
     cohort: "Cohort", customers_col: "Customers", product: "Product", gain: "Expected gain", probability: "Probability",
@@ -71,12 +71,12 @@ const TEXT = {
     admin_disabled_done: "User disabled (sessions ended): ", admin_reset_done: "Password set (sessions ended): ",
     admin_failed: "Could not do it: ", admin_you: "you",
     roles: { viewer: "viewer", analyst: "analyst", admin: "admin" },
-    import_hint: "Upload the export's files (CSV, JSON, .xlsx, .ods), choose the source, check the report and the first rows, fix the mapping if needed and commit it to the store as one event. Previewing and committing need the API key (at the top).",
+    import_hint: "Upload the export's files (CSV, JSON, .xlsx, .ods), choose the source, check the report and the first rows, fix the mapping if needed and commit it to the store as one event. Previewing and committing need an admin's login.",
     import_kind: "Source", import_files: "Files", import_timezone: "Time zone", import_mrr_at: "MRR at the end of",
     import_skip: "Leave refused rows out", import_mapping: "Mapping (TOML)",
     import_preview: "Preview", import_commit: "Commit to the store", mapping_file: "Mapping file (TOML)",
     no_mapping: "This source is converted by code: it has no mapping.",
-    need_files: "Choose at least one file.", need_key_import: "Enter the API key (at the top) to preview and commit.",
+    need_files: "Choose at least one file.", need_key_import: "Log in as an admin to preview and commit.",
     previewing: "Converting…", previewed: "Preview ready: check it and commit.",
     refused: "The conversion refused the files: ", preview_failed: "Could not preview: ",
     committing: "Committing…", committed: "Committed as event ", unchanged: "Nothing changed: the store already held these rows.",
@@ -187,22 +187,20 @@ function lastDay(month) {
 }
 
 // ---- API ----------------------------------------------------------------------------------
-// Who is logged in (GET /api/v1/session): a session's writes carry its CSRF token; an API key
-// typed in the bar is sent instead when there is one.
+// Who is logged in (GET /api/v1/session): the page acts by the session's cookie, and its
+// writes carry the session's CSRF token. (Programs use API keys, in their own requests.)
 let session = { kind: "anonymous", name: null, role: "viewer", csrf: null };
 
 function withAuth(options) {
   const headers = Object.assign({}, options.headers || {});
-  const key = $("api-key").value.trim();
-  if (key && !headers.Authorization) headers.Authorization = `Bearer ${key}`;
   const method = (options.method || "GET").toUpperCase();
-  if (method !== "GET" && session.csrf && !headers.Authorization) headers["X-CSRF-Token"] = session.csrf;
+  if (method !== "GET" && session.csrf) headers["X-CSRF-Token"] = session.csrf;
   return Object.assign({}, options, { headers, credentials: "same-origin" });
 }
 
-// Whether the page may write: a key typed in the bar, or a session.
+// Whether the page may write: only with a session (reads may be public).
 function mayWrite() {
-  return Boolean($("api-key").value.trim() || session.csrf);
+  return Boolean(session.csrf);
 }
 
 async function api(path, options = {}) {
@@ -512,7 +510,7 @@ function openOffers(month) {
 
 function renderRenewals(body) {
   // The month's gross renewal rate (kpis), its change and the trail behind it; the next
-  // renewals with their value, each open one renewable from its row (a write key needed).
+  // renewals with their value, each open one renewable from its row (an admin's session needed).
   const desk = state.data.renewals;
   if (!desk) { body.textContent = t("loading"); return; }
   const { to } = state.data;
@@ -556,7 +554,7 @@ function renderRenewals(body) {
 
 async function renewFromDesk(contract, line) {
   // `quote renew --apply` for the row: POST /api/v1/quotes/renew, idempotent per contract.
-  // The server refuses it without a write key; its answer is shown as it is.
+  // The server refuses it without an admin's session; its answer is shown as it is.
   line.className = "desk-status";
   line.textContent = t("renewing");
   const headers = { "Content-Type": "application/json", "Idempotency-Key": `desk-renew-${contract}` };
@@ -966,7 +964,7 @@ function setupAdmin() {
 // a logout button, and what the role cannot do hidden.
 async function loadSession() {
   const response = await fetch("/api/v1/session", { credentials: "same-origin" });
-  if (response.status === 401 && !$("api-key").value.trim()) {
+  if (response.status === 401) {
     location.assign(`/login${document.cookie.includes("expansa") ? "?expired=1" : ""}`);
     return false;
   }
@@ -974,7 +972,9 @@ async function loadSession() {
   const who = $("who");
   who.textContent = session.kind === "user" ? `${session.name} (${session.role})` : "";
   $("logout").hidden = session.kind !== "user";
-  // What a logged-in user's role cannot do is hidden (a key's role is checked by the server).
+  // Public reads without a session: the way to log in (and to write).
+  $("login-link").hidden = session.kind === "user";
+  // What a logged-in user's role cannot do is hidden (the server checks it all the same).
   if (session.kind === "user") document.body.dataset.role = session.role;
   document.body.dataset.user = session.kind === "user" ? session.name : "";
   // The users page is an admin's only (the server refuses anyone else: 403).
@@ -988,14 +988,12 @@ async function logout() {
 }
 
 async function start() {
-  $("api-key").value = localStorage.getItem("expansa.key") || "";
   if (!(await loadSession())) return;
   $("logout").addEventListener("click", logout);
   const known = await api("/assets/widgets.json");
   WIDGETS = new Map(known.widgets.map((w) => [w.id, w]));
   GRID = { columns: known.columns, rows: known.rows };
   grid = GridStack.init({ column: GRID.columns, cellHeight: 70, margin: 6, float: false, draggable: { handle: ".widget-head" } }, "#grid");
-  $("api-key").addEventListener("change", () => localStorage.setItem("expansa.key", $("api-key").value.trim()));
   applyLanguage();
   setupAdmin();
   setupImport().catch((e) => importStatus(t("load_failed") + e.message, "failed"));

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{missing, serve};
+use common::{add_user, missing, serve, ADMIN};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,10 +27,11 @@ fn dashboard_in_headless_chromium() {
     }
     let served = serve(&root().join("examples/demo"));
     store_hostile_layout(&served.db);
+    add_user(&served.db, ADMIN.0, "admin", ADMIN.1);
     let shots = root().join("target/screenshots");
     let out = Command::new("node")
         .arg(browser_tests.join("dashboard.mjs"))
-        .args([&served.base, &served.key])
+        .args([&served.base, ADMIN.0, ADMIN.1, &served.key])
         .arg(&shots)
         .output()
         .unwrap();
@@ -56,7 +57,8 @@ fn dashboard_in_headless_chromium() {
 
 /// The Renewals widget over the hand-checked book of testdata/renewals
 /// (tests/browser/renewals.mjs): the month's renewal rate, its change and trail, the next
-/// renewals with their value, and `quote renew --apply` from a row, refused without a key.
+/// renewals with their value, and `quote renew --apply` from a row, refused without a login and
+/// recorded logged in as an admin.
 #[test]
 fn renewals_widget_in_headless_chromium() {
     let browser_tests = root().join("tests/browser");
@@ -69,10 +71,11 @@ fn renewals_widget_in_headless_chromium() {
         return;
     }
     let served = serve(&root().join("testdata/renewals"));
+    add_user(&served.db, ADMIN.0, "admin", ADMIN.1);
     let shots = root().join("target/screenshots");
     let out = Command::new("node")
         .arg(browser_tests.join("renewals.mjs"))
-        .args([&served.base, &served.key])
+        .args([&served.base, ADMIN.0, ADMIN.1])
         .arg(&shots)
         .output()
         .unwrap();
@@ -188,24 +191,6 @@ fn login_csrf_logout_and_expiry_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("session: all checks passed"), "{stdout}");
-}
-
-/// Adds a user to the store `db` (`expansa users add --password-stdin`).
-fn add_user(db: &str, name: &str, role: &str, password: &str) {
-    use std::io::Write;
-    let mut add = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
-        .args(["users", "add", "--db", db, "--name", name, "--role", role])
-        .arg("--password-stdin")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
 }
 
 /// `expansa serve` with private reads over the store `db` on loopback (and `extra` flags): the

@@ -197,3 +197,26 @@ pub fn missing(what: &str, present: bool) -> bool {
     }
     !present
 }
+
+/// Adds a user to the store `db` (`expansa users add --password-stdin`).
+#[allow(dead_code)] // not every test file that includes this module adds users
+pub fn add_user(db: &str, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut add = std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+        .args(["users", "add", "--db", db, "--name", name, "--role", role])
+        .arg("--password-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+}
+
+/// The admin the browser tests log in as (added with [`add_user`]), and their password.
+#[allow(dead_code)]
+pub const ADMIN: (&str, &str) = ("tester", "the browser tests' long password");
