@@ -207,3 +207,30 @@ fn bad_certificate_and_key_files_are_told_in_words() {
     assert!(e.contains("larger than"), "{e}");
     assert!(tls::load(&cert, &key).is_ok());
 }
+
+#[test]
+fn tls_lets_a_non_loopback_address_be_served_without_a_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = certificate(dir.path(), "server");
+    let anywhere = "0.0.0.0".parse().unwrap();
+    let plain = ApiConfig::default();
+    let e = expansa_api::exposure(anywhere, &plain)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--tls-cert") && e.contains("--behind-proxy"),
+        "{e}"
+    );
+    let served = ApiConfig {
+        tls: Some(tls::load(&cert, &key).unwrap()),
+        ..ApiConfig::default()
+    };
+    assert!(expansa_api::exposure(anywhere, &served).is_ok());
+    assert!(served.secure_cookies() && !plain.secure_cookies());
+    // Public reads stay loopback-only, TLS or not.
+    let public = ApiConfig {
+        public_reads: true,
+        ..served
+    };
+    assert!(expansa_api::exposure(anywhere, &public).is_err());
+}
