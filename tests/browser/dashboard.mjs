@@ -4,12 +4,14 @@
 // The page runs under the server's Content-Security-Policy (checked sent, and nothing refused
 // by it). Dashboard `hostile` holds a layout stored past the server's checks (by the harness,
 // crates/cli/tests/dashboard.rs): ids like `constructor` and `__proto__`, markup, odd places;
-// the page must still render its real widgets.
-// Usage: node dashboard.mjs BASE_URL API_KEY SHOTS_DIR
+// the page must still render its real widgets. The page is used logged in as an admin (USER,
+// PASSWORD); API_KEY is a program's, for a request made outside the page.
+// Usage: node dashboard.mjs BASE_URL USER PASSWORD API_KEY SHOTS_DIR
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { login } from "./login.mjs";
 
-const [base, key, shots] = process.argv.slice(2);
+const [base, user, password, key, shots] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
 const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
@@ -26,6 +28,8 @@ try {
     if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
   });
   page.on("dialog", (d) => fail(`a dialog opened: ${d.message()}`));
+  check((await page.goto(`${base}/`)) && (await page.locator("#api-key").count()) === 0, "no API key box on the page");
+  await login(page, base, user, password);
   const first = await page.goto(`${base}/?dashboard=e2e&from=2024-01&to=2024-03`);
   const csp = first.headers()["content-security-policy"] || "";
   check(csp.includes("frame-ancestors 'none'") && csp.includes("script-src 'self'") && !csp.includes("unsafe-inline"),
@@ -79,10 +83,8 @@ try {
   await page.keyboard.press("Escape");
   await page.click('[data-widget="offers"] .remove');
 
-  // Add a widget (LTV), with the API key so the layout is saved; reload; it is still there.
+  // Add a widget (LTV), saved with the session; reload; it is still there.
   check((await page.locator('[data-widget="ltv"]').count()) === 0, "no LTV widget yet");
-  await page.fill("#api-key", key);
-  await page.dispatchEvent("#api-key", "change");
   await page.selectOption("#add-widget", "ltv");
   // The save that holds the new widget (an earlier one may still be on its way).
   const putOf = (r) => r.url().includes("/api/v1/dashboards/e2e") && r.request().method() === "PUT";

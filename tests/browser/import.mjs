@@ -5,12 +5,14 @@
 // API's report and first rows; the commit records one event and the dashboard's New MRR of
 // March grows by the new lines (A-2 R$ 1.499,00 from 2024-03-15 and A-3 R$ 199,90 from
 // 2024-03-01: R$ 1.698,90; A-1 starts in February). No CSP violation. Screenshots to SHOTS.
-// Usage: node import.mjs BASE_URL API_KEY SHOTS_DIR FIXTURES_DIR
+// The page is used logged in as an admin (USER, PASSWORD).
+// Usage: node import.mjs BASE_URL USER PASSWORD SHOTS_DIR FIXTURES_DIR
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { login } from "./login.mjs";
 
-const [base, key, shots, fixtures] = process.argv.slice(2);
+const [base, user, password, shots, fixtures] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
 const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
@@ -39,6 +41,7 @@ try {
   const eventsBefore = await events();
   const newBefore = await marchNew();
 
+  await login(page, base, user, password);
   await page.goto(`${base}/?dashboard=import-e2e&from=2024-01&to=2024-03#import`);
   await page.waitForSelector("body[data-ready=true][data-import-ready=true]", { timeout: 30000 });
   check(await page.locator("#import-page").isVisible(), "the Import page shows at #import");
@@ -56,8 +59,6 @@ try {
   check(await page.locator("#import-mapping").isDisabled(), "Stripe (converted by code) has no mapping to edit");
 
   // A user's export with a mapping that names a wrong column: refused, problem listed.
-  await page.fill("#api-key", key);
-  await page.dispatchEvent("#api-key", "change");
   await page.selectOption("#import-kind", "mapping");
   await page.setInputFiles("#import-files", join(fixtures, "assinaturas.csv"));
   await page.fill("#import-mapping", readFileSync(join(fixtures, "mapping-wrong-column.toml"), "utf8"));

@@ -2,12 +2,14 @@
 // testdata/renewals (NOTES.md): the month's gross renewal rate is the API's, with its change and
 // the trail behind it (the contracts whose term ends in the month, with their outcome); the next
 // renewals are listed with their value; `quote renew --apply` from a row is refused without a
-// write key and recorded with one, and the desk then shows the contract renewed.
-// Usage: node renewals.mjs BASE_URL API_KEY SHOTS_DIR
+// login (public reads) and recorded when logged in as an admin (USER, PASSWORD), and the desk
+// then shows the contract renewed.
+// Usage: node renewals.mjs BASE_URL USER PASSWORD SHOTS_DIR
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { login } from "./login.mjs";
 
-const [base, key, shots] = process.argv.slice(2);
+const [base, user, password, shots] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
 const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
@@ -24,12 +26,15 @@ try {
     if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
   });
   page.on("dialog", (d) => fail(`a dialog opened: ${d.message()}`));
-  await page.goto(`${base}/?dashboard=renewals&from=2024-09&to=2024-11`);
-  await page.waitForSelector("body[data-ready=true]", { timeout: 30000 });
-  await page.selectOption("#add-widget", "renewals");
-  await page.click("#add");
   const widget = '[data-widget="renewals"]';
-  await page.waitForSelector(`${widget} .value`);
+  const openDesk = async () => {
+    await page.goto(`${base}/?dashboard=renewals&from=2024-09&to=2024-11`);
+    await page.waitForSelector("body[data-ready=true]", { timeout: 30000 });
+    await page.selectOption("#add-widget", "renewals");
+    await page.click("#add");
+    await page.waitForSelector(`${widget} .value`);
+  };
+  await openDesk();
 
   // The month's gross renewal rate, as the API's kpis give it, and its change.
   const kpis = await (await page.request.get(`${base}/api/v1/kpis?from=2024-10&to=2024-11`)).json();
@@ -66,19 +71,19 @@ try {
   await page.keyboard.press("Escape");
   await page.screenshot({ path: `${shots}/renewals-pt-BR.png`, fullPage: true });
 
-  // Renewing R3 from its row without a key: the server refuses it, nothing changes.
-  check((await page.inputValue("#api-key")) === "", "no API key entered");
+  // Renewing R3 from its row without a login: the server refuses it, nothing changes.
+  check(await page.isVisible("#login-link"), "not logged in: the bar offers to log in");
   await page.click(`${widget} tr[data-contract="R3"] button.renew`);
   await page.waitForSelector("body[data-renew-refused=R3]", { timeout: 10000 });
   const refused = page.locator(`${widget} .desk-status`);
-  check((await refused.getAttribute("class")).includes("failed") && (await refused.textContent()).includes("API key"),
-    `refused without a key: ${await refused.textContent()}`);
+  check((await refused.getAttribute("class")).includes("failed") && (await refused.textContent()).includes("log in"),
+    `refused without a login: ${await refused.textContent()}`);
   const still = await (await page.request.get(`${base}/api/v1/renewals?at=2024-11-30&within=90`)).json();
   check(still.renewals.find((r) => r.contract === "R3").status === "open", "R3 is still open");
 
-  // With a write key: recorded, and the desk shows R3 renewed.
-  await page.fill("#api-key", key);
-  await page.dispatchEvent("#api-key", "change");
+  // Logged in as an admin: recorded, and the desk shows R3 renewed.
+  await login(page, base, user, password);
+  await openDesk();
   await page.click(`${widget} tr[data-contract="R3"] button.renew`);
   await page.waitForSelector("body[data-renewed=R3]", { timeout: 20000 });
   await page.waitForSelector(`${widget} tr[data-contract="R3"][data-status="renewed"]`, { timeout: 10000 });

@@ -6,9 +6,9 @@
 const TEXT = {
   "pt-BR": {
     from: "De", to: "Até", segment: "Segmento", channel: "Canal", family: "Família", all: "todos",
-    add_widget: "Adicionar widget", add: "Adicionar", api_key: "Chave de API", logout: "Sair", remove: "Remover",
+    add_widget: "Adicionar widget", add: "Adicionar", login: "Entrar", logout: "Sair", remove: "Remover",
     vs_prev: "vs. mês anterior", loading: "Carregando…", saved: "Layout salvo.",
-    need_key: "Informe uma chave de API para salvar o layout.", save_failed: "Não foi possível salvar o layout: ",
+    need_key: "Entre como usuário para salvar o layout.", save_failed: "Não foi possível salvar o layout: ",
     load_failed: "Não foi possível carregar: ", trail: "Clientes e linhas por trás de", customer: "Cliente",
     month: "Mês", kind: "Movimento", amount: "Valor", lines: "Linhas", total: "Total", none: "Nenhum movimento.",
     cohort: "Coorte", customers_col: "Clientes", product: "Produto", gain: "Ganho esperado", probability: "Probabilidade",
@@ -19,12 +19,20 @@ const TEXT = {
     kinds: { new: "Novo", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reativação", downsell: "Downsell", churn: "Churn", fx: "Câmbio", entering_segment: "Entrada no segmento", leaving_segment: "Saída do segmento" },
     mrr_line: "MRR final",
     tab_dashboard: "Painel", tab_import: "Importar", import_title: "Importar um export",
-    import_hint: "Envie os arquivos do export (CSV, JSON, .xlsx, .ods), escolha a origem, confira o relatório e as primeiras linhas, corrija o mapeamento se preciso e importe para a base como um evento. Pré-visualizar e importar exigem a chave de API (no topo).",
+    tab_admin: "Usuários", admin_title: "Usuários",
+    admin_hint: "Quem entra no painel e o que pode fazer: leitura (relatórios e painéis), analista (também cotações e layouts), admin (também gravações, importações e usuários). Desativar encerra as sessões na hora; uma nova senha reativa.",
+    admin_name: "Nome", admin_role: "Papel", admin_password: "Senha (12 caracteres ou mais)", admin_create: "Criar usuário",
+    admin_state: "Situação", admin_new_password: "Nova senha", admin_active: "ativo", admin_disabled: "desativado em",
+    admin_disable: "Desativar", admin_reset: "Trocar senha", admin_created: "Usuário criado: ", admin_role_changed: "Papel alterado: ",
+    admin_disabled_done: "Usuário desativado (sessões encerradas): ", admin_reset_done: "Senha trocada (sessões encerradas): ",
+    admin_failed: "Não foi possível: ", admin_you: "você",
+    roles: { viewer: "leitura", analyst: "analista", admin: "admin" },
+    import_hint: "Envie os arquivos do export (CSV, JSON, .xlsx, .ods), escolha a origem, confira o relatório e as primeiras linhas, corrija o mapeamento se preciso e importe para a base como um evento. Pré-visualizar e importar exigem entrar como admin.",
     import_kind: "Origem", import_files: "Arquivos", import_timezone: "Fuso horário", import_mrr_at: "MRR no fim de",
     import_skip: "Deixar de fora as linhas recusadas", import_mapping: "Mapeamento (TOML)",
     import_preview: "Pré-visualizar", import_commit: "Importar para a base", mapping_file: "Arquivo de mapeamento (TOML)",
     no_mapping: "Esta origem é convertida por código: não tem mapeamento.",
-    need_files: "Escolha ao menos um arquivo.", need_key_import: "Informe a chave de API (no topo) para pré-visualizar e importar.",
+    need_files: "Escolha ao menos um arquivo.", need_key_import: "Entre como admin para pré-visualizar e importar.",
     previewing: "Convertendo…", previewed: "Pré-visualização pronta: confira e importe.",
     refused: "A conversão recusou os arquivos: ", preview_failed: "Não foi possível pré-visualizar: ",
     committing: "Importando…", committed: "Importado como evento ", unchanged: "Nada mudou: a base já tinha estas linhas.",
@@ -42,9 +50,9 @@ const TEXT = {
   },
   en: {
     from: "From", to: "To", segment: "Segment", channel: "Channel", family: "Family", all: "all",
-    add_widget: "Add widget", add: "Add", api_key: "API key", logout: "Log out", remove: "Remove",
+    add_widget: "Add widget", add: "Add", login: "Log in", logout: "Log out", remove: "Remove",
     vs_prev: "vs. previous month", loading: "Loading…", saved: "Layout saved.",
-    need_key: "Enter an API key to save the layout.", save_failed: "Could not save the layout: ",
+    need_key: "Log in to save the layout.", save_failed: "Could not save the layout: ",
     load_failed: "Could not load: ", trail: "Customers and lines behind", customer: "Customer",
     month: "Month", kind: "Movement", amount: "Amount", lines: "Lines", total: "Total", none: "No movements.",
     cohort: "Cohort", customers_col: "Customers", product: "Product", gain: "Expected gain", probability: "Probability",
@@ -55,12 +63,20 @@ const TEXT = {
     kinds: { new: "New", cross_sell: "Cross-sell", upsell: "Upsell", reactivation: "Reactivation", downsell: "Downsell", churn: "Churn", fx: "FX", entering_segment: "Entering segment", leaving_segment: "Leaving segment" },
     mrr_line: "MRR end",
     tab_dashboard: "Dashboard", tab_import: "Import", import_title: "Import an export",
-    import_hint: "Upload the export's files (CSV, JSON, .xlsx, .ods), choose the source, check the report and the first rows, fix the mapping if needed and commit it to the store as one event. Previewing and committing need the API key (at the top).",
+    tab_admin: "Users", admin_title: "Users",
+    admin_hint: "Who logs in to the dashboard and what they may do: viewer (reports and dashboards), analyst (also quotes and layouts), admin (also writes, imports and users). Disabling ends their sessions at once; a new password enables them again.",
+    admin_name: "Name", admin_role: "Role", admin_password: "Password (12 characters or more)", admin_create: "Add user",
+    admin_state: "State", admin_new_password: "New password", admin_active: "active", admin_disabled: "disabled on",
+    admin_disable: "Disable", admin_reset: "Set password", admin_created: "User added: ", admin_role_changed: "Role changed: ",
+    admin_disabled_done: "User disabled (sessions ended): ", admin_reset_done: "Password set (sessions ended): ",
+    admin_failed: "Could not do it: ", admin_you: "you",
+    roles: { viewer: "viewer", analyst: "analyst", admin: "admin" },
+    import_hint: "Upload the export's files (CSV, JSON, .xlsx, .ods), choose the source, check the report and the first rows, fix the mapping if needed and commit it to the store as one event. Previewing and committing need an admin's login.",
     import_kind: "Source", import_files: "Files", import_timezone: "Time zone", import_mrr_at: "MRR at the end of",
     import_skip: "Leave refused rows out", import_mapping: "Mapping (TOML)",
     import_preview: "Preview", import_commit: "Commit to the store", mapping_file: "Mapping file (TOML)",
     no_mapping: "This source is converted by code: it has no mapping.",
-    need_files: "Choose at least one file.", need_key_import: "Enter the API key (at the top) to preview and commit.",
+    need_files: "Choose at least one file.", need_key_import: "Log in as an admin to preview and commit.",
     previewing: "Converting…", previewed: "Preview ready: check it and commit.",
     refused: "The conversion refused the files: ", preview_failed: "Could not preview: ",
     committing: "Committing…", committed: "Committed as event ", unchanged: "Nothing changed: the store already held these rows.",
@@ -171,22 +187,20 @@ function lastDay(month) {
 }
 
 // ---- API ----------------------------------------------------------------------------------
-// Who is logged in (GET /api/v1/session): a session's writes carry its CSRF token; an API key
-// typed in the bar is sent instead when there is one.
+// Who is logged in (GET /api/v1/session): the page acts by the session's cookie, and its
+// writes carry the session's CSRF token. (Programs use API keys, in their own requests.)
 let session = { kind: "anonymous", name: null, role: "viewer", csrf: null };
 
 function withAuth(options) {
   const headers = Object.assign({}, options.headers || {});
-  const key = $("api-key").value.trim();
-  if (key && !headers.Authorization) headers.Authorization = `Bearer ${key}`;
   const method = (options.method || "GET").toUpperCase();
-  if (method !== "GET" && session.csrf && !headers.Authorization) headers["X-CSRF-Token"] = session.csrf;
+  if (method !== "GET" && session.csrf) headers["X-CSRF-Token"] = session.csrf;
   return Object.assign({}, options, { headers, credentials: "same-origin" });
 }
 
-// Whether the page may write: a key typed in the bar, or a session.
+// Whether the page may write: only with a session (reads may be public).
 function mayWrite() {
-  return Boolean($("api-key").value.trim() || session.csrf);
+  return Boolean(session.csrf);
 }
 
 async function api(path, options = {}) {
@@ -496,7 +510,7 @@ function openOffers(month) {
 
 function renderRenewals(body) {
   // The month's gross renewal rate (kpis), its change and the trail behind it; the next
-  // renewals with their value, each open one renewable from its row (a write key needed).
+  // renewals with their value, each open one renewable from its row (an admin's session needed).
   const desk = state.data.renewals;
   if (!desk) { body.textContent = t("loading"); return; }
   const { to } = state.data;
@@ -540,7 +554,7 @@ function renderRenewals(body) {
 
 async function renewFromDesk(contract, line) {
   // `quote renew --apply` for the row: POST /api/v1/quotes/renew, idempotent per contract.
-  // The server refuses it without a write key; its answer is shown as it is.
+  // The server refuses it without an admin's session; its answer is shown as it is.
   line.className = "desk-status";
   line.textContent = t("renewing");
   const headers = { "Content-Type": "application/json", "Idempotency-Key": `desk-renew-${contract}` };
@@ -657,9 +671,11 @@ const KIND_NAMES = { stripe: "Stripe", recurly: "Recurly", zuora: "Zuora", charg
 const importState = { sources: [], preset: null, token: null, idempotency: null, preview: null, error: null, committed: null };
 
 function showPage() {
-  const page = location.hash === "#import" ? "import" : "dashboard";
+  const pages = { "#import": "import", "#admin": session.role === "admin" ? "admin" : "dashboard" };
+  const page = own(pages, location.hash) || "dashboard";
   document.body.dataset.page = page;
-  for (const [id, p] of [["tab-dashboard", "dashboard"], ["tab-import", "import"]]) {
+  if (page === "admin") loadUsers();
+  for (const [id, p] of [["tab-dashboard", "dashboard"], ["tab-import", "import"], ["tab-admin", "admin"]]) {
     if (p === page) $(id).setAttribute("aria-current", "page"); else $(id).removeAttribute("aria-current");
   }
   // Charts drawn while hidden have no size: draw them again when the dashboard shows.
@@ -841,11 +857,114 @@ async function setupImport() {
   document.body.dataset.importReady = "true";
 }
 
+// ---- admin page --------------------------------------------------------------------------
+// The users of the dashboard (GET/POST /api/v1/users, PUT /api/v1/users/{name}, POST
+// /api/v1/users/{name}/password; admin only, the session's CSRF token sent by api()). Built
+// with DOM nodes and textContent; a password typed here is sent once and cleared, never shown.
+const ROLES = ["viewer", "analyst", "admin"];
+const adminState = { users: [] };
+
+function adminStatus(text, kind = "") {
+  const el = $("admin-status");
+  el.textContent = text;
+  el.className = kind;
+}
+
+function fillRoles(select, chosen) {
+  select.replaceChildren(...ROLES.map((r) => new Option(own(t("roles"), r), r)));
+  select.value = chosen;
+}
+
+function renderUsers() {
+  fillRoles($("admin-role"), $("admin-role").value || "viewer");
+  const me = session.kind === "user" ? session.name : null;
+  const rows = adminState.users.map((u) => {
+    const tr = document.createElement("tr");
+    tr.dataset.user = u.name;
+    const cell = (...children) => {
+      const td = document.createElement("td");
+      td.append(...children);
+      tr.append(td);
+      return td;
+    };
+    cell(u.name + (u.name === me ? ` (${t("admin_you")})` : ""));
+    const role = document.createElement("select");
+    role.className = "user-role";
+    fillRoles(role, u.role);
+    role.disabled = u.name === me;
+    role.addEventListener("change", () => changeUser(u.name, { role: role.value }, "admin_role_changed"));
+    cell(role);
+    cell(u.disabled_at ? `${t("admin_disabled")} ${u.disabled_at.slice(0, 10)}` : t("admin_active"));
+    const disable = document.createElement("button");
+    disable.type = "button";
+    disable.className = "user-disable";
+    disable.textContent = t("admin_disable");
+    disable.disabled = Boolean(u.disabled_at) || u.name === me;
+    disable.addEventListener("click", () => changeUser(u.name, { disabled: true }, "admin_disabled_done"));
+    cell(disable);
+    const password = document.createElement("input");
+    password.type = "password";
+    password.className = "user-password";
+    password.autocomplete = "new-password";
+    password.minLength = 12;
+    password.maxLength = 1024;
+    const reset = document.createElement("button");
+    reset.type = "button";
+    reset.className = "user-reset";
+    reset.textContent = t("admin_reset");
+    reset.addEventListener("click", async () => {
+      const value = password.value;
+      password.value = "";
+      await adminWrite(`/api/v1/users/${encodeURIComponent(u.name)}/password`, "POST", { password: value }, "admin_reset_done", u.name);
+    });
+    cell(password, " ", reset);
+    return tr;
+  });
+  $("admin-users").tBodies[0].replaceChildren(...rows);
+}
+
+async function loadUsers() {
+  try {
+    adminState.users = await api("/api/v1/users");
+    renderUsers();
+    document.body.dataset.adminReady = "true";
+  } catch (e) {
+    adminStatus(t("load_failed") + e.message, "failed");
+  }
+}
+
+async function adminWrite(path, method, body, done, name) {
+  adminStatus("");
+  try {
+    await api(path, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    adminStatus(t(done) + name, "done");
+  } catch (e) {
+    adminStatus(t("admin_failed") + e.message, "failed");
+  }
+  await loadUsers();
+}
+
+function changeUser(name, change, done) {
+  return adminWrite(`/api/v1/users/${encodeURIComponent(name)}`, "PUT", change, done, name);
+}
+
+function setupAdmin() {
+  fillRoles($("admin-role"), "viewer");
+  $("admin-add").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = $("admin-name").value.trim();
+    const body = { name, role: $("admin-role").value, password: $("admin-password").value };
+    $("admin-password").value = "";
+    await adminWrite("/api/v1/users", "POST", body, "admin_created", name);
+    if ($("admin-status").className === "done") $("admin-name").value = "";
+  });
+}
+
 // The session: without one (and without public reads) the login page; else who is logged in,
 // a logout button, and what the role cannot do hidden.
 async function loadSession() {
   const response = await fetch("/api/v1/session", { credentials: "same-origin" });
-  if (response.status === 401 && !$("api-key").value.trim()) {
+  if (response.status === 401) {
     location.assign(`/login${document.cookie.includes("expansa") ? "?expired=1" : ""}`);
     return false;
   }
@@ -853,9 +972,13 @@ async function loadSession() {
   const who = $("who");
   who.textContent = session.kind === "user" ? `${session.name} (${session.role})` : "";
   $("logout").hidden = session.kind !== "user";
-  // What a logged-in user's role cannot do is hidden (a key's role is checked by the server).
+  // Public reads without a session: the way to log in (and to write).
+  $("login-link").hidden = session.kind === "user";
+  // What a logged-in user's role cannot do is hidden (the server checks it all the same).
   if (session.kind === "user") document.body.dataset.role = session.role;
   document.body.dataset.user = session.kind === "user" ? session.name : "";
+  // The users page is an admin's only (the server refuses anyone else: 403).
+  document.body.dataset.admin = String(session.role === "admin");
   return true;
 }
 
@@ -865,15 +988,14 @@ async function logout() {
 }
 
 async function start() {
-  $("api-key").value = localStorage.getItem("expansa.key") || "";
   if (!(await loadSession())) return;
   $("logout").addEventListener("click", logout);
   const known = await api("/assets/widgets.json");
   WIDGETS = new Map(known.widgets.map((w) => [w.id, w]));
   GRID = { columns: known.columns, rows: known.rows };
   grid = GridStack.init({ column: GRID.columns, cellHeight: 70, margin: 6, float: false, draggable: { handle: ".widget-head" } }, "#grid");
-  $("api-key").addEventListener("change", () => localStorage.setItem("expansa.key", $("api-key").value.trim()));
   applyLanguage();
+  setupAdmin();
   setupImport().catch((e) => importStatus(t("load_failed") + e.message, "failed"));
   const events = await api("/api/v1/events").catch(() => []);
   const lastMonth = (() => {
@@ -905,6 +1027,7 @@ async function start() {
     renderAll();
     fillKinds();
     renderImport();
+    renderUsers();
   });
   $("add").addEventListener("click", async () => {
     const id = $("add-widget").value;

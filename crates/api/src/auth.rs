@@ -115,7 +115,10 @@ pub fn need(method: &Method, route: &str) -> Need {
         }
         "/api/v1/dashboards/{id}" => role(Role::Analyst, false),
         "/api/v1/quotes/amend" | "/api/v1/quotes/renew" => Need::Quote,
-        "/api/v1/users" | "/api/v1/users/{name}" | "/api/v1/audit" => role(Role::Admin, false),
+        "/api/v1/users"
+        | "/api/v1/users/{name}"
+        | "/api/v1/users/{name}/password"
+        | "/api/v1/audit" => role(Role::Admin, false),
         _ if read => role(Role::Viewer, true),
         _ => role(Role::Admin, false),
     }
@@ -435,7 +438,7 @@ pub(crate) async fn login(
     let cookie = Cookie::build((SESSION_COOKIE, token.clone()))
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(state.config.secure_cookies)
+        .secure(state.config.secure_cookies())
         .path("/")
         .max_age(
             time::Duration::try_from(state.config.sessions.absolute).unwrap_or(time::Duration::DAY),

@@ -9,6 +9,7 @@
 //! writes also need an `Idempotency-Key`. [`serve_on`] bounds what each connection and client may hold
 //! ([`Limits`]).
 
+mod admin;
 mod assets;
 pub mod auth;
 mod books;
@@ -22,6 +23,7 @@ mod reads;
 mod renewals;
 mod rows;
 mod server;
+pub mod tls;
 
 pub use error::{ApiError, ErrorBody};
 pub use limits::Limits;
@@ -49,12 +51,20 @@ pub struct ApiConfig {
     pub public_reads: bool,
     /// A TLS proxy is in front: a non-loopback address may be served without TLS.
     pub behind_proxy: bool,
-    /// Session cookies are `Secure` (served over TLS, or behind a TLS proxy).
-    pub secure_cookies: bool,
+    /// Built-in TLS (`serve --tls-cert --tls-key`): every connection is TLS.
+    pub tls: Option<tls::Tls>,
     /// How long sessions live.
     pub sessions: SessionLimits,
     /// Timeouts, sizes, connections and request rates.
     pub limits: Limits,
+}
+
+impl ApiConfig {
+    /// Session cookies are `Secure` when the browser reaches the server over TLS: built in, or
+    /// a proxy's.
+    pub fn secure_cookies(&self) -> bool {
+        self.tls.is_some() || self.behind_proxy
+    }
 }
 
 /// What every handler shares.
@@ -156,6 +166,16 @@ pub fn app(state: Arc<AppState>) -> Router {
             get(rows::show).put(rows::replace).delete(rows::remove),
         )
         .route("/api/v1/session", get(auth::whoami))
+        .route("/api/v1/audit", get(admin::audit))
+        .route(
+            "/api/v1/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            "/api/v1/users/{name}",
+            axum::routing::put(admin::change_user),
+        )
+        .route("/api/v1/users/{name}/password", post(admin::reset_password))
         .route("/", get(assets::index))
         .route("/login", get(assets::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
@@ -219,7 +239,14 @@ pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Resul
         Err(ApiError::NotFound(_)) => eprintln!("expansa: the store holds no book yet"),
         Err(e) => anyhow::bail!("cannot read the store's book: {}", e.parts().2),
     }
-    eprintln!("expansa: serving http://{address}/ (API under /api/v1, OpenAPI at /openapi.json)");
+    let scheme = if state.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    eprintln!(
+        "expansa: serving {scheme}://{address}/ (API under /api/v1, OpenAPI at /openapi.json)"
+    );
     let limits = &state.config.limits;
     tracing::info!(
         header_timeout_s = limits.header_timeout.as_secs(),
@@ -235,7 +262,8 @@ pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Resul
 }
 
 /// Refuses to serve what a network could read: `--public-reads` is for a loopback address only,
-/// and a non-loopback address needs TLS in front (`--behind-proxy`).
+/// and a non-loopback address needs TLS: built in (`--tls-cert`, `--tls-key`) or a proxy's in
+/// front (`--behind-proxy`).
 pub fn exposure(ip: IpAddr, config: &ApiConfig) -> anyhow::Result<()> {
     if ip.is_loopback() {
         return Ok(());
@@ -245,9 +273,9 @@ pub fn exposure(ip: IpAddr, config: &ApiConfig) -> anyhow::Result<()> {
             "--public-reads lets anyone read the book: it is refused on {ip}, which is not a loopback address (bind 127.0.0.1 or ::1, or drop --public-reads)"
         );
     }
-    if !config.behind_proxy {
+    if config.tls.is_none() && !config.behind_proxy {
         anyhow::bail!(
-            "{ip} is not a loopback address: sessions and keys would cross the network in clear; put a TLS proxy in front and pass --behind-proxy, or bind 127.0.0.1"
+            "{ip} is not a loopback address: sessions and keys would cross the network in clear; serve TLS (--tls-cert FILE --tls-key FILE), or put a TLS proxy in front and pass --behind-proxy, or bind 127.0.0.1"
         );
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! The listening side: connections accepted up to a cap (in all and per client), each served by
 //! hyper's HTTP/1.1 with a header-read timeout that also closes idle keep-alive connections and
 //! the same time for a client that stops reading its answer, the peer's address handed to the
-//! rate limit, and a graceful stop. The log goes to standard error.
+//! rate limit, and a graceful stop; over TLS (rustls) when configured, the handshake within the
+//! header timeout. The log goes to standard error.
 
 use crate::{app, AppState};
 use axum::extract::ConnectInfo;
@@ -89,6 +90,11 @@ pub async fn serve_on(
     let limits = state.config.limits.clone();
     let limiter = state.limiter.clone();
     let logins = state.logins.clone();
+    let tls = state
+        .config
+        .tls
+        .as_ref()
+        .map(|t| tokio_rustls::TlsAcceptor::from(t.0.clone()));
     let router = app(state);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let clients = Clients::default();
@@ -142,13 +148,36 @@ pub async fn serve_on(
                     .insert(ConnectInfo::<SocketAddr>(peer));
                 request
             });
-        let connection = http.serve_connection(
-            TokioIo::new(Box::pin(stream)),
-            TowerToHyperService::new(service),
-        );
-        let connection = graceful.watch(connection);
+        let service = TowerToHyperService::new(service);
+        let stream = Box::pin(stream);
+        let (http, watcher, handshake) = (http.clone(), graceful.watcher(), limits.header_timeout);
+        let acceptor = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let ended = match acceptor {
+                None => {
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection).await
+                }
+                // The handshake is bounded like the request's head: a client that stalls it is
+                // cut, holding its slot no longer than a slow header would.
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let connection = http.serve_connection(TokioIo::new(tls), service);
+                            watcher.watch(connection).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake failed: {e}");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake not done within the header timeout");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
             drop(slot);

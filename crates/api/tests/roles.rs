@@ -59,6 +59,7 @@ async fn stores(dir: &Path) -> Vec<Store> {
 fn expected(method: &str, route: &str, apply: bool) -> Option<Role> {
     match (method, route) {
         ("GET", "/" | "/login" | "/assets/app.js" | "/openapi.json") | ("POST", "/login") => None,
+        ("GET", "/api/v1/audit" | "/api/v1/users") => Some(Role::Admin),
         ("PUT", "/api/v1/dashboards/{id}") => Some(Role::Analyst),
         ("POST", "/api/v1/quotes/amend" | "/api/v1/quotes/renew") if !apply => Some(Role::Analyst),
         ("GET", _) => Some(Role::Viewer),
@@ -73,6 +74,7 @@ fn path_of(route: &str) -> String {
         .replace("{table}", "customers")
         .replace("{id}", "nope")
         .replace("{token}", "nope")
+        .replace("{name}", "nope")
         .replace("{*file}", "app.js")
 }
 
@@ -529,5 +531,345 @@ async fn users_keep_hashed_passwords_with_a_minimum_length() {
             .unwrap()
             .is_some());
         assert!(store.set_role("nobody", Role::Admin).await.is_err());
+    }
+}
+
+/// Waits for the audit (written beside the answers) to hold `n` entries.
+async fn audited(store: &Store, n: usize) {
+    let all = expansa_store::AuditQuery {
+        since: None,
+        user: None,
+        key: None,
+        limit: expansa_store::MAX_AUDIT_LIMIT,
+    };
+    for _ in 0..200 {
+        if store.audit_log(&all).await.unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the audit never held {n} entries");
+}
+
+#[tokio::test]
+async fn the_audit_lists_reads_of_customer_data_newest_first_for_admins() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(dir.path()).await {
+        store
+            .add_user("vera", Role::Viewer, PASSWORD)
+            .await
+            .unwrap();
+        let vera = Who::Session(Role::Viewer, store.create_session("vera").await.unwrap());
+        let reporter = Who::Key(
+            Role::Viewer,
+            store.create_key("reporter", Role::Viewer).await.unwrap(),
+        );
+        let admin = Who::Key(
+            Role::Admin,
+            store.create_key("boss", Role::Admin).await.unwrap(),
+        );
+        let router = app(AppState::new(store.clone(), ApiConfig::default()));
+        let get = |who: &Who, uri: &str| {
+            who.sign(Request::get(uri.to_string()))
+                .body(Body::empty())
+                .unwrap()
+        };
+        for (n, (who, uri)) in [
+            (&vera, "/api/v1/customers?limit=1"),
+            (&reporter, "/api/v1/events"),
+            (&vera, "/api/v1/contracts/nope/terms?at=2024-01-01"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            call(&router, get(who, uri)).await;
+            // One at a time, so that the log's order is the requests' order.
+            audited(&store, n + 1).await;
+        }
+        // Not logged: the session read, and the audit itself.
+        call(&router, get(&vera, "/api/v1/session")).await;
+        let (st, all) = call(&router, get(&admin, "/api/v1/audit")).await;
+        assert_eq!(st, StatusCode::OK, "{all}");
+        let paths: Vec<&str> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(paths.len(), 3, "{all}");
+        assert_eq!(paths[0], "/api/v1/contracts/nope/terms?at=2024-01-01");
+        assert_eq!(all[0]["actor"], "user vera");
+        assert_eq!(all[0]["method"], "GET");
+        assert_eq!(all[0]["status"], 404);
+        assert!(all[0]["at"].as_str().unwrap().ends_with('Z'));
+        let (_, mine) = call(&router, get(&admin, "/api/v1/audit?user=vera")).await;
+        assert_eq!(mine.as_array().unwrap().len(), 2, "{mine}");
+        let (_, keyed) = call(&router, get(&admin, "/api/v1/audit?key=reporter")).await;
+        assert_eq!(keyed.as_array().unwrap().len(), 1, "{keyed}");
+        assert_eq!(keyed[0]["path"], "/api/v1/events");
+        assert!(keyed[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("reporter ("));
+        let (_, none) = call(&router, get(&admin, "/api/v1/audit?key=vera")).await;
+        assert_eq!(none.as_array().unwrap().len(), 0, "{none}");
+        let (_, one) = call(&router, get(&admin, "/api/v1/audit?limit=1")).await;
+        assert_eq!(one.as_array().unwrap().len(), 1);
+        assert_eq!(one[0]["id"], all[0]["id"]);
+        let (_, later) = call(&router, get(&admin, "/api/v1/audit?since=2999-01-01")).await;
+        assert_eq!(later.as_array().unwrap().len(), 0, "{later}");
+        let (_, today) = call(
+            &router,
+            get(&admin, "/api/v1/audit?since=2000-01-01T00:00:00-03:00"),
+        )
+        .await;
+        assert_eq!(today.as_array().unwrap().len(), 3, "{today}");
+        for bad in [
+            "limit=10001",
+            "limit=0",
+            "since=yesterday",
+            "as_of=2024-01-01",
+            "user=bad%20name",
+            "who=vera",
+        ] {
+            let (st, b) = call(&router, get(&admin, &format!("/api/v1/audit?{bad}"))).await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {b}");
+        }
+        // A viewer may not read it.
+        let (st, _) = call(&router, get(&vera, "/api/v1/audit")).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test]
+async fn admins_manage_users_over_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(dir.path()).await {
+        store
+            .add_user("maria", Role::Admin, PASSWORD)
+            .await
+            .unwrap();
+        let maria = Who::Session(Role::Admin, store.create_session("maria").await.unwrap());
+        let router = app(AppState::new(store.clone(), ApiConfig::default()));
+        let send = |who: &Who, method: &str, uri: &str, body: Value| {
+            who.sign(Request::builder().method(method).uri(uri.to_string()))
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap()
+        };
+        let secret = "a viewer's long secret";
+        let new = serde_json::json!({"name": "vitor", "role": "viewer", "password": secret});
+        let (st, b) = call(&router, send(&maria, "POST", "/api/v1/users", new.clone())).await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        assert_eq!(
+            b,
+            serde_json::json!({"name": "vitor", "role": "viewer", "created_at": b["created_at"], "disabled_at": null})
+        );
+        let (st, b) = call(&router, send(&maria, "POST", "/api/v1/users", new)).await;
+        assert_eq!(
+            (st, b["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("conflict")),
+            "{b}"
+        );
+        // Refusals never repeat the password.
+        for (body, said) in [
+            (
+                serde_json::json!({"name": "rui", "role": "viewer", "password": "shortpass"}),
+                "at least 12",
+            ),
+            (
+                serde_json::json!({"name": "rui", "role": "owner", "password": secret}),
+                "role",
+            ),
+            (
+                serde_json::json!({"name": "r u i", "role": "viewer", "password": secret}),
+                "user name",
+            ),
+            (
+                serde_json::json!({"name": "rui", "role": "viewer", "password": 123456789012345_u64}),
+                "\"password\" must be a string",
+            ),
+            (
+                serde_json::json!({"name": "rui", "role": "viewer"}),
+                "all three",
+            ),
+            (
+                serde_json::json!({"name": "rui", "role": "viewer", "password": secret, "admin": true}),
+                "unknown field",
+            ),
+        ] {
+            let (st, b) = call(&router, send(&maria, "POST", "/api/v1/users", body.clone())).await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {b}");
+            let message = b["error"]["message"].as_str().unwrap();
+            assert!(message.contains(said), "{body}: {message}");
+            assert!(
+                !message.contains("shortpass")
+                    && !message.contains(secret)
+                    && !message.contains("1234567890"),
+                "{message}"
+            );
+        }
+        let (st, list) = call(&router, send(&maria, "GET", "/api/v1/users", Value::Null)).await;
+        assert_eq!(st, StatusCode::OK);
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["maria", "vitor"]);
+        assert!(!list.to_string().contains("argon2"), "{list}");
+        // The new user logs in; a role change holds for their session at once.
+        let vitor = store.verify_login("vitor", secret).await.unwrap().unwrap();
+        assert_eq!(vitor.role, Role::Viewer);
+        let session = Who::Session(Role::Viewer, store.create_session("vitor").await.unwrap());
+        let (st, _) = call(&router, send(&session, "GET", "/api/v1/users", Value::Null)).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, b) = call(
+            &router,
+            send(
+                &maria,
+                "PUT",
+                "/api/v1/users/vitor",
+                serde_json::json!({"role": "analyst"}),
+            ),
+        )
+        .await;
+        assert_eq!(
+            (st, b["role"].as_str()),
+            (StatusCode::OK, Some("analyst")),
+            "{b}"
+        );
+        let (st, b) = call(
+            &router,
+            send(&session, "GET", "/api/v1/session", Value::Null),
+        )
+        .await;
+        assert_eq!(
+            (st, b["role"].as_str()),
+            (StatusCode::OK, Some("analyst")),
+            "{b}"
+        );
+        // Disabled: the session ends at once.
+        let (st, b) = call(
+            &router,
+            send(
+                &maria,
+                "PUT",
+                "/api/v1/users/vitor",
+                serde_json::json!({"disabled": true}),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        assert!(b["disabled_at"].is_string(), "{b}");
+        let (st, _) = call(
+            &router,
+            send(&session, "GET", "/api/v1/session", Value::Null),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert!(store.verify_login("vitor", secret).await.unwrap().is_none());
+        let (st, b) = call(
+            &router,
+            send(
+                &maria,
+                "PUT",
+                "/api/v1/users/vitor",
+                serde_json::json!({"disabled": false}),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+        // A new password enables them again.
+        let again = "another long secret";
+        let (st, b) = call(
+            &router,
+            send(
+                &maria,
+                "POST",
+                "/api/v1/users/vitor/password",
+                serde_json::json!({"password": again}),
+            ),
+        )
+        .await;
+        assert_eq!(
+            (st, &b["disabled_at"]),
+            (StatusCode::OK, &Value::Null),
+            "{b}"
+        );
+        assert!(b.get("password").is_none());
+        assert!(store.verify_login("vitor", again).await.unwrap().is_some());
+        let (st, b) = call(
+            &router,
+            send(
+                &maria,
+                "POST",
+                "/api/v1/users/vitor/password",
+                serde_json::json!({"password": "short"}),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+        // Unknown users, an empty change, and an admin locking themselves out.
+        for (method, uri, body, want) in [
+            (
+                "PUT",
+                "/api/v1/users/nobody",
+                serde_json::json!({"role": "admin"}),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "POST",
+                "/api/v1/users/nobody/password",
+                serde_json::json!({"password": again}),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "PUT",
+                "/api/v1/users/vitor",
+                serde_json::json!({}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "PUT",
+                "/api/v1/users/maria",
+                serde_json::json!({"disabled": true}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "PUT",
+                "/api/v1/users/maria",
+                serde_json::json!({"role": "viewer"}),
+                StatusCode::BAD_REQUEST,
+            ),
+        ] {
+            let (st, b) = call(&router, send(&maria, method, uri, body)).await;
+            assert_eq!(st, want, "{method} {uri}: {b}");
+        }
+        assert_eq!(
+            store.user("maria").await.unwrap().unwrap().role,
+            Role::Admin
+        );
+        // A session's user change without its CSRF token is refused, nothing changed.
+        let no_csrf = Request::put("/api/v1/users/vitor")
+            .header(
+                "cookie",
+                format!(
+                    "{SESSION_COOKIE}={}",
+                    match &maria {
+                        Who::Session(_, t) => t.clone(),
+                        _ => unreachable!(),
+                    }
+                ),
+            )
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"role": "admin"}"#))
+            .unwrap();
+        assert_eq!(call(&router, no_csrf).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            store.user("vitor").await.unwrap().unwrap().role,
+            Role::Analyst
+        );
     }
 }

@@ -175,6 +175,9 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         Command::Users(users) => block_on(with_store(plan, async |store: &Store| {
             expansa_commands::users::run(users, store).await
         })),
+        Command::Audit(audit) => block_on(with_store(plan, async |store: &Store| {
+            expansa_commands::audit::run(audit, store).await
+        })),
         Command::KeysList => {
             let keys = block_on(with_store(plan, async |store: &Store| store.keys().await))
                 .map_err(store_error)?;
@@ -203,14 +206,20 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             bind,
             public_reads,
             behind_proxy,
+            tls,
             sessions,
             limits,
         } => {
             expansa_api::init_logging(limits.log_format == expansa_commands::LogFormat::Json);
+            // The files are checked before the store is opened or the address bound.
+            let tls = tls
+                .as_ref()
+                .map(|(cert, key)| expansa_api::tls::load(cert, key))
+                .transpose()?;
             let config = ApiConfig {
                 public_reads: *public_reads,
                 behind_proxy: *behind_proxy,
-                secure_cookies: *behind_proxy,
+                tls,
                 sessions: *sessions,
                 limits: limits.into(),
             };

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{missing, serve};
+use common::{add_user, missing, serve, ADMIN};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,10 +27,11 @@ fn dashboard_in_headless_chromium() {
     }
     let served = serve(&root().join("examples/demo"));
     store_hostile_layout(&served.db);
+    add_user(&served.db, ADMIN.0, "admin", ADMIN.1);
     let shots = root().join("target/screenshots");
     let out = Command::new("node")
         .arg(browser_tests.join("dashboard.mjs"))
-        .args([&served.base, &served.key])
+        .args([&served.base, ADMIN.0, ADMIN.1, &served.key])
         .arg(&shots)
         .output()
         .unwrap();
@@ -56,7 +57,8 @@ fn dashboard_in_headless_chromium() {
 
 /// The Renewals widget over the hand-checked book of testdata/renewals
 /// (tests/browser/renewals.mjs): the month's renewal rate, its change and trail, the next
-/// renewals with their value, and `quote renew --apply` from a row, refused without a key.
+/// renewals with their value, and `quote renew --apply` from a row, refused without a login and
+/// recorded logged in as an admin.
 #[test]
 fn renewals_widget_in_headless_chromium() {
     let browser_tests = root().join("tests/browser");
@@ -69,10 +71,11 @@ fn renewals_widget_in_headless_chromium() {
         return;
     }
     let served = serve(&root().join("testdata/renewals"));
+    add_user(&served.db, ADMIN.0, "admin", ADMIN.1);
     let shots = root().join("target/screenshots");
     let out = Command::new("node")
         .arg(browser_tests.join("renewals.mjs"))
-        .args([&served.base, &served.key])
+        .args([&served.base, ADMIN.0, ADMIN.1])
         .arg(&shots)
         .output()
         .unwrap();
@@ -171,37 +174,9 @@ fn login_csrf_logout_and_expiry_in_headless_chromium() {
     }
     let served = serve(&root().join("examples/demo"));
     let password = "a browser's long password";
-    let mut add = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
-        .args([
-            "users", "add", "--db", &served.db, "--name", "maria", "--role", "admin",
-        ])
-        .arg("--password-stdin")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
+    add_user(&served.db, "maria", "admin", password);
     // A second server over the same store: private reads, sessions idle for 3 s at most.
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--session-idle",
-            "3",
-            "--db",
-            &served.db,
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = common::server_url(&mut child);
+    let (mut child, base) = private_server(&served.db, &["--session-idle", "3"]);
     let out = Command::new("node")
         .arg(browser_tests.join("session.mjs"))
         .args([base.as_str(), "maria", password])
@@ -216,4 +191,51 @@ fn login_csrf_logout_and_expiry_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("session: all checks passed"), "{stdout}");
+}
+
+/// `expansa serve` with private reads over the store `db` on loopback (and `extra` flags): the
+/// process and its base URL.
+fn private_server(db: &str, extra: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = common::server_url(&mut child);
+    (child, base)
+}
+
+/// The users page (tests/browser/admin.mjs): an admin adds a viewer, changes their role,
+/// disables them and sets a new password; the viewer logs in, is not shown the page and is
+/// refused its endpoints.
+#[test]
+fn users_page_in_headless_chromium() {
+    let browser_tests = root().join("tests/browser");
+    let ready = browser_tests.join("node_modules/playwright-core").is_dir()
+        && Path::new("/usr/bin/chromium").exists();
+    if missing(
+        "node, playwright-core (npm ci in tests/browser) and Debian's chromium",
+        ready,
+    ) {
+        return;
+    }
+    let served = serve(&root().join("examples/demo"));
+    let password = "the admin's long password";
+    add_user(&served.db, "maria", "admin", password);
+    let (mut child, base) = private_server(&served.db, &[]);
+    let out = Command::new("node")
+        .arg(browser_tests.join("admin.mjs"))
+        .args([base.as_str(), "maria", password])
+        .output();
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = out.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("admin: all checks passed"), "{stdout}");
 }

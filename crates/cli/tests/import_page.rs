@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{missing, serve};
+use common::{add_user, missing, serve, ADMIN};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -26,10 +26,11 @@ fn import_page_in_headless_chromium() {
         return;
     }
     let served = serve(&root().join("examples/demo"));
+    add_user(&served.db, ADMIN.0, "admin", ADMIN.1);
     let shots = root().join("target/screenshots");
     let out = Command::new("node")
         .arg(browser_tests.join("import.mjs"))
-        .args([&served.base, &served.key])
+        .args([&served.base, ADMIN.0, ADMIN.1])
         .arg(&shots)
         .arg(root().join("crates/api/tests/fixtures/imports/mapping"))
         .output()

@@ -1,10 +1,11 @@
 //! `expansa users` and `keys create --role`: a password from standard input only (never a flag,
 //! never printed), its minimum length, roles, disabling; and `serve` refusing to expose a store
-//! (public reads off loopback, a non-loopback address without TLS in front).
+//! (public reads off loopback, a non-loopback address without TLS, unreadable TLS files); and
+//! `expansa audit` listing the reads a server logged.
 
 mod common;
 
-use common::expansa;
+use common::{expansa, serve};
 use std::io::Write;
 use std::process::{Output, Stdio};
 
@@ -135,12 +136,85 @@ fn serve_refuses_to_expose_a_store() {
             vec!["--bind", "0.0.0.0:0", "--public-reads", "--behind-proxy"],
             "--public-reads",
         ),
+        (
+            vec![
+                "--bind",
+                "0.0.0.0:0",
+                "--tls-cert",
+                "/nonexistent/server.crt",
+                "--tls-key",
+                "/nonexistent/server.key",
+            ],
+            "--tls-cert /nonexistent/server.crt: cannot read it",
+        ),
+        (vec!["--tls-cert", "/nonexistent/server.crt"], "--tls-key"),
     ] {
         let out = expansa()
             .args(["serve", "--db", &db])
             .args(&args)
             .output()
             .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(said), "{args:?}: {}", text(&out));
+    }
+}
+
+#[test]
+fn audit_lists_the_reads_a_server_logged() {
+    use std::io::{Read, Write};
+    let book = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
+    let served = serve(&book);
+    let address = served.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/customers?limit=1 HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {}\r\nconnection: close\r\n\r\n",
+        served.key
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let audit = |args: &[&str]| {
+        expansa()
+            .args(["audit", "--db", &served.db])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // The server logs the read beside its answer: wait for it.
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..100 {
+        let out = audit(&["--key", "tests", "--format", "json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        listed = serde_json::from_slice(&out.stdout).unwrap();
+        if listed.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(listed[0]["path"], "/api/v1/customers?limit=1", "{listed}");
+    assert_eq!(listed[0]["method"], "GET");
+    assert_eq!(listed[0]["status"], 200);
+    assert!(listed[0]["actor"].as_str().unwrap().starts_with("tests ("));
+    let out = audit(&["--since", "2000-01-01", "--limit", "5"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.lines().next().unwrap().contains("actor"), "{table}");
+    assert!(table.contains("/api/v1/customers?limit=1"), "{table}");
+    let out = audit(&["--format", "csv", "--user", "nobody"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "id,at,actor,method,path,status\n"
+    );
+    for (args, said) in [
+        (vec!["--limit", "10001"], "from 1 to 10000"),
+        (vec!["--limit", "0"], "from 1 to 10000"),
+        (vec!["--since", "last week"], "RFC 3339"),
+        (vec!["--user", "no body"], "--user"),
+        (vec!["--as-of", "2024-01-01"], "--as-of"),
+    ] {
+        let out = audit(&args);
         assert!(!out.status.success(), "{args:?}");
         assert!(text(&out).contains(said), "{args:?}: {}", text(&out));
     }

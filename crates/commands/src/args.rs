@@ -315,6 +315,13 @@ enum CliCommand {
         /// cookies are then marked Secure).
         #[arg(long)]
         behind_proxy: bool,
+        /// Serve TLS (HTTPS) with this certificate chain (PEM, the server's certificate first);
+        /// with --tls-key. Session cookies are then marked Secure.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// A session ends after this many seconds without a request (1 to 604800, 7 days).
         #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=604_800))]
         session_idle: u64,
@@ -334,6 +341,14 @@ enum CliCommand {
     Users {
         #[command(subcommand)]
         action: crate::users::UsersAction,
+    },
+    /// The reads of customer data the API logged (who, when, the endpoint and query), newest
+    /// first.
+    Audit {
+        #[command(flatten)]
+        book: BookArgs,
+        #[command(flatten)]
+        args: crate::audit::AuditArgs,
     },
     /// The store's event log: every change, with who, when and why.
     Events {
@@ -941,6 +956,8 @@ pub enum Command {
         bind: String,
         public_reads: bool,
         behind_proxy: bool,
+        /// The certificate chain and key files of built-in TLS.
+        tls: Option<(PathBuf, PathBuf)>,
         sessions: expansa_store::SessionLimits,
         limits: ServeLimits,
     },
@@ -949,6 +966,7 @@ pub enum Command {
         role: expansa_store::Role,
     },
     Users(crate::users::UsersPlan),
+    Audit(crate::audit::AuditPlan),
     KeysList,
     KeysRevoke {
         id: String,
@@ -1137,6 +1155,8 @@ impl Plan {
                 public_reads,
                 private_reads: _,
                 behind_proxy,
+                tls_cert,
+                tls_key,
                 session_idle,
                 session_max,
                 limits,
@@ -1150,6 +1170,7 @@ impl Plan {
                         bind,
                         public_reads,
                         behind_proxy,
+                        tls: tls_cert.zip(tls_key),
                         sessions: expansa_store::SessionLimits {
                             idle: std::time::Duration::from_secs(session_idle),
                             absolute: std::time::Duration::from_secs(session_max),
@@ -1174,6 +1195,14 @@ impl Plan {
                     return Err("users works on the latest store; --as-of does not apply".into());
                 }
                 (book, Command::Users(users))
+            }
+            CliCommand::Audit { book, args } => {
+                if book.as_of.is_some() {
+                    return Err(
+                        "audit lists the log as kept; --as-of does not apply (use --since)".into(),
+                    );
+                }
+                (book, Command::Audit(args.plan()?))
             }
             CliCommand::Events { book, format } => {
                 if book.as_of.is_some() {
@@ -1496,6 +1525,7 @@ impl Plan {
                 | Command::Serve { .. }
                 | Command::KeysCreate { .. }
                 | Command::Users(_)
+                | Command::Audit(_)
                 | Command::KeysList
                 | Command::KeysRevoke { .. }
                 | Command::Amend { apply: Some(_), .. }

@@ -59,6 +59,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
         | Command::Serve { .. }
         | Command::KeysCreate { .. }
         | Command::Users(_)
+        | Command::Audit(_)
         | Command::KeysList
         | Command::KeysRevoke { .. } => {
             anyhow::bail!("this command works on the store, not on one book")

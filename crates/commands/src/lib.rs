@@ -4,6 +4,7 @@
 //! the same errors and print the same numbers.
 
 mod args;
+pub mod audit;
 pub mod convert;
 mod exec;
 pub mod renewals;

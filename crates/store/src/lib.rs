@@ -19,8 +19,8 @@ mod users;
 pub use idempotency::Idempotency;
 pub use keys::ApiKey;
 pub use users::{
-    check_password, check_user_name, AuditEntry, Role, Session, SessionLimits, User, MAX_PASSWORD,
-    MAX_USER_NAME, MIN_PASSWORD,
+    check_password, check_user_name, AuditEntry, AuditQuery, Role, Session, SessionLimits, User,
+    MAX_AUDIT_LIMIT, MAX_PASSWORD, MAX_USER_NAME, MIN_PASSWORD,
 };
 
 pub use quote::quote_changes;

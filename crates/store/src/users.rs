@@ -99,6 +99,19 @@ pub struct Session {
     pub created_unix: i64,
 }
 
+/// Most entries one listing of the audit gives (`expansa audit --limit`, `GET /api/v1/audit`).
+pub const MAX_AUDIT_LIMIT: usize = 10_000;
+
+/// Which audit entries to list: at or after `since`, of the user named `user` and/or the key
+/// named `key`, the newest `limit` of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub since: Option<jiff::Timestamp>,
+    pub user: Option<String>,
+    pub key: Option<String>,
+    pub limit: usize,
+}
+
 /// One logged read of customer data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -437,19 +450,23 @@ impl Store {
         Ok(())
     }
 
-    /// The audit log, oldest first: entries at or after `since` (an instant as the log keeps
-    /// it, or a day `YYYY-MM-DD`), of one actor.
-    pub async fn audit_log(
-        &self,
-        since: Option<&str>,
-        actor: Option<&str>,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
+    /// The audit log, newest first: at most `query.limit` entries (and never more than
+    /// [`MAX_AUDIT_LIMIT`]) at or after `query.since`, of one user and/or one key (by name).
+    pub async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let limit = query.limit.min(MAX_AUDIT_LIMIT);
+        // A user is logged as `user NAME`, a key as `NAME (ID)`: a user name has no space and
+        // no parenthesis, so a user's entry never holds " (" and neither filter matches the
+        // other kind.
         let rows = sqlx::query(
             "SELECT id, at, actor, method, path, status FROM audit \
-             WHERE at >= $1 AND ($2 = '' OR actor = $2 OR actor = 'user ' || $2) ORDER BY id",
+             WHERE at >= $1 AND ($2 = '' OR actor = 'user ' || $2) \
+             AND ($3 = '' OR substr(actor, 1, length(CAST($3 AS TEXT)) + 2) = $3 || ' (') \
+             ORDER BY id DESC LIMIT $4",
         )
-        .bind(since.unwrap_or(""))
-        .bind(actor.unwrap_or(""))
+        .bind(query.since.map(crate::time_text).unwrap_or_default())
+        .bind(query.user.as_deref().unwrap_or(""))
+        .bind(query.key.as_deref().unwrap_or(""))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(self.pool())
         .await?;
         rows.iter()

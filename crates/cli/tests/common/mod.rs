@@ -159,7 +159,7 @@ pub fn serve(book: &Path) -> Served {
     }
 }
 
-/// The `http://host:port` a starting `expansa serve` (its standard error piped) announces,
+/// The `http://host:port` (or `https://`) a starting `expansa serve` (its standard error piped) announces,
 /// read from its log; the rest of the log is then drained so the server never blocks on a
 /// full pipe. Kills the server and panics, showing what it said, when it ends first.
 #[allow(dead_code)] // not every test file that includes this module starts a server
@@ -174,7 +174,10 @@ pub fn server_url(child: &mut std::process::Child) -> String {
             let _ = child.kill();
             panic!("the server ended without an address: {said}");
         }
-        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+        if let Some(url) = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+        {
             break url.trim_end_matches('/').to_string();
         }
         said += &line;
@@ -194,3 +197,26 @@ pub fn missing(what: &str, present: bool) -> bool {
     }
     !present
 }
+
+/// Adds a user to the store `db` (`expansa users add --password-stdin`).
+#[allow(dead_code)] // not every test file that includes this module adds users
+pub fn add_user(db: &str, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut add = std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+        .args(["users", "add", "--db", db, "--name", name, "--role", role])
+        .arg("--password-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+}
+
+/// The admin the browser tests log in as (added with [`add_user`]), and their password.
+#[allow(dead_code)]
+pub const ADMIN: (&str, &str) = ("tester", "the browser tests' long password");
