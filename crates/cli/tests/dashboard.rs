@@ -6,53 +6,35 @@
 
 mod common;
 
-use common::{add_user, missing, serve, ADMIN};
-use std::path::{Path, PathBuf};
+use common::{add_user, browser_ready, missing, root, run_browser, screenshots, serve, ADMIN};
 use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 #[test]
 fn dashboard_in_headless_chromium() {
-    let browser_tests = root().join("tests/browser");
-    let ready = browser_tests.join("node_modules/playwright-core").is_dir()
-        && Path::new("/usr/bin/chromium").exists();
-    if missing(
-        "node, playwright-core (npm ci in tests/browser) and Debian's chromium",
-        ready,
-    ) {
+    if !browser_ready() {
         return;
     }
     let served = serve(&root().join("examples/demo"));
     store_hostile_layout(&served.db);
     add_user(&served.db, ADMIN.0, "admin", ADMIN.1);
-    let shots = root().join("target/screenshots");
-    let out = Command::new("node")
-        .arg(browser_tests.join("dashboard.mjs"))
-        .args([&served.base, ADMIN.0, ADMIN.1, &served.key])
-        .arg(&shots)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let shots = screenshots();
+    let args = [
+        &served.base,
+        ADMIN.0,
+        ADMIN.1,
+        &served.key,
+        shots.to_str().unwrap(),
+    ];
+    run_browser(
+        "dashboard.mjs",
+        &args,
+        &[
+            "dashboard-pt-BR.png",
+            "dashboard-trail.png",
+            "dashboard-en.png",
+            "dashboard-hostile.png",
+        ],
     );
-    assert!(stdout.contains("dashboard: all checks passed"), "{stdout}");
-    for shot in [
-        "dashboard-pt-BR.png",
-        "dashboard-trail.png",
-        "dashboard-en.png",
-        "dashboard-hostile.png",
-    ] {
-        let size = std::fs::metadata(shots.join(shot))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        assert!(size > 10_000, "{shot}: {size} bytes");
-    }
 }
 
 /// The Renewals widget over the hand-checked book of testdata/renewals
@@ -61,41 +43,21 @@ fn dashboard_in_headless_chromium() {
 /// recorded logged in as an admin.
 #[test]
 fn renewals_widget_in_headless_chromium() {
-    let browser_tests = root().join("tests/browser");
-    let ready = browser_tests.join("node_modules/playwright-core").is_dir()
-        && Path::new("/usr/bin/chromium").exists();
-    if missing(
-        "node, playwright-core (npm ci in tests/browser) and Debian's chromium",
-        ready,
-    ) {
+    if !browser_ready() {
         return;
     }
     let served = serve(&root().join("testdata/renewals"));
     add_user(&served.db, ADMIN.0, "admin", ADMIN.1);
-    let shots = root().join("target/screenshots");
-    let out = Command::new("node")
-        .arg(browser_tests.join("renewals.mjs"))
-        .args([&served.base, ADMIN.0, ADMIN.1])
-        .arg(&shots)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let shots = screenshots();
+    run_browser(
+        "renewals.mjs",
+        &[&served.base, ADMIN.0, ADMIN.1, shots.to_str().unwrap()],
+        &[
+            "renewals-pt-BR.png",
+            "renewals-trail.png",
+            "renewals-en.png",
+        ],
     );
-    assert!(stdout.contains("renewals: all checks passed"), "{stdout}");
-    for shot in [
-        "renewals-pt-BR.png",
-        "renewals-trail.png",
-        "renewals-en.png",
-    ] {
-        let size = std::fs::metadata(shots.join(shot))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        assert!(size > 10_000, "{shot}: {size} bytes");
-    }
 }
 
 /// Dashboard `hostile`: ids that are members of every JavaScript object, markup, a non-string,
@@ -163,34 +125,26 @@ fn api_conforms_to_its_openapi_document() {
 /// (tests/browser/session.mjs), against a server with private reads and `--session-idle 3`.
 #[test]
 fn login_csrf_logout_and_expiry_in_headless_chromium() {
-    let browser_tests = root().join("tests/browser");
-    let ready = browser_tests.join("node_modules/playwright-core").is_dir()
-        && Path::new("/usr/bin/chromium").exists();
-    if missing(
-        "node, playwright-core (npm ci in tests/browser) and Debian's chromium",
-        ready,
-    ) {
+    if !browser_ready() {
         return;
     }
     let served = serve(&root().join("examples/demo"));
     let password = "a browser's long password";
     add_user(&served.db, "maria", "admin", password);
     // A second server over the same store: private reads, sessions idle for 3 s at most.
-    let (mut child, base) = private_server(&served.db, &["--session-idle", "3"]);
-    let out = Command::new("node")
-        .arg(browser_tests.join("session.mjs"))
-        .args([base.as_str(), "maria", password])
-        .output();
-    let _ = child.kill();
-    let _ = child.wait();
-    let out = out.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("session: all checks passed"), "{stdout}");
+    let (child, base) = private_server(&served.db, &["--session-idle", "3"]);
+    let _server = Killed(child);
+    run_browser("session.mjs", &[base.as_str(), "maria", password], &[]);
+}
+
+/// A child process killed (and waited for) when dropped, also when a test fails.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// `expansa serve` with private reads over the store `db` on loopback (and `extra` flags): the
@@ -211,31 +165,13 @@ fn private_server(db: &str, extra: &[&str]) -> (std::process::Child, String) {
 /// refused its endpoints.
 #[test]
 fn users_page_in_headless_chromium() {
-    let browser_tests = root().join("tests/browser");
-    let ready = browser_tests.join("node_modules/playwright-core").is_dir()
-        && Path::new("/usr/bin/chromium").exists();
-    if missing(
-        "node, playwright-core (npm ci in tests/browser) and Debian's chromium",
-        ready,
-    ) {
+    if !browser_ready() {
         return;
     }
     let served = serve(&root().join("examples/demo"));
     let password = "the admin's long password";
     add_user(&served.db, "maria", "admin", password);
-    let (mut child, base) = private_server(&served.db, &[]);
-    let out = Command::new("node")
-        .arg(browser_tests.join("admin.mjs"))
-        .args([base.as_str(), "maria", password])
-        .output();
-    let _ = child.kill();
-    let _ = child.wait();
-    let out = out.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("admin: all checks passed"), "{stdout}");
+    let (child, base) = private_server(&served.db, &[]);
+    let _server = Killed(child);
+    run_browser("admin.mjs", &[base.as_str(), "maria", password], &[]);
 }

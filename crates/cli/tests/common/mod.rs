@@ -220,3 +220,54 @@ pub fn add_user(db: &str, name: &str, role: &str, password: &str) {
 /// The admin the browser tests log in as (added with [`add_user`]), and their password.
 #[allow(dead_code)]
 pub const ADMIN: (&str, &str) = ("tester", "the browser tests' long password");
+
+/// The repository's root.
+pub fn root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where the browser tests keep their screenshots.
+pub fn screenshots() -> std::path::PathBuf {
+    root().join("target/screenshots")
+}
+
+/// Whether headless Chromium and playwright-core are here (else the test is skipped, or fails
+/// under CI: see [`missing`]).
+pub fn browser_ready() -> bool {
+    let ready = root()
+        .join("tests/browser/node_modules/playwright-core")
+        .is_dir()
+        && Path::new("/usr/bin/chromium").exists();
+    !missing(
+        "node, playwright-core (npm ci in tests/browser) and Debian's chromium",
+        ready,
+    )
+}
+
+/// Runs tests/browser/`script` with `args` and checks that it succeeded, printed
+/// "`NAME`: all checks passed" (`NAME` the script's name without `.mjs`) and left each of
+/// `shots` in [`screenshots`] as a real image (over 10 kB).
+pub fn run_browser<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S], shots: &[&str]) {
+    let out = std::process::Command::new("node")
+        .arg(root().join("tests/browser").join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = script.trim_end_matches(".mjs");
+    assert!(
+        stdout.contains(&format!("{name}: all checks passed")),
+        "{stdout}"
+    );
+    for shot in shots {
+        let size = std::fs::metadata(screenshots().join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(size > 10_000, "{shot}: {size} bytes");
+    }
+}
