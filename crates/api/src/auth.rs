@@ -472,6 +472,7 @@ pub(crate) async fn logout(
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
+        .secure(state.config.secure_cookies())
         .build();
     gone.make_removal();
     let jar = CookieJar::new().add(gone);

@@ -222,6 +222,11 @@ pub fn app(state: Arc<AppState>) -> Router {
 
 /// Serves the API and the dashboard on `bind` until Ctrl-C, within `config.limits`.
 pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Result<()> {
+    // Refused before the port is ever opened when the address is given as one; a host name is
+    // checked once it is bound, below.
+    if let Ok(address) = bind.parse::<std::net::SocketAddr>() {
+        exposure(address.ip(), &config)?;
+    }
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;

@@ -303,11 +303,24 @@ fn store_url(plan: &Plan) -> &str {
 
 /// Opens the plan's store, runs `work` on it and closes it, whatever `work` returned: the
 /// SQLite file then holds everything committed (its WAL folded in), also after an error.
+///
+/// Only `import` creates a SQLite store: every other command refuses a file that is not there
+/// (a mistyped `--db` would otherwise read, or add a user to, a new empty store).
 async fn with_store<T, E: From<StoreError>>(
     plan: &Plan,
     work: impl AsyncFnOnce(&Store) -> Result<T, E>,
 ) -> Result<T, E> {
-    let store = Store::open_with(store_url(plan), import_options(plan), plan.busy_timeout).await?;
+    let url = store_url(plan);
+    if !matches!(plan.command, Command::Import { .. }) {
+        if let Some(file) = Store::sqlite_file(url)?.filter(|f| !f.exists()) {
+            return Err(StoreError::NotFound(format!(
+                "no store at {}: `expansa import --db {url} --data BOOK` creates one",
+                file.display()
+            ))
+            .into());
+        }
+    }
+    let store = Store::open_with(url, import_options(plan), plan.busy_timeout).await?;
     let result = work(&store).await;
     if let Err(e) = store.close().await {
         eprintln!("warning: closing the store: {e}");

@@ -446,16 +446,19 @@ fn the_api_waits_for_the_other_writer_then_answers_503() {
 }
 
 /// Processes started at once on a new SQLite file all open it (the schema is made under the
-/// write lock, once), round after round.
+/// write lock, once), round after round: imports (only `import` creates a store; any other
+/// command refuses a file that is not there).
 #[test]
 fn processes_racing_to_create_a_new_store_all_start() {
     let dir = tempfile::tempdir().unwrap();
+    let book = root().join("testdata/contracts");
     for round in 0..12 {
         let db = db_url(&dir.path().join(format!("new{round}.db")));
         let children: Vec<_> = (0..4)
             .map(|_| {
                 std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
-                    .args(["events", "--db", &db])
+                    .args(["import", "--db", &db, "--data"])
+                    .arg(&book)
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::piped())
                     .spawn()
@@ -471,4 +474,17 @@ fn processes_racing_to_create_a_new_store_all_start() {
             );
         }
     }
+    // Any other command refuses a store that is not there, and creates nothing.
+    let missing = dir.path().join("mistyped.db");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+        .args(["users", "list", "--db", &db_url(&missing)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("no store at {}", missing.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!missing.exists());
 }

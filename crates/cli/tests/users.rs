@@ -38,10 +38,23 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// A new SQLite store holding a small book (only `import` creates a store).
+fn new_store(path: &std::path::Path) -> String {
+    let db = format!("sqlite:{}", path.display());
+    let book = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/contracts");
+    let out = expansa()
+        .args(["import", "--db", &db, "--data"])
+        .arg(book)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    db
+}
+
 #[test]
 fn users_are_added_listed_changed_and_disabled() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", dir.path().join("users.db").display());
+    let db = new_store(&dir.path().join("users.db"));
     let password = "a long enough secret";
     let add = |name: &str, role: &str, input: &str| {
         with_stdin(
@@ -129,7 +142,7 @@ fn users_are_added_listed_changed_and_disabled() {
 #[test]
 fn serve_refuses_to_expose_a_store() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", dir.path().join("serve.db").display());
+    let db = new_store(&dir.path().join("serve.db"));
     for (args, said) in [
         (vec!["--bind", "0.0.0.0:0"], "--behind-proxy"),
         (

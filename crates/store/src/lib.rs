@@ -1045,23 +1045,30 @@ impl Store {
         Ok(files.iter().map(|(n, _)| *n).collect())
     }
 
-    /// Where `url` keeps a SQLite store that [`Store::backup`] can copy: the file, which must
-    /// exist. A PostgreSQL store is refused with how to back it up (`pg_dump`).
-    pub fn backup_source(url: &str) -> Result<PathBuf, StoreError> {
+    /// The file a SQLite `url` keeps its store in; `None` for PostgreSQL and `:memory:`.
+    pub fn sqlite_file(url: &str) -> Result<Option<PathBuf>, StoreError> {
         let (normalized, dialect) = normalize_url(url)?;
         if dialect == Dialect::Postgres {
-            return Err(StoreError::Invalid(PG_DUMP_ADVICE.into()));
+            return Ok(None);
         }
         let path = normalized
             .strip_prefix("sqlite:")
             .and_then(|p| p.split('?').next())
             .unwrap_or_default();
-        if path.is_empty() || path == ":memory:" {
+        Ok((!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path)))
+    }
+
+    /// Where `url` keeps a SQLite store that [`Store::backup`] can copy: the file, which must
+    /// exist. A PostgreSQL store is refused with how to back it up (`pg_dump`).
+    pub fn backup_source(url: &str) -> Result<PathBuf, StoreError> {
+        if normalize_url(url)?.1 == Dialect::Postgres {
+            return Err(StoreError::Invalid(PG_DUMP_ADVICE.into()));
+        }
+        let Some(path) = Store::sqlite_file(url)? else {
             return Err(StoreError::Invalid(format!(
                 "{url:?} is not a store in a file: nothing to back up"
             )));
-        }
-        let path = PathBuf::from(path);
+        };
         if !path.is_file() {
             return Err(StoreError::NotFound(format!(
                 "no store at {}: nothing to back up",

@@ -461,7 +461,7 @@ impl Store {
             "SELECT id, at, actor, method, path, status FROM audit \
              WHERE at >= $1 AND ($2 = '' OR actor = 'user ' || $2) \
              AND ($3 = '' OR substr(actor, 1, length(CAST($3 AS TEXT)) + 2) = $3 || ' (') \
-             ORDER BY id DESC LIMIT $4",
+             ORDER BY at DESC, id DESC LIMIT $4",
         )
         .bind(query.since.map(crate::time_text).unwrap_or_default())
         .bind(query.user.as_deref().unwrap_or(""))
