@@ -63,6 +63,11 @@ pub fn load(cert: &Path, key: &Path) -> anyhow::Result<Tls> {
     }
     let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
         let why = match e {
+            pem::Error::NoItemsFound if key_pem.windows(9).any(|w| w == b"ENCRYPTED") => {
+                "the private key is encrypted (a passphrase), which a server cannot type: \
+                 decrypt it, e.g. `openssl pkey -in KEY -out KEY.plain.pem`"
+                    .into()
+            }
             pem::Error::NoItemsFound => {
                 "no private key in it (a PEM file with \"-----BEGIN PRIVATE KEY-----\")".into()
             }

@@ -197,6 +197,18 @@ fn bad_certificate_and_key_files_are_told_in_words() {
         e.contains("--tls-key") && e.contains("no private key"),
         "{e}"
     );
+    // An encrypted key (a passphrase a server cannot type): said so, with how to decrypt it.
+    let encrypted = dir.path().join("encrypted.pem");
+    std::fs::write(
+        &encrypted,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let e = error(&cert, &encrypted);
+    assert!(
+        e.contains("--tls-key") && e.contains("encrypted") && e.contains("openssl pkey"),
+        "{e}"
+    );
     // Another certificate's key.
     let e = error(&cert, &other_key);
     assert!(e.contains("does not go with"), "{e}");

@@ -75,6 +75,10 @@ fn users_are_added_listed_changed_and_disabled() {
     let out = add("maria", "admin", &format!("{password}\n"));
     assert!(out.status.success(), "{}", text(&out));
     assert!(!text(&out).contains(password));
+    // Only spaces: refused.
+    let out = add("pedro", "viewer", &format!("{}\n", " ".repeat(14)));
+    assert!(!out.status.success());
+    assert!(text(&out).contains("only spaces"), "{}", text(&out));
     // Too short: refused, naming the minimum, not the password.
     let out = add("joao", "viewer", "short\n");
     assert!(!out.status.success());
@@ -161,6 +165,10 @@ fn serve_refuses_to_expose_a_store() {
             "--tls-cert /nonexistent/server.crt: cannot read it",
         ),
         (vec!["--tls-cert", "/nonexistent/server.crt"], "--tls-key"),
+        (
+            vec!["--session-idle", "100", "--session-max", "10"],
+            "--session-idle 100 is longer than --session-max 10",
+        ),
     ] {
         let out = expansa()
             .args(["serve", "--db", &db])

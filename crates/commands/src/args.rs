@@ -1164,6 +1164,13 @@ impl Plan {
                 if book.as_of.is_some() {
                     return Err("serve reads the latest book; ask for as_of per request".into());
                 }
+                if session_idle > session_max {
+                    return Err(format!(
+                        "--session-idle {session_idle} is longer than --session-max \
+                         {session_max}: a session ends at the earlier of the two, so the idle \
+                         limit would never apply"
+                    ));
+                }
                 (
                     book,
                     Command::Serve {

@@ -140,7 +140,8 @@ pub fn check_user_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
-/// A password: at least [`MIN_PASSWORD`] characters, at most [`MAX_PASSWORD`] bytes, no NUL.
+/// A password: at least [`MIN_PASSWORD`] characters, at most [`MAX_PASSWORD`] bytes, not only
+/// white space, no NUL.
 /// The message never repeats it.
 pub fn check_password(password: &str) -> Result<(), StoreError> {
     let chars = password.chars().count();
@@ -154,6 +155,11 @@ pub fn check_password(password: &str) -> Result<(), StoreError> {
             "the password has {} bytes: at most {MAX_PASSWORD}",
             password.len()
         )));
+    }
+    if password.trim().is_empty() {
+        return Err(StoreError::Invalid(
+            "the password is only spaces: choose one with other characters".into(),
+        ));
     }
     if password.contains('\0') {
         return Err(StoreError::Invalid(
