@@ -248,8 +248,11 @@ async function loadData() {
     const at = lastDay(to);
     const next = addMonths(to, 1) + "-01";
     const days = Number(at.slice(8));
-    jobs.push(api(`/api/v1/renewals?at=${at}&within=90`).then((d) => (state.data.renewals = d)));
-    jobs.push(api(`/api/v1/renewals?at=${next}&within=${days}`).then((d) => (state.data.renewalsOfMonth = d)));
+    // The dashboard's filters too: the contracts of the kept customers holding a kept product.
+    const desk = filterQuery(); desk.set("at", at); desk.set("within", "90");
+    const month = filterQuery(); month.set("at", next); month.set("within", String(days));
+    jobs.push(api(`/api/v1/renewals?${desk}`).then((d) => (state.data.renewals = d)));
+    jobs.push(api(`/api/v1/renewals?${month}`).then((d) => (state.data.renewalsOfMonth = d)));
   }
   if (present.has("offers")) {
     const o = filterQuery(); o.set("from", addMonths(from, -1)); o.set("to", to);

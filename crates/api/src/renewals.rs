@@ -21,12 +21,15 @@ pub struct RenewalParams {
     /// Days on each side of `at` whose contract ends are listed (default 90; at most 3660).
     #[param(minimum = 0, maximum = 3660, example = 90)]
     within: Option<u32>,
+    /// `KEY=VALUE`, repeatable (as `--where`): the whole contracts of the kept customers
+    /// holding a line of a kept product.
+    r#where: Option<Vec<String>>,
     /// The book as of event:N, a day (YYYY-MM-DD) or an RFC 3339 instant.
     as_of: Option<String>,
 }
 
 /// The parameters the endpoint takes (besides `as_of`).
-const ALLOWED: &[&str] = &["at", "within"];
+const ALLOWED: &[&str] = &["at", "within", "where"];
 
 /// The renewal desk (`expansa renewals`): contracts whose term ends within `within` days of
 /// `at`, with their ARR up for renewal, the renewal quote under their pricing and its change,

@@ -18,6 +18,39 @@ fn renewals(args: &[&str]) -> Value {
     command_json("renewals", &book(), args)
 }
 
+/// `--where` keeps whole contracts: those of the kept customers (c3, c4, c6 are `saas`) holding
+/// a kept product; an unknown key is an error, as in every report.
+#[test]
+fn the_desk_takes_where_filters() {
+    let desk = renewals(&["--at", "2024-10-01", "--where", "segment=saas"]);
+    let contracts: Vec<&str> = desk["renewals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["contract"].as_str().unwrap())
+        .collect();
+    assert_eq!(contracts, ["R6", "R3"]);
+    let evergreen: Vec<&str> = desk["evergreen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["contract"].as_str().unwrap())
+        .collect();
+    assert_eq!(evergreen, ["R4"]);
+    let out = expansa()
+        .args(["renewals", "--data"])
+        .arg(book())
+        .args(["--where", "colour=red"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--where colour=...: unknown filter"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn the_desk_of_the_hand_checked_book() {
     let desk = renewals(&["--at", "2024-10-01"]);
@@ -326,6 +359,17 @@ fn the_api_answers_the_clis_json_and_renews_from_the_desk() {
         (
             "at=2025-01-15&within=3660",
             vec!["--at", "2025-01-15", "--within", "3660"],
+        ),
+        (
+            "at=2024-10-01&where=segment=saas&where=segment=coworking",
+            vec![
+                "--at",
+                "2024-10-01",
+                "--where",
+                "segment=saas",
+                "--where",
+                "segment=coworking",
+            ],
         ),
     ] {
         let (status, api) = get(&format!("/api/v1/renewals?{query}"));

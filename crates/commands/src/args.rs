@@ -752,7 +752,7 @@ enum OpportunityKindArg {
 
 /// Filters on customers and products.
 #[derive(clap::Args, Debug)]
-struct FilterArgs {
+pub(crate) struct FilterArgs {
     /// Keep only matching lines: segment=, country=, channel=, name=, customer= (customer
     /// attributes), family= or product=. Repeat a key for alternatives; keys combine with AND.
     #[arg(long = "where", value_name = "KEY=VALUE")]
@@ -760,7 +760,7 @@ struct FilterArgs {
 }
 
 impl FilterArgs {
-    fn parse(self) -> Result<Vec<(String, String)>, String> {
+    pub(crate) fn parse(self) -> Result<Vec<(String, String)>, String> {
         self.filters
             .into_iter()
             .map(|f| match f.split_once('=') {

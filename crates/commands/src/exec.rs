@@ -25,7 +25,9 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
     let out = |format: &Format| output_format(plan, *format);
     match &plan.command {
         Command::Check => Ok(summary(book)),
-        Command::Renewals(r) => Ok(crate::renewals::run(r, book, out(&r.format))),
+        Command::Renewals(r) => {
+            crate::renewals::run(r, book, out(&r.format)).map_err(anyhow::Error::msg)
+        }
         Command::ContractShow {
             contract,
             at,

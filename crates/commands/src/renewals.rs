@@ -8,6 +8,7 @@
 use crate::Format;
 use expansa_contracts::{render_renewals, renewal_desk, MAX_RENEWAL_WINDOW_DAYS};
 use expansa_ledger::{Book, Date};
+use expansa_movements::Selection;
 
 /// `expansa renewals` flags (the book's are flattened beside them).
 #[derive(clap::Args, Debug)]
@@ -21,13 +22,17 @@ pub(crate) struct RenewalsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    #[command(flatten)]
+    filters: crate::args::FilterArgs,
 }
 
-/// A validated desk: its day, its window and its format.
+/// A validated desk: its day, its window, its filters (whole contracts of the kept customers
+/// holding a kept product) and its format.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenewalsPlan {
     pub at: Date,
     pub within: u32,
+    pub filters: Vec<(String, String)>,
     pub format: Format,
 }
 
@@ -40,14 +45,24 @@ impl RenewalsArgs {
         Ok(RenewalsPlan {
             at,
             within: self.within,
+            filters: self.filters.parse()?,
             format: self.format,
         })
     }
 }
 
-/// What the desk prints, in `format` (tables in the plan's locale).
-pub fn run(plan: &RenewalsPlan, book: &Book, format: expansa_ledger::Format) -> String {
-    render_renewals(&renewal_desk(book, plan.at, plan.within), format)
+/// What the desk prints, in `format` (tables in the plan's locale); an unknown filter key or
+/// value is an error.
+pub fn run(
+    plan: &RenewalsPlan,
+    book: &Book,
+    format: expansa_ledger::Format,
+) -> Result<String, String> {
+    let selection = Selection::from_filters(book, &plan.filters)?;
+    Ok(render_renewals(
+        &renewal_desk(book, plan.at, plan.within, &selection),
+        format,
+    ))
 }
 
 /// `--within DAYS`: 0 to [`MAX_RENEWAL_WINDOW_DAYS`].

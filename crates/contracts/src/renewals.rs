@@ -12,7 +12,7 @@ use expansa_ledger::{
     csv_rows, Book, Currency, CustomerIdx, Date, Decimal, Format, LineIdx, Locale, Money, Month,
     RenewalPricing,
 };
-use expansa_movements::table;
+use expansa_movements::{table, Selection};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -419,8 +419,10 @@ pub const MAX_EVERGREEN_LISTED: usize = 100;
 
 /// The contracts (not evergreen) whose term ends from `within` days before `at` to `within`
 /// days after it, with their renewal quote and status; and, apart, the evergreen contracts
-/// holding lines on `at`.
-pub fn renewal_desk(book: &Book, at: Date, within: u32) -> RenewalDesk {
+/// holding lines on `at`. `selection` (`--where`) keeps whole contracts: those of a kept
+/// customer holding a line of a kept product (the figures stay the contract's own, as its
+/// renewal quote is).
+pub fn renewal_desk(book: &Book, at: Date, within: u32, selection: &Selection) -> RenewalDesk {
     let index = Renewals::new(book);
     let span = jiff::Span::new().days(i64::from(within.min(MAX_RENEWAL_WINDOW_DAYS)));
     let from = at.checked_sub(span).unwrap_or(Date::MIN);
@@ -430,6 +432,14 @@ pub fn renewal_desk(book: &Book, at: Date, within: u32) -> RenewalDesk {
     let mut rows = Vec::new();
     let mut evergreen = Vec::new();
     for (t, term) in index.terms.iter().enumerate() {
+        let products_kept = selection.products.is_none()
+            || index
+                .lines(t)
+                .iter()
+                .any(|&l| selection.keeps_product(book.lines.items[l as usize].product));
+        if !selection.keeps_customer(term.customer) || !products_kept {
+            continue;
+        }
         match term.end {
             None => {
                 let held: Vec<LineIdx> = index

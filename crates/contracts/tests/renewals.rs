@@ -8,6 +8,7 @@ use expansa_contracts::{
 };
 use expansa_import::{read_book, ImportOptions, NoProgress};
 use expansa_ledger::{Book, Format, Locale, Money};
+use expansa_movements::Selection;
 use std::path::Path;
 
 fn book() -> Book {
@@ -17,7 +18,7 @@ fn book() -> Book {
 #[test]
 fn the_desk_lists_each_contract_with_its_quote_and_status() {
     let book = book();
-    let desk = renewal_desk(&book, day("2024-10-01"), 90);
+    let desk = renewal_desk(&book, day("2024-10-01"), 90, &Selection::all());
     assert_eq!((desk.from, desk.to), (day("2024-07-03"), day("2024-12-30")));
     let got: Vec<_> = desk
         .rows
@@ -115,7 +116,7 @@ fn the_desk_lists_each_contract_with_its_quote_and_status() {
 #[test]
 fn the_arr_up_for_renewal_is_the_quotes_mrr_before() {
     let book = book();
-    let desk = renewal_desk(&book, day("2024-10-01"), 3660);
+    let desk = renewal_desk(&book, day("2024-10-01"), 3660, &Selection::all());
     assert!(desk.rows.len() >= 8, "{}", desk.rows.len());
     for r in &desk.rows {
         let request = RenewRequest {
@@ -191,7 +192,7 @@ fn renewal_months_add_up_by_the_end_month() {
 #[test]
 fn the_desk_renders_in_every_format() {
     let book = book();
-    let desk = renewal_desk(&book, day("2024-10-01"), 90);
+    let desk = renewal_desk(&book, day("2024-10-01"), 90, &Selection::all());
     let pt = render_renewals(&desk, Format::Table(Locale::PtBr));
     assert!(pt.contains("R$ 4.200,00"), "{pt}");
     assert!(pt.contains("+R$ 300,00"), "{pt}");
@@ -243,7 +244,7 @@ fn an_unlinked_renewal_renews_one_contract_only() {
     )
     .unwrap();
     let book = read_book(dir.path(), &ImportOptions::default(), &NoProgress).unwrap();
-    let desk = renewal_desk(&book, day("2025-01-15"), 30);
+    let desk = renewal_desk(&book, day("2025-01-15"), 30, &Selection::all());
     let status: Vec<_> = desk
         .rows
         .iter()
@@ -271,7 +272,7 @@ fn renewals_are_measured_at_constant_exchange_rates() {
         (money("6000"), money("6000"), money("6000"))
     );
     assert_eq!(m.gross_rate().map(|r| r.to_string()), Some("1".into()));
-    let desk = renewal_desk(&book, day("2024-12-31"), 400);
+    let desk = renewal_desk(&book, day("2024-12-31"), 400, &Selection::all());
     let u = desk.rows.iter().find(|r| r.contract == "U").unwrap();
     let q = u.quote.as_ref().unwrap();
     assert_eq!((q.arr, q.change), (money("6000"), money("0")));
