@@ -24,7 +24,8 @@ pub use renewals::{
 };
 
 use expansa_ledger::{
-    BillingPeriod, Book, Currency, Date, Decimal, LineIdx, Money, RenewalPricing,
+    BillingPeriod, Book, Contract, Currency, CustomerIdx, Date, Decimal, LineIdx, Money,
+    RenewalPricing,
 };
 
 /// Why a contract cannot be shown or quoted.
@@ -194,7 +195,35 @@ pub struct HeldLine {
 
 /// The terms of contract `id` and the lines it holds on `at`.
 pub fn contract(book: &Book, id: &str, at: Date) -> Result<ContractView, QuoteError> {
-    contract_of(book, &lines_of(book, id), id, at)
+    contract_of(book, &lines_of(book, id), row_of(book, id), id, at)
+}
+
+/// Contract `id`'s row of contracts.csv, if any (a scan: for one contract).
+fn row_of<'a>(book: &'a Book, id: &str) -> Option<&'a Contract> {
+    book.contracts.iter().find(|c| c.id == id)
+}
+
+/// A contract's customer, first day and last day (`None`: evergreen): its contracts.csv
+/// `row`, else its `lines` from their earliest start to their latest end (evergreen when any
+/// line is).
+pub(crate) fn term_of(
+    book: &Book,
+    lines: &[LineIdx],
+    row: Option<&Contract>,
+    id: &str,
+) -> Result<(CustomerIdx, Date, Option<Date>), QuoteError> {
+    if let Some(c) = row {
+        return Ok((c.customer, c.start, c.end));
+    }
+    let first = *lines
+        .first()
+        .ok_or_else(|| QuoteError::UnknownContract(id.to_string()))?;
+    let items = lines.iter().map(|&l| &book.lines.items[l as usize]);
+    let start = items.clone().map(|l| l.start).min().unwrap_or_default();
+    let end = items
+        .map(|l| l.end)
+        .try_fold(Date::MIN, |acc, e| e.map(|e| acc.max(e)));
+    Ok((book.lines.items[first as usize].customer, start, end))
 }
 
 /// The lines of contract `id`, in the book's order (one pass over the book).
@@ -210,6 +239,8 @@ fn lines_of(book: &Book, id: &str) -> Vec<LineIdx> {
 /// `order[offsets[k]..offsets[k + 1]]`, in the book's order), contracts numbered in the order
 /// their first line comes.
 pub struct ContractIndex<'a> {
+    /// contracts.csv's first row of each id.
+    rows: std::collections::HashMap<&'a str, &'a Contract, foldhash::fast::RandomState>,
     ids: Vec<&'a str>,
     /// A fast hash (foldhash, seeded per process): a million ids are hashed per report.
     by_id: std::collections::HashMap<&'a str, u32, foldhash::fast::RandomState>,
@@ -246,12 +277,26 @@ impl<'a> ContractIndex<'a> {
             order[next[k as usize] as usize] = l as LineIdx;
             next[k as usize] += 1;
         }
+        let mut rows: std::collections::HashMap<&'a str, &'a Contract, _> =
+            std::collections::HashMap::with_capacity_and_hasher(
+                book.contracts.len(),
+                Default::default(),
+            );
+        for c in &book.contracts {
+            rows.entry(c.id.as_str()).or_insert(c);
+        }
         ContractIndex {
+            rows,
             ids,
             by_id,
             offsets,
             order,
         }
+    }
+
+    /// Contract `id`'s row of contracts.csv, if any.
+    pub fn row(&self, id: &str) -> Option<&'a Contract> {
+        self.rows.get(id).copied()
     }
 
     /// The lines of contract `id` (none for an unknown one).
@@ -289,24 +334,11 @@ impl<'a> ContractIndex<'a> {
 fn contract_of(
     book: &Book,
     lines: &[LineIdx],
+    row: Option<&Contract>,
     id: &str,
     at: Date,
 ) -> Result<ContractView, QuoteError> {
-    let row = book.contracts.iter().find(|c| c.id == id);
-    let (customer, start, end) = match row {
-        Some(c) => (c.customer, c.start, c.end),
-        None => {
-            let first = *lines
-                .first()
-                .ok_or_else(|| QuoteError::UnknownContract(id.to_string()))?;
-            let items = lines.iter().map(|&l| &book.lines.items[l as usize]);
-            let start = items.clone().map(|l| l.start).min().unwrap_or_default();
-            let end = items
-                .map(|l| l.end)
-                .try_fold(Date::MIN, |acc, e| e.map(|e| acc.max(e)));
-            (book.lines.items[first as usize].customer, start, end)
-        }
-    };
+    let (customer, start, end) = term_of(book, lines, row, id)?;
     let held: Vec<HeldLine> = lines
         .iter()
         .filter(|&&l| book.lines.items[l as usize].active_on(at))

@@ -2,13 +2,13 @@
 
 use crate::prorate::{term_end, Fraction, Precision, Term};
 use crate::{
-    add_money, contract, contract_of, exact, lines_of, ContractIndex, ContractView, HeldLine,
-    QuoteError,
+    add_money, contract, contract_of, exact, lines_of, row_of, term_of, ContractIndex,
+    ContractView, HeldLine, QuoteError,
 };
 use expansa_ledger::RoundingStrategy;
 use expansa_ledger::{
-    line_mrr, BillingPeriod, Book, Currency, Date, Decimal, LineIdx, Money, Month, ProductIdx,
-    RenewalPricing,
+    line_mrr, BillingPeriod, Book, Contract, Currency, Date, Decimal, LineIdx, Money, Month,
+    ProductIdx, RenewalPricing,
 };
 use serde::Serialize;
 
@@ -533,7 +533,8 @@ fn swap<'a>(
 /// a contract of the same customer from the next day: the renewal desk's `renewed`) is
 /// refused, naming the lines, so that a renewal is never recorded twice.
 pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteError> {
-    let quote = renew(book, &lines_of(book, &request.contract), request)?;
+    let id = &request.contract;
+    let quote = renew(book, &lines_of(book, id), row_of(book, id), request)?;
     let by = crate::renewals::renewed_by(book, &request.contract);
     if !by.is_empty() {
         return Err(QuoteError::AlreadyRenewed {
@@ -552,15 +553,22 @@ pub fn quote_renew_indexed(
     index: &ContractIndex,
     request: &RenewRequest,
 ) -> Result<Quote, QuoteError> {
-    renew(book, index.lines(&request.contract), request)
+    let id = &request.contract;
+    renew(book, index.lines(id), index.row(id), request)
 }
 
-fn renew(book: &Book, own: &[LineIdx], request: &RenewRequest) -> Result<Quote, QuoteError> {
-    let probe = contract_of(book, own, &request.contract, Date::MIN)?;
-    let Some(end) = probe.end else {
-        return Err(QuoteError::EvergreenRenewal(probe.id));
+/// The renewal of the contract whose lines are `own` and whose contracts.csv row is `row`.
+fn renew(
+    book: &Book,
+    own: &[LineIdx],
+    row: Option<&Contract>,
+    request: &RenewRequest,
+) -> Result<Quote, QuoteError> {
+    let id = &request.contract;
+    let Some(end) = term_of(book, own, row, id)?.2 else {
+        return Err(QuoteError::EvergreenRenewal(id.clone()));
     };
-    let view = contract_of(book, own, &request.contract, end)?;
+    let view = contract_of(book, own, row, id, end)?;
     if view.lines.is_empty() {
         return Err(QuoteError::NothingToRenew(view.id));
     }

@@ -7,14 +7,13 @@
 //! ([`renewal_months`], read by `expansa-kpi`) both consume it, so they cannot disagree.
 //! Definitions and their sources: `docs/kpis.md` ("Renewals") and `docs/contracts.md`.
 
-use crate::{quote_renew_indexed, ContractIndex, QuoteError, RenewRequest};
+use crate::{quote_renew_indexed, term_of, ContractIndex, QuoteError, RenewRequest};
 use expansa_ledger::{
-    csv_rows, Book, Currency, CustomerIdx, Date, Decimal, Format, LineIdx, Locale, Money, Month,
-    RenewalPricing,
+    csv_rows, Book, Contract, Currency, CustomerIdx, Date, Decimal, Format, LineIdx, Locale, Money,
+    Month, RenewalPricing,
 };
 use expansa_movements::{table, Selection};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 /// The widest window the desk reads on each side of its day (`--within`): ten years.
 pub const MAX_RENEWAL_WINDOW_DAYS: u32 = 3660;
@@ -61,9 +60,9 @@ struct Term<'a> {
     customer: CustomerIdx,
     start: Date,
     end: Option<Date>,
-    pricing: RenewalPricing,
-    uplift_pct: Option<Decimal>,
-    /// Its number in the [`ContractIndex`], when it has lines.
+    /// Its row of contracts.csv, if any (its renewal pricing).
+    row: Option<&'a Contract>,
+    /// Its number in the [`ContractIndex`] (and among the terms), when it has lines.
     k: Option<u32>,
 }
 
@@ -112,11 +111,9 @@ pub struct Renewals<'a> {
     book: &'a Book,
     /// Every contract's lines.
     contracts: ContractIndex<'a>,
-    /// contracts.csv's rows first (the first row of an id), then the contracts known only by
-    /// their lines, in the order of their first line.
+    /// The index's contracts (term k is contract k), then contracts.csv's rows without a
+    /// line.
     terms: Vec<Term<'a>>,
-    /// The term of each contract of the index.
-    term_of: Vec<usize>,
     /// Every line by (customer, first day, line), sorted.
     starting: Vec<(CustomerIdx, Date, LineIdx)>,
     /// Terms with an end by (customer, last day, id, term), sorted.
@@ -128,54 +125,35 @@ impl<'a> Renewals<'a> {
     pub fn new(book: &'a Book) -> Renewals<'a> {
         let contracts = ContractIndex::new(book);
         let items = &book.lines.items;
-        let mut terms: Vec<Term<'a>> = Vec::with_capacity(book.contracts.len());
-        let mut rows: HashMap<&'a str, usize, foldhash::fast::RandomState> =
-            HashMap::with_capacity_and_hasher(book.contracts.len(), Default::default());
+        // Term k is the index's contract k (one with lines), as `contract` reads it; then the
+        // contracts.csv rows without a line.
+        let mut terms: Vec<Term<'a>> = Vec::with_capacity(contracts.len());
+        for k in 0..contracts.len() as u32 {
+            let id = contracts.id(k);
+            let row = contracts.row(id);
+            let (customer, start, end) = term_of(book, contracts.lines_of(k), row, id)
+                .expect("a contract of the index has lines");
+            terms.push(Term {
+                id,
+                customer,
+                start,
+                end,
+                row,
+                k: Some(k),
+            });
+        }
         for c in &book.contracts {
-            rows.entry(c.id.as_str()).or_insert_with(|| {
+            let first = contracts.row(&c.id).is_some_and(|r| std::ptr::eq(r, c));
+            if first && contracts.find(&c.id).is_none() {
                 terms.push(Term {
                     id: c.id.as_str(),
                     customer: c.customer,
                     start: c.start,
                     end: c.end,
-                    pricing: c.renewal_pricing,
-                    uplift_pct: c.renewal_uplift_pct,
+                    row: Some(c),
                     k: None,
                 });
-                terms.len() - 1
-            });
-        }
-        let mut term_of = Vec::with_capacity(contracts.len());
-        for k in 0..contracts.len() as u32 {
-            let id = contracts.id(k);
-            let t = match rows.get(id) {
-                Some(&t) => t,
-                None => {
-                    // A contract without a row: from its lines' earliest start to their latest
-                    // end (evergreen when any line is).
-                    let lines = contracts.lines_of(k);
-                    let first = &items[lines[0] as usize];
-                    terms.push(Term {
-                        id,
-                        customer: first.customer,
-                        start: lines
-                            .iter()
-                            .map(|&l| items[l as usize].start)
-                            .min()
-                            .unwrap_or(first.start),
-                        end: lines
-                            .iter()
-                            .map(|&l| items[l as usize].end)
-                            .try_fold(Date::MIN, |acc, e| e.map(|e| acc.max(e))),
-                        pricing: RenewalPricing::default(),
-                        uplift_pct: None,
-                        k: None,
-                    });
-                    terms.len() - 1
-                }
-            };
-            terms[t].k = Some(k);
-            term_of.push(t);
+            }
         }
         let mut starting: Vec<(CustomerIdx, Date, LineIdx)> = (0..book.lines.len() as LineIdx)
             .map(|l| (items[l as usize].customer, items[l as usize].start, l))
@@ -191,7 +169,6 @@ impl<'a> Renewals<'a> {
             book,
             contracts,
             terms,
-            term_of,
             starting,
             ending,
         }
@@ -231,7 +208,7 @@ impl<'a> Renewals<'a> {
     /// The term of contract `id` (its contracts.csv row, else its lines).
     fn term(&self, id: &str) -> Option<usize> {
         match self.contracts.find(id) {
-            Some(k) => Some(self.term_of[k as usize]),
+            Some(k) => Some(k as usize),
             None => self.terms.iter().position(|t| t.id == id),
         }
     }
@@ -497,8 +474,8 @@ pub fn renewal_desk(book: &Book, at: Date, within: u32, selection: &Selection) -
                     end,
                     days_left,
                     arr: outcome.arr,
-                    pricing: term.pricing,
-                    uplift_pct: term.uplift_pct,
+                    pricing: term.row.map(|c| c.renewal_pricing).unwrap_or_default(),
+                    uplift_pct: term.row.and_then(|c| c.renewal_uplift_pct),
                     quote,
                     status: outcome.status(at),
                     renewal_lines: outcome
