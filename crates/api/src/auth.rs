@@ -14,7 +14,6 @@ use axum::Json;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use expansa_store::{ApiKey, Role};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -86,8 +85,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Principal {
 /// The CSRF token of a session: derived from its secret token (so it need not be stored), and
 /// telling nothing about it.
 pub fn csrf_token(session_token: &str) -> String {
-    let digest = Sha256::digest(format!("expansa-csrf:{session_token}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    expansa_store::sha256_hex(&format!("expansa-csrf:{session_token}"))
 }
 
 /// What an endpoint needs.
@@ -257,7 +255,7 @@ async fn check(state: &AppState, request: Request) -> Result<(Request, Principal
                 .get(CSRF_HEADER)
                 .map(HeaderValue::as_bytes)
                 .unwrap_or_default();
-            if !constant_time_eq(sent, csrf_token(token).as_bytes()) {
+            if !expansa_store::constant_time_eq(sent, csrf_token(token).as_bytes()) {
                 return Err(ApiError::Forbidden(format!(
                     "a write made with a session needs its CSRF token in the {CSRF_HEADER} header \
                      (GET /api/v1/session gives it)"
@@ -326,10 +324,6 @@ fn loopback_host(headers: &HeaderMap) -> bool {
     };
     name.eq_ignore_ascii_case("localhost")
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Login attempts allowed: per client address, and per user name from one address (so that

@@ -19,7 +19,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(crate) fn hash(secret: &str) -> String {
+/// The SHA-256 of `secret`, in hex: how the store keeps API keys and session tokens (and
+/// how the API derives a session's CSRF token).
+pub fn sha256_hex(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 
@@ -37,7 +39,7 @@ impl Store {
             "INSERT INTO api_keys (id, secret_hash, name, created_at, role) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id.as_str())
-        .bind(hash(&secret))
+        .bind(sha256_hex(&secret))
         .bind(name)
         .bind(now_text())
         .bind(role.name())
@@ -95,7 +97,8 @@ impl Store {
         let Some(r) = row else { return Ok(None) };
         let stored: String = r.try_get(4)?;
         let revoked: Option<String> = r.try_get(3)?;
-        if revoked.is_some() || !constant_time_eq(stored.as_bytes(), hash(secret).as_bytes()) {
+        if revoked.is_some() || !constant_time_eq(stored.as_bytes(), sha256_hex(secret).as_bytes())
+        {
             return Ok(None);
         }
         Ok(Some(ApiKey {
@@ -146,6 +149,8 @@ impl Store {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Whether `a` and `b` are equal, in a time that does not depend on where they differ (for
+/// secrets).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -17,7 +17,7 @@ mod quote;
 mod users;
 
 pub use idempotency::Idempotency;
-pub use keys::ApiKey;
+pub use keys::{constant_time_eq, sha256_hex, ApiKey};
 pub use users::{
     check_password, check_user_name, AuditEntry, AuditQuery, Role, Session, SessionLimits, User,
     MAX_AUDIT_LIMIT, MAX_PASSWORD, MAX_USER_NAME, MIN_PASSWORD,

@@ -2,7 +2,7 @@
 //! 256-bit token, of which only the SHA-256 is stored, with idle and absolute expiry), and the
 //! audit of reads of customer data (docs/store.md, "Accounts").
 
-use crate::keys::{hash, hex};
+use crate::keys::{hex, sha256_hex};
 use crate::{now_text, Store, StoreError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -371,7 +371,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_name, created_unix, seen_unix) VALUES ($1, $2, $3, $4)",
         )
-        .bind(hash(&token))
+        .bind(sha256_hex(&token))
         .bind(user)
         .bind(now)
         .bind(now)
@@ -391,7 +391,7 @@ impl Store {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
-        let token_hash = hash(token);
+        let token_hash = sha256_hex(token);
         let row = sqlx::query(
             "SELECT u.name, u.role, u.created_at, u.disabled_at, s.created_unix, s.seen_unix \
              FROM sessions s JOIN users u ON u.name = s.user_name WHERE s.token_hash = $1",
@@ -428,7 +428,7 @@ impl Store {
     /// Ends the session of `token` (nothing when there is none).
     pub async fn end_session(&self, token: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(hash(token))
+            .bind(sha256_hex(token))
             .execute(self.pool())
             .await?;
         Ok(())
