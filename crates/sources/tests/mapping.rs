@@ -4,30 +4,14 @@
 //! user's own mappings (a join, value maps, a filter, constants, dd/mm/yyyy dates, decimal
 //! commas; a JSON API list with nested items), and the refusals a user meets.
 
-use expansa_import::{ImportOptions, NoProgress, TextEncoding};
-use expansa_ledger::{Book, Currency, Date, Line};
+mod common;
+
+use common::{d as day, dec, fixtures, mrr_on, read_in as read, usd};
+use expansa_import::TextEncoding;
+use expansa_ledger::{Book, Currency, Line};
 use expansa_sources::mapping::{self, Mapping};
 use expansa_sources::{convert_into, Conversion, Input, Options, Outcome, SourceKind, Spec};
-use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
-
-fn fixtures(source: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(source)
-}
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn day(s: &str) -> Date {
-    s.parse().unwrap()
-}
-
-fn usd() -> Currency {
-    Currency::from_code("USD").unwrap()
-}
 
 fn options(currency: Currency) -> Options {
     Options {
@@ -45,15 +29,6 @@ fn convert(
 ) -> Result<Conversion, Vec<String>> {
     convert_into(spec, &Input::new(input, TextEncoding::UTF_8), options, out)
         .map_err(|e| e.0.iter().map(ToString::to_string).collect())
-}
-
-fn read(dir: &Path, currency: Currency) -> Book {
-    let options = ImportOptions {
-        currency,
-        ..Default::default()
-    };
-    expansa_import::read_book(dir, &options, &NoProgress)
-        .unwrap_or_else(|e| panic!("the converted book is not valid: {:?}", e.0))
 }
 
 fn line<'a>(book: &'a Book, id: &str) -> &'a Line {
@@ -103,16 +78,6 @@ fn check(
         revises.map(str::to_string),
         "{id} revises"
     );
-}
-
-/// The book's MRR on a day: the sum of the MRR of the lines active on it.
-fn mrr_on(book: &Book, d: &str) -> Decimal {
-    book.lines
-        .items
-        .iter()
-        .filter(|l| l.active_on(day(d)))
-        .map(|l| l.mrr().as_decimal())
-        .sum()
 }
 
 /// Rows per (outcome, reason) in the report.
