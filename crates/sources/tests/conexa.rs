@@ -2,22 +2,16 @@
 //! (<https://documenter.getpostman.com/view/25182821/2s93RZMpcB>); every expectation is worked
 //! out by hand in `fixtures/conexa/NOTES.md`.
 
-use expansa_import::{ImportOptions, NoProgress, TextEncoding};
-use expansa_ledger::{Book, Date, Line};
+mod common;
+
+use common::{d as day, dec, mrr_on, read_in};
+use expansa_import::TextEncoding;
+use expansa_ledger::{Book, Currency, Date, Line};
 use expansa_sources::{convert_into, Input, Options, SourceKind, Spec};
-use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conexa")
-}
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn day(s: &str) -> Date {
-    s.parse().unwrap()
 }
 
 fn convert(
@@ -38,9 +32,9 @@ fn convert(
     .map_err(|e| e.0.iter().map(ToString::to_string).collect())
 }
 
+/// The converted book, read in BRL (the importer's default currency).
 fn read(dir: &Path) -> Book {
-    expansa_import::read_book(dir, &ImportOptions::default(), &NoProgress)
-        .unwrap_or_else(|e| panic!("the converted book is not valid: {:?}", e.0))
+    read_in(dir, Currency::BRL)
 }
 
 fn line<'a>(book: &'a Book, id: &str) -> &'a Line {
@@ -93,15 +87,6 @@ fn check(
         revises.map(str::to_string),
         "{id} revises"
     );
-}
-
-fn mrr_on(book: &Book, d: &str) -> Decimal {
-    book.lines
-        .items
-        .iter()
-        .filter(|l| l.active_on(day(d)))
-        .map(|l| l.mrr().as_decimal())
-        .sum()
 }
 
 #[test]

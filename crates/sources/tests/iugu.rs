@@ -4,23 +4,20 @@
 
 mod common;
 
-use common::{d, dec, mrr_on, read_in};
-use expansa_import::{BookErrors, TextEncoding};
+use common::{convert_to_temp, d, dec, fixtures, mrr_on, read_in};
+use expansa_import::BookErrors;
 use expansa_ledger::{Book, Currency, Decimal};
-use expansa_sources::{convert_into, Conversion, Input, Options, SourceKind, Spec};
+use expansa_sources::{Conversion, Options, SourceKind, Spec};
 use std::path::{Path, PathBuf};
 
 const SUBS: &str = "subscriptions.json";
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iugu")
+    fixtures("iugu")
 }
 
 fn convert(input: &Path) -> (tempfile::TempDir, Result<Conversion, BookErrors>) {
-    let dir = tempfile::tempdir().unwrap();
-    let input = Input::new(input, TextEncoding::UTF_8);
-    let out = convert_into(&spec(), &input, &Options::default(), dir.path());
-    (dir, out)
+    convert_to_temp(&spec(), input, &Options::default())
 }
 
 const PRESET: &str = include_str!("../presets/iugu.toml");

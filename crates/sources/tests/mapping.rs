@@ -4,30 +4,14 @@
 //! user's own mappings (a join, value maps, a filter, constants, dd/mm/yyyy dates, decimal
 //! commas; a JSON API list with nested items), and the refusals a user meets.
 
-use expansa_import::{ImportOptions, NoProgress, TextEncoding};
-use expansa_ledger::{Book, Currency, Date, Line};
+mod common;
+
+use common::{d as day, dec, fixtures, mrr_on, read_in as read, usd};
+use expansa_import::TextEncoding;
+use expansa_ledger::{Book, Currency, Line};
 use expansa_sources::mapping::{self, Mapping};
 use expansa_sources::{convert_into, Conversion, Input, Options, Outcome, SourceKind, Spec};
-use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
-
-fn fixtures(source: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(source)
-}
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn day(s: &str) -> Date {
-    s.parse().unwrap()
-}
-
-fn usd() -> Currency {
-    Currency::from_code("USD").unwrap()
-}
 
 fn options(currency: Currency) -> Options {
     Options {
@@ -47,13 +31,18 @@ fn convert(
         .map_err(|e| e.0.iter().map(ToString::to_string).collect())
 }
 
-fn read(dir: &Path, currency: Currency) -> Book {
-    let options = ImportOptions {
-        currency,
-        ..Default::default()
-    };
-    expansa_import::read_book(dir, &options, &NoProgress)
-        .unwrap_or_else(|e| panic!("the converted book is not valid: {:?}", e.0))
+/// Converts `input` into a fresh folder and reads the written book back in `currency`: the
+/// folder, the report and the book.
+fn converted(
+    spec: &Spec,
+    input: &Path,
+    options: &Options,
+    currency: Currency,
+) -> (tempfile::TempDir, Conversion, Book) {
+    let out = tempfile::tempdir().unwrap();
+    let c = convert(spec, input, options, out.path()).expect("converts");
+    let book = read(out.path(), currency);
+    (out, c, book)
 }
 
 fn line<'a>(book: &'a Book, id: &str) -> &'a Line {
@@ -105,16 +94,6 @@ fn check(
     );
 }
 
-/// The book's MRR on a day: the sum of the MRR of the lines active on it.
-fn mrr_on(book: &Book, d: &str) -> Decimal {
-    book.lines
-        .items
-        .iter()
-        .filter(|l| l.active_on(day(d)))
-        .map(|l| l.mrr().as_decimal())
-        .sum()
-}
-
 /// Rows per (outcome, reason) in the report.
 fn count(c: &Conversion, outcome: Outcome, reason: &str) -> u64 {
     c.summary
@@ -152,15 +131,12 @@ fn user(text: &str) -> Spec {
 
 #[test]
 fn baremetrics_template() {
-    let out = tempfile::tempdir().unwrap();
-    let c = convert(
+    let (_out, c, book) = converted(
         &Spec::Source(SourceKind::Baremetrics),
         &fixtures("baremetrics").join("subscriptions.csv"),
         &options(usd()),
-        out.path(),
-    )
-    .expect("converts");
-    let book = read(out.path(), usd());
+        usd(),
+    );
     // NOTES.md, Baremetrics.
     assert_eq!(book.lines.len(), 4);
     check(
@@ -229,15 +205,12 @@ fn baremetrics_template() {
 
 #[test]
 fn chartmogul_invoice_line_items() {
-    let out = tempfile::tempdir().unwrap();
-    let c = convert(
+    let (_out, c, book) = converted(
         &Spec::Source(SourceKind::Chartmogul),
         &fixtures("chartmogul"),
         &options(usd()),
-        out.path(),
-    )
-    .expect("converts");
-    let book = read(out.path(), usd());
+        usd(),
+    );
     // NOTES.md, ChartMogul.
     assert_eq!(book.lines.len(), 4);
     check(
@@ -308,15 +281,12 @@ fn chartmogul_invoice_line_items() {
 
 #[test]
 fn chargebee_export_with_addons() {
-    let out = tempfile::tempdir().unwrap();
-    let c = convert(
+    let (out, c, book) = converted(
         &Spec::Source(SourceKind::Chargebee),
         &fixtures("chargebee"),
         &options(usd()),
-        out.path(),
-    )
-    .expect("converts");
-    let book = read(out.path(), usd());
+        usd(),
+    );
     // NOTES.md, Chargebee.
     assert_eq!(book.lines.len(), 5);
     check(
@@ -435,16 +405,13 @@ fn chargebee_without_plans_reads_monthly_and_says_so() {
 
 #[test]
 fn generic_spreadsheet_with_pt_br_headers() {
-    let out = tempfile::tempdir().unwrap();
     let spec = Spec::Mapping(Mapping::parse("planilha", mapping::GENERIC).unwrap());
-    let c = convert(
+    let (_out, c, book) = converted(
         &spec,
         &fixtures("mapping").join("planilha.csv"),
         &Options::default(),
-        out.path(),
-    )
-    .expect("converts");
-    let book = read(out.path(), Currency::BRL);
+        Currency::BRL,
+    );
     // NOTES.md, planilha: no id column, so the lines are named file:line.
     assert_eq!(book.lines.len(), 3);
     check(
@@ -500,17 +467,14 @@ fn generic_spreadsheet_with_pt_br_headers() {
 
 #[test]
 fn user_mapping_with_join_values_filter_constants_dates_and_commas() {
-    let out = tempfile::tempdir().unwrap();
     let m = Mapping::load(&fixtures("mapping").join("vendas.toml")).unwrap();
     assert_eq!(m.name, "vendas");
-    let c = convert(
+    let (out, c, book) = converted(
         &Spec::Mapping(m),
         &fixtures("mapping"),
         &Options::default(),
-        out.path(),
-    )
-    .expect("converts");
-    let book = read(out.path(), Currency::BRL);
+        Currency::BRL,
+    );
     // NOTES.md, vendas.
     assert_eq!(book.lines.len(), 3);
     check(
@@ -572,20 +536,17 @@ fn user_mapping_with_join_values_filter_constants_dates_and_commas() {
 
 #[test]
 fn json_api_list_one_line_per_nested_item() {
-    let out = tempfile::tempdir().unwrap();
     let m = Mapping::load(&fixtures("mapping").join("api.toml")).unwrap();
     let opts = Options {
         timezone: expansa_sources::time::time_zone("America/Sao_Paulo").unwrap(),
         ..Options::default()
     };
-    let c = convert(
+    let (_out, c, book) = converted(
         &Spec::Mapping(m),
         &fixtures("mapping").join("assinaturas.json"),
         &opts,
-        out.path(),
-    )
-    .expect("converts");
-    let book = read(out.path(), Currency::BRL);
+        Currency::BRL,
+    );
     // NOTES.md, api.
     assert_eq!(book.lines.len(), 3);
     check(
@@ -637,15 +598,13 @@ fn json_api_list_one_line_per_nested_item() {
 #[test]
 fn dd_mm_yyyy_through_extends() {
     let dir = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
     let input = write(
         dir.path(),
         "planilha.csv",
         "cliente;produto;valor;início;fim\nc1;p;10,50;01/02/2024;31/03/2024\n",
     );
     let spec = user("extends = \"planilha\"\n[input]\ndate_format = \"%d/%m/%Y\"\n");
-    convert(&spec, &input, &Options::default(), out.path()).expect("converts");
-    let book = read(out.path(), Currency::BRL);
+    let (_out, _, book) = converted(&spec, &input, &Options::default(), Currency::BRL);
     check(
         &book,
         "c1/p/2024-02-01",
@@ -934,7 +893,6 @@ fn a_bad_mapping_file_names_its_line_and_key() {
 #[test]
 fn amount_less_tax_inexact_quantities_and_zero_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
     let input = write(
         dir.path(),
         "s.csv",
@@ -948,8 +906,7 @@ fn amount_less_tax_inexact_quantities_and_zero_lines() {
          amount = { column = \"total\", subtract = [\"imposto\"] }\nquantity = \"qtd\"\n\
          start_date = \"inicio\"\n",
     );
-    let c = convert(&spec, &input, &Options::default(), out.path()).expect("converts");
-    let book = read(out.path(), Currency::BRL);
+    let (_out, c, book) = converted(&spec, &input, &Options::default(), Currency::BRL);
     // (110 - 10) for 4 units: 25 each. 100 for 3 units is not exact: 1 unit at 100.
     check(
         &book,

@@ -2,22 +2,18 @@
 //! API JSON fixtures written from Stripe's API reference. Every expected value is worked
 //! out by hand in `fixtures/stripe/NOTES.md`.
 
-use expansa_import::{read_book, BookErrors, ImportOptions, NoProgress};
-use expansa_ledger::{Currency, Date};
-use expansa_sources::{convert_into, time, Conversion, Input, Options, SourceKind, Spec};
+mod common;
+
+use common::{convert_to_temp, dec, fixtures, read_in, usd};
+use expansa_import::BookErrors;
+use expansa_ledger::Currency;
+use expansa_sources::{time, Conversion, Options, SourceKind, Spec};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/stripe")
-        .join(name)
-}
-
-fn usd() -> Currency {
-    Currency::from_code("USD").unwrap()
+    fixtures("stripe").join(name)
 }
 
 fn options(tz: &str, skip_refused: bool) -> Options {
@@ -32,9 +28,7 @@ fn options(tz: &str, skip_refused: bool) -> Options {
 }
 
 fn convert(input: &Path, o: &Options) -> (Result<Conversion, BookErrors>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let input = Input::new(input, o.encoding);
-    let r = convert_into(&Spec::Source(SourceKind::Stripe), &input, o, dir.path());
+    let (dir, r) = convert_to_temp(&Spec::Source(SourceKind::Stripe), input, o);
     (r, dir)
 }
 
@@ -105,32 +99,9 @@ fn data_rows(path: &Path) -> usize {
     csv::Reader::from_path(path).unwrap().records().count()
 }
 
-fn day(s: &str) -> Date {
-    Date::from_str(s).unwrap()
-}
-
-fn d(s: &str) -> Decimal {
-    Decimal::from_str(s).unwrap()
-}
-
 /// The book's MRR on a day: the sum of the MRR of the lines active then, to the cent.
 fn mrr_on(dir: &Path, on: &str) -> Decimal {
-    let book = read_book(
-        dir,
-        &ImportOptions {
-            currency: usd(),
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .unwrap_or_else(|e| panic!("the converted book reads: {:?}", e.0));
-    book.lines
-        .items
-        .iter()
-        .filter(|l| l.active_on(day(on)))
-        .map(|l| l.mrr().as_decimal())
-        .sum::<Decimal>()
-        .round_dp(2)
+    common::mrr_on(&read_in(dir, usd()), on).round_dp(2)
 }
 
 // ----- the shared Fivetran sample -------------------------------------------------------
@@ -358,9 +329,9 @@ fn warehouse_tables_become_lines_with_history_and_discounts() {
             "product_data.csv",
         ],
     );
-    assert_eq!(mrr_on(dir, "2024-03-31"), d("48.17"));
-    assert_eq!(mrr_on(dir, "2024-06-30"), d("50"));
-    assert_eq!(mrr_on(dir, "2024-07-31"), d("60"));
+    assert_eq!(mrr_on(dir, "2024-03-31"), dec("48.17"));
+    assert_eq!(mrr_on(dir, "2024-06-30"), dec("50"));
+    assert_eq!(mrr_on(dir, "2024-07-31"), dec("60"));
 }
 
 #[test]
@@ -513,8 +484,8 @@ fn api_objects_become_lines() {
                 .to_string()
         ]
     );
-    assert_eq!(mrr_on(dir, "2024-06-30"), d("381"));
-    assert_eq!(mrr_on(dir, "2024-03-31"), d("366"));
+    assert_eq!(mrr_on(dir, "2024-06-30"), dec("381"));
+    assert_eq!(mrr_on(dir, "2024-03-31"), dec("366"));
 }
 
 #[test]
@@ -609,9 +580,9 @@ fn invoices_rebuild_a_price_change() {
     assert_eq!(customers["cus_J"]["registered_on"], "2024-01-04");
     let products = rows(dir, "products.csv");
     assert_eq!(products["prod_addon"]["name"], "Extra storage");
-    assert_eq!(mrr_on(dir, "2024-02-29"), d("75"));
-    assert_eq!(mrr_on(dir, "2024-04-30"), d("60"));
-    assert_eq!(mrr_on(dir, "2024-06-30"), d("90"));
+    assert_eq!(mrr_on(dir, "2024-02-29"), dec("75"));
+    assert_eq!(mrr_on(dir, "2024-04-30"), dec("60"));
+    assert_eq!(mrr_on(dir, "2024-06-30"), dec("90"));
 }
 
 // ----- not Stripe -----------------------------------------------------------------------

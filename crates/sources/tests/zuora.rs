@@ -4,40 +4,26 @@
 
 mod common;
 
-use common::{count, d, dec, mrr_on, read_in};
-use expansa_import::{BookErrors, TextEncoding};
-use expansa_ledger::{Book, Currency};
-use expansa_sources::{convert_into, Conversion, Input, Options, SourceKind, Spec};
+use common::{convert_to_temp, count, d, dec, fixtures, mrr_on, read_in, usd};
+use expansa_import::BookErrors;
+use expansa_ledger::Book;
+use expansa_sources::{Conversion, Options, SourceKind, Spec};
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/zuora")
-        .join(name)
-}
-
-fn usd() -> Currency {
-    Currency::from_code("USD").unwrap()
+    fixtures("zuora").join(name)
 }
 
 fn convert(
     input: &Path,
     skip_refused: bool,
 ) -> (tempfile::TempDir, Result<Conversion, BookErrors>) {
-    let dir = tempfile::tempdir().unwrap();
     let options = Options {
         currency: usd(),
         skip_refused,
         ..Options::default()
     };
-    let input = Input::new(input, TextEncoding::UTF_8);
-    let out = convert_into(
-        &Spec::Source(SourceKind::Zuora),
-        &input,
-        &options,
-        dir.path(),
-    );
-    (dir, out)
+    convert_to_temp(&Spec::Source(SourceKind::Zuora), input, &options)
 }
 
 fn book(dir: &Path) -> Book {

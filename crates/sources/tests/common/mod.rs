@@ -1,11 +1,35 @@
 //! Helpers shared by the converters' test files.
 #![allow(dead_code)] // each test file uses a different subset
 
-use expansa_import::{read_book, ImportOptions, NoProgress};
+use expansa_import::{read_book, BookErrors, ImportOptions, NoProgress};
 use expansa_ledger::{Book, Currency, Date, Decimal};
-use expansa_sources::Conversion;
-use std::path::Path;
+use expansa_sources::{convert_into, Conversion, Input, Options, Spec};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+/// The fixtures of one source: `tests/fixtures/<source>`.
+pub fn fixtures(source: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(source)
+}
+
+pub fn usd() -> Currency {
+    Currency::from_code("USD").unwrap()
+}
+
+/// Converts `input` (read in `options.encoding`) into a fresh temporary folder: the folder,
+/// kept alive by the caller, and the conversion's result.
+pub fn convert_to_temp(
+    spec: &Spec,
+    input: &Path,
+    options: &Options,
+) -> (tempfile::TempDir, Result<Conversion, BookErrors>) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::new(input, options.encoding);
+    let out = convert_into(spec, &input, options, dir.path());
+    (dir, out)
+}
 
 pub fn d(text: &str) -> Date {
     text.parse().unwrap()
