@@ -2,8 +2,8 @@
 
 use crate::prorate::{term_end, Fraction, Precision, Term};
 use crate::{
-    add_money, contract, contract_of, exact, lines_of, row_of, term_of, ContractIndex,
-    ContractView, HeldLine, QuoteError,
+    add_money, contract, contract_of, exact, term_of, ContractIndex, ContractView, HeldLine,
+    QuoteError,
 };
 use expansa_ledger::RoundingStrategy;
 use expansa_ledger::{
@@ -533,9 +533,10 @@ fn swap<'a>(
 /// a contract of the same customer from the next day: the renewal desk's `renewed`) is
 /// refused, naming the lines, so that a renewal is never recorded twice.
 pub fn quote_renew(book: &Book, request: &RenewRequest) -> Result<Quote, QuoteError> {
-    let id = &request.contract;
-    let quote = renew(book, &lines_of(book, id), row_of(book, id), request)?;
-    let by = crate::renewals::renewed_by(book, &request.contract);
+    // One index of the book serves the quote (the contract's lines and row) and the check.
+    let index = crate::renewals::Renewals::new(book);
+    let quote = quote_renew_indexed(book, index.contracts(), request)?;
+    let by = index.renewed_by(&request.contract);
     if !by.is_empty() {
         return Err(QuoteError::AlreadyRenewed {
             contract: request.contract.clone(),

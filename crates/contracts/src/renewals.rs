@@ -305,23 +305,28 @@ impl<'a> Renewals<'a> {
     }
 }
 
-/// The lines of the book that renew contract `id` (its outcome as the desk decides it: lines
-/// revising its last day's lines, or a contract of the same customer starting the next day),
-/// in the book's order; empty when it is not renewed.
-pub(crate) fn renewed_by(book: &Book, id: &str) -> Vec<String> {
-    let index = Renewals::new(book);
-    let Some(t) = index.term(id) else {
-        return Vec::new();
-    };
-    index
-        .outcome(t, &|_| true)
-        .map(|o| {
-            o.renewal
-                .iter()
-                .map(|&l| book.lines.ids.get(l).to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+impl<'a> Renewals<'a> {
+    /// The book's contracts and their lines.
+    pub(crate) fn contracts(&self) -> &ContractIndex<'a> {
+        &self.contracts
+    }
+
+    /// The lines of the book that renew contract `id` (its outcome as the desk decides it:
+    /// lines revising its last day's lines, or a contract of the same customer starting the
+    /// next day), in the book's order; empty when it is not renewed.
+    pub(crate) fn renewed_by(&self, id: &str) -> Vec<String> {
+        let Some(t) = self.term(id) else {
+            return Vec::new();
+        };
+        self.outcome(t, &|_| true)
+            .map(|o| {
+                o.renewal
+                    .iter()
+                    .map(|&l| self.book.lines.ids.get(l).to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// A renewal as quoted under the contract's own pricing.
@@ -980,8 +985,9 @@ mod tests {
     use crate::quote_renew;
     use expansa_import::{read_book, ImportOptions, NoProgress};
 
-    /// Every contract's renewal quote read through the index is the one read from the whole
-    /// book, field by field (errors included), on every test book with contracts.
+    /// The contract index holds each contract's lines and row as a scan of the whole book finds
+    /// them, and `quote renew` (which refuses a contract already renewed) prices every other
+    /// contract as the desk does, field by field, on every test book with contracts.
     #[test]
     fn a_quote_through_the_index_is_the_whole_books() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
@@ -998,6 +1004,19 @@ mod tests {
             let contracts = ContractIndex::new(&book);
             assert!(!index.terms.is_empty(), "{name}");
             for term in &index.terms {
+                // The index holds what a scan of the whole book finds: the lines and the row.
+                assert_eq!(
+                    contracts.lines(term.id),
+                    crate::lines_of(&book, term.id).as_slice(),
+                    "{name}: {}",
+                    term.id
+                );
+                assert_eq!(
+                    contracts.row(term.id).map(|c| c as *const _),
+                    crate::row_of(&book, term.id).map(|c| c as *const _),
+                    "{name}: {}",
+                    term.id
+                );
                 let request = RenewRequest {
                     contract: term.id.to_string(),
                     ..RenewRequest::default()
@@ -1006,7 +1025,7 @@ mod tests {
                 let own = quote_renew_indexed(&book, &contracts, &request);
                 // A contract already renewed is refused by the quote; the desk still prices it.
                 if let Err(QuoteError::AlreadyRenewed { lines, .. }) = &whole {
-                    assert_eq!(lines, &renewed_by(&book, term.id).join(", "));
+                    assert_eq!(lines, &index.renewed_by(term.id).join(", "));
                     assert!(own.is_ok(), "{name}: {}", term.id);
                     continue;
                 }
