@@ -16,7 +16,12 @@ fn book() -> &'static Book {
     testdata("contracts-classes")
 }
 
-fn amend(contract: &str, effective: &str, changes: Vec<Change>) -> Quote {
+/// An amendment of the book's `contract` from `effective`, month_day precision.
+fn try_amend(
+    contract: &str,
+    effective: &str,
+    changes: Vec<Change>,
+) -> Result<Quote, expansa_contracts::QuoteError> {
     quote_amend(
         book(),
         &AmendRequest {
@@ -26,7 +31,10 @@ fn amend(contract: &str, effective: &str, changes: Vec<Change>) -> Quote {
             precision: Precision::MonthDay,
         },
     )
-    .unwrap()
+}
+
+fn amend(contract: &str, effective: &str, changes: Vec<Change>) -> Quote {
+    try_amend(contract, effective, changes).unwrap()
 }
 
 fn usd() -> Currency {
@@ -449,17 +457,9 @@ fn two_swaps_into_one_product_keep_every_unit() {
 #[test]
 fn swaps_and_removals_that_would_break_the_book_are_refused_by_name() {
     let err = |contract: &str, effective: &str, changes: Vec<Change>| {
-        quote_amend(
-            book(),
-            &AmendRequest {
-                contract: contract.into(),
-                effective: day(effective),
-                changes,
-                precision: Precision::MonthDay,
-            },
-        )
-        .unwrap_err()
-        .to_string()
+        try_amend(contract, effective, changes)
+            .unwrap_err()
+            .to_string()
     };
     assert_eq!(
         err(
