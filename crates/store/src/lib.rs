@@ -538,6 +538,8 @@ fn rows_in_statement<'a>(
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A write's transaction and the process's writer lock, held until it ends.
+type Writing = (Tx, tokio::sync::OwnedMutexGuard<()>);
 
 impl Store {
     /// Opens (creating if needed) the store at `url` and brings its schema up to date, waiting
@@ -711,18 +713,10 @@ impl Store {
                 files.push((schema, rows));
             }
         }
-        let (mut tx, _writer) = self.begin_write().await?;
-        if let Some(idempotency) = idempotency {
-            if let Some((event, response)) = idempotency::seen(&mut tx, idempotency).await? {
-                tx.rollback().await?;
-                return Ok(WriteOutcome {
-                    event,
-                    files: Vec::new(),
-                    replayed: true,
-                    response: Some(response),
-                });
-            }
-        }
+        let (mut tx, _writer) = match self.begin_unless_replayed(idempotency).await? {
+            Ok(begun) => begun,
+            Err(replayed) => return Ok(replayed),
+        };
         let event = self.insert_event(&mut tx, "import", actor).await?;
         let mut report = Vec::new();
         for (schema, rows) in &files {
@@ -756,18 +750,10 @@ impl Store {
         if !refused.is_empty() {
             return Err(StoreError::Book(BookErrors::from(refused)));
         }
-        let (mut tx, _writer) = self.begin_write().await?;
-        if let Some(idempotency) = idempotency {
-            if let Some((event, response)) = idempotency::seen(&mut tx, idempotency).await? {
-                tx.rollback().await?;
-                return Ok(WriteOutcome {
-                    event,
-                    files: Vec::new(),
-                    replayed: true,
-                    response: Some(response),
-                });
-            }
-        }
+        let (mut tx, _writer) = match self.begin_unless_replayed(idempotency).await? {
+            Ok(begun) => begun,
+            Err(replayed) => return Ok(replayed),
+        };
         let event = self.insert_event(&mut tx, kind, actor).await?;
         let mut report: Vec<FileChanges> = Vec::new();
         // Rows this write only adds: the book after it is the live files plus these.
@@ -1187,7 +1173,28 @@ impl Store {
     /// sharing the database (SQLite's write lock, taken at once; a table lock in PostgreSQL).
     /// The write waits for both up to the busy timeout in all, trying again while SQLite
     /// answers busy without waiting (a lock held in a way its busy handler cannot wait for).
-    async fn begin_write(&self) -> Result<(Tx, tokio::sync::OwnedMutexGuard<()>), StoreError> {
+    /// Begins a write ([`Store::begin_write`]), unless `idempotency` names a write already
+    /// made: then that write's outcome, replayed (`Err`), and nothing begun.
+    async fn begin_unless_replayed(
+        &self,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Result<Writing, WriteOutcome>, StoreError> {
+        let (mut tx, writer) = self.begin_write().await?;
+        if let Some(idempotency) = idempotency {
+            if let Some((event, response)) = idempotency::seen(&mut tx, idempotency).await? {
+                tx.rollback().await?;
+                return Ok(Err(WriteOutcome {
+                    event,
+                    files: Vec::new(),
+                    replayed: true,
+                    response: Some(response),
+                }));
+            }
+        }
+        Ok(Ok((tx, writer)))
+    }
+
+    async fn begin_write(&self) -> Result<Writing, StoreError> {
         let deadline = Instant::now() + self.busy_timeout;
         let guard = tokio::time::timeout(self.busy_timeout, self.writer.clone().lock_owned())
             .await
