@@ -342,6 +342,18 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
+    /// A top-level element as a row; refused when it is not a JSON object.
+    fn top(item: &'a Value, tz: &'a jiff::tz::TimeZone) -> Result<Self, Outcome> {
+        let obj = item
+            .as_object()
+            .ok_or_else(|| Outcome::Refused(not_object("row")))?;
+        Ok(Row {
+            obj,
+            path: String::new(),
+            tz,
+        })
+    }
+
     fn col(&self, key: &str) -> String {
         format!("{}{key}", self.path)
     }
@@ -479,29 +491,32 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Whether an element was seen before under `id`: `Ok(Some(line))` for an identical repeat,
-/// `Err` for a different one.
+/// Whether an element (a `what`) was seen before under `id`: skipped (`duplicate`) for an
+/// identical repeat, refused for a different one.
 fn repeat(
     state: &mut State,
-    list: &'static str,
+    what: &'static str,
     id: &str,
     line: u64,
     item: &Value,
     column: &str,
-) -> Result<Option<u64>, Bad> {
-    match state.seen.get(&(list, id.to_string())) {
-        Some((first, value)) if value == item => Ok(Some(*first)),
-        Some((first, _)) => Err(Bad {
+) -> Result<(), Outcome> {
+    match state.seen.get(&(what, id.to_string())) {
+        Some((first, value)) if value == item => Err(Outcome::Skipped(
+            "duplicate",
+            format!("the same {what} as line {first}"),
+        )),
+        Some((first, _)) => Err(Outcome::Refused(Bad {
             reason: "contradicts",
             column: column.to_string(),
             value: id.to_string(),
             detail: format!("the same id as line {first}, with other values"),
-        }),
+        })),
         None => {
             state
                 .seen
-                .insert((list, id.to_string()), (line, item.clone()));
-            Ok(None)
+                .insert((what, id.to_string()), (line, item.clone()));
+            Ok(())
         }
     }
 }
@@ -564,27 +579,11 @@ fn customer(
     let id = own_id(item, &["customerId", "id"]);
     let tz = ctx.options.timezone.clone();
     let mut read = || -> Result<CustomerOut, Outcome> {
-        let obj = item
-            .as_object()
-            .ok_or_else(|| Outcome::Refused(not_object("row")))?;
-        let row = Row {
-            obj,
-            path: String::new(),
-            tz: &tz,
-        };
+        let row = Row::top(item, &tz)?;
         let id = row
             .required_id(&["customerId", "id"])
             .map_err(Outcome::Refused)?;
-        match repeat(state, "customers", &id, line, item, "customerId") {
-            Ok(Some(first)) => {
-                return Err(Outcome::Skipped(
-                    "duplicate",
-                    format!("the same customer as line {first}"),
-                ))
-            }
-            Err(b) => return Err(Outcome::Refused(b)),
-            Ok(None) => {}
-        }
+        repeat(state, "customer", &id, line, item, "customerId")?;
         Ok(CustomerOut {
             id,
             name: text(row.get("name")),
@@ -621,27 +620,11 @@ fn product(
     let id = own_id(item, &["productId", "id"]);
     let tz = ctx.options.timezone.clone();
     let mut read = || -> Result<ProductOut, Outcome> {
-        let obj = item
-            .as_object()
-            .ok_or_else(|| Outcome::Refused(not_object("row")))?;
-        let row = Row {
-            obj,
-            path: String::new(),
-            tz: &tz,
-        };
+        let row = Row::top(item, &tz)?;
         let id = row
             .required_id(&["productId", "id"])
             .map_err(Outcome::Refused)?;
-        match repeat(state, "products", &id, line, item, "productId") {
-            Ok(Some(first)) => {
-                return Err(Outcome::Skipped(
-                    "duplicate",
-                    format!("the same product as line {first}"),
-                ))
-            }
-            Err(b) => return Err(Outcome::Refused(b)),
-            Ok(None) => {}
-        }
+        repeat(state, "product", &id, line, item, "productId")?;
         if let Some(price) = row.amount("price").map_err(Outcome::Refused)? {
             state.prices.insert(id.clone(), price);
         }
@@ -783,14 +766,7 @@ fn read_contract(
     tz: &jiff::tz::TimeZone,
     minor_units: u32,
 ) -> Result<Head, Outcome> {
-    let obj = item
-        .as_object()
-        .ok_or_else(|| Outcome::Refused(not_object("row")))?;
-    let row = Row {
-        obj,
-        path: String::new(),
-        tz,
-    };
+    let row = Row::top(item, tz)?;
     let r = Outcome::Refused;
     let id = row.required_id(&["contractId", "id"]).map_err(r)?;
     let customer = row.required_id(&["customerId"]).map_err(r)?;
@@ -802,16 +778,7 @@ fn read_contract(
             "inactive and never generated a sale (isActive false, salesQuantity 0)".into(),
         ));
     }
-    match repeat(state, "contracts", &id, line, item, "contractId") {
-        Ok(Some(first)) => {
-            return Err(Outcome::Skipped(
-                "duplicate",
-                format!("the same contract as line {first}"),
-            ))
-        }
-        Err(b) => return Err(r(b)),
-        Ok(None) => {}
-    }
+    repeat(state, "contract", &id, line, item, "contractId")?;
     let start = row
         .day("startDate", false)
         .map_err(r)?
@@ -1189,14 +1156,7 @@ fn read_sale(
     item: &Value,
     tz: &jiff::tz::TimeZone,
 ) -> Result<Sale, Outcome> {
-    let obj = item
-        .as_object()
-        .ok_or_else(|| Outcome::Refused(not_object("row")))?;
-    let row = Row {
-        obj,
-        path: String::new(),
-        tz,
-    };
+    let row = Row::top(item, tz)?;
     let r = Outcome::Refused;
     let id = row.required_id(&["recurringSaleId", "id"]).map_err(r)?;
     let customer = row.required_id(&["customerId"]).map_err(r)?;
@@ -1207,16 +1167,7 @@ fn read_sale(
             "inactive and never generated a sale (isActive false, generatedQuantity 0)".into(),
         ));
     }
-    match repeat(state, "recurring sales", &id, line, item, "recurringSaleId") {
-        Ok(Some(first)) => {
-            return Err(Outcome::Skipped(
-                "duplicate",
-                format!("the same recurring sale as line {first}"),
-            ))
-        }
-        Err(b) => return Err(r(b)),
-        Ok(None) => {}
-    }
+    repeat(state, "recurring sale", &id, line, item, "recurringSaleId")?;
     let product = match (
         row.id(&["productId"]).map_err(r)?,
         row.id(&["packageId"]).map_err(r)?,
