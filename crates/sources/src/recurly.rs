@@ -62,7 +62,7 @@ use crate::book::{interval_unit, CustomerOut, LineOut, Period, ProductOut};
 use crate::input::display_name;
 use crate::money;
 use crate::time::{day_before, end_day, parse_when, start_day, When};
-use crate::warehouse::{refusal, refuse, Cells, Loaded, Refusal};
+use crate::warehouse::{reference, refusal, refuse, Cells, Loaded, Refusal};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
 use expansa_ledger::{Currency, Date};
@@ -624,46 +624,10 @@ fn read_sub_row(
     let updated = c.required_instant("updated_at", tz)?;
     let account = c.required("account_id")?;
     if let Some(known) = accounts {
-        match known.get(account) {
-            None => {
-                return Err(refusal(
-                    "missing_reference",
-                    "account_id",
-                    account,
-                    &format!("no account {account} in {account_file}"),
-                ))
-            }
-            Some(Err(line)) => {
-                return Err(refusal(
-                    "missing_reference",
-                    "account_id",
-                    account,
-                    &format!("account {account} is refused ({account_file}:{line})"),
-                ))
-            }
-            Some(Ok(())) => {}
-        }
+        reference(known, account_file, "account", "account_id", account)?;
     }
     let plan_id = c.required("plan_id")?;
-    let plan = match plans.get(plan_id) {
-        None => {
-            return Err(refusal(
-                "missing_reference",
-                "plan_id",
-                plan_id,
-                &format!("no plan {plan_id} in {plan_file}"),
-            ))
-        }
-        Some(Err(line)) => {
-            return Err(refusal(
-                "missing_reference",
-                "plan_id",
-                plan_id,
-                &format!("plan {plan_id} is refused ({plan_file}:{line})"),
-            ))
-        }
-        Some(Ok(p)) => p.clone(),
-    };
+    let plan = reference(plans, plan_file, "plan", "plan_id", plan_id)?.clone();
     let code = c.required("currency")?;
     let currency = money::currency(code).map_err(|e| refusal("bad_value", "currency", code, &e))?;
     let unit_amount = c.required_amount("unit_amount")?;

@@ -71,7 +71,7 @@
 use crate::book::{CustomerOut, Interval, LineOut, Period, ProductOut};
 use crate::money;
 use crate::time::{day_before, parse_when, start_day};
-use crate::warehouse::{refusal, refuse, Cells, Loaded, Refusal};
+use crate::warehouse::{self, reference, refusal, refuse, Cells, Loaded, Refusal};
 use crate::Context;
 use expansa_import::Problem;
 use expansa_ledger::{Currency, Date};
@@ -120,10 +120,12 @@ enum Unusable {
     Refused(u64),
 }
 
-fn unusable(what: &str, id: &str, file: &str, u: Unusable) -> String {
-    match u {
-        Unusable::Deleted(line) => format!("{what} {id} is deleted in Zuora ({file}:{line})"),
-        Unusable::Refused(line) => format!("{what} {id} is refused ({file}:{line})"),
+impl warehouse::Unusable for Unusable {
+    fn why(&self, what: &str, id: &str, file: &str) -> String {
+        match self {
+            Unusable::Deleted(line) => format!("{what} {id} is deleted in Zuora ({file}:{line})"),
+            Unusable::Refused(line) => line.why(what, id, file),
+        }
     }
 }
 
@@ -333,25 +335,7 @@ fn subscriptions(
             }
             let account = c.required("account_id")?;
             if let Some((file, known)) = accounts {
-                match known.get(account) {
-                    None => {
-                        return Err(refusal(
-                            "missing_reference",
-                            "account_id",
-                            account,
-                            &format!("no account {account} in {file}"),
-                        ))
-                    }
-                    Some(Err(u)) => {
-                        return Err(refusal(
-                            "missing_reference",
-                            "account_id",
-                            account,
-                            &unusable("account", account, file, *u),
-                        ))
-                    }
-                    Some(Ok(_)) => {}
-                }
+                reference(known, file, "account", "account_id", account)?;
             }
             let status_text = c.required("status")?;
             let status = match status_text.to_ascii_lowercase().as_str() {
@@ -715,38 +699,18 @@ pub fn convert(ctx: &mut Context) -> Result<(), Problem> {
                 continue;
             }
         };
-        let sub = match subs.versions.get(sub_id) {
-            None => {
-                refuse(
-                    ctx,
-                    &t.file,
-                    r.line,
-                    &id,
-                    refusal(
-                        "missing_reference",
-                        "subscription_id",
-                        sub_id,
-                        &format!("no subscription {sub_id} in {}", subs.file),
-                    ),
-                );
+        let sub = match reference(
+            &subs.versions,
+            &subs.file,
+            "subscription",
+            "subscription_id",
+            sub_id,
+        ) {
+            Ok(s) => s.clone(),
+            Err(e) => {
+                refuse(ctx, &t.file, r.line, &id, e);
                 continue;
             }
-            Some(Err(u)) => {
-                refuse(
-                    ctx,
-                    &t.file,
-                    r.line,
-                    &id,
-                    refusal(
-                        "missing_reference",
-                        "subscription_id",
-                        sub_id,
-                        &unusable("subscription", sub_id, &subs.file, *u),
-                    ),
-                );
-                continue;
-            }
-            Some(Ok(s)) => s.clone(),
         };
         let charge_number = c
             .text("charge_number")
@@ -860,25 +824,13 @@ pub fn convert(ctx: &mut Context) -> Result<(), Problem> {
                 .map_err(|e| refusal("bad_value", "billing_period", bp, &e))?;
             let product = c.required("product_rate_plan_id")?;
             if let Some((file, known)) = &plans {
-                match known.get(product) {
-                    None => {
-                        return Err(refusal(
-                            "missing_reference",
-                            "product_rate_plan_id",
-                            product,
-                            &format!("no product rate plan {product} in {file}"),
-                        ))
-                    }
-                    Some(Err(u)) => {
-                        return Err(refusal(
-                            "missing_reference",
-                            "product_rate_plan_id",
-                            product,
-                            &unusable("product rate plan", product, file, *u),
-                        ))
-                    }
-                    Some(Ok(())) => {}
-                }
+                reference(
+                    known,
+                    file,
+                    "product rate plan",
+                    "product_rate_plan_id",
+                    product,
+                )?;
             }
             let model = c.text("charge_model").unwrap_or("").to_ascii_lowercase();
             let flat = model.starts_with("flat fee");
