@@ -152,6 +152,26 @@ fn skipped_deleted<T>(
     true
 }
 
+/// A row's `id`, required, and refused (`contradicts`) when an earlier row of the file gave a
+/// usable `what` the same id.
+fn new_id<T>(
+    c: &Cells,
+    id: &str,
+    out: &HashMap<String, Result<T, Unusable>>,
+    what: &str,
+) -> Result<(), Refusal> {
+    c.required("id")?;
+    if out.get(id).is_some_and(|v| v.is_ok()) {
+        return Err(refusal(
+            "contradicts",
+            "id",
+            id,
+            &format!("another row of this file has the same {what} id"),
+        ));
+    }
+    Ok(())
+}
+
 /// Accounts: id → currency, or why unusable.
 type Accounts = HashMap<String, Result<Option<Currency>, Unusable>>;
 
@@ -169,15 +189,7 @@ fn accounts(ctx: &mut Context) -> Result<Option<(String, Accounts)>, Problem> {
             continue;
         }
         let read = (|| -> Result<CustomerOut, Refusal> {
-            c.required("id")?;
-            if out.get(&id).is_some_and(|a| a.is_ok()) {
-                return Err(refusal(
-                    "contradicts",
-                    "id",
-                    &id,
-                    "another row of this file has the same account id",
-                ));
-            }
+            new_id(&c, &id, &out, "account")?;
             let registered_on = match c.text("created_date") {
                 None => None,
                 Some(text) => match parse_when(text) {
@@ -233,18 +245,7 @@ fn product_rate_plans(ctx: &mut Context) -> Result<Option<(String, Plans)>, Prob
         if skipped_deleted(ctx, &c, &id, &mut out) {
             continue;
         }
-        let checked = c.required("id").and_then(|_| {
-            if out.get(&id).is_some_and(|p| p.is_ok()) {
-                Err(refusal(
-                    "contradicts",
-                    "id",
-                    &id,
-                    "another row of this file has the same product rate plan id",
-                ))
-            } else {
-                Ok(())
-            }
-        });
+        let checked = new_id(&c, &id, &out, "product rate plan");
         match checked {
             Ok(()) => {
                 let p = ProductOut {
@@ -324,15 +325,7 @@ fn subscriptions(
             continue;
         }
         let read = (|| -> Result<Sub, Refusal> {
-            c.required("id")?;
-            if versions.get(&id).is_some_and(|v| v.is_ok()) {
-                return Err(refusal(
-                    "contradicts",
-                    "id",
-                    &id,
-                    "another row of this file has the same subscription id",
-                ));
-            }
+            new_id(&c, &id, &versions, "subscription")?;
             let account = c.required("account_id")?;
             if let Some((file, known)) = accounts {
                 reference(known, file, "account", "account_id", account)?;
