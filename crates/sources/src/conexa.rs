@@ -109,7 +109,7 @@ use crate::book::{ContractOut, CustomerOut, Interval, LineOut, Period, ProductOu
 use crate::input::{display_name, json_objects, read_json};
 use crate::{money, time, Context};
 use expansa_import::Problem;
-use expansa_ledger::Date;
+use expansa_ledger::{Date, Month};
 use hashbrown::HashMap;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Map, Value};
@@ -537,10 +537,6 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-fn month(d: Date) -> String {
-    format!("{:04}-{:02}", d.year(), d.month())
-}
-
 /// The id an element gives itself, for the report (empty when it has none).
 fn own_id(item: &Value, keys: &[&str]) -> String {
     item.as_object()
@@ -884,8 +880,8 @@ fn read_contract(
                         "{}..{}: {contract_id}: readjustments before {date} are not in the \
                          Conexa API (only lastContractualReadjustment); the price rebuilt for \
                          {date} is used",
-                        month(start),
-                        month(time::day_before(year_before))
+                        Month::of(start),
+                        Month::of(time::day_before(year_before))
                     ));
                 }
                 match end {
@@ -1258,8 +1254,8 @@ fn read_sale(
             format!(
                 "{}..{}: {own}: its price before lastAdjustmentDate {d} is not in the Conexa API \
                  (no percentage is given); the current price is used",
-                month(start),
-                month(time::day_before(d))
+                Month::of(start),
+                Month::of(time::day_before(d))
             )
         });
     let line = line_out(
