@@ -1587,16 +1587,7 @@ fn semicolon_separated(path: &Path) -> bool {
         let _ = f.take(64 << 10).read_to_end(&mut head);
     }
     let first = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
-    let (mut commas, mut semis, mut quoted) = (0, 0, false);
-    for &b in first {
-        match b {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => commas += 1,
-            b';' if !quoted => semis += 1,
-            _ => {}
-        }
-    }
-    semis > commas
+    expansa_import::detect_separator(first) == b';'
 }
 
 // ---------------------------------------------------------------------------------------------
