@@ -1334,17 +1334,6 @@ fn parse_decimal(text: &str, style: DecimalStyle) -> Result<Decimal, String> {
     }
 }
 
-/// Minor units (`2999` cents) as units (`29.99`) by the currency's ISO 4217 exponent.
-fn shift_minor(d: Decimal, currency: Currency) -> Result<Decimal, String> {
-    let mut d = d;
-    let scale = d.scale() + currency.minor_units();
-    if scale > 28 {
-        return Err("has too many decimal places".into());
-    }
-    d.set_scale(scale).map_err(|e| e.to_string())?;
-    Ok(d.normalize())
-}
-
 /// Whether a date format reads a time of day too.
 fn has_time(format: &str) -> bool {
     let b = format.as_bytes();
@@ -2309,7 +2298,7 @@ impl<'m> Engine<'m> {
         let one = |v: &Val| -> Result<Decimal, Verdict> {
             let d = self.decimal_of(v, spec)?;
             if minor {
-                shift_minor(d, currency).map_err(|r| refuse(v, &r))
+                money::shift_minor(d, currency).map_err(|r| refuse(v, &r))
             } else {
                 Ok(d)
             }
@@ -3520,11 +3509,15 @@ drop."cli.segmento" = "interno"
         let usd = Currency::from_code("USD").unwrap();
         let jpy = Currency::from_code("JPY").unwrap();
         assert_eq!(
-            shift_minor(Decimal::from(5000), usd).unwrap().to_string(),
+            money::shift_minor(Decimal::from(5000), usd)
+                .unwrap()
+                .to_string(),
             "50"
         );
         assert_eq!(
-            shift_minor(Decimal::from(5000), jpy).unwrap().to_string(),
+            money::shift_minor(Decimal::from(5000), jpy)
+                .unwrap()
+                .to_string(),
             "5000"
         );
         assert_eq!(parse_interval("QUARTERLY").unwrap(), Period::months(3));
