@@ -287,7 +287,7 @@ struct State {
 }
 
 /// Why an element is refused.
-use crate::report::Refusal as Bad;
+use crate::report::{refusal, Refusal as Bad};
 
 /// What became of a row.
 enum Outcome {
@@ -363,12 +363,7 @@ impl<'a> Row<'a> {
     }
 
     fn bad(&self, reason: &'static str, key: &str, detail: &str) -> Bad {
-        Bad {
-            reason,
-            column: self.col(key),
-            value: shown(self.get(key)),
-            detail: detail.to_string(),
-        }
+        refusal(reason, &self.col(key), &shown(self.get(key)), detail)
     }
 
     /// The first of `keys` present, as an id.
@@ -506,12 +501,12 @@ fn repeat(
             "duplicate",
             format!("the same {what} as line {first}"),
         )),
-        Some((first, _)) => Err(Outcome::Refused(Bad {
-            reason: "contradicts",
-            column: column.to_string(),
-            value: id.to_string(),
-            detail: format!("the same id as line {first}, with other values"),
-        })),
+        Some((first, _)) => Err(Outcome::Refused(refusal(
+            "contradicts",
+            column,
+            id,
+            &format!("the same id as line {first}, with other values"),
+        ))),
         None => {
             state
                 .seen
@@ -522,12 +517,7 @@ fn repeat(
 }
 
 fn not_object(column: &str) -> Bad {
-    Bad {
-        reason: "bad_value",
-        column: column.to_string(),
-        value: String::new(),
-        detail: "is not a JSON object".into(),
-    }
+    refusal("bad_value", column, "", "is not a JSON object")
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -686,12 +676,7 @@ fn priced(total: Decimal, quantity: Decimal, discount: Option<Decimal>) -> Optio
 }
 
 fn too_large(column: &str, value: Decimal) -> Bad {
-    Bad {
-        reason: "bad_value",
-        column: column.to_string(),
-        value: value.to_string(),
-        detail: "is too large".into(),
-    }
+    refusal("bad_value", column, &value.to_string(), "is too large")
 }
 
 /// A line of `total` for `quantity` units.
@@ -1012,12 +997,12 @@ fn with_contract(k: usize, contract: &Outcome) -> Outcome {
         Outcome::Skipped(reason, detail) => {
             Outcome::Skipped(reason, format!("its contract is skipped: {detail}"))
         }
-        Outcome::Refused(b) => Outcome::Refused(Bad {
-            reason: b.reason,
-            column: format!("complementaryServices[{k}]"),
-            value: String::new(),
-            detail: format!("its contract is refused ({}: {})", b.column, b.detail),
-        }),
+        Outcome::Refused(b) => Outcome::Refused(refusal(
+            b.reason,
+            &format!("complementaryServices[{k}]"),
+            "",
+            &format!("its contract is refused ({}: {})", b.column, b.detail),
+        )),
         Outcome::Mapped(_) => Outcome::Skipped("not_used", String::new()),
     }
 }
