@@ -17,6 +17,7 @@ mod text;
 pub mod workbook;
 
 pub use problem::{shown, BookErrors, Problem, Problems, MAX_LISTED_PROBLEMS, SHOWN_CHARS};
+pub use record::detect_separator;
 pub use records::{Record, Records, SharedRecord};
 pub use rows::{canonical, check_value, header_names, read_rows, read_rows_in, write_rows, RawRow};
 pub use table::{MAX_KEY_BYTES, MAX_RECORD_BYTES};

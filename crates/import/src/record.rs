@@ -12,7 +12,7 @@
 //!   outside quotes, else `,`.
 
 /// `;` when `first_line` has more semicolons than commas outside quotes, else `,`.
-pub(crate) fn detect_separator(first_line: &[u8]) -> u8 {
+pub fn detect_separator(first_line: &[u8]) -> u8 {
     let (mut commas, mut semis, mut quoted) = (0, 0, false);
     for &b in first_line {
         match b {

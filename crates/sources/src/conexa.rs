@@ -109,7 +109,7 @@ use crate::book::{ContractOut, CustomerOut, Interval, LineOut, Period, ProductOu
 use crate::input::{display_name, json_objects, read_json};
 use crate::{money, time, Context};
 use expansa_import::Problem;
-use expansa_ledger::Date;
+use expansa_ledger::{Date, Month};
 use hashbrown::HashMap;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Map, Value};
@@ -287,7 +287,7 @@ struct State {
 }
 
 /// Why an element is refused.
-use crate::report::Refusal as Bad;
+use crate::report::{refusal, Refusal as Bad};
 
 /// What became of a row.
 enum Outcome {
@@ -342,6 +342,18 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
+    /// A top-level element as a row; refused when it is not a JSON object.
+    fn top(item: &'a Value, tz: &'a jiff::tz::TimeZone) -> Result<Self, Outcome> {
+        let obj = item
+            .as_object()
+            .ok_or_else(|| Outcome::Refused(not_object("row")))?;
+        Ok(Row {
+            obj,
+            path: String::new(),
+            tz,
+        })
+    }
+
     fn col(&self, key: &str) -> String {
         format!("{}{key}", self.path)
     }
@@ -351,12 +363,7 @@ impl<'a> Row<'a> {
     }
 
     fn bad(&self, reason: &'static str, key: &str, detail: &str) -> Bad {
-        Bad {
-            reason,
-            column: self.col(key),
-            value: shown(self.get(key)),
-            detail: detail.to_string(),
-        }
+        refusal(reason, &self.col(key), &shown(self.get(key)), detail)
     }
 
     /// The first of `keys` present, as an id.
@@ -479,40 +486,38 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Whether an element was seen before under `id`: `Ok(Some(line))` for an identical repeat,
-/// `Err` for a different one.
+/// Whether an element (a `what`) was seen before under `id`: skipped (`duplicate`) for an
+/// identical repeat, refused for a different one.
 fn repeat(
     state: &mut State,
-    list: &'static str,
+    what: &'static str,
     id: &str,
     line: u64,
     item: &Value,
     column: &str,
-) -> Result<Option<u64>, Bad> {
-    match state.seen.get(&(list, id.to_string())) {
-        Some((first, value)) if value == item => Ok(Some(*first)),
-        Some((first, _)) => Err(Bad {
-            reason: "contradicts",
-            column: column.to_string(),
-            value: id.to_string(),
-            detail: format!("the same id as line {first}, with other values"),
-        }),
+) -> Result<(), Outcome> {
+    match state.seen.get(&(what, id.to_string())) {
+        Some((first, value)) if value == item => Err(Outcome::Skipped(
+            "duplicate",
+            format!("the same {what} as line {first}"),
+        )),
+        Some((first, _)) => Err(Outcome::Refused(refusal(
+            "contradicts",
+            column,
+            id,
+            &format!("the same id as line {first}, with other values"),
+        ))),
         None => {
             state
                 .seen
-                .insert((list, id.to_string()), (line, item.clone()));
-            Ok(None)
+                .insert((what, id.to_string()), (line, item.clone()));
+            Ok(())
         }
     }
 }
 
 fn not_object(column: &str) -> Bad {
-    Bad {
-        reason: "bad_value",
-        column: column.to_string(),
-        value: String::new(),
-        detail: "is not a JSON object".into(),
-    }
+    refusal("bad_value", column, "", "is not a JSON object")
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -520,10 +525,6 @@ fn text(v: Option<&Value>) -> Option<String> {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         _ => None,
     }
-}
-
-fn month(d: Date) -> String {
-    format!("{:04}-{:02}", d.year(), d.month())
 }
 
 /// The id an element gives itself, for the report (empty when it has none).
@@ -564,27 +565,11 @@ fn customer(
     let id = own_id(item, &["customerId", "id"]);
     let tz = ctx.options.timezone.clone();
     let mut read = || -> Result<CustomerOut, Outcome> {
-        let obj = item
-            .as_object()
-            .ok_or_else(|| Outcome::Refused(not_object("row")))?;
-        let row = Row {
-            obj,
-            path: String::new(),
-            tz: &tz,
-        };
+        let row = Row::top(item, &tz)?;
         let id = row
             .required_id(&["customerId", "id"])
             .map_err(Outcome::Refused)?;
-        match repeat(state, "customers", &id, line, item, "customerId") {
-            Ok(Some(first)) => {
-                return Err(Outcome::Skipped(
-                    "duplicate",
-                    format!("the same customer as line {first}"),
-                ))
-            }
-            Err(b) => return Err(Outcome::Refused(b)),
-            Ok(None) => {}
-        }
+        repeat(state, "customer", &id, line, item, "customerId")?;
         Ok(CustomerOut {
             id,
             name: text(row.get("name")),
@@ -621,27 +606,11 @@ fn product(
     let id = own_id(item, &["productId", "id"]);
     let tz = ctx.options.timezone.clone();
     let mut read = || -> Result<ProductOut, Outcome> {
-        let obj = item
-            .as_object()
-            .ok_or_else(|| Outcome::Refused(not_object("row")))?;
-        let row = Row {
-            obj,
-            path: String::new(),
-            tz: &tz,
-        };
+        let row = Row::top(item, &tz)?;
         let id = row
             .required_id(&["productId", "id"])
             .map_err(Outcome::Refused)?;
-        match repeat(state, "products", &id, line, item, "productId") {
-            Ok(Some(first)) => {
-                return Err(Outcome::Skipped(
-                    "duplicate",
-                    format!("the same product as line {first}"),
-                ))
-            }
-            Err(b) => return Err(Outcome::Refused(b)),
-            Ok(None) => {}
-        }
+        repeat(state, "product", &id, line, item, "productId")?;
         if let Some(price) = row.amount("price").map_err(Outcome::Refused)? {
             state.prices.insert(id.clone(), price);
         }
@@ -707,12 +676,7 @@ fn priced(total: Decimal, quantity: Decimal, discount: Option<Decimal>) -> Optio
 }
 
 fn too_large(column: &str, value: Decimal) -> Bad {
-    Bad {
-        reason: "bad_value",
-        column: column.to_string(),
-        value: value.to_string(),
-        detail: "is too large".into(),
-    }
+    refusal("bad_value", column, &value.to_string(), "is too large")
 }
 
 /// A line of `total` for `quantity` units.
@@ -783,14 +747,7 @@ fn read_contract(
     tz: &jiff::tz::TimeZone,
     minor_units: u32,
 ) -> Result<Head, Outcome> {
-    let obj = item
-        .as_object()
-        .ok_or_else(|| Outcome::Refused(not_object("row")))?;
-    let row = Row {
-        obj,
-        path: String::new(),
-        tz,
-    };
+    let row = Row::top(item, tz)?;
     let r = Outcome::Refused;
     let id = row.required_id(&["contractId", "id"]).map_err(r)?;
     let customer = row.required_id(&["customerId"]).map_err(r)?;
@@ -802,16 +759,7 @@ fn read_contract(
             "inactive and never generated a sale (isActive false, salesQuantity 0)".into(),
         ));
     }
-    match repeat(state, "contracts", &id, line, item, "contractId") {
-        Ok(Some(first)) => {
-            return Err(Outcome::Skipped(
-                "duplicate",
-                format!("the same contract as line {first}"),
-            ))
-        }
-        Err(b) => return Err(r(b)),
-        Ok(None) => {}
-    }
+    repeat(state, "contract", &id, line, item, "contractId")?;
     let start = row
         .day("startDate", false)
         .map_err(r)?
@@ -917,8 +865,8 @@ fn read_contract(
                         "{}..{}: {contract_id}: readjustments before {date} are not in the \
                          Conexa API (only lastContractualReadjustment); the price rebuilt for \
                          {date} is used",
-                        month(start),
-                        month(time::day_before(year_before))
+                        Month::of(start),
+                        Month::of(time::day_before(year_before))
                     ));
                 }
                 match end {
@@ -1049,12 +997,12 @@ fn with_contract(k: usize, contract: &Outcome) -> Outcome {
         Outcome::Skipped(reason, detail) => {
             Outcome::Skipped(reason, format!("its contract is skipped: {detail}"))
         }
-        Outcome::Refused(b) => Outcome::Refused(Bad {
-            reason: b.reason,
-            column: format!("complementaryServices[{k}]"),
-            value: String::new(),
-            detail: format!("its contract is refused ({}: {})", b.column, b.detail),
-        }),
+        Outcome::Refused(b) => Outcome::Refused(refusal(
+            b.reason,
+            &format!("complementaryServices[{k}]"),
+            "",
+            &format!("its contract is refused ({}: {})", b.column, b.detail),
+        )),
         Outcome::Mapped(_) => Outcome::Skipped("not_used", String::new()),
     }
 }
@@ -1189,14 +1137,7 @@ fn read_sale(
     item: &Value,
     tz: &jiff::tz::TimeZone,
 ) -> Result<Sale, Outcome> {
-    let obj = item
-        .as_object()
-        .ok_or_else(|| Outcome::Refused(not_object("row")))?;
-    let row = Row {
-        obj,
-        path: String::new(),
-        tz,
-    };
+    let row = Row::top(item, tz)?;
     let r = Outcome::Refused;
     let id = row.required_id(&["recurringSaleId", "id"]).map_err(r)?;
     let customer = row.required_id(&["customerId"]).map_err(r)?;
@@ -1207,16 +1148,7 @@ fn read_sale(
             "inactive and never generated a sale (isActive false, generatedQuantity 0)".into(),
         ));
     }
-    match repeat(state, "recurring sales", &id, line, item, "recurringSaleId") {
-        Ok(Some(first)) => {
-            return Err(Outcome::Skipped(
-                "duplicate",
-                format!("the same recurring sale as line {first}"),
-            ))
-        }
-        Err(b) => return Err(r(b)),
-        Ok(None) => {}
-    }
+    repeat(state, "recurring sale", &id, line, item, "recurringSaleId")?;
     let product = match (
         row.id(&["productId"]).map_err(r)?,
         row.id(&["packageId"]).map_err(r)?,
@@ -1307,8 +1239,8 @@ fn read_sale(
             format!(
                 "{}..{}: {own}: its price before lastAdjustmentDate {d} is not in the Conexa API \
                  (no percentage is given); the current price is used",
-                month(start),
-                month(time::day_before(d))
+                Month::of(start),
+                Month::of(time::day_before(d))
             )
         });
     let line = line_out(

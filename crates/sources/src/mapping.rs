@@ -22,7 +22,7 @@
 
 use crate::book::{interval_unit, CustomerOut, Interval, LineOut, Period, ProductOut};
 use crate::input::{self, display_name, Input, Table};
-use crate::report::REASONS;
+use crate::report::{Refusal, REASONS};
 use crate::time::{self, When};
 use crate::{money, Context, Options, SourceKind};
 use expansa_import::{Problem, SharedRecord as Record, TextEncoding};
@@ -1334,17 +1334,6 @@ fn parse_decimal(text: &str, style: DecimalStyle) -> Result<Decimal, String> {
     }
 }
 
-/// Minor units (`2999` cents) as units (`29.99`) by the currency's ISO 4217 exponent.
-fn shift_minor(d: Decimal, currency: Currency) -> Result<Decimal, String> {
-    let mut d = d;
-    let scale = d.scale() + currency.minor_units();
-    if scale > 28 {
-        return Err("has too many decimal places".into());
-    }
-    d.set_scale(scale).map_err(|e| e.to_string())?;
-    Ok(d.normalize())
-}
-
 /// Whether a date format reads a time of day too.
 fn has_time(format: &str) -> bool {
     let b = format.as_bytes();
@@ -1587,16 +1576,7 @@ fn semicolon_separated(path: &Path) -> bool {
         let _ = f.take(64 << 10).read_to_end(&mut head);
     }
     let first = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
-    let (mut commas, mut semis, mut quoted) = (0, 0, false);
-    for &b in first {
-        match b {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => commas += 1,
-            b';' if !quoted => semis += 1,
-            _ => {}
-        }
-    }
-    semis > commas
+    expansa_import::detect_separator(first) == b';'
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1909,12 +1889,12 @@ impl<'a> Row<'a> {
                     detail,
                 }) = self.joined.get(j)
                 {
-                    return Err(Verdict::Refuse {
+                    return Err(Verdict::Refuse(Refusal {
                         reason: "missing_reference",
                         column: column.clone(),
                         value: value.clone(),
                         detail: detail.clone(),
-                    });
+                    }));
                 }
             }
             match self.cell(&s.getter) {
@@ -1927,12 +1907,12 @@ impl<'a> Row<'a> {
                 }
                 Ok(None) => {}
                 Err(reason) => {
-                    return Err(Verdict::Refuse {
+                    return Err(Verdict::Refuse(Refusal {
                         reason: "bad_value",
                         column: self.column(s),
                         value: String::new(),
                         detail: reason,
-                    })
+                    }))
                 }
             }
         }
@@ -1947,21 +1927,16 @@ enum Verdict {
         reason: &'static str,
         detail: String,
     },
-    Refuse {
-        reason: &'static str,
-        column: String,
-        value: String,
-        detail: String,
-    },
+    Refuse(Refusal),
 }
 
 fn refuse(v: &Val, detail: &str) -> Verdict {
-    Verdict::Refuse {
+    Verdict::Refuse(Refusal {
         reason: "bad_value",
         column: v.column.clone(),
         value: v.text.clone(),
         detail: detail.to_string(),
-    }
+    })
 }
 
 /// A repeated column group and its resolved fields; `None` for the row's own line.
@@ -2287,12 +2262,12 @@ impl<'m> Engine<'m> {
                 .get(&field)
                 .and_then(|s| s.columns.first().cloned())
                 .unwrap_or_else(|| field.name().to_string());
-            Verdict::Refuse {
+            Verdict::Refuse(Refusal {
                 reason: "bad_value",
                 column,
                 value: String::new(),
                 detail: format!("is empty: a line needs its {}", field.name()),
-            }
+            })
         })
     }
 
@@ -2318,7 +2293,7 @@ impl<'m> Engine<'m> {
         let one = |v: &Val| -> Result<Decimal, Verdict> {
             let d = self.decimal_of(v, spec)?;
             if minor {
-                shift_minor(d, currency).map_err(|r| refuse(v, &r))
+                money::shift_minor(d, currency).map_err(|r| refuse(v, &r))
             } else {
                 Ok(d)
             }
@@ -2410,12 +2385,12 @@ impl<'m> Engine<'m> {
             let on = self.join_on.get(j).map(Vec::as_slice).unwrap_or(&[]);
             let column = on.first().map(|s| row.column(s)).unwrap_or_default();
             let joint = match row.first(on) {
-                Err(Verdict::Refuse {
+                Err(Verdict::Refuse(Refusal {
                     column,
                     value,
                     detail,
                     ..
-                }) => Joint::Missing {
+                })) => Joint::Missing {
                     column,
                     value,
                     detail,
@@ -2594,12 +2569,12 @@ impl<'m> Engine<'m> {
         } else {
             Field::Amount
         };
-        Err(Verdict::Refuse {
+        Err(Verdict::Refuse(Refusal {
             reason: "bad_value",
             column: self.column_of(field, group),
             value: String::new(),
             detail: "is empty: a line needs its price".into(),
-        })
+        }))
     }
 
     fn discount(&self, row: &Row, group: Group) -> Result<Option<Decimal>, Verdict> {
@@ -2704,12 +2679,12 @@ impl<'m> Engine<'m> {
         if self.fields.contains_key(&Field::Status)
             && self.main_value(row, Field::Status)?.is_none()
         {
-            return Err(Verdict::Refuse {
+            return Err(Verdict::Refuse(Refusal {
                 reason: "bad_value",
                 column: self.column_of(Field::Status, None),
                 value: String::new(),
                 detail: "is empty: the mapping reads whether a row is billable from it".into(),
-            });
+            }));
         }
         let (id, id_column) = if self.auto_id {
             // Rows alike (two lines of one product from one day) are told apart by their order.
@@ -2757,7 +2732,7 @@ impl<'m> Engine<'m> {
             false => match row.first(&self.merge_by)? {
                 Some(v) => Some(v.text),
                 None => {
-                    return Err(Verdict::Refuse {
+                    return Err(Verdict::Refuse(Refusal {
                         reason: "bad_value",
                         column: self
                             .merge_by
@@ -2766,7 +2741,7 @@ impl<'m> Engine<'m> {
                             .unwrap_or_default(),
                         value: String::new(),
                         detail: "is empty: [merge] groups the rows by it".into(),
-                    })
+                    }))
                 }
             },
         };
@@ -2823,14 +2798,14 @@ impl<'m> Engine<'m> {
                 continue;
             };
             if lines.iter().any(|l: &LineOut| l.id == extra.id) {
-                return Err(Verdict::Refuse {
+                return Err(Verdict::Refuse(Refusal {
                     reason: "contradicts",
                     column: self
                         .column_of(Field::ProductId, group)
                         .replace("{n}", &n.to_string()),
                     value: extra.product_id,
                     detail: "is in the row twice".into(),
-                });
+                }));
             }
             if self.keep_line(&extra) {
                 lines.push(extra);
@@ -2877,14 +2852,8 @@ impl<'m> Engine<'m> {
                 ctx.report.skipped(file, line, &source_id, reason, &detail);
                 return Ok(());
             }
-            Err(Verdict::Refuse {
-                reason,
-                column,
-                value,
-                detail,
-            }) => {
-                ctx.report
-                    .refused(file, line, &source_id, reason, &column, &value, &detail);
+            Err(Verdict::Refuse(r)) => {
+                ctx.report.refuse(file, line, &source_id, r);
                 return Ok(());
             }
         };
@@ -3529,11 +3498,15 @@ drop."cli.segmento" = "interno"
         let usd = Currency::from_code("USD").unwrap();
         let jpy = Currency::from_code("JPY").unwrap();
         assert_eq!(
-            shift_minor(Decimal::from(5000), usd).unwrap().to_string(),
+            money::shift_minor(Decimal::from(5000), usd)
+                .unwrap()
+                .to_string(),
             "50"
         );
         assert_eq!(
-            shift_minor(Decimal::from(5000), jpy).unwrap().to_string(),
+            money::shift_minor(Decimal::from(5000), jpy)
+                .unwrap()
+                .to_string(),
             "5000"
         );
         assert_eq!(parse_interval("QUARTERLY").unwrap(), Period::months(3));

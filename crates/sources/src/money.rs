@@ -39,7 +39,12 @@ pub fn decimal(text: &str) -> Result<Decimal, String> {
 /// writes amounts so (<https://docs.stripe.com/currencies#zero-decimal>); its
 /// `unit_amount_decimal` may carry decimals of a cent (`2999.5`), kept exactly.
 pub fn from_minor_units(text: &str, currency: Currency) -> Result<Decimal, String> {
-    let mut d = decimal(text)?;
+    shift_minor(decimal(text)?, currency)
+}
+
+/// [`from_minor_units`] of a decimal already read.
+pub fn shift_minor(d: Decimal, currency: Currency) -> Result<Decimal, String> {
+    let mut d = d;
     let scale = d.scale() + currency.minor_units();
     if scale > 28 {
         return Err("has too many decimal places".into());

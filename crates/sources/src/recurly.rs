@@ -62,7 +62,7 @@ use crate::book::{interval_unit, CustomerOut, LineOut, Period, ProductOut};
 use crate::input::display_name;
 use crate::money;
 use crate::time::{day_before, end_day, parse_when, start_day, When};
-use crate::warehouse::{refusal, refuse, Cells, Loaded, Refusal};
+use crate::warehouse::{reference, refusal, refuse, Cells, Loaded, Refusal};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
 use expansa_ledger::{Currency, Date};
@@ -323,25 +323,34 @@ fn plan_runs(
 /// Accounts: id → whether usable (`Err(line)` when refused).
 type Accounts = Option<HashMap<String, Result<(), u64>>>;
 
-fn accounts(ctx: &mut Context) -> Result<Accounts, Problem> {
-    let Some(path) = find(ctx, "account_history") else {
-        return Ok(None);
-    };
-    let t = Loaded::read(&path, ctx, &["id"], "a Recurly account_history table")?;
-    let tz = ctx.options.timezone.clone();
+/// An id of a history table: the row of its latest version, and the lines of its earlier
+/// versions (newest first).
+struct History {
+    id: String,
+    latest: usize,
+    earlier: Vec<u64>,
+}
+
+/// Groups a history table's rows by `id`, in the order the ids first appear, each id's versions
+/// ordered by the instant in the column `when` names (then by row). A row without an id or
+/// that instant is refused now, and its id (if any) kept in `out` as refused by that line
+/// unless `out` has it already.
+fn histories<T>(
+    ctx: &mut Context,
+    t: &Loaded,
+    tz: &TimeZone,
+    when: impl Fn(&Cells) -> &'static str,
+    out: &mut HashMap<String, Result<T, u64>>,
+) -> Vec<History> {
     let mut by_id: HashMap<String, Vec<(Timestamp, usize)>> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
-    let mut out: HashMap<String, Result<(), u64>> = HashMap::new();
     for (k, r) in t.rows.iter().enumerate() {
-        let c = Cells { t: &t, r };
+        let c = Cells { t, r };
         let id = c.text("id").unwrap_or("").to_string();
-        let when = if c.text("updated_at").is_some() {
-            "updated_at"
-        } else {
-            "created_at"
-        };
-        let checked = c.required("id").and_then(|_| c.required_instant(when, &tz));
-        match checked {
+        match c
+            .required("id")
+            .and_then(|_| c.required_instant(when(&c), tz))
+        {
             Ok(at) => {
                 if !by_id.contains_key(&id) {
                     order.push(id.clone());
@@ -356,6 +365,7 @@ fn accounts(ctx: &mut Context) -> Result<Accounts, Problem> {
             }
         }
     }
+    let mut histories = Vec::new();
     for id in order {
         let Some(mut versions) = by_id.remove(&id) else {
             continue;
@@ -364,6 +374,41 @@ fn accounts(ctx: &mut Context) -> Result<Accounts, Problem> {
         let Some(&(_, latest)) = versions.last() else {
             continue;
         };
+        let earlier = versions
+            .iter()
+            .rev()
+            .skip(1)
+            .map(|&(_, k)| t.rows[k].line)
+            .collect();
+        histories.push(History {
+            id,
+            latest,
+            earlier,
+        });
+    }
+    histories
+}
+
+fn accounts(ctx: &mut Context) -> Result<Accounts, Problem> {
+    let Some(path) = find(ctx, "account_history") else {
+        return Ok(None);
+    };
+    let t = Loaded::read(&path, ctx, &["id"], "a Recurly account_history table")?;
+    let tz = ctx.options.timezone.clone();
+    let mut out: HashMap<String, Result<(), u64>> = HashMap::new();
+    let when = |c: &Cells| {
+        if c.text("updated_at").is_some() {
+            "updated_at"
+        } else {
+            "created_at"
+        }
+    };
+    for History {
+        id,
+        latest,
+        earlier,
+    } in histories(ctx, &t, &tz, when, &mut out)
+    {
         let r = &t.rows[latest];
         let c = Cells { t: &t, r };
         let name = c.text("company").map(str::to_string).or_else(|| {
@@ -379,8 +424,7 @@ fn accounts(ctx: &mut Context) -> Result<Accounts, Problem> {
             Err(e) => {
                 refuse(ctx, &t.file, r.line, &id, e);
                 out.insert(id.clone(), Err(r.line));
-                for &(_, k) in versions.iter().rev().skip(1) {
-                    let line = t.rows[k].line;
+                for &line in &earlier {
                     ctx.report.skipped(
                         &t.file,
                         line,
@@ -404,8 +448,7 @@ fn accounts(ctx: &mut Context) -> Result<Accounts, Problem> {
             .map_err(|e| ctx.book.write_problem(e))?;
         ctx.report.mapped(&t.file, r.line, &id, "customer", &id);
         out.insert(id.clone(), Ok(()));
-        for &(_, k) in versions.iter().rev().skip(1) {
-            let line = t.rows[k].line;
+        for &line in &earlier {
             ctx.report.merged(
                 &t.file,
                 line,
@@ -445,37 +488,12 @@ fn plans(ctx: &mut Context) -> Result<(String, Plans), Problem> {
     )?;
     let tz = ctx.options.timezone.clone();
     let mut out: HashMap<String, Result<Plan, u64>> = HashMap::new();
-    let mut by_id: HashMap<String, Vec<(Timestamp, usize)>> = HashMap::new();
-    let mut order = Vec::new();
-    for (k, r) in t.rows.iter().enumerate() {
-        let c = Cells { t: &t, r };
-        let id = c.text("id").unwrap_or("").to_string();
-        match c
-            .required("id")
-            .and_then(|_| c.required_instant("updated_at", &tz))
-        {
-            Ok(at) => {
-                if !by_id.contains_key(&id) {
-                    order.push(id.clone());
-                }
-                by_id.entry(id).or_default().push((at, k));
-            }
-            Err(e) => {
-                if !id.is_empty() {
-                    out.entry(id.clone()).or_insert(Err(r.line));
-                }
-                refuse(ctx, &t.file, r.line, &id, e);
-            }
-        }
-    }
-    for id in order {
-        let Some(mut versions) = by_id.remove(&id) else {
-            continue;
-        };
-        versions.sort_by_key(|(at, k)| (*at, *k));
-        let Some(&(_, latest)) = versions.last() else {
-            continue;
-        };
+    for History {
+        id,
+        latest,
+        earlier,
+    } in histories(ctx, &t, &tz, |_| "updated_at", &mut out)
+    {
         let r = &t.rows[latest];
         let c = Cells { t: &t, r };
         let period = (|| -> Result<Period, Refusal> {
@@ -506,12 +524,6 @@ fn plans(ctx: &mut Context) -> Result<(String, Plans), Problem> {
                 })?;
             Ok(Period { interval, count })
         })();
-        let later: Vec<u64> = versions
-            .iter()
-            .rev()
-            .skip(1)
-            .map(|&(_, k)| t.rows[k].line)
-            .collect();
         match period {
             Ok(period) => {
                 let product = c.text("code").unwrap_or(&id).to_string();
@@ -525,7 +537,7 @@ fn plans(ctx: &mut Context) -> Result<(String, Plans), Problem> {
                     .product(&p)
                     .map_err(|e| ctx.book.write_problem(e))?;
                 ctx.report.mapped(&t.file, r.line, &id, "product", &product);
-                for line in later {
+                for line in earlier {
                     ctx.report.merged(
                         &t.file,
                         line,
@@ -539,7 +551,7 @@ fn plans(ctx: &mut Context) -> Result<(String, Plans), Problem> {
             }
             Err(e) => {
                 refuse(ctx, &t.file, r.line, &id, e);
-                for line in later {
+                for line in earlier {
                     ctx.report.skipped(
                         &t.file,
                         line,
@@ -612,46 +624,10 @@ fn read_sub_row(
     let updated = c.required_instant("updated_at", tz)?;
     let account = c.required("account_id")?;
     if let Some(known) = accounts {
-        match known.get(account) {
-            None => {
-                return Err(refusal(
-                    "missing_reference",
-                    "account_id",
-                    account,
-                    &format!("no account {account} in {account_file}"),
-                ))
-            }
-            Some(Err(line)) => {
-                return Err(refusal(
-                    "missing_reference",
-                    "account_id",
-                    account,
-                    &format!("account {account} is refused ({account_file}:{line})"),
-                ))
-            }
-            Some(Ok(())) => {}
-        }
+        reference(known, account_file, "account", "account_id", account)?;
     }
     let plan_id = c.required("plan_id")?;
-    let plan = match plans.get(plan_id) {
-        None => {
-            return Err(refusal(
-                "missing_reference",
-                "plan_id",
-                plan_id,
-                &format!("no plan {plan_id} in {plan_file}"),
-            ))
-        }
-        Some(Err(line)) => {
-            return Err(refusal(
-                "missing_reference",
-                "plan_id",
-                plan_id,
-                &format!("plan {plan_id} is refused ({plan_file}:{line})"),
-            ))
-        }
-        Some(Ok(p)) => p.clone(),
-    };
+    let plan = reference(plans, plan_file, "plan", "plan_id", plan_id)?.clone();
     let code = c.required("currency")?;
     let currency = money::currency(code).map_err(|e| refusal("bad_value", "currency", code, &e))?;
     let unit_amount = c.required_amount("unit_amount")?;

@@ -82,6 +82,7 @@ pub const REASONS: &[(&str, &str)] = &[
 ];
 
 /// Why a row is refused: the reason code and the problem's column, value and detail.
+#[derive(Debug)]
 pub(crate) struct Refusal {
     pub reason: &'static str,
     pub column: String,

@@ -7,6 +7,7 @@ pub(crate) use crate::report::{refusal, Refusal};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
 use rust_decimal::Decimal;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// A table read whole.
@@ -88,5 +89,44 @@ impl<'a> Cells<'a> {
     pub fn required_amount(&self, col: &str) -> Result<Decimal, Refusal> {
         self.amount(col)?
             .ok_or_else(|| refusal("bad_value", col, "", "is empty: a value is required"))
+    }
+}
+
+/// Why a row that other rows name cannot be used, said as the end of a sentence about it.
+pub(crate) trait Unusable {
+    /// E.g. `"account 7 is refused (accounts.csv:3)"`, for the `what` `id` of `file`.
+    fn why(&self, what: &str, id: &str, file: &str) -> String;
+}
+
+/// The line that refused it.
+impl Unusable for u64 {
+    fn why(&self, what: &str, id: &str, file: &str) -> String {
+        format!("{what} {id} is refused ({file}:{self})")
+    }
+}
+
+/// The `what` `id` a row names (in `column`) from `file`, read before into `known`; refused
+/// (`missing_reference`) when `file` has none, or has one that cannot be used.
+pub(crate) fn reference<'m, T, U: Unusable>(
+    known: &'m HashMap<String, Result<T, U>>,
+    file: &str,
+    what: &str,
+    column: &str,
+    id: &str,
+) -> Result<&'m T, Refusal> {
+    match known.get(id) {
+        None => Err(refusal(
+            "missing_reference",
+            column,
+            id,
+            &format!("no {what} {id} in {file}"),
+        )),
+        Some(Err(u)) => Err(refusal(
+            "missing_reference",
+            column,
+            id,
+            &u.why(what, id, file),
+        )),
+        Some(Ok(t)) => Ok(t),
     }
 }

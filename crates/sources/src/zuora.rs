@@ -71,7 +71,7 @@
 use crate::book::{CustomerOut, Interval, LineOut, Period, ProductOut};
 use crate::money;
 use crate::time::{day_before, parse_when, start_day};
-use crate::warehouse::{refusal, refuse, Cells, Loaded, Refusal};
+use crate::warehouse::{self, reference, refusal, refuse, Cells, Loaded, Refusal};
 use crate::Context;
 use expansa_import::Problem;
 use expansa_ledger::{Currency, Date};
@@ -120,10 +120,12 @@ enum Unusable {
     Refused(u64),
 }
 
-fn unusable(what: &str, id: &str, file: &str, u: Unusable) -> String {
-    match u {
-        Unusable::Deleted(line) => format!("{what} {id} is deleted in Zuora ({file}:{line})"),
-        Unusable::Refused(line) => format!("{what} {id} is refused ({file}:{line})"),
+impl warehouse::Unusable for Unusable {
+    fn why(&self, what: &str, id: &str, file: &str) -> String {
+        match self {
+            Unusable::Deleted(line) => format!("{what} {id} is deleted in Zuora ({file}:{line})"),
+            Unusable::Refused(line) => line.why(what, id, file),
+        }
     }
 }
 
@@ -150,6 +152,26 @@ fn skipped_deleted<T>(
     true
 }
 
+/// A row's `id`, required, and refused (`contradicts`) when an earlier row of the file gave a
+/// usable `what` the same id.
+fn new_id<T>(
+    c: &Cells,
+    id: &str,
+    out: &HashMap<String, Result<T, Unusable>>,
+    what: &str,
+) -> Result<(), Refusal> {
+    c.required("id")?;
+    if out.get(id).is_some_and(|v| v.is_ok()) {
+        return Err(refusal(
+            "contradicts",
+            "id",
+            id,
+            &format!("another row of this file has the same {what} id"),
+        ));
+    }
+    Ok(())
+}
+
 /// Accounts: id → currency, or why unusable.
 type Accounts = HashMap<String, Result<Option<Currency>, Unusable>>;
 
@@ -167,15 +189,7 @@ fn accounts(ctx: &mut Context) -> Result<Option<(String, Accounts)>, Problem> {
             continue;
         }
         let read = (|| -> Result<CustomerOut, Refusal> {
-            c.required("id")?;
-            if out.get(&id).is_some_and(|a| a.is_ok()) {
-                return Err(refusal(
-                    "contradicts",
-                    "id",
-                    &id,
-                    "another row of this file has the same account id",
-                ));
-            }
+            new_id(&c, &id, &out, "account")?;
             let registered_on = match c.text("created_date") {
                 None => None,
                 Some(text) => match parse_when(text) {
@@ -231,18 +245,7 @@ fn product_rate_plans(ctx: &mut Context) -> Result<Option<(String, Plans)>, Prob
         if skipped_deleted(ctx, &c, &id, &mut out) {
             continue;
         }
-        let checked = c.required("id").and_then(|_| {
-            if out.get(&id).is_some_and(|p| p.is_ok()) {
-                Err(refusal(
-                    "contradicts",
-                    "id",
-                    &id,
-                    "another row of this file has the same product rate plan id",
-                ))
-            } else {
-                Ok(())
-            }
-        });
+        let checked = new_id(&c, &id, &out, "product rate plan");
         match checked {
             Ok(()) => {
                 let p = ProductOut {
@@ -322,36 +325,10 @@ fn subscriptions(
             continue;
         }
         let read = (|| -> Result<Sub, Refusal> {
-            c.required("id")?;
-            if versions.get(&id).is_some_and(|v| v.is_ok()) {
-                return Err(refusal(
-                    "contradicts",
-                    "id",
-                    &id,
-                    "another row of this file has the same subscription id",
-                ));
-            }
+            new_id(&c, &id, &versions, "subscription")?;
             let account = c.required("account_id")?;
             if let Some((file, known)) = accounts {
-                match known.get(account) {
-                    None => {
-                        return Err(refusal(
-                            "missing_reference",
-                            "account_id",
-                            account,
-                            &format!("no account {account} in {file}"),
-                        ))
-                    }
-                    Some(Err(u)) => {
-                        return Err(refusal(
-                            "missing_reference",
-                            "account_id",
-                            account,
-                            &unusable("account", account, file, *u),
-                        ))
-                    }
-                    Some(Ok(_)) => {}
-                }
+                reference(known, file, "account", "account_id", account)?;
             }
             let status_text = c.required("status")?;
             let status = match status_text.to_ascii_lowercase().as_str() {
@@ -715,38 +692,18 @@ pub fn convert(ctx: &mut Context) -> Result<(), Problem> {
                 continue;
             }
         };
-        let sub = match subs.versions.get(sub_id) {
-            None => {
-                refuse(
-                    ctx,
-                    &t.file,
-                    r.line,
-                    &id,
-                    refusal(
-                        "missing_reference",
-                        "subscription_id",
-                        sub_id,
-                        &format!("no subscription {sub_id} in {}", subs.file),
-                    ),
-                );
+        let sub = match reference(
+            &subs.versions,
+            &subs.file,
+            "subscription",
+            "subscription_id",
+            sub_id,
+        ) {
+            Ok(s) => s.clone(),
+            Err(e) => {
+                refuse(ctx, &t.file, r.line, &id, e);
                 continue;
             }
-            Some(Err(u)) => {
-                refuse(
-                    ctx,
-                    &t.file,
-                    r.line,
-                    &id,
-                    refusal(
-                        "missing_reference",
-                        "subscription_id",
-                        sub_id,
-                        &unusable("subscription", sub_id, &subs.file, *u),
-                    ),
-                );
-                continue;
-            }
-            Some(Ok(s)) => s.clone(),
         };
         let charge_number = c
             .text("charge_number")
@@ -860,25 +817,13 @@ pub fn convert(ctx: &mut Context) -> Result<(), Problem> {
                 .map_err(|e| refusal("bad_value", "billing_period", bp, &e))?;
             let product = c.required("product_rate_plan_id")?;
             if let Some((file, known)) = &plans {
-                match known.get(product) {
-                    None => {
-                        return Err(refusal(
-                            "missing_reference",
-                            "product_rate_plan_id",
-                            product,
-                            &format!("no product rate plan {product} in {file}"),
-                        ))
-                    }
-                    Some(Err(u)) => {
-                        return Err(refusal(
-                            "missing_reference",
-                            "product_rate_plan_id",
-                            product,
-                            &unusable("product rate plan", product, file, *u),
-                        ))
-                    }
-                    Some(Ok(())) => {}
-                }
+                reference(
+                    known,
+                    file,
+                    "product rate plan",
+                    "product_rate_plan_id",
+                    product,
+                )?;
             }
             let model = c.text("charge_model").unwrap_or("").to_ascii_lowercase();
             let flat = model.starts_with("flat fee");

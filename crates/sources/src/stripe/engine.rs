@@ -7,7 +7,7 @@ use crate::book::{CustomerOut, Interval, LineOut, Period, ProductOut};
 use crate::money;
 use crate::time::{self, When};
 use crate::Context;
-use expansa_ledger::{Currency, Date};
+use expansa_ledger::{Currency, Date, Month};
 use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
 use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp};
@@ -459,10 +459,6 @@ fn add_months(d: Date, n: u32) -> Option<Date> {
 
 fn next_day(d: Date) -> Date {
     d.tomorrow().unwrap_or(d)
-}
-
-fn month(d: Date) -> String {
-    format!("{:04}-{:02}", d.year(), d.month())
 }
 
 /// The days a discount covers on a line billed every `period` from `anchor`: the billing
@@ -1654,7 +1650,7 @@ impl Engine {
         }
         self.not_rebuilt += 1;
         if ctx.report.not_rebuilt.len() < NOT_REBUILT_LISTED {
-            let (a, b) = (month(from), month(to));
+            let (a, b) = (Month::of(from).to_string(), Month::of(to).to_string());
             let range = if a == b { a } else { format!("{a}..{b}") };
             ctx.report
                 .not_rebuilt
