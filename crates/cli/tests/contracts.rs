@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::expansa;
+use common::{expansa, store_urls};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -471,29 +471,6 @@ fn bad_quotes_are_refused_with_a_reason() {
         2,
         "--uplift goes with --pricing uplift",
     );
-}
-
-/// Store URLs to run the store's end-to-end test on: SQLite always, PostgreSQL when given.
-fn store_urls(dir: &Path) -> Vec<String> {
-    let mut urls = vec![format!("sqlite:{}", dir.join("e2e.db").display())];
-    if let Ok(admin) = std::env::var("EXPANSA_TEST_POSTGRES") {
-        urls.push(fresh_postgres(&admin));
-    }
-    urls
-}
-
-/// A new, empty PostgreSQL database beside `admin`'s: the binary's own import creates the
-/// schema.
-fn fresh_postgres(admin: &str) -> String {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("expansa_t_cli_{}_{n}", std::process::id());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(expansa_store::create_postgres_database(admin, &name))
-        .unwrap()
 }
 
 fn run(args: &[&str]) -> String {

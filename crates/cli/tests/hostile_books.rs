@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::expansa;
+use common::{expansa, store_urls};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -139,29 +139,6 @@ fn values_a_database_cannot_store_are_refused_by_check() {
     let run = check(dir.path(), Duration::from_secs(60));
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_eq!(problems(&run), unstorable_problems(), "{}", run.stderr);
-}
-
-/// Store URLs: SQLite, and PostgreSQL when `EXPANSA_TEST_POSTGRES` names a server (CI always
-/// does).
-fn store_urls(dir: &Path) -> Vec<String> {
-    let mut urls = vec![format!("sqlite:{}", dir.join("s.db").display())];
-    match std::env::var("EXPANSA_TEST_POSTGRES") {
-        Ok(admin) => {
-            let name = format!("expansa_t_hostile_{}", std::process::id());
-            let url = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(expansa_store::create_postgres_database(&admin, &name))
-                .unwrap();
-            urls.push(url);
-        }
-        Err(_) => assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs the store tests on PostgreSQL too: set EXPANSA_TEST_POSTGRES"
-        ),
-    }
-    urls
 }
 
 /// `import` refuses the same values with the same problems on both stores (no database error),

@@ -182,20 +182,17 @@ fn serve_refuses_to_expose_a_store() {
 
 #[test]
 fn audit_lists_the_reads_a_server_logged() {
-    use std::io::{Read, Write};
     let book = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
     let served = serve(&book);
-    let address = served.base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET /api/v1/customers?limit=1 HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {}\r\nconnection: close\r\n\r\n",
-        served.key
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let bearer = format!("Bearer {}", served.key);
+    let answer = common::http(
+        &served.base,
+        "GET",
+        "/api/v1/customers?limit=1",
+        &[("Authorization", &bearer)],
+        "",
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
     let audit = |args: &[&str]| {
         expansa()
             .args(["audit", "--db", &served.db])

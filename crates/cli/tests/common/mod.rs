@@ -271,3 +271,125 @@ pub fn run_browser<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S], shots: &
         assert!(size > 10_000, "{shot}: {size} bytes");
     }
 }
+
+/// An HTTP/1.1 answer: status, headers (lower-case names) and body (de-chunked).
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON (`Null` when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A header's value, by its lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request over a new connection to `base` (`http://host:port` or `host:port`), with a JSON
+/// body when `body` is not empty. An error when the server cannot be reached or closes the
+/// connection without a whole answer (a killed server).
+pub fn try_http(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<Answer> {
+    use std::io::{Error, ErrorKind, Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(120)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    stream.write_all(format!("{head}\r\n{body}").as_bytes())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let text = String::from_utf8_lossy(&answer);
+    let broken = |what: &str| Error::new(ErrorKind::UnexpectedEof, format!("{what}: {text:?}"));
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| broken("no HTTP answer"))?;
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| broken("no status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        let mut out = String::new();
+        let mut s = body;
+        loop {
+            let (size, rest) = s.split_once("\r\n").ok_or_else(|| broken("cut chunk"))?;
+            let n = usize::from_str_radix(size.trim(), 16).map_err(|_| broken("chunk size"))?;
+            if n == 0 {
+                break;
+            }
+            let chunk = rest.get(..n).ok_or_else(|| broken("cut chunk"))?;
+            out.push_str(chunk);
+            s = rest[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// [`try_http`] to a server that must answer.
+pub fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    try_http(base, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"))
+}
+
+/// Store URLs for a test: SQLite (in `dir`), and a new PostgreSQL database when
+/// `EXPANSA_TEST_POSTGRES` names a server (CI always does: there its absence is a failure).
+pub fn store_urls(dir: &Path) -> Vec<String> {
+    let mut urls = vec![format!("sqlite:{}", dir.join("store.db").display())];
+    match std::env::var("EXPANSA_TEST_POSTGRES") {
+        Ok(admin) => {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("expansa_t_cli_{}_{n}", std::process::id());
+            let url = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(expansa_store::create_postgres_database(&admin, &name))
+                .unwrap();
+            urls.push(url);
+        }
+        Err(_) => assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the store tests on PostgreSQL too: set EXPANSA_TEST_POSTGRES"
+        ),
+    }
+    urls
+}
