@@ -115,22 +115,13 @@ impl Store {
             ));
         }
         self.mark_written();
-        let mut tx = self.pool().begin().await?;
-        let waiting: i64 =
-            sqlx::query("SELECT COUNT(*) FROM webhook_events WHERE state = 'queued'")
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-        if waiting >= MAX_QUEUED_WEBHOOKS {
-            tx.rollback().await?;
-            return Err(StoreError::Busy(format!(
-                "{waiting} webhook events wait to be applied (at most {MAX_QUEUED_WEBHOOKS}): \
-                 nothing was kept; send the event again later"
-            )));
-        }
+        // One statement (a transaction that reads, then writes, could not wait for another
+        // writer in SQLite): kept unless the id is known or the queue is full.
         let done = sqlx::query(
             "INSERT INTO webhook_events (source, event_id, kind, created, subject, payload, received_at, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued') ON CONFLICT (source, event_id) DO NOTHING",
+             SELECT $1, $2, $3, $4, $5, $6, $7, 'queued' \
+             WHERE (SELECT COUNT(*) FROM webhook_events WHERE state = 'queued') < $8 \
+             ON CONFLICT (source, event_id) DO NOTHING",
         )
         .bind(event.source)
         .bind(event.event_id)
@@ -139,10 +130,26 @@ impl Store {
         .bind(event.subject)
         .bind(event.payload)
         .bind(now_text())
-        .execute(&mut *tx)
+        .bind(MAX_QUEUED_WEBHOOKS)
+        .execute(self.pool())
         .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let known: i64 =
+            sqlx::query("SELECT COUNT(*) FROM webhook_events WHERE source = $1 AND event_id = $2")
+                .bind(event.source)
+                .bind(event.event_id)
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?;
+        if known > 0 {
+            return Ok(false);
+        }
+        Err(StoreError::Busy(format!(
+            "{MAX_QUEUED_WEBHOOKS} webhook events wait to be applied: nothing was kept; send \
+             the event again later"
+        )))
     }
 
     /// The oldest event still queued, if any.
