@@ -1,5 +1,5 @@
-//! The dashboard in Debian's headless Chromium (playwright-core, tests/browser/dashboard.mjs and
-//! renewals.mjs) against a real `expansa serve` on loopback, and the API against its OpenAPI document with
+//! The dashboard in Debian's headless Chromium (playwright-core, tests/browser/dashboard.mjs,
+//! renewals.mjs and live.mjs) against a real `expansa serve` on loopback, and the API against its OpenAPI document with
 //! schemathesis. Screenshots are kept in target/screenshots/. A layout with hostile widget ids
 //! is written straight into the store (as an older server, or anyone with the database, could
 //! have), past the server's checks, as dashboard `hostile`: the page must still work.
@@ -58,6 +58,26 @@ fn renewals_widget_in_headless_chromium() {
             "renewals-en.png",
         ],
     );
+}
+
+/// Live updates (tests/browser/live.mjs): an open dashboard shows a line written by another
+/// client (the API key) within seconds, without a reload.
+#[test]
+fn dashboard_follows_writes_live_in_headless_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let served = serve(&root().join("examples/demo"));
+    add_user(&served.db, ADMIN.0, "admin", ADMIN.1);
+    let shots = screenshots();
+    let args = [
+        &served.base,
+        ADMIN.0,
+        ADMIN.1,
+        &served.key,
+        shots.to_str().unwrap(),
+    ];
+    run_browser("live.mjs", &args, &["dashboard-live.png"]);
 }
 
 /// Dashboard `hostile`: ids that are members of every JavaScript object, markup, a non-string,
