@@ -73,6 +73,17 @@ impl Drop for Open {
     }
 }
 
+/// One event of the stream, as an `EventSource` reads it: `event` is `book`, `data` the JSON
+/// `{"event": N}` (the store's latest event).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the stream is written by axum's `Event`
+pub struct BookEvent {
+    #[schema(example = "book")]
+    event: String,
+    #[schema(example = "{\"event\":42}")]
+    data: String,
+}
+
 fn book_event(event: i64) -> Result<Event, std::convert::Infallible> {
     Ok(Event::default()
         .event("book")
@@ -81,7 +92,7 @@ fn book_event(event: i64) -> Result<Event, std::convert::Infallible> {
 
 /// Server-sent events of the book's latest event.
 #[utoipa::path(get, path = "/api/v1/events/stream",
-    responses((status = 200, description = "text/event-stream: `event: book`, `data: {\"event\": N}` at once and at every new event; a comment every 15 s", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "text/event-stream: `event: book`, `data: {\"event\": N}` at once and at every new event; a comment every 15 s", content_type = "text/event-stream", body = BookEvent),
               (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
               (status = 503, description = "Too many streams open", body = crate::ErrorBody)))]
 pub async fn stream(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {

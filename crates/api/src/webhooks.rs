@@ -29,8 +29,7 @@ use axum::response::{IntoResponse, Response};
 use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, PRODUCTS, SUBSCRIPTIONS};
 use expansa_import::Folder;
 use expansa_store::{
-    Actor, AsOf, Idempotency, NewWebhook, RowChange, Store, StoreError, WebhookEvent,
-    WebhookState,
+    Actor, AsOf, Idempotency, NewWebhook, RowChange, Store, StoreError, WebhookEvent, WebhookState,
 };
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -250,7 +249,14 @@ async fn receive(
         )));
     }
     let now = jiff::Timestamp::now().as_second();
-    verify(headers, header, body, secrets, s.config.webhooks.tolerance, now)?;
+    verify(
+        headers,
+        header,
+        body,
+        secrets,
+        s.config.webhooks.tolerance,
+        now,
+    )?;
     let (value, id, created) = envelope(body, "id")?;
     let (kind, subject) = read(&value)?;
     let payload = std::str::from_utf8(body)
@@ -288,7 +294,9 @@ fn stripe_envelope(value: &Value) -> Result<(String, Option<String>), ApiError> 
         .get("data")
         .and_then(|d| d.get("object"))
         .filter(|o| o.is_object())
-        .ok_or_else(|| ApiError::BadRequest("data.object: the event's object is required".into()))?;
+        .ok_or_else(|| {
+            ApiError::BadRequest("data.object: the event's object is required".into())
+        })?;
     let subject = if kind.starts_with("customer.subscription.") {
         let id = object
             .get("id")
@@ -327,7 +335,7 @@ fn generic_changes(value: &Value) -> Result<Vec<RowChange>, ApiError> {
                 .get("table")
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad(k, "table is required"))?;
-            let schema = crate::rows::schema(table).map_err(|e| bad(k, &e.parts().2))?;
+            let schema = crate::rows::schema(table).map_err(|e| bad(k, e.parts().2))?;
             let id = change
                 .get("id")
                 .and_then(Value::as_str)
@@ -336,7 +344,7 @@ fn generic_changes(value: &Value) -> Result<Vec<RowChange>, ApiError> {
             match (change.get("row"), change.get("delete")) {
                 (Some(row), None) => {
                     let row = crate::rows::row_from_value(&schema, row.clone(), Some(id))
-                        .map_err(|e| bad(k, &e.parts().2))?;
+                        .map_err(|e| bad(k, e.parts().2))?;
                     Ok(RowChange::Put {
                         schema,
                         values: row.values,
@@ -368,7 +376,16 @@ pub(crate) async fn stripe(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let secrets = &s.config.webhooks.secrets.stripe;
-    receive(&s, "stripe", STRIPE_HEADER, secrets, &headers, &body, stripe_envelope).await
+    receive(
+        &s,
+        "stripe",
+        STRIPE_HEADER,
+        secrets,
+        &headers,
+        &body,
+        stripe_envelope,
+    )
+    .await
 }
 
 /// Receives a signed event of row changes from any system.
@@ -385,10 +402,18 @@ pub(crate) async fn generic(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let secrets = &s.config.webhooks.secrets.generic;
-    receive(&s, "generic", GENERIC_HEADER, secrets, &headers, &body, |v| {
-        generic_changes(v)?;
-        Ok(("changes".to_string(), None))
-    })
+    receive(
+        &s,
+        "generic",
+        GENERIC_HEADER,
+        secrets,
+        &headers,
+        &body,
+        |v| {
+            generic_changes(v)?;
+            Ok(("changes".to_string(), None))
+        },
+    )
     .await
 }
 
@@ -549,7 +574,7 @@ async fn stripe_changes(
     let mut lines = std::collections::HashSet::new();
     for (schema, rows) in files {
         for row in rows {
-            let id = row.values[0].clone().unwrap_or_default();
+            let id = row.values.first().cloned().flatten().unwrap_or_default();
             if schema.file == SUBSCRIPTIONS.file {
                 lines.insert(id);
             } else if store.row(&schema, &id).await?.is_some() {
@@ -568,8 +593,9 @@ async fn stripe_changes(
     let contract = SUBSCRIPTIONS.position("contract_id").unwrap_or(2);
     let latest = store.event_at(AsOf::Latest).await?;
     for row in store.table(&SUBSCRIPTIONS, latest).await? {
-        let id = row.values[0].clone().unwrap_or_default();
-        if row.values[contract].as_deref() == Some(subscription) && !lines.contains(&id) {
+        let id = row.values.first().cloned().flatten().unwrap_or_default();
+        let of_it = row.values.get(contract).and_then(Option::as_deref) == Some(subscription);
+        if of_it && !lines.contains(&id) {
             changes.push(RowChange::Remove {
                 schema: SUBSCRIPTIONS,
                 key: id,
@@ -613,7 +639,13 @@ mod tests {
         let s = WebhookSecrets::parse("# rotation\nstripe whsec_old0123456789abcdef\nstripe whsec_new0123456789abcdef\n\ngeneric 0123456789abcdef0\n").unwrap();
         assert_eq!((s.stripe.len(), s.generic.len()), (2, 1));
         assert!(!format!("{s:?}").contains("whsec"));
-        for bad in ["", "# only\n", "paypal 0123456789abcdef", "stripe short", "stripe"] {
+        for bad in [
+            "",
+            "# only\n",
+            "paypal 0123456789abcdef",
+            "stripe short",
+            "stripe",
+        ] {
             let e = WebhookSecrets::parse(bad).unwrap_err();
             assert!(!e.contains("0123456789abcdef"), "{e}");
         }
@@ -626,10 +658,15 @@ mod tests {
         let tolerance = Duration::from_secs(300);
         let now = 1_700_000_000;
         let good = sign(&secrets[0], now, body);
-        let ok = |h: &str, at: i64| verify(&signed(h), STRIPE_HEADER, body, &secrets, tolerance, at);
+        let ok =
+            |h: &str, at: i64| verify(&signed(h), STRIPE_HEADER, body, &secrets, tolerance, at);
         assert!(ok(&format!("t={now},v1={good}"), now).is_ok());
         // Another scheme's signature beside it, and several v1 (one good) pass.
-        assert!(ok(&format!("t={now},v0=abc,v1={},v1={good}", "0".repeat(64)), now).is_ok());
+        assert!(ok(
+            &format!("t={now},v0=abc,v1={},v1={good}", "0".repeat(64)),
+            now
+        )
+        .is_ok());
         assert!(ok(&format!("t={now},v1={}", "0".repeat(64)), now).is_err());
         assert!(ok(&format!("t={},v1={good}", now + 1), now).is_err());
         assert!(ok(&format!("v1={good}"), now).is_err());
@@ -637,6 +674,14 @@ mod tests {
         assert!(ok(&format!("t={now},v1={good}"), now + 301).is_err());
         assert!(ok(&format!("t={now},v1={good}"), now - 301).is_err());
         assert!(ok(&format!("t={now},v1={good}"), now + 300).is_ok());
-        assert!(verify(&HeaderMap::new(), STRIPE_HEADER, body, &secrets, tolerance, now).is_err());
+        assert!(verify(
+            &HeaderMap::new(),
+            STRIPE_HEADER,
+            body,
+            &secrets,
+            tolerance,
+            now
+        )
+        .is_err());
     }
 }

@@ -138,7 +138,11 @@ async fn call(router: &axum::Router, request: Request<Body>) -> (StatusCode, Val
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     // The live stream never ends: its status is the answer.
-    if response.headers().get("content-type").is_some_and(|t| t == "text/event-stream") {
+    if response
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t == "text/event-stream")
+    {
         return (status, Value::Null);
     }
     let bytes = response.into_body().collect().await.unwrap().to_bytes();

@@ -29,7 +29,9 @@ fn root() -> PathBuf {
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stripe").join(name),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/stripe")
+            .join(name),
     )
     .unwrap()
 }
@@ -69,8 +71,7 @@ async fn stores(dir: &Path) -> Vec<Store> {
 
 fn config() -> ApiConfig {
     let secrets =
-        WebhookSecrets::parse(&format!("stripe {OLD}\nstripe {NEW}\ngeneric {GENERIC}\n"))
-            .unwrap();
+        WebhookSecrets::parse(&format!("stripe {OLD}\nstripe {NEW}\ngeneric {GENERIC}\n")).unwrap();
     ApiConfig {
         webhooks: WebhookConfig {
             secrets,
@@ -96,7 +97,12 @@ fn delivery(path: &str, header: &str, signature: Option<String>, body: &str) -> 
 /// `body` signed as Stripe signs it, with `secret` at `t`.
 fn stripe(secret: &str, t: i64, body: &str) -> Request<Body> {
     let signature = format!("t={t},v1={}", sign(secret, t, body.as_bytes()));
-    delivery("/api/v1/webhooks/stripe", STRIPE_HEADER, Some(signature), body)
+    delivery(
+        "/api/v1/webhooks/stripe",
+        STRIPE_HEADER,
+        Some(signature),
+        body,
+    )
 }
 
 async fn call(router: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
@@ -164,16 +170,35 @@ async fn signatures_forged_stale_or_missing_are_refused_and_keep_nothing() {
     let t = now();
     let events_before = store.events().await.unwrap().len();
     let refused = [
-        ("another secret", stripe("whsec_someone_elses_secret", t, &body)),
+        (
+            "another secret",
+            stripe("whsec_someone_elses_secret", t, &body),
+        ),
         ("an altered body", {
             let signature = format!("t={t},v1={}", sign(OLD, t, body.as_bytes()));
             let altered = body.replace("\"quantity\": 1", "\"quantity\": 9");
-            delivery("/api/v1/webhooks/stripe", STRIPE_HEADER, Some(signature), &altered)
+            delivery(
+                "/api/v1/webhooks/stripe",
+                STRIPE_HEADER,
+                Some(signature),
+                &altered,
+            )
         }),
         ("a stale time", stripe(OLD, t - 301, &body)),
         ("a time in the future", stripe(OLD, t + 301, &body)),
-        ("no header", delivery("/api/v1/webhooks/stripe", STRIPE_HEADER, None, &body)),
-        ("no v1", delivery("/api/v1/webhooks/stripe", STRIPE_HEADER, Some(format!("t={t}")), &body)),
+        (
+            "no header",
+            delivery("/api/v1/webhooks/stripe", STRIPE_HEADER, None, &body),
+        ),
+        (
+            "no v1",
+            delivery(
+                "/api/v1/webhooks/stripe",
+                STRIPE_HEADER,
+                Some(format!("t={t}")),
+                &body,
+            ),
+        ),
         ("a v0 only", {
             let s = format!("t={t},v0={}", sign(OLD, t, body.as_bytes()));
             delivery("/api/v1/webhooks/stripe", STRIPE_HEADER, Some(s), &body)
@@ -191,8 +216,18 @@ async fn signatures_forged_stale_or_missing_are_refused_and_keep_nothing() {
         let (status, answer) = call(&router, request).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {answer}");
         assert_eq!(answer["error"]["code"], "bad_request", "{what}");
-        assert!(!answer.to_string().contains(OLD), "{what}: the secret is never told");
+        assert!(
+            !answer.to_string().contains(OLD),
+            "{what}: the secret is never told"
+        );
     }
+    // An admin's key does not stand for a signature.
+    let admin = store.create_key("admin", Role::Admin).await.unwrap();
+    let mut keyed = delivery("/api/v1/webhooks/stripe", STRIPE_HEADER, None, &body);
+    keyed
+        .headers_mut()
+        .insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    assert_eq!(call(&router, keyed).await.0, StatusCode::BAD_REQUEST);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(store.webhook_events("stripe").await.unwrap().is_empty());
     assert_eq!(store.events().await.unwrap().len(), events_before);
@@ -201,7 +236,10 @@ async fn signatures_forged_stale_or_missing_are_refused_and_keep_nothing() {
     // Signed with the old secret, then (rotated) with the new: both pass, each applied once.
     let (status, answer) = call(&router, stripe(OLD, t, &body)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer, serde_json::json!({"received": "evt_W1", "duplicate": false}));
+    assert_eq!(
+        answer,
+        serde_json::json!({"received": "evt_W1", "duplicate": false})
+    );
     let updated = fixture("subscription_updated.json");
     let (status, answer) = call(&router, stripe(NEW, t, &updated)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -212,11 +250,19 @@ async fn signatures_forged_stale_or_missing_are_refused_and_keep_nothing() {
         sign("whsec_retired_secret_000000", t, deleted.as_bytes()),
         sign(NEW, t, deleted.as_bytes())
     );
-    let request = delivery("/api/v1/webhooks/stripe", STRIPE_HEADER, Some(several), &deleted);
+    let request = delivery(
+        "/api/v1/webhooks/stripe",
+        STRIPE_HEADER,
+        Some(several),
+        &deleted,
+    );
     assert_eq!(call(&router, request).await.0, StatusCode::OK);
     let events = settled(&store, "stripe").await;
     assert_eq!(events.len(), 3);
-    assert!(events.iter().all(|e| e.state == WebhookState::Applied), "{events:?}");
+    assert!(
+        events.iter().all(|e| e.state == WebhookState::Applied),
+        "{events:?}"
+    );
 
     // A body that is signed but not an event: 400, nothing kept.
     let (status, answer) = call(&router, stripe(OLD, t, r#"{"id": "evt_x"}"#)).await;
@@ -237,11 +283,15 @@ async fn a_subscriptions_lifecycle_becomes_its_lines_once_and_in_order() {
         for month in ["2025-01", "2025-02", "2025-03"] {
             others.push(mrr(&router, &key, month).await);
         }
-        let theirs = async |month: &str, k: usize| (mrr(&router, &key, month).await - others[k]).to_string();
+        let theirs =
+            async |month: &str, k: usize| (mrr(&router, &key, month).await - others[k]).to_string();
 
         // Created: one line, quantity 1 at 50.00 from 2025-01-01.
         let created = fixture("subscription_created.json");
-        assert_eq!(call(&router, stripe(OLD, t, &created)).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&router, stripe(OLD, t, &created)).await.0,
+            StatusCode::OK
+        );
         settled(&store, "stripe").await;
         let one = Some(("1".into(), "50".into(), "2025-01-01".into(), None));
         assert_eq!(line(&store, "si_W1").await, one);
@@ -264,7 +314,10 @@ async fn a_subscriptions_lifecycle_becomes_its_lines_once_and_in_order() {
 
         // Updated: quantity 3.
         let updated = fixture("subscription_updated.json");
-        assert_eq!(call(&router, stripe(OLD, t, &updated)).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&router, stripe(OLD, t, &updated)).await.0,
+            StatusCode::OK
+        );
         settled(&store, "stripe").await;
         let three = Some(("3".into(), "50".into(), "2025-01-01".into(), None));
         assert_eq!(line(&store, "si_W1").await, three);
@@ -272,25 +325,44 @@ async fn a_subscriptions_lifecycle_becomes_its_lines_once_and_in_order() {
 
         // An update created before the one applied, delivered after it: ignored.
         let older = fixture("subscription_updated_older.json");
-        assert_eq!(call(&router, stripe(OLD, t, &older)).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&router, stripe(OLD, t, &older)).await.0,
+            StatusCode::OK
+        );
         let events = settled(&store, "stripe").await;
         let last = events.last().unwrap();
         assert_eq!(last.event_id, "evt_W0");
         assert_eq!(last.state, WebhookState::Ignored);
-        assert!(last.reason.as_deref().unwrap().starts_with("superseded"), "{last:?}");
+        assert!(
+            last.reason.as_deref().unwrap().starts_with("superseded"),
+            "{last:?}"
+        );
         assert_eq!(line(&store, "si_W1").await, three);
 
         // An invoice: recorded, no book change.
         let invoice = fixture("invoice_paid.json");
-        assert_eq!(call(&router, stripe(OLD, t, &invoice)).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&router, stripe(OLD, t, &invoice)).await.0,
+            StatusCode::OK
+        );
         let events = settled(&store, "stripe").await;
         let last = events.last().unwrap();
-        assert_eq!((last.kind.as_str(), last.state), ("invoice.paid", WebhookState::Ignored));
-        assert!(last.reason.as_deref().unwrap().starts_with("no book change"));
+        assert_eq!(
+            (last.kind.as_str(), last.state),
+            ("invoice.paid", WebhookState::Ignored)
+        );
+        assert!(last
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("no book change"));
 
         // Deleted: the line ends on the day the subscription ended.
         let deleted = fixture("subscription_deleted.json");
-        assert_eq!(call(&router, stripe(OLD, t, &deleted)).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&router, stripe(OLD, t, &deleted)).await.0,
+            StatusCode::OK
+        );
         settled(&store, "stripe").await;
         let ended = Some((
             "3".into(),
@@ -301,8 +373,10 @@ async fn a_subscriptions_lifecycle_becomes_its_lines_once_and_in_order() {
         assert_eq!(line(&store, "si_W1").await, ended);
         assert_eq!(theirs("2025-03", 2).await, "0.00");
         let events = store.webhook_events("stripe").await.unwrap();
-        let kinds: Vec<(&str, WebhookState)> =
-            events.iter().map(|e| (e.event_id.as_str(), e.state)).collect();
+        let kinds: Vec<(&str, WebhookState)> = events
+            .iter()
+            .map(|e| (e.event_id.as_str(), e.state))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -328,11 +402,17 @@ async fn an_item_gone_from_its_subscription_loses_its_line() {
     let mut second = items[0].clone();
     second["id"] = "si_W2".into();
     items.as_array_mut().unwrap().push(second);
-    assert_eq!(call(&router, stripe(OLD, t, &two.to_string())).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&router, stripe(OLD, t, &two.to_string())).await.0,
+        StatusCode::OK
+    );
     settled(&store, "stripe").await;
     assert!(line(&store, "si_W2").await.is_some());
     let updated = fixture("subscription_updated.json");
-    assert_eq!(call(&router, stripe(OLD, t, &updated)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&router, stripe(OLD, t, &updated)).await.0,
+        StatusCode::OK
+    );
     settled(&store, "stripe").await;
     assert!(line(&store, "si_W2").await.is_none());
     assert!(line(&store, "si_W1").await.is_some());
@@ -384,13 +464,25 @@ async fn the_generic_endpoint_applies_signed_row_changes_once() {
         delivery("/api/v1/webhooks/generic", header, Some(s), body)
     };
     // Stripe's secret, or Stripe's header, do not sign the generic endpoint.
-    assert_eq!(call(&router, signed(OLD, GENERIC_HEADER, &body)).await.0, StatusCode::BAD_REQUEST);
-    assert_eq!(call(&router, signed(GENERIC, STRIPE_HEADER, &body)).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        call(&router, signed(OLD, GENERIC_HEADER, &body)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(&router, signed(GENERIC, STRIPE_HEADER, &body)).await.0,
+        StatusCode::BAD_REQUEST
+    );
     // Changes that are not rows: 400 before anything is kept.
     let bad = serde_json::json!({"id": "crm-2", "created": t, "changes": [{"table": "nope", "id": "x", "row": {}}]}).to_string();
     let (status, answer) = call(&router, signed(GENERIC, GENERIC_HEADER, &bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert!(answer["error"]["message"].as_str().unwrap().contains("changes[0]"), "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("changes[0]"),
+        "{answer}"
+    );
     assert!(store.webhook_events("generic").await.unwrap().is_empty());
 
     for _ in 0..2 {
@@ -402,7 +494,10 @@ async fn the_generic_endpoint_applies_signed_row_changes_once() {
     assert_eq!(events[0].state, WebhookState::Applied, "{events:?}");
     let row = store.row(&CUSTOMERS, "c-hook").await.unwrap().unwrap();
     assert_eq!(row.values[1].as_deref(), Some("Hook Ltda"));
-    assert_eq!(store.events().await.unwrap().last().unwrap().actor, "webhook:generic");
+    assert_eq!(
+        store.events().await.unwrap().last().unwrap().actor,
+        "webhook:generic"
+    );
 }
 
 #[tokio::test]
@@ -439,11 +534,21 @@ async fn a_write_makes_an_event_arrive_on_the_stream() {
             String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
         };
         let latest = store.events().await.unwrap().last().unwrap().id;
-        assert_eq!(next().await, format!("event: book\ndata: {{\"event\":{latest}}}\n\n"));
+        assert_eq!(
+            next().await,
+            format!("event: book\ndata: {{\"event\":{latest}}}\n\n")
+        );
         // A write by another client (here, straight to the store, as another process would).
         let change = expansa_store::RowChange::Put {
             schema: CUSTOMERS,
-            values: vec![Some("c-live".into()), Some("Live".into()), None, None, None, None],
+            values: vec![
+                Some("c-live".into()),
+                Some("Live".into()),
+                None,
+                None,
+                None,
+                None,
+            ],
             extra: Vec::new(),
             create_only: true,
         };
@@ -456,6 +561,9 @@ async fn a_write_makes_an_event_arrive_on_the_stream() {
             .await
             .unwrap();
         let event = written.event.unwrap();
-        assert_eq!(next().await, format!("event: book\ndata: {{\"event\":{event}}}\n\n"));
+        assert_eq!(
+            next().await,
+            format!("event: book\ndata: {{\"event\":{event}}}\n\n")
+        );
     }
 }

@@ -202,7 +202,10 @@ impl Store {
     /// The events received from `source`, in the order received.
     pub async fn webhook_events(&self, source: &str) -> Result<Vec<WebhookEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM webhook_events WHERE source = $1 ORDER BY seq");
-        let rows = sqlx::query(&sql).bind(source).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(&sql)
+            .bind(source)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(event_of).collect()
     }
 }

@@ -793,20 +793,49 @@ fn webhook<'a>(id: &'a str, created: i64, subject: Option<&'a str>) -> NewWebhoo
 async fn events_are_queued_once_in_order_and_their_outcome_kept() {
     for (backend, url, _dir) in backends("t_webhooks").await {
         let store = Store::open(&url, ImportOptions::default()).await.unwrap();
-        assert!(store.queue_webhook(webhook("evt_1", 100, Some("sub_1"))).await.unwrap());
-        assert!(store.queue_webhook(webhook("evt_2", 90, Some("sub_1"))).await.unwrap());
+        assert!(store
+            .queue_webhook(webhook("evt_1", 100, Some("sub_1")))
+            .await
+            .unwrap());
+        assert!(store
+            .queue_webhook(webhook("evt_2", 90, Some("sub_1")))
+            .await
+            .unwrap());
         // A second delivery of an id is dropped; another source may use the same id.
-        assert!(!store.queue_webhook(webhook("evt_1", 100, Some("sub_1"))).await.unwrap(), "{backend}");
-        let generic = NewWebhook { source: "generic", ..webhook("evt_1", 1, None) };
+        assert!(
+            !store
+                .queue_webhook(webhook("evt_1", 100, Some("sub_1")))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        let generic = NewWebhook {
+            source: "generic",
+            ..webhook("evt_1", 1, None)
+        };
         assert!(store.queue_webhook(generic).await.unwrap(), "{backend}");
-        assert_eq!(store.webhook_events("stripe").await.unwrap().len(), 2, "{backend}");
+        assert_eq!(
+            store.webhook_events("stripe").await.unwrap().len(),
+            2,
+            "{backend}"
+        );
 
         let first = store.next_webhook().await.unwrap().unwrap();
         assert_eq!(first.event_id, "evt_1", "{backend}");
         assert_eq!(first.state, WebhookState::Queued);
-        assert_eq!(store.last_applied_webhook("stripe", "sub_1").await.unwrap(), None);
-        store.finish_webhook(first.seq, WebhookState::Applied, None, Some(7)).await.unwrap();
-        assert_eq!(store.last_applied_webhook("stripe", "sub_1").await.unwrap(), Some(100), "{backend}");
+        assert_eq!(
+            store.last_applied_webhook("stripe", "sub_1").await.unwrap(),
+            None
+        );
+        store
+            .finish_webhook(first.seq, WebhookState::Applied, None, Some(7))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.last_applied_webhook("stripe", "sub_1").await.unwrap(),
+            Some(100),
+            "{backend}"
+        );
 
         let second = store.next_webhook().await.unwrap().unwrap();
         assert_eq!(second.event_id, "evt_2", "{backend}");
@@ -815,7 +844,10 @@ async fn events_are_queued_once_in_order_and_their_outcome_kept() {
             .await
             .unwrap();
         // Only applied events count for the newest time.
-        assert_eq!(store.last_applied_webhook("stripe", "sub_1").await.unwrap(), Some(100));
+        assert_eq!(
+            store.last_applied_webhook("stripe", "sub_1").await.unwrap(),
+            Some(100)
+        );
         let kept = store.webhook_events("stripe").await.unwrap();
         assert_eq!(kept[0].state, WebhookState::Applied);
         assert_eq!(kept[0].store_event, Some(7));
@@ -825,9 +857,16 @@ async fn events_are_queued_once_in_order_and_their_outcome_kept() {
         store.close().await.unwrap();
         let store = Store::open(&url, ImportOptions::default()).await.unwrap();
         let left = store.next_webhook().await.unwrap().unwrap();
-        assert_eq!((left.source.as_str(), left.event_id.as_str()), ("generic", "evt_1"), "{backend}");
+        assert_eq!(
+            (left.source.as_str(), left.event_id.as_str()),
+            ("generic", "evt_1"),
+            "{backend}"
+        );
         // NUL is refused on both backends alike.
-        assert!(store.queue_webhook(webhook("evt\0", 1, None)).await.is_err());
+        assert!(store
+            .queue_webhook(webhook("evt\0", 1, None))
+            .await
+            .is_err());
         store.close().await.unwrap();
     }
 }
