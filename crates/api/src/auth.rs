@@ -123,6 +123,8 @@ pub fn need(method: &Method, route: &str) -> Need {
         | "/api/v1/users/{name}"
         | "/api/v1/users/{name}/password"
         | "/api/v1/audit" => role(Role::Admin, false),
+        // What billing systems sent: customers' data.
+        "/api/v1/webhooks" => role(Role::Admin, true),
         _ if read => role(Role::Viewer, true),
         _ => role(Role::Admin, false),
     }

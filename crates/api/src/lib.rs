@@ -164,6 +164,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/offers", get(reads::offers))
         .route("/api/v1/events", get(reads::events))
         .route("/api/v1/events/stream", get(live::stream))
+        .route("/api/v1/webhooks", get(webhooks::list))
         .route("/api/v1/webhooks/stripe", post(webhooks::stripe))
         .route("/api/v1/webhooks/generic", post(webhooks::generic))
         .route("/api/v1/contracts/{id}/terms", get(reads::contract))

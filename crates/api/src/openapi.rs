@@ -229,6 +229,7 @@ pub struct WriteHeaders {
         crate::renewals::renewals,
         crate::reads::events,
         crate::live::stream,
+        crate::webhooks::list,
         crate::webhooks::stripe,
         crate::webhooks::generic,
         crate::quotes::amend,

@@ -23,7 +23,7 @@
 
 use crate::http::JsonBody;
 use crate::{ApiError, AppState};
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, PRODUCTS, SUBSCRIPTIONS};
@@ -415,6 +415,78 @@ pub(crate) async fn generic(
         },
     )
     .await
+}
+
+/// The parameters of `GET /api/v1/webhooks`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only: the handler reads the raw query
+pub struct WebhookListParams {
+    /// Whose events: stripe (default) or generic.
+    #[param(example = "stripe")]
+    source: Option<String>,
+    /// How many, the last received (default 100; 1 to 10000).
+    #[param(minimum = 1, maximum = 10000, example = 100)]
+    limit: Option<u32>,
+}
+
+/// The largest `limit` of the listing.
+pub const MAX_LISTED: u32 = 10_000;
+
+/// The events received by webhook and what became of them, in the order received (the last
+/// `limit`); their bodies are not listed.
+#[utoipa::path(get, path = "/api/v1/webhooks", params(WebhookListParams),
+    responses((status = 200, description = "{\"events\": [{\"seq\", \"source\", \"id\", \"type\", \"created\", \"subject\", \"state\": queued|applied|ignored|failed, \"reason\", \"store_event\"}]}", body = Object),
+              (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody)))]
+pub(crate) async fn list(
+    State(s): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let (mut source, mut limit) = ("stripe".to_string(), 100u32);
+    for (k, v) in crate::reads::query_pairs(q.as_deref()) {
+        match k.as_str() {
+            "source" if v == "stripe" || v == "generic" => source = v,
+            "source" => {
+                return Err(ApiError::BadRequest(format!(
+                    "source {v:?}: stripe or generic"
+                )))
+            }
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LISTED).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "limit {v:?}: a whole number from 1 to {MAX_LISTED}"
+                        ))
+                    })?
+            }
+            other => return Err(ApiError::BadRequest(format!("unknown parameter {other:?}"))),
+        }
+    }
+    let events: Vec<Value> = s
+        .store
+        .webhook_events(&source, limit)
+        .await?
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({
+                "seq": e.seq,
+                "source": e.source,
+                "id": e.event_id,
+                "type": e.kind,
+                "created": e.created,
+                "subject": e.subject,
+                "state": e.state.name(),
+                "reason": e.reason,
+                "store_event": e.store_event,
+            })
+        })
+        .collect();
+    Ok(crate::reads::json_response(
+        serde_json::json!({ "events": events }).to_string(),
+    ))
 }
 
 /// What applying an event came to.

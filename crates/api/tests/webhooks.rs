@@ -118,7 +118,7 @@ async fn call(router: &axum::Router, request: Request<Body>) -> (StatusCode, Val
 /// The events of `source` once none is queued (the worker is done), waiting up to 30 s.
 async fn settled(store: &Store, source: &str) -> Vec<WebhookEvent> {
     for _ in 0..600 {
-        let events = store.webhook_events(source).await.unwrap();
+        let events = store.webhook_events(source, 100).await.unwrap();
         if events.iter().all(|e| e.state != WebhookState::Queued) {
             return events;
         }
@@ -229,7 +229,11 @@ async fn signatures_forged_stale_or_missing_are_refused_and_keep_nothing() {
         .insert("authorization", format!("Bearer {admin}").parse().unwrap());
     assert_eq!(call(&router, keyed).await.0, StatusCode::BAD_REQUEST);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(store.webhook_events("stripe").await.unwrap().is_empty());
+    assert!(store
+        .webhook_events("stripe", 100)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.events().await.unwrap().len(), events_before);
     assert!(line(&store, "si_W1").await.is_none());
 
@@ -267,7 +271,7 @@ async fn signatures_forged_stale_or_missing_are_refused_and_keep_nothing() {
     // A body that is signed but not an event: 400, nothing kept.
     let (status, answer) = call(&router, stripe(OLD, t, r#"{"id": "evt_x"}"#)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert_eq!(store.webhook_events("stripe").await.unwrap().len(), 3);
+    assert_eq!(store.webhook_events("stripe", 100).await.unwrap().len(), 3);
 }
 
 #[tokio::test]
@@ -372,7 +376,7 @@ async fn a_subscriptions_lifecycle_becomes_its_lines_once_and_in_order() {
         ));
         assert_eq!(line(&store, "si_W1").await, ended);
         assert_eq!(theirs("2025-03", 2).await, "0.00");
-        let events = store.webhook_events("stripe").await.unwrap();
+        let events = store.webhook_events("stripe", 100).await.unwrap();
         let kinds: Vec<(&str, WebhookState)> = events
             .iter()
             .map(|e| (e.event_id.as_str(), e.state))
@@ -388,7 +392,39 @@ async fn a_subscriptions_lifecycle_becomes_its_lines_once_and_in_order() {
             ]
         );
         assert_eq!(store.events().await.unwrap().len(), before + 3);
+
+        // An admin lists them over the API, with their outcome; a viewer may not.
+        let admin = store.create_key("admin", Role::Admin).await.unwrap();
+        let list = |key: &str, query: &str| {
+            Request::get(format!("/api/v1/webhooks{query}"))
+                .header("authorization", format!("Bearer {key}"))
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (status, body) = call(&router, list(&admin, "?source=stripe&limit=2")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let listed: Vec<(&str, &str)> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["id"].as_str().unwrap(), e["state"].as_str().unwrap()))
+            .collect();
+        assert_eq!(listed, [("evt_W4", "ignored"), ("evt_W3", "applied")]);
+        assert_eq!(body["events"][1]["store_event"], log_last(&store).await);
+        assert_eq!(
+            call(&router, list(&admin, "?limit=0")).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            call(&router, list(&admin, "?source=paypal")).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(call(&router, list(&key, "")).await.0, StatusCode::FORBIDDEN);
     }
+}
+
+async fn log_last(store: &Store) -> i64 {
+    store.events().await.unwrap().last().unwrap().id
 }
 
 #[tokio::test]
@@ -483,7 +519,11 @@ async fn the_generic_endpoint_applies_signed_row_changes_once() {
             .contains("changes[0]"),
         "{answer}"
     );
-    assert!(store.webhook_events("generic").await.unwrap().is_empty());
+    assert!(store
+        .webhook_events("generic", 100)
+        .await
+        .unwrap()
+        .is_empty());
 
     for _ in 0..2 {
         let (status, answer) = call(&router, signed(GENERIC, GENERIC_HEADER, &body)).await;
@@ -508,7 +548,11 @@ async fn webhooks_without_a_secret_are_not_enabled() {
     let body = fixture("subscription_created.json");
     let (status, answer) = call(&router, stripe(OLD, now(), &body)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
-    assert!(store.webhook_events("stripe").await.unwrap().is_empty());
+    assert!(store
+        .webhook_events("stripe", 100)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]

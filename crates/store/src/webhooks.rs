@@ -199,11 +199,19 @@ impl Store {
         Ok(())
     }
 
-    /// The events received from `source`, in the order received.
-    pub async fn webhook_events(&self, source: &str) -> Result<Vec<WebhookEvent>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM webhook_events WHERE source = $1 ORDER BY seq");
+    /// The last `limit` events received from `source`, in the order received.
+    pub async fn webhook_events(
+        &self,
+        source: &str,
+        limit: u32,
+    ) -> Result<Vec<WebhookEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM webhook_events WHERE source = $1 \
+             ORDER BY seq DESC LIMIT $2) AS newest ORDER BY seq"
+        );
         let rows = sqlx::query(&sql)
             .bind(source)
+            .bind(i64::from(limit))
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(event_of).collect()

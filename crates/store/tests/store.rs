@@ -815,7 +815,7 @@ async fn events_are_queued_once_in_order_and_their_outcome_kept() {
         };
         assert!(store.queue_webhook(generic).await.unwrap(), "{backend}");
         assert_eq!(
-            store.webhook_events("stripe").await.unwrap().len(),
+            store.webhook_events("stripe", 100).await.unwrap().len(),
             2,
             "{backend}"
         );
@@ -848,7 +848,7 @@ async fn events_are_queued_once_in_order_and_their_outcome_kept() {
             store.last_applied_webhook("stripe", "sub_1").await.unwrap(),
             Some(100)
         );
-        let kept = store.webhook_events("stripe").await.unwrap();
+        let kept = store.webhook_events("stripe", 100).await.unwrap();
         assert_eq!(kept[0].state, WebhookState::Applied);
         assert_eq!(kept[0].store_event, Some(7));
         assert_eq!(kept[1].state, WebhookState::Ignored);
