@@ -1,13 +1,15 @@
 // Live updates in Debian's headless Chromium: an open dashboard shows a write made by another
 // client (a program with an API key) within seconds, without a reload (GET
-// /api/v1/events/stream, server-sent events), and says when in the bar. The page runs under
-// the server's Content-Security-Policy (connect-src 'self' lets the stream through).
-// Usage: node live.mjs BASE_URL USER PASSWORD API_KEY SHOTS_DIR
+// /api/v1/events/stream, server-sent events), and says when in the bar; then a subscription
+// Stripe sends by webhook (signed with STRIPE_SECRET as Stripe signs) the same way. The page
+// runs under the server's Content-Security-Policy (connect-src 'self' lets the stream through).
+// Usage: node live.mjs BASE_URL USER PASSWORD API_KEY SHOTS_DIR STRIPE_SECRET
 import { chromium } from "playwright-core";
+import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { login } from "./login.mjs";
 
-const [base, user, password, key, shots] = process.argv.slice(2);
+const [base, user, password, key, shots, secret] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
 const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
@@ -57,6 +59,41 @@ try {
   check(true, `the MRR widget now shows ${after}`);
   check(await page.evaluate(() => window.stillTheSamePage === true) && loads === loaded, "the page was not reloaded");
   check(await page.locator("#live").isVisible(), `the bar says it was updated: ${await page.locator("#live").textContent()}`);
+
+  // Stripe sends a new subscription starting in March (BRL 1,000.00 a month), signed as
+  // https://docs.stripe.com/webhooks#verify-manually says; the page follows again.
+  const march = Date.UTC(2024, 2, 1, 12) / 1000;
+  const price = { id: "price_live", object: "price", currency: "brl", product: "prod_live", type: "recurring",
+    billing_scheme: "per_unit", unit_amount: 100000, unit_amount_decimal: "100000",
+    recurring: { interval: "month", interval_count: 1, usage_type: "licensed" } };
+  const subscription = { id: "sub_live", object: "subscription", customer: "cus_live", status: "active",
+    created: march, start_date: march, cancel_at: null, cancel_at_period_end: false, canceled_at: null, ended_at: null,
+    trial_end: null, items: { object: "list", data: [{ id: "si_live", object: "subscription_item", created: march,
+      current_period_start: march, current_period_end: march + 31 * 86400, price, quantity: 1 }] } };
+  const event = JSON.stringify({ id: "evt_live", object: "event", api_version: "2025-03-31.basil", created: march,
+    type: "customer.subscription.created", data: { object: subscription }, livemode: false, pending_webhooks: 1 });
+  const t = Math.floor(Date.now() / 1000);
+  const signature = createHmac("sha256", secret).update(`${t}.${event}`).digest("hex");
+  const forged = await fetch(`${base}/api/v1/webhooks/stripe`, {
+    method: "POST", headers: { "Content-Type": "application/json", "Stripe-Signature": `t=${t},v1=${"0".repeat(64)}` }, body: event,
+  });
+  check(forged.status === 400, `a forged signature is refused (${forged.status})`);
+  const sent = await fetch(`${base}/api/v1/webhooks/stripe`, {
+    method: "POST", headers: { "Content-Type": "application/json", "Stripe-Signature": `t=${t},v1=${signature}` }, body: event,
+  });
+  check(sent.status === 200, `Stripe's signed event is received (${sent.status})`);
+  const plus = (a, b) => {
+    const cents = (s) => BigInt(s.replace(".", ""));
+    const sum = (cents(a) + cents(b)).toString().padStart(3, "0");
+    return `${sum.slice(0, -2)}.${sum.slice(-2)}`;
+  };
+  const withStripe = plus(after, "1000.00");
+  await page.waitForFunction((want) => {
+    const el = document.querySelector('[data-widget="mrr"] .value');
+    return el && el.dataset.raw === want;
+  }, withStripe, { timeout: 20000 });
+  check(true, `the MRR widget now shows ${withStripe}, with Stripe's subscription`);
+  check(await page.evaluate(() => window.stillTheSamePage === true) && loads === loaded, "still the same page, never reloaded");
   await page.screenshot({ path: `${shots}/dashboard-live.png`, fullPage: true });
   console.log("live: all checks passed");
 } finally {

@@ -61,7 +61,8 @@ fn renewals_widget_in_headless_chromium() {
 }
 
 /// Live updates (tests/browser/live.mjs): an open dashboard shows a line written by another
-/// client (the API key) within seconds, without a reload.
+/// client (the API key), then a subscription Stripe sends by webhook, within seconds and
+/// without a reload; a server started with `--webhook-secret-file`.
 #[test]
 fn dashboard_follows_writes_live_in_headless_chromium() {
     if !browser_ready() {
@@ -69,13 +70,23 @@ fn dashboard_follows_writes_live_in_headless_chromium() {
     }
     let served = serve(&root().join("examples/demo"));
     add_user(&served.db, ADMIN.0, "admin", ADMIN.1);
+    let secret = "whsec_the_browser_tests_secret";
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("hooks.secrets");
+    std::fs::write(&secrets, format!("stripe {secret}\n")).unwrap();
+    let (child, base) = private_server(
+        &served.db,
+        &["--webhook-secret-file", secrets.to_str().unwrap()],
+    );
+    let _server = Killed(child);
     let shots = screenshots();
     let args = [
-        &served.base,
+        base.as_str(),
         ADMIN.0,
         ADMIN.1,
         &served.key,
         shots.to_str().unwrap(),
+        secret,
     ];
     run_browser("live.mjs", &args, &["dashboard-live.png"]);
 }
