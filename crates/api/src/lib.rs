@@ -93,7 +93,7 @@ impl AppState {
     /// and the poller of live updates.
     pub fn new(store: Store, config: ApiConfig) -> Arc<AppState> {
         let webhook_worker = Arc::new(tokio::sync::Notify::new());
-        webhooks::spawn_worker(store.clone(), webhook_worker.clone());
+        webhooks::spawn_worker(store.clone(), &webhook_worker);
         Arc::new(AppState {
             live: live::Live::new(store.clone()),
             webhook_worker,

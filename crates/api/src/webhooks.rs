@@ -515,13 +515,18 @@ impl Done {
 }
 
 /// Starts the worker that applies queued events, in order, one at a time; `wake` tells it of a
-/// new one (it also looks every few seconds, for events another server queued).
-pub(crate) fn spawn_worker(store: Store, wake: Arc<Notify>) {
+/// new one (it also looks every few seconds, for events another server queued). It stops once
+/// `wake` is dropped (the server's state is gone).
+pub(crate) fn spawn_worker(store: Store, wake: &Arc<Notify>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
+    let wake = Arc::downgrade(wake);
     runtime.spawn(async move {
         loop {
+            let Some(wake) = wake.upgrade() else {
+                return;
+            };
             let next = store.next_webhook().await;
             let pause = match next {
                 Ok(Some(event)) => match apply(&store, &event).await {
