@@ -7,7 +7,7 @@ const TEXT = {
   "pt-BR": {
     from: "De", to: "Até", segment: "Segmento", channel: "Canal", family: "Família", all: "todos",
     add_widget: "Adicionar widget", add: "Adicionar", login: "Entrar", logout: "Sair", remove: "Remover",
-    vs_prev: "vs. mês anterior", loading: "Carregando…", saved: "Layout salvo.",
+    vs_prev: "vs. mês anterior", loading: "Carregando…", saved: "Layout salvo.", updated: "Atualizado às",
     need_key: "Entre como usuário para salvar o layout.", save_failed: "Não foi possível salvar o layout: ",
     load_failed: "Não foi possível carregar: ", trail: "Clientes e linhas por trás de", customer: "Cliente",
     month: "Mês", kind: "Movimento", amount: "Valor", lines: "Linhas", total: "Total", none: "Nenhum movimento.",
@@ -51,7 +51,7 @@ const TEXT = {
   en: {
     from: "From", to: "To", segment: "Segment", channel: "Channel", family: "Family", all: "all",
     add_widget: "Add widget", add: "Add", login: "Log in", logout: "Log out", remove: "Remove",
-    vs_prev: "vs. previous month", loading: "Loading…", saved: "Layout saved.",
+    vs_prev: "vs. previous month", loading: "Loading…", saved: "Layout saved.", updated: "Updated at",
     need_key: "Log in to save the layout.", save_failed: "Could not save the layout: ",
     load_failed: "Could not load: ", trail: "Customers and lines behind", customer: "Customer",
     month: "Month", kind: "Movement", amount: "Amount", lines: "Lines", total: "Total", none: "No movements.",
@@ -665,6 +665,29 @@ async function refresh() {
   }
 }
 
+// ---- live updates -------------------------------------------------------------------------
+// The book's latest event, sent by the server whenever it changes (GET /api/v1/events/stream,
+// server-sent events; whoever wrote: this page, another client, a webhook): the widgets read
+// their data again, without a reload, and the bar says when. The browser reconnects by itself.
+function watchBook() {
+  if (typeof EventSource === "undefined") return;
+  let seen = null;
+  const source = new EventSource("/api/v1/events/stream");
+  source.addEventListener("book", async (message) => {
+    let event = null;
+    try { event = JSON.parse(message.data).event; } catch (e) { return; }
+    if (!Number.isInteger(event) || event === seen) return;
+    const first = seen === null;
+    seen = event;
+    if (first) return;
+    await refresh();
+    const live = $("live");
+    live.textContent = `${t("updated")} ${new Date().toLocaleTimeString(state.lang)}`;
+    live.dataset.event = String(event);
+    live.hidden = false;
+  });
+}
+
 // ---- import page ------------------------------------------------------------------------
 // Upload an export, convert it on the server (POST /api/v1/imports/preview: the `convert`
 // command's report and the first rows of the book), fix the mapping here, then commit the
@@ -1046,6 +1069,7 @@ async function start() {
     if (chart) chart.resize();
   });
   loading = false;
+  watchBook();
   await refresh();
 }
 

@@ -91,7 +91,8 @@ pub fn csrf_token(session_token: &str) -> String {
 /// What an endpoint needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Need {
-    /// Nothing: the pages, their files, the OpenAPI document, the login.
+    /// Nothing: the pages, their files, the OpenAPI document, the login, and the webhooks
+    /// (their signature is checked by their handlers).
     Public,
     /// At least this role; `audited`: a read of customer data, logged with who asked.
     Role { role: Role, audited: bool },
@@ -107,6 +108,11 @@ pub fn need(method: &Method, route: &str) -> Need {
     match route {
         "/" | "/login" | "/assets/{*file}" | "/openapi.json" if read => Need::Public,
         "/login" if method == Method::POST => Need::Public,
+        // Authenticated by their signature alone (crate::webhooks).
+        "/api/v1/webhooks/stripe" | "/api/v1/webhooks/generic" if method == Method::POST => {
+            Need::Public
+        }
+        "/api/v1/events/stream" if read => role(Role::Viewer, false),
         "/logout" => role(Role::Viewer, false),
         "/api/v1/session" | "/api/v1/imports/sources" | "/api/v1/dashboards/{id}" if read => {
             role(Role::Viewer, false)
@@ -117,6 +123,8 @@ pub fn need(method: &Method, route: &str) -> Need {
         | "/api/v1/users/{name}"
         | "/api/v1/users/{name}/password"
         | "/api/v1/audit" => role(Role::Admin, false),
+        // What billing systems sent: customers' data.
+        "/api/v1/webhooks" => role(Role::Admin, true),
         _ if read => role(Role::Viewer, true),
         _ => role(Role::Admin, false),
     }

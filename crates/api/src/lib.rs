@@ -17,6 +17,7 @@ mod error;
 mod http;
 pub mod imports;
 mod limits;
+mod live;
 mod openapi;
 mod quotes;
 mod reads;
@@ -24,6 +25,7 @@ mod renewals;
 mod rows;
 mod server;
 pub mod tls;
+pub mod webhooks;
 
 pub use error::{ApiError, ErrorBody};
 pub use limits::Limits;
@@ -57,6 +59,8 @@ pub struct ApiConfig {
     pub sessions: SessionLimits,
     /// Timeouts, sizes, connections and request rates.
     pub limits: Limits,
+    /// The webhook endpoints' secrets and tolerance.
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 impl ApiConfig {
@@ -78,11 +82,21 @@ pub struct AppState {
     limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Login attempts per client and per user name.
     logins: Arc<auth::LoginLimits>,
+    /// The latest event, for live updates.
+    live: live::Live,
+    /// Wakes the worker that applies queued webhook events.
+    webhook_worker: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
+    /// The state, and (within a Tokio runtime) the worker that applies queued webhook events
+    /// and the poller of live updates.
     pub fn new(store: Store, config: ApiConfig) -> Arc<AppState> {
+        let webhook_worker = Arc::new(tokio::sync::Notify::new());
+        webhooks::spawn_worker(store.clone(), &webhook_worker);
         Arc::new(AppState {
+            live: live::Live::new(store.clone()),
+            webhook_worker,
             books: BookCache::new(store.clone()),
             imports: imports::Imports::default(),
             limiter: Arc::new(config.limits.limiter()),
@@ -149,6 +163,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/opportunities", get(reads::opportunities))
         .route("/api/v1/offers", get(reads::offers))
         .route("/api/v1/events", get(reads::events))
+        .route("/api/v1/events/stream", get(live::stream))
+        .route("/api/v1/webhooks", get(webhooks::list))
+        .route("/api/v1/webhooks/stripe", post(webhooks::stripe))
+        .route("/api/v1/webhooks/generic", post(webhooks::generic))
         .route("/api/v1/contracts/{id}/terms", get(reads::contract))
         .route("/api/v1/renewals", get(renewals::renewals))
         .route("/api/v1/imports/sources", get(imports::sources))

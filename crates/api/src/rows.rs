@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// The file behind a path segment.
-fn schema(table: &str) -> Result<Schema, ApiError> {
+pub(crate) fn schema(table: &str) -> Result<Schema, ApiError> {
     match table {
         "customers" => Ok(CUSTOMERS),
         "products" => Ok(PRODUCTS),
@@ -41,11 +41,20 @@ fn row_json(schema: &Schema, values: &[Option<String>], extra: &[(String, String
     Value::Object(map)
 }
 
-/// A row from a JSON object. Decimals must be strings (exact); whole numbers may be numbers.
-/// Columns other than the file's are kept only for customers (attributes used by filters).
+/// A row from a JSON body ([`row_from_value`]).
 fn row_from_json(schema: &Schema, body: &[u8], id: Option<&str>) -> Result<TableRow, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
+    row_from_value(schema, value, id)
+}
+
+/// A row from a JSON object. Decimals must be strings (exact); whole numbers may be numbers.
+/// Columns other than the file's are kept only for customers (attributes used by filters).
+pub(crate) fn row_from_value(
+    schema: &Schema,
+    value: Value,
+    id: Option<&str>,
+) -> Result<TableRow, ApiError> {
     let Value::Object(map) = value else {
         return Err(ApiError::BadRequest(
             "the body must be a JSON object".into(),

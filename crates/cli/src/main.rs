@@ -208,9 +208,18 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             behind_proxy,
             tls,
             sessions,
+            webhooks: (webhook_secret_file, webhook_tolerance),
             limits,
         } => {
             expansa_api::init_logging(limits.log_format == expansa_commands::LogFormat::Json);
+            let webhooks = expansa_api::webhooks::WebhookConfig {
+                secrets: match webhook_secret_file {
+                    Some(file) => expansa_api::webhooks::WebhookSecrets::load(file)
+                        .map_err(anyhow::Error::msg)?,
+                    None => Default::default(),
+                },
+                tolerance: std::time::Duration::from_secs(*webhook_tolerance),
+            };
             // The files are checked before the store is opened or the address bound.
             let tls = tls
                 .as_ref()
@@ -222,6 +231,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 tls,
                 sessions: *sessions,
                 limits: limits.into(),
+                webhooks,
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

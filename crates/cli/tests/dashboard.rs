@@ -1,5 +1,5 @@
-//! The dashboard in Debian's headless Chromium (playwright-core, tests/browser/dashboard.mjs and
-//! renewals.mjs) against a real `expansa serve` on loopback, and the API against its OpenAPI document with
+//! The dashboard in Debian's headless Chromium (playwright-core, tests/browser/dashboard.mjs,
+//! renewals.mjs and live.mjs) against a real `expansa serve` on loopback, and the API against its OpenAPI document with
 //! schemathesis. Screenshots are kept in target/screenshots/. A layout with hostile widget ids
 //! is written straight into the store (as an older server, or anyone with the database, could
 //! have), past the server's checks, as dashboard `hostile`: the page must still work.
@@ -58,6 +58,37 @@ fn renewals_widget_in_headless_chromium() {
             "renewals-en.png",
         ],
     );
+}
+
+/// Live updates (tests/browser/live.mjs): an open dashboard shows a line written by another
+/// client (the API key), then a subscription Stripe sends by webhook, within seconds and
+/// without a reload; a server started with `--webhook-secret-file`.
+#[test]
+fn dashboard_follows_writes_live_in_headless_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let served = serve(&root().join("examples/demo"));
+    add_user(&served.db, ADMIN.0, "admin", ADMIN.1);
+    let secret = "whsec_the_browser_tests_secret";
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("hooks.secrets");
+    std::fs::write(&secrets, format!("stripe {secret}\n")).unwrap();
+    let (child, base) = private_server(
+        &served.db,
+        &["--webhook-secret-file", secrets.to_str().unwrap()],
+    );
+    let _server = Killed(child);
+    let shots = screenshots();
+    let args = [
+        base.as_str(),
+        ADMIN.0,
+        ADMIN.1,
+        &served.key,
+        shots.to_str().unwrap(),
+        secret,
+    ];
+    run_browser("live.mjs", &args, &["dashboard-live.png"]);
 }
 
 /// Dashboard `hostile`: ids that are members of every JavaScript object, markup, a non-string,

@@ -147,7 +147,24 @@ fn users_are_added_listed_changed_and_disabled() {
 fn serve_refuses_to_expose_a_store() {
     let dir = tempfile::tempdir().unwrap();
     let db = new_store(&dir.path().join("serve.db"));
+    let secrets = dir.path().join("hooks.secrets");
+    std::fs::write(
+        &secrets,
+        "stripe whsec_fine_secret_0123456\npaypal not_a_kind_secret_987\n",
+    )
+    .unwrap();
+    let secrets = secrets.to_str().unwrap();
     for (args, said) in [
+        (vec!["--webhook-tolerance", "0"], "--webhook-tolerance"),
+        (vec!["--webhook-tolerance", "3601"], "--webhook-tolerance"),
+        (
+            vec!["--webhook-secret-file", "/nonexistent/hooks"],
+            "--webhook-secret-file /nonexistent/hooks",
+        ),
+        (
+            vec!["--webhook-secret-file", secrets],
+            "line 2: expected `stripe SECRET` or `generic SECRET`",
+        ),
         (vec!["--bind", "0.0.0.0:0"], "--behind-proxy"),
         (
             vec!["--bind", "0.0.0.0:0", "--public-reads", "--behind-proxy"],
@@ -177,6 +194,11 @@ fn serve_refuses_to_expose_a_store() {
             .unwrap();
         assert!(!out.status.success(), "{args:?}");
         assert!(text(&out).contains(said), "{args:?}: {}", text(&out));
+        assert!(
+            !text(&out).contains("secret_"),
+            "a secret was printed: {}",
+            text(&out)
+        );
     }
 }
 

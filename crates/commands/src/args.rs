@@ -329,6 +329,14 @@ enum CliCommand {
         /// days).
         #[arg(long, value_name = "SECS", default_value_t = 43_200, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
         session_max: u64,
+        /// Enables the webhook endpoints: a file of secrets, one a line, `stripe whsec_...`
+        /// (Stripe's endpoint secret; several during a rotation) and/or `generic SECRET`.
+        /// Never printed.
+        #[arg(long, value_name = "FILE", env = "EXPANSA_WEBHOOK_SECRET_FILE")]
+        webhook_secret_file: Option<PathBuf>,
+        /// How far a webhook signature's time may be from the server's clock (1 to 3600).
+        #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        webhook_tolerance: u64,
         #[command(flatten)]
         limits: ServeLimits,
     },
@@ -959,6 +967,8 @@ pub enum Command {
         /// The certificate chain and key files of built-in TLS.
         tls: Option<(PathBuf, PathBuf)>,
         sessions: expansa_store::SessionLimits,
+        /// The webhook secrets file and the signatures' tolerance in seconds.
+        webhooks: (Option<PathBuf>, u64),
         limits: ServeLimits,
     },
     KeysCreate {
@@ -1159,6 +1169,8 @@ impl Plan {
                 tls_key,
                 session_idle,
                 session_max,
+                webhook_secret_file,
+                webhook_tolerance,
                 limits,
             } => {
                 if book.as_of.is_some() {
@@ -1182,6 +1194,7 @@ impl Plan {
                             idle: std::time::Duration::from_secs(session_idle),
                             absolute: std::time::Duration::from_secs(session_max),
                         },
+                        webhooks: (webhook_secret_file, webhook_tolerance),
                         limits,
                     },
                 )

@@ -31,6 +31,7 @@ pub use book::{
 };
 pub use input::Input;
 pub use report::{Outcome, Report, Summary};
+pub use stripe::convert_subscription as convert_stripe_subscription;
 
 use expansa_import::{BookErrors, Problem, TextEncoding};
 use expansa_ledger::Currency;

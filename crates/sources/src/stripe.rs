@@ -90,8 +90,9 @@ mod api;
 mod engine;
 mod warehouse;
 
-use crate::Context;
-use expansa_import::Problem;
+use crate::{Context, Conversion, Input, Options, SourceKind, Spec};
+use expansa_import::{BookErrors, Problem};
+use std::path::Path;
 
 /// Converts a Stripe export (see the module documentation for the forms and rules).
 /// Errors: one problem when the input is not a Stripe export (naming the file and, for a
@@ -131,4 +132,27 @@ pub fn convert(ctx: &mut Context) -> Result<(), Problem> {
             }
         }
     )))
+}
+
+/// Converts one subscription object alone (a webhook event's `data.object`,
+/// <https://docs.stripe.com/api/events/object>) by the rules above: the very conversion of a
+/// `subscriptions.json` holding only it (written into `work`, an empty folder), whose book is
+/// written into `work/book`. Without invoices, the lines carry the subscription's current
+/// prices (the report's `not_rebuilt`).
+pub fn convert_subscription(
+    object: &serde_json::Value,
+    options: &Options,
+    work: &Path,
+) -> Result<Conversion, BookErrors> {
+    let file = work.join(api::SUBSCRIPTIONS[0]);
+    let book = work.join("book");
+    let written = serde_json::to_vec(std::slice::from_ref(object))
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&file, bytes))
+        .and_then(|()| std::fs::create_dir(&book));
+    if let Err(e) = written {
+        return Err(vec![crate::book::write_problem(work, e)].into());
+    }
+    let input = Input::new(&file, options.encoding);
+    crate::convert_into(&Spec::Source(SourceKind::Stripe), &input, options, &book)
 }

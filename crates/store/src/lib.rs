@@ -15,6 +15,7 @@ mod keys;
 mod migrate;
 mod quote;
 mod users;
+mod webhooks;
 
 pub use idempotency::Idempotency;
 pub use keys::{constant_time_eq, sha256_hex, ApiKey};
@@ -24,6 +25,7 @@ pub use users::{
 };
 
 pub use quote::quote_changes;
+pub use webhooks::{NewWebhook, WebhookEvent, WebhookState, MAX_QUEUED_WEBHOOKS};
 
 use expansa_import::schema::{ColumnKind, Schema, FILES};
 use expansa_import::{
@@ -644,6 +646,11 @@ impl Store {
     /// The busy error of this store, naming its timeout.
     fn busy(&self) -> StoreError {
         StoreError::Busy(busy_message(Some(self.busy_timeout)))
+    }
+
+    /// How the store reads books: its reporting currency, among others.
+    pub fn import_options(&self) -> &ImportOptions {
+        &self.options
     }
 
     /// How long this store waits for another writer.

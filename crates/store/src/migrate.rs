@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_accounts.sql"),
         include_str!("../migrations/postgres/0004_accounts.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_webhooks.sql"),
+        include_str!("../migrations/postgres/0005_webhooks.sql"),
+    ),
 ];
 
 /// The key of PostgreSQL's advisory lock on the schema (any fixed number: "expansa").

@@ -9,7 +9,10 @@ use expansa_import::schema::SUBSCRIPTIONS;
 use expansa_import::{read_book, Folder, ImportOptions, NoProgress};
 use expansa_ledger::{Book, Date, Month};
 use expansa_movements::{render_json, report_selected, ByCustomer, Query, Selection};
-use expansa_store::{quote_changes, AsOf, Idempotency, ImportMode, RowChange, Store, StoreError};
+use expansa_store::{
+    quote_changes, AsOf, Idempotency, ImportMode, NewWebhook, RowChange, Store, StoreError,
+    WebhookState,
+};
 use std::path::{Path, PathBuf};
 
 async fn open(url: &str) -> Store {
@@ -770,5 +773,100 @@ async fn an_applied_amendment_keeps_a_daily_interval() {
             "608.3333333333",
             "{backend}"
         );
+    }
+}
+
+/// The webhook queue: an event kept once by source and id, queued in order, its outcome
+/// recorded, and the newest applied time per subject.
+fn webhook<'a>(id: &'a str, created: i64, subject: Option<&'a str>) -> NewWebhook<'a> {
+    NewWebhook {
+        source: "stripe",
+        event_id: id,
+        kind: "customer.subscription.updated",
+        created,
+        subject,
+        payload: "{}",
+    }
+}
+
+#[tokio::test]
+async fn events_are_queued_once_in_order_and_their_outcome_kept() {
+    for (backend, url, _dir) in backends("t_webhooks").await {
+        let store = Store::open(&url, ImportOptions::default()).await.unwrap();
+        assert!(store
+            .queue_webhook(webhook("evt_1", 100, Some("sub_1")))
+            .await
+            .unwrap());
+        assert!(store
+            .queue_webhook(webhook("evt_2", 90, Some("sub_1")))
+            .await
+            .unwrap());
+        // A second delivery of an id is dropped; another source may use the same id.
+        assert!(
+            !store
+                .queue_webhook(webhook("evt_1", 100, Some("sub_1")))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        let generic = NewWebhook {
+            source: "generic",
+            ..webhook("evt_1", 1, None)
+        };
+        assert!(store.queue_webhook(generic).await.unwrap(), "{backend}");
+        assert_eq!(
+            store.webhook_events("stripe", 100).await.unwrap().len(),
+            2,
+            "{backend}"
+        );
+
+        let first = store.next_webhook().await.unwrap().unwrap();
+        assert_eq!(first.event_id, "evt_1", "{backend}");
+        assert_eq!(first.state, WebhookState::Queued);
+        assert_eq!(
+            store.last_applied_webhook("stripe", "sub_1").await.unwrap(),
+            None
+        );
+        store
+            .finish_webhook(first.seq, WebhookState::Applied, None, Some(7))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.last_applied_webhook("stripe", "sub_1").await.unwrap(),
+            Some(100),
+            "{backend}"
+        );
+
+        let second = store.next_webhook().await.unwrap().unwrap();
+        assert_eq!(second.event_id, "evt_2", "{backend}");
+        store
+            .finish_webhook(second.seq, WebhookState::Ignored, Some("superseded"), None)
+            .await
+            .unwrap();
+        // Only applied events count for the newest time.
+        assert_eq!(
+            store.last_applied_webhook("stripe", "sub_1").await.unwrap(),
+            Some(100)
+        );
+        let kept = store.webhook_events("stripe", 100).await.unwrap();
+        assert_eq!(kept[0].state, WebhookState::Applied);
+        assert_eq!(kept[0].store_event, Some(7));
+        assert_eq!(kept[1].state, WebhookState::Ignored);
+        assert_eq!(kept[1].reason.as_deref(), Some("superseded"));
+        // The generic event is still queued; a reopened store finds it.
+        store.close().await.unwrap();
+        let store = Store::open(&url, ImportOptions::default()).await.unwrap();
+        let left = store.next_webhook().await.unwrap().unwrap();
+        assert_eq!(
+            (left.source.as_str(), left.event_id.as_str()),
+            ("generic", "evt_1"),
+            "{backend}"
+        );
+        // NUL is refused on both backends alike.
+        assert!(store
+            .queue_webhook(webhook("evt\0", 1, None))
+            .await
+            .is_err());
+        store.close().await.unwrap();
     }
 }
