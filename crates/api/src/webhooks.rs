@@ -15,9 +15,10 @@
 //!
 //! Stripe events (<https://docs.stripe.com/api/events/object>: `id`, `type`, `created`,
 //! `data.object`): `customer.subscription.*` carry the subscription, converted by the engine
-//! of `expansa convert --from stripe` ([`expansa_sources::convert_stripe_subscription`]); its
-//! lines replace the subscription's lines in the book (a line of the contract the conversion
-//! no longer gives is removed), as one write by `webhook:stripe`. An event older (`created`)
+//! of `expansa convert --from stripe` ([`expansa_sources::convert_stripe_subscription`]), and
+//! applied from the event's day on ([`from_day`]: the book's past stays; a change of quantity
+//! or price is a new segment from that day, a cancellation an end), as one write by
+//! `webhook:stripe`. An event older (`created`)
 //! than the last one applied to its subscription is ignored as superseded. `invoice.*` and
 //! other events are recorded and ignored, with the reason.
 
@@ -29,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, PRODUCTS, SUBSCRIPTIONS};
 use expansa_import::Folder;
 use expansa_store::{
-    Actor, AsOf, Idempotency, NewWebhook, RowChange, Store, StoreError, WebhookEvent, WebhookState,
+    Actor, Idempotency, NewWebhook, RowChange, Store, StoreError, WebhookEvent, WebhookState,
 };
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -38,6 +39,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+
+mod from_day;
 
 /// The tolerance of a signature's time by default, as Stripe's libraries have it.
 pub const DEFAULT_TOLERANCE: u64 = 300;
@@ -641,6 +644,7 @@ async fn stripe_changes(
         currency: store.import_options().currency,
         ..Default::default()
     };
+    let timezone = options.timezone.clone();
     let converted = tokio::task::spawn_blocking(move || convert(&object, &options)).await;
     let files = match converted {
         Ok(Ok(files)) => files,
@@ -648,13 +652,15 @@ async fn stripe_changes(
         Err(e) => return Ok(Err(Done::failed(format!("the conversion stopped: {e}")))),
     };
     let mut changes = Vec::new();
-    let mut lines = std::collections::HashSet::new();
+    let mut converted = Vec::new();
     for (schema, rows) in files {
         for row in rows {
-            let id = row.values.first().cloned().flatten().unwrap_or_default();
             if schema.file == SUBSCRIPTIONS.file {
-                lines.insert(id);
-            } else if store.row(&schema, &id).await?.is_some() {
+                converted.push(row.values);
+                continue;
+            }
+            let id = row.values.first().cloned().flatten().unwrap_or_default();
+            if store.row(&schema, &id).await?.is_some() {
                 // A customer, product or contract the book has: kept as it is (its segment,
                 // names and terms may have been set by hand).
                 continue;
@@ -667,18 +673,33 @@ async fn stripe_changes(
             });
         }
     }
-    let contract = SUBSCRIPTIONS.position("contract_id").unwrap_or(2);
-    let latest = store.event_at(AsOf::Latest).await?;
-    for row in store.table(&SUBSCRIPTIONS, latest).await? {
-        let id = row.values.first().cloned().flatten().unwrap_or_default();
-        let of_it = row.values.get(contract).and_then(Option::as_deref) == Some(subscription);
-        if of_it && !lines.contains(&id) {
-            changes.push(RowChange::Remove {
-                schema: SUBSCRIPTIONS,
-                key: id,
-            });
-        }
-    }
+    // The subscription's state applies from the event's day on: the book keeps its past.
+    let held: Vec<from_day::Values> = store
+        .rows_with(&SUBSCRIPTIONS, "contract_id", subscription)
+        .await?
+        .into_iter()
+        .map(|row| row.values)
+        .collect();
+    let day = jiff::Timestamp::from_second(event.created)
+        .map(|t| t.to_zoned(timezone).date())
+        .map_err(|e| e.to_string());
+    let merged = day.and_then(|day| from_day::merge(&held, &converted, day));
+    let lines = match merged {
+        Ok(lines) => lines,
+        Err(reason) => return Ok(Err(Done::failed(reason))),
+    };
+    changes.extend(lines.into_iter().map(|change| match change {
+        from_day::LineChange::Put(values) => RowChange::Put {
+            schema: SUBSCRIPTIONS,
+            values,
+            extra: Vec::new(),
+            create_only: false,
+        },
+        from_day::LineChange::Remove(key) => RowChange::Remove {
+            schema: SUBSCRIPTIONS,
+            key,
+        },
+    }));
     Ok(Ok(changes))
 }
 

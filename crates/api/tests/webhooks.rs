@@ -323,8 +323,26 @@ async fn a_subscriptions_lifecycle_becomes_its_lines_once_and_in_order() {
             StatusCode::OK
         );
         settled(&store, "stripe").await;
-        let three = Some(("3".into(), "50".into(), "2025-01-01".into(), None));
-        assert_eq!(line(&store, "si_W1").await, three);
+        // From the event's day (2025-02-01) on: January keeps quantity 1, an upsell in
+        // February, as a new segment revising the first.
+        let january = Some((
+            "1".into(),
+            "50".into(),
+            "2025-01-01".into(),
+            Some("2025-01-31".into()),
+        ));
+        assert_eq!(line(&store, "si_W1").await, january);
+        let three = Some(("3".into(), "50".into(), "2025-02-01".into(), None));
+        assert_eq!(line(&store, "si_W1@2025-02-01").await, three);
+        let revises = store
+            .row(&SUBSCRIPTIONS, "si_W1@2025-02-01")
+            .await
+            .unwrap()
+            .unwrap()
+            .values[SUBSCRIPTIONS.position("revises").unwrap()]
+        .clone();
+        assert_eq!(revises.as_deref(), Some("si_W1"));
+        assert_eq!(theirs("2025-01", 0).await, "50.00");
         assert_eq!(theirs("2025-02", 1).await, "150.00");
 
         // An update created before the one applied, delivered after it: ignored.
@@ -341,7 +359,7 @@ async fn a_subscriptions_lifecycle_becomes_its_lines_once_and_in_order() {
             last.reason.as_deref().unwrap().starts_with("superseded"),
             "{last:?}"
         );
-        assert_eq!(line(&store, "si_W1").await, three);
+        assert_eq!(line(&store, "si_W1@2025-02-01").await, three);
 
         // An invoice: recorded, no book change.
         let invoice = fixture("invoice_paid.json");
@@ -361,7 +379,8 @@ async fn a_subscriptions_lifecycle_becomes_its_lines_once_and_in_order() {
             .unwrap()
             .starts_with("no book change"));
 
-        // Deleted: the line ends on the day the subscription ended.
+        // Deleted: the current segment ends on the day the subscription ended; the months
+        // before keep their MRR.
         let deleted = fixture("subscription_deleted.json");
         assert_eq!(
             call(&router, stripe(OLD, t, &deleted)).await.0,
@@ -371,10 +390,13 @@ async fn a_subscriptions_lifecycle_becomes_its_lines_once_and_in_order() {
         let ended = Some((
             "3".into(),
             "50".into(),
-            "2025-01-01".into(),
+            "2025-02-01".into(),
             Some("2025-03-01".into()),
         ));
-        assert_eq!(line(&store, "si_W1").await, ended);
+        assert_eq!(line(&store, "si_W1@2025-02-01").await, ended);
+        assert_eq!(line(&store, "si_W1").await, january);
+        assert_eq!(theirs("2025-01", 0).await, "50.00");
+        assert_eq!(theirs("2025-02", 1).await, "150.00");
         assert_eq!(theirs("2025-03", 2).await, "0.00");
         let events = store.webhook_events("stripe", 100).await.unwrap();
         let kinds: Vec<(&str, WebhookState)> = events
@@ -428,7 +450,7 @@ async fn log_last(store: &Store) -> i64 {
 }
 
 #[tokio::test]
-async fn an_item_gone_from_its_subscription_loses_its_line() {
+async fn an_item_gone_from_its_subscription_ends_the_day_before_the_event() {
     let dir = tempfile::tempdir().unwrap();
     let store = stores(dir.path()).await.remove(0);
     let router = app(AppState::new(store.clone(), config()));
@@ -450,8 +472,17 @@ async fn an_item_gone_from_its_subscription_loses_its_line() {
         StatusCode::OK
     );
     settled(&store, "stripe").await;
-    assert!(line(&store, "si_W2").await.is_none());
-    assert!(line(&store, "si_W1").await.is_some());
+    // The update is of 2025-02-01: si_W2 was held in January.
+    assert_eq!(
+        line(&store, "si_W2").await,
+        Some((
+            "1".into(),
+            "50".into(),
+            "2025-01-01".into(),
+            Some("2025-01-31".into())
+        ))
+    );
+    assert!(line(&store, "si_W1@2025-02-01").await.is_some());
 }
 
 #[tokio::test]

@@ -1159,7 +1159,39 @@ impl Store {
             .collect()
     }
 
-    /// The current row of `schema` with `key`, if any.
+    /// The current rows of `schema` whose `column` (one of the schema's text columns, such as
+    /// a line's `contract_id`) holds exactly `value`, in file order: one query, whatever the
+    /// size of the book. Errors: a column the schema does not have.
+    pub async fn rows_with(
+        &self,
+        schema: &Schema,
+        column: &str,
+        value: &str,
+    ) -> Result<Vec<TableRow>, StoreError> {
+        let Some(column) = schema.columns.iter().find(|c| **c == column) else {
+            return Err(StoreError::Invalid(format!(
+                "{}: no column {column:?}",
+                schema.file
+            )));
+        };
+        if value.contains('\0') {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let condition = format!("removed_in IS NULL AND \"{column}\" = $1");
+        let rows = self
+            .rows_where(&mut conn, schema, &condition, Bind::Key(value))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(_, s)| TableRow {
+                extra: parse_extra(s.extra.as_deref()),
+                values: s.values,
+            })
+            .collect())
+    }
+
+    /// The current row of `schema` with `key`, if there is one.
     pub async fn row(&self, schema: &Schema, key: &str) -> Result<Option<TableRow>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         Ok(self
