@@ -651,6 +651,43 @@ fn apply_records_once_and_history_keeps_the_past() {
             "idempotency key was first used for a different request",
         );
         assert_eq!(json(&["events", "--db", db]).as_array().unwrap().len(), 3);
+
+        // Amended again: the new line is named after the chain's first line and its day
+        // (L1-A20240301, revising L1-A20240123), not after the whole chain.
+        let second = json(&[
+            "quote",
+            "amend",
+            "--db",
+            db,
+            "--contract",
+            "K1",
+            "--effective",
+            "2024-03-01",
+            "--add",
+            "SEAT:1",
+            "--apply",
+        ]);
+        assert!(second["applied"]["event"].is_number(), "{second}");
+        let now = json(&[
+            "contract",
+            "show",
+            "--db",
+            db,
+            "--contract",
+            "K1",
+            "--at",
+            "2024-03-01",
+        ]);
+        assert_eq!(now["lines"][0]["line_id"], "L1-A20240301", "{now}");
+        assert_eq!(now["lines"][0]["quantity"], "16", "{now}");
+        let lines = tmp.path().join(format!("export-again-{}", db.len()));
+        run(&["export", "--db", db, "--out", lines.to_str().unwrap()]);
+        let csv = std::fs::read_to_string(lines.join("subscriptions.csv")).unwrap();
+        assert!(
+            csv.lines()
+                .any(|l| l.starts_with("L1-A20240301,") && l.contains(",L1-A20240123,")),
+            "{csv}"
+        );
     }
 }
 

@@ -360,7 +360,7 @@ pub fn quote_amend(book: &Book, request: &AmendRequest) -> Result<Quote, QuoteEr
                     });
                     (slot.quantity > Decimal::ZERO).then(|| {
                         LineChange::Open(NewLine {
-                            id: format!("{}-A{stamp}", h.line_id),
+                            id: amended_id(h, &stamp),
                             start: effective,
                             revises: Some(h.line_id.clone()),
                             ..version(&view, h, slot.quantity, slot.end)
@@ -1066,6 +1066,23 @@ fn per_term(view: &ContractView, product: &str, term: u32) -> Result<BillingPeri
                 expansa_ledger::MAX_PERIOD_MONTHS
             ),
         })
+}
+
+/// The id of the line an amendment effective on `stamp` (YYYYMMDD) opens after the held line
+/// `h`: the first line of `h`'s chain of amendments with `-A{stamp}` (`L1-A20240123`, then
+/// `L1-A20240301`, not `L1-A20240123-A20240301`), so ids do not grow with every amendment. A
+/// chain holds one line from each day, so the id is new; were it taken all the same, the store
+/// refuses the write (the line is written create-only).
+fn amended_id(h: &HeldLine, stamp: &str) -> String {
+    let root = match (&h.revises, h.line_id.rsplit_once("-A")) {
+        (Some(_), Some((root, day)))
+            if !root.is_empty() && day.len() == 8 && day.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            root
+        }
+        _ => h.line_id.as_str(),
+    };
+    format!("{root}-A{stamp}")
 }
 
 /// `YYYYMMDD`, for ids.
