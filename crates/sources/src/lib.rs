@@ -18,6 +18,7 @@ mod conexa;
 pub mod input;
 pub mod mapping;
 pub mod money;
+pub mod partition;
 mod recurly;
 pub mod report;
 mod stripe;
@@ -129,6 +130,11 @@ pub struct Options {
     /// An `fx_rates.csv` (month, currency, rate) copied into the book, for a source whose
     /// lines are in several currencies; without it every line must be in `currency`.
     pub fx_rates: Option<std::path::PathBuf>,
+    /// How many parts a large export and the written book are worked on in (each part's
+    /// rows held in memory at once); `None`: from their size. For tests: the book and the
+    /// report are the same whatever the number.
+    #[doc(hidden)]
+    pub parts: Option<usize>,
 }
 
 impl Default for Options {
@@ -139,6 +145,7 @@ impl Default for Options {
             encoding: TextEncoding::UTF_8,
             skip_refused: false,
             fx_rates: None,
+            parts: None,
         }
     }
 }

@@ -1971,6 +1971,25 @@ impl Engine {
     /// Ends the conversion: lines of items known only from invoice lines, then the report of
     /// the rows kept for the end (prices, coupons, subscriptions, discounts) and the notes.
     pub fn finish(&mut self, ctx: &mut Context) -> Result<(), expansa_import::Problem> {
+        self.finish_part(ctx, true)
+    }
+
+    /// Starts a part of the conversion (its subscriptions, with their discounts, invoice lines
+    /// and items): the previous part's, finished, are dropped; prices, coupons and products
+    /// are kept, and whether they were used is told at the end of the last part.
+    pub fn next_part(&mut self) {
+        self.subs = Keyed::new();
+        self.discs = Vec::new();
+        self.histories = HashMap::new();
+    }
+
+    /// Ends a part (see [`Engine::next_part`]): as [`Engine::finish`] for its subscriptions
+    /// and discounts; prices, coupons and the notes are reported when it is the `last`.
+    pub fn finish_part(
+        &mut self,
+        ctx: &mut Context,
+        last: bool,
+    ) -> Result<(), expansa_import::Problem> {
         let mut leftovers: Vec<(Box<str>, History)> = self.histories.drain().collect();
         leftovers.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, h) in leftovers {
@@ -2006,6 +2025,18 @@ impl Engine {
                 self.removed_items += 1;
             }
         }
+        if last {
+            self.report_prices_and_coupons(ctx);
+        }
+        self.report_subs_and_discounts(ctx);
+        if last {
+            self.notes(ctx);
+        }
+        Ok(())
+    }
+
+    /// Reports every price and coupon row not reported yet: used by a line, or not.
+    fn report_prices_and_coupons(&self, ctx: &mut Context) {
         for (id, p) in &self.prices.items {
             let Some(file) = p.origin.file else {
                 continue;
@@ -2078,6 +2109,10 @@ impl Engine {
                 );
             }
         }
+    }
+
+    /// Reports the part's subscriptions and discounts not reported yet.
+    fn report_subs_and_discounts(&self, ctx: &mut Context) {
         let sub_file = self.sub_file.clone();
         for (id, s) in &self.subs.items {
             if !matches!(s.fate, Fate::Live) || s.nested {
@@ -2118,6 +2153,10 @@ impl Engine {
                 );
             }
         }
+    }
+
+    /// The notes and the `not_rebuilt` entries that sum up the whole conversion.
+    fn notes(&self, ctx: &mut Context) {
         if !self.has_invoices && self.lines_written > 0 {
             ctx.report.not_rebuilt.push(
                 "every item: the source has no invoice lines, so each line carries its item's \
@@ -2144,7 +2183,6 @@ impl Engine {
                 self.removed_items
             ));
         }
-        Ok(())
     }
 }
 
