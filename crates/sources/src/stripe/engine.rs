@@ -372,6 +372,8 @@ pub(super) struct Engine {
     products: HashSet<Box<str>>,
     line: LineOut,
     not_rebuilt: u64,
+    /// The first [`NOT_REBUILT_LISTED`] entries of `not_rebuilt`, in order.
+    not_rebuilt_listed: std::collections::BTreeSet<String>,
     items_without_invoice: u64,
     removed_items: u64,
     lines_written: u64,
@@ -531,6 +533,7 @@ impl Engine {
                 revises: None,
             },
             not_rebuilt: 0,
+            not_rebuilt_listed: Default::default(),
             items_without_invoice: 0,
             removed_items: 0,
             lines_written: 0,
@@ -1591,7 +1594,6 @@ impl Engine {
                 if first_invoiced > start {
                     let until = time::day_before(first_invoiced);
                     self.note_not_rebuilt(
-                        ctx,
                         &label(),
                         start,
                         until,
@@ -1622,7 +1624,6 @@ impl Engine {
                     if let Some(cps) = cps.filter(|c| *c > start) {
                         let until = time::day_before(cps);
                         self.note_not_rebuilt(
-                            ctx,
                             &label(),
                             start,
                             sub_end.map_or(until, |e| e.min(until)),
@@ -1637,24 +1638,19 @@ impl Engine {
             .map_err(Err)
     }
 
-    fn note_not_rebuilt(
-        &mut self,
-        ctx: &mut Context,
-        label: &str,
-        from: Date,
-        to: Date,
-        why: &str,
-    ) {
+    /// Counts an item's months that cannot be rebuilt, listing it when it is among the
+    /// [`NOT_REBUILT_LISTED`] first by its label (the same ones in whatever order items come).
+    fn note_not_rebuilt(&mut self, label: &str, from: Date, to: Date, why: &str) {
         if to < from {
             return;
         }
         self.not_rebuilt += 1;
-        if ctx.report.not_rebuilt.len() < NOT_REBUILT_LISTED {
-            let (a, b) = (Month::of(from).to_string(), Month::of(to).to_string());
-            let range = if a == b { a } else { format!("{a}..{b}") };
-            ctx.report
-                .not_rebuilt
-                .push(format!("{label}: {range}: {why}"));
+        let (a, b) = (Month::of(from).to_string(), Month::of(to).to_string());
+        let range = if a == b { a } else { format!("{a}..{b}") };
+        self.not_rebuilt_listed
+            .insert(format!("{label}: {range}: {why}"));
+        if self.not_rebuilt_listed.len() > NOT_REBUILT_LISTED {
+            self.not_rebuilt_listed.pop_last();
         }
     }
 
@@ -2157,6 +2153,9 @@ impl Engine {
 
     /// The notes and the `not_rebuilt` entries that sum up the whole conversion.
     fn notes(&self, ctx: &mut Context) {
+        ctx.report
+            .not_rebuilt
+            .extend(self.not_rebuilt_listed.iter().cloned());
         if !self.has_invoices && self.lines_written > 0 {
             ctx.report.not_rebuilt.push(
                 "every item: the source has no invoice lines, so each line carries its item's \
