@@ -5,8 +5,8 @@
 //! same way and loads the book into the store.
 //!
 //! The book is written into a new folder beside `--out` and moved there only when the
-//! conversion refused nothing (or `--skip-refused`) and the book passes the importer's checks:
-//! on any problem `--out` is left as it was.
+//! conversion refused nothing (or `--skip-refused`) and the book passes the importer's checks
+//! (a large book part by part: `convert/check.rs`): on any problem `--out` is left as it was.
 
 mod check;
 

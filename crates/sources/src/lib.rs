@@ -11,7 +11,9 @@
 //!
 //! A conversion writes into a folder ([`convert_into`]) and is published whole
 //! ([`publish`]) only when nothing was refused and the book it wrote is valid: the output
-//! folder is left as it was otherwise.
+//! folder is left as it was otherwise. A conversion's temporary files (a large export spread
+//! over parts, [`partition`]) live in that folder, under names starting with `.`, and are
+//! removed when it ends.
 
 pub mod book;
 mod conexa;
