@@ -9,6 +9,7 @@
 //! (a large book part by part: `convert/check.rs`): on any problem `--out` is left as it was.
 
 mod check;
+mod heap;
 
 use crate::Format;
 use expansa_import::{BookErrors, ImportOptions, Problem, TextEncoding};
@@ -248,6 +249,7 @@ pub fn previous_month_end(today: Date) -> Date {
 /// Converts into `dir` (an empty folder) and checks the book written there, as the importer
 /// reads it. Errors: the conversion's problems, or the written book's (a converter's defect).
 pub fn convert_into(plan: &ConvertPlan, dir: &Path, mrr_at: Date) -> anyhow::Result<Converted> {
+    heap::give_back_large_blocks();
     let input = Input::new(&plan.input, plan.options.encoding);
     let conversion = expansa_sources::convert_into(&plan.spec, &input, &plan.options, dir)
         .map_err(|e| ConvertErrors(e, !plan.options.skip_refused))?;

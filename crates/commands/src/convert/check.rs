@@ -8,6 +8,7 @@
 //! own, bucketed by the hash of each id: customer, line and contract ids are unique, and a
 //! line's contract is its customer's. A problem is told at the book's own file and line.
 
+use super::heap;
 use expansa_import::{
     read_book, shown, BookErrors, ImportOptions, NoProgress, Problem, Problems, Records,
     TextEncoding,
@@ -23,12 +24,17 @@ use std::path::{Path, PathBuf};
 /// that in memory).
 const BYTES_PER_PART: u64 = 16 << 20;
 
-/// The book's files whose rows are a customer's, with the column naming the customer.
+/// The book's files whose rows are a customer's, with the column naming the customer (the
+/// contracts first: the id buckets then hold each contract's customer before the lines that
+/// name it).
 const BY_CUSTOMER: [(&str, &str); 3] = [
+    ("contracts.csv", "customer_id"),
     ("customers.csv", "id"),
     ("subscriptions.csv", "customer_id"),
-    ("contracts.csv", "customer_id"),
 ];
+
+/// Id buckets per part: each holds a share of the book's ids small beside a part.
+const ID_BUCKETS_PER_PART: usize = 4;
 
 /// Problems of a part that the whole-book pass reports instead (with the whole book's lines).
 const WHOLE_BOOK_REASONS: [&str; 4] = [
@@ -58,6 +64,7 @@ pub(super) fn check(
         return read_book(dir, options, &NoProgress).map(|book| mrr_on(&book, day));
     }
     let io = |e: io::Error| cannot(dir, e);
+    heap::release_freed();
     let work = WorkDir::create(dir, ".check-parts").map_err(io)?;
     let split = split(dir, work.path(), k)?;
     let mut problems = Problems::default();
@@ -80,6 +87,7 @@ pub(super) fn check(
             }
         }
         std::fs::remove_dir_all(part).map_err(io)?;
+        heap::release_freed();
     }
     for ids in &split.ids {
         problems.extend(across_customers(ids).map_err(io)?);
@@ -152,7 +160,9 @@ fn split_into(dir: &Path, work: &Path, k: usize) -> io::Result<Result<Split, Pro
     for p in &parts {
         std::fs::create_dir(p)?;
     }
-    let ids: Vec<PathBuf> = (0..k).map(|i| work.join(format!("ids-{i}.csv"))).collect();
+    let ids: Vec<PathBuf> = (0..k * ID_BUCKETS_PER_PART)
+        .map(|i| work.join(format!("ids-{i}.csv")))
+        .collect();
     let mut id_writers = ids
         .iter()
         .map(|p| Ok(csv::Writer::from_writer(BufWriter::new(File::create(p)?))))
@@ -196,7 +206,7 @@ fn split_file(
     parts: &[PathBuf],
     ids: &mut [csv::Writer<BufWriter<File>>],
 ) -> io::Result<Result<(), Problem>> {
-    let k = parts.len();
+    let (k, id_buckets) = (parts.len(), ids.len());
     let reader = BufReader::new(File::open(path)?);
     let mut records = match Records::new(file, reader, TextEncoding::UTF_8) {
         Ok(r) => r,
@@ -240,7 +250,7 @@ fn split_file(
             .map(|f| f.bytes().filter(|&b| b == b'\n').count() as u64)
             .sum::<u64>();
         if !row_id.is_empty() {
-            if let Some(w) = ids.get_mut(partition::bucket_of(row_id, k)) {
+            if let Some(w) = ids.get_mut(partition::bucket_of(row_id, id_buckets)) {
                 w.write_record([kind, row_id, row_customer, &line.to_string()])?;
             }
         }
@@ -249,7 +259,7 @@ fn split_file(
             let named = Some(get(contract))
                 .filter(|c| !c.is_empty())
                 .unwrap_or(row_id);
-            if let Some(w) = ids.get_mut(partition::bucket_of(named, k)) {
+            if let Some(w) = ids.get_mut(partition::bucket_of(named, id_buckets)) {
                 w.write_record(["names", named, row_customer, &line.to_string()])?;
             }
         }
@@ -296,16 +306,18 @@ fn at_book_lines(part: &Path, problems: Vec<Problem>) -> io::Result<Vec<Problem>
 }
 
 /// The whole book's checks across customers, over one id bucket (every row of an id is in
-/// the same bucket): duplicate customer, line and contract ids, and lines naming a contract
-/// of another customer; said as the importer says them, at the book's lines.
+/// the same bucket, the contracts' rows first, then the customers', then the lines' and the
+/// contracts they name): duplicate customer, line and contract ids, and lines naming a
+/// contract of another customer; said as the importer says them, at the book's lines.
 fn across_customers(path: &Path) -> io::Result<Vec<Problem>> {
     let mut problems = Vec::new();
-    let mut first: HashMap<(String, String), u64> = HashMap::new();
-    // The customer of each contract (its first row).
-    let mut owner: HashMap<String, String> = HashMap::new();
-    let mut names: Vec<(String, String, u64)> = Vec::new();
+    // The first line of each id of the kind being read (customers, then lines).
+    let (mut seen, mut seen_kind): (HashMap<Box<str>, u64>, String) = Default::default();
+    // Each contract's first line and customer.
+    let mut owner: HashMap<Box<str>, (u64, Box<str>)> = HashMap::new();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
+        .flexible(true)
         .from_path(path)?;
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record)? {
@@ -315,40 +327,49 @@ fn across_customers(path: &Path) -> io::Result<Vec<Problem>> {
             continue;
         };
         let line: u64 = line.parse().unwrap_or(0);
-        let (file, what) = match kind {
-            "customer" => ("customers.csv", "customer"),
-            "line" => ("subscriptions.csv", "line"),
-            "contract" => ("contracts.csv", "contract"),
-            _ => {
-                names.push((id.to_string(), customer.to_string(), line));
-                continue;
-            }
-        };
-        match first.get(&(kind.to_string(), id.to_string())) {
-            Some(at) => problems.push(Problem::new(
+        let duplicate = |file: &str, what: &str, first: u64| {
+            Problem::new(
                 file,
                 line,
                 "id",
                 id,
-                &format!("duplicate {what} id (first on line {at})"),
-            )),
-            None => {
-                first.insert((kind.to_string(), id.to_string()), line);
-                if kind == "contract" {
-                    owner.insert(id.to_string(), customer.to_string());
+                &format!("duplicate {what} id (first on line {first})"),
+            )
+        };
+        match kind {
+            "contract" => match owner.get(id) {
+                Some(&(first, _)) => problems.push(duplicate("contracts.csv", "contract", first)),
+                None => {
+                    owner.insert(id.into(), (line, customer.into()));
+                }
+            },
+            "names" => {
+                if let Some((_, c)) = owner.get(id).filter(|(_, c)| **c != *customer) {
+                    problems.push(Problem::new(
+                        "subscriptions.csv",
+                        line,
+                        "contract_id",
+                        id,
+                        &format!("contract belongs to another customer ({})", shown(c)),
+                    ));
                 }
             }
-        }
-    }
-    for (contract, customer, line) in names {
-        if let Some(c) = owner.get(&contract).filter(|c| **c != customer) {
-            problems.push(Problem::new(
-                "subscriptions.csv",
-                line,
-                "contract_id",
-                &contract,
-                &format!("contract belongs to another customer ({})", shown(c)),
-            ));
+            _ => {
+                if seen_kind != kind {
+                    seen = HashMap::new();
+                    seen_kind = kind.to_string();
+                }
+                let (file, what) = match kind {
+                    "customer" => ("customers.csv", "customer"),
+                    _ => ("subscriptions.csv", "line"),
+                };
+                match seen.get(id) {
+                    Some(&first) => problems.push(duplicate(file, what, first)),
+                    None => {
+                        seen.insert(id.into(), line);
+                    }
+                }
+            }
         }
     }
     Ok(problems)
