@@ -49,7 +49,7 @@ pub fn size_of<'a>(paths: impl IntoIterator<Item = &'a Path>) -> u64 {
 
 /// One table's bucket files (`NAME-0.csv` ... in a work folder), each starting with the
 /// header; rows are appended by a [`BucketWriter`].
-pub struct Buckets {
+pub(crate) struct Buckets {
     /// The source file the rows come from, as problems name it.
     pub file: String,
     /// The source file's header (without the line column).
@@ -86,14 +86,9 @@ impl Buckets {
         })
     }
 
-    /// How many buckets there are.
+    /// How many buckets there are (at least one).
     pub fn len(&self) -> usize {
         self.paths.len()
-    }
-
-    /// Whether there is no bucket (never: there is at least one).
-    pub fn is_empty(&self) -> bool {
-        self.paths.is_empty()
     }
 
     /// The file of bucket `i`.
@@ -121,7 +116,7 @@ impl Buckets {
 }
 
 /// Rows being appended to a table's buckets.
-pub struct BucketWriter {
+pub(crate) struct BucketWriter {
     files: Vec<CsvFile>,
 }
 
@@ -181,7 +176,7 @@ impl Drop for WorkDir {
 }
 
 /// The problem of a work file that cannot be written or read.
-pub fn work_problem(dir: &Path, e: io::Error) -> Problem {
+pub(crate) fn work_problem(dir: &Path, e: io::Error) -> Problem {
     Problem::new(
         &display_name(dir),
         0,

@@ -36,6 +36,10 @@ const BY_CUSTOMER: [(&str, &str); 3] = [
 /// Id buckets per part: each holds a share of the book's ids small beside a part.
 const ID_BUCKETS_PER_PART: usize = 4;
 
+/// The most parts (the split writes to two files per part and to every id bucket at once:
+/// 384 files open, well under the usual limit of 1024).
+const MAX_PARTS: usize = 64;
+
 /// Problems of a part that the whole-book pass reports instead (with the whole book's lines).
 const WHOLE_BOOK_REASONS: [&str; 4] = [
     "duplicate customer id (first on line ",
@@ -46,7 +50,7 @@ const WHOLE_BOOK_REASONS: [&str; 4] = [
 
 /// The MRR at the end of `day`'s month of the book in `dir` and the customers paying then;
 /// the importer's problems otherwise. `parts`: how many parts (from the book's size when
-/// `None`; one reads the book whole).
+/// `None`, at most [`MAX_PARTS`]; one reads the book whole).
 pub(super) fn check(
     dir: &Path,
     options: &ImportOptions,
@@ -54,12 +58,14 @@ pub(super) fn check(
     day: Date,
 ) -> Result<(Money, usize), BookErrors> {
     let files: Vec<PathBuf> = BY_CUSTOMER.iter().map(|(f, _)| dir.join(f)).collect();
-    let k = parts.unwrap_or_else(|| {
-        partition::buckets_for(
-            partition::size_of(files.iter().map(PathBuf::as_path)),
-            BYTES_PER_PART,
-        )
-    });
+    let k = parts
+        .unwrap_or_else(|| {
+            partition::buckets_for(
+                partition::size_of(files.iter().map(PathBuf::as_path)),
+                BYTES_PER_PART,
+            )
+        })
+        .min(MAX_PARTS);
     if k <= 1 {
         return read_book(dir, options, &NoProgress).map(|book| mrr_on(&book, day));
     }
