@@ -211,6 +211,33 @@ fn every_source_converts_checks_and_reports() {
         let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(report["mrr"], *mrr, "{from}: {report}");
         assert_eq!(report["source"], *from);
+        // In parts (the export and the written book's check), the same report.
+        for parts in ["2", "5"] {
+            let again = dir.path().join(format!("book-{parts}"));
+            let mut cmd = expansa();
+            cmd.args(["convert", "--from", from, "--currency", currency])
+                .args(["--mrr-at", month, "--parts", parts])
+                .args(*flags);
+            if flags.contains(&"--fx-rates") {
+                cmd.arg(fixtures("stripe/fx_rates.csv"));
+            }
+            let o = cmd
+                .arg("--input")
+                .arg(fixtures(fixture))
+                .arg("--out")
+                .arg(&again)
+                .args(["--format", "json"])
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{from} in {parts} parts: {}",
+                stderr(&o)
+            );
+            let mut in_parts: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            in_parts["book"] = report["book"].clone();
+            assert_eq!(in_parts, report, "{from} in {parts} parts");
+        }
         assert!(out.join("conversion.csv").is_file(), "{from}");
         let o = expansa()
             .args(["check", "--currency", currency, "--data"])
@@ -482,23 +509,27 @@ fn a_value_the_book_cannot_keep_is_told_at_its_source_row() {
     let map = dir.path().join("m.toml");
     std::fs::write(&map, "extends = \"planilha\"\n").unwrap();
     let out = dir.path().join("book");
-    let o = expansa()
-        .args(["convert", "--map"])
-        .arg(&map)
-        .arg("--input")
-        .arg(&export)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert_eq!(
-        stderr(&o),
-        "vendas.csv:3: unit_price: 12345678901234567890.5: has more than 17 significant digits \
-         (the book's subscriptions.csv:3, line c2/erp/2024-01-01)\n\
-         error: the conversion found 1 problem(s); nothing was written\n"
-    );
-    assert!(!out.exists());
+    // Whole, and with the written book checked in parts (the problem told at the same line).
+    for parts in ["1", "2", "3", "5"] {
+        let o = expansa()
+            .args(["convert", "--parts", parts, "--map"])
+            .arg(&map)
+            .arg("--input")
+            .arg(&export)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(
+            stderr(&o),
+            "vendas.csv:3: unit_price: 12345678901234567890.5: has more than 17 significant digits \
+             (the book's subscriptions.csv:3, line c2/erp/2024-01-01)\n\
+             error: the conversion found 1 problem(s); nothing was written\n",
+            "{parts} parts"
+        );
+        assert!(!out.exists());
+    }
 }
 
 /// With --skip-refused the refused rows are still told: listed in the report (and its JSON),

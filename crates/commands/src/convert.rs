@@ -5,12 +5,15 @@
 //! same way and loads the book into the store.
 //!
 //! The book is written into a new folder beside `--out` and moved there only when the
-//! conversion refused nothing (or `--skip-refused`) and the book passes the importer's checks:
-//! on any problem `--out` is left as it was.
+//! conversion refused nothing (or `--skip-refused`) and the book passes the importer's checks
+//! (a large book part by part: `convert/check.rs`): on any problem `--out` is left as it was.
+
+mod check;
+mod heap;
 
 use crate::Format;
-use expansa_import::{read_book, BookErrors, ImportOptions, NoProgress, Problem, TextEncoding};
-use expansa_ledger::{Book, Currency, Date, Locale, Money, Month};
+use expansa_import::{BookErrors, ImportOptions, Problem, TextEncoding};
+use expansa_ledger::{Currency, Date, Locale, Money, Month};
 use expansa_sources::{mapping::Mapping, Conversion, Input, Options, SourceKind, Spec};
 use std::path::{Path, PathBuf};
 
@@ -38,6 +41,10 @@ pub(crate) struct SourceArgs {
     /// several currencies: copied into the book.
     #[arg(long, value_name = "FILE")]
     pub(crate) fx_rates: Option<PathBuf>,
+    /// How many parts a large export and the written book are worked on in (from their size
+    /// by default): for tests, the book and report are the same whatever the number.
+    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) parts: Option<u16>,
 }
 
 /// `expansa convert` flags.
@@ -128,6 +135,7 @@ impl SourceArgs {
             .flatten()
             .collect();
         plan.options.fx_rates = self.fx_rates;
+        plan.options.parts = self.parts.map(usize::from);
         Ok(plan)
     }
 }
@@ -189,6 +197,7 @@ impl ConvertPlan {
                 encoding,
                 skip_refused,
                 fx_rates: None,
+                parts: None,
             },
             reads: Vec::new(),
         })
@@ -240,6 +249,7 @@ pub fn previous_month_end(today: Date) -> Date {
 /// Converts into `dir` (an empty folder) and checks the book written there, as the importer
 /// reads it. Errors: the conversion's problems, or the written book's (a converter's defect).
 pub fn convert_into(plan: &ConvertPlan, dir: &Path, mrr_at: Date) -> anyhow::Result<Converted> {
+    heap::give_back_large_blocks();
     let input = Input::new(&plan.input, plan.options.encoding);
     let conversion = expansa_sources::convert_into(&plan.spec, &input, &plan.options, dir)
         .map_err(|e| ConvertErrors(e, !plan.options.skip_refused))?;
@@ -247,9 +257,8 @@ pub fn convert_into(plan: &ConvertPlan, dir: &Path, mrr_at: Date) -> anyhow::Res
         currency: plan.options.currency,
         encoding: TextEncoding::UTF_8,
     };
-    let book = read_book(dir, &options, &NoProgress)
+    let (mrr, customers) = check::check(dir, &options, plan.options.parts, mrr_at)
         .map_err(|e| ConvertErrors(BookErrors(at_sources(dir, e.0), e.1), false))?;
-    let (mrr, customers) = mrr_on(&book, mrr_at);
     Ok(Converted {
         conversion,
         currency: plan.options.currency,
@@ -330,24 +339,6 @@ fn at_sources(dir: &Path, problems: Vec<Problem>) -> Vec<Problem> {
             }
         })
         .collect()
-}
-
-/// The MRR at the end of `day`'s month and the customers paying then, as the movement
-/// report gives them (one computation of the figure: `movements` prints the same).
-fn mrr_on(book: &Book, day: Date) -> (Money, usize) {
-    let month = Month::of(day);
-    let query = expansa_movements::Query {
-        from: month,
-        to: month,
-        rules: expansa_movements::Rules::Conexa,
-    };
-    let report = expansa_movements::report(book, &query);
-    report.months.first().map_or((Money::ZERO, 0), |m| {
-        (
-            m.mrr_end,
-            usize::try_from(m.customers_end).unwrap_or(usize::MAX),
-        )
-    })
 }
 
 /// Whether `out` may receive the book: a new name or an empty folder; with `force`, a folder

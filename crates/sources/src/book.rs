@@ -189,6 +189,17 @@ impl CsvFile {
         Ok(w)
     }
 
+    /// Opens the file at `path` (it exists, its header written) to append rows to it,
+    /// buffering `capacity` bytes.
+    pub(crate) fn append(path: &Path, capacity: usize) -> io::Result<CsvFile> {
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        Ok(CsvFile {
+            out: BufWriter::with_capacity(capacity, file),
+            row: Vec::with_capacity(256),
+            fields: 0,
+        })
+    }
+
     #[inline]
     fn sep(&mut self) {
         if self.fields > 0 {
@@ -445,6 +456,12 @@ impl BookWriter {
     /// Makes room for `more` customers (a converter that knows how many it will write).
     pub fn reserve_customers(&mut self, more: usize) {
         self.customer_ids.reserve(more);
+    }
+
+    /// Forgets which customers were written, for a converter that writes each customer's rows
+    /// in one part of its work, part by part: no later part names them again.
+    pub fn forget_customers(&mut self) {
+        self.customer_ids = HashSet::new();
     }
 
     /// Whether a customer of this id was written.

@@ -127,6 +127,8 @@ pub struct Table {
     names: Vec<String>,
     /// For a spreadsheet's sheet: the sheet's row of a line of its CSV text.
     rows: Option<Box<dyn Fn(u64) -> u64 + Send>>,
+    /// A bucket file ([`crate::partition`]): each record's first field is its source line.
+    numbered: bool,
 }
 
 impl Table {
@@ -157,7 +159,17 @@ impl Table {
             reader: read_ahead(records),
             names,
             rows: None,
+            numbered: false,
         })
+    }
+
+    /// A bucket file of [`crate::partition`] holding rows of the source file `file`: its
+    /// records and problems give that file's name and lines (its first, unnamed column).
+    pub fn open_bucket(path: &Path, file: &str) -> Result<Table, Problem> {
+        let reader = Box::new(BufReader::new(open_file(path)?));
+        let mut table = Table::from_reader(file, reader, TextEncoding::UTF_8)?;
+        table.numbered = true;
+        Ok(table)
     }
 
     /// A spreadsheet's sheet rendered as CSV text (`expansa_import::workbook`); `row` gives the
@@ -228,6 +240,9 @@ impl Table {
         Ok(row.map(|mut r| {
             if let Some(rows) = &self.rows {
                 r.line = rows(r.line);
+            }
+            if self.numbered {
+                r.line = r.get(0).and_then(|l| l.parse().ok()).unwrap_or(r.line);
             }
             r
         }))

@@ -11,13 +11,16 @@
 //!
 //! A conversion writes into a folder ([`convert_into`]) and is published whole
 //! ([`publish`]) only when nothing was refused and the book it wrote is valid: the output
-//! folder is left as it was otherwise.
+//! folder is left as it was otherwise. A conversion's temporary files (a large export spread
+//! over parts, [`partition`]) live in that folder, under names starting with `.`, and are
+//! removed when it ends.
 
 pub mod book;
 mod conexa;
 pub mod input;
 pub mod mapping;
 pub mod money;
+pub mod partition;
 mod recurly;
 pub mod report;
 mod stripe;
@@ -130,6 +133,11 @@ pub struct Options {
     /// An `fx_rates.csv` (month, currency, rate) copied into the book, for a source whose
     /// lines are in several currencies; without it every line must be in `currency`.
     pub fx_rates: Option<std::path::PathBuf>,
+    /// How many parts a large export and the written book are worked on in (each part's
+    /// rows held in memory at once); `None`: from their size. For tests: the book and the
+    /// report are the same whatever the number.
+    #[doc(hidden)]
+    pub parts: Option<usize>,
 }
 
 impl Default for Options {
@@ -140,6 +148,7 @@ impl Default for Options {
             encoding: TextEncoding::UTF_8,
             skip_refused: false,
             fx_rates: None,
+            parts: None,
         }
     }
 }

@@ -10,9 +10,11 @@
 //! - **Warehouse tables** ([`warehouse`]), as Fivetran or Airbyte sync them:
 //!   `subscription` (or `subscription_history`), `subscription_item`, `price` and/or `plan`,
 //!   `coupon`, `discount` (or `subscription_discount`), `invoice_line_item`, `customer`,
-//!   `product`; each `NAME.csv` or `NAME_data.csv`. Big tables are streamed: only prices,
-//!   plans, coupons (small) and the subscriptions (by id, with the few fields the lines need)
-//!   are kept, with a compact price history per item from the invoice lines.
+//!   `product`; each `NAME.csv` or `NAME_data.csv`. Prices, plans, coupons and products
+//!   (small) are kept whole; the subscription-keyed tables and the customers are spread over
+//!   parts by customer (temporary files, [`crate::partition`]) and converted a part at a time:
+//!   memory holds one part's subscriptions (by id, with the few fields the lines need) and
+//!   their items' compact price histories from the invoice lines, whatever the export's size.
 //!
 //! Anything else (no subscriptions file, a subscription table without Stripe's columns, a
 //! `subscriptions.json` that is not JSON or not a list) is one problem naming the file and

@@ -372,6 +372,8 @@ pub(super) struct Engine {
     products: HashSet<Box<str>>,
     line: LineOut,
     not_rebuilt: u64,
+    /// The first [`NOT_REBUILT_LISTED`] entries of `not_rebuilt`, in order.
+    not_rebuilt_listed: std::collections::BTreeSet<String>,
     items_without_invoice: u64,
     removed_items: u64,
     lines_written: u64,
@@ -531,6 +533,7 @@ impl Engine {
                 revises: None,
             },
             not_rebuilt: 0,
+            not_rebuilt_listed: Default::default(),
             items_without_invoice: 0,
             removed_items: 0,
             lines_written: 0,
@@ -1591,7 +1594,6 @@ impl Engine {
                 if first_invoiced > start {
                     let until = time::day_before(first_invoiced);
                     self.note_not_rebuilt(
-                        ctx,
                         &label(),
                         start,
                         until,
@@ -1622,7 +1624,6 @@ impl Engine {
                     if let Some(cps) = cps.filter(|c| *c > start) {
                         let until = time::day_before(cps);
                         self.note_not_rebuilt(
-                            ctx,
                             &label(),
                             start,
                             sub_end.map_or(until, |e| e.min(until)),
@@ -1637,24 +1638,19 @@ impl Engine {
             .map_err(Err)
     }
 
-    fn note_not_rebuilt(
-        &mut self,
-        ctx: &mut Context,
-        label: &str,
-        from: Date,
-        to: Date,
-        why: &str,
-    ) {
+    /// Counts an item's months that cannot be rebuilt, listing it when it is among the
+    /// [`NOT_REBUILT_LISTED`] first by its label (the same ones in whatever order items come).
+    fn note_not_rebuilt(&mut self, label: &str, from: Date, to: Date, why: &str) {
         if to < from {
             return;
         }
         self.not_rebuilt += 1;
-        if ctx.report.not_rebuilt.len() < NOT_REBUILT_LISTED {
-            let (a, b) = (Month::of(from).to_string(), Month::of(to).to_string());
-            let range = if a == b { a } else { format!("{a}..{b}") };
-            ctx.report
-                .not_rebuilt
-                .push(format!("{label}: {range}: {why}"));
+        let (a, b) = (Month::of(from).to_string(), Month::of(to).to_string());
+        let range = if a == b { a } else { format!("{a}..{b}") };
+        self.not_rebuilt_listed
+            .insert(format!("{label}: {range}: {why}"));
+        if self.not_rebuilt_listed.len() > NOT_REBUILT_LISTED {
+            self.not_rebuilt_listed.pop_last();
         }
     }
 
@@ -1971,6 +1967,25 @@ impl Engine {
     /// Ends the conversion: lines of items known only from invoice lines, then the report of
     /// the rows kept for the end (prices, coupons, subscriptions, discounts) and the notes.
     pub fn finish(&mut self, ctx: &mut Context) -> Result<(), expansa_import::Problem> {
+        self.finish_part(ctx, true)
+    }
+
+    /// Starts a part of the conversion (its subscriptions, with their discounts, invoice lines
+    /// and items): the previous part's, finished, are dropped; prices, coupons and products
+    /// are kept, and whether they were used is told at the end of the last part.
+    pub fn next_part(&mut self) {
+        self.subs = Keyed::new();
+        self.discs = Vec::new();
+        self.histories = HashMap::new();
+    }
+
+    /// Ends a part (see [`Engine::next_part`]): as [`Engine::finish`] for its subscriptions
+    /// and discounts; prices, coupons and the notes are reported when it is the `last`.
+    pub fn finish_part(
+        &mut self,
+        ctx: &mut Context,
+        last: bool,
+    ) -> Result<(), expansa_import::Problem> {
         let mut leftovers: Vec<(Box<str>, History)> = self.histories.drain().collect();
         leftovers.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, h) in leftovers {
@@ -2006,6 +2021,18 @@ impl Engine {
                 self.removed_items += 1;
             }
         }
+        if last {
+            self.report_prices_and_coupons(ctx);
+        }
+        self.report_subs_and_discounts(ctx);
+        if last {
+            self.notes(ctx);
+        }
+        Ok(())
+    }
+
+    /// Reports every price and coupon row not reported yet: used by a line, or not.
+    fn report_prices_and_coupons(&self, ctx: &mut Context) {
         for (id, p) in &self.prices.items {
             let Some(file) = p.origin.file else {
                 continue;
@@ -2078,6 +2105,10 @@ impl Engine {
                 );
             }
         }
+    }
+
+    /// Reports the part's subscriptions and discounts not reported yet.
+    fn report_subs_and_discounts(&self, ctx: &mut Context) {
         let sub_file = self.sub_file.clone();
         for (id, s) in &self.subs.items {
             if !matches!(s.fate, Fate::Live) || s.nested {
@@ -2118,6 +2149,13 @@ impl Engine {
                 );
             }
         }
+    }
+
+    /// The notes and the `not_rebuilt` entries that sum up the whole conversion.
+    fn notes(&self, ctx: &mut Context) {
+        ctx.report
+            .not_rebuilt
+            .extend(self.not_rebuilt_listed.iter().cloned());
         if !self.has_invoices && self.lines_written > 0 {
             ctx.report.not_rebuilt.push(
                 "every item: the source has no invoice lines, so each line carries its item's \
@@ -2144,7 +2182,6 @@ impl Engine {
                 self.removed_items
             ));
         }
-        Ok(())
     }
 }
 

@@ -10,8 +10,10 @@
 
 use super::engine::{CouponIn, DiscIn, Engine, InvIn, ItemIn, PriceIn, Src, SubIn, Val};
 use crate::input::{field, Input, Table};
+use crate::partition::{self, Buckets, WorkDir};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
+use hashbrown::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Table names (without `.csv` and `_data`) by what they hold.
@@ -108,17 +110,23 @@ fn each_row(
     Ok(())
 }
 
+/// Input bytes of the subscription-keyed tables and the customers per part of the work: a
+/// part's rows (about 100,000 subscriptions) are what the conversion holds in memory.
+const BYTES_PER_PART: u64 = 48 << 20;
+
 /// Converts a folder of warehouse tables whose subscription table is `subs`.
+///
+/// The subscription-keyed tables (subscriptions, their items, discounts and invoice lines) and
+/// the customers are large: they are spread over parts by customer ([`parts`]), so that every
+/// row of one customer is in one part, and each part is converted in turn, holding only its
+/// rows. Prices, plans, coupons and products are small: kept whole.
 pub(super) fn convert(ctx: &mut Context, subs: &Path) -> Result<(), Problem> {
     let mut engine = Engine::new(&ctx.options.timezone);
     let history_table = find(ctx.input, SUBSCRIPTION_HISTORY);
     let history_only = history_table.as_deref() == Some(subs);
     // The subscription table first: a file that is not Stripe's says so by its columns.
-    let mut st = open(subs, ctx)?;
-    let what = "a Stripe subscription table";
-    let s_id = require(&st, &["id"], what)?;
-    let s_customer = require(&st, &["customer_id", "customer"], what)?;
-    let s_status = require(&st, &["status"], what)?;
+    let st = open(subs, ctx)?;
+    SubCols::of(&st)?;
     let Some(items) = find(ctx.input, ITEM) else {
         return Err(ctx.input.problem(
             "has no subscription_item table (subscription_item.csv or \
@@ -234,56 +242,6 @@ pub(super) fn convert(ctx: &mut Context, subs: &Path) -> Result<(), Problem> {
         })?;
     }
 
-    // Subscriptions: kept by id with the few fields the lines need.
-    engine.sub_file = st.file().to_string();
-    let sc = |names: &[&'static str]| col(&st, names);
-    let (start_date, created, trial_end, cancel_at, at_period_end) = (
-        sc(&["start_date", "start"]),
-        sc(&["created"]),
-        sc(&["trial_end"]),
-        sc(&["cancel_at"]),
-        sc(&["cancel_at_period_end"]),
-    );
-    let (canceled_at, ended_at, cps, cpe, active) = (
-        sc(&["canceled_at"]),
-        sc(&["ended_at"]),
-        sc(&["current_period_start"]),
-        sc(&["current_period_end"]),
-        sc(&["_fivetran_active"]),
-    );
-    each_row(ctx, &mut st, s_id, |ctx, src, r| {
-        if history_only {
-            let v = field(r, active.at).map(str::to_ascii_lowercase);
-            if matches!(v.as_deref(), Some("false") | Some("f") | Some("0")) {
-                ctx.report.skipped(
-                    src.file,
-                    src.line,
-                    src.id,
-                    "not_used",
-                    "an earlier version of the subscription (_fivetran_active = false): its \
-                     prices are rebuilt from invoice lines",
-                );
-                return Ok(());
-            }
-        }
-        let s = SubIn {
-            nested: false,
-            customer: val(r, s_customer),
-            status: val(r, s_status),
-            start_date: val(r, start_date),
-            created: val(r, created),
-            trial_end: val(r, trial_end),
-            cancel_at: val(r, cancel_at),
-            cancel_at_period_end: val(r, at_period_end),
-            canceled_at: val(r, canceled_at),
-            ended_at: val(r, ended_at),
-            current_period_start: val(r, cps),
-            current_period_end: val(r, cpe),
-        };
-        engine.sub_row(ctx, src, &s);
-        Ok(())
-    })?;
-
     // Discounts: Fivetran's `discount` table, else the older `subscription_discount`.
     let discount = find(ctx.input, DISCOUNT);
     let sub_discount = find(ctx.input, SUBSCRIPTION_DISCOUNT);
@@ -293,138 +251,582 @@ pub(super) fn convert(ctx: &mut Context, subs: &Path) -> Result<(), Problem> {
             crate::input::display_name(other)
         ));
     }
-    if let Some(p) = discount.or(sub_discount) {
-        let mut t = open(&p, ctx)?;
-        let what = "a Stripe discount table";
-        let id = require(&t, &["id"], what)?;
-        let coupon = require(&t, &["coupon_id", "coupon"], what)?;
-        let sub = col(&t, &["subscription_id", "subscription"]);
-        let (start, end) = (col(&t, &["start"]), col(&t, &["end"]));
-        each_row(ctx, &mut t, id, |ctx, src, r| {
-            let d = DiscIn {
-                sub: val(r, sub),
-                coupon: val(r, coupon),
-                start: val(r, start),
-                end: val(r, end),
-            };
-            engine.discount_row(ctx, src, &d);
-            Ok(())
-        })?;
+    let sources = Sources {
+        subs: st,
+        discounts: discount.or(sub_discount),
+        invoices: find(ctx.input, INVOICE_LINE),
+        items,
+        customers: find(ctx.input, CUSTOMER),
+    };
+    engine.has_invoices = sources.invoices.is_some();
+    engine.sub_file = sources.subs.file().to_string();
+    let work = WorkDir::create(ctx.book.dir(), ".stripe-parts")
+        .map_err(|e| partition::work_problem(ctx.book.dir(), e))?;
+    let parts = parts(ctx, &work, sources, subs, history_only)?;
+    let k = parts.subs.len();
+    for part in 0..k {
+        engine.next_part();
+        convert_part(ctx, &mut engine, &parts, part, history_only, part + 1 == k)?;
+        ctx.book.forget_customers();
     }
-
-    // Invoice lines: the price history of each item, kept compact (one stretch per price).
-    if let Some(p) = find(ctx.input, INVOICE_LINE) {
-        engine.has_invoices = true;
-        let mut t = open(&p, ctx)?;
-        let what = "a Stripe invoice line item table";
-        let id = require(&t, &["id"], what)?;
-        let ps = require(&t, &["period_start"], what)?;
-        let pe = require(&t, &["period_end"], what)?;
-        let sub = require(&t, &["subscription_id", "subscription"], what)?;
-        let c = |names: &[&'static str]| col(&t, names);
-        let (kind, item, price, qty, amount, proration) = (
-            c(&["type", "source_type"]),
-            c(&["subscription_item_id", "subscription_item"]),
-            c(&["price_id", "plan_id", "price", "plan"]),
-            c(&["quantity"]),
-            c(&["amount"]),
-            c(&["proration"]),
-        );
-        each_row(ctx, &mut t, id, |ctx, src, r| {
-            let l = InvIn {
-                kind: val(r, kind),
-                sub: val(r, sub),
-                item: val(r, item),
-                price: val(r, price),
-                quantity: val(r, qty),
-                amount: val(r, amount),
-                proration: val(r, proration),
-                period_start: val(r, ps),
-                period_end: val(r, pe),
-            };
-            engine.invoice_row(ctx, src, &l, None);
-            Ok(())
-        })?;
-    }
-
-    // Items, streamed: each becomes its lines at once.
-    let mut t = open(&items, ctx)?;
-    let what = "a Stripe subscription item table";
-    let id = require(&t, &["id"], what)?;
-    let sub = require(&t, &["subscription_id", "subscription"], what)?;
-    let price = require(&t, &["price_id", "plan_id", "price", "plan"], what)?;
-    let (qty, created, cps) = (
-        col(&t, &["quantity"]),
-        col(&t, &["created"]),
-        col(&t, &["current_period_start"]),
-    );
-    if engine.needs_item_count() {
-        // An amount off is taken once per invoice: count the priced items first.
-        let mut first = open(&items, ctx)?;
-        while let Some(r) = first.next_row()? {
-            engine.count_item(field(&r, sub.at), field(&r, price.at));
-        }
-    }
-    each_row(ctx, &mut t, id, |ctx, src, r| {
-        let it = ItemIn {
-            sub: val(r, sub),
-            price: val(r, price),
-            quantity: val(r, qty),
-            created: val(r, created),
-            current_period_start: val(r, cps),
-        };
-        engine.item_row(ctx, src, &it, None)
-    })?;
-    engine.finish(ctx)?;
-
-    // Customers of the written lines, with their names.
-    if let Some(p) = find(ctx.input, CUSTOMER) {
-        let mut t = open(&p, ctx)?;
-        let id = require(&t, &["id"], "a Stripe customer table")?;
-        let (name, created) = (col(&t, &["name"]), col(&t, &["created"]));
-        let wanted = engine.customers_with_lines();
-        ctx.book.reserve_customers(wanted.len());
-        each_row(ctx, &mut t, id, |ctx, src, r| {
-            if !wanted.contains(src.id) {
-                ctx.report.skipped(
-                    src.file,
-                    src.line,
-                    src.id,
-                    "not_used",
-                    "no line of the book is theirs",
-                );
-                return Ok(());
-            }
-            let written = ctx
-                .book
-                .customer(&crate::CustomerOut {
-                    id: src.id.to_string(),
-                    name: field(r, name.at).map(str::to_string),
-                    registered_on: engine.day_of(field(r, created.at)),
-                    ..Default::default()
-                })
-                .map_err(|e| ctx.input.problem(&format!("cannot write a customer: {e}")))?;
-            if written {
-                ctx.report
-                    .mapped(src.file, src.line, src.id, "customer", src.id);
-            } else {
-                ctx.report.merged(
-                    src.file,
-                    src.line,
-                    src.id,
-                    "duplicate",
-                    src.id,
-                    "a second row for this customer",
-                );
-            }
-            Ok(())
-        })?;
-    }
-    engine.remaining_customers(ctx)?;
     if !not_read.is_empty() {
         ctx.report
             .notes
             .push(format!("not read: {}", not_read.join("; ")));
     }
     Ok(())
+}
+
+/// The position of the column a table is spread by (its columns checked).
+type KeyOf = fn(&Table) -> Result<Option<usize>, Problem>;
+
+/// The large tables of an export, before they are spread over parts.
+struct Sources {
+    /// The subscription table, opened (its columns checked).
+    subs: Table,
+    discounts: Option<PathBuf>,
+    invoices: Option<PathBuf>,
+    items: PathBuf,
+    customers: Option<PathBuf>,
+}
+
+/// The large tables spread over parts by customer: part `i` of each holds the rows of the
+/// customers of part `i` (and of their subscriptions).
+struct Parts {
+    subs: Buckets,
+    discounts: Option<Buckets>,
+    invoices: Option<Buckets>,
+    items: Buckets,
+    customers: Option<Buckets>,
+}
+
+/// Spreads the large tables over parts by customer, in two passes: by the hash of the
+/// subscription id (the key the items, discounts and invoice lines name), then, one
+/// subscription bucket at a time, by the hash of each subscription's customer (the key of the
+/// customer table). A row naming no subscription, or one the table does not have, goes to the
+/// part of that id: it is refused (or left out) there as it would be in the whole export.
+fn parts(
+    ctx: &mut Context,
+    work: &WorkDir,
+    mut sources: Sources,
+    subs_path: &Path,
+    history_only: bool,
+) -> Result<Parts, Problem> {
+    let mut paths: Vec<&Path> = vec![subs_path, &sources.items];
+    paths.extend(sources.discounts.as_deref());
+    paths.extend(sources.invoices.as_deref());
+    paths.extend(sources.customers.as_deref());
+    let k = ctx
+        .options
+        .parts
+        .unwrap_or_else(|| partition::buckets_for(partition::size_of(paths), BYTES_PER_PART));
+    let dir = work.path();
+    let io = |e| partition::work_problem(dir, e);
+    // Pass 1: by subscription id, each table checked for its columns as it is read.
+    let key = SubCols::id_of(&sources.subs)?;
+    let by_sub = spread(&mut sources.subs, dir, "subscription", key, k)?;
+    let spread_file = |path: &Path, name: &str, key: KeyOf| -> Result<Buckets, Problem> {
+        let mut t = open(path, ctx)?;
+        let at = key(&t)?;
+        spread(&mut t, dir, name, at, k)
+    };
+    let discounts = sources
+        .discounts
+        .map(|p| spread_file(&p, "discount", DiscCols::sub_of))
+        .transpose()?;
+    let invoices = sources
+        .invoices
+        .map(|p| spread_file(&p, "invoice_line", InvCols::sub_of))
+        .transpose()?;
+    let items = spread_file(&sources.items, "item", ItemCols::sub_of)?;
+    // The customers: by their own id, the key their subscriptions are regrouped by.
+    let customers = sources
+        .customers
+        .map(|p| spread_file(&p, "customer", CustCols::id_of))
+        .transpose()?;
+
+    // Pass 2: each subscription bucket's rows to the part of their subscription's customer.
+    let out = Parts {
+        subs: regrouped(dir, &by_sub, "part-subscription", k)?,
+        discounts: discounts
+            .as_ref()
+            .map(|b| regrouped(dir, b, "part-discount", k))
+            .transpose()?,
+        invoices: invoices
+            .as_ref()
+            .map(|b| regrouped(dir, b, "part-invoice_line", k))
+            .transpose()?,
+        items: regrouped(dir, &items, "part-item", k)?,
+        customers,
+    };
+    for b in 0..k {
+        let Some(path) = by_sub.path(b) else {
+            continue;
+        };
+        let route = routes(path, &by_sub.file, history_only, k)?;
+        let part_of = |sub: Option<&str>| match sub {
+            Some(id) => route
+                .get(id)
+                .map_or_else(|| partition::bucket_of(id, k), |&p| p as usize),
+            None => 0,
+        };
+        let pairs: [(Option<&Buckets>, Option<&Buckets>, KeyOf); 4] = [
+            (Some(&by_sub), Some(&out.subs), SubCols::id_of),
+            (discounts.as_ref(), out.discounts.as_ref(), DiscCols::sub_of),
+            (invoices.as_ref(), out.invoices.as_ref(), InvCols::sub_of),
+            (Some(&items), Some(&out.items), ItemCols::sub_of),
+        ];
+        for (from, to, sub) in pairs {
+            let (Some(from), Some(to)) = (from, to) else {
+                continue;
+            };
+            let Some(path) = from.path(b) else {
+                continue;
+            };
+            let mut t = Table::open_bucket(path, &from.file)?;
+            let at = sub(&t)?;
+            let mut w = to.writer().map_err(io)?;
+            while let Some(r) = t.next_row()? {
+                w.write_to(part_of(field(&r, at)), r.line, &r, 1)
+                    .map_err(io)?;
+            }
+            w.finish().map_err(io)?;
+            from.remove(b).map_err(io)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of `t` into `k` new buckets named `name` in `dir`, by the hash of their `key`
+/// column (a row without one: the bucket of the empty key).
+fn spread(
+    t: &mut Table,
+    dir: &Path,
+    name: &str,
+    key: Option<usize>,
+    k: usize,
+) -> Result<Buckets, Problem> {
+    let io = |e| partition::work_problem(dir, e);
+    let buckets = Buckets::create(dir, name, t.file(), t.names(), k).map_err(io)?;
+    let mut w = buckets.writer().map_err(io)?;
+    while let Some(r) = t.next_row()? {
+        w.write(field(&r, key).unwrap_or(""), r.line, &r, 0)
+            .map_err(io)?;
+    }
+    w.finish().map_err(io)?;
+    Ok(buckets)
+}
+
+/// `k` new buckets named `name` for the rows of `from`'s buckets.
+fn regrouped(dir: &Path, from: &Buckets, name: &str, k: usize) -> Result<Buckets, Problem> {
+    Buckets::create(dir, name, &from.file, &from.names, k)
+        .map_err(|e| partition::work_problem(dir, e))
+}
+
+/// The part of each subscription of a subscription bucket: its customer's bucket, for the
+/// customer of the row the conversion keeps (the first; of a history table, the first
+/// current one).
+fn routes(
+    path: &Path,
+    file: &str,
+    history_only: bool,
+    k: usize,
+) -> Result<HashMap<Box<str>, u32>, Problem> {
+    let mut t = Table::open_bucket(path, file)?;
+    let c = SubCols::of(&t)?;
+    let mut routes: HashMap<Box<str>, u32> = HashMap::new();
+    while let Some(r) = t.next_row()? {
+        let Some(id) = field(&r, c.id.at) else {
+            continue;
+        };
+        if (history_only && inactive(&r, c.active)) || routes.contains_key(id) {
+            continue;
+        }
+        let customer = field(&r, c.customer.at).unwrap_or("");
+        let part = u32::try_from(partition::bucket_of(customer, k)).unwrap_or(0);
+        routes.insert(id.into(), part);
+    }
+    Ok(routes)
+}
+
+/// Converts part `i` of the large tables: its subscriptions, their discounts, invoice lines
+/// and items, then its customers (as the whole export is converted, in that order).
+fn convert_part(
+    ctx: &mut Context,
+    engine: &mut Engine,
+    parts: &Parts,
+    i: usize,
+    history_only: bool,
+    last: bool,
+) -> Result<(), Problem> {
+    let open_part = |b: &Buckets| match b.path(i) {
+        Some(p) => Table::open_bucket(p, &b.file).map(Some),
+        None => Ok(None),
+    };
+    if let Some(mut t) = open_part(&parts.subs)? {
+        read_subs(ctx, engine, &mut t, history_only)?;
+    }
+    if let Some(mut t) = parts
+        .discounts
+        .as_ref()
+        .map(open_part)
+        .transpose()?
+        .flatten()
+    {
+        read_discounts(ctx, engine, &mut t)?;
+    }
+    if let Some(mut t) = parts
+        .invoices
+        .as_ref()
+        .map(open_part)
+        .transpose()?
+        .flatten()
+    {
+        read_invoices(ctx, engine, &mut t)?;
+    }
+    if let Some(path) = parts.items.path(i) {
+        read_items(ctx, engine, path, &parts.items.file)?;
+    }
+    engine.finish_part(ctx, last)?;
+    if let Some(mut t) = parts
+        .customers
+        .as_ref()
+        .map(open_part)
+        .transpose()?
+        .flatten()
+    {
+        read_customers(ctx, engine, &mut t)?;
+    }
+    engine.remaining_customers(ctx)?;
+    let dir = ctx.book.dir().to_path_buf();
+    for b in [&parts.subs, &parts.items]
+        .into_iter()
+        .chain(parts.discounts.as_ref())
+        .chain(parts.invoices.as_ref())
+        .chain(parts.customers.as_ref())
+    {
+        b.remove(i).map_err(|e| partition::work_problem(&dir, e))?;
+    }
+    Ok(())
+}
+
+/// The columns of a subscription table.
+#[derive(Clone, Copy)]
+struct SubCols {
+    id: Col,
+    customer: Col,
+    status: Col,
+    start_date: Col,
+    created: Col,
+    trial_end: Col,
+    cancel_at: Col,
+    at_period_end: Col,
+    canceled_at: Col,
+    ended_at: Col,
+    cps: Col,
+    cpe: Col,
+    active: Col,
+}
+
+impl SubCols {
+    fn of(t: &Table) -> Result<SubCols, Problem> {
+        let what = "a Stripe subscription table";
+        let (id, customer, status) = (
+            require(t, &["id"], what)?,
+            require(t, &["customer_id", "customer"], what)?,
+            require(t, &["status"], what)?,
+        );
+        let c = |names: &[&'static str]| col(t, names);
+        Ok(SubCols {
+            id,
+            customer,
+            status,
+            start_date: c(&["start_date", "start"]),
+            created: c(&["created"]),
+            trial_end: c(&["trial_end"]),
+            cancel_at: c(&["cancel_at"]),
+            at_period_end: c(&["cancel_at_period_end"]),
+            canceled_at: c(&["canceled_at"]),
+            ended_at: c(&["ended_at"]),
+            cps: c(&["current_period_start"]),
+            cpe: c(&["current_period_end"]),
+            active: c(&["_fivetran_active"]),
+        })
+    }
+
+    fn id_of(t: &Table) -> Result<Option<usize>, Problem> {
+        SubCols::of(t).map(|c| c.id.at)
+    }
+}
+
+/// An earlier version of a subscription in a history table (`_fivetran_active = false`).
+fn inactive(r: &Record, active: Col) -> bool {
+    let v = field(r, active.at).map(str::to_ascii_lowercase);
+    matches!(v.as_deref(), Some("false") | Some("f") | Some("0"))
+}
+
+/// Subscriptions: kept by id with the few fields the lines need.
+fn read_subs(
+    ctx: &mut Context,
+    engine: &mut Engine,
+    t: &mut Table,
+    history_only: bool,
+) -> Result<(), Problem> {
+    let c = SubCols::of(t)?;
+    each_row(ctx, t, c.id, |ctx, src, r| {
+        if history_only && inactive(r, c.active) {
+            ctx.report.skipped(
+                src.file,
+                src.line,
+                src.id,
+                "not_used",
+                "an earlier version of the subscription (_fivetran_active = false): its \
+                 prices are rebuilt from invoice lines",
+            );
+            return Ok(());
+        }
+        let s = SubIn {
+            nested: false,
+            customer: val(r, c.customer),
+            status: val(r, c.status),
+            start_date: val(r, c.start_date),
+            created: val(r, c.created),
+            trial_end: val(r, c.trial_end),
+            cancel_at: val(r, c.cancel_at),
+            cancel_at_period_end: val(r, c.at_period_end),
+            canceled_at: val(r, c.canceled_at),
+            ended_at: val(r, c.ended_at),
+            current_period_start: val(r, c.cps),
+            current_period_end: val(r, c.cpe),
+        };
+        engine.sub_row(ctx, src, &s);
+        Ok(())
+    })
+}
+
+/// The columns of a discount table.
+struct DiscCols {
+    id: Col,
+    coupon: Col,
+    sub: Col,
+    start: Col,
+    end: Col,
+}
+
+impl DiscCols {
+    fn sub_of(t: &Table) -> Result<Option<usize>, Problem> {
+        DiscCols::of(t).map(|c| c.sub.at)
+    }
+
+    fn of(t: &Table) -> Result<DiscCols, Problem> {
+        let what = "a Stripe discount table";
+        Ok(DiscCols {
+            id: require(t, &["id"], what)?,
+            coupon: require(t, &["coupon_id", "coupon"], what)?,
+            sub: col(t, &["subscription_id", "subscription"]),
+            start: col(t, &["start"]),
+            end: col(t, &["end"]),
+        })
+    }
+}
+
+fn read_discounts(ctx: &mut Context, engine: &mut Engine, t: &mut Table) -> Result<(), Problem> {
+    let c = DiscCols::of(t)?;
+    each_row(ctx, t, c.id, |ctx, src, r| {
+        let d = DiscIn {
+            sub: val(r, c.sub),
+            coupon: val(r, c.coupon),
+            start: val(r, c.start),
+            end: val(r, c.end),
+        };
+        engine.discount_row(ctx, src, &d);
+        Ok(())
+    })
+}
+
+/// The columns of an invoice line item table.
+struct InvCols {
+    id: Col,
+    ps: Col,
+    pe: Col,
+    sub: Col,
+    kind: Col,
+    item: Col,
+    price: Col,
+    qty: Col,
+    amount: Col,
+    proration: Col,
+}
+
+impl InvCols {
+    fn sub_of(t: &Table) -> Result<Option<usize>, Problem> {
+        InvCols::of(t).map(|c| c.sub.at)
+    }
+
+    fn of(t: &Table) -> Result<InvCols, Problem> {
+        let what = "a Stripe invoice line item table";
+        let (id, ps, pe, sub) = (
+            require(t, &["id"], what)?,
+            require(t, &["period_start"], what)?,
+            require(t, &["period_end"], what)?,
+            require(t, &["subscription_id", "subscription"], what)?,
+        );
+        let c = |names: &[&'static str]| col(t, names);
+        Ok(InvCols {
+            id,
+            ps,
+            pe,
+            sub,
+            kind: c(&["type", "source_type"]),
+            item: c(&["subscription_item_id", "subscription_item"]),
+            price: c(&["price_id", "plan_id", "price", "plan"]),
+            qty: c(&["quantity"]),
+            amount: c(&["amount"]),
+            proration: c(&["proration"]),
+        })
+    }
+}
+
+/// Invoice lines: the price history of each item, kept compact (one stretch per price).
+fn read_invoices(ctx: &mut Context, engine: &mut Engine, t: &mut Table) -> Result<(), Problem> {
+    let c = InvCols::of(t)?;
+    each_row(ctx, t, c.id, |ctx, src, r| {
+        let l = InvIn {
+            kind: val(r, c.kind),
+            sub: val(r, c.sub),
+            item: val(r, c.item),
+            price: val(r, c.price),
+            quantity: val(r, c.qty),
+            amount: val(r, c.amount),
+            proration: val(r, c.proration),
+            period_start: val(r, c.ps),
+            period_end: val(r, c.pe),
+        };
+        engine.invoice_row(ctx, src, &l, None);
+        Ok(())
+    })
+}
+
+/// The columns of a subscription item table.
+struct ItemCols {
+    id: Col,
+    sub: Col,
+    price: Col,
+    qty: Col,
+    created: Col,
+    cps: Col,
+}
+
+impl ItemCols {
+    fn sub_of(t: &Table) -> Result<Option<usize>, Problem> {
+        ItemCols::of(t).map(|c| c.sub.at)
+    }
+
+    fn of(t: &Table) -> Result<ItemCols, Problem> {
+        let what = "a Stripe subscription item table";
+        let (id, sub, price) = (
+            require(t, &["id"], what)?,
+            require(t, &["subscription_id", "subscription"], what)?,
+            require(t, &["price_id", "plan_id", "price", "plan"], what)?,
+        );
+        Ok(ItemCols {
+            id,
+            sub,
+            price,
+            qty: col(t, &["quantity"]),
+            created: col(t, &["created"]),
+            cps: col(t, &["current_period_start"]),
+        })
+    }
+}
+
+/// Items (the bucket file at `path`), streamed: each becomes its lines at once.
+fn read_items(
+    ctx: &mut Context,
+    engine: &mut Engine,
+    path: &Path,
+    file: &str,
+) -> Result<(), Problem> {
+    let mut t = Table::open_bucket(path, file)?;
+    let c = ItemCols::of(&t)?;
+    if engine.needs_item_count() {
+        // An amount off is taken once per invoice: count the priced items first.
+        let mut first = Table::open_bucket(path, file)?;
+        while let Some(r) = first.next_row()? {
+            engine.count_item(field(&r, c.sub.at), field(&r, c.price.at));
+        }
+    }
+    each_row(ctx, &mut t, c.id, |ctx, src, r| {
+        let it = ItemIn {
+            sub: val(r, c.sub),
+            price: val(r, c.price),
+            quantity: val(r, c.qty),
+            created: val(r, c.created),
+            current_period_start: val(r, c.cps),
+        };
+        engine.item_row(ctx, src, &it, None)
+    })
+}
+
+/// The columns of a customer table.
+struct CustCols {
+    id: Col,
+    name: Col,
+    created: Col,
+}
+
+impl CustCols {
+    fn id_of(t: &Table) -> Result<Option<usize>, Problem> {
+        CustCols::of(t).map(|c| c.id.at)
+    }
+
+    fn of(t: &Table) -> Result<CustCols, Problem> {
+        Ok(CustCols {
+            id: require(t, &["id"], "a Stripe customer table")?,
+            name: col(t, &["name"]),
+            created: col(t, &["created"]),
+        })
+    }
+}
+
+/// Customers of the written lines, with their names.
+fn read_customers(ctx: &mut Context, engine: &Engine, t: &mut Table) -> Result<(), Problem> {
+    let c = CustCols::of(t)?;
+    let wanted = engine.customers_with_lines();
+    ctx.book.reserve_customers(wanted.len());
+    each_row(ctx, t, c.id, |ctx, src, r| {
+        if !wanted.contains(src.id) {
+            ctx.report.skipped(
+                src.file,
+                src.line,
+                src.id,
+                "not_used",
+                "no line of the book is theirs",
+            );
+            return Ok(());
+        }
+        let written = ctx
+            .book
+            .customer(&crate::CustomerOut {
+                id: src.id.to_string(),
+                name: field(r, c.name.at).map(str::to_string),
+                registered_on: engine.day_of(field(r, c.created.at)),
+                ..Default::default()
+            })
+            .map_err(|e| ctx.input.problem(&format!("cannot write a customer: {e}")))?;
+        if written {
+            ctx.report
+                .mapped(src.file, src.line, src.id, "customer", src.id);
+        } else {
+            ctx.report.merged(
+                src.file,
+                src.line,
+                src.id,
+                "duplicate",
+                src.id,
+                "a second row for this customer",
+            );
+        }
+        Ok(())
+    })
 }
