@@ -94,6 +94,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             let today = jiff::Zoned::now()
                 .with_time_zone(convert.options.timezone.clone())
                 .date();
+            expansa_commands::convert::bound_memory();
             let converted = expansa_commands::convert::convert_into(
                 convert,
                 tmp.path(),
@@ -116,6 +117,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             mrr_at,
             format,
         } => {
+            expansa_commands::convert::bound_memory();
             let converted = expansa_commands::convert::run(convert, out, *force, *mrr_at)?;
             Ok(expansa_commands::convert::render(
                 &converted,

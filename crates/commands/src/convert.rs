@@ -249,7 +249,6 @@ pub fn previous_month_end(today: Date) -> Date {
 /// Converts into `dir` (an empty folder) and checks the book written there, as the importer
 /// reads it. Errors: the conversion's problems, or the written book's (a converter's defect).
 pub fn convert_into(plan: &ConvertPlan, dir: &Path, mrr_at: Date) -> anyhow::Result<Converted> {
-    heap::give_back_large_blocks();
     let input = Input::new(&plan.input, plan.options.encoding);
     let conversion = expansa_sources::convert_into(&plan.spec, &input, &plan.options, dir)
         .map_err(|e| ConvertErrors(e, !plan.options.skip_refused))?;
@@ -394,6 +393,14 @@ fn refuse_out(plan: &ConvertPlan, out: &Path, force: bool) -> anyhow::Result<()>
             "--out {shown}: exists and is not an empty folder: give a new folder, or --force to replace the book in it"
         ),
     }
+}
+
+/// Makes the allocator give large blocks back to the system when they are freed, for the rest
+/// of the process (`convert/heap.rs`), so that a conversion worked part by part keeps a flat
+/// peak. For a process that converts and ends (the CLI's `convert` and `import --from`); a
+/// server does not call it: the fixed threshold would slow its large allocations.
+pub fn bound_memory() {
+    heap::give_back_large_blocks();
 }
 
 /// Runs `convert`: converts into a new folder beside `out` and moves it to `out`.
