@@ -3,25 +3,15 @@
 // them); the viewer then logs in, is not shown the page and is refused its endpoints (403).
 // No password is ever shown on the page.
 // Usage: node admin.mjs BASE_URL ADMIN PASSWORD
-import { chromium } from "playwright-core";
-import { login } from "./login.mjs";
+import { check, fail, launch, watchedPage, login } from "./lib.mjs";
 
 const [base, admin, password] = process.argv.slice(2);
-const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
-const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
 const first = "the viewer's first password";
 const second = "the viewer's second password";
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  page.on("pageerror", (e) => fail(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
-  });
+  const page = await watchedPage(browser, { width: 1400, height: 900 });
   const noPassword = async (when) => {
     const text = await page.evaluate(() => document.body.innerText);
     check(!text.includes(first) && !text.includes(second) && !text.includes(password), `no password on the page ${when}`);

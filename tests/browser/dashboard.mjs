@@ -7,26 +7,15 @@
 // the page must still render its real widgets. The page is used logged in as an admin (USER,
 // PASSWORD); API_KEY is a program's, for a request made outside the page.
 // Usage: node dashboard.mjs BASE_URL USER PASSWORD API_KEY SHOTS_DIR
-import { chromium } from "playwright-core";
+import { check, fail, launch, watchedPage, login } from "./lib.mjs";
 import { mkdirSync } from "node:fs";
-import { login } from "./login.mjs";
 
 const [base, user, password, key, shots] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
-const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
-const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-  page.on("pageerror", (e) => fail(`page error: ${e.message}`));
-  // Anything the CSP refuses (an inline style or script, a foreign source) is a failure.
-  page.on("console", (m) => {
-    if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
-  });
+  const page = await watchedPage(browser, { width: 1400, height: 1100 });
   page.on("dialog", (d) => fail(`a dialog opened: ${d.message()}`));
   check((await page.goto(`${base}/`)) && (await page.locator("#api-key").count()) === 0, "no API key box on the page");
   await login(page, base, user, password);

@@ -7,15 +7,12 @@
 // 2024-03-01: R$ 1.698,90; A-1 starts in February). No CSP violation. Screenshots to SHOTS.
 // The page is used logged in as an admin (USER, PASSWORD).
 // Usage: node import.mjs BASE_URL USER PASSWORD SHOTS_DIR FIXTURES_DIR
-import { chromium } from "playwright-core";
+import { check, fail, launch, watchedPage, login } from "./lib.mjs";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { login } from "./login.mjs";
 
 const [base, user, password, shots, fixtures] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
-const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
-const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 // Exact decimal strings as whole cents (the figures here have at most two places).
@@ -25,16 +22,9 @@ const cents = (s) => {
   return s.startsWith("-") ? -n : n;
 };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-  page.on("pageerror", (e) => fail(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
-  });
+  const page = await watchedPage(browser, { width: 1400, height: 1100 });
   page.on("dialog", (d) => fail(`a dialog opened: ${d.message()}`));
   const events = async () => (await page.request.get(`${base}/api/v1/events`)).json();
   const marchNew = async () => (await (await page.request.get(`${base}/api/v1/movements?from=2024-03&to=2024-03`)).json()).months[0].new;

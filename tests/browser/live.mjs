@@ -4,26 +4,16 @@
 // Stripe sends by webhook (signed with STRIPE_SECRET as Stripe signs) the same way. The page
 // runs under the server's Content-Security-Policy (connect-src 'self' lets the stream through).
 // Usage: node live.mjs BASE_URL USER PASSWORD API_KEY SHOTS_DIR STRIPE_SECRET
-import { chromium } from "playwright-core";
+import { check, fail, launch, watchedPage, login } from "./lib.mjs";
 import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { login } from "./login.mjs";
 
 const [base, user, password, key, shots, secret] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
-const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
-const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-  page.on("pageerror", (e) => fail(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
-  });
+  const page = await watchedPage(browser, { width: 1400, height: 1100 });
   let loads = 0;
   page.on("load", () => { loads += 1; });
   await login(page, base, user, password);

@@ -5,26 +5,16 @@
 // login (public reads) and recorded when logged in as an admin (USER, PASSWORD), and the desk
 // then shows the contract renewed.
 // Usage: node renewals.mjs BASE_URL USER PASSWORD SHOTS_DIR
-import { chromium } from "playwright-core";
+import { check, fail, launch, watchedPage, login } from "./lib.mjs";
 import { mkdirSync } from "node:fs";
-import { login } from "./login.mjs";
 
 const [base, user, password, shots] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
-const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
-const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
 const brl = (s) => { const [i, f] = s.split("."); return `R$ ${i.replace(/\B(?=(\d{3})+(?!\d))/g, ".")},${f}`; };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-  page.on("pageerror", (e) => fail(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
-  });
+  const page = await watchedPage(browser, { width: 1400, height: 1100 });
   page.on("dialog", (d) => fail(`a dialog opened: ${d.message()}`));
   const widget = '[data-widget="renewals"]';
   const openDesk = async () => {

@@ -1,22 +1,13 @@
 // Logging in, CSRF, logout and session expiry in Debian's headless Chromium, against a server
 // with private reads and a 3-second idle session (`serve --session-idle 3`).
 // Usage: node session.mjs BASE_URL USER PASSWORD
-import { chromium } from "playwright-core";
+import { check, launch, watchedPage } from "./lib.mjs";
 
 const [base, user, password] = process.argv.slice(2);
-const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
-const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  page.on("pageerror", (e) => fail(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
-  });
+  const page = await watchedPage(browser, { width: 1400, height: 900 });
   const login = async () => {
     await page.waitForURL(/\/login/, { timeout: 15000 });
     await page.fill("#login-user", user);

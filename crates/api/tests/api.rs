@@ -2,19 +2,17 @@
 //! shape, keys, idempotent writes, quotes, dashboards, the OpenAPI document; on SQLite and, when
 //! `EXPANSA_TEST_POSTGRES` is set, PostgreSQL.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::root;
 use expansa_api::{app, ApiConfig, AppState};
-use expansa_import::{read_book, Folder, ImportOptions, NoProgress};
-use expansa_store::{Actor, ImportMode, Store};
+use expansa_import::{read_book, ImportOptions, NoProgress};
+use expansa_store::Store;
 use http_body_util::BodyExt;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use tower::ServiceExt;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 struct Server {
     router: axum::Router,
@@ -23,35 +21,11 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-async fn urls(dir: &Path) -> Vec<String> {
-    let mut urls = vec![format!("sqlite:{}", dir.join("api.db").display())];
-    if let Ok(admin) = std::env::var("EXPANSA_TEST_POSTGRES") {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("expansa_t_api_{}_{n}", std::process::id());
-        urls.push(
-            expansa_store::create_postgres_database(&admin, &name)
-                .await
-                .unwrap(),
-        );
-    }
-    urls
-}
-
 /// One server per backend over `book`, with one API key.
 async fn servers(book: &str, config: ApiConfig) -> Vec<Server> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().unwrap();
-    for url in urls(dir.path()).await {
-        let store = Store::open(&url, ImportOptions::default()).await.unwrap();
-        let actor = Actor {
-            who: "test".into(),
-            why: "load".into(),
-        };
-        store
-            .import(&Folder(&root().join(book)), ImportMode::Merge, &actor)
-            .await
-            .unwrap();
+    for store in common::stores(dir.path(), "api", book).await {
         let key = store
             .create_key("tests", expansa_store::Role::Admin)
             .await

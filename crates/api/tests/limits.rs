@@ -2,19 +2,14 @@
 //! (README, "Limits") is answered 400 with the JSON error shape, through `app(state)`, before
 //! anything is computed; sizes at the maximum are answered.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use expansa_api::{app, ApiConfig, AppState};
-use expansa_import::{Folder, ImportOptions};
-use expansa_store::{Actor, ImportMode, Store};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use tower::ServiceExt;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// Limits this test process to 1 GiB of data memory (with `prlimit`, when installed), so that
 /// an unbounded request fails at once instead of taking the machine's memory.
@@ -30,19 +25,7 @@ async fn demo() -> (axum::Router, tempfile::TempDir) {
     limit_memory();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("limits.db").display());
-    let store = Store::open(&url, ImportOptions::default()).await.unwrap();
-    let actor = Actor {
-        who: "test".into(),
-        why: "load".into(),
-    };
-    store
-        .import(
-            &Folder(&root().join("examples/demo")),
-            ImportMode::Merge,
-            &actor,
-        )
-        .await
-        .unwrap();
+    let store = common::loaded(&url, "examples/demo").await;
     (app(AppState::new(store, open_reads())), dir)
 }
 

@@ -5,53 +5,22 @@
 //! refused request. Through `app(state)`, without a socket; on SQLite and, when
 //! `EXPANSA_TEST_POSTGRES` is set, PostgreSQL.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use expansa_api::auth::{csrf_token, CSRF_HEADER, SESSION_COOKIE};
 use expansa_api::{app, ApiConfig, AppState};
-use expansa_import::{Folder, ImportOptions};
-use expansa_store::{Actor, ImportMode, Role, Store};
+use expansa_store::{Role, Store};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tower::ServiceExt;
 
 const PASSWORD: &str = "correct horse battery";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 async fn stores(dir: &Path) -> Vec<Store> {
-    let mut urls = vec![format!("sqlite:{}", dir.join("roles.db").display())];
-    if let Ok(admin) = std::env::var("EXPANSA_TEST_POSTGRES") {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("expansa_t_roles_{}_{n}", std::process::id());
-        urls.push(
-            expansa_store::create_postgres_database(&admin, &name)
-                .await
-                .unwrap(),
-        );
-    }
-    let mut out = Vec::new();
-    for url in urls {
-        let store = Store::open(&url, ImportOptions::default()).await.unwrap();
-        let actor = Actor {
-            who: "test".into(),
-            why: "load".into(),
-        };
-        store
-            .import(
-                &Folder(&root().join("testdata/contracts")),
-                ImportMode::Merge,
-                &actor,
-            )
-            .await
-            .unwrap();
-        out.push(store);
-    }
-    out
+    common::stores(dir, "roles", "testdata/contracts").await
 }
 
 /// What an operation needs, by this test's own reading of the roles (docs/api.md): `None` is

@@ -6,26 +6,23 @@
 //! queued before a restart applied after it, the generic endpoint, and the event stream. On
 //! SQLite and, when `EXPANSA_TEST_POSTGRES` is set, PostgreSQL.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use expansa_api::webhooks::{sign, WebhookConfig, WebhookSecrets, GENERIC_HEADER, STRIPE_HEADER};
 use expansa_api::{app, ApiConfig, AppState};
 use expansa_import::schema::{CUSTOMERS, SUBSCRIPTIONS};
-use expansa_import::{Folder, ImportOptions};
-use expansa_store::{Actor, ImportMode, NewWebhook, Role, Store, WebhookEvent, WebhookState};
+use expansa_store::{Actor, NewWebhook, Role, Store, WebhookEvent, WebhookState};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use tower::ServiceExt;
 
 const OLD: &str = "whsec_old_secret_0123456789";
 const NEW: &str = "whsec_new_secret_9876543210";
 const GENERIC: &str = "generic_secret_0123456789";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(
@@ -38,35 +35,7 @@ fn fixture(name: &str) -> String {
 
 /// A store per backend with the contracts book loaded.
 async fn stores(dir: &Path) -> Vec<Store> {
-    let mut urls = vec![format!("sqlite:{}", dir.join("hooks.db").display())];
-    if let Ok(admin) = std::env::var("EXPANSA_TEST_POSTGRES") {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("expansa_t_hooks_{}_{n}", std::process::id());
-        urls.push(
-            expansa_store::create_postgres_database(&admin, &name)
-                .await
-                .unwrap(),
-        );
-    }
-    let mut out = Vec::new();
-    for url in urls {
-        let store = Store::open(&url, ImportOptions::default()).await.unwrap();
-        let actor = Actor {
-            who: "test".into(),
-            why: "load".into(),
-        };
-        store
-            .import(
-                &Folder(&root().join("testdata/contracts")),
-                ImportMode::Merge,
-                &actor,
-            )
-            .await
-            .unwrap();
-        out.push(store);
-    }
-    out
+    common::stores(dir, "hooks", "testdata/contracts").await
 }
 
 fn config() -> ApiConfig {

@@ -861,13 +861,7 @@ impl Store {
                 Bind::Event(event),
             )
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(_, s)| TableRow {
-                extra: parse_extra(s.extra.as_deref()),
-                values: s.values,
-            })
-            .collect())
+        Ok(table_rows(rows))
     }
 
     /// The rows of a table meeting `condition` (whose `$1`, if any, is `bind`), in file order.
@@ -1182,13 +1176,7 @@ impl Store {
         let rows = self
             .rows_where(&mut conn, schema, &condition, Bind::Key(value))
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(_, s)| TableRow {
-                extra: parse_extra(s.extra.as_deref()),
-                values: s.values,
-            })
-            .collect())
+        Ok(table_rows(rows))
     }
 
     /// The current row of `schema` with `key`, if there is one.
@@ -1951,6 +1939,16 @@ fn extra_json(extra: &[(String, String)]) -> Option<String> {
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
     Some(serde_json::Value::Object(map).to_string())
+}
+
+/// Stored rows as read back: their values and extra columns, in the order given.
+fn table_rows(rows: Vec<(String, Stored)>) -> Vec<TableRow> {
+    rows.into_iter()
+        .map(|(_, s)| TableRow {
+            extra: parse_extra(s.extra.as_deref()),
+            values: s.values,
+        })
+        .collect()
 }
 
 fn parse_extra(extra: Option<&str>) -> Vec<(String, String)> {
