@@ -167,6 +167,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/webhooks", get(webhooks::list))
         .route("/api/v1/webhooks/stripe", post(webhooks::stripe))
         .route("/api/v1/webhooks/generic", post(webhooks::generic))
+        .route(
+            "/api/v1/webhooks/{source}/{id}/retry",
+            post(webhooks::retry),
+        )
         .route("/api/v1/contracts/{id}/terms", get(reads::contract))
         .route("/api/v1/renewals", get(renewals::renewals))
         .route("/api/v1/imports/sources", get(imports::sources))

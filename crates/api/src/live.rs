@@ -3,7 +3,8 @@
 //! that sends `event: book` with `data: {"event": N}` when it opens and whenever the store's
 //! latest event changes, whoever wrote it (this server, another process on the same database).
 //! One poller reads the latest event every second while anyone listens, shared by every stream
-//! through a watch channel; at most [`MAX_STREAMS`] streams are open at once.
+//! through a watch channel; at most [`MAX_STREAMS`] streams are open at once, each for at most
+//! [`MAX_AGE`] (the client opens it again, its login or key checked again).
 
 use crate::{ApiError, AppState};
 use axum::extract::State;
@@ -21,6 +22,12 @@ pub const MAX_STREAMS: usize = 256;
 pub const POLL: Duration = Duration::from_secs(1);
 /// How often an idle stream sends a comment, so proxies and clients keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long one stream stays open: then it ends and the client opens it again (an
+/// `EventSource` does so by itself, [`RECONNECT`] later), its login or key checked anew, so a
+/// revoked key or a disabled user stops receiving events within this time.
+pub const MAX_AGE: Duration = Duration::from_secs(60);
+/// How soon a client opens an ended stream again (the stream's `retry` field).
+pub const RECONNECT: Duration = Duration::from_secs(1);
 
 /// The latest event, as the poller last read it, and the streams open.
 pub(crate) struct Live {
@@ -106,14 +113,19 @@ pub async fn stream(State(s): State<Arc<AppState>>) -> Result<Response, ApiError
     let open = Open(live.open.clone());
     let changes = live.latest.subscribe();
     let first = s.store.event_at(AsOf::Latest).await?;
+    let ends = tokio::time::Instant::now() + MAX_AGE;
     let events = futures_util::stream::unfold(
         (changes, Some(first), first, open),
-        |(mut changes, pending, mut sent, open)| async move {
+        move |(mut changes, pending, mut sent, open)| async move {
             if let Some(event) = pending {
-                return Some((book_event(event), (changes, None, sent, open)));
+                let first = book_event(event).map(|e| e.retry(RECONNECT));
+                return Some((first, (changes, None, sent, open)));
             }
             loop {
-                changes.changed().await.ok()?;
+                tokio::select! {
+                    changed = changes.changed() => changed.ok()?,
+                    () = tokio::time::sleep_until(ends) => return None,
+                }
                 let event = *changes.borrow_and_update();
                 if event != sent {
                     sent = event;

@@ -232,6 +232,7 @@ pub struct WriteHeaders {
         crate::webhooks::list,
         crate::webhooks::stripe,
         crate::webhooks::generic,
+        crate::webhooks::retry,
         crate::quotes::amend,
         crate::quotes::renew,
         crate::imports::sources,

@@ -27,10 +27,10 @@ use crate::{ApiError, AppState};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, PRODUCTS, SUBSCRIPTIONS};
+use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, FX_RATES, PRODUCTS, SUBSCRIPTIONS};
 use expansa_import::Folder;
 use expansa_store::{
-    Actor, Idempotency, NewWebhook, RowChange, Store, StoreError, WebhookEvent, WebhookState,
+    Actor, AsOf, Idempotency, NewWebhook, RowChange, Store, StoreError, WebhookEvent, WebhookState,
 };
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -54,6 +54,8 @@ pub const MAX_SIGNATURES: usize = 16;
 pub const MAX_EVENT_ID: usize = 255;
 /// Changes one generic event may carry.
 pub const MAX_CHANGES: usize = 1000;
+/// The latest event time taken: 9999-12-31T23:59:59Z (a book's years end at 9999).
+pub const MAX_CREATED: i64 = 253_402_300_799;
 
 /// The header Stripe signs with.
 pub const STRIPE_HEADER: &str = "stripe-signature";
@@ -230,8 +232,10 @@ fn envelope(body: &[u8], id_field: &str) -> Result<(Value, String, i64), ApiErro
     let created = value
         .get("created")
         .and_then(Value::as_i64)
-        .filter(|c| *c >= 0)
-        .ok_or_else(|| bad("created: the event's time is required (Unix seconds)"))?;
+        .filter(|c| (0..=MAX_CREATED).contains(c))
+        .ok_or_else(|| {
+            bad("created: the event's time is required (Unix seconds, up to the end of 9999)")
+        })?;
     Ok((value, id, created))
 }
 
@@ -413,7 +417,14 @@ pub(crate) async fn generic(
         &headers,
         &body,
         |v| {
-            generic_changes(v)?;
+            let changes = generic_changes(v)?;
+            let refused = expansa_store::refused_values(&changes);
+            if !refused.is_empty() {
+                return Err(ApiError::BadRequest(format!(
+                    "changes: {}",
+                    expansa_import::BookErrors(refused, 0).summary(5)
+                )));
+            }
             Ok(("changes".to_string(), None))
         },
     )
@@ -490,6 +501,35 @@ pub(crate) async fn list(
     Ok(crate::reads::json_response(
         serde_json::json!({ "events": events }).to_string(),
     ))
+}
+
+/// Tries a failed event again, once its cause is fixed (an admin's write).
+#[utoipa::path(post, path = "/api/v1/webhooks/{source}/{id}/retry",
+    params(("source" = String, Path, description = "stripe or generic"),
+           ("id" = String, Path, description = "The sender's id of the event")),
+    responses((status = 200, description = "Queued again: `{\"retry\": ID}`", body = Object),
+              (status = 404, description = "No such event", body = crate::ErrorBody),
+              (status = 409, description = "The event did not fail (queued, applied or ignored)", body = crate::ErrorBody),
+              (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody)))]
+pub(crate) async fn retry(
+    State(s): State<Arc<AppState>>,
+    axum::extract::Path((source, id)): axum::extract::Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    match s.store.retry_webhook(&source, &id).await? {
+        None => Err(ApiError::NotFound(format!(
+            "no event {id:?} received from {source:?}"
+        ))),
+        Some(WebhookState::Failed) => {
+            s.webhook_worker.notify_one();
+            Ok(crate::reads::json_response(
+                serde_json::json!({ "retry": id }).to_string(),
+            ))
+        }
+        Some(other) => Err(ApiError::Conflict(format!(
+            "event {id:?} is {}: only a failed event is tried again",
+            other.name()
+        ))),
+    }
 }
 
 /// What applying an event came to.
@@ -606,6 +646,10 @@ async fn apply(store: &Store, event: &WebhookEvent) -> Result<Done, StoreError> 
             event: outcome.event,
         }),
         Err(e @ (StoreError::Busy(_) | StoreError::Db(_) | StoreError::Io { .. })) => Err(e),
+        Err(StoreError::Book(problems)) => Ok(Done::failed(format!(
+            "the book was not changed: {}",
+            problems.summary(5)
+        ))),
         Err(e) => Ok(Done::failed(e.to_string())),
     }
 }
@@ -640,12 +684,36 @@ async fn stripe_changes(
         .and_then(|d| d.get("object"))
         .cloned()
         .unwrap_or_default();
+    // The items are the subscription's lines: an object without them, or with only a page of
+    // them, does not say which items it has (an item left out would read as removed).
+    let items = object.get("items");
+    if !items
+        .and_then(|i| i.get("data"))
+        .is_some_and(Value::is_array)
+    {
+        return Ok(Err(Done::failed(
+            "data.object.items.data: the subscription's items are not in the event, so its \
+             lines cannot be known (nothing was changed)"
+                .into(),
+        )));
+    }
+    if items.and_then(|i| i.get("has_more")) == Some(&Value::Bool(true)) {
+        return Ok(Err(Done::failed(
+            "data.object.items.has_more: the event lists only some of the subscription's items \
+             (an item left out would read as removed; nothing was changed)"
+                .into(),
+        )));
+    }
     let options = expansa_sources::Options {
         currency: store.import_options().currency,
         ..Default::default()
     };
     let timezone = options.timezone.clone();
-    let converted = tokio::task::spawn_blocking(move || convert(&object, &options)).await;
+    // The store's exchange rates go with the conversion: a subscription in another currency is
+    // converted as `convert --fx-rates` would (the store checks the line's month has a rate).
+    let latest = store.event_at(AsOf::Latest).await?;
+    let rates = store.table(&FX_RATES, latest).await?;
+    let converted = tokio::task::spawn_blocking(move || convert(&object, options, &rates)).await;
     let files = match converted {
         Ok(Ok(files)) => files,
         Ok(Err(reason)) => return Ok(Err(Done::failed(reason))),
@@ -688,6 +756,38 @@ async fn stripe_changes(
         Ok(lines) => lines,
         Err(reason) => return Ok(Err(Done::failed(reason))),
     };
+    // A line the book holds under another contract is not the subscription's to change (an
+    // item id that is already another line's id).
+    let ours: std::collections::HashSet<&str> = held
+        .iter()
+        .filter_map(|l| l.first().and_then(|v| v.as_deref()))
+        .collect();
+    for change in &lines {
+        let from_day::LineChange::Put(values) = change else {
+            continue;
+        };
+        let id = values
+            .first()
+            .and_then(|v| v.as_deref())
+            .unwrap_or_default();
+        if ours.contains(id) {
+            continue;
+        }
+        if let Some(other) = store.row(&SUBSCRIPTIONS, id).await? {
+            let col = |c: &str| {
+                SUBSCRIPTIONS
+                    .position(c)
+                    .and_then(|k| other.values.get(k).cloned().flatten())
+                    .unwrap_or_default()
+            };
+            return Ok(Err(Done::failed(format!(
+                "line {id}: the book already has a line with this id, of customer {} (contract \
+                 {:?}), not of subscription {subscription}: nothing was changed",
+                col("customer_id"),
+                col("contract_id")
+            ))));
+        }
+    }
     changes.extend(lines.into_iter().map(|change| match change {
         from_day::LineChange::Put(values) => RowChange::Put {
             schema: SUBSCRIPTIONS,
@@ -704,19 +804,35 @@ async fn stripe_changes(
 }
 
 /// The rows of the book one subscription object converts into, file by file (customers,
-/// products and contracts before lines), or why it could not be converted.
+/// products and contracts before lines), with the book's exchange rates `rates` (rows of
+/// fx_rates.csv), or why it could not be converted (the conversion's problems).
 fn convert(
     object: &Value,
-    options: &expansa_sources::Options,
+    mut options: expansa_sources::Options,
+    rates: &[expansa_store::TableRow],
 ) -> Result<Vec<(Schema, Vec<expansa_import::RawRow>)>, String> {
     let work = tempfile::tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
-    expansa_sources::convert_stripe_subscription(object, options, work.path())
-        .map_err(|e| format!("the subscription was not converted: {e}"))?;
-    let book = work.path().join("book");
+    if !rates.is_empty() {
+        let file = work.path().join("fx_rates.csv");
+        let csv = expansa_import::write_rows(
+            &FX_RATES,
+            &[],
+            rates
+                .iter()
+                .map(|r| (r.values.as_slice(), r.extra.as_slice())),
+        );
+        std::fs::write(&file, csv).map_err(|e| format!("cannot write the rates: {e}"))?;
+        options.fx_rates = Some(file);
+    }
+    let input = work.path().join("input");
+    std::fs::create_dir(&input).map_err(|e| format!("no temporary folder: {e}"))?;
+    expansa_sources::convert_stripe_subscription(object, &options, &input)
+        .map_err(|e| format!("the subscription was not converted: {}", e.summary(5)))?;
+    let book = input.join("book");
     let mut files = Vec::new();
     for schema in [CUSTOMERS, PRODUCTS, CONTRACTS, SUBSCRIPTIONS] {
         let rows = expansa_import::read_rows(&Folder(&book), &schema)
-            .map_err(|e| format!("the converted book cannot be read: {e}"))?;
+            .map_err(|e| format!("the converted book cannot be read: {}", e.summary(5)))?;
         files.push((schema, rows.unwrap_or_default()));
     }
     Ok(files)

@@ -45,6 +45,7 @@ fn path_of(route: &str) -> String {
     route
         .replace("{table}", "customers")
         .replace("{id}", "nope")
+        .replace("{source}", "stripe")
         .replace("{token}", "nope")
         .replace("{name}", "nope")
         .replace("{*file}", "app.js")

@@ -12,8 +12,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use expansa_api::webhooks::{sign, WebhookConfig, WebhookSecrets, GENERIC_HEADER, STRIPE_HEADER};
 use expansa_api::{app, ApiConfig, AppState};
-use expansa_import::schema::{CUSTOMERS, SUBSCRIPTIONS};
-use expansa_store::{Actor, NewWebhook, Role, Store, WebhookEvent, WebhookState};
+use expansa_import::schema::{CUSTOMERS, FX_RATES, SUBSCRIPTIONS};
+use expansa_store::{Actor, NewWebhook, Role, RowChange, Store, WebhookEvent, WebhookState};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use std::path::Path;
@@ -578,9 +578,11 @@ async fn a_write_makes_an_event_arrive_on_the_stream() {
             String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
         };
         let latest = store.events().await.unwrap().last().unwrap().id;
+        // The first event also tells the client to come back within a second when the stream
+        // ends (it does after `live::MAX_AGE`, so that its login is checked again).
         assert_eq!(
             next().await,
-            format!("event: book\ndata: {{\"event\":{latest}}}\n\n")
+            format!("event: book\ndata: {{\"event\":{latest}}}\nretry: 1000\n\n")
         );
         // A write by another client (here, straight to the store, as another process would).
         let change = expansa_store::RowChange::Put {
@@ -609,5 +611,180 @@ async fn a_write_makes_an_event_arrive_on_the_stream() {
             next().await,
             format!("event: book\ndata: {{\"event\":{event}}}\n\n")
         );
+    }
+}
+
+/// A case: the event's id, its subscription, how the fixture is changed, and the problem its
+/// reason must name (`None`: it applies).
+type Case = (
+    &'static str,
+    &'static str,
+    Box<dyn Fn(&mut Value)>,
+    Option<&'static str>,
+);
+
+/// Events that cannot apply are `failed` with the problem itself in their reason, and change
+/// nothing: an item id that is another customer's line, a currency the book has no rates for,
+/// a subscription without its items or with only a page of them. A currency the book has
+/// rates for is converted. Values no store keeps and times past 9999 are refused on receipt.
+#[tokio::test]
+async fn events_that_cannot_apply_fail_with_their_problem_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in common::stores(dir.path(), "hooks_bad", "examples/demo").await {
+        let router = app(AppState::new(store.clone(), config()));
+        let t = now();
+        let l001 = line(&store, "L001").await;
+        assert!(l001.is_some());
+        // The fixture's subscription, as event `evt` of subscription `sub` on 2024-04-01.
+        let event = |evt: &str, sub: &str, edit: &dyn Fn(&mut Value)| {
+            let mut v: Value = serde_json::from_str(&fixture("subscription_created.json")).unwrap();
+            v["id"] = evt.into();
+            v["created"] = 1_711_972_800.into();
+            let o = &mut v["data"]["object"];
+            o["id"] = sub.into();
+            for k in ["created", "start_date", "billing_cycle_anchor"] {
+                o[k] = 1_711_972_800.into();
+            }
+            o["items"]["data"][0]["id"] = format!("si_{sub}").into();
+            o["items"]["data"][0]["created"] = 1_711_972_800.into();
+            edit(&mut v);
+            v.to_string()
+        };
+        let currency = |c: &'static str| {
+            move |v: &mut Value| {
+                v["data"]["object"]["currency"] = c.into();
+                v["data"]["object"]["items"]["data"][0]["price"]["currency"] = c.into();
+            }
+        };
+        let cases: [Case; 5] = [
+            (
+                "evt_B1",
+                "sub_B1",
+                Box::new(|v: &mut Value| v["data"]["object"]["items"]["data"][0]["id"] = "L001".into()),
+                Some("line L001: the book already has a line with this id, of customer padaria-sao-jorge"),
+            ),
+            ("evt_B2", "sub_B2", Box::new(currency("usd")), None),
+            ("evt_B3", "sub_B3", Box::new(currency("eur")), Some("EUR")),
+            (
+                "evt_B4",
+                "sub_B4",
+                Box::new(|v: &mut Value| {
+                    v["data"]["object"].as_object_mut().unwrap().remove("items");
+                }),
+                Some("data.object.items.data: the subscription's items are not in the event"),
+            ),
+            (
+                "evt_B5",
+                "sub_B5",
+                Box::new(|v: &mut Value| v["data"]["object"]["items"]["has_more"] = true.into()),
+                Some("data.object.items.has_more"),
+            ),
+        ];
+        for (evt, sub, edit, failure) in &cases {
+            let body = event(evt, sub, edit.as_ref());
+            let (status, answer) = call(&router, stripe(OLD, t, &body)).await;
+            assert_eq!(status, StatusCode::OK, "{evt}: {answer}");
+            let events = settled(&store, "stripe").await;
+            let e = events.iter().find(|e| e.event_id == *evt).unwrap();
+            match failure {
+                Some(problem) => {
+                    assert_eq!(e.state, WebhookState::Failed, "{e:?}");
+                    let reason = e.reason.as_deref().unwrap_or_default();
+                    assert!(reason.contains(problem), "{evt}: {reason}");
+                    assert!(
+                        line(&store, &format!("si_{sub}")).await.is_none(),
+                        "{evt} wrote a line"
+                    );
+                }
+                None => assert_eq!(e.state, WebhookState::Applied, "{e:?}"),
+            }
+        }
+        assert_eq!(
+            line(&store, "L001").await,
+            l001,
+            "another customer's line changed"
+        );
+        let usd = store
+            .row(&SUBSCRIPTIONS, "si_sub_B2")
+            .await
+            .unwrap()
+            .unwrap();
+        let currency_of = usd.values[SUBSCRIPTIONS.position("currency").unwrap()].clone();
+        assert_eq!(currency_of.as_deref(), Some("USD"));
+
+        // A failed event is tried again once its cause is fixed (an admin's call): the EUR rate
+        // of its month added, evt_B3 applies. Only a failed one: an applied one is 409.
+        let admin = store.create_key("admin", Role::Admin).await.unwrap();
+        let retry = |id: &str| {
+            Request::post(format!("/api/v1/webhooks/stripe/{id}/retry"))
+                .header("authorization", format!("Bearer {admin}"))
+                .body(Body::empty())
+                .unwrap()
+        };
+        let actor = Actor {
+            who: "test".into(),
+            why: "rates".into(),
+        };
+        let rate = vec![
+            Some("2024-04".into()),
+            Some("EUR".into()),
+            Some("5.90".into()),
+        ];
+        store
+            .write(
+                "fx",
+                &[RowChange::Put {
+                    schema: FX_RATES,
+                    values: rate,
+                    extra: Vec::new(),
+                    create_only: true,
+                }],
+                &actor,
+                None,
+                |_| None,
+            )
+            .await
+            .unwrap();
+        let (status, answer) = call(&router, retry("evt_B3")).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let events = settled(&store, "stripe").await;
+        let b3 = events.iter().find(|e| e.event_id == "evt_B3").unwrap();
+        assert_eq!(b3.state, WebhookState::Applied, "{b3:?}");
+        assert!(line(&store, "si_sub_B3").await.is_some());
+        assert_eq!(call(&router, retry("evt_B3")).await.0, StatusCode::CONFLICT);
+        assert_eq!(
+            call(&router, retry("evt_nope")).await.0,
+            StatusCode::NOT_FOUND
+        );
+
+        // Refused on receipt, nothing kept: a time past 9999, a value no store keeps.
+        let late = event("evt_B6", "sub_B6", &|v: &mut Value| {
+            v["created"] = 253_402_300_800_i64.into()
+        });
+        let (status, answer) = call(&router, stripe(OLD, t, &late)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        let generic = serde_json::json!({
+            "id": "crm-bad", "created": t,
+            "changes": [{"table": "customers", "id": "c\u{1e}x", "row": {"name": "X"}}],
+        })
+        .to_string();
+        let s = format!("t={t},v1={}", sign(GENERIC, t, generic.as_bytes()));
+        let (status, answer) = call(
+            &router,
+            delivery(
+                "/api/v1/webhooks/generic",
+                GENERIC_HEADER,
+                Some(s),
+                &generic,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(store
+            .webhook_events("generic", 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.webhook_events("stripe", 10).await.unwrap().len(), 5);
     }
 }

@@ -96,6 +96,20 @@ impl BookErrors {
         self.0.len() as u64 + self.1
     }
 
+    /// The problems on one line, for a record that keeps a reason as text (a webhook event's):
+    /// how many, then the first `most` as `file:line: column: value: reason`, separated by
+    /// `; `, then how many more were found.
+    pub fn summary(&self, most: usize) -> String {
+        let mut text = format!("{} problem(s): ", self.total());
+        let shown: Vec<String> = self.0.iter().take(most).map(ToString::to_string).collect();
+        text.push_str(&shown.join("; "));
+        let more = self.total().saturating_sub(shown.len() as u64);
+        if more > 0 {
+            text.push_str(&format!("; and {more} more"));
+        }
+        text
+    }
+
     /// The line said after the listed problems when there are more: `and N more problems`.
     pub fn more_line(&self) -> Option<String> {
         (self.1 > 0).then(|| {

@@ -775,3 +775,48 @@ fn a_subscription_object_is_not_counted_beside_its_items() {
         .lines()
         .any(|l| l.starts_with("subscriptions.json,") && l.contains(",mapped,recurring,")));
 }
+
+#[test]
+fn discounts_as_ids_take_the_expanded_legacy_discount_and_refuse_the_others() {
+    // An event's subscription lists `discounts` as ids; the legacy `discount` beside them is
+    // the expanded object of one of them: it applies. An id without its object is refused.
+    let tmp = tempfile::tempdir().unwrap();
+    let subscription = |discounts: &str| {
+        format!(
+            r#"{{"object": "list", "data": [{{"id": "sub_d", "object": "subscription",
+            "status": "active", "customer": "cus_d", "start_date": 1704067200,
+            "items": {{"object": "list", "data": [{{"id": "si_d", "quantity": 1,
+              "price": {{"id": "price_d", "product": "prod_d", "currency": "usd",
+                "type": "recurring", "unit_amount": 1000,
+                "recurring": {{"interval": "month", "interval_count": 1,
+                  "usage_type": "licensed"}}}}}}]}},
+            "discounts": {discounts},
+            "discount": {{"id": "di_d", "start": 1704067200,
+              "coupon": {{"id": "HALF", "percent_off": 50, "duration": "forever"}}}}}}]}}"#
+        )
+    };
+    std::fs::write(
+        tmp.path().join("subscriptions.json"),
+        subscription(r#"["di_d"]"#),
+    )
+    .unwrap();
+    let (r, dir) = convert(tmp.path(), &options("UTC", false));
+    r.unwrap_or_else(|e| panic!("{:?}", e.0));
+    line(
+        &rows(dir.path(), "subscriptions.csv"),
+        "si_d",
+        &[("unit_price", "10"), ("discount_pct", "50")],
+    );
+    std::fs::write(
+        tmp.path().join("subscriptions.json"),
+        subscription(r#"["di_d", "di_other"]"#),
+    )
+    .unwrap();
+    let (r, _dir) = convert(tmp.path(), &options("UTC", false));
+    let problems: Vec<String> = r.unwrap_err().0.iter().map(ToString::to_string).collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("di_other") && problems[0].contains("not expanded"),
+        "{problems:?}"
+    );
+}

@@ -1799,7 +1799,7 @@ enum Outcome {
 /// The values of `changes` a store cannot keep, each a problem at line 0 of its file (the row
 /// is not in a file yet): a value that does not parse as its column's kind, text with a NUL,
 /// an id or key value too long or holding U+001E/U+001F (see [`check_value`]).
-fn refused_values(changes: &[RowChange]) -> Vec<Problem> {
+pub fn refused_values(changes: &[RowChange]) -> Vec<Problem> {
     const WHERE: &str = "in the row written; nothing was changed";
     let mut problems = Vec::new();
     let check = |schema: &Schema, k: usize, value: &str| {

@@ -199,6 +199,41 @@ impl Store {
         Ok(())
     }
 
+    /// Queues the failed event `event_id` of `source` again (its cause fixed, say the book's
+    /// missing exchange rates added): `Ok(None)` when there is no such event, else its state
+    /// before (only a [`WebhookState::Failed`] one is queued again).
+    pub async fn retry_webhook(
+        &self,
+        source: &str,
+        event_id: &str,
+    ) -> Result<Option<WebhookState>, StoreError> {
+        if event_id.contains('\0') {
+            return Ok(None);
+        }
+        let row =
+            sqlx::query("SELECT state FROM webhook_events WHERE source = $1 AND event_id = $2")
+                .bind(source)
+                .bind(event_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let state = WebhookState::parse(&row.try_get::<String, _>(0)?)?;
+        if state == WebhookState::Failed {
+            self.mark_written();
+            sqlx::query(
+                "UPDATE webhook_events SET state = 'queued', reason = NULL, store_event = NULL, \
+                 done_at = NULL WHERE source = $1 AND event_id = $2 AND state = 'failed'",
+            )
+            .bind(source)
+            .bind(event_id)
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(Some(state))
+    }
+
     /// The last `limit` events received from `source`, in the order received.
     pub async fn webhook_events(
         &self,

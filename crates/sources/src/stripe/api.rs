@@ -323,15 +323,24 @@ pub(super) fn convert(ctx: &mut Context, subs_path: &Path) -> Result<(), Problem
             // An unreadable price is refused with the item that carries it (below).
             let _ = engine.embedded_price(pid, &price_in(&texts, plan));
         }
-        // Discounts: `discounts` (expanded objects) or the legacy single `discount`.
+        // Discounts: `discounts` (expanded objects) or the legacy single `discount`. An event's
+        // subscription lists its discounts as ids and may carry the legacy expanded `discount`
+        // beside them: that object stands for its id.
         let many = list(obj, "discounts");
+        let single = obj.get("discount").filter(|d| d.is_object());
         let discounts: Vec<&Value> = if !many.is_empty() {
-            many
-        } else {
-            obj.get("discount")
-                .filter(|d| d.is_object())
-                .into_iter()
+            many.into_iter()
+                .map(|d| match (d.as_str(), single) {
+                    (Some(did), Some(one))
+                        if one.get("id").and_then(Value::as_str) == Some(did) =>
+                    {
+                        one
+                    }
+                    _ => d,
+                })
                 .collect()
+        } else {
+            single.into_iter().collect()
         };
         for d in discounts {
             let coupon = d.get("coupon");
