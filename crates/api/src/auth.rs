@@ -108,6 +108,9 @@ pub fn need(method: &Method, route: &str) -> Need {
     match route {
         "/" | "/login" | "/assets/{*file}" | "/openapi.json" if read => Need::Public,
         "/login" if method == Method::POST => Need::Public,
+        // The customer portal: authenticated by its link's token alone (crate expansa-portal),
+        // never by a session or an API key.
+        "/portal/{*rest}" => Need::Public,
         // Authenticated by their signature alone (crate::webhooks).
         "/api/v1/webhooks/stripe" | "/api/v1/webhooks/generic" if method == Method::POST => {
             Need::Public

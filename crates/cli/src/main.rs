@@ -175,6 +175,9 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         Command::Users(users) => block_on(with_store(plan, async |store: &Store| {
             expansa_commands::users::run(users, store).await
         })),
+        Command::Portal(portal) => block_on(with_store(plan, async |store: &Store| {
+            expansa_commands::portal::run(portal, store).await
+        })),
         Command::Audit(audit) => block_on(with_store(plan, async |store: &Store| {
             expansa_commands::audit::run(audit, store).await
         })),
@@ -232,11 +235,16 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 sessions: *sessions,
                 limits: limits.into(),
                 webhooks,
+                portal: Default::default(),
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
                 .block_on(with_store(plan, async |store: &Store| {
+                    let config = ApiConfig {
+                        portal: expansa_api::Mounted(Some(expansa_portal::router(store.clone()))),
+                        ..config.clone()
+                    };
                     expansa_api::serve(store.clone(), bind, config).await
                 }))?;
             Ok(String::new())

@@ -345,6 +345,12 @@ enum CliCommand {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// The customer portal's links: `portal link --customer C [--days 7]` prints one once;
+    /// `portal list`, `portal revoke TOKEN-or-ID` (docs/portal.md).
+    Portal {
+        #[command(subcommand)]
+        action: crate::portal::PortalAction,
+    },
     /// Users of the dashboard, each with a role: add, list, set-role, disable, reset-password.
     Users {
         #[command(subcommand)]
@@ -976,6 +982,7 @@ pub enum Command {
         role: expansa_store::Role,
     },
     Users(crate::users::UsersPlan),
+    Portal(crate::portal::PortalPlan),
     Audit(crate::audit::AuditPlan),
     KeysList,
     KeysRevoke {
@@ -1209,6 +1216,13 @@ impl Plan {
                 KeysAction::List { book } => (book, Command::KeysList),
                 KeysAction::Revoke { book, id } => (book, Command::KeysRevoke { id }),
             },
+            CliCommand::Portal { action } => {
+                let (book, portal) = action.plan()?;
+                if book.as_of.is_some() {
+                    return Err("portal works on the latest store; --as-of does not apply".into());
+                }
+                (book, Command::Portal(portal))
+            }
             CliCommand::Users { action } => {
                 let (book, users) = action.plan()?;
                 if book.as_of.is_some() {
@@ -1545,6 +1559,7 @@ impl Plan {
                 | Command::Serve { .. }
                 | Command::KeysCreate { .. }
                 | Command::Users(_)
+                | Command::Portal(_)
                 | Command::Audit(_)
                 | Command::KeysList
                 | Command::KeysRevoke { .. }

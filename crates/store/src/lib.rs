@@ -13,6 +13,7 @@
 mod idempotency;
 mod keys;
 mod migrate;
+mod portal;
 mod quote;
 mod users;
 mod webhooks;
@@ -24,6 +25,7 @@ pub use users::{
     MAX_AUDIT_LIMIT, MAX_PASSWORD, MAX_USER_NAME, MIN_PASSWORD,
 };
 
+pub use portal::{PortalLink, MAX_PORTAL_DAYS};
 pub use quote::quote_changes;
 pub use webhooks::{NewWebhook, WebhookEvent, WebhookState, MAX_QUEUED_WEBHOOKS};
 

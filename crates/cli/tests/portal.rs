@@ -1,0 +1,501 @@
+//! The customer portal (docs/portal.md) end to end, on SQLite and PostgreSQL: links made,
+//! listed and revoked with `expansa portal`; the page a link opens (its customer only); the
+//! live price equal to `expansa quote amend --format json`; and every refusal: expired, revoked
+//! or forged tokens (401, nothing shown), another customer's contract, a tampered price, a
+//! quantity below the one held, a product not offered, an ended contract; staff endpoints
+//! refuse a portal token. Then the page in headless Chromium, on a phone's screen.
+
+mod common;
+
+use common::{
+    browser_ready, expansa, http, private_server, run_browser, screenshots, store_urls, Answer,
+    Killed,
+};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// Today in UTC, and the day `days` from it, as the server and the CLI read them.
+fn day(days: i64) -> String {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    today
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap()
+        .to_string()
+}
+
+/// A book whose contracts run around today: Alfa (c1) holds 5 SEAT on KA and held one on KOLD,
+/// which ended over a year ago; Beta (c2) and Gama (c3) hold SEAT and PAYROLL, so the model
+/// recommends PAYROLL to Alfa (at Alfa's contracted 100.00); nobody holds EXTRA.
+fn write_book(dir: &Path) {
+    let (start, end) = (day(-100), day(265));
+    let files = [
+        (
+            "customers.csv",
+            "id,name,registered_on,segment\n\
+             c1,Alfa Contabilidade,2020-01-01,accounting\n\
+             c2,Beta Cowork,2020-01-01,coworking\n\
+             c3,Gama SaaS,2020-01-01,saas\n"
+                .to_string(),
+        ),
+        (
+            "products.csv",
+            "id,name,family,tier,kind,list_price,price_term_months\n\
+             SEAT,Seat,SEAT,,plan,420.00,12\n\
+             PAYROLL,Payroll add-on,PAYROLL,,addon,120.00,12\n\
+             EXTRA,Extra module,EXTRA,,addon,999.00,12\n"
+                .to_string(),
+        ),
+        (
+            "contracted_prices.csv",
+            format!(
+                "customer_id,product_id,price,discount_pct,valid_from,valid_to\n\
+                 c1,PAYROLL,100.00,,{},\n",
+                day(-400)
+            ),
+        ),
+        (
+            "contracts.csv",
+            format!(
+                "id,customer_id,start_date,end_date,renewal_pricing,renewal_uplift_pct,renewal_term_months\n\
+                 KA,c1,{start},{end},same,,\n\
+                 KB,c2,{start},{end},same,,\n\
+                 KC,c3,{start},{end},same,,\n\
+                 KOLD,c1,{},{},same,,\n",
+                day(-800),
+                day(-436)
+            ),
+        ),
+        (
+            "subscriptions.csv",
+            format!(
+                "id,customer_id,contract_id,product_id,quantity,unit_price,discount_pct,billing_period_months,start_date,end_date\n\
+                 LA1,c1,KA,SEAT,5,398.45,0,12,{start},{end}\n\
+                 LB1,c2,KB,SEAT,3,420.00,0,12,{start},{end}\n\
+                 LB2,c2,KB,PAYROLL,1,120.00,0,12,{start},{end}\n\
+                 LC1,c3,KC,SEAT,2,420.00,0,12,{start},{end}\n\
+                 LC2,c3,KC,PAYROLL,2,120.00,0,12,{start},{end}\n\
+                 LOLD,c1,KOLD,SEAT,1,400.00,0,12,{},{}\n",
+                day(-800),
+                day(-436)
+            ),
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+/// `expansa ARGS...`: its exit code, standard output and standard error.
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = expansa().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A new link's token, from `expansa portal link`'s first line (`/portal/TOKEN/`).
+fn link(db: &str, customer: &str) -> String {
+    let (code, out, err) = run(&["portal", "link", "--customer", customer, "--db", db]);
+    assert_eq!(code, 0, "{err}");
+    let path = out.lines().next().unwrap();
+    path.strip_prefix("/portal/")
+        .and_then(|p| p.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string()
+}
+
+/// A store at `db` holding the book of `dir`.
+fn imported(db: &str, dir: &Path) {
+    let (code, _, err) = run(&["import", "--db", db, "--data", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+}
+
+fn quote(base: &str, token: &str, body: &Value) -> Answer {
+    http(
+        base,
+        "POST",
+        &format!("/portal/{token}/quote"),
+        &[],
+        &body.to_string(),
+    )
+}
+
+fn events(db: &str) -> usize {
+    let (code, out, err) = run(&["events", "--db", db, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str::<Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn portal_links_pages_prices_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book");
+    std::fs::create_dir(&book).unwrap();
+    write_book(&book);
+    for db in store_urls(dir.path()) {
+        imported(&db, &book);
+        // Links: a size past its limit and an unknown customer are refused before anything.
+        let (code, _, err) = run(&[
+            "portal",
+            "link",
+            "--customer",
+            "c1",
+            "--days",
+            "91",
+            "--db",
+            &db,
+        ]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("--days 91: a portal link lives 1 to 90 days"),
+            "{err}"
+        );
+        let (code, _, err) = run(&["portal", "link", "--customer", "NOBODY", "--db", &db]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("unknown customer \"NOBODY\""), "{err}");
+        let alfa = link(&db, "c1");
+        let beta = link(&db, "c2");
+        let (code, listed, _) = run(&["portal", "list", "--db", &db]);
+        assert_eq!(code, 0);
+        let alfa_id = alfa.split_once('.').unwrap().0;
+        assert!(
+            listed.contains(alfa_id) && listed.contains("c2"),
+            "{listed}"
+        );
+        assert!(
+            !listed.contains(alfa.split_once('.').unwrap().1),
+            "the secret is never listed"
+        );
+        let before = events(&db);
+
+        let (child, base) = private_server(&db, &[]);
+        let _server = Killed(child);
+
+        // The page of Alfa: its contracts, lines, renewal, and what it may add; nothing of Beta.
+        let page = http(&base, "GET", &format!("/portal/{alfa}/"), &[], "");
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csp = page.header("content-security-policy").unwrap_or_default();
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("script-src 'self'"),
+            "{csp}"
+        );
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+        for shown in [
+            "Alfa Contabilidade",
+            "Contrato KA",
+            "Contrato KOLD",
+            "name=\"SEAT\"",
+            "name=\"PAYROLL\"",
+            "recomendado para você",
+            "R$ 100,00",
+            "R$ 398,45",
+            &day(266),
+            "lang=\"pt-BR\"",
+        ] {
+            assert!(
+                page.body.contains(shown),
+                "{db}: the page lacks {shown}: {}",
+                page.body
+            );
+        }
+        for hidden in ["Beta", "Gama", "KB", "KC", "EXTRA", "<script>"] {
+            assert!(!page.body.contains(hidden), "{db}: the page shows {hidden}");
+        }
+        let english = http(&base, "GET", &format!("/portal/{alfa}/?lang=en"), &[], "");
+        assert!(english.body.contains("Your subscription") && english.body.contains("R$398.45"));
+        let accepted = http(
+            &base,
+            "GET",
+            &format!("/portal/{alfa}/"),
+            &[("Accept-Language", "en-US,en;q=0.9")],
+            "",
+        );
+        assert!(accepted.body.contains("lang=\"en\""), "{}", accepted.body);
+        let js = http(&base, "GET", "/portal/assets/portal.js", &[], "");
+        assert_eq!(js.status, 200);
+        assert!(js
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/javascript"));
+
+        // The live price is `quote amend`'s JSON, to the cent: 2 more SEAT and 1 PAYROLL.
+        let wanted = json!({"contract": "KA", "items": [
+            {"product": "SEAT", "quantity": 7}, {"product": "PAYROLL", "quantity": 1}]});
+        let priced = quote(&base, &alfa, &wanted);
+        assert_eq!(priced.status, 200, "{}", priced.body);
+        let (code, cli, err) = run(&[
+            "quote",
+            "amend",
+            "--db",
+            &db,
+            "--contract",
+            "KA",
+            "--effective",
+            &day(0),
+            "--set",
+            "SEAT:7",
+            "--set",
+            "PAYROLL:1",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let cli: Value = serde_json::from_str(&cli).unwrap();
+        assert_eq!(priced.json(), cli, "{db}");
+        assert_eq!(cli["lines"][0]["unit_price"], "398.45");
+        assert_eq!(
+            cli["lines"][1]["unit_price"], "100.00",
+            "Alfa's contracted price"
+        );
+        assert_eq!(cli["lines"].as_array().unwrap().len(), 2);
+
+        // Refusals, each with a clear message, nothing applied.
+        let refusals = [
+            // Another customer's contract, and one that does not exist: the same answer.
+            (
+                json!({"contract": "KB", "items": [{"product": "SEAT", "quantity": 9}]}),
+                404,
+                "there is no contract \"KB\" on your page",
+            ),
+            (
+                json!({"contract": "KZ", "items": [{"product": "SEAT", "quantity": 9}]}),
+                404,
+                "there is no contract \"KZ\" on your page",
+            ),
+            // A price sent along (tampered): not a field the portal takes.
+            (
+                json!({"contract": "KA", "items": [{"product": "PAYROLL", "quantity": 1, "unit_price": "1.00"}]}),
+                400,
+                "unknown field `unit_price`",
+            ),
+            (
+                json!({"contract": "KA", "price": "1.00", "items": [{"product": "PAYROLL", "quantity": 1}]}),
+                400,
+                "unknown field `price`",
+            ),
+            (
+                json!({"contract": "KA", "items": [{"product": "SEAT", "quantity": 4}]}),
+                400,
+                "Seat: 4 is below the 5 you hold; to reduce it, talk to us",
+            ),
+            (
+                json!({"contract": "KA", "items": [{"product": "EXTRA", "quantity": 1}]}),
+                403,
+                "EXTRA is not offered to you on contract KA",
+            ),
+            (
+                json!({"contract": "KOLD", "items": [{"product": "SEAT", "quantity": 2}]}),
+                400,
+                "contract KOLD ended on",
+            ),
+            (
+                json!({"contract": "KA", "items": [{"product": "SEAT", "quantity": 100001}]}),
+                400,
+                "at most 100000",
+            ),
+            (
+                json!({"contract": "KA", "items": [{"product": "SEAT", "quantity": -1}]}),
+                400,
+                "body:",
+            ),
+            (
+                json!({"contract": "KA", "items": [{"product": "SEAT", "quantity": 5}]}),
+                400,
+                "nothing to price",
+            ),
+        ];
+        for (body, status, message) in refusals {
+            let answer = quote(&base, &alfa, &body);
+            assert_eq!(answer.status, status, "{db} {body}: {}", answer.body);
+            let said = answer.json()["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            assert!(said.contains(message), "{db} {body}: {said}");
+            assert!(!answer.body.contains("Beta") && !answer.body.contains("LB1"));
+        }
+        // Beta's own token prices Beta's contract.
+        let theirs = quote(
+            &base,
+            &beta,
+            &json!({"contract": "KB", "items": [{"product": "SEAT", "quantity": 4}]}),
+        );
+        assert_eq!(theirs.status, 200, "{}", theirs.body);
+
+        // Forged, malformed and staff credentials: 401, nothing shown.
+        let (_, secret) = alfa.split_once('.').unwrap();
+        let (_, key_out, _) = run(&["keys", "create", "--name", "staff", "--db", &db]);
+        let key = key_out.lines().next().unwrap().to_string();
+        let forged = [
+            format!("{alfa_id}.{}", "0".repeat(secret.len())),
+            alfa_id.to_string(),
+            format!("{}.{secret}", beta.split_once('.').unwrap().0),
+            key.clone(),
+            "x".repeat(5000),
+        ];
+        for token in &forged {
+            let page = http(&base, "GET", &format!("/portal/{token}/"), &[], "");
+            assert_eq!(page.status, 401, "{token}");
+            assert!(
+                !page.body.contains("Alfa") && !page.body.contains("KA"),
+                "{}",
+                page.body
+            );
+            let priced = quote(&base, token, &wanted);
+            assert_eq!(priced.status, 401, "{token}");
+        }
+        // A staff session or key opens no portal page without a token.
+        let bare = http(
+            &base,
+            "GET",
+            "/portal/",
+            &[("Authorization", &format!("Bearer {key}"))],
+            "",
+        );
+        assert!(bare.status == 404 || bare.status == 401, "{}", bare.status);
+        // Staff endpoints never take a portal token.
+        for path in [
+            "/api/v1/customers",
+            "/api/v1/events",
+            "/api/v1/contracts/KA/terms",
+            "/api/v1/session",
+        ] {
+            let answer = http(
+                &base,
+                "GET",
+                path,
+                &[("Authorization", &format!("Bearer {alfa}"))],
+                "",
+            );
+            assert_eq!(answer.status, 401, "{path}: {}", answer.body);
+        }
+        let amend = http(
+            &base,
+            "POST",
+            "/api/v1/quotes/amend",
+            &[
+                ("Authorization", &format!("Bearer {alfa}")),
+                ("Idempotency-Key", "k"),
+            ],
+            &json!({"contract": "KA", "effective": day(0), "add": ["SEAT:2"], "apply": true})
+                .to_string(),
+        );
+        assert_eq!(amend.status, 401, "{}", amend.body);
+
+        // Revoked: refused at once.
+        let (code, out, err) = run(&["portal", "revoke", &alfa, "--db", &db]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(&format!("revoked portal link {alfa_id} (customer c1)")),
+            "{out}"
+        );
+        let page = http(&base, "GET", &format!("/portal/{alfa}/"), &[], "");
+        assert_eq!(page.status, 401);
+        assert!(!page.body.contains("Alfa"));
+        assert_eq!(quote(&base, &alfa, &wanted).status, 401);
+        let (code, _, err) = run(&["portal", "revoke", alfa_id, "--db", &db]);
+        assert_eq!(code, 1, "a second revoke is an error: {err}");
+
+        // Nothing any of it did changed the book.
+        assert_eq!(events(&db), before, "{db}");
+    }
+}
+
+/// Expired links: refused like forged ones (the expiry moved into the past in the store).
+#[test]
+fn expired_portal_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book");
+    std::fs::create_dir(&book).unwrap();
+    write_book(&book);
+    for db in store_urls(dir.path()) {
+        imported(&db, &book);
+        let token = link(&db, "c1");
+        let (child, base) = private_server(&db, &[]);
+        let _server = Killed(child);
+        assert_eq!(
+            http(&base, "GET", &format!("/portal/{token}/"), &[], "").status,
+            200
+        );
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let store = expansa_store::Store::open(&db, Default::default())
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE portal_links SET expires_at = '2020-01-01T00:00:00.000000Z'")
+                    .execute(store.pool())
+                    .await
+                    .unwrap();
+                store.close().await.unwrap();
+            });
+        let page = http(&base, "GET", &format!("/portal/{token}/"), &[], "");
+        assert_eq!(page.status, 401, "{db}");
+        assert!(!page.body.contains("Alfa"));
+        assert!(page.body.contains("não é válido"), "{}", page.body);
+    }
+}
+
+/// The page in headless Chromium on a phone's screen (tests/browser/portal.mjs): the link opens
+/// the page; 2 more licences of SEAT and the recommended PAYROLL add-on are priced live, equal
+/// to `quote amend`; a quantity below the one held shows the refusal on the page.
+#[test]
+fn portal_page_in_headless_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book");
+    std::fs::create_dir(&book).unwrap();
+    write_book(&book);
+    for db in store_urls(dir.path()) {
+        imported(&db, &book);
+        let token = link(&db, "c1");
+        let (code, cli, err) = run(&[
+            "quote",
+            "amend",
+            "--db",
+            &db,
+            "--contract",
+            "KA",
+            "--effective",
+            &day(0),
+            "--set",
+            "SEAT:7",
+            "--set",
+            "PAYROLL:1",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let (child, base) = private_server(&db, &[]);
+        let _server = Killed(child);
+        let shots = screenshots();
+        let store = if db.starts_with("sqlite") {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        run_browser(
+            "portal.mjs",
+            &[
+                base.as_str(),
+                &token,
+                cli.trim(),
+                shots.to_str().unwrap(),
+                store,
+            ],
+            &[&format!("portal-{store}.png")],
+        );
+    }
+}
