@@ -212,6 +212,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             tls,
             sessions,
             webhooks: (webhook_secret_file, webhook_tolerance),
+            vendor_name,
             limits,
         } => {
             expansa_api::init_logging(limits.log_format == expansa_commands::LogFormat::Json);
@@ -242,7 +243,10 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 .build()?
                 .block_on(with_store(plan, async |store: &Store| {
                     let config = ApiConfig {
-                        portal: expansa_api::Mounted(Some(expansa_portal::router(store.clone()))),
+                        portal: expansa_api::Mounted(Some(expansa_portal::router(
+                            store.clone(),
+                            vendor_name,
+                        ))),
                         ..config.clone()
                     };
                     expansa_api::serve(store.clone(), bind, config).await

@@ -499,3 +499,357 @@ fn portal_page_in_headless_chromium() {
         );
     }
 }
+
+/// `GET path` over a new connection: the status and the body's exact bytes (the answers read
+/// here have a Content-Length).
+fn get_bytes(base: &str, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&answer[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, answer[split + 4..].to_vec())
+}
+
+/// The text of a PDF as pdftotext lays it out; `None` (a skip, a failure under CI) without it.
+fn pdf_text(pdf: &[u8]) -> Option<String> {
+    if common::missing("pdftotext (Debian's poppler-utils)", which("pdftotext")) {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", file.to_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+fn which(tool: &str) -> bool {
+    std::process::Command::new(tool).arg("-v").output().is_ok()
+}
+
+/// An amount of `quote amend`'s JSON as the documents print it in pt-BR.
+fn brl(amount: &str) -> String {
+    let currency = expansa_ledger::Currency::from_code("BRL").unwrap();
+    let value: expansa_ledger::Decimal = amount.parse().unwrap();
+    expansa_ledger::Locale::PtBr.money(expansa_ledger::Money::from_decimal(value), currency)
+}
+
+/// The amendment's PDF, its signature and its application, on both stores: the PDF's text has
+/// the vendor, the customer, the lines and totals of `quote amend` to the cent; signing records
+/// the signature in the event that applies it, once (a replayed accept applies nothing more);
+/// the invoice is numbered without gaps per vendor; `portal verify` recognises both PDFs and
+/// refuses a changed one; refusals (another customer's amendment, a wrong hash, no acceptance,
+/// a bad e-mail) change nothing; signature attempts are limited per link.
+#[test]
+fn amendment_pdf_signature_apply_and_invoice() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book");
+    std::fs::create_dir(&book).unwrap();
+    write_book(&book);
+    let vendor = "Expansa Software Ltda.";
+    for db in store_urls(dir.path()) {
+        imported(&db, &book);
+        let alfa = link(&db, "c1");
+        let beta = link(&db, "c2");
+        let gama = link(&db, "c3");
+        let (code, cli, err) = run(&[
+            "quote",
+            "amend",
+            "--db",
+            &db,
+            "--contract",
+            "KA",
+            "--effective",
+            &day(0),
+            "--set",
+            "SEAT:7",
+            "--set",
+            "PAYROLL:1",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let cli: Value = serde_json::from_str(&cli).unwrap();
+        let (child, base) = private_server(&db, &["--vendor-name", vendor]);
+        let _server = Killed(child);
+        let before = events(&db);
+
+        let wanted = json!({"contract": "KA", "items": [
+            {"product": "SEAT", "quantity": 7}, {"product": "PAYROLL", "quantity": 1}]});
+        let made = http(
+            &base,
+            "POST",
+            &format!("/portal/{alfa}/amendments"),
+            &[],
+            &wanted.to_string(),
+        );
+        assert_eq!(made.status, 200, "{}", made.body);
+        let made = made.json();
+        let id = made["id"].as_str().unwrap().to_string();
+        let pdf_path = made["pdf"].as_str().unwrap().to_string();
+        let (status, pdf) = get_bytes(&base, &pdf_path);
+        assert_eq!(status, 200);
+        assert!(pdf.starts_with(b"%PDF-"));
+        let sha = expansa_store::sha256_bytes_hex(&pdf);
+        assert_eq!(made["sha256"], sha, "the hash of the exact bytes served");
+        // Fetched again: the same bytes.
+        assert_eq!(get_bytes(&base, &pdf_path).1, pdf);
+        // Another customer's link cannot fetch it.
+        let (status, theirs) = get_bytes(&base, &pdf_path.replace(&alfa, &beta));
+        assert_eq!(status, 404);
+        assert!(!String::from_utf8_lossy(&theirs).contains("Alfa"));
+        if let Some(text) = pdf_text(&pdf) {
+            for shown in [
+                vendor,
+                "Alfa Contabilidade (c1)",
+                "Aditivo de contrato KA",
+                &id,
+                "Payroll add-on",
+            ] {
+                assert!(text.contains(shown), "{db}: {shown} not in\n{text}");
+            }
+            for line in cli["lines"].as_array().unwrap() {
+                for field in ["prorated_unit_price", "net_total"] {
+                    let amount = brl(line[field].as_str().unwrap());
+                    assert!(
+                        text.contains(&amount),
+                        "{db}: {field} {amount} not in\n{text}"
+                    );
+                }
+            }
+            let total = brl(cli["totals"][0]["total"].as_str().unwrap());
+            assert!(
+                text.contains(&format!("BRL   {total}")) || text.contains(&total),
+                "{text}"
+            );
+            assert_eq!(cli["totals"].as_array().unwrap().len(), 1);
+        }
+        assert_eq!(events(&db), before, "making the document applies nothing");
+
+        // Refusals: nothing applied.
+        let sign_path = format!("/portal/{alfa}/amendments/{id}/sign");
+        let signature = |name: &str, email: &str, accept: bool, sha: &str| {
+            json!({"name": name, "email": email, "accept": accept, "sha256": sha}).to_string()
+        };
+        let ua = [("User-Agent", "expansa-test/1.0")];
+        for (body, status) in [
+            (
+                signature("Maria Silva", "maria@alfa.example", true, &"0".repeat(64)),
+                409,
+            ),
+            (
+                signature("Maria Silva", "maria@alfa.example", false, &sha),
+                400,
+            ),
+            (signature("Maria Silva", "not an address", true, &sha), 400),
+        ] {
+            let answer = http(&base, "POST", &sign_path, &ua, &body);
+            assert_eq!(answer.status, status, "{body}: {}", answer.body);
+        }
+        let wrong_link = format!("/portal/{beta}/amendments/{id}/sign");
+        let answer = http(
+            &base,
+            "POST",
+            &wrong_link,
+            &ua,
+            &signature("Bia", "b@beta.example", true, &sha),
+        );
+        assert_eq!(answer.status, 404, "{}", answer.body);
+        assert_eq!(events(&db), before);
+
+        // Signed: applied once, with the signature in the event log.
+        let good = signature("Maria Silva", "maria@alfa.example", true, &sha);
+        // The 4th and 5th attempts with this link: within the limit (5 a minute).
+        let first = http(&base, "POST", &sign_path, &ua, &good);
+        assert_eq!(first.status, 200, "{}", first.body);
+        let first = first.json();
+        assert_eq!(first["replayed"], false);
+        assert_eq!(first["invoice"]["number"], 1);
+        assert_eq!(first["signed"]["name"], "Maria Silva");
+        let event = first["event"].as_i64().unwrap();
+        assert_eq!(events(&db), before + 1);
+        let again = http(&base, "POST", &sign_path, &ua, &good);
+        assert_eq!(again.status, 200, "{}", again.body);
+        assert_eq!(again.json()["event"], event);
+        assert_eq!(again.json()["replayed"], true);
+        assert_eq!(
+            events(&db),
+            before + 1,
+            "{db}: a replayed accept applies once"
+        );
+        let (_, log, _) = run(&["events", "--db", &db, "--format", "json"]);
+        let log: Value = serde_json::from_str(&log).unwrap();
+        let entry = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == event)
+            .unwrap();
+        let reason = entry["reason"].as_str().unwrap();
+        for part in [
+            "Maria Silva <maria@alfa.example>",
+            "from 127.0.0.1",
+            "(expansa-test/1.0)",
+            &sha,
+            &id,
+            " signed at 20",
+        ] {
+            assert!(reason.contains(part), "{db}: {part} not in {reason}");
+        }
+        assert_eq!(entry["kind"], "amend");
+        let (_, shown, _) = run(&[
+            "contract",
+            "show",
+            "--db",
+            &db,
+            "--contract",
+            "KA",
+            "--format",
+            "json",
+        ]);
+        let shown: Value = serde_json::from_str(&shown).unwrap();
+        let held: Vec<(String, String)> = shown["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["product_id"].as_str().unwrap().to_string(),
+                    l["quantity"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert!(held.contains(&("SEAT".into(), "7".into())), "{held:?}");
+        assert!(held.contains(&("PAYROLL".into(), "1".into())), "{held:?}");
+
+        // The invoice: numbered 1, billing the prorated total.
+        let (status, invoice) = get_bytes(&base, first["invoice"]["pdf"].as_str().unwrap());
+        assert_eq!(status, 200);
+        assert_eq!(
+            expansa_store::sha256_bytes_hex(&invoice),
+            first["invoice"]["sha256"]
+        );
+        if let Some(text) = pdf_text(&invoice) {
+            let total = brl(cli["totals"][0]["total"].as_str().unwrap());
+            for shown in ["Fatura nº 1", vendor, &id, &total] {
+                assert!(text.contains(shown), "{db}: {shown} not in\n{text}");
+            }
+        }
+
+        // verify: both PDFs are known; a changed byte is not.
+        let files = dir.path().join(format!("verify-{}", db.len()));
+        std::fs::create_dir_all(&files).unwrap();
+        let (a, i, x) = (
+            files.join("a.pdf"),
+            files.join("i.pdf"),
+            files.join("x.pdf"),
+        );
+        std::fs::write(&a, &pdf).unwrap();
+        std::fs::write(&i, &invoice).unwrap();
+        let mut changed = pdf.clone();
+        let last = changed.len() - 2;
+        changed[last] ^= 1;
+        std::fs::write(&x, &changed).unwrap();
+        let (code, out, err) = run(&["portal", "verify", a.to_str().unwrap(), "--db", &db]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(&format!(
+                "signed amendment {id} of contract KA (customer c1)"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains("by Maria Silva <maria@alfa.example> from 127.0.0.1"),
+            "{out}"
+        );
+        assert!(out.contains(&format!("applied by event {event}")), "{out}");
+        let (code, out, err) = run(&["portal", "verify", i.to_str().unwrap(), "--db", &db]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(&format!("invoice {vendor} no. 1, billing amendment {id}")),
+            "{out}"
+        );
+        let (code, _, err) = run(&["portal", "verify", x.to_str().unwrap(), "--db", &db]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("no document the portal kept has this SHA-256"),
+            "{err}"
+        );
+
+        // Beta's amendment takes the vendor's next number.
+        let theirs = json!({"contract": "KB", "items": [{"product": "SEAT", "quantity": 4}]});
+        let made = http(
+            &base,
+            "POST",
+            &format!("/portal/{beta}/amendments"),
+            &[],
+            &theirs.to_string(),
+        )
+        .json();
+        let signed = http(
+            &base,
+            "POST",
+            &format!(
+                "/portal/{beta}/amendments/{}/sign",
+                made["id"].as_str().unwrap()
+            ),
+            &ua,
+            &signature(
+                "Bia Souza",
+                "bia@beta.example",
+                true,
+                made["sha256"].as_str().unwrap(),
+            ),
+        );
+        assert_eq!(signed.status, 200, "{}", signed.body);
+        assert_eq!(
+            signed.json()["invoice"]["number"],
+            2,
+            "{db}: gapless per vendor"
+        );
+
+        // Signature attempts per link: 5 a minute, then 429.
+        let made = http(
+            &base,
+            "POST",
+            &format!("/portal/{gama}/amendments"),
+            &[],
+            &json!({"contract": "KC", "items": [{"product": "SEAT", "quantity": 3}]}).to_string(),
+        )
+        .json();
+        let path = format!(
+            "/portal/{gama}/amendments/{}/sign",
+            made["id"].as_str().unwrap()
+        );
+        let statuses: Vec<u16> = (0..6)
+            .map(|_| {
+                http(
+                    &base,
+                    "POST",
+                    &path,
+                    &ua,
+                    &signature("Gil", "g@gama.example", true, &"0".repeat(64)),
+                )
+                .status
+            })
+            .collect();
+        assert_eq!(statuses, [409, 409, 409, 409, 409, 429], "{db}");
+        assert_eq!(events(&db), before + 2);
+    }
+}

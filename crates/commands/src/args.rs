@@ -337,6 +337,10 @@ enum CliCommand {
         /// How far a webhook signature's time may be from the server's clock (1 to 3600).
         #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
         webhook_tolerance: u64,
+        /// The vendor's name on the customer portal's documents (amendments and invoices,
+        /// numbered per vendor); 1 to 200 characters.
+        #[arg(long, value_name = "NAME", default_value = "expansa")]
+        vendor_name: String,
         #[command(flatten)]
         limits: ServeLimits,
     },
@@ -975,6 +979,8 @@ pub enum Command {
         sessions: expansa_store::SessionLimits,
         /// The webhook secrets file and the signatures' tolerance in seconds.
         webhooks: (Option<PathBuf>, u64),
+        /// The vendor's name on the portal's documents.
+        vendor_name: String,
         limits: ServeLimits,
     },
     KeysCreate {
@@ -1178,8 +1184,16 @@ impl Plan {
                 session_max,
                 webhook_secret_file,
                 webhook_tolerance,
+                vendor_name,
                 limits,
             } => {
+                let vendor_name = vendor_name.trim().to_string();
+                let chars = vendor_name.chars().count();
+                if !(1..=200).contains(&chars) || vendor_name.chars().any(char::is_control) {
+                    return Err(format!(
+                        "--vendor-name: 1 to 200 characters, no control characters ({chars} given)"
+                    ));
+                }
                 if book.as_of.is_some() {
                     return Err("serve reads the latest book; ask for as_of per request".into());
                 }
@@ -1202,6 +1216,7 @@ impl Plan {
                             absolute: std::time::Duration::from_secs(session_max),
                         },
                         webhooks: (webhook_secret_file, webhook_tolerance),
+                        vendor_name,
                         limits,
                     },
                 )

@@ -26,6 +26,15 @@ pub(crate) enum PortalAction {
         #[command(flatten)]
         book: BookArgs,
     },
+    /// Tell whether FILE is a document the portal kept: a signed amendment (who signed it,
+    /// when, from where, the event that applied it) or its invoice; exit 1 when it is not.
+    Verify {
+        #[command(flatten)]
+        book: BookArgs,
+        /// The PDF to check (at most 64 MiB).
+        #[arg(value_name = "FILE.pdf")]
+        file: std::path::PathBuf,
+    },
     /// Revoke a link, by its token or its id (the part before the dot): at once.
     Revoke {
         #[command(flatten)]
@@ -48,7 +57,13 @@ pub enum PortalPlan {
     Revoke {
         link: String,
     },
+    Verify {
+        file: std::path::PathBuf,
+    },
 }
+
+/// The largest file `portal verify` reads.
+pub const MAX_VERIFY_BYTES: u64 = 64 << 20;
 
 impl PortalAction {
     /// The store's flags and the plan, its sizes checked before the store is opened.
@@ -76,6 +91,7 @@ impl PortalAction {
             }
             PortalAction::List { book } => (book, PortalPlan::List),
             PortalAction::Revoke { book, link } => (book, PortalPlan::Revoke { link }),
+            PortalAction::Verify { book, file } => (book, PortalPlan::Verify { file }),
         })
     }
 }
@@ -116,6 +132,7 @@ pub async fn run(plan: &PortalPlan, store: &Store) -> anyhow::Result<String> {
             }
             expansa_movements::table(&rows, &[false; 6])
         }
+        PortalPlan::Verify { file } => verify(file, store).await?,
         PortalPlan::Revoke { link } => {
             let revoked = store.revoke_portal_link(link).await?;
             format!(
@@ -124,4 +141,68 @@ pub async fn run(plan: &PortalPlan, store: &Store) -> anyhow::Result<String> {
             )
         }
     })
+}
+
+/// What `portal verify FILE` prints: the kept document whose SHA-256 is the file's.
+async fn verify(file: &std::path::Path, store: &Store) -> anyhow::Result<String> {
+    use std::io::Read;
+    let opened = std::fs::File::open(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let mut bytes = Vec::new();
+    opened
+        .take(MAX_VERIFY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    if bytes.len() as u64 > MAX_VERIFY_BYTES {
+        anyhow::bail!(
+            "{}: larger than {MAX_VERIFY_BYTES} bytes: no document the portal makes is",
+            file.display()
+        );
+    }
+    let sha256 = expansa_store::sha256_bytes_hex(&bytes);
+    let found = store.portal_amendments_by_sha256(&sha256).await?;
+    let Some(a) = found.first() else {
+        anyhow::bail!(
+            "{}: no document the portal kept has this SHA-256 ({sha256}): it is not one of its \
+             amendments or invoices, or its bytes were changed",
+            file.display()
+        );
+    };
+    let invoice = a
+        .invoice
+        .as_ref()
+        .filter(|(_, _, invoice_sha)| *invoice_sha == sha256);
+    let Some(signed) = &a.signature else {
+        anyhow::bail!(
+            "{}: amendment {} of contract {} (customer {}), made {}: NOT signed (SHA-256 {sha256})",
+            file.display(),
+            a.id,
+            a.contract_id,
+            a.customer_id,
+            a.created_at
+        );
+    };
+    let what = match invoice {
+        Some((vendor, number, _)) => {
+            format!("invoice {vendor} no. {number}, billing amendment {}", a.id)
+        }
+        None => format!("signed amendment {}", a.id),
+    };
+    Ok(format!(
+        "{}: {what} of contract {} (customer {}); SHA-256 {sha256}\n\
+         signed at {} by {} <{}> from {} ({}); applied by event {}\n",
+        file.display(),
+        a.contract_id,
+        a.customer_id,
+        signed.signed_at,
+        signed.name,
+        signed.email,
+        if signed.client_address.is_empty() {
+            "-"
+        } else {
+            &signed.client_address
+        },
+        signed.user_agent,
+        a.event.map_or("-".into(), |e| e.to_string()),
+    ))
 }

@@ -64,6 +64,9 @@ struct Words {
     totals: &'static str,
     terms_title: &'static str,
     terms: &'static str,
+    invoice: &'static str,
+    bills: &'static str,
+    event: &'static str,
 }
 
 const PT: Words = Words {
@@ -92,6 +95,9 @@ const PT: Words = Words {
         o preço travado do contrato; os novos, o preço contratado do cliente (ou o de lista). \
         Valores em moedas diferentes não são somados nem convertidos. As demais condições do \
         contrato permanecem em vigor. Reduções e cancelamentos são tratados com a nossa equipe.",
+    invoice: "Fatura nº",
+    bills: "Cobra o aditivo",
+    event: "Evento no registro",
 };
 
 const EN: Words = Words {
@@ -120,6 +126,9 @@ const EN: Words = Words {
         (else the list price). Amounts in different currencies are neither added nor converted. \
         Every other term of the contract stays in force. Reductions and cancellations are made \
         with our team.",
+    invoice: "Invoice no.",
+    bills: "Bills the amendment",
+    event: "Event in the log",
 };
 
 /// Lays text out on pages, top to bottom.
@@ -295,6 +304,33 @@ pub fn amendment_pdf(a: &Amendment) -> Result<Vec<u8>, DocumentError> {
     }
     out.down(3.0);
 
+    priced(&mut out, w, a.quote, a.product_name, a.locale);
+    out.down(4.0);
+    out.line(12.0, w.terms_title);
+    out.paragraph(9.0, w.terms);
+    out.finish()
+}
+
+fn words(locale: Locale) -> &'static Words {
+    match locale {
+        Locale::PtBr => &PT,
+        Locale::En => &EN,
+    }
+}
+
+fn money(locale: Locale, amount: Decimal, currency: Currency) -> String {
+    locale.money(Money::from_decimal(amount), currency)
+}
+
+/// The quote's priced lines (CPQ's proration, exact, rounded once) and its totals per currency.
+fn priced(
+    out: &mut Writer,
+    w: &Words,
+    q: &Quote,
+    product_name: &dyn Fn(&str) -> String,
+    locale: Locale,
+) {
+    let money = |amount: Decimal, currency: Currency| money(locale, amount, currency);
     // The priced changes: CPQ's proration, exact, rounded once.
     let priced = [0.0, 50.0, 72.0, 100.0, 128.0, 155.0];
     out.line(12.0, w.change);
@@ -320,7 +356,7 @@ pub fn amendment_pdf(a: &Amendment) -> Result<Vec<u8>, DocumentError> {
         out.row(
             8.0,
             &[
-                (priced[0], &(a.product_name)(&l.product_id)),
+                (priced[0], &(product_name)(&l.product_id)),
                 (priced[1], &change),
                 (priced[2], &money(l.unit_price, l.currency)),
                 (priced[3], &l.prorate_multiplier.rounded(10).to_string()),
@@ -336,8 +372,50 @@ pub fn amendment_pdf(a: &Amendment) -> Result<Vec<u8>, DocumentError> {
         let amount = money(t.total, t.currency);
         out.row(10.0, &[(0.0, t.currency.code()), (30.0, &amount)]);
     }
+}
+
+/// An invoice billing a signed amendment's prorated amount.
+pub struct Invoice<'a> {
+    pub vendor: &'a str,
+    /// Gapless per vendor.
+    pub number: i64,
+    pub customer_id: &'a str,
+    pub customer_name: &'a str,
+    /// The amendment it bills, and the event that applied it.
+    pub amendment: &'a str,
+    pub event: i64,
+    /// When it was issued (UTC, RFC 3339).
+    pub issued: &'a str,
+    pub quote: &'a Quote,
+    pub product_name: &'a dyn Fn(&str) -> String,
+    pub locale: Locale,
+}
+
+/// The invoice as a PDF: its number, the parties, the amendment it bills, each priced line and
+/// the totals per currency.
+pub fn invoice_pdf(i: &Invoice) -> Result<Vec<u8>, DocumentError> {
+    let w = words(i.locale);
+    let title = format!("{} {}", w.invoice, i.number);
+    let mut out = Writer::new(&title, &format!("{}-invoice-{}", i.amendment, i.number))?;
+    out.line(16.0, &title);
+    out.down(2.0);
+    let q = i.quote;
+    let end = q.end.map_or("-".into(), |d| d.to_string());
+    for (label, value) in [
+        (w.vendor, i.vendor.to_string()),
+        (
+            w.customer,
+            format!("{} ({})", i.customer_name, i.customer_id),
+        ),
+        (w.contract, q.contract.clone()),
+        (w.bills, i.amendment.to_string()),
+        (w.event, i.event.to_string()),
+        (w.issued, i.issued.to_string()),
+        (w.period, format!("{} – {end}", q.effective)),
+    ] {
+        out.row(10.0, &[(0.0, label), (45.0, &value)]);
+    }
     out.down(4.0);
-    out.line(12.0, w.terms_title);
-    out.paragraph(9.0, w.terms);
+    priced(&mut out, w, q, i.product_name, i.locale);
     out.finish()
 }

@@ -1,14 +1,18 @@
 // The customer portal: prices the quantities typed in a contract's form, live, through the
-// portal's quote endpoint (the server runs `quote amend`'s code; nothing is priced here).
+// portal's quote endpoint (the server runs `quote amend`'s code; nothing is priced here); then
+// makes the amendment's PDF, and signs it (name, e-mail, acceptance), which applies it.
 'use strict';
 (function () {
   const token = document.body.dataset.token;
   const lang = document.body.dataset.lang === 'en' ? 'en' : 'pt-BR';
+  const base = '/portal/' + encodeURIComponent(token);
   const words = {
     'pt-BR': { product: 'Produto', change: 'Alteração', unit: 'Preço proporcional', total: 'Total',
-      from: 'De', to: 'até', totals: 'Total a pagar', wait: 'Calculando…', failed: 'Não foi possível calcular o preço.' },
+      from: 'De', to: 'até', totals: 'Total a pagar', wait: 'Calculando…', failed: 'Não foi possível concluir.',
+      applied: 'Aditivo assinado e aplicado', invoice: 'Fatura nº', event: 'registro' },
     en: { product: 'Product', change: 'Change', unit: 'Prorated price', total: 'Total',
-      from: 'From', to: 'to', totals: 'Total due', wait: 'Pricing…', failed: 'The price could not be computed.' },
+      from: 'From', to: 'to', totals: 'Total due', wait: 'Pricing…', failed: 'This could not be done.',
+      applied: 'Amendment signed and applied', invoice: 'Invoice no.', event: 'event' },
   }[lang];
 
   // An exact decimal string ("1234.50") as people read it, by string operations only.
@@ -32,10 +36,25 @@
     return e;
   }
 
+  // POSTs JSON; answers [ok, body] (body.error.message on a refusal).
+  async function post(path, body) {
+    try {
+      const answer = await fetch(path, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      });
+      return [answer.ok, await answer.json()];
+    } catch (e) {
+      return [false, {}];
+    }
+  }
+
+  function message(body) {
+    return (body && body.error && body.error.message) || words.failed;
+  }
+
   function show(form, out, quote) {
     out.replaceChildren();
-    const period = el('p', 'period', words.from + ' ' + quote.effective + ' ' + words.to + ' ' + (quote.end || ''));
-    out.append(period);
+    out.append(el('p', 'period', words.from + ' ' + quote.effective + ' ' + words.to + ' ' + (quote.end || '')));
     const table = el('table', 'lines');
     const head = el('tr');
     for (const h of [words.product, words.change, words.unit, words.total]) head.append(el('th', null, h));
@@ -63,40 +82,73 @@
 
   function attach(form) {
     const out = form.querySelector('.quote');
+    const prepare = form.querySelector('button.prepare');
+    const signing = form.querySelector('div.sign');
+    const result = form.querySelector('.result');
     let timer = null;
     let asked = 0;
-    async function price() {
-      const items = [];
+    let items = [];
+    function wanted() {
+      const list = [];
       for (const input of form.querySelectorAll('input[type=number]')) {
         const value = input.value.trim();
         if (value === '' || value === input.dataset.held) continue;
         const quantity = Number(value);
-        items.push({ product: input.name, quantity: Number.isSafeInteger(quantity) ? quantity : -1 });
+        list.push({ product: input.name, quantity: Number.isSafeInteger(quantity) ? quantity : -1 });
       }
+      return list;
+    }
+    async function price() {
+      items = wanted();
       const mine = ++asked;
+      prepare.hidden = true;
+      signing.hidden = true;
+      result.replaceChildren();
       if (items.length === 0) { out.replaceChildren(); return; }
       out.replaceChildren(el('p', 'hint', words.wait));
-      let answer;
-      let quote;
-      try {
-        answer = await fetch('/portal/' + encodeURIComponent(token) + '/quote', {
-          method: 'POST', headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ contract: form.dataset.contract, items }),
-        });
-        quote = await answer.json();
-      } catch (e) {
-        if (mine === asked) out.replaceChildren(el('p', 'error', words.failed));
-        return;
-      }
+      const [ok, quote] = await post(base + '/quote', { contract: form.dataset.contract, items });
       if (mine !== asked) return;
-      if (!answer.ok) {
-        out.replaceChildren(el('p', 'error', (quote.error && quote.error.message) || words.failed));
-        return;
-      }
+      if (!ok) { out.replaceChildren(el('p', 'error', message(quote))); return; }
       show(form, out, quote);
+      prepare.hidden = false;
       form.dataset.priced = String(asked);
     }
-    form.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(price, 250); });
+    prepare.addEventListener('click', async () => {
+      result.replaceChildren();
+      const [ok, made] = await post(base + '/amendments?lang=' + lang, { contract: form.dataset.contract, items });
+      if (!ok) { result.replaceChildren(el('p', 'error', message(made))); return; }
+      form.dataset.amendment = made.id;
+      form.dataset.sha256 = made.sha256;
+      signing.querySelector('a.pdf').href = made.pdf;
+      signing.hidden = false;
+    });
+    signing.querySelector('button.sign').addEventListener('click', async () => {
+      const button = signing.querySelector('button.sign');
+      button.disabled = true;
+      const [ok, done] = await post(base + '/amendments/' + encodeURIComponent(form.dataset.amendment) + '/sign', {
+        name: signing.querySelector('input[name=signer_name]').value,
+        email: signing.querySelector('input[name=signer_email]').value,
+        accept: signing.querySelector('input[name=accept]').checked,
+        sha256: form.dataset.sha256,
+      });
+      if (!ok) { button.disabled = false; result.replaceChildren(el('p', 'error', message(done))); return; }
+      const p = el('p', 'applied', words.applied + ' (' + words.event + ' ' + done.event + '). ');
+      if (done.invoice) {
+        const a = el('a', 'invoice', words.invoice + ' ' + done.invoice.number + ' (PDF)');
+        a.href = done.invoice.pdf;
+        a.target = '_blank';
+        a.rel = 'noopener';
+        p.append(a);
+      }
+      result.replaceChildren(p);
+      signing.hidden = true;
+      form.dataset.signed = done.id;
+    });
+    form.addEventListener('input', (e) => {
+      if (!(e.target instanceof HTMLInputElement) || e.target.type !== 'number') return;
+      clearTimeout(timer);
+      timer = setTimeout(price, 250);
+    });
     form.addEventListener('submit', (e) => { e.preventDefault(); price(); });
   }
 

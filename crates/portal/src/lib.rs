@@ -15,6 +15,7 @@
 
 pub mod offer;
 pub mod page;
+pub mod sign;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -26,8 +27,10 @@ use expansa_api::ApiError;
 use expansa_contracts::render_quote;
 use expansa_ledger::Format;
 use expansa_store::{PortalLink, Store};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use offer::Refusal;
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 /// The longest token the portal looks up.
@@ -35,31 +38,61 @@ const MAX_TOKEN: usize = 200;
 
 /// The path's parameters by name. The API mounts the portal under its own `/portal/{*rest}`
 /// route, whose parameter comes along: a tuple or a single-value `Path` would not match.
-type Params = Path<HashMap<String, String>>;
+pub(crate) type Params = Path<HashMap<String, String>>;
 
 /// The parameter `name` of the path (empty when absent: no token opens with it).
-fn param(params: &HashMap<String, String>, name: &str) -> String {
+pub(crate) fn param(params: &HashMap<String, String>, name: &str) -> String {
     params.get(name).cloned().unwrap_or_default()
 }
+
+/// Signature attempts allowed per link and minute (then 429).
+pub const SIGNATURES_PER_MINUTE: u32 = 5;
 
 /// What the portal's handlers share.
 struct Portal {
     store: Store,
+    /// The vendor's name, printed on the documents and numbering the invoices.
+    vendor: String,
+    /// Signature attempts, per link.
+    signatures: DefaultKeyedRateLimiter<String>,
 }
 
-/// The portal's routes, with its state: mount under `/portal/`.
-pub fn router(store: Store) -> Router {
+impl Portal {
+    /// Counts a signature attempt with link `id`: 429 past [`SIGNATURES_PER_MINUTE`].
+    fn signing_allowed(&self, id: &str) -> Result<(), ApiError> {
+        if self.signatures.len() > 10_000 {
+            self.signatures.retain_recent();
+        }
+        self.signatures.check_key(&id.to_string()).map_err(|_| {
+            ApiError::TooManyRequests(format!(
+                "at most {SIGNATURES_PER_MINUTE} signature attempts a minute with one link: wait a minute"
+            ))
+        })
+    }
+}
+
+/// The portal's routes, with its state: mount under `/portal/`. `vendor` is the vendor's
+/// name on the documents (`serve --vendor-name`).
+pub fn router(store: Store, vendor: &str) -> Router {
+    let per_minute = NonZeroU32::new(SIGNATURES_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
     Router::new()
         .route("/portal/assets/{file}", get(asset))
         .route("/portal/{token}", get(show))
         .route("/portal/{token}/", get(show))
         .route("/portal/{token}/quote", post(quote))
+        .route("/portal/{token}/amendments", post(sign::make))
+        .route("/portal/{token}/amendments/{id}", get(sign::pdf))
+        .route("/portal/{token}/amendments/{id}/sign", post(sign::sign))
         .fallback(|| async { ApiError::NotFound("no such page".into()) })
-        .with_state(Arc::new(Portal { store }))
+        .with_state(Arc::new(Portal {
+            store,
+            vendor: vendor.to_string(),
+            signatures: RateLimiter::keyed(Quota::per_minute(per_minute)),
+        }))
 }
 
 /// The link `token` opens, or 401 (the same for expired, revoked, forged and malformed).
-async fn open(portal: &Portal, token: &str) -> Result<PortalLink, ApiError> {
+pub(crate) async fn open(portal: &Portal, token: &str) -> Result<PortalLink, ApiError> {
     let link = if token.len() <= MAX_TOKEN {
         portal.store.portal_link(token).await?
     } else {
@@ -74,8 +107,34 @@ async fn open(portal: &Portal, token: &str) -> Result<PortalLink, ApiError> {
 }
 
 #[derive(serde::Deserialize)]
-struct Lang {
+pub(crate) struct Lang {
     lang: Option<String>,
+}
+
+/// The language a request asks for: `?lang=`, else `Accept-Language`.
+pub(crate) fn locale_of(lang: &Lang, headers: &HeaderMap) -> expansa_ledger::Locale {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    page::locale(lang.lang.as_deref(), accept)
+}
+
+/// A JSON body of type `T` (415 without `Content-Type: application/json`, 400 when it is not
+/// that JSON, an unknown field included).
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the body as Content-Type: application/json".into(),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -95,10 +154,7 @@ async fn show(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = param(&params, "token");
-    let accept = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    let locale = page::locale(lang.lang.as_deref(), accept);
+    let locale = locale_of(&lang, &headers);
     let Ok(link) = open(&portal, &token).await else {
         return Ok(html(StatusCode::UNAUTHORIZED, page::invalid_link(locale)));
     };
@@ -127,17 +183,7 @@ async fn quote(
 ) -> Result<Response, ApiError> {
     let token = param(&params, "token");
     let link = open(&portal, &token).await?;
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !json {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the body as Content-Type: application/json".into(),
-        ));
-    }
-    let wanted: offer::Wanted =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    let wanted: offer::Wanted = json_body(&headers, &body)?;
     let (_, book) = portal.store.latest_book().await?;
     let today = expansa_commands::renewals::today();
     let (_, quote) = offer::price(&book, &link.customer_id, &wanted, today).map_err(refused)?;
@@ -152,7 +198,7 @@ async fn quote(
 }
 
 /// A refusal as the API's error.
-fn refused(r: Refusal) -> ApiError {
+pub(crate) fn refused(r: Refusal) -> ApiError {
     match r {
         Refusal::Invalid(m) => ApiError::BadRequest(m),
         Refusal::NotOffered(m) => ApiError::Forbidden(m),

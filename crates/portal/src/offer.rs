@@ -157,7 +157,7 @@ pub fn contracts(book: &Book, customer_id: &str, today: Date) -> Vec<Contract> {
 }
 
 /// What the page asks for: the quantities wanted on one contract, from today.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Wanted {
     pub contract: String,
@@ -165,7 +165,7 @@ pub struct Wanted {
 }
 
 /// A product and the total quantity wanted of it (held + added).
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WantedItem {
     pub product: String,

@@ -24,6 +24,12 @@ struct Words {
     quote_hint: &'static str,
     no_contracts: &'static str,
     invalid_link: &'static str,
+    prepare: &'static str,
+    view_pdf: &'static str,
+    full_name: &'static str,
+    email: &'static str,
+    accept: &'static str,
+    sign: &'static str,
 }
 
 const PT: Words = Words {
@@ -46,6 +52,12 @@ const PT: Words = Words {
     no_contracts: "Nenhum contrato encontrado.",
     invalid_link:
         "Este link não é válido: pode ter expirado ou sido revogado. Peça um novo ao seu contato.",
+    prepare: "Gerar o aditivo",
+    view_pdf: "Ver o aditivo (PDF)",
+    full_name: "Nome completo",
+    email: "E-mail",
+    accept: "Li o aditivo e o aceito",
+    sign: "Assinar e contratar",
 };
 
 const EN: Words = Words {
@@ -67,6 +79,12 @@ const EN: Words = Words {
     quote_hint: "Change a quantity to see the prorated price to the contract's end.",
     no_contracts: "No contracts found.",
     invalid_link: "This link is not valid: it may have expired or been revoked. Ask your contact for a new one.",
+    prepare: "Prepare the amendment",
+    view_pdf: "View the amendment (PDF)",
+    full_name: "Full name",
+    email: "E-mail",
+    accept: "I have read the amendment and accept it",
+    sign: "Sign and order",
 };
 
 fn words(locale: Locale) -> &'static Words {
@@ -231,8 +249,23 @@ pub fn render(
                 ));
             }
             out.push_str(&format!(
-                "<div class=\"quote\" aria-live=\"polite\"><p class=\"hint\">{}</p></div></form>",
-                w.quote_hint
+                "<div class=\"quote\" aria-live=\"polite\"><p class=\"hint\">{}</p></div>\
+                 <div class=\"document\"><button type=\"button\" class=\"prepare\" hidden>{}</button>\
+                 <div class=\"sign\" hidden><p><a class=\"pdf\" target=\"_blank\" rel=\"noopener\">{}</a></p>\
+                 <label>{} <input type=\"text\" name=\"signer_name\" autocomplete=\"name\" maxlength=\"{}\"></label>\
+                 <label>{} <input type=\"email\" name=\"signer_email\" autocomplete=\"email\" maxlength=\"{}\"></label>\
+                 <label class=\"accept\"><input type=\"checkbox\" name=\"accept\"> {}</label>\
+                 <button type=\"button\" class=\"sign\">{}</button></div>\
+                 <div class=\"result\" aria-live=\"polite\"></div></div></form>",
+                w.quote_hint,
+                w.prepare,
+                w.view_pdf,
+                w.full_name,
+                crate::sign::MAX_NAME,
+                w.email,
+                crate::sign::MAX_EMAIL,
+                w.accept,
+                w.sign,
             ));
         }
         out.push_str("</section>");

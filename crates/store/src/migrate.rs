@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/common/0006_portal_links.sql"),
         include_str!("../migrations/common/0006_portal_links.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_portal_amendments.sql"),
+        include_str!("../migrations/postgres/0007_portal_amendments.sql"),
+    ),
 ];
 
 /// The key of PostgreSQL's advisory lock on the schema (any fixed number: "expansa").

@@ -3,7 +3,9 @@
 //! revocable. The token is shown once, when the link is made.
 
 use crate::keys::hex;
-use crate::{constant_time_eq, now_text, sha256_hex, time_text, Store, StoreError};
+use crate::{
+    constant_time_eq, now_text, sha256_bytes_hex, sha256_hex, time_text, Store, StoreError, Tx,
+};
 use sqlx::Row;
 
 /// The longest a link may live, in days.
@@ -156,5 +158,261 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(found))
+    }
+}
+
+/// Who signed a portal amendment, and how: the signature record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    /// UTC, RFC 3339 with microseconds.
+    pub signed_at: String,
+    /// The full name typed.
+    pub name: String,
+    pub email: String,
+    /// The client's IP address as the server saw it (a proxy's, behind one).
+    pub client_address: String,
+    pub user_agent: String,
+}
+
+/// An amendment made on the portal: the PDF shown, and once signed, its record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortalAmendment {
+    /// `am_` and 12 hex digits.
+    pub id: String,
+    /// The link it was made with.
+    pub link_id: String,
+    pub customer_id: String,
+    pub contract_id: String,
+    /// What the page asked for (JSON), and `quote amend`'s JSON of it.
+    pub request: String,
+    pub quote: String,
+    /// The SHA-256 of the PDF's exact bytes, in hex.
+    pub sha256: String,
+    pub created_at: String,
+    pub signature: Option<Signature>,
+    /// The event that applied it.
+    pub event: Option<i64>,
+    /// The invoice billing it: its vendor, number (gapless per vendor) and SHA-256.
+    pub invoice: Option<(String, i64, String)>,
+}
+
+const AMENDMENT_COLUMNS: &str = "id, link_id, customer_id, contract_id, request, quote, sha256, \
+     created_at, signed_at, signer_name, signer_email, client_address, user_agent, event, \
+     invoice_vendor, invoice_number, invoice_sha256";
+
+fn amendment(r: &sqlx::any::AnyRow) -> Result<PortalAmendment, StoreError> {
+    let signed_at: Option<String> = r.try_get(8)?;
+    let signature = match signed_at {
+        Some(signed_at) => Some(Signature {
+            signed_at,
+            name: r.try_get::<Option<String>, _>(9)?.unwrap_or_default(),
+            email: r.try_get::<Option<String>, _>(10)?.unwrap_or_default(),
+            client_address: r.try_get::<Option<String>, _>(11)?.unwrap_or_default(),
+            user_agent: r.try_get::<Option<String>, _>(12)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    let vendor: Option<String> = r.try_get(14)?;
+    let number: Option<i64> = r.try_get(15)?;
+    let sha: Option<String> = r.try_get(16)?;
+    Ok(PortalAmendment {
+        id: r.try_get(0)?,
+        link_id: r.try_get(1)?,
+        customer_id: r.try_get(2)?,
+        contract_id: r.try_get(3)?,
+        request: r.try_get(4)?,
+        quote: r.try_get(5)?,
+        sha256: r.try_get(6)?,
+        created_at: r.try_get(7)?,
+        signature,
+        event: r.try_get(13)?,
+        invoice: vendor.zip(number).zip(sha).map(|((v, n), s)| (v, n, s)),
+    })
+}
+
+/// What signing a portal amendment records in the transaction that applies it: the
+/// signature, and the invoice that bills it, numbered from the vendor's counter.
+pub struct Signing<'a> {
+    /// The amendment signed (not signed before).
+    pub amendment: &'a str,
+    pub signature: &'a Signature,
+    /// The vendor whose invoices are numbered (one counter per vendor).
+    pub vendor: &'a str,
+    /// Makes the invoice's PDF from its number and the event that applies the amendment.
+    pub invoice: &'a (dyn Fn(i64, i64) -> Result<Vec<u8>, String> + Sync),
+}
+
+impl Signing<'_> {
+    /// Takes the vendor's next invoice number and records the signature and the invoice, in
+    /// `tx`: a rolled-back write leaves no number used and nothing signed.
+    pub(crate) async fn record(&self, tx: &mut Tx, event: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO invoice_counters (vendor, last) VALUES ($1, 0) ON CONFLICT (vendor) DO NOTHING",
+        )
+        .bind(self.vendor)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE invoice_counters SET last = last + 1 WHERE vendor = $1")
+            .bind(self.vendor)
+            .execute(&mut **tx)
+            .await?;
+        let number: i64 = sqlx::query("SELECT last FROM invoice_counters WHERE vendor = $1")
+            .bind(self.vendor)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+        let pdf = (self.invoice)(number, event).map_err(StoreError::Invalid)?;
+        let s = self.signature;
+        let done = sqlx::query(
+            "UPDATE portal_amendments SET signed_at = $1, signer_name = $2, signer_email = $3, \
+             client_address = $4, user_agent = $5, event = $6, invoice_vendor = $7, \
+             invoice_number = $8, invoice_sha256 = $9, invoice_pdf = $10 \
+             WHERE id = $11 AND signed_at IS NULL",
+        )
+        .bind(s.signed_at.as_str())
+        .bind(s.name.as_str())
+        .bind(s.email.as_str())
+        .bind(s.client_address.as_str())
+        .bind(s.user_agent.as_str())
+        .bind(event)
+        .bind(self.vendor)
+        .bind(number)
+        .bind(sha256_bytes_hex(&pdf))
+        .bind(pdf)
+        .bind(self.amendment)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "amendment {} is already signed, or there is no such amendment",
+                self.amendment
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A document the store keeps: the amendment's PDF or its invoice's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortalPdf {
+    Amendment,
+    Invoice,
+}
+
+impl Store {
+    /// A new amendment id (`am_` and 12 random hex digits), for [`Store::save_portal_amendment`]
+    /// (the PDF prints it, so it is drawn before the PDF is made).
+    pub fn new_portal_amendment_id(&self) -> Result<String, StoreError> {
+        let mut random = [0u8; 6];
+        getrandom::fill(&mut random)
+            .map_err(|e| StoreError::Invalid(format!("no randomness for an amendment: {e}")))?;
+        Ok(format!("am_{}", hex(&random)))
+    }
+
+    /// Keeps an amendment `id` made with `link`: what was asked (`request`), `quote amend`'s JSON
+    /// of it (`quote`), and the exact PDF shown; returns it with the SHA-256 of the PDF.
+    pub async fn save_portal_amendment(
+        &self,
+        id: &str,
+        link: &PortalLink,
+        contract_id: &str,
+        request: &str,
+        quote: &str,
+        pdf: &[u8],
+    ) -> Result<PortalAmendment, StoreError> {
+        let made = PortalAmendment {
+            id: id.to_string(),
+            link_id: link.id.clone(),
+            customer_id: link.customer_id.clone(),
+            contract_id: contract_id.to_string(),
+            request: request.to_string(),
+            quote: quote.to_string(),
+            sha256: sha256_bytes_hex(pdf),
+            created_at: now_text(),
+            signature: None,
+            event: None,
+            invoice: None,
+        };
+        self.mark_written();
+        sqlx::query(
+            "INSERT INTO portal_amendments (id, link_id, customer_id, contract_id, request, quote, \
+             pdf, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(made.id.as_str())
+        .bind(made.link_id.as_str())
+        .bind(made.customer_id.as_str())
+        .bind(made.contract_id.as_str())
+        .bind(made.request.as_str())
+        .bind(made.quote.as_str())
+        .bind(pdf.to_vec())
+        .bind(made.sha256.as_str())
+        .bind(made.created_at.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(made)
+    }
+
+    /// The amendment `id`, if any.
+    pub async fn portal_amendment(&self, id: &str) -> Result<Option<PortalAmendment>, StoreError> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {AMENDMENT_COLUMNS} FROM portal_amendments WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(amendment).transpose()
+    }
+
+    /// The exact bytes of an amendment's PDF or of its invoice's (none before it is signed).
+    pub async fn portal_pdf(
+        &self,
+        id: &str,
+        which: PortalPdf,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
+        let column = match which {
+            PortalPdf::Amendment => "pdf",
+            PortalPdf::Invoice => "invoice_pdf",
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {column} FROM portal_amendments WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<Vec<u8>>, _>(0))
+            .transpose()?
+            .flatten())
+    }
+
+    /// The amendments whose PDF, or whose invoice's PDF, has this SHA-256 (hex).
+    pub async fn portal_amendments_by_sha256(
+        &self,
+        sha256: &str,
+    ) -> Result<Vec<PortalAmendment>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AMENDMENT_COLUMNS} FROM portal_amendments WHERE sha256 = $1 OR invoice_sha256 = $1 ORDER BY created_at, id"
+        ))
+        .bind(sha256.to_ascii_lowercase())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(amendment).collect()
+    }
+
+    /// The latest amendments made on the portal (signed or not), newest first: at most `limit`.
+    pub async fn portal_amendments(&self, limit: u32) -> Result<Vec<PortalAmendment>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AMENDMENT_COLUMNS} FROM portal_amendments ORDER BY created_at DESC, id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(amendment).collect()
     }
 }
