@@ -1,7 +1,9 @@
 // Drives the customer portal in Debian's headless Chromium on a phone's screen: the link opens
 // the customer's page (no login); 2 more licences of SEAT and the recommended PAYROLL add-on
 // are priced live by the server, and the page shows exactly `expansa quote amend --format json`
-// (passed in as EXPECTED); a quantity below the one held shows the refusal on the page.
+// (passed in as EXPECTED); a quantity below the one held shows the refusal on the page; the
+// amendment's PDF is made and signed (name, e-mail, acceptance box), which applies it and makes
+// its invoice; the page read again holds the new quantities.
 // Usage: node portal.mjs BASE_URL TOKEN EXPECTED_JSON SHOTS_DIR STORE
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -34,6 +36,13 @@ try {
   check(width <= 390, `no sideways scrolling on a phone (${width}px)`);
 
   const form = page.locator('form.amend[data-contract="KA"]');
+  // Below what is held: the page says so.
+  await form.locator('input[name="SEAT"]').fill("3");
+  await page.waitForSelector('form.amend[data-contract="KA"] .quote p.error', { timeout: 15000 });
+  const error = await form.locator(".quote p.error").textContent();
+  check(error.includes("below the 5 you hold"), `a quantity below the held one is refused: ${error}`);
+
+  // 2 more licences and the recommended add-on, priced live.
   await form.locator('input[name="SEAT"]').fill("7");
   await form.locator('input[name="PAYROLL"]').fill("1");
   await page.waitForSelector('form.amend[data-contract="KA"] .quote p.total', { timeout: 15000 });
@@ -49,11 +58,34 @@ try {
   }
   await page.screenshot({ path: `${shots}/portal-${store}.png`, fullPage: true });
 
-  // Below what is held: the page says so.
-  await form.locator('input[name="SEAT"]').fill("3");
-  await page.waitForSelector('form.amend[data-contract="KA"] .quote p.error', { timeout: 15000 });
-  const error = await form.locator(".quote p.error").textContent();
-  check(error.includes("below the 5 you hold"), `a quantity below the held one is refused: ${error}`);
+  // The amendment's PDF, then the signature.
+  await form.locator("button.prepare").click();
+  await page.waitForSelector('form.amend[data-contract="KA"] div.sign:not([hidden])', { timeout: 15000 });
+  const href = await form.locator("a.pdf").getAttribute("href");
+  const pdf = await page.request.get(`${base}${href}`);
+  check(pdf.status() === 200 && pdf.headers()["content-type"] === "application/pdf", `the amendment's PDF at ${href}`);
+  const bytes = await pdf.body();
+  check(bytes.subarray(0, 5).toString() === "%PDF-", "a real PDF");
+  const { createHash } = await import("node:crypto");
+  check(createHash("sha256").update(bytes).digest("hex") === await form.getAttribute("data-sha256"), "the hash signed is the PDF's");
+  // Signing without the box ticked is refused on the page.
+  await form.locator('input[name="signer_name"]').fill("Maria Silva");
+  await form.locator('input[name="signer_email"]').fill("maria@alfa.example");
+  await form.locator("button.sign").click();
+  await page.waitForSelector('form.amend[data-contract="KA"] .result p.error', { timeout: 15000 });
+  check((await form.locator(".result p.error").textContent()).includes("tick the box"), "the acceptance box is required");
+  await form.locator('input[name="accept"]').check();
+  await form.locator("button.sign").click();
+  await page.waitForSelector('form.amend[data-contract="KA"][data-signed]', { timeout: 20000 });
+  const applied = await form.locator(".result p.applied").textContent();
+  check(applied.includes("Aditivo assinado e aplicado") && applied.includes("Fatura nº 1"), `applied: ${applied}`);
+  const invoice = await page.request.get(`${base}${await form.locator("a.invoice").getAttribute("href")}`);
+  check(invoice.status() === 200 && (await invoice.body()).subarray(0, 5).toString() === "%PDF-", "the invoice's PDF");
+  await page.screenshot({ path: `${shots}/portal-signed-${store}.png`, fullPage: true });
+  // The page read again holds the new quantities.
+  await page.reload();
+  check((await page.locator('form.amend[data-contract="KA"] input[name="SEAT"]').getAttribute("data-held")) === "7", "7 SEAT held now");
+  check((await page.locator('form.amend[data-contract="KA"] input[name="PAYROLL"]').getAttribute("data-held")) === "1", "1 PAYROLL held now");
 
   // English by ?lang=en.
   await page.goto(`${base}/portal/${token}/?lang=en`);

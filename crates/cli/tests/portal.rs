@@ -448,7 +448,8 @@ fn expired_portal_link_is_refused() {
 
 /// The page in headless Chromium on a phone's screen (tests/browser/portal.mjs): the link opens
 /// the page; 2 more licences of SEAT and the recommended PAYROLL add-on are priced live, equal
-/// to `quote amend`; a quantity below the one held shows the refusal on the page.
+/// to `quote amend`; a quantity below the one held shows the refusal on the page; the
+/// amendment's PDF is made, signed (the box required) and applied, with its invoice.
 #[test]
 fn portal_page_in_headless_chromium() {
     if !browser_ready() {
@@ -495,7 +496,10 @@ fn portal_page_in_headless_chromium() {
                 shots.to_str().unwrap(),
                 store,
             ],
-            &[&format!("portal-{store}.png")],
+            &[
+                &format!("portal-{store}.png"),
+                &format!("portal-signed-{store}.png"),
+            ],
         );
     }
 }

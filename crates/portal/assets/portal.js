@@ -142,6 +142,7 @@
       }
       result.replaceChildren(p);
       signing.hidden = true;
+      prepare.hidden = true;
       form.dataset.signed = done.id;
     });
     form.addEventListener('input', (e) => {
