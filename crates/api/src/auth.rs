@@ -125,7 +125,11 @@ pub fn need(method: &Method, route: &str) -> Need {
         "/api/v1/users"
         | "/api/v1/users/{name}"
         | "/api/v1/users/{name}/password"
-        | "/api/v1/audit" => role(Role::Admin, false),
+        | "/api/v1/audit"
+        | "/api/v1/portal/links"
+        | "/api/v1/portal/links/{id}" => role(Role::Admin, false),
+        // Signature records: customers' names, e-mails and addresses.
+        "/api/v1/portal/amendments" => role(Role::Admin, true),
         // What billing systems sent: customers' data.
         "/api/v1/webhooks" => role(Role::Admin, true),
         _ if read => role(Role::Viewer, true),

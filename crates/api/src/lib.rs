@@ -19,6 +19,7 @@ pub mod imports;
 mod limits;
 mod live;
 mod openapi;
+mod portal_links;
 mod quotes;
 mod reads;
 mod renewals;
@@ -192,6 +193,15 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/imports/{token}/commit", post(imports::commit))
         .route("/api/v1/quotes/amend", post(quotes::amend))
         .route("/api/v1/quotes/renew", post(quotes::renew))
+        .route(
+            "/api/v1/portal/links",
+            get(portal_links::list).post(portal_links::create),
+        )
+        .route(
+            "/api/v1/portal/links/{id}",
+            axum::routing::delete(portal_links::revoke),
+        )
+        .route("/api/v1/portal/amendments", get(portal_links::amendments))
         .route(
             "/api/v1/dashboards/{id}",
             get(assets::get_dashboard).put(assets::put_dashboard),

@@ -828,6 +828,78 @@ fn amendment_pdf_signature_apply_and_invoice() {
             "{db}: gapless per vendor"
         );
 
+        // Staff see it: the amendments with their signature record, event and invoice (an
+        // admin's key), never with a portal token; and make a link over the API.
+        let (_, key_out, _) = run(&["keys", "create", "--name", "staff", "--db", &db]);
+        let key = format!("Bearer {}", key_out.lines().next().unwrap());
+        let listed = http(
+            &base,
+            "GET",
+            "/api/v1/portal/amendments?limit=10",
+            &[("Authorization", &key)],
+            "",
+        );
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        let listed = listed.json();
+        let mine = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id.as_str())
+            .unwrap();
+        assert_eq!(mine["signature"]["email"], "maria@alfa.example");
+        assert_eq!(mine["signature"]["client_address"], "127.0.0.1");
+        assert_eq!(mine["event"], event);
+        assert_eq!(mine["invoice"]["number"], 1);
+        assert_eq!(mine["quote"]["totals"], cli["totals"]);
+        let refused = http(
+            &base,
+            "GET",
+            "/api/v1/portal/amendments",
+            &[("Authorization", &format!("Bearer {alfa}"))],
+            "",
+        );
+        assert_eq!(refused.status, 401);
+        let made = http(
+            &base,
+            "POST",
+            "/api/v1/portal/links",
+            &[("Authorization", &key)],
+            &json!({"customer": "c3", "days": 2}).to_string(),
+        );
+        assert_eq!(made.status, 201, "{}", made.body);
+        let made = made.json();
+        assert!(
+            made["created_by"].as_str().unwrap().starts_with("staff ("),
+            "{made}"
+        );
+        let page = http(&base, "GET", made["path"].as_str().unwrap(), &[], "");
+        assert!(
+            page.status == 200 && page.body.contains("Gama SaaS"),
+            "{}",
+            page.body
+        );
+        let too_long = http(
+            &base,
+            "POST",
+            "/api/v1/portal/links",
+            &[("Authorization", &key)],
+            &json!({"customer": "c3", "days": 91}).to_string(),
+        );
+        assert_eq!(too_long.status, 400);
+        let revoked = http(
+            &base,
+            "DELETE",
+            &format!("/api/v1/portal/links/{}", made["id"].as_str().unwrap()),
+            &[("Authorization", &key)],
+            "",
+        );
+        assert_eq!(revoked.status, 200, "{}", revoked.body);
+        assert_eq!(
+            http(&base, "GET", made["path"].as_str().unwrap(), &[], "").status,
+            401
+        );
+
         // Signature attempts per link: 5 a minute, then 429.
         let made = http(
             &base,

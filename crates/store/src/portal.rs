@@ -114,6 +114,10 @@ impl Store {
     /// Revokes the link a token or a link id names (at once: its next request is refused).
     pub async fn revoke_portal_link(&self, token_or_id: &str) -> Result<PortalLink, StoreError> {
         let id = id_of(token_or_id);
+        // PostgreSQL takes no NUL in text: no link has such an id.
+        if id.contains('\0') {
+            return Err(StoreError::NotFound(format!("no portal link {id:?}")));
+        }
         self.mark_written();
         let done = sqlx::query(
             "UPDATE portal_links SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
