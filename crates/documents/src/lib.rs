@@ -204,6 +204,15 @@ impl Writer {
     }
 }
 
+/// A product held after the amendment: its quantity and price per term.
+struct Holding {
+    product: String,
+    quantity: Decimal,
+    price: Decimal,
+    currency: Currency,
+    term_months: u32,
+}
+
 /// A quantity as written in the book, without trailing zeros.
 fn quantity(q: Decimal) -> String {
     q.normalize().to_string()
@@ -249,7 +258,7 @@ pub fn amendment_pdf(a: &Amendment) -> Result<Vec<u8>, DocumentError> {
             (columns[2], w.unit_price),
         ],
     );
-    let mut after: Vec<(String, Decimal, Option<(Decimal, Currency, u32)>)> = Vec::new();
+    let mut after: Vec<Holding> = Vec::new();
     for h in &a.before.lines {
         let price = money(h.term_unit_price, h.currency);
         let name = (a.product_name)(&h.product_id);
@@ -261,23 +270,27 @@ pub fn amendment_pdf(a: &Amendment) -> Result<Vec<u8>, DocumentError> {
                 (columns[2], &format!("{price} / {} m", h.price_term_months)),
             ],
         );
-        after.push((
-            h.product_id.clone(),
-            h.quantity,
-            Some((h.term_unit_price, h.currency, h.price_term_months)),
-        ));
+        after.push(Holding {
+            product: h.product_id.clone(),
+            quantity: h.quantity,
+            price: h.term_unit_price,
+            currency: h.currency,
+            term_months: h.price_term_months,
+        });
     }
     out.down(3.0);
 
     // After: each product's quantity from the effective day.
     for l in q.lines.iter().filter(|l| l.start == q.effective) {
-        match after.iter_mut().find(|(p, _, _)| *p == l.product_id) {
-            Some(held) => held.1 = l.quantity,
-            None => after.push((
-                l.product_id.clone(),
-                l.quantity,
-                Some((l.unit_price, l.currency, l.price_term_months)),
-            )),
+        match after.iter_mut().find(|h| h.product == l.product_id) {
+            Some(held) => held.quantity = l.quantity,
+            None => after.push(Holding {
+                product: l.product_id.clone(),
+                quantity: l.quantity,
+                price: l.unit_price,
+                currency: l.currency,
+                term_months: l.price_term_months,
+            }),
         }
     }
     out.line(12.0, w.after);
@@ -289,15 +302,13 @@ pub fn amendment_pdf(a: &Amendment) -> Result<Vec<u8>, DocumentError> {
             (columns[2], w.unit_price),
         ],
     );
-    for (product, held, price) in &after {
-        let price = price.map_or(String::new(), |(p, c, m)| {
-            format!("{} / {m} m", money(p, c))
-        });
+    for h in &after {
+        let price = format!("{} / {} m", money(h.price, h.currency), h.term_months);
         out.row(
             9.0,
             &[
-                (columns[0], &(a.product_name)(product)),
-                (columns[1], &quantity(*held)),
+                (columns[0], &(a.product_name)(&h.product)),
+                (columns[1], &quantity(h.quantity)),
                 (columns[2], &price),
             ],
         );
