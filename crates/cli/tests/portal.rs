@@ -929,3 +929,313 @@ fn amendment_pdf_signature_apply_and_invoice() {
         assert_eq!(events(&db), before + 2);
     }
 }
+
+/// A free port on loopback (bound, then let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A provisioning receiver on loopback: answers 503 to its first request and 200 after, and
+/// keeps each request's signature header and body.
+fn receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/licences", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut signed) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("expansa-signature:") {
+                    signed = line.split_once(':').unwrap().1.trim().to_string();
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let mut all = kept.lock().unwrap();
+            all.push((signed, String::from_utf8_lossy(&body).into_owned()));
+            let status = if all.len() == 1 {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, got)
+}
+
+/// The messages of a Maildir as JSON: `[{"to", "subject", "attachments": [{"filename",
+/// "sha256"}]}]` (Python's mailbox and email modules).
+fn maildir_messages(dir: &Path) -> Value {
+    let script = r#"
+import email, hashlib, json, mailbox, sys
+out = []
+for message in mailbox.Maildir(sys.argv[1], factory=None, create=False):
+    parsed = email.message_from_bytes(message.as_bytes())
+    attachments = [{"filename": p.get_filename(), "sha256": hashlib.sha256(p.get_payload(decode=True)).hexdigest()}
+                   for p in parsed.walk() if p.get_filename()]
+    out.append({"to": parsed["To"], "subject": str(email.header.make_header(email.header.decode_header(parsed["Subject"]))), "attachments": attachments})
+print(json.dumps(sorted(out, key=lambda m: m["to"])))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The HMAC-SHA256 of `message` under `key`, in hex, by Python's own hmac module.
+fn python_hmac(key: &str, message: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import hmac, hashlib, sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).hexdigest())",
+            key,
+            message,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Polls the staff listing until `done` holds for amendment `id` (at most 60 s).
+fn wait_for(base: &str, key: &str, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..120 {
+        let listed = http(
+            base,
+            "GET",
+            "/api/v1/portal/amendments",
+            &[("Authorization", key)],
+            "",
+        )
+        .json();
+        if let Some(a) = listed
+            .as_array()
+            .and_then(|l| l.iter().find(|a| a["id"] == id))
+        {
+            if done(a) {
+                return a.clone();
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("{what}: not within 60 s");
+}
+
+/// A signed amendment's deliveries, on both stores: the mail server is down when it is signed
+/// (the amendment stays applied, both mails are pending with their failed attempts logged),
+/// then comes up (aiosmtpd on loopback): the signer and finance each get one message with both
+/// PDFs (their SHA-256 the store's); the provisioning receiver refuses the first notice (503)
+/// and takes the next, whose HMAC-SHA256 signature checks with the shared secret.
+#[test]
+fn signed_amendment_mails_both_pdfs_and_notifies_provisioning() {
+    let aiosmtpd = std::process::Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if common::missing("Python's aiosmtpd (pip)", aiosmtpd) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book");
+    std::fs::create_dir(&book).unwrap();
+    write_book(&book);
+    let secret = "the provisioning secret of the tests";
+    let secret_file = dir.path().join("provisioning.secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    for (n, db) in store_urls(dir.path()).into_iter().enumerate() {
+        imported(&db, &book);
+        let alfa = link(&db, "c1");
+        let smtp_port = free_port();
+        let (hook, received) = receiver();
+        let smtp = format!("smtp://127.0.0.1:{smtp_port}");
+        let (child, base) = private_server(
+            &db,
+            &[
+                "--vendor-name",
+                "Expansa Software Ltda.",
+                "--smtp",
+                &smtp,
+                "--mail-from",
+                "contratos@expansa.example",
+                "--finance-email",
+                "financeiro@expansa.example",
+                "--provisioning-url",
+                &hook,
+                "--provisioning-secret-file",
+                secret_file.to_str().unwrap(),
+            ],
+        );
+        let _server = Killed(child);
+        let (_, key_out, _) = run(&["keys", "create", "--name", "staff", "--db", &db]);
+        let key = format!("Bearer {}", key_out.lines().next().unwrap());
+
+        let wanted = json!({"contract": "KA", "items": [{"product": "SEAT", "quantity": 6}]});
+        let made = http(
+            &base,
+            "POST",
+            &format!("/portal/{alfa}/amendments"),
+            &[],
+            &wanted.to_string(),
+        )
+        .json();
+        let id = made["id"].as_str().unwrap().to_string();
+        let body = json!({"name": "Maria Silva", "email": "maria@alfa.example", "accept": true, "sha256": made["sha256"]});
+        let signed = http(
+            &base,
+            "POST",
+            &format!("/portal/{alfa}/amendments/{id}/sign"),
+            &[],
+            &body.to_string(),
+        );
+        assert_eq!(signed.status, 200, "{}", signed.body);
+        let signed = signed.json();
+
+        // The mail server is down: applied all the same, the mails pending, attempts logged.
+        let pending = wait_for(&base, &key, &id, "a failed mail attempt", |a| {
+            a["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["kind"] == "mail" && d["attempts"].as_i64() >= Some(1))
+        });
+        let mails: Vec<&Value> = pending["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"] == "mail")
+            .collect();
+        assert_eq!(mails.len(), 2, "{pending}");
+        assert!(mails.iter().all(|d| d["state"] == "pending"), "{pending}");
+        assert!(
+            mails
+                .iter()
+                .any(|d| d["last_error"].as_str().is_some_and(|e| !e.is_empty())),
+            "{pending}"
+        );
+        assert_eq!(
+            pending["event"], signed["event"],
+            "the amendment stays applied"
+        );
+
+        // The mail server comes up: both messages arrive, each with both PDFs.
+        let maildir = dir.path().join(format!("maildir-{n}"));
+        let mut smtpd = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{smtp_port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .spawn()
+            .unwrap();
+        let sent = wait_for(&base, &key, &id, "both mails and the notice sent", |a| {
+            a["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["state"] == "sent")
+        });
+        let _ = smtpd.kill();
+        let _ = smtpd.wait();
+        let messages = maildir_messages(&maildir);
+        let to: Vec<&str> = messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["to"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            to,
+            ["financeiro@expansa.example", "maria@alfa.example"],
+            "{messages}"
+        );
+        for m in messages.as_array().unwrap() {
+            assert!(m["subject"].as_str().unwrap().contains(&id), "{m}");
+            let attached: Vec<(&str, &str)> = m["attachments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    (
+                        a["filename"].as_str().unwrap(),
+                        a["sha256"].as_str().unwrap(),
+                    )
+                })
+                .collect();
+            let amendment_pdf = format!("{id}.pdf");
+            let invoice_pdf = format!("{id}-invoice.pdf");
+            assert_eq!(
+                attached,
+                [
+                    (amendment_pdf.as_str(), made["sha256"].as_str().unwrap()),
+                    (
+                        invoice_pdf.as_str(),
+                        signed["invoice"]["sha256"].as_str().unwrap()
+                    ),
+                ],
+                "{m}"
+            );
+        }
+
+        // The notice: refused once (503, tried again), then taken; signed with the secret.
+        let hooks = received.lock().unwrap().clone();
+        assert_eq!(hooks.len(), 2, "{hooks:?}");
+        let webhook = sent["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == "webhook")
+            .unwrap();
+        assert_eq!(webhook["attempts"], 2, "{webhook}");
+        let (header, notice) = &hooks[1];
+        let (t, v1) = header.split_once(',').unwrap();
+        let t = t.strip_prefix("t=").unwrap();
+        let v1 = v1.strip_prefix("v1=").unwrap();
+        assert_eq!(
+            v1,
+            python_hmac(secret, &format!("{t}.{notice}")),
+            "the signature checks"
+        );
+        let age = jiff::Timestamp::now().as_second() - t.parse::<i64>().unwrap();
+        assert!((0..120).contains(&age), "timestamped now: {age}");
+        let notice: Value = serde_json::from_str(notice).unwrap();
+        assert_eq!(notice["amendment"], id.as_str());
+        assert_eq!(notice["customer_id"], "c1");
+        assert_eq!(notice["event"], signed["event"]);
+        assert_eq!(notice["lines"][0]["product_id"], "SEAT");
+        assert_eq!(notice["lines"][0]["quantity"], "6");
+    }
+}

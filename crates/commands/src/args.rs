@@ -341,6 +341,23 @@ enum CliCommand {
         /// numbered per vendor); 1 to 200 characters.
         #[arg(long, value_name = "NAME", default_value = "expansa")]
         vendor_name: String,
+        /// The SMTP server a signed portal amendment's PDFs are mailed through:
+        /// smtp://HOST[:PORT] (STARTTLS when it offers it).
+        #[arg(long, value_name = "URL")]
+        smtp: Option<String>,
+        /// The sender of the portal's mail.
+        #[arg(long, value_name = "ADDRESS", default_value = "expansa@localhost")]
+        mail_from: String,
+        /// The finance address that gets both PDFs of every signed amendment too.
+        #[arg(long, value_name = "ADDRESS", requires = "smtp")]
+        finance_email: Option<String>,
+        /// Where the signed provisioning notice of each signed amendment is POSTed (http or
+        /// https); with --provisioning-secret-file.
+        #[arg(long, value_name = "URL", requires = "provisioning_secret_file")]
+        provisioning_url: Option<String>,
+        /// The notices' HMAC-SHA256 secret: the file's first line (16 characters or more).
+        #[arg(long, value_name = "FILE", requires = "provisioning_url")]
+        provisioning_secret_file: Option<PathBuf>,
         #[command(flatten)]
         limits: ServeLimits,
     },
@@ -981,6 +998,10 @@ pub enum Command {
         webhooks: (Option<PathBuf>, u64),
         /// The vendor's name on the portal's documents.
         vendor_name: String,
+        /// The portal's mail: `--smtp`, `--mail-from`, `--finance-email`.
+        mail: (Option<String>, String, Option<String>),
+        /// The portal's provisioning notices: `--provisioning-url` and its secret's file.
+        provisioning: Option<(String, PathBuf)>,
         limits: ServeLimits,
     },
     KeysCreate {
@@ -1185,6 +1206,11 @@ impl Plan {
                 webhook_secret_file,
                 webhook_tolerance,
                 vendor_name,
+                smtp,
+                mail_from,
+                finance_email,
+                provisioning_url,
+                provisioning_secret_file,
                 limits,
             } => {
                 let vendor_name = vendor_name.trim().to_string();
@@ -1217,6 +1243,8 @@ impl Plan {
                         },
                         webhooks: (webhook_secret_file, webhook_tolerance),
                         vendor_name,
+                        mail: (smtp, mail_from, finance_email),
+                        provisioning: provisioning_url.zip(provisioning_secret_file),
                         limits,
                     },
                 )

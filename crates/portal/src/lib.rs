@@ -13,6 +13,7 @@
 //! so every answer has the dashboard's security headers (CSP), request ids, limits and error
 //! shape.
 
+pub mod deliver;
 pub mod offer;
 pub mod page;
 pub mod sign;
@@ -55,6 +56,8 @@ struct Portal {
     vendor: String,
     /// Signature attempts, per link.
     signatures: DefaultKeyedRateLimiter<String>,
+    /// What a signed amendment sends.
+    deliveries: Arc<deliver::Deliveries>,
 }
 
 impl Portal {
@@ -72,8 +75,11 @@ impl Portal {
 }
 
 /// The portal's routes, with its state: mount under `/portal/`. `vendor` is the vendor's
-/// name on the documents (`serve --vendor-name`).
-pub fn router(store: Store, vendor: &str) -> Router {
+/// name on the documents (`serve --vendor-name`); `deliveries`, what a signed amendment sends
+/// (its worker starts here, within a Tokio runtime).
+pub fn router(store: Store, vendor: &str, deliveries: deliver::Deliveries) -> Router {
+    let deliveries = Arc::new(deliveries);
+    deliver::spawn(store.clone(), deliveries.clone(), vendor.to_string());
     let per_minute = NonZeroU32::new(SIGNATURES_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
     Router::new()
         .route("/portal/assets/{file}", get(asset))
@@ -88,6 +94,7 @@ pub fn router(store: Store, vendor: &str) -> Router {
             store,
             vendor: vendor.to_string(),
             signatures: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            deliveries,
         }))
 }
 

@@ -309,11 +309,13 @@ pub(crate) async fn sign(
         })
         .map_err(|e| e.to_string())
     };
+    let queued = portal.deliveries.queued(&signature.email);
     let signing = Signing {
         amendment: &amendment.id,
         signature: &signature,
         vendor: &portal.vendor,
         invoice: &make_invoice,
+        deliveries: &queued,
     };
     let key = Idempotency::new(
         format!("portal:{}", amendment.id),

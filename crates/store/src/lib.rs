@@ -25,7 +25,9 @@ pub use users::{
     MAX_AUDIT_LIMIT, MAX_PASSWORD, MAX_USER_NAME, MIN_PASSWORD,
 };
 
-pub use portal::{PortalAmendment, PortalLink, PortalPdf, Signature, Signing, MAX_PORTAL_DAYS};
+pub use portal::{
+    Delivery, PortalAmendment, PortalLink, PortalPdf, Signature, Signing, MAX_PORTAL_DAYS,
+};
 pub use quote::quote_changes;
 pub use webhooks::{NewWebhook, WebhookEvent, WebhookState, MAX_QUEUED_WEBHOOKS};
 

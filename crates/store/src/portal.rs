@@ -244,6 +244,9 @@ pub struct Signing<'a> {
     pub vendor: &'a str,
     /// Makes the invoice's PDF from its number and the event that applies the amendment.
     pub invoice: &'a (dyn Fn(i64, i64) -> Result<Vec<u8>, String> + Sync),
+    /// What to send once it is applied: `(kind, target)`, e.g. `("mail", "a@b.example")`,
+    /// `("webhook", URL)`; queued in the same transaction.
+    pub deliveries: &'a [(&'a str, String)],
 }
 
 impl Signing<'_> {
@@ -292,7 +295,163 @@ impl Signing<'_> {
                 self.amendment
             )));
         }
+        for (kind, target) in self.deliveries {
+            sqlx::query(
+                "INSERT INTO portal_deliveries (amendment_id, kind, target, state, attempts, \
+                 next_unix, created_at) VALUES ($1, $2, $3, 'pending', 0, 0, $4)",
+            )
+            .bind(self.amendment)
+            .bind(*kind)
+            .bind(target.as_str())
+            .bind(now_text())
+            .execute(&mut **tx)
+            .await?;
+        }
         Ok(())
+    }
+}
+
+/// A message a signed amendment sends: an e-mail or the provisioning webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub amendment_id: String,
+    /// `mail` or `webhook`.
+    pub kind: String,
+    /// The address or URL.
+    pub target: String,
+    /// `pending` until sent, then `sent`.
+    pub state: String,
+    pub attempts: i64,
+    /// When it is tried next (Unix seconds).
+    pub next_unix: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, amendment_id, kind, target, state, attempts, next_unix, last_error, created_at, sent_at";
+
+fn delivery(r: &sqlx::any::AnyRow) -> Result<Delivery, StoreError> {
+    Ok(Delivery {
+        id: r.try_get(0)?,
+        amendment_id: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        target: r.try_get(3)?,
+        state: r.try_get(4)?,
+        attempts: r.try_get(5)?,
+        next_unix: r.try_get(6)?,
+        last_error: r.try_get(7)?,
+        created_at: r.try_get(8)?,
+        sent_at: r.try_get(9)?,
+    })
+}
+
+impl Store {
+    /// Pending deliveries due at `now_unix`, oldest first, at most `limit`.
+    pub async fn due_deliveries(
+        &self,
+        now_unix: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM portal_deliveries WHERE state = 'pending' AND next_unix <= $1 \
+             ORDER BY next_unix, id LIMIT $2"
+        ))
+        .bind(now_unix)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    /// Takes delivery `id` for an attempt until `until_unix`, if it is still pending and due at
+    /// `next_unix` (no other worker took it meanwhile).
+    pub async fn claim_delivery(
+        &self,
+        id: i64,
+        next_unix: i64,
+        until_unix: i64,
+    ) -> Result<bool, StoreError> {
+        self.mark_written();
+        let done = sqlx::query(
+            "UPDATE portal_deliveries SET next_unix = $1 WHERE id = $2 AND next_unix = $3 AND state = 'pending'",
+        )
+        .bind(until_unix)
+        .bind(id)
+        .bind(next_unix)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The deliveries of an amendment, in the order queued.
+    pub async fn deliveries_of(&self, amendment: &str) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM portal_deliveries WHERE amendment_id = $1 ORDER BY id"
+        ))
+        .bind(amendment)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    /// Logs an attempt at delivery `id`: sent (`ok`), or failed with `detail` and tried again
+    /// at `next_unix`.
+    pub async fn delivery_attempted(
+        &self,
+        id: i64,
+        ok: bool,
+        detail: &str,
+        next_unix: i64,
+    ) -> Result<(), StoreError> {
+        self.mark_written();
+        let detail: String = detail.replace('\0', " ").chars().take(2000).collect();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO portal_delivery_attempts (delivery_id, at, ok, detail) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(now_text())
+        .bind(i64::from(ok))
+        .bind(detail.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let update = if ok {
+            "UPDATE portal_deliveries SET state = 'sent', attempts = attempts + 1, sent_at = $1, \
+             last_error = NULL WHERE id = $2"
+        } else {
+            "UPDATE portal_deliveries SET attempts = attempts + 1, next_unix = $1, last_error = $3 \
+             WHERE id = $2"
+        };
+        let query = if ok {
+            sqlx::query(update).bind(now_text()).bind(id)
+        } else {
+            sqlx::query(update)
+                .bind(next_unix)
+                .bind(id)
+                .bind(detail.as_str())
+        };
+        query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The attempts logged for delivery `id`: `(at, ok, detail)`, oldest first.
+    pub async fn delivery_attempts(
+        &self,
+        id: i64,
+    ) -> Result<Vec<(String, bool, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, ok, detail FROM portal_delivery_attempts WHERE delivery_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get::<i64, _>(1)? != 0, r.try_get(2)?)))
+            .collect()
     }
 }
 
