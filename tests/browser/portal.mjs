@@ -4,11 +4,13 @@
 // (passed in as EXPECTED); a quantity below the one held shows the refusal on the page; the
 // amendment's PDF is made and signed (name, e-mail, acceptance box), which applies it and makes
 // its invoice; the page read again holds the new quantities.
-// Usage: node portal.mjs BASE_URL TOKEN EXPECTED_JSON SHOTS_DIR STORE
+// Then staff (an admin, USER and PASSWORD) see it in the dashboard's "Portal amendments" widget.
+// Usage: node portal.mjs BASE_URL TOKEN EXPECTED_JSON SHOTS_DIR STORE USER PASSWORD
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { login } from "./login.mjs";
 
-const [base, token, expectedText, shots, store] = process.argv.slice(2);
+const [base, token, expectedText, shots, store, user, password] = process.argv.slice(2);
 const expected = JSON.parse(expectedText);
 mkdirSync(shots, { recursive: true });
 const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
@@ -95,6 +97,20 @@ try {
   const forged = await page.goto(`${base}/portal/${token.split(".")[0]}.${"0".repeat(52)}/`);
   check(forged.status() === 401, "a forged token is refused");
   check(!(await page.content()).includes("Alfa"), "and shows nothing");
+
+  // Staff see it: the dashboard's widget of recent self-service amendments.
+  const staff = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  staff.on("pageerror", (e) => fail(`dashboard error: ${e.message}`));
+  await login(staff, base, user, password);
+  await staff.goto(`${base}/?dashboard=portal`);
+  await staff.waitForSelector("body[data-ready=true]", { timeout: 30000 });
+  await staff.selectOption("#add-widget", "portal");
+  await staff.click("#add");
+  await staff.waitForSelector('[data-widget="portal"] tr[data-amendment]', { timeout: 15000 });
+  const row = await staff.locator('[data-widget="portal"] tr[data-amendment]').first().textContent();
+  check(row.includes("Maria Silva <maria@alfa.example>") && row.includes("c1 · KA") && row.includes(brl(expected.totals[0].total).replace("BRL ", "R$ ")),
+    `the widget lists the signed amendment: ${row}`);
+  await staff.screenshot({ path: `${shots}/portal-widget-${store}.png` });
   console.log("portal: all checks passed");
 } finally {
   await browser.close();

@@ -449,7 +449,8 @@ fn expired_portal_link_is_refused() {
 /// The page in headless Chromium on a phone's screen (tests/browser/portal.mjs): the link opens
 /// the page; 2 more licences of SEAT and the recommended PAYROLL add-on are priced live, equal
 /// to `quote amend`; a quantity below the one held shows the refusal on the page; the
-/// amendment's PDF is made, signed (the box required) and applied, with its invoice.
+/// amendment's PDF is made, signed (the box required) and applied, with its invoice; an admin
+/// sees it in the dashboard's widget of portal amendments.
 #[test]
 fn portal_page_in_headless_chromium() {
     if !browser_ready() {
@@ -462,6 +463,7 @@ fn portal_page_in_headless_chromium() {
     for db in store_urls(dir.path()) {
         imported(&db, &book);
         let token = link(&db, "c1");
+        common::add_user(&db, common::ADMIN.0, "admin", common::ADMIN.1);
         let (code, cli, err) = run(&[
             "quote",
             "amend",
@@ -495,10 +497,13 @@ fn portal_page_in_headless_chromium() {
                 cli.trim(),
                 shots.to_str().unwrap(),
                 store,
+                common::ADMIN.0,
+                common::ADMIN.1,
             ],
             &[
                 &format!("portal-{store}.png"),
                 &format!("portal-signed-{store}.png"),
+                &format!("portal-widget-{store}.png"),
             ],
         );
     }
