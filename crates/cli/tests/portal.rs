@@ -944,12 +944,12 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The requests a receiver got: each one's signature header and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
 /// A provisioning receiver on loopback: answers 503 to its first request and 200 after, and
 /// keeps each request's signature header and body.
-fn receiver() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
-) {
+fn receiver() -> (String, Received) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hooks/licences", listener.local_addr().unwrap());
