@@ -110,6 +110,17 @@ try {
   const row = await staff.locator('[data-widget="portal"] tr[data-amendment]').first().textContent();
   check(row.includes("Maria Silva <maria@alfa.example>") && row.includes("c1 · KA") && row.includes(brl(expected.totals[0].total).replace("BRL ", "R$ ")),
     `the widget lists the signed amendment: ${row}`);
+  // A link made from the widget opens Gama's page.
+  await staff.fill('[data-widget="portal"] form.portal-link input[name="customer"]', "c3");
+  await staff.click('[data-widget="portal"] form.portal-link button');
+  await staff.waitForSelector('[data-widget="portal"] output.link[data-path]', { timeout: 15000 });
+  const made = await staff.locator('[data-widget="portal"] output.link').getAttribute("data-path");
+  const gama = await page.goto(`${base}${made}`);
+  check(gama.status() === 200 && (await page.locator(".customer").textContent()) === "Gama SaaS", `the widget's link ${made.slice(0, 24)}… opens the customer's page`);
+  await staff.fill('[data-widget="portal"] form.portal-link input[name="customer"]', "NOBODY");
+  await staff.click('[data-widget="portal"] form.portal-link button');
+  await staff.waitForFunction(() => document.querySelector('[data-widget="portal"] output.link').textContent.includes("NOBODY"), null, { timeout: 15000 });
+  check(!(await staff.locator('[data-widget="portal"] output.link').getAttribute("data-path")), "an unknown customer gets no link");
   await staff.screenshot({ path: `${shots}/portal-widget-${store}.png` });
   console.log("portal: all checks passed");
 } finally {

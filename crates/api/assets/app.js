@@ -49,7 +49,8 @@ const TEXT = {
     statuses: { renewed: "renovado", churned: "perdido", open: "em aberto" },
     signed_on: "Data", event_col: "Evento", signed_by: "Assinado por", invoice_no: "Fatura", deliveries: "Envios", not_signed: "não assinado",
     no_amendments: "Nenhum aditivo pelo portal.", portal_refused: "Só administradores veem os aditivos: ",
-    sent_of: "enviados", pending: "pendentes",
+    sent_of: "enviados", pending: "pendentes", customer_id: "Cliente (id)", link_days: "Dias",
+    make_link: "Gerar link do portal", link_made: "Link (mostrado só agora): ", link_failed: "Não foi possível gerar o link: ",
   },
   en: {
     from: "From", to: "To", segment: "Segment", channel: "Channel", family: "Family", all: "all",
@@ -96,7 +97,8 @@ const TEXT = {
     statuses: { renewed: "renewed", churned: "churned", open: "open" },
     signed_on: "Date", event_col: "Event", signed_by: "Signed by", invoice_no: "Invoice", deliveries: "Deliveries", not_signed: "not signed",
     no_amendments: "No amendment through the portal.", portal_refused: "Only admins see the amendments: ",
-    sent_of: "sent", pending: "pending",
+    sent_of: "sent", pending: "pending", customer_id: "Customer (id)", link_days: "Days",
+    make_link: "Make a portal link", link_made: "Link (shown this once): ", link_failed: "Could not make the link: ",
   },
 };
 
@@ -485,7 +487,14 @@ function renderPortal(body) {
   if (!p) { body.textContent = t("loading"); return; }
   body.className = "widget-body portal";
   if (p.error) { body.textContent = t("portal_refused") + p.error; return; }
-  if (!p.list.length) { body.textContent = t("no_amendments"); return; }
+  const form = `<form class="portal-link"><label>${t("customer_id")} <input name="customer" required maxlength="200"></label>
+    <label>${t("link_days")} <input name="days" type="number" min="1" max="90" step="1" value="7"></label>
+    <button type="submit">${t("make_link")}</button><output class="link"></output></form>`;
+  if (!p.list.length) {
+    body.innerHTML = `${form}<p>${esc(t("no_amendments"))}</p>`;
+    attachLinkForm(body);
+    return;
+  }
   const rows = p.list.map((a) => {
     const totals = ((a.quote && a.quote.totals) || []).map((x) => money(x.total, x.currency)).join(" + ");
     const sent = a.deliveries.filter((d) => d.state === "sent").length;
@@ -500,9 +509,32 @@ function renderPortal(body) {
       <td class="num">${esc(totals)}</td>
       <td>${sent} ${esc(t("sent_of"))}${pending ? `, ${pending} ${esc(t("pending"))}` : ""}</td></tr>`;
   });
-  body.innerHTML = `<table><thead><tr><th>${t("signed_on")}</th><th>${t("contract")}</th><th>${t("signed_by")}</th>
+  body.innerHTML = `${form}<table><thead><tr><th>${t("signed_on")}</th><th>${t("contract")}</th><th>${t("signed_by")}</th>
     <th class="num">${t("event_col")}</th><th class="num">${t("invoice_no")}</th><th class="num">Total</th><th>${t("deliveries")}</th></tr></thead>
     <tbody>${rows.join("")}</tbody></table>`;
+  attachLinkForm(body);
+}
+
+// The widget's form: `POST /api/v1/portal/links` with the admin's session; the link's URL is
+// shown this once (the store keeps only its hash).
+function attachLinkForm(body) {
+  const form = body.querySelector("form.portal-link");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const out = form.querySelector("output.link");
+    const customer = form.elements.customer.value.trim();
+    const days = Number(form.elements.days.value);
+    try {
+      const made = await api("/api/v1/portal/links", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ customer, days }),
+      });
+      out.textContent = t("link_made") + location.origin + made.path;
+      out.dataset.path = made.path;
+    } catch (err) {
+      out.textContent = t("link_failed") + err.message;
+      delete out.dataset.path;
+    }
+  });
 }
 
 function offerMonth(month) {
