@@ -224,7 +224,14 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                     .map(|url| expansa_portal::deliver::Smtp::parse(url, mail_from))
                     .transpose()
                     .map_err(anyhow::Error::msg)?,
-                finance: finance_email.clone(),
+                finance: finance_email
+                    .as_deref()
+                    .map(|f| {
+                        expansa_portal::deliver::check_address("--finance-email", f)
+                            .map(|()| f.to_string())
+                    })
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
                 webhook: provisioning
                     .as_ref()
                     .map(|(url, file)| expansa_portal::deliver::Webhook::load(url, file))

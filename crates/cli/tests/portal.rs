@@ -1244,3 +1244,64 @@ fn signed_amendment_mails_both_pdfs_and_notifies_provisioning() {
         assert_eq!(notice["lines"][0]["quantity"], "6");
     }
 }
+
+/// The portal's serve flags are checked before the store is opened or the address bound.
+#[test]
+fn portal_serve_flags_are_checked_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("never.db").display());
+    let short = dir.path().join("short.secret");
+    std::fs::write(&short, "too short\n").unwrap();
+    let long_name = "x".repeat(201);
+    for (flags, said) in [
+        (
+            vec![
+                "--smtp",
+                "smtp://127.0.0.1:25",
+                "--finance-email",
+                "not an address",
+            ],
+            "--finance-email \"not an address\": not an e-mail address",
+        ),
+        (
+            vec!["--smtp", "smtp://127.0.0.1:25", "--mail-from", "bad"],
+            "--mail-from \"bad\": not an e-mail address",
+        ),
+        (
+            vec!["--smtp", "mail.example.com"],
+            "expected smtp://HOST[:PORT]",
+        ),
+        (
+            vec![
+                "--provisioning-url",
+                "ftp://x",
+                "--provisioning-secret-file",
+                short.to_str().unwrap(),
+            ],
+            "an http:// or https:// URL",
+        ),
+        (
+            vec![
+                "--provisioning-url",
+                "http://127.0.0.1:9/h",
+                "--provisioning-secret-file",
+                short.to_str().unwrap(),
+            ],
+            "16 characters or more",
+        ),
+        (
+            vec!["--vendor-name", &long_name],
+            "--vendor-name: 1 to 200 characters",
+        ),
+    ] {
+        let mut args = vec!["serve", "--bind", "127.0.0.1:0", "--db", &db];
+        args.extend(flags.iter().copied());
+        let (code, _, err) = run(&args);
+        assert_ne!(code, 0, "{flags:?}");
+        assert!(err.contains(said), "{flags:?}: {err}");
+    }
+    assert!(
+        !dir.path().join("never.db").exists(),
+        "refused before the store was opened"
+    );
+}

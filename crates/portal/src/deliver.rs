@@ -54,14 +54,22 @@ impl Smtp {
         if host.is_empty() || port == 0 {
             return Err(format!("--smtp {url:?}: expected smtp://HOST[:PORT]"));
         }
-        from.parse::<lettre::Address>()
-            .map_err(|e| format!("--mail-from {from:?}: {e}"))?;
+        check_address("--mail-from", from)?;
         Ok(Smtp {
             host: host.trim_matches(['[', ']']).to_string(),
             port,
             from: from.to_string(),
         })
     }
+}
+
+/// Whether `address` is one the mail can be sent to (as lettre reads it); `what` names it in
+/// the error.
+pub fn check_address(what: &str, address: &str) -> Result<(), String> {
+    address
+        .parse::<lettre::Address>()
+        .map(|_| ())
+        .map_err(|e| format!("{what} {address:?}: not an e-mail address ({e})"))
 }
 
 /// Where the vendor's systems hear of an amendment, and the secret its notices are signed with.

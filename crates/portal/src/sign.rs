@@ -198,7 +198,8 @@ fn checked_email(email: &str) -> Result<String, ApiError> {
                     .split_once('.')
                     .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
         });
-    if !ok {
+    // Also one the mail can be sent to: a signed amendment's PDFs go to it.
+    if !ok || crate::deliver::check_address("e-mail", email).is_err() {
         return Err(ApiError::BadRequest(format!(
             "{email:?} is not an e-mail address (name@example.com, at most {MAX_EMAIL} characters)"
         )));
