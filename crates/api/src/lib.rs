@@ -19,6 +19,7 @@ pub mod imports;
 mod limits;
 mod live;
 mod openapi;
+mod portal_links;
 mod quotes;
 mod reads;
 mod renewals;
@@ -61,6 +62,24 @@ pub struct ApiConfig {
     pub limits: Limits,
     /// The webhook endpoints' secrets and tolerance.
     pub webhooks: webhooks::WebhookConfig,
+    /// The customer portal's routes (`expansa_portal::router`), served under `/portal/`
+    /// within this app's HTTP layer (security headers, limits, request ids, error shape).
+    pub portal: Mounted,
+}
+
+/// Routes made elsewhere and mounted under a prefix of the app (the portal's, which depends on
+/// this crate); none by default.
+#[derive(Clone, Default)]
+pub struct Mounted(pub Option<Router>);
+
+impl std::fmt::Debug for Mounted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Mounted(routes)"
+        } else {
+            "Mounted(none)"
+        })
+    }
 }
 
 impl ApiConfig {
@@ -179,6 +198,15 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/quotes/amend", post(quotes::amend))
         .route("/api/v1/quotes/renew", post(quotes::renew))
         .route(
+            "/api/v1/portal/links",
+            get(portal_links::list).post(portal_links::create),
+        )
+        .route(
+            "/api/v1/portal/links/{id}",
+            axum::routing::delete(portal_links::revoke),
+        )
+        .route("/api/v1/portal/amendments", get(portal_links::amendments))
+        .route(
             "/api/v1/dashboards/{id}",
             get(assets::get_dashboard).put(assets::put_dashboard),
         )
@@ -201,7 +229,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(assets::index))
         .route("/login", get(assets::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
-        .route("/assets/{*file}", get(assets::file))
+        .route("/assets/{*file}", get(assets::file));
+    if let Some(portal) = state.config.portal.0.clone() {
+        router = router.route_service("/portal/{*rest}", portal);
+    }
+    let mut router = router
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,

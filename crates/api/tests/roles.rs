@@ -32,6 +32,7 @@ fn expected(method: &str, route: &str, apply: bool) -> Option<Role> {
         // 400, or 404 when the server has no secret for it).
         ("POST", "/api/v1/webhooks/stripe" | "/api/v1/webhooks/generic") => None,
         ("GET", "/api/v1/audit" | "/api/v1/users" | "/api/v1/webhooks") => Some(Role::Admin),
+        ("GET", "/api/v1/portal/links" | "/api/v1/portal/amendments") => Some(Role::Admin),
         ("PUT", "/api/v1/dashboards/{id}") => Some(Role::Analyst),
         ("POST", "/api/v1/quotes/amend" | "/api/v1/quotes/renew") if !apply => Some(Role::Analyst),
         ("GET", _) => Some(Role::Viewer),

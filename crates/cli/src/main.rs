@@ -177,6 +177,9 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         Command::Users(users) => block_on(with_store(plan, async |store: &Store| {
             expansa_commands::users::run(users, store).await
         })),
+        Command::Portal(portal) => block_on(with_store(plan, async |store: &Store| {
+            expansa_commands::portal::run(portal, store).await
+        })),
         Command::Audit(audit) => block_on(with_store(plan, async |store: &Store| {
             expansa_commands::audit::run(audit, store).await
         })),
@@ -211,8 +214,32 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             tls,
             sessions,
             webhooks: (webhook_secret_file, webhook_tolerance),
+            vendor_name,
+            mail: (smtp, mail_from, finance_email),
+            provisioning,
             limits,
         } => {
+            // Checked before the store is opened or the address bound.
+            let deliveries = expansa_portal::deliver::Deliveries {
+                smtp: smtp
+                    .as_deref()
+                    .map(|url| expansa_portal::deliver::Smtp::parse(url, mail_from))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                finance: finance_email
+                    .as_deref()
+                    .map(|f| {
+                        expansa_portal::deliver::check_address("--finance-email", f)
+                            .map(|()| f.to_string())
+                    })
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                webhook: provisioning
+                    .as_ref()
+                    .map(|(url, file)| expansa_portal::deliver::Webhook::load(url, file))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+            };
             expansa_api::init_logging(limits.log_format == expansa_commands::LogFormat::Json);
             let webhooks = expansa_api::webhooks::WebhookConfig {
                 secrets: match webhook_secret_file {
@@ -234,11 +261,20 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 sessions: *sessions,
                 limits: limits.into(),
                 webhooks,
+                portal: Default::default(),
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
                 .block_on(with_store(plan, async |store: &Store| {
+                    let config = ApiConfig {
+                        portal: expansa_api::Mounted(Some(expansa_portal::router(
+                            store.clone(),
+                            vendor_name,
+                            deliveries.clone(),
+                        ))),
+                        ..config.clone()
+                    };
                     expansa_api::serve(store.clone(), bind, config).await
                 }))?;
             Ok(String::new())

@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{add_user, browser_ready, missing, root, run_browser, screenshots, serve, ADMIN};
+use common::{
+    add_user, browser_ready, missing, private_server, root, run_browser, screenshots, serve,
+    Killed, ADMIN,
+};
 use std::process::Command;
 
 #[test]
@@ -166,29 +169,6 @@ fn login_csrf_logout_and_expiry_in_headless_chromium() {
     let (child, base) = private_server(&served.db, &["--session-idle", "3"]);
     let _server = Killed(child);
     run_browser("session.mjs", &[base.as_str(), "maria", password], &[]);
-}
-
-/// A child process killed (and waited for) when dropped, also when a test fails.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `expansa serve` with private reads over the store `db` on loopback (and `extra` flags): the
-/// process and its base URL.
-fn private_server(db: &str, extra: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("expansa"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
-        .args(extra)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = common::server_url(&mut child);
-    (child, base)
 }
 
 /// The users page (tests/browser/admin.mjs): an admin adds a viewer, changes their role,

@@ -337,6 +337,27 @@ enum CliCommand {
         /// How far a webhook signature's time may be from the server's clock (1 to 3600).
         #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
         webhook_tolerance: u64,
+        /// The vendor's name on the customer portal's documents (amendments and invoices,
+        /// numbered per vendor); 1 to 200 characters.
+        #[arg(long, value_name = "NAME", default_value = "expansa")]
+        vendor_name: String,
+        /// The SMTP server a signed portal amendment's PDFs are mailed through:
+        /// smtp://HOST[:PORT] (STARTTLS when it offers it).
+        #[arg(long, value_name = "URL")]
+        smtp: Option<String>,
+        /// The sender of the portal's mail.
+        #[arg(long, value_name = "ADDRESS", default_value = "expansa@localhost")]
+        mail_from: String,
+        /// The finance address that gets both PDFs of every signed amendment too.
+        #[arg(long, value_name = "ADDRESS", requires = "smtp")]
+        finance_email: Option<String>,
+        /// Where the signed provisioning notice of each signed amendment is POSTed (http or
+        /// https); with --provisioning-secret-file.
+        #[arg(long, value_name = "URL", requires = "provisioning_secret_file")]
+        provisioning_url: Option<String>,
+        /// The notices' HMAC-SHA256 secret: the file's first line (16 characters or more).
+        #[arg(long, value_name = "FILE", requires = "provisioning_url")]
+        provisioning_secret_file: Option<PathBuf>,
         #[command(flatten)]
         limits: ServeLimits,
     },
@@ -344,6 +365,12 @@ enum CliCommand {
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// The customer portal's links: `portal link --customer C [--days 7]` prints one once;
+    /// `portal list`, `portal revoke TOKEN-or-ID` (docs/portal.md).
+    Portal {
+        #[command(subcommand)]
+        action: crate::portal::PortalAction,
     },
     /// Users of the dashboard, each with a role: add, list, set-role, disable, reset-password.
     Users {
@@ -969,6 +996,12 @@ pub enum Command {
         sessions: expansa_store::SessionLimits,
         /// The webhook secrets file and the signatures' tolerance in seconds.
         webhooks: (Option<PathBuf>, u64),
+        /// The vendor's name on the portal's documents.
+        vendor_name: String,
+        /// The portal's mail: `--smtp`, `--mail-from`, `--finance-email`.
+        mail: (Option<String>, String, Option<String>),
+        /// The portal's provisioning notices: `--provisioning-url` and its secret's file.
+        provisioning: Option<(String, PathBuf)>,
         limits: ServeLimits,
     },
     KeysCreate {
@@ -976,6 +1009,7 @@ pub enum Command {
         role: expansa_store::Role,
     },
     Users(crate::users::UsersPlan),
+    Portal(crate::portal::PortalPlan),
     Audit(crate::audit::AuditPlan),
     KeysList,
     KeysRevoke {
@@ -1171,8 +1205,21 @@ impl Plan {
                 session_max,
                 webhook_secret_file,
                 webhook_tolerance,
+                vendor_name,
+                smtp,
+                mail_from,
+                finance_email,
+                provisioning_url,
+                provisioning_secret_file,
                 limits,
             } => {
+                let vendor_name = vendor_name.trim().to_string();
+                let chars = vendor_name.chars().count();
+                if !(1..=200).contains(&chars) || vendor_name.chars().any(char::is_control) {
+                    return Err(format!(
+                        "--vendor-name: 1 to 200 characters, no control characters ({chars} given)"
+                    ));
+                }
                 if book.as_of.is_some() {
                     return Err("serve reads the latest book; ask for as_of per request".into());
                 }
@@ -1195,6 +1242,9 @@ impl Plan {
                             absolute: std::time::Duration::from_secs(session_max),
                         },
                         webhooks: (webhook_secret_file, webhook_tolerance),
+                        vendor_name,
+                        mail: (smtp, mail_from, finance_email),
+                        provisioning: provisioning_url.zip(provisioning_secret_file),
                         limits,
                     },
                 )
@@ -1209,6 +1259,13 @@ impl Plan {
                 KeysAction::List { book } => (book, Command::KeysList),
                 KeysAction::Revoke { book, id } => (book, Command::KeysRevoke { id }),
             },
+            CliCommand::Portal { action } => {
+                let (book, portal) = action.plan()?;
+                if book.as_of.is_some() {
+                    return Err("portal works on the latest store; --as-of does not apply".into());
+                }
+                (book, Command::Portal(portal))
+            }
             CliCommand::Users { action } => {
                 let (book, users) = action.plan()?;
                 if book.as_of.is_some() {
@@ -1545,6 +1602,7 @@ impl Plan {
                 | Command::Serve { .. }
                 | Command::KeysCreate { .. }
                 | Command::Users(_)
+                | Command::Portal(_)
                 | Command::Audit(_)
                 | Command::KeysList
                 | Command::KeysRevoke { .. }

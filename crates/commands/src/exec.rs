@@ -61,6 +61,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
         | Command::Serve { .. }
         | Command::KeysCreate { .. }
         | Command::Users(_)
+        | Command::Portal(_)
         | Command::Audit(_)
         | Command::KeysList
         | Command::KeysRevoke { .. } => {

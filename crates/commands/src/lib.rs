@@ -7,6 +7,7 @@ mod args;
 pub mod audit;
 pub mod convert;
 mod exec;
+pub mod portal;
 pub mod renewals;
 pub mod users;
 

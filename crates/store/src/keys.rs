@@ -22,7 +22,12 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// The SHA-256 of `secret`, in hex: how the store keeps API keys and session tokens (and
 /// how the API derives a session's CSRF token).
 pub fn sha256_hex(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
+    sha256_bytes_hex(secret.as_bytes())
+}
+
+/// The SHA-256 of `bytes`, in hex (a signed document's).
+pub fn sha256_bytes_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 impl Store {

@@ -13,17 +13,21 @@
 mod idempotency;
 mod keys;
 mod migrate;
+mod portal;
 mod quote;
 mod users;
 mod webhooks;
 
 pub use idempotency::Idempotency;
-pub use keys::{constant_time_eq, sha256_hex, ApiKey};
+pub use keys::{constant_time_eq, sha256_bytes_hex, sha256_hex, ApiKey};
 pub use users::{
     check_password, check_user_name, AuditEntry, AuditQuery, Role, Session, SessionLimits, User,
     MAX_AUDIT_LIMIT, MAX_PASSWORD, MAX_USER_NAME, MIN_PASSWORD,
 };
 
+pub use portal::{
+    Delivery, PortalAmendment, PortalLink, PortalPdf, Signature, Signing, MAX_PORTAL_DAYS,
+};
 pub use quote::quote_changes;
 pub use webhooks::{NewWebhook, WebhookEvent, WebhookState, MAX_QUEUED_WEBHOOKS};
 
@@ -751,6 +755,21 @@ impl Store {
         idempotency: Option<&Idempotency>,
         response: impl FnOnce(Option<i64>) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
+        self.write_signed(kind, changes, actor, idempotency, response, None)
+            .await
+    }
+
+    /// [`Store::write`], recording with it, in its transaction, the signature of the portal
+    /// amendment it applies and the invoice that bills it (`signing`).
+    async fn write_signed(
+        &self,
+        kind: &str,
+        changes: &[RowChange],
+        actor: &Actor,
+        idempotency: Option<&Idempotency>,
+        response: impl FnOnce(Option<i64>) -> Option<String>,
+        signing: Option<&Signing<'_>>,
+    ) -> Result<WriteOutcome, StoreError> {
         // Values no store can keep are refused before either database sees them, the same way
         // on both (PostgreSQL would fail on a NUL, a year 0000, a date that is not one).
         let refused = refused_values(changes);
@@ -791,6 +810,9 @@ impl Store {
                 Outcome::Unchanged => entry.unchanged += 1,
             }
         }
+        if let Some(signing) = signing {
+            signing.record(&mut tx, event).await?;
+        }
         self.finish(tx, event, report, appended, idempotency, response)
             .await
     }
@@ -804,8 +826,21 @@ impl Store {
         actor: &Actor,
         idempotency: &Idempotency,
     ) -> Result<WriteOutcome, StoreError> {
+        self.apply_quote_signed(quote, actor, idempotency, None)
+            .await
+    }
+
+    /// [`Store::apply_quote`], with the signature and invoice of a portal amendment recorded
+    /// in the same transaction (one event: applied, signed and invoiced, or none of it).
+    pub async fn apply_quote_signed(
+        &self,
+        quote: &expansa_contracts::Quote,
+        actor: &Actor,
+        idempotency: &Idempotency,
+        signing: Option<&Signing<'_>>,
+    ) -> Result<WriteOutcome, StoreError> {
         let json = expansa_contracts::render_quote(quote, expansa_ledger::Format::Json);
-        self.write(
+        self.write_signed(
             quote.kind.name(),
             &quote_changes(quote),
             actor,
@@ -815,6 +850,7 @@ impl Store {
                 answer["applied"] = serde_json::json!({ "event": event });
                 Some(answer.to_string())
             },
+            signing,
         )
         .await
     }

@@ -30,6 +30,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_webhooks.sql"),
         include_str!("../migrations/postgres/0005_webhooks.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/common/0006_portal_links.sql"),
+        include_str!("../migrations/common/0006_portal_links.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_portal_amendments.sql"),
+        include_str!("../migrations/postgres/0007_portal_amendments.sql"),
+    ),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_portal_deliveries.sql"),
+        include_str!("../migrations/postgres/0008_portal_deliveries.sql"),
+    ),
 ];
 
 /// The key of PostgreSQL's advisory lock on the schema (any fixed number: "expansa").

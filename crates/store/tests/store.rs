@@ -870,3 +870,94 @@ async fn events_are_queued_once_in_order_and_their_outcome_kept() {
         store.close().await.unwrap();
     }
 }
+
+/// Portal links: made for a customer of the book, opened by their token only (not by their id,
+/// a wrong secret, another link's secret), listed without secrets, revoked by id or token, and
+/// refused once revoked; `--days` is 1 to 90; the secret is stored hashed.
+#[tokio::test]
+async fn portal_links() {
+    use expansa_store::MAX_PORTAL_DAYS;
+    for (backend, url, _guard) in backends("portal").await {
+        let (store, _) = loaded(&url, "testdata/contracts").await;
+        let customer = store
+            .book(AsOf::Latest)
+            .await
+            .unwrap()
+            .customers
+            .ids
+            .get(0)
+            .to_string();
+        for days in [0, MAX_PORTAL_DAYS + 1] {
+            let refused = store.create_portal_link(&customer, days, "test").await;
+            assert!(
+                matches!(refused, Err(StoreError::Invalid(ref m)) if m.contains("1 to 90")),
+                "{backend} {days}: {refused:?}"
+            );
+        }
+        let unknown = store.create_portal_link("NOBODY", 7, "test").await;
+        assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{backend}");
+
+        let (made, token) = store
+            .create_portal_link(&customer, 7, "maria")
+            .await
+            .unwrap();
+        let (_, other) = store
+            .create_portal_link(&customer, 1, "maria")
+            .await
+            .unwrap();
+        let (id, secret) = token.split_once('.').unwrap();
+        assert_eq!(id, made.id);
+        assert!(id.starts_with("pl_") && secret.len() == 52, "{token}");
+        assert!(made.expires_at > made.created_at);
+        let opened = store.portal_link(&token).await.unwrap().unwrap();
+        assert_eq!(
+            (opened.customer_id.as_str(), opened.created_by.as_str()),
+            (customer.as_str(), "maria"),
+            "{backend}"
+        );
+        // Not by id alone, a changed secret, another link's secret, or junk.
+        let other_secret = other.split_once('.').unwrap().1;
+        let mut flipped = secret.to_string();
+        flipped.replace_range(0..1, if secret.starts_with('0') { "1" } else { "0" });
+        for forged in [
+            id.to_string(),
+            format!("{id}."),
+            format!("{id}.{flipped}"),
+            format!("{id}.{other_secret}"),
+            "pl_\0.x".to_string(),
+            String::new(),
+        ] {
+            assert_eq!(
+                store.portal_link(&forged).await.unwrap(),
+                None,
+                "{backend} {forged:?}"
+            );
+        }
+        // The secret is not in the database, its hash is.
+        let stored: Vec<String> = sqlx::query_scalar("SELECT secret_hash FROM portal_links")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert!(stored.iter().all(|h| h.len() == 64 && !h.contains(secret)));
+        assert!(stored.contains(&expansa_store::sha256_hex(secret)));
+
+        let listed = store.portal_links().await.unwrap();
+        assert_eq!(listed.len(), 2, "{backend}");
+        assert!(listed.contains(&made));
+
+        // Revoked by its token (or id): refused at once; a second revoke is an error.
+        let revoked = store.revoke_portal_link(&token).await.unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert_eq!(store.portal_link(&token).await.unwrap(), None, "{backend}");
+        assert!(store.revoke_portal_link(id).await.is_err());
+        assert!(store.portal_link(&other).await.unwrap().is_some());
+
+        // Expired: refused (the expiry moved into the past in the database).
+        sqlx::query("UPDATE portal_links SET expires_at = '2000-01-01T00:00:00.000000Z'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(store.portal_link(&other).await.unwrap(), None, "{backend}");
+        store.close().await.unwrap();
+    }
+}

@@ -186,6 +186,29 @@ pub fn server_url(child: &mut std::process::Child) -> String {
     url
 }
 
+/// A child process killed (and waited for) when dropped, also when a test fails.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `expansa serve` with private reads over the store `db` on loopback (and `extra` flags): the
+/// process and its base URL.
+pub fn private_server(db: &str, extra: &[&str]) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = server_url(&mut child);
+    (child, base)
+}
+
 /// Whether a tool the tests need is missing; under CI that is a failure, elsewhere a skip.
 pub fn missing(what: &str, present: bool) -> bool {
     if !present {
