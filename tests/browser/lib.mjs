@@ -14,15 +14,19 @@ export async function launch() {
   });
 }
 
-// A new page of `browser` on which a script error or anything the CSP refuses (an inline style
-// or script, a foreign source) is a failure.
-export async function watchedPage(browser, viewport) {
-  const page = await browser.newPage({ viewport });
+// `page`, on which a script error or anything the CSP refuses (an inline style or script, a
+// foreign source) is now a failure.
+export function watch(page) {
   page.on("pageerror", (e) => fail(`page error: ${e.message}`));
   page.on("console", (m) => {
     if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
   });
   return page;
+}
+
+// A new watched page of `browser` (see `watch`).
+export async function watchedPage(browser, viewport) {
+  return watch(await browser.newPage({ viewport }));
 }
 
 // Logs `page` in through the login page as USER with PASSWORD and waits for the dashboard to be

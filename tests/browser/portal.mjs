@@ -6,28 +6,18 @@
 // its invoice; the page read again holds the new quantities.
 // Then staff (an admin, USER and PASSWORD) see it in the dashboard's "Portal amendments" widget.
 // Usage: node portal.mjs BASE_URL TOKEN EXPECTED_JSON SHOTS_DIR STORE USER PASSWORD
-import { chromium } from "playwright-core";
+import { check, fail, launch, login, watch, watchedPage } from "./lib.mjs";
 import { mkdirSync } from "node:fs";
-import { login } from "./login.mjs";
 
 const [base, token, expectedText, shots, store, user, password] = process.argv.slice(2);
 const expected = JSON.parse(expectedText);
 mkdirSync(shots, { recursive: true });
-const fail = (message) => { console.error(`FAIL: ${message}`); process.exit(1); };
-const check = (ok, message) => { if (!ok) fail(message); console.log(`ok: ${message}`); };
 const brl = (s) => { const [i, f] = s.split("."); return `BRL ${i.replace(/\B(?=(\d{3})+(?!\d))/g, ".")},${f}`; };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "pt-BR" });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => fail(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (/Content.Security.Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
-  });
+  const page = watch(await context.newPage());
   page.on("dialog", (d) => fail(`a dialog opened: ${d.message()}`));
 
   const answer = await page.goto(`${base}/portal/${token}/`);
@@ -99,8 +89,7 @@ try {
   check(!(await page.content()).includes("Alfa"), "and shows nothing");
 
   // Staff see it: the dashboard's widget of recent self-service amendments.
-  const staff = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  staff.on("pageerror", (e) => fail(`dashboard error: ${e.message}`));
+  const staff = await watchedPage(browser, { width: 1400, height: 1000 });
   await login(staff, base, user, password);
   await staff.goto(`${base}/?dashboard=portal`);
   await staff.waitForSelector("body[data-ready=true]", { timeout: 30000 });
