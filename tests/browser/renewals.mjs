@@ -79,6 +79,9 @@ try {
   await page.waitForSelector(`${widget} tr[data-contract="R3"][data-status="renewed"]`, { timeout: 10000 });
   check((await page.locator(`${widget} tr[data-contract="R3"] button.renew`).count()) === 0, "R3 has no renew button any more");
   check((await page.locator(`${widget} .desk-status`).textContent()).startsWith("Renovado: evento "), "the widget says the event");
+  // The live update the renewal sets off re-renders the widgets: the message stays.
+  await page.waitForSelector("#live[data-event]", { timeout: 15000 });
+  check((await page.locator(`${widget} .desk-status`).textContent()).startsWith("Renovado: evento "), "the message outlives the live update");
   const after = await (await page.request.get(`${base}/api/v1/renewals?at=2024-11-30&within=90`)).json();
   const r3 = after.renewals.find((r) => r.contract === "R3");
   check(r3.status === "renewed" && r3.renewed_arr === "2100.00" && r3.renewal_contracts[0] === "R3-R20241216",

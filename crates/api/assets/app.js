@@ -622,28 +622,37 @@ function renderRenewals(body) {
   });
   body.querySelector("tbody").innerHTML = rows.length ? rows.join("") : `<tr><td colspan="8">${esc(t("no_renewals"))}</td></tr>`;
   for (const button of body.querySelectorAll("button.renew")) {
-    button.addEventListener("click", () => renewFromDesk(button.dataset.contract, body.querySelector(".desk-status")));
+    button.addEventListener("click", () => renewFromDesk(button.dataset.contract));
   }
+  showDeskStatus();
   opens(value, () => openRenewals(to));
 }
 
-async function renewFromDesk(contract, line) {
+// The desk's last message (renewing, renewed as event N, refused), kept across the widget's
+// renderings: a live update re-renders the widgets a moment after the renewal it reports.
+function showDeskStatus() {
+  const line = widgetElement("renewals")?.querySelector(".desk-status");
+  if (!line || !state.deskStatus) return;
+  line.className = `desk-status ${state.deskStatus.kind}`;
+  line.textContent = state.deskStatus.text;
+}
+
+async function renewFromDesk(contract) {
   // `quote renew --apply` for the row: POST /api/v1/quotes/renew, idempotent per contract.
   // The server refuses it without an admin's session; its answer is shown as it is.
-  line.className = "desk-status";
-  line.textContent = t("renewing");
+  state.deskStatus = { kind: "", text: t("renewing") };
+  showDeskStatus();
   const headers = { "Content-Type": "application/json", "Idempotency-Key": `desk-renew-${contract}` };
   try {
     const body = await api("/api/v1/quotes/renew", {
       method: "POST", headers, body: JSON.stringify({ contract, apply: true }),
     });
+    state.deskStatus = { kind: "done", text: t("renewed_as") + body.applied.event };
     await refresh();
-    const status = widgetElement("renewals")?.querySelector(".desk-status");
-    if (status) { status.className = "desk-status done"; status.textContent = t("renewed_as") + body.applied.event; }
     document.body.dataset.renewed = contract;
   } catch (e) {
-    line.className = "desk-status failed";
-    line.textContent = t("renew_failed") + e.message;
+    state.deskStatus = { kind: "failed", text: t("renew_failed") + e.message };
+    showDeskStatus();
     document.body.dataset.renewRefused = contract;
   }
 }
