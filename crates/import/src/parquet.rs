@@ -6,7 +6,9 @@
 //! rows at a time) and written out as CSV text for the import's one reader, the way a
 //! workbook's sheet is ([`crate::workbook`]): the same records, checks and problems as a CSV
 //! book. Each value becomes the text the CSV would hold:
-//! - a DECIMAL: its exact text (`12.50`), never through a float;
+//! - a DECIMAL: its exact value as text, never through a float, without the trailing zeros its
+//!   column's scale pads it with (`12.5` in a DECIMAL(38, 18) column is `12.5`, not
+//!   `12.500000000000000000`, which has more significant digits than a price may);
 //! - an integer: its digits;
 //! - a DATE: `YYYY-MM-DD` (in a month column, a date on the 1st is the month, `YYYY-MM`);
 //! - a string: as it is (a string where a date or a number is expected is checked as CSV
@@ -540,9 +542,16 @@ fn value_text<'a>(
             let _ = write!(buf, "{}", array.as_primitive::<$t>().value(k));
         }};
     }
+    // The exact value, without the zeros the column's scale pads it with (a DECIMAL(38, 18)
+    // holds 1 as 1.000000000000000000, which has more significant digits than a price may).
     macro_rules! decimal {
         ($t:ty) => {{
-            buf.push_str(&array.as_primitive::<$t>().value_as_string(k));
+            let text = array.as_primitive::<$t>().value_as_string(k);
+            let text = match text.contains('.') {
+                true => text.trim_end_matches('0').trim_end_matches('.'),
+                false => &text,
+            };
+            buf.push_str(text);
         }};
     }
     match array.data_type() {
