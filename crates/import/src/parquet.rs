@@ -265,14 +265,14 @@ fn open_table(schema: &Schema, file: std::fs::File) -> Result<Opened, Vec<Proble
     let mut columns = Vec::new();
     let mut header = Vec::new();
     for (i, field) in fields.iter().enumerate() {
-        let known = schema.column_of(field.name()).map(|k| schema.kinds[k]);
+        let column = schema.column_of(field.name());
+        let known = column.map(|k| schema.kinds[k]);
         let accepted = match known {
             Some(kind) => accepts(kind, field.data_type()),
             None => readable(field.data_type()),
         };
         if !accepted {
-            if let Some(kind) = known {
-                let k = schema.column_of(field.name()).unwrap_or_default();
+            if let (Some(k), Some(kind)) = (column, known) {
                 let parquet_type = parquet_fields
                     .get(i)
                     .map_or_else(|| format!("{:?}", field.data_type()), |t| type_name(t));
