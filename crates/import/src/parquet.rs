@@ -79,8 +79,11 @@ pub fn is_parquet_book(path: &Path) -> bool {
 pub struct ParquetBook {
     dir: PathBuf,
     /// Where each file's rows are, for [`BookSource::locate`], as read last.
-    maps: Mutex<Vec<(&'static str, Arc<Mutex<RowMap>>)>>,
+    maps: Mutex<Vec<(&'static str, SharedRowMap)>>,
 }
+
+/// A file's [`RowMap`], filled in by its reader as it goes.
+type SharedRowMap = Arc<Mutex<RowMap>>;
 
 /// How a file's CSV lines map to its row groups and rows.
 #[derive(Default)]
@@ -120,7 +123,7 @@ impl ParquetBook {
         }
     }
 
-    fn map(&self, file: &str) -> Option<Arc<Mutex<RowMap>>> {
+    fn map(&self, file: &str) -> Option<SharedRowMap> {
         let maps = self.maps.lock().unwrap_or_else(|e| e.into_inner());
         maps.iter()
             .find(|(f, _)| *f == file)
@@ -425,7 +428,7 @@ struct CsvText {
     at: usize,
     /// The CSV line the next row starts on.
     next_line: u64,
-    map: Arc<Mutex<RowMap>>,
+    map: SharedRowMap,
 }
 
 impl CsvText {
