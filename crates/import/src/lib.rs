@@ -275,8 +275,8 @@ pub fn read_book(
 
 /// The book at `path`, as a source: a workbook when `path` names one
 /// ([`workbook::is_workbook`]), a Parquet book when it is a folder holding
-/// `subscriptions.parquet` ([`parquet::is_parquet_book`]), else a folder of CSV files. A workbook that cannot be opened
-/// says so through [`BookSource::unavailable`].
+/// `subscriptions.parquet` ([`parquet::is_parquet_book`]), else a folder of CSV files. A
+/// workbook that cannot be opened says so through [`BookSource::unavailable`].
 pub fn book_at(path: &Path) -> PathBook<'_> {
     if workbook::is_workbook(path) {
         PathBook::Workbook(Box::new(workbook::WorkbookBook::open(path)))
