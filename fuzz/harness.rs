@@ -143,3 +143,33 @@ pub fn fuzz_workbook(data: &[u8]) -> bool {
     }
     loaded
 }
+
+/// Reads `data` as the `subscriptions.parquet` of a Parquet book (`cargo fuzz run parquet`;
+/// the corpus, fuzz/corpus/parquet, is replayed by crates/cli/tests/fuzz_corpus.rs); returns
+/// whether it loaded. A damaged file is a problem naming it, never a panic.
+pub fn fuzz_parquet(data: &[u8]) -> bool {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::write(dir.path().join("subscriptions.parquet"), data).expect("written");
+    let source = expansa_import::parquet::ParquetBook::new(dir.path());
+    let options = expansa_import::ImportOptions::default();
+    match expansa_import::read_book_from(&source, &options, &expansa_import::NoProgress) {
+        Ok(book) => {
+            let query = expansa_movements::Query {
+                from: "2023-01".parse().unwrap(),
+                to: "2025-12".parse().unwrap(),
+                rules: expansa_movements::Rules::Conexa,
+            };
+            expansa_movements::render_json(&expansa_movements::report(&book, &query));
+            true
+        }
+        Err(errors) => {
+            assert!(!errors.0.is_empty(), "a failed import names its problems");
+            assert!(
+                errors.0.iter().all(|p| p.file.starts_with("subscriptions.parquet")),
+                "{:?}",
+                errors.0
+            );
+            false
+        }
+    }
+}

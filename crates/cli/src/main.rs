@@ -6,9 +6,15 @@ use clap::Parser;
 use expansa_api::ApiConfig;
 use expansa_commands::{execute, output_format, Apply, Cli, Command, Format, Plan, Source};
 use expansa_contracts::{quote_amend, quote_renew, render_quote, Quote};
-use expansa_import::{book_at, read_book, BookErrors, Folder, ImportOptions};
+use expansa_import::schema::FILES;
+use expansa_import::{
+    book_at, extra_columns, read_book, read_rows_in, write_rows, BookErrors, BookFormat, Folder,
+    ImportOptions,
+};
 use expansa_ledger::Book;
-use expansa_store::{AsOf, Event, ExistingBook, Idempotency, Store, StoreError, WriteOutcome};
+use expansa_store::{
+    write_book, AsOf, Event, ExistingBook, Idempotency, Store, StoreError, WriteOutcome,
+};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -126,16 +132,19 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 plan.locale,
             ))
         }
-        Command::Export { out, force } => {
+        Command::Export { out, force, format } => {
             let existing = if *force {
                 ExistingBook::Replace
             } else {
                 ExistingBook::Refuse
             };
-            let written = block_on(with_store(plan, async |store: &Store| {
-                store.export(out, as_of(plan), existing).await
-            }))
-            .map_err(store_error)?;
+            let written = match &plan.source {
+                Source::Folder(dir) => export_book(plan, dir, out, existing, *format)?,
+                Source::Store { .. } => block_on(with_store(plan, async |store: &Store| {
+                    store.export(out, as_of(plan), existing, *format).await
+                }))
+                .map_err(store_error)?,
+            };
             Ok(format!(
                 "wrote {} files to {}: {}\n",
                 written.len(),
@@ -301,6 +310,33 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         }
         _ => execute(plan, &load(plan)?),
     }
+}
+
+/// Writes the book at `dir` (validated whole first) into `out` as files of `format`: each of
+/// its files read by the import's reader, written as the store writes its export.
+fn export_book(
+    plan: &Plan,
+    dir: &std::path::Path,
+    out: &std::path::Path,
+    existing: ExistingBook,
+    format: BookFormat,
+) -> anyhow::Result<Vec<String>> {
+    load(plan)?;
+    let source = book_at(dir);
+    let mut files = Vec::new();
+    for schema in &FILES {
+        let Some(rows) = read_rows_in(&source, schema, plan.encoding)? else {
+            continue;
+        };
+        let bytes = write_rows(
+            schema,
+            &extra_columns(rows.iter().map(|r| r.extra.as_slice())),
+            rows.iter()
+                .map(|r| (r.values.as_slice(), r.extra.as_slice())),
+        );
+        files.push((schema.file, bytes));
+    }
+    write_book(out, &files, existing, format).map_err(store_error)
 }
 
 fn import_options(plan: &Plan) -> ImportOptions {

@@ -55,3 +55,30 @@ fn workbook_fuzz_corpus_replays_without_panics() {
         entries.len()
     );
 }
+
+/// The Parquet corpus (fuzz/corpus/parquet: Parquet files expansa and DuckDB wrote, and
+/// damaged copies of them: cut short, bytes changed) through the Parquet harness (`cargo fuzz
+/// run parquet`): every one is read or refused with a problem, never a panic.
+#[test]
+fn parquet_fuzz_corpus_replays_without_panics() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/parquet");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    let loaded = entries
+        .iter()
+        .filter(|path| fuzz_parquet(&std::fs::read(path).unwrap()))
+        .count();
+    assert!(
+        entries.len() >= 20,
+        "the corpus has only {} inputs",
+        entries.len()
+    );
+    assert!(
+        loaded > 0 && loaded < entries.len(),
+        "the corpus should hold good and bad files ({loaded} of {} loaded)",
+        entries.len()
+    );
+}

@@ -276,13 +276,18 @@ enum CliCommand {
         #[command(flatten)]
         actor: ActorArgs,
     },
-    /// Write the store's book (as of a moment, with --as-of) as CSV files of the interchange format.
+    /// Write the store's book (as of a moment, with --as-of), or the book given with --data,
+    /// as files of the interchange format: CSV, or Parquet (--format parquet).
     Export {
         #[command(flatten)]
         book: BookArgs,
         /// The folder to write: new or empty (a folder that holds files of a book is refused).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// The files written: csv (subscriptions.csv, ...) or parquet (subscriptions.parquet,
+        /// ...: decimals as DECIMAL(38, s), dates as DATE, text as UTF8; docs/interchange.md).
+        #[arg(long, value_enum, default_value_t = BookFormatArg::Csv)]
+        format: BookFormatArg,
         /// Replace the book in a folder that holds one: its interchange files are overwritten
         /// or removed (other files are left alone).
         #[arg(long)]
@@ -556,9 +561,9 @@ fn product_quantity(flag: &str, s: &str) -> Result<(String, Decimal), String> {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct BookArgs {
-    /// The book: a folder (subscriptions.csv and the optional tables), or a workbook (.xlsx or
-    /// .ods: one sheet per table, named like the files or in pt-BR, or one sheet of
-    /// subscriptions).
+    /// The book: a folder (subscriptions.csv and the optional tables; or subscriptions.parquet
+    /// and the others as Parquet files), or a workbook (.xlsx or .ods: one sheet per table,
+    /// named like the files or in pt-BR, or one sheet of subscriptions).
     #[arg(long, value_name = "PATH")]
     data: Option<PathBuf>,
     /// Read the book from a store instead: sqlite:PATH or postgres://... (or EXPANSA_DB).
@@ -841,10 +846,26 @@ pub enum MovementView {
     Detail(Option<Kind>),
 }
 
+/// `export --format`: the files a book is written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BookFormatArg {
+    Csv,
+    Parquet,
+}
+
+impl From<BookFormatArg> for expansa_import::BookFormat {
+    fn from(f: BookFormatArg) -> Self {
+        match f {
+            BookFormatArg::Csv => expansa_import::BookFormat::Csv,
+            BookFormatArg::Parquet => expansa_import::BookFormat::Parquet,
+        }
+    }
+}
+
 /// Where the book is read from.
 #[derive(Clone, Debug)]
 pub enum Source {
-    /// `--data`: a folder of CSV files or a workbook (`.xlsx`, `.ods`).
+    /// `--data`: a folder of CSV files or of Parquet files, or a workbook (`.xlsx`, `.ods`).
     Folder(PathBuf),
     Store {
         url: String,
@@ -980,6 +1001,7 @@ pub enum Command {
         out: PathBuf,
         /// Replace the book of a folder that holds one.
         force: bool,
+        format: expansa_import::BookFormat,
     },
     Backup {
         out: PathBuf,
@@ -1186,7 +1208,19 @@ impl Plan {
                 };
                 (book, command)
             }
-            CliCommand::Export { book, out, force } => (book, Command::Export { out, force }),
+            CliCommand::Export {
+                book,
+                out,
+                force,
+                format,
+            } => (
+                book,
+                Command::Export {
+                    out,
+                    force,
+                    format: format.into(),
+                },
+            ),
             CliCommand::Backup { book, out } => {
                 if book.as_of.is_some() {
                     return Err("backup copies the whole store; --as-of does not apply".into());
@@ -1593,10 +1627,10 @@ impl Plan {
             }
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        // `export` writes the store's book, or the one given with --data.
         let store_only = matches!(
             command,
             Command::Import { .. }
-                | Command::Export { .. }
                 | Command::Backup { .. }
                 | Command::Events { .. }
                 | Command::Serve { .. }
@@ -1608,7 +1642,7 @@ impl Plan {
                 | Command::KeysRevoke { .. }
                 | Command::Amend { apply: Some(_), .. }
                 | Command::Renew { apply: Some(_), .. }
-        );
+        ) || (matches!(command, Command::Export { .. }) && book.data.is_none());
         let source = match (book.data, book.db, book.as_of, store_only) {
             (Some(_), _, _, true) => {
                 return Err("--apply records the change in the store: read the book from it with --db URL (not --data)".into())
@@ -1618,7 +1652,7 @@ impl Plan {
             (None, db, as_of, store_only) => match db {
                 Some(url) => Source::Store { url, as_of: as_of.unwrap_or_default() },
                 None if store_only => Source::Store { url: DEFAULT_DB.into(), as_of: as_of.unwrap_or_default() },
-                None => return Err("give the book: --data DIR (a folder of CSV files), --data FILE.xlsx|.ods (a workbook) or --db URL (a store)".into()),
+                None => return Err("give the book: --data DIR (a folder of CSV or Parquet files), --data FILE.xlsx|.ods (a workbook) or --db URL (a store)".into()),
             },
         };
         Ok(Plan {

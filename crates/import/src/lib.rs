@@ -6,6 +6,7 @@
 //! in bounded chunks parsed in parallel on the current rayon pool.
 
 mod field;
+pub mod parquet;
 mod problem;
 mod record;
 mod records;
@@ -19,7 +20,10 @@ pub mod workbook;
 pub use problem::{shown, BookErrors, Problem, Problems, MAX_LISTED_PROBLEMS, SHOWN_CHARS};
 pub use record::detect_separator;
 pub use records::{Record, Records, SharedRecord};
-pub use rows::{canonical, check_value, header_names, read_rows, read_rows_in, write_rows, RawRow};
+pub use rows::{
+    canonical, check_value, extra_columns, header_names, read_rows, read_rows_in, write_rows,
+    RawRow,
+};
 pub use table::{MAX_KEY_BYTES, MAX_RECORD_BYTES};
 
 use expansa_ledger::{Book, Currency};
@@ -84,6 +88,37 @@ impl std::str::FromStr for TextEncoding {
                  called latin1 or iso-8859-1)"
             )
         })
+    }
+}
+
+/// The files a book is written as: CSV (`subscriptions.csv`, ...) or Parquet
+/// (`subscriptions.parquet`, ..., see [`parquet`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BookFormat {
+    #[default]
+    Csv,
+    Parquet,
+}
+
+impl BookFormat {
+    /// The name of `schema`'s file in this format.
+    pub fn file_name(self, schema: &schema::Schema) -> String {
+        match self {
+            BookFormat::Csv => schema.file.to_string(),
+            BookFormat::Parquet => parquet::parquet_name(schema),
+        }
+    }
+
+    /// A table's CSV file (as [`write_rows`] writes it) in this format.
+    pub fn encode<'a>(
+        self,
+        schema: &schema::Schema,
+        csv: &'a [u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>, BookErrors> {
+        match self {
+            BookFormat::Csv => Ok(csv.into()),
+            BookFormat::Parquet => parquet::csv_to_parquet(schema, csv).map(Into::into),
+        }
     }
 }
 
@@ -228,8 +263,8 @@ impl BookSource for InMemory<'_> {
     }
 }
 
-/// Reads and validates the book at `path`: a folder of CSV files, or a workbook (a `.xlsx` or
-/// `.ods` file, see [`workbook::is_workbook`]).
+/// Reads and validates the book at `path`: a folder of CSV files, a workbook (a `.xlsx` or
+/// `.ods` file, see [`workbook::is_workbook`]) or a folder of Parquet files (see [`parquet`]).
 pub fn read_book(
     path: &Path,
     options: &ImportOptions,
@@ -239,20 +274,25 @@ pub fn read_book(
 }
 
 /// The book at `path`, as a source: a workbook when `path` names one
-/// ([`workbook::is_workbook`]), else a folder of CSV files. A workbook that cannot be opened
-/// says so through [`BookSource::unavailable`].
+/// ([`workbook::is_workbook`]), a Parquet book when it is a folder holding
+/// `subscriptions.parquet` ([`parquet::is_parquet_book`]), else a folder of CSV files. A
+/// workbook that cannot be opened says so through [`BookSource::unavailable`].
 pub fn book_at(path: &Path) -> PathBook<'_> {
     if workbook::is_workbook(path) {
         PathBook::Workbook(Box::new(workbook::WorkbookBook::open(path)))
+    } else if parquet::is_parquet_book(path) {
+        PathBook::Parquet(parquet::ParquetBook::new(path))
     } else {
         PathBook::Folder(Folder(path))
     }
 }
 
-/// A book named by a path: a folder or a workbook (see [`book_at`]).
+/// A book named by a path: a folder of CSV files, a workbook or a folder of Parquet files
+/// (see [`book_at`]).
 pub enum PathBook<'a> {
     Folder(Folder<'a>),
     Workbook(Box<workbook::WorkbookBook>),
+    Parquet(parquet::ParquetBook),
 }
 
 impl BookSource for PathBook<'_> {
@@ -260,6 +300,7 @@ impl BookSource for PathBook<'_> {
         match self {
             PathBook::Folder(f) => f.open(file),
             PathBook::Workbook(w) => w.open(file),
+            PathBook::Parquet(p) => p.open(file),
         }
     }
 
@@ -267,6 +308,7 @@ impl BookSource for PathBook<'_> {
         match self {
             PathBook::Folder(f) => f.unavailable(),
             PathBook::Workbook(w) => w.unavailable(),
+            PathBook::Parquet(p) => p.unavailable(),
         }
     }
 
@@ -274,6 +316,7 @@ impl BookSource for PathBook<'_> {
         match self {
             PathBook::Folder(f) => f.locate(problem),
             PathBook::Workbook(w) => w.locate(problem),
+            PathBook::Parquet(p) => p.locate(problem),
         }
     }
 
@@ -281,6 +324,7 @@ impl BookSource for PathBook<'_> {
         match self {
             PathBook::Folder(f) => f.first_line(file),
             PathBook::Workbook(w) => w.first_line(file),
+            PathBook::Parquet(p) => p.first_line(file),
         }
     }
 }

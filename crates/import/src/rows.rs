@@ -131,6 +131,21 @@ pub fn canonical(kind: ColumnKind, text: &str) -> Option<String> {
     }
 }
 
+/// The columns the schema does not know that rows have (their `extra`), in the order first
+/// seen: what [`write_rows`] is given as `extra_columns`.
+pub fn extra_columns<'a>(rows: impl IntoIterator<Item = &'a [(String, String)]>) -> Vec<String> {
+    let mut seen: hashbrown::HashSet<&str> = hashbrown::HashSet::new();
+    let mut columns = Vec::new();
+    for extra in rows {
+        for (name, _) in extra {
+            if seen.insert(name) {
+                columns.push(name.clone());
+            }
+        }
+    }
+    columns
+}
+
 /// Writes rows as a CSV file of `schema` (canonical columns, then `extra_columns`).
 pub fn write_rows<'a>(
     schema: &Schema,

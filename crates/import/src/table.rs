@@ -215,7 +215,19 @@ where
     let (mut file, size) = match source.open(schema.file) {
         Ok(Some(opened)) => opened,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(io_problem(schema.file, &e)),
+        Err(e) => {
+            // A source that refused the file with problems of its own (a Parquet file's
+            // columns of the wrong type).
+            if let Some(found) = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<crate::parquet::FileProblems>())
+            {
+                let mut problems = Problems::default();
+                problems.extend(found.0.iter().cloned());
+                return Ok(Some(problems));
+            }
+            return Err(io_problem(schema.file, &e));
+        }
     };
     // The header's line: 1 in a file, a workbook sheet's row (the text starts at the header).
     let first_line = source.first_line(schema.file).max(1);
@@ -839,9 +851,14 @@ fn fill(file: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<
 
 fn io_problem(file: &str, e: &std::io::Error) -> Problem {
     // A source that found a problem of its own in the file (a workbook's error cell).
-    if let Some(p) = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<Problem>())
+    let inner = e.get_ref();
+    if let Some(p) = inner.and_then(|inner| inner.downcast_ref::<Problem>()) {
+        return p.clone();
+    }
+    // A Parquet file that failed while its rows were read.
+    if let Some(p) = inner
+        .and_then(|inner| inner.downcast_ref::<crate::parquet::FileProblems>())
+        .and_then(|found| found.0.first())
     {
         return p.clone();
     }

@@ -392,7 +392,7 @@ const UNREADABLE: &str = "cannot be read: the workbook reader failed on it (is t
 
 /// `read()`, or `None` when it panicked: a damaged workbook that trips calamine is a problem
 /// with the file, never a crash.
-fn unpanicked<T>(read: impl FnOnce() -> T) -> Option<T> {
+pub(crate) fn unpanicked<T>(read: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok()
 }
 
@@ -480,7 +480,7 @@ fn iso_date_text(s: &str) -> String {
 
 /// Appends one CSV field, quoted when it holds a separator (`,` or `;`, so that the header
 /// never reads as `;`-separated), a quote or a line break.
-fn push_field(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn push_field(out: &mut Vec<u8>, text: &str) {
     if text.contains([',', ';', '"', '\r', '\n']) {
         out.push(b'"');
         for b in text.bytes() {

@@ -33,8 +33,8 @@ pub use webhooks::{NewWebhook, WebhookEvent, WebhookState, MAX_QUEUED_WEBHOOKS};
 
 use expansa_import::schema::{ColumnKind, Schema, FILES};
 use expansa_import::{
-    check_value, header_names, read_book_from, read_rows_in, write_rows, BookErrors, BookSource,
-    ImportOptions, InMemory, NoProgress, Problem, RawRow, TextEncoding,
+    check_value, extra_columns, header_names, read_book_from, read_rows_in, write_rows, BookErrors,
+    BookFormat, BookSource, ImportOptions, InMemory, NoProgress, Problem, RawRow, TextEncoding,
 };
 use expansa_ledger::Book;
 use sqlx::any::AnyPoolOptions;
@@ -1013,59 +1013,18 @@ impl Store {
         Ok((event, files))
     }
 
-    /// Writes the book as of a moment into `dir` as CSV files. A folder that already holds
-    /// a file named like one of the interchange format's is another book (or an earlier
-    /// export): it is refused, writing nothing, unless `existing` is
-    /// [`ExistingBook::Replace`]; an empty or new folder, or one with other files only, is
-    /// written into.
+    /// Writes the book as of a moment into `dir` as files of `format` (CSV, or Parquet: see
+    /// [`write_book`] for what is done with a folder that already holds a book).
     pub async fn export(
         &self,
         dir: &Path,
         as_of: AsOf,
         existing: ExistingBook,
-    ) -> Result<Vec<&'static str>, StoreError> {
-        let io = |path: &Path, error| StoreError::Io {
-            path: path.display().to_string(),
-            error,
-        };
-        let held: Vec<&'static str> = FILES
-            .iter()
-            .map(|schema| schema.file)
-            .filter(|name| dir.join(name).symlink_metadata().is_ok())
-            .collect();
-        if !held.is_empty() && existing == ExistingBook::Refuse {
-            return Err(StoreError::Conflict(format!(
-                "{} already holds files of a book ({}): nothing was written, so that two books \
-                 are never mixed in one folder; export into an empty or new folder, or give \
-                 --force to replace that book's files",
-                dir.display(),
-                held.join(", ")
-            )));
-        }
+        format: BookFormat,
+    ) -> Result<Vec<String>, StoreError> {
+        refuse_held(dir, existing)?;
         let files = self.files(as_of).await?;
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        for name in held {
-            if !files.iter().any(|(n, _)| *n == name) {
-                let path = dir.join(name);
-                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
-            }
-        }
-        for (name, bytes) in &files {
-            let path = dir.join(name);
-            // Replacing removes what is there first: a link is removed, never written through
-            // (it could point at another book's file outside the folder).
-            if existing == ExistingBook::Replace && path.symlink_metadata().is_ok() {
-                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
-            }
-            let mut open = std::fs::OpenOptions::new();
-            // A file that appeared since the folder was looked at is refused all the same.
-            open.write(true).create_new(true);
-            let written = open
-                .open(&path)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, bytes));
-            written.map_err(|e| io(&path, e))?;
-        }
-        Ok(files.iter().map(|(n, _)| *n).collect())
+        write_book(dir, &files, existing, format)
     }
 
     /// The file a SQLite `url` keeps its store in; `None` for PostgreSQL and `:memory:`.
@@ -1512,15 +1471,7 @@ impl Store {
             if rows.is_empty() && !self.file_ever_held(conn, &schema, event).await? {
                 continue;
             }
-            let mut extra_columns: Vec<String> = Vec::new();
-            let mut seen: HashSet<&str> = HashSet::new();
-            for r in &rows {
-                for (name, _) in &r.extra {
-                    if seen.insert(name) {
-                        extra_columns.push(name.clone());
-                    }
-                }
-            }
+            let extra_columns = extra_columns(rows.iter().map(|r| r.extra.as_slice()));
             let bytes = write_rows(
                 &schema,
                 &extra_columns,
@@ -2009,4 +1960,79 @@ fn detail_json(report: &[FileChanges]) -> String {
         })
         .collect();
     serde_json::Value::Object(files).to_string()
+}
+
+/// The files of a book (of either format) that `dir` holds.
+fn held_files(dir: &Path) -> Vec<String> {
+    FILES
+        .iter()
+        .flat_map(|schema| [BookFormat::Csv, BookFormat::Parquet].map(|f| f.file_name(schema)))
+        .filter(|name| dir.join(name).symlink_metadata().is_ok())
+        .collect()
+}
+
+/// Refuses a folder that holds files of a book (CSV or Parquet), unless `existing` replaces it.
+fn refuse_held(dir: &Path, existing: ExistingBook) -> Result<(), StoreError> {
+    let held = held_files(dir);
+    if !held.is_empty() && existing == ExistingBook::Refuse {
+        return Err(StoreError::Conflict(format!(
+            "{} already holds files of a book ({}): nothing was written, so that two books \
+             are never mixed in one folder; export into an empty or new folder, or give \
+             --force to replace that book's files",
+            dir.display(),
+            held.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Writes a book's files (each a CSV file, as [`write_rows`] writes it) into `dir` as files
+/// of `format`, and returns their names. A folder that already holds a file named like one
+/// of the interchange format's (CSV or Parquet) is another book (or an earlier export): it is
+/// refused, writing nothing, unless `existing` is [`ExistingBook::Replace`]; an empty or new
+/// folder, or one with other files only, is written into. Every file is encoded before any
+/// is written.
+pub fn write_book(
+    dir: &Path,
+    files: &[(&'static str, Vec<u8>)],
+    existing: ExistingBook,
+    format: BookFormat,
+) -> Result<Vec<String>, StoreError> {
+    let io = |path: &Path, error| StoreError::Io {
+        path: path.display().to_string(),
+        error,
+    };
+    refuse_held(dir, existing)?;
+    let mut encoded = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let schema = FILES
+            .iter()
+            .find(|s| s.file == *name)
+            .ok_or_else(|| StoreError::Invalid(format!("{name} is not a file of a book")))?;
+        let bytes = format.encode(schema, bytes).map_err(StoreError::Book)?;
+        encoded.push((format.file_name(schema), bytes));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    for name in held_files(dir) {
+        if !encoded.iter().any(|(n, _)| *n == name) {
+            let path = dir.join(&name);
+            std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+        }
+    }
+    for (name, bytes) in &encoded {
+        let path = dir.join(name);
+        // Replacing removes what is there first: a link is removed, never written through
+        // (it could point at another book's file outside the folder).
+        if existing == ExistingBook::Replace && path.symlink_metadata().is_ok() {
+            std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+        }
+        let mut open = std::fs::OpenOptions::new();
+        // A file that appeared since the folder was looked at is refused all the same.
+        open.write(true).create_new(true);
+        let written = open
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, bytes));
+        written.map_err(|e| io(&path, e))?;
+    }
+    Ok(encoded.into_iter().map(|(n, _)| n).collect())
 }

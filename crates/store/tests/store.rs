@@ -86,7 +86,12 @@ async fn round_trip_keeps_every_book() {
             );
             let out = tempfile::tempdir().unwrap();
             store
-                .export(out.path(), AsOf::Latest, Default::default())
+                .export(
+                    out.path(),
+                    AsOf::Latest,
+                    Default::default(),
+                    Default::default(),
+                )
                 .await
                 .unwrap();
             let first = store.files(AsOf::Latest).await.unwrap();
@@ -673,7 +678,12 @@ async fn billing_intervals_are_kept_and_exported() {
         );
         let out = tempfile::tempdir().unwrap();
         store
-            .export(out.path(), AsOf::Latest, Default::default())
+            .export(
+                out.path(),
+                AsOf::Latest,
+                Default::default(),
+                Default::default(),
+            )
             .await
             .unwrap();
         let exported = std::fs::read_to_string(out.path().join("subscriptions.csv")).unwrap();

@@ -1,0 +1,248 @@
+//! A folder of Parquet files is a book (`--data DIR` holding `subscriptions.parquet`), and
+//! `expansa export --format parquet` writes one: a CSV book written as Parquet and read back is
+//! the same book (the golden books' hand-checked reports, the KPIs), from `--data` and from a
+//! store; DuckDB reads the Parquet we write (the peer's MRR from it equals ours) and we read the
+//! Parquet DuckDB writes.
+//!
+//! The DuckDB tests need python3 with duckdb (`.ci/run` installs it), as `differential.rs`.
+
+mod common;
+
+use common::{command_json, expansa, movements_json};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `expansa export --data BOOK --out OUT --format FORMAT`, which must succeed.
+fn export(book: &Path, out: &Path, format: &str) {
+    let run = expansa()
+        .args(["export", "--data"])
+        .arg(book)
+        .arg("--out")
+        .arg(out)
+        .args(["--format", format])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "export {}: {}",
+        book.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every golden book, written as Parquet, prints its hand-checked reports, and the same KPIs as
+/// from its CSV files; so do the demo book and the workbook fixtures' CSV book.
+#[test]
+fn golden_books_read_back_from_parquet_are_the_same_books() {
+    let mut books: Vec<PathBuf> = std::fs::read_dir(root().join("testdata/golden"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("subscriptions.csv").is_file())
+        .collect();
+    books.sort();
+    books.push(root().join("examples/demo"));
+    books.push(root().join("testdata/workbook/book"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut reports = 0;
+    for (k, book) in books.iter().enumerate() {
+        let out = tmp.path().join(k.to_string());
+        export(book, &out, "parquet");
+        let csv_files: Vec<String> = names(book)
+            .into_iter()
+            .filter_map(|n| n.strip_suffix(".csv").map(|s| format!("{s}.parquet")))
+            .collect();
+        assert_eq!(names(&out), {
+            let mut n = csv_files;
+            n.sort();
+            n
+        });
+        let mut ranges = vec![("2024-01".to_string(), "2024-12".to_string(), "conexa")];
+        for rules in ["conexa", "chartmogul"] {
+            let expected = book.join(format!("expected.{rules}.json"));
+            let Ok(text) = std::fs::read_to_string(&expected) else {
+                continue;
+            };
+            let expected: Value = serde_json::from_str(&text).unwrap();
+            let months = expected["months"].as_array().unwrap();
+            let from = months.first().unwrap()["month"].as_str().unwrap();
+            let to = months.last().unwrap()["month"].as_str().unwrap();
+            let got = movements_json(&out, &["--from", from, "--to", to, "--rules", rules]);
+            assert_eq!(got, expected, "{} from Parquet", book.display());
+            ranges.push((from.to_string(), to.to_string(), rules));
+            reports += 1;
+        }
+        for (from, to, rules) in &ranges {
+            let args = ["--from", from, "--to", to, "--rules", rules];
+            assert_eq!(
+                movements_json(&out, &args),
+                movements_json(book, &args),
+                "{}",
+                book.display()
+            );
+            let range = ["--from", from.as_str(), "--to", to.as_str()];
+            assert_eq!(
+                command_json("kpis", &out, &range),
+                command_json("kpis", book, &range),
+                "{}",
+                book.display()
+            );
+        }
+        // And back to CSV: the same book again.
+        let again = tmp.path().join(format!("{k}-csv"));
+        export(&out, &again, "csv");
+        let args = ["--from", "2023-01", "--to", "2025-12"];
+        assert_eq!(movements_json(&again, &args), movements_json(book, &args));
+    }
+    assert!(reports >= 24, "only {reports} golden reports checked");
+}
+
+/// `export --db --format parquet` writes the store's book as Parquet; a folder holding a book
+/// of either format is refused unless --force replaces it (files of the other format removed).
+#[test]
+fn a_store_exports_parquet_and_folders_holding_a_book_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", tmp.path().join("s.db").display());
+    let demo = root().join("examples/demo");
+    expansa()
+        .args(["import", "--db", &db, "--data"])
+        .arg(&demo)
+        .assert()
+        .success();
+    let out = tmp.path().join("out");
+    let run = |format: &str, force: bool| {
+        let mut cmd = expansa();
+        cmd.args(["export", "--db", &db, "--out"])
+            .arg(&out)
+            .args(["--format", format]);
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output().unwrap()
+    };
+    let done = run("parquet", false);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(String::from_utf8_lossy(&done.stdout).contains("subscriptions.parquet"));
+    let args = ["--from", "2023-01", "--to", "2024-12"];
+    assert_eq!(movements_json(&out, &args), movements_json(&demo, &args));
+    // A Parquet book is a book: not written over.
+    let refused = run("csv", false);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already holds files of a book"));
+    // Replaced by the CSV files: no Parquet file is left beside them.
+    assert!(run("csv", true).status.success());
+    assert!(
+        names(&out).iter().all(|n| n.ends_with(".csv")),
+        "{:?}",
+        names(&out)
+    );
+    assert_eq!(movements_json(&out, &args), movements_json(&demo, &args));
+}
+
+/// A folder with both formats is refused, naming the CSV files.
+#[test]
+fn a_folder_with_parquet_and_csv_files_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("b");
+    export(&root().join("examples/demo"), &out, "parquet");
+    std::fs::copy(
+        root().join("examples/demo/customers.csv"),
+        out.join("customers.csv"),
+    )
+    .unwrap();
+    common::check_fails_with(
+        &out,
+        &["holds both Parquet files (subscriptions.parquet) and CSV files of a book (customers.csv)"],
+    );
+}
+
+/// DuckDB reads the Parquet we write: the peer (`bench/peer_duckdb_parquet.py`: the peer's SQL
+/// over `read_parquet`) prints the months we print; and we read the Parquet DuckDB writes
+/// (DECIMAL(18,2), DATE, BIGINT, snappy) as the CSV book it came from.
+#[test]
+fn duckdb_reads_our_parquet_and_we_read_duckdbs() {
+    let tools = common::shared().join("tools");
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("csv");
+    common::python(
+        &[
+            tools.join("gen_data.py").as_os_str(),
+            csv.as_os_str(),
+            "3000".as_ref(),
+            "36".as_ref(),
+            "5".as_ref(),
+        ],
+        "duckdb",
+    );
+    let ours = tmp.path().join("ours");
+    export(&csv, &ours, "parquet");
+    let (from, to) = ("2023-01", "2025-12");
+    let peer: Value = serde_json::from_slice(&common::python(
+        &[
+            root().join("bench/peer_duckdb_parquet.py").as_os_str(),
+            ours.as_os_str(),
+            from.as_ref(),
+            to.as_ref(),
+        ],
+        "duckdb",
+    ))
+    .unwrap();
+    let args = ["--from", from, "--to", to];
+    let got = movements_json(&ours, &args);
+    assert_eq!(got, movements_json(&csv, &args));
+    let (got, theirs) = (
+        got["months"].as_array().unwrap(),
+        peer["months"].as_array().unwrap(),
+    );
+    assert_eq!(got.len(), 36);
+    assert_eq!(got.len(), theirs.len());
+    for (o, t) in got.iter().zip(theirs) {
+        for (key, value) in t.as_object().unwrap() {
+            assert_eq!(&o[key], value, "month {}, {key}", t["month"]);
+        }
+    }
+    common::assert_every_movement_kind(got, "the Parquet book");
+
+    // DuckDB's own Parquet, with its own types.
+    let theirs = tmp.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    let script = format!(
+        "import duckdb\n\
+         c = duckdb.connect()\n\
+         c.execute(\"COPY (SELECT id, customer_id, product_id, CAST(quantity AS INTEGER) AS quantity, \
+         CAST(unit_price AS DECIMAL(18,2)) AS unit_price, CAST(discount_pct AS DECIMAL(5,2)) AS discount_pct, \
+         CAST(billing_period_months AS BIGINT) AS billing_period_months, CAST(start_date AS DATE) AS start_date, \
+         CAST(end_date AS DATE) AS end_date FROM read_csv('{csv}/subscriptions.csv', all_varchar=true)) \
+         TO '{out}/subscriptions.parquet' (FORMAT parquet, ROW_GROUP_SIZE 1000)\")\n\
+         c.execute(\"COPY (SELECT * FROM read_csv('{csv}/products.csv', all_varchar=true)) TO '{out}/products.parquet' (FORMAT parquet)\")\n",
+        csv = csv.display(),
+        out = theirs.display()
+    );
+    common::python(&["-c".as_ref(), script.as_ref()], "duckdb");
+    let mut cmd = expansa();
+    let check = cmd.args(["check", "--data"]).arg(&theirs).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // Without customers.parquet the registration days are not there: the movements only.
+    std::fs::remove_file(csv.join("customers.csv")).unwrap();
+    assert_eq!(movements_json(&theirs, &args), movements_json(&csv, &args));
+}

@@ -1,0 +1,834 @@
+//! Parquet books: a folder of Parquet files, one per table (`subscriptions.parquet`,
+//! `customers.parquet`, ...), with the interchange format's columns.
+//!
+//! # Reading ([`ParquetBook`])
+//! A Parquet file is read row group by row group (arrow-rs's `parquet` reader, a batch of
+//! rows at a time) and written out as CSV text for the import's one reader, the way a
+//! workbook's sheet is ([`crate::workbook`]): the same records, checks and problems as a CSV
+//! book. Each value becomes the text the CSV would hold:
+//! - a DECIMAL: its exact value as text, never through a float, without the trailing zeros its
+//!   column's scale pads it with (`12.5` in a DECIMAL(38, 18) column is `12.5`, not
+//!   `12.500000000000000000`, which has more significant digits than a price may);
+//! - an integer: its digits;
+//! - a DATE: `YYYY-MM-DD` (in a month column, a date on the 1st is the month, `YYYY-MM`);
+//! - a string: as it is (a string where a date or a number is expected is checked as CSV
+//!   text is: `01/02/2024` is refused, `12.5` read exactly);
+//! - a null: empty.
+//!
+//! A column whose Parquet type cannot hold what the column holds is one problem naming the
+//! file, the column, the Parquet type and the types accepted, and the file's rows are not
+//! read: a float (FLOAT, DOUBLE) for a decimal, integer, date or month column (money is
+//! exact: floats are refused, not converted), a timestamp for a date, a boolean or a
+//! nested column for any. Columns the format does not know may be strings, integers,
+//! decimals, dates, booleans or floats (kept as text: customers' attributes); other types
+//! are not read.
+//!
+//! Problems name the Parquet file, the row group (from 1) and the row in it (from 1):
+//! `subscriptions.parquet[row group 2]:17: unit_price: abc: not a decimal number`; problems
+//! of the file's columns (missing, twice, of a wrong type) name the file
+//! (`subscriptions.parquet:0: unit_price: : required column is missing from the Parquet
+//! schema`). A file that is not Parquet, or that is damaged, is a problem, never a panic; the
+//! book is then not loaded.
+//!
+//! A folder is a Parquet book when it holds `subscriptions.parquet` ([`is_parquet_book`]); one
+//! that also holds any of the format's CSV files is refused (a book is one or the other).
+//!
+//! # Writing ([`write_table`])
+//! One table's rows (canonical text, as [`crate::read_rows`] gives them) as a Parquet file:
+//! decimals as DECIMAL(38, s), s the column's largest scale (as strings when a value does not
+//! fit 38 digits at that scale), integers as INT64, dates as DATE, months and text as UTF8
+//! strings, columns the format does not know as UTF8 strings after the format's.
+
+use crate::problem::{BookErrors, Problem};
+use crate::rows::RawRow;
+use crate::schema::{ColumnKind, Schema, FILES};
+use crate::workbook::{number_text, push_field, unpanicked};
+use crate::BookSource;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Date64Type, Decimal128Type, Decimal256Type, Decimal32Type, Decimal64Type,
+    Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type,
+    UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Rows decoded at a time: a batch's CSV text is what is held beyond the reader's own pages.
+const BATCH_ROWS: usize = 4096;
+
+/// A table's file name in a Parquet book: `subscriptions.parquet` for `subscriptions.csv`.
+pub fn parquet_name(schema: &Schema) -> String {
+    format!("{}.parquet", schema.stem())
+}
+
+/// Whether `path` is a folder holding `subscriptions.parquet`: a Parquet book.
+pub fn is_parquet_book(path: &Path) -> bool {
+    path.is_dir()
+        && path
+            .join("subscriptions.parquet")
+            .symlink_metadata()
+            .is_ok()
+}
+
+/// A folder of Parquet files read as a book (see the module's documentation).
+pub struct ParquetBook {
+    dir: PathBuf,
+    /// Where each file's rows are, for [`BookSource::locate`], as read last.
+    maps: Mutex<Vec<(&'static str, SharedRowMap)>>,
+}
+
+/// A file's [`RowMap`], filled in by its reader as it goes.
+type SharedRowMap = Arc<Mutex<RowMap>>;
+
+/// How a file's CSV lines map to its row groups and rows.
+#[derive(Default)]
+struct RowMap {
+    /// Rows in each row group.
+    groups: Vec<u64>,
+    /// The CSV line of the first row (the header is line 1).
+    first_line: u64,
+    /// From each of these lines on, how many lines more than rows came before (a value with
+    /// a line break spans several lines).
+    shifts: Vec<(u64, u64)>,
+}
+
+impl RowMap {
+    /// The row group (from 1) and row in it (from 1) of the record on `line`.
+    fn place(&self, line: u64) -> Option<(usize, u64)> {
+        let extra = match self.shifts.partition_point(|&(l, _)| l <= line) {
+            0 => 0,
+            k => self.shifts[k - 1].1,
+        };
+        let mut row = line.checked_sub(self.first_line)?.checked_sub(extra)?;
+        for (g, &n) in self.groups.iter().enumerate() {
+            if row < n {
+                return Some((g + 1, row + 1));
+            }
+            row -= n;
+        }
+        None
+    }
+}
+
+impl ParquetBook {
+    pub fn new(dir: &Path) -> ParquetBook {
+        ParquetBook {
+            dir: dir.to_path_buf(),
+            maps: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn map(&self, file: &str) -> Option<SharedRowMap> {
+        let maps = self.maps.lock().unwrap_or_else(|e| e.into_inner());
+        maps.iter()
+            .find(|(f, _)| *f == file)
+            .map(|(_, m)| Arc::clone(m))
+    }
+}
+
+/// The problems that stop a file from being read, carried out of [`BookSource::open`].
+#[derive(Debug)]
+pub(crate) struct FileProblems(pub Vec<Problem>);
+
+impl std::fmt::Display for FileProblems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.first() {
+            Some(p) => p.fmt(f),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for FileProblems {}
+
+fn refused(problems: Vec<Problem>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, FileProblems(problems))
+}
+
+const DAMAGED: &str = "cannot be read as Parquet: the Parquet reader failed on it (is the file \
+                       damaged?)";
+
+impl BookSource for ParquetBook {
+    fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + Send + '_>, u64)>> {
+        let Some(schema) = FILES.iter().find(|s| s.file == file) else {
+            return Ok(None);
+        };
+        let path = self.dir.join(parquet_name(schema));
+        let Some(f) = crate::open_regular(&path)? else {
+            return Ok(None);
+        };
+        let size = f.metadata()?.len();
+        let problem = |reason: String| Problem::new(schema.file, 0, "file", "", &reason);
+        let opened = unpanicked(|| open_table(schema, f))
+            .unwrap_or_else(|| Err(vec![problem(DAMAGED.into())]));
+        let (reader, header, columns, groups) = opened.map_err(refused)?;
+        let map = Arc::new(Mutex::new(RowMap {
+            groups,
+            first_line: 1 + header.lines,
+            shifts: Vec::new(),
+        }));
+        {
+            let mut maps = self.maps.lock().unwrap_or_else(|e| e.into_inner());
+            maps.retain(|(f, _)| *f != schema.file);
+            maps.push((schema.file, Arc::clone(&map)));
+        }
+        let text = CsvText {
+            schema,
+            reader: Some(reader),
+            columns,
+            buf: header.text,
+            at: 0,
+            next_line: 1 + header.lines,
+            map,
+        };
+        Ok(Some((Box::new(text), size)))
+    }
+
+    fn unavailable(&self) -> Option<Problem> {
+        let csv: Vec<&str> = FILES
+            .iter()
+            .map(|s| s.file)
+            .filter(|f| self.dir.join(f).symlink_metadata().is_ok())
+            .collect();
+        (!csv.is_empty()).then(|| {
+            Problem::new(
+                &self.dir.display().to_string(),
+                0,
+                "folder",
+                "",
+                &format!(
+                    "holds both Parquet files (subscriptions.parquet) and CSV files of a book \
+                     ({}): a book is one or the other; move one set to another folder",
+                    csv.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn locate(&self, problem: &mut Problem) {
+        let Some(schema) = FILES.iter().find(|s| s.file == problem.file) else {
+            return;
+        };
+        let name = parquet_name(schema);
+        let place = self.map(schema.file).and_then(|m| {
+            let m = m.lock().unwrap_or_else(|e| e.into_inner());
+            if problem.line > 0 && problem.line < m.first_line {
+                // The header: the file's columns.
+                problem.line = 0;
+                problem.reason = problem.reason.replace("the header", "the Parquet schema");
+            }
+            m.place(problem.line)
+        });
+        match place {
+            Some((group, row)) => {
+                problem.file = format!("{name}[row group {group}]");
+                problem.line = row;
+            }
+            None => problem.file = name,
+        }
+    }
+}
+
+/// A file's header as CSV text, and the lines it takes.
+struct Header {
+    text: Vec<u8>,
+    lines: u64,
+}
+
+type Opened = (ParquetRecordBatchReader, Header, Vec<Column>, Vec<u64>);
+
+/// How one column read is written.
+#[derive(Clone, Copy)]
+struct Column {
+    /// Dates on the 1st are months.
+    month: bool,
+}
+
+/// Opens a Parquet file of `schema`: its reader over the columns read, its header, and the rows
+/// of each row group; or the problems of its columns.
+fn open_table(schema: &Schema, file: std::fs::File) -> Result<Opened, Vec<Problem>> {
+    let whole = |reason: String| vec![Problem::new(schema.file, 0, "file", "", &reason)];
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| whole(format!("cannot be read as Parquet: {e}")))?;
+    let groups: Vec<u64> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows().max(0) as u64)
+        .collect();
+    let fields = builder.schema().fields().clone();
+    let parquet_fields = builder.parquet_schema().root_schema().get_fields().to_vec();
+    let mut problems = Vec::new();
+    let mut read = Vec::new();
+    let mut columns = Vec::new();
+    let mut header = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        let column = schema.column_of(field.name());
+        let known = column.map(|k| schema.kinds[k]);
+        let accepted = match known {
+            Some(kind) => accepts(kind, field.data_type()),
+            None => readable(field.data_type()),
+        };
+        if !accepted {
+            if let (Some(k), Some(kind)) = (column, known) {
+                let parquet_type = parquet_fields
+                    .get(i)
+                    .map_or_else(|| format!("{:?}", field.data_type()), |t| type_name(t));
+                problems.push(Problem::new(
+                    schema.file,
+                    0,
+                    schema.columns[k],
+                    field.name(),
+                    &format!(
+                        "the column is of Parquet type {parquet_type}, which a {} column cannot \
+                         hold: write it as {}",
+                        kind_name(kind),
+                        expected(kind)
+                    ),
+                ));
+            }
+            // A column the format does not know, of a type not read: left out.
+            continue;
+        }
+        if !read.is_empty() {
+            header.push(b',');
+        }
+        push_field(&mut header, field.name());
+        read.push(i);
+        columns.push(Column {
+            month: known == Some(ColumnKind::Month),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    header.push(b'\n');
+    let lines = crate::record::line_ends(&header).max(1);
+    let mask = ProjectionMask::roots(builder.parquet_schema(), read);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| whole(format!("cannot be read as Parquet: {e}")))?;
+    Ok((
+        reader,
+        Header {
+            text: header,
+            lines,
+        },
+        columns,
+        groups,
+    ))
+}
+
+/// A column's Parquet type as written in the file: `DOUBLE`, `INT64 (TIMESTAMP(MICROS,true))`.
+fn type_name(t: &parquet::schema::types::Type) -> String {
+    if !t.is_primitive() {
+        return "group (a nested column)".into();
+    }
+    let info = t.get_basic_info();
+    let physical = t.get_physical_type().to_string();
+    match info.logical_type_ref() {
+        Some(logical) => format!("{physical} ({logical:?})"),
+        None => physical,
+    }
+}
+
+fn kind_name(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Text => "text",
+        ColumnKind::Decimal => "decimal",
+        ColumnKind::Date => "date",
+        ColumnKind::Month => "month",
+        ColumnKind::Integer => "whole-number",
+    }
+}
+
+/// The Parquet types a column of `kind` is read from, as said to the user.
+fn expected(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Text => "a string (UTF8) or an integer",
+        ColumnKind::Decimal => {
+            "a DECIMAL, an integer or a string (floats are refused: money is exact, and a \
+             float is not)"
+        }
+        ColumnKind::Integer => "an integer (INT32, INT64), a DECIMAL or a string",
+        ColumnKind::Date => "a DATE or a YYYY-MM-DD string",
+        ColumnKind::Month => "a YYYY-MM string or a DATE on the 1st of the month",
+    }
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+    )
+}
+
+fn is_integer(t: &DataType) -> bool {
+    t.is_integer()
+}
+
+fn is_decimal(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Decimal32(..)
+            | DataType::Decimal64(..)
+            | DataType::Decimal128(..)
+            | DataType::Decimal256(..)
+    )
+}
+
+fn is_date(t: &DataType) -> bool {
+    matches!(t, DataType::Date32 | DataType::Date64)
+}
+
+/// Whether a column of `kind` is read from arrow type `t` (a dictionary by its values).
+fn accepts(kind: ColumnKind, t: &DataType) -> bool {
+    if let DataType::Dictionary(_, values) = t {
+        return accepts(kind, values);
+    }
+    is_string(t)
+        || match kind {
+            ColumnKind::Text => is_integer(t),
+            ColumnKind::Decimal | ColumnKind::Integer => is_integer(t) || is_decimal(t),
+            ColumnKind::Date | ColumnKind::Month => is_date(t),
+        }
+}
+
+/// Whether a column the format does not know is read (as text).
+fn readable(t: &DataType) -> bool {
+    if let DataType::Dictionary(_, values) = t {
+        return readable(values);
+    }
+    is_string(t)
+        || is_integer(t)
+        || is_decimal(t)
+        || is_date(t)
+        || t.is_floating()
+        || *t == DataType::Boolean
+}
+
+/// A Parquet file as CSV text, rendered a batch of rows at a time.
+struct CsvText {
+    schema: &'static Schema,
+    reader: Option<ParquetRecordBatchReader>,
+    columns: Vec<Column>,
+    buf: Vec<u8>,
+    at: usize,
+    /// The CSV line the next row starts on.
+    next_line: u64,
+    map: SharedRowMap,
+}
+
+impl CsvText {
+    /// Renders the next batch into `buf`; `false` at the end.
+    fn next_batch(&mut self) -> std::io::Result<bool> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(false);
+        };
+        let line = self.next_line;
+        let file = self.schema.file;
+        let failed = |reason: String| {
+            // Said at the first row of the batch that failed (located as its row group's).
+            refused(vec![Problem::new(file, line, "file", "", &reason)])
+        };
+        let batch = match unpanicked(|| reader.next()) {
+            None => {
+                self.reader = None;
+                return Err(failed(DAMAGED.into()));
+            }
+            Some(None) => {
+                self.reader = None;
+                return Ok(false);
+            }
+            Some(Some(Err(e))) => {
+                self.reader = None;
+                return Err(failed(format!("cannot be read as Parquet: {e}")));
+            }
+            Some(Some(Ok(batch))) => batch,
+        };
+        self.buf.clear();
+        self.at = 0;
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let rendered = render_batch(&batch, &self.columns, &mut self.buf, |lines| {
+            // A row of `lines` lines.
+            self.next_line += lines;
+            if lines > 1 {
+                let extra = map.shifts.last().map_or(0, |s| s.1) + lines - 1;
+                map.shifts.push((self.next_line, extra));
+            }
+        });
+        drop(map);
+        rendered.map_err(|e| failed(format!("cannot be read as Parquet: {e}")))?;
+        Ok(true)
+    }
+}
+
+impl Read for CsvText {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.buf.len() {
+            if !self.next_batch()? {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Appends a batch's rows to `out` as CSV records; `row(lines)` is told each row's lines.
+fn render_batch(
+    batch: &RecordBatch,
+    columns: &[Column],
+    out: &mut Vec<u8>,
+    mut row: impl FnMut(u64),
+) -> Result<(), String> {
+    let arrays: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|a| match a.data_type() {
+            DataType::Dictionary(_, values) => {
+                arrow_cast::cast(a, values).map_err(|e| e.to_string())
+            }
+            _ => Ok(Arc::clone(a)),
+        })
+        .collect::<Result<_, _>>()?;
+    let mut value = String::new();
+    for k in 0..batch.num_rows() {
+        let start = out.len();
+        for (c, array) in arrays.iter().enumerate() {
+            if c > 0 {
+                out.push(b',');
+            }
+            value.clear();
+            let text = value_text(array.as_ref(), k, columns[c], &mut value)?;
+            push_field(out, text);
+        }
+        out.push(b'\n');
+        let record = &out[start..];
+        let lines = if memchr::memchr2(b'\r', b'\n', &record[..record.len() - 1]).is_some() {
+            crate::record::line_ends(record)
+        } else {
+            1
+        };
+        row(lines);
+    }
+    Ok(())
+}
+
+/// The text of row `k` of `array` (empty for a null), in `buf` when it has to be made.
+fn value_text<'a>(
+    array: &'a dyn Array,
+    k: usize,
+    column: Column,
+    buf: &'a mut String,
+) -> Result<&'a str, String> {
+    use std::fmt::Write;
+    if array.is_null(k) {
+        return Ok("");
+    }
+    macro_rules! display {
+        ($t:ty) => {{
+            let _ = write!(buf, "{}", array.as_primitive::<$t>().value(k));
+        }};
+    }
+    // The exact value, without the zeros the column's scale pads it with (a DECIMAL(38, 18)
+    // holds 1 as 1.000000000000000000, which has more significant digits than a price may).
+    macro_rules! decimal {
+        ($t:ty) => {{
+            let text = array.as_primitive::<$t>().value_as_string(k);
+            let text = match text.contains('.') {
+                true => text.trim_end_matches('0').trim_end_matches('.'),
+                false => &text,
+            };
+            buf.push_str(text);
+        }};
+    }
+    match array.data_type() {
+        DataType::Utf8 => return Ok(array.as_string::<i32>().value(k)),
+        DataType::LargeUtf8 => return Ok(array.as_string::<i64>().value(k)),
+        DataType::Utf8View => return Ok(array.as_string_view().value(k)),
+        DataType::Binary => return Ok(bytes_text(array.as_binary::<i32>().value(k), buf)),
+        DataType::LargeBinary => return Ok(bytes_text(array.as_binary::<i64>().value(k), buf)),
+        DataType::BinaryView => return Ok(bytes_text(array.as_binary_view().value(k), buf)),
+        DataType::Int8 => display!(Int8Type),
+        DataType::Int16 => display!(Int16Type),
+        DataType::Int32 => display!(Int32Type),
+        DataType::Int64 => display!(Int64Type),
+        DataType::UInt8 => display!(UInt8Type),
+        DataType::UInt16 => display!(UInt16Type),
+        DataType::UInt32 => display!(UInt32Type),
+        DataType::UInt64 => display!(UInt64Type),
+        DataType::Decimal32(..) => decimal!(Decimal32Type),
+        DataType::Decimal64(..) => decimal!(Decimal64Type),
+        DataType::Decimal128(..) => decimal!(Decimal128Type),
+        DataType::Decimal256(..) => decimal!(Decimal256Type),
+        DataType::Date32 => {
+            day_text(
+                i64::from(array.as_primitive::<Date32Type>().value(k)),
+                column.month,
+                buf,
+            );
+        }
+        DataType::Date64 => {
+            let ms = array.as_primitive::<Date64Type>().value(k);
+            if ms.rem_euclid(86_400_000) == 0 {
+                day_text(ms.div_euclid(86_400_000), column.month, buf);
+            } else {
+                // Not a whole day: said as it is, and refused as a date.
+                let _ = write!(buf, "{ms} ms");
+            }
+        }
+        DataType::Boolean => {
+            buf.push_str(if array.as_boolean().value(k) {
+                "true"
+            } else {
+                "false"
+            });
+        }
+        DataType::Float16 => {
+            buf.push_str(&number_text(f64::from(
+                array.as_primitive::<Float16Type>().value(k),
+            )));
+        }
+        DataType::Float32 => {
+            // The shortest text of the f32 itself (0.1, not 0.10000000149011612).
+            let f = array.as_primitive::<Float32Type>().value(k);
+            let _ = write!(buf, "{}", if f == 0.0 { 0.0 } else { f });
+        }
+        DataType::Float64 => {
+            buf.push_str(&number_text(array.as_primitive::<Float64Type>().value(k)));
+        }
+        other => return Err(format!("a column of type {other:?} is not read")),
+    }
+    Ok(buf.as_str())
+}
+
+/// Bytes as text: UTF-8 as it is; other bytes are refused by the reader as not UTF-8 (here
+/// kept, lossily, to be named).
+fn bytes_text<'a>(bytes: &'a [u8], buf: &'a mut String) -> &'a str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => {
+            buf.push_str(&String::from_utf8_lossy(bytes));
+            buf.as_str()
+        }
+    }
+}
+
+/// A day counted from 1970-01-01 as `YYYY-MM-DD` (`YYYY-MM` on the 1st when `month`).
+fn day_text(days: i64, month: bool, buf: &mut String) {
+    use std::fmt::Write;
+    let (y, m, d) = civil_from_days(days);
+    if month && d == 1 {
+        let _ = write!(buf, "{y:04}-{m:02}");
+    } else {
+        let _ = write!(buf, "{y:04}-{m:02}-{d:02}");
+    }
+}
+
+/// The proleptic Gregorian day of `days` since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian day.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Writes one table's rows (canonical text, as [`crate::read_rows`] gives them) as a Parquet
+/// file (see the module's documentation).
+pub fn write_table(schema: &Schema, rows: &[RawRow]) -> Result<Vec<u8>, String> {
+    use arrow_array::builder::{Date32Builder, Decimal128Builder, Int64Builder, StringBuilder};
+    use arrow_schema::{Field, Schema as ArrowSchema};
+    use expansa_ledger::Decimal;
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    let strings = |values: &mut dyn Iterator<Item = Option<&str>>| -> ArrayRef {
+        let mut b = StringBuilder::new();
+        for v in values {
+            b.append_option(v);
+        }
+        Arc::new(b.finish())
+    };
+    for (k, name) in schema.columns.iter().enumerate() {
+        let values = || rows.iter().map(move |r| r.values[k].as_deref());
+        let bad = |v: &str| format!("{}: {name}: {v:?} is not canonical", schema.file);
+        let array: ArrayRef = match schema.kinds[k] {
+            ColumnKind::Decimal => {
+                let parsed: Vec<Option<Decimal>> = values()
+                    .map(|v| {
+                        v.map(|v| v.parse::<Decimal>().map_err(|_| bad(v)))
+                            .transpose()
+                    })
+                    .collect::<Result<_, _>>()?;
+                let scale = parsed
+                    .iter()
+                    .flatten()
+                    .map(|d| d.scale())
+                    .max()
+                    .unwrap_or(0);
+                let limit = 10i128.pow(38);
+                let scaled: Option<Vec<Option<i128>>> = parsed
+                    .iter()
+                    .map(|d| match d {
+                        None => Some(None),
+                        Some(d) => d
+                            .mantissa()
+                            .checked_mul(10i128.pow(scale - d.scale()))
+                            .filter(|v| v.abs() < limit)
+                            .map(Some),
+                    })
+                    .collect();
+                match scaled {
+                    Some(scaled) => {
+                        let mut b = Decimal128Builder::new()
+                            .with_precision_and_scale(38, scale as i8)
+                            .map_err(|e| e.to_string())?;
+                        for v in scaled {
+                            b.append_option(v);
+                        }
+                        Arc::new(b.finish())
+                    }
+                    // A value that does not fit 38 digits at the column's scale: text.
+                    None => strings(&mut values()),
+                }
+            }
+            ColumnKind::Integer => {
+                let mut b = Int64Builder::new();
+                for v in values() {
+                    b.append_option(
+                        v.map(|v| v.parse::<i64>().map_err(|_| bad(v)))
+                            .transpose()?,
+                    );
+                }
+                Arc::new(b.finish())
+            }
+            ColumnKind::Date => {
+                let mut b = Date32Builder::new();
+                for v in values() {
+                    let day = v
+                        .map(|v| {
+                            let d =
+                                expansa_ledger::parse_date(v.as_bytes()).ok_or_else(|| bad(v))?;
+                            let days = days_from_civil(
+                                i64::from(d.year()),
+                                d.month() as u32,
+                                d.day() as u32,
+                            );
+                            i32::try_from(days).map_err(|_| bad(v))
+                        })
+                        .transpose()?;
+                    b.append_option(day);
+                }
+                Arc::new(b.finish())
+            }
+            ColumnKind::Month | ColumnKind::Text => strings(&mut values()),
+        };
+        fields.push(Field::new(*name, array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    // Columns the format does not know, in the order first seen.
+    for name in crate::extra_columns(rows.iter().map(|r| r.extra.as_slice())) {
+        let array = strings(&mut rows.iter().map(|r| {
+            r.extra
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        }));
+        fields.push(Field::new(name, DataType::Utf8, true));
+        arrays.push(array);
+    }
+    let batch = RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), arrays)
+        .map_err(|e| e.to_string())?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(props))
+        .map_err(|e| e.to_string())?;
+    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// A CSV file of `schema` (as the store writes it) as a Parquet file: its rows read by the
+/// import's reader ([`crate::read_rows`]), then [`write_table`].
+pub fn csv_to_parquet(schema: &Schema, csv: &[u8]) -> Result<Vec<u8>, BookErrors> {
+    let files = [(schema.file, csv)];
+    let rows = crate::read_rows(&crate::InMemory(&files), schema)?.unwrap_or_default();
+    write_table(schema, &rows).map_err(|reason| {
+        BookErrors(
+            vec![Problem::new(&parquet_name(schema), 0, "file", "", &reason)],
+            0,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_gregorian_both_ways() {
+        for (days, ymd) in [
+            (0, (1970, 1, 1)),
+            (19_723, (2024, 1, 1)),
+            (19_782, (2024, 2, 29)),
+            (-1, (1969, 12, 31)),
+            (-719_162, (1, 1, 1)),
+            (2_932_896, (9999, 12, 31)),
+        ] {
+            assert_eq!(civil_from_days(days), ymd);
+            assert_eq!(days_from_civil(ymd.0, ymd.1, ymd.2), days);
+        }
+        let mut s = String::new();
+        day_text(19_723, true, &mut s);
+        assert_eq!(s, "2024-01");
+    }
+
+    #[test]
+    fn rows_are_placed_in_row_groups_past_multi_line_values() {
+        let map = RowMap {
+            groups: vec![2, 3],
+            first_line: 2,
+            // The first row spans 3 lines.
+            shifts: vec![(5, 2)],
+        };
+        assert_eq!(map.place(2), Some((1, 1)));
+        assert_eq!(map.place(5), Some((1, 2)));
+        assert_eq!(map.place(6), Some((2, 1)));
+        assert_eq!(map.place(8), Some((2, 3)));
+        assert_eq!(map.place(9), None);
+        assert_eq!(map.place(1), None);
+    }
+}

@@ -1,0 +1,395 @@
+//! Parquet books with problems: each is refused whole, with the problems a CSV book gets,
+//! located by Parquet file, row group and row; a damaged file is a problem, never a panic.
+
+use arrow_array::builder::{Date32Builder, Decimal128Builder, Float64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use arrow_schema::{Field, Schema};
+use expansa_import::{read_book, ImportOptions, NoProgress};
+use std::path::Path;
+use std::sync::Arc;
+
+fn strings(values: &[Option<&str>]) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for v in values {
+        b.append_option(*v);
+    }
+    Arc::new(b.finish())
+}
+
+fn decimals(scale: i8, values: &[Option<i128>]) -> ArrayRef {
+    let mut b = Decimal128Builder::new()
+        .with_precision_and_scale(38, scale)
+        .unwrap();
+    for v in values {
+        b.append_option(*v);
+    }
+    Arc::new(b.finish())
+}
+
+/// Days from 1970-01-01 of a day in 2024 (`month`, `day`).
+fn day_2024(month: u32, day: u32) -> i32 {
+    let before: [i32; 12] = [0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335];
+    19_723 + before[month as usize - 1] + day as i32 - 1
+}
+
+fn dates(values: &[Option<i32>]) -> ArrayRef {
+    let mut b = Date32Builder::new();
+    for v in values {
+        b.append_option(*v);
+    }
+    Arc::new(b.finish())
+}
+
+/// Writes `columns` as `dir/name`, `group_rows` rows per row group.
+fn write(dir: &Path, name: &str, columns: Vec<(&str, ArrayRef)>, group_rows: usize) {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_size(group_rows)
+        .build();
+    let file = std::fs::File::create(dir.join(name)).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// The book's problems as printed (the book must be refused).
+fn problems(dir: &Path) -> Vec<String> {
+    match read_book(dir, &ImportOptions::default(), &NoProgress) {
+        Ok(book) => panic!("the book loaded: {} lines", book.lines.len()),
+        Err(e) => e.0.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+/// Five good lines, as columns; `change` edits them before they are written.
+fn lines(change: impl FnOnce(&mut Vec<(&'static str, ArrayRef)>)) -> Vec<(&'static str, ArrayRef)> {
+    let mut columns: Vec<(&'static str, ArrayRef)> = vec![
+        (
+            "id",
+            strings(&[Some("l1"), Some("l2"), Some("l3"), Some("l4"), Some("l5")]),
+        ),
+        (
+            "customer_id",
+            strings(&[Some("c1"), Some("c1"), Some("c2"), Some("c3"), Some("c3")]),
+        ),
+        ("product_id", strings(&[Some("p"); 5])),
+        (
+            "unit_price",
+            decimals(
+                2,
+                &[Some(10_050), Some(2_000), Some(99_999), Some(1), Some(100)],
+            ),
+        ),
+        (
+            "start_date",
+            dates(&[
+                Some(day_2024(1, 1)),
+                Some(day_2024(2, 1)),
+                Some(day_2024(3, 15)),
+                Some(day_2024(4, 1)),
+                Some(day_2024(5, 1)),
+            ]),
+        ),
+    ];
+    change(&mut columns);
+    columns
+}
+
+fn set(columns: &mut [(&'static str, ArrayRef)], name: &str, array: ArrayRef) {
+    columns.iter_mut().find(|(n, _)| *n == name).unwrap().1 = array;
+}
+
+#[test]
+fn a_good_parquet_book_loads_with_exact_decimals_and_dates() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "subscriptions.parquet", lines(|_| {}), 2);
+    // Customers' other columns are attributes, floats among them (a score is no money).
+    let mut score = Float64Builder::new();
+    score.append_value(0.1);
+    score.append_null();
+    score.append_value(2.5);
+    write(
+        tmp.path(),
+        "customers.parquet",
+        vec![
+            ("id", strings(&[Some("c1"), Some("c2"), Some("c3")])),
+            ("score", Arc::new(score.finish()) as ArrayRef),
+        ],
+        10,
+    );
+    // Months of fx rates as DATEs on the 1st.
+    write(
+        tmp.path(),
+        "fx_rates.parquet",
+        vec![
+            ("month", dates(&[Some(day_2024(1, 1))])),
+            ("currency", strings(&[Some("USD")])),
+            ("rate", decimals(4, &[Some(51_234)])),
+        ],
+        10,
+    );
+    let book = read_book(tmp.path(), &ImportOptions::default(), &NoProgress).unwrap();
+    assert_eq!(book.lines.len(), 5);
+    let prices: Vec<String> = book
+        .lines
+        .items
+        .iter()
+        .map(|l| l.unit_price.get().to_string())
+        .collect();
+    // Exact, without the zeros of the column's scale.
+    assert_eq!(prices, ["100.5", "20", "999.99", "0.01", "1"]);
+    assert_eq!(book.lines.items[2].start.to_string(), "2024-03-15");
+    let score = book.customers.attribute("score").unwrap();
+    assert_eq!([score.get(0), score.get(2)], ["0.1", "2.5"]);
+    assert_eq!(
+        book.rate_of_month(
+            expansa_ledger::Currency::from_code("USD").unwrap(),
+            "2024-01".parse().unwrap()
+        )
+        .map(|r| r.to_string()),
+        Some("5.1234".into())
+    );
+}
+
+#[test]
+fn wrong_types_are_one_problem_each_naming_the_parquet_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut floats = Float64Builder::new();
+    for v in [100.5, 20.0, 999.99, 0.01, 1.0] {
+        floats.append_value(v);
+    }
+    let floats: ArrayRef = Arc::new(floats.finish());
+    let stamps: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![0i64; 5]));
+    write(
+        tmp.path(),
+        "subscriptions.parquet",
+        lines(|c| {
+            set(c, "unit_price", floats);
+            set(c, "start_date", stamps);
+        }),
+        10,
+    );
+    let got = problems(tmp.path());
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with(
+            "subscriptions.parquet:0: start_date: start_date: the column is of Parquet type \
+             INT64 (Timestamp {"
+        ) && got[0].ends_with(
+            "which a date column cannot hold: write it as a DATE or a YYYY-MM-DD string"
+        ),
+        "{got:?}"
+    );
+    assert_eq!(
+        got[1],
+        "subscriptions.parquet:0: unit_price: unit_price: the column is of Parquet type DOUBLE, \
+         which a decimal column cannot hold: write it as a DECIMAL, an integer or a string \
+         (floats are refused: money is exact, and a float is not)"
+    );
+}
+
+#[test]
+fn a_missing_column_is_said_as_for_a_csv_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "subscriptions.parquet",
+        lines(|c| c.retain(|(n, _)| *n != "unit_price")),
+        10,
+    );
+    assert_eq!(
+        problems(tmp.path()),
+        [
+            "subscriptions.parquet:0: unit_price: : required column is missing from the Parquet \
+          schema"
+        ]
+    );
+}
+
+/// Bad values are found by the CSV import's own checks, at their row group and row (rows of a
+/// value with a line break included), and the book is refused whole.
+#[test]
+fn bad_values_are_located_by_row_group_and_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "subscriptions.parquet",
+        lines(|c| {
+            c.push((
+                "contract_id",
+                strings(&[Some("two\nlines"), None, Some("k\r\nk"), None, None]),
+            ));
+            set(
+                c,
+                "customer_id",
+                strings(&[Some("c1"), None, Some("c2"), Some("c3"), Some("c3")]),
+            );
+            // A string where a date is expected is read as text, and checked as text is.
+            set(
+                c,
+                "start_date",
+                strings(&[
+                    Some("2024-01-01"),
+                    Some("2024-02-01"),
+                    Some("2024-03-01"),
+                    Some("2024-04-01"),
+                    Some("01/05/2024"),
+                ]),
+            );
+            // 17 significant digits at most: 1.000000000000000001 has 19.
+            set(
+                c,
+                "unit_price",
+                decimals(
+                    18,
+                    &[
+                        Some(10i128.pow(18)),
+                        Some(10i128.pow(18)),
+                        Some(10i128.pow(18) + 1),
+                        Some(10i128.pow(18)),
+                        Some(10i128.pow(18)),
+                    ],
+                ),
+            );
+        }),
+        2,
+    );
+    let got = problems(tmp.path());
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(
+        got[0].starts_with(
+            "subscriptions.parquet[row group 1]:2: customer_id: : required value is missing"
+        ),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with(
+            "subscriptions.parquet[row group 2]:1: unit_price: 1.000000000000000001: "
+        ),
+        "{got:?}"
+    );
+    assert!(
+        got[2].starts_with("subscriptions.parquet[row group 3]:1: start_date: 01/05/2024: "),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn both_formats_in_one_folder_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "subscriptions.parquet", lines(|_| {}), 10);
+    std::fs::write(tmp.path().join("subscriptions.csv"), "id\n").unwrap();
+    let got = problems(tmp.path());
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].contains("holds both Parquet files (subscriptions.parquet) and CSV files of a book (subscriptions.csv)"),
+        "{got:?}"
+    );
+}
+
+/// A damaged Parquet file (cut anywhere, bytes changed anywhere, not Parquet at all) is refused
+/// with a problem naming it, never a panic nor a partial book; the fuzz corpus
+/// (fuzz/corpus/parquet) holds more, replayed by crates/cli/tests/fuzz_corpus.rs.
+#[test]
+fn damaged_files_are_problems_never_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "subscriptions.parquet", lines(|_| {}), 2);
+    let good = std::fs::read(tmp.path().join("subscriptions.parquet")).unwrap();
+    let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), b"PAR1".to_vec(), b"id,customer_id\n".to_vec()];
+    for cut in (0..good.len()).step_by(7) {
+        inputs.push(good[..cut].to_vec());
+    }
+    for at in (0..good.len()).step_by(3) {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut bad = good.clone();
+            bad[at] ^= flip;
+            inputs.push(bad);
+        }
+    }
+    let (mut loaded, mut refused) = (0, 0);
+    for input in &inputs {
+        std::fs::write(tmp.path().join("subscriptions.parquet"), input).unwrap();
+        match read_book(tmp.path(), &ImportOptions::default(), &NoProgress) {
+            // A changed byte may be in a value (a price, a name) or in statistics.
+            Ok(_) => loaded += 1,
+            Err(e) => {
+                assert!(!e.0.is_empty());
+                assert!(
+                    e.0[0].file.starts_with("subscriptions.parquet"),
+                    "{:?}",
+                    e.0
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused > inputs.len() / 2,
+        "{refused} of {} refused",
+        inputs.len()
+    );
+    assert!(loaded > 0);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Rows written by `write_table` read back (by the import's reader) as the same rows:
+    /// texts as they were (separators, quotes, line breaks), integers, dates, and decimals of
+    /// the same value at any scale (written at the column's largest scale, or as strings when
+    /// one does not fit 38 digits there).
+    #[test]
+    fn written_rows_read_back_the_same(
+        rows in proptest::collection::vec(
+            (
+                "[a-z0-9 ,;\"\r\n]{0,12}",
+                proptest::option::of((-10i64.pow(15)..10i64.pow(15), 0u32..=12)),
+                proptest::option::of(-1000i64..1000),
+                proptest::option::of(0i32..2_932_896),
+            ),
+            1..40,
+        ),
+        huge in proptest::bool::ANY,
+    ) {
+        use expansa_import::schema::PRODUCTS;
+        use expansa_import::RawRow;
+        let raw: Vec<RawRow> = rows
+            .iter()
+            .enumerate()
+            .map(|(k, (name, price, term, day))| {
+                let mut price = price.map(|(m, s)| expansa_ledger::Decimal::new(m, s).to_string());
+                if huge && k == 0 {
+                    // 10^20 beside a scale of 12: 33 digits at scale 12 fit; 10^27 does not.
+                    price = Some("1000000000000000000000000000".into());
+                }
+                let mut values = vec![None; PRODUCTS.columns.len()];
+                values[0] = Some(format!("p{k}"));
+                values[1] = (!name.trim().is_empty()).then(|| name.clone());
+                values[5] = price;
+                values[6] = term.map(|t| t.to_string());
+                RawRow { line: k as u64 + 2, values, extra: day.map(|d| vec![("day".to_string(), d.to_string())]).unwrap_or_default() }
+            })
+            .collect();
+        let bytes = expansa_import::parquet::write_table(&PRODUCTS, &raw).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("products.parquet"), bytes).unwrap();
+        let book = expansa_import::parquet::ParquetBook::new(tmp.path());
+        let back = expansa_import::read_rows(&book, &PRODUCTS).unwrap().unwrap();
+        proptest::prop_assert_eq!(back.len(), raw.len());
+        let value = |s: &Option<String>| s.as_deref().map(|t| t.parse::<expansa_ledger::Decimal>().unwrap());
+        for (a, b) in raw.iter().zip(&back) {
+            // Texts are trimmed of ASCII spaces, as in a CSV file.
+            let trim = |s: &Option<String>| s.as_deref().map(str::trim_ascii).filter(|t| !t.is_empty()).map(str::to_string);
+            proptest::prop_assert_eq!(trim(&a.values[1]), b.values[1].clone());
+            proptest::prop_assert_eq!(value(&a.values[5]), value(&b.values[5]));
+            proptest::prop_assert_eq!(&a.values[6], &b.values[6]);
+            proptest::prop_assert_eq!(&a.extra, &b.extra);
+        }
+    }
+}
