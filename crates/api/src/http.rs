@@ -77,7 +77,8 @@ pub(crate) fn request_span(request: &axum::http::Request<axum::body::Body>) -> t
 }
 
 /// A request's path as logged: a portal link's token (`/portal/TOKEN/...`) is a credential,
-/// so only its id (the part before the dot) is kept.
+/// so only its id (`pl_` and hex, up to the first other character: the dot, or a
+/// percent-encoded one) is kept.
 fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
     let Some(rest) = path.strip_prefix("/portal/") else {
         return path.into();
@@ -85,10 +86,13 @@ fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
     let (token, tail) = rest
         .split_once('/')
         .map_or((rest, ""), |(t, tail)| (t, tail));
-    match token.split_once('.') {
-        Some((id, _)) => format!("/portal/{id}.…/{tail}").into(),
-        None => path.into(),
+    let id_len = token
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(token.len());
+    if id_len == token.len() {
+        return path.into();
     }
+    format!("/portal/{}…/{tail}", &token[..id_len]).into()
 }
 
 /// Refuses a path or a query that is not UTF-8 once percent-decoded (400), before any handler
@@ -118,7 +122,8 @@ pub(crate) async fn utf8_only(request: Request, next: Next) -> Response {
 
 /// Every error response in the one JSON shape: what the framework and the HTTP layers answer by
 /// themselves (405, 408, a path the router could not read, a panic...) is rewritten with the
-/// status's stable code; the handlers' own errors are JSON already and pass unchanged.
+/// status's stable code; the handlers' own errors (JSON, or an HTML page a page handler answers
+/// with) pass unchanged.
 pub(crate) async fn json_errors(
     State(request_timeout): State<u64>,
     request: Request,
@@ -129,12 +134,13 @@ pub(crate) async fn json_errors(
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    // A handler's own answer, JSON or a page of its own (the portal's "link not valid"), passes.
+    let own = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if own {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -276,9 +282,15 @@ mod tests {
     fn portal_tokens_are_not_logged() {
         assert_eq!(
             logged_path("/portal/pl_0a1b2c3d4e5f.SECRET/quote"),
-            "/portal/pl_0a1b2c3d4e5f.…/quote"
+            "/portal/pl_0a1b2c3d4e5f…/quote"
         );
-        assert_eq!(logged_path("/portal/pl_1.SECRET"), "/portal/pl_1.…/");
+        assert_eq!(logged_path("/portal/pl_1.SECRET"), "/portal/pl_1…/");
+        // The dot percent-encoded (the router decodes it): the secret is not logged either.
+        assert_eq!(
+            logged_path("/portal/pl_1%2ESECRET/quote"),
+            "/portal/pl_1…/quote"
+        );
+        assert_eq!(logged_path("/portal/pl_1%2eSECRET"), "/portal/pl_1…/");
         assert_eq!(
             logged_path("/portal/assets/portal.js"),
             "/portal/assets/portal.js"

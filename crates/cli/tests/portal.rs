@@ -349,8 +349,17 @@ fn portal_links_pages_prices_and_refusals() {
                 "{}",
                 page.body
             );
+            // A page a browser shows, not JSON, and kept by no cache.
+            assert!(
+                page.header("content-type")
+                    .is_some_and(|t| t.starts_with("text/html")),
+                "{:?}",
+                page.headers
+            );
+            assert_eq!(page.header("cache-control"), Some("no-store"));
             let priced = quote(&base, token, &wanted);
             assert_eq!(priced.status, 401, "{token}");
+            assert_eq!(priced.header("cache-control"), Some("no-store"));
         }
         // A staff session or key opens no portal page without a token.
         let bare = http(
@@ -702,6 +711,28 @@ fn amendment_pdf_signature_apply_and_invoice() {
             before + 1,
             "{db}: a replayed accept applies once"
         );
+        // Replays are not attempts: past the 5 a minute, still the first outcome, not 429.
+        for _ in 0..5 {
+            let again = http(&base, "POST", &sign_path, &ua, &good);
+            assert_eq!(again.status, 200, "{}", again.body);
+            assert_eq!(again.json()["replayed"], true);
+        }
+        // Documents made per link: 10 a minute (each keeps its PDF), then 429.
+        let more = json!({"contract": "KA", "items": [{"product": "SEAT", "quantity": 8}]});
+        let drafts: Vec<u16> = (0..10)
+            .map(|_| {
+                http(
+                    &base,
+                    "POST",
+                    &format!("/portal/{alfa}/amendments"),
+                    &[],
+                    &more.to_string(),
+                )
+                .status
+            })
+            .collect();
+        assert_eq!(drafts[..9], [200; 9], "{db}: {drafts:?}");
+        assert_eq!(drafts[9], 429, "{db}: {drafts:?}");
         let (_, log, _) = run(&["events", "--db", &db, "--format", "json"]);
         let log: Value = serde_json::from_str(&log).unwrap();
         let entry = log
@@ -1304,4 +1335,108 @@ fn portal_serve_flags_are_checked_first() {
         !dir.path().join("never.db").exists(),
         "refused before the store was opened"
     );
+}
+
+/// Two amendments of one contract signed at the same moment (and one of them twice): one is
+/// applied, the other refused (409, make the document again) — never both on the same priced
+/// contract, which billed licences the customer did not get; the twice-sent one answers the same
+/// outcome twice. On both stores, several rounds.
+#[test]
+fn amendments_signed_at_once_apply_only_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book");
+    std::fs::create_dir(&book).unwrap();
+    write_book(&book);
+    for db in store_urls(dir.path()) {
+        imported(&db, &book);
+        let (child, base) = private_server(&db, &[]);
+        let _server = Killed(child);
+        let mut seats = 5;
+        for round in 0..3 {
+            // A fresh link each round: signature attempts are limited per link.
+            let token = link(&db, "c1");
+            let before = events(&db);
+            let prepare = |quantity: i64| {
+                let wanted =
+                    json!({"contract": "KA", "items": [{"product": "SEAT", "quantity": quantity}]});
+                let made = http(
+                    &base,
+                    "POST",
+                    &format!("/portal/{token}/amendments"),
+                    &[],
+                    &wanted.to_string(),
+                );
+                assert_eq!(made.status, 200, "{}", made.body);
+                let made = made.json();
+                let (_, pdf) = get_bytes(&base, made["pdf"].as_str().unwrap());
+                (
+                    made["id"].as_str().unwrap().to_string(),
+                    expansa_store::sha256_bytes_hex(&pdf),
+                )
+            };
+            let a = prepare(seats + 2);
+            let b = prepare(seats + 3);
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+            let requests = [a.clone(), a.clone(), b.clone()];
+            let answers: Vec<(String, u16, Value)> = std::thread::scope(|s| {
+                let handles: Vec<_> = requests
+                    .iter()
+                    .map(|(id, sha)| {
+                        let (barrier, base, token) = (barrier.clone(), &base, &token);
+                        s.spawn(move || {
+                            let body = json!({"name": "Maria Silva", "email": "maria@alfa.example",
+                                "accept": true, "sha256": sha})
+                            .to_string();
+                            barrier.wait();
+                            let answer = http(
+                                base,
+                                "POST",
+                                &format!("/portal/{token}/amendments/{id}/sign"),
+                                &[],
+                                &body,
+                            );
+                            (id.clone(), answer.status, answer.json())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let applied: Vec<&(String, u16, Value)> =
+                answers.iter().filter(|(_, s, _)| *s == 200).collect();
+            assert!(!applied.is_empty(), "{db} round {round}: {answers:?}");
+            let winner = &applied[0].0;
+            for (id, status, body) in &answers {
+                if id == winner {
+                    assert_eq!(*status, 200, "{db}: the winner's twin: {body}");
+                    assert_eq!(body["event"], applied[0].2["event"], "{db}: {answers:?}");
+                } else {
+                    assert_eq!(*status, 409, "{db}: the other amendment: {body}");
+                }
+            }
+            assert_eq!(events(&db), before + 1, "{db} round {round}: {answers:?}");
+            seats += if *winner == a.0 { 2 } else { 3 };
+            let (code, out, err) = run(&[
+                "contract",
+                "show",
+                "--db",
+                &db,
+                "--contract",
+                "KA",
+                "--at",
+                &day(0),
+                "--format",
+                "json",
+            ]);
+            assert_eq!(code, 0, "{err}");
+            let shown: Value = serde_json::from_str(&out).unwrap();
+            let held: i64 = shown["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l["product_id"] == "SEAT")
+                .map(|l| l["quantity"].as_str().unwrap().parse::<i64>().unwrap())
+                .sum();
+            assert_eq!(held, seats, "{db} round {round}: {answers:?}");
+        }
+    }
 }

@@ -48,6 +48,8 @@ pub(crate) fn param(params: &HashMap<String, String>, name: &str) -> String {
 
 /// Signature attempts allowed per link and minute (then 429).
 pub const SIGNATURES_PER_MINUTE: u32 = 5;
+/// Amendment documents one link may have made per minute (then 429): each keeps its PDF.
+pub const DRAFTS_PER_MINUTE: u32 = 10;
 
 /// What the portal's handlers share.
 struct Portal {
@@ -56,21 +58,43 @@ struct Portal {
     vendor: String,
     /// Signature attempts, per link.
     signatures: DefaultKeyedRateLimiter<String>,
+    /// Amendment documents made, per link.
+    drafts: DefaultKeyedRateLimiter<String>,
     /// What a signed amendment sends.
     deliveries: Arc<deliver::Deliveries>,
+}
+
+/// Counts one more request of link `id` on `limiter`: 429 past `most` a minute.
+fn allowed(
+    limiter: &DefaultKeyedRateLimiter<String>,
+    id: &str,
+    most: u32,
+    what: &str,
+) -> Result<(), ApiError> {
+    if limiter.len() > 10_000 {
+        limiter.retain_recent();
+    }
+    limiter.check_key(&id.to_string()).map_err(|_| {
+        ApiError::TooManyRequests(format!(
+            "at most {most} {what} a minute with one link: wait a minute"
+        ))
+    })
 }
 
 impl Portal {
     /// Counts a signature attempt with link `id`: 429 past [`SIGNATURES_PER_MINUTE`].
     fn signing_allowed(&self, id: &str) -> Result<(), ApiError> {
-        if self.signatures.len() > 10_000 {
-            self.signatures.retain_recent();
-        }
-        self.signatures.check_key(&id.to_string()).map_err(|_| {
-            ApiError::TooManyRequests(format!(
-                "at most {SIGNATURES_PER_MINUTE} signature attempts a minute with one link: wait a minute"
-            ))
-        })
+        allowed(
+            &self.signatures,
+            id,
+            SIGNATURES_PER_MINUTE,
+            "signature attempts",
+        )
+    }
+
+    /// Counts an amendment document made with link `id`: 429 past [`DRAFTS_PER_MINUTE`].
+    fn drafting_allowed(&self, id: &str) -> Result<(), ApiError> {
+        allowed(&self.drafts, id, DRAFTS_PER_MINUTE, "amendment documents")
     }
 }
 
@@ -80,7 +104,7 @@ impl Portal {
 pub fn router(store: Store, vendor: &str, deliveries: deliver::Deliveries) -> Router {
     let deliveries = Arc::new(deliveries);
     deliver::spawn(store.clone(), deliveries.clone(), vendor.to_string());
-    let per_minute = NonZeroU32::new(SIGNATURES_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+    let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
     Router::new()
         .route("/portal/assets/{file}", get(asset))
         .route("/portal/{token}", get(show))
@@ -90,10 +114,13 @@ pub fn router(store: Store, vendor: &str, deliveries: deliver::Deliveries) -> Ro
         .route("/portal/{token}/amendments/{id}", get(sign::pdf))
         .route("/portal/{token}/amendments/{id}/sign", post(sign::sign))
         .fallback(|| async { ApiError::NotFound("no such page".into()) })
+        // A customer's answers, refusals included, are not kept by shared caches.
+        .layer(axum::middleware::map_response(no_store))
         .with_state(Arc::new(Portal {
             store,
             vendor: vendor.to_string(),
-            signatures: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            signatures: RateLimiter::keyed(per_minute(SIGNATURES_PER_MINUTE)),
+            drafts: RateLimiter::keyed(per_minute(DRAFTS_PER_MINUTE)),
             deliveries,
         }))
 }
@@ -151,6 +178,15 @@ fn html(status: StatusCode, body: String) -> Response {
         body,
     )
         .into_response()
+}
+
+/// `Cache-Control: no-store` on an answer that does not say otherwise.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// `GET /portal/{token}/`: the customer's page.

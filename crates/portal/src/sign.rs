@@ -68,6 +68,7 @@ pub(crate) async fn make(
 ) -> Result<Response, ApiError> {
     let token = param(&params, "token");
     let link = open(&portal, &token).await?;
+    portal.drafting_allowed(&link.id)?;
     let wanted: Wanted = json_body(&headers, &body)?;
     let locale = crate::locale_of(&lang, &headers);
     let (_, book) = portal.store.latest_book().await?;
@@ -219,20 +220,23 @@ pub(crate) async fn sign(
 ) -> Result<Response, ApiError> {
     let token = param(&params, "token");
     let link = open(&portal, &token).await?;
-    portal.signing_allowed(&link.id)?;
     let b: SignBody = json_body(&headers, &body)?;
     let amendment = own(&portal, &link, &param(&params, "id")).await?;
-    if !constant_time_eq(
+    let same_document = constant_time_eq(
         b.sha256.trim().to_ascii_lowercase().as_bytes(),
         amendment.sha256.as_bytes(),
-    ) {
+    );
+    // A signed amendment's document sent again (a double click, a retry) answers its outcome,
+    // whatever the attempts counted.
+    if same_document && amendment.signature.is_some() {
+        return Ok(signed(&token, &amendment, true));
+    }
+    portal.signing_allowed(&link.id)?;
+    if !same_document {
         return Err(ApiError::Conflict(
             "the document you sign is not the one kept for this amendment (its SHA-256 differs): open it again"
                 .into(),
         ));
-    }
-    if amendment.signature.is_some() {
-        return Ok(signed(&token, &amendment, true));
     }
     if !b.accept {
         return Err(ApiError::BadRequest(
@@ -252,18 +256,24 @@ pub(crate) async fn sign(
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(String::new, |ConnectInfo(peer)| peer.ip().to_string());
     // Priced again on today's book: what is applied must be what the PDF says.
-    let (_, book) = portal.store.latest_book().await?;
+    let (priced_at, book) = portal.store.latest_book().await?;
     let today = expansa_commands::renewals::today();
     let wanted: Wanted = serde_json::from_str(&amendment.request)
         .map_err(|e| ApiError::Internal(format!("amendment {}: {e}", amendment.id)))?;
     let quote = match offer::price(&book, &link.customer_id, &wanted, today) {
         Ok((_, quote)) if render_quote(&quote, Format::Json) == amendment.quote => quote,
         _ => {
+            // Signed meanwhile by the same request sent twice: its outcome, not a refusal.
+            if let Some(now) = portal.store.portal_amendment(&amendment.id).await? {
+                if now.signature.is_some() {
+                    return Ok(signed(&token, &now, true));
+                }
+            }
             return Err(ApiError::Conflict(format!(
                 "amendment {} no longer matches the contract as it is today (the day, a price or \
                  the lines changed since the document was made): make the document again",
                 amendment.id
-            )))
+            )));
         }
     };
     let signature = Signature {
@@ -313,6 +323,8 @@ pub(crate) async fn sign(
     let queued = portal.deliveries.queued(&signature.email);
     let signing = Signing {
         amendment: &amendment.id,
+        contract: &amendment.contract_id,
+        priced_at,
         signature: &signature,
         vendor: &portal.vendor,
         invoice: &make_invoice,
