@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{expansa, server_url, store_urls, try_http, Answer};
+use common::{expansa, private_server, store_urls, try_http, Answer, Killed};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -85,34 +85,18 @@ fn send(base: &str, key: &str, r: &Request) -> std::io::Result<Answer> {
     )
 }
 
-/// A server process, killed when dropped (a failing test leaves none behind).
-struct Server(std::process::Child);
-
-impl Server {
-    /// SIGKILL: no shutdown, no checkpoint.
-    fn kill(&mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
+/// A server on `db` with the per-client limits lifted (every writer comes from 127.0.0.1),
+/// killed when dropped (a failing test leaves none behind).
+fn serve(db: &str) -> (Killed, String) {
+    let limits = ["--rate-limit", "1000000", "--rate-burst", "1000000"];
+    let (child, base) = private_server(db, &limits);
+    (Killed(child), base)
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A server on `db` with the per-client limits lifted (every writer comes from 127.0.0.1).
-fn serve(db: &str) -> (Server, String) {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
-        .args(["--rate-limit", "1000000", "--rate-burst", "1000000"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = server_url(&mut child);
-    (Server(child), base)
+/// SIGKILL: no shutdown, no checkpoint.
+fn kill(server: &mut Killed) {
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
 }
 
 fn run_ok(args: &[&str]) -> Vec<u8> {
@@ -185,7 +169,7 @@ fn writes(db: &str) -> Vec<(i64, String, i64)> {
 /// Writers on the server until it is killed, once `kill_after` writes are acknowledged (and
 /// a moment more): every request sent, with its outcome.
 fn burst(
-    server: &mut Server,
+    server: &mut Killed,
     base: &str,
     key: &str,
     round: usize,
@@ -235,7 +219,7 @@ fn burst(
     }
     // Each round kills at another point of a write: before, during or after its commit.
     std::thread::sleep(Duration::from_micros(4500 * round as u64));
-    server.kill();
+    kill(server);
     stop.store(true, Ordering::SeqCst);
     for w in writers {
         w.join().unwrap();
@@ -351,7 +335,7 @@ fn a_server_killed_during_a_burst_of_writes_keeps_every_acknowledged_one_whole()
                 "{}",
                 again.body
             );
-            server.kill();
+            kill(&mut server);
             eprintln!(
                 "{db}, round {round}: {} writes acknowledged before the kill, {} without an \
                  answer ({replayed} of them had been stored)",
