@@ -30,11 +30,12 @@ fn fuzz_corpus_replays_without_panics() {
     );
 }
 
-/// The workbook corpus (fuzz/corpus/workbook: the fixtures of testdata/workbook, and damaged
-/// copies of them) through the workbook harness (`cargo fuzz run workbook`).
-#[test]
-fn workbook_fuzz_corpus_replays_without_panics() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/workbook");
+/// Replays `fuzz/corpus/NAME` through `harness` (true when the input loaded): at least 20
+/// inputs, none panicking, some loaded and some refused.
+fn replay(name: &str, harness: fn(&[u8]) -> bool) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(name);
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -42,18 +43,25 @@ fn workbook_fuzz_corpus_replays_without_panics() {
     entries.sort();
     let loaded = entries
         .iter()
-        .filter(|path| fuzz_workbook(&std::fs::read(path).unwrap()))
+        .filter(|path| harness(&std::fs::read(path).unwrap()))
         .count();
     assert!(
         entries.len() >= 20,
-        "the corpus has only {} inputs",
+        "the {name} corpus has only {} inputs",
         entries.len()
     );
     assert!(
         loaded > 0 && loaded < entries.len(),
-        "the corpus should hold good and bad workbooks ({loaded} of {} loaded)",
+        "the {name} corpus should hold good and bad inputs ({loaded} of {} loaded)",
         entries.len()
     );
+}
+
+/// The workbook corpus (fuzz/corpus/workbook: the fixtures of testdata/workbook, and damaged
+/// copies of them) through the workbook harness (`cargo fuzz run workbook`).
+#[test]
+fn workbook_fuzz_corpus_replays_without_panics() {
+    replay("workbook", fuzz_workbook);
 }
 
 /// The Parquet corpus (fuzz/corpus/parquet: Parquet files expansa and DuckDB wrote, and
@@ -61,24 +69,5 @@ fn workbook_fuzz_corpus_replays_without_panics() {
 /// run parquet`): every one is read or refused with a problem, never a panic.
 #[test]
 fn parquet_fuzz_corpus_replays_without_panics() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/parquet");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    let loaded = entries
-        .iter()
-        .filter(|path| fuzz_parquet(&std::fs::read(path).unwrap()))
-        .count();
-    assert!(
-        entries.len() >= 20,
-        "the corpus has only {} inputs",
-        entries.len()
-    );
-    assert!(
-        loaded > 0 && loaded < entries.len(),
-        "the corpus should hold good and bad files ({loaded} of {} loaded)",
-        entries.len()
-    );
+    replay("parquet", fuzz_parquet);
 }

@@ -114,6 +114,29 @@ fn imported(db: &str, dir: &Path) {
     assert_eq!(code, 0, "{err}");
 }
 
+/// `expansa quote amend --format json` of contract KA today to 7 SEAT and 1 PAYROLL: what the
+/// page prices for the same change.
+fn ka_quote(db: &str) -> Value {
+    let (code, cli, err) = run(&[
+        "quote",
+        "amend",
+        "--db",
+        db,
+        "--contract",
+        "KA",
+        "--effective",
+        &day(0),
+        "--set",
+        "SEAT:7",
+        "--set",
+        "PAYROLL:1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&cli).unwrap()
+}
+
 fn quote(base: &str, token: &str, body: &Value) -> Answer {
     http(
         base,
@@ -231,24 +254,7 @@ fn portal_links_pages_prices_and_refusals() {
             {"product": "SEAT", "quantity": 7}, {"product": "PAYROLL", "quantity": 1}]});
         let priced = quote(&base, &alfa, &wanted);
         assert_eq!(priced.status, 200, "{}", priced.body);
-        let (code, cli, err) = run(&[
-            "quote",
-            "amend",
-            "--db",
-            &db,
-            "--contract",
-            "KA",
-            "--effective",
-            &day(0),
-            "--set",
-            "SEAT:7",
-            "--set",
-            "PAYROLL:1",
-            "--format",
-            "json",
-        ]);
-        assert_eq!(code, 0, "{err}");
-        let cli: Value = serde_json::from_str(&cli).unwrap();
+        let cli = ka_quote(&db);
         assert_eq!(priced.json(), cli, "{db}");
         assert_eq!(cli["lines"][0]["unit_price"], "398.45");
         assert_eq!(
@@ -586,24 +592,7 @@ fn amendment_pdf_signature_apply_and_invoice() {
         let alfa = link(&db, "c1");
         let beta = link(&db, "c2");
         let gama = link(&db, "c3");
-        let (code, cli, err) = run(&[
-            "quote",
-            "amend",
-            "--db",
-            &db,
-            "--contract",
-            "KA",
-            "--effective",
-            &day(0),
-            "--set",
-            "SEAT:7",
-            "--set",
-            "PAYROLL:1",
-            "--format",
-            "json",
-        ]);
-        assert_eq!(code, 0, "{err}");
-        let cli: Value = serde_json::from_str(&cli).unwrap();
+        let cli = ka_quote(&db);
         let (child, base) = private_server(&db, &["--vendor-name", vendor]);
         let _server = Killed(child);
         let before = events(&db);
