@@ -471,32 +471,53 @@ fn portal_page_in_headless_chromium() {
     if !browser_ready() {
         return;
     }
+    let aiosmtpd = std::process::Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if common::missing("Python's aiosmtpd (pip)", aiosmtpd) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let book = dir.path().join("book");
     std::fs::create_dir(&book).unwrap();
     write_book(&book);
-    for db in store_urls(dir.path()) {
+    let secret = "the provisioning secret of the tests";
+    let secret_file = dir.path().join("provisioning.secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    for (n, db) in store_urls(dir.path()).into_iter().enumerate() {
         imported(&db, &book);
         let token = link(&db, "c1");
         common::add_user(&db, common::ADMIN.0, "admin", common::ADMIN.1);
-        let (code, cli, err) = run(&[
-            "quote",
-            "amend",
-            "--db",
+        let cli = ka_quote(&db);
+        // A mail server and the vendor's provisioning receiver, up from the start.
+        let smtp_port = free_port();
+        let maildir = dir.path().join(format!("maildir-browser-{n}"));
+        let smtpd = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{smtp_port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .spawn()
+            .unwrap();
+        let _smtpd = Killed(smtpd);
+        let (hook, received) = receiver();
+        let smtp = format!("smtp://127.0.0.1:{smtp_port}");
+        let (child, base) = private_server(
             &db,
-            "--contract",
-            "KA",
-            "--effective",
-            &day(0),
-            "--set",
-            "SEAT:7",
-            "--set",
-            "PAYROLL:1",
-            "--format",
-            "json",
-        ]);
-        assert_eq!(code, 0, "{err}");
-        let (child, base) = private_server(&db, &[]);
+            &[
+                "--smtp",
+                &smtp,
+                "--mail-from",
+                "contratos@expansa.example",
+                "--finance-email",
+                "financeiro@expansa.example",
+                "--provisioning-url",
+                &hook,
+                "--provisioning-secret-file",
+                secret_file.to_str().unwrap(),
+            ],
+        );
         let _server = Killed(child);
         let shots = screenshots();
         let store = if db.starts_with("sqlite") {
@@ -509,7 +530,7 @@ fn portal_page_in_headless_chromium() {
             &[
                 base.as_str(),
                 &token,
-                cli.trim(),
+                &cli.to_string(),
                 shots.to_str().unwrap(),
                 store,
                 common::ADMIN.0,
@@ -521,6 +542,41 @@ fn portal_page_in_headless_chromium() {
                 &format!("portal-widget-{store}.png"),
             ],
         );
+        // What the page's signature sent: both mails with both PDFs, the signed notice.
+        let (_, key_out, _) = run(&["keys", "create", "--name", "staff", "--db", &db]);
+        let key = format!("Bearer {}", key_out.lines().next().unwrap());
+        let listed = http(
+            &base,
+            "GET",
+            "/api/v1/portal/amendments?limit=1",
+            &[("Authorization", &key)],
+            "",
+        )
+        .json();
+        let signed = listed[0].clone();
+        let id = signed["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            signed["signature"]["email"], "maria@alfa.example",
+            "{signed}"
+        );
+        wait_for(&base, &key, &id, "both mails and the notice sent", |a| {
+            a["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["state"] == "sent")
+        });
+        let hooks = received.lock().unwrap().clone();
+        let notice = check_delivered(
+            &maildir,
+            &hooks,
+            &id,
+            signed["sha256"].as_str().unwrap(),
+            signed["invoice"]["sha256"].as_str().unwrap(),
+            secret,
+        );
+        assert_eq!(notice["amendment"], id.as_str());
+        assert_eq!(notice["event"], signed["event"]);
     }
 }
 
@@ -1195,48 +1251,16 @@ fn signed_amendment_mails_both_pdfs_and_notifies_provisioning() {
         });
         let _ = smtpd.kill();
         let _ = smtpd.wait();
-        let messages = maildir_messages(&maildir);
-        let to: Vec<&str> = messages
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["to"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            to,
-            ["financeiro@expansa.example", "maria@alfa.example"],
-            "{messages}"
-        );
-        for m in messages.as_array().unwrap() {
-            assert!(m["subject"].as_str().unwrap().contains(&id), "{m}");
-            let attached: Vec<(&str, &str)> = m["attachments"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| {
-                    (
-                        a["filename"].as_str().unwrap(),
-                        a["sha256"].as_str().unwrap(),
-                    )
-                })
-                .collect();
-            let amendment_pdf = format!("{id}.pdf");
-            let invoice_pdf = format!("{id}-invoice.pdf");
-            assert_eq!(
-                attached,
-                [
-                    (amendment_pdf.as_str(), made["sha256"].as_str().unwrap()),
-                    (
-                        invoice_pdf.as_str(),
-                        signed["invoice"]["sha256"].as_str().unwrap()
-                    ),
-                ],
-                "{m}"
-            );
-        }
-
-        // The notice: refused once (503, tried again), then taken; signed with the secret.
         let hooks = received.lock().unwrap().clone();
+        let notice = check_delivered(
+            &maildir,
+            &hooks,
+            &id,
+            made["sha256"].as_str().unwrap(),
+            signed["invoice"]["sha256"].as_str().unwrap(),
+            secret,
+        );
+        // The notice: refused once (503, tried again), then taken.
         assert_eq!(hooks.len(), 2, "{hooks:?}");
         let webhook = sent["deliveries"]
             .as_array()
@@ -1245,24 +1269,74 @@ fn signed_amendment_mails_both_pdfs_and_notifies_provisioning() {
             .find(|d| d["kind"] == "webhook")
             .unwrap();
         assert_eq!(webhook["attempts"], 2, "{webhook}");
-        let (header, notice) = &hooks[1];
-        let (t, v1) = header.split_once(',').unwrap();
-        let t = t.strip_prefix("t=").unwrap();
-        let v1 = v1.strip_prefix("v1=").unwrap();
-        assert_eq!(
-            v1,
-            python_hmac(secret, &format!("{t}.{notice}")),
-            "the signature checks"
-        );
-        let age = jiff::Timestamp::now().as_second() - t.parse::<i64>().unwrap();
-        assert!((0..120).contains(&age), "timestamped now: {age}");
-        let notice: Value = serde_json::from_str(notice).unwrap();
         assert_eq!(notice["amendment"], id.as_str());
         assert_eq!(notice["customer_id"], "c1");
         assert_eq!(notice["event"], signed["event"]);
         assert_eq!(notice["lines"][0]["product_id"], "SEAT");
         assert_eq!(notice["lines"][0]["quantity"], "6");
     }
+}
+
+/// What a signed amendment `id` sent: both mails (finance and the signer, maria@alfa.example,
+/// in `maildir`) with both PDFs attached (`amendment_sha` and `invoice_sha`), and the last
+/// provisioning notice of `hooks` (signature header, body) signed with `secret` and timestamped
+/// now: the notice, parsed.
+fn check_delivered(
+    maildir: &Path,
+    hooks: &[(String, String)],
+    id: &str,
+    amendment_sha: &str,
+    invoice_sha: &str,
+    secret: &str,
+) -> Value {
+    let messages = maildir_messages(maildir);
+    let to: Vec<&str> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        to,
+        ["financeiro@expansa.example", "maria@alfa.example"],
+        "{messages}"
+    );
+    let amendment_pdf = format!("{id}.pdf");
+    let invoice_pdf = format!("{id}-invoice.pdf");
+    for m in messages.as_array().unwrap() {
+        assert!(m["subject"].as_str().unwrap().contains(id), "{m}");
+        let attached: Vec<(&str, &str)> = m["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["filename"].as_str().unwrap(),
+                    a["sha256"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            attached,
+            [
+                (amendment_pdf.as_str(), amendment_sha),
+                (invoice_pdf.as_str(), invoice_sha)
+            ],
+            "{m}"
+        );
+    }
+    let (header, notice) = hooks.last().expect("a provisioning notice");
+    let (t, v1) = header.split_once(',').unwrap();
+    let t = t.strip_prefix("t=").unwrap();
+    let v1 = v1.strip_prefix("v1=").unwrap();
+    assert_eq!(
+        v1,
+        python_hmac(secret, &format!("{t}.{notice}")),
+        "the signature checks"
+    );
+    let age = jiff::Timestamp::now().as_second() - t.parse::<i64>().unwrap();
+    assert!((0..120).contains(&age), "timestamped now: {age}");
+    serde_json::from_str(notice).unwrap()
 }
 
 /// The portal's serve flags are checked before the store is opened or the address bound.
