@@ -1503,3 +1503,51 @@ fn amendments_signed_at_once_apply_only_one() {
         }
     }
 }
+
+/// The invoice is in the language the customer signs in (`?lang=`, as the page sends it), as
+/// the amendment's document is (it was always pt-BR).
+#[test]
+fn the_invoice_is_in_the_signers_language() {
+    if !which("pdftotext") && common::missing("pdftotext (poppler-utils)", false) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book");
+    std::fs::create_dir(&book).unwrap();
+    write_book(&book);
+    let db = store_urls(dir.path()).remove(0);
+    imported(&db, &book);
+    let token = link(&db, "c1");
+    let (child, base) = private_server(&db, &[]);
+    let _server = Killed(child);
+    let wanted = json!({"contract": "KA", "items": [{"product": "SEAT", "quantity": 6}]});
+    let made = http(
+        &base,
+        "POST",
+        &format!("/portal/{token}/amendments?lang=en"),
+        &[],
+        &wanted.to_string(),
+    )
+    .json();
+    let id = made["id"].as_str().unwrap();
+    let body = json!({"name": "Mary Smith", "email": "mary@alfa.example", "accept": true,
+        "sha256": made["sha256"]});
+    let signed = http(
+        &base,
+        "POST",
+        &format!("/portal/{token}/amendments/{id}/sign?lang=en"),
+        &[],
+        &body.to_string(),
+    );
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    let (status, pdf) = get_bytes(
+        &base,
+        &format!("/portal/{token}/amendments/{id}-invoice.pdf"),
+    );
+    assert_eq!(status, 200);
+    let text = pdf_text(&pdf).unwrap();
+    assert!(
+        text.contains("Invoice no.") && !text.contains("Fatura"),
+        "{text}"
+    );
+}

@@ -125,7 +125,7 @@
     signing.querySelector('button.sign').addEventListener('click', async () => {
       const button = signing.querySelector('button.sign');
       button.disabled = true;
-      const [ok, done] = await post(base + '/amendments/' + encodeURIComponent(form.dataset.amendment) + '/sign', {
+      const [ok, done] = await post(base + '/amendments/' + encodeURIComponent(form.dataset.amendment) + '/sign?lang=' + lang, {
         name: signing.querySelector('input[name=signer_name]').value,
         email: signing.querySelector('input[name=signer_email]').value,
         accept: signing.querySelector('input[name=accept]').checked,

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use expansa_api::ApiError;
 use expansa_contracts::{contract, render_quote};
 use expansa_documents::{amendment_pdf, invoice_pdf, Amendment, Invoice};
-use expansa_ledger::{Book, Format, Locale};
+use expansa_ledger::{Book, Format};
 use expansa_store::{
     constant_time_eq, Actor, Idempotency, PortalAmendment, PortalLink, PortalPdf, Signature,
     Signing,
@@ -214,6 +214,7 @@ fn checked_email(email: &str) -> Result<String, ApiError> {
 pub(crate) async fn sign(
     State(portal): State<Arc<Portal>>,
     axum::extract::Path(params): Params,
+    Query(lang): Query<crate::Lang>,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
     body: Bytes,
@@ -304,7 +305,8 @@ pub(crate) async fn sign(
     };
     let customer = customer_name(&book, &link.customer_id);
     let names = |p: &str| offer::product_name(&book, p);
-    let locale = Locale::default();
+    // The invoice in the customer's language, as the amendment's document.
+    let locale = crate::locale_of(&lang, &headers);
     let make_invoice = |number: i64, event: i64| {
         invoice_pdf(&Invoice {
             vendor: &portal.vendor,
