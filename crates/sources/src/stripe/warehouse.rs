@@ -13,7 +13,7 @@ use crate::input::{field, Input, Table};
 use crate::partition::{self, Buckets, WorkDir};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Table names (without `.csv` and `_data`) by what they hold.
@@ -322,27 +322,30 @@ fn parts(
         .unwrap_or_else(|| partition::buckets_for(partition::size_of(paths), BYTES_PER_PART));
     let dir = work.path();
     let io = |e| partition::work_problem(dir, e);
+    // Pass 0: by item id, what no part can see alone (rows left out of the parts).
+    let left_out = check_items(ctx, dir, &sources.items, sources.invoices.as_deref(), k)?;
     // Pass 1: by subscription id, each table checked for its columns as it is read.
     let key = SubCols::id_of(&sources.subs)?;
-    let by_sub = spread(&mut sources.subs, dir, "subscription", key, k)?;
-    let spread_file = |path: &Path, name: &str, key: KeyOf| -> Result<Buckets, Problem> {
+    let none = HashSet::new();
+    let by_sub = spread(&mut sources.subs, dir, "subscription", key, k, &none)?;
+    let spread_file = |path: &Path, name: &str, key: KeyOf, left_out: &HashSet<u64>| {
         let mut t = open(path, ctx)?;
         let at = key(&t)?;
-        spread(&mut t, dir, name, at, k)
+        spread(&mut t, dir, name, at, k, left_out)
     };
     let discounts = sources
         .discounts
-        .map(|p| spread_file(&p, "discount", DiscCols::sub_of))
+        .map(|p| spread_file(&p, "discount", DiscCols::sub_of, &none))
         .transpose()?;
     let invoices = sources
         .invoices
-        .map(|p| spread_file(&p, "invoice_line", InvCols::sub_of))
+        .map(|p| spread_file(&p, "invoice_line", InvCols::sub_of, &left_out.invoices))
         .transpose()?;
-    let items = spread_file(&sources.items, "item", ItemCols::sub_of)?;
+    let items = spread_file(&sources.items, "item", ItemCols::sub_of, &left_out.items)?;
     // The customers: by their own id, the key their subscriptions are regrouped by.
     let customers = sources
         .customers
-        .map(|p| spread_file(&p, "customer", CustCols::id_of))
+        .map(|p| spread_file(&p, "customer", CustCols::id_of, &none))
         .transpose()?;
 
     // Pass 2: each subscription bucket's rows to the part of their subscription's customer.
@@ -398,23 +401,155 @@ fn parts(
 }
 
 /// The rows of `t` into `k` new buckets named `name` in `dir`, by the hash of their `key`
-/// column (a row without one: the bucket of the empty key).
+/// column (a row without one: the bucket of the empty key), but for the rows of the lines
+/// `left_out`.
 fn spread(
     t: &mut Table,
     dir: &Path,
     name: &str,
     key: Option<usize>,
     k: usize,
+    left_out: &HashSet<u64>,
 ) -> Result<Buckets, Problem> {
     let io = |e| partition::work_problem(dir, e);
     let buckets = Buckets::create(dir, name, t.file(), t.names(), k).map_err(io)?;
     let mut w = buckets.writer().map_err(io)?;
     while let Some(r) = t.next_row()? {
+        if left_out.contains(&r.line) {
+            continue;
+        }
         w.write(field(&r, key).unwrap_or(""), r.line, &r, 0)
             .map_err(io)?;
     }
     w.finish().map_err(io)?;
     Ok(buckets)
+}
+
+/// The lines of the item table and of the invoice lines that the conversion leaves out,
+/// reported by [`check_items`].
+#[derive(Default)]
+struct LeftOut {
+    items: HashSet<u64>,
+    invoices: HashSet<u64>,
+}
+
+/// What one item id is, in a bucket of [`check_items`]: its subscription, the line of its
+/// first row and that row's fields (`None`: an item known only from invoice lines).
+struct ItemSeen {
+    sub: Box<str>,
+    line: u64,
+    row: Option<Box<[Box<str>]>>,
+}
+
+/// A pass over the item table and the invoice lines by item id, one bucket of ids held at a
+/// time, for what rows of different subscriptions (so of different parts) say of one item:
+/// a second row for an item is a `duplicate` when it is the same row, else refused; an
+/// invoice line naming an item of another subscription (by the item table, else by the
+/// first invoice line naming it) is refused. Those rows are reported here and left out of
+/// the parts, so that the book and the report do not depend on the parts.
+fn check_items(
+    ctx: &mut Context,
+    dir: &Path,
+    items: &Path,
+    invoices: Option<&Path>,
+    k: usize,
+) -> Result<LeftOut, Problem> {
+    let io = |e| partition::work_problem(dir, e);
+    let none = HashSet::new();
+    let mut t = open(items, ctx)?;
+    let at = ItemCols::of(&t)?.id.at;
+    let by_item = spread(&mut t, dir, "check-item", at, k, &none)?;
+    let lines = invoices
+        .map(|p| {
+            let mut t = open(p, ctx)?;
+            let at = InvCols::of(&t)?.item.at;
+            spread(&mut t, dir, "check-invoice_line", at, k, &none)
+        })
+        .transpose()?;
+    let mut out = LeftOut::default();
+    for b in 0..by_item.len() {
+        let mut seen: HashMap<Box<str>, ItemSeen> = HashMap::new();
+        if let Some(path) = by_item.path(b) {
+            let mut t = Table::open_bucket(path, &by_item.file)?;
+            let c = ItemCols::of(&t)?;
+            while let Some(r) = t.next_row()? {
+                let Some(id) = field(&r, c.id.at) else {
+                    continue;
+                };
+                let row: Box<[Box<str>]> = r.iter().skip(1).map(Into::into).collect();
+                let Some(first) = seen.get(id) else {
+                    let sub = field(&r, c.sub.at).unwrap_or("").into();
+                    let (line, row) = (r.line, Some(row));
+                    seen.insert(id.into(), ItemSeen { sub, line, row });
+                    continue;
+                };
+                out.items.insert(r.line);
+                let detail = format!(
+                    "a second row for item {id} (the first is line {})",
+                    first.line
+                );
+                if first.row.as_ref() == Some(&row) {
+                    ctx.report
+                        .merged(&by_item.file, r.line, id, "duplicate", id, &detail);
+                } else {
+                    ctx.report.refused(
+                        &by_item.file,
+                        r.line,
+                        id,
+                        "contradicts",
+                        c.id.name,
+                        id,
+                        &detail,
+                    );
+                }
+            }
+            by_item.remove(b).map_err(io)?;
+        }
+        let Some((lines, path)) = lines.as_ref().and_then(|l| Some((l, l.path(b)?))) else {
+            continue;
+        };
+        let mut t = Table::open_bucket(path, &lines.file)?;
+        let c = InvCols::of(&t)?;
+        while let Some(r) = t.next_row()? {
+            let (Some(item), Some(sub)) = (field(&r, c.item.at), field(&r, c.sub.at)) else {
+                continue;
+            };
+            let Some(first) = seen.get(item) else {
+                let line = r.line;
+                seen.insert(
+                    item.into(),
+                    ItemSeen {
+                        sub: sub.into(),
+                        line,
+                        row: None,
+                    },
+                );
+                continue;
+            };
+            if *first.sub == *sub {
+                continue;
+            }
+            let (file, what) = match first.row {
+                Some(_) => (&by_item.file, "its row"),
+                None => (&lines.file, "the invoice line"),
+            };
+            out.invoices.insert(r.line);
+            ctx.report.refused(
+                &lines.file,
+                r.line,
+                field(&r, c.id.at).unwrap_or(""),
+                "contradicts",
+                c.item.name,
+                item,
+                &format!(
+                    "item {item} is on subscription {} ({what}, {file}:{}), not on {sub}",
+                    first.sub, first.line
+                ),
+            );
+        }
+        lines.remove(b).map_err(io)?;
+    }
+    Ok(out)
 }
 
 /// `k` new buckets named `name` for the rows of `from`'s buckets.
