@@ -52,9 +52,10 @@
 //! - **Refused**: an item (or discount, invoice line) naming a subscription, price or coupon
 //!   the source does not have → `missing_reference`; rows contradicting each other (an item
 //!   created after its subscription ended, an invoice period after it, an amount-off coupon
-//!   in another currency than the line, a second row for a subscription or an item, an
-//!   invoice line naming an item of another subscription: by the item table, else by the
-//!   first invoice line naming it) → `contradicts`; the same item row again → `duplicate`; a value that cannot be read or a
+//!   in another currency than the line, a second row for a subscription, an item or a
+//!   discount, an invoice line naming an item of another subscription: by the item table,
+//!   else by the first invoice line naming it) → `contradicts`; the same item or discount row
+//!   again → `duplicate` (applied once); a value that cannot be read or a
 //!   price that cannot be priced exactly → `bad_value`. Tiered prices
 //!   (`billing_scheme = tiered`) and prices without a unit amount are refused rather than
 //!   guessed; package pricing (`transform_quantity.divide_by` with `round` up or down) is

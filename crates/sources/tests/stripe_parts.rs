@@ -500,3 +500,52 @@ fn an_item_of_another_subscription_is_refused_whatever_the_parts() {
     assert_eq!(lines.len(), 4, "{lines:?}");
     assert!(summary.contains("duplicate"), "{summary}");
 }
+
+/// The same discount row twice is applied once (a `duplicate`); a second row for a discount
+/// on another subscription is refused, whatever the parts.
+#[test]
+fn a_second_row_for_a_discount_is_a_duplicate_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    small_export(
+        dir.path(),
+        "si_a,sub_a,price_a,1,2024-01-01,2024-11-01\n\
+         si_b,sub_b,price_b,1,2024-01-01,2024-11-01\n",
+        "",
+    );
+    std::fs::write(
+        dir.path().join("coupon.csv"),
+        "id,percent_off,amount_off,currency,duration,duration_in_months\npct10,10,,,forever,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("discount.csv"),
+        "id,coupon_id,subscription_id,start,end\n\
+         di_1,pct10,sub_a,2024-01-01,\n\
+         di_1,pct10,sub_a,2024-01-01,\n\
+         di_1,pct10,sub_b,2024-01-01,\n",
+    )
+    .unwrap();
+    let expected = Outcome::Refused(vec![
+        "discount.csv:4: id: di_1: a second row for discount di_1 (the first is line 2)".into(),
+        "more: 0".into(),
+    ]);
+    for parts in [1, 2, 3, 5] {
+        assert_eq!(
+            convert(dir.path(), &options(false), parts),
+            expected,
+            "{parts} parts"
+        );
+    }
+    let Outcome::Written { files, summary } = same_in_parts(dir.path(), &options(true)) else {
+        panic!("not written with --skip-refused");
+    };
+    let lines: Vec<&String> = files["subscriptions.csv"].keys().collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "si_a,cus_a,sub_a,prod_a,1,10,10,USD,1,,,2024-01-01,,,",
+            "si_b,cus_b,sub_b,prod_a,1,20,,USD,1,,,2024-01-01,,,"
+        ]
+    );
+    assert!(summary.contains("duplicate"), "{summary}");
+}

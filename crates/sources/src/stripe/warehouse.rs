@@ -322,8 +322,9 @@ fn parts(
         .unwrap_or_else(|| partition::buckets_for(partition::size_of(paths), BYTES_PER_PART));
     let dir = work.path();
     let io = |e| partition::work_problem(dir, e);
-    // Pass 0: by item id, what no part can see alone (rows left out of the parts).
-    let left_out = check_items(ctx, dir, &sources.items, sources.invoices.as_deref(), k)?;
+    // Pass 0: by item and discount id, what no part can see alone (rows left out of the
+    // parts).
+    let left_out = check_ids(ctx, dir, &sources, k)?;
     // Pass 1: by subscription id, each table checked for its columns as it is read.
     let key = SubCols::id_of(&sources.subs)?;
     let none = HashSet::new();
@@ -335,7 +336,7 @@ fn parts(
     };
     let discounts = sources
         .discounts
-        .map(|p| spread_file(&p, "discount", DiscCols::sub_of, &none))
+        .map(|p| spread_file(&p, "discount", DiscCols::sub_of, &left_out.discounts))
         .transpose()?;
     let invoices = sources
         .invoices
@@ -425,37 +426,54 @@ fn spread(
     Ok(buckets)
 }
 
-/// The lines of the item table and of the invoice lines that the conversion leaves out,
-/// reported by [`check_items`].
+/// The lines of the item table, the invoice lines and the discounts that the conversion
+/// leaves out, reported by [`check_ids`].
 #[derive(Default)]
 struct LeftOut {
     items: HashSet<u64>,
     invoices: HashSet<u64>,
+    discounts: HashSet<u64>,
 }
 
-/// What one item id is, in a bucket of [`check_items`]: its subscription, the line of its
-/// first row and that row's fields (`None`: an item known only from invoice lines).
-struct ItemSeen {
+/// What one id is, in a bucket of [`check_ids`]: its subscription, the line of its first row
+/// and that row's fields (`None`: an item known only from invoice lines).
+struct Seen {
     sub: Box<str>,
     line: u64,
     row: Option<Box<[Box<str>]>>,
 }
 
-/// A pass over the item table and the invoice lines by item id, one bucket of ids held at a
-/// time, for what rows of different subscriptions (so of different parts) say of one item:
-/// a second row for an item is a `duplicate` when it is the same row, else refused; an
-/// invoice line naming an item of another subscription (by the item table, else by the
-/// first invoice line naming it) is refused. Those rows are reported here and left out of
-/// the parts, so that the book and the report do not depend on the parts.
-fn check_items(
+/// A pass over the item table and the invoice lines by item id, and over the discounts by
+/// their id, one bucket of ids held at a time, for what rows of different subscriptions (so
+/// of different parts) say of one id: a second row for an item or a discount is a
+/// `duplicate` when it is the same row, else refused; an invoice line naming an item of
+/// another subscription (by the item table, else by the first invoice line naming it) is
+/// refused. Those rows are reported here and left out of the parts, so that the book and the
+/// report do not depend on the parts.
+fn check_ids(
     ctx: &mut Context,
     dir: &Path,
-    items: &Path,
-    invoices: Option<&Path>,
+    sources: &Sources,
     k: usize,
 ) -> Result<LeftOut, Problem> {
     let io = |e| partition::work_problem(dir, e);
     let none = HashSet::new();
+    let mut out = LeftOut::default();
+    if let Some(p) = &sources.discounts {
+        let mut t = open(p, ctx)?;
+        let at = DiscCols::of(&t)?.id.at;
+        let by_id = spread(&mut t, dir, "check-discount", at, k, &none)?;
+        for b in 0..by_id.len() {
+            let Some(path) = by_id.path(b) else {
+                continue;
+            };
+            let mut t = Table::open_bucket(path, &by_id.file)?;
+            let c = DiscCols::of(&t)?;
+            first_rows(ctx, &mut t, "discount", c.id, c.sub, &mut out.discounts)?;
+            by_id.remove(b).map_err(io)?;
+        }
+    }
+    let (items, invoices) = (&sources.items, sources.invoices.as_deref());
     let mut t = open(items, ctx)?;
     let at = ItemCols::of(&t)?.id.at;
     let by_item = spread(&mut t, dir, "check-item", at, k, &none)?;
@@ -466,43 +484,12 @@ fn check_items(
             spread(&mut t, dir, "check-invoice_line", at, k, &none)
         })
         .transpose()?;
-    let mut out = LeftOut::default();
     for b in 0..by_item.len() {
-        let mut seen: HashMap<Box<str>, ItemSeen> = HashMap::new();
+        let mut seen: HashMap<Box<str>, Seen> = HashMap::new();
         if let Some(path) = by_item.path(b) {
             let mut t = Table::open_bucket(path, &by_item.file)?;
             let c = ItemCols::of(&t)?;
-            while let Some(r) = t.next_row()? {
-                let Some(id) = field(&r, c.id.at) else {
-                    continue;
-                };
-                let row: Box<[Box<str>]> = r.iter().skip(1).map(Into::into).collect();
-                let Some(first) = seen.get(id) else {
-                    let sub = field(&r, c.sub.at).unwrap_or("").into();
-                    let (line, row) = (r.line, Some(row));
-                    seen.insert(id.into(), ItemSeen { sub, line, row });
-                    continue;
-                };
-                out.items.insert(r.line);
-                let detail = format!(
-                    "a second row for item {id} (the first is line {})",
-                    first.line
-                );
-                if first.row.as_ref() == Some(&row) {
-                    ctx.report
-                        .merged(&by_item.file, r.line, id, "duplicate", id, &detail);
-                } else {
-                    ctx.report.refused(
-                        &by_item.file,
-                        r.line,
-                        id,
-                        "contradicts",
-                        c.id.name,
-                        id,
-                        &detail,
-                    );
-                }
-            }
+            seen = first_rows(ctx, &mut t, "item", c.id, c.sub, &mut out.items)?;
             by_item.remove(b).map_err(io)?;
         }
         let Some((lines, path)) = lines.as_ref().and_then(|l| Some((l, l.path(b)?))) else {
@@ -518,7 +505,7 @@ fn check_items(
                 let line = r.line;
                 seen.insert(
                     item.into(),
-                    ItemSeen {
+                    Seen {
                         sub: sub.into(),
                         line,
                         row: None,
@@ -550,6 +537,54 @@ fn check_items(
         lines.remove(b).map_err(io)?;
     }
     Ok(out)
+}
+
+/// The first row of each id of a bucket table `t` (spread by `id`) of `what`s, by id: a
+/// second row is reported (the same row again: `duplicate`, else refused) and its line added
+/// to `left_out`.
+fn first_rows(
+    ctx: &mut Context,
+    t: &mut Table,
+    what: &str,
+    id: Col,
+    sub: Col,
+    left_out: &mut HashSet<u64>,
+) -> Result<HashMap<Box<str>, Seen>, Problem> {
+    let mut seen: HashMap<Box<str>, Seen> = HashMap::new();
+    let file = t.file().to_string();
+    while let Some(r) = t.next_row()? {
+        let Some(row_id) = field(&r, id.at) else {
+            continue;
+        };
+        // The fields after the line a bucket row starts with.
+        let row: Box<[Box<str>]> = r.iter().skip(1).map(Into::into).collect();
+        let Some(first) = seen.get(row_id) else {
+            let s = field(&r, sub.at).unwrap_or("").into();
+            let (line, row) = (r.line, Some(row));
+            seen.insert(row_id.into(), Seen { sub: s, line, row });
+            continue;
+        };
+        left_out.insert(r.line);
+        let detail = format!(
+            "a second row for {what} {row_id} (the first is line {})",
+            first.line
+        );
+        if first.row.as_ref() == Some(&row) {
+            ctx.report
+                .merged(&file, r.line, row_id, "duplicate", row_id, &detail);
+        } else {
+            ctx.report.refused(
+                &file,
+                r.line,
+                row_id,
+                "contradicts",
+                id.name,
+                row_id,
+                &detail,
+            );
+        }
+    }
+    Ok(seen)
 }
 
 /// `k` new buckets named `name` for the rows of `from`'s buckets.
