@@ -549,3 +549,43 @@ fn a_second_row_for_a_discount_is_a_duplicate_or_refused() {
     );
     assert!(summary.contains("duplicate"), "{summary}");
 }
+
+/// A subscription naming a customer the customer table does not have is refused, whatever the
+/// parts; without a customer table, the customer is taken as the subscription names it.
+#[test]
+fn a_subscription_of_a_customer_the_table_lacks_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    small_export(
+        dir.path(),
+        "si_a,sub_a,price_a,1,2024-01-01,2024-11-01\n\
+         si_c,sub_c,price_b,1,2024-01-01,2024-11-01\n",
+        "",
+    );
+    let subs = dir.path().join("subscription.csv");
+    let mut text = std::fs::read_to_string(&subs).unwrap();
+    text.push_str("sub_c,cus_x,active,2024-01-01,2024-01-01,2024-11-01,2024-12-01\n");
+    std::fs::write(&subs, text).unwrap();
+    let expected = Outcome::Refused(vec![
+        "subscription.csv:4: customer_id: cus_x: names customer cus_x, which customer.csv does \
+         not have"
+            .into(),
+        "more: 0".into(),
+    ]);
+    for parts in [1, 2, 3, 5] {
+        assert_eq!(
+            convert(dir.path(), &options(false), parts),
+            expected,
+            "{parts} parts"
+        );
+    }
+    std::fs::remove_file(dir.path().join("customer.csv")).unwrap();
+    let Outcome::Written { files, .. } = same_in_parts(dir.path(), &options(false)) else {
+        panic!("not written without a customer table");
+    };
+    assert!(
+        files["customers.csv"]
+            .keys()
+            .any(|l| l.starts_with("cus_x,")),
+        "{files:?}"
+    );
+}

@@ -633,6 +633,17 @@ fn convert_part(
         Some(p) => Table::open_bucket(p, &b.file).map(Some),
         None => Ok(None),
     };
+    if let Some(b) = &parts.customers {
+        // The part's customers: those its subscriptions may name.
+        let mut ids = HashSet::new();
+        if let Some(mut t) = open_part(b)? {
+            let c = CustCols::of(&t)?;
+            while let Some(r) = t.next_row()? {
+                ids.extend(field(&r, c.id.at).map(Box::<str>::from));
+            }
+        }
+        engine.customers = Some((b.file.clone(), ids));
+    }
     if let Some(mut t) = open_part(&parts.subs)? {
         read_subs(ctx, engine, &mut t, history_only)?;
     }
