@@ -119,7 +119,9 @@ const BYTES_PER_PART: u64 = 48 << 20;
 /// The subscription-keyed tables (subscriptions, their items, discounts and invoice lines) and
 /// the customers are large: they are spread over parts by customer ([`parts`]), so that every
 /// row of one customer is in one part, and each part is converted in turn, holding only its
-/// rows. Prices, plans, coupons and products are small: kept whole.
+/// rows. Before that, a pass by item and discount id ([`check_ids`]) reports the rows that
+/// contradict a row of another part and leaves them out. Prices, plans, coupons and products
+/// are small: kept whole.
 pub(super) fn convert(ctx: &mut Context, subs: &Path) -> Result<(), Problem> {
     let mut engine = Engine::new(&ctx.options.timezone);
     let history_table = find(ctx.input, SUBSCRIPTION_HISTORY);
