@@ -534,7 +534,7 @@ fn rows_left_out_are_listed() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).ends_with(
-            "error: the conversion found 25 problem(s); nothing was written (--skip-refused \
+            "error: the conversion found 27 problem(s); nothing was written (--skip-refused \
              leaves the refused rows out and writes the rest)\n"
         ),
         "{}",
@@ -546,8 +546,8 @@ fn rows_left_out_are_listed() {
         &out,
     );
     let refused = report["refused"].as_array().unwrap();
-    assert_eq!(refused.len(), 25, "{report}");
-    assert_eq!(report["rows"]["refused"], 25, "{report}");
+    assert_eq!(refused.len(), 27, "{report}");
+    assert_eq!(report["rows"]["refused"], 27, "{report}");
     assert!(
         refused
             .iter()

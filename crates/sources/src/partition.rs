@@ -8,7 +8,6 @@
 //! names the user's file and line.
 
 use crate::book::CsvFile;
-use crate::input::display_name;
 use expansa_import::{Problem, SharedRecord as Record};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -175,14 +174,15 @@ impl Drop for WorkDir {
     }
 }
 
-/// The problem of a work file that cannot be written or read.
+/// The problem of a work file in the folder `dir` that cannot be written or read (the disk
+/// full, the folder read-only): the folder's whole path, as the user must find it.
 pub(crate) fn work_problem(dir: &Path, e: io::Error) -> Problem {
     Problem::new(
-        &display_name(dir),
+        &dir.display().to_string(),
         0,
         "folder",
         "",
-        &format!("a temporary file of the conversion cannot be written: {e}"),
+        &format!("a temporary file of the conversion cannot be written there: {e}"),
     )
 }
 
@@ -203,5 +203,16 @@ mod tests {
         assert_eq!(buckets_for(10, 10), 1);
         assert_eq!(buckets_for(11, 10), 2);
         assert_eq!(buckets_for(u64::MAX, 1), MAX_BUCKETS);
+    }
+
+    #[test]
+    fn a_work_file_that_cannot_be_written_names_its_folder() {
+        let dir = Path::new("/books/out.tmp/.stripe-parts");
+        let p = work_problem(dir, io::Error::other("No space left on device"));
+        assert_eq!(
+            p.to_string(),
+            "/books/out.tmp/.stripe-parts:0: folder: : a temporary file of the conversion \
+             cannot be written there: No space left on device"
+        );
     }
 }

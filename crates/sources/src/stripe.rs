@@ -50,9 +50,13 @@
 //!   ended before (or when) its trial did → `trial_at_zero`; a free price or a quantity of 0
 //!   → `zero_amount`.
 //! - **Refused**: an item (or discount, invoice line) naming a subscription, price or coupon
-//!   the source does not have → `missing_reference`; rows contradicting each other (an item
+//!   the source does not have, a subscription naming a customer the customer table does not
+//!   have (without a customer table, the customer is taken as named) → `missing_reference`; rows contradicting each other (an item
 //!   created after its subscription ended, an invoice period after it, an amount-off coupon
-//!   in another currency than the line) → `contradicts`; a value that cannot be read or a
+//!   in another currency than the line, a second row for a subscription, an item or a
+//!   discount, an invoice line naming an item of another subscription: by the item table,
+//!   else by the first invoice line naming it) → `contradicts`; the same item or discount row
+//!   again → `duplicate` (applied once); a value that cannot be read or a
 //!   price that cannot be priced exactly → `bad_value`. Tiered prices
 //!   (`billing_scheme = tiered`) and prices without a unit amount are refused rather than
 //!   guessed; package pricing (`transform_quantity.divide_by` with `round` up or down) is

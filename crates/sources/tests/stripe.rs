@@ -111,9 +111,12 @@ fn fivetran_sample_as_is_is_refused_with_each_problem() {
     let (r, _dir) = convert(&fixture("fivetran-sample"), &options("UTC", false));
     let errors = r.expect_err("the sample's rows do not hold together");
     let problems: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-    // 12 items on missing subscriptions, 10 discounts, 3 invoice lines on missing plans.
-    assert_eq!(errors.total(), 25, "{problems:#?}");
+    // 12 items on missing subscriptions, 10 discounts, 3 invoice lines on missing plans, 2
+    // subscriptions of customers the customer table does not have.
+    assert_eq!(errors.total(), 27, "{problems:#?}");
     for p in [
+        "subscription_data.csv:2: customer_id: sdf6547: names customer sdf6547, which \
+         customer_data.csv does not have",
         "subscription_item_data.csv:4: subscription_id: sdfg5637: names subscription sdfg5637, \
          which subscription_data.csv does not have",
         "subscription_item_data.csv:15: subscription_id: sdfg5647: names subscription sdfg5647, \
@@ -138,7 +141,7 @@ fn fivetran_sample_as_is_is_refused_with_each_problem() {
 fn fivetran_sample_with_skip_refused_keeps_what_holds_together() {
     let (r, dir) = convert(&fixture("fivetran-sample"), &options("UTC", true));
     let conv = r.unwrap_or_else(|e| panic!("{:?}", e.0));
-    // Both subscriptions ended when their trial did: no paid day, so no line at all.
+    // Both subscriptions name customers the customer table does not have: no line at all.
     assert_eq!(conv.written.lines, 0);
     assert_eq!(conv.written.customers, 0);
     assert_eq!(conv.written.products, 10);
@@ -146,7 +149,7 @@ fn fivetran_sample_with_skip_refused_keeps_what_holds_together() {
     for id in ["sdgfs4536", "sfjytkyu876"] {
         assert_eq!(
             outcome(&log, "subscription_data.csv", id),
-            ("skipped".into(), "trial_at_zero".into())
+            ("refused".into(), "missing_reference".into())
         );
     }
     assert_eq!(
@@ -155,7 +158,7 @@ fn fivetran_sample_with_skip_refused_keeps_what_holds_together() {
             "subscription_item_data.csv",
             "bea81c1795a612d8fc3a232b15646701"
         ),
-        ("skipped".into(), "trial_at_zero".into())
+        ("skipped".into(), "not_used".into())
     );
     assert_eq!(
         outcome(&log, "price_data.csv", "price_1"),

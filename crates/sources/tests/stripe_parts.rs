@@ -169,7 +169,8 @@ impl Lcg {
 /// them), percent and amount-off coupons, trials, cancellations; and, when `broken`, rows the
 /// conversion refuses: an item, a discount and an invoice line naming a subscription the
 /// export does not have, a second row for a subscription (for another customer), a price that
-/// is not there.
+/// is not there, an invoice line naming an item of another subscription, a second row for an
+/// item (on another subscription) and the same item row twice.
 fn generate(dir: &Path, subs: u64, seed: u64, broken: bool) {
     let mut rng = Lcg(seed);
     let day = |m: u64, d: u64| format!("2024-{:02}-{:02} 00:00:00", m.clamp(1, 12), d.clamp(1, 28));
@@ -302,6 +303,17 @@ fn generate(dir: &Path, subs: u64, seed: u64, broken: bool) {
     if broken {
         let _ = writeln!(items, "si_orphan,sub_missing,price_a,1,{},", day(2, 1));
         let _ = writeln!(items, "si_noprice,sub_0,price_missing,1,{},", day(2, 1));
+        // An item of sub_0 named by an invoice line of sub_2, a second row for an item on
+        // another subscription, and the same item row twice.
+        let _ = writeln!(
+            invoices,
+            "il_cross,sub_2,si_1,price_a,1,100,{},{},false,subscription",
+            day(2, 1),
+            day(3, 1)
+        );
+        let _ = writeln!(items, "si_2,sub_4,price_b,9,{},", day(2, 1));
+        let first = items.lines().nth(1).unwrap_or_default().to_string();
+        let _ = writeln!(items, "{first}");
         let _ = writeln!(discounts, "di_orphan,pct20,sub_missing,{},", day(2, 1));
         let _ = writeln!(
             invoices,
@@ -349,8 +361,9 @@ fn generated_exports_convert_the_same_in_parts() {
     }
 }
 
-/// Rows refused for naming what the export does not have, and a second row for a
-/// subscription naming another customer, are refused at their own file and line, in parts as
+/// Rows refused for naming what the export does not have, a second row for a subscription
+/// naming another customer or for an item, and an invoice line naming an item of another
+/// subscription, are refused at their own file and line, in parts as
 /// whole.
 #[test]
 fn refusals_across_parts_name_the_source_row() {
@@ -386,6 +399,16 @@ fn refusals_across_parts_name_the_source_row() {
              is line 3)",
             line_of("subscription.csv", "sub_1,cus_nobody,")
         ),
+        format!(
+            "invoice_line_item.csv:{}: subscription_item_id: si_1: item si_1 is on \
+             subscription sub_0 (its row, subscription_item.csv:2), not on sub_2",
+            line_of("invoice_line_item.csv", "il_cross,")
+        ),
+        format!(
+            "subscription_item.csv:{}: id: si_2: a second row for item si_2 (the first is \
+             line 3)",
+            line_of("subscription_item.csv", "si_2,sub_4,price_b,9,")
+        ),
     ];
     for parts in [1, 5, 16] {
         let Outcome::Refused(problems) = convert(dir.path(), &options(false), parts) else {
@@ -395,4 +418,174 @@ fn refusals_across_parts_name_the_source_row() {
             assert!(problems.contains(e), "{parts} parts: {e}\nin {problems:#?}");
         }
     }
+}
+
+/// Writes a small warehouse export: `items` and `invoices` are the rows of the item table and
+/// the invoice lines (without their headers), on two subscriptions of two customers.
+fn small_export(dir: &Path, items: &str, invoices: &str) {
+    let files = [
+        ("customer.csv", "id,name,created\ncus_a,A,2024-01-01\ncus_b,B,2024-01-01\n"),
+        (
+            "price.csv",
+            "id,product_id,currency,unit_amount,type,recurring_interval,recurring_interval_count,recurring_usage_type,billing_scheme\n\
+             price_a,prod_a,usd,1000,recurring,month,1,licensed,per_unit\n\
+             price_b,prod_a,usd,2000,recurring,month,1,licensed,per_unit\n",
+        ),
+        (
+            "subscription.csv",
+            "id,customer_id,status,start_date,created,current_period_start,current_period_end\n\
+             sub_a,cus_a,active,2024-01-01,2024-01-01,2024-11-01,2024-12-01\n\
+             sub_b,cus_b,active,2024-01-01,2024-01-01,2024-11-01,2024-12-01\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    std::fs::write(
+        dir.join("subscription_item.csv"),
+        format!("id,subscription_id,price_id,quantity,created,current_period_start\n{items}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("invoice_line_item.csv"),
+        format!(
+            "id,subscription_id,subscription_item_id,price_id,quantity,amount,period_start,period_end,proration,type\n{invoices}"
+        ),
+    )
+    .unwrap();
+}
+
+/// A second row for an item, and invoice lines naming an item of another subscription (by the
+/// item table, or by the first invoice line of an item known only from invoice lines), are
+/// refused at their own row with the item's true subscription, whatever the parts; the same
+/// row twice is a duplicate; with --skip-refused the first rows make the book.
+#[test]
+fn an_item_of_another_subscription_is_refused_whatever_the_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    small_export(
+        dir.path(),
+        "si_a,sub_a,price_a,1,2024-01-01,2024-11-01\n\
+         si_b,sub_b,price_b,1,2024-01-01,2024-11-01\n\
+         si_a,sub_b,price_a,2,2024-01-01,2024-11-01\n\
+         si_b,sub_b,price_b,1,2024-01-01,2024-11-01\n",
+        "il_1,sub_a,si_a,price_a,1,1000,2024-01-01,2024-02-01,false,subscription\n\
+         il_2,sub_b,si_a,price_b,1,2000,2024-02-01,2024-03-01,false,subscription\n\
+         il_3,sub_b,si_gone,price_a,1,1000,2024-01-01,2024-02-01,false,subscription\n\
+         il_4,sub_a,si_gone,price_a,1,1000,2024-02-01,2024-03-01,false,subscription\n",
+    );
+    let expected = vec![
+        "invoice_line_item.csv:3: subscription_item_id: si_a: item si_a is on subscription \
+         sub_a (its row, subscription_item.csv:2), not on sub_b"
+            .to_string(),
+        "invoice_line_item.csv:5: subscription_item_id: si_gone: item si_gone is on \
+         subscription sub_b (the invoice line, invoice_line_item.csv:4), not on sub_a"
+            .to_string(),
+        "subscription_item.csv:4: id: si_a: a second row for item si_a (the first is line 2)"
+            .to_string(),
+        "more: 0".to_string(),
+    ];
+    for parts in [1, 2, 3, 5] {
+        assert_eq!(
+            convert(dir.path(), &options(false), parts),
+            Outcome::Refused(expected.clone()),
+            "{parts} parts"
+        );
+    }
+    let Outcome::Written { files, summary } = same_in_parts(dir.path(), &options(true)) else {
+        panic!("not written with --skip-refused");
+    };
+    let lines = &files["subscriptions.csv"];
+    let has = |start: &str| lines.keys().any(|l| l.starts_with(start));
+    assert!(has("si_a,") && has("si_b,") && has("si_gone"), "{lines:?}");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(summary.contains("duplicate"), "{summary}");
+}
+
+/// The same discount row twice is applied once (a `duplicate`); a second row for a discount
+/// on another subscription is refused, whatever the parts.
+#[test]
+fn a_second_row_for_a_discount_is_a_duplicate_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    small_export(
+        dir.path(),
+        "si_a,sub_a,price_a,1,2024-01-01,2024-11-01\n\
+         si_b,sub_b,price_b,1,2024-01-01,2024-11-01\n",
+        "",
+    );
+    std::fs::write(
+        dir.path().join("coupon.csv"),
+        "id,percent_off,amount_off,currency,duration,duration_in_months\npct10,10,,,forever,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("discount.csv"),
+        "id,coupon_id,subscription_id,start,end\n\
+         di_1,pct10,sub_a,2024-01-01,\n\
+         di_1,pct10,sub_a,2024-01-01,\n\
+         di_1,pct10,sub_b,2024-01-01,\n",
+    )
+    .unwrap();
+    let expected = Outcome::Refused(vec![
+        "discount.csv:4: id: di_1: a second row for discount di_1 (the first is line 2)".into(),
+        "more: 0".into(),
+    ]);
+    for parts in [1, 2, 3, 5] {
+        assert_eq!(
+            convert(dir.path(), &options(false), parts),
+            expected,
+            "{parts} parts"
+        );
+    }
+    let Outcome::Written { files, summary } = same_in_parts(dir.path(), &options(true)) else {
+        panic!("not written with --skip-refused");
+    };
+    let lines: Vec<&String> = files["subscriptions.csv"].keys().collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "si_a,cus_a,sub_a,prod_a,1,10,10,USD,1,,,2024-01-01,,,",
+            "si_b,cus_b,sub_b,prod_a,1,20,,USD,1,,,2024-01-01,,,"
+        ]
+    );
+    assert!(summary.contains("duplicate"), "{summary}");
+}
+
+/// A subscription naming a customer the customer table does not have is refused, whatever the
+/// parts; without a customer table, the customer is taken as the subscription names it.
+#[test]
+fn a_subscription_of_a_customer_the_table_lacks_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    small_export(
+        dir.path(),
+        "si_a,sub_a,price_a,1,2024-01-01,2024-11-01\n\
+         si_c,sub_c,price_b,1,2024-01-01,2024-11-01\n",
+        "",
+    );
+    let subs = dir.path().join("subscription.csv");
+    let mut text = std::fs::read_to_string(&subs).unwrap();
+    text.push_str("sub_c,cus_x,active,2024-01-01,2024-01-01,2024-11-01,2024-12-01\n");
+    std::fs::write(&subs, text).unwrap();
+    let expected = Outcome::Refused(vec![
+        "subscription.csv:4: customer_id: cus_x: names customer cus_x, which customer.csv does \
+         not have"
+            .into(),
+        "more: 0".into(),
+    ]);
+    for parts in [1, 2, 3, 5] {
+        assert_eq!(
+            convert(dir.path(), &options(false), parts),
+            expected,
+            "{parts} parts"
+        );
+    }
+    std::fs::remove_file(dir.path().join("customer.csv")).unwrap();
+    let Outcome::Written { files, .. } = same_in_parts(dir.path(), &options(false)) else {
+        panic!("not written without a customer table");
+    };
+    assert!(
+        files["customers.csv"]
+            .keys()
+            .any(|l| l.starts_with("cus_x,")),
+        "{files:?}"
+    );
 }

@@ -369,6 +369,9 @@ pub(super) struct Engine {
     pub coupon_file: String,
     /// Whether the source has invoice lines at all.
     pub has_invoices: bool,
+    /// The customer table's file and the ids of its customers that subscriptions read next
+    /// may name (`None`: no customer table, a subscription's customer is taken as named).
+    pub customers: Option<(String, HashSet<Box<str>>)>,
     products: HashSet<Box<str>>,
     line: LineOut,
     not_rebuilt: u64,
@@ -516,6 +519,7 @@ impl Engine {
             price_file: String::new(),
             coupon_file: String::new(),
             has_invoices: false,
+            customers: None,
             products: HashSet::new(),
             line: LineOut {
                 id: String::new(),
@@ -1039,6 +1043,15 @@ impl Engine {
             .customer
             .text
             .ok_or_else(|| refuse("bad_value", &s.customer, "no customer"))?;
+        if let Some((file, known)) = &self.customers {
+            if !known.contains(customer) {
+                return Err(refuse(
+                    "missing_reference",
+                    &s.customer,
+                    format!("names customer {customer}, which {file} does not have"),
+                ));
+            }
+        }
         let status = s.status.text.map(str::to_ascii_lowercase);
         let status = status.as_deref().unwrap_or("");
         let not_billable = match status {

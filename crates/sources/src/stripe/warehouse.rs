@@ -13,7 +13,7 @@ use crate::input::{field, Input, Table};
 use crate::partition::{self, Buckets, WorkDir};
 use crate::Context;
 use expansa_import::{Problem, SharedRecord as Record};
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Table names (without `.csv` and `_data`) by what they hold.
@@ -119,7 +119,9 @@ const BYTES_PER_PART: u64 = 48 << 20;
 /// The subscription-keyed tables (subscriptions, their items, discounts and invoice lines) and
 /// the customers are large: they are spread over parts by customer ([`parts`]), so that every
 /// row of one customer is in one part, and each part is converted in turn, holding only its
-/// rows. Prices, plans, coupons and products are small: kept whole.
+/// rows. Before that, a pass by item and discount id ([`check_ids`]) reports the rows that
+/// contradict a row of another part and leaves them out. Prices, plans, coupons and products
+/// are small: kept whole.
 pub(super) fn convert(ctx: &mut Context, subs: &Path) -> Result<(), Problem> {
     let mut engine = Engine::new(&ctx.options.timezone);
     let history_table = find(ctx.input, SUBSCRIPTION_HISTORY);
@@ -322,27 +324,31 @@ fn parts(
         .unwrap_or_else(|| partition::buckets_for(partition::size_of(paths), BYTES_PER_PART));
     let dir = work.path();
     let io = |e| partition::work_problem(dir, e);
+    // Pass 0: by item and discount id, what no part can see alone (rows left out of the
+    // parts).
+    let left_out = check_ids(ctx, dir, &sources, k)?;
     // Pass 1: by subscription id, each table checked for its columns as it is read.
     let key = SubCols::id_of(&sources.subs)?;
-    let by_sub = spread(&mut sources.subs, dir, "subscription", key, k)?;
-    let spread_file = |path: &Path, name: &str, key: KeyOf| -> Result<Buckets, Problem> {
+    let none = HashSet::new();
+    let by_sub = spread(&mut sources.subs, dir, "subscription", key, k, &none)?;
+    let spread_file = |path: &Path, name: &str, key: KeyOf, left_out: &HashSet<u64>| {
         let mut t = open(path, ctx)?;
         let at = key(&t)?;
-        spread(&mut t, dir, name, at, k)
+        spread(&mut t, dir, name, at, k, left_out)
     };
     let discounts = sources
         .discounts
-        .map(|p| spread_file(&p, "discount", DiscCols::sub_of))
+        .map(|p| spread_file(&p, "discount", DiscCols::sub_of, &left_out.discounts))
         .transpose()?;
     let invoices = sources
         .invoices
-        .map(|p| spread_file(&p, "invoice_line", InvCols::sub_of))
+        .map(|p| spread_file(&p, "invoice_line", InvCols::sub_of, &left_out.invoices))
         .transpose()?;
-    let items = spread_file(&sources.items, "item", ItemCols::sub_of)?;
+    let items = spread_file(&sources.items, "item", ItemCols::sub_of, &left_out.items)?;
     // The customers: by their own id, the key their subscriptions are regrouped by.
     let customers = sources
         .customers
-        .map(|p| spread_file(&p, "customer", CustCols::id_of))
+        .map(|p| spread_file(&p, "customer", CustCols::id_of, &none))
         .transpose()?;
 
     // Pass 2: each subscription bucket's rows to the part of their subscription's customer.
@@ -398,23 +404,189 @@ fn parts(
 }
 
 /// The rows of `t` into `k` new buckets named `name` in `dir`, by the hash of their `key`
-/// column (a row without one: the bucket of the empty key).
+/// column (a row without one: the bucket of the empty key), but for the rows of the lines
+/// `left_out`.
 fn spread(
     t: &mut Table,
     dir: &Path,
     name: &str,
     key: Option<usize>,
     k: usize,
+    left_out: &HashSet<u64>,
 ) -> Result<Buckets, Problem> {
     let io = |e| partition::work_problem(dir, e);
     let buckets = Buckets::create(dir, name, t.file(), t.names(), k).map_err(io)?;
     let mut w = buckets.writer().map_err(io)?;
     while let Some(r) = t.next_row()? {
+        if left_out.contains(&r.line) {
+            continue;
+        }
         w.write(field(&r, key).unwrap_or(""), r.line, &r, 0)
             .map_err(io)?;
     }
     w.finish().map_err(io)?;
     Ok(buckets)
+}
+
+/// The lines of the item table, the invoice lines and the discounts that the conversion
+/// leaves out, reported by [`check_ids`].
+#[derive(Default)]
+struct LeftOut {
+    items: HashSet<u64>,
+    invoices: HashSet<u64>,
+    discounts: HashSet<u64>,
+}
+
+/// What one id is, in a bucket of [`check_ids`]: its subscription, the line of its first row
+/// and that row's fields (`None`: an item known only from invoice lines).
+struct Seen {
+    sub: Box<str>,
+    line: u64,
+    row: Option<Box<[Box<str>]>>,
+}
+
+/// A pass over the item table and the invoice lines by item id, and over the discounts by
+/// their id, one bucket of ids held at a time, for what rows of different subscriptions (so
+/// of different parts) say of one id: a second row for an item or a discount is a
+/// `duplicate` when it is the same row, else refused; an invoice line naming an item of
+/// another subscription (by the item table, else by the first invoice line naming it) is
+/// refused. Those rows are reported here and left out of the parts, so that the book and the
+/// report do not depend on the parts.
+fn check_ids(
+    ctx: &mut Context,
+    dir: &Path,
+    sources: &Sources,
+    k: usize,
+) -> Result<LeftOut, Problem> {
+    let io = |e| partition::work_problem(dir, e);
+    let none = HashSet::new();
+    let mut out = LeftOut::default();
+    if let Some(p) = &sources.discounts {
+        let mut t = open(p, ctx)?;
+        let at = DiscCols::of(&t)?.id.at;
+        let by_id = spread(&mut t, dir, "check-discount", at, k, &none)?;
+        for b in 0..by_id.len() {
+            let Some(path) = by_id.path(b) else {
+                continue;
+            };
+            let mut t = Table::open_bucket(path, &by_id.file)?;
+            let c = DiscCols::of(&t)?;
+            first_rows(ctx, &mut t, "discount", c.id, c.sub, &mut out.discounts)?;
+            by_id.remove(b).map_err(io)?;
+        }
+    }
+    let (items, invoices) = (&sources.items, sources.invoices.as_deref());
+    let mut t = open(items, ctx)?;
+    let at = ItemCols::of(&t)?.id.at;
+    let by_item = spread(&mut t, dir, "check-item", at, k, &none)?;
+    let lines = invoices
+        .map(|p| {
+            let mut t = open(p, ctx)?;
+            let at = InvCols::of(&t)?.item.at;
+            spread(&mut t, dir, "check-invoice_line", at, k, &none)
+        })
+        .transpose()?;
+    for b in 0..by_item.len() {
+        let mut seen: HashMap<Box<str>, Seen> = HashMap::new();
+        if let Some(path) = by_item.path(b) {
+            let mut t = Table::open_bucket(path, &by_item.file)?;
+            let c = ItemCols::of(&t)?;
+            seen = first_rows(ctx, &mut t, "item", c.id, c.sub, &mut out.items)?;
+            by_item.remove(b).map_err(io)?;
+        }
+        let Some((lines, path)) = lines.as_ref().and_then(|l| Some((l, l.path(b)?))) else {
+            continue;
+        };
+        let mut t = Table::open_bucket(path, &lines.file)?;
+        let c = InvCols::of(&t)?;
+        while let Some(r) = t.next_row()? {
+            let (Some(item), Some(sub)) = (field(&r, c.item.at), field(&r, c.sub.at)) else {
+                continue;
+            };
+            let Some(first) = seen.get(item) else {
+                let line = r.line;
+                seen.insert(
+                    item.into(),
+                    Seen {
+                        sub: sub.into(),
+                        line,
+                        row: None,
+                    },
+                );
+                continue;
+            };
+            if *first.sub == *sub {
+                continue;
+            }
+            let (file, what) = match first.row {
+                Some(_) => (&by_item.file, "its row"),
+                None => (&lines.file, "the invoice line"),
+            };
+            out.invoices.insert(r.line);
+            ctx.report.refused(
+                &lines.file,
+                r.line,
+                field(&r, c.id.at).unwrap_or(""),
+                "contradicts",
+                c.item.name,
+                item,
+                &format!(
+                    "item {item} is on subscription {} ({what}, {file}:{}), not on {sub}",
+                    first.sub, first.line
+                ),
+            );
+        }
+        lines.remove(b).map_err(io)?;
+    }
+    Ok(out)
+}
+
+/// The first row of each id of a bucket table `t` (spread by `id`) of `what`s, by id: a
+/// second row is reported (the same row again: `duplicate`, else refused) and its line added
+/// to `left_out`.
+fn first_rows(
+    ctx: &mut Context,
+    t: &mut Table,
+    what: &str,
+    id: Col,
+    sub: Col,
+    left_out: &mut HashSet<u64>,
+) -> Result<HashMap<Box<str>, Seen>, Problem> {
+    let mut seen: HashMap<Box<str>, Seen> = HashMap::new();
+    let file = t.file().to_string();
+    while let Some(r) = t.next_row()? {
+        let Some(row_id) = field(&r, id.at) else {
+            continue;
+        };
+        // The fields after the line a bucket row starts with.
+        let row: Box<[Box<str>]> = r.iter().skip(1).map(Into::into).collect();
+        let Some(first) = seen.get(row_id) else {
+            let s = field(&r, sub.at).unwrap_or("").into();
+            let (line, row) = (r.line, Some(row));
+            seen.insert(row_id.into(), Seen { sub: s, line, row });
+            continue;
+        };
+        left_out.insert(r.line);
+        let detail = format!(
+            "a second row for {what} {row_id} (the first is line {})",
+            first.line
+        );
+        if first.row.as_ref() == Some(&row) {
+            ctx.report
+                .merged(&file, r.line, row_id, "duplicate", row_id, &detail);
+        } else {
+            ctx.report.refused(
+                &file,
+                r.line,
+                row_id,
+                "contradicts",
+                id.name,
+                row_id,
+                &detail,
+            );
+        }
+    }
+    Ok(seen)
 }
 
 /// `k` new buckets named `name` for the rows of `from`'s buckets.
@@ -463,6 +635,17 @@ fn convert_part(
         Some(p) => Table::open_bucket(p, &b.file).map(Some),
         None => Ok(None),
     };
+    if let Some(b) = &parts.customers {
+        // The part's customers: those its subscriptions may name.
+        let mut ids = HashSet::new();
+        if let Some(mut t) = open_part(b)? {
+            let c = CustCols::of(&t)?;
+            while let Some(r) = t.next_row()? {
+                ids.extend(field(&r, c.id.at).map(Box::<str>::from));
+            }
+        }
+        engine.customers = Some((b.file.clone(), ids));
+    }
     if let Some(mut t) = open_part(&parts.subs)? {
         read_subs(ctx, engine, &mut t, history_only)?;
     }
