@@ -471,20 +471,14 @@ fn portal_page_in_headless_chromium() {
     if !browser_ready() {
         return;
     }
-    let aiosmtpd = std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if common::missing("Python's aiosmtpd (pip)", aiosmtpd) {
+    if !aiosmtpd_ready() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let book = dir.path().join("book");
     std::fs::create_dir(&book).unwrap();
     write_book(&book);
-    let secret = "the provisioning secret of the tests";
-    let secret_file = dir.path().join("provisioning.secret");
-    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let (secret, secret_file) = provisioning_secret(dir.path());
     for (n, db) in store_urls(dir.path()).into_iter().enumerate() {
         imported(&db, &book);
         let token = link(&db, "c1");
@@ -1011,6 +1005,23 @@ fn amendment_pdf_signature_apply_and_invoice() {
     }
 }
 
+/// Whether Python's aiosmtpd (the tests' mail server) is there; under CI its absence fails.
+fn aiosmtpd_ready() -> bool {
+    let present = std::process::Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    !common::missing("Python's aiosmtpd (pip)", present)
+}
+
+/// The provisioning secret of the tests, and its file in `dir`.
+fn provisioning_secret(dir: &Path) -> (&'static str, std::path::PathBuf) {
+    let secret = "the provisioning secret of the tests";
+    let file = dir.join("provisioning.secret");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    (secret, file)
+}
+
 /// A free port on loopback (bound, then let go).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -1138,20 +1149,14 @@ fn wait_for(base: &str, key: &str, id: &str, what: &str, done: impl Fn(&Value) -
 /// and takes the next, whose HMAC-SHA256 signature checks with the shared secret.
 #[test]
 fn signed_amendment_mails_both_pdfs_and_notifies_provisioning() {
-    let aiosmtpd = std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if common::missing("Python's aiosmtpd (pip)", aiosmtpd) {
+    if !aiosmtpd_ready() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let book = dir.path().join("book");
     std::fs::create_dir(&book).unwrap();
     write_book(&book);
-    let secret = "the provisioning secret of the tests";
-    let secret_file = dir.path().join("provisioning.secret");
-    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let (secret, secret_file) = provisioning_secret(dir.path());
     for (n, db) in store_urls(dir.path()).into_iter().enumerate() {
         imported(&db, &book);
         let alfa = link(&db, "c1");
