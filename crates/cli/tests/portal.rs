@@ -497,21 +497,7 @@ fn portal_page_in_headless_chromium() {
         let _smtpd = Killed(smtpd);
         let (hook, received) = receiver();
         let smtp = format!("smtp://127.0.0.1:{smtp_port}");
-        let (child, base) = private_server(
-            &db,
-            &[
-                "--smtp",
-                &smtp,
-                "--mail-from",
-                "contratos@expansa.example",
-                "--finance-email",
-                "financeiro@expansa.example",
-                "--provisioning-url",
-                &hook,
-                "--provisioning-secret-file",
-                secret_file.to_str().unwrap(),
-            ],
-        );
+        let (child, base) = mailing_server(&db, &smtp, &hook, &secret_file, &[]);
         let _server = Killed(child);
         let shots = screenshots();
         let store = if db.starts_with("sqlite") {
@@ -1005,6 +991,31 @@ fn amendment_pdf_signature_apply_and_invoice() {
     }
 }
 
+/// A server on `db` that mails through `smtp` (from contratos@, to financeiro@expansa.example
+/// too) and notifies provisioning at `hook`, signed with the secret in `secret_file`.
+fn mailing_server(
+    db: &str,
+    smtp: &str,
+    hook: &str,
+    secret_file: &Path,
+    extra: &[&str],
+) -> (std::process::Child, String) {
+    let mut flags = vec![
+        "--smtp",
+        smtp,
+        "--mail-from",
+        "contratos@expansa.example",
+        "--finance-email",
+        "financeiro@expansa.example",
+        "--provisioning-url",
+        hook,
+        "--provisioning-secret-file",
+        secret_file.to_str().unwrap(),
+    ];
+    flags.extend_from_slice(extra);
+    private_server(db, &flags)
+}
+
 /// Whether Python's aiosmtpd (the tests' mail server) is there; under CI its absence fails.
 fn aiosmtpd_ready() -> bool {
     let present = std::process::Command::new("python3")
@@ -1163,22 +1174,12 @@ fn signed_amendment_mails_both_pdfs_and_notifies_provisioning() {
         let smtp_port = free_port();
         let (hook, received) = receiver();
         let smtp = format!("smtp://127.0.0.1:{smtp_port}");
-        let (child, base) = private_server(
+        let (child, base) = mailing_server(
             &db,
-            &[
-                "--vendor-name",
-                "Expansa Software Ltda.",
-                "--smtp",
-                &smtp,
-                "--mail-from",
-                "contratos@expansa.example",
-                "--finance-email",
-                "financeiro@expansa.example",
-                "--provisioning-url",
-                &hook,
-                "--provisioning-secret-file",
-                secret_file.to_str().unwrap(),
-            ],
+            &smtp,
+            &hook,
+            &secret_file,
+            &["--vendor-name", "Expansa Software Ltda."],
         );
         let _server = Killed(child);
         let (_, key_out, _) = run(&["keys", "create", "--name", "staff", "--db", &db]);
