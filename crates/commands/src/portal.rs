@@ -190,19 +190,10 @@ async fn verify(file: &std::path::Path, store: &Store) -> anyhow::Result<String>
     };
     Ok(format!(
         "{}: {what} of contract {} (customer {}); SHA-256 {sha256}\n\
-         signed at {} by {} <{}> from {} ({}); applied by event {}\n",
+         {signed}; applied by event {}\n",
         file.display(),
         a.contract_id,
         a.customer_id,
-        signed.signed_at,
-        signed.name,
-        signed.email,
-        if signed.client_address.is_empty() {
-            "-"
-        } else {
-            &signed.client_address
-        },
-        signed.user_agent,
         a.event.map_or("-".into(), |e| e.to_string()),
     ))
 }

@@ -289,18 +289,8 @@ pub(crate) async fn sign(
     let actor = Actor {
         who: format!("portal {} (customer {})", link.id, link.customer_id),
         why: format!(
-            "amendment {} signed at {} by {} <{}> from {} ({}); PDF sha256 {}",
-            amendment.id,
-            signature.signed_at,
-            signature.name,
-            signature.email,
-            if signature.client_address.is_empty() {
-                "-"
-            } else {
-                &signature.client_address
-            },
-            signature.user_agent,
-            amendment.sha256
+            "amendment {} {signature}; PDF sha256 {}",
+            amendment.id, amendment.sha256
         ),
     };
     let customer = customer_name(&book, &link.customer_id);

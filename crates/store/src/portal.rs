@@ -178,6 +178,23 @@ pub struct Signature {
     pub user_agent: String,
 }
 
+/// The record as the event log and `portal verify` say it: `signed at TIME by NAME <EMAIL>
+/// from ADDRESS (USER AGENT)` (`-` for an address the server did not see).
+impl std::fmt::Display for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let from = if self.client_address.is_empty() {
+            "-"
+        } else {
+            &self.client_address
+        };
+        write!(
+            f,
+            "signed at {} by {} <{}> from {from} ({})",
+            self.signed_at, self.name, self.email, self.user_agent
+        )
+    }
+}
+
 /// An amendment made on the portal: the PDF shown, and once signed, its record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortalAmendment {
