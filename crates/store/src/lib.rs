@@ -306,6 +306,21 @@ pub struct Backup {
     pub bytes: u64,
 }
 
+/// How a write is checked before it commits. Both run the importer's checks (the one reader);
+/// they differ in what they run them on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriteValidation {
+    /// The rows of the customers the write touches (and of those their rows name), with the
+    /// small shared tables: a write costs in proportion to what it changes. Writes to the shared
+    /// tables, and imports, check the whole book.
+    #[default]
+    Changed,
+    /// The whole book as it would be after the write, every time: the write path before
+    /// incremental validation, kept for benchmarks and as the reference the incremental path is
+    /// tested against.
+    Whole,
+}
+
 /// A book store.
 #[derive(Clone)]
 pub struct Store {
@@ -323,6 +338,7 @@ pub struct Store {
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The files of the latest event, kept after a read or a write of this process.
     live: std::sync::Arc<std::sync::Mutex<Kept>>,
+    validation: WriteValidation,
 }
 
 /// The latest files this process knows: committed, and those of a write being committed.
@@ -603,6 +619,7 @@ impl Store {
             options,
             writer: Default::default(),
             live: Default::default(),
+            validation: WriteValidation::default(),
         };
         match store.prepare(started).await {
             Ok(()) => Ok(store),
@@ -650,6 +667,12 @@ impl Store {
     /// The busy error of this store, naming its timeout.
     fn busy(&self) -> StoreError {
         StoreError::Busy(busy_message(Some(self.busy_timeout)))
+    }
+
+    /// This store, validating its writes as `validation` says.
+    pub fn with_write_validation(mut self, validation: WriteValidation) -> Store {
+        self.validation = validation;
+        self
     }
 
     /// How the store reads books: its reporting currency, among others.
