@@ -335,5 +335,18 @@ pub fn read_book_from(
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<Book, BookErrors> {
-    tables::read_all(source, options, progress)
+    tables::read_all(source, options, progress, false)
+}
+
+/// Reads a part of a book: some customers' rows of every file and the whole of the shared
+/// files (products, fx rates, marketing spend), with every rule of [`read_book_from`] that
+/// concerns those rows. Left to the caller is the one rule about the book as a whole: lines all
+/// in one currency other than the reporting one without its rates are then reported as lines
+/// without rates, not as "every line is in ...". The store validates a write this way
+/// (`expansa_store`, `changed.rs`).
+pub fn read_book_part(
+    source: &dyn BookSource,
+    options: &ImportOptions,
+) -> Result<Book, BookErrors> {
+    tables::read_all(source, options, &NoProgress, true)
 }

@@ -21,10 +21,12 @@ pub(crate) fn read_all(
     source: &dyn BookSource,
     options: &ImportOptions,
     progress: &dyn Progress,
+    part: bool,
 ) -> Result<Book, BookErrors> {
     let mut loader = Loader {
         source,
         progress,
+        part,
         book: Book {
             currency: Some(options.currency),
             ..Book::default()
@@ -60,6 +62,9 @@ pub(crate) fn read_all(
 }
 
 struct Loader<'a> {
+    /// The files are a part of a book (see [`crate::read_book_part`]): the rules about the
+    /// whole book are left out.
+    part: bool,
     source: &'a dyn BookSource,
     progress: &'a dyn Progress,
     book: Book,
@@ -1105,7 +1110,7 @@ impl Loader<'_> {
         } else {
             ""
         };
-        if let [(only, first)] = currencies {
+        if let ([(only, first)], false) = (currencies, self.part) {
             if *only != reporting && !rated.contains(only) {
                 self.problems.push(problem(
                     FILE,

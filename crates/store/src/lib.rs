@@ -10,6 +10,7 @@
 //! in PostgreSQL); the book is rebuilt from them by the same reader as a folder of CSV files,
 //! so a report from the store and one from the exported files can never differ.
 
+mod changed;
 mod idempotency;
 mod keys;
 mod migrate;
@@ -339,6 +340,8 @@ pub struct Store {
     /// The files of the latest event, kept after a read or a write of this process.
     live: std::sync::Arc<std::sync::Mutex<Kept>>,
     validation: WriteValidation,
+    /// The tables known to have held rows, one bit per file of [`FILES`].
+    held: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// The latest files this process knows: committed, and those of a write being committed.
@@ -620,6 +623,7 @@ impl Store {
             writer: Default::default(),
             live: Default::default(),
             validation: WriteValidation::default(),
+            held: Default::default(),
         };
         match store.prepare(started).await {
             Ok(()) => Ok(store),
@@ -761,9 +765,14 @@ impl Store {
             );
         }
         let changes = report.clone();
-        self.finish(tx, event, report, None, idempotency, |event| {
-            response(event, &changes)
-        })
+        self.finish(
+            tx,
+            event,
+            report,
+            Written::default(),
+            idempotency,
+            |event| response(event, &changes),
+        )
         .await
     }
 
@@ -807,10 +816,22 @@ impl Store {
         let mut report: Vec<FileChanges> = Vec::new();
         // Rows this write only adds: the book after it is the live files plus these.
         let mut appended: Option<Vec<_>> = Some(Vec::new());
+        let mut changed = Vec::new();
         for (seq, change) in changes.iter().enumerate() {
-            let (schema, outcome, added) = self
+            let (schema, outcome, added, before) = self
                 .apply_change(&mut tx, change, event, seq as i64)
                 .await?;
+            if !matches!(outcome, Outcome::Unchanged) {
+                let after = match change {
+                    RowChange::Remove { .. } => None,
+                    _ => Some(added.as_ref().map_or_else(Vec::new, |r| r.values.clone())),
+                };
+                changed.push(changed::Changed {
+                    schema,
+                    before,
+                    after,
+                });
+            }
             match (&outcome, added, appended.as_mut()) {
                 (Outcome::Added, Some(row), Some(rows)) => rows.push((schema, row)),
                 (Outcome::Unchanged, _, _) => {}
@@ -836,7 +857,11 @@ impl Store {
         if let Some(signing) = signing {
             signing.record(&mut tx, event).await?;
         }
-        self.finish(tx, event, report, appended, idempotency, response)
+        let written = Written {
+            appended,
+            changed: Some(changed),
+        };
+        self.finish(tx, event, report, written, idempotency, response)
             .await
     }
 
@@ -951,6 +976,7 @@ impl Store {
             Bind::Nothing => query,
             Bind::Event(e) => query.bind(e),
             Bind::Key(k) => query.bind(k),
+            Bind::Keys(keys) => keys.iter().fold(query, |q, k| q.bind(*k)),
         };
         let text: String = query.fetch_one(&mut *conn).await?.try_get(0)?;
         let corrupt = |what: &str| StoreError::Invalid(format!("{table}: unreadable row ({what})"));
@@ -1315,7 +1341,7 @@ impl Store {
         mut tx: Tx,
         event: i64,
         report: Vec<FileChanges>,
-        appended: Option<Vec<(Schema, TableRow)>>,
+        written: Written,
         idempotency: Option<&Idempotency>,
         response: impl FnOnce(Option<i64>) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
@@ -1351,14 +1377,30 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        let fast = appended.and_then(|rows| self.kept().at(previous, false)?.with_appended(&rows));
-        let files = match fast {
-            Some(files) => files,
-            None => self.files_at(&mut tx, event).await?,
+        let verdict = match (self.validation, &written.changed) {
+            (WriteValidation::Changed, Some(changed)) => {
+                self.check_changed(&mut tx, changed).await?
+            }
+            _ => None,
         };
-        let book = match book_from_files(&files, &self.options) {
-            Ok(book) => book,
-            Err(e) => {
+        let whole = match verdict {
+            Some(Ok(())) => None,
+            Some(Err(problems)) => Some(Err(StoreError::Book(problems))),
+            None => {
+                let fast = written
+                    .appended
+                    .and_then(|rows| self.kept().at(previous, false)?.with_appended(&rows));
+                let files = match fast {
+                    Some(files) => files,
+                    None => self.files_at(&mut tx, event).await?,
+                };
+                Some(book_from_files(&files, &self.options).map(|book| (files, book)))
+            }
+        };
+        let whole = match whole {
+            None => None,
+            Some(Ok(checked)) => Some(checked),
+            Some(Err(e)) => {
                 tx.rollback().await?;
                 return Err(match e {
                     StoreError::Book(BookErrors(problems, more)) => StoreError::Book(BookErrors(
@@ -1389,15 +1431,21 @@ impl Store {
             idempotency::remember(&mut tx, idempotency, Some(event), response.as_deref()).await?;
         }
         // The validated files are the book at this event, whichever way they were made.
-        self.kept().committing = Some(Live {
-            event,
-            files,
-            book: Some(std::sync::Arc::new(book)),
-        });
+        if let Some((files, book)) = whole {
+            self.kept().committing = Some(Live {
+                event,
+                files,
+                book: Some(std::sync::Arc::new(book)),
+            });
+        }
         let committed = tx.commit().await;
         let mut kept = self.kept();
         match committed {
-            Ok(()) => kept.committed = kept.committing.take(),
+            Ok(()) => {
+                if kept.committing.is_some() {
+                    kept.committed = kept.committing.take();
+                }
+            }
             Err(e) => {
                 kept.committing = None;
                 return Err(e.into());
@@ -1688,7 +1736,7 @@ impl Store {
         change: &RowChange,
         event: i64,
         seq: i64,
-    ) -> Result<(Schema, Outcome, Option<TableRow>), StoreError> {
+    ) -> Result<Applied, StoreError> {
         match change {
             RowChange::Put {
                 schema,
@@ -1709,7 +1757,7 @@ impl Store {
                 let current = self.current_row(tx, schema, &key).await?;
                 let outcome = match &current {
                     Some(s) if s.values == values && s.extra == extra_text => {
-                        return Ok((*schema, Outcome::Unchanged, None))
+                        return Ok((*schema, Outcome::Unchanged, None, None))
                     }
                     Some(_) if *create_only => {
                         return Err(StoreError::Conflict(format!(
@@ -1725,7 +1773,7 @@ impl Store {
                     self.close_rows(tx, schema, std::slice::from_ref(&key), event)
                         .await?;
                 }
-                let ord = current.map_or(ord(event, seq), |s| s.ord);
+                let ord = current.as_ref().map_or(ord(event, seq), |s| s.ord);
                 self.insert_rows(
                     tx,
                     schema,
@@ -1737,7 +1785,7 @@ impl Store {
                     values,
                     extra: extra.clone(),
                 };
-                Ok((*schema, outcome, Some(added)))
+                Ok((*schema, outcome, Some(added), current.map(|s| s.values)))
             }
             RowChange::Set {
                 schema,
@@ -1752,7 +1800,7 @@ impl Store {
                     StoreError::NotFound(format!("{}: no row {key:?}", schema.file))
                 })?;
                 if current.values[k] == *value {
-                    return Ok((*schema, Outcome::Unchanged, None));
+                    return Ok((*schema, Outcome::Unchanged, None, None));
                 }
                 let mut values = current.values.clone();
                 values[k] = value.clone();
@@ -1771,18 +1819,22 @@ impl Store {
                     event,
                 )
                 .await?;
-                Ok((*schema, Outcome::Changed, None))
+                let after = TableRow {
+                    values,
+                    extra: parse_extra(current.extra.as_deref()),
+                };
+                Ok((*schema, Outcome::Changed, Some(after), Some(current.values)))
             }
             RowChange::Remove { schema, key } => {
-                if self.current_row(tx, schema, key).await?.is_none() {
+                let Some(current) = self.current_row(tx, schema, key).await? else {
                     return Err(StoreError::NotFound(format!(
                         "{}: no row {key:?}",
                         schema.file
                     )));
-                }
+                };
                 self.close_rows(tx, schema, std::slice::from_ref(key), event)
                     .await?;
-                Ok((*schema, Outcome::Removed, None))
+                Ok((*schema, Outcome::Removed, None, Some(current.values)))
             }
         }
     }
@@ -1794,6 +1846,25 @@ enum Bind<'a> {
     Nothing,
     Event(i64),
     Key(&'a str),
+    /// Bound to `$1`, `$2`, ... in order.
+    Keys(&'a [&'a str]),
+}
+
+/// What one row change did: its table, its outcome, the row it wrote (values after a `Put` or
+/// a `Set`) and the values it replaced or removed.
+type Applied = (
+    Schema,
+    Outcome,
+    Option<TableRow>,
+    Option<Vec<Option<String>>>,
+);
+
+/// What a write wrote, for its validation: the rows it only added (when it only added), and
+/// each row it changed (`None` for an import: validated as a whole book).
+#[derive(Default)]
+struct Written {
+    appended: Option<Vec<(Schema, TableRow)>>,
+    changed: Option<Vec<changed::Changed>>,
 }
 
 /// A row version to insert: key, order, values, extra columns as JSON.
@@ -1887,6 +1958,16 @@ fn book_from_files(
     files: &[(&'static str, Vec<u8>)],
     options: &ImportOptions,
 ) -> Result<Book, StoreError> {
+    read_files(files, options, false)
+}
+
+/// Reads a book, or a part of one (`part`: see [`expansa_import::read_book_part`]), from its
+/// files in memory.
+fn read_files(
+    files: &[(&'static str, Vec<u8>)],
+    options: &ImportOptions,
+    part: bool,
+) -> Result<Book, StoreError> {
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     if !refs.iter().any(|(n, _)| *n == "subscriptions.csv") {
         return Err(StoreError::NotFound(
@@ -1898,7 +1979,12 @@ fn book_from_files(
         encoding: TextEncoding::UTF_8,
         ..options.clone()
     };
-    read_book_from(&InMemory(&refs), &options, &NoProgress).map_err(StoreError::Book)
+    let read = if part {
+        expansa_import::read_book_part(&InMemory(&refs), &options)
+    } else {
+        read_book_from(&InMemory(&refs), &options, &NoProgress)
+    };
+    read.map_err(StoreError::Book)
 }
 
 /// Columns added to a file's schema after version 1 of the store, by file: a row kept before
@@ -1953,10 +2039,21 @@ fn extra_json(extra: &[(String, String)]) -> Option<String> {
 
 /// Stored rows as read back: their values and extra columns, in the order given.
 fn table_rows(rows: Vec<(String, Stored)>) -> Vec<TableRow> {
+    table_rows_keyed(rows)
+        .into_iter()
+        .map(|(_, _, r)| r)
+        .collect()
+}
+
+/// Rows as read back, each with its order and key.
+fn table_rows_keyed(rows: Vec<(String, Stored)>) -> Vec<(i64, String, TableRow)> {
     rows.into_iter()
-        .map(|(_, s)| TableRow {
-            extra: parse_extra(s.extra.as_deref()),
-            values: s.values,
+        .map(|(key, s)| {
+            let row = TableRow {
+                extra: parse_extra(s.extra.as_deref()),
+                values: s.values,
+            };
+            (s.ord, key, row)
         })
         .collect()
 }

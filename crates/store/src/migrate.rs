@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0008_portal_deliveries.sql"),
         include_str!("../migrations/postgres/0008_portal_deliveries.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/common/0009_customer_indexes.sql"),
+        include_str!("../migrations/common/0009_customer_indexes.sql"),
+    ),
 ];
 
 /// The key of PostgreSQL's advisory lock on the schema (any fixed number: "expansa").

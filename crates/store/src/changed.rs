@@ -1,0 +1,352 @@
+//! A write validated on what it changes: the importer's checks (the one reader) run on the
+//! rows of the customers the write touches, of the customers those rows name, and on the small
+//! shared tables, read from the write's own transaction. Whatever the size of the book, a write
+//! of one line reads a few rows.
+//!
+//! Why that is the whole book's verdict: every check of the importer is about one customer's
+//! rows, the shared tables, or a reference from a row to another row; ids are unique by the
+//! store's own index (one current row per key). A reference is followed to the customer it
+//! names (a line's `revises` and `contract_id`, an offer's `line_id`, the lines of a contract),
+//! and from a changed line back to the offers that name it, so both ends are checked together.
+//! What this cannot see cheaply is left to the whole book: a write to a shared table
+//! (products, rates, spend), a row without a customer, a channel spelled in a way no other
+//! customer spells it (the check of spellings that differ only by case), a book whose lines
+//! would all be in one currency other than the reporting one. The differential test
+//! (`tests/changed.rs`) holds the two paths to the same verdicts.
+
+use crate::{read_files, Bind, Store, StoreError, Tx};
+use expansa_import::schema::{Schema, FILES};
+use expansa_import::{extra_columns, write_rows, BookErrors, Problem};
+use sqlx::Row;
+use std::collections::{BTreeSet, HashMap};
+
+/// The column naming the customer a row belongs to, for the tables whose rows are a
+/// customer's; `None` for the shared tables.
+pub(crate) fn customer_column(schema: &Schema) -> Option<&'static str> {
+    match schema.file {
+        "customers.csv" => Some("id"),
+        "subscriptions.csv"
+        | "contracts.csv"
+        | "contracted_prices.csv"
+        | "usage.csv"
+        | "offers.csv" => Some("customer_id"),
+        _ => None,
+    }
+}
+
+/// One row a write changed: its values before (`None` when added) and after (`None` when
+/// removed).
+pub(crate) struct Changed {
+    pub schema: Schema,
+    pub before: Option<Vec<Option<String>>>,
+    pub after: Option<Vec<Option<String>>>,
+}
+
+fn value<'a>(schema: &Schema, values: &'a [Option<String>], column: &str) -> Option<&'a str> {
+    schema
+        .position(column)
+        .and_then(|k| values.get(k)?.as_deref())
+}
+
+/// How many customers one query reads at most (bound parameters per statement).
+const CUSTOMERS_PER_QUERY: usize = 500;
+
+impl Store {
+    /// The verdict on the book after the write in `tx`, from the rows of the customers it
+    /// touches: `Ok(None)` when the write is one only the whole book can judge, else the
+    /// problems found (`Some(Err)`, lines numbered as in the whole book) or none.
+    pub(crate) async fn check_changed(
+        &self,
+        tx: &mut Tx,
+        changes: &[Changed],
+    ) -> Result<Option<Result<(), BookErrors>>, StoreError> {
+        let Some(customers) = self.customers_to_check(tx, changes).await? else {
+            return Ok(None);
+        };
+        let mut files = Vec::new();
+        let mut order: HashMap<&'static str, Vec<(i64, String)>> = HashMap::new();
+        let mut currencies = BTreeSet::new();
+        for schema in FILES {
+            let rows = match customer_column(&schema) {
+                Some(column) => {
+                    self.rows_of_customers(tx, &schema, column, &customers)
+                        .await?
+                }
+                None => {
+                    self.rows_where(tx, &schema, "removed_in IS NULL", Bind::Nothing)
+                        .await?
+                }
+            };
+            if rows.is_empty() && !self.ever_held(tx, &schema).await? {
+                continue;
+            }
+            let rows = crate::table_rows_keyed(rows);
+            if schema.file == "subscriptions.csv" {
+                let k = schema.position("currency").unwrap_or(usize::MAX);
+                currencies.extend(
+                    rows.iter()
+                        .map(|(_, _, r)| r.values.get(k).cloned().flatten()),
+                );
+            }
+            let extra = extra_columns(rows.iter().map(|(_, _, r)| r.extra.as_slice()));
+            let bytes = write_rows(
+                &schema,
+                &extra,
+                rows.iter()
+                    .map(|(_, _, r)| (r.values.as_slice(), r.extra.as_slice())),
+            );
+            order.insert(
+                schema.file,
+                rows.into_iter().map(|(ord, key, _)| (ord, key)).collect(),
+            );
+            files.push((schema.file, bytes));
+        }
+        if !files.iter().any(|(name, _)| *name == "subscriptions.csv") {
+            return Ok(None);
+        }
+        // The importer's one rule about the whole book: every line in one currency that is not
+        // the reporting one. Lines of these customers in one such currency say nothing about
+        // the others': the whole book judges when no other line is in another currency.
+        if let [Some(only)] = currencies.iter().collect::<Vec<_>>()[..] {
+            if !only.eq_ignore_ascii_case(self.options.currency.code()) {
+                let other = sqlx::query(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM subscriptions WHERE removed_in IS NULL \
+                     AND (currency IS NULL OR currency <> $1) LIMIT 1) AS other",
+                )
+                .bind(only.as_str())
+                .fetch_one(&mut **tx)
+                .await?;
+                if other.try_get::<i64, _>(0)? == 0 {
+                    return Ok(None);
+                }
+            }
+        }
+        match read_files(&files, &self.options, true) {
+            Ok(_) => Ok(Some(Ok(()))),
+            Err(StoreError::Book(errors)) => {
+                Ok(Some(Err(self.renumber(tx, errors, &order).await?)))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The customers whose rows decide the verdict, or `None` for a write only the whole book
+    /// can judge.
+    async fn customers_to_check(
+        &self,
+        tx: &mut Tx,
+        changes: &[Changed],
+    ) -> Result<Option<BTreeSet<String>>, StoreError> {
+        let mut customers = BTreeSet::new();
+        for change in changes {
+            let schema = &change.schema;
+            let Some(column) = customer_column(schema) else {
+                return Ok(None);
+            };
+            for values in change.before.iter().chain(&change.after) {
+                match value(schema, values, column) {
+                    Some(c) => customers.insert(c.to_string()),
+                    None => return Ok(None),
+                };
+            }
+            if let Some(after) = &change.after {
+                match schema.file {
+                    "subscriptions.csv" => {
+                        if let Some(line) = value(schema, after, "revises") {
+                            customers
+                                .extend(self.owners(tx, "subscriptions", "row_key", line).await?);
+                        }
+                        if let Some(contract) = value(schema, after, "contract_id") {
+                            customers
+                                .extend(self.owners(tx, "contracts", "row_key", contract).await?);
+                        }
+                    }
+                    "offers.csv" => {
+                        if let Some(line) = value(schema, after, "line_id") {
+                            customers
+                                .extend(self.owners(tx, "subscriptions", "row_key", line).await?);
+                        }
+                    }
+                    "contracts.csv" => {
+                        if let Some(contract) = value(schema, after, "id") {
+                            customers.extend(
+                                self.owners(tx, "subscriptions", "contract_id", contract)
+                                    .await?,
+                            );
+                        }
+                    }
+                    "customers.csv" => {
+                        if let Some(channel) = value(schema, after, "channel") {
+                            if !self.channel_spelled(tx, channel).await? {
+                                return Ok(None);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some(before), "subscriptions.csv") = (&change.before, schema.file) {
+                if let Some(line) = value(schema, before, "id") {
+                    customers.extend(self.owners(tx, "offers", "line_id", line).await?);
+                }
+            }
+        }
+        // An offer may name another customer's line: the customers whose lines the offers of
+        // those checked name are checked too, and so on.
+        let mut frontier: Vec<String> = customers.iter().cloned().collect();
+        while !frontier.is_empty() {
+            let named = self.owners_of_offered_lines(tx, &frontier).await?;
+            frontier = named
+                .into_iter()
+                .filter(|c| customers.insert(c.clone()))
+                .collect();
+        }
+        Ok(Some(customers))
+    }
+
+    /// The customers of the lines named by the current offers of `customers`.
+    async fn owners_of_offered_lines(
+        &self,
+        tx: &mut Tx,
+        customers: &[String],
+    ) -> Result<BTreeSet<String>, StoreError> {
+        let mut owners = BTreeSet::new();
+        for chunk in customers.chunks(CUSTOMERS_PER_QUERY) {
+            let list: Vec<String> = (1..=chunk.len()).map(|n| self.placeholder(n)).collect();
+            let sql = format!(
+                "SELECT DISTINCT s.customer_id FROM offers o JOIN subscriptions s \
+                 ON s.row_key = o.line_id AND s.removed_in IS NULL \
+                 WHERE o.removed_in IS NULL AND o.customer_id IN ({}) AND s.customer_id IS NOT NULL",
+                list.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for c in chunk {
+                query = query.bind(c.as_str());
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                owners.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(owners)
+    }
+
+    /// The customers of the current rows of `table` whose `column` is `value`.
+    async fn owners(
+        &self,
+        tx: &mut Tx,
+        table: &str,
+        column: &str,
+        value: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        if value.contains('\0') {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT DISTINCT customer_id FROM \"{table}\" WHERE removed_in IS NULL AND \"{column}\" = $1 AND customer_id IS NOT NULL"
+        );
+        let rows = sqlx::query(&sql).bind(value).fetch_all(&mut **tx).await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Whether a customer's channel is spelled exactly so by another current row (customers or
+    /// marketing spend): then no spelling differing only by case can be new. (A new spelling
+    /// is judged on the whole book.)
+    async fn channel_spelled(&self, tx: &mut Tx, channel: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM customers WHERE removed_in IS NULL AND channel = $1 LIMIT 2) AS c) \
+             + (SELECT COUNT(*) FROM (SELECT 1 FROM marketing_spend WHERE removed_in IS NULL AND channel = $1 LIMIT 1) AS s)",
+        )
+        .bind(channel)
+        .fetch_one(&mut **tx)
+        .await?;
+        // The written row itself is one of them.
+        Ok(row.try_get::<i64, _>(0)? >= 2)
+    }
+
+    /// The current rows of `customers` in a customer's table, in file order.
+    async fn rows_of_customers(
+        &self,
+        tx: &mut Tx,
+        schema: &Schema,
+        column: &str,
+        customers: &BTreeSet<String>,
+    ) -> Result<Vec<(String, crate::Stored)>, StoreError> {
+        let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
+        let mut rows = Vec::new();
+        for chunk in ids.chunks(CUSTOMERS_PER_QUERY) {
+            let list: Vec<String> = (1..=chunk.len()).map(|n| self.placeholder(n)).collect();
+            let condition = format!(
+                "removed_in IS NULL AND \"{column}\" IN ({})",
+                list.join(", ")
+            );
+            rows.extend(
+                self.rows_where(tx, schema, &condition, Bind::Keys(chunk))
+                    .await?,
+            );
+        }
+        rows.sort_by(|(ka, a), (kb, b)| (a.ord, ka).cmp(&(b.ord, kb)));
+        Ok(rows)
+    }
+
+    /// Whether `schema`'s table has ever held a row (then its file is part of the book, if
+    /// only as a header). Rows are never deleted, so once true it stays true.
+    async fn ever_held(&self, tx: &mut Tx, schema: &Schema) -> Result<bool, StoreError> {
+        let bit = 1u32
+            << FILES
+                .iter()
+                .position(|s| s.file == schema.file)
+                .unwrap_or(31);
+        if self.held.load(std::sync::atomic::Ordering::Relaxed) & bit != 0 {
+            return Ok(true);
+        }
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" LIMIT 1) AS any_row",
+            crate::table_name(schema)
+        );
+        let held = sqlx::query(&sql)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get::<i64, _>(0)?
+            > 0;
+        if held {
+            self.held
+                .fetch_or(bit, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(held)
+    }
+
+    /// The problems found in the part of the book, their lines numbered as in the whole book
+    /// (the position of the row among the file's current rows).
+    async fn renumber(
+        &self,
+        tx: &mut Tx,
+        errors: BookErrors,
+        order: &HashMap<&'static str, Vec<(i64, String)>>,
+    ) -> Result<BookErrors, StoreError> {
+        let BookErrors(problems, more) = errors;
+        let mut out: Vec<Problem> = Vec::with_capacity(problems.len());
+        for mut p in problems {
+            let row = (p.line as usize)
+                .checked_sub(2)
+                .and_then(|i| order.get(p.file.as_str())?.get(i));
+            let schema = FILES.iter().find(|s| s.file == p.file);
+            if let (Some((ord, key)), Some(schema)) = (row, schema) {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM \"{}\" WHERE removed_in IS NULL AND (ord < $1 OR (ord = $1 AND row_key < $2))",
+                    crate::table_name(schema)
+                );
+                let before: i64 = sqlx::query(&sql)
+                    .bind(*ord)
+                    .bind(key.as_str())
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get(0)?;
+                p.line = before as u64 + 2;
+            }
+            out.push(p);
+        }
+        Ok(BookErrors(out, more))
+    }
+}

@@ -1,0 +1,318 @@
+//! A write validated on the customers it changes gives the verdict the whole book gives: two
+//! stores hold the demo book, one validating writes on what they change (the default), one on
+//! the whole book; the same random writes (new and replaced lines, removals, column changes,
+//! offers naming lines, customers, contracts; revisions and contracts of other customers,
+//! unknown products, currencies without rates, bad dates) go to both, and every answer must be
+//! the same: accepted by both, or refused by both with the same problems at the same lines.
+//! SQLite always; PostgreSQL too when `EXPANSA_TEST_POSTGRES` names a server.
+
+mod common;
+
+use common::{actor, backends, root};
+use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, OFFERS, SUBSCRIPTIONS};
+use expansa_import::{Folder, ImportOptions};
+use expansa_store::{AsOf, ImportMode, RowChange, Store, StoreError, WriteValidation};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &'a [String]) -> &'a str {
+        &items[self.below(items.len())]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// The ids in the first column of one of the demo's files, and a few it does not have.
+fn ids(file: &str, column: usize, more: &[&str]) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("examples/demo").join(file)).unwrap();
+    let mut out: Vec<String> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(column).map(str::to_string))
+        .collect();
+    out.sort();
+    out.dedup();
+    out.extend(more.iter().map(|s| s.to_string()));
+    out
+}
+
+struct Pools {
+    customers: Vec<String>,
+    products: Vec<String>,
+    lines: Vec<String>,
+    contracts: Vec<String>,
+    offers: Vec<String>,
+    channels: Vec<String>,
+}
+
+fn row(schema: &Schema, pairs: &[(&str, Option<String>)]) -> Vec<Option<String>> {
+    let mut values = vec![None; schema.columns.len()];
+    for (column, value) in pairs {
+        values[schema.position(column).unwrap()] = value.clone();
+    }
+    values
+}
+
+fn put(schema: Schema, values: Vec<Option<String>>) -> RowChange {
+    RowChange::Put {
+        schema,
+        values,
+        extra: vec![],
+        create_only: false,
+    }
+}
+
+fn day(rng: &mut Rng) -> String {
+    format!(
+        "{}-{:02}-{:02}",
+        2023 + rng.below(3),
+        1 + rng.below(12),
+        1 + rng.below(28)
+    )
+}
+
+fn some(s: &str) -> Option<String> {
+    Some(s.to_string())
+}
+
+/// One random change.
+fn change(rng: &mut Rng, p: &mut Pools, n: usize) -> RowChange {
+    let roll = rng.below(100);
+    if roll < 45 {
+        // A new line, or a line replaced under an existing id.
+        let id = if roll < 32 {
+            let id = format!("N{n}");
+            p.lines.push(id.clone());
+            id
+        } else {
+            rng.pick(&p.lines).to_string()
+        };
+        let start = day(rng);
+        let end = rng.chance(30).then(|| day(rng));
+        let revises = rng.chance(20).then(|| rng.pick(&p.lines).to_string());
+        let contract = rng.chance(60).then(|| rng.pick(&p.contracts).to_string());
+        let currency = [None, some("BRL"), some("USD"), some("EUR")]
+            [rng.below(4) * usize::from(rng.chance(25))]
+        .clone();
+        let quantity = if rng.chance(5) {
+            "-1".to_string()
+        } else {
+            (1 + rng.below(5)).to_string()
+        };
+        put(
+            SUBSCRIPTIONS,
+            row(
+                &SUBSCRIPTIONS,
+                &[
+                    ("id", Some(id)),
+                    ("customer_id", some(rng.pick(&p.customers))),
+                    ("contract_id", contract),
+                    ("product_id", some(rng.pick(&p.products))),
+                    ("quantity", Some(quantity)),
+                    ("unit_price", some("100.00")),
+                    ("currency", currency),
+                    ("start_date", Some(start)),
+                    ("end_date", end),
+                    ("revises", revises),
+                ],
+            ),
+        )
+    } else if roll < 55 {
+        RowChange::Remove {
+            schema: SUBSCRIPTIONS,
+            key: rng.pick(&p.lines).to_string(),
+        }
+    } else if roll < 65 {
+        let (column, value) = match rng.below(3) {
+            0 => ("end_date", rng.chance(80).then(|| day(rng))),
+            1 => ("customer_id", some(rng.pick(&p.customers))),
+            _ => (
+                "revises",
+                rng.chance(70).then(|| rng.pick(&p.lines).to_string()),
+            ),
+        };
+        RowChange::Set {
+            schema: SUBSCRIPTIONS,
+            key: rng.pick(&p.lines).to_string(),
+            column,
+            value,
+        }
+    } else if roll < 75 {
+        let id = if rng.chance(50) {
+            let id = format!("OF{n}");
+            p.offers.push(id.clone());
+            id
+        } else {
+            rng.pick(&p.offers).to_string()
+        };
+        put(
+            OFFERS,
+            row(
+                &OFFERS,
+                &[
+                    ("id", Some(id)),
+                    ("customer_id", some(rng.pick(&p.customers))),
+                    ("product_id", some(rng.pick(&p.products))),
+                    (
+                        "kind",
+                        some(if rng.chance(50) {
+                            "upsell"
+                        } else {
+                            "cross_sell"
+                        }),
+                    ),
+                    ("offered_on", Some(day(rng))),
+                    (
+                        "line_id",
+                        rng.chance(60).then(|| rng.pick(&p.lines).to_string()),
+                    ),
+                ],
+            ),
+        )
+    } else if roll < 80 {
+        RowChange::Remove {
+            schema: OFFERS,
+            key: rng.pick(&p.offers).to_string(),
+        }
+    } else if roll < 88 {
+        let id = if rng.chance(30) {
+            let id = format!("C{n}");
+            p.customers.push(id.clone());
+            id
+        } else {
+            rng.pick(&p.customers).to_string()
+        };
+        put(
+            CUSTOMERS,
+            row(
+                &CUSTOMERS,
+                &[
+                    ("id", Some(id.clone())),
+                    ("name", Some(format!("Customer {id}"))),
+                    ("registered_on", Some(day(rng))),
+                    (
+                        "channel",
+                        rng.chance(80).then(|| rng.pick(&p.channels).to_string()),
+                    ),
+                ],
+            ),
+        )
+    } else if roll < 92 {
+        RowChange::Remove {
+            schema: CUSTOMERS,
+            key: rng.pick(&p.customers).to_string(),
+        }
+    } else {
+        let start = day(rng);
+        put(
+            CONTRACTS,
+            row(
+                &CONTRACTS,
+                &[
+                    ("id", some(rng.pick(&p.contracts))),
+                    ("customer_id", some(rng.pick(&p.customers))),
+                    ("start_date", Some(start)),
+                    ("end_date", rng.chance(70).then(|| "2027-12-31".to_string())),
+                ],
+            ),
+        )
+    }
+}
+
+/// What a write answered, in a form both stores' answers can be compared in.
+fn answer(result: Result<expansa_store::WriteOutcome, StoreError>) -> String {
+    match result {
+        Ok(outcome) => format!("ok, event {}", outcome.event.is_some()),
+        Err(StoreError::Book(errors)) => {
+            let mut lines: Vec<String> = errors.0.iter().map(|p| p.to_string()).collect();
+            lines.push(format!("and {} more", errors.1));
+            lines.join("\n")
+        }
+        Err(other) => format!("error: {other}"),
+    }
+}
+
+async fn store(url: &str, validation: WriteValidation) -> Store {
+    let store = Store::open(url, ImportOptions::default())
+        .await
+        .unwrap()
+        .with_write_validation(validation);
+    store
+        .import(
+            &Folder(&root().join("examples/demo")),
+            ImportMode::Merge,
+            &actor("load"),
+        )
+        .await
+        .unwrap();
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_changed_customers_give_the_whole_books_verdict() {
+    let (mut accepted, mut refused) = (0, 0);
+    let mut backends_a = backends("changed_a").await;
+    let backends_b = backends("changed_b").await;
+    for ((backend, url_a, _), (_, url_b, _)) in backends_a.iter_mut().zip(&backends_b) {
+        let changed = store(url_a, WriteValidation::Changed).await;
+        let whole = store(url_b, WriteValidation::Whole).await;
+        let steps = if *backend == "sqlite" { 400 } else { 150 };
+        for seed in [1u64, 2, 3] {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed);
+            let mut pools = Pools {
+                customers: ids("customers.csv", 0, &["ghost"]),
+                products: ids("products.csv", 0, &["unknown-product"]),
+                lines: ids("subscriptions.csv", 0, &[]),
+                contracts: ids("subscriptions.csv", 2, &["KX"]),
+                offers: ids("offers.csv", 0, &[]),
+                channels: ids("customers.csv", 5, &["Google-Ads", "fresh-channel"]),
+            };
+            for n in 0..steps {
+                let k = 1 + rng.below(2);
+                let changes: Vec<RowChange> = (0..k)
+                    .map(|i| change(&mut rng, &mut pools, n * 2 + i))
+                    .collect();
+                let a = answer(
+                    changed
+                        .write("line", &changes, &actor("t"), None, |_| None)
+                        .await,
+                );
+                let b = answer(
+                    whole
+                        .write("line", &changes, &actor("t"), None, |_| None)
+                        .await,
+                );
+                assert_eq!(
+                    a, b,
+                    "{backend}, seed {seed}, step {n}: the write {changes:?}\nchanged-customers verdict:\n{a}\nwhole-book verdict:\n{b}"
+                );
+                if a.starts_with("ok") {
+                    accepted += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+        }
+        // And the two stores hold the same book.
+        let (x, y) = (
+            changed.files(AsOf::Latest).await.unwrap(),
+            whole.files(AsOf::Latest).await.unwrap(),
+        );
+        assert!(x == y, "{backend}: the two stores' books differ");
+    }
+    assert!(
+        accepted > 100 && refused > 100,
+        "the random writes test both verdicts: {accepted} accepted, {refused} refused"
+    );
+}
