@@ -336,6 +336,26 @@ impl Selection {
     pub fn keeps_offer(&self, o: &Offer) -> bool {
         self.keeps_customer(o.customer) && self.keeps_product(o.product)
     }
+
+    /// This selection without the customers of `book` whose ids are in `excluded` (ids the
+    /// book does not have are ignored): a book's part that another part replaces.
+    pub fn without_customers<'a>(
+        mut self,
+        book: &Book,
+        excluded: impl IntoIterator<Item = &'a str>,
+    ) -> Selection {
+        let mut keep = self
+            .customers
+            .take()
+            .unwrap_or_else(|| vec![true; book.customers.len()]);
+        for id in excluded {
+            if let Some(c) = book.customers.ids.find(id) {
+                keep[c as usize] = false;
+            }
+        }
+        self.customers = Some(keep);
+        self
+    }
 }
 
 impl Selection {
@@ -576,20 +596,25 @@ pub fn report(book: &Book, q: &Query) -> Report {
 /// # Panics
 /// When `q.from` is after `q.to`.
 pub fn report_selected(book: &Book, q: &Query, by_customer: &ByCustomer) -> Report {
+    report_of_parts(&[(book, by_customer)], q)
+}
+
+/// The movement report of a book held in parts (each part's lines grouped in its
+/// [`ByCustomer`]), where no customer is in two parts and every part has the same products,
+/// rates and reporting currency: the store's latest book as an earlier book without the
+/// customers changed since, and those customers' rows now. Every figure of the report is a
+/// sum over customers, so the parts' sums are the whole's: the same report as
+/// [`report_selected`] on the book in one piece.
+///
+/// # Panics
+/// When `q.from` is after `q.to`, or `parts` is empty.
+pub fn report_of_parts(parts: &[(&Book, &ByCustomer)], q: &Query) -> Report {
     assert!(q.from <= q.to, "the range must not be empty");
-    let sums = (0..by_customer.customers())
-        .into_par_iter()
-        .with_min_len(1024)
-        .fold(
-            || (Sums::new(q), Scratch::default()),
-            |(mut sums, mut scratch), c| {
-                let lines = Lines::of(by_customer, c);
-                customer_pass(book, q, c as CustomerIdx, lines, &mut scratch, &mut sums);
-                (sums, scratch)
-            },
-        )
-        .map(|(sums, _)| sums)
-        .reduce(|| Sums::new(q), Sums::merge);
+    let currency = parts.first().expect("a book has a part").0.currency();
+    let sums = parts
+        .iter()
+        .map(|&(book, by_customer)| part_sums(book, q, by_customer))
+        .fold(Sums::new(q), Sums::merge);
     let mut months = Vec::with_capacity(sums.movements.len());
     let (mut mrr, mut customers) = (sums.opening, sums.opening_customers as i64);
     let per_month = sums.movements.iter().zip(&sums.retained);
@@ -608,10 +633,27 @@ pub fn report_selected(book: &Book, q: &Query, by_customer: &ByCustomer) -> Repo
         (mrr, customers) = (mrr_end, customers_end);
     }
     Report {
-        currency: book.currency(),
+        currency,
         rules: q.rules,
         months,
     }
+}
+
+/// The sums of one part's customers.
+fn part_sums(book: &Book, q: &Query, by_customer: &ByCustomer) -> Sums {
+    (0..by_customer.customers())
+        .into_par_iter()
+        .with_min_len(1024)
+        .fold(
+            || (Sums::new(q), Scratch::default()),
+            |(mut sums, mut scratch), c| {
+                let lines = Lines::of(by_customer, c);
+                customer_pass(book, q, c as CustomerIdx, lines, &mut scratch, &mut sums);
+                (sums, scratch)
+            },
+        )
+        .map(|(sums, _)| sums)
+        .reduce(|| Sums::new(q), Sums::merge)
 }
 
 /// A customer's whole month-end MRR history up to `to`: from the month of its first line, or

@@ -9,7 +9,8 @@ mod engine;
 mod render;
 
 pub use engine::{
-    all_movements, customer_movements, mrr_by_month, mrr_history, report, report_selected, trail,
+    all_movements, customer_movements, mrr_by_month, mrr_history, report, report_of_parts,
+    report_selected, trail,
     ByCustomer, Kind, MonthTotals, Movement, Query, Report, Rules, Selection, KINDS,
 };
 pub use render::{

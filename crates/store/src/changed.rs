@@ -48,6 +48,53 @@ fn value<'a>(schema: &Schema, values: &'a [Option<String>], column: &str) -> Opt
         .and_then(|k| values.get(k)?.as_deref())
 }
 
+/// A part of the book as files, with the order and key of each row (by file) and the
+/// currencies its lines are in (`None`: the reporting currency).
+pub(crate) struct Part {
+    pub files: Vec<(&'static str, Vec<u8>)>,
+    pub order: HashMap<&'static str, Vec<(i64, String)>>,
+    pub currencies: BTreeSet<Option<String>>,
+}
+
+impl Part {
+    /// The files of rows read by [`Store::part_rows`].
+    pub(crate) fn of(rows: &[Option<PartRows>]) -> Part {
+        let mut files = Vec::new();
+        let mut order: HashMap<&'static str, Vec<(i64, String)>> = HashMap::new();
+        let mut currencies = BTreeSet::new();
+        for (schema, rows) in FILES.iter().zip(rows) {
+            let Some(rows) = rows else { continue };
+            if schema.file == "subscriptions.csv" {
+                let k = schema.position("currency").unwrap_or(usize::MAX);
+                currencies.extend(
+                    rows.iter()
+                        .map(|(_, _, r)| r.values.get(k).cloned().flatten()),
+                );
+            }
+            let extra = extra_columns(rows.iter().map(|(_, _, r)| r.extra.as_slice()));
+            let bytes = write_rows(
+                schema,
+                &extra,
+                rows.iter()
+                    .map(|(_, _, r)| (r.values.as_slice(), r.extra.as_slice())),
+            );
+            order.insert(
+                schema.file,
+                rows.iter().map(|(ord, key, _)| (*ord, key.clone())).collect(),
+            );
+            files.push((schema.file, bytes));
+        }
+        Part {
+            files,
+            order,
+            currencies,
+        }
+    }
+}
+
+/// The rows of one file of a part: order, key and row, in file order.
+pub(crate) type PartRows = Vec<(i64, String, crate::TableRow)>;
+
 /// How many customers one query reads at most (bound parameters per statement).
 const CUSTOMERS_PER_QUERY: usize = 500;
 
@@ -63,44 +110,11 @@ impl Store {
         let Some(customers) = self.customers_to_check(tx, changes).await? else {
             return Ok(None);
         };
-        let mut files = Vec::new();
-        let mut order: HashMap<&'static str, Vec<(i64, String)>> = HashMap::new();
-        let mut currencies = BTreeSet::new();
-        for schema in FILES {
-            let rows = match customer_column(&schema) {
-                Some(column) => {
-                    self.rows_of_customers(tx, &schema, column, &customers)
-                        .await?
-                }
-                None => {
-                    self.rows_where(tx, &schema, "removed_in IS NULL", Bind::Nothing)
-                        .await?
-                }
-            };
-            if rows.is_empty() && !self.ever_held(tx, &schema).await? {
-                continue;
-            }
-            let rows = crate::table_rows_keyed(rows);
-            if schema.file == "subscriptions.csv" {
-                let k = schema.position("currency").unwrap_or(usize::MAX);
-                currencies.extend(
-                    rows.iter()
-                        .map(|(_, _, r)| r.values.get(k).cloned().flatten()),
-                );
-            }
-            let extra = extra_columns(rows.iter().map(|(_, _, r)| r.extra.as_slice()));
-            let bytes = write_rows(
-                &schema,
-                &extra,
-                rows.iter()
-                    .map(|(_, _, r)| (r.values.as_slice(), r.extra.as_slice())),
-            );
-            order.insert(
-                schema.file,
-                rows.into_iter().map(|(ord, key, _)| (ord, key)).collect(),
-            );
-            files.push((schema.file, bytes));
-        }
+        let Part {
+            files,
+            order,
+            currencies,
+        } = self.read_part(tx, &customers).await?;
         if !files.iter().any(|(name, _)| *name == "subscriptions.csv") {
             return Ok(None);
         }
@@ -123,11 +137,46 @@ impl Store {
         }
         match read_files(&files, &self.options, true) {
             Ok(_) => Ok(Some(Ok(()))),
-            Err(StoreError::Book(errors)) => {
-                Ok(Some(Err(self.renumber(tx, errors, &order).await?)))
-            }
+            Err(StoreError::Book(errors)) => Ok(Some(Err(self.renumber(tx, errors, &order).await?))),
             Err(other) => Err(other),
         }
+    }
+
+    /// The current rows of `customers` in every file of theirs, with the shared files whole:
+    /// by file of [`FILES`], `None` for a file that is not part of the book.
+    pub(crate) async fn part_rows(
+        &self,
+        tx: &mut Tx,
+        customers: &BTreeSet<String>,
+    ) -> Result<Vec<Option<PartRows>>, StoreError> {
+        let mut out = Vec::with_capacity(FILES.len());
+        for schema in FILES {
+            let rows = match customer_column(&schema) {
+                Some(column) => {
+                    self.rows_of_customers(tx, &schema, column, customers)
+                        .await?
+                }
+                None => {
+                    self.rows_where(tx, &schema, "removed_in IS NULL", Bind::Nothing)
+                        .await?
+                }
+            };
+            if rows.is_empty() && !self.ever_held(tx, &schema).await? {
+                out.push(None);
+            } else {
+                out.push(Some(crate::table_rows_keyed(rows)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Store::part_rows`] as the files of a part of the book.
+    async fn read_part(
+        &self,
+        tx: &mut Tx,
+        customers: &BTreeSet<String>,
+    ) -> Result<Part, StoreError> {
+        Ok(Part::of(&self.part_rows(tx, customers).await?))
     }
 
     /// The customers whose rows decide the verdict, or `None` for a write only the whole book
@@ -191,8 +240,17 @@ impl Store {
                 }
             }
         }
-        // An offer may name another customer's line: the customers whose lines the offers of
-        // those checked name are checked too, and so on.
+        self.close_over_offers(tx, &mut customers).await?;
+        Ok(Some(customers))
+    }
+
+    /// Adds to `customers` those whose lines their offers name, and so on (an offer may name
+    /// another customer's line): a part of the book with these customers reads whole.
+    pub(crate) async fn close_over_offers(
+        &self,
+        tx: &mut Tx,
+        customers: &mut BTreeSet<String>,
+    ) -> Result<(), StoreError> {
         let mut frontier: Vec<String> = customers.iter().cloned().collect();
         while !frontier.is_empty() {
             let named = self.owners_of_offered_lines(tx, &frontier).await?;
@@ -201,7 +259,7 @@ impl Store {
                 .filter(|c| customers.insert(c.clone()))
                 .collect();
         }
-        Ok(Some(customers))
+        Ok(())
     }
 
     /// The customers of the lines named by the current offers of `customers`.

@@ -14,6 +14,7 @@ mod changed;
 mod idempotency;
 mod keys;
 mod migrate;
+mod parts;
 mod portal;
 mod quote;
 mod users;
@@ -29,6 +30,7 @@ pub use users::{
 pub use portal::{
     Delivery, PortalAmendment, PortalLink, PortalPdf, Signature, Signing, MAX_PORTAL_DAYS,
 };
+pub use parts::LatestParts;
 pub use quote::quote_changes;
 pub use webhooks::{NewWebhook, WebhookEvent, WebhookState, MAX_QUEUED_WEBHOOKS};
 
@@ -342,6 +344,10 @@ pub struct Store {
     validation: WriteValidation,
     /// The tables known to have held rows, one bit per file of [`FILES`].
     held: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    /// The latest book in parts, kept between reads ([`Store::latest_parts`]).
+    parts: std::sync::Arc<tokio::sync::Mutex<Option<parts::Model>>>,
+    /// Whether the base of `parts` is being read again.
+    rebasing: std::sync::Arc<AtomicBool>,
 }
 
 /// The latest files this process knows: committed, and those of a write being committed.
@@ -624,6 +630,8 @@ impl Store {
             live: Default::default(),
             validation: WriteValidation::default(),
             held: Default::default(),
+            parts: Default::default(),
+            rebasing: Default::default(),
         };
         match store.prepare(started).await {
             Ok(()) => Ok(store),

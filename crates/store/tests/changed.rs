@@ -4,6 +4,8 @@
 //! offers naming lines, customers, contracts; revisions and contracts of other customers,
 //! unknown products, currencies without rates, bad dates) go to both, and every answer must be
 //! the same: accepted by both, or refused by both with the same problems at the same lines.
+//! And the latest book in parts (a base book, and the rows of the customers changed since)
+//! gives the movement report of the whole book, after every few writes, whoever wrote them.
 //! SQLite always; PostgreSQL too when `EXPANSA_TEST_POSTGRES` names a server.
 
 mod common;
@@ -11,6 +13,8 @@ mod common;
 use common::{actor, backends, root};
 use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, OFFERS, SUBSCRIPTIONS};
 use expansa_import::{Folder, ImportOptions};
+use expansa_ledger::Month;
+use expansa_movements::{report_of_parts, render_json, ByCustomer, Query, Selection};
 use expansa_store::{AsOf, ImportMode, RowChange, Store, StoreError, WriteValidation};
 
 struct Rng(u64);
@@ -243,6 +247,30 @@ fn answer(result: Result<expansa_store::WriteOutcome, StoreError>) -> String {
     }
 }
 
+/// The movement report of the store's latest book in parts, and of its latest book whole.
+async fn both_reports(store: &Store) -> (String, String) {
+    let query = Query {
+        from: "2023-01".parse::<Month>().unwrap(),
+        to: "2026-06".parse::<Month>().unwrap(),
+        rules: Default::default(),
+    };
+    let parts = store.latest_parts().await.unwrap();
+    let base = Selection::all().without_customers(&parts.base, parts.changed.iter().map(String::as_str));
+    let base = (&*parts.base, &ByCustomer::new(&parts.base, &base));
+    let part = parts.part.as_ref().map(|p| ByCustomer::new(p, &Selection::all()));
+    let mut pieces = vec![base];
+    if let (Some(book), Some(by)) = (&parts.part, &part) {
+        pieces.push((&**book, by));
+    }
+    let in_parts = render_json(&report_of_parts(&pieces, &query));
+    let whole = store.book(AsOf::Event(parts.event)).await.unwrap();
+    let whole = render_json(&report_of_parts(
+        &[(&whole, &ByCustomer::new(&whole, &Selection::all()))],
+        &query,
+    ));
+    (in_parts, whole)
+}
+
 async fn store(url: &str, validation: WriteValidation) -> Store {
     let store = Store::open(url, ImportOptions::default())
         .await
@@ -267,6 +295,8 @@ async fn the_changed_customers_give_the_whole_books_verdict() {
     for ((backend, url_a, _), (_, url_b, _)) in backends_a.iter_mut().zip(&backends_b) {
         let changed = store(url_a, WriteValidation::Changed).await;
         let whole = store(url_b, WriteValidation::Whole).await;
+        // A reader in another process of the first store: it follows the writes it did not make.
+        let reader = Store::open(url_a, ImportOptions::default()).await.unwrap();
         let steps = if *backend == "sqlite" { 400 } else { 150 };
         for seed in [1u64, 2, 3] {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed);
@@ -301,6 +331,11 @@ async fn the_changed_customers_give_the_whole_books_verdict() {
                     accepted += 1;
                 } else {
                     refused += 1;
+                }
+                if n % 7 == 0 {
+                    let who = if n % 2 == 0 { &changed } else { &reader };
+                    let (in_parts, whole) = both_reports(who).await;
+                    assert!(in_parts == whole, "{backend}, seed {seed}, step {n}: the report in parts differs from the whole book's:\n{in_parts}\n{whole}");
                 }
             }
         }

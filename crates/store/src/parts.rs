@@ -1,0 +1,214 @@
+//! The latest book for reports, kept up to date in proportion to what changed: a base book
+//! read whole at some event, and the customers whose rows changed after it, whose rows now
+//! are read (from the event log's rows: what each event added and closed) into a part of the
+//! book. A report that is a sum over customers (the movement report) adds the base without
+//! those customers to the part: the same figures as the whole book's, without rebuilding it
+//! per write. Writes of other processes are followed the same way (their rows are in the
+//! database). When the changed customers grow many, or a shared table (products, rates,
+//! spend) changes, the base is read again whole: in the background for the first, at once for
+//! the second (every customer's figures may change).
+
+use crate::changed::{customer_column, Part, PartRows};
+use crate::{read_files, Dialect, Store, StoreError, Tx};
+use expansa_import::schema::FILES;
+use expansa_ledger::Book;
+use sqlx::Row;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The latest book in parts: the book is `base` without the customers in `changed`, plus
+/// `part` (their rows at `event`, with the shared tables).
+#[derive(Clone)]
+pub struct LatestParts {
+    /// The event the book is at.
+    pub event: i64,
+    /// The book at an earlier event.
+    pub base: Arc<Book>,
+    /// The customers (ids) whose rows changed after `base`: their rows in `base` are out of
+    /// date, and all of their rows are in `part`.
+    pub changed: Arc<BTreeSet<String>>,
+    /// The rows of `changed` at `event`, read as a part of a book; `None` when nothing changed.
+    pub part: Option<Arc<Book>>,
+}
+
+/// What the store keeps of the latest book between reads.
+pub(crate) struct Model {
+    base_event: i64,
+    base: Arc<Book>,
+    changed: Arc<BTreeSet<String>>,
+    /// The event the changed customers are known up to.
+    known: i64,
+    /// The part's rows by file, and its book, at `known`.
+    rows: Vec<Option<PartRows>>,
+    part: Option<Arc<Book>>,
+}
+
+/// How many changed customers the part holds before the base is read again whole (in the
+/// background): at least this many, or one in 64 of the base's customers.
+const REBASE_AT: usize = 4096;
+
+impl Model {
+    fn new(event: i64, base: Arc<Book>) -> Model {
+        Model {
+            base_event: event,
+            base,
+            changed: Arc::default(),
+            known: event,
+            rows: Vec::new(),
+            part: None,
+        }
+    }
+
+    fn view(&self) -> LatestParts {
+        LatestParts {
+            event: self.known,
+            base: self.base.clone(),
+            changed: self.changed.clone(),
+            part: self.part.clone(),
+        }
+    }
+}
+
+impl Store {
+    /// The latest book in parts (see [`LatestParts`]): a read of the rows changed since the
+    /// last call, not of the whole book (after the first call, and but for shared tables).
+    pub async fn latest_parts(&self) -> Result<LatestParts, StoreError> {
+        let mut model = self.parts.lock().await;
+        if model.is_none() {
+            let (event, base) = self.latest_book().await?;
+            *model = Some(Model::new(event, base));
+        }
+        let m = model.as_mut().expect("made above");
+        let mut tx = self.snapshot().await?;
+        let latest: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if latest <= m.known {
+            return Ok(m.view());
+        }
+        let Some(mut fresh) = self.changed_after(&mut tx, m.known).await? else {
+            // A shared table changed: every customer's figures may have.
+            drop(tx);
+            let (event, base) = self.latest_book().await?;
+            *m = Model::new(event, base);
+            return Ok(m.view());
+        };
+        if !fresh.is_empty() {
+            self.close_over_offers(&mut tx, &mut fresh).await?;
+            let read = self.part_rows(&mut tx, &fresh).await?;
+            m.rows = merged(std::mem::take(&mut m.rows), read, &fresh);
+            let Part { files, .. } = Part::of(&m.rows);
+            m.part = Some(Arc::new(read_files(&files, &self.options, true)?));
+            Arc::make_mut(&mut m.changed).extend(fresh);
+        }
+        m.known = latest;
+        if m.changed.len() > REBASE_AT.max(m.base.customers.len() / 64) {
+            self.rebase_in_background(m.base_event);
+        }
+        Ok(m.view())
+    }
+
+    /// A read transaction that sees one moment of the database throughout.
+    async fn snapshot(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    /// The customers whose rows an event after `event` added or closed; `None` when one of
+    /// them changed a shared table.
+    async fn changed_after(
+        &self,
+        tx: &mut Tx,
+        event: i64,
+    ) -> Result<Option<BTreeSet<String>>, StoreError> {
+        let mut customers = BTreeSet::new();
+        for schema in FILES {
+            let table = crate::table_name(&schema);
+            let after = "(added_in > $1 OR (removed_in IS NOT NULL AND removed_in > $1))";
+            match customer_column(&schema) {
+                Some(column) => {
+                    let sql = format!(
+                        "SELECT DISTINCT \"{column}\" FROM \"{table}\" WHERE {after} AND \"{column}\" IS NOT NULL"
+                    );
+                    for row in sqlx::query(&sql).bind(event).fetch_all(&mut **tx).await? {
+                        customers.insert(row.try_get::<String, _>(0)?);
+                    }
+                }
+                None => {
+                    let sql = format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM \"{table}\" WHERE {after} LIMIT 1) AS any_row"
+                    );
+                    let n: i64 = sqlx::query(&sql)
+                        .bind(event)
+                        .fetch_one(&mut **tx)
+                        .await?
+                        .try_get(0)?;
+                    if n > 0 {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        Ok(Some(customers))
+    }
+
+    /// Reads the latest book whole in a task of its own, then makes it the base (unless a
+    /// newer base came meanwhile). One at a time.
+    fn rebase_in_background(&self, base_event: i64) {
+        use std::sync::atomic::Ordering;
+        if self.rebasing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            if let Ok((event, base)) = store.latest_book().await {
+                let mut model = store.parts.lock().await;
+                if let Some(m) = model.as_mut() {
+                    if m.base_event == base_event && event > m.base_event {
+                        *m = Model::new(event, base);
+                    }
+                }
+            }
+            store.rebasing.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// The part's rows with those of `fresh` customers replaced by `read` (which also holds the
+/// shared tables whole, taken as read).
+fn merged(
+    old: Vec<Option<PartRows>>,
+    read: Vec<Option<PartRows>>,
+    fresh: &BTreeSet<String>,
+) -> Vec<Option<PartRows>> {
+    let mut old = old.into_iter();
+    FILES
+        .iter()
+        .zip(read)
+        .map(|(schema, read)| {
+            let kept = old.next().flatten();
+            let Some(column) = customer_column(schema).and_then(|c| schema.position(c)) else {
+                return read;
+            };
+            let mut rows: PartRows = kept
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, _, r)| {
+                    r.values[column]
+                        .as_deref()
+                        .is_none_or(|c| !fresh.contains(c))
+                })
+                .collect();
+            let held = read.is_some();
+            rows.extend(read.unwrap_or_default());
+            rows.sort_by(|(oa, ka, _), (ob, kb, _)| (oa, ka).cmp(&(ob, kb)));
+            (held || !rows.is_empty()).then_some(rows)
+        })
+        .collect()
+}
