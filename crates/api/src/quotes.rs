@@ -176,7 +176,7 @@ async fn quote(
         };
         return replayable(outcome, StatusCode::OK, String::new);
     }
-    let (_, book) = s.books.get(as_of).await?;
+    let (_, book) = crate::reads::book_for(s, &plan.plan, as_of).await?;
     let quote = match &plan.plan.command {
         Command::Amend { request, .. } => quote_amend(&book, request),
         Command::Renew { request, .. } => quote_renew(&book, request),

@@ -4,7 +4,7 @@ use crate::{ApiError, AppState};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use expansa_commands::{execute, Cli, Plan};
+use expansa_commands::{execute, execute_on_parts, part_of, runs_on_parts, Cli, Plan};
 use expansa_store::AsOf;
 use std::sync::Arc;
 
@@ -89,7 +89,23 @@ pub(crate) async fn run_plan(
     plan: KeyedPlan,
     as_of: AsOf,
 ) -> Result<Response, ApiError> {
-    let (event, book) = state.books.get(as_of).await?;
+    // The latest movement report adds up over customers: it reads the book in parts, which a
+    // write brings up to date by what it changed, not by reading the book again.
+    if as_of == AsOf::Latest && runs_on_parts(&plan.plan) {
+        let parts = state.store.latest_parts().await?;
+        let key = plan.key.clone();
+        let out = state
+            .books
+            .report(parts.event, key, async move {
+                tokio::task::spawn_blocking(move || execute_on_parts(&plan.plan, &parts))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?
+                    .ok_or_else(|| ApiError::Internal("the report does not add up in parts".into()))
+            })
+            .await?;
+        return Ok(json_response(out.to_string()));
+    }
+    let (event, book) = book_for(state, &plan.plan, as_of).await?;
     let key = plan.key.clone();
     let out = state
         .books
@@ -101,6 +117,22 @@ pub(crate) async fn run_plan(
         })
         .await?;
     Ok(json_response(out.to_string()))
+}
+
+/// The book a plan runs on: the part of the latest book with the rows it depends on, when
+/// they are one contract's or one customer's ([`part_of`]), else the book whole.
+pub(crate) async fn book_for(
+    state: &AppState,
+    plan: &Plan,
+    as_of: AsOf,
+) -> Result<(i64, Arc<expansa_ledger::Book>), ApiError> {
+    match part_of(plan) {
+        Some(of) if as_of == AsOf::Latest => {
+            let (event, book) = state.store.latest_part(of).await?;
+            Ok((event, Arc::new(book)))
+        }
+        _ => state.books.get(as_of).await,
+    }
 }
 
 pub(crate) fn json_response(body: String) -> Response {

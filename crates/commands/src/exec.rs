@@ -7,12 +7,69 @@ use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis};
 use expansa_ledger::{Book, Date};
 use expansa_movements::{
     all_movements, customer_movements, render_csv, render_detail, render_json, render_table,
-    render_trail, report_selected, ByCustomer, Selection,
+    render_trail, report_of_parts, report_selected, ByCustomer, Report, Selection,
 };
 use expansa_opportunities::{
     evaluate, mine, offer_report, opportunities, render_evaluation, render_offers,
     render_opportunities, render_rules, Holdings, OpportunityFilter,
 };
+
+/// Runs `plan` on the store's latest book in parts ([`expansa_store::LatestParts`]) when its
+/// figures add up over customers: the movement report without filters or chart, by
+/// [`report_of_parts`]. `None` for any other plan: [`execute`] runs it on the book whole.
+pub fn execute_on_parts(plan: &Plan, parts: &expansa_store::LatestParts) -> Option<String> {
+    let (query, format) = on_parts(plan)?;
+    let changed = parts.changed.iter().map(String::as_str);
+    let r = report_of_parts(&parts.base, changed, parts.part.as_deref(), query);
+    Some(render_movements(plan, &r, format))
+}
+
+/// The rows `plan`'s output depends on, when they are one contract's or one customer's (with
+/// the shared tables): a quote, a contract's terms, a customer's trail without filters. Run on
+/// the store's part of the book with those rows ([`expansa_store::Store::latest_part`]),
+/// [`execute`] prints what it prints on the whole book.
+pub fn part_of(plan: &Plan) -> Option<expansa_store::PartOf<'_>> {
+    use expansa_store::PartOf;
+    match &plan.command {
+        Command::Amend { request, .. } => Some(PartOf::Contract(&request.contract)),
+        Command::Renew { request, .. } => Some(PartOf::Contract(&request.contract)),
+        Command::ContractShow { contract, .. } => Some(PartOf::Contract(contract)),
+        Command::Movements {
+            view: MovementView::Trail(customer),
+            filters,
+            ..
+        } if filters.is_empty() => Some(PartOf::Customer(customer)),
+        _ => None,
+    }
+}
+
+/// Whether [`execute_on_parts`] runs `plan`.
+pub fn runs_on_parts(plan: &Plan) -> bool {
+    on_parts(plan).is_some()
+}
+
+/// The query and format of a plan [`execute_on_parts`] runs.
+fn on_parts(plan: &Plan) -> Option<(&expansa_movements::Query, &Format)> {
+    match &plan.command {
+        Command::Movements {
+            query,
+            format,
+            view: MovementView::Report,
+            filters,
+            chart: None,
+        } if filters.is_empty() => Some((query, format)),
+        _ => None,
+    }
+}
+
+/// The movement report as `format` says.
+fn render_movements(plan: &Plan, r: &Report, format: &Format) -> String {
+    match format {
+        Format::Json => render_json(r) + "\n",
+        Format::Csv => render_csv(r),
+        Format::Table => render_table(r, plan.locale),
+    }
+}
 
 /// Runs a book command of `plan` on `book` and returns what it prints.
 pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
@@ -132,11 +189,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             if let Some(path) = chart {
                 expansa_chart::movements_chart(&r, plan.locale, path)?;
             }
-            Ok(match format {
-                Format::Json => render_json(&r) + "\n",
-                Format::Csv => render_csv(&r),
-                Format::Table => render_table(&r, plan.locale),
-            })
+            Ok(render_movements(plan, &r, format))
         }
         Command::Movements {
             query,

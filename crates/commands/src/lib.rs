@@ -12,4 +12,4 @@ pub mod renewals;
 pub mod users;
 
 pub use args::*;
-pub use exec::{execute, output_format};
+pub use exec::{execute, execute_on_parts, output_format, part_of, runs_on_parts};

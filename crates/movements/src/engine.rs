@@ -596,21 +596,39 @@ pub fn report(book: &Book, q: &Query) -> Report {
 /// # Panics
 /// When `q.from` is after `q.to`.
 pub fn report_selected(book: &Book, q: &Query, by_customer: &ByCustomer) -> Report {
-    report_of_parts(&[(book, by_customer)], q)
+    report_of_pieces(&[(book, by_customer)], q)
 }
 
-/// The movement report of a book held in parts (each part's lines grouped in its
-/// [`ByCustomer`]), where no customer is in two parts and every part has the same products,
-/// rates and reporting currency: the store's latest book as an earlier book without the
-/// customers changed since, and those customers' rows now. Every figure of the report is a
-/// sum over customers, so the parts' sums are the whole's: the same report as
-/// [`report_selected`] on the book in one piece.
+/// The movement report of every line of a book held in two parts: `base` without the
+/// customers whose ids are in `replaced`, and `part`, a book of those customers' rows (with
+/// the same products, rates and reporting currency). The store keeps its latest book so: an
+/// earlier book, and the rows of the customers changed since. Every figure of the report is a
+/// sum over customers, so the parts' sums are the whole's: the same report as [`report`] on
+/// the book in one piece.
 ///
 /// # Panics
-/// When `q.from` is after `q.to`, or `parts` is empty.
-pub fn report_of_parts(parts: &[(&Book, &ByCustomer)], q: &Query) -> Report {
+/// When `q.from` is after `q.to`.
+pub fn report_of_parts<'a>(
+    base: &Book,
+    replaced: impl IntoIterator<Item = &'a str>,
+    part: Option<&Book>,
+    q: &Query,
+) -> Report {
+    let kept = Selection::all().without_customers(base, replaced);
+    let base_lines = ByCustomer::new(base, &kept);
+    let part_lines = part.map(|p| (p, ByCustomer::new(p, &Selection::all())));
+    let mut pieces = vec![(base, &base_lines)];
+    if let Some((book, lines)) = &part_lines {
+        pieces.push((book, lines));
+    }
+    report_of_pieces(&pieces, q)
+}
+
+/// The movement report of books whose customers are disjoint, each's lines grouped in its
+/// [`ByCustomer`].
+fn report_of_pieces(parts: &[(&Book, &ByCustomer)], q: &Query) -> Report {
     assert!(q.from <= q.to, "the range must not be empty");
-    let currency = parts.first().expect("a book has a part").0.currency();
+    let currency = parts.first().map_or(Currency::BRL, |p| p.0.currency());
     let sums = parts
         .iter()
         .map(|&(book, by_customer)| part_sums(book, q, by_customer))

@@ -80,7 +80,9 @@ impl Part {
             );
             order.insert(
                 schema.file,
-                rows.iter().map(|(ord, key, _)| (*ord, key.clone())).collect(),
+                rows.iter()
+                    .map(|(ord, key, _)| (*ord, key.clone()))
+                    .collect(),
             );
             files.push((schema.file, bytes));
         }
@@ -137,7 +139,9 @@ impl Store {
         }
         match read_files(&files, &self.options, true) {
             Ok(_) => Ok(Some(Ok(()))),
-            Err(StoreError::Book(errors)) => Ok(Some(Err(self.renumber(tx, errors, &order).await?))),
+            Err(StoreError::Book(errors)) => {
+                Ok(Some(Err(self.renumber(tx, errors, &order).await?)))
+            }
             Err(other) => Err(other),
         }
     }
@@ -289,7 +293,7 @@ impl Store {
     }
 
     /// The customers of the current rows of `table` whose `column` is `value`.
-    async fn owners(
+    pub(crate) async fn owners(
         &self,
         tx: &mut Tx,
         table: &str,

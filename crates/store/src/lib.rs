@@ -27,10 +27,10 @@ pub use users::{
     MAX_AUDIT_LIMIT, MAX_PASSWORD, MAX_USER_NAME, MIN_PASSWORD,
 };
 
+pub use parts::{LatestParts, PartOf};
 pub use portal::{
     Delivery, PortalAmendment, PortalLink, PortalPdf, Signature, Signing, MAX_PORTAL_DAYS,
 };
-pub use parts::LatestParts;
 pub use quote::quote_changes;
 pub use webhooks::{NewWebhook, WebhookEvent, WebhookState, MAX_QUEUED_WEBHOOKS};
 

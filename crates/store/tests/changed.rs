@@ -5,7 +5,9 @@
 //! unknown products, currencies without rates, bad dates) go to both, and every answer must be
 //! the same: accepted by both, or refused by both with the same problems at the same lines.
 //! And the latest book in parts (a base book, and the rows of the customers changed since)
-//! gives the movement report of the whole book, after every few writes, whoever wrote them.
+//! gives the movement report of the whole book, after every few writes, whoever wrote them;
+//! and a contract's or a customer's part of the book gives the quotes, contract terms and
+//! trail the whole book gives.
 //! SQLite always; PostgreSQL too when `EXPANSA_TEST_POSTGRES` names a server.
 
 mod common;
@@ -14,8 +16,8 @@ use common::{actor, backends, root};
 use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, OFFERS, SUBSCRIPTIONS};
 use expansa_import::{Folder, ImportOptions};
 use expansa_ledger::Month;
-use expansa_movements::{report_of_parts, render_json, ByCustomer, Query, Selection};
-use expansa_store::{AsOf, ImportMode, RowChange, Store, StoreError, WriteValidation};
+use expansa_movements::{render_json, report, report_of_parts, Query};
+use expansa_store::{AsOf, ImportMode, PartOf, RowChange, Store, StoreError, WriteValidation};
 
 struct Rng(u64);
 
@@ -255,20 +257,82 @@ async fn both_reports(store: &Store) -> (String, String) {
         rules: Default::default(),
     };
     let parts = store.latest_parts().await.unwrap();
-    let base = Selection::all().without_customers(&parts.base, parts.changed.iter().map(String::as_str));
-    let base = (&*parts.base, &ByCustomer::new(&parts.base, &base));
-    let part = parts.part.as_ref().map(|p| ByCustomer::new(p, &Selection::all()));
-    let mut pieces = vec![base];
-    if let (Some(book), Some(by)) = (&parts.part, &part) {
-        pieces.push((&**book, by));
-    }
-    let in_parts = render_json(&report_of_parts(&pieces, &query));
-    let whole = store.book(AsOf::Event(parts.event)).await.unwrap();
-    let whole = render_json(&report_of_parts(
-        &[(&whole, &ByCustomer::new(&whole, &Selection::all()))],
+    let in_parts = render_json(&report_of_parts(
+        &parts.base,
+        parts.changed.iter().map(String::as_str),
+        parts.part.as_deref(),
         &query,
     ));
+    let whole = store.book(AsOf::Event(parts.event)).await.unwrap();
+    let whole = render_json(&report(&whole, &query));
     (in_parts, whole)
+}
+
+/// A quote, a contract's terms and a customer's trail on the part of the book they read, and
+/// on the whole book.
+async fn on_part_and_whole(
+    store: &Store,
+    contract: &str,
+    customer: &str,
+    seed: u64,
+) -> (String, String) {
+    use expansa_contracts::{
+        quote_amend, quote_renew, render_quote, AmendRequest, Change, RenewRequest,
+    };
+    use expansa_ledger::{Book, Decimal, Format};
+    let effective: expansa_ledger::Date = ["2024-03-15", "2025-01-01", "2026-06-30"]
+        [seed as usize % 3]
+        .parse()
+        .unwrap();
+    let product = ["folha", "fiscal", "contabil-premium"][seed as usize % 3].to_string();
+    let contract_views = |book: &Book| {
+        let amend = AmendRequest {
+            contract: contract.to_string(),
+            effective,
+            changes: vec![Change::Add(product.clone(), Decimal::from(2))],
+            precision: Default::default(),
+        };
+        let renew = RenewRequest {
+            contract: contract.to_string(),
+            ..Default::default()
+        };
+        let shown = |q: Result<expansa_contracts::Quote, expansa_contracts::QuoteError>| match q {
+            Ok(q) => render_quote(&q, Format::Json),
+            Err(e) => e.to_string(),
+        };
+        let terms = match expansa_contracts::contract(book, contract, effective) {
+            Ok(v) => expansa_contracts::render_contract(&v, Format::Json),
+            Err(e) => e.to_string(),
+        };
+        format!(
+            "{}\n{}\n{terms}",
+            shown(quote_amend(book, &amend)),
+            shown(quote_renew(book, &renew))
+        )
+    };
+    let trail = |book: &Book| {
+        let query = Query {
+            from: "2023-01".parse::<Month>().unwrap(),
+            to: "2026-06".parse::<Month>().unwrap(),
+            rules: Default::default(),
+        };
+        match book.customers.ids.find(customer) {
+            Some(c) => expansa_movements::render_trail(
+                book,
+                customer,
+                &expansa_movements::trail(book, &query, c),
+                Format::Json,
+            ),
+            None => "unknown customer".to_string(),
+        }
+    };
+    let (event, part) = store.latest_part(PartOf::Contract(contract)).await.unwrap();
+    let (_, of_customer) = store.latest_part(PartOf::Customer(customer)).await.unwrap();
+    let whole = store.book(AsOf::Event(event)).await.unwrap();
+    (
+        format!("{}\n{}", contract_views(&part), trail(&of_customer)),
+        format!("{}\n{}", contract_views(&whole), trail(&whole)),
+    )
 }
 
 async fn store(url: &str, validation: WriteValidation) -> Store {
@@ -336,6 +400,11 @@ async fn the_changed_customers_give_the_whole_books_verdict() {
                     let who = if n % 2 == 0 { &changed } else { &reader };
                     let (in_parts, whole) = both_reports(who).await;
                     assert!(in_parts == whole, "{backend}, seed {seed}, step {n}: the report in parts differs from the whole book's:\n{in_parts}\n{whole}");
+                    let contract = rng.pick(&pools.contracts).to_string();
+                    let customer = rng.pick(&pools.customers).to_string();
+                    let (part, whole) =
+                        on_part_and_whole(who, &contract, &customer, rng.next()).await;
+                    assert!(part == whole, "{backend}, seed {seed}, step {n}: contract {contract} or customer {customer} read in a part differs from the whole book:\n{part}\n---\n{whole}");
                 }
             }
         }
