@@ -25,6 +25,7 @@ pub use rows::{
     RawRow,
 };
 pub use table::{MAX_KEY_BYTES, MAX_RECORD_BYTES};
+pub use tables::BOOK_LIMIT_UNITS;
 
 use expansa_ledger::{Book, Currency};
 use std::io::Read;

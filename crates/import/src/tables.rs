@@ -15,7 +15,8 @@ use rayon::prelude::*;
 
 /// Total MRR of all lines, in whole currency units, beyond which sums could leave the exact
 /// range; a book this large is refused rather than risked.
-const BOOK_LIMIT_UNITS: i128 = 100_000_000_000_000_000;
+/// The largest total MRR of a book, in whole units of the reporting currency (README, "Limits").
+pub const BOOK_LIMIT_UNITS: i128 = 100_000_000_000_000_000;
 
 pub(crate) fn read_all(
     source: &dyn BookSource,

@@ -103,7 +103,10 @@ const CUSTOMERS_PER_QUERY: usize = 500;
 impl Store {
     /// The verdict on the book after the write in `tx`, from the rows of the customers it
     /// touches: `Ok(None)` when the write is one only the whole book can judge, else the
-    /// problems found (`Some(Err)`, lines numbered as in the whole book) or none.
+    /// problems found (`Some(Err)`, lines numbered as in the whole book) or none. The book's
+    /// total MRR is held under its limit by a bound kept in the store (`book_mrr_bound`),
+    /// raised here by the MRR of the lines written: without one, or past the limit, the whole
+    /// book judges (and sets the bound exactly).
     pub(crate) async fn check_changed(
         &self,
         tx: &mut Tx,
@@ -138,12 +141,52 @@ impl Store {
             }
         }
         match read_files(&files, &self.options, true) {
-            Ok(_) => Ok(Some(Ok(()))),
+            Ok(part) => {
+                let written: i128 = changes
+                    .iter()
+                    .filter(|c| c.schema.file == "subscriptions.csv")
+                    .filter_map(|c| value(&c.schema, c.after.as_ref()?, "id"))
+                    .filter_map(|id| part.lines.ids.find(id))
+                    .map(|l| part.lines.items[l as usize].mrr().scaled())
+                    .sum();
+                let Some(bound) = self.mrr_bound(tx).await? else {
+                    return Ok(None);
+                };
+                let bound = bound + written;
+                let scale = 10i128.pow(expansa_ledger::SCALE);
+                if bound / scale > expansa_import::BOOK_LIMIT_UNITS {
+                    return Ok(None);
+                }
+                self.set_mrr_bound(tx, bound).await?;
+                Ok(Some(Ok(())))
+            }
             Err(StoreError::Book(errors)) => {
                 Ok(Some(Err(self.renumber(tx, errors, &order).await?)))
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// The bound on the book's total MRR, in units of 10^-[`expansa_ledger::SCALE`].
+    async fn mrr_bound(&self, tx: &mut Tx) -> Result<Option<i128>, StoreError> {
+        let row = sqlx::query("SELECT units FROM book_mrr_bound WHERE id = 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let text: String = row.try_get(0)?;
+        Ok(text.parse().ok())
+    }
+
+    /// Sets the bound on the book's total MRR (see [`Store::check_changed`]).
+    pub(crate) async fn set_mrr_bound(&self, tx: &mut Tx, units: i128) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO book_mrr_bound (id, units) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET units = excluded.units",
+        )
+        .bind(units.to_string())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
     /// The current rows of `customers` in every file of theirs, with the shared files whole:

@@ -1407,7 +1407,11 @@ impl Store {
         };
         let whole = match whole {
             None => None,
-            Some(Ok(checked)) => Some(checked),
+            Some(Ok((files, book))) => {
+                let total = book.lines.items.iter().map(|l| l.mrr().scaled()).sum();
+                self.set_mrr_bound(&mut tx, total).await?;
+                Some((files, book))
+            }
             Some(Err(e)) => {
                 tx.rollback().await?;
                 return Err(match e {

@@ -420,3 +420,60 @@ async fn the_changed_customers_give_the_whole_books_verdict() {
         "the random writes test both verdicts: {accepted} accepted, {refused} refused"
     );
 }
+
+/// The book's total MRR is held under its limit across writes validated on what they change:
+/// by a bound kept in the store, raised by every line written; past the limit, the write is
+/// validated on the whole book, which sets the bound to the book's exact total again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_on_the_total_mrr_sends_a_write_to_the_whole_book() {
+    for (backend, url, _dir) in backends("mrr_bound").await {
+        let store = store(&url, WriteValidation::Changed).await;
+        let bound = || async {
+            let row = sqlx::query("SELECT units FROM book_mrr_bound WHERE id = 1")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            sqlx::Row::try_get::<String, _>(&row, 0)
+                .unwrap()
+                .parse::<i128>()
+                .unwrap()
+        };
+        let line = |id: &str| {
+            put(
+                SUBSCRIPTIONS,
+                row(
+                    &SUBSCRIPTIONS,
+                    &[
+                        ("id", some(id)),
+                        ("customer_id", some("padaria-sao-jorge")),
+                        ("product_id", some("folha")),
+                        ("quantity", some("2")),
+                        ("unit_price", some("100.00")),
+                        ("start_date", some("2024-05-01")),
+                    ],
+                ),
+            )
+        };
+        let exact = bound().await;
+        store
+            .write("line", &[line("B1")], &actor("t"), None, |_| None)
+            .await
+            .unwrap();
+        // Raised by the new line's MRR (200.00, at 10 decimal places).
+        let unit = 10i128.pow(10);
+        assert_eq!(bound().await, exact + 200 * unit, "{backend}");
+        // Near the limit: the next write is judged on the whole book, which finds the exact
+        // total (the book is small) and keeps it.
+        let near = expansa_import::BOOK_LIMIT_UNITS * unit - unit;
+        sqlx::query("UPDATE book_mrr_bound SET units = $1 WHERE id = 1")
+            .bind(near.to_string())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store
+            .write("line", &[line("B2")], &actor("t"), None, |_| None)
+            .await
+            .unwrap();
+        assert_eq!(bound().await, exact + 400 * unit, "{backend}");
+    }
+}

@@ -18,3 +18,11 @@ CREATE INDEX "fx_rates_removed" ON "fx_rates" (removed_in) WHERE removed_in IS N
 CREATE INDEX "marketing_spend_removed" ON "marketing_spend" (removed_in) WHERE removed_in IS NOT NULL;
 CREATE INDEX "usage_removed" ON "usage" (removed_in) WHERE removed_in IS NOT NULL;
 CREATE INDEX "offers_removed" ON "offers" (removed_in) WHERE removed_in IS NOT NULL;
+-- A bound on the book's total MRR (the sum of its lines' MRR in units of 10^-10 of the
+-- reporting currency, as decimal text): exact after a write validated on the whole book, raised
+-- by the new lines' MRR after one validated on the customers it changes. Past the book's limit,
+-- the next write is validated whole. One row (id 1), or none before the first whole validation.
+CREATE TABLE book_mrr_bound (
+    id INTEGER PRIMARY KEY,
+    units TEXT NOT NULL
+);
