@@ -5,6 +5,7 @@
 
 use crate::ApiError;
 use expansa_ledger::Book;
+use expansa_movements::BaseSums;
 use expansa_store::{AsOf, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -20,10 +21,16 @@ pub const REPORT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// What an entry costs besides its key and its output (its place in the maps).
 const ENTRY_BYTES: usize = 128;
 
+/// How many sums of a base book ([`BookCache::base_sums`]) are kept.
+const BASES_KEPT: usize = 16;
+
 /// Books by the event they are read at.
 pub struct BookCache {
     store: Store,
     books: Mutex<Vec<(i64, Arc<Book>)>>,
+    /// Sums of reports over the base of the book in parts, by base event and report flags,
+    /// newest first; one computed at a time.
+    bases: tokio::sync::Mutex<Vec<((i64, String), Arc<BaseSums>)>>,
     /// One rebuild at a time: concurrent readers of a new event wait for the same one.
     building: tokio::sync::Mutex<()>,
     reports: ReportCache,
@@ -34,6 +41,7 @@ impl BookCache {
         BookCache {
             store,
             books: Mutex::new(Vec::new()),
+            bases: tokio::sync::Mutex::new(Vec::new()),
             building: tokio::sync::Mutex::new(()),
             reports: ReportCache::new(REPORT_CACHE_BYTES),
         }
@@ -77,6 +85,26 @@ impl BookCache {
         books.sort_by_key(|(e, _)| std::cmp::Reverse(*e));
         books.truncate(KEPT);
         Ok((event, book))
+    }
+
+    /// The sums of a report (`key`: its flags) over the base book at `base_event`, computed
+    /// by `compute` once (the work of a whole report), then kept while newer bases come.
+    pub async fn base_sums(
+        &self,
+        base_event: i64,
+        key: &str,
+        compute: impl std::future::Future<Output = Result<BaseSums, ApiError>>,
+    ) -> Result<Arc<BaseSums>, ApiError> {
+        let mut bases = self.bases.lock().await;
+        let wanted = (base_event, key.to_string());
+        if let Some((_, sums)) = bases.iter().find(|(k, _)| *k == wanted) {
+            return Ok(sums.clone());
+        }
+        let sums = Arc::new(compute.await?);
+        bases.insert(0, (wanted, sums.clone()));
+        bases.sort_by_key(|((event, _), _)| std::cmp::Reverse(*event));
+        bases.truncate(BASES_KEPT);
+        Ok(sums)
     }
 
     /// The output of a report (`key`: its flags) on the book at `event`, computed once however

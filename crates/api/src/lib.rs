@@ -289,10 +289,12 @@ pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Resul
     let state = AppState::new(store, config);
     // The latest book is read before the first request, not by it (and the 200 behind it).
     let started = std::time::Instant::now();
-    match state.books.get(expansa_store::AsOf::Latest).await {
-        Ok((event, book)) => eprintln!(
-            "expansa: the book at event {event} ({} lines) read in {:.2} s",
-            book.lines.len(),
+    // It is the base of the book in parts that later writes bring up to date.
+    match state.store.latest_parts().await.map_err(ApiError::from) {
+        Ok(parts) => eprintln!(
+            "expansa: the book at event {} ({} lines) read in {:.2} s",
+            parts.event,
+            parts.base.lines.len(),
             started.elapsed().as_secs_f64()
         ),
         Err(ApiError::NotFound(_)) => eprintln!("expansa: the store holds no book yet"),

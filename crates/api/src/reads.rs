@@ -4,7 +4,9 @@ use crate::{ApiError, AppState};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use expansa_commands::{execute, execute_on_parts, part_of, runs_on_parts, Cli, Plan};
+use expansa_commands::{
+    base_of_parts, execute, execute_on_parts, part_of, runs_on_parts, Cli, Plan,
+};
 use expansa_store::AsOf;
 use std::sync::Arc;
 
@@ -94,13 +96,18 @@ pub(crate) async fn run_plan(
     if as_of == AsOf::Latest && runs_on_parts(&plan.plan) {
         let parts = state.store.latest_parts().await?;
         let key = plan.key.clone();
+        let plan = Arc::new(plan.plan);
         let out = state
             .books
-            .report(parts.event, key, async move {
-                tokio::task::spawn_blocking(move || execute_on_parts(&plan.plan, &parts))
-                    .await
-                    .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?
-                    .ok_or_else(|| ApiError::Internal("the report does not add up in parts".into()))
+            .report(parts.event, key.clone(), async move {
+                let (for_base, base) = (plan.clone(), parts.base.clone());
+                let sums = state
+                    .books
+                    .base_sums(parts.base_event, &key, async move {
+                        blocking(move || base_of_parts(&for_base, &base)).await
+                    })
+                    .await?;
+                blocking(move || execute_on_parts(&plan, &parts, &sums)).await
             })
             .await?;
         return Ok(json_response(out.to_string()));
@@ -117,6 +124,15 @@ pub(crate) async fn run_plan(
         })
         .await?;
     Ok(json_response(out.to_string()))
+}
+
+/// Runs `f` off the async workers: `None` is a plan that does not add up in parts (callers
+/// ask [`runs_on_parts`] first).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Option<T> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?
+        .ok_or_else(|| ApiError::Internal("the report does not add up in parts".into()))
 }
 
 /// The book a plan runs on: the part of the latest book with the rows it depends on, when

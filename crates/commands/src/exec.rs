@@ -7,20 +7,33 @@ use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis};
 use expansa_ledger::{Book, Date};
 use expansa_movements::{
     all_movements, customer_movements, render_csv, render_detail, render_json, render_table,
-    render_trail, report_of_parts, report_selected, ByCustomer, Report, Selection,
+    render_trail, report_of_parts, report_selected, BaseSums, ByCustomer, Report, Selection,
 };
 use expansa_opportunities::{
     evaluate, mine, offer_report, opportunities, render_evaluation, render_offers,
     render_opportunities, render_rules, Holdings, OpportunityFilter,
 };
 
+/// The sums of `plan`'s report over the base of the store's latest book in parts, which
+/// [`execute_on_parts`] starts from: the work of the whole report, once per base (keep it).
+/// `None` for a plan [`execute_on_parts`] does not run.
+pub fn base_of_parts(plan: &Plan, base: &Book) -> Option<BaseSums> {
+    let (query, _) = on_parts(plan)?;
+    Some(BaseSums::new(base, query))
+}
+
 /// Runs `plan` on the store's latest book in parts ([`expansa_store::LatestParts`]) when its
 /// figures add up over customers: the movement report without filters or chart, by
-/// [`report_of_parts`]. `None` for any other plan: [`execute`] runs it on the book whole.
-pub fn execute_on_parts(plan: &Plan, parts: &expansa_store::LatestParts) -> Option<String> {
-    let (query, format) = on_parts(plan)?;
+/// [`report_of_parts`], from the base's sums ([`base_of_parts`], of `parts.base`). `None` for
+/// any other plan: [`execute`] runs it on the book whole.
+pub fn execute_on_parts(
+    plan: &Plan,
+    parts: &expansa_store::LatestParts,
+    base: &BaseSums,
+) -> Option<String> {
+    let (_, format) = on_parts(plan)?;
     let changed = parts.changed.iter().map(String::as_str);
-    let r = report_of_parts(&parts.base, changed, parts.part.as_deref(), query);
+    let r = report_of_parts(&parts.base, base, changed, parts.part.as_deref());
     Some(render_movements(plan, &r, format))
 }
 

@@ -336,26 +336,6 @@ impl Selection {
     pub fn keeps_offer(&self, o: &Offer) -> bool {
         self.keeps_customer(o.customer) && self.keeps_product(o.product)
     }
-
-    /// This selection without the customers of `book` whose ids are in `excluded` (ids the
-    /// book does not have are ignored): a book's part that another part replaces.
-    pub fn without_customers<'a>(
-        mut self,
-        book: &Book,
-        excluded: impl IntoIterator<Item = &'a str>,
-    ) -> Selection {
-        let mut keep = self
-            .customers
-            .take()
-            .unwrap_or_else(|| vec![true; book.customers.len()]);
-        for id in excluded {
-            if let Some(c) = book.customers.ids.find(id) {
-                keep[c as usize] = false;
-            }
-        }
-        self.customers = Some(keep);
-        self
-    }
 }
 
 impl Selection {
@@ -596,64 +576,132 @@ pub fn report(book: &Book, q: &Query) -> Report {
 /// # Panics
 /// When `q.from` is after `q.to`.
 pub fn report_selected(book: &Book, q: &Query, by_customer: &ByCustomer) -> Report {
-    report_of_pieces(&[(book, by_customer)], q)
+    assert!(q.from <= q.to, "the range must not be empty");
+    part_sums(book, q, by_customer).report(book.currency(), q)
+}
+
+/// The sums of a movement report over every customer of a book, with the book's lines grouped
+/// by customer: computed once per book and query, then used by [`report_of_parts`] for every
+/// later state of the book.
+pub struct BaseSums {
+    query: Query,
+    by_customer: ByCustomer,
+    sums: Sums,
+}
+
+impl BaseSums {
+    /// The sums of every customer of `base` (the work of a whole report).
+    ///
+    /// # Panics
+    /// When `q.from` is after `q.to`.
+    pub fn new(base: &Book, q: &Query) -> BaseSums {
+        assert!(q.from <= q.to, "the range must not be empty");
+        let by_customer = ByCustomer::new(base, &Selection::all());
+        let sums = part_sums(base, q, &by_customer);
+        BaseSums {
+            query: *q,
+            by_customer,
+            sums,
+        }
+    }
+
+    /// The query the sums are of.
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
 }
 
 /// The movement report of every line of a book held in two parts: `base` without the
 /// customers whose ids are in `replaced`, and `part`, a book of those customers' rows (with
-/// the same products, rates and reporting currency). The store keeps its latest book so: an
-/// earlier book, and the rows of the customers changed since. Every figure of the report is a
-/// sum over customers, so the parts' sums are the whole's: the same report as [`report`] on
-/// the book in one piece.
-///
-/// # Panics
-/// When `q.from` is after `q.to`.
+/// the same products, rates and reporting currency), for the query of `base_sums` (the sums of
+/// `base`). The store keeps its latest book so: an earlier book, and the rows of the customers
+/// changed since. Every figure of the report is a sum over customers (exact: integers of
+/// 10^-SCALE units and customer counts), so the report is the base's sums, minus the replaced
+/// customers' in the base, plus the part's: the same report as [`report`] on the book in one
+/// piece, in work proportional to the replaced customers and the part, not to the book.
 pub fn report_of_parts<'a>(
     base: &Book,
+    base_sums: &BaseSums,
     replaced: impl IntoIterator<Item = &'a str>,
     part: Option<&Book>,
-    q: &Query,
 ) -> Report {
-    let kept = Selection::all().without_customers(base, replaced);
-    let base_lines = ByCustomer::new(base, &kept);
-    let part_lines = part.map(|p| (p, ByCustomer::new(p, &Selection::all())));
-    let mut pieces = vec![(base, &base_lines)];
-    if let Some((book, lines)) = &part_lines {
-        pieces.push((book, lines));
+    let q = &base_sums.query;
+    let replaced: Vec<CustomerIdx> = replaced
+        .into_iter()
+        .filter_map(|id| base.customers.ids.find(id))
+        .collect();
+    let mut sums = base_sums.sums.clone();
+    sums.subtract(&customers_sums(base, q, &base_sums.by_customer, &replaced));
+    if let Some(part) = part {
+        let lines = ByCustomer::new(part, &Selection::all());
+        sums = sums.merge(part_sums(part, q, &lines));
     }
-    report_of_pieces(&pieces, q)
+    sums.report(base.currency(), q)
 }
 
-/// The movement report of books whose customers are disjoint, each's lines grouped in its
-/// [`ByCustomer`].
-fn report_of_pieces(parts: &[(&Book, &ByCustomer)], q: &Query) -> Report {
-    assert!(q.from <= q.to, "the range must not be empty");
-    let currency = parts.first().map_or(Currency::BRL, |p| p.0.currency());
-    let sums = parts
-        .iter()
-        .map(|&(book, by_customer)| part_sums(book, q, by_customer))
-        .fold(Sums::new(q), Sums::merge);
-    let mut months = Vec::with_capacity(sums.movements.len());
-    let (mut mrr, mut customers) = (sums.opening, sums.opening_customers as i64);
-    let per_month = sums.movements.iter().zip(&sums.retained);
-    for (i, ((movements, retained), delta)) in per_month.zip(&sums.customer_delta).enumerate() {
-        let mrr_end = mrr + movements.iter().sum::<i128>();
-        let customers_end = customers + delta;
-        months.push(MonthTotals {
-            month: q.from.offset(i as i32),
-            mrr_start: money(mrr),
-            movements: movements.map(money),
-            retained: retained.map(money),
-            mrr_end: money(mrr_end),
-            customers_start: customers as u64,
-            customers_end: customers_end as u64,
-        });
-        (mrr, customers) = (mrr_end, customers_end);
+/// The sums of some customers of a book.
+fn customers_sums(
+    book: &Book,
+    q: &Query,
+    by_customer: &ByCustomer,
+    customers: &[CustomerIdx],
+) -> Sums {
+    customers
+        .par_iter()
+        .with_min_len(256)
+        .fold(
+            || (Sums::new(q), Scratch::default()),
+            |(mut sums, mut scratch), &c| {
+                let lines = Lines::of(by_customer, c as usize);
+                customer_pass(book, q, c, lines, &mut scratch, &mut sums);
+                (sums, scratch)
+            },
+        )
+        .map(|(sums, _)| sums)
+        .reduce(|| Sums::new(q), Sums::merge)
+}
+
+impl Sums {
+    /// Takes away the sums of some of the customers summed here.
+    fn subtract(&mut self, other: &Sums) {
+        self.opening -= other.opening;
+        self.opening_customers -= other.opening_customers;
+        let pairs = self.movements.iter_mut().zip(&other.movements);
+        for (a, b) in pairs.chain(self.retained.iter_mut().zip(&other.retained)) {
+            for k in 0..KINDS {
+                a[k] -= b[k];
+            }
+        }
+        for (a, b) in self.customer_delta.iter_mut().zip(&other.customer_delta) {
+            *a -= b;
+        }
     }
-    Report {
-        currency,
-        rules: q.rules,
-        months,
+
+    /// The report these sums make.
+    fn report(&self, currency: Currency, q: &Query) -> Report {
+        let mut months = Vec::with_capacity(self.movements.len());
+        let (mut mrr, mut customers) = (self.opening, self.opening_customers as i64);
+        let per_month = self.movements.iter().zip(&self.retained);
+        for (i, ((movements, retained), delta)) in per_month.zip(&self.customer_delta).enumerate()
+        {
+            let mrr_end = mrr + movements.iter().sum::<i128>();
+            let customers_end = customers + delta;
+            months.push(MonthTotals {
+                month: q.from.offset(i as i32),
+                mrr_start: money(mrr),
+                movements: movements.map(money),
+                retained: retained.map(money),
+                mrr_end: money(mrr_end),
+                customers_start: customers as u64,
+                customers_end: customers_end as u64,
+            });
+            (mrr, customers) = (mrr_end, customers_end);
+        }
+        Report {
+            currency,
+            rules: q.rules,
+            months,
+        }
     }
 }
 

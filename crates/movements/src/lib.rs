@@ -10,7 +10,7 @@ mod render;
 
 pub use engine::{
     all_movements, customer_movements, mrr_by_month, mrr_history, report, report_of_parts,
-    report_selected, trail, ByCustomer, Kind, MonthTotals, Movement, Query, Report, Rules,
+    report_selected, trail, BaseSums, ByCustomer, Kind, MonthTotals, Movement, Query, Report, Rules,
     Selection, KINDS,
 };
 pub use render::{

@@ -379,6 +379,12 @@ impl Store {
         customers: &BTreeSet<String>,
     ) -> Result<Vec<(String, crate::Stored)>, StoreError> {
         let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
+        // A customer's own row is found by its key (the index of current rows).
+        let column = if schema.key == [column] {
+            "row_key"
+        } else {
+            column
+        };
         let mut rows = Vec::new();
         for chunk in ids.chunks(CUSTOMERS_PER_QUERY) {
             let list: Vec<String> = (1..=chunk.len()).map(|n| self.placeholder(n)).collect();

@@ -348,6 +348,8 @@ pub struct Store {
     parts: std::sync::Arc<tokio::sync::Mutex<Option<parts::Model>>>,
     /// Whether the base of `parts` is being read again.
     rebasing: std::sync::Arc<AtomicBool>,
+    /// Held while the latest book is read whole ([`Store::latest_book`]).
+    reading_whole: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The latest files this process knows: committed, and those of a write being committed.
@@ -632,6 +634,7 @@ impl Store {
             held: Default::default(),
             parts: Default::default(),
             rebasing: Default::default(),
+            reading_whole: Default::default(),
         };
         match store.prepare(started).await {
             Ok(()) => Ok(store),
@@ -1023,13 +1026,19 @@ impl Store {
 
     /// The latest book and the event it is at.
     pub async fn latest_book(&self) -> Result<(i64, std::sync::Arc<Book>), StoreError> {
-        let latest = self.event_at(AsOf::Latest).await?;
-        if let Some((event, Some(book))) = self
-            .kept()
-            .at(latest, true)
-            .map(|l| (l.event, l.book.clone()))
-        {
-            return Ok((event, book));
+        let kept = |latest| {
+            self.kept()
+                .at(latest, true)
+                .and_then(|l| Some((l.event, l.book.clone()?)))
+        };
+        if let Some(found) = kept(self.event_at(AsOf::Latest).await?) {
+            return Ok(found);
+        }
+        // One whole read at a time (reports, and the base of the book in parts): the second
+        // reader finds the first's book.
+        let _reading = self.reading_whole.lock().await;
+        if let Some(found) = kept(self.event_at(AsOf::Latest).await?) {
+            return Ok(found);
         }
         let (event, files) = self.files_with_event(AsOf::Latest).await?;
         let book = std::sync::Arc::new(book_from_files(&files, &self.options)?);

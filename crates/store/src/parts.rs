@@ -22,8 +22,9 @@ use std::sync::Arc;
 pub struct LatestParts {
     /// The event the book is at.
     pub event: i64,
-    /// The book at an earlier event.
+    /// The book at an earlier event, `base_event`.
     pub base: Arc<Book>,
+    pub base_event: i64,
     /// The customers (ids) whose rows changed after `base`: their rows in `base` are out of
     /// date, and all of their rows are in `part`.
     pub changed: Arc<BTreeSet<String>>,
@@ -44,7 +45,8 @@ pub(crate) struct Model {
 }
 
 /// How many changed customers the part holds before the base is read again whole (in the
-/// background): at least this many, or one in 64 of the base's customers.
+/// background): at least this many, or one in 16 of the base's customers (a read costs in
+/// proportion to the changed customers; reading the base again, to the book).
 const REBASE_AT: usize = 4096;
 
 impl Model {
@@ -63,6 +65,7 @@ impl Model {
         LatestParts {
             event: self.known,
             base: self.base.clone(),
+            base_event: self.base_event,
             changed: self.changed.clone(),
             part: self.part.clone(),
         }
@@ -103,7 +106,7 @@ impl Store {
             Arc::make_mut(&mut m.changed).extend(fresh);
         }
         m.known = latest;
-        if m.changed.len() > REBASE_AT.max(m.base.customers.len() / 64) {
+        if m.changed.len() > REBASE_AT.max(m.base.customers.len() / 16) {
             self.rebase_in_background(m.base_event);
         }
         Ok(m.view())
