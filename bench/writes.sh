@@ -13,7 +13,7 @@
 # changed p95 <= 50 ms and >= 500 writes/s, reads p95 during the writes as before them.
 # Usage: bench/writes.sh [CUSTOMERS] [SECONDS] [CLIENTS] [RATE]
 # WRITES_DATABASES="sqlite postgres" (default) picks the databases; WRITES_MODES="changed
-# whole" the validations. A request unanswered after 30 s (the server's --request-timeout) is
+# whole" the validations; WRITES_READERS=0 leaves the readers out (the writes alone). A request unanswered after 30 s (the server's --request-timeout) is
 # an error of the run, not a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -126,7 +126,14 @@ run() { # DATABASE MODE: one run, its output in bench/out/writes-DATABASE-MODE.t
   server=$!
   for _ in $(seq 1 300); do grep -q "serving http" "$work/serve.log" && break; sleep 0.2; done
   local base
-  base=$(grep -o 'http://[0-9.:]*' "$work/serve.log" | head -1)
+  base=$(grep -o 'http://[0-9.:]*' "$work/serve.log" | head -1 || true)
+  if [ -z "$base" ]; then
+    echo "serve did not start within 60 s:" | tee -a "$out"
+    tail -5 "$work/serve.log" | tee -a "$out"
+    kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; server=
+    echo "RESULTLINE $database $mode status=1" >> "$work/results"
+    return 0
+  fi
   "$target/release/examples/writes" "$base" "$key" "$seconds" "$clients" "$rate" "$customers" \
     "$contracted.amendable.csv" "$work/acked.tsv" | tee -a "$out" || status=1
   kill "$server" && wait "$server" 2>/dev/null || true

@@ -30,7 +30,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Readers of the movement report, besides the writers.
+/// Readers of the movement report, besides the writers (`WRITES_READERS` changes it: 0 measures
+/// the writes alone).
 const READERS: usize = 4;
 /// How long the readers read alone before the writers start (at most a quarter of SECONDS).
 const WARM: Duration = Duration::from_secs(5);
@@ -303,7 +304,10 @@ async fn main() {
         args.rate > 0.0 && args.clients > 0,
         "RATE and CLIENTS above 0"
     );
-    let http = http(args.clients + READERS);
+    let reader_count = std::env::var("WRITES_READERS")
+        .map(|r| r.parse().expect("WRITES_READERS"))
+        .unwrap_or(READERS);
+    let http = http(args.clients + reader_count);
     let before = events(&http, &args.base, &args.key).await;
     let last_before = before
         .iter()
@@ -312,7 +316,7 @@ async fn main() {
         .unwrap_or(0);
     // Connect before the clock starts: 200 simultaneous connects overflow the listen backlog,
     // and a dropped SYN is retried after a second, which measures the kernel, not the server.
-    let warm_up: Vec<_> = (0..args.clients + READERS)
+    let warm_up: Vec<_> = (0..args.clients + reader_count)
         .map(|_| {
             let (http, uri, key) = (
                 http.clone(),
@@ -349,7 +353,7 @@ async fn main() {
     )
     .await;
     let stop = Arc::new(AtomicBool::new(false));
-    let readers: Vec<_> = (0..READERS)
+    let readers: Vec<_> = (0..reader_count)
         .map(|_| tokio::spawn(reader(http.clone(), args.clone(), stop.clone())))
         .collect();
     let warm = WARM
@@ -520,11 +524,12 @@ async fn main() {
     let acked_amends = all.acked.len() - acked_lines;
     let timeouts = all.unanswered.len();
     println!(
-        "writers {} for {:.1} s, open loop at {}/s in all ({} lines for 1 amendment); readers {READERS}, alone for {:.0} s first",
+        "writers {} for {:.1} s, open loop at {}/s in all ({} lines for 1 amendment); readers {}, alone for {:.0} s first",
         args.clients,
         writing.as_secs_f64(),
         args.rate,
         AMEND_EVERY - 1,
+        reader_count,
         warm.as_secs_f64(),
     );
     println!(
