@@ -124,11 +124,16 @@ run() { # DATABASE MODE: one run, its output in bench/out/writes-DATABASE-MODE.t
     --rate-limit 1000000 --rate-burst 1000000 --max-connections 4096 \
     --max-connections-per-client 4096 2> "$work/serve.log" &
   server=$!
-  for _ in $(seq 1 300); do grep -q "serving http" "$work/serve.log" && break; sleep 0.2; done
+  # serve reads the whole book before it announces itself: a while at 1,000,000 customers.
+  for _ in $(seq 1 1500); do
+    grep -q "serving http" "$work/serve.log" && break
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.2
+  done
   local base
   base=$(grep -o 'http://[0-9.:]*' "$work/serve.log" | head -1 || true)
   if [ -z "$base" ]; then
-    echo "serve did not start within 60 s:" | tee -a "$out"
+    echo "serve did not start (5 minutes at most):" | tee -a "$out"
     tail -5 "$work/serve.log" | tee -a "$out"
     kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; server=
     echo "RESULTLINE $database $mode status=1" >> "$work/results"
@@ -169,9 +174,9 @@ for database in $databases; do
   done
 done
 
-python3 - "$work/results" "$customers" "$seconds" "$clients" "$rate" "$(nproc)" <<'PY' | tee bench/out/writes.txt
+python3 - "$work/results" "$customers" "$seconds" "$clients" "$rate" "$(nproc)" "${WRITES_READERS:-4}" <<'PY' | tee bench/out/writes.txt
 import sys
-path, customers, seconds, clients, rate, cores = sys.argv[1:]
+path, customers, seconds, clients, rate, cores, readers = sys.argv[1:]
 runs = {}
 for line in open(path):
     parts = line.split()
@@ -179,7 +184,7 @@ for line in open(path):
     fields["status"] = parts[3].split("=")[1]
     runs[(parts[1], parts[2])] = fields
 num = lambda r, k: float(r.get(k, "nan"))
-print(f"write benchmark: {customers} customers, {clients} writers for {seconds} s at {rate} writes/s, 4 readers; {cores} cores")
+print(f"write benchmark: {customers} customers, {clients} writers for {seconds} s at {rate} writes/s, {readers} readers; {cores} cores")
 print(f"{'database':9} {'validation':10} {'writes/s':>9} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'read p95 before':>16} {'during':>9} {'errors':>7} {'consistent':>10} {'run':>5}")
 for (db, mode), r in runs.items():
     print(f"{db:9} {mode:10} {num(r, 'writes_per_s'):9.1f} {num(r, 'p50_ms'):9.1f} {num(r, 'p95_ms'):9.1f} {num(r, 'p99_ms'):9.1f} "
