@@ -15,7 +15,7 @@ db=${4:-sqlite:$work/load.db}
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 cargo build --release -q -p expansa-cli -p expansa-api --example load
 python3 ../shared/tools/gen_data.py "$work/book" "$customers" >/dev/null
-bin=target/release/expansa
+bin=${CARGO_TARGET_DIR:-target}/release/expansa
 start=$EPOCHREALTIME
 $bin import --data "$work/book" --db "$db" >/dev/null
 end=$EPOCHREALTIME
@@ -27,4 +27,4 @@ $bin serve --db "$db" --bind 127.0.0.1:0 --rate-limit 1000000 --rate-burst 10000
 server=$!
 for _ in $(seq 1 50); do grep -q "serving http" "$work/serve.log" && break; sleep 0.2; done
 base=$(grep -o 'http://[0-9.:]*' "$work/serve.log" | head -1)
-target/release/examples/load "$base" "$key" "$seconds" "$clients" "$customers" 2024-01 2024-12
+${CARGO_TARGET_DIR:-target}/release/examples/load "$base" "$key" "$seconds" "$clients" "$customers" 2024-01 2024-12

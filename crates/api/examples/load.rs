@@ -7,14 +7,11 @@
 //!
 //! cargo run --release -p expansa-api --example load -- BASE KEY SECONDS CLIENTS CUSTOMERS FROM TO
 
-use axum::body::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+mod common;
+
+use common::{events, http, loopback_only, ms, percentile, replayed, send, Headers, Http, Rng};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 struct Args {
     base: String,
@@ -35,60 +32,23 @@ struct Tally {
     errors: Vec<String>,
 }
 
-async fn send(
-    http: &Http,
-    method: &str,
-    uri: &str,
-    key: Option<(&str, &str)>,
-    body: Option<String>,
-) -> Result<(u16, Vec<(String, String)>, Bytes), String> {
-    let mut request = hyper::Request::builder().method(method).uri(uri);
-    if let Some((api_key, idempotency)) = key {
-        request = request
-            .header("authorization", format!("Bearer {api_key}"))
-            .header("idempotency-key", idempotency)
-            .header("content-type", "application/json");
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .map_err(|e| e.to_string())?;
-    let response = http.request(request).await.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
-        .collect();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, headers, body))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let k = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[k]
-}
-
 async fn client(http: Http, args: Arc<Args>, id: usize, deadline: Instant) -> Tally {
     let mut tally = Tally::default();
     // Connect before the clock starts: 200 simultaneous connects overflow the listen backlog,
     // and a dropped SYN is retried after a second, which measures the kernel, not the server.
+    let read = Headers {
+        key: Some(&args.key),
+        ..Headers::default()
+    };
     let _ = send(
         &http,
         "GET",
         &format!("{}/api/v1/events?warm", args.base),
-        None,
+        read,
         None,
     )
     .await;
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (id as u64 + 1);
+    let mut rng = Rng::new(id as u64);
     let mut n = 0u64;
     let report = format!(
         "{}/api/v1/movements?from={}&to={}",
@@ -96,9 +56,7 @@ async fn client(http: Http, args: Arc<Args>, id: usize, deadline: Instant) -> Ta
     );
     while Instant::now() < deadline {
         n += 1;
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
+        let seed = rng.next();
         if n.is_multiple_of(5) {
             let line = format!("LOAD-{id}-{n}");
             let body = serde_json::json!({
@@ -110,12 +68,16 @@ async fn client(http: Http, args: Arc<Args>, id: usize, deadline: Instant) -> Ta
             })
             .to_string();
             let idempotency = format!("load-{id}-{n}");
+            let write = Headers {
+                idempotency: Some(&idempotency),
+                ..read
+            };
             let started = Instant::now();
             let first = send(
                 &http,
                 "POST",
                 &format!("{}/api/v1/lines", args.base),
-                Some((&args.key, &idempotency)),
+                write,
                 Some(body.clone()),
             )
             .await;
@@ -128,16 +90,13 @@ async fn client(http: Http, args: Arc<Args>, id: usize, deadline: Instant) -> Ta
                             &http,
                             "POST",
                             &format!("{}/api/v1/lines", args.base),
-                            Some((&args.key, &idempotency)),
+                            write,
                             Some(body),
                         )
                         .await
                         {
                             Ok((201, headers, again))
-                                if again == first_body
-                                    && headers.iter().any(|(k, v)| {
-                                        k == "idempotent-replayed" && v == "true"
-                                    }) =>
+                                if again == first_body && replayed(&headers) =>
                             {
                                 tally.replays_ok += 1
                             }
@@ -154,7 +113,7 @@ async fn client(http: Http, args: Arc<Args>, id: usize, deadline: Instant) -> Ta
             }
         } else {
             let started = Instant::now();
-            match send(&http, "GET", &report, None, None).await {
+            match send(&http, "GET", &report, read, None).await {
                 Ok((200, _, _)) => tally.reads.push(started.elapsed()),
                 other => tally
                     .errors
@@ -181,16 +140,9 @@ async fn main() {
         from: argv[5].clone(),
         to: argv[6].clone(),
     });
-    assert!(
-        args.base.starts_with("http://127.")
-            || args.base.starts_with("http://localhost")
-            || args.base.starts_with("http://[::1]"),
-        "the load test only targets loopback"
-    );
-    let http: Http = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(args.clients)
-        .build_http();
-    let events_before = events(&http, &args.base).await;
+    loopback_only(&args.base);
+    let http = http(args.clients);
+    let events_before = events(&http, &args.base, &args.key).await.len();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let tasks: Vec<_> = (0..args.clients)
@@ -213,7 +165,10 @@ async fn main() {
             &http,
             "GET",
             &format!("{}/api/v1/lines/{line}", args.base),
-            None,
+            Headers {
+                key: Some(&args.key),
+                ..Headers::default()
+            },
             None,
         )
         .await
@@ -222,10 +177,9 @@ async fn main() {
             _ => missing += 1,
         }
     }
-    let events_after = events(&http, &args.base).await;
+    let events_after = events(&http, &args.base, &args.key).await.len();
     all.reads.sort();
     all.writes.sort();
-    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     println!(
         "clients {} for {:.1} s",
         args.clients,
@@ -269,13 +223,4 @@ async fn main() {
         }
     );
     std::process::exit(if ok { 0 } else { 1 });
-}
-
-async fn events(http: &Http, base: &str) -> usize {
-    let (_, _, body) = send(http, "GET", &format!("{base}/api/v1/events"), None, None)
-        .await
-        .expect("events");
-    serde_json::from_slice::<Vec<serde_json::Value>>(&body)
-        .expect("events JSON")
-        .len()
 }

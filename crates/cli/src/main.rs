@@ -226,6 +226,8 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             vendor_name,
             mail: (smtp, mail_from, finance_email),
             provisioning,
+            // Given to the store where it is opened (with_store).
+            write_validation: _,
             limits,
         } => {
             // Checked before the store is opened or the address bound.
@@ -404,7 +406,16 @@ async fn with_store<T, E: From<StoreError>>(
             .into());
         }
     }
-    let store = Store::open_with(url, import_options(plan), plan.busy_timeout).await?;
+    // serve's --write-validation; every other command writes with the store's default.
+    let validation = match &plan.command {
+        Command::Serve {
+            write_validation, ..
+        } => *write_validation,
+        _ => expansa_store::WriteValidation::default(),
+    };
+    let store = Store::open_with(url, import_options(plan), plan.busy_timeout)
+        .await?
+        .with_write_validation(validation);
     let result = work(&store).await;
     if let Err(e) = store.close().await {
         eprintln!("warning: closing the store: {e}");

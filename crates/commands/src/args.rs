@@ -363,6 +363,11 @@ enum CliCommand {
         /// The notices' HMAC-SHA256 secret: the file's first line (16 characters or more).
         #[arg(long, value_name = "FILE", requires = "provisioning_url")]
         provisioning_secret_file: Option<PathBuf>,
+        /// How a write is checked before it commits: `changed` (the rows of the customers it
+        /// changes) or `whole` (the whole book, every write: the write path before incremental
+        /// validation, kept as bench/writes.sh's yardstick).
+        #[arg(long, hide = true, value_name = "MODE", default_value = "changed", value_parser = write_validation)]
+        write_validation: expansa_store::WriteValidation,
         #[command(flatten)]
         limits: ServeLimits,
     },
@@ -748,6 +753,15 @@ impl ModelArgs {
     }
 }
 
+/// `--write-validation`: changed or whole.
+fn write_validation(s: &str) -> Result<expansa_store::WriteValidation, String> {
+    match s {
+        "changed" => Ok(expansa_store::WriteValidation::Changed),
+        "whole" => Ok(expansa_store::WriteValidation::Whole),
+        _ => Err(format!("{s:?}: expected changed or whole")),
+    }
+}
+
 /// A movement kind by its JSON key.
 fn movement_kind(s: &str) -> Result<Kind, String> {
     Kind::from_key(s).ok_or_else(|| {
@@ -1024,6 +1038,8 @@ pub enum Command {
         mail: (Option<String>, String, Option<String>),
         /// The portal's provisioning notices: `--provisioning-url` and its secret's file.
         provisioning: Option<(String, PathBuf)>,
+        /// How the store checks a write (`--write-validation`).
+        write_validation: expansa_store::WriteValidation,
         limits: ServeLimits,
     },
     KeysCreate {
@@ -1245,6 +1261,7 @@ impl Plan {
                 finance_email,
                 provisioning_url,
                 provisioning_secret_file,
+                write_validation,
                 limits,
             } => {
                 let vendor_name = vendor_name.trim().to_string();
@@ -1279,6 +1296,7 @@ impl Plan {
                         vendor_name,
                         mail: (smtp, mail_from, finance_email),
                         provisioning: provisioning_url.zip(provisioning_secret_file),
+                        write_validation,
                         limits,
                     },
                 )
