@@ -176,7 +176,7 @@ async fn quote(
         };
         return replayable(outcome, StatusCode::OK, String::new);
     }
-    let (_, book) = crate::reads::book_for(s, &plan.plan, as_of).await?;
+    let (priced_at, book) = crate::reads::book_for(s, &plan.plan, as_of).await?;
     let quote = match &plan.plan.command {
         Command::Amend { request, .. } => quote_amend(&book, request),
         Command::Renew { request, .. } => quote_renew(&book, request),
@@ -184,7 +184,10 @@ async fn quote(
     }
     .map_err(anyhow::Error::from)?;
     let actor = actor(who, headers, &format!("{what} contract {}", quote.contract));
-    let outcome = s.store.apply_quote(&quote, &actor, &idempotency).await?;
+    let outcome = s
+        .store
+        .apply_quote(&quote, priced_at, &actor, &idempotency)
+        .await?;
     replayable(outcome, StatusCode::OK, || {
         render_quote(&quote, Format::Json)
     })

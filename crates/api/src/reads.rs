@@ -128,7 +128,9 @@ pub(crate) async fn run_plan(
 
 /// Runs `f` off the async workers: `None` is a plan that does not add up in parts (callers
 /// ask [`runs_on_parts`] first).
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Option<T> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Option<T> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?

@@ -470,10 +470,17 @@ fn apply_quote(
         if let Some((event, response)) = store.replay(&key).await.map_err(store_error)? {
             return anyhow::Ok(Err((event, response)));
         }
-        let book = store.book(as_of(plan)).await.map_err(store_error)?;
+        let priced_at = store.event_at(as_of(plan)).await.map_err(store_error)?;
+        // (An empty store has no event 0: its own message says what to do.)
+        let at = if priced_at == 0 {
+            as_of(plan)
+        } else {
+            AsOf::Event(priced_at)
+        };
+        let book = store.book(at).await.map_err(store_error)?;
         let quote = price(&book)?;
         let outcome = store
-            .apply_quote(&quote, &apply.actor, &key)
+            .apply_quote(&quote, priced_at, &apply.actor, &key)
             .await
             .map_err(store_error)?;
         Ok(Ok((quote, outcome)))

@@ -682,8 +682,7 @@ impl Sums {
         let mut months = Vec::with_capacity(self.movements.len());
         let (mut mrr, mut customers) = (self.opening, self.opening_customers as i64);
         let per_month = self.movements.iter().zip(&self.retained);
-        for (i, ((movements, retained), delta)) in per_month.zip(&self.customer_delta).enumerate()
-        {
+        for (i, ((movements, retained), delta)) in per_month.zip(&self.customer_delta).enumerate() {
             let mrr_end = mrr + movements.iter().sum::<i128>();
             let customers_end = customers + delta;
             months.push(MonthTotals {

@@ -315,8 +315,6 @@ pub(crate) async fn sign(
     let queued = portal.deliveries.queued(&signature.email);
     let signing = Signing {
         amendment: &amendment.id,
-        contract: &amendment.contract_id,
-        priced_at,
         signature: &signature,
         vendor: &portal.vendor,
         invoice: &make_invoice,
@@ -328,7 +326,7 @@ pub(crate) async fn sign(
     );
     let outcome = portal
         .store
-        .apply_quote_signed(&quote, &actor, &key, Some(&signing))
+        .apply_quote_signed(&quote, priced_at, &actor, &key, Some(&signing))
         .await?;
     let now = portal
         .store

@@ -32,6 +32,7 @@ pub use portal::{
     Delivery, PortalAmendment, PortalLink, PortalPdf, Signature, Signing, MAX_PORTAL_DAYS,
 };
 pub use quote::quote_changes;
+use quote::Priced;
 pub use webhooks::{NewWebhook, WebhookEvent, WebhookState, MAX_QUEUED_WEBHOOKS};
 
 use expansa_import::schema::{ColumnKind, Schema, FILES};
@@ -798,20 +799,21 @@ impl Store {
         idempotency: Option<&Idempotency>,
         response: impl FnOnce(Option<i64>) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
-        self.write_signed(kind, changes, actor, idempotency, response, None)
+        self.write_priced(kind, changes, actor, idempotency, response, None)
             .await
     }
 
-    /// [`Store::write`], recording with it, in its transaction, the signature of the portal
-    /// amendment it applies and the invoice that bills it (`signing`).
-    async fn write_signed(
+    /// [`Store::write`] of a priced quote (`priced`): refused when a line of its contract was
+    /// written after the book it was priced on; recording with it, in its transaction, the
+    /// signature of the portal amendment it applies and the invoice that bills it.
+    async fn write_priced(
         &self,
         kind: &str,
         changes: &[RowChange],
         actor: &Actor,
         idempotency: Option<&Idempotency>,
         response: impl FnOnce(Option<i64>) -> Option<String>,
-        signing: Option<&Signing<'_>>,
+        priced: Option<&Priced<'_>>,
     ) -> Result<WriteOutcome, StoreError> {
         // Values no store can keep are refused before either database sees them, the same way
         // on both (PostgreSQL would fail on a NUL, a year 0000, a date that is not one).
@@ -865,8 +867,11 @@ impl Store {
                 Outcome::Unchanged => entry.unchanged += 1,
             }
         }
-        if let Some(signing) = signing {
-            signing.record(&mut tx, event).await?;
+        if let Some(priced) = priced {
+            priced.check(&mut tx, event).await?;
+            if let Some(signing) = priced.signing {
+                signing.record(&mut tx, event).await?;
+            }
         }
         let written = Written {
             appended,
@@ -879,13 +884,18 @@ impl Store {
     /// Records a quote: its line changes as one event (`amend` or `renew`) under
     /// `idempotency`. The answer kept with the key (and given again on any replay) is the
     /// quote's JSON with `"applied": {"event": N}`.
+    ///
+    /// `priced_at` is the event of the book the quote was priced on: a line of its contract
+    /// written after it (another quote applied meanwhile) refuses the write, 409 Conflict, and
+    /// nothing is applied on a stale price.
     pub async fn apply_quote(
         &self,
         quote: &expansa_contracts::Quote,
+        priced_at: i64,
         actor: &Actor,
         idempotency: &Idempotency,
     ) -> Result<WriteOutcome, StoreError> {
-        self.apply_quote_signed(quote, actor, idempotency, None)
+        self.apply_quote_signed(quote, priced_at, actor, idempotency, None)
             .await
     }
 
@@ -894,12 +904,13 @@ impl Store {
     pub async fn apply_quote_signed(
         &self,
         quote: &expansa_contracts::Quote,
+        priced_at: i64,
         actor: &Actor,
         idempotency: &Idempotency,
         signing: Option<&Signing<'_>>,
     ) -> Result<WriteOutcome, StoreError> {
         let json = expansa_contracts::render_quote(quote, expansa_ledger::Format::Json);
-        self.write_signed(
+        self.write_priced(
             quote.kind.name(),
             &quote_changes(quote),
             actor,
@@ -909,7 +920,11 @@ impl Store {
                 answer["applied"] = serde_json::json!({ "event": event });
                 Some(answer.to_string())
             },
-            signing,
+            Some(&Priced {
+                contract: &quote.contract,
+                at: priced_at,
+                signing,
+            }),
         )
         .await
     }

@@ -256,11 +256,6 @@ fn amendment(r: &sqlx::any::AnyRow) -> Result<PortalAmendment, StoreError> {
 pub struct Signing<'a> {
     /// The amendment signed (not signed before).
     pub amendment: &'a str,
-    /// Its contract, and the event of the book it was priced on when signed: were any of the
-    /// contract's lines written since (another amendment signed at the same moment), the write
-    /// is refused, not applied on a stale price.
-    pub contract: &'a str,
-    pub priced_at: i64,
     pub signature: &'a Signature,
     /// The vendor whose invoices are numbered (one counter per vendor).
     pub vendor: &'a str,
@@ -275,26 +270,6 @@ impl Signing<'_> {
     /// Takes the vendor's next invoice number and records the signature and the invoice, in
     /// `tx`: a rolled-back write leaves no number used and nothing signed.
     pub(crate) async fn record(&self, tx: &mut Tx, event: i64) -> Result<(), StoreError> {
-        // Under the write lock: no line of the contract written after the book it was priced
-        // on (by any write but this one).
-        let lines = crate::table_name(&expansa_import::schema::SUBSCRIPTIONS);
-        let since: i64 = sqlx::query(&format!(
-            "SELECT COUNT(*) FROM \"{lines}\" WHERE contract_id = $1 AND \
-             ((added_in > $2 AND added_in < $3) OR (removed_in > $2 AND removed_in < $3))"
-        ))
-        .bind(self.contract)
-        .bind(self.priced_at)
-        .bind(event)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
-        if since > 0 {
-            return Err(StoreError::Conflict(format!(
-                "contract {} changed while amendment {} was being signed (another change was \
-                 applied first): make the document again",
-                self.contract, self.amendment
-            )));
-        }
         sqlx::query(
             "INSERT INTO invoice_counters (vendor, last) VALUES ($1, 0) ON CONFLICT (vendor) DO NOTHING",
         )

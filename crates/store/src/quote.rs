@@ -137,3 +137,50 @@ fn row(schema: &Schema, named: &[(&str, Option<String>)]) -> Vec<Option<String>>
     }
     values
 }
+
+/// A quote being applied: its contract, the event of the book it was priced on, and what
+/// signing it records (a portal amendment).
+pub(crate) struct Priced<'a> {
+    pub contract: &'a str,
+    pub at: i64,
+    pub signing: Option<&'a crate::Signing<'a>>,
+}
+
+impl Priced<'_> {
+    /// Under the write lock: no line of the contract written after the book the quote was
+    /// priced on, by any write but this one (`event`). Two amendments of one contract priced on
+    /// the same book cannot both apply.
+    pub(crate) async fn check(
+        &self,
+        tx: &mut crate::Tx,
+        event: i64,
+    ) -> Result<(), crate::StoreError> {
+        use sqlx::Row;
+        let lines = crate::table_name(&expansa_import::schema::SUBSCRIPTIONS);
+        let since: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) FROM \"{lines}\" WHERE contract_id = $1 AND \
+             ((added_in > $2 AND added_in < $3) OR (removed_in > $2 AND removed_in < $3))"
+        ))
+        .bind(self.contract)
+        .bind(self.at)
+        .bind(event)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+        if since == 0 {
+            return Ok(());
+        }
+        Err(crate::StoreError::Conflict(match self.signing {
+            Some(signing) => format!(
+                "contract {} changed while amendment {} was being signed (another change was \
+                 applied first): make the document again",
+                self.contract, signing.amendment
+            ),
+            None => format!(
+                "contract {} changed after the quote was priced (on the book at event {}; \
+                 another change was applied first): price it again",
+                self.contract, self.at
+            ),
+        }))
+    }
+}

@@ -417,7 +417,11 @@ async fn the_changed_customers_give_the_whole_books_verdict() {
                 }
                 if n % 7 == 0 {
                     let who = if n % 2 == 0 { &changed } else { &reader };
-                    let bases = if n % 2 == 0 { &mut bases_changed } else { &mut bases_reader };
+                    let bases = if n % 2 == 0 {
+                        &mut bases_changed
+                    } else {
+                        &mut bases_reader
+                    };
                     let (in_parts, whole) = both_reports(who, bases).await;
                     assert!(in_parts == whole, "{backend}, seed {seed}, step {n}: the report in parts differs from the whole book's:\n{in_parts}\n{whole}");
                     let contract = rng.pick(&pools.contracts).to_string();
@@ -495,5 +499,65 @@ async fn a_bound_on_the_total_mrr_sends_a_write_to_the_whole_book() {
             .await
             .unwrap();
         assert_eq!(bound().await, exact + 400 * unit, "{backend}");
+    }
+}
+
+/// Two amendments of one contract priced on the same book: the first applies, the second is
+/// refused (409, nothing written) instead of being applied on a price the first made stale;
+/// priced again on the book after the first, it applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quote_priced_on_a_book_a_write_made_stale_is_refused() {
+    use expansa_contracts::{quote_amend, AmendRequest, Change};
+    use expansa_ledger::Decimal;
+    use expansa_store::Idempotency;
+    for (backend, url, _dir) in backends("stale_quote").await {
+        let store = Store::open(&url, ImportOptions::default()).await.unwrap();
+        store
+            .import(
+                &Folder(&root().join("testdata/contracts")),
+                ImportMode::Merge,
+                &actor("load"),
+            )
+            .await
+            .unwrap();
+        let amend = |day: &str| AmendRequest {
+            contract: "K1".into(),
+            effective: day.parse().unwrap(),
+            changes: vec![Change::Add("SEAT".into(), Decimal::from(3))],
+            precision: Default::default(),
+        };
+        let priced_at = store.event_at(AsOf::Latest).await.unwrap();
+        let book = store.book(AsOf::Event(priced_at)).await.unwrap();
+        let (first, second) = (
+            quote_amend(&book, &amend("2024-02-01")).unwrap(),
+            quote_amend(&book, &amend("2024-03-01")).unwrap(),
+        );
+        let key = |k: &str| Idempotency::new(k, k.as_bytes());
+        let applied = store
+            .apply_quote(&first, priced_at, &actor("t"), &key("a"))
+            .await
+            .unwrap();
+        let after = applied.event.unwrap();
+        let refused = store
+            .apply_quote(&second, priced_at, &actor("t"), &key("b"))
+            .await;
+        match refused {
+            Err(StoreError::Conflict(m)) => assert!(m.contains("price it again"), "{backend}: {m}"),
+            other => panic!(
+                "{backend}: a stale quote was not refused: {:?}",
+                other.map(|o| o.event)
+            ),
+        }
+        assert_eq!(
+            store.event_at(AsOf::Latest).await.unwrap(),
+            after,
+            "{backend}"
+        );
+        let book = store.book(AsOf::Event(after)).await.unwrap();
+        let again = quote_amend(&book, &amend("2024-03-01")).unwrap();
+        store
+            .apply_quote(&again, after, &actor("t"), &key("c"))
+            .await
+            .unwrap();
     }
 }
