@@ -24,13 +24,16 @@ const ENTRY_BYTES: usize = 128;
 /// How many sums of a base book ([`BookCache::base_sums`]) are kept.
 const BASES_KEPT: usize = 16;
 
+/// A base book's event and a report's flags.
+type BaseKey = (i64, String);
+
 /// Books by the event they are read at.
 pub struct BookCache {
     store: Store,
     books: Mutex<Vec<(i64, Arc<Book>)>>,
     /// Sums of reports over the base of the book in parts, by base event and report flags,
     /// newest first; one computed at a time.
-    bases: tokio::sync::Mutex<Vec<((i64, String), Arc<BaseSums>)>>,
+    bases: tokio::sync::Mutex<Vec<(BaseKey, Arc<BaseSums>)>>,
     /// One rebuild at a time: concurrent readers of a new event wait for the same one.
     building: tokio::sync::Mutex<()>,
     reports: ReportCache,
