@@ -14,7 +14,7 @@
 //! would all be in one currency other than the reporting one. The differential test
 //! (`tests/changed.rs`) holds the two paths to the same verdicts.
 
-use crate::{read_files, Bind, Store, StoreError, Tx};
+use crate::{read_files, Store, StoreError, Tx};
 use expansa_import::schema::{Schema, FILES};
 use expansa_import::{extra_columns, write_rows, BookErrors, Problem};
 use sqlx::Row;
@@ -196,19 +196,51 @@ impl Store {
         tx: &mut Tx,
         customers: &BTreeSet<String>,
     ) -> Result<Vec<Option<PartRows>>, StoreError> {
+        let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
+        let mut chunks: Vec<&[&str]> = ids.chunks(CUSTOMERS_PER_QUERY).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        // One statement per chunk of customers, a column per file (the shared files with the
+        // first): a write reads its part in one round trip.
+        let mut rows: Vec<Vec<(String, crate::Stored)>> = vec![Vec::new(); FILES.len()];
+        for (k, chunk) in chunks.iter().enumerate() {
+            let (mut selects, mut binds, mut n) = (Vec::new(), Vec::new(), 0);
+            for schema in FILES {
+                let condition = match customer_column(&schema) {
+                    Some(_) if chunk.is_empty() => "1 = 0".to_string(),
+                    Some(column) => {
+                        // A customer's own row is found by its key (the index of current rows).
+                        let column = if schema.key == [column] { "row_key" } else { column };
+                        let list: Vec<String> = chunk
+                            .iter()
+                            .map(|_| {
+                                n += 1;
+                                self.placeholder(n)
+                            })
+                            .collect();
+                        binds.extend_from_slice(chunk);
+                        format!("removed_in IS NULL AND \"{column}\" IN ({})", list.join(", "))
+                    }
+                    None if k == 0 => "removed_in IS NULL".to_string(),
+                    None => "1 = 0".to_string(),
+                };
+                selects.push(format!("({})", self.rows_sql(&schema, &condition)));
+            }
+            let sql = format!("SELECT {}", selects.join(", "));
+            let query = binds.iter().fold(sqlx::query(&sql), |q, id| q.bind(*id));
+            let row = query.fetch_one(&mut **tx).await?;
+            for (i, schema) in FILES.iter().enumerate() {
+                let text: String = row.try_get(i)?;
+                rows[i].extend(crate::parse_rows(schema, &text)?);
+            }
+        }
         let mut out = Vec::with_capacity(FILES.len());
-        for schema in FILES {
-            let rows = match customer_column(&schema) {
-                Some(column) => {
-                    self.rows_of_customers(tx, &schema, column, customers)
-                        .await?
-                }
-                None => {
-                    self.rows_where(tx, &schema, "removed_in IS NULL", Bind::Nothing)
-                        .await?
-                }
-            };
-            if rows.is_empty() && !self.ever_held(tx, &schema).await? {
+        for (schema, mut rows) in FILES.iter().zip(rows) {
+            if chunks.len() > 1 {
+                rows.sort_by(|(ka, a), (kb, b)| (a.ord, ka).cmp(&(b.ord, kb)));
+            }
+            if rows.is_empty() && !self.ever_held(tx, schema).await? {
                 out.push(None);
             } else {
                 out.push(Some(crate::table_rows_keyed(rows)));
@@ -368,37 +400,6 @@ impl Store {
         .await?;
         // The written row itself is one of them.
         Ok(row.try_get::<i64, _>(0)? >= 2)
-    }
-
-    /// The current rows of `customers` in a customer's table, in file order.
-    async fn rows_of_customers(
-        &self,
-        tx: &mut Tx,
-        schema: &Schema,
-        column: &str,
-        customers: &BTreeSet<String>,
-    ) -> Result<Vec<(String, crate::Stored)>, StoreError> {
-        let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
-        // A customer's own row is found by its key (the index of current rows).
-        let column = if schema.key == [column] {
-            "row_key"
-        } else {
-            column
-        };
-        let mut rows = Vec::new();
-        for chunk in ids.chunks(CUSTOMERS_PER_QUERY) {
-            let list: Vec<String> = (1..=chunk.len()).map(|n| self.placeholder(n)).collect();
-            let condition = format!(
-                "removed_in IS NULL AND \"{column}\" IN ({})",
-                list.join(", ")
-            );
-            rows.extend(
-                self.rows_where(tx, schema, &condition, Bind::Keys(chunk))
-                    .await?,
-            );
-        }
-        rows.sort_by(|(ka, a), (kb, b)| (a.ord, ka).cmp(&(b.ord, kb)));
-        Ok(rows)
     }
 
     /// Whether `schema`'s table has ever held a row (then its file is part of the book, if

@@ -351,6 +351,8 @@ pub struct Store {
     rebasing: std::sync::Arc<AtomicBool>,
     /// Held while the latest book is read whole ([`Store::latest_book`]).
     reading_whole: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Whether the write connection's busy timeout is shorter than the store's (SQLite).
+    shortened: std::sync::Arc<AtomicBool>,
 }
 
 /// The latest files this process knows: committed, and those of a write being committed.
@@ -636,6 +638,7 @@ impl Store {
             parts: Default::default(),
             rebasing: Default::default(),
             reading_whole: Default::default(),
+            shortened: Default::default(),
         };
         match store.prepare(started).await {
             Ok(()) => Ok(store),
@@ -984,53 +987,35 @@ impl Store {
         condition: &str,
         bind: Bind<'_>,
     ) -> Result<Vec<(String, Stored)>, StoreError> {
+        let sql = self.rows_sql(schema, condition);
+        let query = sqlx::query(&sql);
+        let query = match bind {
+            Bind::Nothing => query,
+            Bind::Event(e) => query.bind(e),
+            Bind::Key(k) => query.bind(k),
+        };
+        let text: String = query.fetch_one(&mut *conn).await?.try_get(0)?;
+        parse_rows(schema, &text)
+    }
+
+    /// The query of [`Store::rows_where`]: the rows of a table meeting `condition` as one
+    /// JSON array, in file order.
+    fn rows_sql(&self, schema: &Schema, condition: &str) -> String {
         let mut fields = String::from("row_key, ord, extra");
         for c in schema.columns {
             fields.push_str(&format!(", CAST(\"{c}\" AS TEXT)"));
         }
         let table = table_name(schema);
-        let sql = match self.dialect {
+        match self.dialect {
             Dialect::Sqlite => format!(
                 "SELECT json_group_array(json_array({fields}) ORDER BY ord, row_key) FROM \"{table}\" WHERE {condition}"
             ),
             Dialect::Postgres => format!(
                 "SELECT CAST(COALESCE(json_agg(json_build_array({fields}) ORDER BY ord, row_key), CAST('[]' AS json)) AS TEXT) FROM \"{table}\" WHERE {condition}"
             ),
-        };
-        let query = sqlx::query(&sql);
-        let query = match bind {
-            Bind::Nothing => query,
-            Bind::Event(e) => query.bind(e),
-            Bind::Key(k) => query.bind(k),
-            Bind::Keys(keys) => keys.iter().fold(query, |q, k| q.bind(*k)),
-        };
-        let text: String = query.fetch_one(&mut *conn).await?.try_get(0)?;
-        let corrupt = |what: &str| StoreError::Invalid(format!("{table}: unreadable row ({what})"));
-        let rows: Vec<Vec<serde_json::Value>> =
-            serde_json::from_str(&text).map_err(|e| corrupt(&e.to_string()))?;
-        let text_of = |v: serde_json::Value| match v {
-            serde_json::Value::String(s) => Ok(Some(s)),
-            serde_json::Value::Null => Ok(None),
-            _ => Err(corrupt("a value is not text")),
-        };
-        rows.into_iter()
-            .map(|row| {
-                if row.len() != 3 + schema.columns.len() {
-                    return Err(corrupt("wrong width"));
-                }
-                let mut fields = row.into_iter();
-                let key = text_of(fields.next().unwrap_or_default())?.unwrap_or_default();
-                let ord = fields
-                    .next()
-                    .and_then(|v| v.as_i64())
-                    .ok_or_else(|| corrupt("ord"))?;
-                let mut extra = text_of(fields.next().unwrap_or_default())?;
-                let mut values = fields.map(text_of).collect::<Result<Vec<_>, _>>()?;
-                promote_extra(schema, &mut values, &mut extra);
-                Ok((key, Stored { ord, values, extra }))
-            })
-            .collect()
+        }
     }
+
 
     /// The files of the book as of a moment, in the interchange format (absent files omitted).
     /// The latest event's files are kept in memory after they are read (or written by this
@@ -1309,12 +1294,23 @@ impl Store {
             let attempt: Result<Tx, sqlx::Error> = async {
                 match self.dialect {
                     Dialect::Sqlite => {
-                        // The write pool's one connection, ours while the guard is held.
-                        let mut conn = self.writes.acquire().await?;
-                        sqlx::query(&format!("PRAGMA busy_timeout = {wait}"))
-                            .execute(&mut *conn)
-                            .await?;
-                        drop(conn);
+                        // The write pool's one connection, ours while the guard is held. Its
+                        // busy timeout is the store's unless a write that waited here for a
+                        // second or more shortened it to what was left (then the next write
+                        // sets it back): one statement saved on a write that did not wait.
+                        let shorter = left + Duration::from_secs(1) < self.busy_timeout;
+                        if shorter || self.shortened.load(Ordering::Relaxed) {
+                            let mut conn = self.writes.acquire().await?;
+                            let wait = if shorter {
+                                wait
+                            } else {
+                                self.busy_timeout.as_millis()
+                            };
+                            sqlx::query(&format!("PRAGMA busy_timeout = {wait}"))
+                                .execute(&mut *conn)
+                                .await?;
+                            self.shortened.store(shorter, Ordering::Relaxed);
+                        }
                         self.writes.begin_with("BEGIN IMMEDIATE").await
                     }
                     Dialect::Postgres => {
@@ -1403,12 +1399,6 @@ impl Store {
                 response,
             });
         }
-        // The event before this one: no other write can commit meanwhile (the write lock).
-        let previous: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events WHERE id < $1")
-            .bind(event)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
         let verdict = match (self.validation, &written.changed) {
             (WriteValidation::Changed, Some(changed)) => {
                 self.check_changed(&mut tx, changed).await?
@@ -1419,6 +1409,13 @@ impl Store {
             Some(Ok(())) => None,
             Some(Err(problems)) => Some(Err(StoreError::Book(problems))),
             None => {
+                // The event before this one: no other write can commit meanwhile (the lock).
+                let previous: i64 =
+                    sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events WHERE id < $1")
+                        .bind(event)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get(0)?;
                 let fast = written
                     .appended
                     .and_then(|rows| self.kept().at(previous, false)?.with_appended(&rows));
@@ -1882,8 +1879,6 @@ enum Bind<'a> {
     Nothing,
     Event(i64),
     Key(&'a str),
-    /// Bound to `$1`, `$2`, ... in order.
-    Keys(&'a [&'a str]),
 }
 
 /// What one row change did: its table, its outcome, the row it wrote (values after a `Put` or
@@ -1972,6 +1967,36 @@ pub fn refused_values(changes: &[RowChange]) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// Rows as [`Store::rows_sql`] returns them (one JSON array), read back.
+fn parse_rows(schema: &Schema, text: &str) -> Result<Vec<(String, Stored)>, StoreError> {
+    let table = table_name(schema);
+    let corrupt = |what: &str| StoreError::Invalid(format!("{table}: unreadable row ({what})"));
+    let rows: Vec<Vec<serde_json::Value>> =
+        serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))?;
+    let text_of = |v: serde_json::Value| match v {
+        serde_json::Value::String(s) => Ok(Some(s)),
+        serde_json::Value::Null => Ok(None),
+        _ => Err(corrupt("a value is not text")),
+    };
+    rows.into_iter()
+        .map(|row| {
+            if row.len() != 3 + schema.columns.len() {
+                return Err(corrupt("wrong width"));
+            }
+            let mut fields = row.into_iter();
+            let key = text_of(fields.next().unwrap_or_default())?.unwrap_or_default();
+            let ord = fields
+                .next()
+                .and_then(|v| v.as_i64())
+                .ok_or_else(|| corrupt("ord"))?;
+            let mut extra = text_of(fields.next().unwrap_or_default())?;
+            let mut values = fields.map(text_of).collect::<Result<Vec<_>, _>>()?;
+            promote_extra(schema, &mut values, &mut extra);
+            Ok((key, Stored { ord, values, extra }))
+        })
+        .collect()
 }
 
 /// A row's values as the store keeps them: decimals and whole numbers in canonical text, the
