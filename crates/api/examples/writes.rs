@@ -220,6 +220,9 @@ async fn writer(
                     }
                 }
             }
+            // An amendment priced on a book another write changed before it applied: refused,
+            // nothing written (what a client does then: price it again). Not an error.
+            Ok(Ok((409, _, _))) if kind == Kind::Amend => tally.refused.push(tag),
             Ok(Ok((status, _, b))) => {
                 let b = String::from_utf8_lossy(&b).to_string();
                 tally
