@@ -5,7 +5,7 @@
 
 use crate::ApiError;
 use expansa_ledger::Book;
-use expansa_movements::BaseSums;
+use expansa_movements::{BaseSums, PartsSums};
 use expansa_store::{AsOf, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,10 +22,13 @@ pub const REPORT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 const ENTRY_BYTES: usize = 128;
 
 /// How many sums of a base book ([`BookCache::base_sums`]) are kept.
-const BASES_KEPT: usize = 16;
+const BASES_KEPT: usize = 8;
 
 /// A base book's event and a report's flags.
 type BaseKey = (i64, String);
+
+/// A report's sums over a base book, and the changes the pieces read since make to them.
+pub type BaseState = (Arc<BaseSums>, Arc<Mutex<PartsSums>>);
 
 /// Books by the event they are read at.
 pub struct BookCache {
@@ -33,7 +36,7 @@ pub struct BookCache {
     books: Mutex<Vec<(i64, Arc<Book>)>>,
     /// Sums of reports over the base of the book in parts, by base event and report flags,
     /// newest first; one computed at a time.
-    bases: tokio::sync::Mutex<Vec<(BaseKey, Arc<BaseSums>)>>,
+    bases: tokio::sync::Mutex<Vec<(BaseKey, BaseState)>>,
     /// One rebuild at a time: concurrent readers of a new event wait for the same one.
     building: tokio::sync::Mutex<()>,
     reports: ReportCache,
@@ -91,23 +94,24 @@ impl BookCache {
     }
 
     /// The sums of a report (`key`: its flags) over the base book at `base_event`, computed
-    /// by `compute` once (the work of a whole report), then kept while newer bases come.
+    /// by `compute` once (the work of a whole report), and the changes to them kept up to date
+    /// by the reports that use them; kept while newer bases come.
     pub async fn base_sums(
         &self,
         base_event: i64,
         key: &str,
         compute: impl std::future::Future<Output = Result<BaseSums, ApiError>>,
-    ) -> Result<Arc<BaseSums>, ApiError> {
+    ) -> Result<BaseState, ApiError> {
         let mut bases = self.bases.lock().await;
         let wanted = (base_event, key.to_string());
-        if let Some((_, sums)) = bases.iter().find(|(k, _)| *k == wanted) {
-            return Ok(sums.clone());
+        if let Some((_, state)) = bases.iter().find(|(k, _)| *k == wanted) {
+            return Ok(state.clone());
         }
-        let sums = Arc::new(compute.await?);
-        bases.insert(0, (wanted, sums.clone()));
+        let state: BaseState = (Arc::new(compute.await?), Arc::default());
+        bases.insert(0, (wanted, state.clone()));
         bases.sort_by_key(|((event, _), _)| std::cmp::Reverse(*event));
         bases.truncate(BASES_KEPT);
-        Ok(sums)
+        Ok(state)
     }
 
     /// The output of a report (`key`: its flags) on the book at `event`, computed once however

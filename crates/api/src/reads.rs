@@ -101,13 +101,17 @@ pub(crate) async fn run_plan(
             .books
             .report(parts.event, key.clone(), async move {
                 let (for_base, base) = (plan.clone(), parts.base.clone());
-                let sums = state
+                let (sums, changes) = state
                     .books
                     .base_sums(parts.base_event, &key, async move {
                         blocking(move || base_of_parts(&for_base, &base)).await
                     })
                     .await?;
-                blocking(move || execute_on_parts(&plan, &parts, &sums)).await
+                blocking(move || {
+                    let mut changes = changes.lock().unwrap_or_else(|e| e.into_inner());
+                    execute_on_parts(&plan, &parts, &sums, &mut changes)
+                })
+                .await
             })
             .await?;
         return Ok(json_response(out.to_string()));

@@ -7,7 +7,8 @@ use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis};
 use expansa_ledger::{Book, Date};
 use expansa_movements::{
     all_movements, customer_movements, render_csv, render_detail, render_json, render_table,
-    render_trail, report_of_parts, report_selected, BaseSums, ByCustomer, Report, Selection,
+    render_trail, report_of_parts, report_selected, BaseSums, ByCustomer, PartsSums, Report,
+    Selection,
 };
 use expansa_opportunities::{
     evaluate, mine, offer_report, opportunities, render_evaluation, render_offers,
@@ -24,16 +25,22 @@ pub fn base_of_parts(plan: &Plan, base: &Book) -> Option<BaseSums> {
 
 /// Runs `plan` on the store's latest book in parts ([`expansa_store::LatestParts`]) when its
 /// figures add up over customers: the movement report without filters or chart, by
-/// [`report_of_parts`], from the base's sums ([`base_of_parts`], of `parts.base`). `None` for
+/// [`report_of_parts`], from the base's sums ([`base_of_parts`], of `parts.base`) and the
+/// changes its pieces make (`state`: kept between calls, for this base and plan). `None` for
 /// any other plan: [`execute`] runs it on the book whole.
 pub fn execute_on_parts(
     plan: &Plan,
     parts: &expansa_store::LatestParts,
     base: &BaseSums,
+    state: &mut PartsSums,
 ) -> Option<String> {
     let (_, format) = on_parts(plan)?;
-    let changed = parts.changed.iter().map(String::as_str);
-    let r = report_of_parts(&parts.base, base, changed, parts.part.as_deref());
+    let pieces: Vec<_> = parts
+        .pieces
+        .iter()
+        .map(|p| (&p.book, &p.customers))
+        .collect();
+    let r = report_of_parts(&parts.base, base, state, &pieces);
     Some(render_movements(plan, &r, format))
 }
 

@@ -162,7 +162,7 @@ struct Sums {
     /// MRR and paying customers at the end of the month before `from`. Amounts are summed as
     /// exact integers of `10^-SCALE` units (the book's total is bounded, so they fit).
     opening: i128,
-    opening_customers: u64,
+    opening_customers: i64,
     movements: Vec<[i128; KINDS]>,
     retained: Vec<[i128; KINDS]>,
     /// Customers gained minus customers lost, per month.
@@ -611,30 +611,73 @@ impl BaseSums {
     }
 }
 
-/// The movement report of every line of a book held in two parts: `base` without the
-/// customers whose ids are in `replaced`, and `part`, a book of those customers' rows (with
-/// the same products, rates and reporting currency), for the query of `base_sums` (the sums of
-/// `base`). The store keeps its latest book so: an earlier book, and the rows of the customers
-/// changed since. Every figure of the report is a sum over customers (exact: integers of
-/// 10^-SCALE units and customer counts), so the report is the base's sums, minus the replaced
-/// customers' in the base, plus the part's: the same report as [`report`] on the book in one
-/// piece, in work proportional to the replaced customers and the part, not to the book.
-pub fn report_of_parts<'a>(
+/// The changes to a base book's sums that the customers changed since make, kept up to date
+/// piece by piece ([`report_of_parts`]): each changed customer's sums in its latest piece
+/// minus its sums in the base.
+#[derive(Default)]
+pub struct PartsSums {
+    /// How many pieces are summed.
+    pieces: usize,
+    delta: Option<Sums>,
+    /// By customer id: its sums now minus its sums in the base.
+    by_customer: std::collections::HashMap<String, Sums>,
+}
+
+/// The movement report of every line of a book held as a base and pieces: `base` without the
+/// changed customers, and each changed customer's rows in the last of `pieces` that holds it
+/// (`(book, customers)`, oldest first; each piece holds all the rows of its customers, with
+/// the same products, rates and reporting currency as the base). The store keeps its latest
+/// book so: an earlier book, and pieces of the customers changed since, read as they change.
+/// Every figure of the report is a sum over customers (exact: integers of 10^-SCALE units and
+/// customer counts), so the report is the base's sums (`base_sums`, for its query) plus, for
+/// each changed customer, its sums in its piece minus its sums in the base. `state` keeps
+/// those differences between calls: it is brought up to date by the pieces it has not seen
+/// yet, so the work is in proportion to the customers changed since the last call, not to the
+/// book. The same report as [`report`] on the book in one piece.
+///
+/// A `state` that has seen more pieces than `pieces` holds (an older state of the book read
+/// after a newer one) is left alone: the report is then summed anew from the pieces.
+pub fn report_of_parts(
     base: &Book,
     base_sums: &BaseSums,
-    replaced: impl IntoIterator<Item = &'a str>,
-    part: Option<&Book>,
+    state: &mut PartsSums,
+    pieces: &[(&Book, &std::collections::BTreeSet<String>)],
 ) -> Report {
     let q = &base_sums.query;
-    let replaced: Vec<CustomerIdx> = replaced
-        .into_iter()
-        .filter_map(|id| base.customers.ids.find(id))
-        .collect();
+    let mut fresh = PartsSums::default();
+    let state = if state.pieces <= pieces.len() {
+        state
+    } else {
+        &mut fresh
+    };
+    for &(book, customers) in &pieces[state.pieces..] {
+        let lines = ByCustomer::new(book, &Selection::all());
+        let changes: Vec<(String, Sums)> = customers
+            .par_iter()
+            .map(|id| {
+                let mut sums = match book.customers.ids.find(id) {
+                    Some(c) => customers_sums(book, q, &lines, &[c]),
+                    None => Sums::new(q),
+                };
+                if let Some(c) = base.customers.ids.find(id) {
+                    sums.subtract(&customers_sums(base, q, &base_sums.by_customer, &[c]));
+                }
+                (id.clone(), sums)
+            })
+            .collect();
+        let delta = state.delta.get_or_insert_with(|| Sums::new(q));
+        for (id, sums) in changes {
+            if let Some(before) = state.by_customer.get(&id) {
+                delta.subtract(before);
+            }
+            *delta = std::mem::replace(delta, Sums::new(q)).merge(sums.clone());
+            state.by_customer.insert(id, sums);
+        }
+        state.pieces += 1;
+    }
     let mut sums = base_sums.sums.clone();
-    sums.subtract(&customers_sums(base, q, &base_sums.by_customer, &replaced));
-    if let Some(part) = part {
-        let lines = ByCustomer::new(part, &Selection::all());
-        sums = sums.merge(part_sums(part, q, &lines));
+    if let Some(delta) = &state.delta {
+        sums = sums.merge(delta.clone());
     }
     sums.report(base.currency(), q)
 }
@@ -680,7 +723,7 @@ impl Sums {
     /// The report these sums make.
     fn report(&self, currency: Currency, q: &Query) -> Report {
         let mut months = Vec::with_capacity(self.movements.len());
-        let (mut mrr, mut customers) = (self.opening, self.opening_customers as i64);
+        let (mut mrr, mut customers) = (self.opening, self.opening_customers);
         let per_month = self.movements.iter().zip(&self.retained);
         for (i, ((movements, retained), delta)) in per_month.zip(&self.customer_delta).enumerate() {
             let mrr_end = mrr + movements.iter().sum::<i128>();

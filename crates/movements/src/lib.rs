@@ -10,8 +10,8 @@ mod render;
 
 pub use engine::{
     all_movements, customer_movements, mrr_by_month, mrr_history, report, report_of_parts,
-    report_selected, trail, BaseSums, ByCustomer, Kind, MonthTotals, Movement, Query, Report,
-    Rules, Selection, KINDS,
+    report_selected, trail, BaseSums, ByCustomer, Kind, MonthTotals, Movement, PartsSums, Query,
+    Report, Rules, Selection, KINDS,
 };
 pub use render::{
     kind_label, render_csv, render_detail, render_json, render_table, render_trail, table,

@@ -211,7 +211,11 @@ impl Store {
                     Some(_) if chunk.is_empty() => "1 = 0".to_string(),
                     Some(column) => {
                         // A customer's own row is found by its key (the index of current rows).
-                        let column = if schema.key == [column] { "row_key" } else { column };
+                        let column = if schema.key == [column] {
+                            "row_key"
+                        } else {
+                            column
+                        };
                         let list: Vec<String> = chunk
                             .iter()
                             .map(|_| {
@@ -220,7 +224,10 @@ impl Store {
                             })
                             .collect();
                         binds.extend_from_slice(chunk);
-                        format!("removed_in IS NULL AND \"{column}\" IN ({})", list.join(", "))
+                        format!(
+                            "removed_in IS NULL AND \"{column}\" IN ({})",
+                            list.join(", ")
+                        )
                     }
                     None if k == 0 => "removed_in IS NULL".to_string(),
                     None => "1 = 0".to_string(),

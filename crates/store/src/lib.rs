@@ -27,7 +27,7 @@ pub use users::{
     MAX_AUDIT_LIMIT, MAX_PASSWORD, MAX_USER_NAME, MIN_PASSWORD,
 };
 
-pub use parts::{LatestParts, PartOf};
+pub use parts::{LatestParts, PartOf, Piece};
 pub use portal::{
     Delivery, PortalAmendment, PortalLink, PortalPdf, Signature, Signing, MAX_PORTAL_DAYS,
 };
@@ -1015,7 +1015,6 @@ impl Store {
             ),
         }
     }
-
 
     /// The files of the book as of a moment, in the interchange format (absent files omitted).
     /// The latest event's files are kept in memory after they are read (or written by this

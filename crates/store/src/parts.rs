@@ -1,14 +1,17 @@
 //! The latest book for reports, kept up to date in proportion to what changed: a base book
-//! read whole at some event, and the customers whose rows changed after it, whose rows now
-//! are read (from the event log's rows: what each event added and closed) into a part of the
-//! book. A report that is a sum over customers (the movement report) adds the base without
-//! those customers to the part: the same figures as the whole book's, without rebuilding it
-//! per write. Writes of other processes are followed the same way (their rows are in the
+//! read whole at some event, and the customers whose rows changed after it, found from the
+//! event log's rows (what each event added and closed). Each time the latest book is asked for,
+//! the customers changed since the last time have their rows read into a piece (a small book
+//! of theirs, with the shared tables); a customer's rows now are in the last piece that holds
+//! it. A report that is a sum over customers (the movement report) is the base's, minus the
+//! changed customers' there, plus their pieces': the same figures as the whole book's, kept up
+//! to date piece by piece (`expansa_movements::PartsSums`), without rebuilding the book per
+//! write. Writes of other processes are followed the same way (their rows are in the
 //! database). When the changed customers grow many, or a shared table (products, rates,
 //! spend) changes, the base is read again whole: in the background for the first, at once for
 //! the second (every customer's figures may change).
 
-use crate::changed::{customer_column, Part, PartRows};
+use crate::changed::{customer_column, Part};
 use crate::{read_files, Dialect, Store, StoreError, Tx};
 use expansa_import::schema::FILES;
 use expansa_ledger::Book;
@@ -17,7 +20,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// The latest book in parts: the book is `base` without the customers in `changed`, plus
-/// `part` (their rows at `event`, with the shared tables).
+/// each changed customer's rows at `event` in the last of `pieces` that holds it.
 #[derive(Clone)]
 pub struct LatestParts {
     /// The event the book is at.
@@ -28,8 +31,20 @@ pub struct LatestParts {
     /// The customers (ids) whose rows changed after `base`: their rows in `base` are out of
     /// date, and all of their rows are in `part`.
     pub changed: Arc<BTreeSet<String>>,
-    /// The rows of `changed` at `event`, read as a part of a book; `None` when nothing changed.
-    pub part: Option<Arc<Book>>,
+    /// The pieces, oldest first: every changed customer is in one at least, with its rows as
+    /// they were when the piece was read; the last piece holding it has its rows at `event`.
+    pub pieces: Arc<[Arc<Piece>]>,
+}
+
+/// The rows of some customers, read at one event as a part of the book (with the shared
+/// tables).
+pub struct Piece {
+    /// The event they were read at.
+    pub event: i64,
+    /// The customers whose rows changed since the piece before (and those their offers name),
+    /// all of whose rows the piece holds.
+    pub customers: BTreeSet<String>,
+    pub book: Book,
 }
 
 /// What the store keeps of the latest book between reads.
@@ -39,15 +54,16 @@ pub(crate) struct Model {
     changed: Arc<BTreeSet<String>>,
     /// The event the changed customers are known up to.
     known: i64,
-    /// The part's rows by file, and its book, at `known`.
-    rows: Vec<Option<PartRows>>,
-    part: Option<Arc<Book>>,
+    pieces: Arc<[Arc<Piece>]>,
 }
 
 /// How many changed customers the part holds before the base is read again whole (in the
 /// background): at least this many, or one in 16 of the base's customers (a read costs in
 /// proportion to the changed customers; reading the base again, to the book).
 const REBASE_AT: usize = 4096;
+
+/// How many pieces are kept before the base is read again whole (in the background).
+const MAX_PIECES: usize = 4096;
 
 impl Model {
     fn new(event: i64, base: Arc<Book>) -> Model {
@@ -56,8 +72,7 @@ impl Model {
             base,
             changed: Arc::default(),
             known: event,
-            rows: Vec::new(),
-            part: None,
+            pieces: Arc::from(Vec::new()),
         }
     }
 
@@ -67,7 +82,7 @@ impl Model {
             base: self.base.clone(),
             base_event: self.base_event,
             changed: self.changed.clone(),
-            part: self.part.clone(),
+            pieces: self.pieces.clone(),
         }
     }
 }
@@ -99,14 +114,21 @@ impl Store {
         };
         if !fresh.is_empty() {
             self.close_over_offers(&mut tx, &mut fresh).await?;
-            let read = self.part_rows(&mut tx, &fresh).await?;
-            m.rows = merged(std::mem::take(&mut m.rows), read, &fresh);
-            let Part { files, .. } = Part::of(&m.rows);
-            m.part = Some(Arc::new(read_files(&files, &self.options, true)?));
+            let Part { files, .. } = Part::of(&self.part_rows(&mut tx, &fresh).await?);
+            let piece = Piece {
+                event: latest,
+                book: read_files(&files, &self.options, true)?,
+                customers: fresh.clone(),
+            };
+            let mut pieces = m.pieces.to_vec();
+            pieces.push(Arc::new(piece));
+            m.pieces = Arc::from(pieces);
             Arc::make_mut(&mut m.changed).extend(fresh);
         }
         m.known = latest;
-        if m.changed.len() > REBASE_AT.max(m.base.customers.len() / 16) {
+        if m.changed.len() > REBASE_AT.max(m.base.customers.len() / 16)
+            || m.pieces.len() > MAX_PIECES
+        {
             self.rebase_in_background(m.base_event);
         }
         Ok(m.view())
@@ -181,39 +203,6 @@ impl Store {
             store.rebasing.store(false, Ordering::Release);
         });
     }
-}
-
-/// The part's rows with those of `fresh` customers replaced by `read` (which also holds the
-/// shared tables whole, taken as read).
-fn merged(
-    old: Vec<Option<PartRows>>,
-    read: Vec<Option<PartRows>>,
-    fresh: &BTreeSet<String>,
-) -> Vec<Option<PartRows>> {
-    let mut old = old.into_iter();
-    FILES
-        .iter()
-        .zip(read)
-        .map(|(schema, read)| {
-            let kept = old.next().flatten();
-            let Some(column) = customer_column(schema).and_then(|c| schema.position(c)) else {
-                return read;
-            };
-            let mut rows: PartRows = kept
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|(_, _, r)| {
-                    r.values[column]
-                        .as_deref()
-                        .is_none_or(|c| !fresh.contains(c))
-                })
-                .collect();
-            let held = read.is_some();
-            rows.extend(read.unwrap_or_default());
-            rows.sort_by(|(oa, ka, _), (ob, kb, _)| (oa, ka).cmp(&(ob, kb)));
-            (held || !rows.is_empty()).then_some(rows)
-        })
-        .collect()
 }
 
 /// Whose rows [`Store::latest_part`] reads.

@@ -16,7 +16,7 @@ use common::{actor, backends, root};
 use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, OFFERS, PRODUCTS, SUBSCRIPTIONS};
 use expansa_import::{Folder, ImportOptions};
 use expansa_ledger::Month;
-use expansa_movements::{render_json, report, report_of_parts, BaseSums, Query};
+use expansa_movements::{render_json, report, report_of_parts, BaseSums, PartsSums, Query};
 use expansa_store::{AsOf, ImportMode, PartOf, RowChange, Store, StoreError, WriteValidation};
 
 struct Rng(u64);
@@ -263,24 +263,43 @@ fn answer(result: Result<expansa_store::WriteOutcome, StoreError>) -> String {
 }
 
 /// The movement report of the store's latest book in parts, and of its latest book whole.
-/// The sums of a base are kept (`bases`) and used for every later state, as the server does.
-async fn both_reports(store: &Store, bases: &mut Vec<(i64, BaseSums)>) -> (String, String) {
+/// The sums of a base, and their changes, are kept (`bases`) and brought up to date for every
+/// later state, as the server does.
+async fn both_reports(
+    store: &Store,
+    bases: &mut Vec<(i64, BaseSums, PartsSums)>,
+) -> (String, String) {
     let query = Query {
         from: "2023-01".parse::<Month>().unwrap(),
         to: "2026-06".parse::<Month>().unwrap(),
         rules: Default::default(),
     };
     let parts = store.latest_parts().await.unwrap();
-    if !bases.iter().any(|(e, _)| *e == parts.base_event) {
-        bases.push((parts.base_event, BaseSums::new(&parts.base, &query)));
+    if !bases.iter().any(|(e, _, _)| *e == parts.base_event) {
+        bases.push((
+            parts.base_event,
+            BaseSums::new(&parts.base, &query),
+            PartsSums::default(),
+        ));
     }
-    let (_, sums) = bases.iter().find(|(e, _)| *e == parts.base_event).unwrap();
-    let in_parts = render_json(&report_of_parts(
+    let (_, sums, changes) = bases
+        .iter_mut()
+        .find(|(e, _, _)| *e == parts.base_event)
+        .unwrap();
+    let pieces: Vec<_> = parts
+        .pieces
+        .iter()
+        .map(|p| (&p.book, &p.customers))
+        .collect();
+    let in_parts = render_json(&report_of_parts(&parts.base, sums, changes, &pieces));
+    // And summed anew from the pieces, without the kept changes.
+    let anew = render_json(&report_of_parts(
         &parts.base,
         sums,
-        parts.changed.iter().map(String::as_str),
-        parts.part.as_deref(),
+        &mut PartsSums::default(),
+        &pieces,
     ));
+    assert_eq!(in_parts, anew, "kept and fresh changes differ");
     let whole = store.book(AsOf::Event(parts.event)).await.unwrap();
     let whole = render_json(&report(&whole, &query));
     (in_parts, whole)
