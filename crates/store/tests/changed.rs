@@ -14,10 +14,10 @@ mod common;
 
 use common::{actor, backends, root};
 use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, OFFERS, PRODUCTS, SUBSCRIPTIONS};
-use expansa_import::{Folder, ImportOptions};
+use expansa_import::ImportOptions;
 use expansa_ledger::Month;
 use expansa_movements::{render_json, report, report_of_parts, BaseSums, PartsSums, Query};
-use expansa_store::{AsOf, ImportMode, PartOf, RowChange, Store, StoreError, WriteValidation};
+use expansa_store::{AsOf, PartOf, RowChange, Store, StoreError, WriteValidation};
 
 struct Rng(u64);
 
@@ -373,19 +373,7 @@ async fn on_part_and_whole(
 }
 
 async fn store(url: &str, validation: WriteValidation) -> Store {
-    let store = Store::open(url, ImportOptions::default())
-        .await
-        .unwrap()
-        .with_write_validation(validation);
-    store
-        .import(
-            &Folder(&root().join("examples/demo")),
-            ImportMode::Merge,
-            &actor("load"),
-        )
-        .await
-        .unwrap();
-    store
+    common::loaded_with(url, "examples/demo", validation).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -530,15 +518,7 @@ async fn a_quote_priced_on_a_book_a_write_made_stale_is_refused() {
     use expansa_ledger::Decimal;
     use expansa_store::Idempotency;
     for (backend, url, _dir) in backends("stale_quote").await {
-        let store = Store::open(&url, ImportOptions::default()).await.unwrap();
-        store
-            .import(
-                &Folder(&root().join("testdata/contracts")),
-                ImportMode::Merge,
-                &actor("load"),
-            )
-            .await
-            .unwrap();
+        let store = common::loaded_with(&url, "testdata/contracts", Default::default()).await;
         let amend = |day: &str| AmendRequest {
             contract: "K1".into(),
             effective: day.parse().unwrap(),

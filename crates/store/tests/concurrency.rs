@@ -5,24 +5,15 @@
 
 mod common;
 
-use common::{actor, backends, root};
+use common::{actor, backends};
 use expansa_import::schema::CUSTOMERS;
-use expansa_import::{Folder, ImportOptions};
-use expansa_store::{AsOf, ImportMode, RowChange, Store, StoreError};
+use expansa_import::ImportOptions;
+use expansa_store::{AsOf, RowChange, Store, StoreError};
 use std::time::{Duration, Instant};
 
 /// The store at `url` with the demo book imported.
 async fn loaded(url: &str) -> Store {
-    let store = Store::open(url, ImportOptions::default()).await.unwrap();
-    store
-        .import(
-            &Folder(&root().join("examples/demo")),
-            ImportMode::Merge,
-            &actor("load"),
-        )
-        .await
-        .unwrap();
-    store
+    common::loaded_with(url, "examples/demo", Default::default()).await
 }
 
 /// A new customer, as the API's `POST /api/v1/customers` writes it.

@@ -21,13 +21,8 @@ async fn open(url: &str) -> Store {
 
 /// A store at `url` with the bundled book `book` imported, and the book's folder.
 async fn loaded(url: &str, book: &str) -> (Store, PathBuf) {
-    let store = open(url).await;
-    let dir = root().join(book);
-    store
-        .import(&Folder(&dir), ImportMode::Merge, &actor("load"))
-        .await
-        .unwrap();
-    (store, dir)
+    let store = common::loaded_with(url, book, Default::default()).await;
+    (store, root().join(book))
 }
 
 fn movements(book: &Book, from: &str, to: &str) -> String {

@@ -1,7 +1,8 @@
 //! Setup shared by the store's test binaries: the repository root, an actor, and a fresh
 //! database on each backend.
 
-use expansa_store::Actor;
+use expansa_import::{Folder, ImportOptions};
+use expansa_store::{Actor, ImportMode, Store, WriteValidation};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -42,4 +43,23 @@ pub async fn backends(prefix: &str) -> Vec<(&'static str, String, Option<tempfil
         ),
     }
     out
+}
+
+/// A store at `url` validating writes as `validation` says, with the bundled book `book`
+/// (a folder under the repository, e.g. `examples/demo`) imported.
+#[allow(dead_code)] // not every test binary loads a book
+pub async fn loaded_with(url: &str, book: &str, validation: WriteValidation) -> Store {
+    let store = Store::open(url, ImportOptions::default())
+        .await
+        .unwrap()
+        .with_write_validation(validation);
+    store
+        .import(
+            &Folder(&root().join(book)),
+            ImportMode::Merge,
+            &actor("load"),
+        )
+        .await
+        .unwrap();
+    store
 }
