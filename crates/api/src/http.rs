@@ -152,7 +152,9 @@ pub(crate) async fn json_errors(
         .filter(|t| !t.is_empty());
     let message = match status {
         StatusCode::REQUEST_TIMEOUT => format!(
-            "the request was not read and answered within {request_timeout} s (serve --request-timeout)"
+            "the request was not read and answered within {request_timeout} s (serve \
+             --request-timeout); a write may still have been applied: send it again under the \
+             same Idempotency-Key to get its outcome"
         ),
         StatusCode::METHOD_NOT_ALLOWED => {
             let allowed = parts
