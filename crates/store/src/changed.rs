@@ -110,16 +110,25 @@ impl Store {
     pub(crate) async fn check_changed(
         &self,
         tx: &mut Tx,
+        event: i64,
         changes: &[Changed],
     ) -> Result<Option<Result<(), BookErrors>>, StoreError> {
-        let Some(customers) = self.customers_to_check(tx, changes).await? else {
+        // A file's first rows make it part of the book, which can change what every other row
+        // means (customers.csv: then every line's customer must be listed): the whole book
+        // judges.
+        for change in changes.iter().filter(|c| c.after.is_some()) {
+            if !self.ever_held(tx, &change.schema, event).await? {
+                return Ok(None);
+            }
+        }
+        let Some(customers) = self.customers_to_check(tx, event, changes).await? else {
             return Ok(None);
         };
         let Part {
             files,
             order,
             currencies,
-        } = self.read_part(tx, &customers).await?;
+        } = self.read_part(tx, &customers, event).await?;
         if !files.iter().any(|(name, _)| *name == "subscriptions.csv") {
             return Ok(None);
         }
@@ -191,10 +200,13 @@ impl Store {
 
     /// The current rows of `customers` in every file of theirs, with the shared files whole:
     /// by file of [`FILES`], `None` for a file that is not part of the book.
+    /// `before`: the event of the write whose transaction `tx` is (a file is part of the book
+    /// when rows were added to it before), or that of the snapshot `tx` reads.
     pub(crate) async fn part_rows(
         &self,
         tx: &mut Tx,
         customers: &BTreeSet<String>,
+        before: i64,
     ) -> Result<Vec<Option<PartRows>>, StoreError> {
         let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
         let mut chunks: Vec<&[&str]> = ids.chunks(CUSTOMERS_PER_QUERY).collect();
@@ -247,7 +259,7 @@ impl Store {
             if chunks.len() > 1 {
                 rows.sort_by(|(ka, a), (kb, b)| (a.ord, ka).cmp(&(b.ord, kb)));
             }
-            if rows.is_empty() && !self.ever_held(tx, schema).await? {
+            if rows.is_empty() && !self.ever_held(tx, schema, before).await? {
                 out.push(None);
             } else {
                 out.push(Some(crate::table_rows_keyed(rows)));
@@ -261,8 +273,9 @@ impl Store {
         &self,
         tx: &mut Tx,
         customers: &BTreeSet<String>,
+        event: i64,
     ) -> Result<Part, StoreError> {
-        Ok(Part::of(&self.part_rows(tx, customers).await?))
+        Ok(Part::of(&self.part_rows(tx, customers, event).await?))
     }
 
     /// The customers whose rows decide the verdict, or `None` for a write only the whole book
@@ -270,6 +283,7 @@ impl Store {
     async fn customers_to_check(
         &self,
         tx: &mut Tx,
+        event: i64,
         changes: &[Changed],
     ) -> Result<Option<BTreeSet<String>>, StoreError> {
         let mut customers = BTreeSet::new();
@@ -312,7 +326,7 @@ impl Store {
                     }
                     "customers.csv" => {
                         if let Some(channel) = value(schema, after, "channel") {
-                            if !self.channel_spelled(tx, channel).await? {
+                            if !self.channel_spelled(tx, channel, event).await? {
                                 return Ok(None);
                             }
                         }
@@ -394,24 +408,36 @@ impl Store {
             .collect()
     }
 
-    /// Whether a customer's channel is spelled exactly so by another current row (customers or
-    /// marketing spend): then no spelling differing only by case can be new. (A new spelling
-    /// is judged on the whole book.)
-    async fn channel_spelled(&self, tx: &mut Tx, channel: &str) -> Result<bool, StoreError> {
+    /// Whether a customer's channel is spelled exactly so by a current row written before this
+    /// write (`event`), of customers or marketing spend: the book before was valid, so no
+    /// spelling differing only by case can then be new. (A new spelling is judged on the whole
+    /// book.)
+    async fn channel_spelled(
+        &self,
+        tx: &mut Tx,
+        channel: &str,
+        event: i64,
+    ) -> Result<bool, StoreError> {
         let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM customers WHERE removed_in IS NULL AND channel = $1 LIMIT 2) AS c) \
-             + (SELECT COUNT(*) FROM (SELECT 1 FROM marketing_spend WHERE removed_in IS NULL AND channel = $1 LIMIT 1) AS s)",
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM customers WHERE removed_in IS NULL AND channel = $1 AND added_in < $2 LIMIT 1) AS c) \
+             + (SELECT COUNT(*) FROM (SELECT 1 FROM marketing_spend WHERE removed_in IS NULL AND channel = $1 AND added_in < $2 LIMIT 1) AS s)",
         )
         .bind(channel)
+        .bind(event)
         .fetch_one(&mut **tx)
         .await?;
-        // The written row itself is one of them.
-        Ok(row.try_get::<i64, _>(0)? >= 2)
+        Ok(row.try_get::<i64, _>(0)? >= 1)
     }
 
-    /// Whether `schema`'s table has ever held a row (then its file is part of the book, if
-    /// only as a header). Rows are never deleted, so once true it stays true.
-    async fn ever_held(&self, tx: &mut Tx, schema: &Schema) -> Result<bool, StoreError> {
+    /// Whether `schema`'s table held a row added before event `before` (then its file is part
+    /// of the book, if only as a header). Rows are never deleted and those of earlier events
+    /// are committed, so once true it stays true (and is kept).
+    async fn ever_held(
+        &self,
+        tx: &mut Tx,
+        schema: &Schema,
+        before: i64,
+    ) -> Result<bool, StoreError> {
         let bit = 1u32
             << FILES
                 .iter()
@@ -421,10 +447,11 @@ impl Store {
             return Ok(true);
         }
         let sql = format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" LIMIT 1) AS any_row",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE added_in < $1 LIMIT 1) AS any_row",
             crate::table_name(schema)
         );
         let held = sqlx::query(&sql)
+            .bind(before)
             .fetch_one(&mut **tx)
             .await?
             .try_get::<i64, _>(0)?

@@ -1400,7 +1400,7 @@ impl Store {
         }
         let verdict = match (self.validation, &written.changed) {
             (WriteValidation::Changed, Some(changed)) => {
-                self.check_changed(&mut tx, changed).await?
+                self.check_changed(&mut tx, event, changed).await?
             }
             _ => None,
         };

@@ -114,7 +114,8 @@ impl Store {
         };
         if !fresh.is_empty() {
             self.close_over_offers(&mut tx, &mut fresh).await?;
-            let Part { files, .. } = Part::of(&self.part_rows(&mut tx, &fresh).await?);
+            let rows = self.part_rows(&mut tx, &fresh, latest + 1).await?;
+            let Part { files, .. } = Part::of(&rows);
             let piece = Piece {
                 event: latest,
                 book: read_files(&files, &self.options, true)?,
@@ -248,7 +249,8 @@ impl Store {
             }
         }
         self.close_over_offers(&mut tx, &mut customers).await?;
-        let Part { files, .. } = Part::of(&self.part_rows(&mut tx, &customers).await?);
+        let rows = self.part_rows(&mut tx, &customers, latest + 1).await?;
+        let Part { files, .. } = Part::of(&rows);
         Ok((latest, read_files(&files, &self.options, true)?))
     }
 }
