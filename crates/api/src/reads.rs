@@ -104,12 +104,13 @@ pub(crate) async fn run_plan(
                 let (sums, changes) = state
                     .books
                     .base_sums(parts.base_event, &key, async move {
-                        blocking(move || base_of_parts(&for_base, &base)).await
+                        blocking(move || base_of_parts(&for_base, &base).ok_or_else(not_in_parts))
+                            .await
                     })
                     .await?;
                 blocking(move || {
                     let mut changes = changes.lock().unwrap_or_else(|e| e.into_inner());
-                    execute_on_parts(&plan, &parts, &sums, &mut changes)
+                    execute_on_parts(&plan, &parts, &sums, &mut changes).ok_or_else(not_in_parts)
                 })
                 .await
             })
@@ -121,24 +122,24 @@ pub(crate) async fn run_plan(
     let out = state
         .books
         .report(event, key, async move {
-            tokio::task::spawn_blocking(move || execute(&plan.plan, &book))
-                .await
-                .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?
-                .map_err(ApiError::from)
+            blocking(move || execute(&plan.plan, &book).map_err(ApiError::from)).await
         })
         .await?;
     Ok(json_response(out.to_string()))
 }
 
-/// Runs `f` off the async workers: `None` is a plan that does not add up in parts (callers
-/// ask [`runs_on_parts`] first).
+/// Runs a report's computation off the async workers.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Option<T> + Send + 'static,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?
-        .ok_or_else(|| ApiError::Internal("the report does not add up in parts".into()))
+}
+
+/// A plan run in parts that does not add up in parts (callers ask [`runs_on_parts`] first).
+fn not_in_parts() -> ApiError {
+    ApiError::Internal("the report does not add up in parts".into())
 }
 
 /// The book a plan runs on: the part of the latest book with the rows it depends on, when

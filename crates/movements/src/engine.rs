@@ -183,18 +183,25 @@ impl Sums {
     }
 
     fn merge(mut self, other: Sums) -> Sums {
-        self.opening += other.opening;
-        self.opening_customers += other.opening_customers;
+        self.add(&other, 1);
+        self
+    }
+
+    /// Adds `other`'s sums times `sign` (1, or -1 to take away the sums of some of the
+    /// customers summed here).
+    fn add(&mut self, other: &Sums, sign: i64) {
+        let units = i128::from(sign);
+        self.opening += units * other.opening;
+        self.opening_customers += sign * other.opening_customers;
         let pairs = self.movements.iter_mut().zip(&other.movements);
         for (a, b) in pairs.chain(self.retained.iter_mut().zip(&other.retained)) {
             for k in 0..KINDS {
-                a[k] += b[k];
+                a[k] += units * b[k];
             }
         }
         for (a, b) in self.customer_delta.iter_mut().zip(&other.customer_delta) {
-            *a += b;
+            *a += sign * b;
         }
-        self
     }
 }
 
@@ -656,70 +663,40 @@ pub fn report_of_parts(
             .par_iter()
             .map(|id| {
                 let mut sums = match book.customers.ids.find(id) {
-                    Some(c) => customers_sums(book, q, &lines, &[c]),
+                    Some(c) => customer_sums(book, q, &lines, c),
                     None => Sums::new(q),
                 };
                 if let Some(c) = base.customers.ids.find(id) {
-                    sums.subtract(&customers_sums(base, q, &base_sums.by_customer, &[c]));
+                    sums.add(&customer_sums(base, q, &base_sums.by_customer, c), -1);
                 }
                 (id.clone(), sums)
             })
             .collect();
         let delta = state.delta.get_or_insert_with(|| Sums::new(q));
         for (id, sums) in changes {
-            if let Some(before) = state.by_customer.get(&id) {
-                delta.subtract(before);
+            delta.add(&sums, 1);
+            if let Some(before) = state.by_customer.insert(id, sums) {
+                delta.add(&before, -1);
             }
-            *delta = std::mem::replace(delta, Sums::new(q)).merge(sums.clone());
-            state.by_customer.insert(id, sums);
         }
         state.pieces += 1;
     }
     let mut sums = base_sums.sums.clone();
     if let Some(delta) = &state.delta {
-        sums = sums.merge(delta.clone());
+        sums.add(delta, 1);
     }
     sums.report(base.currency(), q)
 }
 
-/// The sums of some customers of a book.
-fn customers_sums(
-    book: &Book,
-    q: &Query,
-    by_customer: &ByCustomer,
-    customers: &[CustomerIdx],
-) -> Sums {
-    customers
-        .par_iter()
-        .with_min_len(256)
-        .fold(
-            || (Sums::new(q), Scratch::default()),
-            |(mut sums, mut scratch), &c| {
-                let lines = Lines::of(by_customer, c as usize);
-                customer_pass(book, q, c, lines, &mut scratch, &mut sums);
-                (sums, scratch)
-            },
-        )
-        .map(|(sums, _)| sums)
-        .reduce(|| Sums::new(q), Sums::merge)
+/// The sums of one customer of a book.
+fn customer_sums(book: &Book, q: &Query, by_customer: &ByCustomer, c: CustomerIdx) -> Sums {
+    let mut sums = Sums::new(q);
+    let lines = Lines::of(by_customer, c as usize);
+    customer_pass(book, q, c, lines, &mut Scratch::default(), &mut sums);
+    sums
 }
 
 impl Sums {
-    /// Takes away the sums of some of the customers summed here.
-    fn subtract(&mut self, other: &Sums) {
-        self.opening -= other.opening;
-        self.opening_customers -= other.opening_customers;
-        let pairs = self.movements.iter_mut().zip(&other.movements);
-        for (a, b) in pairs.chain(self.retained.iter_mut().zip(&other.retained)) {
-            for k in 0..KINDS {
-                a[k] -= b[k];
-            }
-        }
-        for (a, b) in self.customer_delta.iter_mut().zip(&other.customer_delta) {
-            *a -= b;
-        }
-    }
-
     /// The report these sums make.
     fn report(&self, currency: Currency, q: &Query) -> Report {
         let mut months = Vec::with_capacity(self.movements.len());

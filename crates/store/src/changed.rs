@@ -269,7 +269,7 @@ impl Store {
     }
 
     /// [`Store::part_rows`] as the files of a part of the book.
-    async fn read_part(
+    pub(crate) async fn read_part(
         &self,
         tx: &mut Tx,
         customers: &BTreeSet<String>,
@@ -430,8 +430,9 @@ impl Store {
     }
 
     /// Whether `schema`'s table held a row added before event `before` (then its file is part
-    /// of the book, if only as a header). Rows are never deleted and those of earlier events
-    /// are committed, so once true it stays true (and is kept).
+    /// of the latest book, if only as a header; `before` is the event being written or after
+    /// the latest). Rows are never deleted and those of earlier events are committed, so once
+    /// true it stays true (and is kept); else [`Store::file_ever_held`] asks the database.
     async fn ever_held(
         &self,
         tx: &mut Tx,
@@ -446,16 +447,7 @@ impl Store {
         if self.held.load(std::sync::atomic::Ordering::Relaxed) & bit != 0 {
             return Ok(true);
         }
-        let sql = format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE added_in < $1 LIMIT 1) AS any_row",
-            crate::table_name(schema)
-        );
-        let held = sqlx::query(&sql)
-            .bind(before)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get::<i64, _>(0)?
-            > 0;
+        let held = self.file_ever_held(tx, schema, before - 1).await?;
         if held {
             self.held
                 .fetch_or(bit, std::sync::atomic::Ordering::Relaxed);

@@ -1588,14 +1588,14 @@ impl Store {
 
     /// Whether a file had rows at some point up to `event` (an emptied file is still written,
     /// header only, so a book whose customers were all removed keeps its customers.csv).
-    async fn file_ever_held(
+    pub(crate) async fn file_ever_held(
         &self,
         conn: &mut sqlx::AnyConnection,
         schema: &Schema,
         event: i64,
     ) -> Result<bool, StoreError> {
         let sql = format!(
-            "SELECT COUNT(*) FROM \"{}\" WHERE added_in <= $1",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE added_in <= $1 LIMIT 1) AS any_row",
             table_name(schema)
         );
         let row = sqlx::query(&sql).bind(event).fetch_one(&mut *conn).await?;

@@ -12,7 +12,7 @@
 //! the second (every customer's figures may change).
 
 use crate::changed::{customer_column, Part};
-use crate::{read_files, Dialect, Store, StoreError, Tx};
+use crate::{read_files, AsOf, Dialect, Store, StoreError, Tx};
 use expansa_import::schema::FILES;
 use expansa_ledger::Book;
 use sqlx::Row;
@@ -98,10 +98,7 @@ impl Store {
         }
         let m = model.as_mut().expect("made above");
         let mut tx = self.snapshot().await?;
-        let latest: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let latest = self.resolve(&mut tx, AsOf::Latest).await?;
         if latest <= m.known {
             return Ok(m.view());
         }
@@ -113,12 +110,10 @@ impl Store {
             return Ok(m.view());
         };
         if !fresh.is_empty() {
-            self.close_over_offers(&mut tx, &mut fresh).await?;
-            let rows = self.part_rows(&mut tx, &fresh, latest + 1).await?;
-            let Part { files, .. } = Part::of(&rows);
+            let book = self.part_book(&mut tx, &mut fresh, latest).await?;
             let piece = Piece {
                 event: latest,
-                book: read_files(&files, &self.options, true)?,
+                book,
                 customers: fresh.clone(),
             };
             let mut pieces = m.pieces.to_vec();
@@ -224,10 +219,7 @@ impl Store {
     /// command then says it is unknown, as on the whole book).
     pub async fn latest_part(&self, of: PartOf<'_>) -> Result<(i64, Book), StoreError> {
         let mut tx = self.snapshot().await?;
-        let latest: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let latest = self.resolve(&mut tx, AsOf::Latest).await?;
         if latest == 0 {
             return Err(StoreError::NotFound(
                 "the store holds no book yet: run expansa import --data DIR first".into(),
@@ -248,9 +240,22 @@ impl Store {
                 }
             }
         }
-        self.close_over_offers(&mut tx, &mut customers).await?;
-        let rows = self.part_rows(&mut tx, &customers, latest + 1).await?;
-        let Part { files, .. } = Part::of(&rows);
-        Ok((latest, read_files(&files, &self.options, true)?))
+        Ok((
+            latest,
+            self.part_book(&mut tx, &mut customers, latest).await?,
+        ))
+    }
+
+    /// The part of the book at `latest` (what the snapshot `tx` sees) with the rows of
+    /// `customers`, to whom are added those whose lines their offers name.
+    async fn part_book(
+        &self,
+        tx: &mut Tx,
+        customers: &mut BTreeSet<String>,
+        latest: i64,
+    ) -> Result<Book, StoreError> {
+        self.close_over_offers(tx, customers).await?;
+        let Part { files, .. } = self.read_part(tx, customers, latest + 1).await?;
+        read_files(&files, &self.options, true)
     }
 }
