@@ -17,6 +17,15 @@ const FUZZ_FILES: [&str; 9] = [
     "offers.csv",
 ];
 
+/// The movement report every loaded book is put through.
+fn report_query() -> expansa_movements::Query {
+    expansa_movements::Query {
+        from: "2023-01".parse().unwrap(),
+        to: "2025-12".parse().unwrap(),
+        rules: expansa_movements::Rules::Conexa,
+    }
+}
+
 /// Reads `data` as a book and reports it; returns whether it loaded.
 pub fn fuzz_import(data: &[u8]) -> bool {
     let files: Vec<(&str, &[u8])> = FUZZ_FILES
@@ -28,11 +37,7 @@ pub fn fuzz_import(data: &[u8]) -> bool {
     let options = expansa_import::ImportOptions::default();
     match expansa_import::read_book_from(&source, &options, &expansa_import::NoProgress) {
         Ok(book) => {
-            let query = expansa_movements::Query {
-                from: "2023-01".parse().unwrap(),
-                to: "2025-12".parse().unwrap(),
-                rules: expansa_movements::Rules::Conexa,
-            };
+            let query = report_query();
             let report = expansa_movements::report(&book, &query);
             let json = expansa_movements::render_json(&report);
             let rebuilt = store_rebuild(&source);
@@ -132,11 +137,7 @@ pub fn fuzz_workbook(data: &[u8]) -> bool {
         if let Ok(book) =
             expansa_import::read_book_from(&source, &options, &expansa_import::NoProgress)
         {
-            let query = expansa_movements::Query {
-                from: "2023-01".parse().unwrap(),
-                to: "2025-12".parse().unwrap(),
-                rules: expansa_movements::Rules::Conexa,
-            };
+            let query = report_query();
             expansa_movements::render_json(&expansa_movements::report(&book, &query));
             loaded = true;
         }
@@ -154,11 +155,7 @@ pub fn fuzz_parquet(data: &[u8]) -> bool {
     let options = expansa_import::ImportOptions::default();
     match expansa_import::read_book_from(&source, &options, &expansa_import::NoProgress) {
         Ok(book) => {
-            let query = expansa_movements::Query {
-                from: "2023-01".parse().unwrap(),
-                to: "2025-12".parse().unwrap(),
-                rules: expansa_movements::Rules::Conexa,
-            };
+            let query = report_query();
             expansa_movements::render_json(&expansa_movements::report(&book, &query));
             true
         }

@@ -234,12 +234,7 @@ fn a_server_killed_during_a_burst_of_writes_keeps_every_acknowledged_one_whole()
     let book = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/contracts");
     for db in store_urls(tmp.path()) {
         run_ok(&["import", "--db", &db, "--data", book.to_str().unwrap()]);
-        let key = String::from_utf8(run_ok(&["keys", "create", "--name", "w", "--db", &db]))
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .to_string();
+        let key = common::api_key(&db, "w");
         // Every request of the earlier rounds: all stored once by the end of their round.
         let mut sent: Vec<Request> = Vec::new();
         for round in 0..ROUNDS {

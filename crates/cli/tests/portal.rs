@@ -338,8 +338,7 @@ fn portal_links_pages_prices_and_refusals() {
 
         // Forged, malformed and staff credentials: 401, nothing shown.
         let (_, secret) = alfa.split_once('.').unwrap();
-        let (_, key_out, _) = run(&["keys", "create", "--name", "staff", "--db", &db]);
-        let key = key_out.lines().next().unwrap().to_string();
+        let key = common::api_key(&db, "staff");
         let forged = [
             format!("{alfa_id}.{}", "0".repeat(secret.len())),
             alfa_id.to_string(),
@@ -523,8 +522,7 @@ fn portal_page_in_headless_chromium() {
             ],
         );
         // What the page's signature sent: both mails with both PDFs, the signed notice.
-        let (_, key_out, _) = run(&["keys", "create", "--name", "staff", "--db", &db]);
-        let key = format!("Bearer {}", key_out.lines().next().unwrap());
+        let key = format!("Bearer {}", common::api_key(&db, "staff"));
         let listed = http(
             &base,
             "GET",
@@ -891,8 +889,7 @@ fn amendment_pdf_signature_apply_and_invoice() {
 
         // Staff see it: the amendments with their signature record, event and invoice (an
         // admin's key), never with a portal token; and make a link over the API.
-        let (_, key_out, _) = run(&["keys", "create", "--name", "staff", "--db", &db]);
-        let key = format!("Bearer {}", key_out.lines().next().unwrap());
+        let key = format!("Bearer {}", common::api_key(&db, "staff"));
         let listed = http(
             &base,
             "GET",
@@ -1182,8 +1179,7 @@ fn signed_amendment_mails_both_pdfs_and_notifies_provisioning() {
             &["--vendor-name", "Expansa Software Ltda."],
         );
         let _server = Killed(child);
-        let (_, key_out, _) = run(&["keys", "create", "--name", "staff", "--db", &db]);
-        let key = format!("Bearer {}", key_out.lines().next().unwrap());
+        let key = format!("Bearer {}", common::api_key(&db, "staff"));
 
         let wanted = json!({"contract": "KA", "items": [{"product": "SEAT", "quantity": 6}]});
         let made = http(

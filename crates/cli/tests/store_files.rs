@@ -371,10 +371,7 @@ fn the_api_waits_for_the_other_writer_then_answers_503() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_url(&dir.path().join("expansa.db"));
     ok(&import(&db, &demo()), "import");
-    let key = run(&["keys", "create", "--name", "t", "--db", &db]);
-    ok(&key, "keys create");
-    let key = String::from_utf8(key.stdout).unwrap();
-    let key = key.lines().next().unwrap().to_string();
+    let key = common::api_key(&db, "t");
     let patient = serve(&db, &[]);
     let hasty = serve(&db, &["--busy-timeout", "1"]);
     let customer =

@@ -109,6 +109,25 @@ impl Drop for Served {
     }
 }
 
+/// A new admin API key of the store at `db` (`expansa keys create`'s first line).
+pub fn api_key(db: &str, name: &str) -> String {
+    let out = expansa()
+        .args(["keys", "create", "--name", name, "--db", db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 pub fn serve(book: &Path) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("served.db").display());
@@ -122,21 +141,7 @@ pub fn serve(book: &Path) -> Served {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let out = expansa()
-        .args(["keys", "create", "--name", "tests", "--db", &db])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
+    let key = api_key(&db, "tests");
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("expansa"))
         .args([
             "serve",
