@@ -143,6 +143,8 @@ run() { # DATABASE MODE: one run, its output in bench/out/writes-DATABASE-MODE.t
     "$contracted.amendable.csv" "$work/acked.tsv" | tee -a "$out" || status=1
   kill "$server" && wait "$server" 2>/dev/null || true
   server=
+  # Group commit: how many writes each commit carried.
+  grep -h "writes committed in" "$work/serve.log" | tee -a "$out" || true
   # A sample of the acknowledged writes: the first, middle and last line, and an amendment.
   local checked=0 failed=0 kind id event previous
   while IFS=$'\t' read -r kind id event previous; do

@@ -319,7 +319,16 @@ pub async fn serve(store: Store, bind: &str, config: ApiConfig) -> anyhow::Resul
         rate_burst = limits.rate_burst,
         "limits"
     );
-    serve_on(listener, state, shutdown_signal()).await
+    let store = state.store.clone();
+    let served = serve_on(listener, state, shutdown_signal()).await;
+    let (batches, writes) = store.committed_batches();
+    if batches > 0 {
+        eprintln!(
+            "expansa: {writes} writes committed in {batches} batches ({:.1} a batch)",
+            writes as f64 / batches as f64
+        );
+    }
+    served
 }
 
 /// Refuses to serve what a network could read: `--public-reads` is for a loopback address only,

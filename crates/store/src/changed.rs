@@ -14,7 +14,7 @@
 //! would all be in one currency other than the reporting one. The differential test
 //! (`tests/changed.rs`) holds the two paths to the same verdicts.
 
-use crate::{read_files, Store, StoreError, Tx};
+use crate::{read_files, Piece, Store, StoreError, Tx};
 use expansa_import::schema::{Schema, FILES};
 use expansa_import::{extra_columns, write_rows, BookErrors, Problem};
 use sqlx::Row;
@@ -103,7 +103,8 @@ const CUSTOMERS_PER_QUERY: usize = 500;
 impl Store {
     /// The verdict on the book after the write in `tx`, from the rows of the customers it
     /// touches: `Ok(None)` when the write is one only the whole book can judge, else the
-    /// problems found (`Some(Err)`, lines numbered as in the whole book) or none. The book's
+    /// problems found (`Some(Err)`, lines numbered as in the whole book) or none: then the part
+    /// it was judged on (`Some(Ok)`, a piece of the book at `event` for the reads). The book's
     /// total MRR is held under its limit by a bound kept in the store (`book_mrr_bound`),
     /// raised here by the MRR of the lines written: without one, or past the limit, the whole
     /// book judges (and sets the bound exactly).
@@ -112,7 +113,7 @@ impl Store {
         tx: &mut Tx,
         event: i64,
         changes: &[Changed],
-    ) -> Result<Option<Result<(), BookErrors>>, StoreError> {
+    ) -> Result<Option<Result<Piece, BookErrors>>, StoreError> {
         // A file's first rows make it part of the book, which can change what every other row
         // means (customers.csv: then every line's customer must be listed): the whole book
         // judges.
@@ -167,7 +168,11 @@ impl Store {
                     return Ok(None);
                 }
                 self.set_mrr_bound(tx, bound).await?;
-                Ok(Some(Ok(())))
+                Ok(Some(Ok(Piece {
+                    event,
+                    customers,
+                    book: part,
+                })))
             }
             Err(StoreError::Book(errors)) => {
                 Ok(Some(Err(self.renumber(tx, errors, &order).await?)))

@@ -10,6 +10,7 @@
 //! in PostgreSQL); the book is rebuilt from them by the same reader as a folder of CSV files,
 //! so a report from the store and one from the exported files can never differ.
 
+mod batch;
 mod changed;
 mod idempotency;
 mod keys;
@@ -237,6 +238,16 @@ pub struct WriteOutcome {
 }
 
 impl WriteOutcome {
+    /// The outcome of a write made before under the same idempotency key: its event and answer.
+    fn replayed(event: Option<i64>, response: String) -> WriteOutcome {
+        WriteOutcome {
+            event,
+            files: Vec::new(),
+            replayed: true,
+            response: Some(response),
+        }
+    }
+
     /// Whether anything changed.
     pub fn changed(&self) -> bool {
         self.event.is_some()
@@ -338,8 +349,9 @@ pub struct Store {
     /// Whether this store has written (then closing it checkpoints SQLite's WAL).
     wrote: std::sync::Arc<AtomicBool>,
     options: ImportOptions,
-    /// Serialises this process's writers before they reach the database.
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Serialises this process's writers before they reach the database, and holds the open
+    /// batch of writes committed together ([`batch`]).
+    writer: std::sync::Arc<batch::Writer>,
     /// The files of the latest event, kept after a read or a write of this process.
     live: std::sync::Arc<std::sync::Mutex<Kept>>,
     validation: WriteValidation,
@@ -349,6 +361,9 @@ pub struct Store {
     parts: std::sync::Arc<tokio::sync::Mutex<Option<parts::Model>>>,
     /// Whether the base of `parts` is being read again.
     rebasing: std::sync::Arc<AtomicBool>,
+    /// The parts this process's writes were validated on, committed, not yet taken by a read
+    /// of `parts` (oldest first).
+    handed: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Piece>>>,
     /// Held while the latest book is read whole ([`Store::latest_book`]).
     reading_whole: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Whether the write connection's busy timeout is shorter than the store's (SQLite).
@@ -574,8 +589,6 @@ fn rows_in_statement<'a>(
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
-/// A write's transaction and the process's writer lock, held until it ends.
-type Writing = (Tx, tokio::sync::OwnedMutexGuard<()>);
 
 impl Store {
     /// Opens (creating if needed) the store at `url` and brings its schema up to date, waiting
@@ -637,6 +650,7 @@ impl Store {
             held: Default::default(),
             parts: Default::default(),
             rebasing: Default::default(),
+            handed: Default::default(),
             reading_whole: Default::default(),
             shortened: Default::default(),
         };
@@ -710,6 +724,7 @@ impl Store {
     /// holds everything committed; the last connection to close removes the WAL. Call it on
     /// every way out of a program that opened a store.
     pub async fn close(&self) -> Result<(), StoreError> {
+        let flushed = self.commit_open_batch().await;
         self.writes.close().await;
         let mut result = Ok(());
         if self.dialect == Dialect::Sqlite && self.wrote.load(Ordering::Relaxed) {
@@ -727,7 +742,7 @@ impl Store {
             .await;
         }
         self.pool.close().await;
-        result
+        flushed.and(result)
     }
 
     /// Loads the book in `source` into the store: validated first (a bad book changes nothing,
@@ -766,29 +781,52 @@ impl Store {
                 files.push((schema, rows));
             }
         }
-        let (mut tx, _writer) = match self.begin_unless_replayed(idempotency).await? {
-            Ok(begun) => begun,
-            Err(replayed) => return Ok(replayed),
-        };
-        let event = self.insert_event(&mut tx, "import", actor).await?;
-        let mut report = Vec::new();
-        for (schema, rows) in &files {
-            let current = self.current_rows(&mut tx, schema).await?;
-            report.push(
-                self.merge_file(&mut tx, schema, rows, &current, mode, event)
-                    .await?,
-            );
+        let (mut tx, _writer) = self.begin_write().await?;
+        if let Some(idempotency) = idempotency {
+            if let Some((event, answer)) = idempotency::seen(&mut tx, idempotency).await? {
+                tx.rollback().await?;
+                return Ok(WriteOutcome::replayed(event, answer));
+            }
         }
-        let changes = report.clone();
-        self.finish(
-            tx,
-            event,
-            report,
-            Written::default(),
-            idempotency,
-            |event| response(event, &changes),
-        )
-        .await
+        let merged = async {
+            let event = self.insert_event(&mut tx, "import", actor).await?;
+            let mut report = Vec::new();
+            for (schema, rows) in &files {
+                let current = self.current_rows(&mut tx, schema).await?;
+                report.push(
+                    self.merge_file(&mut tx, schema, rows, &current, mode, event)
+                        .await?,
+                );
+            }
+            let changes = report.clone();
+            self.finish(
+                &mut tx,
+                event,
+                report,
+                Written::default(),
+                idempotency,
+                |event| response(event, &changes),
+            )
+            .await
+        }
+        .await;
+        match merged {
+            Ok(finished) if finished.keep => {
+                if let Some(live) = finished.live {
+                    self.kept().committing = Some(live);
+                }
+                self.commit_keeping(tx).await?;
+                Ok(finished.answer)
+            }
+            Ok(finished) => {
+                tx.rollback().await?;
+                Ok(finished.answer)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
     }
 
     /// Applies row changes as one event (`kind`, e.g. `line` or `amend`). With an idempotency
@@ -824,19 +862,52 @@ impl Store {
         if !refused.is_empty() {
             return Err(StoreError::Book(BookErrors::from(refused)));
         }
-        let (mut tx, _writer) = match self.begin_unless_replayed(idempotency).await? {
-            Ok(begun) => begun,
-            Err(replayed) => return Ok(replayed),
-        };
-        let event = self.insert_event(&mut tx, kind, actor).await?;
+        let mut member = self.join_batch().await?;
+        let result = self
+            .write_in(
+                member.tx(),
+                kind,
+                changes,
+                actor,
+                idempotency,
+                response,
+                priced,
+            )
+            .await;
+        member.end(result).await
+    }
+
+    /// The changes of [`Store::write_priced`] in `tx`, validated, the event's detail and the
+    /// answer kept with the key: how it ended, to be committed with the batch.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_in(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+        changes: &[RowChange],
+        actor: &Actor,
+        idempotency: Option<&Idempotency>,
+        response: impl FnOnce(Option<i64>) -> Option<String>,
+        priced: Option<&Priced<'_>>,
+    ) -> Result<batch::Finished<WriteOutcome>, StoreError> {
+        if let Some(idempotency) = idempotency {
+            if let Some((event, answer)) = idempotency::seen(tx, idempotency).await? {
+                return Ok(batch::Finished {
+                    answer: WriteOutcome::replayed(event, answer),
+                    keep: false,
+                    piece: None,
+                    live: None,
+                });
+            }
+        }
+        let event = self.insert_event(tx, kind, actor).await?;
         let mut report: Vec<FileChanges> = Vec::new();
         // Rows this write only adds: the book after it is the live files plus these.
         let mut appended: Option<Vec<_>> = Some(Vec::new());
         let mut changed = Vec::new();
         for (seq, change) in changes.iter().enumerate() {
-            let (schema, outcome, added, before) = self
-                .apply_change(&mut tx, change, event, seq as i64)
-                .await?;
+            let (schema, outcome, added, before) =
+                self.apply_change(tx, change, event, seq as i64).await?;
             if !matches!(outcome, Outcome::Unchanged) {
                 let after = match change {
                     RowChange::Remove { .. } => None,
@@ -871,9 +942,9 @@ impl Store {
             }
         }
         if let Some(priced) = priced {
-            priced.check(&mut tx, event).await?;
+            priced.check(tx, event).await?;
             if let Some(signing) = priced.signing {
-                signing.record(&mut tx, event).await?;
+                signing.record(tx, event).await?;
             }
         }
         let written = Written {
@@ -1256,93 +1327,6 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a write: one writer at a time, in this process (the guard) and in every process
-    /// sharing the database (SQLite's write lock, taken at once; a table lock in PostgreSQL).
-    /// The write waits for both up to the busy timeout in all, trying again while SQLite
-    /// answers busy without waiting (a lock held in a way its busy handler cannot wait for).
-    /// Begins a write ([`Store::begin_write`]), unless `idempotency` names a write already
-    /// made: then that write's outcome, replayed (`Err`), and nothing begun.
-    async fn begin_unless_replayed(
-        &self,
-        idempotency: Option<&Idempotency>,
-    ) -> Result<Result<Writing, WriteOutcome>, StoreError> {
-        let (mut tx, writer) = self.begin_write().await?;
-        if let Some(idempotency) = idempotency {
-            if let Some((event, response)) = idempotency::seen(&mut tx, idempotency).await? {
-                tx.rollback().await?;
-                return Ok(Err(WriteOutcome {
-                    event,
-                    files: Vec::new(),
-                    replayed: true,
-                    response: Some(response),
-                }));
-            }
-        }
-        Ok(Ok((tx, writer)))
-    }
-
-    async fn begin_write(&self) -> Result<Writing, StoreError> {
-        let deadline = Instant::now() + self.busy_timeout;
-        let guard = tokio::time::timeout(self.busy_timeout, self.writer.clone().lock_owned())
-            .await
-            .map_err(|_| self.busy())?;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            // Whole milliseconds, at least one: a wait of 0 would mean "forever" to PostgreSQL.
-            let wait = left.as_millis().max(1);
-            let attempt: Result<Tx, sqlx::Error> = async {
-                match self.dialect {
-                    Dialect::Sqlite => {
-                        // The write pool's one connection, ours while the guard is held. Its
-                        // busy timeout is the store's unless a write that waited here for a
-                        // second or more shortened it to what was left (then the next write
-                        // sets it back): one statement saved on a write that did not wait.
-                        let shorter = left + Duration::from_secs(1) < self.busy_timeout;
-                        if shorter || self.shortened.load(Ordering::Relaxed) {
-                            let mut conn = self.writes.acquire().await?;
-                            let wait = if shorter {
-                                wait
-                            } else {
-                                self.busy_timeout.as_millis()
-                            };
-                            sqlx::query(&format!("PRAGMA busy_timeout = {wait}"))
-                                .execute(&mut *conn)
-                                .await?;
-                            self.shortened.store(shorter, Ordering::Relaxed);
-                        }
-                        self.writes.begin_with("BEGIN IMMEDIATE").await
-                    }
-                    Dialect::Postgres => {
-                        let mut tx = self.writes.begin().await?;
-                        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-                            .bind(wait.to_string())
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
-                            .execute(&mut *tx)
-                            .await?;
-                        Ok(tx)
-                    }
-                }
-            }
-            .await;
-            match attempt {
-                Ok(tx) => {
-                    self.mark_written();
-                    return Ok((tx, guard));
-                }
-                Err(e) if is_busy(&e) => {
-                    let pause = retry_pause();
-                    if Instant::now() + pause >= deadline {
-                        return Err(self.busy());
-                    }
-                    tokio::time::sleep(pause).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
     async fn insert_event(
         &self,
         tx: &mut Tx,
@@ -1362,57 +1346,64 @@ impl Store {
         Ok(row.try_get(0)?)
     }
 
-    /// Validates the merged book and commits, or rolls back when nothing changed.
+    /// Validates the merged book in `tx`: the write's answer, whether to keep it (`false` when
+    /// nothing changed), and the book after it when it was validated whole. On an error the
+    /// caller rolls the write back.
     async fn finish(
         &self,
-        mut tx: Tx,
+        tx: &mut Tx,
         event: i64,
         report: Vec<FileChanges>,
         written: Written,
         idempotency: Option<&Idempotency>,
         response: impl FnOnce(Option<i64>) -> Option<String>,
-    ) -> Result<WriteOutcome, StoreError> {
+    ) -> Result<batch::Finished<WriteOutcome>, StoreError> {
         let changed = report.iter().any(|f| f.added + f.changed + f.removed > 0);
         if !changed {
             let response = match idempotency {
-                None => {
-                    tx.rollback().await?;
-                    None
-                }
+                None => None,
                 // No event, but the request was answered: its key keeps that answer.
                 Some(idempotency) => {
                     sqlx::query("DELETE FROM events WHERE id = $1")
                         .bind(event)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                     let response = response(None);
-                    idempotency::remember(&mut tx, idempotency, None, response.as_deref()).await?;
-                    tx.commit().await?;
+                    idempotency::remember(tx, idempotency, None, response.as_deref()).await?;
                     response
                 }
             };
-            return Ok(WriteOutcome {
-                event: None,
-                files: report,
-                replayed: false,
-                response,
+            return Ok(batch::Finished {
+                keep: idempotency.is_some(),
+                piece: None,
+                answer: WriteOutcome {
+                    event: None,
+                    files: report,
+                    replayed: false,
+                    response,
+                },
+                live: None,
             });
         }
         let verdict = match (self.validation, &written.changed) {
             (WriteValidation::Changed, Some(changed)) => {
-                self.check_changed(&mut tx, event, changed).await?
+                self.check_changed(tx, event, changed).await?
             }
             _ => None,
         };
+        let mut piece = None;
         let whole = match verdict {
-            Some(Ok(())) => None,
+            Some(Ok(part)) => {
+                piece = Some(part);
+                None
+            }
             Some(Err(problems)) => Some(Err(StoreError::Book(problems))),
             None => {
                 // The event before this one: no other write can commit meanwhile (the lock).
                 let previous: i64 =
                     sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events WHERE id < $1")
                         .bind(event)
-                        .fetch_one(&mut *tx)
+                        .fetch_one(&mut **tx)
                         .await?
                         .try_get(0)?;
                 let fast = written
@@ -1420,7 +1411,7 @@ impl Store {
                     .and_then(|rows| self.kept().at(previous, false)?.with_appended(&rows));
                 let files = match fast {
                     Some(files) => files,
-                    None => self.files_at(&mut tx, event).await?,
+                    None => self.files_at(tx, event).await?,
                 };
                 Some(book_from_files(&files, &self.options).map(|book| (files, book)))
             }
@@ -1429,11 +1420,10 @@ impl Store {
             None => None,
             Some(Ok((files, book))) => {
                 let total = book.lines.items.iter().map(|l| l.mrr().scaled()).sum();
-                self.set_mrr_bound(&mut tx, total).await?;
+                self.set_mrr_bound(tx, total).await?;
                 Some((files, book))
             }
             Some(Err(e)) => {
-                tx.rollback().await?;
                 return Err(match e {
                     StoreError::Book(BookErrors(problems, more)) => StoreError::Book(BookErrors(
                         problems
@@ -1456,39 +1446,27 @@ impl Store {
         sqlx::query("UPDATE events SET detail = $1 WHERE id = $2")
             .bind(detail)
             .bind(event)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let response = response(Some(event));
         if let Some(idempotency) = idempotency {
-            idempotency::remember(&mut tx, idempotency, Some(event), response.as_deref()).await?;
+            idempotency::remember(tx, idempotency, Some(event), response.as_deref()).await?;
         }
-        // The validated files are the book at this event, whichever way they were made.
-        if let Some((files, book)) = whole {
-            self.kept().committing = Some(Live {
+        Ok(batch::Finished {
+            answer: WriteOutcome {
+                event: Some(event),
+                files: report,
+                replayed: false,
+                response,
+            },
+            keep: true,
+            piece,
+            // The validated files are the book at this event, whichever way they were made.
+            live: whole.map(|(files, book)| Live {
                 event,
                 files,
                 book: Some(std::sync::Arc::new(book)),
-            });
-        }
-        let committed = tx.commit().await;
-        let mut kept = self.kept();
-        match committed {
-            Ok(()) => {
-                if kept.committing.is_some() {
-                    kept.committed = kept.committing.take();
-                }
-            }
-            Err(e) => {
-                kept.committing = None;
-                return Err(e.into());
-            }
-        }
-        drop(kept);
-        Ok(WriteOutcome {
-            event: Some(event),
-            files: report,
-            replayed: false,
-            response,
+            }),
         })
     }
 

@@ -10,6 +10,10 @@
 //! database). When the changed customers grow many, or a shared table (products, rates,
 //! spend) changes, the base is read again whole: in the background for the first, at once for
 //! the second (every customer's figures may change).
+//!
+//! A write of this process validated on its part hands that part over when it commits: when
+//! every event since the last read has one, they are the new pieces, and the read asks the
+//! database only how many events there are.
 
 use crate::changed::{customer_column, Part};
 use crate::{read_files, AsOf, Dialect, Store, StoreError, Tx};
@@ -63,7 +67,11 @@ pub(crate) struct Model {
 const REBASE_AT: usize = 4096;
 
 /// How many pieces are kept before the base is read again whole (in the background).
-const MAX_PIECES: usize = 4096;
+const MAX_PIECES: usize = 16384;
+
+/// How many handed parts wait for a read at most (the oldest are dropped: the read then asks
+/// the database).
+const MAX_HANDED: usize = 16384;
 
 impl Model {
     fn new(event: i64, base: Arc<Book>) -> Model {
@@ -102,24 +110,40 @@ impl Store {
         if latest <= m.known {
             return Ok(m.view());
         }
-        let Some(mut fresh) = self.changed_after(&mut tx, m.known).await? else {
-            // A shared table changed: every customer's figures may have.
-            drop(tx);
-            let (event, base) = self.latest_book().await?;
-            *m = Model::new(event, base);
-            return Ok(m.view());
+        let handed = self.handed_between(m.known, latest);
+        let events = match handed.is_empty() {
+            true => None,
+            false => Some(self.events_between(&mut tx, m.known, latest).await?),
         };
-        if !fresh.is_empty() {
-            let book = self.part_book(&mut tx, &mut fresh, latest).await?;
-            let piece = Piece {
-                event: latest,
-                book,
-                customers: fresh.clone(),
-            };
+        if events == Some(handed.len()) {
+            // Every event since the last read is a write of this process, with its part.
             let mut pieces = m.pieces.to_vec();
-            pieces.push(Arc::new(piece));
+            let changed = Arc::make_mut(&mut m.changed);
+            for piece in handed {
+                changed.extend(piece.customers.iter().cloned());
+                pieces.push(Arc::new(piece));
+            }
             m.pieces = Arc::from(pieces);
-            Arc::make_mut(&mut m.changed).extend(fresh);
+        } else {
+            let Some(mut fresh) = self.changed_after(&mut tx, m.known).await? else {
+                // A shared table changed: every customer's figures may have.
+                drop(tx);
+                let (event, base) = self.latest_book().await?;
+                *m = Model::new(event, base);
+                return Ok(m.view());
+            };
+            if !fresh.is_empty() {
+                let book = self.part_book(&mut tx, &mut fresh, latest).await?;
+                let piece = Piece {
+                    event: latest,
+                    book,
+                    customers: fresh.clone(),
+                };
+                let mut pieces = m.pieces.to_vec();
+                pieces.push(Arc::new(piece));
+                m.pieces = Arc::from(pieces);
+                Arc::make_mut(&mut m.changed).extend(fresh);
+            }
         }
         m.known = latest;
         if m.changed.len() > REBASE_AT.max(m.base.customers.len() / 16)
@@ -128,6 +152,41 @@ impl Store {
             self.rebase_in_background(m.base_event);
         }
         Ok(m.view())
+    }
+
+    /// Keeps the parts of committed writes for the next read (see [`Store::latest_parts`]).
+    pub(crate) fn hand_pieces(&self, pieces: Vec<Piece>) {
+        if pieces.is_empty() {
+            return;
+        }
+        let mut handed = self.handed.lock().unwrap_or_else(|e| e.into_inner());
+        handed.extend(pieces);
+        while handed.len() > MAX_HANDED {
+            handed.pop_front();
+        }
+    }
+
+    /// The handed parts of events after `after` up to `latest`, taken (with those before).
+    fn handed_between(&self, after: i64, latest: i64) -> Vec<Piece> {
+        let mut handed = self.handed.lock().unwrap_or_else(|e| e.into_inner());
+        let upto = handed.partition_point(|p| p.event <= latest);
+        handed.drain(..upto).filter(|p| p.event > after).collect()
+    }
+
+    /// How many events there are after `after` up to `latest`.
+    async fn events_between(
+        &self,
+        tx: &mut Tx,
+        after: i64,
+        latest: i64,
+    ) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM events WHERE id > $1 AND id <= $2")
+            .bind(after)
+            .bind(latest)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// A read transaction that sees one moment of the database throughout.
