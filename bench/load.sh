@@ -13,7 +13,9 @@ clients=${3:-200}
 work=$(mktemp -d)
 db=${4:-sqlite:$work/load.db}
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-cargo build --release -q -p expansa-cli -p expansa-api --example load
+# Two builds: `--example` would select only examples in every package named, not the binary.
+cargo build --release -q -p expansa-cli
+cargo build --release -q -p expansa-api --example load
 python3 ../shared/tools/gen_data.py "$work/book" "$customers" >/dev/null
 bin=${CARGO_TARGET_DIR:-target}/release/expansa
 start=$EPOCHREALTIME

@@ -39,7 +39,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release -q -p expansa-cli -p expansa-api --example writes
+# Two builds: `--example` would select only examples in every package named, not the binary.
+cargo build --release -q -p expansa-cli
+cargo build --release -q -p expansa-api --example writes
 if [ ! -f "$book/subscriptions.csv" ]; then
   echo "generating $customers customers into $book ..." >&2
   python3 "$shared/tools/gen_data.py" "$book" "$customers" 36 42 >/dev/null

@@ -316,20 +316,26 @@ where
     while !batch.is_empty() {
         // Merge the previous batch and read the next one while this one is parsed.
         let estimate = chunker.estimated_rows(size);
-        let (next, parsed) = rayon::join(
-            || {
-                for chunk in pending.drain(..) {
-                    merge(chunk, estimate);
-                }
-                chunker.next_batch(progress)
-            },
-            || {
-                batch
-                    .par_iter()
-                    .map(|(first_line, bytes)| parse_chunk(&layout, *first_line, bytes, &row))
-                    .collect::<Vec<_>>()
-            },
-        );
+        // A file read whole in one chunk (a store's part of the book, a small book) is parsed
+        // on this thread: handing it to the thread pool would cost more than the parse.
+        let alone = batch.len() == 1 && chunker.eof && chunker.buf.is_empty();
+        let mut read_next = || {
+            for chunk in pending.drain(..) {
+                merge(chunk, estimate);
+            }
+            chunker.next_batch(progress)
+        };
+        let parse = || {
+            batch
+                .par_iter()
+                .map(|(first_line, bytes)| parse_chunk(&layout, *first_line, bytes, &row))
+                .collect::<Vec<_>>()
+        };
+        let (next, parsed) = if alone {
+            (read_next(), parse())
+        } else {
+            rayon::join(read_next, parse)
+        };
         for (chunk, found, bad) in parsed {
             pending.push(chunk);
             problems.merge(found);

@@ -1072,6 +1072,7 @@ impl Loader<'_> {
             .lines
             .items
             .par_iter()
+            .with_min_len(1 << 14)
             .map(|l| l.mrr().scaled())
             .sum::<i128>()
             / 10i128.pow(expansa_ledger::SCALE);

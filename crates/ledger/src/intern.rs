@@ -67,8 +67,11 @@ impl Interner {
             members[shard as usize].push(i as u32);
         }
         drop(shard_ids);
+        // A small column is built on this thread (the pool's hand-over would cost more).
+        let per_task = if column.len() < PER_SHARD { shards } else { 1 };
         let built: Vec<(HashTable<u32>, Vec<Duplicate>)> = members
             .into_par_iter()
+            .with_min_len(per_task)
             .map(|indices| {
                 let mut table = HashTable::with_capacity(indices.len());
                 let mut duplicates = Vec::new();

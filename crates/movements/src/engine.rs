@@ -659,8 +659,12 @@ pub fn report_of_parts(
     };
     for &(book, customers) in &pieces[state.pieces..] {
         let lines = ByCustomer::new(book, &Selection::all());
+        // A piece of a few customers (a write's) is summed on this thread.
         let changes: Vec<(String, Sums)> = customers
+            .iter()
+            .collect::<Vec<_>>()
             .par_iter()
+            .with_min_len(256)
             .map(|id| {
                 let mut sums = match book.customers.ids.find(id) {
                     Some(c) => customer_sums(book, q, &lines, c),
@@ -669,7 +673,7 @@ pub fn report_of_parts(
                 if let Some(c) = base.customers.ids.find(id) {
                     sums.add(&customer_sums(base, q, &base_sums.by_customer, c), -1);
                 }
-                (id.clone(), sums)
+                ((*id).clone(), sums)
             })
             .collect();
         let delta = state.delta.get_or_insert_with(|| Sums::new(q));

@@ -67,7 +67,7 @@ pub(crate) struct Model {
 const REBASE_AT: usize = 4096;
 
 /// How many pieces are kept before the base is read again whole (in the background).
-const MAX_PIECES: usize = 16384;
+const MAX_PIECES: usize = 65536;
 
 /// How many handed parts wait for a read at most (the oldest are dropped: the read then asks
 /// the database).
