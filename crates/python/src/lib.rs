@@ -1,0 +1,500 @@
+//! The native part of the `expansa` Python package (`expansa._native`; the package's
+//! `python/expansa/__init__.py` is its documented face, docs/python.md its manual).
+//!
+//! Nothing here computes a figure. A book is read by the importer the CLI uses
+//! ([`expansa_import::read_book`]: same checks, same problems). A report is asked for with the
+//! CLI's own flags, turned into a validated plan by the CLI's parser ([`Plan::from_cli`]: same
+//! defaults, same limits, same messages), and computed by the functions the CLI's
+//! [`execute`] runs. What is here is the last step: a report's rows as an Arrow table.
+//!
+//! - The movement report, the KPI report and a customer's trail are built from the report's
+//!   values: amounts exact, as Arrow `decimal128(38, 10)` (10 is the report's `scale`: its
+//!   JSON rounds them to the currency's minor unit); rates and ratios at the places the JSON
+//!   prints them ([`expansa_kpi::RATIO_DP`], [`expansa_kpi::MONTHS_DP`]); counts as `uint64`.
+//! - Opportunities and quotes are the CLI's JSON rows, column by column: the decimal strings
+//!   of the keys in [`OPPORTUNITY_DECIMALS`] and [`QUOTE_LINE_DECIMALS`] as `decimal128` at
+//!   the places printed, integers as `int64`, lists of strings as lists, nested objects as
+//!   their JSON text.
+//!
+//! Every table's schema carries the rest of the report's JSON (currency, rules, notes, a
+//! quote's totals...) under the metadata key `expansa`.
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{
+    ArrayRef, Decimal128Array, Int64Array, RecordBatch, StringArray, StructArray, UInt64Array,
+};
+use arrow_schema::{Field, Fields, Schema};
+use expansa_commands::{
+    execute, kpi_report, movement_report, trail, Cli, Command, MovementView, Plan,
+};
+use expansa_import::{BookErrors, ImportOptions, NoProgress};
+use expansa_kpi::{kpi_values, render_kpis, KpiReport, KpiValue, MONTHS_DP, RATIO_DP};
+use expansa_ledger::{rounded, Decimal, Format, Money, SCALE};
+use expansa_movements::{render_json, render_trail, Kind, Movement, Report};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3_arrow::PyTable;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The keys of an opportunity (`expansa opportunities --format json`) that are decimals.
+const OPPORTUNITY_DECIMALS: &[&str] = &["probability", "gain", "expected_gain", "customer_mrr"];
+
+/// The keys of a quote's line (`expansa quote amend --format json`) that are decimals.
+const QUOTE_LINE_DECIMALS: &[&str] = &[
+    "prior_quantity",
+    "quantity",
+    "effective_quantity",
+    "unit_price",
+    "prorate_multiplier",
+    "prorated_unit_price",
+    "net_total",
+];
+
+/// A book read and validated whole; reports run on it without reading it again.
+#[pyclass(frozen, module = "expansa._native")]
+struct Book {
+    book: Arc<expansa_ledger::Book>,
+    /// The `--data` the plans are made with (the path read).
+    path: PathBuf,
+}
+
+/// Reads and validates the book at `path` as `expansa check --data PATH` does; raises
+/// `expansa.BookError` with every problem, or `ValueError` for a bad currency or encoding.
+#[pyfunction]
+fn read_book(py: Python<'_>, path: PathBuf, currency: &str, encoding: &str) -> PyResult<Book> {
+    let mut args: Vec<String> = vec!["check".into(), "--data".into()];
+    args.push(path.display().to_string());
+    args.extend(["--currency".into(), currency.into()]);
+    args.extend(["--encoding".into(), encoding.into()]);
+    let plan = plan(args)?;
+    let options = ImportOptions {
+        currency: plan.currency,
+        encoding: plan.encoding,
+    };
+    let read = py.detach(|| expansa_import::read_book(&path, &options, &NoProgress));
+    match read {
+        Ok(book) => Ok(Book {
+            book: Arc::new(book),
+            path,
+        }),
+        Err(errors) => Err(book_error(py, &errors)),
+    }
+}
+
+#[pymethods]
+impl Book {
+    /// The report the CLI prints for `command` (its words: `["movements"]`, `["quote",
+    /// "amend"]`) with `flags` (the CLI's, without `--data` and `--format`), as a pyarrow
+    /// table. Raises `ValueError` where the CLI refuses the flags, `expansa.ExpansaError`
+    /// where it refuses the request (an unknown customer, contract or product...).
+    fn report<'py>(
+        &self,
+        py: Python<'py>,
+        command: Vec<String>,
+        flags: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut args = command;
+        args.extend(["--data".into(), self.path.display().to_string()]);
+        args.extend(["--format".into(), "json".into()]);
+        args.extend(flags);
+        let plan = plan(args)?;
+        let book = Arc::clone(&self.book);
+        let made = py.detach(|| table(&plan, &book));
+        let (batch, header) = made.map_err(|e| expansa_error(py, &e))?;
+        let metadata = HashMap::from([("expansa".to_string(), header.to_string())]);
+        let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
+        let batch = batch
+            .with_schema(Arc::clone(&schema))
+            .map_err(arrow_error)?;
+        PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)
+    }
+
+    /// Customers, products and lines, as `expansa check` counts them.
+    fn __repr__(&self) -> String {
+        let b = &self.book;
+        format!(
+            "<expansa.Book {}: {} customers, {} products, {} lines, {} contracts ({})>",
+            self.path.display(),
+            b.customers.len(),
+            b.products.len(),
+            b.lines.len(),
+            b.contracts.len(),
+            b.currency(),
+        )
+    }
+
+    /// The reporting currency's ISO 4217 code.
+    #[getter]
+    fn currency(&self) -> String {
+        self.book.currency().code().to_string()
+    }
+}
+
+/// A validated plan from the CLI's words and flags, as the CLI makes it.
+fn plan(args: Vec<String>) -> PyResult<Plan> {
+    use clap::Parser;
+    let argv = std::iter::once("expansa".to_string()).chain(args);
+    let cli = Cli::try_parse_from(argv).map_err(|e| {
+        // clap's first line, without its `error: ` and usage.
+        let text = e.render().to_string();
+        let first = text.lines().next().unwrap_or_default();
+        PyValueError::new_err(first.trim_start_matches("error: ").to_string())
+    })?;
+    Plan::from_cli(cli).map_err(PyValueError::new_err)
+}
+
+/// The table of `plan`'s report on `book`, and the rest of its JSON.
+fn table(plan: &Plan, book: &expansa_ledger::Book) -> anyhow::Result<(RecordBatch, Value)> {
+    match &plan.command {
+        Command::Movements {
+            query,
+            view: MovementView::Report,
+            filters,
+            ..
+        } => {
+            let report = movement_report(book, query, filters)?;
+            Ok((
+                movements_table(&report)?,
+                header(&render_json(&report), "months")?,
+            ))
+        }
+        Command::Movements {
+            query,
+            view: MovementView::Trail(customer),
+            filters,
+            ..
+        } => {
+            let found = trail(book, query, filters, customer)?;
+            let json = render_trail(book, customer, &found, Format::Json);
+            Ok((trail_table(book, &found)?, header(&json, "movements")?))
+        }
+        Command::Kpis { query, filters, .. } => {
+            let report = kpi_report(book, query, filters)?;
+            let json = render_kpis(&report, Format::Json);
+            Ok((kpi_table(&report)?, header(&json, "months")?))
+        }
+        Command::Opportunities { .. } => {
+            json_table(&execute(plan, book)?, "opportunities", OPPORTUNITY_DECIMALS)
+        }
+        Command::Amend { .. } => json_table(&execute(plan, book)?, "lines", QUOTE_LINE_DECIMALS),
+        _ => anyhow::bail!("this command has no table in the Python package"),
+    }
+}
+
+/// The JSON document `json` without its rows (`rows`): what goes in the table's metadata.
+fn header(json: &str, rows: &str) -> anyhow::Result<Value> {
+    let mut doc: Map<String, Value> = serde_json::from_str(json)?;
+    doc.shift_remove(rows);
+    Ok(Value::Object(doc))
+}
+
+/// Exact amounts: `decimal128(38, SCALE)`.
+fn money_column(values: impl IntoIterator<Item = Option<Money>>) -> anyhow::Result<ArrayRef> {
+    let units = values.into_iter().map(|m| m.map(Money::scaled));
+    decimal_column(units, SCALE)
+}
+
+fn decimal_column(
+    units: impl IntoIterator<Item = Option<i128>>,
+    scale: u32,
+) -> anyhow::Result<ArrayRef> {
+    let array = Decimal128Array::from_iter(units).with_precision_and_scale(38, scale as i8)?;
+    Ok(Arc::new(array))
+}
+
+/// Decimals rounded half away from zero to `dp` places, as the reports print them.
+fn rounded_column(
+    values: impl IntoIterator<Item = Option<Decimal>>,
+    dp: u32,
+) -> anyhow::Result<ArrayRef> {
+    decimal_column(
+        values
+            .into_iter()
+            .map(|d| d.map(|d| rounded(d, dp).mantissa())),
+        dp,
+    )
+}
+
+fn text_column(values: impl IntoIterator<Item = String>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(values))
+}
+
+/// A batch of named columns.
+fn batch(columns: Vec<(String, ArrayRef)>) -> anyhow::Result<RecordBatch> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, a)| Field::new(name, a.data_type().clone(), true))
+        .collect();
+    let arrays = columns.into_iter().map(|(_, a)| a).collect();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+/// One row per month, in the JSON report's keys and order.
+fn movements_table(r: &Report) -> anyhow::Result<RecordBatch> {
+    let months = &r.months;
+    let mut columns = vec![
+        (
+            "month".to_string(),
+            text_column(months.iter().map(|m| m.month.to_string())),
+        ),
+        (
+            "mrr_start".into(),
+            money_column(months.iter().map(|m| Some(m.mrr_start)))?,
+        ),
+    ];
+    for kind in Kind::ALL {
+        let column = money_column(months.iter().map(|m| Some(m.get(kind))))?;
+        columns.push((kind.key().into(), column));
+    }
+    columns.push((
+        "mrr_end".into(),
+        money_column(months.iter().map(|m| Some(m.mrr_end)))?,
+    ));
+    columns.push((
+        "customers_start".into(),
+        Arc::new(UInt64Array::from_iter_values(
+            months.iter().map(|m| m.customers_start),
+        )),
+    ));
+    columns.push((
+        "customers_end".into(),
+        Arc::new(UInt64Array::from_iter_values(
+            months.iter().map(|m| m.customers_end),
+        )),
+    ));
+    batch(columns)
+}
+
+/// One row per movement of the customer: month, kind, amount and the lines behind it.
+fn trail_table(book: &expansa_ledger::Book, found: &[Movement]) -> anyhow::Result<RecordBatch> {
+    let mut lines = ListBuilder::new(StringBuilder::new());
+    for m in found {
+        for &l in &m.lines {
+            lines.values().append_value(book.lines.ids.get(l));
+        }
+        lines.append(true);
+    }
+    batch(vec![
+        (
+            "month".into(),
+            text_column(found.iter().map(|m| m.month.to_string())),
+        ),
+        (
+            "kind".into(),
+            text_column(found.iter().map(|m| m.kind.key().to_string())),
+        ),
+        (
+            "amount".into(),
+            money_column(found.iter().map(|m| Some(m.amount)))?,
+        ),
+        ("lines".into(), Arc::new(lines.finish())),
+    ])
+}
+
+/// One row per month, in the JSON report's keys and order; `cac_by_channel` a struct of one
+/// field per channel.
+fn kpi_table(r: &KpiReport) -> anyhow::Result<RecordBatch> {
+    let months = &r.months;
+    let rows: Vec<Vec<(&'static str, KpiValue)>> = months.iter().map(kpi_values).collect();
+    let mut columns = vec![(
+        "month".to_string(),
+        text_column(months.iter().map(|m| m.month.to_string())),
+    )];
+    let keys: Vec<(&'static str, KpiValue)> = rows.first().cloned().unwrap_or_default();
+    for (i, (key, kind)) in keys.into_iter().enumerate() {
+        let values = rows.iter().map(|row| row[i].1);
+        let column = match kind {
+            KpiValue::Money(_) => money_column(values.map(|v| match v {
+                KpiValue::Money(m) => m,
+                _ => None,
+            }))?,
+            KpiValue::Rate(_) | KpiValue::Ratio(_) => rounded_column(
+                values.map(|v| match v {
+                    KpiValue::Rate(d) | KpiValue::Ratio(d) => d,
+                    _ => None,
+                }),
+                RATIO_DP,
+            )?,
+            KpiValue::Months(_) => rounded_column(
+                values.map(|v| match v {
+                    KpiValue::Months(d) => d,
+                    _ => None,
+                }),
+                MONTHS_DP,
+            )?,
+            KpiValue::Count(_) => {
+                Arc::new(UInt64Array::from_iter_values(values.map(|v| match v {
+                    KpiValue::Count(n) => n,
+                    _ => 0,
+                })))
+            }
+        };
+        columns.push((key.to_string(), column));
+    }
+    let mut channels: Vec<&str> = months
+        .iter()
+        .flat_map(|m| m.cac_by_channel.keys().map(String::as_str))
+        .collect();
+    channels.sort_unstable();
+    channels.dedup();
+    let mut fields = Vec::new();
+    let mut arrays = Vec::new();
+    for ch in channels {
+        let column = money_column(
+            months
+                .iter()
+                .map(|m| m.cac_by_channel.get(ch).copied().flatten()),
+        )?;
+        fields.push(Field::new(ch, column.data_type().clone(), true));
+        arrays.push(column);
+    }
+    let by_channel =
+        StructArray::try_new_with_length(Fields::from(fields), arrays, None, months.len())?;
+    columns.push(("cac_by_channel".into(), Arc::new(by_channel)));
+    batch(columns)
+}
+
+/// The rows under `rows` of a JSON document (objects), column by column (see the crate's
+/// documentation), and the rest of the document.
+fn json_table(json: &str, rows: &str, decimals: &[&str]) -> anyhow::Result<(RecordBatch, Value)> {
+    let mut doc: Map<String, Value> = serde_json::from_str(json)?;
+    let Some(Value::Array(items)) = doc.shift_remove(rows) else {
+        anyhow::bail!("the report has no {rows}");
+    };
+    let objects: Vec<Map<String, Value>> = items
+        .into_iter()
+        .map(|v| match v {
+            Value::Object(o) => Ok(o),
+            _ => Err(anyhow::anyhow!("a row of {rows} is not an object")),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut keys: Vec<String> = Vec::new();
+    for o in &objects {
+        for k in o.keys() {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let mut columns = Vec::new();
+    for key in keys {
+        let values: Vec<&Value> = objects
+            .iter()
+            .map(|o| o.get(&key).unwrap_or(&Value::Null))
+            .collect();
+        let column = if decimals.contains(&key.as_str()) {
+            decimal_json_column(&key, &values)?
+        } else {
+            json_column(&values)
+        };
+        columns.push((key, column));
+    }
+    Ok((batch(columns)?, Value::Object(doc)))
+}
+
+/// Decimal strings (or nulls) as `decimal128(38, s)`, `s` the most places any of them has.
+fn decimal_json_column(key: &str, values: &[&Value]) -> anyhow::Result<ArrayRef> {
+    let parsed: Vec<Option<Decimal>> = values
+        .iter()
+        .map(|v| match v {
+            Value::Null => Ok(None),
+            Value::String(s) => s
+                .parse::<Decimal>()
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("{key}: {s:?} is not a decimal")),
+            other => Err(anyhow::anyhow!("{key}: {other} is not a decimal string")),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let scale = parsed
+        .iter()
+        .flatten()
+        .map(Decimal::scale)
+        .max()
+        .unwrap_or(0);
+    rounded_column(parsed, scale)
+}
+
+/// A column of JSON values: integers as `int64`, strings as text, lists of strings as lists,
+/// anything else as its JSON text; nulls as nulls (a column of nulls only is text).
+fn json_column(values: &[&Value]) -> ArrayRef {
+    let present = || values.iter().filter(|v| !v.is_null());
+    if present().next().is_some() && present().all(|v| v.is_i64()) {
+        return Arc::new(Int64Array::from_iter(values.iter().map(|v| v.as_i64())));
+    }
+    if present().all(|v| v.is_string()) {
+        return Arc::new(StringArray::from_iter(values.iter().map(|v| v.as_str())));
+    }
+    let string_lists = present().all(|v| {
+        v.as_array()
+            .is_some_and(|items| items.iter().all(Value::is_string))
+    });
+    if string_lists {
+        let mut lists = ListBuilder::new(StringBuilder::new());
+        for v in values {
+            match v.as_array() {
+                Some(items) => {
+                    for item in items {
+                        lists.values().append_option(item.as_str());
+                    }
+                    lists.append(true);
+                }
+                None => lists.append(false),
+            }
+        }
+        return Arc::new(lists.finish());
+    }
+    Arc::new(StringArray::from_iter(
+        values.iter().map(|v| (!v.is_null()).then(|| v.to_string())),
+    ))
+}
+
+fn arrow_error(e: arrow_schema::ArrowError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// An exception of `expansa` (of its `_errors` module), made with `args`.
+fn exception<'py>(py: Python<'py>, name: &str, args: impl pyo3::call::PyCallArgs<'py>) -> PyErr {
+    let made = py
+        .import("expansa._errors")
+        .and_then(|m| m.getattr(name))
+        .and_then(|class| class.call1(args));
+    match made {
+        Ok(e) => PyErr::from_value(e),
+        Err(e) => e,
+    }
+}
+
+/// `expansa.BookError`: the problems of a book that was not loaded, as the CLI lists them.
+fn book_error(py: Python<'_>, errors: &BookErrors) -> PyErr {
+    let problems: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    exception(
+        py,
+        "BookError",
+        (
+            errors.to_string(),
+            problems,
+            errors.total(),
+            errors.more_line(),
+        ),
+    )
+}
+
+/// What the CLI says after `error:`, as `expansa.ExpansaError` (`expansa.BookError` for a
+/// book's problems).
+fn expansa_error(py: Python<'_>, e: &anyhow::Error) -> PyErr {
+    match e.downcast_ref::<BookErrors>() {
+        Some(errors) => book_error(py, errors),
+        None => exception(py, "ExpansaError", (format!("{e:#}"),)),
+    }
+}
+
+/// The native module: `read_book` and `Book`.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(read_book, m)?)?;
+    m.add_class::<Book>()?;
+    Ok(())
+}
