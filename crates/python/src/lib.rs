@@ -21,7 +21,8 @@
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    ArrayRef, Decimal128Array, Int64Array, RecordBatch, StringArray, StructArray, UInt64Array,
+    ArrayRef, Decimal128Array, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
+    StructArray, UInt64Array,
 };
 use arrow_schema::{Field, Fields, Schema};
 use expansa_commands::{
@@ -222,14 +223,19 @@ fn text_column(values: impl IntoIterator<Item = String>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(values))
 }
 
-/// A batch of named columns.
-fn batch(columns: Vec<(String, ArrayRef)>) -> anyhow::Result<RecordBatch> {
+/// A batch of named columns, of `rows` rows.
+fn batch(columns: Vec<(String, ArrayRef)>, rows: usize) -> anyhow::Result<RecordBatch> {
     let fields: Vec<Field> = columns
         .iter()
         .map(|(name, a)| Field::new(name, a.data_type().clone(), true))
         .collect();
     let arrays = columns.into_iter().map(|(_, a)| a).collect();
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        arrays,
+        &options,
+    )?)
 }
 
 /// One row per month, in the JSON report's keys and order.
@@ -265,7 +271,7 @@ fn movements_table(r: &Report) -> anyhow::Result<RecordBatch> {
             months.iter().map(|m| m.customers_end),
         )),
     ));
-    batch(columns)
+    batch(columns, months.len())
 }
 
 /// One row per movement of the customer: month, kind, amount and the lines behind it.
@@ -277,21 +283,24 @@ fn trail_table(book: &expansa_ledger::Book, found: &[Movement]) -> anyhow::Resul
         }
         lines.append(true);
     }
-    batch(vec![
-        (
-            "month".into(),
-            text_column(found.iter().map(|m| m.month.to_string())),
-        ),
-        (
-            "kind".into(),
-            text_column(found.iter().map(|m| m.kind.key().to_string())),
-        ),
-        (
-            "amount".into(),
-            money_column(found.iter().map(|m| Some(m.amount)))?,
-        ),
-        ("lines".into(), Arc::new(lines.finish())),
-    ])
+    batch(
+        vec![
+            (
+                "month".into(),
+                text_column(found.iter().map(|m| m.month.to_string())),
+            ),
+            (
+                "kind".into(),
+                text_column(found.iter().map(|m| m.kind.key().to_string())),
+            ),
+            (
+                "amount".into(),
+                money_column(found.iter().map(|m| Some(m.amount)))?,
+            ),
+            ("lines".into(), Arc::new(lines.finish())),
+        ],
+        found.len(),
+    )
 }
 
 /// One row per month, in the JSON report's keys and order; `cac_by_channel` a struct of one
@@ -354,7 +363,7 @@ fn kpi_table(r: &KpiReport) -> anyhow::Result<RecordBatch> {
     let by_channel =
         StructArray::try_new_with_length(Fields::from(fields), arrays, None, months.len())?;
     columns.push(("cac_by_channel".into(), Arc::new(by_channel)));
-    batch(columns)
+    batch(columns, months.len())
 }
 
 /// The rows under `rows` of a JSON document (objects), column by column (see the crate's
@@ -392,7 +401,7 @@ fn json_table(json: &str, rows: &str, decimals: &[&str]) -> anyhow::Result<(Reco
         };
         columns.push((key, column));
     }
-    Ok((batch(columns)?, Value::Object(doc)))
+    Ok((batch(columns, objects.len())?, Value::Object(doc)))
 }
 
 /// Decimal strings (or nulls) as `decimal128(38, s)`, `s` the most places any of them has.
