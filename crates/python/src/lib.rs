@@ -11,10 +11,11 @@
 //!   values: amounts exact, as Arrow `decimal128(38, 10)` (10 is the report's `scale`: its
 //!   JSON rounds them to the currency's minor unit); rates and ratios at the places the JSON
 //!   prints them ([`expansa_kpi::RATIO_DP`], [`expansa_kpi::MONTHS_DP`]); counts as `uint64`.
-//! - Opportunities and quotes are the CLI's JSON rows, column by column: the decimal strings
-//!   of the keys in [`OPPORTUNITY_DECIMALS`] and [`QUOTE_LINE_DECIMALS`] as `decimal128` at
-//!   the places printed, integers as `int64`, lists of strings as lists, nested objects as
-//!   their JSON text.
+//! - Opportunities and quotes are the CLI's JSON rows, column by column, as
+//!   [`OPPORTUNITY_COLUMNS`] and [`QUOTE_LINE_COLUMNS`] say: decimal strings as
+//!   `decimal128(38, 10)` (the same value: none has more places), integers as `int64`,
+//!   nested objects as their JSON text. A row whose keys are not those is an error (of this
+//!   crate: the tests compare every column with the CLI's JSON).
 //!
 //! Every table's schema carries the rest of the report's JSON (currency, rules, notes, a
 //! quote's totals...) under the metadata key `expansa`.
@@ -40,18 +41,51 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The keys of an opportunity (`expansa opportunities --format json`) that are decimals.
-const OPPORTUNITY_DECIMALS: &[&str] = &["probability", "gain", "expected_gain", "customer_mrr"];
+/// How a value of a JSON row becomes a cell.
+#[derive(Clone, Copy)]
+enum Cell {
+    /// A string (or null).
+    Text,
+    /// An integer (or null).
+    Integer,
+    /// A decimal string (or null), as `decimal128(38, SCALE)`.
+    Decimal,
+    /// Any value, as its JSON text (null as null).
+    Json,
+}
 
-/// The keys of a quote's line (`expansa quote amend --format json`) that are decimals.
-const QUOTE_LINE_DECIMALS: &[&str] = &[
-    "prior_quantity",
-    "quantity",
-    "effective_quantity",
-    "unit_price",
-    "prorate_multiplier",
-    "prorated_unit_price",
-    "net_total",
+/// An opportunity's keys (`expansa opportunities --format json`), in order.
+const OPPORTUNITY_COLUMNS: &[(&str, Cell)] = &[
+    ("rank", Cell::Integer),
+    ("customer_id", Cell::Text),
+    ("customer_name", Cell::Text),
+    ("kind", Cell::Text),
+    ("product_id", Cell::Text),
+    ("from_product_id", Cell::Text),
+    ("probability", Cell::Decimal),
+    ("gain", Cell::Decimal),
+    ("expected_gain", Cell::Decimal),
+    ("customer_mrr", Cell::Decimal),
+    ("price_source", Cell::Text),
+    ("why", Cell::Json),
+];
+
+/// A quote's line's keys (`expansa quote amend --format json`), in order.
+const QUOTE_LINE_COLUMNS: &[(&str, Cell)] = &[
+    ("product_id", Cell::Text),
+    ("line_id", Cell::Text),
+    ("start", Cell::Text),
+    ("end", Cell::Text),
+    ("currency", Cell::Text),
+    ("prior_quantity", Cell::Decimal),
+    ("quantity", Cell::Decimal),
+    ("effective_quantity", Cell::Decimal),
+    ("unit_price", Cell::Decimal),
+    ("price_term_months", Cell::Integer),
+    ("prorate_multiplier", Cell::Decimal),
+    ("prorate_fraction", Cell::Text),
+    ("prorated_unit_price", Cell::Decimal),
+    ("net_total", Cell::Decimal),
 ];
 
 /// A book read and validated whole; reports run on it without reading it again.
@@ -178,9 +212,9 @@ fn table(plan: &Plan, book: &expansa_ledger::Book) -> anyhow::Result<(RecordBatc
             Ok((kpi_table(&report)?, header(&json, "months")?))
         }
         Command::Opportunities { .. } => {
-            json_table(&execute(plan, book)?, "opportunities", OPPORTUNITY_DECIMALS)
+            json_table(&execute(plan, book)?, "opportunities", OPPORTUNITY_COLUMNS)
         }
-        Command::Amend { .. } => json_table(&execute(plan, book)?, "lines", QUOTE_LINE_DECIMALS),
+        Command::Amend { .. } => json_table(&execute(plan, book)?, "lines", QUOTE_LINE_COLUMNS),
         _ => anyhow::bail!("this command has no table in the Python package"),
     }
 }
@@ -366,98 +400,78 @@ fn kpi_table(r: &KpiReport) -> anyhow::Result<RecordBatch> {
     batch(columns, months.len())
 }
 
-/// The rows under `rows` of a JSON document (objects), column by column (see the crate's
-/// documentation), and the rest of the document.
-fn json_table(json: &str, rows: &str, decimals: &[&str]) -> anyhow::Result<(RecordBatch, Value)> {
+/// The rows under `rows` of a JSON document (objects with the keys of `columns`, in their
+/// order) as a table, and the rest of the document.
+fn json_table(
+    json: &str,
+    rows: &str,
+    columns: &[(&str, Cell)],
+) -> anyhow::Result<(RecordBatch, Value)> {
     let mut doc: Map<String, Value> = serde_json::from_str(json)?;
     let Some(Value::Array(items)) = doc.shift_remove(rows) else {
         anyhow::bail!("the report has no {rows}");
     };
+    let keys: Vec<&str> = columns.iter().map(|(k, _)| *k).collect();
     let objects: Vec<Map<String, Value>> = items
         .into_iter()
         .map(|v| match v {
-            Value::Object(o) => Ok(o),
-            _ => Err(anyhow::anyhow!("a row of {rows} is not an object")),
+            Value::Object(o) if o.keys().map(String::as_str).eq(keys.iter().copied()) => Ok(o),
+            other => Err(anyhow::anyhow!(
+                "a row of {rows} is not an object of the keys {}: {other}",
+                keys.join(", ")
+            )),
         })
         .collect::<anyhow::Result<_>>()?;
-    let mut keys: Vec<String> = Vec::new();
-    for o in &objects {
-        for k in o.keys() {
-            if !keys.contains(k) {
-                keys.push(k.clone());
-            }
-        }
+    let mut made = Vec::new();
+    for &(key, cell) in columns {
+        let values = objects.iter().map(|o| &o[key]);
+        made.push((key.to_string(), json_column(key, cell, values)?));
     }
-    let mut columns = Vec::new();
-    for key in keys {
-        let values: Vec<&Value> = objects
-            .iter()
-            .map(|o| o.get(&key).unwrap_or(&Value::Null))
-            .collect();
-        let column = if decimals.contains(&key.as_str()) {
-            decimal_json_column(&key, &values)?
-        } else {
-            json_column(&values)
-        };
-        columns.push((key, column));
-    }
-    Ok((batch(columns, objects.len())?, Value::Object(doc)))
+    Ok((batch(made, objects.len())?, Value::Object(doc)))
 }
 
-/// Decimal strings (or nulls) as `decimal128(38, s)`, `s` the most places any of them has.
-fn decimal_json_column(key: &str, values: &[&Value]) -> anyhow::Result<ArrayRef> {
-    let parsed: Vec<Option<Decimal>> = values
-        .iter()
-        .map(|v| match v {
-            Value::Null => Ok(None),
-            Value::String(s) => s
-                .parse::<Decimal>()
-                .map(Some)
-                .map_err(|_| anyhow::anyhow!("{key}: {s:?} is not a decimal")),
-            other => Err(anyhow::anyhow!("{key}: {other} is not a decimal string")),
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let scale = parsed
-        .iter()
-        .flatten()
-        .map(Decimal::scale)
-        .max()
-        .unwrap_or(0);
-    rounded_column(parsed, scale)
-}
-
-/// A column of JSON values: integers as `int64`, strings as text, lists of strings as lists,
-/// anything else as its JSON text; nulls as nulls (a column of nulls only is text).
-fn json_column(values: &[&Value]) -> ArrayRef {
-    let present = || values.iter().filter(|v| !v.is_null());
-    if present().next().is_some() && present().all(|v| v.is_i64()) {
-        return Arc::new(Int64Array::from_iter(values.iter().map(|v| v.as_i64())));
-    }
-    if present().all(|v| v.is_string()) {
-        return Arc::new(StringArray::from_iter(values.iter().map(|v| v.as_str())));
-    }
-    let string_lists = present().all(|v| {
-        v.as_array()
-            .is_some_and(|items| items.iter().all(Value::is_string))
-    });
-    if string_lists {
-        let mut lists = ListBuilder::new(StringBuilder::new());
-        for v in values {
-            match v.as_array() {
-                Some(items) => {
-                    for item in items {
-                        lists.values().append_option(item.as_str());
-                    }
-                    lists.append(true);
-                }
-                None => lists.append(false),
-            }
+/// The values of `key` as a column of `cell`s.
+fn json_column<'a>(
+    key: &str,
+    cell: Cell,
+    values: impl Iterator<Item = &'a Value>,
+) -> anyhow::Result<ArrayRef> {
+    let wrong = |v: &Value, what: &str| anyhow::anyhow!("{key}: {v} is not {what}");
+    Ok(match cell {
+        Cell::Text => Arc::new(
+            values
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::String(s) => Ok(Some(s.as_str())),
+                    v => Err(wrong(v, "a string")),
+                })
+                .collect::<anyhow::Result<StringArray>>()?,
+        ),
+        Cell::Integer => Arc::new(
+            values
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    v => v.as_i64().map(Some).ok_or_else(|| wrong(v, "an integer")),
+                })
+                .collect::<anyhow::Result<Int64Array>>()?,
+        ),
+        Cell::Decimal => {
+            let parsed = values
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::String(s) => match s.parse::<Decimal>() {
+                        Ok(d) if d.scale() <= SCALE => Ok(Some(d)),
+                        _ => Err(wrong(v, "a decimal of at most 10 places")),
+                    },
+                    v => Err(wrong(v, "a decimal string")),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            rounded_column(parsed, SCALE)?
         }
-        return Arc::new(lists.finish());
-    }
-    Arc::new(StringArray::from_iter(
-        values.iter().map(|v| (!v.is_null()).then(|| v.to_string())),
-    ))
+        Cell::Json => Arc::new(StringArray::from_iter(
+            values.map(|v| (!v.is_null()).then(|| v.to_string())),
+        )),
+    })
 }
 
 fn arrow_error(e: arrow_schema::ArrowError) -> PyErr {

@@ -277,9 +277,9 @@ class Book:
         Returns:
             pyarrow.Table, one row per opportunity, in rank order: ``rank`` (int64),
             ``customer_id``, ``customer_name``, ``kind``, ``product_id``,
-            ``from_product_id`` (strings), ``probability`` (``decimal128(38, 10)``),
-            ``gain``, ``expected_gain``, ``customer_mrr`` (per month, reporting currency,
-            ``decimal128`` at the currency's minor unit), ``price_source``, ``why`` (the
+            ``from_product_id`` (strings), ``probability``, ``gain``, ``expected_gain``,
+            ``customer_mrr`` (amounts per month in the reporting currency, as the JSON prints
+            them: at its minor unit; ``decimal128(38, 10)``), ``price_source``, ``why`` (the
             evidence, as JSON text). Header: ``at``, ``transactions``, ``rules``,
             ``skipped``, ``found``.
         """
@@ -323,7 +323,8 @@ class Book:
             ``line_id``, ``start``, ``end``, ``currency``, ``prior_quantity``, ``quantity``,
             ``effective_quantity``, ``unit_price``, ``price_term_months`` (int64),
             ``prorate_multiplier``, ``prorate_fraction`` (exact, as text),
-            ``prorated_unit_price``, ``net_total`` (decimals at the places printed). Header:
+            ``prorated_unit_price``, ``net_total`` (the JSON's decimals, as
+            ``decimal128(38, 10)``; amounts at the line's currency's minor unit). Header:
             ``contract``, ``customer_id``, ``effective``, ``end``, ``totals`` (per
             currency), ``total_in_reporting_currency``, ``mrr_before``, ``mrr_after``,
             ``mrr_after_constant_currency``.
