@@ -413,6 +413,15 @@ def test_the_notebook_example_runs(capsys):
     assert "mrr_end" in capsys.readouterr().out
 
 
+def test_the_readme_example_runs(monkeypatch, capsys):
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Python"):]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(REPO)
+    exec(compile(code, "README.md", "exec"), {})
+    assert "mrr_end" in capsys.readouterr().out
+
+
 def test_cells_compare_as_the_cli_prints(demo):
     assert_value(Decimal("-0.004"), "0.00", "negative zero")
     assert_value(Decimal("2.005"), "2.01", "half away from zero")
