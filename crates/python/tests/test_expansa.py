@@ -251,6 +251,10 @@ def test_polars_reads_the_tables(demo):
     assert frame.height == 6
     kpis = pl.from_arrow(demo.kpis("2024-01", "2024-06"))
     assert "google-ads" in kpis.unnest("cac_by_channel").columns
+    # polars frames make a book too.
+    frames = {name: pl.from_arrow(as_text(t)) for name, t in demo_tables().items()}
+    book = expansa.book_from_tables(frames)
+    assert book.movements("2023-01", "2024-12").equals(demo.movements("2023-01", "2024-12"))
 
 
 def bad_book(tmp_path):
