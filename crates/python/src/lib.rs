@@ -100,11 +100,12 @@ struct Book {
 /// `expansa.BookError` with every problem, or `ValueError` for a bad currency or encoding.
 #[pyfunction]
 fn read_book(py: Python<'_>, path: PathBuf, currency: &str, encoding: &str) -> PyResult<Book> {
-    let mut args: Vec<String> = vec!["check".into(), "--data".into()];
-    args.push(path.display().to_string());
-    args.extend(["--currency".into(), currency.into()]);
-    args.extend(["--encoding".into(), encoding.into()]);
-    let plan = plan(args)?;
+    let plan = plan(vec![
+        "check".into(),
+        format!("--data={}", path.display()),
+        format!("--currency={currency}"),
+        format!("--encoding={encoding}"),
+    ])?;
     let options = ImportOptions {
         currency: plan.currency,
         encoding: plan.encoding,
@@ -122,8 +123,8 @@ fn read_book(py: Python<'_>, path: PathBuf, currency: &str, encoding: &str) -> P
 #[pymethods]
 impl Book {
     /// The report the CLI prints for `command` (its words: `["movements"]`, `["quote",
-    /// "amend"]`) with `flags` (the CLI's, without `--data` and `--format`), as a pyarrow
-    /// table. Raises `ValueError` where the CLI refuses the flags, `expansa.ExpansaError`
+    /// "amend"]`) with `flags` (the CLI's, as `--flag=value`, without `--data` and
+    /// `--format`), as a pyarrow table. Raises `ValueError` where the CLI refuses the flags, `expansa.ExpansaError`
     /// where it refuses the request (an unknown customer, contract or product...).
     fn report<'py>(
         &self,
@@ -132,8 +133,8 @@ impl Book {
         flags: Vec<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut args = command;
-        args.extend(["--data".into(), self.path.display().to_string()]);
-        args.extend(["--format".into(), "json".into()]);
+        args.push(format!("--data={}", self.path.display()));
+        args.push("--format=json".into());
         args.extend(flags);
         let plan = plan(args)?;
         let book = Arc::clone(&self.book);

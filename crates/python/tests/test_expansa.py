@@ -320,6 +320,12 @@ def test_a_refused_request_raises_the_clis_message(demo):
     with pytest.raises(expansa.ExpansaError) as e:
         demo.trail("nobody", "2024-01", "2024-02")
     assert stderr == [f"error: {e.value}"]
+    # A value that starts with `-` is a value, not a flag.
+    stderr = cli_error("movements", "--data", DEMO, "--from", "2024-01", "--to", "2024-02",
+                       "--explain=--top")
+    with pytest.raises(expansa.ExpansaError) as e:
+        demo.trail("--top", "2024-01", "2024-02")
+    assert stderr == [f"error: {e.value}"]
     folder = TESTDATA / "contracts"
     stderr = cli_error("quote", "amend", "--data", folder, "--contract", "K9",
                        "--effective", "2024-02-01", "--add", "SEAT:1")

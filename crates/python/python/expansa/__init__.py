@@ -145,11 +145,16 @@ def _where(where):
             pairs += [f"{key}={v}" for v in values]
     else:
         pairs = list(where)
-    return [flag for pair in pairs for flag in ("--where", pair)]
+    return [_flag("--where", pair) for pair in pairs]
+
+
+def _flag(flag, value):
+    """``--flag=value``: a value that starts with ``-`` stays a value."""
+    return f"{flag}={value}"
 
 
 def _optional(flag, value):
-    return [] if value is None else [flag, str(value)]
+    return [] if value is None else [_flag(flag, value)]
 
 
 def _repeated(flag, values, render=str):
@@ -159,7 +164,7 @@ def _repeated(flag, values, render=str):
         values = [values]
     if isinstance(values, dict):
         values = list(values.items())
-    return [x for v in values for x in (flag, render(v))]
+    return [_flag(flag, render(v)) for v in values]
 
 
 def _pair(value):
@@ -209,7 +214,8 @@ class Book:
                 1200 months, ``rules`` other than ``conexa`` or ``chartmogul``, a bad
                 ``where``.
         """
-        flags = ["--from", _month(from_), "--to", _month(to), "--rules", rules]
+        flags = [_flag("--from", _month(from_)), _flag("--to", _month(to))]
+        flags += [_flag("--rules", rules)]
         return self._report(["movements"], flags + _where(where))
 
     def kpis(self, from_, to, *, rules="conexa", where=None):
@@ -228,7 +234,8 @@ class Book:
         Raises:
             ValueError: as :meth:`movements`.
         """
-        flags = ["--from", _month(from_), "--to", _month(to), "--rules", rules]
+        flags = [_flag("--from", _month(from_)), _flag("--to", _month(to))]
+        flags += [_flag("--rules", rules)]
         return self._report(["kpis"], flags + _where(where))
 
     def trail(self, customer, from_, to, *, rules="conexa", where=None):
@@ -246,8 +253,9 @@ class Book:
             ExpansaError: a customer the book does not have.
             ValueError: as :meth:`movements`.
         """
-        flags = ["--from", _month(from_), "--to", _month(to), "--rules", rules]
-        flags += ["--explain", customer]
+        flags = [_flag("--from", _month(from_)), _flag("--to", _month(to))]
+        flags += [_flag("--rules", rules)]
+        flags += [_flag("--explain", customer)]
         return self._report(["movements"], flags + _where(where))
 
     def opportunities(
@@ -283,7 +291,7 @@ class Book:
             evidence, as JSON text). Header: ``at``, ``transactions``, ``rules``,
             ``skipped``, ``found``.
         """
-        flags = ["--at", _day(at), "--top", str(top), "--rules", rules]
+        flags = [_flag("--at", _day(at)), _flag("--top", top), _flag("--rules", rules)]
         flags += _optional("--customer", customer)
         flags += _optional("--kind", kind)
         flags += _optional("--min-support", min_support)
@@ -333,8 +341,8 @@ class Book:
             ExpansaError: an unknown contract or product, a day outside the contract...
             ValueError: no change given, a malformed ``PRODUCT:QTY``.
         """
-        flags = ["--contract", contract, "--effective", _day(effective)]
-        flags += ["--precision", precision]
+        flags = [_flag("--contract", contract), _flag("--effective", _day(effective))]
+        flags += [_flag("--precision", precision)]
         flags += _repeated("--add", add, _pair)
         flags += _repeated("--set", set, _pair)
         flags += _repeated("--remove", remove)
