@@ -2,7 +2,8 @@
 //! `python/expansa/__init__.py` is its documented face, docs/python.md its manual).
 //!
 //! Nothing here computes a figure. A book is read by the importer the CLI uses
-//! ([`expansa_import::read_book`]: same checks, same problems). A report is asked for with the
+//! ([`expansa_import::read_book_from`]: same checks, same problems; Arrow tables as the files
+//! of a Parquet book, [`ArrowBook`]). A report is asked for with the
 //! CLI's own flags, turned into a validated plan by the CLI's parser ([`Plan::from_cli`]: same
 //! defaults, same limits, same messages), and computed by the functions the CLI's
 //! [`execute`] runs. What is here is the last step: a report's rows as an Arrow table.
@@ -29,7 +30,8 @@ use arrow_schema::{Field, Fields, Schema};
 use expansa_commands::{
     execute, kpi_report, movement_report, trail, Cli, Command, MovementView, Plan,
 };
-use expansa_import::{BookErrors, ImportOptions, NoProgress};
+use expansa_import::parquet::ArrowBook;
+use expansa_import::{book_at, read_book_from, BookErrors, BookSource, ImportOptions, NoProgress};
 use expansa_kpi::{kpi_values, render_kpis, KpiReport, KpiValue, MONTHS_DP, RATIO_DP};
 use expansa_ledger::{rounded, Decimal, Format, Money, SCALE};
 use expansa_movements::{render_json, render_trail, Kind, Movement, Report};
@@ -100,6 +102,40 @@ struct Book {
 /// `expansa.BookError` with every problem, or `ValueError` for a bad currency or encoding.
 #[pyfunction]
 fn read_book(py: Python<'_>, path: PathBuf, currency: &str, encoding: &str) -> PyResult<Book> {
+    load(py, &book_at(&path), path.clone(), currency, encoding)
+}
+
+/// Reads and validates a book of Arrow tables (`(name, table)`: `subscriptions`, `customers`,
+/// ...) as the files of a Parquet book are read ([`ArrowBook`]); raises `expansa.BookError`
+/// with every problem, or `ValueError` for a name that is not a table's or a bad currency.
+#[pyfunction]
+fn read_tables(py: Python<'_>, tables: Vec<(String, PyTable)>, currency: &str) -> PyResult<Book> {
+    let tables = tables
+        .into_iter()
+        .map(|(name, table)| {
+            let (batches, schema) = table.into_inner();
+            (name, schema, batches)
+        })
+        .collect();
+    let source = ArrowBook::new(tables).map_err(PyValueError::new_err)?;
+    load(
+        py,
+        &source,
+        PathBuf::from("(Arrow tables)"),
+        currency,
+        "utf-8",
+    )
+}
+
+/// The book of `source`, read with the currency and encoding the CLI would read it with;
+/// `path` is what its plans give as `--data`.
+fn load(
+    py: Python<'_>,
+    source: &dyn BookSource,
+    path: PathBuf,
+    currency: &str,
+    encoding: &str,
+) -> PyResult<Book> {
     let plan = plan(vec![
         "check".into(),
         format!("--data={}", path.display()),
@@ -110,7 +146,7 @@ fn read_book(py: Python<'_>, path: PathBuf, currency: &str, encoding: &str) -> P
         currency: plan.currency,
         encoding: plan.encoding,
     };
-    let read = py.detach(|| expansa_import::read_book(&path, &options, &NoProgress));
+    let read = py.detach(|| read_book_from(source, &options, &NoProgress));
     match read {
         Ok(book) => Ok(Book {
             book: Arc::new(book),
@@ -515,10 +551,11 @@ fn expansa_error(py: Python<'_>, e: &anyhow::Error) -> PyErr {
     }
 }
 
-/// The native module: `read_book` and `Book`.
+/// The native module: `read_book`, `read_tables` and `Book`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_book, m)?)?;
+    m.add_function(wrap_pyfunction!(read_tables, m)?)?;
     m.add_class::<Book>()?;
     Ok(())
 }

@@ -345,14 +345,18 @@ def test_a_parquet_book_gives_the_same_tables(demo, tmp_path):
     assert book.kpis("2023-01", "2024-12").equals(demo.kpis("2023-01", "2024-12"))
 
 
-def demo_tables():
+def csv_tables(folder):
     return {
         p.stem: pacsv.read_csv(
             p, convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False,
                                                     auto_dict_encode=False)
         )
-        for p in DEMO.glob("*.csv")
+        for p in folder.glob("*.csv")
     }
+
+
+def demo_tables():
+    return csv_tables(DEMO)
 
 
 def as_text(table):
@@ -366,23 +370,59 @@ def test_a_book_from_arrow_tables(demo):
     assert book.kpis("2023-01", "2024-12").equals(demo.kpis("2023-01", "2024-12"))
 
 
-def test_a_bad_arrow_table_raises_the_parquet_problems():
-    tables = {name: as_text(t) for name, t in demo_tables().items()}
-    subs = tables["subscriptions"].to_pylist()
-    subs[1]["unit_price"] = "abc"
-    tables["subscriptions"] = pa.Table.from_pylist(subs)
+def test_bad_arrow_tables_raise_the_problems_of_the_same_csv(tmp_path):
+    book = tmp_path / "bad"
+    shutil.copytree(DEMO, book)
+    subs = (book / "subscriptions.csv").read_text().split("\n")
+    subs[1] = subs[1].replace("390.00", "abc")
+    subs[2] = subs[2].replace("2023-01-09", "2023-02-30")
+    subs[4] = subs[4].replace(",1,390.00,", ",-1,390.00,")
+    (book / "subscriptions.csv").write_text("\n".join(subs))
+    customers = (book / "customers.csv").read_text()
+    (book / "customers.csv").write_text(customers.replace("2023-01-16", "2023-13-16", 1))
+    csv_problems = cli_error("check", "--data", book)[:-1]
     with pytest.raises(expansa.BookError) as e:
-        expansa.book_from_tables(tables)
-    assert e.value.problems == [
-        "subscriptions.parquet[row group 1]:2: unit_price: abc: not a decimal number"
-    ] or e.value.problems[0].startswith("subscriptions.parquet[row group 1]:2: unit_price: abc")
+        expansa.book_from_tables({name: as_text(t) for name, t in csv_tables(book).items()})
+    # A table's row n is its CSV's line n + 1 (after the header).
+    expected = []
+    for p in csv_problems:
+        file, line, rest = p.split(":", 2)
+        expected.append(f"{file.removesuffix('.csv')}:{int(line) - 1}:{rest}")
+    assert e.value.problems == expected
+    assert len(expected) >= 3
+
+
+def test_arrow_tables_of_the_wrong_types_or_names_are_refused():
+    tables = {name: as_text(t) for name, t in demo_tables().items()}
     floats = dict(tables, subscriptions=tables["subscriptions"].set_column(
         5, "unit_price", pa.array([1.5] * tables["subscriptions"].num_rows)))
     with pytest.raises(expansa.BookError) as e:
         expansa.book_from_tables(floats)
+    assert e.value.problems[0].startswith(
+        "subscriptions:0: unit_price: unit_price: the column is of Arrow type Float64")
     assert "floats are refused" in e.value.problems[0]
-    with pytest.raises(ValueError):
+    missing = dict(tables, subscriptions=tables["subscriptions"].drop_columns(["customer_id"]))
+    with pytest.raises(expansa.BookError) as e:
+        expansa.book_from_tables(missing)
+    assert e.value.problems[0].startswith("subscriptions:0: customer_id")
+    with pytest.raises(ValueError) as e:
         expansa.book_from_tables({"subscription": tables["subscriptions"]})
+    assert "not a table of a book" in str(e.value)
+
+
+def test_a_book_from_typed_arrow_tables(demo):
+    tables = {name: as_text(t) for name, t in demo_tables().items()}
+    subs = tables["subscriptions"]
+    typed = subs.set_column(
+        subs.schema.get_field_index("unit_price"), "unit_price",
+        subs.column("unit_price").cast(pa.decimal128(12, 2)),
+    )
+    typed = typed.set_column(
+        typed.schema.get_field_index("start_date"), "start_date",
+        typed.column("start_date").cast(pa.date32()),
+    )
+    book = expansa.book_from_tables(dict(tables, subscriptions=typed))
+    assert book.movements("2023-01", "2024-12").equals(demo.movements("2023-01", "2024-12"))
 
 
 def test_windows_1252_books_are_read_as_the_cli_reads_them():

@@ -22,7 +22,6 @@ The manual: docs/python.md in the repository.
 import datetime as _dt
 import json as _json
 import os as _os
-import tempfile as _tempfile
 
 from . import _native
 from ._errors import BookError, ExpansaError
@@ -35,19 +34,6 @@ __all__ = [
     "read_book",
     "report_header",
 ]
-
-_TABLES = (
-    "subscriptions",
-    "customers",
-    "products",
-    "contracts",
-    "contracted_prices",
-    "fx_rates",
-    "marketing_spend",
-    "usage",
-    "offers",
-)
-
 
 def read_book(path, *, currency="BRL", encoding="utf-8"):
     """Read and validate a book, as ``expansa check --data PATH`` does.
@@ -80,34 +66,25 @@ def book_from_tables(tables, *, currency="BRL"):
             ``contracts``, ``contracted_prices``, ``fx_rates``, ``marketing_spend``,
             ``usage``, ``offers``) to a ``pyarrow.Table`` (or anything ``pyarrow.table()``
             takes: a polars or pandas frame) with the interchange format's columns: decimals
-            as decimal or string, dates as date32 or ``YYYY-MM-DD`` strings. ``subscriptions``
-            is required.
+            as decimal, integer or string (never float), dates as date32 or ``YYYY-MM-DD``
+            strings. ``subscriptions`` is required.
         currency: the reporting currency (ISO 4217).
 
     Returns:
         Book
 
     Raises:
-        BookError: as for a Parquet book (problems name ``subscriptions.parquet``, its row
-            group and row).
-        ValueError: a name that is not a table of the format.
+        BookError: every problem, as for a Parquet book's files, naming the table and the row
+            in it (from 1): ``subscriptions:2: unit_price: abc: not a decimal number``.
+        ValueError: a name that is not a table of a book, an unknown currency.
 
-    The tables are written as Parquet files into a temporary folder that is read as a Parquet
-    book (docs/interchange.md) and then removed.
+    The tables are read in place, a batch at a time, as the files of a Parquet book are
+    (docs/interchange.md): no file is written.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    unknown = sorted(set(tables) - set(_TABLES))
-    if unknown:
-        raise ValueError(
-            f"not tables of a book: {', '.join(unknown)} (expected {', '.join(_TABLES)})"
-        )
-    with _tempfile.TemporaryDirectory(prefix="expansa-book-") as folder:
-        for name, table in tables.items():
-            table = table if isinstance(table, pa.Table) else pa.table(table)
-            pq.write_table(table, _os.path.join(folder, f"{name}.parquet"))
-        return read_book(folder, currency=currency)
+    pairs = [(name, t if isinstance(t, pa.Table) else pa.table(t)) for name, t in tables.items()]
+    return Book(_native.read_tables(pairs, currency))
 
 
 def report_header(table):
