@@ -35,6 +35,7 @@ __all__ = [
     "report_header",
 ]
 
+
 def read_book(path, *, currency="BRL", encoding="utf-8"):
     """Read and validate a book, as ``expansa check --data PATH`` does.
 
