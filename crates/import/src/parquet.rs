@@ -33,6 +33,11 @@
 //! A folder is a Parquet book when it holds `subscriptions.parquet` ([`is_parquet_book`]); one
 //! that also holds any of the format's CSV files is refused (a book is one or the other).
 //!
+//! # Arrow tables ([`ArrowBook`])
+//! Tables held in memory (the Python package's `book_from_tables`) are read the same way, a
+//! batch at a time, with the same types accepted and the same checks; their problems name the
+//! table and the row in it (from 1): `subscriptions:17: unit_price: abc: not a decimal number`.
+//!
 //! # Writing ([`write_table`])
 //! One table's rows (canonical text, as [`crate::read_rows`] gives them) as a Parquet file:
 //! decimals as DECIMAL(38, s), s the column's largest scale (as strings when a value does not
@@ -51,8 +56,8 @@ use arrow_array::types::{
     UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use arrow_schema::{ArrowError, DataType, Field, Fields, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -79,11 +84,17 @@ pub fn is_parquet_book(path: &Path) -> bool {
 pub struct ParquetBook {
     dir: PathBuf,
     /// Where each file's rows are, for [`BookSource::locate`], as read last.
-    maps: Mutex<Vec<(&'static str, SharedRowMap)>>,
+    maps: RowMaps,
 }
 
 /// A file's [`RowMap`], filled in by its reader as it goes.
 type SharedRowMap = Arc<Mutex<RowMap>>;
+
+/// Each file's [`RowMap`], as read last.
+type RowMaps = Mutex<Vec<(&'static str, SharedRowMap)>>;
+
+/// Batches of a table's rows.
+type Batches = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
 
 /// How a file's CSV lines map to its row groups and rows.
 #[derive(Default)]
@@ -122,12 +133,53 @@ impl ParquetBook {
             maps: Mutex::new(Vec::new()),
         }
     }
+}
 
-    fn map(&self, file: &str) -> Option<SharedRowMap> {
-        let maps = self.maps.lock().unwrap_or_else(|e| e.into_inner());
+/// Where the record of `problem` (of a file of `schema`) is in its table, from `maps`: the row
+/// group (from 1) and the row in it (from 1). A problem of the header is made one of the
+/// table's schema (line 0, `schema_name` for "the header").
+fn place(
+    maps: &RowMaps,
+    schema: &Schema,
+    problem: &mut Problem,
+    schema_name: &str,
+) -> Option<(usize, u64)> {
+    let map = {
+        let maps = maps.lock().unwrap_or_else(|e| e.into_inner());
         maps.iter()
-            .find(|(f, _)| *f == file)
+            .find(|(f, _)| *f == schema.file)
             .map(|(_, m)| Arc::clone(m))
+    }?;
+    let m = map.lock().unwrap_or_else(|e| e.into_inner());
+    if problem.line > 0 && problem.line < m.first_line {
+        // The header: the file's columns.
+        problem.line = 0;
+        problem.reason = problem.reason.replace("the header", schema_name);
+    }
+    m.place(problem.line)
+}
+
+/// An opened table of `schema` as CSV text, its row map kept in `maps`.
+fn csv_text(schema: &'static Schema, opened: Opened, maps: &RowMaps) -> CsvText {
+    let (reader, header, columns, groups) = opened;
+    let map = Arc::new(Mutex::new(RowMap {
+        groups,
+        first_line: 1 + header.lines,
+        shifts: Vec::new(),
+    }));
+    {
+        let mut maps = maps.lock().unwrap_or_else(|e| e.into_inner());
+        maps.retain(|(f, _)| *f != schema.file);
+        maps.push((schema.file, Arc::clone(&map)));
+    }
+    CsvText {
+        schema,
+        reader: Some(reader),
+        columns,
+        buf: header.text,
+        at: 0,
+        next_line: 1 + header.lines,
+        map,
     }
 }
 
@@ -166,26 +218,7 @@ impl BookSource for ParquetBook {
         let problem = |reason: String| Problem::new(schema.file, 0, "file", "", &reason);
         let opened = unpanicked(|| open_table(schema, f))
             .unwrap_or_else(|| Err(vec![problem(DAMAGED.into())]));
-        let (reader, header, columns, groups) = opened.map_err(refused)?;
-        let map = Arc::new(Mutex::new(RowMap {
-            groups,
-            first_line: 1 + header.lines,
-            shifts: Vec::new(),
-        }));
-        {
-            let mut maps = self.maps.lock().unwrap_or_else(|e| e.into_inner());
-            maps.retain(|(f, _)| *f != schema.file);
-            maps.push((schema.file, Arc::clone(&map)));
-        }
-        let text = CsvText {
-            schema,
-            reader: Some(reader),
-            columns,
-            buf: header.text,
-            at: 0,
-            next_line: 1 + header.lines,
-            map,
-        };
+        let text = csv_text(schema, opened.map_err(refused)?, &self.maps);
         Ok(Some((Box::new(text), size)))
     }
 
@@ -215,16 +248,7 @@ impl BookSource for ParquetBook {
             return;
         };
         let name = parquet_name(schema);
-        let place = self.map(schema.file).and_then(|m| {
-            let m = m.lock().unwrap_or_else(|e| e.into_inner());
-            if problem.line > 0 && problem.line < m.first_line {
-                // The header: the file's columns.
-                problem.line = 0;
-                problem.reason = problem.reason.replace("the header", "the Parquet schema");
-            }
-            m.place(problem.line)
-        });
-        match place {
+        match place(&self.maps, schema, problem, "the Parquet schema") {
             Some((group, row)) => {
                 problem.file = format!("{name}[row group {group}]");
                 problem.line = row;
@@ -234,13 +258,83 @@ impl BookSource for ParquetBook {
     }
 }
 
+/// A book of Arrow tables held in memory, read as a Parquet book's files are (see the module's
+/// documentation): the same types accepted, the same checks; problems name the table and its
+/// row (from 1).
+pub struct ArrowBook {
+    tables: Vec<(&'static Schema, SchemaRef, Vec<RecordBatch>)>,
+    maps: RowMaps,
+}
+
+impl ArrowBook {
+    /// A book of `tables`, each named as its file without `.csv` (`subscriptions`,
+    /// `customers`, ...); the name of a table the format does not have is an error.
+    pub fn new(tables: Vec<(String, SchemaRef, Vec<RecordBatch>)>) -> Result<ArrowBook, String> {
+        let tables = tables
+            .into_iter()
+            .map(|(name, arrow, batches)| {
+                let schema = FILES.iter().find(|s| s.stem() == name).ok_or_else(|| {
+                    let names: Vec<&str> = FILES.iter().map(|s| s.stem()).collect();
+                    format!(
+                        "{name:?} is not a table of a book (the tables are {})",
+                        names.join(", ")
+                    )
+                })?;
+                Ok((schema, arrow, batches))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(ArrowBook {
+            tables,
+            maps: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+impl BookSource for ArrowBook {
+    fn open(&self, file: &str) -> std::io::Result<Option<(Box<dyn Read + Send + '_>, u64)>> {
+        let Some((schema, arrow, batches)) = self.tables.iter().find(|(s, _, _)| s.file == file)
+        else {
+            return Ok(None);
+        };
+        let type_name = |_: usize, field: &Field| format!("Arrow type {}", field.data_type());
+        let (read, header, columns) =
+            read_columns(schema, arrow.fields(), type_name).map_err(refused)?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let projected: Vec<_> = batches.iter().map(|b| b.project(&read)).collect();
+        let opened = (
+            Box::new(projected.into_iter()) as Batches,
+            header,
+            columns,
+            vec![rows as u64],
+        );
+        let text = csv_text(schema, opened, &self.maps);
+        Ok(Some((Box::new(text), bytes as u64)))
+    }
+
+    fn unavailable(&self) -> Option<Problem> {
+        None
+    }
+
+    fn locate(&self, problem: &mut Problem) {
+        let Some(schema) = FILES.iter().find(|s| s.file == problem.file) else {
+            return;
+        };
+        if let Some((_, row)) = place(&self.maps, schema, problem, "the Arrow schema") {
+            problem.line = row;
+        }
+        problem.file = schema.stem().to_string();
+    }
+}
+
 /// A file's header as CSV text, and the lines it takes.
 struct Header {
     text: Vec<u8>,
     lines: u64,
 }
 
-type Opened = (ParquetRecordBatchReader, Header, Vec<Column>, Vec<u64>);
+/// A table opened: its batches over the columns read, its header, the rows of each row group.
+type Opened = (Batches, Header, Vec<Column>, Vec<u64>);
 
 /// How one column read is written.
 #[derive(Clone, Copy)]
@@ -263,6 +357,30 @@ fn open_table(schema: &Schema, file: std::fs::File) -> Result<Opened, Vec<Proble
         .collect();
     let fields = builder.schema().fields().clone();
     let parquet_fields = builder.parquet_schema().root_schema().get_fields().to_vec();
+    let (read, header, columns) = read_columns(schema, &fields, |i, field| {
+        let name = parquet_fields
+            .get(i)
+            .map_or_else(|| format!("{:?}", field.data_type()), |t| type_name(t));
+        format!("Parquet type {name}")
+    })?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), read);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| whole(format!("cannot be read as Parquet: {e}")))?;
+    Ok((Box::new(reader), header, columns, groups))
+}
+
+/// The columns of a table of `schema` whose Arrow fields are `fields` that are read (their
+/// indices), the CSV header they make and how each is written; or the problems of its
+/// columns. `type_name(i, field)` says field i's type as the table's format names it
+/// (`Parquet type DOUBLE`).
+fn read_columns(
+    schema: &Schema,
+    fields: &Fields,
+    type_name: impl Fn(usize, &Field) -> String,
+) -> Result<(Vec<usize>, Header, Vec<Column>), Vec<Problem>> {
     let mut problems = Vec::new();
     let mut read = Vec::new();
     let mut columns = Vec::new();
@@ -276,17 +394,15 @@ fn open_table(schema: &Schema, file: std::fs::File) -> Result<Opened, Vec<Proble
         };
         if !accepted {
             if let (Some(k), Some(kind)) = (column, known) {
-                let parquet_type = parquet_fields
-                    .get(i)
-                    .map_or_else(|| format!("{:?}", field.data_type()), |t| type_name(t));
+                let type_said = type_name(i, field);
                 problems.push(Problem::new(
                     schema.file,
                     0,
                     schema.columns[k],
                     field.name(),
                     &format!(
-                        "the column is of Parquet type {parquet_type}, which a {} column cannot \
-                         hold: write it as {}",
+                        "the column is of {type_said}, which a {} column cannot hold: write it \
+                         as {}",
                         kind_name(kind),
                         expected(kind)
                     ),
@@ -309,20 +425,13 @@ fn open_table(schema: &Schema, file: std::fs::File) -> Result<Opened, Vec<Proble
     }
     header.push(b'\n');
     let lines = crate::record::line_ends(&header).max(1);
-    let mask = ProjectionMask::roots(builder.parquet_schema(), read);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| whole(format!("cannot be read as Parquet: {e}")))?;
     Ok((
-        reader,
+        read,
         Header {
             text: header,
             lines,
         },
         columns,
-        groups,
     ))
 }
 
@@ -422,7 +531,7 @@ fn readable(t: &DataType) -> bool {
 /// A Parquet file as CSV text, rendered a batch of rows at a time.
 struct CsvText {
     schema: &'static Schema,
-    reader: Option<ParquetRecordBatchReader>,
+    reader: Option<Batches>,
     columns: Vec<Column>,
     buf: Vec<u8>,
     at: usize,

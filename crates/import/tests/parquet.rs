@@ -393,3 +393,116 @@ proptest::proptest! {
         }
     }
 }
+
+/// The problems of a book that must be refused, as printed.
+fn problems_of(read: Result<expansa_ledger::Book, expansa_import::BookErrors>) -> Vec<String> {
+    match read {
+        Ok(book) => panic!("the book loaded: {} lines", book.lines.len()),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// `columns` as one batch of an Arrow table.
+fn table(columns: Vec<(&str, ArrayRef)>) -> (Arc<Schema>, RecordBatch) {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    (schema, batch)
+}
+
+/// Arrow tables in memory (`parquet::ArrowBook`, the Python package's `book_from_tables`) are
+/// the Parquet book of the same columns: the same book, or the same problems named by table
+/// and row.
+#[test]
+fn arrow_tables_read_as_the_parquet_book_of_their_columns() {
+    use expansa_import::parquet::ArrowBook;
+    use expansa_import::read_book_from;
+    let arrow_book = |columns: Vec<(&'static str, ArrayRef)>, batches: usize| {
+        let (schema, batch) = table(columns);
+        let rows = batch.num_rows();
+        let step = rows.div_ceil(batches);
+        let parts = (0..rows)
+            .step_by(step)
+            .map(|at| batch.slice(at, step.min(rows - at)))
+            .collect();
+        ArrowBook::new(vec![("subscriptions".into(), schema, parts)]).unwrap()
+    };
+    let read = |source: &ArrowBook| read_book_from(source, &ImportOptions::default(), &NoProgress);
+
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "subscriptions.parquet", lines(|_| {}), 2);
+    let from_parquet = read_book(tmp.path(), &ImportOptions::default(), &NoProgress).unwrap();
+    let from_arrow = read(&arrow_book(lines(|_| {}), 3)).unwrap();
+    let prices = |b: &expansa_ledger::Book| -> Vec<String> {
+        b.lines
+            .items
+            .iter()
+            .map(|l| format!("{} {}", l.unit_price.get(), l.start))
+            .collect()
+    };
+    assert_eq!(prices(&from_arrow), prices(&from_parquet));
+
+    let bad = lines(|c| {
+        set(
+            c,
+            "customer_id",
+            strings(&[Some("c1"), None, Some("c2"), Some("c3"), Some("c3")]),
+        );
+        set(
+            c,
+            "start_date",
+            strings(&[
+                Some("2024-01-01"),
+                Some("2024-02-01"),
+                Some("2024-03-01"),
+                Some("2024-04-01"),
+                Some("01/05/2024"),
+            ]),
+        );
+    });
+    let got = problems_of(read(&arrow_book(bad, 2)));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with("subscriptions:2: customer_id: : required value is missing"),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("subscriptions:5: start_date: 01/05/2024: "),
+        "{got:?}"
+    );
+
+    let mut floats = Float64Builder::new();
+    for v in [100.5, 20.0, 999.99, 0.01, 1.0] {
+        floats.append_value(v);
+    }
+    let floats: ArrayRef = Arc::new(floats.finish());
+    let problems = |columns| problems_of(read(&arrow_book(columns, 1)));
+    // As in a Parquet file, a column of a wrong type stops the table's reading there.
+    assert_eq!(
+        problems(lines(|c| set(c, "unit_price", floats))),
+        [
+            "subscriptions:0: unit_price: unit_price: the column is of Arrow type Float64, which \
+             a decimal column cannot hold: write it as a DECIMAL, an integer or a string (floats \
+             are refused: money is exact, and a float is not)"
+        ]
+    );
+    assert_eq!(
+        problems(lines(|c| c.retain(|(n, _)| *n != "product_id"))),
+        ["subscriptions:0: product_id: : required column is missing from the Arrow schema"]
+    );
+
+    let (schema, batch) = table(lines(|_| {}));
+    assert!(
+        ArrowBook::new(vec![("subscription".into(), schema, vec![batch])])
+            .err()
+            .unwrap()
+            .contains("\"subscription\" is not a table of a book")
+    );
+}

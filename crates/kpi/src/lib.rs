@@ -11,7 +11,9 @@ mod render;
 
 pub use cohorts::{cohorts, CohortBy, CohortGrid, CohortMetric, CohortRow, MAX_COHORT_PERIODS};
 pub use compute::{kpis, KpiMonth, KpiReport};
-pub use render::{kpi_cells, render_cohorts, render_kpis};
+pub use render::{
+    kpi_cells, kpi_values, render_cohorts, render_kpis, KpiValue, MONTHS_DP, RATIO_DP,
+};
 
 use expansa_ledger::{Decimal, Money};
 

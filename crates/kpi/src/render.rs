@@ -7,21 +7,33 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One KPI's value, kept typed until it is printed.
-#[derive(Clone, Copy)]
-enum Value {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KpiValue {
+    /// An amount of the reporting currency (printed at its minor unit).
     Money(Option<Money>),
+    /// A fraction (0.05 is 5%), printed at [`RATIO_DP`] places.
     Rate(Option<Decimal>),
+    /// A ratio (LTV/CAC, the quick ratio), printed at [`RATIO_DP`] places.
     Ratio(Option<Decimal>),
+    /// A number of months, printed at [`MONTHS_DP`] places.
     Months(Option<Decimal>),
+    /// A count.
     Count(u64),
 }
+
+/// Decimal places rates and ratios are printed at.
+pub const RATIO_DP: u32 = 4;
+/// Decimal places a number of months is printed at.
+pub const MONTHS_DP: u32 = 2;
+
+use KpiValue as Value;
 
 impl Value {
     fn plain(self, c: Currency) -> Option<String> {
         match self {
             Value::Money(m) => m.map(|m| m.plain(c)),
-            Value::Rate(r) | Value::Ratio(r) => r.map(|r| fixed(r, 4)),
-            Value::Months(r) => r.map(|r| fixed(r, 2)),
+            Value::Rate(r) | Value::Ratio(r) => r.map(|r| fixed(r, RATIO_DP)),
+            Value::Months(r) => r.map(|r| fixed(r, MONTHS_DP)),
             Value::Count(n) => Some(n.to_string()),
         }
     }
@@ -181,6 +193,12 @@ fn fields(m: &KpiMonth) -> Vec<(&'static str, [&'static str; 2], Value)> {
             Rate(m.net_renewal_rate),
         ),
     ]
+}
+
+/// Every KPI of a month, typed, with its JSON key, in the JSON's order (`cac_by_channel` apart:
+/// [`KpiMonth::cac_by_channel`]).
+pub fn kpi_values(m: &KpiMonth) -> Vec<(&'static str, KpiValue)> {
+    fields(m).into_iter().map(|(key, _, v)| (key, v)).collect()
 }
 
 /// Every KPI of a month for people: (JSON key, label in `locale`, value formatted in `locale`).

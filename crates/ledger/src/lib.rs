@@ -17,7 +17,7 @@ pub use currency::Currency;
 pub use intern::{Duplicate, Interner, TextColumn};
 pub use jiff::civil::Date;
 pub use locale::{csv_field, csv_rows, Format, Locale};
-pub use money::{fixed, line_mrr, Money, MrrError, PackedMoney, SCALE};
+pub use money::{fixed, line_mrr, rounded, Money, MrrError, PackedMoney, SCALE};
 pub use month::{parse_date, BadMonth, Month};
 pub use period::{
     BillingPeriod, IntervalUnit, MAX_PERIOD_DAYS, MAX_PERIOD_MONTHS, MAX_PERIOD_WEEKS,

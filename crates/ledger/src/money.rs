@@ -84,12 +84,18 @@ impl Money {
 /// A ratio or measure rounded half away from zero to `dp` places, with exactly `dp` places and
 /// never `-0` (`fixed(0.123456, 4)` = `0.1235`).
 pub fn fixed(d: Decimal, dp: u32) -> String {
+    rounded(d, dp).to_string()
+}
+
+/// `d` rounded half away from zero to `dp` places, at scale `dp` and never `-0`: the value
+/// [`fixed`] prints.
+pub fn rounded(d: Decimal, dp: u32) -> Decimal {
     let mut r = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
     r.rescale(dp);
     if r.is_zero() {
         r = r.abs();
     }
-    r.to_string()
+    r
 }
 
 impl fmt::Debug for Money {
