@@ -80,6 +80,8 @@ python_tests() {
   (cd crates/python/tests && EXPANSA_BIN="$target/debug/expansa" \
     python3 -m pytest -q -p no:cacheprovider)
 }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 # A failing run still ends with the count line (set -e would stop at the pipeline).
 set +e
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
