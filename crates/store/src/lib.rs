@@ -368,6 +368,8 @@ pub struct Store {
     reading_whole: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Whether the write connection's busy timeout is shorter than the store's (SQLite).
     shortened: std::sync::Arc<AtomicBool>,
+    /// Audit entries queued to be written with the writes.
+    audits: std::sync::Arc<users::AuditQueue>,
 }
 
 /// The latest files this process knows: committed, and those of a write being committed.
@@ -653,6 +655,7 @@ impl Store {
             handed: Default::default(),
             reading_whole: Default::default(),
             shortened: Default::default(),
+            audits: Default::default(),
         };
         match store.prepare(started).await {
             Ok(()) => Ok(store),
@@ -724,7 +727,8 @@ impl Store {
     /// holds everything committed; the last connection to close removes the WAL. Call it on
     /// every way out of a program that opened a store.
     pub async fn close(&self) -> Result<(), StoreError> {
-        let flushed = self.commit_open_batch().await;
+        let audited = self.flush_audit().await;
+        let flushed = self.commit_open_batch().await.and(audited);
         self.writes.close().await;
         let mut result = Ok(());
         if self.dialect == Dialect::Sqlite && self.wrote.load(Ordering::Relaxed) {

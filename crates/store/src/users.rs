@@ -9,6 +9,31 @@ use argon2::Argon2;
 use sqlx::Row;
 use std::time::Duration;
 
+/// How long a read's audit entry waits for others to be written with it.
+pub const AUDIT_GATHER: Duration = Duration::from_millis(20);
+
+/// Audit entries written by one statement at most (five values each).
+const AUDIT_ROWS_PER_INSERT: usize = 500;
+
+/// An audit entry queued to be written.
+struct AuditRow {
+    at: String,
+    actor: String,
+    method: String,
+    path: String,
+    status: u16,
+}
+
+/// The audit entries of this process not yet written ([`Store::audit`]).
+#[derive(Default)]
+pub(crate) struct AuditQueue {
+    pending: std::sync::Mutex<Vec<AuditRow>>,
+    /// Told when an entry is queued.
+    queued: tokio::sync::Notify,
+    /// Whether the task writing them runs.
+    flushing: std::sync::atomic::AtomicBool,
+}
+
 /// Shortest password accepted, in characters.
 pub const MIN_PASSWORD: usize = 12;
 /// Longest password accepted, in bytes (argon2 takes any length; this bounds the work).
@@ -434,7 +459,10 @@ impl Store {
         Ok(())
     }
 
-    /// Logs a read of customer data: who (`actor`), the request and its answer's status.
+    /// Logs a read of customer data: who (`actor`), the request and its answer's status. The
+    /// entry is queued and written within [`AUDIT_GATHER`] with the others queued meanwhile, in
+    /// one statement committed with the writes of its moment ([`Store::write`]'s group
+    /// commit): a read does not take the database's write lock of its own.
     pub async fn audit(
         &self,
         actor: &str,
@@ -443,22 +471,87 @@ impl Store {
         status: u16,
     ) -> Result<(), StoreError> {
         self.mark_written();
-        sqlx::query(
-            "INSERT INTO audit (at, actor, method, path, status) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(now_text())
-        .bind(actor)
-        .bind(method)
-        .bind(path.replace('\0', "\u{FFFD}"))
-        .bind(i64::from(status))
-        .execute(self.pool())
-        .await?;
+        let row = AuditRow {
+            at: now_text(),
+            actor: actor.to_string(),
+            method: method.to_string(),
+            path: path.replace('\0', "\u{FFFD}"),
+            status,
+        };
+        let queue = &self.audits;
+        queue
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(row);
+        if !queue
+            .flushing
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            let store = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    store.audits.queued.notified().await;
+                    tokio::time::sleep(AUDIT_GATHER).await;
+                    if let Err(e) = store.flush_audit().await {
+                        tracing::warn!("cannot log reads in the audit: {e}");
+                    }
+                }
+            });
+        }
+        queue.queued.notify_one();
+        Ok(())
+    }
+
+    /// Writes the queued audit entries (in the open batch of writes, or one of their own).
+    pub(crate) async fn flush_audit(&self) -> Result<(), StoreError> {
+        let rows = std::mem::take(
+            &mut *self
+                .audits
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for chunk in rows.chunks(AUDIT_ROWS_PER_INSERT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = |k: usize| self.placeholder(5 * i + k);
+                    format!("({}, {}, {}, {}, {})", n(1), n(2), n(3), n(4), n(5))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO audit (at, actor, method, path, status) VALUES {}",
+                values.join(", ")
+            );
+            let mut member = self.join_batch().await?;
+            let mut insert = sqlx::query(&sql);
+            for row in chunk {
+                insert = insert
+                    .bind(row.at.as_str())
+                    .bind(row.actor.as_str())
+                    .bind(row.method.as_str())
+                    .bind(row.path.as_str())
+                    .bind(i64::from(row.status));
+            }
+            let result = insert
+                .execute(&mut **member.tx())
+                .await
+                .map(|_| crate::batch::Finished {
+                    answer: (),
+                    keep: true,
+                    live: None,
+                    piece: None,
+                });
+            member.end(result.map_err(StoreError::from)).await?;
+        }
         Ok(())
     }
 
     /// The audit log, newest first: at most `query.limit` entries (and never more than
     /// [`MAX_AUDIT_LIMIT`]) at or after `query.since`, of one user and/or one key (by name).
     pub async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        // This process's entries still queued are part of the log.
+        self.flush_audit().await?;
         let limit = query.limit.min(MAX_AUDIT_LIMIT);
         // A user is logged as `user NAME`, a key as `NAME (ID)`: a user name has no space and
         // no parenthesis, so a user's entry never holds " (" and neither filter matches the
