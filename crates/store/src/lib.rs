@@ -844,56 +844,51 @@ impl Store {
         idempotency: Option<&Idempotency>,
         response: impl FnOnce(Option<i64>) -> Option<String>,
     ) -> Result<WriteOutcome, StoreError> {
-        self.write_priced(kind, changes, actor, idempotency, response, None)
-            .await
+        let request = WriteRequest {
+            kind,
+            changes,
+            actor,
+            idempotency,
+            priced: None,
+        };
+        self.write_priced(&request, response).await
     }
 
-    /// [`Store::write`] of a priced quote (`priced`): refused when a line of its contract was
-    /// written after the book it was priced on; recording with it, in its transaction, the
-    /// signature of the portal amendment it applies and the invoice that bills it.
+    /// [`Store::write`], or that of a priced quote (`request.priced`): refused when a line of
+    /// its contract was written after the book it was priced on; recording with it, in its
+    /// transaction, the signature of the portal amendment it applies and the invoice that bills
+    /// it.
     async fn write_priced(
         &self,
-        kind: &str,
-        changes: &[RowChange],
-        actor: &Actor,
-        idempotency: Option<&Idempotency>,
+        request: &WriteRequest<'_>,
         response: impl FnOnce(Option<i64>) -> Option<String>,
-        priced: Option<&Priced<'_>>,
     ) -> Result<WriteOutcome, StoreError> {
         // Values no store can keep are refused before either database sees them, the same way
         // on both (PostgreSQL would fail on a NUL, a year 0000, a date that is not one).
-        let refused = refused_values(changes);
+        let refused = refused_values(request.changes);
         if !refused.is_empty() {
             return Err(StoreError::Book(BookErrors::from(refused)));
         }
         let mut member = self.join_batch().await?;
-        let result = self
-            .write_in(
-                member.tx(),
-                kind,
-                changes,
-                actor,
-                idempotency,
-                response,
-                priced,
-            )
-            .await;
+        let result = self.write_in(member.tx(), request, response).await;
         member.end(result).await
     }
 
     /// The changes of [`Store::write_priced`] in `tx`, validated, the event's detail and the
     /// answer kept with the key: how it ended, to be committed with the batch.
-    #[allow(clippy::too_many_arguments)]
     async fn write_in(
         &self,
         tx: &mut Tx,
-        kind: &str,
-        changes: &[RowChange],
-        actor: &Actor,
-        idempotency: Option<&Idempotency>,
+        request: &WriteRequest<'_>,
         response: impl FnOnce(Option<i64>) -> Option<String>,
-        priced: Option<&Priced<'_>>,
     ) -> Result<batch::Finished<WriteOutcome>, StoreError> {
+        let WriteRequest {
+            kind,
+            changes,
+            actor,
+            idempotency,
+            priced,
+        } = *request;
         if let Some(idempotency) = idempotency {
             if let Some((event, answer)) = idempotency::seen(tx, idempotency).await? {
                 return Ok(batch::Finished {
@@ -988,22 +983,24 @@ impl Store {
         signing: Option<&Signing<'_>>,
     ) -> Result<WriteOutcome, StoreError> {
         let json = expansa_contracts::render_quote(quote, expansa_ledger::Format::Json);
-        self.write_priced(
-            quote.kind.name(),
-            &quote_changes(quote),
+        let changes = quote_changes(quote);
+        let priced = Priced {
+            contract: &quote.contract,
+            at: priced_at,
+            signing,
+        };
+        let request = WriteRequest {
+            kind: quote.kind.name(),
+            changes: &changes,
             actor,
-            Some(idempotency),
-            |event| {
-                let mut answer: serde_json::Value = serde_json::from_str(&json).ok()?;
-                answer["applied"] = serde_json::json!({ "event": event });
-                Some(answer.to_string())
-            },
-            Some(&Priced {
-                contract: &quote.contract,
-                at: priced_at,
-                signing,
-            }),
-        )
+            idempotency: Some(idempotency),
+            priced: Some(&priced),
+        };
+        self.write_priced(&request, |event| {
+            let mut answer: serde_json::Value = serde_json::from_str(&json).ok()?;
+            answer["applied"] = serde_json::json!({ "event": event });
+            Some(answer.to_string())
+        })
         .await
     }
 
@@ -1870,6 +1867,17 @@ type Applied = (
     Option<TableRow>,
     Option<Vec<Option<String>>>,
 );
+
+/// A row write ([`Store::write`]) or an applied quote: its event's kind, its changes, who
+/// makes it, its idempotency key, and for a quote the book it was priced on.
+#[derive(Clone, Copy)]
+struct WriteRequest<'a> {
+    kind: &'a str,
+    changes: &'a [RowChange],
+    actor: &'a Actor,
+    idempotency: Option<&'a Idempotency>,
+    priced: Option<&'a Priced<'a>>,
+}
 
 /// What a write wrote, for its validation: the rows it only added (when it only added), and
 /// each row it changed (`None` for an import: validated as a whole book).

@@ -6,34 +6,12 @@
 
 mod common;
 
-use common::{actor, backends};
-use expansa_import::schema::SUBSCRIPTIONS;
+use common::{actor, backends, new_line};
 use expansa_store::{AsOf, Idempotency, RowChange, Store, StoreError, WriteValidation};
 use std::collections::HashSet;
 use std::time::Duration;
 
-/// A new line `id` of `customer` (an unknown customer makes the write refused).
-fn new_line(id: &str, customer: &str) -> RowChange {
-    let mut values = vec![None; SUBSCRIPTIONS.columns.len()];
-    for (c, v) in [
-        ("id", id),
-        ("customer_id", customer),
-        ("product_id", "ADDON"),
-        ("unit_price", "10.00"),
-        ("start_date", "2024-06-01"),
-    ] {
-        values[SUBSCRIPTIONS.position(c).unwrap()] = Some(v.to_string());
-    }
-    RowChange::Put {
-        schema: SUBSCRIPTIONS,
-        values,
-        extra: vec![],
-        create_only: true,
-    }
-}
-
-/// What a write of line `i` is: kept, refused (unknown customer), or the same row again
-/// (changes nothing after the first).
+/// What a write of line `i` is: a new line, refused when `i % 5 == 3` (an unknown customer).
 fn write_of(i: usize) -> (String, RowChange) {
     let id = format!("N{i}");
     let change = match i % 5 {

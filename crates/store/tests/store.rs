@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{actor, backends, root};
+use common::{actor, backends, new_line, root};
 use expansa_contracts::{quote_amend, AmendRequest, Change, Precision};
 use expansa_import::schema::SUBSCRIPTIONS;
 use expansa_import::{read_book, Folder, ImportOptions, NoProgress};
@@ -457,25 +457,6 @@ async fn concurrent_writes_are_serialised_and_none_is_lost() {
             "{backend}"
         );
         assert_eq!(store.events().await.unwrap().len(), 1 + 24, "{backend}");
-    }
-}
-
-fn new_line(id: &str, customer: &str) -> RowChange {
-    let mut values = vec![None; SUBSCRIPTIONS.columns.len()];
-    for (c, v) in [
-        ("id", id),
-        ("customer_id", customer),
-        ("product_id", "ADDON"),
-        ("unit_price", "10.00"),
-        ("start_date", "2024-06-01"),
-    ] {
-        values[SUBSCRIPTIONS.position(c).unwrap()] = Some(v.to_string());
-    }
-    RowChange::Put {
-        schema: SUBSCRIPTIONS,
-        values,
-        extra: vec![],
-        create_only: true,
     }
 }
 

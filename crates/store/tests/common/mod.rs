@@ -63,3 +63,26 @@ pub async fn loaded_with(url: &str, book: &str, validation: WriteValidation) -> 
         .unwrap();
     store
 }
+
+/// A new line `id` of `customer` (one ADDON at 10.00 from 2024-06-01), as the API's
+/// `POST /api/v1/lines` writes it.
+#[allow(dead_code)] // not every test binary writes lines
+pub fn new_line(id: &str, customer: &str) -> expansa_store::RowChange {
+    use expansa_import::schema::SUBSCRIPTIONS;
+    let mut values = vec![None; SUBSCRIPTIONS.columns.len()];
+    for (c, v) in [
+        ("id", id),
+        ("customer_id", customer),
+        ("product_id", "ADDON"),
+        ("unit_price", "10.00"),
+        ("start_date", "2024-06-01"),
+    ] {
+        values[SUBSCRIPTIONS.position(c).unwrap()] = Some(v.to_string());
+    }
+    expansa_store::RowChange::Put {
+        schema: SUBSCRIPTIONS,
+        values,
+        extra: vec![],
+        create_only: true,
+    }
+}
