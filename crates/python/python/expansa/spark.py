@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 
-from . import Book, BookError, _flag, _month, _native, book_from_tables
+from . import Book, BookError, ExpansaError, _flag, _month, _native, book_from_tables
 
 __all__ = ["BY_CUSTOMER", "SHARED", "kpis_json", "movements_json", "write_report"]
 
@@ -140,7 +140,7 @@ def _report(spark, input, command, from_, to, rules, currency):
         df = frames[table]
         parts.append(
             df.select(
-                F.col(f"`{key}`").cast("string").alias(_CUSTOMER),
+                F.trim(F.col(f"`{key}`").cast("string")).alias(_CUSTOMER),
                 F.lit(table).alias(_TABLE),
                 F.col("_metadata.row_index").alias(_ROW),
                 F.struct(*[F.col(f"`{c}`") for c in df.columns]).alias(table),
@@ -149,6 +149,7 @@ def _report(spark, input, command, from_, to, rules, currency):
     rows = parts[0]
     for p in parts[1:]:
         rows = rows.unionByName(p, allowMissingColumns=True)
+    _one_customer_each(frames, keyed, input, currency)
     broadcast = spark.sparkContext.broadcast(shared)
     group = _group_cells(command, flags, currency, list(keyed), broadcast)
     out_schema = "cell string, units decimal(38,0), problems long"
@@ -168,6 +169,71 @@ def _report(spark, input, command, from_, to, rules, currency):
         )
     found = [(r["cell"], int(r["units"])) for r in collected if r["cell"] is not None]
     return _native.report_of_cells(shared_book._native, [command], flags, found)
+
+
+#: The ids a customer's rows hold or name, which must each be one customer's for the book to
+#: be read by customer: (kind, table, column); `None` for a line's contract, which is its
+#: `contract_id`, or its own `id` without one.
+_KEYS = (
+    ("line", "subscriptions", "id"),
+    ("line", "subscriptions", "revises"),
+    ("line", "offers", "line_id"),
+    ("contract", "contracts", "id"),
+    ("contract", "subscriptions", None),
+    ("contract", "contracted_prices", "contract_id"),
+    ("offer", "offers", "id"),
+)
+
+
+def _one_customer_each(frames, keyed, input, currency):
+    """Checks that no line, contract or offer id is held or named by rows of two customers:
+    what no customer's group can see (a line on another customer's contract, an id twice).
+    A book where one is reads whole on the driver, which raises its problems as ``expansa
+    check`` lists them; if it has none, the job refuses the book, which cannot be split."""
+    from pyspark.sql import functions as F
+
+    ids = []
+    for kind, table, column in _KEYS:
+        if table not in keyed:
+            continue
+        df = frames[table]
+        if column is None:
+            contract, line = _column(df, "contract_id"), _column(df, "id")
+            if line is None:
+                continue
+            value = F.col(f"`{line}`").cast("string")
+            if contract is not None:
+                value = F.coalesce(F.col(f"`{contract}`").cast("string"), value)
+        else:
+            found = _column(df, column)
+            if found is None:
+                continue
+            value = F.col(f"`{found}`").cast("string")
+        customer = F.trim(F.col(f"`{keyed[table]}`").cast("string"))
+        ids.append(
+            df.select(F.lit(kind).alias("kind"), F.trim(value).alias("id"),
+                      customer.alias("customer")).where(F.col("id") != "")
+        )
+    if not ids:
+        return
+    every = ids[0]
+    for more in ids[1:]:
+        every = every.unionByName(more)
+    shared = (
+        every.groupBy("kind", "id")
+        .agg(F.countDistinct("customer").alias("customers"), F.min("customer").alias("a"),
+             F.max("customer").alias("b"))
+        .where(F.col("customers") > 1)
+        .limit(1)
+        .collect()
+    )
+    if shared:
+        _check_whole(input, currency)
+        r = shared[0]
+        raise ExpansaError(
+            f"{r['kind']} {r['id']} is of customers {r['a']} and {r['b']}: the book cannot be "
+            "computed by customer (docs/spark.md)"
+        )
 
 
 def _check_whole(input, currency):
@@ -239,6 +305,7 @@ def main(argv=None):
 
     from pyspark.sql import SparkSession
 
+    running = SparkSession.getActiveSession()
     builder = SparkSession.builder.appName(f"expansa {args.command}")
     if args.master:
         builder = builder.master(args.master)
@@ -248,13 +315,19 @@ def main(argv=None):
         text = report(spark, args.input, args.from_, args.to, rules=args.rules,
                       currency=args.currency)
     except BookError as e:
-        print(str(e), file=sys.stderr)
+        # As `expansa check` prints them.
+        print(*e.problems, *([e._more] if e._more else []), f"error: {e.message}",
+              sep="\n", file=sys.stderr)
+        return 1
+    except ExpansaError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 1
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
-        spark.stop()
+        if running is None:
+            spark.stop()
     write_report(text, args.out)
     return 0
 
