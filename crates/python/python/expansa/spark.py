@@ -118,7 +118,7 @@ def _report(spark, input, command, from_, to, rules, currency):
         path = _path(input, table)
         if _exists(spark, path):
             frames[table] = spark.read.parquet(path)
-    shared = {t: _plain(frames[t].toArrow()) for t in SHARED if t in frames}
+    shared = {t: frames[t].toArrow() for t in SHARED if t in frames}
     # The schema of every table of the groups: a group without a table's rows reads it empty.
     # A table without its customer column (or subscriptions missing) goes whole to the
     # driver's check, which says what is wrong as the CLI does.
@@ -126,7 +126,7 @@ def _report(spark, input, command, from_, to, rules, currency):
     if "subscriptions" not in frames or None in keyed.values():
         _check_whole(input, currency)
     # The shared book: the reporting currency and the marketing spend the KPIs divide.
-    empty = {t: _plain(frames[t].limit(0).toArrow()) for t in BY_CUSTOMER if t in frames}
+    empty = {t: frames[t].limit(0).toArrow() for t in BY_CUSTOMER if t in frames}
     try:
         shared_book = book_from_tables({**shared, **empty}, currency=currency)
     except BookError:
@@ -256,7 +256,6 @@ def _group_cells(command, flags, currency, tables_by_customer, broadcast):
             picked = pa.table({"s": rows.column(table), "r": rows.column(_ROW)})
             picked = picked.filter(rows_of).sort_by("r").column("s").combine_chunks()
             tables[table] = pa.Table.from_batches([pa.RecordBatch.from_struct_array(picked)])
-        tables = {t: _plain(v) for t, v in tables.items()}
         try:
             book = book_from_tables(tables, currency=currency)
             cells = book._native.cells([command], flags)
@@ -269,22 +268,6 @@ def _group_cells(command, flags, currency, tables_by_customer, broadcast):
         return cells.append_column("problems", pa.array([None] * cells.num_rows, pa.int64()))
 
     return run
-
-
-def _plain(table):
-    """``table`` copied into memory of pyarrow's, with large strings as strings. Spark hands
-    Arrow data read from its IPC streams, whose buffers need not be aligned as the native
-    reader requires (it would panic on a misaligned decimal), and may send either string
-    type."""
-    import pyarrow as pa
-
-    fields = [
-        pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f
-        for f in table.schema
-    ]
-    if fields != list(table.schema):
-        table = table.cast(pa.schema(fields))
-    return table.take(pa.array(range(table.num_rows), pa.int64()))
 
 
 def main(argv=None):
