@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 
-from . import Book, BookError, ExpansaError, _flag, _month, _native, book_from_tables
+from expansa import Book, BookError, ExpansaError, _flag, _month, _native, book_from_tables
 
 __all__ = ["BY_CUSTOMER", "SHARED", "kpis_json", "movements_json", "write_report"]
 
@@ -119,13 +119,17 @@ def _report(spark, input, command, from_, to, rules, currency):
         if _exists(spark, path):
             frames[table] = spark.read.parquet(path)
     shared = {t: frames[t].toArrow() for t in SHARED if t in frames}
-    # The schema of every table of the groups: a group without a table's rows reads it empty.
-    # A table without its customer column (or subscriptions missing) goes whole to the
-    # driver's check, which says what is wrong as the CLI does.
+    # A table without its customer column (or no subscriptions) goes to the driver's check of
+    # the whole book, which says what is wrong as the CLI does.
     keyed = {t: _column(frames[t], BY_CUSTOMER[t]) for t in BY_CUSTOMER if t in frames}
     if "subscriptions" not in frames or None in keyed.values():
         _check_whole(input, currency)
-    # The shared book: the reporting currency and the marketing spend the KPIs divide.
+        raise ExpansaError(
+            f"{input}: not a Parquet book the job can group by customer (subscriptions.parquet "
+            "and each customer's table with its id or customer_id column; docs/spark.md)"
+        )
+    # The shared book (the reporting currency, the marketing spend the KPIs divide), with
+    # every customer's table empty.
     empty = {t: frames[t].limit(0).toArrow() for t in BY_CUSTOMER if t in frames}
     try:
         shared_book = book_from_tables({**shared, **empty}, currency=currency)
@@ -161,11 +165,9 @@ def _report(spark, input, command, from_, to, rules, currency):
     broadcast.unpersist()
     if any(r["problems"] for r in collected):
         _check_whole(input, currency)
-        raise BookError(
-            "the book's groups of customers have problems the whole book does not show "
-            "(docs/spark.md)",
-            [],
-            0,
+        raise ExpansaError(
+            "groups of the book's customers have problems the whole book does not have: the "
+            "book cannot be computed by customer (docs/spark.md)"
         )
     found = [(r["cell"], int(r["units"])) for r in collected if r["cell"] is not None]
     return _native.report_of_cells(shared_book._native, [command], flags, found)
