@@ -44,11 +44,19 @@ fn split(dir: &Path) -> (Files, Vec<Files>, Files) {
         if path.extension().is_some_and(|e| e == "csv") {
             let name = path.file_name().unwrap().to_str().unwrap().to_string();
             let text = std::fs::read_to_string(&path).unwrap();
-            assert!(!text.contains('"'), "{name}: a test book has no quoted fields");
+            assert!(
+                !text.contains('"'),
+                "{name}: a test book has no quoted fields"
+            );
             whole.push((name, text));
         }
     }
-    let column = |name: &str| BY_CUSTOMER.iter().find(|(t, _)| *t == name).map(|(_, c)| *c);
+    let column = |name: &str| {
+        BY_CUSTOMER
+            .iter()
+            .find(|(t, _)| *t == name)
+            .map(|(_, c)| *c)
+    };
     // Each table's rows by customer (or whole, for a shared table).
     let mut customers = BTreeSet::new();
     let mut shared = Files::new();
@@ -109,7 +117,9 @@ fn same_by_groups(dir: &Path, reports: &[&[&str]]) {
 }
 
 fn repo(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
 }
 
 #[test]
@@ -117,20 +127,41 @@ fn demo_by_customer() {
     same_by_groups(
         &repo("examples/demo"),
         &[
-            &["movements", "--from=2023-01", "--to=2024-12", "--format=json"],
+            &[
+                "movements",
+                "--from=2023-01",
+                "--to=2024-12",
+                "--format=json",
+            ],
             &["kpis", "--from=2023-06", "--to=2024-12", "--format=json"],
-            &["kpis", "--from=2024-01", "--to=2024-06", "--rules=chartmogul", "--format=csv"],
+            &[
+                "kpis",
+                "--from=2024-01",
+                "--to=2024-06",
+                "--rules=chartmogul",
+                "--format=csv",
+            ],
         ],
     );
 }
 
 #[test]
 fn contract_and_offer_books_by_customer() {
-    for book in ["contracts", "renewals-fx", "contracts-classes", "opportunities"] {
+    for book in [
+        "contracts",
+        "renewals-fx",
+        "contracts-classes",
+        "opportunities",
+    ] {
         same_by_groups(
             &repo(&format!("testdata/{book}")),
             &[
-                &["movements", "--from=2023-01", "--to=2025-12", "--format=json"],
+                &[
+                    "movements",
+                    "--from=2023-01",
+                    "--to=2025-12",
+                    "--format=json",
+                ],
                 &["kpis", "--from=2023-01", "--to=2025-12", "--format=json"],
             ],
         );
@@ -142,7 +173,12 @@ fn what_does_not_run_on_groups() {
     let (whole, _, _) = split(&repo("examples/demo"));
     let whole = book(&whole);
     for args in [
-        &["movements", "--from=2024-01", "--to=2024-12", "--where=segment=simples"][..],
+        &[
+            "movements",
+            "--from=2024-01",
+            "--to=2024-12",
+            "--where=segment=simples",
+        ][..],
         &["opportunities", "--at=2024-12-31"],
     ] {
         let refused = report_cells(&plan(args), &whole).unwrap_err().to_string();
