@@ -150,6 +150,22 @@ def test_bad_input_fails_the_job(spark, tmp_path):
     ]
 
 
+def test_wrong_type_fails_the_job(spark, parquet, tmp_path):
+    """A Parquet file with a float price: the job fails with the problem `expansa check`
+    prints for the file (its Parquet type), nothing else."""
+    bad = tmp_path / "float"
+    shutil.copytree(parquet(TESTDATA / "contracts"), bad)
+    subs = pq.read_table(bad / "subscriptions.parquet")
+    k = subs.schema.get_field_index("unit_price")
+    subs = subs.set_column(k, "unit_price", subs["unit_price"].cast(pa.float64()))
+    pq.write_table(subs, bad / "subscriptions.parquet")
+    expected = cli_error("check", "--data", bad)
+    assert "Parquet type DOUBLE" in expected[0]
+    with pytest.raises(expansa.BookError) as e:
+        expansa.spark.movements_json(spark, bad, "2024-01", "2024-12")
+    assert [*e.value.problems, f"error: {e.value.message}"] == expected
+
+
 def test_command_line(spark, parquet, tmp_path):
     """`python -m expansa.spark`: nothing written on bad input, the report written whole
     otherwise (run in this process, on the module's session, which it leaves running)."""
