@@ -65,8 +65,11 @@ fi
 python_tests() {
   echo "== python: the expansa wheel and its tests"
   local unbuilt="python tests not run: 1 failed (the wheel was not built or installed)"
-  python3 -c "import maturin, pytest, pyarrow, pandas, polars" 2>/dev/null ||
-    python3 -m pip install --quiet --disable-pip-version-check maturin pytest pyarrow pandas polars ||
+  # pyspark (4.x, from PyPI) for the Spark job's tests (test_spark.py: a local cluster on the
+  # machine's Java 17).
+  python3 -c "import maturin, pytest, pyarrow, pandas, polars, pyspark" 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check maturin pytest pyarrow pandas polars \
+      'pyspark>=4,<5' ||
     { echo "$unbuilt"; return 1; }
   local target wheels start=$SECONDS
   target=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)

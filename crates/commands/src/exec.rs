@@ -3,12 +3,12 @@
 
 use crate::args::{Command, Format, MovementView, Plan};
 use expansa_contracts::{quote_amend, quote_renew, render_contract, render_quote};
-use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, KpiReport};
+use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, KpiReport, KpiSums};
 use expansa_ledger::{Book, Date};
 use expansa_movements::{
-    all_movements, customer_movements, render_csv, render_detail, render_json, render_table,
-    render_trail, report_of_parts, report_selected, BaseSums, ByCustomer, Movement, PartsSums,
-    Query, Report, Selection,
+    all_movements, customer_movements, part_sums, render_csv, render_detail, render_json,
+    render_table, render_trail, report_of_parts, report_selected, BaseSums, ByCustomer, Movement,
+    PartsSums, Query, Report, Selection, Sums,
 };
 use expansa_opportunities::{
     evaluate, mine, offer_report, opportunities, render_evaluation, render_offers,
@@ -79,6 +79,85 @@ fn on_parts(plan: &Plan) -> Option<(&Query, &Format)> {
             chart: None,
         } if filters.is_empty() => Some((query, format)),
         _ => None,
+    }
+}
+
+/// The plans that run on a book held in groups of customers ([`report_cells`] of each group,
+/// [`execute_on_cells`] of their sums: the Spark job, docs/spark.md): the movement report and
+/// the KPIs, without filters or chart. Filters are not: a `--where` may name a value that only
+/// some groups hold, and CAC's spend attribution looks at every customer of a channel.
+enum OnCells<'a> {
+    Movements(&'a Query, &'a Format),
+    Kpis(&'a Query, &'a Format),
+}
+
+fn on_cells(plan: &Plan) -> anyhow::Result<OnCells<'_>> {
+    match &plan.command {
+        Command::Movements {
+            query,
+            format,
+            view: MovementView::Report,
+            filters,
+            chart: None,
+        } if filters.is_empty() => Ok(OnCells::Movements(query, format)),
+        Command::Kpis {
+            query,
+            format,
+            filters,
+            chart: None,
+        } if filters.is_empty() => Ok(OnCells::Kpis(query, format)),
+        _ => anyhow::bail!(
+            "only `movements` and `kpis` without --where, --explain, --detail or --chart run on a book in groups of customers"
+        ),
+    }
+}
+
+/// The exact sums `plan`'s report is made of over the customers of `book` (a whole book, or
+/// one group of a larger book's customers with its shared tables): named cells
+/// ([`Sums::cells`](expansa_movements::Sums::cells) for `movements`,
+/// [`KpiSums::cells`] for `kpis`), which add up name by name over the groups of a book.
+/// An error for a plan [`execute_on_cells`] does not run.
+pub fn report_cells(plan: &Plan, book: &Book) -> anyhow::Result<Vec<(String, i128)>> {
+    let all = ByCustomer::new(book, &Selection::all());
+    Ok(match on_cells(plan)? {
+        OnCells::Movements(query, _) => {
+            let mut cells = Vec::new();
+            part_sums(book, query, &all).cells(&mut cells);
+            cells
+        }
+        OnCells::Kpis(query, _) => KpiSums::of(book, query, &all).cells(),
+    })
+}
+
+/// What `plan` prints on a book held in groups of customers, from the sums of the groups'
+/// [`report_cells`] (`cells`: each name once, with its sum over the groups) and `shared`, a
+/// book of the shared tables (its reporting currency and marketing spend): the same report,
+/// by the same functions, as [`execute`] prints on the book whole.
+pub fn execute_on_cells(
+    plan: &Plan,
+    shared: &Book,
+    cells: impl IntoIterator<Item = (String, i128)>,
+) -> anyhow::Result<String> {
+    match on_cells(plan)? {
+        OnCells::Movements(query, format) => {
+            let mut sums = Sums::new(query);
+            for (name, units) in cells {
+                sums.add_cell(&name, units).map_err(anyhow::Error::msg)?;
+            }
+            Ok(render_movements(
+                plan,
+                &sums.report(shared.currency(), query),
+                format,
+            ))
+        }
+        OnCells::Kpis(query, format) => {
+            let mut sums = KpiSums::zero(query);
+            for (name, units) in cells {
+                sums.add_cell(&name, units).map_err(anyhow::Error::msg)?;
+            }
+            let report = sums.report(shared, &Selection::all(), None);
+            Ok(render_kpis(&report, output_format(plan, *format)))
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! The KPI report: one pass over customers' month-end MRR and movements.
 
 use crate::{per, ratio};
+use expansa_contracts::RenewalMonth;
 use expansa_ledger::{Book, Currency, Decimal, Money, Month, OfferOutcome};
 use expansa_movements::{
-    customer_movements, mrr_by_month, mrr_history, report_selected, ByCustomer, Kind, MonthTotals,
-    Query, Rules, Selection,
+    customer_movements, mrr_by_month, mrr_history, part_sums, ByCustomer, Kind, MonthTotals, Query,
+    Rules, Selection, Sums,
 };
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -71,7 +72,7 @@ pub struct KpiReport {
 
 /// Per-month counts from customers' month-end MRR, over the range and the history before it.
 #[derive(Clone)]
-struct Counts<'a> {
+struct Counts {
     start: Vec<u64>,
     new: Vec<u64>,
     churned: Vec<u64>,
@@ -82,11 +83,11 @@ struct Counts<'a> {
     gross_12m: Vec<Money>,
     upsell_customers: Vec<u64>,
     cross_sell_customers: Vec<u64>,
-    new_by_channel: BTreeMap<&'a str, Vec<u64>>,
+    new_by_channel: BTreeMap<String, Vec<u64>>,
 }
 
-impl<'a> Counts<'a> {
-    fn new(n: usize) -> Counts<'a> {
+impl Counts {
+    fn new(n: usize) -> Counts {
         Counts {
             start: vec![0; n],
             new: vec![0; n],
@@ -101,7 +102,7 @@ impl<'a> Counts<'a> {
         }
     }
 
-    fn merge(mut self, other: Counts<'a>) -> Counts<'a> {
+    fn merge(mut self, other: Counts) -> Counts {
         let add = |a: &mut Vec<u64>, b: &Vec<u64>| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
         let add_money =
             |a: &mut Vec<Money>, b: &Vec<Money>| a.iter_mut().zip(b).for_each(|(x, y)| *x += *y);
@@ -115,7 +116,7 @@ impl<'a> Counts<'a> {
         add_money(&mut self.net_12m, &other.net_12m);
         add_money(&mut self.gross_12m, &other.gross_12m);
         for (channel, counts) in other.new_by_channel {
-            match self.new_by_channel.get_mut(channel) {
+            match self.new_by_channel.get_mut(&channel) {
                 Some(mine) => add(mine, &counts),
                 None => {
                     self.new_by_channel.insert(channel, counts);
@@ -123,6 +124,258 @@ impl<'a> Counts<'a> {
             }
         }
         self
+    }
+
+    /// The new customers of `channel` by month.
+    fn new_of(&mut self, channel: &str) -> &mut Vec<u64> {
+        if !self.new_by_channel.contains_key(channel) {
+            let zeros = vec![0; self.start.len()];
+            self.new_by_channel.insert(channel.to_string(), zeros);
+        }
+        self.new_by_channel.get_mut(channel).expect("inserted")
+    }
+}
+
+/// The exact sums a KPI report is made of, over a book's customers (of a whole book, or of a
+/// group of customers with the shared tables: a Spark worker's). Every one is a sum over
+/// customers (movement sums, customer counts, MRR, renewals and offers, which are customers'
+/// rows), so the sums of groups added cell by cell ([`KpiSums::cells`],
+/// [`KpiSums::add_cell`]) are the whole book's, and [`KpiSums::report`] its KPI report.
+#[derive(Clone)]
+pub struct KpiSums {
+    query: Query,
+    movements: Sums,
+    /// From `HISTORY` months before the range.
+    counts: Counts,
+    /// One per month of the range.
+    renewals: Vec<RenewalMonth>,
+    /// Offers of the book, whatever the selection (whether the book has offers.csv).
+    offers: u64,
+    /// Offers decided, and accepted, in each month of the range.
+    decided: Vec<u64>,
+    accepted: Vec<u64>,
+}
+
+impl KpiSums {
+    /// No customer's sums, for `q`'s months.
+    pub fn zero(q: &Query) -> KpiSums {
+        let months = (q.to.since(q.from) + 1) as usize;
+        KpiSums {
+            query: *q,
+            movements: Sums::new(q),
+            counts: Counts::new(months + HISTORY as usize),
+            renewals: (0..months)
+                .map(|i| RenewalMonth {
+                    month: q.from.offset(i as i32),
+                    contracts: 0,
+                    renewed_contracts: 0,
+                    arr: Money::ZERO,
+                    renewed_arr: Money::ZERO,
+                    renewed_arr_gross: Money::ZERO,
+                })
+                .collect(),
+            offers: 0,
+            decided: vec![0; months],
+            accepted: vec![0; months],
+        }
+    }
+
+    /// The sums of the lines in `by_customer` for every month of `q`.
+    ///
+    /// # Panics
+    /// When `q.from` is after `q.to`.
+    pub fn of(book: &Book, q: &Query, by_customer: &ByCustomer) -> KpiSums {
+        assert!(q.from <= q.to, "the range must not be empty");
+        let mut sums = KpiSums::zero(q);
+        sums.movements = part_sums(book, q, by_customer);
+        let first = q.from.offset(-HISTORY);
+        let n = sums.counts.start.len();
+        sums.counts = (0..by_customer.customers())
+            .into_par_iter()
+            .with_min_len(512)
+            .fold(
+                || Counts::new(n),
+                |mut acc, c| {
+                    count_customer(book, q, by_customer, c, first, &mut acc);
+                    acc
+                },
+            )
+            .reduce(|| Counts::new(n), Counts::merge);
+        let selection = by_customer.selection();
+        // Renewals from the contracts' own outcome function (the one `expansa renewals` lists).
+        sums.renewals =
+            expansa_contracts::renewal_months(book, q.from, q.to, &|l| selection.keeps(book, l));
+        sums.offers = book.offers.len() as u64;
+        for o in book.offers.iter().filter(|o| selection.keeps_offer(o)) {
+            let (Some(outcome), Some(day)) = (o.outcome, o.decided_on) else {
+                continue;
+            };
+            let m = Month::of(day);
+            if m < q.from || m > q.to {
+                continue;
+            }
+            let i = m.since(q.from) as usize;
+            sums.decided[i] += 1;
+            if outcome == OfferOutcome::Accepted {
+                sums.accepted[i] += 1;
+            }
+        }
+        sums
+    }
+
+    /// The sums as named cells, those that are not zero: the movement sums' ([`Sums::cells`]),
+    /// then per month (`K` from 0 for 12 months before the range, `I` from 0 for its first
+    /// month) `start/K`, `new/K`, `churned/K`, `new_mrr/K`, `base_12m/K`, `net_12m/K`,
+    /// `gross_12m/K`, `upsell_customers/K`, `cross_sell_customers/K`,
+    /// `new_by_channel/K/CHANNEL`, `renewal_contracts/I`, `renewed_contracts/I`,
+    /// `renewal_arr/I`, `renewed_arr/I`, `renewed_arr_gross/I`, `offers_decided/I`,
+    /// `offers_accepted/I`, and `offers`. Amounts are integers of 10^-SCALE units of the
+    /// reporting currency, counts whole numbers.
+    pub fn cells(&self) -> Vec<(String, i128)> {
+        let mut out = Vec::new();
+        self.movements.cells(&mut out);
+        let mut push = |name: String, units: i128| {
+            if units != 0 {
+                out.push((name, units));
+            }
+        };
+        let c = &self.counts;
+        let counts = [
+            ("start", &c.start),
+            ("new", &c.new),
+            ("churned", &c.churned),
+            ("upsell_customers", &c.upsell_customers),
+            ("cross_sell_customers", &c.cross_sell_customers),
+            ("offers_decided", &self.decided),
+            ("offers_accepted", &self.accepted),
+        ];
+        for (name, values) in counts {
+            for (k, v) in values.iter().enumerate() {
+                push(format!("{name}/{k}"), (*v).into());
+            }
+        }
+        for (name, values) in [
+            ("new_mrr", &c.new_mrr),
+            ("base_12m", &c.base_12m),
+            ("net_12m", &c.net_12m),
+            ("gross_12m", &c.gross_12m),
+        ] {
+            for (k, v) in values.iter().enumerate() {
+                push(format!("{name}/{k}"), v.scaled());
+            }
+        }
+        for (channel, values) in &c.new_by_channel {
+            for (k, v) in values.iter().enumerate() {
+                push(format!("new_by_channel/{k}/{channel}"), (*v).into());
+            }
+        }
+        for (i, r) in self.renewals.iter().enumerate() {
+            push(format!("renewal_contracts/{i}"), r.contracts.into());
+            push(format!("renewed_contracts/{i}"), r.renewed_contracts.into());
+            push(format!("renewal_arr/{i}"), r.arr.scaled());
+            push(format!("renewed_arr/{i}"), r.renewed_arr.scaled());
+            push(
+                format!("renewed_arr_gross/{i}"),
+                r.renewed_arr_gross.scaled(),
+            );
+        }
+        push("offers".into(), self.offers.into());
+        out
+    }
+
+    /// Adds `units` to the cell `name` (as [`KpiSums::cells`] names it); an error for a name
+    /// that is not a cell of these sums, or a value out of range.
+    pub fn add_cell(&mut self, name: &str, units: i128) -> Result<(), String> {
+        let wrong = || format!("{name}: not a cell of the KPI sums (or out of range)");
+        let count = |units: i128| u64::try_from(units).map_err(|_| wrong());
+        let money = |units: i128| Money::from_scaled(units).ok_or_else(wrong);
+        let mut parts = name.splitn(3, '/');
+        let (what, index) = (parts.next().unwrap_or_default(), parts.next());
+        let channel = parts.next();
+        let index = index.and_then(|i| i.parse::<usize>().ok());
+        let c = &mut self.counts;
+        let (history, months) = (c.start.len(), self.renewals.len());
+        match (what, index, channel) {
+            ("offers", None, None) => self.offers += count(units)?,
+            ("new_by_channel", Some(k), Some(channel)) if k < history => {
+                c.new_of(channel)[k] += count(units)?
+            }
+            (_, Some(k), None) if k < history => {
+                let counts = match what {
+                    "start" => Some(&mut c.start),
+                    "new" => Some(&mut c.new),
+                    "churned" => Some(&mut c.churned),
+                    "upsell_customers" => Some(&mut c.upsell_customers),
+                    "cross_sell_customers" => Some(&mut c.cross_sell_customers),
+                    "offers_decided" if k < months => Some(&mut self.decided),
+                    "offers_accepted" if k < months => Some(&mut self.accepted),
+                    _ => None,
+                };
+                let amounts = match what {
+                    "new_mrr" => Some(&mut c.new_mrr),
+                    "base_12m" => Some(&mut c.base_12m),
+                    "net_12m" => Some(&mut c.net_12m),
+                    "gross_12m" => Some(&mut c.gross_12m),
+                    _ => None,
+                };
+                let renewal = self.renewals.get_mut(k);
+                match (counts, amounts, renewal, what) {
+                    (Some(v), ..) => v[k] += count(units)?,
+                    (_, Some(v), ..) => v[k] += money(units)?,
+                    (.., Some(r), "renewal_contracts") => r.contracts += count(units)?,
+                    (.., Some(r), "renewed_contracts") => r.renewed_contracts += count(units)?,
+                    (.., Some(r), "renewal_arr") => r.arr += money(units)?,
+                    (.., Some(r), "renewed_arr") => r.renewed_arr += money(units)?,
+                    (.., Some(r), "renewed_arr_gross") => r.renewed_arr_gross += money(units)?,
+                    _ => return self.movements.add_cell(name, units),
+                }
+            }
+            _ => return self.movements.add_cell(name, units),
+        }
+        Ok(())
+    }
+
+    /// The KPI report of these sums. `book` gives the reporting currency and the marketing
+    /// spend (a book of the shared tables is enough, with `selection` keeping everything);
+    /// the spend counted for CAC is that of the channels whose customers `selection` keeps,
+    /// and of the channels `spend_channels` names (a `--where channel=` filter).
+    pub fn report(
+        &self,
+        book: &Book,
+        selection: &Selection,
+        spend_channels: Option<&[String]>,
+    ) -> KpiReport {
+        let q = &self.query;
+        let report = self.movements.report(book.currency(), q);
+        let first = q.from.offset(-HISTORY);
+        let mut notes = Notes::default();
+        let spend = monthly_spend(book, selection, spend_channels);
+        let months = report
+            .months
+            .iter()
+            .map(|totals| {
+                let i = totals.month.since(q.from) as usize;
+                let renewals = &self.renewals[i];
+                let mut k = month_kpis(self, totals, first, &spend, &mut notes);
+                k.renewal_contracts = renewals.contracts;
+                k.renewal_arr = renewals.arr;
+                k.renewed_arr = renewals.renewed_arr;
+                k.renewed_arr_gross = renewals.renewed_arr_gross;
+                k.gross_renewal_rate = notes.null(
+                    renewals.gross_rate(),
+                    totals.month,
+                    "gross_renewal_rate and net_renewal_rate are null: no ARR is up for renewal in the month (no contract's term ends in it holding a line worth anything on its last day)",
+                );
+                k.net_renewal_rate = renewals.net_rate();
+                k
+            })
+            .collect();
+        KpiReport {
+            currency: report.currency,
+            rules: report.rules,
+            months,
+            notes: notes.into_sentences(),
+        }
     }
 }
 
@@ -136,60 +389,16 @@ pub fn kpis(
     by_customer: &ByCustomer,
     spend_channels: Option<&[String]>,
 ) -> KpiReport {
-    let report = report_selected(book, q, by_customer);
-    let first = q.from.offset(-HISTORY);
-    let n = (q.to.since(first) + 1) as usize;
-    let counts = (0..by_customer.customers())
-        .into_par_iter()
-        .with_min_len(512)
-        .fold(
-            || Counts::new(n),
-            |mut acc, c| {
-                count_customer(book, q, by_customer, c, first, &mut acc);
-                acc
-            },
-        )
-        .reduce(|| Counts::new(n), Counts::merge);
-    let mut notes = Notes::default();
-    let spend = monthly_spend(book, by_customer.selection(), spend_channels);
-    let selection = by_customer.selection();
-    // Renewals from the contracts' own outcome function (the one `expansa renewals` lists).
-    let renewals =
-        expansa_contracts::renewal_months(book, q.from, q.to, &|l| selection.keeps(book, l));
-    let months = report
-        .months
-        .iter()
-        .map(|totals| {
-            let renewals = &renewals[totals.month.since(q.from) as usize];
-            let mut k = month_kpis(book, totals, first, &counts, &spend, selection, &mut notes);
-            k.renewal_contracts = renewals.contracts;
-            k.renewal_arr = renewals.arr;
-            k.renewed_arr = renewals.renewed_arr;
-            k.renewed_arr_gross = renewals.renewed_arr_gross;
-            k.gross_renewal_rate = notes.null(
-                renewals.gross_rate(),
-                totals.month,
-                "gross_renewal_rate and net_renewal_rate are null: no ARR is up for renewal in the month (no contract's term ends in it holding a line worth anything on its last day)",
-            );
-            k.net_renewal_rate = renewals.net_rate();
-            k
-        })
-        .collect();
-    KpiReport {
-        currency: report.currency,
-        rules: report.rules,
-        months,
-        notes: notes.into_sentences(),
-    }
+    KpiSums::of(book, q, by_customer).report(book, by_customer.selection(), spend_channels)
 }
 
-fn count_customer<'a>(
-    book: &'a Book,
+fn count_customer(
+    book: &Book,
     q: &Query,
     by_customer: &ByCustomer,
     c: usize,
     first: Month,
-    acc: &mut Counts<'a>,
+    acc: &mut Counts,
 ) {
     let all = by_customer.lines(c);
     let Some((t0, whole)) = mrr_history(book, all, first, q.to) else {
@@ -234,9 +443,7 @@ fn count_customer<'a>(
             acc.new[k] += 1;
             acc.new_mrr[k] += now;
             if let Some(ch) = channel {
-                acc.new_by_channel
-                    .entry(ch)
-                    .or_insert_with(|| vec![0; acc.start.len()])[k] += 1;
+                acc.new_of(ch)[k] += 1;
             }
         }
         ever_paid |= now_all.is_positive();
@@ -355,14 +562,13 @@ impl Notes {
 }
 
 fn month_kpis(
-    book: &Book,
+    sums: &KpiSums,
     t: &MonthTotals,
     first: Month,
-    counts: &Counts<'_>,
     spend: &Spend<'_>,
-    selection: &Selection,
     notes: &mut Notes,
 ) -> KpiMonth {
+    let counts = &sums.counts;
     let m = t.month;
     let k = m.since(first) as usize;
     let get = |kind: Kind| t.get(kind).as_decimal();
@@ -452,7 +658,8 @@ fn month_kpis(
     };
     let channels: std::collections::BTreeSet<&str> = if spend.any && !spend.unattributable {
         let spent = spend.by_channel.keys().map(|(ch, _)| *ch);
-        counts.new_by_channel.keys().copied().chain(spent).collect()
+        let gained = counts.new_by_channel.keys().map(String::as_str);
+        gained.chain(spent).collect()
     } else {
         Default::default()
     };
@@ -465,17 +672,8 @@ fn month_kpis(
         })
         .collect();
     let arpa_new = per(counts.new_mrr[k], new);
-    let decided: Vec<_> = book
-        .offers
-        .iter()
-        .filter(|o| o.outcome.is_some() && o.decided_on.is_some_and(|d| Month::of(d) == m))
-        .filter(|o| selection.keeps_offer(o))
-        .collect();
-    let accepted = decided
-        .iter()
-        .filter(|o| o.outcome == Some(OfferOutcome::Accepted))
-        .count();
-    let offer_conversion_rate = if book.offers.is_empty() {
+    let i = m.since(sums.query.from) as usize;
+    let offer_conversion_rate = if sums.offers == 0 {
         notes.null(
             None,
             m,
@@ -484,8 +682,8 @@ fn month_kpis(
     } else {
         notes.null(
             ratio(
-                Decimal::from(accepted as u64),
-                Decimal::from(decided.len() as u64),
+                Decimal::from(sums.accepted[i]),
+                Decimal::from(sums.decided[i]),
             ),
             m,
             "offer_conversion_rate is null: no offer was decided in the month",

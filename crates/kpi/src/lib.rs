@@ -10,7 +10,7 @@ mod compute;
 mod render;
 
 pub use cohorts::{cohorts, CohortBy, CohortGrid, CohortMetric, CohortRow, MAX_COHORT_PERIODS};
-pub use compute::{kpis, KpiMonth, KpiReport};
+pub use compute::{kpis, KpiMonth, KpiReport, KpiSums};
 pub use render::{
     kpi_cells, kpi_values, render_cohorts, render_kpis, KpiValue, MONTHS_DP, RATIO_DP,
 };

@@ -155,9 +155,13 @@ pub struct Report {
     pub months: Vec<MonthTotals>,
 }
 
-/// Per-thread sums while customers are processed.
+/// The exact sums a movement report is made of: per-thread sums while customers are
+/// processed, and what a group of customers (a Spark worker's) contributes to a report of a
+/// larger book. Every figure is a sum over customers, so the sums of groups added
+/// ([`Sums::add`], or cell by cell: [`Sums::cells`], [`Sums::add_cell`]) are the sums of the
+/// whole book, and [`Sums::report`] is its report.
 #[derive(Clone)]
-struct Sums {
+pub struct Sums {
     from: Month,
     /// MRR and paying customers at the end of the month before `from`. Amounts are summed as
     /// exact integers of `10^-SCALE` units (the book's total is bounded, so they fit).
@@ -170,7 +174,8 @@ struct Sums {
 }
 
 impl Sums {
-    fn new(q: &Query) -> Sums {
+    /// No customer's sums, for `q`'s months.
+    pub fn new(q: &Query) -> Sums {
         let n = (q.to.since(q.from) + 1) as usize;
         Sums {
             from: q.from,
@@ -189,7 +194,7 @@ impl Sums {
 
     /// Adds `other`'s sums times `sign` (1, or -1 to take away the sums of some of the
     /// customers summed here).
-    fn add(&mut self, other: &Sums, sign: i64) {
+    pub fn add(&mut self, other: &Sums, sign: i64) {
         let units = i128::from(sign);
         self.opening += units * other.opening;
         self.opening_customers += sign * other.opening_customers;
@@ -701,8 +706,64 @@ fn customer_sums(book: &Book, q: &Query, by_customer: &ByCustomer, c: CustomerId
 }
 
 impl Sums {
+    /// The sums as named cells, those that are not zero: `opening` and `opening_customers`,
+    /// then per month (`I`, from 0 for the query's first month) `customer_delta/I`,
+    /// `movements/I/KIND` and `retained/I/KIND` (KIND a movement's JSON key). Amounts are
+    /// integers of 10^-[`SCALE`](expansa_ledger::SCALE) units of the reporting currency, counts whole numbers.
+    pub fn cells(&self, out: &mut Vec<(String, i128)>) {
+        let mut push = |name: String, units: i128| {
+            if units != 0 {
+                out.push((name, units));
+            }
+        };
+        push("opening".into(), self.opening);
+        push("opening_customers".into(), self.opening_customers.into());
+        for (i, delta) in self.customer_delta.iter().enumerate() {
+            push(format!("customer_delta/{i}"), (*delta).into());
+        }
+        for (what, per_month) in [("movements", &self.movements), ("retained", &self.retained)] {
+            for (i, month) in per_month.iter().enumerate() {
+                for kind in Kind::ALL {
+                    push(format!("{what}/{i}/{}", kind.key()), month[kind as usize]);
+                }
+            }
+        }
+    }
+
+    /// Adds `units` to the cell `name` (as [`Sums::cells`] names it); an error for a name
+    /// that is not a cell of these sums (or a count out of range).
+    pub fn add_cell(&mut self, name: &str, units: i128) -> Result<(), String> {
+        let unknown = || format!("{name}: not a cell of the movement sums");
+        let count = |units: i128| i64::try_from(units).map_err(|_| unknown());
+        let mut parts = name.split('/');
+        let (what, month, kind) = (parts.next(), parts.next(), parts.next());
+        if parts.next().is_some() {
+            return Err(unknown());
+        }
+        let i = month
+            .map(|m| {
+                m.parse::<usize>()
+                    .ok()
+                    .filter(|&i| i < self.customer_delta.len())
+            })
+            .map(|i| i.ok_or_else(unknown))
+            .transpose()?;
+        let kind = kind
+            .map(|k| Kind::from_key(k).ok_or_else(unknown))
+            .transpose()?;
+        match (what, i, kind) {
+            (Some("opening"), None, None) => self.opening += units,
+            (Some("opening_customers"), None, None) => self.opening_customers += count(units)?,
+            (Some("customer_delta"), Some(i), None) => self.customer_delta[i] += count(units)?,
+            (Some("movements"), Some(i), Some(k)) => self.movements[i][k as usize] += units,
+            (Some("retained"), Some(i), Some(k)) => self.retained[i][k as usize] += units,
+            _ => return Err(unknown()),
+        }
+        Ok(())
+    }
+
     /// The report these sums make.
-    fn report(&self, currency: Currency, q: &Query) -> Report {
+    pub fn report(&self, currency: Currency, q: &Query) -> Report {
         let mut months = Vec::with_capacity(self.movements.len());
         let (mut mrr, mut customers) = (self.opening, self.opening_customers);
         let per_month = self.movements.iter().zip(&self.retained);
@@ -728,8 +789,9 @@ impl Sums {
     }
 }
 
-/// The sums of one part's customers.
-fn part_sums(book: &Book, q: &Query, by_customer: &ByCustomer) -> Sums {
+/// The sums of the customers of `by_customer` (of a whole book, or of a group of customers
+/// with the shared tables: add the groups' sums for the whole book's).
+pub fn part_sums(book: &Book, q: &Query, by_customer: &ByCustomer) -> Sums {
     (0..by_customer.customers())
         .into_par_iter()
         .with_min_len(1024)

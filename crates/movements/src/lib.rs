@@ -9,9 +9,9 @@ mod engine;
 mod render;
 
 pub use engine::{
-    all_movements, customer_movements, mrr_by_month, mrr_history, report, report_of_parts,
-    report_selected, trail, BaseSums, ByCustomer, Kind, MonthTotals, Movement, PartsSums, Query,
-    Report, Rules, Selection, KINDS,
+    all_movements, customer_movements, mrr_by_month, mrr_history, part_sums, report,
+    report_of_parts, report_selected, trail, BaseSums, ByCustomer, Kind, MonthTotals, Movement,
+    PartsSums, Query, Report, Rules, Selection, Sums, KINDS,
 };
 pub use render::{
     kind_label, render_csv, render_detail, render_json, render_table, render_trail, table,

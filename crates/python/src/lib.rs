@@ -28,7 +28,8 @@ use arrow_array::{
 };
 use arrow_schema::{Field, Fields, Schema};
 use expansa_commands::{
-    execute, kpi_report, movement_report, trail, Cli, Command, MovementView, Plan,
+    execute, execute_on_cells, kpi_report, movement_report, report_cells, trail, Cli, Command,
+    MovementView, Plan,
 };
 use expansa_import::parquet::ArrowBook;
 use expansa_import::{book_at, read_book_from, BookErrors, BookSource, ImportOptions, NoProgress};
@@ -168,11 +169,7 @@ impl Book {
         command: Vec<String>,
         flags: Vec<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let mut args = command;
-        args.push(format!("--data={}", self.path.display()));
-        args.push("--format=json".into());
-        args.extend(flags);
-        let plan = plan(args)?;
+        let plan = self.plan(command, flags)?;
         let book = Arc::clone(&self.book);
         let made = py.detach(|| table(&plan, &book));
         let (batch, header) = made.map_err(|e| expansa_error(py, &e))?;
@@ -182,6 +179,34 @@ impl Book {
             .with_schema(Arc::clone(&schema))
             .map_err(arrow_error)?;
         PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)
+    }
+
+    /// The exact sums of the report the CLI prints for `command` (`["movements"]` or
+    /// `["kpis"]`) with `flags` (without `--where` or `--chart`) over this book's customers:
+    /// a table of `cell` (utf8) and `units` (`decimal128(38, 0)`), one row per cell that is not
+    /// zero ([`report_cells`]). The book may be one group of a larger book's customers with
+    /// the shared tables (a Spark worker's): the groups' cells summed name by name are the
+    /// whole book's, and [`report_of_cells`] makes the report from them.
+    fn cells<'py>(
+        &self,
+        py: Python<'py>,
+        command: Vec<String>,
+        flags: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let plan = self.plan(command, flags)?;
+        let book = Arc::clone(&self.book);
+        let cells = py
+            .detach(|| report_cells(&plan, &book))
+            .map_err(|e| expansa_error(py, &e))?;
+        let names = text_column(cells.iter().map(|(name, _)| name.clone()));
+        let units = decimal_column(cells.iter().map(|&(_, units)| Some(units)), 0)
+            .map_err(|e| expansa_error(py, &e))?;
+        let made = batch(
+            vec![("cell".into(), names), ("units".into(), units)],
+            cells.len(),
+        );
+        let batch = made.map_err(|e| expansa_error(py, &e))?;
+        PyTable::try_new(vec![batch.clone()], batch.schema())?.into_pyarrow(py)
     }
 
     /// Customers, products and lines, as `expansa check` counts them.
@@ -203,6 +228,36 @@ impl Book {
     fn currency(&self) -> String {
         self.book.currency().code().to_string()
     }
+}
+
+impl Book {
+    /// The plan of the CLI's `command` with `flags`, on this book, in JSON.
+    fn plan(&self, command: Vec<String>, flags: Vec<String>) -> PyResult<Plan> {
+        let mut args = command;
+        args.push(format!("--data={}", self.path.display()));
+        args.push("--format=json".into());
+        args.extend(flags);
+        plan(args)
+    }
+}
+
+/// The JSON the CLI prints for `command` with `flags` on a book held in groups of customers,
+/// from `cells` (`(cell, units)`: each cell of the groups' [`Book::cells`] once, with its sum
+/// over the groups) and `shared`, a book of its shared tables (reporting currency, marketing
+/// spend): [`execute_on_cells`], the CLI's report functions. Raises `ValueError` where the CLI
+/// refuses the flags, `expansa.ExpansaError` for a plan or cell it does not run on groups.
+#[pyfunction]
+fn report_of_cells(
+    py: Python<'_>,
+    shared: &Book,
+    command: Vec<String>,
+    flags: Vec<String>,
+    cells: Vec<(String, i128)>,
+) -> PyResult<String> {
+    let plan = shared.plan(command, flags)?;
+    let book = Arc::clone(&shared.book);
+    py.detach(|| execute_on_cells(&plan, &book, cells))
+        .map_err(|e| expansa_error(py, &e))
 }
 
 /// A validated plan from the CLI's words and flags, as the CLI makes it.
@@ -551,11 +606,12 @@ fn expansa_error(py: Python<'_>, e: &anyhow::Error) -> PyErr {
     }
 }
 
-/// The native module: `read_book`, `read_tables` and `Book`.
+/// The native module: `read_book`, `read_tables`, `report_of_cells` and `Book`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_book, m)?)?;
     m.add_function(wrap_pyfunction!(read_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(report_of_cells, m)?)?;
     m.add_class::<Book>()?;
     Ok(())
 }

@@ -477,3 +477,37 @@ def test_cells_compare_as_the_cli_prints(demo):
     assert_value(Decimal("2.005"), "2.01", "half away from zero")
     with pytest.raises(AssertionError):
         assert_value(Decimal("2.004"), "2.01", "off by a cent")
+
+
+def test_tables_read_from_an_ipc_stream():
+    """Arrow data aligned to 8 bytes only (as an IPC stream, Spark's, is read) is copied before
+    the native reader takes it: the same book, no panic."""
+    def text(path):
+        header = path.read_text().split("\n", 1)[0].split(",")
+        types = pacsv.ConvertOptions(column_types={name: pa.string() for name in header})
+        return pacsv.read_csv(path, convert_options=types)
+
+    tables = {p.stem: text(p) for p in (TESTDATA / "contracts").glob("*.csv")}
+    subs = tables["subscriptions"]
+    subs = subs.set_column(
+        subs.schema.get_field_index("unit_price"),
+        "unit_price",
+        subs["unit_price"].cast(pa.decimal128(38, 2)),
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, subs.schema) as w:
+        w.write_table(subs)
+    stream = sink.getvalue().to_pybytes()
+
+    def shifted(by):
+        memory = pa.allocate_buffer(len(stream) + by)  # 64-byte aligned
+        memoryview(memory).cast("B")[by:] = stream
+        return pa.ipc.open_stream(memory[by:]).read_all()
+
+    def misaligned(t):
+        return t["unit_price"].chunk(0).buffers()[1].address % 16 != 0
+
+    tables["subscriptions"] = next(t for t in map(shifted, (0, 8)) if misaligned(t))
+    book = expansa.book_from_tables(tables)
+    whole = expansa.read_book(TESTDATA / "contracts")
+    assert book.movements("2024-01", "2024-12") == whole.movements("2024-01", "2024-12")

@@ -80,12 +80,30 @@ def book_from_tables(tables, *, currency="BRL"):
         ValueError: a name that is not a table of a book, an unknown currency.
 
     The tables are read in place, a batch at a time, as the files of a Parquet book are
-    (docs/interchange.md): no file is written.
+    (docs/interchange.md): no file is written. A table with a buffer that is not at a 16-byte
+    boundary is copied first (see :func:`_aligned`).
     """
     import pyarrow as pa
 
-    pairs = [(name, t if isinstance(t, pa.Table) else pa.table(t)) for name, t in tables.items()]
+    pairs = [
+        (name, _aligned(t if isinstance(t, pa.Table) else pa.table(t)))
+        for name, t in tables.items()
+    ]
     return Book(_native.read_tables(pairs, currency))
+
+
+def _aligned(table):
+    """``table``, or a copy of it (in memory pyarrow allocates, 64-byte aligned) when one of
+    its buffers is not at a 16-byte boundary: the native reader takes Arrow data as arrow-rs
+    does, which needs decimals aligned as a 128-bit integer is, and data read from an Arrow
+    IPC stream (Spark's, a file read into memory) may be aligned to 8 bytes only."""
+    import pyarrow as pa
+
+    for column in table.columns:
+        for chunk in column.chunks:
+            if any(b is not None and b.address % 16 for b in chunk.buffers()):
+                return table.take(pa.array(range(table.num_rows), pa.int64()))
+    return table
 
 
 def report_header(table):
