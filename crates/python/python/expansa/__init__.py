@@ -93,17 +93,34 @@ def book_from_tables(tables, *, currency="BRL"):
 
 
 def _aligned(table):
-    """``table``, or a copy of it (in memory pyarrow allocates, 64-byte aligned) when one of
-    its buffers is not at a 16-byte boundary: the native reader takes Arrow data as arrow-rs
-    does, which needs decimals aligned as a 128-bit integer is, and data read from an Arrow
-    IPC stream (Spark's, a file read into memory) may be aligned to 8 bytes only."""
+    """``table``, or a copy of the columns of it whose 16-byte values are not at a 16-byte
+    boundary (in memory pyarrow allocates, 64-byte aligned): the native reader takes Arrow data
+    as arrow-rs does, which needs a decimal's values aligned as a 128-bit integer is (and a
+    string view's views likewise), and data read from an Arrow IPC stream (Spark's, a file read
+    into memory) may be aligned to 8 bytes only. Other buffers (validity bitmaps, offsets,
+    text) need no more than they have."""
     import pyarrow as pa
 
-    for column in table.columns:
-        for chunk in column.chunks:
-            if any(b is not None and b.address % 16 for b in chunk.buffers()):
-                return table.take(pa.array(range(table.num_rows), pa.int64()))
-    return table
+    def wide(kind):
+        return pa.types.is_decimal(kind) or kind in (pa.string_view(), pa.binary_view())
+
+    def misaligned(column):
+        return any(
+            c.buffers()[1] is not None and c.buffers()[1].address % 16 for c in column.chunks
+        )
+
+    def copied(column):
+        if pa.types.is_decimal(column.type):
+            return column.take(pa.array(range(len(column)), pa.int64()))
+        flat = pa.large_string() if column.type == pa.string_view() else pa.large_binary()
+        return column.cast(flat).cast(column.type)
+
+    columns = [
+        copied(c) if wide(c.type) and misaligned(c) else c for c in table.columns
+    ]
+    if all(a is b for a, b in zip(columns, table.columns)):
+        return table
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def report_header(table):
