@@ -92,14 +92,11 @@ enum OnCells<'a> {
 }
 
 fn on_cells(plan: &Plan) -> anyhow::Result<OnCells<'_>> {
+    // The movement report that adds up over customers is the one that runs on parts.
+    if let Some((query, format)) = on_parts(plan) {
+        return Ok(OnCells::Movements(query, format));
+    }
     match &plan.command {
-        Command::Movements {
-            query,
-            format,
-            view: MovementView::Report,
-            filters,
-            chart: None,
-        } if filters.is_empty() => Ok(OnCells::Movements(query, format)),
         Command::Kpis {
             query,
             format,
