@@ -3,7 +3,8 @@
 # loaded with a generated book of CUSTOMERS customers (default 1,000,000) and its contracts;
 # CLIENTS writers (default 200) for SECONDS (default 60), open loop at RATE writes/s in all
 # (default 600): new lines and applied amendments, four to one, some sent twice under their
-# Idempotency-Key, while four readers read the movement report (crates/api/examples/writes.rs).
+# Idempotency-Key, while four readers read the movement report, 50 reads a second in all
+# (crates/api/examples/writes.rs).
 # Run on SQLite and on PostgreSQL (scripts/postgres.sh), each with --write-validation changed
 # (the store's write path) and then whole (every write re-validates the whole book: the write
 # path before incremental validation, the yardstick). After each run: nothing lost or
@@ -13,7 +14,8 @@
 # changed p95 <= 50 ms and >= 500 writes/s, reads p95 during the writes as before them.
 # Usage: bench/writes.sh [CUSTOMERS] [SECONDS] [CLIENTS] [RATE]
 # WRITES_DATABASES="sqlite postgres" (default) picks the databases; WRITES_MODES="changed
-# whole" the validations; WRITES_READERS=0 leaves the readers out (the writes alone). A request unanswered after 30 s (the server's --request-timeout) is
+# whole" the validations; WRITES_READERS=0 leaves the readers out (the writes alone);
+# WRITES_READ_RATE their reads a second in all (0: each reads again as soon as answered). A request unanswered after 30 s (the server's --request-timeout) is
 # an error of the run, not a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,9 +8,10 @@
 //! true`: a quantity change of a random contract, from AMENDABLE, on a day of 2026); each under
 //! its own Idempotency-Key and with `X-Reason: wb ID` (kept in the event log), and about one in
 //! ten acknowledged writes sent again under its key (the first answer must come back, replayed).
-//! Four readers read GET /api/v1/movements?from=2024-01&to=2024-12 in a loop (after one read
-//! that computes it): alone for a few seconds first (reads p95 before writes), then while the
-//! writers write (p95 during).
+//! Four readers read GET /api/v1/movements?from=2024-01&to=2024-12 (after one read that
+//! computes it), open loop too: 50 reads a second in all, each timed from when it was
+//! scheduled (`WRITES_READ_RATE`; 0 reads in a closed loop): alone for a few seconds first
+//! (reads p95 before writes), then while the writers write (p95 during).
 //!
 //! Afterwards nothing may be lost or duplicated: every acknowledged write's event is in the
 //! log with its reason, once; the events added are exactly the acknowledged writes (plus any
@@ -33,6 +34,11 @@ use std::time::{Duration, Instant};
 /// Readers of the movement report, besides the writers (`WRITES_READERS` changes it: 0 measures
 /// the writes alone).
 const READERS: usize = 4;
+/// Reads a second of all the readers together, each on its own schedule and timed from it
+/// (`WRITES_READ_RATE` changes it; 0 has each reader read again as soon as it has an answer,
+/// closed loop: on two cores such readers take whatever CPU the writes leave, and the reads'
+/// latency then measures the machine's saturation, not the server).
+const READ_RATE: f64 = 50.0;
 /// How long the readers read alone before the writers start (at most a quarter of SECONDS).
 const WARM: Duration = Duration::from_secs(5);
 /// The longest a request may take before it counts as unanswered (bench/writes.sh gives the
@@ -250,11 +256,24 @@ async fn writer(
     tally
 }
 
-/// Reads the movement report until `stop`; each read with the instants it started and ended.
+/// When a reader reads: reader `index` of `count`, at `rate` reads a second in all from
+/// `origin` (its k-th read at origin + (index + k * count) / rate), or again as soon as it
+/// has an answer (`rate` none).
+#[derive(Clone, Copy)]
+struct Pace {
+    index: usize,
+    count: usize,
+    rate: Option<f64>,
+    origin: Instant,
+}
+
+/// Reads the movement report until `stop`; each read with the instant it was scheduled (or
+/// started, in a closed loop) and the one it ended.
 async fn reader(
     http: Http,
     args: Arc<Args>,
     stop: Arc<AtomicBool>,
+    pace: Pace,
 ) -> (Vec<(Instant, Instant)>, Vec<String>) {
     let uri = format!("{}/api/v1/movements?from=2024-01&to=2024-12", args.base);
     let headers = Headers {
@@ -262,8 +281,21 @@ async fn reader(
         ..Headers::default()
     };
     let (mut reads, mut errors) = (Vec::new(), Vec::new());
+    let mut k = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let started = Instant::now();
+        let started = match pace.rate {
+            None => Instant::now(),
+            Some(rate) => {
+                let at = (pace.index as f64 + k as f64 * pace.count as f64) / rate;
+                k += 1;
+                let scheduled = pace.origin + Duration::from_secs_f64(at);
+                tokio::time::sleep_until(scheduled.into()).await;
+                scheduled
+            }
+        };
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         match tokio::time::timeout(TIMEOUT, send(&http, "GET", &uri, headers, None)).await {
             Ok(Ok((200, _, _))) => reads.push((started, Instant::now())),
             Ok(other) => errors.push(format!("read: {:?}", other.map(|(s, _, _)| s))),
@@ -310,6 +342,10 @@ async fn main() {
     let reader_count = std::env::var("WRITES_READERS")
         .map(|r| r.parse().expect("WRITES_READERS"))
         .unwrap_or(READERS);
+    let read_rate: f64 = std::env::var("WRITES_READ_RATE")
+        .map(|r| r.parse().expect("WRITES_READ_RATE"))
+        .unwrap_or(READ_RATE);
+    assert!(read_rate >= 0.0, "WRITES_READ_RATE at least 0");
     let http = http(args.clients + reader_count);
     let before = events(&http, &args.base, &args.key).await;
     let last_before = before
@@ -356,8 +392,17 @@ async fn main() {
     )
     .await;
     let stop = Arc::new(AtomicBool::new(false));
+    let origin = Instant::now();
     let readers: Vec<_> = (0..reader_count)
-        .map(|_| tokio::spawn(reader(http.clone(), args.clone(), stop.clone())))
+        .map(|index| {
+            let pace = Pace {
+                index,
+                count: reader_count,
+                rate: (read_rate > 0.0).then_some(read_rate),
+                origin,
+            };
+            tokio::spawn(reader(http.clone(), args.clone(), stop.clone(), pace))
+        })
         .collect();
     let warm = WARM
         .min(Duration::from_secs(args.seconds) / 4)
@@ -527,12 +572,17 @@ async fn main() {
     let acked_amends = all.acked.len() - acked_lines;
     let timeouts = all.unanswered.len();
     println!(
-        "writers {} for {:.1} s, open loop at {}/s in all ({} lines for 1 amendment); readers {}, alone for {:.0} s first",
+        "writers {} for {:.1} s, open loop at {}/s in all ({} lines for 1 amendment); readers {} ({}), alone for {:.0} s first",
         args.clients,
         writing.as_secs_f64(),
         args.rate,
         AMEND_EVERY - 1,
         reader_count,
+        if read_rate > 0.0 {
+            format!("open loop at {read_rate}/s in all")
+        } else {
+            "closed loop".to_string()
+        },
         warm.as_secs_f64(),
     );
     println!(

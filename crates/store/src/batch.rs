@@ -114,6 +114,7 @@ impl Store {
             let _ = self.commit_batch(&mut guard).await;
         }
         let tx = self.begin_tx(deadline).await?;
+        *self.bound() = None;
         Ok((tx, guard))
     }
 
@@ -193,6 +194,7 @@ impl Store {
         let mut guard = self.lock_writer().await?;
         if guard.is_none() {
             let tx = self.begin_tx(deadline).await?;
+            *self.bound() = None;
             *guard = Some(Batch {
                 tx,
                 id: self.writer.batches.fetch_add(1, Ordering::Relaxed),
@@ -252,13 +254,20 @@ impl Store {
     fn forget_uncommitted(&self) {
         self.kept().committing = None;
         self.held.store(0, Ordering::Relaxed);
+        *self.bound() = None;
     }
 
     /// Commits `tx`, and moves the book this process validated for its last write (set just
     /// before) from being committed to committed; on a failure forgets it, and which files
     /// held rows (learnt from writes that are now gone).
-    pub(crate) async fn commit_keeping(&self, tx: Tx) -> Result<(), StoreError> {
-        let committed = tx.commit().await;
+    pub(crate) async fn commit_keeping(&self, mut tx: Tx) -> Result<(), StoreError> {
+        let committed = match self.flush_mrr_bound(&mut tx).await {
+            Ok(()) => tx.commit().await,
+            Err(e) => {
+                self.forget_uncommitted();
+                return Err(e);
+            }
+        };
         let mut kept = self.kept();
         match committed {
             Ok(()) => {

@@ -97,6 +97,21 @@ impl Part {
 /// The rows of one file of a part: order, key and row, in file order.
 pub(crate) type PartRows = Vec<(i64, String, crate::TableRow)>;
 
+/// A file's bit in [`Store::held_files`]' answer.
+pub(crate) fn file_bit(schema: &Schema) -> u32 {
+    1 << FILES
+        .iter()
+        .position(|s| s.file == schema.file)
+        .unwrap_or(31)
+}
+
+/// What this transaction knows of the bound on the book's total MRR (`book_mrr_bound`).
+pub(crate) struct Bound {
+    pub units: i128,
+    /// Raised by a write of the transaction and not yet written.
+    pub dirty: bool,
+}
+
 /// How many customers one query reads at most (bound parameters per statement).
 const CUSTOMERS_PER_QUERY: usize = 500;
 
@@ -117,19 +132,21 @@ impl Store {
         // A file's first rows make it part of the book, which can change what every other row
         // means (customers.csv: then every line's customer must be listed): the whole book
         // judges.
-        for change in changes.iter().filter(|c| c.after.is_some()) {
-            if !self.ever_held(tx, &change.schema, event).await? {
-                return Ok(None);
-            }
+        let held = self.held_files(tx, event).await?;
+        if changes
+            .iter()
+            .any(|c| c.after.is_some() && held & file_bit(&c.schema) == 0)
+        {
+            return Ok(None);
         }
-        let Some(customers) = self.customers_to_check(tx, event, changes).await? else {
+        let Some(customers) = self.customers_to_check(tx, event, changes, held).await? else {
             return Ok(None);
         };
         let Part {
             files,
             order,
             currencies,
-        } = self.read_part(tx, &customers, event).await?;
+        } = self.read_part(tx, &customers, held).await?;
         if !files.iter().any(|(name, _)| *name == "subscriptions.csv") {
             return Ok(None);
         }
@@ -167,7 +184,12 @@ impl Store {
                 if bound / scale > expansa_import::BOOK_LIMIT_UNITS {
                     return Ok(None);
                 }
-                self.set_mrr_bound(tx, bound).await?;
+                // Written with the commit: a write rolled back to its savepoint leaves the
+                // bound raised by its lines, still a bound.
+                *self.bound() = Some(Bound {
+                    units: bound,
+                    dirty: true,
+                });
                 Ok(Some(Ok(Piece {
                     event,
                     customers,
@@ -181,18 +203,50 @@ impl Store {
         }
     }
 
-    /// The bound on the book's total MRR, in units of 10^-[`expansa_ledger::SCALE`].
+    /// The bound on the book's total MRR, in units of 10^-[`expansa_ledger::SCALE`]: read
+    /// once a transaction (kept in [`Store::bound`] until the batch ends).
     async fn mrr_bound(&self, tx: &mut Tx) -> Result<Option<i128>, StoreError> {
+        if let Some(bound) = self.bound().as_ref() {
+            return Ok(Some(bound.units));
+        }
         let row = sqlx::query("SELECT units FROM book_mrr_bound WHERE id = 1")
             .fetch_optional(&mut **tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let text: String = row.try_get(0)?;
-        Ok(text.parse().ok())
+        let units: Option<i128> = text.parse().ok();
+        *self.bound() = units.map(|units| Bound {
+            units,
+            dirty: false,
+        });
+        Ok(units)
+    }
+
+    /// The bound on the book's total MRR as this transaction knows it (`None`: not read yet).
+    /// Only the writer touches it; it is forgotten when a batch or an import begins and when
+    /// one fails.
+    pub(crate) fn bound(&self) -> std::sync::MutexGuard<'_, Option<Bound>> {
+        self.bound.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the bound raised by this transaction's writes, if it was ([`Store::check_changed`]).
+    pub(crate) async fn flush_mrr_bound(&self, tx: &mut Tx) -> Result<(), StoreError> {
+        let raised = self.bound().as_mut().filter(|b| b.dirty).map(|b| {
+            b.dirty = false;
+            b.units
+        });
+        match raised {
+            Some(units) => self.set_mrr_bound(tx, units).await,
+            None => Ok(()),
+        }
     }
 
     /// Sets the bound on the book's total MRR (see [`Store::check_changed`]).
     pub(crate) async fn set_mrr_bound(&self, tx: &mut Tx, units: i128) -> Result<(), StoreError> {
+        *self.bound() = Some(Bound {
+            units,
+            dirty: false,
+        });
         sqlx::query(
             "INSERT INTO book_mrr_bound (id, units) VALUES (1, $1) \
              ON CONFLICT (id) DO UPDATE SET units = excluded.units",
@@ -205,13 +259,13 @@ impl Store {
 
     /// The current rows of `customers` in every file of theirs, with the shared files whole:
     /// by file of [`FILES`], `None` for a file that is not part of the book.
-    /// `before`: the event of the write whose transaction `tx` is (a file is part of the book
-    /// when rows were added to it before), or that of the snapshot `tx` reads.
+    /// `held`: the files that are part of the book ([`Store::held_files`] at the event of the
+    /// write whose transaction `tx` is, or after the latest the snapshot `tx` reads).
     pub(crate) async fn part_rows(
         &self,
         tx: &mut Tx,
         customers: &BTreeSet<String>,
-        before: i64,
+        held: u32,
     ) -> Result<Vec<Option<PartRows>>, StoreError> {
         let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
         let mut chunks: Vec<&[&str]> = ids.chunks(CUSTOMERS_PER_QUERY).collect();
@@ -264,7 +318,7 @@ impl Store {
             if chunks.len() > 1 {
                 rows.sort_by(|(ka, a), (kb, b)| (a.ord, ka).cmp(&(b.ord, kb)));
             }
-            if rows.is_empty() && !self.ever_held(tx, schema, before).await? {
+            if rows.is_empty() && held & file_bit(schema) == 0 {
                 out.push(None);
             } else {
                 out.push(Some(crate::table_rows_keyed(rows)));
@@ -278,9 +332,9 @@ impl Store {
         &self,
         tx: &mut Tx,
         customers: &BTreeSet<String>,
-        event: i64,
+        held: u32,
     ) -> Result<Part, StoreError> {
-        Ok(Part::of(&self.part_rows(tx, customers, event).await?))
+        Ok(Part::of(&self.part_rows(tx, customers, held).await?))
     }
 
     /// The customers whose rows decide the verdict, or `None` for a write only the whole book
@@ -290,7 +344,9 @@ impl Store {
         tx: &mut Tx,
         event: i64,
         changes: &[Changed],
+        held: u32,
     ) -> Result<Option<BTreeSet<String>>, StoreError> {
+        let offers = held & file_bit(&expansa_import::schema::OFFERS) != 0;
         let mut customers = BTreeSet::new();
         for change in changes {
             let schema = &change.schema;
@@ -339,13 +395,17 @@ impl Store {
                     _ => {}
                 }
             }
-            if let (Some(before), "subscriptions.csv") = (&change.before, schema.file) {
+            if let (Some(before), "subscriptions.csv", true) = (&change.before, schema.file, offers)
+            {
                 if let Some(line) = value(schema, before, "id") {
                     customers.extend(self.owners(tx, "offers", "line_id", line).await?);
                 }
             }
         }
-        self.close_over_offers(tx, &mut customers).await?;
+        // Offers name lines only once the book has offers.
+        if offers {
+            self.close_over_offers(tx, &mut customers).await?;
+        }
         Ok(Some(customers))
     }
 
@@ -434,30 +494,41 @@ impl Store {
         Ok(row.try_get::<i64, _>(0)? >= 1)
     }
 
-    /// Whether `schema`'s table held a row added before event `before` (then its file is part
-    /// of the latest book, if only as a header; `before` is the event being written or after
-    /// the latest). Rows are never deleted and those of earlier events are committed, so once
-    /// true it stays true (and is kept); else [`Store::file_ever_held`] asks the database.
-    async fn ever_held(
-        &self,
-        tx: &mut Tx,
-        schema: &Schema,
-        before: i64,
-    ) -> Result<bool, StoreError> {
-        let bit = 1u32
-            << FILES
-                .iter()
-                .position(|s| s.file == schema.file)
-                .unwrap_or(31);
-        if self.held.load(std::sync::atomic::Ordering::Relaxed) & bit != 0 {
-            return Ok(true);
+    /// The files whose tables held a row added before event `before` (then the file is part of
+    /// the latest book, if only as a header; `before` is the event being written or after the
+    /// latest), one bit per file of [`FILES`] ([`file_bit`]). Rows are never deleted and those
+    /// of earlier events are committed, so once a file held rows it always has (kept in
+    /// [`Store::held`]); the others are asked of the database, all in one statement.
+    pub(crate) async fn held_files(&self, tx: &mut Tx, before: i64) -> Result<u32, StoreError> {
+        let known = self.held.load(std::sync::atomic::Ordering::Relaxed);
+        let unknown: Vec<&Schema> = FILES.iter().filter(|s| known & file_bit(s) == 0).collect();
+        if unknown.is_empty() {
+            return Ok(known);
         }
-        let held = self.file_ever_held(tx, schema, before - 1).await?;
-        if held {
+        let columns: Vec<String> = unknown
+            .iter()
+            .map(|schema| {
+                format!(
+                    "(SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE added_in <= $1 LIMIT 1) AS any_row)",
+                    crate::table_name(schema)
+                )
+            })
+            .collect();
+        let row = sqlx::query(&format!("SELECT {}", columns.join(", ")))
+            .bind(before - 1)
+            .fetch_one(&mut **tx)
+            .await?;
+        let mut found = 0;
+        for (i, schema) in unknown.iter().enumerate() {
+            if row.try_get::<i64, _>(i)? > 0 {
+                found |= file_bit(schema);
+            }
+        }
+        if found != 0 {
             self.held
-                .fetch_or(bit, std::sync::atomic::Ordering::Relaxed);
+                .fetch_or(found, std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(held)
+        Ok(known | found)
     }
 
     /// The problems found in the part of the book, their lines numbered as in the whole book

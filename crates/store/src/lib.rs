@@ -357,6 +357,8 @@ pub struct Store {
     validation: WriteValidation,
     /// The tables known to have held rows, one bit per file of [`FILES`].
     held: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    /// The bound on the book's total MRR as the open transaction of the writer knows it.
+    bound: std::sync::Arc<std::sync::Mutex<Option<changed::Bound>>>,
     /// The latest book in parts, kept between reads ([`Store::latest_parts`]).
     parts: std::sync::Arc<tokio::sync::Mutex<Option<parts::Model>>>,
     /// Whether the base of `parts` is being read again.
@@ -650,6 +652,7 @@ impl Store {
             live: Default::default(),
             validation: WriteValidation::default(),
             held: Default::default(),
+            bound: Default::default(),
             parts: Default::default(),
             rebasing: Default::default(),
             handed: Default::default(),
@@ -1567,7 +1570,7 @@ impl Store {
 
     /// Whether a file had rows at some point up to `event` (an emptied file is still written,
     /// header only, so a book whose customers were all removed keeps its customers.csv).
-    pub(crate) async fn file_ever_held(
+    async fn file_ever_held(
         &self,
         conn: &mut sqlx::AnyConnection,
         schema: &Schema,

@@ -313,8 +313,11 @@ impl Store {
         customers: &mut BTreeSet<String>,
         latest: i64,
     ) -> Result<Book, StoreError> {
-        self.close_over_offers(tx, customers).await?;
-        let Part { files, .. } = self.read_part(tx, customers, latest + 1).await?;
+        let held = self.held_files(tx, latest + 1).await?;
+        if held & crate::changed::file_bit(&expansa_import::schema::OFFERS) != 0 {
+            self.close_over_offers(tx, customers).await?;
+        }
+        let Part { files, .. } = self.read_part(tx, customers, held).await?;
         read_files(&files, &self.options, true)
     }
 }
