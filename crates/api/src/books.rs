@@ -4,8 +4,8 @@
 //! (at most [`REPORT_CACHE_BYTES`] of them).
 
 use crate::ApiError;
+use expansa_commands::{PartsBase, PartsState};
 use expansa_ledger::Book;
-use expansa_movements::{BaseSums, PartsSums};
 use expansa_store::{AsOf, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,7 @@ const BASES_KEPT: usize = 8;
 type BaseKey = (i64, String);
 
 /// A report's sums over a base book, and the changes the pieces read since make to them.
-pub type BaseState = (Arc<BaseSums>, Arc<Mutex<PartsSums>>);
+pub type BaseState = (Arc<PartsBase>, Arc<Mutex<PartsState>>);
 
 /// Books by the event they are read at.
 pub struct BookCache {
@@ -100,7 +100,7 @@ impl BookCache {
         &self,
         base_event: i64,
         key: &str,
-        compute: impl std::future::Future<Output = Result<BaseSums, ApiError>>,
+        compute: impl std::future::Future<Output = Result<PartsBase, ApiError>>,
     ) -> Result<BaseState, ApiError> {
         let mut bases = self.bases.lock().await;
         let wanted = (base_event, key.to_string());

@@ -91,15 +91,15 @@ pub(crate) async fn run_plan(
     plan: KeyedPlan,
     as_of: AsOf,
 ) -> Result<Response, ApiError> {
-    // The latest movement report adds up over customers: it reads the book in parts, which a
-    // write brings up to date by what it changed, not by reading the book again.
+    // The latest movement report and KPIs add up over customers: they read the book in parts,
+    // which a write brings up to date by what it changed, not by reading the book again.
     if as_of == AsOf::Latest && runs_on_parts(&plan.plan) {
         let parts = state.store.latest_parts().await?;
-        let key = plan.key.clone();
+        let (key, event) = (plan.key.clone(), parts.event);
         let plan = Arc::new(plan.plan);
         let out = state
             .books
-            .report(parts.event, key.clone(), async move {
+            .report(event, key.clone(), async move {
                 let (for_base, base) = (plan.clone(), parts.base.clone());
                 let (sums, changes) = state
                     .books
@@ -108,11 +108,20 @@ pub(crate) async fn run_plan(
                             .await
                     })
                     .await?;
-                blocking(move || {
+                let in_parts = plan.clone();
+                let out = blocking(move || {
                     let mut changes = changes.lock().unwrap_or_else(|e| e.into_inner());
-                    execute_on_parts(&plan, &parts, &sums, &mut changes).ok_or_else(not_in_parts)
+                    Ok(execute_on_parts(&in_parts, &parts, &sums, &mut changes))
                 })
-                .await
+                .await?;
+                match out {
+                    Some(out) => Ok(out),
+                    // A book whose KPIs do not add up over customers: the book whole.
+                    None => {
+                        let (_, book) = state.books.get(AsOf::Event(event)).await?;
+                        blocking(move || execute(&plan, &book).map_err(ApiError::from)).await
+                    }
+                }
             })
             .await?;
         return Ok(json_response(out.to_string()));

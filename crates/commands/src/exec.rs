@@ -7,41 +7,117 @@ use expansa_kpi::{cohorts, kpis, render_cohorts, render_kpis, KpiReport, KpiSums
 use expansa_ledger::{Book, Date};
 use expansa_movements::{
     all_movements, customer_movements, part_sums, render_csv, render_detail, render_json,
-    render_table, render_trail, report_of_parts, report_selected, BaseSums, ByCustomer, Movement,
-    PartsSums, Query, Report, Selection, Sums,
+    render_table, render_trail, report_of_parts, report_selected, BaseSums, ByCustomer,
+    CellsOfParts, Movement, PartsSums, Query, Report, Selection, Sums,
 };
 use expansa_opportunities::{
     evaluate, mine, offer_report, opportunities, render_evaluation, render_offers,
     render_opportunities, render_rules, Holdings, OpportunityFilter,
 };
+use std::collections::BTreeMap;
+
+/// What a report run on the store's latest book in parts keeps of its base
+/// ([`base_of_parts`]): the work of the whole report, once per base.
+pub enum PartsBase {
+    /// The movement report's sums, by customer.
+    Movements(Box<BaseSums>),
+    /// The cells of a report that adds up over groups of customers ([`report_cells`]: the
+    /// KPIs), and the customer of each contract ([`Book::contract_owners`]).
+    Cells(
+        BTreeMap<String, i128>,
+        std::sync::Arc<std::collections::HashMap<u64, expansa_ledger::CustomerIdx>>,
+    ),
+    /// A base whose KPIs do not add up over customers (a contract named by lines of two
+    /// customers, or a line revising another customer's: renewals follow a contract's lines
+    /// and revisions across them): run on the book whole.
+    Whole,
+}
+
+/// What a report run on the book in parts keeps between reads of the same base: the changes
+/// the pieces read so far make to the base's figures ([`execute_on_parts`]).
+#[derive(Default)]
+pub enum PartsState {
+    #[default]
+    New,
+    Movements(PartsSums),
+    Cells(CellsOfParts),
+}
 
 /// The sums of `plan`'s report over the base of the store's latest book in parts, which
 /// [`execute_on_parts`] starts from: the work of the whole report, once per base (keep it).
 /// `None` for a plan [`execute_on_parts`] does not run.
-pub fn base_of_parts(plan: &Plan, base: &Book) -> Option<BaseSums> {
-    let (query, _) = on_parts(plan)?;
-    Some(BaseSums::new(base, query))
+pub fn base_of_parts(plan: &Plan, base: &Book) -> Option<PartsBase> {
+    if let Some((query, _)) = on_parts(plan) {
+        return Some(PartsBase::Movements(Box::new(BaseSums::new(base, query))));
+    }
+    on_cells(plan).ok()?;
+    let Some(owners) = base.contract_owners() else {
+        return Some(PartsBase::Whole);
+    };
+    let cells = report_cells(plan, base).ok()?;
+    Some(PartsBase::Cells(
+        cells.into_iter().collect(),
+        std::sync::Arc::new(owners),
+    ))
 }
 
 /// Runs `plan` on the store's latest book in parts ([`expansa_store::LatestParts`]) when its
 /// figures add up over customers: the movement report without filters or chart, by
-/// [`report_of_parts`], from the base's sums ([`base_of_parts`], of `parts.base`) and the
-/// changes its pieces make (`state`: kept between calls, for this base and plan). `None` for
-/// any other plan: [`execute`] runs it on the book whole.
+/// [`report_of_parts`], and the KPIs without filters or chart, by their cells
+/// ([`report_cells`] of [`Book::part`]s: the base's, minus the changed customers' rows in the
+/// base, plus theirs in their latest piece), from the base's ([`base_of_parts`], of
+/// `parts.base`) and the changes its pieces make (`state`: kept between calls, for this base
+/// and plan; a read costs in proportion to the customers changed since the last). `None` for
+/// any other plan, and for KPIs of a book where a line revises another customer's line (see
+/// [`PartsBase::Whole`]): [`execute`] runs it on the book whole.
 pub fn execute_on_parts(
     plan: &Plan,
     parts: &expansa_store::LatestParts,
-    base: &BaseSums,
-    state: &mut PartsSums,
+    base: &PartsBase,
+    state: &mut PartsState,
 ) -> Option<String> {
-    let (_, format) = on_parts(plan)?;
     let pieces: Vec<_> = parts
         .pieces
         .iter()
         .map(|p| (&p.book, &p.customers))
         .collect();
-    let r = report_of_parts(&parts.base, base, state, &pieces);
-    Some(render_movements(plan, &r, format))
+    match base {
+        PartsBase::Movements(sums) => {
+            let (_, format) = on_parts(plan)?;
+            if !matches!(state, PartsState::Movements(_)) {
+                *state = PartsState::Movements(PartsSums::default());
+            }
+            let PartsState::Movements(changes) = state else {
+                return None;
+            };
+            let r = report_of_parts(&parts.base, sums, changes, &pieces);
+            Some(render_movements(plan, &r, format))
+        }
+        PartsBase::Whole => None,
+        PartsBase::Cells(cells, owners) => {
+            let fresh = match state {
+                PartsState::Cells(c) => c.pieces() > pieces.len(),
+                _ => true,
+            };
+            if fresh {
+                *state = PartsState::Cells(CellsOfParts::new(cells.clone(), owners.clone()));
+            }
+            let PartsState::Cells(now) = state else {
+                return None;
+            };
+            let mut failed = None;
+            let adds_up = now.update(&parts.base, &pieces, |part| {
+                report_cells(plan, part).unwrap_or_else(|e| {
+                    failed = Some(e);
+                    Vec::new()
+                })
+            });
+            if !adds_up || failed.is_some() {
+                return None;
+            }
+            execute_on_cells(plan, &parts.base, now.cells().clone()).ok()
+        }
+    }
 }
 
 /// The rows `plan`'s output depends on, when they are one contract's or one customer's (with
@@ -65,10 +141,10 @@ pub fn part_of(plan: &Plan) -> Option<expansa_store::PartOf<'_>> {
 
 /// Whether [`execute_on_parts`] runs `plan`.
 pub fn runs_on_parts(plan: &Plan) -> bool {
-    on_parts(plan).is_some()
+    on_cells(plan).is_ok()
 }
 
-/// The query and format of a plan [`execute_on_parts`] runs.
+/// The query and format of a movement report [`execute_on_parts`] runs by customer.
 fn on_parts(plan: &Plan) -> Option<(&Query, &Format)> {
     match &plan.command {
         Command::Movements {

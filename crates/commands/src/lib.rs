@@ -14,5 +14,5 @@ pub mod users;
 pub use args::*;
 pub use exec::{
     base_of_parts, execute, execute_on_cells, execute_on_parts, kpi_report, movement_report,
-    output_format, part_of, report_cells, runs_on_parts, trail,
+    output_format, part_of, report_cells, runs_on_parts, trail, PartsBase, PartsState,
 };

@@ -116,6 +116,127 @@ fn same_by_groups(dir: &Path, reports: &[&[&str]]) {
     }
 }
 
+/// Every row of a book as text, table by table (what `Book::part` must keep).
+fn rows(b: &Book) -> Vec<String> {
+    let c = &b.customers;
+    let mut out = vec![format!(
+        "currency {:?} from_file {}",
+        b.currency, c.from_file
+    )];
+    for i in 0..c.len() {
+        let attributes: Vec<_> = c
+            .attributes
+            .iter()
+            .map(|(n, col)| format!("{n}={:?}", col.get_opt(i)))
+            .collect();
+        out.push(format!(
+            "customer {} {:?} {:?} {:?} {:?} {:?} {attributes:?}",
+            c.ids.get(i as u32),
+            c.registered_on[i],
+            c.name.get_opt(i),
+            c.segment.get_opt(i),
+            c.country.get_opt(i),
+            c.channel.get_opt(i),
+        ));
+    }
+    out.extend(b.products.ids.iter().map(|p| format!("product {p}")));
+    for (l, line) in b.lines.items.iter().enumerate() {
+        let l = l as u32;
+        out.push(format!(
+            "line {} contract {} sold {} revises {:?} {line:?}",
+            b.lines.ids.get(l),
+            b.lines.contract_id(l),
+            b.lines.sold_on(l),
+            line.revises().map(|r| b.lines.ids.get(r)),
+        ));
+    }
+    out.extend(b.contracts.iter().map(|k| format!("{k:?}")));
+    out.extend(b.contracted_prices.iter().map(|k| format!("{k:?}")));
+    out.extend(b.fx_rates.iter().map(|k| format!("{k:?}")));
+    out.extend(b.marketing_spend.iter().map(|k| format!("{k:?}")));
+    out.extend(b.usage.iter().map(|k| format!("{k:?}")));
+    out.extend(b.offers.iter().map(|o| {
+        format!(
+            "{o:?} line {:?}",
+            o.line.map(|l| b.lines.ids.get(l).to_string())
+        )
+    }));
+    out
+}
+
+/// `Book::part` of each customer gives the book the importer reads from that customer's rows
+/// alone (its cells are the same), and the parts of a partition of the customers add up to the
+/// whole book's report.
+fn parts_add_up(dir: &Path, reports: &[&[&str]]) {
+    let (whole_files, groups, _) = split(dir);
+    let whole = book(&whole_files);
+    let (_, _, shared) = split(dir);
+    let shared = book(&shared);
+    let customers: Vec<String> = whole.customers.ids.iter().map(str::to_string).collect();
+    let mask = |pick: &dyn Fn(usize) -> bool| (0..customers.len()).map(pick).collect::<Vec<_>>();
+    let mut ids: Vec<&String> = customers.iter().collect();
+    ids.sort();
+    for args in reports {
+        let plan = plan(args);
+        // One customer at a time, against the importer's book of its rows.
+        for (id, group) in ids.iter().zip(&groups) {
+            let c = whole.customers.ids.find(id).unwrap() as usize;
+            let part = whole.part(&mask(&|i| i == c));
+            assert_eq!(
+                rows(&part),
+                rows(&book(group)),
+                "{} customer {id}",
+                dir.display()
+            );
+            assert_eq!(
+                report_cells(&plan, &part).unwrap(),
+                report_cells(&plan, &book(group)).unwrap(),
+                "{} {args:?} customer {id}",
+                dir.display()
+            );
+        }
+        // Three parts (every third customer) add up to the whole.
+        let expected = execute(&plan, &whole).unwrap();
+        let mut sums: BTreeMap<String, i128> = BTreeMap::new();
+        for k in 0..3 {
+            for (name, units) in report_cells(&plan, &whole.part(&mask(&|i| i % 3 == k))).unwrap() {
+                *sums.entry(name).or_default() += units;
+            }
+        }
+        assert_eq!(
+            execute_on_cells(&plan, &shared, sums).unwrap(),
+            expected,
+            "{} {args:?}",
+            dir.display()
+        );
+        // Every customer: the book itself.
+        let all = whole.part(&mask(&|_| true));
+        assert_eq!(execute(&plan, &all).unwrap(), expected);
+    }
+}
+
+#[test]
+fn parts_of_a_book_are_its_groups_and_add_up() {
+    let reports: &[&[&str]] = &[
+        &[
+            "movements",
+            "--from=2023-01",
+            "--to=2025-12",
+            "--format=json",
+        ],
+        &["kpis", "--from=2023-01", "--to=2025-12", "--format=json"],
+    ];
+    for book in [
+        "examples/demo",
+        "testdata/contracts",
+        "testdata/renewals-fx",
+        "testdata/contracts-classes",
+        "testdata/opportunities",
+    ] {
+        parts_add_up(&repo(book), reports);
+    }
+}
+
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

@@ -99,6 +99,165 @@ impl Book {
     }
 }
 
+impl Book {
+    /// The customer of each contract its lines name (by a hash of the contract id: see
+    /// [`contract_key`]), or `None` when the book's contracts or revisions span customers: a
+    /// contract id named by lines of two customers (possible for ids no contracts.csv row
+    /// holds), or a line revising another customer's line. Renewals look at a contract's lines
+    /// and their revisions, so a report that counts them adds up over parts of the customers
+    /// only when none spans two.
+    pub fn contract_owners(&self) -> Option<std::collections::HashMap<u64, CustomerIdx>> {
+        let items = &self.lines.items;
+        let mut owners = std::collections::HashMap::with_capacity(items.len());
+        for (l, line) in items.iter().enumerate() {
+            if line
+                .revises()
+                .is_some_and(|r| items[r as usize].customer != line.customer)
+            {
+                return None;
+            }
+            let key = contract_key(self.lines.contract_id(l as LineIdx));
+            if *owners.entry(key).or_insert(line.customer) != line.customer {
+                return None;
+            }
+        }
+        Some(owners)
+    }
+
+    /// The part of the book with the rows of the customers `keep` selects (by customer index;
+    /// indices past its end are not kept): their customer rows, lines, contracts, contracted
+    /// prices, usage and offers, in the book's order, with the shared tables (currency,
+    /// products, fx rates, marketing spend) whole. It is the book the importer would read from
+    /// those rows alone (a group of customers, as the Spark job and the store's parts hold
+    /// them), so every report that adds up over customers gives, on the parts of a partition of
+    /// the customers, figures that add up to the book's. References to rows outside the part
+    /// (a line revising another customer's line, an offer naming another customer's line) are
+    /// dropped: a part that must keep them selects both customers.
+    pub fn part(&self, keep: &[bool]) -> Book {
+        let kept = |c: CustomerIdx| keep.get(c as usize).copied().unwrap_or(false);
+        let n = self.customers.len();
+        // Old customer index -> new.
+        let mut customer_of = vec![u32::MAX; n];
+        let mut customers = Customers {
+            from_file: self.customers.from_file,
+            ..Customers::default()
+        };
+        let old = &self.customers;
+        let mut attributes: Vec<(String, TextColumn)> = old
+            .attributes
+            .iter()
+            .map(|(name, _)| (name.clone(), TextColumn::default()))
+            .collect();
+        for c in (0..n as CustomerIdx).filter(|&c| kept(c)) {
+            let i = c as usize;
+            customer_of[i] = customers.ids.intern(old.ids.get(c)).0;
+            customers
+                .registered_on
+                .push(old.registered_on.get(i).copied().flatten());
+            for (to, from) in [
+                (&mut customers.name, &old.name),
+                (&mut customers.segment, &old.segment),
+                (&mut customers.country, &old.country),
+                (&mut customers.channel, &old.channel),
+            ] {
+                if !from.is_empty() {
+                    to.push(from.get(i));
+                }
+            }
+            for ((_, to), (_, from)) in attributes.iter_mut().zip(&old.attributes) {
+                to.push(from.get(i));
+            }
+        }
+        customers.attributes = attributes;
+
+        let mut line_of = vec![u32::MAX; self.lines.len()];
+        let mut lines = Lines::default();
+        for (l, line) in self.lines.items.iter().enumerate() {
+            if !kept(line.customer) {
+                continue;
+            }
+            let to = lines.ids.intern(self.lines.ids.get(l as LineIdx)).0;
+            line_of[l] = to;
+            if !self.lines.contract_ids.is_empty() {
+                lines.contract_ids.push(self.lines.contract_ids.get(l));
+            }
+            if let Some(&day) = self.lines.sold_on.get(&(l as LineIdx)) {
+                lines.sold_on.insert(to, day);
+            }
+            lines.items.push(Line {
+                customer: customer_of[line.customer as usize],
+                ..line.clone()
+            });
+        }
+        // Revisions within the part (the lines revised come first or later in file order).
+        for line in lines.items.iter_mut() {
+            line.revises_ref = line
+                .revises()
+                .and_then(|r| line_of.get(r as usize).copied())
+                .filter(|&to| to != u32::MAX)
+                .and_then(LineRef::new);
+        }
+        let to_customer = |c: CustomerIdx| customer_of[c as usize];
+        Book {
+            currency: self.currency,
+            customers,
+            products: self.products.clone(),
+            lines,
+            contracts: self
+                .contracts
+                .iter()
+                .filter(|k| kept(k.customer))
+                .map(|k| Contract {
+                    customer: to_customer(k.customer),
+                    ..k.clone()
+                })
+                .collect(),
+            contracted_prices: self
+                .contracted_prices
+                .iter()
+                .filter(|p| kept(p.customer))
+                .map(|p| ContractedPrice {
+                    customer: to_customer(p.customer),
+                    ..p.clone()
+                })
+                .collect(),
+            fx_rates: self.fx_rates.clone(),
+            marketing_spend: self.marketing_spend.clone(),
+            usage: self
+                .usage
+                .iter()
+                .filter(|u| kept(u.customer))
+                .map(|u| Usage {
+                    customer: to_customer(u.customer),
+                    ..u.clone()
+                })
+                .collect(),
+            offers: self
+                .offers
+                .iter()
+                .filter(|o| kept(o.customer))
+                .map(|o| Offer {
+                    customer: to_customer(o.customer),
+                    line: o
+                        .line
+                        .and_then(|l| line_of.get(l as usize).copied())
+                        .filter(|&to| to != u32::MAX),
+                    ..o.clone()
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A contract id's key in [`Book::contract_owners`] (a 64-bit hash: two ids that collide look
+/// like one contract, which only makes the owners' check stricter).
+pub fn contract_key(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
 /// Customers: ids, registration days and descriptive attributes, column by column.
 #[derive(Clone, Default)]
 pub struct Customers {

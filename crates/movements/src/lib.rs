@@ -6,6 +6,7 @@
 //! exact, so the result does not depend on the thread count or on the order of the rows.
 
 mod engine;
+mod parts;
 mod render;
 
 pub use engine::{
@@ -13,6 +14,7 @@ pub use engine::{
     report_of_parts, report_selected, trail, BaseSums, ByCustomer, Kind, MonthTotals, Movement,
     PartsSums, Query, Report, Rules, Selection, Sums, KINDS,
 };
+pub use parts::CellsOfParts;
 pub use render::{
     kind_label, render_csv, render_detail, render_json, render_table, render_trail, table,
 };

@@ -15,8 +15,12 @@ mod common;
 use common::{actor, backends, root};
 use expansa_import::schema::{Schema, CONTRACTS, CUSTOMERS, OFFERS, PRODUCTS, SUBSCRIPTIONS};
 use expansa_import::ImportOptions;
+use expansa_kpi::KpiSums;
 use expansa_ledger::Month;
-use expansa_movements::{render_json, report, report_of_parts, BaseSums, PartsSums, Query};
+use expansa_movements::{
+    render_json, report, report_of_parts, BaseSums, ByCustomer, CellsOfParts, PartsSums, Query,
+    Selection,
+};
 use expansa_store::{AsOf, PartOf, RowChange, Store, StoreError, WriteValidation};
 
 struct Rng(u64);
@@ -262,29 +266,37 @@ fn answer(result: Result<expansa_store::WriteOutcome, StoreError>) -> String {
     }
 }
 
-/// The movement report of the store's latest book in parts, and of its latest book whole.
-/// The sums of a base, and their changes, are kept (`bases`) and brought up to date for every
+/// The KPIs' cells of a book (every customer's).
+fn kpi_cells(book: &expansa_ledger::Book, query: &Query) -> Vec<(String, i128)> {
+    let all = ByCustomer::new(book, &Selection::all());
+    KpiSums::of(book, query, &all).cells()
+}
+
+/// What a base's reports keep between reads of the book in parts.
+type Bases = Vec<(i64, BaseSums, PartsSums, Option<CellsOfParts>)>;
+
+/// The movement report and the KPIs' cells of the store's latest book in parts, and of its
+/// latest book whole (the KPIs when they add up over customers: the third value says). The
+/// sums of a base, and their changes, are kept (`bases`) and brought up to date for every
 /// later state, as the server does.
-async fn both_reports(
-    store: &Store,
-    bases: &mut Vec<(i64, BaseSums, PartsSums)>,
-) -> (String, String) {
+async fn both_reports(store: &Store, bases: &mut Bases) -> (String, String, bool) {
     let query = Query {
         from: "2023-01".parse::<Month>().unwrap(),
         to: "2026-06".parse::<Month>().unwrap(),
         rules: Default::default(),
     };
     let parts = store.latest_parts().await.unwrap();
-    if !bases.iter().any(|(e, _, _)| *e == parts.base_event) {
+    if !bases.iter().any(|(e, ..)| *e == parts.base_event) {
         bases.push((
             parts.base_event,
             BaseSums::new(&parts.base, &query),
             PartsSums::default(),
+            None,
         ));
     }
-    let (_, sums, changes) = bases
+    let (_, sums, changes, cells) = bases
         .iter_mut()
-        .find(|(e, _, _)| *e == parts.base_event)
+        .find(|(e, ..)| *e == parts.base_event)
         .unwrap();
     let pieces: Vec<_> = parts
         .pieces
@@ -301,8 +313,48 @@ async fn both_reports(
     ));
     assert_eq!(in_parts, anew, "kept and fresh changes differ");
     let whole = store.book(AsOf::Event(parts.event)).await.unwrap();
+    // The KPIs add up over customers unless a contract or a revision spans two (the server
+    // then reads the book whole for them: expansa_commands::PartsBase::Whole).
+    let (mut kpis_in_parts, mut kpis_whole) = (String::new(), String::new());
+    let owners = parts.base.contract_owners().map(std::sync::Arc::new);
+    let new =
+        |owners| CellsOfParts::new(kpi_cells(&parts.base, &query).into_iter().collect(), owners);
+    let additive = match &owners {
+        None => false,
+        Some(owners) => {
+            if cells.as_ref().is_none_or(|c| c.pieces() > pieces.len()) {
+                *cells = Some(new(owners.clone()));
+            }
+            let kept = cells.as_mut().unwrap();
+            let adds_up = kept.update(&parts.base, &pieces, |part| kpi_cells(part, &query));
+            let mut fresh = new(owners.clone());
+            assert_eq!(
+                adds_up,
+                fresh.update(&parts.base, &pieces, |part| kpi_cells(part, &query))
+            );
+            adds_up && {
+                assert_eq!(
+                    kept.cells(),
+                    fresh.cells(),
+                    "kept and fresh KPI cells differ"
+                );
+                true
+            }
+        }
+    };
+    if additive {
+        let cells = cells.as_ref().unwrap();
+        let whole_cells: std::collections::BTreeMap<String, i128> =
+            kpi_cells(&whole, &query).into_iter().collect();
+        kpis_in_parts = format!("\nKPI cells {:?}", cells.cells());
+        kpis_whole = format!("\nKPI cells {whole_cells:?}");
+    }
     let whole = render_json(&report(&whole, &query));
-    (in_parts, whole)
+    (
+        format!("{in_parts}{kpis_in_parts}"),
+        format!("{whole}{kpis_whole}"),
+        additive,
+    )
 }
 
 /// A quote, a contract's terms and a customer's trail on the part of the book they read, and
@@ -374,6 +426,96 @@ async fn on_part_and_whole(
 
 async fn store(url: &str, validation: WriteValidation, book: &std::path::Path) -> Store {
     common::loaded_with(url, book.to_str().unwrap(), validation).await
+}
+
+/// Lines written, replaced, ended and removed, each contract within its customer: the KPIs
+/// read in parts (the base's cells, minus the changed customers' there, plus theirs in their
+/// latest piece) are the whole book's after every few writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kpis_in_parts_follow_the_writes() {
+    let ids = |file: &str| -> Vec<String> {
+        std::fs::read_to_string(root().join("examples/demo").join(file))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next().map(str::to_string))
+            .collect()
+    };
+    let (customers, products) = (ids("customers.csv"), ids("products.csv"));
+    for (backend, url, _dir) in backends("kpi_parts").await {
+        let store = store(
+            &url,
+            WriteValidation::Changed,
+            &root().join("examples/demo"),
+        )
+        .await;
+        let mut rng = Rng(7);
+        let (mut bases, mut written, mut compared, mut refused) =
+            (Vec::new(), Vec::<(String, String)>::new(), 0, 0);
+        for n in 0..90 {
+            let mut added = None;
+            let change = match rng.below(10) {
+                0 | 1 if !written.is_empty() => RowChange::Remove {
+                    schema: SUBSCRIPTIONS,
+                    key: written.swap_remove(rng.below(written.len())).0,
+                },
+                2 if !written.is_empty() => RowChange::Set {
+                    schema: SUBSCRIPTIONS,
+                    key: rng
+                        .pick(&written.iter().map(|w| w.0.clone()).collect::<Vec<_>>())
+                        .to_string(),
+                    column: "end_date",
+                    value: Some(day(&mut rng)),
+                },
+                _ => {
+                    let customer = rng.pick(&customers).to_string();
+                    let id = format!("W{n}");
+                    added = Some((id.clone(), customer.clone()));
+                    let end = rng.chance(40).then(|| day(&mut rng));
+                    put(
+                        SUBSCRIPTIONS,
+                        row(
+                            &SUBSCRIPTIONS,
+                            &[
+                                ("id", Some(id)),
+                                ("customer_id", Some(customer.clone())),
+                                (
+                                    "contract_id",
+                                    rng.chance(50).then(|| format!("c-{customer}")),
+                                ),
+                                ("product_id", some(rng.pick(&products))),
+                                ("quantity", Some((1 + rng.below(4)).to_string())),
+                                ("unit_price", some("100.00")),
+                                ("start_date", Some(day(&mut rng))),
+                                ("end_date", end),
+                            ],
+                        ),
+                    )
+                }
+            };
+            let answer = answer(
+                store
+                    .write("line", &[change], &actor("t"), None, |_| None)
+                    .await,
+            );
+            // An end before the start is refused, like any bad row: nothing changes.
+            if answer.starts_with("ok") {
+                written.extend(added);
+            } else {
+                refused += 1;
+            }
+            if n % 5 == 4 {
+                let (in_parts, whole, additive) = both_reports(&store, &mut bases).await;
+                assert!(in_parts == whole, "{backend}, write {n}: the KPIs in parts differ from the whole book's:\n{in_parts}\n{whole}");
+                compared += usize::from(additive);
+            }
+        }
+        assert_eq!(
+            compared, 18,
+            "{backend}: every read of the KPIs added up in parts"
+        );
+        assert!(refused < 30, "{backend}: {refused} of 90 writes refused");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,7 +593,7 @@ async fn differential(book: &std::path::Path, tag: &str, seeds: &[u64]) -> (usiz
                     } else {
                         &mut bases_reader
                     };
-                    let (in_parts, whole) = both_reports(who, bases).await;
+                    let (in_parts, whole, _) = both_reports(who, bases).await;
                     assert!(in_parts == whole, "{backend}, seed {seed}, step {n}: the report in parts differs from the whole book's:\n{in_parts}\n{whole}");
                     let contract = rng.pick(&pools.contracts).to_string();
                     let customer = rng.pick(&pools.customers).to_string();
