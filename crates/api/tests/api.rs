@@ -231,6 +231,59 @@ async fn reports_are_the_clis_numbers() {
     }
 }
 
+/// The KPIs of `book` as the CLI prints them (JSON).
+fn cli_kpis(book: &expansa_ledger::Book, from: &str, to: &str) -> Value {
+    use clap::Parser;
+    let argv = [
+        "expansa", "kpis", "--from", from, "--to", to, "--data", "unused", "--format", "json",
+    ];
+    let plan = expansa_commands::Plan::from_cli(expansa_commands::Cli::parse_from(argv)).unwrap();
+    serde_json::from_str(&expansa_commands::execute(&plan, book).unwrap()).unwrap()
+}
+
+/// The KPIs without filters are read in parts after a write (the base's cells, and the
+/// changed customers'), and whole once a write names another customer's contract (renewals
+/// then span customers): the CLI's numbers on the book as it is, either way.
+#[tokio::test]
+async fn kpis_follow_writes_in_parts_and_whole() {
+    for s in servers("examples/demo", open_reads()).await {
+        let r = &s.router;
+        let uri = "/api/v1/kpis?from=2024-01&to=2024-12";
+        let latest = || async { s.store.book(expansa_store::AsOf::Latest).await.unwrap() };
+        let (status, body) = get(r, uri).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, cli_kpis(&latest().await, "2024-01", "2024-12"));
+        let mut own = line("KP-1", "padaria-sao-jorge", "90.00");
+        own["contract_id"] = "K01".into();
+        let mut other = line("KP-2", "studio-bela-forma", "45.00");
+        other["contract_id"] = "K01".into(); // padaria-sao-jorge's contract
+        for (n, body) in [own, other].into_iter().enumerate() {
+            let (st, b, _) = call(
+                r,
+                write(
+                    "POST",
+                    "/api/v1/lines",
+                    Some(&s.key),
+                    Some(&format!("kp{n}")),
+                    body,
+                ),
+            )
+            .await;
+            assert_eq!(st, StatusCode::CREATED, "{b}");
+            let book = latest().await;
+            // The first write keeps every contract within its customer, the second does not.
+            assert_eq!(book.contract_owners().is_some(), n == 0);
+            let (status, body) = get(r, uri).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(
+                body,
+                cli_kpis(&book, "2024-01", "2024-12"),
+                "after write {n}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn bad_requests_get_one_error_shape() {
     for s in servers("examples/demo", open_reads()).await {
