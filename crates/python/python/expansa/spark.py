@@ -51,7 +51,7 @@ _CUSTOMER, _TABLE, _ROW = "_expansa_customer", "_expansa_table", "_expansa_row"
 
 #: The rows of the customers' tables a group holds, about: the book's customers are put in
 #: ``ceil(rows / ROWS_PER_GROUP)`` groups by a hash of their id, and each group is read as one
-#: book by one Python worker. A group of one customer costs about 1.8 ms of Python and Arrow
+#: book by one Python worker. A group of one customer costs about 2 ms of Python and Arrow
 #: work whatever its size (docs/scale.md); a group of 200,000 rows is about 50 MB in a worker.
 ROWS_PER_GROUP = 200_000
 
