@@ -4,7 +4,7 @@
 #   bench/scale_spark.sh [CUSTOMERS] [WORKERS...]    (default 1000000 customers; 1 2 workers)
 #
 # The book and its Parquet copy as bench/scale.sh makes them (bench/out/book-CUSTOMERS,
-# bench/out/parquet-CUSTOMERS). For each worker count, runs `python -m expansa.spark
+# bench/out/parquet-CUSTOMERS; made here if missing, the same way). For each worker count, runs `python -m expansa.spark
 # movements --from 2024-01 --to 2024-12` once on `local-cluster[WORKERS,1,EXECUTOR_MB]` (a
 # master, WORKERS executor JVMs of one core each and their Python workers on this machine)
 # through bench/spark_run.py: wall time, peak RSS of the driver and of each executor (JVM and
@@ -37,7 +37,16 @@ if [ ! -f "$book/subscriptions.csv" ]; then
 fi
 cargo build --release --quiet -p expansa-cli
 if [ ! -f "$parquet/subscriptions.parquet" ]; then
-  "$bin" export --data "$book" --out "$parquet" --format parquet --force >/dev/null
+  if [ "$customers" -le "${SCALE_EXPORT_MAX:-3000000}" ]; then
+    "$bin" export --data "$book" --out "$parquet" --format parquet --force >/dev/null
+  else # as bench/scale.sh: the export would hold about 2 GiB a million customers
+    like=bench/out/parquet-like-1000
+    if [ ! -f "$like/subscriptions.parquet" ]; then
+      python3 "$shared/tools/gen_data.py" bench/out/book-like-1000 1000 36 42
+      "$bin" export --data bench/out/book-like-1000 --out "$like" --format parquet --force >/dev/null
+    fi
+    python3 bench/csv_to_parquet.py "$book" "$parquet" "$like"
+  fi
 fi
 "$bin" movements --data "$parquet" --from $from --to $to --format json > "$out-cli.json"
 
@@ -67,13 +76,14 @@ for w in workers:
         print(f"  executor {i}: JVM {e['jvm'] / 1024:.0f} MiB, Python workers {e['python'] / 1024:.0f} MiB"
               f" ({e['python_processes']} processes), together {e['total'] / 1024:.0f} MiB")
     print(f"  {'stage':>5} {'name':24} {'tasks':>5} {'wall s':>7} {'task s':>7} {'gc s':>5} "
-          f"{'shuffle w MB':>12} {'shuffle r MB':>12} {'to python MB':>12} {'from python MB':>14}")
+          f"{'shuffle w MB':>12} {'shuffle r MB':>12} {'to python MB':>12} {'from python MB':>14} {'python s':>8}")
     for s in r["stages"]:
         to_py = sum(v for k, v in s.items() if "sent to python" in k.lower())
         from_py = sum(v for k, v in s.items() if "returned from python" in k.lower())
+        py_s = sum(v for k, v in s.items() if "execute python code" in k.lower()) / 1000
         print(f"  {s.get('stage', '?'):>5} {s.get('name', '?')[:24]:24} {s.get('tasks', 0):>5} "
               f"{s.get('wall_s', 0):7.1f} {s.get('run_s', 0):7.1f} {s.get('gc_s', 0):5.1f} "
               f"{s.get('shuffle_write_bytes', 0) / 1e6:12.1f} {s.get('shuffle_read_bytes', 0) / 1e6:12.1f} "
-              f"{to_py / 1e6:12.1f} {from_py / 1e6:14.1f}")
+              f"{to_py / 1e6:12.1f} {from_py / 1e6:14.1f} {py_s:8.1f}")
 sys.exit(0 if ok else 1)
 PY
