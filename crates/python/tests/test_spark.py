@@ -69,15 +69,16 @@ def months_of(book):
     return months[0]["month"], months[-1]["month"]
 
 
-def same_as_cli(spark, book, parquet_book, command, from_, to, rules="conexa"):
-    """The job's JSON on the Parquet form is the CLI's stdout on the book, byte for byte."""
+def same_as_cli(spark, book, parquet_book, command, from_, to, rules="conexa", rows_per_group=3):
+    """The job's JSON on the Parquet form is the CLI's stdout on the book, byte for byte.
+    Groups of about 3 rows by default: several groups, some of several customers."""
     code, expected, err = cli(
         command, "--data", book, "--from", from_, "--to", to, "--rules", rules,
         "--format", "json",
     )
     assert code == 0, err
     run = expansa.spark.movements_json if command == "movements" else expansa.spark.kpis_json
-    got = run(spark, parquet_book, from_, to, rules=rules)
+    got = run(spark, parquet_book, from_, to, rules=rules, rows_per_group=rows_per_group)
     assert got == expected, f"{book} {command} {rules}"
 
 
@@ -115,6 +116,10 @@ def test_generated_books(spark, parquet, tmp_path, seed):
     )
     for command in ("movements", "kpis"):
         same_as_cli(spark, book, parquet(book), command, "2023-01", "2025-06")
+    # About one customer to a group (as many groups as rows), and the whole book in one.
+    for rows_per_group in (1, expansa.spark.ROWS_PER_GROUP):
+        same_as_cli(spark, book, parquet(book), "kpis", "2023-01", "2025-06",
+                    rows_per_group=rows_per_group)
 
 
 def disagreeing_book(tmp_path):

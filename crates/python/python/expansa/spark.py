@@ -10,7 +10,8 @@ and :func:`write_report` (the JSON written whole, or nothing).
 
 How (docs/spark.md): every table with a customer column (``customers`` by ``id``;
 ``subscriptions``, ``contracts``, ``contracted_prices``, ``usage``, ``offers`` by
-``customer_id``) is grouped by customer (``groupBy(...).applyInArrow``); the shared tables
+``customer_id``) is grouped by customer (``groupBy(...).applyInArrow``: the customers put in
+groups of about ``rows_per_group`` rows by a hash of their id); the shared tables
 (``products``, ``fx_rates``, ``marketing_spend``) are broadcast to every group. Each group is
 read as a book (:func:`expansa.book_from_tables`: the importer's checks) and gives the exact
 sums its customers add to the report (``Book.cells``: integers of 10^-10 units or counts);
@@ -29,7 +30,8 @@ import sys
 
 from expansa import Book, BookError, ExpansaError, _flag, _month, _native, book_from_tables
 
-__all__ = ["BY_CUSTOMER", "SHARED", "kpis_json", "movements_json", "write_report"]
+__all__ = ["BY_CUSTOMER", "ROWS_PER_GROUP", "SHARED", "kpis_json", "movements_json",
+           "write_report"]
 
 #: The tables whose rows are a customer's, and the column naming it.
 BY_CUSTOMER = {
@@ -47,8 +49,15 @@ SHARED = ("products", "fx_rates", "marketing_spend")
 # Columns the job adds to every row of a customer's table: its customer, its table, its row.
 _CUSTOMER, _TABLE, _ROW = "_expansa_customer", "_expansa_table", "_expansa_row"
 
+#: The rows of the customers' tables a group holds, about: the book's customers are put in
+#: ``ceil(rows / ROWS_PER_GROUP)`` groups by a hash of their id, and each group is read as one
+#: book by one Python worker. A group of one customer costs about 2 ms of Python and Arrow
+#: work whatever its size (docs/scale.md); a group of 200,000 rows is about 50 MB in a worker.
+ROWS_PER_GROUP = 200_000
 
-def movements_json(spark, input, from_, to, *, rules="conexa", currency="BRL"):
+
+def movements_json(spark, input, from_, to, *, rules="conexa", currency="BRL",
+                   rows_per_group=ROWS_PER_GROUP):
     """The JSON ``expansa movements --data INPUT --from FROM_ --to TO --rules RULES --currency
     CURRENCY --format json`` prints, computed on ``spark`` by customer.
 
@@ -62,6 +71,9 @@ def movements_json(spark, input, from_, to, *, rules="conexa", currency="BRL"):
         from_, to: months (``YYYY-MM`` or dates).
         rules: ``conexa`` or ``chartmogul``.
         currency: the reporting currency.
+        rows_per_group: about how many rows of the customers' tables each group holds
+            (a group is one customer's rows or several customers', whole; the sums are the
+            same for any grouping).
 
     Returns:
         str: the JSON, with its final newline.
@@ -70,13 +82,14 @@ def movements_json(spark, input, from_, to, *, rules="conexa", currency="BRL"):
         expansa.BookError: the book has problems (those ``expansa check`` lists).
         ValueError: arguments the CLI refuses.
     """
-    return _report(spark, input, "movements", from_, to, rules, currency)
+    return _report(spark, input, "movements", from_, to, rules, currency, rows_per_group)
 
 
-def kpis_json(spark, input, from_, to, *, rules="conexa", currency="BRL"):
+def kpis_json(spark, input, from_, to, *, rules="conexa", currency="BRL",
+              rows_per_group=ROWS_PER_GROUP):
     """The JSON ``expansa kpis ... --format json`` prints, computed on ``spark`` by customer;
     as :func:`movements_json`."""
-    return _report(spark, input, "kpis", from_, to, rules, currency)
+    return _report(spark, input, "kpis", from_, to, rules, currency, rows_per_group)
 
 
 def write_report(text, out):
@@ -109,7 +122,7 @@ def _column(df, name):
     return None
 
 
-def _report(spark, input, command, from_, to, rules, currency):
+def _report(spark, input, command, from_, to, rules, currency, rows_per_group):
     from pyspark.sql import functions as F
 
     flags = [_flag("--from", _month(from_)), _flag("--to", _month(to)), _flag("--rules", rules)]
@@ -157,7 +170,12 @@ def _report(spark, input, command, from_, to, rules, currency):
     broadcast = spark.sparkContext.broadcast(shared)
     group = _group_cells(command, flags, currency, list(keyed), broadcast)
     out_schema = "cell string, units decimal(38,0), problems long"
-    cells = rows.groupBy(_CUSTOMER).applyInArrow(group, out_schema)
+    # Whole customers to each group, several to a group: a group's cost in Python and Arrow
+    # is mostly per group, not per row (the counts come from the Parquet footers).
+    total = sum(frames[t].count() for t in keyed)
+    groups = max(1, -(-total // max(1, int(rows_per_group))))
+    bucket = F.pmod(F.xxhash64(F.col(_CUSTOMER)), F.lit(groups)).alias("_expansa_group")
+    cells = rows.groupBy(bucket).applyInArrow(group, out_schema)
     summed = cells.groupBy("cell").agg(
         F.sum("units").alias("units"), F.sum("problems").alias("problems")
     )
@@ -286,6 +304,9 @@ def main(argv=None):
     parser.add_argument("--currency", default="BRL", help="the reporting currency")
     parser.add_argument("--out", required=True, help="the JSON file to write")
     parser.add_argument("--master", help="Spark master (default: spark-submit's or local[*])")
+    parser.add_argument("--rows-per-group", type=int, default=ROWS_PER_GROUP,
+                        help=f"rows of the customers' tables per group, about (default "
+                        f"{ROWS_PER_GROUP})")
     args = parser.parse_args(argv)
 
     from pyspark.sql import SparkSession
@@ -298,7 +319,7 @@ def main(argv=None):
     report = movements_json if args.command == "movements" else kpis_json
     try:
         text = report(spark, args.input, args.from_, args.to, rules=args.rules,
-                      currency=args.currency)
+                      currency=args.currency, rows_per_group=args.rows_per_group)
     except BookError as e:
         # As `expansa check` prints them.
         print(*e.problems, *([e._more] if e._more else []), f"error: {e.message}",
