@@ -209,8 +209,12 @@ if c:
     print(f"target, SQLite changed: write p95 {p95:.1f} ms <= 50 ms: {'yes' if p95 <= 50 else 'NO'}; "
           f"{tput:.1f} writes/s >= 500: {'yes' if tput >= 500 else 'NO'}"
           + (f" (the offered rate {rate}/s is below 500: rerun at RATE >= 500 to test it)" if float(rate) < 500 else ""))
-    print(f"target, reads p95 unchanged by the writes (SQLite changed): {before:.1f} ms before, {during:.1f} ms during "
-          f"({during / before if before else float('inf'):.2f}x)")
+    # Before the writes a read is answered from the kept output; during them it folds in the
+    # writes since the last read. "Unchanged" is taken as within 5 ms (below what a person
+    # sees, above this VM's jitter); the ratio is printed beside it.
+    print(f"target, reads p95 unchanged by the writes (SQLite changed, within 5 ms): {before:.1f} ms before, "
+          f"{during:.1f} ms during ({during / before if before else float('inf'):.2f}x, +{during - before:.1f} ms): "
+          f"{'yes' if during - before <= 5 else 'NO'}")
 ok = all(r["status"] == "0" and r.get("pass") == "1" for r in runs.values())
 print(f"writes: {'every run passed (nothing lost or duplicated, no errors, as-of as it was)' if ok else 'some run FAILED (see above)'}")
 sys.exit(0 if ok else 1)
