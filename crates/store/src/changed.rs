@@ -366,7 +366,12 @@ impl Store {
                             customers
                                 .extend(self.owners(tx, "subscriptions", "row_key", line).await?);
                         }
-                        if let Some(contract) = value(schema, after, "contract_id") {
+                        // A line without a contract_id is its own contract (its id): a
+                        // contracts.csv row of that id is another customer's to check.
+                        let contract = value(schema, after, "contract_id")
+                            .filter(|c| !c.trim().is_empty())
+                            .or_else(|| value(schema, after, "id"));
+                        if let Some(contract) = contract {
                             customers
                                 .extend(self.owners(tx, "contracts", "row_key", contract).await?);
                         }
@@ -381,6 +386,11 @@ impl Store {
                         if let Some(contract) = value(schema, after, "id") {
                             customers.extend(
                                 self.owners(tx, "subscriptions", "contract_id", contract)
+                                    .await?,
+                            );
+                            // And a line of that id without a contract_id (its own contract).
+                            customers.extend(
+                                self.owners(tx, "subscriptions", "row_key", contract)
                                     .await?,
                             );
                         }

@@ -101,7 +101,12 @@ fn change(rng: &mut Rng, p: &mut Pools, n: usize) -> RowChange {
     let roll = rng.below(100);
     if roll < 45 {
         // A new line, or a line replaced under an existing id.
-        let id = if roll < 32 {
+        let id = if roll < 3 {
+            // A line whose id is a contract's: its own contract, if it names none.
+            let id = rng.pick(&p.contracts).to_string();
+            p.lines.push(id.clone());
+            id
+        } else if roll < 32 {
             let id = format!("N{n}");
             p.lines.push(id.clone());
             id
@@ -426,6 +431,79 @@ async fn on_part_and_whole(
 
 async fn store(url: &str, validation: WriteValidation, book: &std::path::Path) -> Store {
     common::loaded_with(url, book.to_str().unwrap(), validation).await
+}
+
+/// A line without a contract_id is its own contract: a line of another customer's contract id
+/// (new, or its contract_id cleared), or a contracts.csv row for another customer's line id,
+/// is refused on its part as on the whole book (a newcomer found all three accepted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lines_own_contract_is_checked_like_a_named_one() {
+    let book = root().join("testdata/contracts");
+    for (backend, url, _dir) in backends("own_contract").await {
+        let (_, whole_url, _whole_dir) = backends("own_contract_whole")
+            .await
+            .into_iter()
+            .find(|(b, ..)| *b == backend)
+            .unwrap();
+        let changed = store(&url, WriteValidation::Changed, &book).await;
+        let whole = store(&whole_url, WriteValidation::Whole, &book).await;
+        let line = |id: &str, contract: Option<&str>| {
+            put(
+                SUBSCRIPTIONS,
+                row(
+                    &SUBSCRIPTIONS,
+                    &[
+                        ("id", some(id)),
+                        ("customer_id", some("c4")),
+                        ("contract_id", contract.map(str::to_string)),
+                        ("product_id", some("SEAT")),
+                        ("quantity", some("1")),
+                        ("unit_price", some("100.00")),
+                        ("billing_period_months", some("12")),
+                        ("start_date", some("2024-02-01")),
+                        ("end_date", some("2025-01-31")),
+                    ],
+                ),
+            )
+        };
+        let contract = put(
+            CONTRACTS,
+            row(
+                &CONTRACTS,
+                &[
+                    ("id", some("LZ")),
+                    ("customer_id", some("c1")),
+                    ("start_date", some("2024-01-01")),
+                    ("end_date", some("2024-12-31")),
+                ],
+            ),
+        );
+        let steps = [
+            (line("K2", None), false),      // K2 is c2's contract
+            (line("K3", Some("K4")), true), // c4's own contract K4
+            (line("K3", None), false),      // cleared: K3 is c3's
+            (line("LZ", None), true),       // its own contract LZ
+            (contract, false),              // LZ for c1: the line is c4's
+        ];
+        for (n, (change, kept)) in steps.into_iter().enumerate() {
+            let changes = [change];
+            let a = answer(
+                changed
+                    .write("line", &changes, &actor("t"), None, |_| None)
+                    .await,
+            );
+            let b = answer(
+                whole
+                    .write("line", &changes, &actor("t"), None, |_| None)
+                    .await,
+            );
+            assert_eq!(a, b, "{backend}, step {n}");
+            assert_eq!(a.starts_with("ok"), kept, "{backend}, step {n}: {a}");
+            if !kept {
+                assert!(a.contains("contract belongs to another customer"), "{a}");
+            }
+        }
+    }
 }
 
 /// Lines written, replaced, ended and removed, each contract within its customer: the KPIs
