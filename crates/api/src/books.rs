@@ -66,10 +66,7 @@ impl BookCache {
     pub async fn get(&self, as_of: AsOf) -> Result<(i64, Arc<Book>), ApiError> {
         let event = self.store.event_at(as_of).await?;
         if event == 0 {
-            return Err(ApiError::NotFound(
-                "the store holds no book at that moment: import one with `expansa import --data DIR`"
-                    .into(),
-            ));
+            return Err(ApiError::NotFound(expansa_store::NO_BOOK.into()));
         }
         if let Some(book) = self.cached(event) {
             return Ok((event, book));

@@ -326,6 +326,14 @@ async fn bad_requests_get_one_error_shape() {
         )
         .await;
         assert_error(st, &b, StatusCode::BAD_REQUEST, "bad_request");
+        // Before the first event: the CLI's words (the store's).
+        let (st, b) = get(
+            r,
+            "/api/v1/movements?from=2024-01&to=2024-02&as_of=2001-01-01",
+        )
+        .await;
+        assert_error(st, &b, StatusCode::NOT_FOUND, "not_found");
+        assert_eq!(b["error"]["message"], expansa_store::NO_BOOK, "{b}");
     }
 }
 

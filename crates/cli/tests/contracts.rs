@@ -718,7 +718,7 @@ fn a_bad_import_lists_problems_and_changes_nothing() {
             "2024-02",
         ],
         1,
-        "no book yet",
+        "no book at that moment",
     );
     fails(
         &["movements", "--from", "2024-01", "--to", "2024-02"],

@@ -2007,6 +2007,10 @@ fn canonical_row(schema: &Schema, values: &[Option<String>]) -> Vec<Option<Strin
 }
 
 /// Reads a book from its files in memory.
+/// What a read of a book finds in a store that holds none at the moment asked (none imported
+/// yet, or an `--as-of` before the first event): the same words from the CLI and the API.
+pub const NO_BOOK: &str = "the store holds no book at that moment (none imported yet, or none at the moment asked): import one with `expansa import --data DIR`";
+
 fn book_from_files(
     files: &[(&'static str, Vec<u8>)],
     options: &ImportOptions,
@@ -2023,9 +2027,7 @@ fn read_files(
 ) -> Result<Book, StoreError> {
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     if !refs.iter().any(|(n, _)| *n == "subscriptions.csv") {
-        return Err(StoreError::NotFound(
-            "the store holds no book yet: run expansa import --data DIR first".into(),
-        ));
+        return Err(StoreError::NotFound(NO_BOOK.into()));
     }
     // The store keeps UTF-8, whatever the encoding the files were imported from.
     let options = ImportOptions {

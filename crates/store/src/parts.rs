@@ -280,9 +280,7 @@ impl Store {
         let mut tx = self.snapshot().await?;
         let latest = self.resolve(&mut tx, AsOf::Latest).await?;
         if latest == 0 {
-            return Err(StoreError::NotFound(
-                "the store holds no book yet: run expansa import --data DIR first".into(),
-            ));
+            return Err(StoreError::NotFound(crate::NO_BOOK.into()));
         }
         let mut customers = BTreeSet::new();
         match of {
