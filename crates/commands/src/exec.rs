@@ -68,8 +68,9 @@ pub fn base_of_parts(plan: &Plan, base: &Book) -> Option<PartsBase> {
 /// base, plus theirs in their latest piece), from the base's ([`base_of_parts`], of
 /// `parts.base`) and the changes its pieces make (`state`: kept between calls, for this base
 /// and plan; a read costs in proportion to the customers changed since the last). `None` for
-/// any other plan, and for KPIs of a book where a line revises another customer's line (see
-/// [`PartsBase::Whole`]): [`execute`] runs it on the book whole.
+/// any other plan, and for KPIs of a book where a contract or a revision spans two customers
+/// (see [`PartsBase::Whole`], [`CellsOfParts::update`]): [`execute`] runs it on the book
+/// whole.
 pub fn execute_on_parts(
     plan: &Plan,
     parts: &expansa_store::LatestParts,
@@ -112,10 +113,12 @@ pub fn execute_on_parts(
                     Vec::new()
                 })
             });
-            if !adds_up || failed.is_some() {
-                return None;
+            let cells = (adds_up && failed.is_none()).then(|| now.cells().clone());
+            if failed.is_some() {
+                // Counted in part: start anew from the base's cells next time.
+                *state = PartsState::New;
             }
-            execute_on_cells(plan, &parts.base, now.cells().clone()).ok()
+            execute_on_cells(plan, &parts.base, cells?).ok()
         }
     }
 }
