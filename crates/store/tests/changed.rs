@@ -280,6 +280,22 @@ fn kpi_cells(book: &expansa_ledger::Book, query: &Query) -> Vec<(String, i128)> 
 /// What a base's reports keep between reads of the book in parts.
 type Bases = Vec<(i64, BaseSums, PartsSums, Option<CellsOfParts>)>;
 
+/// The answers to the same write of a store validating the changed customers and of one
+/// validating the whole book.
+async fn both_answers(changed: &Store, whole: &Store, changes: &[RowChange]) -> (String, String) {
+    let a = answer(
+        changed
+            .write("line", changes, &actor("t"), None, |_| None)
+            .await,
+    );
+    let b = answer(
+        whole
+            .write("line", changes, &actor("t"), None, |_| None)
+            .await,
+    );
+    (a, b)
+}
+
 /// The movement report and the KPIs' cells of the store's latest book in parts, and of its
 /// latest book whole (the KPIs when they add up over customers: the third value says). The
 /// sums of a base, and their changes, are kept (`bases`) and brought up to date for every
@@ -487,16 +503,7 @@ async fn a_lines_own_contract_is_checked_like_a_named_one() {
         ];
         for (n, (change, kept)) in steps.into_iter().enumerate() {
             let changes = [change];
-            let a = answer(
-                changed
-                    .write("line", &changes, &actor("t"), None, |_| None)
-                    .await,
-            );
-            let b = answer(
-                whole
-                    .write("line", &changes, &actor("t"), None, |_| None)
-                    .await,
-            );
+            let (a, b) = both_answers(&changed, &whole, &changes).await;
             assert_eq!(a, b, "{backend}, step {n}");
             assert_eq!(a.starts_with("ok"), kept, "{backend}, step {n}: {a}");
             if !kept {
@@ -645,16 +652,7 @@ async fn differential(book: &std::path::Path, tag: &str, seeds: &[u64]) -> (usiz
                 let changes: Vec<RowChange> = (0..k)
                     .map(|i| change(&mut rng, &mut pools, n * 2 + i))
                     .collect();
-                let a = answer(
-                    changed
-                        .write("line", &changes, &actor("t"), None, |_| None)
-                        .await,
-                );
-                let b = answer(
-                    whole
-                        .write("line", &changes, &actor("t"), None, |_| None)
-                        .await,
-                );
+                let (a, b) = both_answers(&changed, &whole, &changes).await;
                 assert_eq!(
                     a, b,
                     "{backend}, seed {seed}, step {n}: the write {changes:?}\nchanged-customers verdict:\n{a}\nwhole-book verdict:\n{b}"
