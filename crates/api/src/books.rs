@@ -78,6 +78,13 @@ impl BookCache {
         // The latest may have moved on while this waited: read whatever is latest now.
         let (event, book) = match as_of {
             AsOf::Latest => self.store.latest_book().await?,
+            // The latest event's book is the one the store keeps (read once, then kept).
+            _ if event == self.store.event_at(AsOf::Latest).await? => {
+                match self.store.latest_book().await? {
+                    (latest, book) if latest == event => (event, book),
+                    _ => (event, Arc::new(self.store.book(AsOf::Event(event)).await?)),
+                }
+            }
             _ => (event, Arc::new(self.store.book(AsOf::Event(event)).await?)),
         };
         let mut books = self.books.lock().unwrap_or_else(|e| e.into_inner());

@@ -100,8 +100,8 @@ impl Book {
 }
 
 impl Book {
-    /// The customer of each contract its lines name (by a hash of the contract id: see
-    /// [`contract_key`]), or `None` when the book's contracts or revisions span customers: a
+    /// The customer of each contract its lines name (by a 64-bit hash of the contract id: two
+    /// ids that collide look like one contract, which only makes the check stricter), or `None` when the book's contracts or revisions span customers: a
     /// contract id named by lines of two customers (possible for ids no contracts.csv row
     /// holds), or a line revising another customer's line. Renewals look at a contract's lines
     /// and their revisions, so a report that counts them adds up over parts of the customers
@@ -249,9 +249,8 @@ impl Book {
     }
 }
 
-/// A contract id's key in [`Book::contract_owners`] (a 64-bit hash: two ids that collide look
-/// like one contract, which only makes the owners' check stricter).
-pub fn contract_key(id: &str) -> u64 {
+/// A contract id's key in [`Book::contract_owners`].
+fn contract_key(id: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     id.hash(&mut h);

@@ -1,7 +1,7 @@
 //! Figures that add up over groups of customers, kept up to date on a book held in parts
 //! (the store's latest book: a base, and pieces of the customers changed since).
 
-use expansa_ledger::{contract_key, Book, CustomerIdx};
+use expansa_ledger::{Book, CustomerIdx};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The named cells of a report that adds up over groups of customers (the KPIs' cells, for
@@ -48,12 +48,11 @@ impl CellsOfParts {
     /// Whether the pieces' lines keep every contract and revision within one customer (else
     /// the cells do not add up to the book's).
     fn within_customers(&mut self, base: &Book, piece: &Book) -> bool {
-        if piece.contract_owners().is_none() {
+        let Some(owners) = piece.contract_owners() else {
             return false;
-        }
-        for (l, line) in piece.lines.items.iter().enumerate() {
-            let key = contract_key(piece.lines.contract_id(l as u32));
-            let customer = piece.customers.ids.get(line.customer);
+        };
+        for (key, owner_in_piece) in owners {
+            let customer = piece.customers.ids.get(owner_in_piece);
             if let Some(&owner) = self.base_owners.get(&key) {
                 if base.customers.ids.get(owner) != customer {
                     return false;

@@ -515,25 +515,7 @@ impl Store {
         if unknown.is_empty() {
             return Ok(known);
         }
-        let columns: Vec<String> = unknown
-            .iter()
-            .map(|schema| {
-                format!(
-                    "(SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE added_in <= $1 LIMIT 1) AS any_row)",
-                    crate::table_name(schema)
-                )
-            })
-            .collect();
-        let row = sqlx::query(&format!("SELECT {}", columns.join(", ")))
-            .bind(before - 1)
-            .fetch_one(&mut **tx)
-            .await?;
-        let mut found = 0;
-        for (i, schema) in unknown.iter().enumerate() {
-            if row.try_get::<i64, _>(i)? > 0 {
-                found |= file_bit(schema);
-            }
-        }
+        let found = self.files_held(tx, &unknown, before - 1).await?;
         if found != 0 {
             self.held
                 .fetch_or(found, std::sync::atomic::Ordering::Relaxed);

@@ -1550,10 +1550,15 @@ impl Store {
         conn: &mut sqlx::AnyConnection,
         event: i64,
     ) -> Result<Vec<(&'static str, Vec<u8>)>, StoreError> {
+        // An emptied file is still written, header only (a book whose customers were all
+        // removed keeps its customers.csv): one that ever held rows.
+        let held = self
+            .files_held(conn, &FILES.iter().collect::<Vec<_>>(), event)
+            .await?;
         let mut files = Vec::new();
         for schema in FILES {
             let rows = self.table_at(conn, &schema, event).await?;
-            if rows.is_empty() && !self.file_ever_held(conn, &schema, event).await? {
+            if rows.is_empty() && held & changed::file_bit(&schema) == 0 {
                 continue;
             }
             let extra_columns = extra_columns(rows.iter().map(|r| r.extra.as_slice()));
@@ -1568,21 +1573,37 @@ impl Store {
         Ok(files)
     }
 
-    /// Whether a file had rows at some point up to `event` (an emptied file is still written,
-    /// header only, so a book whose customers were all removed keeps its customers.csv).
-    async fn file_ever_held(
+    /// Which of `schemas`' tables had rows at some point up to event `upto`, one bit per file
+    /// ([`changed::file_bit`]), asked in one statement (none for no schema).
+    pub(crate) async fn files_held(
         &self,
         conn: &mut sqlx::AnyConnection,
-        schema: &Schema,
-        event: i64,
-    ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE added_in <= $1 LIMIT 1) AS any_row",
-            table_name(schema)
-        );
-        let row = sqlx::query(&sql).bind(event).fetch_one(&mut *conn).await?;
-        let n: i64 = row.try_get(0)?;
-        Ok(n > 0)
+        schemas: &[&Schema],
+        upto: i64,
+    ) -> Result<u32, StoreError> {
+        if schemas.is_empty() {
+            return Ok(0);
+        }
+        let columns: Vec<String> = schemas
+            .iter()
+            .map(|schema| {
+                format!(
+                    "(SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE added_in <= $1 LIMIT 1) AS any_row)",
+                    table_name(schema)
+                )
+            })
+            .collect();
+        let row = sqlx::query(&format!("SELECT {}", columns.join(", ")))
+            .bind(upto)
+            .fetch_one(&mut *conn)
+            .await?;
+        let mut held = 0;
+        for (i, schema) in schemas.iter().enumerate() {
+            if row.try_get::<i64, _>(i)? > 0 {
+                held |= changed::file_bit(schema);
+            }
+        }
+        Ok(held)
     }
 
     /// Merges one imported file into its table.
