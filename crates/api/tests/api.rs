@@ -231,14 +231,149 @@ async fn reports_are_the_clis_numbers() {
     }
 }
 
-/// The KPIs of `book` as the CLI prints them (JSON).
-fn cli_kpis(book: &expansa_ledger::Book, from: &str, to: &str) -> Value {
+/// A report of `book` as the CLI prints it (JSON), `args` its command and flags.
+fn cli_on(book: &expansa_ledger::Book, args: &[&str]) -> Value {
     use clap::Parser;
-    let argv = [
-        "expansa", "kpis", "--from", from, "--to", to, "--data", "unused", "--format", "json",
-    ];
+    let mut argv = vec!["expansa"];
+    argv.extend(args);
+    argv.extend(["--data", "unused", "--format", "json"]);
     let plan = expansa_commands::Plan::from_cli(expansa_commands::Cli::parse_from(argv)).unwrap();
     serde_json::from_str(&expansa_commands::execute(&plan, book).unwrap()).unwrap()
+}
+
+/// The KPIs of `book` as the CLI prints them (JSON).
+fn cli_kpis(book: &expansa_ledger::Book, from: &str, to: &str) -> Value {
+    cli_on(book, &["kpis", "--from", from, "--to", to])
+}
+
+/// After each write (a line added, a customer added, a line of the new customer, a line
+/// ended, a line removed), the reports that are not sums over customers (cohorts,
+/// opportunities, rules, offers, renewals, filtered movements and KPIs, the detail) read the
+/// latest book the store made in memory from its base and the changed customers' rows: the
+/// CLI's numbers on the book another store reads whole from the database.
+#[tokio::test]
+async fn reports_after_writes_are_the_clis_on_the_databases_book() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports: [(&str, &[&str]); 8] = [
+        (
+            "/api/v1/cohorts?from=2023-06&to=2024-12",
+            &["cohorts", "--from", "2023-06", "--to", "2024-12"],
+        ),
+        (
+            "/api/v1/opportunities?at=2024-12-31&top=5",
+            &["opportunities", "--at", "2024-12-31", "--top", "5"],
+        ),
+        (
+            "/api/v1/rules?at=2024-12-31&min_support=2",
+            &["rules", "--at", "2024-12-31", "--min-support", "2"],
+        ),
+        (
+            "/api/v1/offers?from=2024-01&to=2024-12",
+            &["offers", "--from", "2024-01", "--to", "2024-12"],
+        ),
+        (
+            "/api/v1/movements?from=2024-01&to=2024-12&where=segment%3Dsimples",
+            &[
+                "movements",
+                "--from",
+                "2024-01",
+                "--to",
+                "2024-12",
+                "--where",
+                "segment=simples",
+            ],
+        ),
+        (
+            "/api/v1/kpis?from=2024-01&to=2024-12&where=segment%3Dsimples",
+            &[
+                "kpis",
+                "--from",
+                "2024-01",
+                "--to",
+                "2024-12",
+                "--where",
+                "segment=simples",
+            ],
+        ),
+        (
+            "/api/v1/movements/detail?from=2024-01&to=2024-12",
+            &[
+                "movements",
+                "--from",
+                "2024-01",
+                "--to",
+                "2024-12",
+                "--detail",
+            ],
+        ),
+        (
+            "/api/v1/customers/padaria-sao-jorge/trail?from=2023-01&to=2024-12",
+            &[
+                "movements",
+                "--from",
+                "2023-01",
+                "--to",
+                "2024-12",
+                "--explain",
+                "padaria-sao-jorge",
+            ],
+        ),
+    ];
+    for url in common::store_urls(dir.path(), "made").await {
+        let store = common::loaded(&url, "examples/demo").await;
+        let key = store
+            .create_key("tests", expansa_store::Role::Admin)
+            .await
+            .unwrap();
+        let r = app(AppState::new(store.clone(), open_reads()));
+        let new_customer = serde_json::json!({"id": "made-1", "name": "Made One",
+            "registered_on": "2024-05-02", "segment": "simples", "channel": "indicacao"});
+        let mut writes = vec![
+            (
+                "POST",
+                "/api/v1/lines".to_string(),
+                line("MD-1", "padaria-sao-jorge", "80.00"),
+            ),
+            ("POST", "/api/v1/customers".to_string(), new_customer),
+            (
+                "POST",
+                "/api/v1/lines".to_string(),
+                line("MD-2", "made-1", "120.00"),
+            ),
+        ];
+        let mut ended = line("MD-1", "padaria-sao-jorge", "80.00");
+        ended["end_date"] = "2024-09-30".into();
+        writes.push(("PUT", "/api/v1/lines/MD-1".to_string(), ended));
+        writes.push(("DELETE", "/api/v1/lines/MD-2".to_string(), Value::Null));
+        // The first read of the latest book reads it whole; those after a write make it.
+        let (status, body) = get(&r, reports[0].0).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for (n, (method, uri, body)) in writes.into_iter().enumerate() {
+            let (st, b, _) = call(
+                &r,
+                write(method, &uri, Some(&key), Some(&format!("md{n}")), body),
+            )
+            .await;
+            assert!(st.is_success(), "{method} {uri}: {st} {b}");
+            let made = store.latest_books_made().0;
+            // Another store on the same database reads the book whole.
+            let fresh = expansa_store::Store::open(&url, ImportOptions::default())
+                .await
+                .unwrap();
+            let book = fresh.book(expansa_store::AsOf::Latest).await.unwrap();
+            fresh.close().await.unwrap();
+            for (uri, args) in &reports {
+                let (status, body) = get(&r, uri).await;
+                assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+                assert_eq!(body, cli_on(&book, args), "after write {n}: {uri}");
+            }
+            assert_eq!(
+                store.latest_books_made().0,
+                made + 1,
+                "write {n}: the latest book was made once from its parts"
+            );
+        }
+    }
 }
 
 /// The KPIs without filters are read in parts after a write (the base's cells, and the

@@ -169,6 +169,7 @@ impl Store {
         }
         match read_files(&files, &self.options, true) {
             Ok(part) => {
+                let text = crate::merge::piece_text(files, order);
                 let written: i128 = changes
                     .iter()
                     .filter(|c| c.schema.file == "subscriptions.csv")
@@ -194,6 +195,7 @@ impl Store {
                     event,
                     customers,
                     book: part,
+                    text,
                 })))
             }
             Err(StoreError::Book(errors)) => {

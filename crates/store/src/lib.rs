@@ -14,6 +14,7 @@ mod batch;
 mod changed;
 mod idempotency;
 mod keys;
+mod merge;
 mod migrate;
 mod parts;
 mod portal;
@@ -368,6 +369,11 @@ pub struct Store {
     handed: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Piece>>>,
     /// Held while the latest book is read whole ([`Store::latest_book`]).
     reading_whole: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// How the latest book was made each time it was not kept: see
+    /// [`Store::latest_books_made`].
+    made: std::sync::Arc<[std::sync::atomic::AtomicU64; 3]>,
+    /// Held while the latest book is made from the book in parts.
+    making: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Whether the write connection's busy timeout is shorter than the store's (SQLite).
     shortened: std::sync::Arc<AtomicBool>,
     /// Audit entries queued to be written with the writes.
@@ -395,12 +401,15 @@ impl Kept {
     }
 }
 
+/// The latest book, the event it is at, and its files.
+type LatestText = (i64, std::sync::Arc<Book>, std::sync::Arc<merge::BookText>);
+
 /// The book's files at one event, as CSV: what the latest book is read from, and what a write
 /// that only adds rows is validated on (its rows appended), without reading the database.
 #[derive(Clone)]
 struct Live {
     event: i64,
-    files: Vec<(&'static str, Vec<u8>)>,
+    text: std::sync::Arc<merge::BookText>,
     /// The book read from them, once read (a write keeps the book it validated).
     book: Option<std::sync::Arc<Book>>,
 }
@@ -409,7 +418,7 @@ impl Live {
     /// These files with rows appended; `None` when a row does not fit the fast path (its file
     /// is absent, or it has a column the file's header lacks).
     fn with_appended(&self, rows: &[(Schema, TableRow)]) -> Option<Vec<(&'static str, Vec<u8>)>> {
-        let mut files = self.files.clone();
+        let mut files = self.text.files.clone();
         for (schema, TableRow { values, extra }) in rows {
             let (_, bytes) = files.iter_mut().find(|(name, _)| *name == schema.file)?;
             // The header as the import reads it (the one reader).
@@ -657,6 +666,8 @@ impl Store {
             rebasing: Default::default(),
             handed: Default::default(),
             reading_whole: Default::default(),
+            made: Default::default(),
+            making: Default::default(),
             shortened: Default::default(),
             audits: Default::default(),
         };
@@ -1019,8 +1030,8 @@ impl Store {
 
     /// The book as of a moment.
     pub async fn book(&self, as_of: AsOf) -> Result<Book, StoreError> {
-        let files = self.files(as_of).await?;
-        book_from_files(&files, &self.options)
+        let (_, text) = self.files_with_event(as_of).await?;
+        book_from_files(&text.files, &self.options)
     }
 
     /// The last event visible at `as_of` (0 when the store has none yet).
@@ -1041,15 +1052,23 @@ impl Store {
         schema: &Schema,
         event: i64,
     ) -> Result<Vec<TableRow>, StoreError> {
-        let rows = self
-            .rows_where(
-                conn,
-                schema,
-                "added_in <= $1 AND (removed_in IS NULL OR removed_in > $1)",
-                Bind::Event(event),
-            )
-            .await?;
-        Ok(table_rows(rows))
+        Ok(table_rows(self.rows_at(conn, schema, event).await?))
+    }
+
+    /// [`Store::table_at`]'s rows with their keys and order.
+    async fn rows_at(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        schema: &Schema,
+        event: i64,
+    ) -> Result<Vec<(String, Stored)>, StoreError> {
+        self.rows_where(
+            conn,
+            schema,
+            "added_in <= $1 AND (removed_in IS NULL OR removed_in > $1)",
+            Bind::Event(event),
+        )
+        .await
     }
 
     /// The rows of a table meeting `condition` (whose `$1`, if any, is `bind`), in file order.
@@ -1095,32 +1114,103 @@ impl Store {
     /// The latest event's files are kept in memory after they are read (or written by this
     /// process), until another process writes.
     pub async fn files(&self, as_of: AsOf) -> Result<Vec<(&'static str, Vec<u8>)>, StoreError> {
-        self.files_with_event(as_of).await.map(|(_, files)| files)
+        self.files_with_event(as_of)
+            .await
+            .map(|(_, text)| text.files.clone())
     }
 
-    /// The latest book and the event it is at.
+    /// The latest book and the event it is at: kept in memory, else made from the book in
+    /// parts ([`merge`]), else read whole.
     pub async fn latest_book(&self) -> Result<(i64, std::sync::Arc<Book>), StoreError> {
-        let kept = |latest| {
-            self.kept()
-                .at(latest, true)
-                .and_then(|l| Some((l.event, l.book.clone()?)))
+        self.latest_with_text()
+            .await
+            .map(|(event, book, _)| (event, book))
+    }
+
+    /// [`Store::latest_book`] with the files it was read from.
+    pub(crate) async fn latest_with_text(&self) -> Result<LatestText, StoreError> {
+        let found = match self.kept_latest().await? {
+            Some(found) => found,
+            None => {
+                // One at a time: the second reader finds the first's book.
+                let making = self.making.lock().await;
+                if let Some(found) = self.kept_latest().await? {
+                    return Ok(found);
+                }
+                if let Some(found) = self.merged_latest().await? {
+                    return Ok(found);
+                }
+                drop(making);
+                self.whole_latest().await?
+            }
         };
-        if let Some(found) = kept(self.event_at(AsOf::Latest).await?) {
-            return Ok(found);
+        // The base of the book in parts, if there is none yet: the next read after a write
+        // makes the latest book from it.
+        if let Ok(mut parts) = self.parts.try_lock() {
+            if parts.is_none() {
+                *parts = Some(parts::Model::new(found.clone()));
+            }
         }
+        Ok(found)
+    }
+
+    /// How the latest book was had since the store was opened, each time it was not kept in
+    /// memory: made from the book in parts ([`merge`]); read whole (files read from the
+    /// database, or kept); and how many of the whole reads came after the book in parts could
+    /// not be merged exactly (a file with extra columns, or a base made by appending rows: the
+    /// others follow a write to a shared file, or come before the book is kept in parts).
+    pub fn latest_books_made(&self) -> (u64, u64, u64) {
+        (
+            self.made[0].load(Ordering::Relaxed),
+            self.made[1].load(Ordering::Relaxed),
+            self.made[2].load(Ordering::Relaxed),
+        )
+    }
+
+    /// The latest book if this process keeps it.
+    async fn kept_latest(&self) -> Result<Option<LatestText>, StoreError> {
+        let latest = self.event_at(AsOf::Latest).await?;
+        let kept = self.kept();
+        Ok(kept
+            .at(latest, true)
+            .and_then(|l| Some((l.event, l.book.clone()?, l.text.clone()))))
+    }
+
+    /// The latest book read whole from the database (unless kept).
+    pub(crate) async fn whole_latest(&self) -> Result<LatestText, StoreError> {
         // One whole read at a time (reports, and the base of the book in parts): the second
         // reader finds the first's book.
         let _reading = self.reading_whole.lock().await;
-        if let Some(found) = kept(self.event_at(AsOf::Latest).await?) {
+        if let Some(found) = self.kept_latest().await? {
             return Ok(found);
         }
-        let (event, files) = self.files_with_event(AsOf::Latest).await?;
-        let book = std::sync::Arc::new(book_from_files(&files, &self.options)?);
+        let (event, text) = self.files_with_event(AsOf::Latest).await?;
+        let book = std::sync::Arc::new(book_from_files(&text.files, &self.options)?);
+        self.made[1].fetch_add(1, Ordering::Relaxed);
+        self.keep_book(event, &text, &book);
+        Ok((event, book, text))
+    }
+
+    /// Keeps `book`, read from `text`, as the latest book at `event`, unless a newer one is
+    /// kept.
+    fn keep_book(
+        &self,
+        event: i64,
+        text: &std::sync::Arc<merge::BookText>,
+        book: &std::sync::Arc<Book>,
+    ) {
         let mut kept = self.kept();
-        if let Some(l) = kept.committed.as_mut().filter(|l| l.event == event) {
-            l.book = Some(book.clone());
+        match kept.committed.as_mut() {
+            Some(l) if l.event > event => {}
+            Some(l) if l.event == event => l.book = Some(book.clone()),
+            _ => {
+                kept.committed = Some(Live {
+                    event,
+                    text: text.clone(),
+                    book: Some(book.clone()),
+                })
+            }
         }
-        Ok((event, book))
     }
 
     /// The files as of a moment and the event they are at. For the latest, the files kept in
@@ -1129,13 +1219,13 @@ impl Store {
     async fn files_with_event(
         &self,
         as_of: AsOf,
-    ) -> Result<(i64, Vec<(&'static str, Vec<u8>)>), StoreError> {
+    ) -> Result<(i64, std::sync::Arc<merge::BookText>), StoreError> {
         let mut conn = self.pool.acquire().await?;
         let event = self.resolve(&mut conn, as_of).await?;
         if let Some(live) = self.kept().at(event, as_of == AsOf::Latest) {
-            return Ok((live.event, live.files.clone()));
+            return Ok((live.event, live.text.clone()));
         }
-        let files = self.files_at(&mut conn, event).await?;
+        let text = std::sync::Arc::new(self.files_at(&mut conn, event).await?);
         let latest = match as_of {
             AsOf::Latest => event,
             _ => self.resolve(&mut conn, AsOf::Latest).await?,
@@ -1145,12 +1235,12 @@ impl Store {
             if kept.committed.as_ref().is_none_or(|l| l.event < event) {
                 kept.committed = Some(Live {
                     event,
-                    files: files.clone(),
+                    text: text.clone(),
                     book: None,
                 });
             }
         }
-        Ok((event, files))
+        Ok((event, text))
     }
 
     /// Writes the book as of a moment into `dir` as files of `format` (CSV, or Parquet: see
@@ -1413,11 +1503,11 @@ impl Store {
                 let fast = written
                     .appended
                     .and_then(|rows| self.kept().at(previous, false)?.with_appended(&rows));
-                let files = match fast {
-                    Some(files) => files,
+                let text = match fast {
+                    Some(files) => merge::BookText { files, ords: None },
                     None => self.files_at(tx, event).await?,
                 };
-                Some(book_from_files(&files, &self.options).map(|book| (files, book)))
+                Some(book_from_files(&text.files, &self.options).map(|book| (text, book)))
             }
         };
         let whole = match whole {
@@ -1466,9 +1556,9 @@ impl Store {
             keep: true,
             piece,
             // The validated files are the book at this event, whichever way they were made.
-            live: whole.map(|(files, book)| Live {
+            live: whole.map(|(text, book)| Live {
                 event,
-                files,
+                text: std::sync::Arc::new(text),
                 book: Some(std::sync::Arc::new(book)),
             }),
         })
@@ -1549,18 +1639,21 @@ impl Store {
         &self,
         conn: &mut sqlx::AnyConnection,
         event: i64,
-    ) -> Result<Vec<(&'static str, Vec<u8>)>, StoreError> {
+    ) -> Result<merge::BookText, StoreError> {
         // An emptied file is still written, header only (a book whose customers were all
         // removed keeps its customers.csv): one that ever held rows.
         let held = self
             .files_held(conn, &FILES.iter().collect::<Vec<_>>(), event)
             .await?;
         let mut files = Vec::new();
+        let mut ords = HashMap::new();
         for schema in FILES {
-            let rows = self.table_at(conn, &schema, event).await?;
+            let rows = self.rows_at(conn, &schema, event).await?;
             if rows.is_empty() && held & changed::file_bit(&schema) == 0 {
                 continue;
             }
+            ords.insert(schema.file, rows.iter().map(|(_, s)| s.ord).collect());
+            let rows = table_rows(rows);
             let extra_columns = extra_columns(rows.iter().map(|r| r.extra.as_slice()));
             let bytes = write_rows(
                 &schema,
@@ -1570,7 +1663,10 @@ impl Store {
             );
             files.push((schema.file, bytes));
         }
-        Ok(files)
+        Ok(merge::BookText {
+            files,
+            ords: Some(ords),
+        })
     }
 
     /// Which of `schemas`' tables had rows at some point up to event `upto`, one bit per file

@@ -16,11 +16,13 @@
 //! database only how many events there are.
 
 use crate::changed::{customer_column, Part};
-use crate::{read_files, AsOf, Dialect, Store, StoreError, Tx};
+use crate::merge::{self, BookText};
+use crate::{read_files, AsOf, Dialect, LatestText, Store, StoreError, Tx};
 use expansa_import::schema::FILES;
 use expansa_ledger::Book;
 use sqlx::Row;
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// The latest book in parts: the book is `base` without the customers in `changed`, plus
@@ -49,12 +51,17 @@ pub struct Piece {
     /// all of whose rows the piece holds.
     pub customers: BTreeSet<String>,
     pub book: Book,
+    /// The files `book` was read from, those whose rows are a customer's, with each row's
+    /// order (for [`crate::merge`]).
+    pub(crate) text: BookText,
 }
 
 /// What the store keeps of the latest book between reads.
 pub(crate) struct Model {
     base_event: i64,
     base: Arc<Book>,
+    /// The files `base` was read from.
+    base_text: Arc<BookText>,
     changed: Arc<BTreeSet<String>>,
     /// The event the changed customers are known up to.
     known: i64,
@@ -74,10 +81,11 @@ const MAX_PIECES: usize = 65536;
 const MAX_HANDED: usize = 16384;
 
 impl Model {
-    fn new(event: i64, base: Arc<Book>) -> Model {
+    pub(crate) fn new((event, base, base_text): LatestText) -> Model {
         Model {
             base_event: event,
             base,
+            base_text,
             changed: Arc::default(),
             known: event,
             pieces: Arc::from(Vec::new()),
@@ -101,14 +109,74 @@ impl Store {
     pub async fn latest_parts(&self) -> Result<LatestParts, StoreError> {
         let mut model = self.parts.lock().await;
         if model.is_none() {
-            let (event, base) = self.latest_book().await?;
-            *model = Some(Model::new(event, base));
+            *model = Some(Model::new(self.whole_latest().await?));
         }
         let m = model.as_mut().expect("made above");
+        if !self.advance(m).await? {
+            // A shared table changed: every customer's figures may have.
+            *m = Model::new(self.whole_latest().await?);
+        }
+        Ok(m.view())
+    }
+
+    /// The latest book made from the book in parts ([`crate::merge`]), and kept; `None` when
+    /// there are no parts yet, a shared table changed since their base, or the files cannot
+    /// be merged exactly (then the book is read whole).
+    pub(crate) async fn merged_latest(&self) -> Result<Option<LatestText>, StoreError> {
+        let mut model = self.parts.lock().await;
+        let Some(m) = model.as_mut() else {
+            return Ok(None);
+        };
+        if m.base_text.ords.is_none() {
+            // A base read from files made by appending rows: the next whole read is the base.
+            *model = None;
+            self.made[2].fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        if !self.advance(m).await? {
+            *model = None;
+            return Ok(None);
+        }
+        let (view, base_text) = (m.view(), m.base_text.clone());
+        drop(model);
+        if view.pieces.is_empty() {
+            // No customer changed since the base: it is the latest book.
+            self.keep_book(view.event, &base_text, &view.base);
+            return Ok(Some((view.event, view.base, base_text)));
+        }
+        let options = self.options.clone();
+        let made = tokio::task::spawn_blocking(move || {
+            let pieces: Vec<(&BTreeSet<String>, &BookText)> = view
+                .pieces
+                .iter()
+                .map(|p| (&p.customers, &p.text))
+                .collect();
+            let text = merge::merge(&base_text, &pieces)?;
+            let book = crate::book_from_files(&text.files, &options).ok()?;
+            Some((view.event, Arc::new(book), Arc::new(text)))
+        })
+        .await
+        .map_err(|e| StoreError::Busy(format!("making the latest book failed: {e}")))?;
+        match &made {
+            Some((event, book, text)) => {
+                self.keep_book(*event, text, book);
+                self.made[0].fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                self.made[2].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(made)
+    }
+
+    /// Brings `m` up to the latest event: the customers changed since, their rows read as a
+    /// piece (or taken from this process's writes). `false` when a shared table changed (the
+    /// base must be read again).
+    async fn advance(&self, m: &mut Model) -> Result<bool, StoreError> {
         let mut tx = self.snapshot().await?;
         let latest = self.resolve(&mut tx, AsOf::Latest).await?;
         if latest <= m.known {
-            return Ok(m.view());
+            return Ok(true);
         }
         let handed = self.handed_between(m.known, latest);
         let events = match handed.is_empty() {
@@ -126,18 +194,15 @@ impl Store {
             m.pieces = Arc::from(pieces);
         } else {
             let Some(mut fresh) = self.changed_after(&mut tx, m.known).await? else {
-                // A shared table changed: every customer's figures may have.
-                drop(tx);
-                let (event, base) = self.latest_book().await?;
-                *m = Model::new(event, base);
-                return Ok(m.view());
+                return Ok(false);
             };
             if !fresh.is_empty() {
-                let book = self.part_book(&mut tx, &mut fresh, latest).await?;
+                let (book, text) = self.part_book(&mut tx, &mut fresh, latest).await?;
                 let piece = Piece {
                     event: latest,
                     book,
                     customers: fresh.clone(),
+                    text,
                 };
                 let mut pieces = m.pieces.to_vec();
                 pieces.push(Arc::new(piece));
@@ -151,7 +216,7 @@ impl Store {
         {
             self.rebase_in_background(m.base_event);
         }
-        Ok(m.view())
+        Ok(true)
     }
 
     /// Keeps the parts of committed writes for the next read (see [`Store::latest_parts`]).
@@ -247,11 +312,11 @@ impl Store {
         }
         let store = self.clone();
         tokio::spawn(async move {
-            if let Ok((event, base)) = store.latest_book().await {
+            if let Ok(latest) = store.latest_with_text().await {
                 let mut model = store.parts.lock().await;
                 if let Some(m) = model.as_mut() {
-                    if m.base_event == base_event && event > m.base_event {
-                        *m = Model::new(event, base);
+                    if m.base_event == base_event && latest.0 > m.base_event {
+                        *m = Model::new(latest);
                     }
                 }
             }
@@ -299,7 +364,7 @@ impl Store {
         }
         Ok((
             latest,
-            self.part_book(&mut tx, &mut customers, latest).await?,
+            self.part_book(&mut tx, &mut customers, latest).await?.0,
         ))
     }
 
@@ -310,12 +375,13 @@ impl Store {
         tx: &mut Tx,
         customers: &mut BTreeSet<String>,
         latest: i64,
-    ) -> Result<Book, StoreError> {
+    ) -> Result<(Book, BookText), StoreError> {
         let held = self.held_files(tx, latest + 1).await?;
         if held & crate::changed::file_bit(&expansa_import::schema::OFFERS) != 0 {
             self.close_over_offers(tx, customers).await?;
         }
-        let Part { files, .. } = self.read_part(tx, customers, held).await?;
-        read_files(&files, &self.options, true)
+        let Part { files, order, .. } = self.read_part(tx, customers, held).await?;
+        let book = read_files(&files, &self.options, true)?;
+        Ok((book, merge::piece_text(files, order)))
     }
 }

@@ -637,6 +637,7 @@ async fn differential(book: &std::path::Path, tag: &str, seeds: &[u64]) -> (usiz
         let reader = Store::open(url_a, ImportOptions::default()).await.unwrap();
         let (mut bases_changed, mut bases_reader) = (Vec::new(), Vec::new());
         let steps = if *backend == "sqlite" { 400 } else { 150 };
+        let (mut merged, mut not_made) = (0, 0);
         for &seed in seeds {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed);
             let mut pools = Pools {
@@ -669,6 +670,20 @@ async fn differential(book: &std::path::Path, tag: &str, seeds: &[u64]) -> (usiz
                     } else {
                         &mut bases_reader
                     };
+                    // The latest book made from the book in parts is the database's, file for
+                    // file, byte for byte.
+                    let before = who.latest_books_made();
+                    let (event, _) = who.latest_book().await.unwrap();
+                    let after = who.latest_books_made();
+                    not_made += after.2 - before.2;
+                    if after.0 > before.0 {
+                        let made = who.files(AsOf::Event(event)).await.unwrap();
+                        let fresh = Store::open(url_a, ImportOptions::default()).await.unwrap();
+                        let read = fresh.files(AsOf::Event(event)).await.unwrap();
+                        fresh.close().await.unwrap();
+                        assert!(made == read, "{backend}, seed {seed}, step {n}: the latest book made from its parts differs from the database's:\n{}\n---\n{}", text(&made), text(&read));
+                        merged += 1;
+                    }
                     let (in_parts, whole, _) = both_reports(who, bases).await;
                     assert!(in_parts == whole, "{backend}, seed {seed}, step {n}: the report in parts differs from the whole book's:\n{in_parts}\n{whole}");
                     let contract = rng.pick(&pools.contracts).to_string();
@@ -679,6 +694,13 @@ async fn differential(book: &std::path::Path, tag: &str, seeds: &[u64]) -> (usiz
                 }
             }
         }
+        // Every read after writes to customers' rows made it (the others follow writes to
+        // shared files).
+        assert!(merged > 10, "{backend}: made from its parts {merged} times");
+        assert_eq!(
+            not_made, 0,
+            "{backend}: the book in parts could not be merged"
+        );
         // And the two stores hold the same book.
         let (x, y) = (
             changed.files(AsOf::Latest).await.unwrap(),
@@ -687,6 +709,80 @@ async fn differential(book: &std::path::Path, tag: &str, seeds: &[u64]) -> (usiz
         assert!(x == y, "{backend}: the two stores' books differ");
     }
     (accepted, refused)
+}
+
+/// A customers.csv with a column beyond the schema's (an attribute): which extra columns a
+/// whole read's file has, and in which order, follows every row's, so after a write the latest
+/// book is read whole (counted as not made from its parts), and it is the database's book.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_with_extra_columns_is_read_whole_after_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = root().join("examples/demo");
+    for entry in std::fs::read_dir(&demo).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let customers = std::fs::read_to_string(demo.join("customers.csv")).unwrap();
+    let with_city: String = customers
+        .lines()
+        .enumerate()
+        .map(|(n, l)| match n {
+            0 => format!("{l},city\n"),
+            1 => format!("{l},Recife\n"),
+            _ => format!("{l},\n"),
+        })
+        .collect();
+    std::fs::write(dir.path().join("customers.csv"), with_city).unwrap();
+    let first = customers.lines().nth(1).unwrap().split(',').next().unwrap();
+    for (backend, url, _dir) in backends("extra_columns").await {
+        let store = store(&url, WriteValidation::Changed, dir.path()).await;
+        store.latest_book().await.unwrap();
+        let line = put(
+            SUBSCRIPTIONS,
+            row(
+                &SUBSCRIPTIONS,
+                &[
+                    ("id", some("XC-1")),
+                    ("customer_id", some(first)),
+                    ("product_id", some("folha")),
+                    ("quantity", some("1")),
+                    ("unit_price", some("50.00")),
+                    ("start_date", some("2024-06-10")),
+                ],
+            ),
+        );
+        let answer = answer(
+            store
+                .write("line", &[line], &actor("t"), None, |_| None)
+                .await,
+        );
+        assert!(answer.starts_with("ok"), "{backend}: {answer}");
+        let before = store.latest_books_made();
+        let (event, book) = store.latest_book().await.unwrap();
+        let after = store.latest_books_made();
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1, after.2 - before.2),
+            (0, 1, 1),
+            "{backend}: read whole, not made"
+        );
+        assert!(book.lines.ids.find("XC-1").is_some(), "{backend}");
+        assert!(book.customers.attribute("city").is_some(), "{backend}");
+        let fresh = Store::open(&url, ImportOptions::default()).await.unwrap();
+        let read = fresh.files(AsOf::Event(event)).await.unwrap();
+        fresh.close().await.unwrap();
+        assert!(
+            store.files(AsOf::Event(event)).await.unwrap() == read,
+            "{backend}"
+        );
+    }
+}
+
+/// A book's files as text, for a failed comparison.
+fn text(files: &[(&'static str, Vec<u8>)]) -> String {
+    files
+        .iter()
+        .map(|(name, bytes)| format!("{name}:\n{}", String::from_utf8_lossy(bytes)))
+        .collect()
 }
 
 /// The book's total MRR is held under its limit across writes validated on what they change:
