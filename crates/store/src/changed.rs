@@ -53,6 +53,8 @@ fn value<'a>(schema: &Schema, values: &'a [Option<String>], column: &str) -> Opt
 pub(crate) struct Part {
     pub files: Vec<(&'static str, Vec<u8>)>,
     pub order: HashMap<&'static str, Vec<(i64, String)>>,
+    /// The extra columns of the rows that have any, by file.
+    pub extras: HashMap<&'static str, crate::merge::RowExtras>,
     pub currencies: BTreeSet<Option<String>>,
 }
 
@@ -61,6 +63,7 @@ impl Part {
     pub(crate) fn of(rows: &[Option<PartRows>]) -> Part {
         let mut files = Vec::new();
         let mut order: HashMap<&'static str, Vec<(i64, String)>> = HashMap::new();
+        let mut extras = HashMap::new();
         let mut currencies = BTreeSet::new();
         for (schema, rows) in FILES.iter().zip(rows) {
             let Some(rows) = rows else { continue };
@@ -84,11 +87,16 @@ impl Part {
                     .map(|(ord, key, _)| (*ord, key.clone()))
                     .collect(),
             );
+            extras.insert(
+                schema.file,
+                crate::merge::row_extras(rows.iter().map(|(ord, _, r)| (*ord, r.extra.as_slice()))),
+            );
             files.push((schema.file, bytes));
         }
         Part {
             files,
             order,
+            extras,
             currencies,
         }
     }
@@ -145,6 +153,7 @@ impl Store {
         let Part {
             files,
             order,
+            extras,
             currencies,
         } = self.read_part(tx, &customers, held).await?;
         if !files.iter().any(|(name, _)| *name == "subscriptions.csv") {
@@ -169,7 +178,7 @@ impl Store {
         }
         match read_files(&files, &self.options, true) {
             Ok(part) => {
-                let text = crate::merge::piece_text(files, order);
+                let text = crate::merge::piece_text(files, order, extras);
                 let written: i128 = changes
                     .iter()
                     .filter(|c| c.schema.file == "subscriptions.csv")

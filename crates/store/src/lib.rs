@@ -1504,7 +1504,10 @@ impl Store {
                     .appended
                     .and_then(|rows| self.kept().at(previous, false)?.with_appended(&rows));
                 let text = match fast {
-                    Some(files) => merge::BookText { files, ords: None },
+                    Some(files) => merge::BookText {
+                        files,
+                        ..Default::default()
+                    },
                     None => self.files_at(tx, event).await?,
                 };
                 Some(book_from_files(&text.files, &self.options).map(|book| (text, book)))
@@ -1647,13 +1650,20 @@ impl Store {
             .await?;
         let mut files = Vec::new();
         let mut ords = HashMap::new();
+        let mut extras = HashMap::new();
         for schema in FILES {
             let rows = self.rows_at(conn, &schema, event).await?;
             if rows.is_empty() && held & changed::file_bit(&schema) == 0 {
                 continue;
             }
-            ords.insert(schema.file, rows.iter().map(|(_, s)| s.ord).collect());
+            let ord: Vec<i64> = rows.iter().map(|(_, s)| s.ord).collect();
             let rows = table_rows(rows);
+            let row_extras =
+                merge::row_extras(ord.iter().zip(&rows).map(|(o, r)| (*o, r.extra.as_slice())));
+            if !row_extras.is_empty() {
+                extras.insert(schema.file, row_extras);
+            }
+            ords.insert(schema.file, ord);
             let extra_columns = extra_columns(rows.iter().map(|r| r.extra.as_slice()));
             let bytes = write_rows(
                 &schema,
@@ -1666,6 +1676,7 @@ impl Store {
         Ok(merge::BookText {
             files,
             ords: Some(ords),
+            extras,
         })
     }
 

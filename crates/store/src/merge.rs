@@ -7,13 +7,21 @@
 //! filtered reports) read the latest book after a write without the database reading it whole
 //! again.
 //!
-//! A file whose header has columns beyond its schema's (extra columns, kept as customer
-//! attributes) is not merged: which extra columns a file has, and in what order, depends on
-//! every row's. The latest book is then read whole, as before.
+//! A file's columns beyond its schema's (extra columns, kept as customer attributes) are, in a
+//! whole read, every row's extra columns in the order first met, row by row in file order:
+//! the rows' own lists of extra columns are kept (`BookText::extras`) to find them the same
+//! way. When they differ from the base's (a row brought a new one, or the last row holding one
+//! changed), every row's text would change: the latest book is then read whole, as before.
 
 use crate::changed::customer_column;
 use expansa_import::schema::{Schema, FILES};
+use expansa_import::write_rows;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The extra columns of a file's rows that have any (by `ord`, in file order), each row's in
+/// its own order.
+pub(crate) type RowExtras = Vec<(i64, Arc<[String]>)>;
 
 /// A book's files as CSV (by file, in [`FILES`] order, absent files omitted), with each row's
 /// place in the database's order when it is known.
@@ -23,6 +31,8 @@ pub(crate) struct BookText {
     /// Each row's `ord`, in file order, by file (every file of `files`); `None` when not known
     /// (files made by appending rows to others).
     pub ords: Option<HashMap<&'static str, Vec<i64>>>,
+    /// The extra columns of the rows that have any, by file (files without are left out).
+    pub extras: HashMap<&'static str, RowExtras>,
 }
 
 impl BookText {
@@ -31,10 +41,38 @@ impl BookText {
         let ords = self.ords.as_ref()?.get(name)?;
         Some((bytes, ords.as_slice()))
     }
+
+    fn has(&self, name: &str) -> bool {
+        self.files.iter().any(|(n, _)| *n == name)
+    }
+
+    fn extras(&self, name: &str) -> &[(i64, Arc<[String]>)] {
+        self.extras.get(name).map_or(&[], Vec::as_slice)
+    }
 }
 
-/// One row of a file: where its text is, its `ord`, and its customer (for the files whose rows
-/// are a customer's).
+/// The extra columns of `rows` (`ord` and extra values, in file order), for
+/// [`BookText::extras`]; rows with the same list share it.
+pub(crate) fn row_extras<'a>(
+    rows: impl IntoIterator<Item = (i64, &'a [(String, String)])>,
+) -> RowExtras {
+    let mut lists: HashMap<Vec<&str>, Arc<[String]>> = HashMap::new();
+    let mut out = Vec::new();
+    for (ord, extra) in rows {
+        if extra.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = extra.iter().map(|(n, _)| n.as_str()).collect();
+        let list = lists
+            .entry(names)
+            .or_insert_with_key(|names| names.iter().map(|n| n.to_string()).collect())
+            .clone();
+        out.push((ord, list));
+    }
+    out
+}
+
+/// One row of a file: where its text is, its `ord`, and its customer.
 struct RowAt {
     start: usize,
     end: usize,
@@ -42,22 +80,24 @@ struct RowAt {
     customer: Option<String>,
 }
 
-/// The rows of `bytes`, a file of `schema` whose header is exactly the schema's columns, with
-/// their `ords` (one per row) and the value of `customer` (a column of the schema) in each;
-/// with where the header ends. `None` when the header has other columns or the rows and `ords`
-/// do not pair up.
-fn rows_of(
-    schema: &Schema,
-    bytes: &[u8],
-    ords: &[i64],
-    customer: &str,
-) -> Option<(usize, Vec<RowAt>)> {
+/// A file of `schema` read for merging: where its header ends, the names of its extra
+/// columns, and its rows with their `ords` (one per row) and the value of `customer` (a
+/// column of the schema). `None` when the header does not start with the schema's columns or
+/// the rows and `ords` do not pair up.
+struct FileRows {
+    header_end: usize,
+    extra: Vec<String>,
+    rows: Vec<RowAt>,
+}
+
+fn rows_of(schema: &Schema, bytes: &[u8], ords: &[i64], customer: &str) -> Option<FileRows> {
     let k = schema.position(customer)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(bytes);
     let header = reader.byte_headers().ok()?;
-    if header.len() != schema.columns.len()
+    let n = schema.columns.len();
+    if header.len() < n
         || header
             .iter()
             .zip(schema.columns)
@@ -65,6 +105,11 @@ fn rows_of(
     {
         return None;
     }
+    let extra = header
+        .iter()
+        .skip(n)
+        .map(|h| String::from_utf8(h.to_vec()).ok())
+        .collect::<Option<Vec<String>>>()?;
     let mut rows: Vec<RowAt> = Vec::with_capacity(ords.len());
     let mut record = csv::ByteRecord::new();
     let mut header_end = bytes.len();
@@ -94,15 +139,55 @@ fn rows_of(
             customer,
         });
     }
-    (rows.len() == ords.len()).then_some((header_end, rows))
+    (rows.len() == ords.len()).then_some(FileRows {
+        header_end,
+        extra,
+        rows,
+    })
+}
+
+/// A row of the merged file: its text, the extra columns that text is laid out by, and its own
+/// extra columns.
+struct Merged<'a> {
+    ord: i64,
+    text: &'a [u8],
+    layout: &'a [String],
+    own: Option<&'a Arc<[String]>>,
+}
+
+/// The rows of `rows` (a file of `text`), each with its own extra columns.
+fn with_extras<'a>(
+    text: &'a BookText,
+    file: &'a FileRows,
+    name: &str,
+    bytes: &'a [u8],
+    keep: impl Fn(&RowAt) -> Option<bool>,
+) -> Option<Vec<Merged<'a>>> {
+    let mut extras = text.extras(name).iter().peekable();
+    let mut out = Vec::new();
+    for row in &file.rows {
+        while extras.next_if(|(ord, _)| *ord < row.ord).is_some() {}
+        let own = extras
+            .next_if(|(ord, _)| *ord == row.ord)
+            .map(|(_, list)| list);
+        if keep(row)? {
+            out.push(Merged {
+                ord: row.ord,
+                text: &bytes[row.start..row.end],
+                layout: &file.extra,
+                own,
+            });
+        }
+    }
+    Some(out)
 }
 
 /// The files of the book that is `base` with the rows of the customers of `pieces` (oldest
 /// first; a customer's rows are those of the last piece naming it) in place of theirs, each
-/// file in `ord` order, with the rows' ords. `pieces` hold the files whose rows are a
-/// customer's (the shared files are the base's). `None` when it cannot be made exactly: the
-/// base's or a piece's order unknown, a header with extra columns, a piece's row without a
-/// customer, two rows of one `ord`.
+/// file in `ord` order, with the rows' ords and extra columns. `pieces` hold the files whose
+/// rows are a customer's (the shared files are the base's). `None` when it cannot be made
+/// exactly: the base's or a piece's order unknown, a file's extra columns not the base's, a
+/// piece's row without a customer, two rows of one `ord`.
 pub(crate) fn merge(
     base: &BookText,
     pieces: &[(&BTreeSet<String>, &BookText)],
@@ -114,101 +199,158 @@ pub(crate) fn merge(
             owner.insert(c.as_str(), i);
         }
     }
-    let mut files = Vec::with_capacity(base.files.len());
-    let mut ords = HashMap::new();
+    let mut out = BookText {
+        ords: Some(HashMap::new()),
+        ..BookText::default()
+    };
     for schema in FILES {
         let Some(column) = customer_column(&schema) else {
-            if let Some((bytes, file_ords)) = base.file(schema.file) {
-                files.push((schema.file, bytes.to_vec()));
-                ords.insert(schema.file, file_ords.to_vec());
-            } else if base.files.iter().any(|(n, _)| *n == schema.file) {
+            if let Some((bytes, ords)) = base.file(schema.file) {
+                out.files.push((schema.file, bytes.to_vec()));
+                out.ords.as_mut()?.insert(schema.file, ords.to_vec());
+                if let Some(extras) = base.extras.get(schema.file) {
+                    out.extras.insert(schema.file, extras.clone());
+                }
+            } else if base.has(schema.file) {
                 return None;
             }
             continue;
         };
         // The file is part of the book when the base or a piece has it (once a file held rows
         // it stays, header only when emptied).
-        let in_base = base.files.iter().any(|(n, _)| *n == schema.file);
-        let in_pieces = pieces
-            .iter()
-            .any(|(_, t)| t.files.iter().any(|(n, _)| *n == schema.file));
-        if !in_base && !in_pieces {
+        let in_pieces = pieces.iter().any(|(_, t)| t.has(schema.file));
+        if !base.has(schema.file) && !in_pieces {
             continue;
         }
-        let mut header: Option<&[u8]> = None;
-        let mut kept: Vec<(i64, &[u8])> = Vec::new();
-        if in_base {
-            let (bytes, file_ords) = base.file(schema.file)?;
-            let (end, rows) = rows_of(&schema, bytes, file_ords, column)?;
-            header = Some(&bytes[..end]);
-            kept.reserve(rows.len());
-            for row in rows {
-                let changed = row
-                    .customer
-                    .as_deref()
-                    .is_some_and(|c| owner.contains_key(c));
-                if !changed {
-                    kept.push((row.ord, &bytes[row.start..row.end]));
-                }
+        let base_rows = match base.has(schema.file) {
+            true => {
+                let (bytes, ords) = base.file(schema.file)?;
+                Some((rows_of(&schema, bytes, ords, column)?, bytes))
+            }
+            false => None,
+        };
+        let piece_rows = pieces
+            .iter()
+            .map(|(_, text)| match text.file(schema.file) {
+                Some((bytes, ords)) => Some(Some((rows_of(&schema, bytes, ords, column)?, bytes))),
+                None if text.has(schema.file) => None,
+                None => Some(None),
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let mut kept = match &base_rows {
+            Some((file, bytes)) => with_extras(base, file, schema.file, bytes, |row| {
+                Some(
+                    !row.customer
+                        .as_deref()
+                        .is_some_and(|c| owner.contains_key(c)),
+                )
+            })?,
+            None => Vec::new(),
+        };
+        let mut fresh = Vec::new();
+        for (i, ((_, text), rows)) in pieces.iter().zip(&piece_rows).enumerate() {
+            if let Some((file, bytes)) = rows {
+                fresh.extend(with_extras(text, file, schema.file, bytes, |row| {
+                    Some(*owner.get(row.customer.as_deref()?)? == i)
+                })?);
             }
         }
-        let mut fresh: Vec<(i64, &[u8])> = Vec::new();
-        for (i, (_, text)) in pieces.iter().enumerate() {
-            let Some((bytes, file_ords)) = text.file(schema.file) else {
-                if text.files.iter().any(|(n, _)| *n == schema.file) {
-                    return None;
-                }
-                continue;
-            };
-            let (end, rows) = rows_of(&schema, bytes, file_ords, column)?;
-            header.get_or_insert(&bytes[..end]);
-            for row in rows {
-                let at = owner.get(row.customer.as_deref()?)?;
-                if *at == i {
-                    fresh.push((row.ord, &bytes[row.start..row.end]));
-                }
-            }
-        }
-        fresh.sort_unstable_by_key(|(ord, _)| *ord);
-        let header = header?;
-        let mut out =
-            Vec::with_capacity(header.len() + kept.iter().map(|(_, r)| r.len()).sum::<usize>());
-        out.extend_from_slice(header);
-        let mut file_ords = Vec::with_capacity(kept.len() + fresh.len());
-        let (mut a, mut b) = (kept.into_iter().peekable(), fresh.into_iter().peekable());
+        fresh.sort_unstable_by_key(|m| m.ord);
+        let mut rows: Vec<Merged> = Vec::with_capacity(kept.len() + fresh.len());
+        let (mut a, mut b) = (kept.drain(..).peekable(), fresh.into_iter().peekable());
         loop {
             let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if x.0 == y.0 => return None,
-                (Some(x), Some(y)) if x.0 < y.0 => a.next(),
+                (Some(x), Some(y)) if x.ord == y.ord => return None,
+                (Some(x), Some(y)) if x.ord < y.ord => a.next(),
                 (Some(_), Some(_)) => b.next(),
                 (Some(_), None) => a.next(),
                 (None, Some(_)) => b.next(),
                 (None, None) => break,
             };
-            let (ord, row) = next?;
-            // Every row of a file ends its line (the writer's terminator), the last too.
-            out.extend_from_slice(row);
-            if !row.ends_with(b"\n") {
-                out.push(b'\n');
-            }
-            file_ords.push(ord);
+            rows.push(next?);
         }
-        files.push((schema.file, out));
-        ords.insert(schema.file, file_ords);
+        drop(a);
+        // The extra columns a whole read writes: every row's, in the order first met.
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut columns: Vec<String> = Vec::new();
+        for list in rows.iter().filter_map(|r| r.own) {
+            for name in list.iter() {
+                if seen.insert(name) {
+                    columns.push(name.clone());
+                }
+            }
+        }
+        // The base's rows keep their text only if the columns are the base's.
+        if base_rows
+            .as_ref()
+            .is_some_and(|(file, _)| file.extra != columns)
+        {
+            return None;
+        }
+        let mut bytes = match &base_rows {
+            Some((file, text)) => text[..file.header_end].to_vec(),
+            None => write_rows(&schema, &columns, []),
+        };
+        let mut ords = Vec::with_capacity(rows.len());
+        let mut extras = Vec::new();
+        for row in &rows {
+            if *row.layout == *columns {
+                bytes.extend_from_slice(row.text);
+                // Every row of a file ends its line (the writer's terminator), the last too.
+                if !row.text.ends_with(b"\n") {
+                    bytes.push(b'\n');
+                }
+            } else {
+                bytes.extend_from_slice(&laid_out(&schema, row, &columns)?);
+            }
+            ords.push(row.ord);
+            if let Some(list) = row.own {
+                extras.push((row.ord, list.clone()));
+            }
+        }
+        out.files.push((schema.file, bytes));
+        out.ords.as_mut()?.insert(schema.file, ords);
+        if !extras.is_empty() {
+            out.extras.insert(schema.file, extras);
+        }
     }
-    Some(BookText {
-        files,
-        ords: Some(ords),
-    })
+    Some(out)
+}
+
+/// `row`'s text written again with the extra columns `columns` (a piece's row, whose file had
+/// other extra columns than the merged file), as the writer of a whole read writes it.
+fn laid_out(schema: &Schema, row: &Merged, columns: &[String]) -> Option<Vec<u8>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(row.text);
+    let mut record = csv::StringRecord::new();
+    if !reader.read_record(&mut record).ok()? {
+        return None;
+    }
+    let n = schema.columns.len();
+    let values: Vec<Option<String>> = (0..n)
+        .map(|k| record.get(k).filter(|v| !v.is_empty()).map(str::to_string))
+        .collect();
+    let extra: Vec<(String, String)> = row
+        .layout
+        .iter()
+        .enumerate()
+        .filter_map(|(k, name)| Some((name.clone(), record.get(n + k)?.to_string())))
+        .collect();
+    let written = write_rows(schema, columns, [(values.as_slice(), extra.as_slice())]);
+    let body = written.iter().position(|&b| b == b'\n')? + 1;
+    Some(written[body..].to_vec())
 }
 
 /// A piece's text: of a part's `files` (see `changed::Part`), those whose rows are a
-/// customer's, with each row's order from `order`.
+/// customer's, with each row's order from `order` and its extra columns from `extras`.
 pub(crate) fn piece_text(
     files: Vec<(&'static str, Vec<u8>)>,
     mut order: HashMap<&'static str, Vec<(i64, String)>>,
+    mut extras: HashMap<&'static str, RowExtras>,
 ) -> BookText {
     let mut ords = HashMap::new();
+    let mut kept_extras = HashMap::new();
     let files: Vec<_> = files
         .into_iter()
         .filter(|(name, _)| {
@@ -219,10 +361,14 @@ pub(crate) fn piece_text(
         .inspect(|(name, _)| {
             let rows = order.remove(name).unwrap_or_default();
             ords.insert(*name, rows.into_iter().map(|(ord, _)| ord).collect());
+            if let Some(e) = extras.remove(name).filter(|e| !e.is_empty()) {
+                kept_extras.insert(*name, e);
+            }
         })
         .collect();
     BookText {
         files,
         ords: Some(ords),
+        extras: kept_extras,
     }
 }

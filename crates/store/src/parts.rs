@@ -137,7 +137,7 @@ impl Store {
             *model = None;
             return Ok(None);
         }
-        let (view, base_text) = (m.view(), m.base_text.clone());
+        let (view, base_text, base_event) = (m.view(), m.base_text.clone(), m.base_event);
         drop(model);
         if view.pieces.is_empty() {
             // No customer changed since the base: it is the latest book.
@@ -164,6 +164,11 @@ impl Store {
             }
             None => {
                 self.made[2].fetch_add(1, Ordering::Relaxed);
+                // The next whole read is the base: its extra columns are the book's now.
+                let mut model = self.parts.lock().await;
+                if model.as_ref().is_some_and(|m| m.base_event == base_event) {
+                    *model = None;
+                }
             }
         }
         Ok(made)
@@ -380,8 +385,13 @@ impl Store {
         if held & crate::changed::file_bit(&expansa_import::schema::OFFERS) != 0 {
             self.close_over_offers(tx, customers).await?;
         }
-        let Part { files, order, .. } = self.read_part(tx, customers, held).await?;
+        let Part {
+            files,
+            order,
+            extras,
+            ..
+        } = self.read_part(tx, customers, held).await?;
         let book = read_files(&files, &self.options, true)?;
-        Ok((book, merge::piece_text(files, order)))
+        Ok((book, merge::piece_text(files, order, extras)))
     }
 }
