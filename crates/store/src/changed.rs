@@ -178,7 +178,7 @@ impl Store {
         }
         match read_files(&files, &self.options, true) {
             Ok(part) => {
-                let text = crate::merge::piece_text(files, order, extras);
+                let (text, _) = crate::merge::split_part(files, order, extras);
                 let written: i128 = changes
                     .iter()
                     .filter(|c| c.schema.file == "subscriptions.csv")

@@ -185,12 +185,14 @@ fn with_extras<'a>(
 /// The files of the book that is `base` with the rows of the customers of `pieces` (oldest
 /// first; a customer's rows are those of the last piece naming it) in place of theirs, each
 /// file in `ord` order, with the rows' ords and extra columns. `pieces` hold the files whose
-/// rows are a customer's (the shared files are the base's). `None` when it cannot be made
+/// rows are a customer's; the shared files are `shared`'s (read at the latest event, after a
+/// write to one of them), else the base's. `None` when it cannot be made
 /// exactly: the base's or a piece's order unknown, a file's extra columns not the base's, a
 /// piece's row without a customer, two rows of one `ord`.
 pub(crate) fn merge(
     base: &BookText,
     pieces: &[(&BTreeSet<String>, &BookText)],
+    shared: Option<&BookText>,
 ) -> Option<BookText> {
     // The piece each changed customer's rows are taken from.
     let mut owner: HashMap<&str, usize> = HashMap::new();
@@ -205,13 +207,14 @@ pub(crate) fn merge(
     };
     for schema in FILES {
         let Some(column) = customer_column(&schema) else {
-            if let Some((bytes, ords)) = base.file(schema.file) {
+            let from = shared.unwrap_or(base);
+            if let Some((bytes, ords)) = from.file(schema.file) {
                 out.files.push((schema.file, bytes.to_vec()));
                 out.ords.as_mut()?.insert(schema.file, ords.to_vec());
-                if let Some(extras) = base.extras.get(schema.file) {
+                if let Some(extras) = from.extras.get(schema.file) {
                     out.extras.insert(schema.file, extras.clone());
                 }
-            } else if base.has(schema.file) {
+            } else if from.has(schema.file) {
                 return None;
             }
             continue;
@@ -342,33 +345,32 @@ fn laid_out(schema: &Schema, row: &Merged, columns: &[String]) -> Option<Vec<u8>
     Some(written[body..].to_vec())
 }
 
-/// A piece's text: of a part's `files` (see `changed::Part`), those whose rows are a
-/// customer's, with each row's order from `order` and its extra columns from `extras`.
-pub(crate) fn piece_text(
+/// A part's files (see `changed::Part`) as text for merging: those whose rows are a
+/// customer's (a piece's), and the shared ones, with each row's order from `order` and its
+/// extra columns from `extras`.
+pub(crate) fn split_part(
     files: Vec<(&'static str, Vec<u8>)>,
     mut order: HashMap<&'static str, Vec<(i64, String)>>,
     mut extras: HashMap<&'static str, RowExtras>,
-) -> BookText {
-    let mut ords = HashMap::new();
-    let mut kept_extras = HashMap::new();
-    let files: Vec<_> = files
-        .into_iter()
-        .filter(|(name, _)| {
-            FILES
-                .iter()
-                .any(|s| s.file == *name && customer_column(s).is_some())
-        })
-        .inspect(|(name, _)| {
-            let rows = order.remove(name).unwrap_or_default();
-            ords.insert(*name, rows.into_iter().map(|(ord, _)| ord).collect());
-            if let Some(e) = extras.remove(name).filter(|e| !e.is_empty()) {
-                kept_extras.insert(*name, e);
-            }
-        })
-        .collect();
-    BookText {
-        files,
-        ords: Some(ords),
-        extras: kept_extras,
+) -> (BookText, BookText) {
+    let (mut customers, mut shared) = (BookText::default(), BookText::default());
+    let (mut customer_ords, mut shared_ords) = (HashMap::new(), HashMap::new());
+    for (name, bytes) in files {
+        let of_customers = FILES
+            .iter()
+            .any(|s| s.file == name && customer_column(s).is_some());
+        let (text, ords) = match of_customers {
+            true => (&mut customers, &mut customer_ords),
+            false => (&mut shared, &mut shared_ords),
+        };
+        let rows = order.remove(name).unwrap_or_default();
+        ords.insert(name, rows.into_iter().map(|(ord, _)| ord).collect());
+        if let Some(e) = extras.remove(name).filter(|e| !e.is_empty()) {
+            text.extras.insert(name, e);
+        }
+        text.files.push((name, bytes));
     }
+    customers.ords = Some(customer_ords);
+    shared.ords = Some(shared_ords);
+    (customers, shared)
 }

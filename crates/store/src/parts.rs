@@ -8,8 +8,10 @@
 //! to date piece by piece (`expansa_movements::PartsSums`), without rebuilding the book per
 //! write. Writes of other processes are followed the same way (their rows are in the
 //! database). When the changed customers grow many, or a shared table (products, rates,
-//! spend) changes, the base is read again whole: in the background for the first, at once for
-//! the second (every customer's figures may change).
+//! spend) changes, the base is made anew from the base's files, the pieces' and the shared
+//! files now ([`crate::merge`]; read whole when it cannot be): in the background for the
+//! first, at once for the second (every customer's figures may change). The latest book
+//! itself, for the reports that are not sums over customers, is made the same way.
 //!
 //! A write of this process validated on its part hands that part over when it commits: when
 //! every event since the last read has one, they are the new pieces, and the read asks the
@@ -105,23 +107,28 @@ impl Model {
 
 impl Store {
     /// The latest book in parts (see [`LatestParts`]): a read of the rows changed since the
-    /// last call, not of the whole book (after the first call, and but for shared tables).
+    /// last call, not of the whole book (after the first call). After a write to a shared table
+    /// the base is made anew ([`crate::merge`], else read whole): every customer's figures may
+    /// have changed.
     pub async fn latest_parts(&self) -> Result<LatestParts, StoreError> {
         let mut model = self.parts.lock().await;
         if model.is_none() {
             *model = Some(Model::new(self.whole_latest().await?));
         }
         let m = model.as_mut().expect("made above");
-        if !self.advance(m).await? {
-            // A shared table changed: every customer's figures may have.
-            *m = Model::new(self.whole_latest().await?);
+        if let Advance::Shared(shared) = self.advance(m).await? {
+            let made = match self.make(m, Some(shared)).await? {
+                Some(made) => made,
+                None => self.whole_latest().await?,
+            };
+            *m = Model::new(made);
         }
         Ok(m.view())
     }
 
     /// The latest book made from the book in parts ([`crate::merge`]), and kept; `None` when
-    /// there are no parts yet, a shared table changed since their base, or the files cannot
-    /// be merged exactly (then the book is read whole).
+    /// there are no parts yet or the files cannot be merged exactly (then the book is read
+    /// whole, and becomes the base).
     pub(crate) async fn merged_latest(&self) -> Result<Option<LatestText>, StoreError> {
         let mut model = self.parts.lock().await;
         let Some(m) = model.as_mut() else {
@@ -133,13 +140,32 @@ impl Store {
             self.made[2].fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
-        if !self.advance(m).await? {
+        let made = match self.advance(m).await? {
+            Advance::Current => self.make(m, None).await?,
+            Advance::Shared(shared) => {
+                let made = self.make(m, Some(shared)).await?;
+                if let Some(made) = &made {
+                    *m = Model::new(made.clone());
+                }
+                made
+            }
+        };
+        if made.is_none() {
+            // The next whole read is the base (its extra columns are the book's now).
             *model = None;
-            return Ok(None);
         }
-        let (view, base_text, base_event) = (m.view(), m.base_text.clone(), m.base_event);
-        drop(model);
-        if view.pieces.is_empty() {
+        Ok(made)
+    }
+
+    /// The latest book made from `m` (and the shared files read at the latest event, after a
+    /// write to one), kept; `None`, counted, when it cannot be made exactly.
+    async fn make(
+        &self,
+        m: &Model,
+        shared: Option<BookText>,
+    ) -> Result<Option<LatestText>, StoreError> {
+        let (view, base_text) = (m.view(), m.base_text.clone());
+        if view.pieces.is_empty() && shared.is_none() {
             // No customer changed since the base: it is the latest book.
             self.keep_book(view.event, &base_text, &view.base);
             return Ok(Some((view.event, view.base, base_text)));
@@ -151,7 +177,7 @@ impl Store {
                 .iter()
                 .map(|p| (&p.customers, &p.text))
                 .collect();
-            let text = merge::merge(&base_text, &pieces)?;
+            let text = merge::merge(&base_text, &pieces, shared.as_ref())?;
             let book = crate::book_from_files(&text.files, &options).ok()?;
             Some((view.event, Arc::new(book), Arc::new(text)))
         })
@@ -164,25 +190,21 @@ impl Store {
             }
             None => {
                 self.made[2].fetch_add(1, Ordering::Relaxed);
-                // The next whole read is the base: its extra columns are the book's now.
-                let mut model = self.parts.lock().await;
-                if model.as_ref().is_some_and(|m| m.base_event == base_event) {
-                    *model = None;
-                }
             }
         }
         Ok(made)
     }
 
     /// Brings `m` up to the latest event: the customers changed since, their rows read as a
-    /// piece (or taken from this process's writes). `false` when a shared table changed (the
-    /// base must be read again).
-    async fn advance(&self, m: &mut Model) -> Result<bool, StoreError> {
+    /// piece (or taken from this process's writes); with the shared files at the latest event
+    /// when one of them changed (the base must then be made anew).
+    async fn advance(&self, m: &mut Model) -> Result<Advance, StoreError> {
         let mut tx = self.snapshot().await?;
         let latest = self.resolve(&mut tx, AsOf::Latest).await?;
         if latest <= m.known {
-            return Ok(true);
+            return Ok(Advance::Current);
         }
+        let mut shared = None;
         let handed = self.handed_between(m.known, latest);
         let events = match handed.is_empty() {
             true => None,
@@ -198,21 +220,27 @@ impl Store {
             }
             m.pieces = Arc::from(pieces);
         } else {
-            let Some(mut fresh) = self.changed_after(&mut tx, m.known).await? else {
-                return Ok(false);
-            };
-            if !fresh.is_empty() {
-                let (book, text) = self.part_book(&mut tx, &mut fresh, latest).await?;
-                let piece = Piece {
-                    event: latest,
-                    book,
-                    customers: fresh.clone(),
-                    text,
+            let (mut fresh, shared_changed) = self.changed_after(&mut tx, m.known).await?;
+            if !fresh.is_empty() || shared_changed {
+                let part = self.part_files(&mut tx, &mut fresh, latest).await?;
+                let book = match fresh.is_empty() {
+                    true => None,
+                    false => Some(read_files(&part.files, &self.options, true)?),
                 };
-                let mut pieces = m.pieces.to_vec();
-                pieces.push(Arc::new(piece));
-                m.pieces = Arc::from(pieces);
-                Arc::make_mut(&mut m.changed).extend(fresh);
+                let (text, shared_text) = merge::split_part(part.files, part.order, part.extras);
+                shared = shared_changed.then_some(shared_text);
+                if let Some(book) = book {
+                    let piece = Piece {
+                        event: latest,
+                        book,
+                        customers: fresh.clone(),
+                        text,
+                    };
+                    let mut pieces = m.pieces.to_vec();
+                    pieces.push(Arc::new(piece));
+                    m.pieces = Arc::from(pieces);
+                    Arc::make_mut(&mut m.changed).extend(fresh);
+                }
             }
         }
         m.known = latest;
@@ -221,7 +249,10 @@ impl Store {
         {
             self.rebase_in_background(m.base_event);
         }
-        Ok(true)
+        Ok(match shared {
+            Some(shared) => Advance::Shared(shared),
+            None => Advance::Current,
+        })
     }
 
     /// Keeps the parts of committed writes for the next read (see [`Store::latest_parts`]).
@@ -270,14 +301,15 @@ impl Store {
         Ok(tx)
     }
 
-    /// The customers whose rows an event after `event` added or closed; `None` when one of
-    /// them changed a shared table.
+    /// The customers whose rows an event after `event` added or closed, and whether one
+    /// changed a shared table.
     async fn changed_after(
         &self,
         tx: &mut Tx,
         event: i64,
-    ) -> Result<Option<BTreeSet<String>>, StoreError> {
+    ) -> Result<(BTreeSet<String>, bool), StoreError> {
         let mut customers = BTreeSet::new();
+        let mut shared = false;
         for schema in FILES {
             let table = crate::table_name(&schema);
             let after = "(added_in > $1 OR (removed_in IS NOT NULL AND removed_in > $1))";
@@ -290,6 +322,7 @@ impl Store {
                         customers.insert(row.try_get::<String, _>(0)?);
                     }
                 }
+                None if shared => {}
                 None => {
                     let sql = format!(
                         "SELECT COUNT(*) FROM (SELECT 1 FROM \"{table}\" WHERE {after} LIMIT 1) AS any_row"
@@ -299,17 +332,15 @@ impl Store {
                         .fetch_one(&mut **tx)
                         .await?
                         .try_get(0)?;
-                    if n > 0 {
-                        return Ok(None);
-                    }
+                    shared = n > 0;
                 }
             }
         }
-        Ok(Some(customers))
+        Ok((customers, shared))
     }
 
-    /// Reads the latest book whole in a task of its own, then makes it the base (unless a
-    /// newer base came meanwhile). One at a time.
+    /// Has the latest book (made from the parts, else read whole) in a task of its own, then
+    /// makes it the base (unless a newer base came meanwhile). One at a time.
     fn rebase_in_background(&self, base_event: i64) {
         use std::sync::atomic::Ordering;
         if self.rebasing.swap(true, Ordering::AcqRel) {
@@ -328,6 +359,14 @@ impl Store {
             store.rebasing.store(false, Ordering::Release);
         });
     }
+}
+
+/// What [`Store::advance`] found.
+enum Advance {
+    /// The book in parts is at the latest event.
+    Current,
+    /// It is, and a shared table changed since the base: these are the shared files now.
+    Shared(BookText),
 }
 
 /// Whose rows [`Store::latest_part`] reads.
@@ -367,31 +406,23 @@ impl Store {
                 }
             }
         }
-        Ok((
-            latest,
-            self.part_book(&mut tx, &mut customers, latest).await?.0,
-        ))
+        let part = self.part_files(&mut tx, &mut customers, latest).await?;
+        Ok((latest, read_files(&part.files, &self.options, true)?))
     }
 
-    /// The part of the book at `latest` (what the snapshot `tx` sees) with the rows of
-    /// `customers`, to whom are added those whose lines their offers name.
-    async fn part_book(
+    /// The files of the part of the book at `latest` (what the snapshot `tx` sees) with the
+    /// rows of `customers`, to whom are added those whose lines their offers name, and the
+    /// shared files whole.
+    async fn part_files(
         &self,
         tx: &mut Tx,
         customers: &mut BTreeSet<String>,
         latest: i64,
-    ) -> Result<(Book, BookText), StoreError> {
+    ) -> Result<Part, StoreError> {
         let held = self.held_files(tx, latest + 1).await?;
         if held & crate::changed::file_bit(&expansa_import::schema::OFFERS) != 0 {
             self.close_over_offers(tx, customers).await?;
         }
-        let Part {
-            files,
-            order,
-            extras,
-            ..
-        } = self.read_part(tx, customers, held).await?;
-        let book = read_files(&files, &self.options, true)?;
-        Ok((book, merge::piece_text(files, order, extras)))
+        self.read_part(tx, customers, held).await
     }
 }
