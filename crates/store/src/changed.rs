@@ -59,6 +59,11 @@ pub(crate) struct Part {
 }
 
 impl Part {
+    /// The bytes of its files.
+    pub(crate) fn weight(&self) -> usize {
+        self.files.iter().map(|(_, bytes)| bytes.len()).sum()
+    }
+
     /// The files of rows read by [`Store::part_rows`].
     pub(crate) fn of(rows: &[Option<PartRows>]) -> Part {
         let mut files = Vec::new();
@@ -150,12 +155,14 @@ impl Store {
         let Some(customers) = self.customers_to_check(tx, event, changes, held).await? else {
             return Ok(None);
         };
+        let part = self.read_part(tx, &customers, held).await?;
+        let weight = part.weight();
         let Part {
             files,
             order,
             extras,
             currencies,
-        } = self.read_part(tx, &customers, held).await?;
+        } = part;
         if !files.iter().any(|(name, _)| *name == "subscriptions.csv") {
             return Ok(None);
         }
@@ -205,6 +212,7 @@ impl Store {
                     customers,
                     book: part,
                     text,
+                    weight,
                 })))
             }
             Err(StoreError::Book(errors)) => {

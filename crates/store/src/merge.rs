@@ -201,6 +201,12 @@ pub(crate) fn merge(
             owner.insert(c.as_str(), i);
         }
     }
+    // A piece all of whose customers are in later ones adds nothing.
+    let live: Vec<bool> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, (customers, _))| customers.iter().any(|c| owner.get(c.as_str()) == Some(&i)))
+        .collect();
     let mut out = BookText {
         ords: Some(HashMap::new()),
         ..BookText::default()
@@ -234,7 +240,9 @@ pub(crate) fn merge(
         };
         let piece_rows = pieces
             .iter()
-            .map(|(_, text)| match text.file(schema.file) {
+            .zip(&live)
+            .map(|((_, text), live)| match text.file(schema.file) {
+                _ if !live => Some(None),
                 Some((bytes, ords)) => Some(Some((rows_of(&schema, bytes, ords, column)?, bytes))),
                 None if text.has(schema.file) => None,
                 None => Some(None),

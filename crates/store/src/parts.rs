@@ -56,6 +56,9 @@ pub struct Piece {
     /// The files `book` was read from, those whose rows are a customer's, with each row's
     /// order (for [`crate::merge`]).
     pub(crate) text: BookText,
+    /// What the piece holds, in bytes of the files it was read from (the shared ones too: the
+    /// book holds them): what [`MAX_PIECES_BYTES`] counts.
+    pub(crate) weight: usize,
 }
 
 /// What the store keeps of the latest book between reads.
@@ -68,6 +71,8 @@ pub(crate) struct Model {
     /// The event the changed customers are known up to.
     known: i64,
     pieces: Arc<[Arc<Piece>]>,
+    /// The pieces' weight, in all.
+    weight: usize,
 }
 
 /// How many changed customers the part holds before the base is read again whole (in the
@@ -82,6 +87,13 @@ const MAX_PIECES: usize = 65536;
 /// the database).
 const MAX_HANDED: usize = 16384;
 
+/// How many bytes the pieces of the book in parts, and the handed parts waiting for a read,
+/// hold at most: past it a new base is made (in the background), and the oldest handed parts
+/// are dropped. A piece holds the shared tables too, so a book with a large one (thousands of
+/// marketing spend rows) has a new base after fewer writes; so does one whose few customers
+/// are written again and again (every write is a piece).
+const MAX_PIECES_BYTES: usize = 64 << 20;
+
 impl Model {
     pub(crate) fn new((event, base, base_text): LatestText) -> Model {
         Model {
@@ -91,6 +103,7 @@ impl Model {
             changed: Arc::default(),
             known: event,
             pieces: Arc::from(Vec::new()),
+            weight: 0,
         }
     }
 
@@ -216,6 +229,7 @@ impl Store {
             let changed = Arc::make_mut(&mut m.changed);
             for piece in handed {
                 changed.extend(piece.customers.iter().cloned());
+                m.weight += piece.weight;
                 pieces.push(Arc::new(piece));
             }
             m.pieces = Arc::from(pieces);
@@ -223,6 +237,7 @@ impl Store {
             let (mut fresh, shared_changed) = self.changed_after(&mut tx, m.known).await?;
             if !fresh.is_empty() || shared_changed {
                 let part = self.part_files(&mut tx, &mut fresh, latest).await?;
+                let weight = part.weight();
                 let book = match fresh.is_empty() {
                     true => None,
                     false => Some(read_files(&part.files, &self.options, true)?),
@@ -235,7 +250,9 @@ impl Store {
                         book,
                         customers: fresh.clone(),
                         text,
+                        weight,
                     };
+                    m.weight += weight;
                     let mut pieces = m.pieces.to_vec();
                     pieces.push(Arc::new(piece));
                     m.pieces = Arc::from(pieces);
@@ -246,6 +263,7 @@ impl Store {
         m.known = latest;
         if m.changed.len() > REBASE_AT.max(m.base.customers.len() / 16)
             || m.pieces.len() > MAX_PIECES
+            || m.weight > MAX_PIECES_BYTES
         {
             self.rebase_in_background(m.base_event);
         }
@@ -262,8 +280,9 @@ impl Store {
         }
         let mut handed = self.handed.lock().unwrap_or_else(|e| e.into_inner());
         handed.extend(pieces);
-        while handed.len() > MAX_HANDED {
-            handed.pop_front();
+        let mut weight: usize = handed.iter().map(|p| p.weight).sum();
+        while handed.len() > MAX_HANDED || weight > MAX_PIECES_BYTES {
+            weight -= handed.pop_front().map_or(0, |p| p.weight);
         }
     }
 

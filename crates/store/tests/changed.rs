@@ -972,3 +972,79 @@ async fn a_quote_priced_on_a_book_a_write_made_stale_is_refused() {
             .unwrap();
     }
 }
+
+/// One customer written again and again on a book with a large shared table (4,000 rows of
+/// marketing spend with long channel names, about 900 KB): every write is a piece, and a piece
+/// holds the shared tables,
+/// so the pieces' bytes (64 MiB at most) bring a new base long before 4,096 customers have
+/// changed, and the parts stay small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pieces_are_bounded_by_their_bytes() {
+    let dir = with_city();
+    let mut spend = String::from("month,channel,amount\n");
+    let long = "x".repeat(200);
+    for channel in 0..40 {
+        for month in 0..100 {
+            spend.push_str(&format!(
+                "{:04}-{:02},ch-{channel}-{long},100.00\n",
+                2000 + month / 12,
+                1 + month % 12
+            ));
+        }
+    }
+    std::fs::write(dir.path().join("marketing_spend.csv"), spend).unwrap();
+    let customers = std::fs::read_to_string(dir.path().join("customers.csv")).unwrap();
+    let customer = customers.lines().nth(1).unwrap().split(',').next().unwrap();
+    for (backend, url, _dir) in backends("piece_bytes").await {
+        let store = store(&url, WriteValidation::Changed, dir.path()).await;
+        let first = store.latest_parts().await.unwrap().base_event;
+        let mut most = 0;
+        for n in 0..150 {
+            let line = put(
+                SUBSCRIPTIONS,
+                row(
+                    &SUBSCRIPTIONS,
+                    &[
+                        ("id", Some(format!("PB-{n}"))),
+                        ("customer_id", some(customer)),
+                        ("product_id", some("folha")),
+                        ("quantity", some("1")),
+                        ("unit_price", some("10.00")),
+                        ("start_date", some("2024-06-10")),
+                    ],
+                ),
+            );
+            let answer = answer(
+                store
+                    .write("line", &[line], &actor("t"), None, |_| None)
+                    .await,
+            );
+            assert!(answer.starts_with("ok"), "{backend}: {answer}");
+            if n % 5 == 4 {
+                most = most.max(store.latest_parts().await.unwrap().pieces.len());
+            }
+        }
+        // The new base is made in the background: wait for it.
+        let mut parts = store.latest_parts().await.unwrap();
+        for _ in 0..300 {
+            if parts.base_event > first {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            parts = store.latest_parts().await.unwrap();
+        }
+        assert!(
+            parts.base_event > first,
+            "{backend}: no new base after 150 pieces"
+        );
+        assert!(most < 100, "{backend}: {most} pieces kept at once");
+        let (event, _) = store.latest_book().await.unwrap();
+        let fresh = Store::open(&url, ImportOptions::default()).await.unwrap();
+        let read = fresh.files(AsOf::Event(event)).await.unwrap();
+        fresh.close().await.unwrap();
+        assert!(
+            store.files(AsOf::Event(event)).await.unwrap() == read,
+            "{backend}"
+        );
+    }
+}
