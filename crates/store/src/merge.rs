@@ -186,9 +186,9 @@ fn with_extras<'a>(
 /// first; a customer's rows are those of the last piece naming it) in place of theirs, each
 /// file in `ord` order, with the rows' ords and extra columns. `pieces` hold the files whose
 /// rows are a customer's; the shared files are `shared`'s (read at the latest event, after a
-/// write to one of them), else the base's. `None` when it cannot be made
-/// exactly: the base's or a piece's order unknown, a file's extra columns not the base's, a
-/// piece's row without a customer, two rows of one `ord`.
+/// write to one of them), else the base's. `None` when it cannot be made exactly: the base's
+/// or a piece's order unknown, a file's extra columns not the base's, a piece's row without a
+/// customer, two rows of one `ord`.
 pub(crate) fn merge(
     base: &BookText,
     pieces: &[(&BTreeSet<String>, &BookText)],
@@ -202,123 +202,39 @@ pub(crate) fn merge(
         }
     }
     // A piece all of whose customers are in later ones adds nothing.
-    let live: Vec<bool> = pieces
+    let live: Vec<Option<&BookText>> = pieces
         .iter()
         .enumerate()
-        .map(|(i, (customers, _))| customers.iter().any(|c| owner.get(c.as_str()) == Some(&i)))
+        .map(|(i, (customers, text))| {
+            let live = customers.iter().any(|c| owner.get(c.as_str()) == Some(&i));
+            live.then_some(*text)
+        })
         .collect();
     let mut out = BookText {
         ords: Some(HashMap::new()),
         ..BookText::default()
     };
     for schema in FILES {
-        let Some(column) = customer_column(&schema) else {
-            let from = shared.unwrap_or(base);
-            if let Some((bytes, ords)) = from.file(schema.file) {
-                out.files.push((schema.file, bytes.to_vec()));
-                out.ords.as_mut()?.insert(schema.file, ords.to_vec());
-                if let Some(extras) = from.extras.get(schema.file) {
-                    out.extras.insert(schema.file, extras.clone());
+        let merged = match customer_column(&schema) {
+            None => {
+                let from = shared.unwrap_or(base);
+                if !from.has(schema.file) {
+                    continue;
                 }
-            } else if from.has(schema.file) {
-                return None;
+                let (bytes, ords) = from.file(schema.file)?;
+                let extras = from.extras(schema.file).to_vec();
+                (bytes.to_vec(), ords.to_vec(), extras)
             }
-            continue;
+            // The file is part of the book when the base or a piece has it (once a file held
+            // rows it stays, header only when emptied).
+            Some(_)
+                if !base.has(schema.file) && !pieces.iter().any(|(_, t)| t.has(schema.file)) =>
+            {
+                continue
+            }
+            Some(column) => merged_file(&schema, column, base, &live, &owner)?,
         };
-        // The file is part of the book when the base or a piece has it (once a file held rows
-        // it stays, header only when emptied).
-        let in_pieces = pieces.iter().any(|(_, t)| t.has(schema.file));
-        if !base.has(schema.file) && !in_pieces {
-            continue;
-        }
-        let base_rows = match base.has(schema.file) {
-            true => {
-                let (bytes, ords) = base.file(schema.file)?;
-                Some((rows_of(&schema, bytes, ords, column)?, bytes))
-            }
-            false => None,
-        };
-        let piece_rows = pieces
-            .iter()
-            .zip(&live)
-            .map(|((_, text), live)| match text.file(schema.file) {
-                _ if !live => Some(None),
-                Some((bytes, ords)) => Some(Some((rows_of(&schema, bytes, ords, column)?, bytes))),
-                None if text.has(schema.file) => None,
-                None => Some(None),
-            })
-            .collect::<Option<Vec<_>>>()?;
-        let mut kept = match &base_rows {
-            Some((file, bytes)) => with_extras(base, file, schema.file, bytes, |row| {
-                Some(
-                    !row.customer
-                        .as_deref()
-                        .is_some_and(|c| owner.contains_key(c)),
-                )
-            })?,
-            None => Vec::new(),
-        };
-        let mut fresh = Vec::new();
-        for (i, ((_, text), rows)) in pieces.iter().zip(&piece_rows).enumerate() {
-            if let Some((file, bytes)) = rows {
-                fresh.extend(with_extras(text, file, schema.file, bytes, |row| {
-                    Some(*owner.get(row.customer.as_deref()?)? == i)
-                })?);
-            }
-        }
-        fresh.sort_unstable_by_key(|m| m.ord);
-        let mut rows: Vec<Merged> = Vec::with_capacity(kept.len() + fresh.len());
-        let (mut a, mut b) = (kept.drain(..).peekable(), fresh.into_iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if x.ord == y.ord => return None,
-                (Some(x), Some(y)) if x.ord < y.ord => a.next(),
-                (Some(_), Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, Some(_)) => b.next(),
-                (None, None) => break,
-            };
-            rows.push(next?);
-        }
-        drop(a);
-        // The extra columns a whole read writes: every row's, in the order first met.
-        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        let mut columns: Vec<String> = Vec::new();
-        for list in rows.iter().filter_map(|r| r.own) {
-            for name in list.iter() {
-                if seen.insert(name) {
-                    columns.push(name.clone());
-                }
-            }
-        }
-        // The base's rows keep their text only if the columns are the base's.
-        if base_rows
-            .as_ref()
-            .is_some_and(|(file, _)| file.extra != columns)
-        {
-            return None;
-        }
-        let mut bytes = match &base_rows {
-            Some((file, text)) => text[..file.header_end].to_vec(),
-            None => write_rows(&schema, &columns, []),
-        };
-        let mut ords = Vec::with_capacity(rows.len());
-        let mut extras = Vec::new();
-        for row in &rows {
-            if *row.layout == *columns {
-                bytes.extend_from_slice(row.text);
-                // Every row of a file ends its line (the writer's terminator), the last too.
-                if !row.text.ends_with(b"\n") {
-                    bytes.push(b'\n');
-                }
-            } else {
-                bytes.extend_from_slice(&laid_out(&schema, row, &columns)?);
-            }
-            ords.push(row.ord);
-            if let Some(list) = row.own {
-                extras.push((row.ord, list.clone()));
-            }
-        }
+        let (bytes, ords, extras) = merged;
         out.files.push((schema.file, bytes));
         out.ords.as_mut()?.insert(schema.file, ords);
         if !extras.is_empty() {
@@ -326,6 +242,107 @@ pub(crate) fn merge(
         }
     }
     Some(out)
+}
+
+/// One file of customers' rows (of `schema`, whose customer is `column`) merged: the base's
+/// rows of customers no piece holds, and the others' from the piece `owner` names (of
+/// `pieces`; `None` for a piece that adds nothing), in `ord` order; its bytes, ords and extra
+/// columns.
+fn merged_file(
+    schema: &Schema,
+    column: &str,
+    base: &BookText,
+    pieces: &[Option<&BookText>],
+    owner: &HashMap<&str, usize>,
+) -> Option<(Vec<u8>, Vec<i64>, RowExtras)> {
+    let base_rows = match base.has(schema.file) {
+        true => {
+            let (bytes, ords) = base.file(schema.file)?;
+            Some((rows_of(schema, bytes, ords, column)?, bytes))
+        }
+        false => None,
+    };
+    let piece_rows = pieces
+        .iter()
+        .map(|text| match text.map(|t| (t, t.file(schema.file))) {
+            Some((text, Some((bytes, ords)))) => {
+                Some(Some((text, rows_of(schema, bytes, ords, column)?, bytes)))
+            }
+            Some((text, None)) if text.has(schema.file) => None,
+            _ => Some(None),
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let kept = match &base_rows {
+        Some((file, bytes)) => with_extras(base, file, schema.file, bytes, |row| {
+            let changed = row
+                .customer
+                .as_deref()
+                .is_some_and(|c| owner.contains_key(c));
+            Some(!changed)
+        })?,
+        None => Vec::new(),
+    };
+    let mut fresh = Vec::new();
+    for (i, rows) in piece_rows.iter().enumerate() {
+        if let Some((text, file, bytes)) = rows {
+            fresh.extend(with_extras(text, file, schema.file, bytes, |row| {
+                Some(*owner.get(row.customer.as_deref()?)? == i)
+            })?);
+        }
+    }
+    fresh.sort_unstable_by_key(|m| m.ord);
+    let mut rows: Vec<Merged> = Vec::with_capacity(kept.len() + fresh.len());
+    let (mut a, mut b) = (kept.into_iter().peekable(), fresh.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.ord == y.ord => return None,
+            (Some(x), Some(y)) if x.ord < y.ord => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => break,
+        };
+        rows.push(next?);
+    }
+    // The extra columns a whole read writes: every row's, in the order first met.
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut columns: Vec<String> = Vec::new();
+    for list in rows.iter().filter_map(|r| r.own) {
+        for name in list.iter() {
+            if seen.insert(name) {
+                columns.push(name.clone());
+            }
+        }
+    }
+    // The base's rows keep their text only if the columns are the base's.
+    if base_rows
+        .as_ref()
+        .is_some_and(|(file, _)| file.extra != columns)
+    {
+        return None;
+    }
+    let mut bytes = match &base_rows {
+        Some((file, text)) => text[..file.header_end].to_vec(),
+        None => write_rows(schema, &columns, []),
+    };
+    let mut ords = Vec::with_capacity(rows.len());
+    let mut extras = Vec::new();
+    for row in &rows {
+        if *row.layout == *columns {
+            bytes.extend_from_slice(row.text);
+            // Every row of a file ends its line (the writer's terminator), the last too.
+            if !row.text.ends_with(b"\n") {
+                bytes.push(b'\n');
+            }
+        } else {
+            bytes.extend_from_slice(&laid_out(schema, row, &columns)?);
+        }
+        ords.push(row.ord);
+        if let Some(list) = row.own {
+            extras.push((row.ord, list.clone()));
+        }
+    }
+    Some((bytes, ords, extras))
 }
 
 /// `row`'s text written again with the extra columns `columns` (a piece's row, whose file had
