@@ -42,18 +42,28 @@ fn row_json(schema: &Schema, values: &[Option<String>], extra: &[(String, String
 }
 
 /// A row from a JSON body ([`row_from_value`]).
-fn row_from_json(schema: &Schema, body: &[u8], id: Option<&str>) -> Result<TableRow, ApiError> {
+fn row_from_json(
+    schema: &Schema,
+    body: &[u8],
+    id: Option<&str>,
+    known: &[String],
+) -> Result<TableRow, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
-    row_from_value(schema, value, id)
+    row_from_value(schema, value, id, known)
 }
 
 /// A row from a JSON object. Decimals must be strings (exact); whole numbers may be numbers.
-/// Columns other than the file's are kept only for customers (attributes used by filters).
+/// Names are read trimmed and in lower case (as a file's header is); a name given twice so is
+/// refused. Columns other than the file's are kept for customers (attributes used by filters)
+/// and, for the other files, when `known` names them (the extra columns of the row a PUT
+/// replaces: what `GET` showed can be sent back); any other is refused as unknown, so that a
+/// misspelt column is not stored as a new one.
 pub(crate) fn row_from_value(
     schema: &Schema,
     value: Value,
     id: Option<&str>,
+    known: &[String],
 ) -> Result<TableRow, ApiError> {
     let Value::Object(map) = value else {
         return Err(ApiError::BadRequest(
@@ -62,8 +72,14 @@ pub(crate) fn row_from_value(
     };
     let mut values = vec![None; schema.columns.len()];
     let mut extra = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (key, v) in map {
         let name = key.trim().to_lowercase();
+        if !seen.insert(name.clone()) {
+            return Err(ApiError::BadRequest(format!(
+                "{key:?}: column {name:?} is given twice (names are read trimmed, in lower case)"
+            )));
+        }
         let text = match &v {
             Value::Null => None,
             Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
@@ -86,7 +102,9 @@ pub(crate) fn row_from_value(
         };
         match schema.position(&name) {
             Some(k) => values[k] = text,
-            None if schema.file == CUSTOMERS.file && !name.is_empty() => {
+            None if !name.is_empty()
+                && (schema.file == CUSTOMERS.file || known.contains(&name)) =>
+            {
                 if let Some(t) = text {
                     extra.push((name, t));
                 }
@@ -207,7 +225,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let schema = schema(&table)?;
-    let TableRow { values, extra } = row_from_json(&schema, &body, None)?;
+    let TableRow { values, extra } = row_from_json(&schema, &body, None, &[])?;
     let change = RowChange::Put {
         schema,
         values,
@@ -240,7 +258,12 @@ pub async fn replace(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let schema = schema(&table)?;
-    let TableRow { values, extra } = row_from_json(&schema, &body, Some(&id))?;
+    // The extra columns the row has now may be sent back.
+    let known: Vec<String> = match s.store.row(&schema, &id).await? {
+        Some(row) => row.extra.into_iter().map(|(name, _)| name).collect(),
+        None => Vec::new(),
+    };
+    let TableRow { values, extra } = row_from_json(&schema, &body, Some(&id), &known)?;
     let change = RowChange::Put {
         schema,
         values,

@@ -350,7 +350,7 @@ fn generic_changes(value: &Value) -> Result<Vec<RowChange>, ApiError> {
                 .ok_or_else(|| bad(k, "id is required"))?;
             match (change.get("row"), change.get("delete")) {
                 (Some(row), None) => {
-                    let row = crate::rows::row_from_value(&schema, row.clone(), Some(id))
+                    let row = crate::rows::row_from_value(&schema, row.clone(), Some(id), &[])
                         .map_err(|e| bad(k, e.parts().2))?;
                     Ok(RowChange::Put {
                         schema,

@@ -1410,3 +1410,73 @@ fn open_reads() -> ApiConfig {
         ..ApiConfig::default()
     }
 }
+
+/// A line imported with a column beyond the schema's (`note`): its GET shows it, and a PUT of
+/// that same object keeps it; a new column on a line is refused as unknown (a misspelt column
+/// is not stored), a customer's attributes are kept, and a name given twice once trimmed and in
+/// lower case is refused.
+#[tokio::test]
+async fn a_rows_extra_columns_survive_a_put_of_what_get_showed() {
+    let book = tempfile::tempdir().unwrap();
+    let demo = common::root().join("examples/demo");
+    for entry in std::fs::read_dir(&demo).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, book.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let lines = std::fs::read_to_string(demo.join("subscriptions.csv")).unwrap();
+    let noted: String = lines
+        .lines()
+        .enumerate()
+        .map(|(n, l)| match n {
+            0 => format!("{l},note\n"),
+            _ => format!("{l},n{n}\n"),
+        })
+        .collect();
+    std::fs::write(book.path().join("subscriptions.csv"), noted).unwrap();
+    let first = lines.lines().nth(1).unwrap().split(',').next().unwrap();
+    for s in servers(book.path().to_str().unwrap(), open_reads()).await {
+        let r = &s.router;
+        let uri = format!("/api/v1/lines/{first}");
+        let (status, mut row) = get(r, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{row}");
+        assert_eq!(row["note"], "n1", "{row}");
+        row["quantity"] = "7".into();
+        let (st, b, _) = call(r, write("PUT", &uri, Some(&s.key), Some("x1"), row)).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        let (_, after) = get(r, &uri).await;
+        assert_eq!(
+            (&after["note"], &after["quantity"]),
+            (&"n1".into(), &"7".into())
+        );
+        let mut new = line("XN-1", "padaria-sao-jorge", "10.00");
+        new["notes"] = "misspelt".into();
+        let (st, b, _) = call(
+            r,
+            write("POST", "/api/v1/lines", Some(&s.key), Some("x2"), new),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("unknown column"),
+            "{b}"
+        );
+        let twice = r#"{"id": "tw-1", "name": "Twice", "city": "Recife", "City": "Natal"}"#;
+        let request = Request::builder()
+            .method("POST")
+            .uri("/api/v1/customers")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", s.key))
+            .header("idempotency-key", "x3")
+            .body(Body::from(twice))
+            .unwrap();
+        let (st, b, _) = call(r, request).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains("twice"),
+            "{b}"
+        );
+    }
+}

@@ -723,8 +723,17 @@ impl Layout {
                     problems.push(problem(column, name, &reason));
                 }
                 position[k] = Some(i);
-            } else if !name.is_empty() && seen.insert(name) {
-                extra.push((name.clone(), i));
+            } else if !name.is_empty() {
+                if seen.insert(name) {
+                    extra.push((name.clone(), i));
+                } else {
+                    // Its values would be lost: the row keeps one value per name.
+                    problems.push(problem(
+                        "header",
+                        name,
+                        "column appears twice in the header (names are read trimmed, in lower case)",
+                    ));
+                }
             }
         }
         drop(seen);

@@ -546,6 +546,33 @@ fn a_wide_header_is_read_whole() {
     .unwrap();
 }
 
+/// An extra column named twice once trimmed and in lower case (`City` and `city `) is refused
+/// as the schema's columns are: the row would keep one of the two values and lose the other.
+#[test]
+fn an_extra_column_named_twice_is_refused() {
+    let customers: &[u8] = b"id,name,City,city \nc1,Ana,Recife,Natal\n";
+    let subs: &[u8] = b"id,customer_id,product_id,unit_price,start_date\nL1,c1,p1,10,2024-01-01\n";
+    let files = [("subscriptions.csv", subs), ("customers.csv", customers)];
+    let errors = read_book_from(&InMemory(&files), &ImportOptions::default(), &NoProgress)
+        .err()
+        .expect("refused");
+    let problems = problems_of(&errors);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("customers.csv:1: header: city: column appears twice")),
+        "{problems:?}"
+    );
+    agree(
+        &[
+            ("subscriptions.csv", subs.to_vec()),
+            ("customers.csv", customers.to_vec()),
+        ],
+        TextEncoding::UTF_8,
+    )
+    .unwrap();
+}
+
 /// Header names are decoded and trimmed one way: the import and the store see the same
 /// columns (a no-break space is part of a name, a Windows-1252 name is the same name).
 #[test]

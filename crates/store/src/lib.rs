@@ -1744,7 +1744,9 @@ impl Store {
             mentioned.insert(key.clone());
             let extra = extra_json(&row.extra);
             match current.get(&key) {
-                Some(s) if s.values == row.values && s.extra == extra => report.unchanged += 1,
+                Some(s) if s.values == row.values && same_extra(&s.extra, &extra) => {
+                    report.unchanged += 1
+                }
                 Some(_) => {
                     report.changed += 1;
                     close.push(key.clone());
@@ -1898,7 +1900,7 @@ impl Store {
                 let extra_text = extra_json(extra);
                 let current = self.current_row(tx, schema, &key).await?;
                 let outcome = match &current {
-                    Some(s) if s.values == values && s.extra == extra_text => {
+                    Some(s) if s.values == values && same_extra(&s.extra, &extra_text) => {
                         return Ok((*schema, Outcome::Unchanged, None, None))
                     }
                     Some(_) if *create_only => {
@@ -2239,6 +2241,21 @@ fn table_rows_keyed(rows: Vec<(String, Stored)>) -> Vec<(i64, String, TableRow)>
             (s.ord, key, row)
         })
         .collect()
+}
+
+/// Whether two rows' extra columns (as kept: a JSON object, or none) hold the same values,
+/// whatever their order: a file whose extra columns come in another order than a row was
+/// written with (an export of a row written by the API) holds the same row.
+fn same_extra(a: &Option<String>, b: &Option<String>) -> bool {
+    if a == b {
+        return true;
+    }
+    let sorted = |text: &Option<String>| {
+        let mut pairs = parse_extra(text.as_deref());
+        pairs.sort();
+        pairs
+    };
+    sorted(a) == sorted(b)
 }
 
 fn parse_extra(extra: Option<&str>) -> Vec<(String, String)> {

@@ -87,9 +87,9 @@ const MAX_PIECES: usize = 65536;
 /// the database).
 const MAX_HANDED: usize = 16384;
 
-/// How many bytes the pieces of the book in parts, and the handed parts waiting for a read,
-/// hold at most: past it a new base is made (in the background), and the oldest handed parts
-/// are dropped. A piece holds the shared tables too, so a book with a large one (thousands of
+/// How many bytes the files of the pieces of the book in parts, and of the handed parts
+/// waiting for a read, add up to at most (their books take about four to six times that):
+/// past it a new base is made (in the background), and the oldest handed parts are dropped. A piece holds the shared tables too, so a book with a large one (thousands of
 /// marketing spend rows) has a new base after fewer writes; so does one whose few customers
 /// are written again and again (every write is a piece).
 const MAX_PIECES_BYTES: usize = 64 << 20;
