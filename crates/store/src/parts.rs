@@ -75,12 +75,12 @@ pub(crate) struct Model {
     weight: usize,
 }
 
-/// How many changed customers the part holds before the base is read again whole (in the
-/// background): at least this many, or one in 16 of the base's customers (a read costs in
-/// proportion to the changed customers; reading the base again, to the book).
+/// How many changed customers the part holds before a new base is made (in the background):
+/// at least this many, or one in 16 of the base's customers (a read costs in proportion to the
+/// changed customers; making the base again, to the book).
 const REBASE_AT: usize = 4096;
 
-/// How many pieces are kept before the base is read again whole (in the background).
+/// How many pieces are kept before a new base is made (in the background).
 const MAX_PIECES: usize = 65536;
 
 /// How many handed parts wait for a read at most (the oldest are dropped: the read then asks
