@@ -41,16 +41,24 @@ fn row_json(schema: &Schema, values: &[Option<String>], extra: &[(String, String
     Value::Object(map)
 }
 
-/// A row from a JSON body ([`row_from_value`]).
-fn row_from_json(
-    schema: &Schema,
-    body: &[u8],
-    id: Option<&str>,
-    known: &[String],
-) -> Result<TableRow, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
-    row_from_value(schema, value, id, known)
+/// A JSON body, for [`row_from_value`].
+fn json_value(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))
+}
+
+/// A column's name as a row's JSON gives it: trimmed and in lower case, as a file's header is
+/// read.
+fn column_name(key: &str) -> String {
+    key.trim().to_lowercase()
+}
+
+/// Whether `value` (a JSON object) names a column `schema` does not have.
+fn names_other_columns(schema: &Schema, value: &Value) -> bool {
+    value.as_object().is_some_and(|map| {
+        map.keys()
+            .any(|key| schema.position(&column_name(key)).is_none())
+    })
 }
 
 /// A row from a JSON object. Decimals must be strings (exact); whole numbers may be numbers.
@@ -74,7 +82,7 @@ pub(crate) fn row_from_value(
     let mut extra = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (key, v) in map {
-        let name = key.trim().to_lowercase();
+        let name = column_name(&key);
         if !seen.insert(name.clone()) {
             return Err(ApiError::BadRequest(format!(
                 "{key:?}: column {name:?} is given twice (names are read trimmed, in lower case)"
@@ -225,7 +233,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let schema = schema(&table)?;
-    let TableRow { values, extra } = row_from_json(&schema, &body, None, &[])?;
+    let TableRow { values, extra } = row_from_value(&schema, json_value(&body)?, None, &[])?;
     let change = RowChange::Put {
         schema,
         values,
@@ -258,12 +266,18 @@ pub async fn replace(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let schema = schema(&table)?;
-    // The extra columns the row has now may be sent back.
-    let known: Vec<String> = match s.store.row(&schema, &id).await? {
-        Some(row) => row.extra.into_iter().map(|(name, _)| name).collect(),
-        None => Vec::new(),
-    };
-    let TableRow { values, extra } = row_from_json(&schema, &body, Some(&id), &known)?;
+    let value = json_value(&body)?;
+    // The extra columns the row has now may be sent back (looked up only when the body names
+    // a column other than the file's, on a file without attributes).
+    let known: Vec<String> =
+        match schema.file != CUSTOMERS.file && names_other_columns(&schema, &value) {
+            true => match s.store.row(&schema, &id).await? {
+                Some(row) => row.extra.into_iter().map(|(name, _)| name).collect(),
+                None => Vec::new(),
+            },
+            false => Vec::new(),
+        };
+    let TableRow { values, extra } = row_from_value(&schema, value, Some(&id), &known)?;
     let change = RowChange::Put {
         schema,
         values,

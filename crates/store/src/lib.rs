@@ -369,9 +369,9 @@ pub struct Store {
     handed: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Piece>>>,
     /// Held while the latest book is read whole ([`Store::latest_book`]).
     reading_whole: std::sync::Arc<tokio::sync::Mutex<()>>,
-    /// How the latest book was made each time it was not kept: see
+    /// How the latest book was had each time it was not kept: see
     /// [`Store::latest_books_made`].
-    made: std::sync::Arc<[std::sync::atomic::AtomicU64; 3]>,
+    made: std::sync::Arc<Made>,
     /// Held while the latest book is made from the book in parts.
     making: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Whether the write connection's busy timeout is shorter than the store's (SQLite).
@@ -399,6 +399,15 @@ impl Kept {
             .filter(|l| l.event == event || (or_newer && l.event > event));
         committed.or(self.committing.as_ref().filter(|l| l.event == event))
     }
+}
+
+/// How many times the latest book was made from the book in parts, read whole, and read whole
+/// because it could not be made ([`Store::latest_books_made`]).
+#[derive(Default)]
+struct Made {
+    merged: std::sync::atomic::AtomicU64,
+    whole: std::sync::atomic::AtomicU64,
+    not_merged: std::sync::atomic::AtomicU64,
 }
 
 /// The latest book, the event it is at, and its files.
@@ -1161,9 +1170,9 @@ impl Store {
     /// others follow a write to a shared file, or come before the book is kept in parts).
     pub fn latest_books_made(&self) -> (u64, u64, u64) {
         (
-            self.made[0].load(Ordering::Relaxed),
-            self.made[1].load(Ordering::Relaxed),
-            self.made[2].load(Ordering::Relaxed),
+            self.made.merged.load(Ordering::Relaxed),
+            self.made.whole.load(Ordering::Relaxed),
+            self.made.not_merged.load(Ordering::Relaxed),
         )
     }
 
@@ -1186,7 +1195,7 @@ impl Store {
         }
         let (event, text) = self.files_with_event(AsOf::Latest).await?;
         let book = std::sync::Arc::new(book_from_files(&text.files, &self.options)?);
-        self.made[1].fetch_add(1, Ordering::Relaxed);
+        self.made.whole.fetch_add(1, Ordering::Relaxed);
         self.keep_book(event, &text, &book);
         Ok((event, book, text))
     }

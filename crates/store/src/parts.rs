@@ -150,7 +150,7 @@ impl Store {
         if m.base_text.ords.is_none() {
             // A base read from files made by appending rows: the next whole read is the base.
             *model = None;
-            self.made[2].fetch_add(1, Ordering::Relaxed);
+            self.made.not_merged.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
         let made = match self.advance(m).await? {
@@ -199,10 +199,10 @@ impl Store {
         match &made {
             Some((event, book, text)) => {
                 self.keep_book(*event, text, book);
-                self.made[0].fetch_add(1, Ordering::Relaxed);
+                self.made.merged.fetch_add(1, Ordering::Relaxed);
             }
             None => {
-                self.made[2].fetch_add(1, Ordering::Relaxed);
+                self.made.not_merged.fetch_add(1, Ordering::Relaxed);
             }
         }
         Ok(made)

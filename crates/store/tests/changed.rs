@@ -736,6 +736,24 @@ async fn differential(book: &std::path::Path, tag: &str, seeds: &[u64]) -> (usiz
     (accepted, refused)
 }
 
+/// A new line `id` of `customer` in the demo book: one `folha` at 50.00 from 2024-06-10.
+fn folha_line(id: &str, customer: &str) -> RowChange {
+    put(
+        SUBSCRIPTIONS,
+        row(
+            &SUBSCRIPTIONS,
+            &[
+                ("id", some(id)),
+                ("customer_id", some(customer)),
+                ("product_id", some("folha")),
+                ("quantity", some("1")),
+                ("unit_price", some("50.00")),
+                ("start_date", some("2024-06-10")),
+            ],
+        ),
+    )
+}
+
 /// The demo book with an attribute (an extra column, `city`) on its first two customers.
 fn with_city() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -784,31 +802,15 @@ async fn extra_columns_follow_the_rows_written() {
             .collect(),
         create_only: false,
     };
-    let line = |line: &str, customer: &str| {
-        put(
-            SUBSCRIPTIONS,
-            row(
-                &SUBSCRIPTIONS,
-                &[
-                    ("id", some(line)),
-                    ("customer_id", some(customer)),
-                    ("product_id", some("folha")),
-                    ("quantity", some("1")),
-                    ("unit_price", some("50.00")),
-                    ("start_date", some("2024-06-10")),
-                ],
-            ),
-        )
-    };
     // Each write, and whether the book after it is made from the parts (else read whole).
     let steps = [
-        (line("XC-1", id(1)), true),
+        (folha_line("XC-1", id(1)), true),
         (customer(id(3), &[("city", "Olinda")]), true),
         (
             customer("xc-new", &[("plan_note", "gold"), ("city", "Natal")]),
             false,
         ),
-        (line("XC-2", "xc-new"), true),
+        (folha_line("XC-2", "xc-new"), true),
         (customer(id(1), &[]), true),
         (customer(id(2), &[]), true),
         // Only xc-new's row has extra columns now: plan_note first.
@@ -1000,20 +1002,7 @@ async fn the_pieces_are_bounded_by_their_bytes() {
         let first = store.latest_parts().await.unwrap().base_event;
         let mut most = 0;
         for n in 0..150 {
-            let line = put(
-                SUBSCRIPTIONS,
-                row(
-                    &SUBSCRIPTIONS,
-                    &[
-                        ("id", Some(format!("PB-{n}"))),
-                        ("customer_id", some(customer)),
-                        ("product_id", some("folha")),
-                        ("quantity", some("1")),
-                        ("unit_price", some("10.00")),
-                        ("start_date", some("2024-06-10")),
-                    ],
-                ),
-            );
+            let line = folha_line(&format!("PB-{n}"), customer);
             let answer = answer(
                 store
                     .write("line", &[line], &actor("t"), None, |_| None)
