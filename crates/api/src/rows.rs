@@ -57,7 +57,7 @@ fn column_name(key: &str) -> String {
 fn names_other_columns(schema: &Schema, value: &Value) -> bool {
     value.as_object().is_some_and(|map| {
         map.keys()
-            .any(|key| schema.position(&column_name(key)).is_none())
+            .any(|key| schema.column_of(&column_name(key)).is_none())
     })
 }
 
@@ -83,16 +83,21 @@ pub(crate) fn row_from_value(
     let mut seen = std::collections::HashSet::new();
     for (key, v) in map {
         let name = column_name(&key);
-        if !seen.insert(name.clone()) {
+        // A schema's column by its own name or an alias (`segmento` is segment), as a header
+        // names it.
+        let column = schema.column_of(&name);
+        let canonical = column.map_or(name.clone(), |k| schema.columns[k].to_string());
+        if !seen.insert(canonical.clone()) {
             return Err(ApiError::BadRequest(format!(
-                "{key:?}: column {name:?} is given twice (names are read trimmed, in lower case)"
+                "{key:?}: column {canonical:?} is given twice (names are read trimmed, in lower \
+                 case, pt-BR names as aliases of the format's)"
             )));
         }
         let text = match &v {
             Value::Null => None,
             Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
             Value::Number(n) => {
-                let kind = schema.position(&name).map(|k| schema.kinds[k]);
+                let kind = column.map(|k| schema.kinds[k]);
                 match (kind, n.as_i64()) {
                     (Some(ColumnKind::Integer), Some(i)) => Some(i.to_string()),
                     _ => {
@@ -108,7 +113,7 @@ pub(crate) fn row_from_value(
                 )))
             }
         };
-        match schema.position(&name) {
+        match column {
             Some(k) => values[k] = text,
             None if !name.is_empty()
                 && (schema.file == CUSTOMERS.file || known.contains(&name)) =>

@@ -1478,5 +1478,30 @@ async fn a_rows_extra_columns_survive_a_put_of_what_get_showed() {
             b["error"]["message"].as_str().unwrap().contains("twice"),
             "{b}"
         );
+        // A pt-BR name is an alias of the format's, as in a header: alone it is the column,
+        // beside it the column given twice.
+        let alias = serde_json::json!({"id": "al-1", "name": "Alias", "segmento": "mei"});
+        let (st, b, _) = call(
+            r,
+            write("POST", "/api/v1/customers", Some(&s.key), Some("x4"), alias),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        let (_, shown) = get(r, "/api/v1/customers/al-1").await;
+        assert_eq!(shown["segment"], "mei", "{shown}");
+        let both = serde_json::json!({"id": "al-2", "name": "Both", "segment": "simples", "segmento": "mei"});
+        let (st, b, _) = call(
+            r,
+            write("POST", "/api/v1/customers", Some(&s.key), Some("x5"), both),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("\"segment\" is given twice"),
+            "{b}"
+        );
     }
 }
