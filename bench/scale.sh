@@ -5,12 +5,9 @@
 #   bench/scale.sh [CUSTOMERS] [RUNS]     (default 10000000 customers, 1 run each)
 #
 # Generates the book with shared/tools/gen_data.py if missing (bench/out/book-CUSTOMERS, as
-# bench/movements.sh does) and its Parquet copy (bench/out/parquet-CUSTOMERS): with `expansa
-# export --format parquet` (timed) up to SCALE_EXPORT_MAX customers (default 3000000: the
-# export holds about 2 GiB a million customers), above that streamed by
-# bench/csv_to_parquet.py into the columns the export writes (taken from the export of a
-# 1,000-customer book of the same generator). Then it times, with bench/measure.py (median wall time,
-# peak RSS):
+# bench/movements.sh does) and writes its Parquet copy (bench/out/parquet-CUSTOMERS) with
+# `expansa export --format parquet` (timed, once). Then it times, with bench/measure.py
+# (median wall time, peak RSS):
 #   expansa movements --from 2024-01 --to 2024-12 --format json   on the CSV and the Parquet book
 #   expansa kpis      --from 2024-01 --to 2024-12 --format json   on the CSV and the Parquet book
 #   the DuckDB peer on the Parquet book (bench/peer_duckdb_parquet.py) and on the CSV book
@@ -44,22 +41,10 @@ measure() { # OUT RUNS CMD...: prints "wall peak_kb"
   python3 bench/measure.py "$n" "$file" -- "$@" | sed -E 's/wall_s=([0-9.]+) peak_kb=([0-9]+)/\1 \2/'
 }
 
-export_wall=- export_peak=- export_name="export CSV -> Parquet"
-if [ ! -f "$parquet/subscriptions.parquet" ]; then
-  if [ "$customers" -le "${SCALE_EXPORT_MAX:-3000000}" ]; then
-    read -r export_wall export_peak < <(measure "$out-export.txt" 1 \
-      "$bin" export --data "$book" --out "$parquet" --format parquet --force)
-  else
-    like=bench/out/parquet-like-1000
-    if [ ! -f "$like/subscriptions.parquet" ]; then
-      python3 "$shared/tools/gen_data.py" bench/out/book-like-1000 1000 36 42
-      "$bin" export --data bench/out/book-like-1000 --out "$like" --format parquet --force >/dev/null
-    fi
-    export_name="csv_to_parquet.py (stream)"
-    read -r export_wall export_peak < <(measure "$out-export.txt" 1 \
-      python3 bench/csv_to_parquet.py "$book" "$parquet" "$like")
-  fi
-fi
+export_name="export CSV -> Parquet"
+echo "  $export_name ..." >&2
+read -r export_wall export_peak < <(measure "$out-export.txt" 1 \
+  "$bin" export --data "$book" --out "$parquet" --format parquet --force)
 lines=$(($(wc -l < "$book/subscriptions.csv") - 1))
 csv_bytes=$(du -cb "$book"/*.csv | tail -1 | cut -f1)
 parquet_bytes=$(du -cb "$parquet"/*.parquet | tail -1 | cut -f1)

@@ -37,16 +37,7 @@ if [ ! -f "$book/subscriptions.csv" ]; then
 fi
 cargo build --release --quiet -p expansa-cli
 if [ ! -f "$parquet/subscriptions.parquet" ]; then
-  if [ "$customers" -le "${SCALE_EXPORT_MAX:-3000000}" ]; then
-    "$bin" export --data "$book" --out "$parquet" --format parquet --force >/dev/null
-  else # as bench/scale.sh: the export would hold about 2 GiB a million customers
-    like=bench/out/parquet-like-1000
-    if [ ! -f "$like/subscriptions.parquet" ]; then
-      python3 "$shared/tools/gen_data.py" bench/out/book-like-1000 1000 36 42
-      "$bin" export --data bench/out/book-like-1000 --out "$like" --format parquet --force >/dev/null
-    fi
-    python3 bench/csv_to_parquet.py "$book" "$parquet" "$like"
-  fi
+  "$bin" export --data "$book" --out "$parquet" --format parquet --force >/dev/null
 fi
 "$bin" movements --data "$parquet" --from $from --to $to --format json > "$out-cli.json"
 

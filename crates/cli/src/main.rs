@@ -6,11 +6,7 @@ use clap::Parser;
 use expansa_api::ApiConfig;
 use expansa_commands::{execute, output_format, Apply, Cli, Command, Format, Plan, Source};
 use expansa_contracts::{quote_amend, quote_renew, render_quote, Quote};
-use expansa_import::schema::FILES;
-use expansa_import::{
-    book_at, extra_columns, read_book, read_rows_in, write_rows, BookErrors, BookFormat, Folder,
-    ImportOptions,
-};
+use expansa_import::{book_at, read_book, BookErrors, BookFormat, Folder, ImportOptions};
 use expansa_ledger::Book;
 use expansa_store::{
     write_book, AsOf, Event, ExistingBook, Idempotency, Store, StoreError, WriteOutcome,
@@ -315,7 +311,8 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
 }
 
 /// Writes the book at `dir` (validated whole first) into `out` as files of `format`: each of
-/// its files read by the import's reader, written as the store writes its export.
+/// its files read by the import's reader, written a chunk of rows at a time as the store
+/// writes its export (all or nothing).
 fn export_book(
     plan: &Plan,
     dir: &std::path::Path,
@@ -323,22 +320,11 @@ fn export_book(
     existing: ExistingBook,
     format: BookFormat,
 ) -> anyhow::Result<Vec<String>> {
-    load(plan)?;
+    // The book is dropped once validated: the export holds a chunk of rows at a time.
+    drop(load(plan)?);
     let source = book_at(dir);
-    let mut files = Vec::new();
-    for schema in &FILES {
-        let Some(rows) = read_rows_in(&source, schema, plan.encoding)? else {
-            continue;
-        };
-        let bytes = write_rows(
-            schema,
-            &extra_columns(rows.iter().map(|r| r.extra.as_slice())),
-            rows.iter()
-                .map(|r| (r.values.as_slice(), r.extra.as_slice())),
-        );
-        files.push((schema.file, bytes));
-    }
-    write_book(out, &files, existing, format).map_err(store_error)
+    let progress = progress::Bar::new();
+    write_book(out, &source, plan.encoding, existing, format, &progress).map_err(store_error)
 }
 
 fn import_options(plan: &Plan) -> ImportOptions {

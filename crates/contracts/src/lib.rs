@@ -249,13 +249,26 @@ pub struct ContractIndex<'a> {
 }
 
 impl<'a> ContractIndex<'a> {
+    /// Every contract of the book.
     pub fn new(book: &'a Book) -> ContractIndex<'a> {
-        let n = book.lines.len();
+        ContractIndex::of(book, 0..book.lines.len() as LineIdx, &book.contracts)
+    }
+
+    /// The contracts of `lines` (each contract's lines in the order given, which is the
+    /// book's order where `lines` is), and the first row of each id of `contracts`: the whole
+    /// book's, or a set of customers' (a contract's lines all being of one customer, see
+    /// [`crate::renewal_months`]).
+    pub(crate) fn of(
+        book: &'a Book,
+        lines: impl ExactSizeIterator<Item = LineIdx> + Clone,
+        contracts: impl IntoIterator<Item = &'a Contract>,
+    ) -> ContractIndex<'a> {
+        let n = lines.len();
         let mut ids: Vec<&'a str> = Vec::new();
         let mut by_id: std::collections::HashMap<&'a str, u32, foldhash::fast::RandomState> =
             Default::default();
         let mut of_line: Vec<u32> = Vec::with_capacity(n);
-        for l in 0..n as LineIdx {
+        for l in lines.clone() {
             let id = book.lines.contract_id(l);
             let k = *by_id.entry(id).or_insert_with(|| {
                 ids.push(id);
@@ -273,16 +286,12 @@ impl<'a> ContractIndex<'a> {
         }
         let mut next = offsets.clone();
         let mut order = vec![0 as LineIdx; n];
-        for (l, &k) in of_line.iter().enumerate() {
-            order[next[k as usize] as usize] = l as LineIdx;
+        for (l, &k) in lines.zip(&of_line) {
+            order[next[k as usize] as usize] = l;
             next[k as usize] += 1;
         }
-        let mut rows: std::collections::HashMap<&'a str, &'a Contract, _> =
-            std::collections::HashMap::with_capacity_and_hasher(
-                book.contracts.len(),
-                Default::default(),
-            );
-        for c in &book.contracts {
+        let mut rows: std::collections::HashMap<&'a str, &'a Contract, _> = Default::default();
+        for c in contracts {
             rows.entry(c.id.as_str()).or_insert(c);
         }
         ContractIndex {

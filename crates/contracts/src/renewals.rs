@@ -13,7 +13,9 @@ use expansa_ledger::{
     Month, RenewalPricing,
 };
 use expansa_movements::{table, Selection};
+use rayon::prelude::*;
 use serde_json::{json, Value};
+use std::hash::BuildHasher;
 
 /// The widest window the desk reads on each side of its day (`--within`): ten years.
 pub const MAX_RENEWAL_WINDOW_DAYS: u32 = 3660;
@@ -123,7 +125,19 @@ pub struct Renewals<'a> {
 impl<'a> Renewals<'a> {
     /// Indexes the book's contracts and lines.
     pub fn new(book: &'a Book) -> Renewals<'a> {
-        let contracts = ContractIndex::new(book);
+        Renewals::of(book, 0..book.lines.len() as LineIdx, &book.contracts)
+    }
+
+    /// Indexes the contracts of `lines` (in the book's order within each contract) and of
+    /// `contracts` (contracts.csv's rows): the whole book's, or those of a set of customers
+    /// when no contract's lines are of two customers ([`renewal_months`]).
+    fn of(
+        book: &'a Book,
+        lines: impl ExactSizeIterator<Item = LineIdx> + Clone,
+        contracts: impl IntoIterator<Item = &'a Contract> + Clone,
+    ) -> Renewals<'a> {
+        let contracts_rows = contracts.clone();
+        let contracts = ContractIndex::of(book, lines.clone(), contracts);
         let items = &book.lines.items;
         // Term k is the index's contract k (one with lines), as `contract` reads it; then the
         // contracts.csv rows without a line.
@@ -142,7 +156,7 @@ impl<'a> Renewals<'a> {
                 k: Some(k),
             });
         }
-        for c in &book.contracts {
+        for c in contracts_rows {
             let first = contracts.row(&c.id).is_some_and(|r| std::ptr::eq(r, c));
             if first && contracts.find(&c.id).is_none() {
                 terms.push(Term {
@@ -155,7 +169,7 @@ impl<'a> Renewals<'a> {
                 });
             }
         }
-        let mut starting: Vec<(CustomerIdx, Date, LineIdx)> = (0..book.lines.len() as LineIdx)
+        let mut starting: Vec<(CustomerIdx, Date, LineIdx)> = lines
             .map(|l| (items[l as usize].customer, items[l as usize].start, l))
             .collect();
         starting.sort_unstable();
@@ -557,14 +571,67 @@ fn rate(num: Money, den: Money) -> Option<Decimal> {
 /// The renewals of every month from `from` to `to`, over the lines `keep` keeps (a report's
 /// `--where` filters): a contract counts in the month its term ends when it held a kept line
 /// on its last day; its renewal counts the kept lines of the renewal.
+///
+/// A contract's outcome reads only its customer's lines and contracts, so when no contract's
+/// lines are of two customers (the usual book: contracts.csv's rows are refused otherwise,
+/// and lines without a row would have to share an id by chance) the book is read a batch of
+/// customers at a time, in parallel, each batch indexed by itself ([`Renewals::of`]): memory
+/// in proportion to a batch, not to the book (at 10 million contracts the whole book's index
+/// is about 1.5 GB). Otherwise the whole book is indexed at once. Both give the same months.
 pub fn renewal_months(
     book: &Book,
     from: Month,
     to: Month,
-    keep: &dyn Fn(LineIdx) -> bool,
+    keep: &(dyn Fn(LineIdx) -> bool + Sync),
 ) -> Vec<RenewalMonth> {
+    renewal_months_in(book, from, to, keep, BATCH_LINES)
+}
+
+/// [`renewal_months`], indexing batches of customers of about `batch_lines` lines.
+fn renewal_months_in(
+    book: &Book,
+    from: Month,
+    to: Month,
+    keep: &(dyn Fn(LineIdx) -> bool + Sync),
+    batch_lines: usize,
+) -> Vec<RenewalMonth> {
+    let zero = || no_renewals(from, to);
+    if from > to {
+        return zero();
+    }
+    let customers = Customers::new(book);
+    if !customers.one_customer_each(book) {
+        return add_renewals(&Renewals::new(book), from, to, keep, zero());
+    }
+    customers
+        .batches(batch_lines)
+        .into_par_iter()
+        .fold(zero, |months, batch| {
+            let lines: Vec<LineIdx> = batch
+                .clone()
+                .flat_map(|c| customers.lines(c))
+                .copied()
+                .collect();
+            let rows = batch.flat_map(|c| customers.contracts(book, c));
+            let index = Renewals::of(book, lines.iter().copied(), rows);
+            add_renewals(&index, from, to, keep, months)
+        })
+        .reduce(zero, |mut a, b| {
+            for (a, b) in a.iter_mut().zip(b) {
+                a.contracts += b.contracts;
+                a.renewed_contracts += b.renewed_contracts;
+                a.arr += b.arr;
+                a.renewed_arr += b.renewed_arr;
+                a.renewed_arr_gross += b.renewed_arr_gross;
+            }
+            a
+        })
+}
+
+/// No renewal in any month from `from` to `to`.
+fn no_renewals(from: Month, to: Month) -> Vec<RenewalMonth> {
     let n = (to.since(from) + 1).max(0) as usize;
-    let mut months: Vec<RenewalMonth> = (0..n)
+    (0..n)
         .map(|i| RenewalMonth {
             month: from.offset(i as i32),
             contracts: 0,
@@ -573,11 +640,17 @@ pub fn renewal_months(
             renewed_arr: Money::ZERO,
             renewed_arr_gross: Money::ZERO,
         })
-        .collect();
-    if n == 0 {
-        return months;
-    }
-    let index = Renewals::new(book);
+        .collect()
+}
+
+/// `months` (from `from` to `to`) plus the outcomes of `index`'s terms ending in them.
+fn add_renewals(
+    index: &Renewals,
+    from: Month,
+    to: Month,
+    keep: &dyn Fn(LineIdx) -> bool,
+    mut months: Vec<RenewalMonth>,
+) -> Vec<RenewalMonth> {
     for t in 0..index.terms.len() {
         let Some(end) = index.terms[t].end else {
             continue;
@@ -602,6 +675,113 @@ pub fn renewal_months(
         }
     }
     months
+}
+
+/// Lines and contracts.csv's rows of each customer (counting sorts: each customer's in the
+/// book's order).
+struct Customers {
+    line_start: Vec<u32>,
+    lines: Vec<LineIdx>,
+    row_start: Vec<u32>,
+    rows: Vec<u32>,
+}
+
+/// About this many lines are indexed together by [`renewal_months`].
+const BATCH_LINES: usize = 16_384;
+
+impl Customers {
+    fn new(book: &Book) -> Customers {
+        let n = book.customers.len();
+        let group = |customers: &mut dyn Iterator<Item = CustomerIdx>, len: usize| {
+            let of: Vec<CustomerIdx> = customers.collect();
+            let mut start = vec![0u32; n + 1];
+            for &c in &of {
+                start[c as usize + 1] += 1;
+            }
+            for c in 0..n {
+                start[c + 1] += start[c];
+            }
+            let mut next = start.clone();
+            let mut order = vec![0u32; len];
+            for (k, &c) in of.iter().enumerate() {
+                order[next[c as usize] as usize] = k as u32;
+                next[c as usize] += 1;
+            }
+            (start, order)
+        };
+        let items = &book.lines.items;
+        let (line_start, lines) = group(&mut items.iter().map(|l| l.customer), items.len());
+        let contracts = &book.contracts;
+        let (row_start, rows) = group(&mut contracts.iter().map(|c| c.customer), contracts.len());
+        Customers {
+            line_start,
+            lines,
+            row_start,
+            rows,
+        }
+    }
+
+    fn lines(&self, c: usize) -> &[LineIdx] {
+        &self.lines[self.line_start[c] as usize..self.line_start[c + 1] as usize]
+    }
+
+    fn contracts<'a>(
+        &self,
+        book: &'a Book,
+        c: usize,
+    ) -> impl Iterator<Item = &'a Contract> + Clone + use<'a, '_> {
+        self.rows[self.row_start[c] as usize..self.row_start[c + 1] as usize]
+            .iter()
+            .map(|&k| &book.contracts[k as usize])
+    }
+
+    /// Ranges of customers holding about `batch_lines` lines each.
+    fn batches(&self, batch_lines: usize) -> Vec<std::ops::Range<usize>> {
+        let n = self.line_start.len() - 1;
+        let mut out = Vec::new();
+        let mut first = 0;
+        for c in 0..n {
+            if (self.line_start[c + 1] - self.line_start[first]) as usize >= batch_lines {
+                out.push(first..c + 1);
+                first = c + 1;
+            }
+        }
+        if first < n {
+            out.push(first..n);
+        }
+        out
+    }
+
+    /// Whether every contract's lines are of one customer: each customer's contract ids,
+    /// hashed, sorted together; ids of equal hash are compared.
+    fn one_customer_each(&self, book: &Book) -> bool {
+        let hasher = foldhash::fast::FixedState::default();
+        let n = self.line_start.len() - 1;
+        let mut ids: Vec<(u64, LineIdx)> = (0..n)
+            .into_par_iter()
+            .flat_map_iter(|c| {
+                let mut own: Vec<(u64, LineIdx)> = self
+                    .lines(c)
+                    .iter()
+                    .map(|&l| (hasher.hash_one(book.lines.contract_id(l)), l))
+                    .collect();
+                own.sort_unstable();
+                // One entry per id of the customer.
+                own.dedup_by(|a, b| {
+                    a.0 == b.0 && book.lines.contract_id(a.1) == book.lines.contract_id(b.1)
+                });
+                own
+            })
+            .collect();
+        ids.par_sort_unstable();
+        ids.chunk_by(|a, b| a.0 == b.0).all(|same_hash| {
+            same_hash.iter().enumerate().all(|(k, a)| {
+                same_hash[k + 1..]
+                    .iter()
+                    .all(|b| book.lines.contract_id(a.1) != book.lines.contract_id(b.1))
+            })
+        })
+    }
 }
 
 /// The pricing as printed: `same`, `list` or `uplift 5%`.
@@ -1033,5 +1213,163 @@ mod tests {
                 assert_eq!(own, whole, "{name}: {}", term.id);
             }
         }
+    }
+
+    /// A line of [`random_book`]: customer, contract, first month, length, quantity, the line it
+    /// revises.
+    type RandomLine = (u8, u8, u8, u8, u8, Option<u8>);
+
+    /// [`random_book`]'s lines, contracts.csv rows (customer, contract, first month), and
+    /// whether a contract is shared.
+    fn random_books(
+    ) -> impl proptest::strategy::Strategy<Value = (Vec<RandomLine>, Vec<(u8, u8, u8)>, bool)> {
+        (
+            proptest::collection::vec(
+                (
+                    0u8..5,
+                    0u8..4,
+                    0u8..6,
+                    0u8..6,
+                    0u8..8,
+                    proptest::option::of(0u8..40),
+                ),
+                1..40,
+            ),
+            proptest::collection::vec((0u8..5, 0u8..6, 0u8..6), 0..6),
+            proptest::bool::ANY,
+        )
+    }
+
+    /// A random book of contracts: customers holding lines of a few contracts each, terms
+    /// ending on month ends, renewals starting the next day (revising a held line, or unlinked
+    /// under an id extending the contract's, `K-R...`), contracts.csv rows with and without
+    /// lines, and, when `shared`, one contract id on two customers' lines.
+    fn random_book(lines: &[RandomLine], rows: &[(u8, u8, u8)], shared: bool) -> Option<Book> {
+        let day = |m: u8, end: bool| {
+            let m = u32::from(m % 8) + 1;
+            if end {
+                let last = [31, 29, 31, 30, 31, 30, 31, 31][m as usize - 1];
+                format!("2024-{m:02}-{last:02}")
+            } else {
+                format!("2024-{m:02}-01")
+            }
+        };
+        let contract = |c: u8, k: u8| match k % 4 {
+            0 => format!("K{c}-a"),
+            1 => format!("K{c}-b"),
+            2 => format!("K{c}-a-R1"),
+            _ if shared => "SHARED".to_string(),
+            _ => format!("K{c}-c"),
+        };
+        let mut subs = String::from(
+            "id,customer_id,contract_id,product_id,quantity,unit_price,start_date,end_date,revises\n",
+        );
+        for (i, &(c, k, start, len, qty, revises)) in lines.iter().enumerate() {
+            let c = c % 5;
+            let end = if len % 3 != 0 {
+                day(start + len % 3, true)
+            } else {
+                String::new()
+            };
+            let revises = revises
+                .map(|r| r as usize % lines.len())
+                .filter(|&r| r < i && lines[r].0 % 5 == c && lines[r].2 % 8 <= start % 8)
+                .map(|r| format!("L{r}"))
+                .unwrap_or_default();
+            subs += &format!(
+                "L{i},c{c},{},P,{},{}.50,{},{end},{revises}\n",
+                contract(c, k),
+                qty % 4 + 1,
+                100 + u32::from(qty),
+                day(start, false),
+            );
+        }
+        let mut contracts = String::from("id,customer_id,start_date,end_date\n");
+        for &(c, k, m) in rows {
+            let c = c % 5;
+            // A row of a contract with lines (its term set by the row), or of one without.
+            let id = if k % 2 == 0 {
+                contract(c, k / 2)
+            } else {
+                format!("K{c}-row{k}")
+            };
+            if id == "SHARED" || contracts.contains(&format!("\n{id},")) {
+                continue;
+            }
+            contracts += &format!("{id},c{c},{},{}\n", day(m, false), day(m + 2, true));
+        }
+        let customers = "id,name\nc0,A\nc1,B\nc2,C\nc3,D\nc4,E\n";
+        let products = "id,name,list_price,price_term_months\nP,Plan,120.00,1\n";
+        let files: [(&str, &[u8]); 4] = [
+            ("customers.csv", customers.as_bytes()),
+            ("products.csv", products.as_bytes()),
+            ("subscriptions.csv", subs.as_bytes()),
+            ("contracts.csv", contracts.as_bytes()),
+        ];
+        expansa_import::read_book_from(
+            &expansa_import::InMemory(&files),
+            &ImportOptions::default(),
+            &NoProgress,
+        )
+        .ok()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// The renewals of every month, read a batch of customers at a time (batches of one
+        /// line up to the whole book), are those of the whole book's index; a book with a
+        /// contract on two customers' lines is read whole.
+        #[test]
+        fn renewals_by_batches_of_customers_are_the_whole_books(
+            (lines, rows, shared) in random_books(),
+            batch in 1usize..12,
+            odd in proptest::bool::ANY,
+        ) {
+            let Some(book) = random_book(&lines, &rows, shared) else {
+                return Ok(());
+            };
+            let (from, to) = ("2024-01".parse::<Month>().unwrap(), "2024-12".parse::<Month>().unwrap());
+            // All lines, or every other one (a report's --where).
+            let keep = |l: LineIdx| !odd || l.is_multiple_of(2);
+            let whole = add_renewals(&Renewals::new(&book), from, to, &keep, no_renewals(from, to));
+            let batched = renewal_months_in(&book, from, to, &keep, batch);
+            proptest::prop_assert_eq!(&batched, &whole);
+            let spans = (0..book.lines.len() as LineIdx).any(|a| (0..book.lines.len() as LineIdx).any(|b| {
+                book.lines.contract_id(a) == book.lines.contract_id(b)
+                    && book.lines.items[a as usize].customer != book.lines.items[b as usize].customer
+            }));
+            proptest::prop_assert_eq!(Customers::new(&book).one_customer_each(&book), !spans);
+        }
+    }
+
+    /// The random books of the property above are mostly books (not refused), and hold what it
+    /// is about: renewals, contracts ending in the range, contracts on two customers.
+    #[test]
+    fn the_random_books_have_renewals() {
+        use proptest::strategy::{Strategy, ValueTree};
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = random_books();
+        let (mut books, mut renewed, mut spanning) = (0, 0, 0);
+        for _ in 0..200 {
+            let (lines, rows, shared) = strategy.new_tree(&mut runner).unwrap().current();
+            let Some(book) = random_book(&lines, &rows, shared) else {
+                continue;
+            };
+            books += 1;
+            let months = renewal_months(
+                &book,
+                "2024-01".parse().unwrap(),
+                "2024-12".parse().unwrap(),
+                &|_| true,
+            );
+            renewed += usize::from(months.iter().any(|m| m.renewed_contracts > 0));
+            spanning += usize::from(!Customers::new(&book).one_customer_each(&book));
+        }
+        assert!(books > 150, "{books} of 200 books read");
+        assert!(renewed > 50, "{renewed} books with a renewal");
+        assert!(
+            spanning > 30,
+            "{spanning} books with a contract on two customers"
+        );
     }
 }

@@ -16,6 +16,7 @@ mod table;
 mod tables;
 mod text;
 pub mod workbook;
+mod write;
 
 pub use problem::{shown, BookErrors, Problem, Problems, MAX_LISTED_PROBLEMS, SHOWN_CHARS};
 pub use record::detect_separator;
@@ -26,6 +27,7 @@ pub use rows::{
 };
 pub use table::{MAX_KEY_BYTES, MAX_RECORD_BYTES};
 pub use tables::BOOK_LIMIT_UNITS;
+pub use write::{write_table_from, WriteError};
 
 use expansa_ledger::{Book, Currency};
 use std::io::Read;
@@ -107,18 +109,6 @@ impl BookFormat {
         match self {
             BookFormat::Csv => schema.file.to_string(),
             BookFormat::Parquet => parquet::parquet_name(schema),
-        }
-    }
-
-    /// A table's CSV file (as [`write_rows`] writes it) in this format.
-    pub fn encode<'a>(
-        self,
-        schema: &schema::Schema,
-        csv: &'a [u8],
-    ) -> Result<std::borrow::Cow<'a, [u8]>, BookErrors> {
-        match self {
-            BookFormat::Csv => Ok(csv.into()),
-            BookFormat::Parquet => parquet::csv_to_parquet(schema, csv).map(Into::into),
         }
     }
 }

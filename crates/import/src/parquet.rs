@@ -38,13 +38,13 @@
 //! batch at a time, with the same types accepted and the same checks; their problems name the
 //! table and the row in it (from 1): `subscriptions:17: unit_price: abc: not a decimal number`.
 //!
-//! # Writing ([`write_table`])
+//! # Writing ([`crate::write_table_from`], a chunk of rows at a time; [`write_table`])
 //! One table's rows (canonical text, as [`crate::read_rows`] gives them) as a Parquet file:
 //! decimals as DECIMAL(38, s), s the column's largest scale (as strings when a value does not
 //! fit 38 digits at that scale), integers as INT64, dates as DATE, months and text as UTF8
 //! strings, columns the format does not know as UTF8 strings after the format's.
 
-use crate::problem::{BookErrors, Problem};
+use crate::problem::Problem;
 use crate::rows::RawRow;
 use crate::schema::{ColumnKind, Schema, FILES};
 use crate::workbook::{number_text, push_field, unpanicked};
@@ -774,13 +774,132 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Writes one table's rows (canonical text, as [`crate::read_rows`] gives them) as a Parquet
-/// file (see the module's documentation).
-pub fn write_table(schema: &Schema, rows: &[RawRow]) -> Result<Vec<u8>, String> {
+/// What a table's Parquet file is laid out by, known only once every row is seen: each
+/// decimal column's scale (its values' largest) and whether every value fits 38 digits at it,
+/// and the columns the format does not know, in the order first met.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Shape {
+    /// For each of the schema's columns (decimal ones only are used): the largest scale, and
+    /// the most digits a value has before its point.
+    decimals: Vec<(u32, i64)>,
+    /// The extra columns, in the order first met.
+    pub(crate) extra: Vec<String>,
+    seen: hashbrown::HashSet<String>,
+}
+
+impl Shape {
+    /// Notes one row (of the reader, or canonical text): the scale and integer digits of its
+    /// decimals, its extra columns with a value.
+    pub(crate) fn note<'v>(
+        &mut self,
+        schema: &Schema,
+        decimals: impl Iterator<Item = (usize, expansa_ledger::Decimal)>,
+        extra: impl Iterator<Item = &'v str>,
+    ) {
+        if self.decimals.is_empty() {
+            self.decimals = vec![(0, 0); schema.columns.len()];
+        }
+        for (k, d) in decimals {
+            let digits = d
+                .mantissa()
+                .unsigned_abs()
+                .checked_ilog10()
+                .map_or(0, |n| n + 1);
+            let (scale, whole) = &mut self.decimals[k];
+            *scale = (*scale).max(d.scale());
+            *whole = (*whole).max(i64::from(digits) - i64::from(d.scale()));
+        }
+        for name in extra {
+            if !self.seen.contains(name) {
+                self.seen.insert(name.to_string());
+                self.extra.push(name.to_string());
+            }
+        }
+    }
+
+    /// This shape, then `later`'s (rows read after this one's).
+    pub(crate) fn merge(&mut self, later: Shape) {
+        if self.decimals.is_empty() {
+            self.decimals = later.decimals;
+        } else {
+            for (a, b) in self.decimals.iter_mut().zip(later.decimals) {
+                *a = (a.0.max(b.0), a.1.max(b.1));
+            }
+        }
+        for name in later.extra {
+            if self.seen.insert(name.clone()) {
+                self.extra.push(name);
+            }
+        }
+    }
+
+    /// The shape of rows of canonical text.
+    fn of(schema: &Schema, rows: &[RawRow]) -> Result<Shape, String> {
+        let mut shape = Shape::default();
+        for r in rows {
+            let mut decimals = Vec::new();
+            for (k, v) in r.values.iter().enumerate() {
+                if let (ColumnKind::Decimal, Some(v)) = (schema.kinds[k], v) {
+                    decimals.push((k, decimal_of(schema, k, v)?));
+                }
+            }
+            shape.note(
+                schema,
+                decimals.into_iter(),
+                r.extra.iter().map(|(n, _)| n.as_str()),
+            );
+        }
+        Ok(shape)
+    }
+
+    /// The scale of decimal column `k`, `None` when a value does not fit 38 digits at it (the
+    /// column is then written as strings).
+    fn scale(&self, k: usize) -> Option<u32> {
+        let (scale, whole) = self.decimals.get(k).copied().unwrap_or((0, 0));
+        (whole + i64::from(scale) <= 38).then_some(scale)
+    }
+
+    /// The Arrow schema of the file.
+    pub(crate) fn arrow_schema(&self, schema: &Schema) -> SchemaRef {
+        let mut fields = Vec::new();
+        for (k, name) in schema.columns.iter().enumerate() {
+            let t = match schema.kinds[k] {
+                ColumnKind::Decimal => match self.scale(k) {
+                    Some(scale) => DataType::Decimal128(38, scale as i8),
+                    None => DataType::Utf8,
+                },
+                ColumnKind::Integer => DataType::Int64,
+                ColumnKind::Date => DataType::Date32,
+                ColumnKind::Month | ColumnKind::Text => DataType::Utf8,
+            };
+            fields.push(Field::new(*name, t, true));
+        }
+        for name in &self.extra {
+            fields.push(Field::new(name, DataType::Utf8, true));
+        }
+        Arc::new(arrow_schema::Schema::new(fields))
+    }
+}
+
+fn decimal_of(schema: &Schema, k: usize, v: &str) -> Result<expansa_ledger::Decimal, String> {
+    v.parse().map_err(|_| not_canonical(schema, k, v))
+}
+
+fn not_canonical(schema: &Schema, k: usize, v: &str) -> String {
+    format!(
+        "{}: {}: {v:?} is not canonical",
+        schema.file, schema.columns[k]
+    )
+}
+
+/// Rows of canonical text (as [`crate::read_rows`] gives them) as a batch of `shape`'s file.
+pub(crate) fn batch(
+    schema: &Schema,
+    shape: &Shape,
+    arrow: &SchemaRef,
+    rows: &[RawRow],
+) -> Result<RecordBatch, String> {
     use arrow_array::builder::{Date32Builder, Decimal128Builder, Int64Builder, StringBuilder};
-    use arrow_schema::{Field, Schema as ArrowSchema};
-    use expansa_ledger::Decimal;
-    let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     let strings = |values: &mut dyn Iterator<Item = Option<&str>>| -> ArrayRef {
         let mut b = StringBuilder::new();
@@ -789,118 +908,99 @@ pub fn write_table(schema: &Schema, rows: &[RawRow]) -> Result<Vec<u8>, String> 
         }
         Arc::new(b.finish())
     };
-    for (k, name) in schema.columns.iter().enumerate() {
+    for k in 0..schema.columns.len() {
         let values = || rows.iter().map(move |r| r.values[k].as_deref());
-        let bad = |v: &str| format!("{}: {name}: {v:?} is not canonical", schema.file);
-        let array: ArrayRef = match schema.kinds[k] {
-            ColumnKind::Decimal => {
-                let parsed: Vec<Option<Decimal>> = values()
-                    .map(|v| {
-                        v.map(|v| v.parse::<Decimal>().map_err(|_| bad(v)))
-                            .transpose()
-                    })
-                    .collect::<Result<_, _>>()?;
-                let scale = parsed
-                    .iter()
-                    .flatten()
-                    .map(|d| d.scale())
-                    .max()
-                    .unwrap_or(0);
-                let limit = 10i128.pow(38);
-                let scaled: Option<Vec<Option<i128>>> = parsed
-                    .iter()
-                    .map(|d| match d {
-                        None => Some(None),
-                        Some(d) => d
-                            .mantissa()
-                            .checked_mul(10i128.pow(scale - d.scale()))
-                            .filter(|v| v.abs() < limit)
-                            .map(Some),
-                    })
-                    .collect();
-                match scaled {
-                    Some(scaled) => {
-                        let mut b = Decimal128Builder::new()
-                            .with_precision_and_scale(38, scale as i8)
-                            .map_err(|e| e.to_string())?;
-                        for v in scaled {
-                            b.append_option(v);
-                        }
-                        Arc::new(b.finish())
-                    }
-                    // A value that does not fit 38 digits at the column's scale: text.
-                    None => strings(&mut values()),
+        let array: ArrayRef = match (schema.kinds[k], shape.scale(k)) {
+            (ColumnKind::Decimal, Some(scale)) => {
+                let mut b = Decimal128Builder::with_capacity(rows.len())
+                    .with_precision_and_scale(38, scale as i8)
+                    .map_err(|e| e.to_string())?;
+                for v in values() {
+                    let scaled = v
+                        .map(|v| {
+                            let d = decimal_of(schema, k, v)?;
+                            // The shape saw every value: it fits.
+                            scale
+                                .checked_sub(d.scale())
+                                .and_then(|e| 10i128.checked_pow(e))
+                                .and_then(|p| d.mantissa().checked_mul(p))
+                                .ok_or_else(|| not_canonical(schema, k, v))
+                        })
+                        .transpose()?;
+                    b.append_option(scaled);
                 }
+                Arc::new(b.finish())
             }
-            ColumnKind::Integer => {
-                let mut b = Int64Builder::new();
+            (ColumnKind::Integer, _) => {
+                let mut b = Int64Builder::with_capacity(rows.len());
                 for v in values() {
                     b.append_option(
-                        v.map(|v| v.parse::<i64>().map_err(|_| bad(v)))
+                        v.map(|v| v.parse::<i64>().map_err(|_| not_canonical(schema, k, v)))
                             .transpose()?,
                     );
                 }
                 Arc::new(b.finish())
             }
-            ColumnKind::Date => {
-                let mut b = Date32Builder::new();
+            (ColumnKind::Date, _) => {
+                let mut b = Date32Builder::with_capacity(rows.len());
                 for v in values() {
                     let day = v
                         .map(|v| {
-                            let d =
-                                expansa_ledger::parse_date(v.as_bytes()).ok_or_else(|| bad(v))?;
+                            let bad = || not_canonical(schema, k, v);
+                            let d = expansa_ledger::parse_date(v.as_bytes()).ok_or_else(bad)?;
                             let days = days_from_civil(
                                 i64::from(d.year()),
                                 d.month() as u32,
                                 d.day() as u32,
                             );
-                            i32::try_from(days).map_err(|_| bad(v))
+                            i32::try_from(days).map_err(|_| bad())
                         })
                         .transpose()?;
                     b.append_option(day);
                 }
                 Arc::new(b.finish())
             }
-            ColumnKind::Month | ColumnKind::Text => strings(&mut values()),
+            // Text, months, and decimals that do not fit 38 digits.
+            _ => strings(&mut values()),
         };
-        fields.push(Field::new(*name, array.data_type().clone(), true));
         arrays.push(array);
     }
-    // Columns the format does not know, in the order first seen.
-    for name in crate::extra_columns(rows.iter().map(|r| r.extra.as_slice())) {
-        let array = strings(&mut rows.iter().map(|r| {
+    for name in &shape.extra {
+        arrays.push(strings(&mut rows.iter().map(|r| {
             r.extra
                 .iter()
-                .find(|(n, _)| *n == name)
+                .find(|(n, _)| n == name)
                 .map(|(_, v)| v.as_str())
-        }));
-        fields.push(Field::new(name, DataType::Utf8, true));
-        arrays.push(array);
+        })));
     }
-    let batch = RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), arrays)
-        .map_err(|e| e.to_string())?;
+    RecordBatch::try_new(arrow.clone(), arrays).map_err(|e| e.to_string())
+}
+
+/// A Parquet file of `arrow`'s columns written to `out`, row group by row group (arrow-rs's
+/// default of 1,048,576 rows a group, Snappy): the writer holds at most a row group.
+pub(crate) fn writer<W: std::io::Write + Send>(
+    arrow: &SchemaRef,
+    out: W,
+) -> Result<parquet::arrow::ArrowWriter<W>, String> {
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .build();
-    let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(props))
-        .map_err(|e| e.to_string())?;
-    writer.write(&batch).map_err(|e| e.to_string())?;
-    writer.close().map_err(|e| e.to_string())?;
-    Ok(out)
+    parquet::arrow::ArrowWriter::try_new(out, arrow.clone(), Some(props)).map_err(|e| e.to_string())
 }
 
-/// A CSV file of `schema` (as the store writes it) as a Parquet file: its rows read by the
-/// import's reader ([`crate::read_rows`]), then [`write_table`].
-pub fn csv_to_parquet(schema: &Schema, csv: &[u8]) -> Result<Vec<u8>, BookErrors> {
-    let files = [(schema.file, csv)];
-    let rows = crate::read_rows(&crate::InMemory(&files), schema)?.unwrap_or_default();
-    write_table(schema, &rows).map_err(|reason| {
-        BookErrors(
-            vec![Problem::new(&parquet_name(schema), 0, "file", "", &reason)],
-            0,
-        )
-    })
+/// Writes one table's rows (canonical text, as [`crate::read_rows`] gives them) as a Parquet
+/// file (see the module's documentation) held in memory; [`crate::write_table_from`] writes a
+/// table of any size in bounded memory.
+pub fn write_table(schema: &Schema, rows: &[RawRow]) -> Result<Vec<u8>, String> {
+    let shape = Shape::of(schema, rows)?;
+    let arrow = shape.arrow_schema(schema);
+    let mut out = Vec::new();
+    let mut writer = writer(&arrow, &mut out)?;
+    writer
+        .write(&batch(schema, &shape, &arrow, rows)?)
+        .map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -43,44 +43,72 @@ pub fn read_rows_in(
     encoding: TextEncoding,
 ) -> Result<Option<Vec<RawRow>>, BookErrors> {
     let mut rows = Vec::new();
+    let read = for_each_chunk(source, schema, encoding, &NoProgress, |chunk| {
+        rows.extend(chunk)
+    })?;
+    Ok(read.map(|()| rows))
+}
+
+/// [`read_rows_in`] a chunk of rows at a time, in the file's order: `chunk` is given each
+/// chunk as it is read (rows of about a few MiB of the file), so that a file of any size is
+/// read in bounded memory. `Ok(None)` when the file is absent; the file's problems (every one,
+/// after the whole file is read) are the error, and the chunks given before are then of a
+/// book that does not read.
+pub(crate) fn for_each_chunk(
+    source: &dyn BookSource,
+    schema: &Schema,
+    encoding: TextEncoding,
+    progress: &dyn crate::Progress,
+    mut chunk: impl FnMut(Vec<RawRow>) + Send,
+) -> Result<Option<()>, BookErrors> {
     let read = table::read(
         source,
         schema,
-        &NoProgress,
+        progress,
         encoding,
-        |r, chunk: &mut Vec<RawRow>| {
-            let mut values = vec![None; schema.columns.len()];
-            for (k, value) in values.iter_mut().enumerate() {
-                *value = match schema.kinds[k] {
-                    ColumnKind::Decimal => {
-                        r.decimal(k, false).ok().flatten().map(|d| d.to_string())
-                    }
-                    ColumnKind::Integer => r
-                        .integer(k, false, i64::MIN)
-                        .ok()
-                        .flatten()
-                        .map(|n| n.to_string()),
-                    _ => r.text(k).map(str::to_string),
-                };
-            }
-            let extra = r
-                .extra_columns()
-                .enumerate()
-                .filter_map(|(k, name)| Some((name.to_string(), r.extra_text(k)?.to_string())))
-                .collect();
-            chunk.push(RawRow {
-                line: r.line,
-                values,
-                extra,
-            });
-        },
-        |chunk, _| rows.extend(chunk),
+        |r, rows: &mut Vec<RawRow>| rows.push(raw_row(schema, r)),
+        |rows, _| chunk(rows),
     );
+    read_outcome(source, read)
+}
+
+/// What a read of a table ([`table::read`]) comes to: `Ok(None)` when the file is absent,
+/// its problems (located in `source`) when it has any.
+pub(crate) fn read_outcome(
+    source: &dyn BookSource,
+    read: Result<Option<crate::Problems>, crate::Problem>,
+) -> Result<Option<()>, BookErrors> {
     match read {
-        Ok(Some(problems)) if problems.is_empty() => Ok(Some(rows)),
+        Ok(Some(problems)) if problems.is_empty() => Ok(Some(())),
         Ok(Some(problems)) => Err(crate::located(source, problems.into_errors())),
         Ok(None) => Ok(None),
         Err(problem) => Err(crate::located(source, BookErrors(vec![problem], 0))),
+    }
+}
+
+/// One row of the reader as canonical text.
+fn raw_row(schema: &Schema, r: &table::Row<'_>) -> RawRow {
+    let mut values = vec![None; schema.columns.len()];
+    for (k, value) in values.iter_mut().enumerate() {
+        *value = match schema.kinds[k] {
+            ColumnKind::Decimal => r.decimal(k, false).ok().flatten().map(|d| d.to_string()),
+            ColumnKind::Integer => r
+                .integer(k, false, i64::MIN)
+                .ok()
+                .flatten()
+                .map(|n| n.to_string()),
+            _ => r.text(k).map(str::to_string),
+        };
+    }
+    let extra = r
+        .extra_columns()
+        .enumerate()
+        .filter_map(|(k, name)| Some((name.to_string(), r.extra_text(k)?.to_string())))
+        .collect();
+    RawRow {
+        line: r.line,
+        values,
+        extra,
     }
 }
 
@@ -152,27 +180,65 @@ pub fn write_rows<'a>(
     extra_columns: &[String],
     rows: impl IntoIterator<Item = (&'a [Option<String>], &'a [(String, String)])>,
 ) -> Vec<u8> {
-    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    let header: Vec<&str> = schema
-        .columns
-        .iter()
-        .copied()
-        .chain(extra_columns.iter().map(String::as_str))
-        .collect();
+    let mut out = Vec::new();
+    let written = (|| {
+        let mut w = CsvRows::new(schema, extra_columns, &mut out)?;
+        for (values, extra) in rows {
+            w.row(values, extra)?;
+        }
+        w.finish().map(drop)
+    })();
     // Writing to a Vec cannot fail.
-    let _ = w.write_record(&header);
-    // Where each extra column is written (a file may have thousands).
-    let at: hashbrown::HashMap<&str, usize> = extra_columns
-        .iter()
-        .enumerate()
-        .map(|(k, name)| (name.as_str(), k))
-        .collect();
-    let mut extra_values: Vec<&str> = Vec::with_capacity(extra_columns.len());
-    for (values, extra) in rows {
-        extra_values.clear();
-        extra_values.resize(extra_columns.len(), "");
+    debug_assert!(written.is_ok());
+    out
+}
+
+/// Rows written as a CSV file of a schema to `out`, a row at a time: [`write_rows`]'s file.
+pub(crate) struct CsvRows<'c, W: std::io::Write> {
+    w: csv::Writer<W>,
+    columns: usize,
+    /// Where each extra column is written (a file may have thousands).
+    at: hashbrown::HashMap<&'c str, usize>,
+    extra: usize,
+}
+
+impl<'c, W: std::io::Write> CsvRows<'c, W> {
+    /// Writes the header: `schema`'s columns, then `extra_columns`.
+    pub(crate) fn new(
+        schema: &Schema,
+        extra_columns: &'c [String],
+        out: W,
+    ) -> Result<Self, std::io::Error> {
+        let mut w = csv::WriterBuilder::new().from_writer(out);
+        let header = schema
+            .columns
+            .iter()
+            .copied()
+            .chain(extra_columns.iter().map(String::as_str));
+        w.write_record(header)?;
+        let at = extra_columns
+            .iter()
+            .enumerate()
+            .map(|(k, name)| (name.as_str(), k))
+            .collect();
+        Ok(CsvRows {
+            w,
+            columns: schema.columns.len(),
+            at,
+            extra: extra_columns.len(),
+        })
+    }
+
+    /// Writes one row: its schema values, then its extra values in the header's places (a
+    /// name the header does not have is not written).
+    pub(crate) fn row(
+        &mut self,
+        values: &[Option<String>],
+        extra: &[(String, String)],
+    ) -> Result<(), std::io::Error> {
+        let mut extra_values: Vec<&str> = vec![""; self.extra];
         for (name, value) in extra {
-            if let Some(&k) = at.get(name.as_str()) {
+            if let Some(&k) = self.at.get(name.as_str()) {
                 if extra_values[k].is_empty() {
                     extra_values[k] = value;
                 }
@@ -180,9 +246,14 @@ pub fn write_rows<'a>(
         }
         let record = values
             .iter()
+            .take(self.columns)
             .map(|v| v.as_deref().unwrap_or(""))
-            .chain(extra_values.iter().copied());
-        let _ = w.write_record(record);
+            .chain(extra_values);
+        Ok(self.w.write_record(record)?)
     }
-    w.into_inner().unwrap_or_default()
+
+    /// Flushes what is buffered and gives the writer back.
+    pub(crate) fn finish(self) -> Result<W, std::io::Error> {
+        self.w.into_inner().map_err(|e| e.into_error())
+    }
 }

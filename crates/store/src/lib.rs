@@ -12,6 +12,7 @@
 
 mod batch;
 mod changed;
+mod export;
 mod idempotency;
 mod keys;
 mod merge;
@@ -22,6 +23,7 @@ mod quote;
 mod users;
 mod webhooks;
 
+pub use export::{write_book, ExistingBook};
 pub use idempotency::Idempotency;
 pub use keys::{constant_time_eq, sha256_bytes_hex, sha256_hex, ApiKey};
 pub use users::{
@@ -300,17 +302,6 @@ struct Stored {
     ord: i64,
     values: Vec<Option<String>>,
     extra: Option<String>,
-}
-
-/// What [`Store::export`] does with a folder that already holds files of a book.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ExistingBook {
-    /// Refuse, writing nothing: two books are never mixed in one folder.
-    #[default]
-    Refuse,
-    /// Replace that book: its interchange files are overwritten, and those the exported book
-    /// has not are removed (other files are left alone).
-    Replace,
 }
 
 /// A backup written by [`Store::backup`].
@@ -1261,9 +1252,18 @@ impl Store {
         existing: ExistingBook,
         format: BookFormat,
     ) -> Result<Vec<String>, StoreError> {
-        refuse_held(dir, existing)?;
+        export::refuse_held(dir, existing)?;
         let files = self.files(as_of).await?;
-        write_book(dir, &files, existing, format)
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        let source = InMemory(&files);
+        write_book(
+            dir,
+            &source,
+            TextEncoding::UTF_8,
+            existing,
+            format,
+            &NoProgress,
+        )
     }
 
     /// The file a SQLite `url` keeps its store in; `None` for PostgreSQL and `:memory:`.
@@ -2289,79 +2289,4 @@ fn detail_json(report: &[FileChanges]) -> String {
         })
         .collect();
     serde_json::Value::Object(files).to_string()
-}
-
-/// The files of a book (of either format) that `dir` holds.
-fn held_files(dir: &Path) -> Vec<String> {
-    FILES
-        .iter()
-        .flat_map(|schema| [BookFormat::Csv, BookFormat::Parquet].map(|f| f.file_name(schema)))
-        .filter(|name| dir.join(name).symlink_metadata().is_ok())
-        .collect()
-}
-
-/// Refuses a folder that holds files of a book (CSV or Parquet), unless `existing` replaces it.
-fn refuse_held(dir: &Path, existing: ExistingBook) -> Result<(), StoreError> {
-    let held = held_files(dir);
-    if !held.is_empty() && existing == ExistingBook::Refuse {
-        return Err(StoreError::Conflict(format!(
-            "{} already holds files of a book ({}): nothing was written, so that two books \
-             are never mixed in one folder; export into an empty or new folder, or give \
-             --force to replace that book's files",
-            dir.display(),
-            held.join(", ")
-        )));
-    }
-    Ok(())
-}
-
-/// Writes a book's files (each a CSV file, as [`write_rows`] writes it) into `dir` as files
-/// of `format`, and returns their names. A folder that already holds a file named like one
-/// of the interchange format's (CSV or Parquet) is another book (or an earlier export): it is
-/// refused, writing nothing, unless `existing` is [`ExistingBook::Replace`]; an empty or new
-/// folder, or one with other files only, is written into. Every file is encoded before any
-/// is written.
-pub fn write_book(
-    dir: &Path,
-    files: &[(&'static str, Vec<u8>)],
-    existing: ExistingBook,
-    format: BookFormat,
-) -> Result<Vec<String>, StoreError> {
-    let io = |path: &Path, error| StoreError::Io {
-        path: path.display().to_string(),
-        error,
-    };
-    refuse_held(dir, existing)?;
-    let mut encoded = Vec::with_capacity(files.len());
-    for (name, bytes) in files {
-        let schema = FILES
-            .iter()
-            .find(|s| s.file == *name)
-            .ok_or_else(|| StoreError::Invalid(format!("{name} is not a file of a book")))?;
-        let bytes = format.encode(schema, bytes).map_err(StoreError::Book)?;
-        encoded.push((format.file_name(schema), bytes));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    for name in held_files(dir) {
-        if !encoded.iter().any(|(n, _)| *n == name) {
-            let path = dir.join(&name);
-            std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
-        }
-    }
-    for (name, bytes) in &encoded {
-        let path = dir.join(name);
-        // Replacing removes what is there first: a link is removed, never written through
-        // (it could point at another book's file outside the folder).
-        if existing == ExistingBook::Replace && path.symlink_metadata().is_ok() {
-            std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
-        }
-        let mut open = std::fs::OpenOptions::new();
-        // A file that appeared since the folder was looked at is refused all the same.
-        open.write(true).create_new(true);
-        let written = open
-            .open(&path)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, bytes));
-        written.map_err(|e| io(&path, e))?;
-    }
-    Ok(encoded.into_iter().map(|(n, _)| n).collect())
 }

@@ -1025,3 +1025,92 @@ async fn extra_columns_in_another_order_are_the_same_row() {
         );
     }
 }
+
+/// An export is all or nothing: a table that does not read (here the last one written) leaves
+/// the folder as it was, the book it held included, and no file half written; a good book then
+/// replaces it whole, its tables written a chunk at a time.
+#[test]
+fn an_export_that_fails_leaves_the_folder_as_it_was() {
+    use expansa_import::{BookFormat, InMemory, TextEncoding};
+    use expansa_store::{write_book, ExistingBook};
+    let demo = root().join("examples/demo");
+    let names = ["customers.csv", "subscriptions.csv", "products.csv"];
+    let files: Vec<(&str, Vec<u8>)> = names
+        .iter()
+        .map(|n| (*n, std::fs::read(demo.join(n)).unwrap()))
+        .collect();
+    for format in [BookFormat::Csv, BookFormat::Parquet] {
+        let out = tempfile::tempdir().unwrap();
+        let listing = || {
+            let mut names: Vec<(String, Vec<u8>)> = std::fs::read_dir(out.path())
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (
+                        e.file_name().into_string().unwrap(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
+                .collect();
+            names.sort();
+            names
+        };
+        let held: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        let written = write_book(
+            out.path(),
+            &InMemory(&held),
+            TextEncoding::UTF_8,
+            ExistingBook::Refuse,
+            format,
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(written.len(), 3, "{written:?}");
+        let before = listing();
+        // The same book with a bad price in its products (written after customers and
+        // subscriptions), replacing the book there.
+        let mut products = files[2].1.clone();
+        products.extend_from_slice(b"broken,Broken,x,1,plan,abc,1\n");
+        let bad: Vec<(&str, &[u8])> = vec![held[0], held[1], ("products.csv", &products)];
+        let refused = write_book(
+            out.path(),
+            &InMemory(&bad),
+            TextEncoding::UTF_8,
+            ExistingBook::Replace,
+            format,
+            &NoProgress,
+        );
+        match refused {
+            Err(StoreError::Book(problems)) => {
+                let listed: Vec<String> = problems.0.iter().map(|p| p.to_string()).collect();
+                let line = products.iter().filter(|&&b| b == b'\n').count();
+                assert_eq!(
+                    listed,
+                    [format!(
+                        "products.csv:{line}: list_price: abc: not a decimal number (like 1234.56)"
+                    )]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(listing(), before, "{format:?}: the folder changed");
+        // A book of fewer tables replaces it whole: the file it has not is removed.
+        let fewer = &held[..2];
+        let written = write_book(
+            out.path(),
+            &InMemory(fewer),
+            TextEncoding::UTF_8,
+            ExistingBook::Replace,
+            format,
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(written.len(), 2);
+        assert_eq!(
+            listing().len(),
+            2,
+            "{:?}",
+            listing().iter().map(|(n, _)| n).collect::<Vec<_>>()
+        );
+    }
+}
