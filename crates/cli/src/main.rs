@@ -320,11 +320,48 @@ fn export_book(
     existing: ExistingBook,
     format: BookFormat,
 ) -> anyhow::Result<Vec<String>> {
+    let before = stamps(dir);
     // The book is dropped once validated: the export holds a chunk of rows at a time.
     drop(load(plan)?);
     let source = book_at(dir);
     let progress = progress::Bar::new();
-    write_book(out, &source, plan.encoding, existing, format, &progress).map_err(store_error)
+    // The files are read again to be written: they must still be the book validated.
+    let unchanged = || {
+        if stamps(dir) == before {
+            return Ok(());
+        }
+        Err(StoreError::Conflict(format!(
+            "{} changed while it was exported: nothing was written; export it again",
+            dir.display()
+        )))
+    };
+    write_book(
+        out,
+        &source,
+        plan.encoding,
+        existing,
+        format,
+        &progress,
+        &unchanged,
+    )
+    .map_err(store_error)
+}
+
+/// The size and time of change of each file a book at `path` may have (a folder's files of
+/// either format, or the workbook), `None` for those absent.
+fn stamps(path: &std::path::Path) -> Vec<Option<(u64, std::time::SystemTime)>> {
+    let stamp = |p: &std::path::Path| {
+        let m = std::fs::metadata(p).ok()?;
+        Some((m.len(), m.modified().ok()?))
+    };
+    if path.is_file() {
+        return vec![stamp(path)];
+    }
+    expansa_import::schema::FILES
+        .iter()
+        .flat_map(|s| [BookFormat::Csv, BookFormat::Parquet].map(|f| f.file_name(s)))
+        .map(|name| stamp(&path.join(name)))
+        .collect()
 }
 
 fn import_options(plan: &Plan) -> ImportOptions {

@@ -79,7 +79,7 @@ pub fn write_table_from<W: Write + Send>(
                             0,
                         ))
                     })
-                    .and_then(|b| w.write(&b).map_err(|e| io_other(e.to_string())));
+                    .and_then(|b| w.write(&b).map_err(parquet_error));
                 if let Err(e) = written {
                     failed = Some(e);
                 }
@@ -88,7 +88,7 @@ pub fn write_table_from<W: Write + Send>(
                 return Err(e);
             }
             w.into_inner()
-                .map_err(|e| io_other(e.to_string()))
+                .map_err(parquet_error)
                 .and_then(|mut out| out.flush().map(|()| out).map_err(WriteError::Io))?
         }
     };
@@ -97,6 +97,19 @@ pub fn write_table_from<W: Write + Send>(
 
 fn io_other(e: String) -> WriteError {
     WriteError::Io(std::io::Error::other(e))
+}
+
+/// The Parquet writer's error: the I/O error it wraps (a full disk), else its text.
+fn parquet_error(e: ::parquet::errors::ParquetError) -> WriteError {
+    match e {
+        ::parquet::errors::ParquetError::External(inner) => {
+            match inner.downcast::<std::io::Error>() {
+                Ok(io) => WriteError::Io(*io),
+                Err(other) => io_other(other.to_string()),
+            }
+        }
+        other => io_other(other.to_string()),
+    }
 }
 
 /// The first read: the table's shape (`Ok(None)` when the file is absent). Every problem of

@@ -43,19 +43,37 @@ pub(crate) fn refuse_held(dir: &Path, existing: ExistingBook) -> Result<(), Stor
     Ok(())
 }
 
-/// Files being written, removed unless they were all moved in.
-struct Partial(Vec<(PathBuf, String)>);
+/// Files being written, removed unless they were all moved in; and the folder, removed when
+/// the export made it and leaves it empty.
+struct Partial {
+    files: Vec<(PathBuf, String)>,
+    made_dir: Option<PathBuf>,
+}
 
 impl Drop for Partial {
     fn drop(&mut self) {
-        for (path, _) in &self.0 {
+        for (path, _) in &self.files {
             let _ = std::fs::remove_file(path);
+        }
+        if let Some(dir) = &self.made_dir {
+            // Only an empty folder is removed.
+            let _ = std::fs::remove_dir(dir);
         }
     }
 }
 
+/// The temporary name of `name` in `dir` for this process: `.NAME.PID[-K].partial`.
+fn temporary_name(name: &str, pid: u32, k: u32) -> String {
+    let suffix = if k == 0 {
+        String::new()
+    } else {
+        format!("-{k}")
+    };
+    format!(".{name}.{pid}{suffix}.partial")
+}
+
 /// A new hidden file in `dir` to write `name` into: `.NAME.PID.partial`, or `.NAME.PID-K.partial`
-/// when that is taken (a file is never overwritten: one left by an export that was killed stays).
+/// when that is taken (a file is never overwritten).
 fn temporary(
     dir: &Path,
     name: &str,
@@ -63,12 +81,7 @@ fn temporary(
     let pid = std::process::id();
     let mut k = 0;
     loop {
-        let suffix = if k == 0 {
-            String::new()
-        } else {
-            format!("-{k}")
-        };
-        let path = dir.join(format!(".{name}.{pid}{suffix}.partial"));
+        let path = dir.join(temporary_name(name, pid, k));
         let open = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -81,19 +94,68 @@ fn temporary(
     }
 }
 
+/// Removes the temporary files that exports interrupted before they could (a signal, a crash)
+/// left in `dir`: `.NAME.PID[-K].partial` of a book file's name, whose process is gone. Where
+/// processes cannot be looked up (no `/proc`), nothing is removed. (`.NAME.PID.old`, a book
+/// file moved aside by an export interrupted while it replaced the book, may be the only copy
+/// of that file: it is left for its owner.)
+fn remove_left_behind(dir: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let names: Vec<String> = FILES
+        .iter()
+        .flat_map(|schema| [BookFormat::Csv, BookFormat::Parquet].map(|f| f.file_name(schema)))
+        .collect();
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        let Some(rest) = file.strip_prefix('.') else {
+            continue;
+        };
+        let Some((name, tail)) = names
+            .iter()
+            .find_map(|n| Some((n, rest.strip_prefix(n.as_str())?.strip_prefix('.')?)))
+        else {
+            continue;
+        };
+        let pid = tail
+            .strip_suffix(".partial")
+            .map(|t| t.split_once('-').map_or(t, |(pid, _)| pid));
+        let Some(pid) = pid.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid).exists();
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if !alive && is_file {
+            let _ = std::fs::remove_file(entry.path());
+            tracing::info!("removed {name}'s temporary file {file}, left by an interrupted export");
+        }
+    }
+}
+
 /// Writes the book `source` holds (its files read in `encoding` by the import's reader) into
 /// `dir` as files of `format`, and returns their names: each table as
 /// [`expansa_import::write_table_from`] writes it, a chunk of rows at a time, so that a book of
-/// any size is written in bounded memory. `progress` follows each table's writing.
+/// any size is written in the memory of a chunk. `progress` follows each table's writing.
+/// `unchanged` is asked, once every table is written, whether the source is still what was
+/// validated (an error stops the export).
 ///
 /// All or nothing: each file is written under a hidden temporary name in `dir`
-/// (`.subscriptions.parquet.PID.partial`, never overwriting a file), and only when every table has been written are they
-/// renamed to their names; a table that does not read, or a failed write, leaves the folder as
-/// it was (the temporary files are removed). A folder that already holds a file named like one
-/// of the interchange format's (CSV or Parquet) is another book (or an earlier export): it is
-/// refused, writing nothing, unless `existing` is [`ExistingBook::Replace`] (then the book's
-/// files are replaced, and those of its files the new book has not are removed); an empty or
-/// new folder, or one with other files only, is written into.
+/// (`.subscriptions.parquet.PID.partial`, never overwriting a file), and only when every table
+/// has been written is the folder's book replaced: its files are moved aside (to
+/// `.NAME.PID.old`), the new ones renamed in, and the old ones removed; if a move fails, what
+/// was moved is moved back. A failure leaves the folder as it was (a folder the export made is
+/// removed). A folder that already holds a file named like one of the interchange format's
+/// (CSV or Parquet) is another book (or an earlier export): it is refused, writing nothing,
+/// unless `existing` is [`ExistingBook::Replace`] (then the book's files are replaced, and
+/// those of its files the new book has not are removed); a folder under such a name is refused
+/// even then. An empty or new folder, or one with other files only, is written into. Temporary
+/// files that an interrupted export left (its process gone) are removed first.
 pub fn write_book(
     dir: &Path,
     source: &dyn BookSource,
@@ -101,18 +163,25 @@ pub fn write_book(
     existing: ExistingBook,
     format: BookFormat,
     progress: &dyn Progress,
+    unchanged: &dyn Fn() -> Result<(), StoreError>,
 ) -> Result<Vec<String>, StoreError> {
     let io = |path: &Path, error| StoreError::Io {
         path: path.display().to_string(),
         error,
     };
     refuse_held(dir, existing)?;
+    refuse_folders(dir)?;
+    let made_dir = (!dir.exists()).then(|| dir.to_path_buf());
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let mut partial = Partial(Vec::new());
+    let mut partial = Partial {
+        files: Vec::new(),
+        made_dir,
+    };
+    remove_left_behind(dir);
     for schema in &FILES {
         let name = format.file_name(schema);
         let (path, file) = temporary(dir, &name).map_err(|(path, e)| io(&path, e))?;
-        partial.0.push((path.clone(), name));
+        partial.files.push((path.clone(), name));
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         match write_table_from(source, schema, encoding, format, progress, out) {
             Ok(Some(out)) => out
@@ -121,34 +190,174 @@ pub fn write_book(
                 .and_then(|f| f.sync_all())
                 .map_err(|e| io(&path, e))?,
             Ok(None) => {
-                partial.0.pop();
+                partial.files.pop();
                 std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
             }
             Err(WriteError::Book(problems)) => return Err(StoreError::Book(problems)),
             Err(WriteError::Io(e)) => return Err(io(&path, e)),
         }
     }
-    // Every table is written: the book's files are put in place.
-    if existing == ExistingBook::Refuse {
-        refuse_held(dir, existing)?;
+    unchanged()?;
+    // Every table is written: the folder's book is replaced.
+    refuse_held(dir, existing)?;
+    refuse_folders(dir)?;
+    let names: Vec<String> = partial.files.iter().map(|(_, n)| n.clone()).collect();
+    install(dir, &mut partial.files).map_err(|(path, e)| io(&path, e))?;
+    partial.made_dir = None;
+    Ok(names)
+}
+
+/// Refuses a folder under a book file's name in `dir` (it cannot be replaced by a file).
+fn refuse_folders(dir: &Path) -> Result<(), StoreError> {
+    let folders: Vec<String> = held_files(dir)
+        .into_iter()
+        .filter(|name| dir.join(name).symlink_metadata().is_ok_and(|m| m.is_dir()))
+        .collect();
+    if folders.is_empty() {
+        return Ok(());
     }
-    for name in held_files(dir) {
-        if !partial.0.iter().any(|(_, n)| *n == name) {
-            let path = dir.join(&name);
-            std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+    Err(StoreError::Conflict(format!(
+        "{} holds folders named like files of a book ({}): nothing was written",
+        dir.display(),
+        folders.join(", ")
+    )))
+}
+
+/// Puts the written files (`written`: temporary path, name) in place of the folder's book:
+/// the book's files moved aside, the new ones renamed in, the old ones removed. On a failure
+/// what was moved is moved back, and the error names the path that failed; `written` keeps the
+/// temporary files still to remove.
+fn install(
+    dir: &Path,
+    written: &mut Vec<(PathBuf, String)>,
+) -> Result<(), (PathBuf, std::io::Error)> {
+    let pid = std::process::id();
+    // A rename replaces a link itself, never writes through it (it could point at another
+    // book's file outside the folder).
+    let mut aside: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut placed: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let undo = |aside: &[(PathBuf, PathBuf)], placed: &[(PathBuf, PathBuf)]| {
+        for (to, from) in placed.iter().rev() {
+            let _ = std::fs::rename(to, from);
         }
+        for (from, to) in aside.iter().rev() {
+            let _ = std::fs::rename(to, from);
+        }
+    };
+    for name in held_files(dir) {
+        let from = dir.join(&name);
+        let to = dir.join(format!(".{name}.{pid}.old"));
+        if let Err(e) = std::fs::rename(&from, &to) {
+            undo(&aside, &placed);
+            return Err((from, e));
+        }
+        aside.push((from, to));
     }
-    let written = std::mem::take(&mut partial.0);
-    let mut names = Vec::with_capacity(written.len());
-    for (k, (from, name)) in written.iter().enumerate() {
-        // A rename replaces a link itself, never writes through it (it could point at another
-        // book's file outside the folder).
+    for (from, name) in written.iter() {
         let to = dir.join(name);
         if let Err(e) = std::fs::rename(from, &to) {
-            partial.0 = written[k..].to_vec();
-            return Err(io(&to, e));
+            undo(&aside, &placed);
+            return Err((to, e));
         }
-        names.push(name.clone());
+        placed.push((to, from.clone()));
     }
-    Ok(names)
+    written.clear();
+    for (_, old) in aside {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut names: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().into_string().unwrap(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A rename that fails while the book is replaced (here the second new file is missing)
+    /// puts back what was moved: the old book in place, the new files at their temporary
+    /// names (which the caller then removes).
+    #[test]
+    fn a_failed_replacement_puts_the_old_book_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for (name, body) in [
+            ("customers.csv", "old c"),
+            ("subscriptions.csv", "old s"),
+            ("offers.csv", "old o"),
+        ] {
+            std::fs::write(d.join(name), body).unwrap();
+        }
+        std::fs::write(d.join(".customers.csv.1.partial"), "new c").unwrap();
+        let before = listing(d);
+        let mut written = vec![
+            (
+                d.join(".customers.csv.1.partial"),
+                "customers.csv".to_string(),
+            ),
+            (
+                d.join(".subscriptions.csv.1.partial"),
+                "subscriptions.csv".to_string(),
+            ),
+        ];
+        let failed = install(d, &mut written).unwrap_err();
+        assert_eq!(failed.0, d.join("subscriptions.csv"));
+        assert_eq!(listing(d), before);
+        assert_eq!(written.len(), 2, "the temporary files are still to remove");
+        // Both written: the old book is replaced whole, offers.csv (not in it) removed.
+        std::fs::write(d.join(".subscriptions.csv.1.partial"), "new s").unwrap();
+        install(d, &mut written).unwrap();
+        assert_eq!(
+            listing(d),
+            [
+                ("customers.csv".to_string(), b"new c".to_vec()),
+                ("subscriptions.csv".to_string(), b"new s".to_vec())
+            ]
+        );
+    }
+
+    /// An interrupted export's temporary files are removed when its process is gone; a live
+    /// process's, a moved-aside book file and other files are kept.
+    #[test]
+    fn temporary_files_of_interrupted_exports_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Process numbers past the kernel's largest (4194304) belong to no process.
+        let gone = 4_194_305u32;
+        let me = std::process::id();
+        let files = [
+            format!(".subscriptions.csv.{gone}.partial"),
+            format!(".customers.parquet.{gone}-3.partial"),
+            format!(".subscriptions.csv.{me}.partial"),
+            format!(".offers.csv.{gone}.old"),
+            format!(".notes.txt.{gone}.partial"),
+            "subscriptions.csv".to_string(),
+        ];
+        for f in &files {
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        remove_left_behind(d);
+        let left: Vec<String> = listing(d).into_iter().map(|(n, _)| n).collect();
+        let mut kept = vec![
+            files[2].clone(),
+            files[3].clone(),
+            files[4].clone(),
+            files[5].clone(),
+        ];
+        kept.sort();
+        assert_eq!(left, kept);
+    }
 }

@@ -1263,6 +1263,7 @@ impl Store {
             existing,
             format,
             &NoProgress,
+            &|| Ok(()),
         )
     }
 

@@ -1048,7 +1048,7 @@ fn an_export_that_fails_leaves_the_folder_as_it_was() {
                     let e = e.unwrap();
                     (
                         e.file_name().into_string().unwrap(),
-                        std::fs::read(e.path()).unwrap(),
+                        std::fs::read(e.path()).unwrap_or_default(),
                     )
                 })
                 .collect();
@@ -1063,6 +1063,7 @@ fn an_export_that_fails_leaves_the_folder_as_it_was() {
             ExistingBook::Refuse,
             format,
             &NoProgress,
+            &|| Ok(()),
         )
         .unwrap();
         assert_eq!(written.len(), 3, "{written:?}");
@@ -1079,6 +1080,7 @@ fn an_export_that_fails_leaves_the_folder_as_it_was() {
             ExistingBook::Replace,
             format,
             &NoProgress,
+            &|| Ok(()),
         );
         match refused {
             Err(StoreError::Book(problems)) => {
@@ -1094,6 +1096,58 @@ fn an_export_that_fails_leaves_the_folder_as_it_was() {
             other => panic!("{other:?}"),
         }
         assert_eq!(listing(), before, "{format:?}: the folder changed");
+        // A source that changed while it was written (the CLI compares its files' sizes and
+        // times): nothing is replaced.
+        let changed = || Err(StoreError::Conflict("the book changed".into()));
+        let refused = write_book(
+            out.path(),
+            &InMemory(&held),
+            TextEncoding::UTF_8,
+            ExistingBook::Replace,
+            format,
+            &NoProgress,
+            &changed,
+        );
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+        assert_eq!(listing(), before, "{format:?}: the folder changed");
+        // A folder the export makes is removed when it fails.
+        let new = out.path().join("new");
+        let refused = write_book(
+            &new,
+            &InMemory(&bad),
+            TextEncoding::UTF_8,
+            ExistingBook::Refuse,
+            format,
+            &NoProgress,
+            &|| Ok(()),
+        );
+        assert!(refused.is_err());
+        assert!(!new.exists(), "{format:?}: the new folder stayed");
+        // A folder named like a book file cannot be replaced: refused before anything is
+        // written, even with Replace.
+        let folder = out
+            .path()
+            .join(format.file_name(&expansa_import::schema::OFFERS));
+        std::fs::create_dir(&folder).unwrap();
+        let before = listing_dirs(out.path());
+        let refused = write_book(
+            out.path(),
+            &InMemory(&held),
+            TextEncoding::UTF_8,
+            ExistingBook::Replace,
+            format,
+            &NoProgress,
+            &|| Ok(()),
+        );
+        assert!(
+            matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("folders named like files of a book")),
+            "{refused:?}"
+        );
+        assert_eq!(listing_dirs(out.path()), before);
+        std::fs::remove_dir(&folder).unwrap();
         // A book of fewer tables replaces it whole: the file it has not is removed.
         let fewer = &held[..2];
         let written = write_book(
@@ -1103,6 +1157,7 @@ fn an_export_that_fails_leaves_the_folder_as_it_was() {
             ExistingBook::Replace,
             format,
             &NoProgress,
+            &|| Ok(()),
         )
         .unwrap();
         assert_eq!(written.len(), 2);
@@ -1113,4 +1168,23 @@ fn an_export_that_fails_leaves_the_folder_as_it_was() {
             listing().iter().map(|(n, _)| n).collect::<Vec<_>>()
         );
     }
+}
+
+/// The names in `dir`, with what each is (file or folder) and holds.
+fn listing_dirs(dir: &Path) -> Vec<(String, bool, Vec<u8>)> {
+    let mut names: Vec<(String, bool, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let folder = e.file_type().unwrap().is_dir();
+            let bytes = if folder {
+                Vec::new()
+            } else {
+                std::fs::read(e.path()).unwrap()
+            };
+            (e.file_name().into_string().unwrap(), folder, bytes)
+        })
+        .collect();
+    names.sort();
+    names
 }
