@@ -43,11 +43,11 @@ pub(crate) fn refuse_held(dir: &Path, existing: ExistingBook) -> Result<(), Stor
     Ok(())
 }
 
-/// Files being written, removed unless they were all moved in; and the folder, removed when
-/// the export made it and leaves it empty.
+/// Files being written, removed unless they were all moved in; and the folders the export
+/// made (innermost first), removed when it fails and leaves them empty.
 struct Partial {
     files: Vec<(PathBuf, String)>,
-    made_dir: Option<PathBuf>,
+    made_dirs: Vec<PathBuf>,
 }
 
 impl Drop for Partial {
@@ -55,11 +55,34 @@ impl Drop for Partial {
         for (path, _) in &self.files {
             let _ = std::fs::remove_file(path);
         }
-        if let Some(dir) = &self.made_dir {
+        for dir in &self.made_dirs {
             // Only an empty folder is removed.
             let _ = std::fs::remove_dir(dir);
         }
     }
+}
+
+/// The folders `dir` and its parents that do not exist yet, innermost first.
+fn missing_folders(dir: &Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && d.symlink_metadata().is_err())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// The permissions a new file gets here (the process's umask applied), and the file made
+/// private (`0600`) while it is written.
+#[cfg(unix)]
+fn private(file: &std::fs::File) -> std::io::Result<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    let default = file.metadata()?.permissions();
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(default)
+}
+
+#[cfg(not(unix))]
+fn private(file: &std::fs::File) -> std::io::Result<std::fs::Permissions> {
+    Ok(file.metadata()?.permissions())
 }
 
 /// The temporary name of `name` in `dir` for this process: `.NAME.PID[-K].partial`.
@@ -169,19 +192,39 @@ pub fn write_book(
         path: path.display().to_string(),
         error,
     };
+    if dir.symlink_metadata().is_ok() && !dir.is_dir() {
+        return Err(StoreError::Conflict(format!(
+            "{} is a file, not a folder: nothing was written",
+            dir.display()
+        )));
+    }
     refuse_held(dir, existing)?;
     refuse_folders(dir)?;
-    let made_dir = (!dir.exists()).then(|| dir.to_path_buf());
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut partial = Partial {
         files: Vec::new(),
-        made_dir,
+        made_dirs: missing_folders(dir),
     };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    // One export into a folder at a time (two replacing one book could mix them).
+    let folder = std::fs::File::open(dir).map_err(|e| io(dir, e))?;
+    match folder.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(StoreError::Conflict(format!(
+                "another export is writing into {}: nothing was written; export again when it \
+                 is done",
+                dir.display()
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(dir, e)),
+    }
     remove_left_behind(dir);
+    let mut modes = Vec::new();
     for schema in &FILES {
         let name = format.file_name(schema);
         let (path, file) = temporary(dir, &name).map_err(|(path, e)| io(&path, e))?;
         partial.files.push((path.clone(), name));
+        modes.push(private(&file).map_err(|e| io(&path, e))?);
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         match write_table_from(source, schema, encoding, format, progress, out) {
             Ok(Some(out)) => out
@@ -191,9 +234,14 @@ pub fn write_book(
                 .map_err(|e| io(&path, e))?,
             Ok(None) => {
                 partial.files.pop();
+                modes.pop();
                 std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
             }
-            Err(WriteError::Book(problems)) => return Err(StoreError::Book(problems)),
+            // A source that changed since it was validated is the cause of what follows.
+            Err(WriteError::Book(problems)) => {
+                unchanged()?;
+                return Err(StoreError::Book(problems));
+            }
             Err(WriteError::Io(e)) => return Err(io(&path, e)),
         }
     }
@@ -202,8 +250,10 @@ pub fn write_book(
     refuse_held(dir, existing)?;
     refuse_folders(dir)?;
     let names: Vec<String> = partial.files.iter().map(|(_, n)| n.clone()).collect();
-    install(dir, &mut partial.files).map_err(|(path, e)| io(&path, e))?;
-    partial.made_dir = None;
+    install(dir, &mut partial.files, &modes)?;
+    partial.made_dirs.clear();
+    // The renames are kept once the folder is synced (where a folder can be).
+    let _ = folder.sync_all();
     Ok(names)
 }
 
@@ -223,41 +273,86 @@ fn refuse_folders(dir: &Path) -> Result<(), StoreError> {
     )))
 }
 
-/// Puts the written files (`written`: temporary path, name) in place of the folder's book:
-/// the book's files moved aside, the new ones renamed in, the old ones removed. On a failure
-/// what was moved is moved back, and the error names the path that failed; `written` keeps the
-/// temporary files still to remove.
+/// Puts the written files (`written`: temporary path, name; `modes`: each one's permissions
+/// as a new file) in place of the folder's book: the book's files moved aside (to a name that
+/// is not taken, `.NAME.PID.old`), the new ones renamed in (with the permissions of the file they
+/// replace, else of a new file), the old ones removed. On a failure what was moved is moved back
+/// and `written` keeps the temporary files still to remove; the error says what failed, and
+/// where the book's files are if they could not all be moved back.
 fn install(
     dir: &Path,
     written: &mut Vec<(PathBuf, String)>,
-) -> Result<(), (PathBuf, std::io::Error)> {
+    modes: &[std::fs::Permissions],
+) -> Result<(), StoreError> {
     let pid = std::process::id();
     // A rename replaces a link itself, never writes through it (it could point at another
     // book's file outside the folder).
     let mut aside: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut placed: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let undo = |aside: &[(PathBuf, PathBuf)], placed: &[(PathBuf, PathBuf)]| {
+    let failed = |aside: &[(PathBuf, PathBuf)],
+                  placed: &[(PathBuf, PathBuf)],
+                  path: &Path,
+                  what: &str,
+                  e: std::io::Error| {
+        let mut stuck = Vec::new();
         for (to, from) in placed.iter().rev() {
-            let _ = std::fs::rename(to, from);
+            if std::fs::rename(to, from).is_err() {
+                stuck.push(format!("{} (the new file)", to.display()));
+            }
         }
         for (from, to) in aside.iter().rev() {
-            let _ = std::fs::rename(to, from);
+            if std::fs::rename(to, from).is_err() {
+                stuck.push(format!("{} is at {}", from.display(), to.display()));
+            }
+        }
+        let after = if stuck.is_empty() {
+            "; the folder is as it was".to_string()
+        } else {
+            format!("; the book could not all be put back: {}", stuck.join(", "))
+        };
+        StoreError::Io {
+            path: path.display().to_string(),
+            error: std::io::Error::new(e.kind(), format!("{what}: {e}{after}")),
         }
     };
     for name in held_files(dir) {
         let from = dir.join(&name);
-        let to = dir.join(format!(".{name}.{pid}.old"));
+        let to = (0..)
+            .map(|k| {
+                let suffix = if k == 0 {
+                    String::new()
+                } else {
+                    format!("-{k}")
+                };
+                dir.join(format!(".{name}.{pid}{suffix}.old"))
+            })
+            .find(|p| p.symlink_metadata().is_err())
+            .unwrap_or_else(|| dir.join(format!(".{name}.{pid}.old")));
         if let Err(e) = std::fs::rename(&from, &to) {
-            undo(&aside, &placed);
-            return Err((from, e));
+            let what = "could not move the book's file aside to replace it";
+            return Err(failed(&aside, &placed, &from, what, e));
         }
         aside.push((from, to));
     }
-    for (from, name) in written.iter() {
+    for (k, (from, name)) in written.iter().enumerate() {
         let to = dir.join(name);
-        if let Err(e) = std::fs::rename(from, &to) {
-            undo(&aside, &placed);
-            return Err((to, e));
+        let mode = aside
+            .iter()
+            .find(|(f, _)| *f == to)
+            .and_then(|(_, old)| old.metadata().ok())
+            .map(|m| m.permissions())
+            .or_else(|| modes.get(k).cloned());
+        let renamed = mode
+            .map_or(Ok(()), |m| std::fs::set_permissions(from, m))
+            .and_then(|()| std::fs::rename(from, &to));
+        if let Err(e) = renamed {
+            return Err(failed(
+                &aside,
+                &placed,
+                &to,
+                "could not put the new file in place",
+                e,
+            ));
         }
         placed.push((to, from.clone()));
     }
@@ -313,13 +408,16 @@ mod tests {
                 "subscriptions.csv".to_string(),
             ),
         ];
-        let failed = install(d, &mut written).unwrap_err();
-        assert_eq!(failed.0, d.join("subscriptions.csv"));
+        let failed = install(d, &mut written, &[]).unwrap_err();
+        assert!(
+            matches!(&failed, StoreError::Io { path, error } if *path == d.join("subscriptions.csv").display().to_string() && error.to_string().contains("the folder is as it was")),
+            "{failed:?}"
+        );
         assert_eq!(listing(d), before);
         assert_eq!(written.len(), 2, "the temporary files are still to remove");
         // Both written: the old book is replaced whole, offers.csv (not in it) removed.
         std::fs::write(d.join(".subscriptions.csv.1.partial"), "new s").unwrap();
-        install(d, &mut written).unwrap();
+        install(d, &mut written, &[]).unwrap();
         assert_eq!(
             listing(d),
             [

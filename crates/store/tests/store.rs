@@ -1188,3 +1188,76 @@ fn listing_dirs(dir: &Path) -> Vec<(String, bool, Vec<u8>)> {
     names.sort();
     names
 }
+
+/// An export into a folder another export is writing into is refused (two replacing one book
+/// could mix them); a replaced file keeps its permissions; a file named like a moved-aside
+/// book file is never overwritten; a path that is a file is refused as such; parents the
+/// export made are removed when it fails.
+#[cfg(unix)]
+#[test]
+fn an_export_takes_its_folder_alone_and_keeps_what_it_replaces() {
+    use expansa_import::{BookFormat, InMemory, TextEncoding};
+    use expansa_store::{write_book, ExistingBook};
+    use std::os::unix::fs::PermissionsExt;
+    let demo = root().join("examples/demo");
+    let files: Vec<(&str, Vec<u8>)> = ["customers.csv", "subscriptions.csv", "products.csv"]
+        .iter()
+        .map(|n| (*n, std::fs::read(demo.join(n)).unwrap()))
+        .collect();
+    let held: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    let out = tempfile::tempdir().unwrap();
+    let export = |dir: &Path, existing| {
+        write_book(
+            dir,
+            &InMemory(&held),
+            TextEncoding::UTF_8,
+            existing,
+            BookFormat::Csv,
+            &NoProgress,
+            &|| Ok(()),
+        )
+    };
+    export(out.path(), ExistingBook::Refuse).unwrap();
+    // Another export holds the folder.
+    let lock = std::fs::File::open(out.path()).unwrap();
+    lock.lock().unwrap();
+    let busy = export(out.path(), ExistingBook::Replace);
+    assert!(
+        matches!(&busy, Err(StoreError::Conflict(m)) if m.contains("another export is writing")),
+        "{busy:?}"
+    );
+    lock.unlock().unwrap();
+    // A private file stays private; a file named like the aside name is kept.
+    let customers = out.path().join("customers.csv");
+    std::fs::set_permissions(&customers, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let aside = out
+        .path()
+        .join(format!(".customers.csv.{}.old", std::process::id()));
+    std::fs::write(&aside, "precious").unwrap();
+    export(out.path(), ExistingBook::Replace).unwrap();
+    let mode = std::fs::metadata(&customers).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(std::fs::read_to_string(&aside).unwrap(), "precious");
+    // A file, not a folder.
+    let file = out.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let refused = export(&file, ExistingBook::Replace);
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("is a file, not a folder")),
+        "{refused:?}"
+    );
+    // The parents made for a failing export are removed.
+    let bad: Vec<(&str, &[u8])> = vec![("subscriptions.csv", b"id,customer_id\nx,\n")];
+    let deep = out.path().join("x/y/z");
+    let failed = write_book(
+        &deep,
+        &InMemory(&bad),
+        TextEncoding::UTF_8,
+        ExistingBook::Refuse,
+        BookFormat::Csv,
+        &NoProgress,
+        &|| Ok(()),
+    );
+    assert!(failed.is_err());
+    assert!(!out.path().join("x").exists());
+}
