@@ -27,8 +27,9 @@ pub async fn backends(prefix: &str) -> Vec<(&'static str, String, Option<tempfil
     let mut out = vec![("sqlite", url, Some(dir))];
     match std::env::var("EXPANSA_TEST_POSTGRES") {
         Ok(admin) => {
+            // `expansa_t_`: scripts/postgres.sh drops those a killed or finished run left.
             let name = format!(
-                "expansa_{prefix}_{}_{}",
+                "expansa_t_{prefix}_{}_{}",
                 std::process::id(),
                 N.fetch_add(1, Ordering::Relaxed)
             );
