@@ -274,14 +274,12 @@ pub async fn replace(
     let value = json_value(&body)?;
     // The extra columns the row has now may be sent back (looked up only when the body names
     // a column other than the file's, on a file without attributes).
-    let known: Vec<String> =
-        match schema.file != CUSTOMERS.file && names_other_columns(&schema, &value) {
-            true => match s.store.row(&schema, &id).await? {
-                Some(row) => row.extra.into_iter().map(|(name, _)| name).collect(),
-                None => Vec::new(),
-            },
-            false => Vec::new(),
-        };
+    let mut known: Vec<String> = Vec::new();
+    if schema.file != CUSTOMERS.file && names_other_columns(&schema, &value) {
+        if let Some(row) = s.store.row(&schema, &id).await? {
+            known = row.extra.into_iter().map(|(name, _)| name).collect();
+        }
+    }
     let TableRow { values, extra } = row_from_value(&schema, value, Some(&id), &known)?;
     let change = RowChange::Put {
         schema,

@@ -357,9 +357,7 @@ fn stamps(path: &std::path::Path) -> Vec<Option<(u64, std::time::SystemTime)>> {
     if path.is_file() {
         return vec![stamp(path)];
     }
-    expansa_import::schema::FILES
-        .iter()
-        .flat_map(|s| [BookFormat::Csv, BookFormat::Parquet].map(|f| f.file_name(s)))
+    expansa_import::book_file_names()
         .map(|name| stamp(&path.join(name)))
         .collect()
 }

@@ -233,6 +233,30 @@ fn lines_of(book: &Book, id: &str) -> Vec<LineIdx> {
         .collect()
 }
 
+/// `values` grouped by their key, below `groups` (a counting sort, stable): group `k`'s values
+/// are `values[start[k]..start[k + 1]]` in the order given. Returns `(start, values)`.
+pub(crate) fn grouped(
+    pairs: impl Iterator<Item = (u32, u32)> + Clone,
+    groups: usize,
+) -> (Vec<u32>, Vec<u32>) {
+    let mut start = vec![0u32; groups + 1];
+    let mut len = 0;
+    for (k, _) in pairs.clone() {
+        start[k as usize + 1] += 1;
+        len += 1;
+    }
+    for k in 0..groups {
+        start[k + 1] += start[k];
+    }
+    let mut next = start.clone();
+    let mut values = vec![0u32; len];
+    for (k, v) in pairs {
+        values[next[k as usize] as usize] = v;
+        next[k as usize] += 1;
+    }
+    (start, values)
+}
+
 /// Every contract's lines, found in one pass over the book: quoting many contracts (the
 /// renewal desk) reads each contract's own lines instead of the whole book per contract.
 /// Compact: the line indices grouped by contract in one vector (contract `k`'s lines are
@@ -276,20 +300,8 @@ impl<'a> ContractIndex<'a> {
             });
             of_line.push(k);
         }
-        // A counting sort of the lines by contract, stable: each contract's lines in book order.
-        let mut offsets = vec![0u32; ids.len() + 1];
-        for &k in &of_line {
-            offsets[k as usize + 1] += 1;
-        }
-        for k in 0..ids.len() {
-            offsets[k + 1] += offsets[k];
-        }
-        let mut next = offsets.clone();
-        let mut order = vec![0 as LineIdx; n];
-        for (l, &k) in lines.zip(&of_line) {
-            order[next[k as usize] as usize] = l;
-            next[k as usize] += 1;
-        }
+        // Each contract's lines in the order given.
+        let (offsets, order) = grouped(of_line.iter().copied().zip(lines), ids.len());
         let mut rows: std::collections::HashMap<&'a str, &'a Contract, _> = Default::default();
         for c in contracts {
             rows.entry(c.id.as_str()).or_insert(c);

@@ -7,7 +7,7 @@
 //! ([`renewal_months`], read by `expansa-kpi`) both consume it, so they cannot disagree.
 //! Definitions and their sources: `docs/kpis.md` ("Renewals") and `docs/contracts.md`.
 
-use crate::{quote_renew_indexed, term_of, ContractIndex, QuoteError, RenewRequest};
+use crate::{grouped, quote_renew_indexed, term_of, ContractIndex, QuoteError, RenewRequest};
 use expansa_ledger::{
     csv_rows, Book, Contract, Currency, CustomerIdx, Date, Decimal, Format, LineIdx, Locale, Money,
     Month, RenewalPricing,
@@ -692,27 +692,11 @@ const BATCH_LINES: usize = 16_384;
 impl Customers {
     fn new(book: &Book) -> Customers {
         let n = book.customers.len();
-        let group = |customers: &mut dyn Iterator<Item = CustomerIdx>, len: usize| {
-            let of: Vec<CustomerIdx> = customers.collect();
-            let mut start = vec![0u32; n + 1];
-            for &c in &of {
-                start[c as usize + 1] += 1;
-            }
-            for c in 0..n {
-                start[c + 1] += start[c];
-            }
-            let mut next = start.clone();
-            let mut order = vec![0u32; len];
-            for (k, &c) in of.iter().enumerate() {
-                order[next[c as usize] as usize] = k as u32;
-                next[c as usize] += 1;
-            }
-            (start, order)
-        };
-        let items = &book.lines.items;
-        let (line_start, lines) = group(&mut items.iter().map(|l| l.customer), items.len());
-        let contracts = &book.contracts;
-        let (row_start, rows) = group(&mut contracts.iter().map(|c| c.customer), contracts.len());
+        let of = |k: usize, customer: CustomerIdx| (customer, k as u32);
+        let items = book.lines.items.iter().enumerate();
+        let (line_start, lines) = grouped(items.map(|(k, l)| of(k, l.customer)), n);
+        let rows = book.contracts.iter().enumerate();
+        let (row_start, rows) = grouped(rows.map(|(k, c)| of(k, c.customer)), n);
         Customers {
             line_start,
             lines,

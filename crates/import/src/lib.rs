@@ -103,6 +103,13 @@ pub enum BookFormat {
     Parquet,
 }
 
+/// Every name a file of a book may have: each table's CSV and Parquet file.
+pub fn book_file_names() -> impl Iterator<Item = String> {
+    schema::FILES
+        .iter()
+        .flat_map(|schema| [BookFormat::Csv, BookFormat::Parquet].map(|f| f.file_name(schema)))
+}
+
 impl BookFormat {
     /// The name of `schema`'s file in this format.
     pub fn file_name(self, schema: &schema::Schema) -> String {

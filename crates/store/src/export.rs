@@ -4,7 +4,7 @@
 use crate::StoreError;
 use expansa_import::schema::FILES;
 use expansa_import::{
-    write_table_from, BookFormat, BookSource, Progress, TextEncoding, WriteError,
+    book_file_names, write_table_from, BookFormat, BookSource, Progress, TextEncoding, WriteError,
 };
 use std::path::{Path, PathBuf};
 
@@ -21,9 +21,7 @@ pub enum ExistingBook {
 
 /// The files of a book (of either format) that `dir` holds.
 fn held_files(dir: &Path) -> Vec<String> {
-    FILES
-        .iter()
-        .flat_map(|schema| [BookFormat::Csv, BookFormat::Parquet].map(|f| f.file_name(schema)))
+    book_file_names()
         .filter(|name| dir.join(name).symlink_metadata().is_ok())
         .collect()
 }
@@ -43,16 +41,26 @@ pub(crate) fn refuse_held(dir: &Path, existing: ExistingBook) -> Result<(), Stor
     Ok(())
 }
 
+/// A book file written under its temporary name.
+struct Written {
+    /// Where it is written (`.NAME.PID.partial`).
+    path: PathBuf,
+    /// Its name in the book.
+    name: String,
+    /// The permissions it would have as a new file (it is private while written).
+    mode: std::fs::Permissions,
+}
+
 /// Files being written, removed unless they were all moved in; and the folders the export
 /// made (innermost first), removed when it fails and leaves them empty.
 struct Partial {
-    files: Vec<(PathBuf, String)>,
+    files: Vec<Written>,
     made_dirs: Vec<PathBuf>,
 }
 
 impl Drop for Partial {
     fn drop(&mut self) {
-        for (path, _) in &self.files {
+        for Written { path, .. } in &self.files {
             let _ = std::fs::remove_file(path);
         }
         for dir in &self.made_dirs {
@@ -85,14 +93,16 @@ fn private(file: &std::fs::File) -> std::io::Result<std::fs::Permissions> {
     Ok(file.metadata()?.permissions())
 }
 
-/// The temporary name of `name` in `dir` for this process: `.NAME.PID[-K].partial`.
-fn temporary_name(name: &str, pid: u32, k: u32) -> String {
+/// A hidden name for book file `name` in its folder, of this process: `.NAME.PID.EXT`, or
+/// `.NAME.PID-K.EXT` past the first (`partial` while written, `old` when moved aside).
+fn hidden_name(name: &str, k: u32, ext: &str) -> String {
+    let pid = std::process::id();
     let suffix = if k == 0 {
         String::new()
     } else {
         format!("-{k}")
     };
-    format!(".{name}.{pid}{suffix}.partial")
+    format!(".{name}.{pid}{suffix}.{ext}")
 }
 
 /// A new hidden file in `dir` to write `name` into: `.NAME.PID.partial`, or `.NAME.PID-K.partial`
@@ -101,10 +111,9 @@ fn temporary(
     dir: &Path,
     name: &str,
 ) -> Result<(PathBuf, std::fs::File), (PathBuf, std::io::Error)> {
-    let pid = std::process::id();
     let mut k = 0;
     loop {
-        let path = dir.join(temporary_name(name, pid, k));
+        let path = dir.join(hidden_name(name, k, "partial"));
         let open = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -129,10 +138,7 @@ fn remove_left_behind(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let names: Vec<String> = FILES
-        .iter()
-        .flat_map(|schema| [BookFormat::Csv, BookFormat::Parquet].map(|f| f.file_name(schema)))
-        .collect();
+    let names: Vec<String> = book_file_names().collect();
     for entry in entries.flatten() {
         let file = entry.file_name();
         let Some(file) = file.to_str() else { continue };
@@ -219,12 +225,15 @@ pub fn write_book(
         Err(std::fs::TryLockError::Error(e)) => return Err(io(dir, e)),
     }
     remove_left_behind(dir);
-    let mut modes = Vec::new();
     for schema in &FILES {
         let name = format.file_name(schema);
         let (path, file) = temporary(dir, &name).map_err(|(path, e)| io(&path, e))?;
-        partial.files.push((path.clone(), name));
-        modes.push(private(&file).map_err(|e| io(&path, e))?);
+        let mode = private(&file);
+        partial.files.push(Written {
+            path: path.clone(),
+            name,
+            mode: mode.map_err(|e| io(&path, e))?,
+        });
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         match write_table_from(source, schema, encoding, format, progress, out) {
             Ok(Some(out)) => out
@@ -234,7 +243,6 @@ pub fn write_book(
                 .map_err(|e| io(&path, e))?,
             Ok(None) => {
                 partial.files.pop();
-                modes.pop();
                 std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
             }
             // A source that changed since it was validated is the cause of what follows.
@@ -249,8 +257,8 @@ pub fn write_book(
     // Every table is written: the folder's book is replaced.
     refuse_held(dir, existing)?;
     refuse_folders(dir)?;
-    let names: Vec<String> = partial.files.iter().map(|(_, n)| n.clone()).collect();
-    install(dir, &mut partial.files, &modes)?;
+    let names: Vec<String> = partial.files.iter().map(|w| w.name.clone()).collect();
+    install(dir, &mut partial.files)?;
     partial.made_dirs.clear();
     // The renames are kept once the folder is synced (where a folder can be).
     let _ = folder.sync_all();
@@ -273,18 +281,12 @@ fn refuse_folders(dir: &Path) -> Result<(), StoreError> {
     )))
 }
 
-/// Puts the written files (`written`: temporary path, name; `modes`: each one's permissions
-/// as a new file) in place of the folder's book: the book's files moved aside (to a name that
+/// Puts the written files in place of the folder's book: the book's files moved aside (to a name that
 /// is not taken, `.NAME.PID.old`), the new ones renamed in (with the permissions of the file they
 /// replace, else of a new file), the old ones removed. On a failure what was moved is moved back
 /// and `written` keeps the temporary files still to remove; the error says what failed, and
 /// where the book's files are if they could not all be moved back.
-fn install(
-    dir: &Path,
-    written: &mut Vec<(PathBuf, String)>,
-    modes: &[std::fs::Permissions],
-) -> Result<(), StoreError> {
-    let pid = std::process::id();
+fn install(dir: &Path, written: &mut Vec<Written>) -> Result<(), StoreError> {
     // A rename replaces a link itself, never writes through it (it could point at another
     // book's file outside the folder).
     let mut aside: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -318,33 +320,29 @@ fn install(
     for name in held_files(dir) {
         let from = dir.join(&name);
         let to = (0..)
-            .map(|k| {
-                let suffix = if k == 0 {
-                    String::new()
-                } else {
-                    format!("-{k}")
-                };
-                dir.join(format!(".{name}.{pid}{suffix}.old"))
-            })
+            .map(|k| dir.join(hidden_name(&name, k, "old")))
             .find(|p| p.symlink_metadata().is_err())
-            .unwrap_or_else(|| dir.join(format!(".{name}.{pid}.old")));
+            .unwrap_or_else(|| dir.join(hidden_name(&name, 0, "old")));
         if let Err(e) = std::fs::rename(&from, &to) {
             let what = "could not move the book's file aside to replace it";
             return Err(failed(&aside, &placed, &from, what, e));
         }
         aside.push((from, to));
     }
-    for (k, (from, name)) in written.iter().enumerate() {
+    for Written {
+        path: from,
+        name,
+        mode,
+    } in written.iter()
+    {
         let to = dir.join(name);
         let mode = aside
             .iter()
             .find(|(f, _)| *f == to)
             .and_then(|(_, old)| old.metadata().ok())
-            .map(|m| m.permissions())
-            .or_else(|| modes.get(k).cloned());
-        let renamed = mode
-            .map_or(Ok(()), |m| std::fs::set_permissions(from, m))
-            .and_then(|()| std::fs::rename(from, &to));
+            .map_or_else(|| mode.clone(), |m| m.permissions());
+        let renamed =
+            std::fs::set_permissions(from, mode).and_then(|()| std::fs::rename(from, &to));
         if let Err(e) = renamed {
             return Err(failed(
                 &aside,
@@ -398,17 +396,19 @@ mod tests {
         }
         std::fs::write(d.join(".customers.csv.1.partial"), "new c").unwrap();
         let before = listing(d);
+        let mode = std::fs::metadata(d.join("customers.csv"))
+            .unwrap()
+            .permissions();
+        let written = |path: &str, name: &str| Written {
+            path: d.join(path),
+            name: name.to_string(),
+            mode: mode.clone(),
+        };
         let mut written = vec![
-            (
-                d.join(".customers.csv.1.partial"),
-                "customers.csv".to_string(),
-            ),
-            (
-                d.join(".subscriptions.csv.1.partial"),
-                "subscriptions.csv".to_string(),
-            ),
+            written(".customers.csv.1.partial", "customers.csv"),
+            written(".subscriptions.csv.1.partial", "subscriptions.csv"),
         ];
-        let failed = install(d, &mut written, &[]).unwrap_err();
+        let failed = install(d, &mut written).unwrap_err();
         assert!(
             matches!(&failed, StoreError::Io { path, error } if *path == d.join("subscriptions.csv").display().to_string() && error.to_string().contains("the folder is as it was")),
             "{failed:?}"
@@ -417,7 +417,7 @@ mod tests {
         assert_eq!(written.len(), 2, "the temporary files are still to remove");
         // Both written: the old book is replaced whole, offers.csv (not in it) removed.
         std::fs::write(d.join(".subscriptions.csv.1.partial"), "new s").unwrap();
-        install(d, &mut written, &[]).unwrap();
+        install(d, &mut written).unwrap();
         assert_eq!(
             listing(d),
             [
