@@ -8,7 +8,7 @@
 # parquet` (timed), then runs `expansa movements --from 2024-01 --to 2024-12 --format json`
 # on the CSV book and on the Parquet book, and the DuckDB peer on the Parquet book
 # (bench/peer_duckdb_parquet.py) and on the CSV book; checks that expansa prints the same
-# JSON from both and the peer the same months; prints median wall time and peak memory
+# JSON from both and the peer the same months from both; prints median wall time and peak memory
 # (bench/measure.py). Needs python3 with duckdb (pip install duckdb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,15 +58,19 @@ rows = [("export CSV -> Parquet", a[4], a[5]), ("expansa, CSV", a[6], a[7]),
 ours_csv = open("bench/out/parquet-from-csv.json").read()
 ours_pq = open("bench/out/parquet-from-parquet.json").read()
 ours = json.loads(ours_pq)["months"]
-peer = json.load(open("bench/out/parquet-peer.json"))["months"]
-peer_same = len(ours) == len(peer) and all(o[k] == v for o, p in zip(ours, peer) for k, v in p.items())
+def same_months(peer_file):
+    peer = json.load(open(peer_file))["months"]
+    return len(ours) == len(peer) and all(o[k] == v for o, p in zip(ours, peer) for k, v in p.items())
+peer_same = same_months("bench/out/parquet-peer.json")
+peer_csv_same = same_months("bench/out/parquet-peer-csv.json")
 print(f"book: {customers} customers; {csv_bytes / 1e6:.0f} MB of CSV, {pq_bytes / 1e6:.0f} MB of Parquet; {cores} cores")
-print(f"{'':24} {'wall (s)':>9} {'peak (MB)':>10}")
+print(f"{'':24} {'wall (s)':>9} {'peak (MiB)':>11}")
 for name, wall, peak in rows:
-    print(f"{name:24} {float(wall):9.3f} {int(peak) / 1024:10.0f}")
+    print(f"{name:24} {float(wall):9.3f} {int(peak) / 1024:11.0f}")
 print(f"Parquet / CSV: {float(a[8]) / float(a[6]):.2f} of the time, {int(a[9]) / int(a[7]):.2f} of the memory")
 print(f"expansa on Parquet / the peer on Parquet: {float(a[8]) / float(a[10]):.2f} of the time, {int(a[9]) / int(a[11]):.2f} of the memory")
 print(f"same JSON from CSV and Parquet: {'yes' if ours_csv == ours_pq else 'NO'}")
 print(f"same months as the peer on Parquet: {'yes' if peer_same else 'NO'}")
-sys.exit(0 if ours_csv == ours_pq and peer_same else 1)
+print(f"same months as the peer on CSV: {'yes' if peer_csv_same else 'NO'}")
+sys.exit(0 if ours_csv == ours_pq and peer_same and peer_csv_same else 1)
 PY

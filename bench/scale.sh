@@ -100,7 +100,8 @@ if os.path.exists(f"{out}-kpis-csv.json") and any(r[0].startswith("expansa kpis"
     same = open(f"{out}-kpis-csv.json").read() == open(f"{out}-kpis-parquet.json").read()
     ok &= same
     print(f"kpis: same JSON from CSV and Parquet: {'yes' if same else 'NO'}")
-peak_gib = max(int(p) for n, w, p in rows if n.startswith("expansa") and p != "-") / 2**20
+# Every expansa row, the export ("export CSV -> Parquet") included.
+peak_gib = max(int(p) for n, w, p in rows if not n.startswith("DuckDB") and p != "-") / 2**20
 print(f"expansa's largest peak: {peak_gib:.2f} GiB (target <= 4 GiB): {'met' if peak_gib <= 4 else 'NOT met'}")
 sys.exit(0 if ok else 1)
 PY

@@ -141,8 +141,9 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
                 }))
                 .map_err(store_error)?,
             };
+            let files = if written.len() == 1 { "file" } else { "files" };
             Ok(format!(
-                "wrote {} files to {}: {}\n",
+                "wrote {} {files} to {}: {}\n",
                 written.len(),
                 out.display(),
                 written.join(", ")

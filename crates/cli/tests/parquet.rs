@@ -172,6 +172,78 @@ fn a_folder_with_parquet_and_csv_files_is_refused() {
     );
 }
 
+/// A CSV book holding one table as a Parquet file (`usage.parquet`) is refused by every
+/// command, and an export with `--force` into it writes and removes nothing: read as CSV it
+/// would have no usage, and the export would have removed `usage.parquet` as a file of the old
+/// book. `--data` and `--db` typed together are refused too (not one silently ignored).
+#[test]
+fn a_csv_book_with_a_table_as_parquet_is_refused_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = root().join("examples/demo");
+    let parquet = tmp.path().join("p");
+    export(&demo, &parquet, "parquet");
+    let mixed = tmp.path().join("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    for name in names(&demo) {
+        if name.ends_with(".csv") && name != "usage.csv" {
+            std::fs::copy(demo.join(&name), mixed.join(&name)).unwrap();
+        }
+    }
+    std::fs::copy(parquet.join("usage.parquet"), mixed.join("usage.parquet")).unwrap();
+    let before: Vec<(String, Vec<u8>)> = names(&mixed)
+        .into_iter()
+        .map(|n| (n.clone(), std::fs::read(mixed.join(&n)).unwrap()))
+        .collect();
+    let reason = "and Parquet files (usage.parquet) of a book: a book is one or the other";
+    common::check_fails_with(&mixed, &[reason]);
+    for format in ["csv", "parquet"] {
+        let run = expansa()
+            .args(["export", "--force", "--format", format, "--data"])
+            .arg(&mixed)
+            .arg("--out")
+            .arg(&mixed)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(reason), "{stderr}");
+        let after: Vec<(String, Vec<u8>)> = names(&mixed)
+            .into_iter()
+            .map(|n| (n.clone(), std::fs::read(mixed.join(&n)).unwrap()))
+            .collect();
+        assert!(after == before, "the folder changed: {:?}", names(&mixed));
+    }
+
+    // --data and --db typed together: refused; EXPANSA_DB in the environment is a default
+    // that --data overrides.
+    let db = format!("sqlite:{}", tmp.path().join("none.db").display());
+    let both = expansa()
+        .args(["check", "--data"])
+        .arg(&demo)
+        .args(["--db", &db])
+        .env_remove("EXPANSA_DB")
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("--data and --db both name a book"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+    let from_env = expansa()
+        .args(["check", "--data"])
+        .arg(&demo)
+        .env("EXPANSA_DB", &db)
+        .output()
+        .unwrap();
+    assert!(
+        from_env.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_env.stderr)
+    );
+    assert!(!tmp.path().join("none.db").exists());
+}
+
 /// DuckDB reads the Parquet we write: the peer (`bench/peer_duckdb_parquet.py`: the peer's SQL
 /// over `read_parquet`) prints the months we print; and we read the Parquet DuckDB writes
 /// (DECIMAL(18,2), DATE, BIGINT, snappy) as the CSV book it came from.

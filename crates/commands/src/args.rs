@@ -281,7 +281,8 @@ enum CliCommand {
     Export {
         #[command(flatten)]
         book: BookArgs,
-        /// The folder to write: new or empty (a folder that holds files of a book is refused).
+        /// The folder to write: a new one, or one without a book's files (other files are
+        /// left alone); a folder holding a book's files is refused without --force.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// The files written: csv (subscriptions.csv, ...) or parquet (subscriptions.parquet,
@@ -1666,6 +1667,13 @@ impl Plan {
                 return Err("--apply records the change in the store: read the book from it with --db URL (not --data)".into())
             }
             (Some(_), _, Some(_), false) => return Err("--as-of reads a store: use it with --db, not --data".into()),
+            // Both books typed: which one was meant is not guessed (EXPANSA_DB alone is
+            // the default store, and --data then reads the folder).
+            (Some(_), Some(db), None, false)
+                if std::env::var("EXPANSA_DB").ok().as_deref() != Some(db.as_str()) =>
+            {
+                return Err("--data and --db both name a book: give one (--data reads a folder or a workbook, --db a store)".into())
+            }
             (Some(dir), _, None, false) => Source::Folder(dir),
             (None, db, as_of, store_only) => match db {
                 Some(url) => Source::Store { url, as_of: as_of.unwrap_or_default() },

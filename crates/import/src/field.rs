@@ -151,9 +151,13 @@ pub(crate) fn month(s: &str) -> Result<Month, Reason> {
 
 /// A whole number of at least `min`.
 pub(crate) fn integer(s: &str, min: i64) -> Result<i64, Reason> {
-    let n: i64 = s
-        .parse()
-        .map_err(|_| Reason::Borrowed("not a whole number"))?;
+    let n: i64 = s.parse().map_err(|e: std::num::ParseIntError| {
+        use std::num::IntErrorKind::{NegOverflow, PosOverflow};
+        match e.kind() {
+            PosOverflow | NegOverflow => Reason::Borrowed("a whole number too large to be read"),
+            _ => Reason::Borrowed("not a whole number"),
+        }
+    })?;
     if n < min {
         return Err(format!("must be at least {min}").into());
     }
@@ -167,6 +171,19 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn whole_numbers() {
+        assert_eq!(integer("12", 1), Ok(12));
+        assert_eq!(integer("0", 1), Err("must be at least 1".into()));
+        assert_eq!(integer("1.5", 1), Err("not a whole number".into()));
+        for huge in ["18446744073709551615", "-9223372036854775809"] {
+            assert_eq!(
+                integer(huge, i64::MIN),
+                Err("a whole number too large to be read".into())
+            );
+        }
     }
 
     #[test]

@@ -177,14 +177,47 @@ impl BookSource for Folder<'_> {
         Ok(Some((Box::new(f), len)))
     }
 
+    /// A path that is not a folder; a folder holding Parquet files of a book (`usage.parquet`)
+    /// without `subscriptions.parquet`, which would otherwise be read as a CSV book without
+    /// those tables.
     fn unavailable(&self) -> Option<Problem> {
-        (!self.0.is_dir()).then(|| Problem {
+        let folder = |reason: String| Problem {
             file: self.0.display().to_string(),
             line: 0,
             column: "folder".into(),
             value: String::new(),
-            reason: "is not a folder".into(),
-        })
+            reason,
+        };
+        if !self.0.is_dir() {
+            return Some(folder("is not a folder".into()));
+        }
+        let present = |format: BookFormat| -> Vec<String> {
+            schema::FILES
+                .iter()
+                .map(|s| format.file_name(s))
+                .filter(|f| self.0.join(f).symlink_metadata().is_ok())
+                .collect()
+        };
+        let parquet = present(BookFormat::Parquet);
+        if parquet.is_empty() {
+            return None;
+        }
+        let csv = present(BookFormat::Csv);
+        Some(folder(if csv.is_empty() {
+            format!(
+                "holds Parquet files of a book ({}) but not subscriptions.parquet, which a \
+                 Parquet book must have",
+                parquet.join(", ")
+            )
+        } else {
+            format!(
+                "holds both CSV files ({}) and Parquet files ({}) of a book: a book is one or \
+                 the other, and these Parquet files would not be read; move one set to another \
+                 folder",
+                csv.join(", "),
+                parquet.join(", ")
+            )
+        }))
     }
 }
 

@@ -30,8 +30,13 @@
 //! schema`). A file that is not Parquet, or that is damaged, is a problem, never a panic; the
 //! book is then not loaded.
 //!
+//! Bytes of a string column that are not UTF-8 (a BYTE_ARRAY without the UTF8 annotation) are
+//! refused at their row, never read lossily. What a reason says of other rows and files is said
+//! as this book names them (`first at row group 1, row 2`, `not in customers.parquet`).
+//!
 //! A folder is a Parquet book when it holds `subscriptions.parquet` ([`is_parquet_book`]); one
-//! that also holds any of the format's CSV files is refused (a book is one or the other).
+//! that also holds any of the format's CSV files is refused (a book is one or the other), as is
+//! a CSV folder holding a table's Parquet file ([`crate::Folder`]).
 //!
 //! # Arrow tables ([`ArrowBook`])
 //! Tables held in memory (the Python package's `book_from_tables`) are read the same way, a
@@ -144,12 +149,7 @@ fn place(
     problem: &mut Problem,
     schema_name: &str,
 ) -> Option<(usize, u64)> {
-    let map = {
-        let maps = maps.lock().unwrap_or_else(|e| e.into_inner());
-        maps.iter()
-            .find(|(f, _)| *f == schema.file)
-            .map(|(_, m)| Arc::clone(m))
-    }?;
+    let map = map_of(maps, schema.file)?;
     let m = map.lock().unwrap_or_else(|e| e.into_inner());
     if problem.line > 0 && problem.line < m.first_line {
         // The header: the file's columns.
@@ -157,6 +157,26 @@ fn place(
         problem.reason = problem.reason.replace("the header", schema_name);
     }
     m.place(problem.line)
+}
+
+/// The row map of `file` (`customers.csv`), if it was read.
+fn map_of(maps: &RowMaps, file: &str) -> Option<SharedRowMap> {
+    let maps = maps.lock().unwrap_or_else(|e| e.into_inner());
+    maps.iter()
+        .find(|(f, _)| *f == file)
+        .map(|(_, m)| Arc::clone(m))
+}
+
+/// The row group (from 1) and row in it (from 1) of the record on `line` of `file`'s text.
+fn place_of(maps: &RowMaps, file: &str, line: u64) -> Option<(usize, u64)> {
+    let map = map_of(maps, file)?;
+    let m = map.lock().unwrap_or_else(|e| e.into_inner());
+    m.place(line)
+}
+
+/// The schema of a book file (`customers.csv`).
+fn schema_of(file: &str) -> Option<&'static Schema> {
+    FILES.iter().find(|s| s.file == file)
 }
 
 /// An opened table of `schema` as CSV text, its row map kept in `maps`.
@@ -244,9 +264,20 @@ impl BookSource for ParquetBook {
     }
 
     fn locate(&self, problem: &mut Problem) {
-        let Some(schema) = FILES.iter().find(|s| s.file == problem.file) else {
+        let Some(schema) = schema_of(&problem.file) else {
             return;
         };
+        // Other records and files the reason names, as this book has them.
+        problem.restate(
+            |file, line| {
+                let (group, row) = place_of(&self.maps, file.unwrap_or(schema.file), line)?;
+                Some(match file {
+                    None => format!("at row group {group}, row {row}"),
+                    Some(f) => format!("{}[row group {group}]:{row}", parquet_name(schema_of(f)?)),
+                })
+            },
+            |file| Some(parquet_name(schema_of(file)?)),
+        );
         let name = parquet_name(schema);
         match place(&self.maps, schema, problem, "the Parquet schema") {
             Some((group, row)) => {
@@ -317,9 +348,19 @@ impl BookSource for ArrowBook {
     }
 
     fn locate(&self, problem: &mut Problem) {
-        let Some(schema) = FILES.iter().find(|s| s.file == problem.file) else {
+        let Some(schema) = schema_of(&problem.file) else {
             return;
         };
+        problem.restate(
+            |file, line| {
+                let (_, row) = place_of(&self.maps, file.unwrap_or(schema.file), line)?;
+                Some(match file {
+                    None => format!("on row {row}"),
+                    Some(f) => format!("{}:{row}", schema_of(f)?.stem()),
+                })
+            },
+            |file| Some(format!("the {} table", schema_of(file)?.stem())),
+        );
         if let Some((_, row)) = place(&self.maps, schema, problem, "the Arrow schema") {
             problem.line = row;
         }
@@ -337,8 +378,10 @@ struct Header {
 type Opened = (Batches, Header, Vec<Column>, Vec<u64>);
 
 /// How one column read is written.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Column {
+    /// As problems name it: the format's name of a known column, else the file's.
+    name: String,
     /// Dates on the 1st are months.
     month: bool,
 }
@@ -417,6 +460,7 @@ fn read_columns(
         push_field(&mut header, field.name());
         read.push(i);
         columns.push(Column {
+            name: column.map_or_else(|| field.name().clone(), |k| schema.columns[k].to_string()),
             month: known == Some(ColumnKind::Month),
         });
     }
@@ -443,8 +487,40 @@ fn type_name(t: &parquet::schema::types::Type) -> String {
     let info = t.get_basic_info();
     let physical = t.get_physical_type().to_string();
     match info.logical_type_ref() {
-        Some(logical) => format!("{physical} ({logical:?})"),
+        Some(logical) => format!("{physical} ({})", logical_name(logical)),
         None => physical,
+    }
+}
+
+/// A logical type as the Parquet format's documentation writes it: `TIMESTAMP(MICROS,true)`,
+/// `DECIMAL(38,2)`, `STRING`.
+fn logical_name(logical: &parquet::basic::LogicalType) -> String {
+    use parquet::basic::{LogicalType, TimeUnit};
+    let unit = |u: &TimeUnit| match u {
+        TimeUnit::MILLIS => "MILLIS",
+        TimeUnit::MICROS => "MICROS",
+        TimeUnit::NANOS => "NANOS",
+    };
+    match logical {
+        LogicalType::Timestamp {
+            is_adjusted_to_u_t_c,
+            unit: u,
+        } => format!("TIMESTAMP({},{is_adjusted_to_u_t_c})", unit(u)),
+        LogicalType::Time {
+            is_adjusted_to_u_t_c,
+            unit: u,
+        } => format!("TIME({},{is_adjusted_to_u_t_c})", unit(u)),
+        LogicalType::Decimal { scale, precision } => format!("DECIMAL({precision},{scale})"),
+        LogicalType::Integer {
+            bit_width,
+            is_signed,
+        } => format!("INT({bit_width},{is_signed})"),
+        // The others' names, without what they carry.
+        other => {
+            let debug = format!("{other:?}");
+            let name = debug.split([' ', '{', '(']).next().unwrap_or_default();
+            name.to_uppercase()
+        }
     }
 }
 
@@ -579,8 +655,27 @@ impl CsvText {
             }
         });
         drop(map);
-        rendered.map_err(|e| failed(format!("cannot be read as Parquet: {e}")))?;
-        Ok(true)
+        match rendered {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.reader = None;
+                Err(match e {
+                    Unrendered::Batch(e) => failed(format!("cannot be read as Parquet: {e}")),
+                    // At the row that holds it (the rows before it were told).
+                    Unrendered::Value {
+                        column,
+                        value,
+                        reason,
+                    } => refused(vec![Problem::new(
+                        file,
+                        self.next_line,
+                        &column,
+                        &value,
+                        reason,
+                    )]),
+                })
+            }
+        }
     }
 }
 
@@ -598,13 +693,26 @@ impl Read for CsvText {
     }
 }
 
+/// Why a batch's rows could not be made text.
+enum Unrendered {
+    /// The batch cannot be read (a type the reader does not read).
+    Batch(String),
+    /// A value cannot be text: in the row after those `row` was told of, its column's name
+    /// (as problems name it), the value as shown and why.
+    Value {
+        column: String,
+        value: String,
+        reason: &'static str,
+    },
+}
+
 /// Appends a batch's rows to `out` as CSV records; `row(lines)` is told each row's lines.
 fn render_batch(
     batch: &RecordBatch,
     columns: &[Column],
     out: &mut Vec<u8>,
     mut row: impl FnMut(u64),
-) -> Result<(), String> {
+) -> Result<(), Unrendered> {
     let arrays: Vec<ArrayRef> = batch
         .columns()
         .iter()
@@ -614,7 +722,8 @@ fn render_batch(
             }
             _ => Ok(Arc::clone(a)),
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()
+        .map_err(Unrendered::Batch)?;
     let mut value = String::new();
     for k in 0..batch.num_rows() {
         let start = out.len();
@@ -623,7 +732,15 @@ fn render_batch(
                 out.push(b',');
             }
             value.clear();
-            let text = value_text(array.as_ref(), k, columns[c], &mut value)?;
+            let text =
+                value_text(array.as_ref(), k, &columns[c], &mut value).map_err(|e| match e {
+                    Refused::Type(reason) => Unrendered::Batch(reason),
+                    Refused::NotUtf8(bytes) => Unrendered::Value {
+                        column: columns[c].name.clone(),
+                        value: bytes.escape_ascii().to_string(),
+                        reason: NOT_UTF8,
+                    },
+                })?;
             push_field(out, text);
         }
         out.push(b'\n');
@@ -638,13 +755,27 @@ fn render_batch(
     Ok(())
 }
 
+/// Why a value is not made text.
+enum Refused<'a> {
+    /// Its column's type is not read.
+    Type(String),
+    /// Bytes of a string column (BYTE_ARRAY without the UTF8 annotation, Arrow Binary) that are
+    /// not UTF-8.
+    NotUtf8(&'a [u8]),
+}
+
+/// Why bytes that are not UTF-8 are refused (a CSV file's are, with `--encoding` for
+/// Windows-1252; a Parquet string is UTF-8 by the format's definition, so none is decoded).
+const NOT_UTF8: &str = "is not UTF-8 text (shown with its other bytes as \\xHH): a Parquet string \
+                        column holds UTF-8; write the column as UTF8 strings";
+
 /// The text of row `k` of `array` (empty for a null), in `buf` when it has to be made.
 fn value_text<'a>(
     array: &'a dyn Array,
     k: usize,
-    column: Column,
+    column: &Column,
     buf: &'a mut String,
-) -> Result<&'a str, String> {
+) -> Result<&'a str, Refused<'a>> {
     use std::fmt::Write;
     if array.is_null(k) {
         return Ok("");
@@ -670,9 +801,9 @@ fn value_text<'a>(
         DataType::Utf8 => return Ok(array.as_string::<i32>().value(k)),
         DataType::LargeUtf8 => return Ok(array.as_string::<i64>().value(k)),
         DataType::Utf8View => return Ok(array.as_string_view().value(k)),
-        DataType::Binary => return Ok(bytes_text(array.as_binary::<i32>().value(k), buf)),
-        DataType::LargeBinary => return Ok(bytes_text(array.as_binary::<i64>().value(k), buf)),
-        DataType::BinaryView => return Ok(bytes_text(array.as_binary_view().value(k), buf)),
+        DataType::Binary => return utf8(array.as_binary::<i32>().value(k)),
+        DataType::LargeBinary => return utf8(array.as_binary::<i64>().value(k)),
+        DataType::BinaryView => return utf8(array.as_binary_view().value(k)),
         DataType::Int8 => display!(Int8Type),
         DataType::Int16 => display!(Int16Type),
         DataType::Int32 => display!(Int32Type),
@@ -721,21 +852,18 @@ fn value_text<'a>(
         DataType::Float64 => {
             buf.push_str(&number_text(array.as_primitive::<Float64Type>().value(k)));
         }
-        other => return Err(format!("a column of type {other:?} is not read")),
+        other => {
+            return Err(Refused::Type(format!(
+                "a column of type {other} is not read"
+            )))
+        }
     }
     Ok(buf.as_str())
 }
 
-/// Bytes as text: UTF-8 as it is; other bytes are refused by the reader as not UTF-8 (here
-/// kept, lossily, to be named).
-fn bytes_text<'a>(bytes: &'a [u8], buf: &'a mut String) -> &'a str {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(_) => {
-            buf.push_str(&String::from_utf8_lossy(bytes));
-            buf.as_str()
-        }
-    }
+/// Bytes as text: UTF-8 as it is, other bytes refused.
+fn utf8(bytes: &[u8]) -> Result<&str, Refused<'_>> {
+    std::str::from_utf8(bytes).map_err(|_| Refused::NotUtf8(bytes))
 }
 
 /// A day counted from 1970-01-01 as `YYYY-MM-DD` (`YYYY-MM` on the 1st when `month`).

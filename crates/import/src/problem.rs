@@ -46,6 +46,67 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// Says the reason's references to the book's records and files as a source names them
+    /// (for [`crate::BookSource::locate`]; the import's reasons name them as a CSV book's):
+    /// each `on line N` (another record of the problem's file) becomes `record(None, N)`, each
+    /// `NAME.csv:N` (a record of a file of the book) `record(Some(NAME.csv), N)`, each other
+    /// `NAME.csv` `file(NAME.csv)`. `None` keeps the text as it is.
+    pub(crate) fn restate(
+        &mut self,
+        record: impl Fn(Option<&str>, u64) -> Option<String>,
+        file: impl Fn(&str) -> Option<String>,
+    ) {
+        const ON_LINE: &str = "on line ";
+        let reason = &self.reason;
+        let digits = |at: usize| -> Option<(u64, usize)> {
+            let n = reason[at..].bytes().take_while(u8::is_ascii_digit).count();
+            Some((reason[at..at + n].parse().ok()?, at + n))
+        };
+        let mut out = String::with_capacity(reason.len());
+        let mut at = 0;
+        while at < reason.len() {
+            let rest = &reason[at..];
+            let word_start = !reason[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            if word_start && rest.starts_with(ON_LINE) {
+                if let Some((n, end)) = digits(at + ON_LINE.len()) {
+                    if let Some(said) = record(None, n) {
+                        out.push_str(&said);
+                        at = end;
+                        continue;
+                    }
+                }
+            }
+            let named = crate::schema::FILES
+                .iter()
+                .map(|s| s.file)
+                .find(|f| word_start && rest.starts_with(f));
+            if let Some(name) = named {
+                let end = at + name.len();
+                let line = reason[end..]
+                    .strip_prefix(':')
+                    .and_then(|_| digits(end + 1));
+                let said = match line {
+                    Some((n, after)) => record(Some(name), n).map(|s| (s, after)),
+                    None => None,
+                };
+                if let Some((said, after)) = said.or_else(|| Some((file(name)?, end))) {
+                    out.push_str(&said);
+                    at = after;
+                    continue;
+                }
+            }
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            at += c.len_utf8().max(1);
+        }
+        self.reason = out;
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -148,6 +209,13 @@ fn file_order(file: &str) -> usize {
 }
 
 impl Problems {
+    /// One problem.
+    pub fn of(p: Problem) -> Problems {
+        let mut problems = Problems::default();
+        problems.push(p);
+        problems
+    }
+
     pub fn push(&mut self, p: Problem) {
         self.kept.push(p);
         if self.kept.len() >= 2 * MAX_LISTED_PROBLEMS {
@@ -232,5 +300,33 @@ mod tests {
         assert_eq!(errors.0[0].line, 2);
         assert_eq!(errors.0[999].line, 1001);
         assert_eq!(errors.0[999].file, "subscriptions.csv");
+    }
+
+    /// A source's words for other records and files (`restate`): `on line N` and `FILE.csv:N`
+    /// as records, other `FILE.csv` as files, only at the start of a word; `None` keeps the
+    /// text.
+    #[test]
+    fn references_are_restated_as_the_source_names_them() {
+        let mut p = Problem::new(
+            "customers.csv",
+            9,
+            "channel",
+            "x",
+            "first on line 5; differs from 'Web' (customers.csv:3); not in fx_rates.csv, \
+             nor in myfx_rates.csv, nor on line 77, nor on line x; on line 12",
+        );
+        p.restate(
+            |file, n| match (file, n) {
+                (_, 77) => None,
+                (None, n) => Some(format!("at row {n}")),
+                (Some(f), n) => Some(format!("{f}#{n}")),
+            },
+            |f| (f == "fx_rates.csv").then(|| "the fx_rates table".to_string()),
+        );
+        assert_eq!(
+            p.reason,
+            "first at row 5; differs from 'Web' (customers.csv#3); not in the fx_rates table, \
+             nor in myfx_rates.csv, nor on line 77, nor on line x; at row 12"
+        );
     }
 }

@@ -76,13 +76,13 @@ pub(crate) fn for_each_chunk(
 /// its problems (located in `source`) when it has any.
 pub(crate) fn read_outcome(
     source: &dyn BookSource,
-    read: Result<Option<crate::Problems>, crate::Problem>,
+    read: Result<Option<crate::Problems>, crate::Problems>,
 ) -> Result<Option<()>, BookErrors> {
     match read {
         Ok(Some(problems)) if problems.is_empty() => Ok(Some(())),
         Ok(Some(problems)) => Err(crate::located(source, problems.into_errors())),
         Ok(None) => Ok(None),
-        Err(problem) => Err(crate::located(source, BookErrors(vec![problem], 0))),
+        Err(problems) => Err(crate::located(source, problems.into_errors())),
     }
 }
 

@@ -175,7 +175,9 @@ impl<'a> Row<'a> {
 }
 
 /// Reads `schema.file` from `source` if it is there: `Ok(None)` when it is not, else the problems
-/// found in its rows.
+/// found in its rows; `Err` with the problems that kept its rows from being read (a header or a
+/// Parquet schema refused, a read error): then what other tables say of its rows (a customer
+/// it would list) is not known, and is not reported.
 ///
 /// `row` is called for every record, in parallel across chunks, with the chunk's accumulator;
 /// `merge` then receives each chunk's accumulator in file order, with an estimate of the
@@ -188,7 +190,7 @@ pub(crate) fn read<C, F, M>(
     encoding: TextEncoding,
     row: F,
     merge: M,
-) -> Result<Option<Problems>, Problem>
+) -> Result<Option<Problems>, Problems>
 where
     C: Default + Send,
     F: Fn(&Row<'_>, &mut C) + Sync,
@@ -206,7 +208,7 @@ pub(crate) fn read_in_chunks<C, F, M>(
     chunk_bytes: usize,
     row: F,
     mut merge: M,
-) -> Result<Option<Problems>, Problem>
+) -> Result<Option<Problems>, Problems>
 where
     C: Default + Send,
     F: Fn(&Row<'_>, &mut C) + Sync,
@@ -224,15 +226,15 @@ where
             {
                 let mut problems = Problems::default();
                 problems.extend(found.0.iter().cloned());
-                return Ok(Some(problems));
+                return Err(problems);
             }
-            return Err(io_problem(schema.file, &e));
+            return Err(Problems::of(io_problem(schema.file, &e)));
         }
     };
     // The header's line: 1 in a file, a workbook sheet's row (the text starts at the header).
     let first_line = source.first_line(schema.file).max(1);
     progress.start(schema.file, size);
-    let io = |e: std::io::Error| io_problem(schema.file, &e);
+    let io = |e: std::io::Error| Problems::of(io_problem(schema.file, &e));
     let mut problems = Problems::default();
     let too_long = |line: u64, what: &str| {
         Problem::new(
@@ -274,7 +276,7 @@ where
         if buf.len() > MAX_RECORD_BYTES {
             problems.push(too_long(first_line, "header"));
             progress.finish();
-            return Ok(Some(problems));
+            return Err(problems);
         }
         let want = grown(buf.len());
         eof = fill(&mut *file, &mut buf, want).map_err(io)?;
@@ -293,7 +295,7 @@ where
             Err(found) => {
                 progress.finish();
                 problems.extend(found);
-                return Ok(Some(problems));
+                return Err(problems);
             }
         };
     buf.drain(..header_end);
@@ -918,7 +920,7 @@ mod tests {
         let problems = match read {
             Ok(Some(p)) => p.into_errors().0,
             Ok(None) => Vec::new(),
-            Err(p) => vec![p],
+            Err(p) => p.into_errors().0,
         };
         seen.extend(problems.iter().map(|p| p.to_string()));
         seen

@@ -39,6 +39,7 @@ pub(crate) fn read_all(
         channels: HashMap::new(),
         line_rows: Vec::new(),
         bad_lines: BadLines::default(),
+        unread: Vec::new(),
     };
     if let Some(problem) = source.unavailable() {
         return Err(crate::located(source, BookErrors(vec![problem], 0)));
@@ -85,6 +86,9 @@ struct Loader<'a> {
     /// the checks across rows and tables still run on them, and rows naming them are not
     /// reported as naming unknown lines.
     bad_lines: BadLines,
+    /// Files whose rows could not be read (a header refused): what other tables say of their
+    /// rows (a rate, a line) is not checked.
+    unread: Vec<&'static str>,
 }
 
 /// What could be read of a subscriptions.csv row that has a problem.
@@ -428,19 +432,22 @@ impl Loader<'_> {
             },
             |chunk, _| out.extend(chunk),
         );
-        self.found(read).then_some(out)
+        self.found(schema.file, read).then_some(out)
     }
 
-    /// Keeps the problems of a table read; whether the file was there.
-    fn found(&mut self, read: Result<Option<Problems>, Problem>) -> bool {
+    /// Keeps the problems of a table read; whether its rows were read (a file absent, or whose
+    /// rows could not be read, is then as if absent: what other tables say of its rows is not
+    /// checked against it, so that its problem is not followed by its consequences).
+    fn found(&mut self, file: &'static str, read: Result<Option<Problems>, Problems>) -> bool {
         match read {
             Ok(Some(problems)) => {
                 self.problems.merge(problems);
                 true
             }
             Ok(None) => false,
-            Err(p) => {
-                self.problems.push(p);
+            Err(problems) => {
+                self.problems.merge(problems);
+                self.unread.push(file);
                 false
             }
         }
@@ -664,7 +671,7 @@ impl Loader<'_> {
                 }
             },
         );
-        if !self.found(read) {
+        if !self.found(S.file, read) {
             return;
         }
         let (index, duplicates) = Interner::from_column(ids);
@@ -981,7 +988,7 @@ impl Loader<'_> {
         );
         // A file that could not be read was reported as such; only an absent one is missing.
         let absent = matches!(read, Ok(None));
-        if !self.found(read) {
+        if !self.found(S.file, read) {
             if absent {
                 self.problems.push(problem(
                     S.file,
@@ -1097,7 +1104,7 @@ impl Loader<'_> {
         no_rate: &[(u64, Currency, Month)],
     ) {
         const FILE: &str = crate::schema::SUBSCRIPTIONS.file;
-        if no_rate.is_empty() {
+        if no_rate.is_empty() || self.unread.contains(&crate::schema::FX_RATES.file) {
             return;
         }
         let reporting = self.book.currency();
@@ -1545,7 +1552,8 @@ impl Loader<'_> {
                 Some(l) => match self.book.lines.ids.find(&l) {
                     Some(i) => Some(i),
                     None => {
-                        if !refused_lines.contains(l.as_str()) {
+                        let unread = self.unread.contains(&crate::schema::SUBSCRIPTIONS.file);
+                        if !unread && !refused_lines.contains(l.as_str()) {
                             self.problems.push(problem(
                                 S.file,
                                 line,

@@ -684,6 +684,25 @@ impl BookSource for WorkbookBook {
             return;
         };
         let place = format!("{}[{sheet}]", self.shown);
+        // Other records and files the reason names, as the workbook has them.
+        let row = |file: &str, line: u64| {
+            let r = self.rendered(file)?;
+            let first = r.sheet.first_row;
+            (line >= first).then(|| r.sheet.row(line - first + 1))
+        };
+        let own = problem.file.clone();
+        problem.restate(
+            |file, line| match file {
+                None => Some(format!("on row {}", row(&own, line)?)),
+                Some(f) => Some(format!(
+                    "{}[{}]:{}",
+                    self.shown,
+                    self.sheet_of(f)?,
+                    row(f, line)?
+                )),
+            },
+            |file| Some(format!("{}[{}]", self.shown, self.sheet_of(file)?)),
+        );
         if let Some(r) = self.rendered(&problem.file) {
             // The reader numbers lines from the header's row: back to the text's own lines.
             let first = r.sheet.first_row;

@@ -178,14 +178,11 @@ fn wrong_types_are_one_problem_each_naming_the_parquet_type() {
     );
     let got = problems(tmp.path());
     assert_eq!(got.len(), 2, "{got:?}");
-    assert!(
-        got[0].starts_with(
-            "subscriptions.parquet:0: start_date: start_date: the column is of Parquet type \
-             INT64 (Timestamp {"
-        ) && got[0].ends_with(
-            "which a date column cannot hold: write it as a DATE or a YYYY-MM-DD string"
-        ),
-        "{got:?}"
+    assert_eq!(
+        got[0],
+        "subscriptions.parquet:0: start_date: start_date: the column is of Parquet type INT64 \
+         (TIMESTAMP(MICROS,false)), which a date column cannot hold: write it as a DATE or a \
+         YYYY-MM-DD string"
     );
     assert_eq!(
         got[1],
@@ -291,6 +288,181 @@ fn both_formats_in_one_folder_are_refused() {
     assert!(
         got[0].contains("holds both Parquet files (subscriptions.parquet) and CSV files of a book (subscriptions.csv)"),
         "{got:?}"
+    );
+}
+
+/// A CSV folder holding some of a book's tables as Parquet files (no `subscriptions.parquet`)
+/// is refused: read as a CSV book, it would lose those tables (and an export with `--force`
+/// into it would then delete them).
+#[test]
+fn parquet_files_beside_a_csv_book_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("subscriptions.csv"),
+        "id,customer_id,product_id,unit_price,start_date\nl1,c1,p,10,2024-01-01\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("customers.csv"), "id\nc1\n").unwrap();
+    let usage: Vec<(&str, ArrayRef)> = vec![
+        ("customer_id", strings(&[Some("c1")])),
+        ("product_id", strings(&[Some("p")])),
+        ("month", strings(&[Some("2024-01")])),
+        ("quantity", decimals(0, &[Some(3)])),
+    ];
+    write(tmp.path(), "usage.parquet", usage.clone(), 10);
+    let got = problems(tmp.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains(
+            ":0: folder: : holds both CSV files (subscriptions.csv, customers.csv) and Parquet \
+             files (usage.parquet) of a book: a book is one or the other"
+        ),
+        "{got:?}"
+    );
+    // Without the CSV files: a Parquet book without its one required file.
+    let only = tempfile::tempdir().unwrap();
+    write(only.path(), "usage.parquet", usage, 10);
+    let got = problems(only.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains(
+            ":0: folder: : holds Parquet files of a book (usage.parquet) but not \
+             subscriptions.parquet, which a Parquet book must have"
+        ),
+        "{got:?}"
+    );
+    // A CSV book beside other Parquet files (not named like a table) reads.
+    std::fs::remove_file(tmp.path().join("usage.parquet")).unwrap();
+    write(
+        tmp.path(),
+        "usage-2023.parquet",
+        vec![("x", strings(&[Some("1")]))],
+        10,
+    );
+    read_book(tmp.path(), &ImportOptions::default(), &NoProgress).unwrap();
+}
+
+/// Bytes that are not UTF-8 in a string column written without the UTF8 annotation (a
+/// BYTE_ARRAY, Arrow Binary) are refused at their row, as a CSV file's are: never read lossily
+/// (two ids differing only in such bytes would become one customer).
+#[test]
+fn bytes_that_are_not_utf8_are_refused_at_their_row() {
+    use arrow_array::BinaryArray;
+    let binary = |values: &[&[u8]]| -> ArrayRef {
+        Arc::new(BinaryArray::from_iter_values(values.iter().copied()))
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let columns = lines(|c| {
+        set(
+            c,
+            "customer_id",
+            binary(&[b"c1", b"c1", "c\u{e9}2".as_bytes(), b"c\xe93", b"c\xea3"]),
+        );
+    });
+    write(tmp.path(), "subscriptions.parquet", columns.clone(), 2);
+    let got = problems(tmp.path());
+    assert_eq!(
+        got,
+        [
+            "subscriptions.parquet[row group 2]:2: customer_id: c\\xe93: is not UTF-8 text \
+             (shown with its other bytes as \\xHH): a Parquet string column holds UTF-8; write \
+             the column as UTF8 strings"
+        ],
+        "{got:?}"
+    );
+    // The same column valid: read as text (a customer's id, a subscription of each).
+    let good = lines(|c| {
+        set(
+            c,
+            "customer_id",
+            binary(&[b"c1", b"c1", "c\u{e9}2".as_bytes(), b"c3", b"c3"]),
+        );
+    });
+    write(tmp.path(), "subscriptions.parquet", good, 2);
+    let book = read_book(tmp.path(), &ImportOptions::default(), &NoProgress).unwrap();
+    let ids: Vec<&str> = book.customers.ids.iter().collect();
+    assert_eq!(ids, ["c1", "c\u{e9}2", "c3"]);
+
+    // Arrow tables in memory (the Python package's) are read the same way.
+    let (schema, batch) = table(columns);
+    let source = expansa_import::parquet::ArrowBook::new(vec![(
+        "subscriptions".into(),
+        schema,
+        vec![batch],
+    )])
+    .unwrap();
+    let got = problems_of(expansa_import::read_book_from(
+        &source,
+        &ImportOptions::default(),
+        &NoProgress,
+    ));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("subscriptions:4: customer_id: c\\xe93: is not UTF-8 text"),
+        "{got:?}"
+    );
+}
+
+/// What a problem's reason says of other records and files is said as the book has them: the
+/// first of two duplicate ids at its row group and row, the file a customer is missing from as
+/// its Parquet file (a CSV book says `first on line N`, `not in customers.csv`).
+#[test]
+fn references_in_reasons_name_parquet_files_and_rows() {
+    let customers = || -> Vec<(&'static str, ArrayRef)> {
+        vec![(
+            "id",
+            strings(&[Some("c1"), Some("c2"), Some("c3"), Some("c2")]),
+        )]
+    };
+    let subscriptions = lines(|c| {
+        set(
+            c,
+            "customer_id",
+            strings(&[Some("c1"), Some("c1"), Some("zz"), Some("c3"), Some("c3")]),
+        );
+        c.push(("currency", strings(&[None, None, None, Some("USD"), None])));
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "customers.parquet", customers(), 3);
+    write(
+        tmp.path(),
+        "subscriptions.parquet",
+        subscriptions.clone(),
+        2,
+    );
+    assert_eq!(
+        problems(tmp.path()),
+        [
+            "subscriptions.parquet[row group 2]:1: customer_id: zz: unknown customer (not in \
+             customers.parquet)",
+            "subscriptions.parquet[row group 2]:2: currency: USD: no rate in fx_rates.parquet for \
+             USD to BRL in any month (1 line): add USD rates",
+            "customers.parquet[row group 2]:1: id: c2: duplicate customer id (first at row group \
+             1, row 2)",
+        ]
+    );
+    // The same tables in memory: named by table and row.
+    use expansa_import::parquet::ArrowBook;
+    let tables = [("customers", customers()), ("subscriptions", subscriptions)]
+        .into_iter()
+        .map(|(name, columns)| {
+            let (schema, batch) = table(columns);
+            (name.to_string(), schema, vec![batch])
+        })
+        .collect();
+    let got = problems_of(expansa_import::read_book_from(
+        &ArrowBook::new(tables).unwrap(),
+        &ImportOptions::default(),
+        &NoProgress,
+    ));
+    assert_eq!(
+        got,
+        [
+            "subscriptions:3: customer_id: zz: unknown customer (not in the customers table)",
+            "subscriptions:4: currency: USD: no rate in the fx_rates table for USD to BRL in any \
+             month (1 line): add USD rates",
+            "customers:4: id: c2: duplicate customer id (first on row 2)",
+        ]
     );
 }
 

@@ -216,6 +216,63 @@ fn a_refused_row_keeps_its_id_for_every_table_that_names_it() {
     );
 }
 
+/// A file whose rows cannot be read (its header refused) is its problem alone: the tables
+/// naming its rows (lines of customers it would list, offers of its lines, lines needing its
+/// rates) are not reported as naming unknown ones.
+#[test]
+fn a_file_whose_rows_are_not_read_is_not_followed_by_its_consequences() {
+    let customers: &[u8] = b"id,name\nc1,One\nc2,Two\n";
+    let subscriptions: &[u8] = b"id,customer_id,product_id,unit_price,start_date,currency\n\
+        a,c1,pro,10,2024-01-01,USD\n\
+        b,c2,pro,10,2024-01-01,BRL\n";
+    let rates: &[u8] = b"month,currency,rate\n2024-01,USD,5\n";
+    let offers: &[u8] = b"id,customer_id,product_id,kind,offered_on,line_id\n\
+        o1,c1,pro,upsell,2024-01-01,a\n";
+    let book = |refused: &str, header: &'static [u8]| {
+        let mut files: Vec<(&str, &[u8])> = vec![
+            ("customers.csv", customers),
+            ("subscriptions.csv", subscriptions),
+            ("fx_rates.csv", rates),
+            ("offers.csv", offers),
+        ];
+        let at = files.iter().position(|(f, _)| *f == refused).unwrap();
+        files[at].1 = header;
+        problems(&files)
+    };
+    assert_eq!(
+        book("customers.csv", b"name\nOne\nTwo\n"),
+        ["customers.csv:1: id: : required column is missing from the header"]
+    );
+    assert_eq!(
+        book(
+            "subscriptions.csv",
+            b"customer_id,product_id,unit_price,start_date\nc1,pro,1,2024-01-01\n"
+        ),
+        ["subscriptions.csv:1: id: : required column is missing from the header"]
+    );
+    assert_eq!(
+        book("fx_rates.csv", b"month,currency\n2024-01,USD\n"),
+        ["fx_rates.csv:1: rate: : required column is missing from the header"]
+    );
+    // The same files, read, give those problems (what the test would miss otherwise).
+    let read_but_empty = problems(&[
+        ("customers.csv", b"id\n"),
+        ("subscriptions.csv", subscriptions),
+        ("fx_rates.csv", b"month,currency,rate\n"),
+        ("offers.csv", offers),
+    ]);
+    assert_eq!(
+        read_but_empty,
+        [
+            "subscriptions.csv:2: currency: USD: no rate in fx_rates.csv for USD to BRL in any \
+             month (1 line): add USD rates",
+            "subscriptions.csv:2: customer_id: c1: unknown customer (not in customers.csv)",
+            "subscriptions.csv:3: customer_id: c2: unknown customer (not in customers.csv)",
+            "offers.csv:2: customer_id: c1: unknown customer (not in customers.csv)",
+        ]
+    );
+}
+
 #[test]
 fn a_file_in_windows_1252_is_one_problem_and_reads_with_the_encoding() {
     let customers: &[u8] = b"id;name;city\nc1;Padaria;Rio\nc2;Jos\xe9 & Filhos;S\xe3o Paulo\nc3;A\xe7\xfacar;Bel\xe9m\n";
