@@ -6,7 +6,9 @@ use clap::Parser;
 use expansa_api::ApiConfig;
 use expansa_commands::{execute, output_format, Apply, Cli, Command, Format, Plan, Source};
 use expansa_contracts::{quote_amend, quote_renew, render_quote, Quote};
-use expansa_import::{book_at, read_book, BookErrors, BookFormat, Folder, ImportOptions};
+use expansa_import::{
+    book_at, read_book, BookErrors, BookFormat, BookSource, Folder, ImportOptions,
+};
 use expansa_ledger::Book;
 use expansa_store::{
     write_book, AsOf, Event, ExistingBook, Idempotency, Store, StoreError, WriteOutcome,
@@ -77,11 +79,14 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             actor,
             convert: None,
         } => {
+            let source = book_at(dir);
             let outcome = block_on(with_store(plan, async |store: &Store| {
-                store.import(&book_at(dir), *mode, actor).await
+                store.import(&source, *mode, actor).await
             }))
             .map_err(store_error)?;
-            Ok(describe_write(&outcome, "import"))
+            Ok(describe_write(&outcome, "import", &|f| {
+                source.table_name(f)
+            }))
         }
         Command::Import {
             mode,
@@ -109,7 +114,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             let mut text =
                 expansa_commands::convert::render(&converted, None, Format::Table, plan.locale);
             text.push('\n');
-            text.push_str(&describe_write(&outcome, "import"));
+            text.push_str(&describe_write(&outcome, "import", &str::to_string));
             Ok(text)
         }
         Command::Convert {
@@ -457,8 +462,9 @@ fn store_error(e: StoreError) -> anyhow::Error {
     }
 }
 
-/// What a write changed, file by file.
-fn describe_write(outcome: &WriteOutcome, what: &str) -> String {
+/// What a write changed, table by table, each as `name` says its file (`usage.parquet` for an
+/// import of a Parquet book, [`BookSource::table_name`]).
+fn describe_write(outcome: &WriteOutcome, what: &str, name: &dyn Fn(&str) -> String) -> String {
     let mut out = match (outcome.event, outcome.replayed) {
         (Some(event), true) => {
             format!("{what}: already applied as event {event}: nothing changed\n")
@@ -470,7 +476,11 @@ fn describe_write(outcome: &WriteOutcome, what: &str) -> String {
     for f in &outcome.files {
         out += &format!(
             "  {}: {} added, {} changed, {} removed, {} unchanged\n",
-            f.file, f.added, f.changed, f.removed, f.unchanged
+            name(f.file),
+            f.added,
+            f.changed,
+            f.removed,
+            f.unchanged
         );
     }
     out
@@ -517,7 +527,7 @@ fn apply_quote(
                 replayed: true,
                 response: None,
             };
-            let said = describe_write(&outcome, "quote");
+            let said = describe_write(&outcome, "quote", &str::to_string);
             return Ok(match format {
                 Format::Json => {
                     let mut v: serde_json::Value = serde_json::from_str(&response)?;
@@ -533,7 +543,7 @@ fn apply_quote(
         }
     };
     let rendered = render_quote(&quote, output_format(plan, format));
-    let said = describe_write(&outcome, quote.kind.name());
+    let said = describe_write(&outcome, quote.kind.name(), &str::to_string);
     Ok(match format {
         Format::Json => {
             let mut v: serde_json::Value = serde_json::from_str(&rendered)?;

@@ -388,6 +388,41 @@ fn the_book_is_never_written_over_the_users_files() {
     );
     assert!(book.join("notes.txt").is_file());
     std::fs::remove_file(book.join("notes.txt")).unwrap();
+    // A Parquet book is a book: replaced whole with --force (no Parquet file is left to make
+    // the folder a mixed one).
+    let parquet = dir.path().join("parquet");
+    let o = expansa()
+        .args([
+            "export",
+            "--currency",
+            "USD",
+            "--format",
+            "parquet",
+            "--data",
+        ])
+        .arg(&book)
+        .arg("--out")
+        .arg(&parquet)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        &[
+            "--from",
+            "baremetrics",
+            "--input",
+            input.to_str().unwrap(),
+            "--force",
+        ],
+        &parquet,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let left: Vec<String> = std::fs::read_dir(&parquet)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".parquet"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     // A symbolic link, the current folder.
     #[cfg(unix)]
     {

@@ -153,6 +153,23 @@ fn a_store_exports_parquet_and_folders_holding_a_book_are_refused() {
         names(&out)
     );
     assert_eq!(movements_json(&out, &args), movements_json(&demo, &args));
+
+    // The Parquet book imported into a new store: its summary names the Parquet files.
+    let parquet = tmp.path().join("parquet");
+    export(&demo, &parquet, "parquet");
+    let db2 = format!("sqlite:{}", tmp.path().join("s2.db").display());
+    let imported = expansa()
+        .args(["import", "--db", &db2, "--data"])
+        .arg(&parquet)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&imported.stdout);
+    assert!(imported.status.success(), "{said}");
+    assert!(
+        said.contains("  usage.parquet: 24 added, 0 changed"),
+        "{said}"
+    );
+    assert!(!said.contains(".csv"), "{said}");
 }
 
 /// A folder with both formats is refused, naming the CSV files.
@@ -230,6 +247,15 @@ fn a_csv_book_with_a_table_as_parquet_is_refused_and_kept() {
         "{}",
         String::from_utf8_lossy(&both.stderr)
     );
+    // Typed as EXPANSA_DB holds it: still both typed.
+    let same = expansa()
+        .args(["check", "--data"])
+        .arg(&demo)
+        .args(["--db", &db])
+        .env("EXPANSA_DB", &db)
+        .output()
+        .unwrap();
+    assert_eq!(same.status.code(), Some(2));
     let from_env = expansa()
         .args(["check", "--data"])
         .arg(&demo)

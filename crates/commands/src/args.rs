@@ -572,8 +572,9 @@ pub(crate) struct BookArgs {
     /// named like the files or in pt-BR, or one sheet of subscriptions).
     #[arg(long, value_name = "PATH")]
     data: Option<PathBuf>,
-    /// Read the book from a store instead: sqlite:PATH or postgres://... (or EXPANSA_DB).
-    #[arg(long, value_name = "URL", env = "EXPANSA_DB")]
+    /// Read the book from a store instead: sqlite:PATH or postgres://... (or the environment's
+    /// EXPANSA_DB, which --data overrides; --data and --db typed together are refused).
+    #[arg(long, value_name = "URL")]
     db: Option<String>,
     /// With --db: the book as it was at event:N, a day (its end, UTC) or an RFC 3339 instant.
     #[arg(long, value_name = "WHEN")]
@@ -1662,18 +1663,20 @@ impl Plan {
                 | Command::Amend { apply: Some(_), .. }
                 | Command::Renew { apply: Some(_), .. }
         ) || (matches!(command, Command::Export { .. }) && book.data.is_none());
-        let source = match (book.data, book.db, book.as_of, store_only) {
+        // EXPANSA_DB is the store when none is typed (read here, not by clap, so that a typed
+        // --db is told from it).
+        let db = match (&book.data, book.db) {
+            (Some(_), Some(_)) if !store_only => {
+                return Err("--data and --db both name a book: give one (--data reads a folder or a workbook, --db a store)".into())
+            }
+            (_, Some(db)) => Some(db),
+            (_, None) => std::env::var("EXPANSA_DB").ok().filter(|url| !url.is_empty()),
+        };
+        let source = match (book.data, db, book.as_of, store_only) {
             (Some(_), _, _, true) => {
                 return Err("--apply records the change in the store: read the book from it with --db URL (not --data)".into())
             }
             (Some(_), _, Some(_), false) => return Err("--as-of reads a store: use it with --db, not --data".into()),
-            // Both books typed: which one was meant is not guessed (EXPANSA_DB alone is
-            // the default store, and --data then reads the folder).
-            (Some(_), Some(db), None, false)
-                if std::env::var("EXPANSA_DB").ok().as_deref() != Some(db.as_str()) =>
-            {
-                return Err("--data and --db both name a book: give one (--data reads a folder or a workbook, --db a store)".into())
-            }
             (Some(dir), _, None, false) => Source::Folder(dir),
             (None, db, as_of, store_only) => match db {
                 Some(url) => Source::Store { url, as_of: as_of.unwrap_or_default() },

@@ -341,7 +341,7 @@ fn at_sources(dir: &Path, problems: Vec<Problem>) -> Vec<Problem> {
 }
 
 /// Whether `out` may receive the book: a new name or an empty folder; with `force`, a folder
-/// holding a book (its `subscriptions.csv` or `conversion.csv`). Never a symbolic link, the
+/// holding a book (its `subscriptions.csv`, `subscriptions.parquet` or `conversion.csv`). Never a symbolic link, the
 /// current folder or one above it, nor a folder holding the files the conversion reads.
 fn refuse_out(plan: &ConvertPlan, out: &Path, force: bool) -> anyhow::Result<()> {
     let Ok(m) = std::fs::symlink_metadata(out) else {
@@ -376,14 +376,18 @@ fn refuse_out(plan: &ConvertPlan, out: &Path, force: bool) -> anyhow::Result<()>
     if names.is_empty() {
         return Ok(());
     }
-    // A book and nothing else: the format's files and the conversion's log.
-    let book_file = |n: &String| {
-        n == expansa_sources::LOG_FILE || expansa_import::schema::FILES.iter().any(|s| s.file == n)
-    };
+    // A book and nothing else: the format's files (CSV or Parquet) and the conversion's log.
+    let book_files: Vec<String> = expansa_import::book_file_names().collect();
+    let book_file = |n: &String| n == expansa_sources::LOG_FILE || book_files.contains(n);
     let holds_book = names.iter().all(book_file)
-        && names
-            .iter()
-            .any(|n| n == "subscriptions.csv" || n == expansa_sources::LOG_FILE);
+        && names.iter().any(|n| {
+            [
+                "subscriptions.csv",
+                "subscriptions.parquet",
+                expansa_sources::LOG_FILE,
+            ]
+            .contains(&n.as_str())
+        });
     match (force, holds_book) {
         (true, true) => Ok(()),
         (true, false) => anyhow::bail!(

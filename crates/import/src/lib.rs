@@ -151,6 +151,11 @@ pub trait BookSource: Sync {
     fn first_line(&self, _file: &str) -> u64 {
         1
     }
+    /// How the user knows the table of `file` (`usage.csv`): its file in a CSV book (the
+    /// default), `usage.parquet` in a Parquet book, a workbook's sheet.
+    fn table_name(&self, file: &str) -> String {
+        file.to_string()
+    }
 }
 
 /// `errors` with every problem located by `source` ([`BookSource::locate`]).
@@ -356,6 +361,14 @@ impl BookSource for PathBook<'_> {
             PathBook::Folder(f) => f.first_line(file),
             PathBook::Workbook(w) => w.first_line(file),
             PathBook::Parquet(p) => p.first_line(file),
+        }
+    }
+
+    fn table_name(&self, file: &str) -> String {
+        match self {
+            PathBook::Folder(f) => f.table_name(file),
+            PathBook::Workbook(w) => w.table_name(file),
+            PathBook::Parquet(p) => p.table_name(file),
         }
     }
 }

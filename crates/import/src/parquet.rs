@@ -31,7 +31,9 @@
 //! book is then not loaded.
 //!
 //! Bytes of a string column that are not UTF-8 (a BYTE_ARRAY without the UTF8 annotation) are
-//! refused at their row, never read lossily. What a reason says of other rows and files is said
+//! given to the reader as they are, as a CSV file's: one problem for the file, at its first such
+//! value (said as a Parquet string column's), the other rows read as Windows-1252 and checked;
+//! `--encoding windows-1252` reads them so. What a reason says of other rows and files is said
 //! as this book names them (`first at row group 1, row 2`, `not in customers.parquet`).
 //!
 //! A folder is a Parquet book when it holds `subscriptions.parquet` ([`is_parquet_book`]); one
@@ -62,8 +64,11 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Fields, SchemaRef};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
+use parquet::errors::ParquetError;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -263,10 +268,17 @@ impl BookSource for ParquetBook {
         })
     }
 
+    fn table_name(&self, file: &str) -> String {
+        schema_of(file).map_or_else(|| file.to_string(), parquet_name)
+    }
+
     fn locate(&self, problem: &mut Problem) {
         let Some(schema) = schema_of(&problem.file) else {
             return;
         };
+        if let Some(reason) = crate::table::not_utf8_in_strings(&problem.reason) {
+            problem.reason = reason.into();
+        }
         // Other records and files the reason names, as this book has them.
         problem.restate(
             |file, line| {
@@ -276,7 +288,7 @@ impl BookSource for ParquetBook {
                     Some(f) => format!("{}[row group {group}]:{row}", parquet_name(schema_of(f)?)),
                 })
             },
-            |file| Some(parquet_name(schema_of(file)?)),
+            |file| Some(self.table_name(file)),
         );
         let name = parquet_name(schema);
         match place(&self.maps, schema, problem, "the Parquet schema") {
@@ -347,10 +359,17 @@ impl BookSource for ArrowBook {
         None
     }
 
+    fn table_name(&self, file: &str) -> String {
+        schema_of(file).map_or_else(|| file.to_string(), |s| s.stem().to_string())
+    }
+
     fn locate(&self, problem: &mut Problem) {
         let Some(schema) = schema_of(&problem.file) else {
             return;
         };
+        if let Some(reason) = crate::table::not_utf8_in_strings(&problem.reason) {
+            problem.reason = reason.into();
+        }
         problem.restate(
             |file, line| {
                 let (_, row) = place_of(&self.maps, file.unwrap_or(schema.file), line)?;
@@ -359,7 +378,7 @@ impl BookSource for ArrowBook {
                     Some(f) => format!("{}:{row}", schema_of(f)?.stem()),
                 })
             },
-            |file| Some(format!("the {} table", schema_of(file)?.stem())),
+            |file| Some(format!("the {} table", self.table_name(file))),
         );
         if let Some((_, row)) = place(&self.maps, schema, problem, "the Arrow schema") {
             problem.line = row;
@@ -378,10 +397,8 @@ struct Header {
 type Opened = (Batches, Header, Vec<Column>, Vec<u64>);
 
 /// How one column read is written.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Column {
-    /// As problems name it: the format's name of a known column, else the file's.
-    name: String,
     /// Dates on the 1st are months.
     month: bool,
 }
@@ -390,28 +407,42 @@ struct Column {
 /// of each row group; or the problems of its columns.
 fn open_table(schema: &Schema, file: std::fs::File) -> Result<Opened, Vec<Problem>> {
     let whole = |reason: String| vec![Problem::new(schema.file, 0, "file", "", &reason)];
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
         .map_err(|e| whole(format!("cannot be read as Parquet: {e}")))?;
-    let groups: Vec<u64> = builder
+    let groups: Vec<u64> = metadata
         .metadata()
         .row_groups()
         .iter()
         .map(|g| g.num_rows().max(0) as u64)
         .collect();
-    let fields = builder.schema().fields().clone();
-    let parquet_fields = builder.parquet_schema().root_schema().get_fields().to_vec();
+    let fields = metadata.schema().fields().clone();
+    let parquet_fields = metadata
+        .parquet_schema()
+        .root_schema()
+        .get_fields()
+        .to_vec();
     let (read, header, columns) = read_columns(schema, &fields, |i, field| {
         let name = parquet_fields
             .get(i)
             .map_or_else(|| format!("{:?}", field.data_type()), |t| type_name(t));
         format!("Parquet type {name}")
     })?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), read);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| whole(format!("cannot be read as Parquet: {e}")))?;
+    let mask = ProjectionMask::roots(metadata.parquet_schema(), read);
+    // A reader per row group, so that a batch never spans two and a failure is said at the
+    // row group whose pages fail.
+    let reader = (0..groups.len()).flat_map(move |group| {
+        let built = file.try_clone().map_err(ParquetError::from).and_then(|f| {
+            ParquetRecordBatchReaderBuilder::new_with_metadata(f, metadata.clone())
+                .with_projection(mask.clone())
+                .with_row_groups(vec![group])
+                .with_batch_size(BATCH_ROWS)
+                .build()
+        });
+        match built {
+            Ok(reader) => Box::new(reader) as Batches,
+            Err(e) => Box::new(std::iter::once(Err(ArrowError::from(e)))),
+        }
+    });
     Ok((Box::new(reader), header, columns, groups))
 }
 
@@ -460,7 +491,6 @@ fn read_columns(
         push_field(&mut header, field.name());
         read.push(i);
         columns.push(Column {
-            name: column.map_or_else(|| field.name().clone(), |k| schema.columns[k].to_string()),
             month: known == Some(ColumnKind::Month),
         });
     }
@@ -583,7 +613,9 @@ fn accepts(kind: ColumnKind, t: &DataType) -> bool {
     if let DataType::Dictionary(_, values) = t {
         return accepts(kind, values);
     }
-    is_string(t)
+    // A column null in every row (pandas and pyarrow write one as the Null type).
+    *t == DataType::Null
+        || is_string(t)
         || match kind {
             ColumnKind::Text => is_integer(t),
             ColumnKind::Decimal | ColumnKind::Integer => is_integer(t) || is_decimal(t),
@@ -596,7 +628,8 @@ fn readable(t: &DataType) -> bool {
     if let DataType::Dictionary(_, values) = t {
         return readable(values);
     }
-    is_string(t)
+    *t == DataType::Null
+        || is_string(t)
         || is_integer(t)
         || is_decimal(t)
         || is_date(t)
@@ -639,7 +672,17 @@ impl CsvText {
             }
             Some(Some(Err(e))) => {
                 self.reader = None;
-                return Err(failed(format!("cannot be read as Parquet: {e}")));
+                let e = e.to_string();
+                // arrow-rs checks a UTF8 column's strings as it decodes its pages.
+                let said = if e.contains("non UTF-8") {
+                    format!(
+                        "a UTF8 string column holds bytes that are not UTF-8 in this row group \
+                         (the reader stops there: write the column as UTF-8 strings): {e}"
+                    )
+                } else {
+                    format!("cannot be read as Parquet: {e}")
+                };
+                return Err(failed(said));
             }
             Some(Some(Ok(batch))) => batch,
         };
@@ -655,27 +698,8 @@ impl CsvText {
             }
         });
         drop(map);
-        match rendered {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                self.reader = None;
-                Err(match e {
-                    Unrendered::Batch(e) => failed(format!("cannot be read as Parquet: {e}")),
-                    // At the row that holds it (the rows before it were told).
-                    Unrendered::Value {
-                        column,
-                        value,
-                        reason,
-                    } => refused(vec![Problem::new(
-                        file,
-                        self.next_line,
-                        &column,
-                        &value,
-                        reason,
-                    )]),
-                })
-            }
-        }
+        rendered.map_err(|e| failed(format!("cannot be read as Parquet: {e}")))?;
+        Ok(true)
     }
 }
 
@@ -693,26 +717,13 @@ impl Read for CsvText {
     }
 }
 
-/// Why a batch's rows could not be made text.
-enum Unrendered {
-    /// The batch cannot be read (a type the reader does not read).
-    Batch(String),
-    /// A value cannot be text: in the row after those `row` was told of, its column's name
-    /// (as problems name it), the value as shown and why.
-    Value {
-        column: String,
-        value: String,
-        reason: &'static str,
-    },
-}
-
 /// Appends a batch's rows to `out` as CSV records; `row(lines)` is told each row's lines.
 fn render_batch(
     batch: &RecordBatch,
     columns: &[Column],
     out: &mut Vec<u8>,
     mut row: impl FnMut(u64),
-) -> Result<(), Unrendered> {
+) -> Result<(), String> {
     let arrays: Vec<ArrayRef> = batch
         .columns()
         .iter()
@@ -722,8 +733,7 @@ fn render_batch(
             }
             _ => Ok(Arc::clone(a)),
         })
-        .collect::<Result<_, _>>()
-        .map_err(Unrendered::Batch)?;
+        .collect::<Result<_, _>>()?;
     let mut value = String::new();
     for k in 0..batch.num_rows() {
         let start = out.len();
@@ -732,15 +742,7 @@ fn render_batch(
                 out.push(b',');
             }
             value.clear();
-            let text =
-                value_text(array.as_ref(), k, &columns[c], &mut value).map_err(|e| match e {
-                    Refused::Type(reason) => Unrendered::Batch(reason),
-                    Refused::NotUtf8(bytes) => Unrendered::Value {
-                        column: columns[c].name.clone(),
-                        value: bytes.escape_ascii().to_string(),
-                        reason: NOT_UTF8,
-                    },
-                })?;
+            let text = value_text(array.as_ref(), k, &columns[c], &mut value)?;
             push_field(out, text);
         }
         out.push(b'\n');
@@ -755,30 +757,18 @@ fn render_batch(
     Ok(())
 }
 
-/// Why a value is not made text.
-enum Refused<'a> {
-    /// Its column's type is not read.
-    Type(String),
-    /// Bytes of a string column (BYTE_ARRAY without the UTF8 annotation, Arrow Binary) that are
-    /// not UTF-8.
-    NotUtf8(&'a [u8]),
-}
-
-/// Why bytes that are not UTF-8 are refused (a CSV file's are, with `--encoding` for
-/// Windows-1252; a Parquet string is UTF-8 by the format's definition, so none is decoded).
-const NOT_UTF8: &str = "is not UTF-8 text (shown with its other bytes as \\xHH): a Parquet string \
-                        column holds UTF-8; write the column as UTF8 strings";
-
-/// The text of row `k` of `array` (empty for a null), in `buf` when it has to be made.
+/// The text of row `k` of `array` (empty for a null), in `buf` when it has to be made: UTF-8,
+/// but for a binary column's bytes, given as they are (the reader refuses those that are not
+/// UTF-8, as in a CSV file).
 fn value_text<'a>(
     array: &'a dyn Array,
     k: usize,
     column: &Column,
     buf: &'a mut String,
-) -> Result<&'a str, Refused<'a>> {
+) -> Result<&'a [u8], String> {
     use std::fmt::Write;
-    if array.is_null(k) {
-        return Ok("");
+    if array.is_null(k) || *array.data_type() == DataType::Null {
+        return Ok(b"");
     }
     macro_rules! display {
         ($t:ty) => {{
@@ -798,12 +788,12 @@ fn value_text<'a>(
         }};
     }
     match array.data_type() {
-        DataType::Utf8 => return Ok(array.as_string::<i32>().value(k)),
-        DataType::LargeUtf8 => return Ok(array.as_string::<i64>().value(k)),
-        DataType::Utf8View => return Ok(array.as_string_view().value(k)),
-        DataType::Binary => return utf8(array.as_binary::<i32>().value(k)),
-        DataType::LargeBinary => return utf8(array.as_binary::<i64>().value(k)),
-        DataType::BinaryView => return utf8(array.as_binary_view().value(k)),
+        DataType::Utf8 => return Ok(array.as_string::<i32>().value(k).as_bytes()),
+        DataType::LargeUtf8 => return Ok(array.as_string::<i64>().value(k).as_bytes()),
+        DataType::Utf8View => return Ok(array.as_string_view().value(k).as_bytes()),
+        DataType::Binary => return Ok(array.as_binary::<i32>().value(k)),
+        DataType::LargeBinary => return Ok(array.as_binary::<i64>().value(k)),
+        DataType::BinaryView => return Ok(array.as_binary_view().value(k)),
         DataType::Int8 => display!(Int8Type),
         DataType::Int16 => display!(Int16Type),
         DataType::Int32 => display!(Int32Type),
@@ -852,18 +842,9 @@ fn value_text<'a>(
         DataType::Float64 => {
             buf.push_str(&number_text(array.as_primitive::<Float64Type>().value(k)));
         }
-        other => {
-            return Err(Refused::Type(format!(
-                "a column of type {other} is not read"
-            )))
-        }
+        other => return Err(format!("a column of type {other} is not read")),
     }
-    Ok(buf.as_str())
-}
-
-/// Bytes as text: UTF-8 as it is, other bytes refused.
-fn utf8(bytes: &[u8]) -> Result<&str, Refused<'_>> {
-    std::str::from_utf8(bytes).map_err(|_| Refused::NotUtf8(bytes))
+    Ok(buf.as_bytes())
 }
 
 /// A day counted from 1970-01-01 as `YYYY-MM-DD` (`YYYY-MM` on the 1st when `month`).

@@ -48,62 +48,63 @@ impl Problem {
 
 impl Problem {
     /// Says the reason's references to the book's records and files as a source names them
-    /// (for [`crate::BookSource::locate`]; the import's reasons name them as a CSV book's):
-    /// each `on line N` (another record of the problem's file) becomes `record(None, N)`, each
-    /// `NAME.csv:N` (a record of a file of the book) `record(Some(NAME.csv), N)`, each other
-    /// `NAME.csv` `file(NAME.csv)`. `None` keeps the text as it is.
+    /// (for [`crate::BookSource::locate`]; the import's reasons name them as a CSV book's).
+    /// Only the import's own phrases are read, never a value the reason quotes (an id may
+    /// read `on line 2` or `customers.csv`):
+    /// - `duplicate … id (first on line N)`: `record(None, N)` says `on line N` (a record of
+    ///   the problem's file);
+    /// - `differs only by case from 'X' (FILE.csv:N); …`: `record(Some(FILE.csv), N)` says
+    ///   `FILE.csv:N`;
+    /// - `unknown customer (not in customers.csv)`, `no rate in fx_rates.csv …`, `every line
+    ///   is in … and fx_rates.csv has no …` (no value of the book in them but ISO codes and
+    ///   months): `file(FILE.csv)` says the file.
+    ///
+    /// `None` keeps the text as it is.
     pub(crate) fn restate(
         &mut self,
         record: impl Fn(Option<&str>, u64) -> Option<String>,
         file: impl Fn(&str) -> Option<String>,
     ) {
-        const ON_LINE: &str = "on line ";
         let reason = &self.reason;
-        let digits = |at: usize| -> Option<(u64, usize)> {
-            let n = reason[at..].bytes().take_while(u8::is_ascii_digit).count();
-            Some((reason[at..at + n].parse().ok()?, at + n))
+        let number = |text: &str| -> Option<u64> {
+            (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| text.parse().ok())
+                .flatten()
         };
-        let mut out = String::with_capacity(reason.len());
-        let mut at = 0;
-        while at < reason.len() {
-            let rest = &reason[at..];
-            let word_start = !reason[..at]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_');
-            if word_start && rest.starts_with(ON_LINE) {
-                if let Some((n, end)) = digits(at + ON_LINE.len()) {
-                    if let Some(said) = record(None, n) {
-                        out.push_str(&said);
-                        at = end;
-                        continue;
-                    }
-                }
-            }
-            let named = crate::schema::FILES
-                .iter()
-                .map(|s| s.file)
-                .find(|f| word_start && rest.starts_with(f));
-            if let Some(name) = named {
-                let end = at + name.len();
-                let line = reason[end..]
-                    .strip_prefix(':')
-                    .and_then(|_| digits(end + 1));
-                let said = match line {
-                    Some((n, after)) => record(Some(name), n).map(|s| (s, after)),
-                    None => None,
-                };
-                if let Some((said, after)) = said.or_else(|| Some((file(name)?, end))) {
-                    out.push_str(&said);
-                    at = after;
-                    continue;
-                }
-            }
-            let c = rest.chars().next().unwrap_or_default();
-            out.push(c);
-            at += c.len_utf8().max(1);
+        let restated = if reason.starts_with("duplicate ") {
+            // `duplicate customer id (first on line 5)`.
+            const FIRST: &str = " (first on line ";
+            reason
+                .strip_suffix(')')
+                .and_then(|r| r.rsplit_once(FIRST))
+                .and_then(|(head, n)| {
+                    let said = record(None, number(n)?)?;
+                    Some(format!("{head} (first {said})"))
+                })
+        } else if reason.starts_with("differs only by case from '") {
+            // `… '{value}' (customers.csv:5); write channels alike`.
+            reason.rsplit_once("' (").and_then(|(head, tail)| {
+                let (place, rest) = tail.split_once(')')?;
+                let (name, n) = place.split_once(':')?;
+                let said = record(Some(name), number(n)?)?;
+                Some(format!("{head}' ({said}){rest}"))
+            })
+        } else if reason == "unknown customer (not in customers.csv)"
+            || reason.starts_with("no rate in fx_rates.csv ")
+            || reason.starts_with("every line is in ")
+        {
+            let name = if reason.starts_with("unknown") {
+                "customers.csv"
+            } else {
+                "fx_rates.csv"
+            };
+            file(name).map(|said| reason.replacen(name, &said, 1))
+        } else {
+            None
+        };
+        if let Some(restated) = restated {
+            self.reason = restated;
         }
-        self.reason = out;
     }
 }
 
@@ -302,31 +303,49 @@ mod tests {
         assert_eq!(errors.0[999].file, "subscriptions.csv");
     }
 
-    /// A source's words for other records and files (`restate`): `on line N` and `FILE.csv:N`
-    /// as records, other `FILE.csv` as files, only at the start of a word; `None` keeps the
-    /// text.
+    /// A source's words for other records and files (`restate`): in the import's own phrases
+    /// only, never in a value a reason quotes.
     #[test]
     fn references_are_restated_as_the_source_names_them() {
-        let mut p = Problem::new(
-            "customers.csv",
-            9,
-            "channel",
-            "x",
-            "first on line 5; differs from 'Web' (customers.csv:3); not in fx_rates.csv, \
-             nor in myfx_rates.csv, nor on line 77, nor on line x; on line 12",
-        );
-        p.restate(
-            |file, n| match (file, n) {
-                (_, 77) => None,
-                (None, n) => Some(format!("at row {n}")),
-                (Some(f), n) => Some(format!("{f}#{n}")),
-            },
-            |f| (f == "fx_rates.csv").then(|| "the fx_rates table".to_string()),
+        let restated = |reason: &str| {
+            let mut p = Problem::new("customers.csv", 9, "id", "x", reason);
+            p.restate(
+                |file, n| match (file, n) {
+                    (_, 77) => None,
+                    (None, n) => Some(format!("at row {n}")),
+                    (Some(f), n) => Some(format!("{f}#{n}")),
+                },
+                |f| Some(format!("the {f} table")),
+            );
+            p.reason
+        };
+        assert_eq!(
+            restated("duplicate customer id (first on line 5)"),
+            "duplicate customer id (first at row 5)"
         );
         assert_eq!(
-            p.reason,
-            "first at row 5; differs from 'Web' (customers.csv#3); not in the fx_rates table, \
-             nor in myfx_rates.csv, nor on line 77, nor on line x; at row 12"
+            restated("duplicate line id (first on line 77)"),
+            "duplicate line id (first on line 77)"
         );
+        assert_eq!(
+            restated("differs only by case from 'on line 2 (customers.csv:1)' (customers.csv:3); write channels alike"),
+            "differs only by case from 'on line 2 (customers.csv:1)' (customers.csv#3); write channels alike"
+        );
+        assert_eq!(
+            restated("unknown customer (not in customers.csv)"),
+            "unknown customer (not in the customers.csv table)"
+        );
+        assert_eq!(
+            restated("no rate in fx_rates.csv for USD to BRL in 2024-01"),
+            "no rate in the fx_rates.csv table for USD to BRL in 2024-01"
+        );
+        // Values quoted by other reasons are left as they are.
+        for kept in [
+            "names a line of another customer (nova on line 2)",
+            "contract belongs to another customer (customers.csv)",
+            "revises on line 3, which starts later",
+        ] {
+            assert_eq!(restated(kept), kept);
+        }
     }
 }

@@ -422,12 +422,36 @@ impl NotUtf8 {
 
     fn problem(self, file: &str) -> Problem {
         let reason = if self.windows_1252 {
-            "the file is not UTF-8; it looks like Windows-1252 (Latin-1), as Excel saves CSV in \
-             Brazil: pass --encoding windows-1252, or save it as CSV UTF-8"
+            NOT_UTF8_BUT_1252
         } else {
-            "the file is not UTF-8 (nor plain Windows-1252 text): save it as CSV UTF-8"
+            NOT_UTF8
         };
         Problem::new(file, self.line, &self.column, &self.value, reason)
+    }
+}
+
+/// Why a file that is not UTF-8 is refused, when it reads as Windows-1252 text.
+const NOT_UTF8_BUT_1252: &str = "the file is not UTF-8; it looks like Windows-1252 (Latin-1), as \
+                                 Excel saves CSV in Brazil: pass --encoding windows-1252, or save \
+                                 it as CSV UTF-8";
+/// Why a file that is not UTF-8 is refused, when it does not read as Windows-1252 text either.
+const NOT_UTF8: &str = "the file is not UTF-8 (nor plain Windows-1252 text): save it as CSV UTF-8";
+
+/// The reason of a file that is not UTF-8 said of a table's string column (a Parquet file's or
+/// an Arrow table's, whose strings are given to the reader as they are); `None` for another
+/// reason.
+pub(crate) fn not_utf8_in_strings(reason: &str) -> Option<&'static str> {
+    match reason {
+        NOT_UTF8_BUT_1252 => Some(
+            "a string column holds bytes that are not UTF-8 (here first); they look like \
+             Windows-1252 (Latin-1): pass --encoding windows-1252 to read them so, or write the \
+             column as UTF-8 strings",
+        ),
+        NOT_UTF8 => Some(
+            "a string column holds bytes that are not UTF-8 (here first), nor plain \
+             Windows-1252 text: write the column as UTF-8 strings",
+        ),
+        _ => None,
     }
 }
 

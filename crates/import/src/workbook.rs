@@ -365,7 +365,7 @@ fn render_cells(
                     ),
                 )
             })?;
-            push_field(&mut record, &text);
+            push_field(&mut record, text.as_bytes());
             at += 1;
         }
         record.resize(record.len() + (c1 - col) as usize, b',');
@@ -480,10 +480,14 @@ fn iso_date_text(s: &str) -> String {
 
 /// Appends one CSV field, quoted when it holds a separator (`,` or `;`, so that the header
 /// never reads as `;`-separated), a quote or a line break.
-pub(crate) fn push_field(out: &mut Vec<u8>, text: &str) {
-    if text.contains([',', ';', '"', '\r', '\n']) {
+pub(crate) fn push_field(out: &mut Vec<u8>, text: impl AsRef<[u8]>) {
+    let text = text.as_ref();
+    if text
+        .iter()
+        .any(|b| matches!(b, b',' | b';' | b'"' | b'\r' | b'\n'))
+    {
         out.push(b'"');
-        for b in text.bytes() {
+        for &b in text {
             if b == b'"' {
                 out.push(b'"');
             }
@@ -491,7 +495,7 @@ pub(crate) fn push_field(out: &mut Vec<u8>, text: &str) {
         }
         out.push(b'"');
     } else {
-        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(text);
     }
 }
 
@@ -656,6 +660,13 @@ impl BookSource for WorkbookBook {
         self.rendered(file).map_or(1, |r| r.sheet.first_row)
     }
 
+    fn table_name(&self, file: &str) -> String {
+        match self.sheet_of(file) {
+            Some(sheet) => format!("{}[{sheet}]", self.shown),
+            None => file.to_string(),
+        }
+    }
+
     fn locate(&self, problem: &mut Problem) {
         let Some(sheet) = self.sheet_of(&problem.file) else {
             if FILES.iter().any(|s| s.file == problem.file) {
@@ -701,7 +712,7 @@ impl BookSource for WorkbookBook {
                     row(f, line)?
                 )),
             },
-            |file| Some(format!("{}[{}]", self.shown, self.sheet_of(file)?)),
+            |file| self.sheet_of(file).map(|_| self.table_name(file)),
         );
         if let Some(r) = self.rendered(&problem.file) {
             // The reader numbers lines from the header's row: back to the text's own lines.

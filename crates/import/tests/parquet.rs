@@ -343,10 +343,12 @@ fn parquet_files_beside_a_csv_book_are_refused() {
 }
 
 /// Bytes that are not UTF-8 in a string column written without the UTF8 annotation (a
-/// BYTE_ARRAY, Arrow Binary) are refused at their row, as a CSV file's are: never read lossily
-/// (two ids differing only in such bytes would become one customer).
+/// BYTE_ARRAY, Arrow Binary) are read as a CSV file's: one problem for the file at the first
+/// such value (shown read as Windows-1252), the file's other rows still checked, and
+/// `--encoding windows-1252` reads them; never lossily (two ids differing only in such bytes
+/// stay two customers).
 #[test]
-fn bytes_that_are_not_utf8_are_refused_at_their_row() {
+fn bytes_that_are_not_utf8_are_one_problem_as_in_a_csv_file() {
     use arrow_array::BinaryArray;
     let binary = |values: &[&[u8]]| -> ArrayRef {
         Arc::new(BinaryArray::from_iter_values(values.iter().copied()))
@@ -359,18 +361,41 @@ fn bytes_that_are_not_utf8_are_refused_at_their_row() {
             binary(&[b"c1", b"c1", "c\u{e9}2".as_bytes(), b"c\xe93", b"c\xea3"]),
         );
     });
-    write(tmp.path(), "subscriptions.parquet", columns.clone(), 2);
+    let mut with_bad_date = columns.clone();
+    set(
+        &mut with_bad_date,
+        "start_date",
+        strings(&[
+            Some("2024-01-01"),
+            Some("2024-02-01"),
+            Some("2024-03-01"),
+            Some("2024-04-01"),
+            Some("2024-13-01"),
+        ]),
+    );
+    write(tmp.path(), "subscriptions.parquet", with_bad_date, 2);
     let got = problems(tmp.path());
     assert_eq!(
         got,
         [
-            "subscriptions.parquet[row group 2]:2: customer_id: c\\xe93: is not UTF-8 text \
-             (shown with its other bytes as \\xHH): a Parquet string column holds UTF-8; write \
-             the column as UTF8 strings"
+            "subscriptions.parquet[row group 2]:2: customer_id: c\u{e9}3: a string column holds \
+             bytes that are not UTF-8 (here first); they look like Windows-1252 (Latin-1): pass \
+             --encoding windows-1252 to read them so, or write the column as UTF-8 strings",
+            "subscriptions.parquet[row group 3]:1: start_date: 2024-13-01: not a date (expected \
+             YYYY-MM-DD, a real day)",
         ],
         "{got:?}"
     );
-    // The same column valid: read as text (a customer's id, a subscription of each).
+    // Read as Windows-1252: two customers where the bytes differ.
+    write(tmp.path(), "subscriptions.parquet", columns.clone(), 2);
+    let latin = ImportOptions {
+        encoding: expansa_import::TextEncoding::WINDOWS_1252,
+        ..ImportOptions::default()
+    };
+    let book = read_book(tmp.path(), &latin, &NoProgress).unwrap();
+    let ids: Vec<&str> = book.customers.ids.iter().collect();
+    assert_eq!(ids, ["c1", "c\u{e9}2", "c\u{e9}3", "c\u{ea}3"]);
+    // The same column valid: read as text.
     let good = lines(|c| {
         set(
             c,
@@ -398,9 +423,43 @@ fn bytes_that_are_not_utf8_are_refused_at_their_row() {
     ));
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(
-        got[0].starts_with("subscriptions:4: customer_id: c\\xe93: is not UTF-8 text"),
+        got[0].starts_with(
+            "subscriptions:4: customer_id: c\u{e9}3: a string column holds bytes that are not UTF-8"
+        ),
         "{got:?}"
     );
+}
+
+/// A column annotated UTF8 whose bytes are not UTF-8 (pyarrow writes and reads such files;
+/// arrow-rs refuses them as it decodes the page): one problem, at the row group that holds them
+/// (each row group is read on its own, so a batch never starts in an earlier one). A column
+/// null in every row (the Null type pandas writes) reads as empty.
+#[test]
+fn a_utf8_column_that_is_not_utf8_is_said_at_its_row_group() {
+    use arrow_array::{BinaryArray, NullArray, StringArray};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut columns = lines(|_| {});
+    let ids: &[&[u8]] = &[b"l1", b"l2", b"l3", b"l\xe94", b"l5"];
+    let (offsets, bytes, nulls) = BinaryArray::from_iter_values(ids.iter().copied()).into_parts();
+    // SAFETY: the array is only written (as bytes); reading it back is the reader's to refuse,
+    // which is what is tested.
+    let bad = unsafe { StringArray::new_unchecked(offsets, bytes, nulls) };
+    set(&mut columns, "id", Arc::new(bad));
+    write(tmp.path(), "subscriptions.parquet", columns, 1);
+    let got = problems(tmp.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with(
+            "subscriptions.parquet[row group 4]:1: file: : a UTF8 string column holds bytes \
+             that are not UTF-8 in this row group"
+        ),
+        "{got:?}"
+    );
+
+    let nulls = lines(|c| c.push(("revises", Arc::new(NullArray::new(5)) as ArrayRef)));
+    write(tmp.path(), "subscriptions.parquet", nulls, 2);
+    let book = read_book(tmp.path(), &ImportOptions::default(), &NoProgress).unwrap();
+    assert_eq!(book.lines.items.len(), 5);
 }
 
 /// What a problem's reason says of other records and files is said as the book has them: the
