@@ -170,6 +170,20 @@ fn a_store_exports_parquet_and_folders_holding_a_book_are_refused() {
         "{said}"
     );
     assert!(!said.contains(".csv"), "{said}");
+    // Into the store that holds the CSV book: the same rows (its decimals without the CSV's
+    // padding zeros: 390 for 390.00), so nothing changes.
+    let again = expansa()
+        .args(["import", "--db", &db, "--data"])
+        .arg(&parquet)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{said}");
+    assert!(
+        said.starts_with("import: no changes")
+            && said.contains("subscriptions.parquet: 0 added, 0 changed"),
+        "{said}"
+    );
 }
 
 /// A folder with both formats is refused, naming the CSV files.
@@ -343,4 +357,63 @@ fn duckdb_reads_our_parquet_and_we_read_duckdbs() {
     // Without customers.parquet the registration days are not there: the movements only.
     std::fs::remove_file(csv.join("customers.csv")).unwrap();
     assert_eq!(movements_json(&theirs, &args), movements_json(&csv, &args));
+}
+
+/// Damaged Parquet files on which the `parquet` crate panics (fuzz/corpus/parquet/panics-*,
+/// found by fuzzing the demo's files) are refused with a problem, and the panic's message is
+/// not printed: the user sees the problem, not a crash report.
+#[test]
+fn a_panic_of_the_parquet_reader_is_a_problem_and_says_nothing_else() {
+    let corpus = root().join("fuzz/corpus/parquet");
+    let mut damaged: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("panics-")
+        })
+        .collect();
+    damaged.sort();
+    assert!(damaged.len() >= 5, "{damaged:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    for file in &damaged {
+        std::fs::copy(file, tmp.path().join("subscriptions.parquet")).unwrap();
+        let run = expansa()
+            .args(["check", "--data"])
+            .arg(tmp.path())
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{}: {stderr}", file.display());
+        assert!(
+            stderr.starts_with("subscriptions.parquet") && !stderr.contains("panicked"),
+            "{}: {stderr}",
+            file.display()
+        );
+    }
+}
+
+/// A page whose checksum does not match (written by pyarrow with `write_page_checksum=True`,
+/// then one bit of L001's unit_price 390.00 flipped: fuzz/corpus/parquet/crc-mismatch-*) is a
+/// damaged file, said at its row group: never read as other money.
+#[test]
+fn a_page_whose_checksum_does_not_match_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let book = tmp.path().join("b");
+    export(&root().join("examples/demo"), &book, "parquet");
+    std::fs::copy(
+        root().join("fuzz/corpus/parquet/crc-mismatch-unit-price.parquet"),
+        book.join("subscriptions.parquet"),
+    )
+    .unwrap();
+    common::check_fails_with(
+        &book,
+        &[
+            "subscriptions.parquet[row group 1]:1: file: : cannot be read as Parquet",
+            "CRC checksum mismatch",
+        ],
+    );
 }

@@ -1674,7 +1674,11 @@ impl Plan {
         };
         let source = match (book.data, db, book.as_of, store_only) {
             (Some(_), _, _, true) => {
-                return Err("--apply records the change in the store: read the book from it with --db URL (not --data)".into())
+                return Err(match command {
+                    Command::Amend { .. } | Command::Renew { .. } => "--apply records the change in the store: read the book from it with --db URL (not --data)",
+                    _ => "this command works on a store, not on a book's files: give --db URL (or set EXPANSA_DB), not --data",
+                }
+                .into())
             }
             (Some(_), _, Some(_), false) => return Err("--as-of reads a store: use it with --db, not --data".into()),
             (Some(dir), _, None, false) => Source::Folder(dir),

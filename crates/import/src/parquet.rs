@@ -179,6 +179,32 @@ fn place_of(maps: &RowMaps, file: &str, line: u64) -> Option<(usize, u64)> {
     m.place(line)
 }
 
+/// Says the reason of a problem of `schema`'s table as a book of tables does ([`ParquetBook`],
+/// [`ArrowBook`], [`Problem::restate`]): bytes that are not UTF-8 as a string column's, another
+/// record as `record(its table's schema if another, row group, row)`, a file as `file(name)`.
+fn restate(
+    maps: &RowMaps,
+    schema: &'static Schema,
+    problem: &mut Problem,
+    record: impl Fn(Option<&'static Schema>, usize, u64) -> String,
+    file: impl Fn(&str) -> String,
+) {
+    if let Some(reason) = crate::table::not_utf8_in_strings(&problem.reason) {
+        problem.reason = reason.into();
+    }
+    problem.restate(
+        |other, line| {
+            let other = match other {
+                Some(f) => Some(schema_of(f)?),
+                None => None,
+            };
+            let (group, row) = place_of(maps, other.unwrap_or(schema).file, line)?;
+            Some(record(other, group, row))
+        },
+        |name| Some(file(name)),
+    );
+}
+
 /// The schema of a book file (`customers.csv`).
 fn schema_of(file: &str) -> Option<&'static Schema> {
     FILES.iter().find(|s| s.file == file)
@@ -276,19 +302,15 @@ impl BookSource for ParquetBook {
         let Some(schema) = schema_of(&problem.file) else {
             return;
         };
-        if let Some(reason) = crate::table::not_utf8_in_strings(&problem.reason) {
-            problem.reason = reason.into();
-        }
-        // Other records and files the reason names, as this book has them.
-        problem.restate(
-            |file, line| {
-                let (group, row) = place_of(&self.maps, file.unwrap_or(schema.file), line)?;
-                Some(match file {
-                    None => format!("at row group {group}, row {row}"),
-                    Some(f) => format!("{}[row group {group}]:{row}", parquet_name(schema_of(f)?)),
-                })
+        restate(
+            &self.maps,
+            schema,
+            problem,
+            |other, group, row| match other {
+                None => format!("at row group {group}, row {row}"),
+                Some(s) => format!("{}[row group {group}]:{row}", parquet_name(s)),
             },
-            |file| Some(self.table_name(file)),
+            |file| self.table_name(file),
         );
         let name = parquet_name(schema);
         match place(&self.maps, schema, problem, "the Parquet schema") {
@@ -367,18 +389,15 @@ impl BookSource for ArrowBook {
         let Some(schema) = schema_of(&problem.file) else {
             return;
         };
-        if let Some(reason) = crate::table::not_utf8_in_strings(&problem.reason) {
-            problem.reason = reason.into();
-        }
-        problem.restate(
-            |file, line| {
-                let (_, row) = place_of(&self.maps, file.unwrap_or(schema.file), line)?;
-                Some(match file {
-                    None => format!("on row {row}"),
-                    Some(f) => format!("{}:{row}", schema_of(f)?.stem()),
-                })
+        restate(
+            &self.maps,
+            schema,
+            problem,
+            |other, _, row| match other {
+                None => format!("on row {row}"),
+                Some(s) => format!("{}:{row}", s.stem()),
             },
-            |file| Some(format!("the {} table", self.table_name(file))),
+            |file| format!("the {} table", self.table_name(file)),
         );
         if let Some((_, row)) = place(&self.maps, schema, problem, "the Arrow schema") {
             problem.line = row;
@@ -407,8 +426,18 @@ struct Column {
 /// of each row group; or the problems of its columns.
 fn open_table(schema: &Schema, file: std::fs::File) -> Result<Opened, Vec<Problem>> {
     let whole = |reason: String| vec![Problem::new(schema.file, 0, "file", "", &reason)];
-    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
-        .map_err(|e| whole(format!("cannot be read as Parquet: {e}")))?;
+    let metadata =
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).map_err(|e| {
+            let e = e.to_string();
+            // arrow-rs numbers row groups with an i16.
+            let hint = if e.contains("exceeds i16 max") {
+                " (the reader reads at most 32,768 row groups in a file: write it with larger \
+                 row groups)"
+            } else {
+                ""
+            };
+            whole(format!("cannot be read as Parquet: {e}{hint}"))
+        })?;
     let groups: Vec<u64> = metadata
         .metadata()
         .row_groups()

@@ -390,10 +390,34 @@ fn render_cells(
 /// Why a workbook whose reading failed inside calamine is refused.
 const UNREADABLE: &str = "cannot be read: the workbook reader failed on it (is the file damaged?)";
 
-/// `read()`, or `None` when it panicked: a damaged workbook that trips calamine is a problem
-/// with the file, never a crash.
+/// `read()`, or `None` when it panicked: a damaged workbook that trips calamine (or a damaged
+/// Parquet file the `parquet` crate) is a problem with the file, never a crash; nor is the
+/// panic's message printed (the problem says it).
 pub(crate) fn unpanicked<T>(read: impl FnOnce() -> T) -> Option<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok()
+    quiet_panics_hook();
+    QUIET.with(|q| q.set(q.get() + 1));
+    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok();
+    QUIET.with(|q| q.set(q.get() - 1));
+    done
+}
+
+thread_local! {
+    /// How many [`unpanicked`] calls this thread is in: a panic there is not printed.
+    static QUIET: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Installs, once, a panic hook that says nothing of a panic caught by [`unpanicked`] and
+/// hands every other panic to the hook that was there.
+fn quiet_panics_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET.with(std::cell::Cell::get) == 0 {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// A cell that holds nothing (an empty text too).

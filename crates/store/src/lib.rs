@@ -1754,7 +1754,10 @@ impl Store {
             mentioned.insert(key.clone());
             let extra = extra_json(&row.extra);
             match current.get(&key) {
-                Some(s) if s.values == row.values && same_extra(&s.extra, &extra) => {
+                Some(s)
+                    if same_values(schema, &s.values, &row.values)
+                        && same_extra(&s.extra, &extra) =>
+                {
                     report.unchanged += 1
                 }
                 Some(_) => {
@@ -1910,7 +1913,10 @@ impl Store {
                 let extra_text = extra_json(extra);
                 let current = self.current_row(tx, schema, &key).await?;
                 let outcome = match &current {
-                    Some(s) if s.values == values && same_extra(&s.extra, &extra_text) => {
+                    Some(s)
+                        if same_values(schema, &s.values, &values)
+                            && same_extra(&s.extra, &extra_text) =>
+                    {
                         return Ok((*schema, Outcome::Unchanged, None, None))
                     }
                     Some(_) if *create_only => {
@@ -2256,6 +2262,25 @@ fn table_rows_keyed(rows: Vec<(String, Stored)>) -> Vec<(i64, String, TableRow)>
 /// Whether two rows' extra columns (as kept: a JSON object, or none) hold the same values,
 /// whatever their order: a file whose extra columns come in another order than a row was
 /// written with (an export of a row written by the API) holds the same row.
+/// Whether a row's values are those stored: the same text, or in a decimal column the same
+/// number (`390.00` and `390`: a Parquet book's DECIMAL, read without its padding zeros, holds
+/// the value a CSV file wrote with them; importing one after the other changes nothing).
+fn same_values(schema: &Schema, stored: &[Option<String>], row: &[Option<String>]) -> bool {
+    use std::str::FromStr;
+    stored.len() == row.len()
+        && stored
+            .iter()
+            .zip(row)
+            .zip(schema.kinds)
+            .all(|((a, b), kind)| match (a, b) {
+                (Some(a), Some(b)) if a != b && *kind == ColumnKind::Decimal => {
+                    let number = |t: &str| expansa_ledger::Decimal::from_str(t).ok();
+                    number(a).is_some_and(|a| Some(a) == number(b))
+                }
+                _ => a == b,
+            })
+}
+
 fn same_extra(a: &Option<String>, b: &Option<String>) -> bool {
     if a == b {
         return true;
