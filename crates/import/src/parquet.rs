@@ -362,8 +362,13 @@ impl BookSource for ArrowBook {
             return Ok(None);
         };
         let type_name = |_: usize, field: &Field| format!("Arrow type {}", field.data_type());
+        let all_null = |i: usize| {
+            batches
+                .iter()
+                .all(|b| b.column(i).logical_null_count() == b.num_rows())
+        };
         let (read, header, columns) =
-            read_columns(schema, arrow.fields(), type_name).map_err(refused)?;
+            read_columns(schema, arrow.fields(), type_name, all_null).map_err(refused)?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         let projected: Vec<_> = batches.iter().map(|b| b.project(&read)).collect();
@@ -420,6 +425,9 @@ type Opened = (Batches, Header, Vec<Column>, Vec<u64>);
 struct Column {
     /// Dates on the 1st are months.
     month: bool,
+    /// A column the format does not know (a customer's attribute): its text is what is
+    /// compared, so a decimal keeps its column's scale (`1.50` in DECIMAL(10, 2)).
+    attribute: bool,
 }
 
 /// Opens a Parquet file of `schema`: its reader over the columns read, its header, and the rows
@@ -428,7 +436,7 @@ fn open_table(schema: &Schema, file: std::fs::File) -> Result<Opened, Vec<Proble
     let whole = |reason: String| vec![Problem::new(schema.file, 0, "file", "", &reason)];
     let metadata =
         ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).map_err(|e| {
-            let e = e.to_string();
+            let e = reader_said(&e);
             // arrow-rs numbers row groups with an i16.
             let hint = if e.contains("exceeds i16 max") {
                 " (the reader reads at most 32,768 row groups in a file: write it with larger \
@@ -450,12 +458,28 @@ fn open_table(schema: &Schema, file: std::fs::File) -> Result<Opened, Vec<Proble
         .root_schema()
         .get_fields()
         .to_vec();
-    let (read, header, columns) = read_columns(schema, &fields, |i, field| {
+    let type_said = |i: usize, field: &Field| {
         let name = parquet_fields
             .get(i)
             .map_or_else(|| format!("{:?}", field.data_type()), |t| type_name(t));
         format!("Parquet type {name}")
-    })?;
+    };
+    // A column of one leaf whose every row group's statistics count every row as null.
+    let all_null = |i: usize| {
+        let descr = metadata.parquet_schema();
+        let mut leaves = (0..descr.num_columns()).filter(|&l| descr.get_column_root_idx(l) == i);
+        let (Some(leaf), None) = (leaves.next(), leaves.next()) else {
+            return false;
+        };
+        metadata.metadata().row_groups().iter().all(|group| {
+            let nulls = group
+                .column(leaf)
+                .statistics()
+                .and_then(|s| s.null_count_opt());
+            nulls == u64::try_from(group.num_rows()).ok()
+        })
+    };
+    let (read, header, columns) = read_columns(schema, &fields, type_said, all_null)?;
     let mask = ProjectionMask::roots(metadata.parquet_schema(), read);
     // A reader per row group, so that a batch never spans two and a failure is said at the
     // row group whose pages fail.
@@ -475,6 +499,20 @@ fn open_table(schema: &Schema, file: std::fs::File) -> Result<Opened, Vec<Proble
     Ok((Box::new(reader), header, columns, groups))
 }
 
+/// What the Parquet reader says of a failure, without the kinds of error its layers prefix
+/// (`Parquet argument error: Parquet error: Page CRC checksum mismatch`).
+fn reader_said(e: &dyn std::fmt::Display) -> String {
+    let said = e.to_string();
+    let mut rest = said.as_str();
+    while let Some(inner) = ["Parquet argument error: ", "Parquet error: ", "External: "]
+        .iter()
+        .find_map(|prefix| rest.strip_prefix(prefix))
+    {
+        rest = inner;
+    }
+    rest.to_string()
+}
+
 /// The columns of a table of `schema` whose Arrow fields are `fields` that are read (their
 /// indices), the CSV header they make and how each is written; or the problems of its
 /// columns. `type_name(i, field)` says field i's type as the table's format names it
@@ -483,6 +521,7 @@ fn read_columns(
     schema: &Schema,
     fields: &Fields,
     type_name: impl Fn(usize, &Field) -> String,
+    all_null: impl Fn(usize) -> bool,
 ) -> Result<(Vec<usize>, Header, Vec<Column>), Vec<Problem>> {
     let mut problems = Vec::new();
     let mut read = Vec::new();
@@ -491,10 +530,12 @@ fn read_columns(
     for (i, field) in fields.iter().enumerate() {
         let column = schema.column_of(field.name());
         let known = column.map(|k| schema.kinds[k]);
+        // A column without a value holds nothing inexact, whatever its type (pandas reads
+        // an all-null integer column back as floats, and writes it so).
         let accepted = match known {
             Some(kind) => accepts(kind, field.data_type()),
             None => readable(field.data_type()),
-        };
+        } || all_null(i);
         if !accepted {
             if let (Some(k), Some(kind)) = (column, known) {
                 let type_said = type_name(i, field);
@@ -521,6 +562,7 @@ fn read_columns(
         read.push(i);
         columns.push(Column {
             month: known == Some(ColumnKind::Month),
+            attribute: known.is_none(),
         });
     }
     if !problems.is_empty() {
@@ -701,7 +743,7 @@ impl CsvText {
             }
             Some(Some(Err(e))) => {
                 self.reader = None;
-                let e = e.to_string();
+                let e = reader_said(&e);
                 // arrow-rs checks a UTF8 column's strings as it decodes its pages.
                 let said = if e.contains("non UTF-8") {
                     format!(
@@ -809,7 +851,7 @@ fn value_text<'a>(
     macro_rules! decimal {
         ($t:ty) => {{
             let text = array.as_primitive::<$t>().value_as_string(k);
-            let text = match text.contains('.') {
+            let text = match text.contains('.') && !column.attribute {
                 true => text.trim_end_matches('0').trim_end_matches('.'),
                 false => &text,
             };

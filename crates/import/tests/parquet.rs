@@ -737,3 +737,98 @@ fn arrow_tables_read_as_the_parquet_book_of_their_columns() {
             .contains("\"subscription\" is not a table of a book")
     );
 }
+
+/// What other writers produce reads as the same book: every codec the format has (Polars and
+/// DuckDB write ZSTD), a column null in every row even of a type the column cannot hold (pandas
+/// writes an empty integer column back as DOUBLE), and a decimal attribute of customers keeps
+/// its column's scale (its text is what filters compare: `1.50`, as the CSV wrote it).
+#[test]
+fn other_writers_files_read_as_the_same_book() {
+    use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
+    let tmp = tempfile::tempdir().unwrap();
+    let write_with = |compression: Compression, columns: Vec<(&str, ArrayRef)>| {
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect();
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns.into_iter().map(|(_, a)| a).collect(),
+        )
+        .unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(compression)
+            .build();
+        let file = std::fs::File::create(tmp.path().join("subscriptions.parquet")).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    };
+    let prices = |book: &expansa_ledger::Book| -> Vec<String> {
+        book.lines
+            .items
+            .iter()
+            .map(|l| format!("{} {}", l.unit_price.get(), l.start))
+            .collect()
+    };
+    write_with(Compression::SNAPPY, lines(|_| {}));
+    let snappy = prices(&read_book(tmp.path(), &ImportOptions::default(), &NoProgress).unwrap());
+    for codec in [
+        Compression::ZSTD(ZstdLevel::default()),
+        Compression::GZIP(GzipLevel::default()),
+        Compression::LZ4_RAW,
+        Compression::BROTLI(BrotliLevel::default()),
+        Compression::UNCOMPRESSED,
+    ] {
+        write_with(codec, lines(|_| {}));
+        let book = read_book(tmp.path(), &ImportOptions::default(), &NoProgress)
+            .unwrap_or_else(|e| panic!("{codec:?}: {:?}", e.0));
+        assert_eq!(prices(&book), snappy, "{codec:?}");
+    }
+
+    // A DOUBLE column without a value reads as empty; one with a value is refused.
+    let no_floats: ArrayRef = Arc::new(arrow_array::Float64Array::from(vec![None; 5]));
+    write_with(
+        Compression::SNAPPY,
+        lines(|c| c.push(("billing_interval_count", no_floats))),
+    );
+    read_book(tmp.path(), &ImportOptions::default(), &NoProgress).unwrap();
+    let one_float: ArrayRef = Arc::new(arrow_array::Float64Array::from(vec![
+        None,
+        None,
+        Some(1.0),
+        None,
+        None,
+    ]));
+    write_with(
+        Compression::SNAPPY,
+        lines(|c| c.push(("billing_interval_count", one_float))),
+    );
+    let got = problems(tmp.path());
+    assert!(
+        got.len() == 1 && got[0].contains("the column is of Parquet type DOUBLE"),
+        "{got:?}"
+    );
+
+    // A decimal attribute keeps its scale; a decimal of the format's columns is its value.
+    write_with(Compression::SNAPPY, lines(|_| {}));
+    write(
+        tmp.path(),
+        "customers.parquet",
+        vec![
+            ("id", strings(&[Some("c1"), Some("c2"), Some("c3")])),
+            ("score", decimals(2, &[Some(150), Some(200), None])),
+        ],
+        10,
+    );
+    let book = read_book(tmp.path(), &ImportOptions::default(), &NoProgress).unwrap();
+    let (_, score) = book
+        .customers
+        .attributes
+        .iter()
+        .find(|(n, _)| n == "score")
+        .unwrap();
+    let scores: Vec<&str> = (0..score.len()).map(|i| score.get(i)).collect();
+    assert_eq!(scores, ["1.50", "2.00", ""]);
+}
