@@ -42,6 +42,19 @@ fn dates(values: &[Option<i32>]) -> ArrayRef {
 
 /// Writes `columns` as `dir/name`, `group_rows` rows per row group.
 fn write(dir: &Path, name: &str, columns: Vec<(&str, ArrayRef)>, group_rows: usize) {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_size(group_rows)
+        .build();
+    write_with(dir, name, columns, props);
+}
+
+/// Writes `columns` as `dir/name` with the writer's `props`.
+fn write_with(
+    dir: &Path,
+    name: &str,
+    columns: Vec<(&str, ArrayRef)>,
+    props: parquet::file::properties::WriterProperties,
+) {
     let fields: Vec<Field> = columns
         .iter()
         .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
@@ -51,9 +64,6 @@ fn write(dir: &Path, name: &str, columns: Vec<(&str, ArrayRef)>, group_rows: usi
         columns.into_iter().map(|(_, a)| a).collect(),
     )
     .unwrap();
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_size(group_rows)
-        .build();
     let file = std::fs::File::create(dir.join(name)).unwrap();
     let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
     w.write(&batch).unwrap();
@@ -747,23 +757,10 @@ fn other_writers_files_read_as_the_same_book() {
     use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
     let tmp = tempfile::tempdir().unwrap();
     let write_with = |compression: Compression, columns: Vec<(&str, ArrayRef)>| {
-        let fields: Vec<Field> = columns
-            .iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect();
-        let batch = RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns.into_iter().map(|(_, a)| a).collect(),
-        )
-        .unwrap();
         let props = parquet::file::properties::WriterProperties::builder()
             .set_compression(compression)
             .build();
-        let file = std::fs::File::create(tmp.path().join("subscriptions.parquet")).unwrap();
-        let mut w =
-            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
+        write_with(tmp.path(), "subscriptions.parquet", columns, props);
     };
     let prices = |book: &expansa_ledger::Book| -> Vec<String> {
         book.lines
