@@ -111,6 +111,16 @@ pub fn book_file_names() -> impl Iterator<Item = String> {
 }
 
 impl BookFormat {
+    /// The names of the book files in this format that `dir` holds (anything by that name: a
+    /// file, a folder, a link), in the format's order of tables.
+    pub(crate) fn files_in(self, dir: &Path) -> Vec<String> {
+        schema::FILES
+            .iter()
+            .map(|s| self.file_name(s))
+            .filter(|f| dir.join(f).symlink_metadata().is_ok())
+            .collect()
+    }
+
     /// The name of `schema`'s file in this format.
     pub fn file_name(self, schema: &schema::Schema) -> String {
         match self {
@@ -196,18 +206,11 @@ impl BookSource for Folder<'_> {
         if !self.0.is_dir() {
             return Some(folder("is not a folder".into()));
         }
-        let present = |format: BookFormat| -> Vec<String> {
-            schema::FILES
-                .iter()
-                .map(|s| format.file_name(s))
-                .filter(|f| self.0.join(f).symlink_metadata().is_ok())
-                .collect()
-        };
-        let parquet = present(BookFormat::Parquet);
+        let parquet = BookFormat::Parquet.files_in(self.0);
         if parquet.is_empty() {
             return None;
         }
-        let csv = present(BookFormat::Csv);
+        let csv = BookFormat::Csv.files_in(self.0);
         Some(folder(if csv.is_empty() {
             format!(
                 "holds Parquet files of a book ({}) but not subscriptions.parquet, which a \

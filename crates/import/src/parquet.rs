@@ -274,11 +274,7 @@ impl BookSource for ParquetBook {
     }
 
     fn unavailable(&self) -> Option<Problem> {
-        let csv: Vec<&str> = FILES
-            .iter()
-            .map(|s| s.file)
-            .filter(|f| self.dir.join(f).symlink_metadata().is_ok())
-            .collect();
+        let csv = crate::BookFormat::Csv.files_in(&self.dir);
         (!csv.is_empty()).then(|| {
             Problem::new(
                 &self.dir.display().to_string(),
@@ -530,12 +526,14 @@ fn read_columns(
     for (i, field) in fields.iter().enumerate() {
         let column = schema.column_of(field.name());
         let known = column.map(|k| schema.kinds[k]);
-        // A column without a value holds nothing inexact, whatever its type (pandas reads
-        // an all-null integer column back as floats, and writes it so).
+        // A column without a value holds nothing inexact, whatever its type: the Null type
+        // (pandas and pyarrow write one for a column null in every row), or any type null in
+        // every row (pandas reads an all-null integer column back as floats, and writes it so).
         let accepted = match known {
             Some(kind) => accepts(kind, field.data_type()),
             None => readable(field.data_type()),
-        } || all_null(i);
+        } || *field.data_type() == DataType::Null
+            || all_null(i);
         if !accepted {
             if let (Some(k), Some(kind)) = (column, known) {
                 let type_said = type_name(i, field);
@@ -684,9 +682,7 @@ fn accepts(kind: ColumnKind, t: &DataType) -> bool {
     if let DataType::Dictionary(_, values) = t {
         return accepts(kind, values);
     }
-    // A column null in every row (pandas and pyarrow write one as the Null type).
-    *t == DataType::Null
-        || is_string(t)
+    is_string(t)
         || match kind {
             ColumnKind::Text => is_integer(t),
             ColumnKind::Decimal | ColumnKind::Integer => is_integer(t) || is_decimal(t),
@@ -699,8 +695,7 @@ fn readable(t: &DataType) -> bool {
     if let DataType::Dictionary(_, values) = t {
         return readable(values);
     }
-    *t == DataType::Null
-        || is_string(t)
+    is_string(t)
         || is_integer(t)
         || is_decimal(t)
         || is_date(t)
@@ -813,7 +808,7 @@ fn render_batch(
                 out.push(b',');
             }
             value.clear();
-            let text = value_text(array.as_ref(), k, &columns[c], &mut value)?;
+            let text = value_text(array.as_ref(), k, columns[c], &mut value)?;
             push_field(out, text);
         }
         out.push(b'\n');
@@ -834,7 +829,7 @@ fn render_batch(
 fn value_text<'a>(
     array: &'a dyn Array,
     k: usize,
-    column: &Column,
+    column: Column,
     buf: &'a mut String,
 ) -> Result<&'a [u8], String> {
     use std::fmt::Write;

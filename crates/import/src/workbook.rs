@@ -719,31 +719,27 @@ impl BookSource for WorkbookBook {
             return;
         };
         let place = format!("{}[{sheet}]", self.shown);
-        // Other records and files the reason names, as the workbook has them.
+        // The sheet's row of a line of `file`'s text: the reader numbers lines from the
+        // header's row, back to the text's own lines.
         let row = |file: &str, line: u64| {
             let r = self.rendered(file)?;
             let first = r.sheet.first_row;
             (line >= first).then(|| r.sheet.row(line - first + 1))
         };
+        // Other records and files the reason names, as the workbook has them.
         let own = problem.file.clone();
         problem.restate(
             |file, line| match file {
                 None => Some(format!("on row {}", row(&own, line)?)),
-                Some(f) => Some(format!(
-                    "{}[{}]:{}",
-                    self.shown,
-                    self.sheet_of(f)?,
-                    row(f, line)?
-                )),
+                Some(f) => {
+                    self.sheet_of(f)?;
+                    Some(format!("{}:{}", self.table_name(f), row(f, line)?))
+                }
             },
             |file| self.sheet_of(file).map(|_| self.table_name(file)),
         );
-        if let Some(r) = self.rendered(&problem.file) {
-            // The reader numbers lines from the header's row: back to the text's own lines.
-            let first = r.sheet.first_row;
-            if problem.line >= first {
-                problem.line = r.sheet.row(problem.line - first + 1);
-            }
+        if let Some(at) = row(&own, problem.line) {
+            problem.line = at;
         }
         problem.file = place;
     }
